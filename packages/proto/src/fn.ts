@@ -1,0 +1,1 @@
+export * from "./gen/oprc/function/v1/function_pb"

@@ -1,0 +1,5 @@
+export * from "./gen/oprc/odgm/v1/object_pb"
+export * from "./gen/oprc/odgm/v1/object_service_pb"
+export * from "./gen/oprc/odgm/v1/invocation_service_pb"
+export * from "./gen/oprc/odgm/v1/collection_service_pb"
+export * from "./gen/oprc/odgm/v1/event_service_pb"
