@@ -1,0 +1,125 @@
+import { Schema } from "effect"
+
+/**
+ * The platform's domain errors. Services fail with these (or subclasses of their tags) and the
+ * one edge mapper in @oprc/rpc turns each tag into a Connect code and an HTTP status, so a
+ * handler never decides a status code itself.
+ */
+
+export const FieldViolation = Schema.Struct({
+  /** Dotted path with indexes, e.g. `classes[0].bindings[1].function`; "" for the whole input. */
+  path: Schema.String,
+  message: Schema.String,
+})
+export type FieldViolation = typeof FieldViolation.Type
+
+/** Input that does not satisfy the contract: 400 / INVALID_ARGUMENT, with every violation. */
+export class ValidationError extends Schema.TaggedError<ValidationError>()("ValidationError", {
+  violations: Schema.Array(FieldViolation),
+}) {
+  override get message(): string {
+    return this.violations.map((v) => (v.path ? `${v.path}: ${v.message}` : v.message)).join("; ")
+  }
+  static single(path: string, message: string): ValidationError {
+    return new ValidationError({ violations: [{ path, message }] })
+  }
+}
+
+/** 404 / NOT_FOUND */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  resource: Schema.String,
+  name: Schema.String,
+}) {
+  override get message(): string {
+    return `${this.resource} "${this.name}" not found`
+  }
+}
+
+/** 409 / ALREADY_EXISTS */
+export class AlreadyExists extends Schema.TaggedError<AlreadyExists>()("AlreadyExists", {
+  resource: Schema.String,
+  name: Schema.String,
+}) {
+  override get message(): string {
+    return `${this.resource} "${this.name}" already exists`
+  }
+}
+
+/** A compare-and-swap lost: the caller's expected version is stale. 409 / ABORTED. */
+export class VersionConflict extends Schema.TaggedError<VersionConflict>()("VersionConflict", {
+  resource: Schema.String,
+  name: Schema.String,
+  expected: Schema.optional(Schema.String),
+  actual: Schema.optional(Schema.String),
+}) {
+  override get message(): string {
+    const detail = this.expected !== undefined ? ` (expected version ${this.expected}${this.actual !== undefined ? `, found ${this.actual}` : ""})` : ""
+    return `${this.resource} "${this.name}" was modified concurrently${detail}; read it again and retry`
+  }
+}
+
+/** The request is valid but the system's state forbids it (e.g. deleting a deployed package). 409 / FAILED_PRECONDITION. */
+export class FailedPrecondition extends Schema.TaggedError<FailedPrecondition>()("FailedPrecondition", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** 401 / UNAUTHENTICATED */
+export class Unauthenticated extends Schema.TaggedError<Unauthenticated>()("Unauthenticated", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** 403 / PERMISSION_DENIED */
+export class PermissionDenied extends Schema.TaggedError<PermissionDenied>()("PermissionDenied", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** A dependency (a CRM, a function, storage) cannot be reached right now. 503 / UNAVAILABLE. */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** 504 / DEADLINE_EXCEEDED */
+export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("DeadlineExceeded", {
+  reason: Schema.String,
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
+
+/** A body or payload over the configured limit. 413 / RESOURCE_EXHAUSTED. */
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  limitBytes: Schema.Number,
+}) {
+  override get message(): string {
+    return `request body exceeds the limit of ${this.limitBytes} bytes`
+  }
+}
+
+export type DomainError =
+  | ValidationError
+  | NotFound
+  | AlreadyExists
+  | VersionConflict
+  | FailedPrecondition
+  | Unauthenticated
+  | PermissionDenied
+  | Unavailable
+  | DeadlineExceeded
+  | PayloadTooLarge
