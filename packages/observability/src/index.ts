@@ -1,1 +1,6 @@
-export {}
+export * as Telemetry from "./Telemetry"
+export type { ServiceIdentity, TelemetryOptions } from "./Telemetry"
+export { SamplingRatio } from "./Telemetry"
+export * from "./Trace"
+export * from "./Metrics"
+export * from "./Health"

@@ -1,1 +1,5 @@
-export {}
+export * from "./errors"
+export * from "./server/rpcService"
+export * from "./server/rest"
+export { type Authorizer, type CallRunner } from "./server/CallRunner"
+export { serve, ServerAddress, ServerStartError, type ServerOptions, type ServerRoutes } from "./server/Server"

@@ -1,0 +1,49 @@
+import { Context, Layer, Logger, References } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import type { LogLevel } from "effect/LogLevel"
+
+/** What a binary says about itself in logs, traces and `--version`. */
+export interface ServiceIdentity {
+  readonly name: string
+  readonly version: string
+}
+
+export interface TelemetryOptions {
+  readonly log: { readonly level: "trace" | "debug" | "info" | "warn" | "error"; readonly format: "json" | "pretty" }
+  readonly otlp: { readonly endpoint?: string | undefined; readonly samplingRatio: number; readonly serviceName?: string | undefined }
+}
+
+const levels: Record<TelemetryOptions["log"]["level"], LogLevel> = {
+  trace: "Trace",
+  debug: "Debug",
+  info: "Info",
+  warn: "Warn",
+  error: "Error",
+}
+
+/** Fraction of new root traces that are sampled; a remote parent's decision always wins. */
+export const SamplingRatio = Context.Reference<number>("oprc/observability/SamplingRatio", { defaultValue: () => 1 })
+
+/**
+ * Structured logs at the configured level, and OTLP/HTTP JSON trace export when an endpoint is
+ * configured. Without an endpoint spans still exist (log correlation, traceparent propagation)
+ * but are exported nowhere.
+ */
+export const layer = (identity: ServiceIdentity, options: TelemetryOptions): Layer.Layer<never> => {
+  const logger = options.log.format === "pretty" ? Logger.consolePretty({ colors: "auto" }) : Logger.consoleJson
+  const logs = Layer.mergeAll(
+    Logger.layer([logger]),
+    Layer.succeed(References.MinimumLogLevel, levels[options.log.level]),
+    Layer.succeed(SamplingRatio, options.otlp.samplingRatio),
+  )
+  const endpoint = options.otlp.endpoint
+  if (endpoint === undefined || endpoint === "") return logs
+  const traces = OtlpTracer.layer({
+    url: new URL("v1/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`).toString(),
+    resource: { serviceName: options.otlp.serviceName ?? identity.name, serviceVersion: identity.version },
+    exportInterval: "500 millis",
+    shutdownTimeout: "1 second",
+  }).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer))
+  return Layer.mergeAll(logs, Layer.orDie(traces))
+}

@@ -1,0 +1,114 @@
+import { create } from "@bufbuild/protobuf"
+import { Code, ConnectError } from "@connectrpc/connect"
+import { Cause, Effect, Option } from "effect"
+import { commonv1 } from "@oprc/proto"
+
+/**
+ * The one edge mapper: domain error tags -> Connect codes and HTTP statuses. Handlers only fail
+ * with tagged domain errors (see @oprc/models errors.ts); unknown failures and defects become
+ * Internal, are logged with their cause under a reference id, and never leak a stack trace.
+ */
+
+interface Mapping {
+  readonly code: Code
+  readonly status: number
+}
+
+const byTag: Record<string, Mapping> = {
+  ValidationError: { code: Code.InvalidArgument, status: 400 },
+  NotFound: { code: Code.NotFound, status: 404 },
+  AlreadyExists: { code: Code.AlreadyExists, status: 409 },
+  VersionConflict: { code: Code.Aborted, status: 409 },
+  FailedPrecondition: { code: Code.FailedPrecondition, status: 409 },
+  Unauthenticated: { code: Code.Unauthenticated, status: 401 },
+  PermissionDenied: { code: Code.PermissionDenied, status: 403 },
+  Unavailable: { code: Code.Unavailable, status: 503 },
+  DeadlineExceeded: { code: Code.DeadlineExceeded, status: 504 },
+  PayloadTooLarge: { code: Code.ResourceExhausted, status: 413 },
+}
+
+/** HTTP status for a Connect code, for errors that arrive already as ConnectError. */
+const statusOfCode: Partial<Record<Code, number>> = {
+  [Code.Canceled]: 499,
+  [Code.InvalidArgument]: 400,
+  [Code.DeadlineExceeded]: 504,
+  [Code.NotFound]: 404,
+  [Code.AlreadyExists]: 409,
+  [Code.PermissionDenied]: 403,
+  [Code.ResourceExhausted]: 413,
+  [Code.FailedPrecondition]: 409,
+  [Code.Aborted]: 409,
+  [Code.OutOfRange]: 400,
+  [Code.Unimplemented]: 501,
+  [Code.Unavailable]: 503,
+  [Code.Unauthenticated]: 401,
+}
+
+/** Connect's wire name of a code ("not_found"), used in JSON error bodies and metric labels. */
+export const codeName = (code: Code | "ok"): string =>
+  code === "ok" ? "ok" : Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()
+
+export interface MappedError {
+  readonly code: Code
+  readonly status: number
+  readonly message: string
+  readonly violations: ReadonlyArray<{ readonly path: string; readonly message: string }>
+  /** Set when the failure was unexpected: the cause must be logged, the client sees only the id. */
+  readonly internalRef?: string
+}
+
+const tagOf = (e: unknown): string | undefined =>
+  typeof e === "object" && e !== null && "_tag" in e && typeof e._tag === "string" ? e._tag : undefined
+
+const messageOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+const internal = (): MappedError => {
+  const ref = crypto.randomUUID().slice(0, 8)
+  return { code: Code.Internal, status: 500, message: `internal error (ref ${ref})`, violations: [], internalRef: ref }
+}
+
+/** Maps one failure value (the E of an Effect) to its code, status and safe message. */
+export const mapFailure = (e: unknown): MappedError => {
+  if (e instanceof ConnectError) {
+    return { code: e.code, status: statusOfCode[e.code] ?? 500, message: e.rawMessage, violations: [] }
+  }
+  const tag = tagOf(e)
+  const mapping = tag !== undefined ? byTag[tag] : undefined
+  if (mapping === undefined) return internal()
+  const violations =
+    tag === "ValidationError" && typeof e === "object" && e !== null && "violations" in e && Array.isArray(e.violations)
+      ? (e.violations as ReadonlyArray<{ path: string; message: string }>)
+      : []
+  return { code: mapping.code, status: mapping.status, message: messageOf(e), violations }
+}
+
+/** Maps a whole Cause: typed failures by tag, interruption as Canceled, defects as Internal. */
+export const mapCause = (cause: Cause.Cause<unknown>): MappedError => {
+  const failure = Cause.findErrorOption(cause)
+  if (Option.isSome(failure)) return mapFailure(failure.value)
+  if (Cause.hasInterruptsOnly(cause)) return { code: Code.Canceled, status: 499, message: "request cancelled", violations: [] }
+  return internal()
+}
+
+/** Logs an Internal failure with its full cause, once, at the edge. */
+export const logIfInternal = (mapped: MappedError, cause: Cause.Cause<unknown>, where: string): Effect.Effect<void> =>
+  mapped.internalRef === undefined
+    ? Effect.void
+    : Effect.logError(`internal error in ${where}`, cause).pipe(Effect.annotateLogs({ ref: mapped.internalRef }))
+
+export const toConnectError = (mapped: MappedError): ConnectError => {
+  const details =
+    mapped.violations.length > 0
+      ? [{ desc: commonv1.FieldViolationsSchema, value: create(commonv1.FieldViolationsSchema, { violations: [...mapped.violations] }) }]
+      : []
+  return new ConnectError(mapped.message, mapped.code, undefined, details)
+}
+
+/** JSON body of a REST error: `{"error": {"code", "message", "violations"?}}`. */
+export const toJsonBody = (mapped: MappedError) => ({
+  error: {
+    code: codeName(mapped.code),
+    message: mapped.message,
+    ...(mapped.violations.length > 0 ? { violations: mapped.violations } : {}),
+  },
+})

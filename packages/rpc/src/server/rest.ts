@@ -1,0 +1,122 @@
+import { Effect } from "effect"
+import { parse as parseYaml } from "yaml"
+import { ValidationError } from "@oprc/models"
+
+/** A REST request after routing: path parameters decoded, body already read within the size limit. */
+export interface RestRequest {
+  readonly method: string
+  /** The route pattern that matched, e.g. "/api/v1/packages/:name" (metric label). */
+  readonly route: string
+  readonly path: string
+  readonly params: Readonly<Record<string, string>>
+  readonly query: URLSearchParams
+  readonly headers: Headers
+  readonly body: Uint8Array
+  readonly signal: AbortSignal
+}
+
+export interface RestResponse {
+  readonly status: number
+  /** JSON-serialised unless `raw` is given. */
+  readonly body?: unknown
+  readonly raw?: { readonly data: string | Uint8Array; readonly contentType: string }
+  readonly headers?: Readonly<Record<string, string>>
+}
+
+export interface RestRoute<R> {
+  readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
+  readonly path: string
+  readonly handler: (request: RestRequest) => Effect.Effect<RestResponse, unknown, R>
+}
+
+export const route = <R>(
+  method: RestRoute<R>["method"],
+  path: string,
+  handler: RestRoute<R>["handler"],
+): RestRoute<R> => ({ method, path, handler })
+
+export const json = (status: number, body: unknown): RestResponse => ({ status, body })
+export const noContent: RestResponse = { status: 204 }
+
+interface CompiledRoute<R> {
+  readonly route: RestRoute<R>
+  readonly regex: RegExp
+  readonly names: ReadonlyArray<string>
+}
+
+/** Matches "/a/:b/c" patterns; a trailing "*name" captures the rest of the path. */
+export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
+  const compiled: Array<CompiledRoute<R>> = routes.map((route) => {
+    const names: Array<string> = []
+    const source = route.path
+      .split("/")
+      .map((seg) => {
+        if (seg.startsWith(":")) {
+          names.push(seg.slice(1))
+          return "([^/]+)"
+        }
+        if (seg.startsWith("*")) {
+          names.push(seg.slice(1))
+          return "(.*)"
+        }
+        return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      })
+      .join("/")
+    return { route, regex: new RegExp(`^${source}/?$`), names }
+  })
+  /** `undefined`: no route has this path; `"method"`: the path exists with other methods (405). */
+  return (method: string, path: string):
+    | { readonly route: RestRoute<R>; readonly params: Record<string, string> }
+    | "method-not-allowed"
+    | undefined => {
+    let pathMatched = false
+    for (const c of compiled) {
+      const m = c.regex.exec(path)
+      if (!m) continue
+      pathMatched = true
+      if (c.route.method !== method && !(method === "HEAD" && c.route.method === "GET")) continue
+      const params: Record<string, string> = {}
+      c.names.forEach((name, i) => {
+        params[name] = safeDecode(m[i + 1] ?? "")
+      })
+      return { route: c.route, params }
+    }
+    return pathMatched ? "method-not-allowed" : undefined
+  }
+}
+
+const safeDecode = (s: string): string => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+const yamlTypes = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]
+
+/**
+ * The request body as a value: JSON, or YAML when the content type says so (so a package file
+ * can be posted as it is). Syntax errors name the line and column.
+ */
+export const readBody = (request: RestRequest): Effect.Effect<unknown, ValidationError> =>
+  Effect.suspend(() => {
+    const text = new TextDecoder().decode(request.body)
+    if (text.trim() === "") return Effect.fail(ValidationError.single("", "request body is empty"))
+    const type = (request.headers.get("content-type") ?? "application/json").split(";")[0]!.trim().toLowerCase()
+    if (yamlTypes.includes(type)) {
+      return Effect.try({
+        try: () => parseYaml(text, { prettyErrors: true }) as unknown,
+        catch: (e) => ValidationError.single("", `body is not valid YAML: ${e instanceof Error ? e.message : String(e)}`),
+      })
+    }
+    if (type !== "application/json" && !type.endsWith("+json")) {
+      return Effect.fail(
+        ValidationError.single("", `unsupported content-type "${type}"; send application/json or application/yaml`),
+      )
+    }
+    return Effect.try({
+      try: () => JSON.parse(text) as unknown,
+      catch: (e) => ValidationError.single("", `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`),
+    })
+  })

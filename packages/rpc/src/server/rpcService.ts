@@ -1,0 +1,81 @@
+import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect"
+import { Effect, type Stream } from "effect"
+import type { CallRunner } from "./CallRunner"
+
+/** What a handler knows about the call besides the request message. */
+export interface CallContext {
+  /** "/oprc.pm.v1.PackageService/CreatePackage" */
+  readonly procedure: string
+  readonly headers: Headers
+  readonly signal: AbortSignal
+  /** Remaining deadline the client set, if any. */
+  readonly timeoutMs: number | undefined
+}
+
+type UnaryEffect<I extends DescMessage, O extends DescMessage, R> = (
+  request: MessageShape<I>,
+  call: CallContext,
+) => Effect.Effect<MessageInitShape<O>, unknown, R>
+
+type StreamEffect<I extends DescMessage, O extends DescMessage, R> = (
+  request: MessageShape<I>,
+  call: CallContext,
+) => Stream.Stream<MessageInitShape<O>, unknown, R>
+
+export type EffectMethodImpl<M extends DescMethod, R> = M extends DescMethodUnary<infer I, infer O>
+  ? UnaryEffect<I, O, R>
+  : M extends DescMethodServerStreaming<infer I, infer O>
+    ? StreamEffect<I, O, R>
+    : never
+
+/**
+ * A Connect service implemented with Effects: unary methods return an Effect, server-streaming
+ * methods a Stream. Failures are tagged domain errors; the server maps them at the edge.
+ */
+export type EffectServiceImpl<S extends DescService, R> = {
+  readonly [K in keyof S["method"]]: EffectMethodImpl<S["method"][K], R>
+}
+
+/** A service ready to be mounted on the one-port server. */
+export interface RpcService<R> {
+  readonly service: DescService
+  readonly mount: Effect.Effect<(router: ConnectRouter, runner: CallRunner) => void, never, R>
+}
+
+/**
+ * Binds an Effect implementation to a Connect service descriptor. `make` runs once when the
+ * server layer is built (so it can `yield*` the services it needs); each call then runs with
+ * the layer's context, a server span and metrics.
+ */
+export const rpcService = <S extends DescService, R, RMake = never>(
+  service: S,
+  make: Effect.Effect<EffectServiceImpl<S, R>, never, RMake>,
+): RpcService<R | RMake> => ({
+  service,
+  mount: Effect.gen(function* () {
+    const impl = yield* make
+    const context = yield* Effect.context<R>()
+    return (router: ConnectRouter, runner: CallRunner) => {
+      const handlers: Record<string, unknown> = {}
+      for (const method of service.methods) {
+        const fn = (impl as Record<string, unknown>)[method.localName]
+        if (typeof fn !== "function") continue
+        const call = (ctx: HandlerContext): CallContext => ({
+          procedure: `/${service.typeName}/${method.name}`,
+          headers: ctx.requestHeader,
+          signal: ctx.signal,
+          timeoutMs: ctx.timeoutMs(),
+        })
+        if (method.methodKind === "unary") {
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
+            runner.unary(service, method, call(ctx), context, (fn as UnaryEffect<DescMessage, DescMessage, R>)(req as never, call(ctx)))
+        } else if (method.methodKind === "server_streaming") {
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
+            runner.stream(service, method, call(ctx), context, (fn as StreamEffect<DescMessage, DescMessage, R>)(req as never, call(ctx)))
+        }
+      }
+      router.service(service, handlers as Partial<ServiceImpl<S>>)
+    }
+  }),
+})
