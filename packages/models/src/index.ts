@@ -1,1 +1,6 @@
+export * from "./enums"
 export * from "./errors"
+export * from "./fields"
+export { decodeWith, failIfAny, formatPath, issueViolations, joinPath, prefixViolations } from "./issues"
+export * from "./package"
+export { checkDependencies, dependencyViolations } from "./package-checks"

@@ -1,0 +1,197 @@
+import { Effect, Schema, SemVer, SemVerRange } from "effect"
+import { AccessModifier, Consistency, FunctionType, KeyType, TriggerEvent } from "./enums"
+import type { ValidationError } from "./errors"
+import {
+  BindingName,
+  ClassKey,
+  FunctionKey,
+  isObjectId,
+  Millis,
+  optArray,
+  optBoolean,
+  optChecked,
+  optLiteral,
+  optString,
+  optStringMap,
+  optUInt,
+  optUInt32,
+  PackageName,
+  stringCheck,
+  Port,
+  withDefault,
+} from "./fields"
+import { decodeWith } from "./issues"
+import { packageIssues } from "./package-checks"
+
+/** Package, Class, Function, ... : the domain form of oprc.common.v1's package.proto. */
+
+const isEmptyObject = (o: object): boolean => Object.keys(o).length === 0
+/** A nested message defaulting to all-defaults; omitted on encode when nothing in it is set. */
+const optStruct = <S extends Schema.Top & { readonly Encoded: object }>(self: S) =>
+  withDefault(self, {}, isEmptyObject)
+
+export const isSemVer = (s: string): boolean => SemVer.parse(s)._tag === "Success"
+export const isSemVerRange = (s: string): boolean => SemVerRange.parse(s)._tag === "Success"
+
+/** A semantic version (https://semver.org), e.g. "1.2.0"; kept as the author's string. */
+export const Version = Schema.String.check(stringCheck(isSemVer, (s) => `${JSON.stringify(s)} is not a semantic version (e.g. "1.2.0")`))
+
+/** An entry key of an object's state. */
+export const EntryKey = Schema.String.check(
+  stringCheck((s) => s.length > 0 && s.length <= 256 && !/\s/.test(s), "must be 1 to 256 characters without whitespace"),
+)
+
+export const KeySpec = Schema.Struct({
+  name: EntryKey,
+  type: optLiteral(KeyType, "JSON"),
+  required: optBoolean,
+  description: optString,
+})
+export type KeySpec = typeof KeySpec.Type
+
+export const StateSpec = Schema.Struct({
+  keys: optArray(KeySpec),
+  consistency: optLiteral(Consistency, "EVENTUAL"),
+})
+export type StateSpec = typeof StateSpec.Type
+
+export const FunctionBinding = Schema.Struct({
+  name: BindingName,
+  /** Key of a function in the same package. */
+  function: FunctionKey,
+  access: optLiteral(AccessModifier, "PUBLIC"),
+  /** Invoked without an object. */
+  stateless: optBoolean,
+  description: optString,
+})
+export type FunctionBinding = typeof FunctionBinding.Type
+
+const classRef = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[A-Za-z][A-Za-z0-9_-]*$/
+const headerName = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/
+
+export const TriggerTarget = Schema.Struct({
+  /** Global class key "<package>.<Class>"; "" means the source's class. */
+  cls: optChecked((s) => classRef.test(s), `must be "<package>.<Class>", or empty for the source's class`),
+  /** Binding name on the target class. */
+  function: BindingName,
+  /** "" means the source object (stateful targets of the same class). */
+  objectId: optChecked(isObjectId, "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'"),
+  headers: optStringMap((k) => headerName.test(k) || `${JSON.stringify(k)} is not an HTTP header name`),
+})
+export type TriggerTarget = typeof TriggerTarget.Type
+
+export const Trigger = Schema.Struct({
+  event: TriggerEvent,
+  /** Entry key for data events ("*" = any key); binding name for function events. */
+  source: Schema.String.check(stringCheck((s) => s.length > 0, "must not be empty (an entry key, \"*\", or a binding name)")),
+  target: TriggerTarget,
+})
+export type Trigger = typeof Trigger.Type
+
+const quantity = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/
+const optQuantity = optChecked((s) => quantity.test(s), (s) => `${JSON.stringify(s)} is not a resource quantity (e.g. "250m", "1", "512Mi")`)
+
+export const Resources = Schema.Struct({
+  cpuRequest: optQuantity,
+  memoryRequest: optQuantity,
+  cpuLimit: optQuantity,
+  memoryLimit: optQuantity,
+})
+export type Resources = typeof Resources.Type
+
+const isHttpUrl = (s: string): boolean => {
+  const url = URL.parse(s)
+  return url !== null && (url.protocol === "http:" || url.protocol === "https:")
+}
+
+export const ProvisionConfig = Schema.Struct({
+  /** Container image (Kubernetes driver). */
+  image: optString,
+  /** argv of a local process (process driver). */
+  command: optArray(Schema.String),
+  /** An already running function server; nothing is started. */
+  url: optChecked(isHttpUrl, (s) => `${JSON.stringify(s)} is not an http(s) URL`),
+  port: withDefault(Port, 0, (n) => n === 0),
+  /** Maximum invocations in flight per replica; 0 = unlimited. */
+  concurrency: optUInt32,
+  resources: optStruct(Resources),
+  minScale: optUInt32,
+  /** 0 = no upper bound. */
+  maxScale: optUInt32,
+  http2: optBoolean,
+  workingDir: optString,
+})
+export type ProvisionConfig = typeof ProvisionConfig.Type
+
+const envName = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Set by the platform for every function; a package cannot override them. */
+export const reservedEnv: ReadonlySet<string> = new Set(["PORT", "ODGM_URL", "OPRC_CLASS", "OPRC_FUNCTION"])
+
+export const Function = Schema.Struct({
+  key: FunctionKey,
+  type: optLiteral(FunctionType, "CUSTOM"),
+  description: optString,
+  provision: optStruct(ProvisionConfig),
+  /** Environment variables of the function. */
+  config: optStringMap((k) =>
+    reservedEnv.has(k)
+      ? `${k} is set by the platform and cannot be configured`
+      : envName.test(k) || `${JSON.stringify(k)} is not an environment variable name`
+  ),
+})
+export type Function = typeof Function.Type
+
+export const Class = Schema.Struct({
+  key: ClassKey,
+  description: optString,
+  state: optStruct(StateSpec),
+  bindings: optArray(FunctionBinding),
+  /** Applied to every object of the class. */
+  triggers: optArray(Trigger),
+})
+export type Class = typeof Class.Type
+
+export const Dependency = Schema.Struct({
+  name: PackageName,
+  /** A version range such as "^1.2.0"; "" means any. */
+  version: optChecked(isSemVerRange, (s) => `${JSON.stringify(s)} is not a version range (e.g. "^1.2.0")`),
+})
+export type Dependency = typeof Dependency.Type
+
+export const PackageMetadata = Schema.Struct({
+  author: optString,
+  description: optString,
+  tags: optArray(Schema.String),
+  labels: optStringMap(),
+})
+export type PackageMetadata = typeof PackageMetadata.Type
+
+export const PackageFields = Schema.Struct({
+  name: PackageName,
+  version: Version,
+  metadata: optStruct(PackageMetadata),
+  classes: optArray(Class),
+  functions: optArray(Function),
+  dependencies: optArray(Dependency),
+  /** Storage revision, set by the server (0 = never stored). */
+  revision: optUInt,
+  createdAt: Schema.optionalKey(Millis),
+  updatedAt: Schema.optionalKey(Millis),
+})
+
+/** A package; decoding also checks references between its parts (see package-checks.ts). */
+export const Package = PackageFields.check(Schema.makeFilter(packageIssues))
+export type Package = typeof Package.Type
+/** The file / REST form: defaulted fields may be omitted. */
+export type PackageInput = typeof Package.Encoded
+
+/** Validates anything (parsed JSON / YAML, a REST body) as a Package, reporting every problem with its path. */
+const decodePackageSchema = decodeWith(Package)
+export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn("Models.decodePackage")(
+  function*(input: unknown) {
+    return yield* decodePackageSchema(input)
+  },
+)
+
+/** The file form of a package, omitting defaults. */
+export const encodePackage = (pkg: Package): PackageInput => Schema.encodeSync(Package)(pkg)
