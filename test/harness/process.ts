@@ -1,7 +1,8 @@
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs"
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { waitForPortFree } from "./ports.ts"
+import { findBinary } from "./system.ts"
 
 export interface ServerProcess {
   readonly name: string
@@ -54,10 +55,23 @@ function installExitHook() {
   }
 }
 
-/** A fresh temp dir, removed by `removeTempDir` or at process exit. */
+// bun test emits no "exit" event, and a SIGKILLed run cannot clean up, so dirs carry their
+// owner's PID and later runs remove those whose owner is gone.
+let swept = false
+function sweepStaleTempDirs() {
+  if (swept || process.env.OPRC_KEEP_TEMP) return
+  swept = true
+  for (const name of readdirSync(tmpdir())) {
+    const owner = /^oprc-(\d+)-/.exec(name)?.[1]
+    if (owner && !isPidAlive(Number(owner))) rmSync(join(tmpdir(), name), { recursive: true, force: true })
+  }
+}
+
+/** A fresh temp dir, removed by `removeTempDir`, at process exit, or by a later run. */
 export function makeTempDir(prefix: string): string {
   installExitHook()
-  const dir = mkdtempSync(join(tmpdir(), `oprc-${prefix}-`))
+  sweepStaleTempDirs()
+  const dir = mkdtempSync(join(tmpdir(), `oprc-${process.pid}-${prefix}-`))
   tempDirs.add(dir)
   return dir
 }
@@ -76,6 +90,14 @@ export function isPidAlive(pid: number): boolean {
   }
 }
 
+// The kernel SIGKILLs the server when the test process dies, whatever way it dies (bun test
+// runs no exit hooks). setpriv (util-linux, essential on Debian) execs, so the PID is the server's.
+let setpriv: string | null | undefined
+const withParentDeathSignal = (cmd: string[]) => {
+  if (setpriv === undefined) setpriv = process.platform === "linux" ? findBinary("setpriv") ?? null : null
+  return setpriv ? [setpriv, "--pdeathsig", "KILL", "--", ...cmd] : cmd
+}
+
 export function spawnServer(opts: SpawnOptions): ServerProcess {
   installExitHook()
   const ownLogDir = opts.logFile === undefined ? makeTempDir(`${opts.name}-log`) : undefined
@@ -83,7 +105,7 @@ export function spawnServer(opts: SpawnOptions): ServerProcess {
   const fd = openSync(logFile, "a")
   let child: ReturnType<typeof Bun.spawn>
   try {
-    child = Bun.spawn(opts.cmd, {
+    child = Bun.spawn(withParentDeathSignal(opts.cmd), {
       cwd: opts.cwd ?? tmpdir(),
       env: { ...process.env, ...opts.env },
       stdin: "ignore",
