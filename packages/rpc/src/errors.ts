@@ -48,6 +48,15 @@ const statusOfCode: Partial<Record<Code, number>> = {
 export const codeName = (code: Code | "ok"): string =>
   code === "ok" ? "ok" : Code[code].replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()
 
+const codeByName = new Map<string, Code>(
+  Object.values(Code)
+    .filter((v): v is Code => typeof v === "number")
+    .map((c) => [codeName(c), c]),
+)
+
+/** The Code for a wire name such as "not_found". */
+export const codeFromName = (name: string): Code | undefined => codeByName.get(name)
+
 export interface MappedError {
   readonly code: Code
   readonly status: number
@@ -73,6 +82,12 @@ export const mapFailure = (e: unknown): MappedError => {
     return { code: e.code, status: statusOfCode[e.code] ?? 500, message: e.rawMessage, violations: [] }
   }
   const tag = tagOf(e)
+  if (tag === "RpcClientError" && typeof e === "object" && e !== null && "code" in e && typeof e.code === "string") {
+    // A downstream call failed: surface its code (a CRM's unavailable stays unavailable).
+    const code = e.code === "circuit_open" ? Code.Unavailable : (codeByName.get(e.code) ?? Code.Unavailable)
+    return { code, status: statusOfCode[code] ?? 502, message: messageOf(e), violations: [] }
+  }
+  if (tag === "CircuitOpen") return { code: Code.Unavailable, status: 503, message: messageOf(e), violations: [] }
   const mapping = tag !== undefined ? byTag[tag] : undefined
   if (mapping === undefined) return internal()
   const violations =
