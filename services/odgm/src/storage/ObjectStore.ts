@@ -1,0 +1,161 @@
+import { Context, type Effect, type Option, Schema } from "effect"
+import type { NotFound, VersionConflict } from "@oprc/models"
+
+/**
+ * The ODGM data-plane storage contract. Three engines implement it with identical semantics
+ * (checked by one conformance suite, services/odgm/test/storage/conformance.ts):
+ *
+ * - `ObjectStoreService.layerMemory`: Maps in the process (tests, `oprc dev --memory`).
+ * - `ObjectStoreService.layerSqlite({ path })`: the embedded default. WAL, synchronous=FULL, group
+ *   commit: an acknowledged commit is on disk.
+ * - `ObjectStoreService.layerNats({ servers, replicas })`: JetStream KV, one bucket per class,
+ *   revision compare-and-swap, outbox on a JetStream stream. Several ODGM processes may share it.
+ *
+ * Guarantees every engine gives (what the rest of ODGM may rely on):
+ * 1. `commit` is atomic compare-and-swap of ONE object together with the outbox events that
+ *    write produced: the events become claimable iff the write committed. A trigger is never lost
+ *    and never fires for a write that did not commit.
+ * 2. An acknowledged commit is durable (survives a process kill, and a node kill on NATS R3).
+ * 3. The store assigns `version` (1 on create, +1 per commit; a delete-then-create restarts at 1),
+ *    `createdAt` (kept from the previous version) and `updatedAt` (the store's Clock).
+ * 4. Outbox delivery is at-least-once: `claimEvents` leases due events; the caller `ackEvent`s
+ *    after delivery, `retryEvent`s with a new time, or `deadLetter`s after its max attempts. A lease
+ *    that expires makes the event claimable again (attempts + 1). Consumers must be idempotent on
+ *    `event.id`. Nothing is dropped silently: dead letters stay until `redrive` or `discard`.
+ */
+
+/** An entry value: JSON, or raw bytes. */
+export type Value =
+  | { readonly _tag: "Json"; readonly value: unknown }
+  | { readonly _tag: "Bytes"; readonly value: Uint8Array }
+
+export interface ObjectRef {
+  readonly cls: string
+  readonly partition: number
+  /** Non-empty; the gateway validates the charset (DESIGN: `[a-z0-9._:-]{1,160}`). */
+  readonly id: string
+}
+
+/** What a writer supplies; a `StoredObject` is assignable to it. */
+export interface ObjectState {
+  readonly entries: Readonly<Record<string, Value>>
+  /** Per-object trigger specs: opaque JSON to storage. */
+  readonly triggers: ReadonlyArray<unknown>
+}
+
+export interface StoredObject extends ObjectRef, ObjectState {
+  /** 1 on create, +1 per commit. */
+  readonly version: bigint
+  /** Epoch ms. */
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
+export interface OutboxEvent {
+  /** Unique: the idempotency key consumers dedupe on (and the NATS publish msgID). */
+  readonly id: string
+  /** JSON, opaque to storage. */
+  readonly payload: unknown
+  /** Epoch ms before which the event is not claimable. */
+  readonly availableAt: number
+}
+
+export interface CommitRequest {
+  readonly ref: ObjectRef
+  /** The new state; `null` deletes the object. */
+  readonly next: ObjectState | null
+  /**
+   * `undefined`: unconditional. `0n`: the object must not exist. `n`: it must be at version `n`.
+   * A mismatch fails with `VersionConflict` and writes nothing (no events either).
+   * Deleting an object that does not exist succeeds (the events are still recorded) unless an
+   * `expectedVersion >= 1n` was given.
+   */
+  readonly expectedVersion: bigint | undefined
+  /** Recorded atomically with the write. Ids must be unique across the store. */
+  readonly events: ReadonlyArray<OutboxEvent>
+}
+
+export interface ListQuery {
+  readonly cls: string
+  /** Absent: every partition. */
+  readonly partition?: number
+  /** Id prefix (plain string prefix, not a pattern). */
+  readonly prefix?: string
+  /** 1..1000. */
+  readonly limit: number
+  /** `nextCursor` of the previous page. */
+  readonly cursor?: string
+}
+
+export interface ListPage {
+  /** Ordered by (partition, id), ids compared as UTF-8 bytes. */
+  readonly items: ReadonlyArray<StoredObject>
+  /** Present iff more items may follow. */
+  readonly nextCursor?: string
+}
+
+/** One lease on an event, from `claimEvents`; hand it back to ack/retry/deadLetter. */
+export interface ClaimedEvent {
+  readonly event: OutboxEvent
+  /** Delivery attempts including this one (1 on the first claim). */
+  readonly attempts: number
+  /** Identifies this lease; a stale lease (expired and claimed again) cannot retry or dead-letter. */
+  readonly claimToken: string
+}
+
+export interface DeadLetter {
+  readonly event: OutboxEvent
+  readonly attempts: number
+  readonly error: string
+  readonly deadAt: number
+}
+
+export interface DeadLetterPage {
+  readonly items: ReadonlyArray<DeadLetter>
+  readonly nextCursor?: string
+}
+
+/** A storage failure other than a lost compare-and-swap. `retryable`: worth retrying (Unavailable). */
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  operation: Schema.String,
+  reason: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect()),
+}) {
+  override get message(): string {
+    return `storage ${this.operation} failed: ${this.reason}`
+  }
+}
+
+export interface ObjectStore {
+  readonly get: (ref: ObjectRef) => Effect.Effect<Option.Option<StoredObject>, StorageError>
+  /** Atomic CAS commit of one object plus its outbox events; returns what was stored (`null` after a delete). */
+  readonly commit: (req: CommitRequest) => Effect.Effect<StoredObject | null, VersionConflict | StorageError>
+  readonly list: (q: ListQuery) => Effect.Effect<ListPage, StorageError>
+  /** Deletes every object of the class; returns how many. Events already recorded stay deliverable. */
+  readonly deleteClass: (cls: string) => Effect.Effect<number, StorageError>
+
+  /** Leases up to `max` due events for `leaseMs` (at-least-once; see guarantee 4). */
+  readonly claimEvents: (max: number, leaseMs: number) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
+  /** Delivered: remove the event. Idempotent; also accepted on an expired lease. */
+  readonly ackEvent: (claim: ClaimedEvent) => Effect.Effect<void, StorageError>
+  /** Not delivered: make it claimable again at `availableAt`. Ignored for a stale lease. */
+  readonly retryEvent: (claim: ClaimedEvent, availableAt: number, error: string) => Effect.Effect<void, StorageError>
+  /** Give up: move the event to the dead letters with the error. Ignored for a stale lease. */
+  readonly deadLetter: (claim: ClaimedEvent, error: string) => Effect.Effect<void, StorageError>
+  /** Dead letters ordered by event id. */
+  readonly listDeadLetters: (q: { readonly limit: number; readonly cursor?: string }) => Effect.Effect<DeadLetterPage, StorageError>
+  /** Put a dead letter back in the outbox, due now, attempts reset to 0. */
+  readonly redrive: (eventId: string) => Effect.Effect<void, NotFound | StorageError>
+  readonly discard: (eventId: string) => Effect.Effect<void, NotFound | StorageError>
+
+  /** Async invocation results: kept for `ttlMs`, then gone. */
+  readonly putResult: (id: string, result: unknown, ttlMs: number) => Effect.Effect<void, StorageError>
+  readonly getResult: (id: string) => Effect.Effect<Option.Option<unknown>, StorageError>
+
+  /** Succeeds when the store can serve (for /readyz). */
+  readonly ready: Effect.Effect<void, StorageError>
+}
+
+/** The ODGM object store (memory, SQLite or NATS JetStream KV; see the file header). */
+export class ObjectStoreService extends Context.Service<ObjectStoreService, ObjectStore>()("oprc/odgm/ObjectStore") {}
