@@ -6,3 +6,4 @@ export { serve, ServerAddress, ServerStartError, type ServerOptions, type Server
 export * from "./client/CircuitBreaker"
 export * from "./client/client"
 export * from "./testing"
+export * from "./binary"

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { NotFound, ValidationError } from "@oprc/models"
 import { functionv1 } from "@oprc/proto"
 import { json, route, rpcService, serve, type ServerOptions } from "../src"
@@ -53,4 +53,4 @@ export const testServer = (counter: { calls: number }, overrides: Partial<Server
       route("POST", "/api/echo", (r) => Effect.succeed(json(201, { size: r.body.length }))),
       route("GET", "/api/missing/:id", (r) => Effect.fail(new NotFound({ resource: "thing", name: r.params.id ?? "" }))),
     ],
-  }) satisfies Layer.Layer<unknown, unknown, unknown>
+  })

@@ -1,1 +1,2 @@
-export {}
+export { CrmConfig, crmFlags } from "./config"
+export { CrmApp } from "./CrmApp"

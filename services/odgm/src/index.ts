@@ -1,1 +1,2 @@
-export {}
+export { OdgmConfig, odgmFlags } from "./config"
+export { OdgmApp } from "./OdgmApp"

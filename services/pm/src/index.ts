@@ -1,1 +1,2 @@
-export {}
+export { PmConfig, pmFlags } from "./config"
+export { PmApp } from "./PmApp"

@@ -55,7 +55,7 @@ interface NodeRes {
  * REST routes, /metrics, /healthz, /readyz. Plaintext connections are sniffed for the HTTP/2
  * preface (Bun's node:http2 has no h2c-upgrade-free allowHTTP1); TLS uses ALPN.
  */
-export const serve = <R>(options: ServerOptions, routes: ServerRoutes<R>): Layer.Layer<ServerAddress, ServerStartError, R | Health> =>
+export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>): Layer.Layer<ServerAddress, ServerStartError, R | Health> =>
   Layer.effect(ServerAddress)(
     Effect.gen(function* () {
       const health = yield* Health

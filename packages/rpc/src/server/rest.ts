@@ -29,7 +29,7 @@ export interface RestRoute<R> {
   readonly handler: (request: RestRequest) => Effect.Effect<RestResponse, unknown, R>
 }
 
-export const route = <R>(
+export const route = <R = never>(
   method: RestRoute<R>["method"],
   path: string,
   handler: RestRoute<R>["handler"],

@@ -48,14 +48,23 @@ export interface RpcService<R> {
  * server layer is built (so it can `yield*` the services it needs); each call then runs with
  * the layer's context, a server span and metrics.
  */
-export const rpcService = <S extends DescService, R, RMake = never>(
+/** The services an implementation's handlers need, inferred from what they return. */
+type Requirements<I> = {
+  readonly [K in keyof I]: I[K] extends (...args: ReadonlyArray<never>) => Effect.Effect<unknown, unknown, infer R>
+    ? R
+    : I[K] extends (...args: ReadonlyArray<never>) => Stream.Stream<unknown, unknown, infer R>
+      ? R
+      : never
+}[keyof I]
+
+export const rpcService = <S extends DescService, I extends EffectServiceImpl<S, any>, RMake = never>(
   service: S,
-  make: Effect.Effect<EffectServiceImpl<S, R>, never, RMake>,
-): RpcService<R | RMake> => ({
+  make: Effect.Effect<I, never, RMake>,
+): RpcService<Requirements<I> | RMake> => ({
   service,
   mount: Effect.gen(function* () {
     const impl = yield* make
-    const context = yield* Effect.context<R>()
+    const context = yield* Effect.context<Requirements<I>>()
     return (router: ConnectRouter, runner: CallRunner) => {
       const handlers: Record<string, unknown> = {}
       for (const method of service.methods) {
@@ -69,10 +78,10 @@ export const rpcService = <S extends DescService, R, RMake = never>(
         })
         if (method.methodKind === "unary") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
-            runner.unary(service, method, call(ctx), context, (fn as UnaryEffect<DescMessage, DescMessage, R>)(req as never, call(ctx)))
+            runner.unary(service, method, call(ctx), context, (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, call(ctx)))
         } else if (method.methodKind === "server_streaming") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
-            runner.stream(service, method, call(ctx), context, (fn as StreamEffect<DescMessage, DescMessage, R>)(req as never, call(ctx)))
+            runner.stream(service, method, call(ctx), context, (fn as StreamEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, call(ctx)))
         }
       }
       router.service(service, handlers as Partial<ServiceImpl<S>>)

@@ -1,0 +1,11 @@
+import { runBinary } from "@oprc/rpc"
+import { CrmConfig, crmFlags } from "./config"
+import { CrmApp } from "./CrmApp"
+
+runBinary({
+  name: "oprc-crm",
+  summary: "oprc Class Runtime Manager: runs functions and the data grid, enforces NFRs",
+  schema: CrmConfig,
+  flags: crmFlags,
+  app: CrmApp,
+})
