@@ -1,6 +1,6 @@
 // The harness against the real servers: if these pass, the servers the other suites rely on
 // start, serve, fail over and go away without leaking processes or ports.
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { gzipSync } from "bun"
 import { Etcd3 } from "etcd3"
 import { connect, type NatsConnection } from "@nats-io/transport-node"
@@ -20,6 +20,9 @@ import {
   type PrometheusServer,
   type ServerProcess,
 } from "./harness/index.ts"
+
+// bun's default is 5 s and bunfig.toml has no timeout setting; failovers alone take ~6 s here.
+setDefaultTimeout(60_000)
 
 // Stops whatever a test started even when an assertion threw half-way.
 const cleanups: (() => Promise<unknown>)[] = []
@@ -162,7 +165,7 @@ describe("nats", () => {
     const procs = cluster.members()
     await cluster.stop()
     await expectGone(procs)
-  }, 60_000)
+  })
 })
 
 describe("prometheus", () => {
@@ -171,6 +174,8 @@ describe("prometheus", () => {
     expect(samples[0]!.value).toBe(42)
     const first = await prom.query('oprc_harness_probe_total{target="t1"}')
     expect(first.map((s) => s.value)).toEqual([21])
+    const targets = await prom.targets()
+    expect(targets.map((t) => t.health)).toEqual(["up", "up"])
     expect((await prom.query("1 + 1"))[0]!.value).toBe(2)
     await expect(prom.query("sum(")).rejects.toThrow(/parse error/)
 

@@ -20,6 +20,13 @@ export interface Sample {
   timestamp: number
 }
 
+export interface TargetStatus {
+  instance: string
+  health: string
+  lastError: string
+  lastScrape: string
+}
+
 export interface PrometheusOptions {
   /** `host:port` scrape targets (one job, metrics path `metricsPath`). */
   targets: string[]
@@ -39,6 +46,8 @@ export interface PrometheusServer {
   query(promql: string): Promise<Sample[]>
   /** Polls `query` until `predicate` holds (the first sample takes ~6 s to appear). */
   waitForQuery(promql: string, predicate?: (s: Sample[]) => boolean, timeoutMs?: number): Promise<Sample[]>
+  /** Active scrape targets with their health, from `/api/v1/targets`. */
+  targets(): Promise<TargetStatus[]>
   /** Rewrites the config and reloads it (`POST /-/reload`). */
   setTargets(targets: string[]): Promise<void>
   stop(): Promise<void>
@@ -115,6 +124,13 @@ export function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServ
         if (body.status !== "success" || !body.data) throw new Error(`query ${promql}: ${body.error ?? res.status}`)
         return toSamples(body.data)
       }
+      const targets = async (): Promise<TargetStatus[]> => {
+        const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(5000) })
+        const body = (await res.json()) as { data?: { activeTargets?: (TargetStatus & { labels: Record<string, string> })[] } }
+        return (body.data?.activeTargets ?? []).map((t) => ({
+          instance: t.labels.instance ?? "", health: t.health, lastError: t.lastError, lastScrape: t.lastScrape,
+        }))
+      }
       const done = (f: () => Promise<void>) => async () => {
         await f()
         removeTempDir(dir)
@@ -125,11 +141,20 @@ export function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServ
         pid: proc.pid,
         process: proc,
         query,
-        waitForQuery: (promql, predicate = (s) => s.length > 0, timeoutMs = 20_000) =>
-          waitFor(`prometheus query ${promql}`, async () => {
-            const s = await query(promql)
-            return predicate(s) ? s : undefined
-          }, { timeoutMs, intervalMs: 100 }),
+        async waitForQuery(promql, predicate = (s) => s.length > 0, timeoutMs = 20_000) {
+          let last: Sample[] = []
+          try {
+            return await waitFor(`prometheus query ${promql}`, async () => {
+              last = await query(promql)
+              return predicate(last) ? last : undefined
+            }, { timeoutMs, intervalMs: 100 })
+          } catch (e) {
+            // Why nothing arrived is usually a scrape problem; say which.
+            const t = await targets().catch(() => [])
+            throw new Error(`${(e as Error).message}; last result ${JSON.stringify(last)}; targets ${JSON.stringify(t)}`)
+          }
+        },
+        targets,
         async setTargets(targets) {
           writeFileSync(configFile, renderConfig(opts, targets))
           const res = await fetch(`${url}/-/reload`, { method: "POST", signal: AbortSignal.timeout(10_000) })
