@@ -102,8 +102,19 @@ const lastCount = (text: string, word: string) => {
   return all.length > 0 ? Number(all[all.length - 1]![1]) : undefined
 }
 
-// (a) System deps. Not a test of our code, so it adds to the count only when it fails.
-{
+/** Test counts from the end of `bun test` output (the ` N pass` / ` N fail` lines, stack.md §10). */
+export function parseBunSummary(output: string, code: number | null, timedOut: boolean) {
+  const text = stripAnsi(output)
+  const pass = lastCount(text, "pass") ?? 0
+  // Errors between tests (unhandled rejections, a throwing file) abort files and count as failures.
+  let fail = (lastCount(text, "fail") ?? 0) + (lastCount(text, "error") ?? 0)
+  // A crash, a timeout or "No tests found!" has no failing test to count, but it must still fail.
+  if ((code !== 0 || timedOut) && fail === 0) fail = 1
+  return { pass, fail }
+}
+
+/** (a) System deps. Not a test of our code, so it adds to the count only when it fails. */
+async function systemDeps() {
   const t0 = performance.now()
   log("> system deps: etcd, etcdctl, prometheus, nats-server")
   try {
@@ -115,31 +126,30 @@ const lastCount = (text: string, word: string) => {
   }
 }
 
-// (b) Type-check and (c) proto lint.
-await check("type-check", [bin("tsc"), "--noEmit", "-p", "tsconfig.json"], minutes("OPRC_TYPECHECK_TIMEOUT_MIN", 10))
-if (existsSync(join(root, "buf.yaml"))) await check("buf lint", [bin("buf"), "lint"], minutes("OPRC_LINT_TIMEOUT_MIN", 5))
-else log("SKIP buf lint: no buf.yaml at the repository root")
-
-// (d) bun test. A per-test timeout catches one hung test; the overall one catches a hung or
-// wedged test process, which would otherwise hold CI forever.
-{
-  const args = process.argv.slice(2)
+/**
+ * (d) bun test. A per-test timeout catches one hung test; the overall one catches a hung or
+ * wedged test process, which would otherwise hold CI forever.
+ */
+async function bunTest(args: string[]) {
   const timeoutArgs = args.some((a) => a.startsWith("--timeout")) ? [] : ["--timeout=60000"]
   const cmd = [process.execPath, "test", ...timeoutArgs, ...args]
   log(`> bun test: ${["bun", ...cmd.slice(1)].join(" ")}`)
   const t0 = performance.now()
   const r = await run(cmd, minutes("OPRC_TEST_TIMEOUT_MIN", 40), process.stdout.isTTY ? { FORCE_COLOR: "1" } : {})
-  const text = stripAnsi(r.tail)
-  const pass = lastCount(text, "pass") ?? 0
-  // Errors between tests (unhandled rejections, a throwing file) abort files and count as failures.
-  let fail = (lastCount(text, "fail") ?? 0) + (lastCount(text, "error") ?? 0)
-  // A crash, a timeout or "No tests found!" has no failing test to count, but it must still fail.
-  if ((r.code !== 0 || r.timedOut) && fail === 0) fail = 1
+  const { pass, fail } = parseBunSummary(r.tail, r.code, r.timedOut)
   passed += pass
   failed += fail
   const why = r.timedOut ? "timed out" : `exit ${r.code}`
   log(`${fail === 0 ? "PASS" : "FAIL"} bun test: ${pass} passed, ${fail} failed (${why}, ${secs(t0)})`)
 }
 
-console.log(`${passed} passed, ${failed} failed`)
-process.exit(failed > 0 ? 1 : 0)
+if (import.meta.main) {
+  await systemDeps()
+  // (b) type-check and (c) proto lint, one test each.
+  await check("type-check", [bin("tsc"), "--noEmit", "-p", "tsconfig.json"], minutes("OPRC_TYPECHECK_TIMEOUT_MIN", 10))
+  if (existsSync(join(root, "buf.yaml"))) await check("buf lint", [bin("buf"), "lint"], minutes("OPRC_LINT_TIMEOUT_MIN", 5))
+  else log("SKIP buf lint: no buf.yaml at the repository root")
+  await bunTest(process.argv.slice(2))
+  console.log(`${passed} passed, ${failed} failed`)
+  process.exit(failed > 0 ? 1 : 0)
+}
