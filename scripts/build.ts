@@ -54,8 +54,12 @@ const binaries = [
   { name: "oprc", entry: "services/cli/src/main.ts" },
 ]
 
-const only = process.argv.slice(2)
-mkdirSync(`${root}dist`, { recursive: true })
+// Usage: bun scripts/build.ts [--outdir DIR] [binary ...]   (default: all four into dist/)
+const args = process.argv.slice(2)
+const outIndex = args.indexOf("--outdir")
+const outdir = outIndex >= 0 ? args.splice(outIndex, 2)[1]! : `${root}dist`
+const only = args
+mkdirSync(outdir, { recursive: true })
 const plugins = [etcd3InlineProto, realUndici()].filter((p): p is Bun.BunPlugin => p !== undefined)
 for (const b of binaries) {
   if (only.length > 0 && !only.includes(b.name)) continue
@@ -63,7 +67,7 @@ for (const b of binaries) {
   const started = performance.now()
   const result = await Bun.build({
     entrypoints: [`${root}${b.entry}`],
-    compile: { outfile: `${root}dist/${b.name}` },
+    compile: { outfile: `${outdir}/${b.name}` },
     minify: true,
     sourcemap: "linked",
     define: { "process.env.OPRC_BUILD_VERSION": JSON.stringify(version) },
@@ -73,5 +77,5 @@ for (const b of binaries) {
     for (const log of result.logs) console.error(log)
     throw new Error(`build of ${b.name} failed`)
   }
-  console.log(`dist/${b.name}  (${Math.round(performance.now() - started)} ms)`)
+  console.log(`${outdir}/${b.name}  (${Math.round(performance.now() - started)} ms)`)
 }
