@@ -1,5 +1,11 @@
-import { Context, type Effect, type Option, Schema } from "effect"
+import { Context, type Effect, Layer, type Option } from "effect"
 import type { NotFound, VersionConflict } from "@oprc/models"
+import type { StorageError } from "./errors.ts"
+import { makeMemoryStore } from "./MemoryStore.ts"
+import { makeSqliteStore, type SqliteOptions } from "./sqlite/SqliteStore.ts"
+
+export { StorageError } from "./errors.ts"
+export type { SqliteOptions } from "./sqlite/SqliteStore.ts"
 
 /**
  * The ODGM data-plane storage contract. Three engines implement it with identical semantics
@@ -115,18 +121,6 @@ export interface DeadLetterPage {
   readonly nextCursor?: string
 }
 
-/** A storage failure other than a lost compare-and-swap. `retryable`: worth retrying (Unavailable). */
-export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
-  operation: Schema.String,
-  reason: Schema.String,
-  retryable: Schema.Boolean,
-  cause: Schema.optional(Schema.Defect()),
-}) {
-  override get message(): string {
-    return `storage ${this.operation} failed: ${this.reason}`
-  }
-}
-
 export interface ObjectStore {
   readonly get: (ref: ObjectRef) => Effect.Effect<Option.Option<StoredObject>, StorageError>
   /** Atomic CAS commit of one object plus its outbox events; returns what was stored (`null` after a delete). */
@@ -158,4 +152,8 @@ export interface ObjectStore {
 }
 
 /** The ODGM object store (memory, SQLite or NATS JetStream KV; see the file header). */
-export class ObjectStoreService extends Context.Service<ObjectStoreService, ObjectStore>()("oprc/odgm/ObjectStore") {}
+export class ObjectStoreService extends Context.Service<ObjectStoreService, ObjectStore>()("oprc/odgm/ObjectStore") {
+  static readonly layerMemory: Layer.Layer<ObjectStoreService> = Layer.effect(ObjectStoreService)(makeMemoryStore)
+  static readonly layerSqlite = (options: SqliteOptions): Layer.Layer<ObjectStoreService, StorageError> =>
+    Layer.effect(ObjectStoreService)(makeSqliteStore(options))
+}

@@ -1,0 +1,224 @@
+import { Database } from "bun:sqlite"
+import { Clock, Effect, Option, type Scope } from "effect"
+import { NotFound } from "@oprc/models"
+import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
+import { StorageError } from "../errors.ts"
+import { decide, decodeCursor, encodeCursor, fromJson, newToken, storageError, toJson, validateLimit, type ObjectJson } from "../common.ts"
+import { failed, makeWriter, ok } from "./GroupCommit.ts"
+
+/**
+ * The embedded engine: one SQLite file, WAL, synchronous=FULL (a COMMIT returns after fsync, so
+ * an acknowledged write survives a crash or power loss), writes batched by group commit
+ * (GroupCommit.ts). The outbox rows are inserted in the same transaction as the object row, so
+ * an event exists iff its write committed. Reads go straight to the connection: bun:sqlite is
+ * synchronous, so they always see whole batches.
+ */
+
+export interface SqliteOptions {
+  readonly path: string
+  /** Default true; false = one transaction per write (benchmarks). */
+  readonly groupCommit?: boolean
+  readonly maxBatch?: number
+  readonly sweepInterval?: `${number} seconds` | `${number} millis`
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS objects (
+  cls TEXT NOT NULL, partition INTEGER NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, body TEXT NOT NULL,
+  PRIMARY KEY (cls, partition, id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+  id TEXT NOT NULL UNIQUE, event TEXT NOT NULL, due_at INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, token TEXT, last_error TEXT);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+  id TEXT PRIMARY KEY, event TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT NOT NULL, dead_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
+`
+
+interface ObjectRow {
+  partition: number
+  id: string
+  body: string
+}
+interface OutboxRow {
+  id: string
+  event: string
+  attempts: number
+}
+interface DeadRow {
+  id: string
+  event: string
+  attempts: number
+  error: string
+  dead_at: number
+}
+
+const open = (path: string) =>
+  Effect.acquireRelease(
+    Effect.try({
+      try: () => {
+        const db = new Database(path, { create: true, strict: true })
+        db.run("PRAGMA journal_mode = WAL")
+        db.run("PRAGMA synchronous = FULL")
+        db.run("PRAGMA busy_timeout = 5000")
+        db.run(SCHEMA)
+        return db
+      },
+      catch: storageError("open", true),
+    }),
+    (db) => Effect.sync(() => db.close()),
+  )
+
+const readObject = (ref: ObjectRef, row: ObjectRow | null): StoredObject | undefined =>
+  row ? fromJson({ cls: ref.cls, partition: row.partition, id: row.id }, JSON.parse(row.body) as ObjectJson) : undefined
+
+export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectStore, StorageError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const db = yield* open(options.path)
+    const writer = yield* makeWriter(db, { groupCommit: options.groupCommit ?? true, maxBatch: options.maxBatch ?? 512 })
+    const q = {
+      get: db.query<ObjectRow, [string, number, string]>("SELECT partition, id, body FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
+      upsert: db.query("INSERT INTO objects (cls, partition, id, version, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version, body = excluded.body"),
+      remove: db.query("DELETE FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
+      // A duplicate event id of a still-pending or dead event is recorded once (idempotency key).
+      enqueue: db.query("INSERT INTO outbox (id, event, due_at) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1) ON CONFLICT DO NOTHING"),
+      list: db.query<ObjectRow, [string, number | null, string, number, string, number]>(
+        `SELECT partition, id, body FROM objects WHERE cls = ?1 AND (?2 IS NULL OR partition = ?2)
+         AND substr(id, 1, length(?3)) = ?3 AND (partition, id) > (?4, ?5) ORDER BY partition, id LIMIT ?6`,
+      ),
+      due: db.query<OutboxRow, [number, number]>("SELECT id, event, attempts FROM outbox WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?"),
+      lease: db.query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, token = ? WHERE id = ?"),
+      ack: db.query("DELETE FROM outbox WHERE id = ?"),
+      retry: db.query("UPDATE outbox SET due_at = ?, token = NULL, last_error = ? WHERE id = ? AND token = ? AND due_at > ?"),
+      leased: db.query<OutboxRow, [string, string, number]>("SELECT id, event, attempts FROM outbox WHERE id = ? AND token = ? AND due_at > ?"),
+      bury: db.query("INSERT OR REPLACE INTO dead_letters (id, event, attempts, error, dead_at) VALUES (?, ?, ?, ?, ?)"),
+      dead: db.query<DeadRow, [string, number]>("SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
+      deadOne: db.query<DeadRow, [string]>("SELECT * FROM dead_letters WHERE id = ?"),
+      unbury: db.query("DELETE FROM dead_letters WHERE id = ?"),
+      putResult: db.query("INSERT OR REPLACE INTO results (id, value, expires_at) VALUES (?, ?, ?)"),
+      getResult: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ?"),
+      sweep: db.query("DELETE FROM results WHERE expires_at <= ?"),
+    }
+    const read = <A>(operation: string, f: () => A) => Effect.try({ try: f, catch: storageError(operation, true) })
+    const toDead = (r: DeadRow): DeadLetter => ({ event: JSON.parse(r.event) as OutboxEvent, attempts: r.attempts, error: r.error, deadAt: r.dead_at })
+
+    const store: ObjectStore = {
+      get: Effect.fn("SqliteStore.get")(function* (ref) {
+        return Option.fromNullishOr(yield* read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))))
+      }),
+
+      commit: Effect.fn("SqliteStore.commit")(function* (req) {
+        const now = yield* Clock.currentTimeMillis
+        const { cls, partition, id } = req.ref
+        // A CAS that is already stale fails at once instead of waiting for a batch's fsync: a
+        // valid answer, since the object was not at the expected version at this instant.
+        if (req.expectedVersion !== undefined) {
+          const d = decide(yield* read("commit", () => readObject(req.ref, q.get.get(cls, partition, id))), req, now)
+          if (d._tag === "Conflict") return yield* d.error
+        }
+        return yield* writer.write("commit", () => {
+          // The CAS check runs inside the batch's transaction, after the writes queued before it.
+          const d = decide(readObject(req.ref, q.get.get(cls, partition, id)), req, now)
+          if (d._tag === "Conflict") return failed(d.error)
+          if (d.stored) q.upsert.run(cls, partition, id, Number(d.stored.version), JSON.stringify(toJson(d.stored)))
+          else q.remove.run(cls, partition, id)
+          for (const e of req.events) q.enqueue.run(e.id, JSON.stringify(e), e.availableAt)
+          return ok(d.stored)
+        })
+      }),
+
+      list: Effect.fn("SqliteStore.list")(function* (query) {
+        const limit = yield* validateLimit("list", query.limit)
+        const after = (yield* decodeCursor("list", query.cursor)) ?? { partition: -Infinity, id: "" }
+        const rows = yield* read("list", () =>
+          q.list.all(query.cls, query.partition ?? null, query.prefix ?? "", after.partition, after.id, limit + 1),
+        )
+        const items = rows.slice(0, limit).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? [])
+        const last = items[items.length - 1]
+        return rows.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }
+      }),
+
+      deleteClass: (cls) =>
+        writer.write("deleteClass", (db) => ok(db.query("DELETE FROM objects WHERE cls = ?").run(cls).changes)),
+
+      claimEvents: Effect.fn("SqliteStore.claimEvents")(function* (max, leaseMs) {
+        const now = yield* Clock.currentTimeMillis
+        const token = yield* newToken
+        return yield* writer.write("claimEvents", () =>
+          ok(
+            q.due.all(now, max).map((r): ClaimedEvent => {
+              q.lease.run(now + leaseMs, token, r.id)
+              return { event: JSON.parse(r.event) as OutboxEvent, attempts: r.attempts + 1, claimToken: token }
+            }),
+          ),
+        )
+      }),
+
+      ackEvent: (claim) => writer.write("ackEvent", () => ok(void q.ack.run(claim.event.id))),
+
+      retryEvent: Effect.fn("SqliteStore.retryEvent")(function* (claim, availableAt, error) {
+        const now = yield* Clock.currentTimeMillis
+        yield* writer.write("retryEvent", () => ok(void q.retry.run(availableAt, error, claim.event.id, claim.claimToken, now)))
+      }),
+
+      deadLetter: Effect.fn("SqliteStore.deadLetter")(function* (claim, error) {
+        const now = yield* Clock.currentTimeMillis
+        yield* writer.write("deadLetter", () => {
+          const row = q.leased.get(claim.event.id, claim.claimToken, now)
+          if (!row) return ok(undefined)
+          q.bury.run(row.id, row.event, row.attempts, error, now)
+          q.ack.run(row.id)
+          return ok(undefined)
+        })
+      }),
+
+      listDeadLetters: Effect.fn("SqliteStore.listDeadLetters")(function* (query) {
+        const limit = yield* validateLimit("listDeadLetters", query.limit)
+        const rows = yield* read("listDeadLetters", () => q.dead.all(query.cursor ?? "", limit + 1))
+        const items = rows.slice(0, limit).map(toDead)
+        const last = items[items.length - 1]
+        return rows.length > limit && last ? { items, nextCursor: last.event.id } : { items }
+      }),
+
+      redrive: Effect.fn("SqliteStore.redrive")(function* (eventId) {
+        const now = yield* Clock.currentTimeMillis
+        yield* writer.write("redrive", () => {
+          const row = q.deadOne.get(eventId)
+          if (!row) return failed(new NotFound({ resource: "dead letter", name: eventId }))
+          q.unbury.run(eventId)
+          q.ack.run(eventId)
+          q.enqueue.run(eventId, row.event, now)
+          return ok(undefined)
+        })
+      }),
+
+      discard: (eventId) =>
+        writer.write("discard", () =>
+          q.unbury.run(eventId).changes > 0 ? ok(undefined) : failed(new NotFound({ resource: "dead letter", name: eventId })),
+        ),
+
+      putResult: Effect.fn("SqliteStore.putResult")(function* (id, result, ttlMs) {
+        const now = yield* Clock.currentTimeMillis
+        const json = yield* Effect.try({ try: () => JSON.stringify(result), catch: storageError("putResult") })
+        yield* writer.write("putResult", () => ok(void q.putResult.run(id, json ?? "null", now + ttlMs)))
+      }),
+
+      getResult: Effect.fn("SqliteStore.getResult")(function* (id) {
+        const now = yield* Clock.currentTimeMillis
+        const row = yield* read("getResult", () => q.getResult.get(id, now))
+        return row ? Option.some<unknown>(JSON.parse(row.value)) : Option.none()
+      }),
+
+      ready: read("ready", () => void db.query("SELECT 1").get()),
+    }
+
+    // Expired results are invisible at once (getResult checks expires_at); the sweep reclaims space.
+    const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => writer.write("sweep", () => ok(void q.sweep.run(now))))
+    yield* sweep.pipe(
+      Effect.catchTag("StorageError", (e: StorageError) => Effect.logWarning("results sweep failed", e)),
+      Effect.delay(options.sweepInterval ?? "30 seconds"),
+      Effect.forever,
+      Effect.forkScoped,
+    )
+    return store
+  })

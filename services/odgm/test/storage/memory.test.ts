@@ -1,0 +1,3 @@
+import { conformance, memoryBackend } from "./conformance.ts"
+
+conformance("memory", memoryBackend)
