@@ -61,6 +61,10 @@ export const optStringMap = (validKey?: (key: string) => true | string) =>
     (m) => Object.keys(m).length === 0,
   )
 
+/** A nested message defaulting to all-defaults; omitted on encode when nothing in it is set. */
+export const optStruct = <S extends Schema.Top & { readonly Encoded: object }>(self: S) =>
+  withDefault(self, {}, (o) => Object.keys(o).length === 0)
+
 /** A literal defaulting to `value` (the mapping of the proto enum's UNSPECIFIED). */
 export const optLiteral = <S extends Schema.Codec<string>>(self: S, value: S["Type"] & S["Encoded"]) =>
   withDefault(self, value, (e) => e === value)
@@ -132,6 +136,11 @@ export const GlobalClassKey = Schema.String.check(
   }),
 )
 export const globalClassKey = (pkg: string, cls: string): string => `${pkg}.${cls}`
+
+export const isHttpUrl = (s: string): boolean => {
+  const url = URL.parse(s)
+  return url !== null && (url.protocol === "http:" || url.protocol === "https:")
+}
 
 const objectIdPattern = /^[a-z0-9._:-]{1,160}$/
 export const isObjectId = (s: string): boolean => objectIdPattern.test(s)

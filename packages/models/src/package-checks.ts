@@ -37,8 +37,11 @@ export interface ClassContext {
   readonly packageName: string
   /** Function keys available to the class's bindings. */
   readonly functions: ReadonlySet<string>
-  /** Binding names per class key, for triggers that target another class of the same package. */
-  readonly bindingsByClass: ReadonlyMap<string, ReadonlySet<string>>
+  /**
+   * Binding names per class key, for triggers that target another class of the same package;
+   * undefined when those classes are not at hand (a deployment unit carries one class).
+   */
+  readonly bindingsByClass: ReadonlyMap<string, ReadonlySet<string>> | undefined
   /** Where "not defined" references point to, e.g. "in this package". */
   readonly scope: string
 }
@@ -68,7 +71,8 @@ export const classIssues = (cls: Class, ctx: ClassContext, at: Path): Array<Path
     const [targetPkg, targetCls] = t.target.cls === "" ? [ctx.packageName, cls.key] : splitClassRef(t.target.cls)
     // Targets in other packages can only be resolved at deploy time.
     if (targetPkg !== ctx.packageName) return
-    const bindings = targetCls === cls.key ? own : ctx.bindingsByClass.get(targetCls)
+    if (targetCls !== cls.key && ctx.bindingsByClass === undefined) return
+    const bindings = targetCls === cls.key ? own : ctx.bindingsByClass?.get(targetCls)
     if (bindings === undefined) {
       out.push({ path: [...tp, "target", "cls"], issue: `class "${targetCls}" is not defined ${ctx.scope}` })
     } else if (!bindings.has(t.target.function)) {

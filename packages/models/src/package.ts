@@ -5,12 +5,14 @@ import {
   BindingName,
   ClassKey,
   FunctionKey,
+  isHttpUrl,
   isObjectId,
   Millis,
   optArray,
   optBoolean,
   optChecked,
   optLiteral,
+  optStruct,
   optString,
   optStringMap,
   optUInt,
@@ -24,11 +26,6 @@ import { decodeWith } from "./issues"
 import { packageIssues } from "./package-checks"
 
 /** Package, Class, Function, ... : the domain form of oprc.common.v1's package.proto. */
-
-const isEmptyObject = (o: object): boolean => Object.keys(o).length === 0
-/** A nested message defaulting to all-defaults; omitted on encode when nothing in it is set. */
-const optStruct = <S extends Schema.Top & { readonly Encoded: object }>(self: S) =>
-  withDefault(self, {}, isEmptyObject)
 
 export const isSemVer = (s: string): boolean => SemVer.parse(s)._tag === "Success"
 export const isSemVerRange = (s: string): boolean => SemVerRange.parse(s)._tag === "Success"
@@ -98,11 +95,6 @@ export const Resources = Schema.Struct({
   memoryLimit: optQuantity,
 })
 export type Resources = typeof Resources.Type
-
-const isHttpUrl = (s: string): boolean => {
-  const url = URL.parse(s)
-  return url !== null && (url.protocol === "http:" || url.protocol === "https:")
-}
 
 export const ProvisionConfig = Schema.Struct({
   /** Container image (Kubernetes driver). */

@@ -1,0 +1,159 @@
+import { Effect, Result } from "effect"
+import YAML from "yaml"
+import { decodeDeployment, type Deployment, encodeDeployment } from "./deployment"
+import { type FieldViolation, ValidationError } from "./errors"
+import { joinPath } from "./issues"
+import { decodePackage, encodePackage, type Package } from "./package"
+
+/**
+ * Package files (YAML or JSON). Like the Rust Oparaca's, a file may carry `deployments:` beside
+ * the package; they are returned separately because the Package Manager stores them apart.
+ * Keys are camelCase, as in the protos' JSON form; a key with an empty value (`description:`)
+ * counts as absent.
+ */
+
+export type PackageFormat = "yaml" | "json"
+
+export interface PackageFile {
+  readonly package: Package
+  readonly deployments: ReadonlyArray<Deployment>
+}
+
+const syntaxError = (message: string) => ValidationError.single("", message)
+
+const yamlReason = (message: string): string => message.replace(/ at line \d+, column \d+:[\s\S]*$/, "")
+
+const parseYaml = (text: string): Effect.Effect<unknown, ValidationError> => {
+  const doc = YAML.parseDocument(text)
+  if (doc.errors.length > 0) {
+    return Effect.fail(new ValidationError({
+      violations: doc.errors.map((e) => {
+        const at = e.linePos?.[0]
+        const where = at === undefined ? "" : ` at line ${at.line}, column ${at.col}`
+        return { path: "", message: `YAML syntax error${where}: ${yamlReason(e.message)}` }
+      }),
+    }))
+  }
+  // toJS throws on unresolved aliases and on alias expansion beyond maxAliasCount (a "billion laughs" file).
+  return Effect.try({
+    try: () => doc.toJS({ maxAliasCount: 100 }),
+    catch: (cause) => syntaxError(`YAML error: ${cause instanceof Error ? cause.message : String(cause)}`),
+  })
+}
+
+// JSON.parse's messages carry no position; the YAML parser (JSON is YAML) usually can say where.
+const jsonPosition = (text: string): string => {
+  const at = YAML.parseDocument(text).errors[0]?.linePos?.[0]
+  return at === undefined ? "" : ` (near line ${at.line}, column ${at.col})`
+}
+
+const parseJson = (text: string): Effect.Effect<unknown, ValidationError> =>
+  Effect.try({
+    try: () => JSON.parse(text) as unknown,
+    catch: (cause) =>
+      syntaxError(`JSON syntax error${jsonPosition(text)}: ${cause instanceof Error ? cause.message.replace(/^JSON Parse error: /, "") : String(cause)}`),
+  })
+
+const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
+
+/** Object keys whose value is null are dropped: in YAML that is how an empty `key:` reads. */
+const dropNulls = (u: unknown): unknown => {
+  if (Array.isArray(u)) return u.map(dropNulls)
+  if (u === null || typeof u !== "object") return u
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(u)) {
+    if (v !== null) Object.defineProperty(out, k, { value: dropNulls(v), enumerable: true, writable: true, configurable: true })
+  }
+  return out
+}
+
+const violationsOf = <A>(r: Result.Result<A, ValidationError>): ReadonlyArray<FieldViolation> =>
+  Result.isFailure(r) ? r.failure.violations : []
+
+/** Decodes a parsed file: the package and its deployments, with every problem of both reported together. */
+export const decodePackageFile = Effect.fn("Models.decodePackageFile")(function*(raw: unknown) {
+  const input = dropNulls(raw)
+  const { deployments: rawDeployments = [], ...rest } = isRecord(input) ? input : {}
+  const pkg = yield* Effect.result(decodePackage(isRecord(input) ? rest : input))
+  if (!Array.isArray(rawDeployments)) {
+    return yield* new ValidationError({
+      violations: [...violationsOf(pkg), { path: "deployments", message: "expected a list" }],
+    })
+  }
+  const name = typeof rest["name"] === "string" ? rest["name"] : undefined
+  const deployments = yield* Effect.forEach(rawDeployments, (d, i) =>
+    Effect.result(decodeDeployment(withPackageName(d, name)).pipe(
+      Effect.flatMap((dep) => checkAgainstPackage(dep, pkg)),
+      Effect.mapError((e) =>
+        new ValidationError({ violations: e.violations.map((v) => ({ ...v, path: joinPath(`deployments[${i}]`, v.path) })) })
+      ),
+    )))
+  const violations = [...violationsOf(pkg), ...deployments.flatMap(violationsOf)]
+  if (violations.length > 0 || Result.isFailure(pkg)) return yield* new ValidationError({ violations })
+  const file: PackageFile = {
+    package: pkg.success,
+    deployments: deployments.flatMap((r) => (Result.isSuccess(r) ? [r.success] : [])),
+  }
+  return file
+})
+
+// Inside a package file a deployment's packageName is implied by the file.
+const withPackageName = (d: unknown, name: string | undefined): unknown =>
+  name !== undefined && isRecord(d) && !("packageName" in d)
+    ? { ...d, packageName: name }
+    : d
+
+const checkAgainstPackage = (
+  d: Deployment,
+  pkg: Result.Result<Package, ValidationError>,
+): Effect.Effect<Deployment, ValidationError> => {
+  if (Result.isFailure(pkg)) return Effect.succeed(d)
+  const violations: Array<FieldViolation> = []
+  if (d.packageName !== pkg.success.name) {
+    violations.push({ path: "packageName", message: `must be "${pkg.success.name}", the package of this file` })
+  } else if (!pkg.success.classes.some((c) => c.key === d.classKey)) {
+    violations.push({ path: "classKey", message: `class "${d.classKey}" is not defined in this package` })
+  }
+  return violations.length === 0 ? Effect.succeed(d) : Effect.fail(new ValidationError({ violations }))
+}
+
+/** Parses and validates a package file. YAML syntax errors come back with path "" and their line and column. */
+export const loadPackageFile = Effect.fn("Models.loadPackageFile")(function*(text: string, format: PackageFormat) {
+  const raw = yield* (format === "json" ? parseJson(text) : parseYaml(text))
+  return yield* decodePackageFile(raw)
+})
+
+const yamlTypes = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"])
+
+/**
+ * Parses a package from an HTTP body: the format comes from the Content-Type when given
+ * (parameters such as charset are ignored), otherwise from the text itself.
+ */
+export const parsePackageText = Effect.fn("Models.parsePackageText")(function*(text: string, contentType?: string) {
+  const mime = contentType?.split(";")[0]?.trim().toLowerCase() ?? ""
+  const format: PackageFormat | undefined = mime === ""
+    ? (/^\s*[{[]/.test(text) ? "json" : "yaml")
+    : mime === "application/json" || mime.endsWith("+json")
+    ? "json"
+    : yamlTypes.has(mime) || mime.endsWith("+yaml")
+    ? "yaml"
+    : undefined
+  if (format === undefined) {
+    return yield* ValidationError.single("", `unsupported content type "${contentType}" (use application/json or application/yaml)`)
+  }
+  return yield* loadPackageFile(text, format)
+})
+
+/** The package (and optionally deployments) as a YAML file, omitting every defaulted field. */
+export const packageToYaml = (pkg: Package, deployments: ReadonlyArray<Deployment> = []): string => {
+  const file: Record<string, unknown> = { ...encodePackage(pkg) }
+  if (deployments.length > 0) file["deployments"] = deployments.map(encodeDeployment)
+  return YAML.stringify(file, { lineWidth: 0, aliasDuplicateObjects: false })
+}
+
+/** The same as JSON. */
+export const packageToJson = (pkg: Package, deployments: ReadonlyArray<Deployment> = []): string => {
+  const file: Record<string, unknown> = { ...encodePackage(pkg) }
+  if (deployments.length > 0) file["deployments"] = deployments.map(encodeDeployment)
+  return JSON.stringify(file, null, 2)
+}
