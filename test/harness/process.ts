@@ -199,7 +199,8 @@ export async function waitForHttp(
   await waitFor(
     `waiting for ${url}`,
     async () => {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1000) })
+      // Short per-request timeout: etcd's /health hangs, rather than failing, until there is a leader.
+      const res = await fetch(url, { signal: AbortSignal.timeout(Math.min(500, timeoutMs)) })
       return predicate(res.status, await res.text()) ? true : undefined
     },
     { ...opts, timeoutMs },
