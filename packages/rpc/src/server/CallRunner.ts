@@ -16,6 +16,7 @@ export interface CallRunner {
     service: DescService,
     method: DescMethod,
     call: CallContext,
+    /** The handler's services merged with `base` once, at mount time (not per call). */
     context: Context.Context<R>,
     effect: Effect.Effect<A, unknown, R>,
   ) => Promise<A>
@@ -46,7 +47,7 @@ export const makeCallRunner = (options: {
         call.headers,
         { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
         Effect.andThen(guard(call), effect),
-      ).pipe(Effect.provideContext(Context.merge(options.base, context)))
+      ).pipe(Effect.provideContext(context))
       const exit = await Effect.runPromiseExit(program, { signal: call.signal })
       const seconds = (performance.now() - started) / 1000
       if (Exit.isSuccess(exit)) {
@@ -63,7 +64,7 @@ export const makeCallRunner = (options: {
   }
 
   const stream: CallRunner["stream"] = (service, method, call, context, source) => {
-    const ctx = Context.merge(options.base, context)
+    const ctx = context
     const started = performance.now()
     let code = "ok"
     const mapped = Stream.unwrap(Effect.as(guard(call), source)).pipe(

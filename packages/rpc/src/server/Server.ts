@@ -61,7 +61,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
       const health = yield* Health
       const base = yield* Effect.context<Health>()
       const services = routes.rpc ?? []
-      const mounts: ReadonlyArray<(router: ConnectRouter, runner: CallRunner) => void> = yield* Effect.forEach(
+      const mounts: ReadonlyArray<(router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void> = yield* Effect.forEach(
         [...services, healthService(services.map((s) => s.service.typeName))] as ReadonlyArray<RpcService<R | Health>>,
         (s) => s.mount,
       )
@@ -74,12 +74,12 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         onEnd: () => void inFlight--,
       })
       const connectHandler = connectNodeAdapter({
-        routes: (router: ConnectRouter) => mounts.forEach((mount) => mount(router, runner)),
+        routes: (router: ConnectRouter) => mounts.forEach((mount) => mount(router, runner, base as Context.Context<never>)),
         readMaxBytes: options.bodyLimitBytes,
         fallback: (_req, res) => sendJson(res as unknown as NodeRes, 404, { error: { code: "not_found", message: "no such route" } }),
       })
       const matchRest = compileRoutes(routes.rest ?? [])
-      const restContext = yield* Effect.context<R>()
+      const restContext = Context.merge(base, yield* Effect.context<R>())
       const runBase = <A>(effect: Effect.Effect<A, never, Health>) => Effect.runPromise(Effect.provideContext(effect, base))
 
       const handleRest = async (req: NodeReq, res: NodeRes, url: URL) => {
@@ -123,7 +123,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             headers,
             { "http.method": method, "http.route": match.route.path },
             Effect.andThen(guard, match.route.handler(request)),
-          ).pipe(Effect.provideContext(Context.merge(base, restContext)))
+          ).pipe(Effect.provideContext(restContext))
           const exit = await Effect.runPromiseExit(program, { signal: abort.signal })
           if (Exit.isSuccess(exit)) {
             sendResponse(res, exit.value)

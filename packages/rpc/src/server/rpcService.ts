@@ -1,6 +1,6 @@
 import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect"
-import { Effect, type Stream } from "effect"
+import { Context, Effect, type Stream } from "effect"
 import type { CallRunner } from "./CallRunner"
 
 /** What a handler knows about the call besides the request message. */
@@ -40,7 +40,7 @@ export type EffectServiceImpl<S extends DescService, R> = {
 /** A service ready to be mounted on the one-port server. */
 export interface RpcService<R> {
   readonly service: DescService
-  readonly mount: Effect.Effect<(router: ConnectRouter, runner: CallRunner) => void, never, R>
+  readonly mount: Effect.Effect<(router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void, never, R>
 }
 
 /**
@@ -64,8 +64,9 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
   service,
   mount: Effect.gen(function* () {
     const impl = yield* make
-    const context = yield* Effect.context<Requirements<I>>()
-    return (router: ConnectRouter, runner: CallRunner) => {
+    const handlerContext = yield* Effect.context<Requirements<I>>()
+    return (router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => {
+      const context = Context.merge(base, handlerContext)
       const handlers: Record<string, unknown> = {}
       for (const method of service.methods) {
         const fn = (impl as Record<string, unknown>)[method.localName]

@@ -1,0 +1,91 @@
+import { readFileSync } from "node:fs"
+// Runs wrk against a URL and parses its report. wrk and the server share the machine's cores,
+// so only ratios between runs of the same benchmark are meaningful (see docs/benchmarks.md).
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+
+export interface WrkResult {
+  readonly requestsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+  readonly non2xx: number
+  readonly errors: number
+}
+
+export interface WrkOptions {
+  readonly url: string
+  readonly connections: number
+  readonly durationSec: number
+  readonly method?: string
+  readonly body?: string
+  readonly headers?: Record<string, string>
+}
+
+const toMs = (v: string): number => {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(v.trim())
+  if (!m) return Number.NaN
+  const n = Number(m[1])
+  return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n
+}
+
+export const runWrk = (o: WrkOptions): WrkResult => {
+  const dir = mkdtempSync(join(tmpdir(), "oprc-wrk-"))
+  const script = join(dir, "req.lua")
+  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  writeFileSync(
+    script,
+    [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers].join("\n"),
+  )
+  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url], { stdout: "pipe", stderr: "pipe" })
+  const out = r.stdout.toString()
+  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
+  const p50 = /\s50%\s+(\S+)/.exec(out)
+  const p99 = /\s99%\s+(\S+)/.exec(out)
+  const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(out)
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    requestsPerSec: Number(rps?.[1] ?? Number.NaN),
+    p50Ms: toMs(p50?.[1] ?? ""),
+    p99Ms: toMs(p99?.[1] ?? ""),
+    non2xx: Number(non2xx?.[1] ?? 0),
+    errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  }
+}
+
+/** Spawns a bench server (a bun script printing nothing special) and waits for its port. */
+export const startBenchServer = async (script: string, port: number, env: Record<string, string> = {}) => {
+  const proc = Bun.spawn([process.execPath, script], { env: { ...process.env, PORT: String(port), ...env }, stdout: "ignore", stderr: "inherit" })
+  const deadline = Date.now() + 15_000
+  for (;;) {
+    const up = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(300) }).then(() => true, () => false)
+    if (up) break
+    if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${script} did not start`)
+    await Bun.sleep(50)
+  }
+  return {
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGTERM")
+      await proc.exited
+    },
+  }
+}
+
+export const freePort = async (): Promise<number> => {
+  const s = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+  const port = s.port
+  s.stop(true)
+  return port
+}
+
+/** CPU time (user + system, ms) a process has used so far: robust to other load on the machine. */
+export const cpuMs = (pid: number): number => {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return (ticks * 1000) / 100
+}
+
+export const fmt = (r: WrkResult) => `${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`
