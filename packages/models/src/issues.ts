@@ -124,9 +124,13 @@ export const issueViolations = (issue: SchemaIssue.Issue, input: unknown, prefix
         return walk(i.issue, path)
       case "Composite":
         return i.issues.forEach((x) => walk(x, path))
-      case "AnyOf":
-        if (i.issues.length > 0) return i.issues.forEach((x) => walk(x, path))
+      case "AnyOf": {
+        // Report the members that got past the type check (their errors are the useful ones);
+        // when none did, one "expected A or B" line says it all.
+        const deeper = i.ast.annotations?.["expected"] === undefined ? i.issues.filter((x) => x._tag !== "InvalidType") : []
+        if (deeper.length > 0) return deeper.forEach((x) => walk(x, path))
         return leaf(path, `expected ${expected(i.ast)}, got ${describe(valueAt(input, path))}`)
+      }
       case "Filter": {
         const own = annotationMessage(i.filter.annotations)
         if (own !== undefined) return leaf(path, own)

@@ -27,7 +27,7 @@ import type { PathIssue } from "./package-checks"
  * An entry value: any JSON value (the common case), or raw bytes. Finite numbers only, since
  * google.protobuf.Value and JSON cannot carry NaN or Infinity.
  */
-export const Value = Schema.Union([Schema.Uint8Array, Schema.Json])
+export const Value = Schema.Union([Schema.Uint8Array, Schema.Json]).annotate({ expected: "a JSON value or bytes" })
 export type Value = typeof Value.Type
 
 const bindingKeyIssues = (m: object): Array<PathIssue> =>
