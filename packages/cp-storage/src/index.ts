@@ -1,1 +1,2 @@
-export {}
+export * from "./DocumentStore.ts"
+export * from "./collections.ts"

@@ -1,0 +1,107 @@
+import { Effect, Option, Schema, Stream } from "effect"
+import { ValidationError } from "@oprc/models"
+import type { Change, ControlPlaneStore, DocumentCollection, ListOptions, Versioned, WatchOptions } from "../DocumentStore.ts"
+import { StorageError } from "../errors.ts"
+import type { RawBackend, RawDoc } from "./backend.ts"
+
+// Kinds become path segments of etcd keys and SQLite rows; a "/" would make kinds overlap.
+const KIND = /^[a-z0-9][a-z0-9_-]*$/
+
+// Keyset cursor: the last key returned. Stable while others write (no offsets shift).
+const encodeCursor = (key: string): string => Buffer.from(key, "utf8").toString("base64url")
+const decodeCursor = (cursor: string): string | undefined => {
+  const key = Buffer.from(cursor, "base64url").toString("utf8")
+  return cursor.length > 0 && encodeCursor(key) === cursor ? key : undefined
+}
+
+const corrupt = (kind: string, key: string, cause: unknown) =>
+  new StorageError({ reason: `stored ${kind} "${key}" does not decode: ${String(cause)}`, retryable: false })
+
+const checkKey = (key: string): Effect.Effect<void, StorageError> =>
+  key.length === 0 || key.includes("\u0000")
+    ? Effect.fail(new StorageError({ reason: `invalid document key ${JSON.stringify(key)}`, retryable: false }))
+    : Effect.void
+
+function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Codec<A, I>): DocumentCollection<A> {
+  const encode = (key: string, value: A): Effect.Effect<string, StorageError> =>
+    Schema.encodeEffect(schema)(value).pipe(
+      Effect.flatMap((encoded) => Effect.try({ try: () => JSON.stringify(encoded), catch: (e) => e })),
+      Effect.mapError((e) =>
+        new StorageError({ reason: `${kind} "${key}" does not encode: ${String(e)}`, retryable: false })),
+    )
+  const decode = (doc: RawDoc): Effect.Effect<Versioned<A>, StorageError> =>
+    Effect.try({ try: (): unknown => JSON.parse(doc.value), catch: (e) => e }).pipe(
+      Effect.flatMap((json) => Schema.decodeUnknownEffect(schema)(json)),
+      Effect.map((value) => ({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })),
+      Effect.mapError((e) => corrupt(kind, doc.key, e)),
+    )
+  const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> =>
+    c._tag === "Delete" ? Effect.succeed(c) : Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
+
+  return {
+    kind,
+    get: Effect.fn("ControlPlaneStore.get")(function* (key: string) {
+      yield* Effect.annotateCurrentSpan({ kind, key })
+      const doc = yield* raw.get(kind, key)
+      return Option.isSome(doc) ? Option.some(yield* decode(doc.value)) : Option.none()
+    }),
+    list: Effect.fn("ControlPlaneStore.list")(function* (options?: ListOptions) {
+      yield* Effect.annotateCurrentSpan({ kind })
+      const limit = options?.limit
+      if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
+        return yield* ValidationError.single("limit", "must be a positive integer")
+      }
+      const after = options?.cursor === undefined ? undefined : decodeCursor(options.cursor)
+      if (options?.cursor !== undefined && after === undefined) {
+        return yield* ValidationError.single("cursor", "is not a cursor returned by a previous list")
+      }
+      const page = yield* raw.list(kind, options?.prefix ?? "", after, limit)
+      const items = yield* Effect.forEach(page.items, decode)
+      const last = items[items.length - 1]
+      return { items, nextCursor: page.more && last !== undefined ? encodeCursor(last.key) : undefined }
+    }),
+    create: Effect.fn("ControlPlaneStore.create")(function* (key: string, value: A) {
+      yield* Effect.annotateCurrentSpan({ kind, key })
+      yield* checkKey(key)
+      const doc = yield* raw.create(kind, key, yield* encode(key, value))
+      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+    }),
+    update: Effect.fn("ControlPlaneStore.update")(function* (key: string, value: A, expectedRevision?: bigint) {
+      yield* Effect.annotateCurrentSpan({ kind, key })
+      yield* checkKey(key)
+      const doc = yield* raw.update(kind, key, yield* encode(key, value), expectedRevision)
+      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+    }),
+    upsert: Effect.fn("ControlPlaneStore.upsert")(function* (key: string, value: A) {
+      yield* Effect.annotateCurrentSpan({ kind, key })
+      yield* checkKey(key)
+      const doc = yield* raw.upsert(kind, key, yield* encode(key, value))
+      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+    }),
+    delete: Effect.fn("ControlPlaneStore.delete")(function* (key: string, expectedRevision?: bigint) {
+      yield* Effect.annotateCurrentSpan({ kind, key })
+      yield* checkKey(key)
+      return yield* raw.delete(kind, key, expectedRevision)
+    }),
+    subscribe: (options?: WatchOptions) =>
+      Effect.map(raw.subscribe(kind, options?.includeExisting ?? false), Stream.mapEffect(decodeChange)),
+    watch: (options?: WatchOptions) =>
+      Stream.unwrap(raw.subscribe(kind, options?.includeExisting ?? false)).pipe(
+        Stream.mapEffect(decodeChange),
+        Stream.withSpan("ControlPlaneStore.watch", { attributes: { kind } }),
+      ),
+  }
+}
+
+/** The typed ControlPlaneStore service over one backend. */
+export function makeControlPlaneStore(raw: RawBackend): ControlPlaneStore["Service"] {
+  return {
+    backend: raw.backend,
+    ready: raw.ready.pipe(Effect.withSpan("ControlPlaneStore.ready")),
+    collection: <A, I>(kind: string, schema: Schema.Codec<A, I>) => {
+      // A programming error (kinds are constants in the PM), so it throws at wiring time.
+      if (!KIND.test(kind)) throw new Error(`cp-storage: invalid collection kind ${JSON.stringify(kind)}`)
+      return makeCollection(raw, kind, schema)
+    },
+  }
+}
