@@ -40,6 +40,7 @@ export const makeCallRunner = (options: {
 
   const unary: CallRunner["unary"] = async (service, method, call, context, effect) => {
     const started = performance.now()
+    const seconds = () => (performance.now() - started) / 1000
     options.onStart()
     try {
       const program = withServerSpan(
@@ -47,16 +48,20 @@ export const makeCallRunner = (options: {
         call.headers,
         { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
         Effect.andThen(guard(call), effect),
-      ).pipe(Effect.provideContext(context))
+      ).pipe(
+        // The success path records its metrics inside the same run: one runtime entry per call.
+        Effect.tap(() => recordRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds() })),
+        Effect.provideContext(context),
+      )
       const exit = await Effect.runPromiseExit(program, { signal: call.signal })
-      const seconds = (performance.now() - started) / 1000
-      if (Exit.isSuccess(exit)) {
-        Effect.runSync(recordRpc({ service: service.typeName, method: method.name, code: "ok", seconds }))
-        return exit.value
-      }
+      if (Exit.isSuccess(exit)) return exit.value
       const mapped = mapCause(exit.cause)
-      Effect.runFork(logIfInternal(mapped, exit.cause, call.procedure).pipe(Effect.provideContext(options.base)))
-      Effect.runSync(recordRpc({ service: service.typeName, method: method.name, code: codeName(mapped.code), seconds }))
+      Effect.runFork(
+        Effect.andThen(
+          logIfInternal(mapped, exit.cause, call.procedure),
+          recordRpc({ service: service.typeName, method: method.name, code: codeName(mapped.code), seconds: seconds() }),
+        ).pipe(Effect.provideContext(context)),
+      )
       throw toConnectError(mapped)
     } finally {
       options.onEnd()

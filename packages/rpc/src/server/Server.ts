@@ -82,10 +82,13 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
       const restContext = Context.merge(base, yield* Effect.context<R>())
       const runBase = <A>(effect: Effect.Effect<A, never, Health>) => Effect.runPromise(Effect.provideContext(effect, base))
 
-      const handleRest = async (req: NodeReq, res: NodeRes, url: URL) => {
+      const handleRest = async (
+        req: NodeReq,
+        res: NodeRes,
+        url: URL,
+        match: Exclude<ReturnType<typeof matchRest>, undefined>,
+      ) => {
         const method = req.method ?? "GET"
-        const match = matchRest(method, url.pathname)
-        if (match === undefined) return false
         const started = performance.now()
         inFlight++
         const finish = (route: string, status: number) =>
@@ -94,14 +97,14 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           if (match === "method-not-allowed") {
             sendJson(res, 405, { error: { code: "unimplemented", message: `method ${method} not allowed on ${url.pathname}` } })
             await finish("method_not_allowed", 405)
-            return true
+            return
           }
           const body = await readLimited(req, options.bodyLimitBytes)
           if (body === "too-large") {
             const mapped = mapFailure(new PayloadTooLarge({ limitBytes: options.bodyLimitBytes }))
             sendJson(res, 413, toJsonBody(mapped), true)
             await finish(match.route.path, 413)
-            return true
+            return
           }
           const abort = new AbortController()
           res.on("close", () => abort.abort())
@@ -134,29 +137,31 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             sendJson(res, mapped.status, toJsonBody(mapped))
             await finish(match.route.path, mapped.status)
           }
-          return true
         } finally {
           inFlight--
         }
       }
 
       const handler = (req: NodeReq, res: NodeRes) => {
-        const url = new URL(req.url ?? "/", "http://localhost")
+        // Hot path: RPCs go straight to the Connect router without URL parsing or promise hops.
+        const raw = req.url ?? "/"
+        const q = raw.indexOf("?")
+        const pathname = q === -1 ? raw : raw.slice(0, q)
         if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close")
-        if (url.pathname === "/healthz") return sendJson(res, 200, { status: "ok", name: options.name, version: options.version })
-        if (url.pathname === "/readyz") {
+        if (pathname === "/healthz") return sendJson(res, 200, { status: "ok", name: options.name, version: options.version })
+        if (pathname === "/readyz") {
           return void runBase(health.readiness).then((r) => sendJson(res, r.ready ? 200 : 503, r))
         }
-        if (url.pathname === "/metrics") {
+        if (pathname === "/metrics") {
           return void runBase(prometheusText).then((text) => {
             res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
             res.end(text)
           })
         }
-        void handleRest(req, res, url).then(
-          (handled) => {
-            if (!handled) (connectHandler as unknown as (req: NodeReq, res: NodeRes) => void)(req, res)
-          },
+        const match = matchRest(req.method ?? "GET", pathname)
+        if (match === undefined) return (connectHandler as unknown as (req: NodeReq, res: NodeRes) => void)(req, res)
+        void handleRest(req, res, new URL(raw, "http://localhost"), match).then(
+          () => undefined,
           (e) => {
             void runBase(Effect.logError("request failed", e))
             if (!res.headersSent) sendJson(res, 500, { error: { code: "internal", message: "internal error" } })
@@ -261,6 +266,7 @@ const drain = async (servers: Servers, inFlight: () => number, graceMs: number) 
   for (const s of servers.sockets) s.destroy()
   await Promise.race([closed, new Promise((r) => setTimeout(r, 200))])
 }
+
 
 const readLimited = (req: NodeReq, limit: number): Promise<Uint8Array | "too-large"> =>
   new Promise((resolve, reject) => {

@@ -64,11 +64,20 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
       .join("/")
     return { route, regex: new RegExp(`^${source}/?$`), names }
   })
-  /** `undefined`: no route has this path; `"method"`: the path exists with other methods (405). */
+  // Most requests on a server are RPCs ("/pkg.Service/Method"): reject them by their first
+  // segment before trying any route's regex.
+  const firstSegments = new Set(routes.map((r) => r.path.split("/")[1] ?? ""))
+  const anyFirst = [...firstSegments].some((s) => s.startsWith(":") || s.startsWith("*"))
+  const firstSegment = (path: string) => {
+    const end = path.indexOf("/", 1)
+    return end === -1 ? path.slice(1) : path.slice(1, end)
+  }
+  /** `undefined`: no route has this path; `"method-not-allowed"`: the path exists with other methods (405). */
   return (method: string, path: string):
     | { readonly route: RestRoute<R>; readonly params: Record<string, string> }
     | "method-not-allowed"
     | undefined => {
+    if (!anyFirst && !firstSegments.has(firstSegment(path))) return undefined
     let pathMatched = false
     for (const c of compiled) {
       const m = c.regex.exec(path)

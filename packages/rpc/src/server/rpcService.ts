@@ -78,11 +78,15 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
           timeoutMs: ctx.timeoutMs(),
         })
         if (method.methodKind === "unary") {
-          handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
-            runner.unary(service, method, call(ctx), context, (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, call(ctx)))
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
+            const c = call(ctx)
+            return runner.unary(service, method, c, context, (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c))
+          }
         } else if (method.methodKind === "server_streaming") {
-          handlers[method.localName] = (req: unknown, ctx: HandlerContext) =>
-            runner.stream(service, method, call(ctx), context, (fn as StreamEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, call(ctx)))
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
+            const c = call(ctx)
+            return runner.stream(service, method, c, context, (fn as StreamEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c))
+          }
         }
       }
       router.service(service, handlers as Partial<ServiceImpl<S>>)
