@@ -5,6 +5,8 @@ import {
   ClassKey,
   type Collection,
   type Condition,
+  type DataObject,
+  ObjectId,
   type Deployment,
   DeploymentKey,
   type DeploymentUnit,
@@ -286,3 +288,15 @@ export const collection: fc.Arbitrary<Collection> = fc
 
 const json: fc.Arbitrary<Value> = fc.jsonValue({ maxDepth: 3, noUnicodeString: false }).map((j) => JSON.parse(JSON.stringify(j)))
 export const value: fc.Arbitrary<Value> = fc.oneof(json, fc.uint8Array({ maxLength: 16 }))
+
+export const dataObject: fc.Arbitrary<DataObject> = fc.record({
+  cls: fc.tuple(packageName, classKey).map(([p, c]) => `${p}.${c}`),
+  partition: fc.nat(1023),
+  id: objectId.map(Schema.decodeSync(ObjectId)),
+  version: uint,
+  // "__proto__" must survive as an ordinary entry key.
+  entries: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constant("__proto__")), value, { maxKeys: 4, noNullPrototype: true }),
+  createdAt: millis,
+  updatedAt: millis,
+  triggers: triggers("foreign-package-x", { key: Schema.decodeSync(ClassKey)("Obj"), bindings: ["run"] }, []),
+}, { requiredKeys: ["cls", "partition", "id", "version", "entries", "triggers"] })

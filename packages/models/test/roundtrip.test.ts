@@ -18,6 +18,8 @@ import {
   encodeDeployment,
   encodePackage,
   loadPackageFile,
+  objectFromProto,
+  objectToProto,
   packageFromProto,
   packageToJson,
   packageToProto,
@@ -64,6 +66,11 @@ describe("domain -> proto -> domain is the identity", () => {
       expect(valueOf(collectionFromProto(wire))).toStrictEqual(c)
     }), runs)
   }, timeout)
+  test("DataObject", () => {
+    fc.assert(fc.property(A.dataObject, (o) => {
+      expect(valueOf(objectFromProto(objectToProto(o)))).toStrictEqual(o)
+    }), runs)
+  }, timeout)
   test("Value (JSON and bytes)", () => {
     fc.assert(fc.property(A.value, (v) => {
       const wire = fromBinary(commonv1.ValueSchema, toBinary(commonv1.ValueSchema, valueToProto(v)))
@@ -82,7 +89,8 @@ describe("domain -> file -> domain is the identity", () => {
         expect(file.package).toStrictEqual(p)
         expect(file.deployments).toStrictEqual(deployments)
       }),
-      runs,
+      // The yaml library is the slow part; fewer, still varied, runs.
+      { numRuns: 150 },
     )
   }, timeout)
   test("Package as JSON", () => {

@@ -18,8 +18,8 @@ const jsonToProto = (j: Schema.Json): PbValue => {
   if (Array.isArray(j)) {
     return create(PbValueSchema, { kind: { case: "listValue", value: { values: j.map(jsonToProto) } } })
   }
-  const fields: Record<string, PbValue> = {}
-  for (const [k, v] of Object.entries(j)) fields[k] = jsonToProto(v)
+  // fromEntries, not assignment: a "__proto__" key must stay a key.
+  const fields = Object.fromEntries(Object.entries(j).map(([k, v]) => [k, jsonToProto(v)]))
   return create(PbValueSchema, { kind: { case: "structValue", value: { fields } } })
 }
 
@@ -69,20 +69,17 @@ export const valueFromProto = (msg: commonv1.Value): Effect.Effect<Value, Valida
   return out.length === 0 ? Effect.succeed(value) : Effect.fail(new ValidationError({ violations: out }))
 }
 
-export const objectToProto = (o: DataObject): odgmv1.Object$ => {
-  const entries: Record<string, commonv1.Value> = {}
-  for (const [k, v] of Object.entries(o.entries)) entries[k] = valueToProto(v)
-  return create(odgmv1.ObjectSchema, {
+export const objectToProto = (o: DataObject): odgmv1.Object$ =>
+  create(odgmv1.ObjectSchema, {
     cls: o.cls,
     partition: o.partition,
     id: o.id,
     version: BigInt(o.version),
-    entries,
+    entries: Object.fromEntries(Object.entries(o.entries).map(([k, v]) => [k, valueToProto(v)])),
     createdAt: tsOf(o.createdAt),
     updatedAt: tsOf(o.updatedAt),
     triggers: o.triggers.map(triggerToProto),
   })
-}
 
 export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, ValidationError> => {
   const out: Array<FieldViolation> = []
@@ -103,16 +100,13 @@ export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, 
 }
 
 export const collectionToProto = (c: Collection): odgmv1.Collection => {
-  const functions: Record<string, odgmv1.FunctionRoute> = {}
-  for (const [name, r] of Object.entries(c.functions)) {
-    functions[name] = create(odgmv1.FunctionRouteSchema, {
-      url: r.url,
-      stateless: r.stateless,
-      access: T.access.toProto(r.access),
-      timeoutMs: r.timeoutMs,
-      functionKey: r.functionKey,
-    })
-  }
+  const functions = Object.fromEntries(Object.entries(c.functions).map(([name, r]) => [name, create(odgmv1.FunctionRouteSchema, {
+    url: r.url,
+    stateless: r.stateless,
+    access: T.access.toProto(r.access),
+    timeoutMs: r.timeoutMs,
+    functionKey: r.functionKey,
+  })]))
   return create(odgmv1.CollectionSchema, {
     name: c.name,
     partitionCount: c.partitionCount,
