@@ -2,6 +2,7 @@ import { Context, Effect, Layer, type Option, type Schema, type Scope, type Stre
 import type { AlreadyExists, NotFound, ValidationError, VersionConflict } from "@oprc/models"
 import { StorageError } from "./errors.ts"
 import { makeMemoryBackend } from "./MemoryBackend.ts"
+import { makeSqliteBackend } from "./SqliteBackend.ts"
 import { makeControlPlaneStore } from "./internal/typed.ts"
 
 export { StorageError }
@@ -84,8 +85,9 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, {
   static readonly layerMemory: Layer.Layer<ControlPlaneStore> = Layer.effect(ControlPlaneStore,
     Effect.map(makeMemoryBackend, makeControlPlaneStore))
 
-  static readonly layerSqlite = (_options: { readonly path: string }): Layer.Layer<ControlPlaneStore, StorageError> =>
-    Layer.effect(ControlPlaneStore, Effect.fail(new StorageError({ reason: "sqlite backend: not implemented yet", retryable: false })))
+  /** One SQLite file (created with its folder if missing); this process must be its only writer. */
+  static readonly layerSqlite = (options: { readonly path: string }): Layer.Layer<ControlPlaneStore, StorageError> =>
+    Layer.effect(ControlPlaneStore, Effect.map(makeSqliteBackend(options), makeControlPlaneStore))
 
   static readonly layerEtcd = (_options: EtcdOptions): Layer.Layer<ControlPlaneStore, StorageError> =>
     Layer.effect(ControlPlaneStore, Effect.fail(new StorageError({ reason: "etcd backend: not implemented yet", retryable: false })))

@@ -1,0 +1,70 @@
+import { Deferred, Effect, Queue } from "effect"
+import type { Scope } from "effect"
+import type { Change } from "../DocumentStore.ts"
+import { StorageError } from "../errors.ts"
+
+/** What one write decided inside the transaction: its result plus the changes to announce. */
+export type Outcome<A, E> =
+  | { readonly _tag: "Ok"; readonly value: A; readonly changes: ReadonlyArray<readonly [kind: string, Change<string>]> }
+  | { readonly _tag: "Err"; readonly error: E }
+
+interface Job {
+  readonly exec: () => void
+  readonly committed: () => void
+  readonly aborted: (error: StorageError) => void
+}
+
+export interface GroupCommit {
+  /** Runs `body` inside the next batch's transaction; resolves after that batch is durable. */
+  readonly write: <A, E>(body: () => Outcome<A, E>) => Effect.Effect<A, E | StorageError>
+}
+
+/**
+ * Group commit: writes queue up while the previous batch is being fsynced, then all of them
+ * run in one transaction with one fsync. Each body sees the effects of the bodies before it, so
+ * the batch is equivalent to running them one by one. Results (and watch events) are released
+ * only after COMMIT returned: an acknowledged write is on disk.
+ */
+export const makeGroupCommit = (
+  transaction: (run: () => void) => void,
+  publish: (kind: string, change: Change<string>) => void,
+): Effect.Effect<GroupCommit, never, Scope.Scope> =>
+  Effect.gen(function* () {
+    const queue = yield* Queue.unbounded<Job>()
+    const flush = (jobs: ReadonlyArray<Job>) =>
+      Effect.try({
+        try: () => transaction(() => jobs.forEach((j) => j.exec())),
+        catch: (cause) => new StorageError({ reason: `sqlite commit failed: ${String(cause)}`, retryable: true }),
+      }).pipe(
+        Effect.match({
+          onFailure: (error) => jobs.forEach((j) => j.aborted(error)),
+          onSuccess: () => jobs.forEach((j) => j.committed()),
+        }),
+      )
+    yield* Queue.takeAll(queue).pipe(Effect.flatMap(flush), Effect.forever, Effect.forkScoped)
+
+    return {
+      write: <A, E>(body: () => Outcome<A, E>) =>
+        Effect.gen(function* () {
+          const done = yield* Deferred.make<A, E | StorageError>()
+          let outcome: Outcome<A, E> | undefined
+          yield* Queue.offer(queue, {
+            exec: () => {
+              outcome = body()
+            },
+            committed: () => {
+              if (outcome?._tag === "Ok") {
+                for (const [kind, change] of outcome.changes) publish(kind, change)
+                Deferred.doneUnsafe(done, Effect.succeed(outcome.value))
+              } else if (outcome?._tag === "Err") {
+                Deferred.doneUnsafe(done, Effect.fail(outcome.error))
+              }
+            },
+            aborted: (error) => {
+              Deferred.doneUnsafe(done, Effect.fail(error))
+            },
+          })
+          return yield* Deferred.await(done)
+        }),
+    }
+  })
