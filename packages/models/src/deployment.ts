@@ -142,7 +142,9 @@ export const decodeDeployment: (input: unknown) => Effect.Effect<Deployment, Val
   return yield* decodeDeploymentSchema(input)
 })
 
-export const encodeDeployment = (d: Deployment): DeploymentInput => Schema.encodeSync(Deployment)(d)
+const encodeDeploymentSchema = Schema.encodeSync(Deployment)
+/** The file / REST form of a deployment, omitting defaults (checks skipped, as for encodePackage). */
+export const encodeDeployment = (d: Deployment): DeploymentInput => encodeDeploymentSchema(d, { disableChecks: true })
 
 /** The stable id of a deployment's unit on one cluster. */
 export const deploymentUnitId = (deploymentKey: string, cluster: string): string => `${deploymentKey}-${cluster}`

@@ -100,7 +100,7 @@ const valueAt = (input: unknown, path: Path): unknown => {
   let cur = input
   for (const key of path) {
     if (cur === null || typeof cur !== "object") return undefined
-    cur = (cur as Record<PropertyKey, unknown>)[key]
+    cur = Reflect.get(cur, key)
   }
   return cur
 }

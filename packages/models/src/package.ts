@@ -177,7 +177,10 @@ export type Package = typeof Package.Type
 /** The file / REST form: defaulted fields may be omitted. */
 export type PackageInput = typeof Package.Encoded
 
-/** Validates anything (parsed JSON / YAML, a REST body) as a Package, reporting every problem with its path. */
+/**
+ * Validates anything (parsed JSON / YAML, a REST body) as a Package, reporting every problem with
+ * its path. Reference checks (package-checks.ts) run once every field is individually valid.
+ */
 const decodePackageSchema = decodeWith(Package)
 export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn("Models.decodePackage")(
   function*(input: unknown) {
@@ -185,5 +188,9 @@ export const decodePackage: (input: unknown) => Effect.Effect<Package, Validatio
   },
 )
 
-/** The file form of a package, omitting defaults. */
-export const encodePackage = (pkg: Package): PackageInput => Schema.encodeSync(Package)(pkg)
+const encodePackageSchema = Schema.encodeSync(Package)
+/**
+ * The file form of a package, omitting defaults. Checks are skipped: encoding a value that is
+ * (by its type) a Package must not fail, even if it was assembled by hand.
+ */
+export const encodePackage = (pkg: Package): PackageInput => encodePackageSchema(pkg, { disableChecks: true })

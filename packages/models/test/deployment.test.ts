@@ -61,6 +61,18 @@ describe("decodeDeployment", () => {
       { path: "targetClusters[1]", message: `duplicate cluster "edge-eu"` },
     ])
   })
+  test("placed clusters and per-cluster statuses", () => {
+    const d = deployment({
+      placedClusters: ["eu", "EU"],
+      status: { phase: "Degraded", clusters: [{ cluster: "eu", phase: "Running" }, { cluster: "eu", conditions: [{ type: "" }] }] },
+    })
+    expect(violationsOf(decodeDeployment(d))).toEqual([
+      { path: "status.clusters[1].conditions[0].type", message: `must not be empty (e.g. "Available")` },
+      { path: "placedClusters[1]", message: "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)" },
+    ])
+    const d2 = deployment({ status: { clusters: [{ cluster: "eu" }, { cluster: "eu" }] } })
+    expect(violationsOf(decodeDeployment(d2))).toEqual([{ path: "status.clusters[1].cluster", message: `duplicate cluster "eu"` }])
+  })
   test("templates are keyed by target clusters when targets are given", () => {
     const d = deployment({ targetClusters: ["edge-eu"], clusterTemplates: { "edge-eu": "knative", "cloud-us": "k8s-deployment", "Bad!": "x" } })
     expect(violationsOf(decodeDeployment(d))).toEqual([

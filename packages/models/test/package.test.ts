@@ -174,6 +174,15 @@ describe("decodePackage: references and uniqueness", () => {
     input.classes[0]!.triggers = [{ event: "DATA_UPDATE", source: "count", target: { cls: "Audit", function: "record", objectId: "Log 1" } }]
     expect(pathsOf(decodePackage(input))).toEqual(["classes[0].triggers[0].target.cls", "classes[0].triggers[0].target.objectId"])
   })
+  test("trigger header names and state key names", () => {
+    const input = base()
+    input.classes[0]!.state!.keys[0]!.name = "my count"
+    input.classes[0]!.triggers = [{ event: "DATA_UPDATE", source: "count", target: { function: "get", headers: { "x ok": "1", "x-ok": "2" } } }]
+    expect(only(input)).toEqual([
+      { path: "classes[0].state.keys[0].name", message: "must be 1 to 256 characters without whitespace" },
+      { path: `classes[0].triggers[0].target.headers["x ok"]`, message: `"x ok" is not an HTTP header name` },
+    ])
+  })
   test("minScale must not exceed a set maxScale", () => {
     const input = base()
     input.functions[0]!.provision = { command: ["x"], minScale: 3, maxScale: 2 }
