@@ -1,2 +1,2 @@
 export { PmConfig, pmFlags } from "./config"
-export { PmApp } from "./PmApp"
+export { PmApp, PmServices } from "./PmApp"

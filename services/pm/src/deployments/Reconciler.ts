@@ -1,0 +1,120 @@
+import { Cause, Context, Duration, Effect, Layer, Option, Stream, type Tracer } from "effect"
+import type { DeploymentPhase } from "@oprc/models"
+import { ClusterRegistry } from "../clusters/ClusterRegistry"
+import type { OrchestrationConfig } from "../config"
+import { recordPass, recordPhases } from "../Metrics"
+import { PmStore } from "../storage/PmStore"
+import { makeReconcile, type PassResult } from "./reconcile"
+import { makeWorkQueue } from "./WorkQueue"
+
+/**
+ * The PM's reconcile loop: keeps every cluster's CRM at each deployment's desired state. Work
+ * comes from the storage watch (new, changed and — after a restart — all existing deployments),
+ * a periodic resync, CRMs that come back, and the CRMs' own status streams. A failed pass is
+ * retried with backoff, so an accepted deployment reaches its clusters without any user action.
+ */
+export class Reconciler extends Context.Service<Reconciler, {
+  readonly enqueue: (key: string) => Effect.Effect<void>
+  /** Runs a pass over `key` in the caller's trace and waits for it, at most `waitMs`. */
+  readonly dispatch: (key: string, waitMs: number) => Effect.Effect<void>
+}>()("pm/Reconciler") {
+  static readonly layer = (options: OrchestrationConfig) =>
+    Layer.effect(Reconciler)(
+      Effect.gen(function* () {
+        const store = yield* PmStore
+        const registry = yield* ClusterRegistry
+        const queue = yield* makeWorkQueue
+        const pass = makeReconcile(store, registry)
+        const phases = new Map<string, DeploymentPhase>()
+        const failures = new Map<string, number>()
+
+        const publishPhases = Effect.suspend(() => {
+          const counts = new Map<DeploymentPhase, number>()
+          for (const p of phases.values()) counts.set(p, (counts.get(p) ?? 0) + 1)
+          return recordPhases(counts)
+        })
+
+        const after = (key: string, result: PassResult) =>
+          Effect.gen(function* () {
+            if (result.gone) phases.delete(key)
+            else if (result.phase !== undefined) phases.set(key, result.phase)
+            yield* publishPhases
+            yield* recordPass(result.outcome === "done" || result.outcome === "settling" ? "ok" : "retry")
+            if (result.outcome === "done") return void failures.delete(key)
+            if (result.outcome === "settling") {
+              failures.delete(key)
+              return yield* queue.enqueueAfter(key, Math.min(1000, options.resyncMs))
+            }
+            const n = (failures.get(key) ?? 0) + 1
+            failures.set(key, n)
+            // 200 ms, 400 ms, ... capped by the resync period (which would come anyway).
+            yield* queue.enqueueAfter(key, Math.min(200 * 2 ** Math.min(n - 1, 10), options.resyncMs))
+          })
+
+        const process = (key: string, parent: Tracer.AnySpan | undefined) =>
+          pass(key).pipe(
+            Effect.withSpan("Reconciler.reconcile", {
+              attributes: { "oprc.deployment": key },
+              ...(parent === undefined ? { root: true } : { parent }),
+            }),
+            Effect.flatMap((result) => after(key, result)),
+            Effect.catchCause((cause) =>
+              Effect.andThen(
+                Effect.logError(`reconcile ${key} failed unexpectedly`, Cause.pretty(cause)),
+                Effect.andThen(recordPass("error"), queue.enqueueAfter(key, options.resyncMs)),
+              )
+            ),
+          )
+        yield* queue.run(options.workers, process).pipe(Effect.forkScoped)
+
+        const enqueueAll = Effect.gen(function* () {
+          let cursor: string | undefined
+          do {
+            const page = yield* store.deployments.list({ limit: 500, ...(cursor === undefined ? {} : { cursor }) })
+            yield* Effect.forEach(page.items, (d) => queue.enqueue(d.key), { discard: true })
+            cursor = page.nextCursor
+          } while (cursor !== undefined)
+        })
+
+        /** Runs `effect` forever: when it ends or fails, log and start again after `pauseMs`. */
+        const forever = <E>(what: string, effect: Effect.Effect<void, E>, pauseMs: number) =>
+          effect.pipe(
+            Effect.catchCause((cause) => Effect.logWarning(`${what}: ${Cause.pretty(cause)}`)),
+            Effect.andThen(Effect.sleep(Duration.millis(pauseMs))),
+            Effect.forever,
+            Effect.forkScoped,
+          )
+
+        // After a restart this lists every stored deployment first: nothing accepted is forgotten.
+        yield* forever(
+          "deployment watch",
+          store.deployments.watch({ includeExisting: true }).pipe(
+            Stream.runForEach((c) => queue.enqueue(c._tag === "Put" ? c.item.key : c.key)),
+          ),
+          1000,
+        )
+        yield* forever("resync", Effect.andThen(Effect.sleep(Duration.millis(options.resyncMs)), enqueueAll), 0)
+        yield* forever("cluster recovery", Stream.runForEach(registry.recovered, () => enqueueAll), 1000)
+        for (const name of registry.names) {
+          const client = registry.client(name)
+          if (client === undefined) continue
+          const suffix = `-${name}`
+          yield* forever(
+            `status stream of ${name}`,
+            Stream.runForEach(client.watch, (s) =>
+              s.unitId.endsWith(suffix) ? queue.enqueue(s.unitId.slice(0, -suffix.length)) : Effect.void),
+            options.healthIntervalMs,
+          )
+        }
+
+        return {
+          enqueue: queue.enqueue,
+          dispatch: (key, waitMs) =>
+            Effect.gen(function* () {
+              const span = yield* Effect.option(Effect.currentSpan)
+              yield* queue.awaitPass(key, Option.getOrUndefined(span)).pipe(Effect.timeoutOption(Duration.millis(waitMs)))
+            }),
+        }
+      }),
+    )
+}

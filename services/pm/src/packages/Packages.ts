@@ -1,0 +1,168 @@
+import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import type { Versioned } from "@oprc/cp-storage"
+import {
+  type AlreadyExists,
+  checkDependencies,
+  encodePackage,
+  FailedPrecondition,
+  NotFound,
+  type Package,
+  type Unavailable,
+  type ValidationError,
+  VersionConflict,
+} from "@oprc/models"
+import { Deployments } from "../deployments/Deployments"
+import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
+import { orUnavailable, PmStore } from "../storage/PmStore"
+
+export interface PackageQuery {
+  /** Glob over names ('*', '?'); empty matches all. */
+  readonly namePattern?: string | undefined
+  /** Packages carrying every one of these tags. */
+  readonly tags?: ReadonlyArray<string> | undefined
+  readonly limit?: number | undefined
+  readonly cursor?: string | undefined
+}
+
+/** Packages: validated (fields, references, dependencies), stored with optimistic concurrency. */
+export class Packages extends Context.Service<Packages, {
+  readonly create: (pkg: Package) => Effect.Effect<Package, ValidationError | AlreadyExists | Unavailable>
+  readonly get: (name: string) => Effect.Effect<Package, NotFound | Unavailable>
+  readonly list: (query: PackageQuery) => Effect.Effect<{ items: ReadonlyArray<Package>; nextCursor: string | undefined }, ValidationError | Unavailable>
+  /** expectedRevision 0/undefined = unconditional. Deployments of the package roll to the new version. */
+  readonly update: (pkg: Package, expectedRevision?: number) => Effect.Effect<Package, ValidationError | NotFound | VersionConflict | FailedPrecondition | Unavailable>
+  /** Refused while deployments exist unless `cascade`, which deletes them too. */
+  readonly delete: (name: string, cascade: boolean) => Effect.Effect<ReadonlyArray<string>, NotFound | FailedPrecondition | VersionConflict | Unavailable>
+  readonly all: Effect.Effect<ReadonlyArray<Package>, Unavailable>
+}>()("pm/Packages") {
+  static readonly layer = Layer.effect(Packages)(
+    Effect.gen(function* () {
+      const store = yield* PmStore
+      const deployments = yield* Deployments
+      const collection = store.packages
+
+      const withRevision = (v: Versioned<Package>): Package => ({ ...v.value, revision: Number(v.revision) })
+
+      const read = (name: string) =>
+        Effect.flatMap(collection.get(name), (o) =>
+          Option.isSome(o) ? Effect.succeed(o.value) : Effect.fail(new NotFound({ resource: "package", name })))
+
+      /** Every package reachable through `pkg`'s dependencies, read from storage. */
+      const dependencyClosure = (pkg: Package) =>
+        Effect.gen(function* () {
+          const found = new Map<string, Package>()
+          const seen = new Set<string>([pkg.name])
+          let frontier = pkg.dependencies.map((d) => d.name)
+          while (frontier.length > 0) {
+            const batch = frontier.filter((n) => !seen.has(n))
+            batch.forEach((n) => seen.add(n))
+            const fetched = yield* Effect.forEach(batch, (n) => collection.get(n), { concurrency: 8 })
+            frontier = []
+            for (const o of fetched) {
+              if (Option.isNone(o)) continue
+              found.set(o.value.key, o.value.value)
+              frontier.push(...o.value.value.dependencies.map((d) => d.name))
+            }
+          }
+          return found
+        })
+
+      const checkDeps = (pkg: Package) =>
+        Effect.flatMap(dependencyClosure(pkg), (found) => checkDependencies(pkg, (n) => found.get(n)))
+
+      const same = (a: Package, b: Package) => JSON.stringify(encodePackage(a)) === JSON.stringify(encodePackage(b))
+
+      const create = Effect.fn("Packages.create")(function* (pkg: Package) {
+        yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
+        yield* checkDeps(pkg)
+        const now = yield* Clock.currentTimeMillis
+        const stored: Package = { ...pkg, revision: 0, createdAt: now, updatedAt: now }
+        let attempts = 0
+        // A write whose outcome is unknown (etcd lost its leader mid-request) is retried; if the
+        // retry finds exactly our document, the first attempt committed: that is our success,
+        // not a conflict, and nothing was written twice.
+        const attempt = Effect.suspend(() => {
+          const first = attempts++ === 0
+          return collection.create(pkg.name, stored).pipe(
+            Effect.catchTag("AlreadyExists", (e) =>
+              first ? Effect.fail(e) : Effect.flatMap(collection.get(pkg.name), (o) =>
+                Option.isSome(o) && same(o.value.value, stored) ? Effect.succeed(o.value) : Effect.fail(e))),
+          )
+        })
+        const written = yield* attempt.pipe(
+          Effect.retry({
+            schedule: Schedule.exponential(Duration.millis(50)).pipe(Schedule.jittered),
+            times: 8,
+            while: (e) => e._tag === "StorageError" && e.retryable,
+          }),
+        )
+        return withRevision(written)
+      })
+
+      const update = Effect.fn("Packages.update")(function* (pkg: Package, expectedRevision?: number) {
+        yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
+        const current = yield* read(pkg.name)
+        const expected = expectedRevision === undefined || expectedRevision === 0 ? current.revision : BigInt(expectedRevision)
+        if (expected !== current.revision) {
+          return yield* new VersionConflict({ resource: "package", name: pkg.name, expected: String(expected), actual: String(current.revision) })
+        }
+        yield* checkDeps(pkg)
+        const inUse = yield* deployments.ofPackage(pkg.name)
+        const classes = new Set<string>(pkg.classes.map((c) => c.key))
+        const orphaned = inUse.filter((d) => !classes.has(d.classKey))
+        if (orphaned.length > 0) {
+          return yield* new FailedPrecondition({
+            reason: orphaned.map((d) => `class "${d.classKey}" is deployed by "${d.key}"`).join("; ") + "; delete those deployments before removing the class",
+          })
+        }
+        const now = yield* Clock.currentTimeMillis
+        const next: Package = { ...pkg, revision: 0, createdAt: current.value.createdAt ?? now, updatedAt: now }
+        const written = yield* collection.update(pkg.name, next, expected)
+        yield* deployments.packageUpdated(next)
+        return withRevision(written)
+      })
+
+      const all = orUnavailable(listAll(collection.list)).pipe(
+        Effect.map((items) => items.map(withRevision)),
+        Effect.catchTag("ValidationError", (e) => Effect.die(e)),
+      )
+
+      const remove = Effect.fn("Packages.delete")(function* (name: string, cascade: boolean) {
+        yield* Effect.annotateCurrentSpan({ "oprc.package": name })
+        const current = yield* read(name)
+        const dependents = (yield* all).filter((p) => p.dependencies.some((d) => d.name === name)).map((p) => p.name)
+        if (dependents.length > 0) {
+          return yield* new FailedPrecondition({ reason: `package "${name}" is a dependency of ${dependents.map((d) => `"${d}"`).join(", ")}` })
+        }
+        const deployed = yield* deployments.ofPackage(name)
+        if (deployed.length > 0 && !cascade) {
+          return yield* new FailedPrecondition({
+            reason: `package "${name}" has deployments (${deployed.map((d) => d.key).join(", ")}); delete them first or pass cascade=true`,
+          })
+        }
+        yield* Effect.forEach(deployed, (d) => deployments.delete(d.key).pipe(Effect.catchTag("NotFound", () => Effect.void)), { discard: true })
+        yield* collection.delete(name, current.revision)
+        yield* Effect.logInfo(`package ${name} deleted${deployed.length > 0 ? ` with deployments ${deployed.map((d) => d.key).join(", ")}` : ""}`)
+        return deployed.map((d) => d.key)
+      })
+
+      const list = Effect.fn("Packages.list")(function* (q: PackageQuery) {
+        const limit = yield* pageLimit(q.limit)
+        const pattern = glob(q.namePattern ?? "")
+        const tags = (q.tags ?? []).filter((t) => t !== "")
+        const page = yield* filteredPage(collection.list, { prefix: pattern.prefix, limit, cursor: q.cursor }, (v) =>
+          pattern.test(v.key) && tags.every((t) => v.value.metadata.tags.includes(t)))
+        return { items: page.items.map(withRevision), nextCursor: page.nextCursor }
+      })
+
+      return {
+        create: (pkg) => orUnavailable(create(pkg)),
+        get: (name) => orUnavailable(Effect.map(read(name), withRevision)),
+        list: (q) => orUnavailable(list(q)),
+        update: (pkg, expected) => orUnavailable(update(pkg, expected)),
+        delete: (name, cascade) => orUnavailable(remove(name, cascade)),
+        all,
+      }
+    }),
+  )
+}

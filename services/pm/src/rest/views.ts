@@ -1,0 +1,61 @@
+import { Effect, Schema } from "effect"
+import { Class, Function as FunctionSchema } from "@oprc/models"
+import { json, route } from "@oprc/rpc"
+import type { ClusterRegistry, ClusterState } from "../clusters/ClusterRegistry"
+import { catalogClasses, catalogFunctions } from "../packages/catalog"
+import type { Packages } from "../packages/Packages"
+import { param, pathParam } from "./common"
+
+const clusterJson = (c: ClusterState) => ({
+  name: c.name,
+  url: c.url,
+  health: c.health,
+  breaker: c.breaker,
+  availability: c.availability,
+  nodeCount: c.nodeCount,
+  readyNodes: c.readyNodes,
+  message: c.message,
+  ...(c.lastChecked === undefined ? {} : { lastChecked: new Date(c.lastChecked).toISOString() }),
+  consecutiveFailures: c.consecutiveFailures,
+})
+
+/** /api/v1/clusters[/health|/{name}] */
+export const clusterRoutes = (registry: ClusterRegistry["Service"]) => [
+  route("GET", "/api/v1/clusters", () => Effect.map(registry.list, (cs) => json(200, { items: cs.map(clusterJson) }))),
+  route("GET", "/api/v1/clusters/health", () =>
+    Effect.map(registry.list, (cs) =>
+      json(200, {
+        healthy: cs.filter((c) => c.health === "Healthy").length,
+        total: cs.length,
+        clusters: cs.map((c) => ({ name: c.name, health: c.health, breaker: c.breaker, availability: c.availability, message: c.message })),
+      }))),
+  route("GET", "/api/v1/clusters/:name", (request) =>
+    Effect.map(registry.get(pathParam(request, "name")), (c) => json(200, clusterJson(c)))),
+]
+
+const encodeClass = Schema.encodeSync(Class)
+const encodeFunction = Schema.encodeSync(FunctionSchema)
+
+/** /api/v1/classes and /api/v1/functions: the catalog over every stored package (`?package=` narrows it), in file form. */
+export const catalogRoutes = (packages: Packages["Service"]) => [
+  route("GET", "/api/v1/classes", (request) =>
+    Effect.map(packages.all, (all) =>
+      json(200, {
+        items: catalogClasses(all, param(request, "package", "packageName", "package_name")).map((c) => ({
+          globalKey: c.globalKey,
+          packageName: c.packageName,
+          packageVersion: c.packageVersion,
+          class: encodeClass(c.cls),
+        })),
+      }))),
+  route("GET", "/api/v1/functions", (request) =>
+    Effect.map(packages.all, (all) =>
+      json(200, {
+        items: catalogFunctions(all, param(request, "package", "packageName", "package_name")).map((f) => ({
+          globalKey: f.globalKey,
+          packageName: f.packageName,
+          packageVersion: f.packageVersion,
+          function: encodeFunction(f.function),
+        })),
+      }))),
+]

@@ -1,0 +1,51 @@
+import { Effect, Stream } from "effect"
+import { deploymentFromProto, deploymentToProto, prefixViolations, ValidationError } from "@oprc/models"
+import { pmv1 } from "@oprc/proto"
+import { rpcService } from "@oprc/rpc"
+import { Deployments } from "../deployments/Deployments"
+import { checkName } from "./names"
+
+/** oprc.pm.v1.DeploymentService, including the WatchDeployment status stream. */
+export const deploymentRpc = rpcService(
+  pmv1.DeploymentService,
+  Effect.gen(function* () {
+    const deployments = yield* Deployments
+    const decode = (msg: pmv1.CreateDeploymentRequest["deployment"]) =>
+      msg === undefined
+        ? Effect.fail(ValidationError.single("deployment", "is required"))
+        : deploymentFromProto(msg).pipe(Effect.mapError(prefixViolations("deployment")))
+    return {
+      createDeployment: (req: pmv1.CreateDeploymentRequest) =>
+        Effect.gen(function* () {
+          return { deployment: deploymentToProto(yield* deployments.create(yield* decode(req.deployment))) }
+        }),
+      getDeployment: (req: pmv1.GetDeploymentRequest) =>
+        Effect.gen(function* () {
+          return { deployment: deploymentToProto(yield* deployments.get(yield* checkName("key", req.key))) }
+        }),
+      listDeployments: (req: pmv1.ListDeploymentsRequest) =>
+        Effect.gen(function* () {
+          const page = yield* deployments.list({
+            packageName: req.packageName,
+            classKey: req.classKey,
+            cluster: req.cluster,
+            limit: req.limit,
+            cursor: req.cursor,
+          })
+          return { deployments: page.items.map(deploymentToProto), nextCursor: page.nextCursor ?? "" }
+        }),
+      updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
+        Effect.gen(function* () {
+          const updated = yield* deployments.update(yield* decode(req.deployment), Number(req.expectedRevision))
+          return { deployment: deploymentToProto(updated) }
+        }),
+      deleteDeployment: (req: pmv1.DeleteDeploymentRequest) =>
+        Effect.gen(function* () {
+          return { deployment: deploymentToProto(yield* deployments.delete(yield* checkName("key", req.key))) }
+        }),
+      watchDeployment: (req: pmv1.WatchDeploymentRequest) =>
+        Stream.unwrap(Effect.map(checkName("key", req.key), (key) =>
+          deployments.watch(key).pipe(Stream.map((d) => ({ deployment: deploymentToProto(d) }))))),
+    }
+  }),
+)

@@ -1,0 +1,44 @@
+import { Effect } from "effect"
+import { packageFromProto, packageToProto, prefixViolations, ValidationError } from "@oprc/models"
+import { pmv1 } from "@oprc/proto"
+import { rpcService } from "@oprc/rpc"
+import { Packages } from "../packages/Packages"
+import { checkName } from "./names"
+
+/** oprc.pm.v1.PackageService: proto in and out here, domain types inside. */
+export const packageRpc = rpcService(
+  pmv1.PackageService,
+  Effect.gen(function* () {
+    const packages = yield* Packages
+    const decode = (msg: pmv1.CreatePackageRequest["package"]) =>
+      msg === undefined
+        ? Effect.fail(ValidationError.single("package", "is required"))
+        : packageFromProto(msg).pipe(Effect.mapError(prefixViolations("package")))
+    return {
+      createPackage: (req: pmv1.CreatePackageRequest) =>
+        Effect.gen(function* () {
+          const created = yield* packages.create(yield* decode(req.package))
+          return { package: packageToProto(created) }
+        }),
+      getPackage: (req: pmv1.GetPackageRequest) =>
+        Effect.gen(function* () {
+          return { package: packageToProto(yield* packages.get(yield* checkName("name", req.name))) }
+        }),
+      listPackages: (req: pmv1.ListPackagesRequest) =>
+        Effect.gen(function* () {
+          const page = yield* packages.list({ namePattern: req.namePattern, tags: req.tags, limit: req.limit, cursor: req.cursor })
+          return { packages: page.items.map(packageToProto), nextCursor: page.nextCursor ?? "" }
+        }),
+      updatePackage: (req: pmv1.UpdatePackageRequest) =>
+        Effect.gen(function* () {
+          const updated = yield* packages.update(yield* decode(req.package), Number(req.expectedRevision))
+          return { package: packageToProto(updated) }
+        }),
+      deletePackage: (req: pmv1.DeletePackageRequest) =>
+        Effect.gen(function* () {
+          const deleted = yield* packages.delete(yield* checkName("name", req.name), req.cascade)
+          return { deletedDeployments: [...deleted] }
+        }),
+    }
+  }),
+)

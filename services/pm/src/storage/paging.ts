@@ -1,0 +1,58 @@
+import { Effect } from "effect"
+import type { ListOptions, Page, Versioned } from "@oprc/cp-storage"
+import { ValidationError } from "@oprc/models"
+
+export const DEFAULT_LIMIT = 100
+export const MAX_LIMIT = 1000
+
+/** A page size from a request: 0/absent = the default; more than the maximum is an error, not a silent cap. */
+export const pageLimit = (limit: number | undefined): Effect.Effect<number, ValidationError> =>
+  limit === undefined || limit === 0
+    ? Effect.succeed(DEFAULT_LIMIT)
+    : Number.isInteger(limit) && limit > 0 && limit <= MAX_LIMIT
+    ? Effect.succeed(limit)
+    : Effect.fail(ValidationError.single("limit", `must be an integer from 1 to ${MAX_LIMIT}`))
+
+/**
+ * One page of the documents that pass `keep`, with the store's own keyset cursors: each storage
+ * read asks for exactly as many documents as the page still lacks, so the page always ends on a
+ * storage page boundary and the cursor resumes right after the last document examined.
+ */
+export const filteredPage = <A, E>(
+  list: (options: ListOptions) => Effect.Effect<Page<A>, E>,
+  options: { readonly prefix?: string | undefined; readonly limit: number; readonly cursor?: string | undefined },
+  keep: (doc: Versioned<A>) => boolean,
+): Effect.Effect<{ readonly items: ReadonlyArray<Versioned<A>>; readonly nextCursor: string | undefined }, E> =>
+  Effect.gen(function* () {
+    const items: Array<Versioned<A>> = []
+    let cursor = options.cursor === "" ? undefined : options.cursor
+    for (;;) {
+      const page = yield* list({ prefix: options.prefix, limit: options.limit - items.length, cursor })
+      items.push(...page.items.filter(keep))
+      cursor = page.nextCursor
+      if (cursor === undefined || items.length >= options.limit) return { items, nextCursor: cursor }
+    }
+  })
+
+/** Every document (all pages). */
+export const listAll = <A, E>(list: (options: ListOptions) => Effect.Effect<Page<A>, E>, prefix?: string) =>
+  Effect.gen(function* () {
+    const items: Array<Versioned<A>> = []
+    let cursor: string | undefined
+    do {
+      const page = yield* list({ prefix, limit: MAX_LIMIT, cursor })
+      items.push(...page.items)
+      cursor = page.nextCursor
+    } while (cursor !== undefined)
+    return items
+  })
+
+/** A name glob ('*' any run, '?' one character) as a test, and the literal prefix storage can filter by. */
+export const glob = (pattern: string): { readonly prefix: string; readonly test: (name: string) => boolean } => {
+  if (pattern === "" || pattern === "*") return { prefix: "", test: () => true }
+  const wild = pattern.search(/[*?]/)
+  const prefix = wild < 0 ? pattern : pattern.slice(0, wild)
+  const source = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")
+  const regex = new RegExp(`^${source}$`)
+  return { prefix, test: (name) => regex.test(name) }
+}

@@ -1,0 +1,81 @@
+import { Layer, References, Schema } from "effect"
+import { startServer } from "@oprc/rpc"
+import { PmApp } from "../src/PmApp"
+import { PmConfig } from "../src/config"
+import { CrmTestServer, type CrmTestServerOptions } from "../../../test/crm-test-server"
+
+/** Timings that make a test's reconcile loop, health polls and breakers fast. */
+export const fastOrchestration = {
+  resyncMs: 500,
+  healthIntervalMs: 200,
+  crmTimeoutMs: 500,
+  breakerFailures: 2,
+  breakerResetMs: 400,
+  workers: 4,
+  dispatchWaitMs: 1500,
+}
+
+export type PmInput = typeof PmConfig.Encoded
+
+/** Starts the whole PM in this process on a free port (real server, real network). */
+export const startPm = async (input: Partial<PmInput> = {}) => {
+  const decoded = Schema.decodeUnknownSync(PmConfig)({
+    server: { host: "127.0.0.1", port: 8080, bodyLimitBytes: 256 * 1024, shutdownGraceMs: 200 },
+    storage: { kind: "memory" },
+    orchestration: fastOrchestration,
+    ...input,
+  })
+  // Config requires a real port; 0 lets the OS pick a free one for this test.
+  const config: PmConfig = { ...decoded, server: { ...decoded.server, port: 0 } }
+  const quiet = Layer.succeed(References.MinimumLogLevel, process.env.PM_TEST_LOGS ? "Debug" : "Error")
+  return startServer(PmApp(config).pipe(Layer.provide(quiet)))
+}
+
+export const startCrms = (names: ReadonlyArray<string>, options: Partial<CrmTestServerOptions> = {}) =>
+  Promise.all(names.map((name) => CrmTestServer.start({ readyDelayMs: 100, ...options, name })))
+
+export const clustersOf = (crms: ReadonlyArray<CrmTestServer>) => crms.map((c) => ({ name: c.name, url: c.url }))
+
+export const shopYaml = () => Bun.file(new URL("../../../examples/shop/package.yaml", import.meta.url)).text()
+export const shopDeploymentYaml = () => Bun.file(new URL("../../../examples/shop/deployment.yaml", import.meta.url)).text()
+
+/** A tiny REST client for tests: returns status and parsed JSON. */
+export const http = (base: string, headers: Record<string, string> = {}) => {
+  const call = async (method: string, path: string, body?: string | object, contentType = "application/json") => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: { ...headers, ...(body === undefined ? {} : { "content-type": contentType }) },
+      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+    })
+    const text = await res.text()
+    let json: any
+    try {
+      json = text === "" ? undefined : JSON.parse(text)
+    } catch {
+      json = text
+    }
+    return { status: res.status, body: json, headers: res.headers }
+  }
+  return {
+    get: (path: string) => call("GET", path),
+    post: (path: string, body: string | object, contentType?: string) => call("POST", path, body, contentType),
+    put: (path: string, body: string | object, contentType?: string) => call("PUT", path, body, contentType),
+    delete: (path: string) => call("DELETE", path),
+  }
+}
+
+/** Polls until `check` returns a value (not undefined), or fails with the last observation. */
+export const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> => {
+  const deadline = Date.now() + timeoutMs
+  let last: unknown
+  for (;;) {
+    try {
+      const v = await check()
+      if (v !== undefined) return v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms${last ? ` (${String(last)})` : ""}`)
+    await Bun.sleep(intervalMs)
+  }
+}
