@@ -1,0 +1,111 @@
+import type { MessageInitShape } from "@bufbuild/protobuf"
+import { functionv1 } from "@oprc/proto"
+import { Cause, Effect, Exit, type Schema } from "effect"
+import { AppError, type AnyFn, type ClassDef, InvalidInput, type StateSchema } from "./define.ts"
+import type { OdgmClient } from "./odgm.ts"
+import { decodeWith, diffState, encodeWith, entriesFromProto, entryToProto, loadState } from "./state.ts"
+
+interface Response {
+  readonly status: functionv1.InvocationStatus
+  readonly error?: string
+  readonly output?: Uint8Array
+  readonly headers?: Record<string, string>
+  readonly state?: MessageInitShape<typeof functionv1.StateChangesSchema>
+}
+
+const { InvocationStatus } = functionv1
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+
+const answer = (status: functionv1.InvocationStatus, error: string, output?: unknown): Response => ({
+  status,
+  error,
+  ...(output === undefined ? {} : { output: utf8.encode(JSON.stringify(output)), headers: { "content-type": "application/json" } }),
+})
+const invalid = (message: string) => answer(InvocationStatus.INVALID, message)
+
+const decodePayload = (schema: Schema.Top | undefined, payload: Uint8Array): { ok: true; value: unknown } | { ok: false; message: string } => {
+  const raw = text.decode(payload).trim()
+  let json: unknown = undefined
+  if (raw !== "") {
+    try {
+      json = JSON.parse(raw)
+    } catch (e) {
+      return { ok: false, message: `payload is not JSON: ${e instanceof Error ? e.message : String(e)}` }
+    }
+  }
+  if (schema === undefined) return { ok: true, value: json }
+  const decoded = decodeWith(schema as Schema.Codec<unknown, unknown, never, never>, json ?? {})
+  return decoded.ok ? decoded : { ok: false, message: `payload: ${decoded.message}` }
+}
+
+/** Runs a handler's result (value, Promise or Effect); a throw or failure becomes `{ error }`. */
+const settle = async (run: () => unknown): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> => {
+  try {
+    const result = await run()
+    if (!Effect.isEffect(result)) return { ok: true, value: result }
+    const exit = await Effect.runPromiseExit(result as Effect.Effect<unknown, unknown>)
+    if (Exit.isSuccess(exit)) return { ok: true, value: exit.value }
+    return { ok: false, error: Cause.squash(exit.cause) }
+  } catch (error) {
+    return { ok: false, error }
+  }
+}
+
+const failureResponse = (error: unknown): Response => {
+  if (error instanceof InvalidInput) return invalid(error.message)
+  if (error instanceof AppError) return answer(InvocationStatus.APP_ERROR, error.message, error.data)
+  // Any other throw is still the application's failure, not the platform's.
+  return answer(InvocationStatus.APP_ERROR, error instanceof Error ? error.message : String(error))
+}
+
+const encodeOutput = (f: AnyFn<unknown>, value: unknown): Response => {
+  if (value === undefined) return { status: InvocationStatus.OK }
+  if (value instanceof Uint8Array) return { status: InvocationStatus.OK, output: value, headers: { "content-type": "application/octet-stream" } }
+  const schema = f.spec.output as Schema.Codec<unknown, unknown, never, never> | undefined
+  const encoded = schema === undefined ? { ok: true as const, value } : encodeWith(schema, value)
+  if (!encoded.ok) return answer(InvocationStatus.APP_ERROR, `output does not match its schema: ${encoded.message}`)
+  return answer(InvocationStatus.OK, "", encoded.value)
+}
+
+/** Answers one FunctionService.Invoke for a class definition. Never throws. */
+export const makeInvoke = (def: ClassDef<StateSchema>, odgm: OdgmClient | undefined) =>
+  async (req: functionv1.InvokeRequest): Promise<Response> => {
+    const f = def.functions[req.function]
+    if (f === undefined) return invalid(`unknown function "${req.function}" (this server has: ${Object.keys(def.functions).join(", ")})`)
+    const payload = decodePayload(f.spec.payload, req.payload)
+    if (!payload.ok) return invalid(payload.message)
+    const base = { payload: payload.value, invocationId: req.invocationId, cls: req.cls, fn: req.function, headers: req.headers, odgm }
+
+    if (f._tag === "Stateless") {
+      const result = await settle(() => f.handler(base))
+      return result.ok ? encodeOutput(f, result.value) : failureResponse(result.error)
+    }
+
+    const obj = req.object
+    if (obj === undefined) return invalid(`function "${req.function}" is stateful and needs an object; invoke it on an object id`)
+    const loaded = loadState(def.state, entriesFromProto(obj.entries))
+    if (!loaded.ok) return invalid(loaded.message)
+    let deleteObject = false
+    const state = loaded.value.state
+    const result = await settle(() =>
+      f.handler({
+        ...base,
+        state,
+        object: { id: obj.id, partition: obj.partition, version: obj.version, exists: obj.exists },
+        deleteObject: () => {
+          deleteObject = true
+        },
+      }),
+    )
+    if (!result.ok) return failureResponse(result.error)
+    const response = encodeOutput(f, result.value)
+    if (response.status !== InvocationStatus.OK) return response
+    if (deleteObject) return { ...response, state: { deleteObject: true } }
+    const changes = diffState(def.state, loaded.value, state)
+    if (!changes.ok) return answer(InvocationStatus.APP_ERROR, changes.message)
+    const set: Record<string, ReturnType<typeof entryToProto>> = {}
+    for (const [k, v] of Object.entries(changes.value.set)) set[k] = entryToProto(v)
+    if (Object.keys(set).length === 0 && changes.value.delete.length === 0) return response
+    return { ...response, state: { set, delete: [...changes.value.delete] } }
+  }
