@@ -1,0 +1,183 @@
+import { Clock, Context, Effect, Layer, Option, Schedule } from "effect"
+import {
+  type AccessModifier,
+  type Collection,
+  DeadlineExceeded,
+  type FunctionRoute,
+  NotFound,
+  PermissionDenied,
+  Unavailable,
+  ValidationError,
+  VersionConflict,
+} from "@oprc/models"
+import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
+import { functionFirings, objectTriggers, type Source, toDeliveries } from "./domain/events.ts"
+import type { Caller, Entries, InvocationRequest, InvocationResult, ObjectRef, StoredObject, Value } from "./domain/types.ts"
+import { lockKey, ObjectGateway, writeEvents } from "./ObjectGateway.ts"
+import { ObjectLocks } from "./ObjectLocks.ts"
+import { recordConflict, recordInvocation } from "./OdgmMetrics.ts"
+import { Outbox, retryStorage } from "./Outbox.ts"
+import { FunctionClient, type FunctionReply } from "./rpc/FunctionClient.ts"
+import { ObjectStoreService, type ObjectState } from "./storage/ObjectStore.ts"
+
+export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict
+
+/** PUBLIC: anyone; INTERNAL: functions with the internal credential; PRIVATE: those of the same class. */
+export const mayCall = (access: AccessModifier, caller: Caller, cls: string): boolean =>
+  access === "PUBLIC" || (caller.internal && (access === "INTERNAL" || caller.callerClass === cls))
+
+/** The route of `fn` on the collection, checked against the caller. */
+export const routeFor = (collection: Collection, fn: string, caller: Caller): Effect.Effect<FunctionRoute, NotFound | PermissionDenied> => {
+  const route = collection.functions[fn]
+  if (route === undefined) return Effect.fail(new NotFound({ resource: "function", name: `${collection.name}.${fn}` }))
+  if (!mayCall(route.access, caller, collection.name)) {
+    return Effect.fail(new PermissionDenied({ reason: `function ${collection.name}.${fn} is ${route.access}: ${route.access === "PRIVATE" ? "only functions of the same class" : "only functions (with the internal credential)"} may call it` }))
+  }
+  return Effect.succeed(route)
+}
+
+/** Re-runs after a lost commit start at once and back off a little, jittered, so racing nodes spread out. */
+export const conflictBackoff = Schedule.min([Schedule.exponential(1, 1.5), Schedule.spaced(20)]).pipe(Schedule.jittered)
+
+const metricStatus = (e: { readonly _tag: string }): string =>
+  e._tag === "VersionConflict" ? "conflict" : e._tag.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()
+
+/** The object state after a successful call, or `undefined` when the function changed nothing. */
+const nextState = (current: StoredObject | undefined, reply: FunctionReply): ObjectState | null | undefined => {
+  if (reply.deleteObject) return current === undefined ? undefined : null
+  if (Object.keys(reply.set).length === 0 && reply.remove.every((k) => current?.entries[k] === undefined)) return undefined
+  const entries: Record<string, Value> = { ...current?.entries, ...reply.set }
+  for (const k of reply.remove) delete entries[k]
+  return { entries: entries as Entries, triggers: current?.triggers ?? [] }
+}
+
+/**
+ * Invokes functions. On an object: under the object's lock, load it at version v, call the
+ * function with the state, commit its changes only if the object is still at v, together with
+ * the data and function triggers they fire. A commit lost to another node re-runs the
+ * invocation (at most `maxConflictRetries` times), then answers ABORTED. Stateless: just the call.
+ * Everything before the commit is bounded by the invocation's deadline.
+ */
+export class Invoker extends Context.Service<Invoker, {
+  readonly invoke: (req: InvocationRequest, caller: Caller) => Effect.Effect<InvocationResult, InvokeError>
+}>()("oprc/odgm/Invoker") {
+  static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number }) =>
+    Layer.effect(Invoker)(
+      Effect.gen(function* () {
+        const store = yield* ObjectStoreService
+        const registry = yield* CollectionRegistry
+        const objects = yield* ObjectGateway
+        const locks = yield* ObjectLocks
+        const outbox = yield* Outbox
+        const functions = yield* FunctionClient
+
+        const remaining = (deadline: number) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            deadline - now > 0 ? Effect.succeed(deadline - now) : Effect.fail(new DeadlineExceeded({ reason: "the invocation's deadline passed" })))
+
+        const functionEvents = (collection: Collection, source: Source, triggers: ReadonlyArray<unknown> | undefined, fn: string, invocationId: string, reply: FunctionReply) =>
+          Effect.gen(function* () {
+            const all = [...collection.triggers, ...objectTriggers(triggers)]
+            const firings = functionFirings(source, all, fn, { invocationId, ...reply })
+            if (firings.length === 0) return []
+            return toDeliveries(firings, source, `${invocationId}.f`, yield* Clock.currentTimeMillis)
+          })
+
+        const result = (invocationId: string, reply: FunctionReply, objectVersion: bigint | undefined): InvocationResult => ({
+          invocationId,
+          status: reply.status,
+          output: reply.output,
+          error: reply.error,
+          headers: reply.headers,
+          objectVersion,
+        })
+
+        const stateless = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, deadline: number) =>
+          Effect.gen(function* () {
+            const reply = yield* functions.call({
+              url: route.url,
+              invocationId,
+              cls: req.cls,
+              fn: req.fn,
+              object: undefined,
+              payload: req.payload,
+              headers: req.headers,
+              timeoutMs: yield* remaining(deadline),
+            })
+            const source = { cls: req.cls, partition: 0, objectId: "" }
+            yield* outbox.enqueue(req.cls, yield* functionEvents(collection, source, undefined, req.fn, invocationId, reply))
+            return result(invocationId, reply, undefined)
+          })
+
+        /** One run: load, call, commit. Fails with VersionConflict when another node committed first. */
+        const attempt = (collection: Collection, route: FunctionRoute, ref: ObjectRef, req: InvocationRequest, invocationId: string, deadline: number) =>
+          Effect.gen(function* () {
+            const current = Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref)))
+            const reply = yield* functions.call({
+              url: route.url,
+              invocationId,
+              cls: req.cls,
+              fn: req.fn,
+              object: { id: ref.id, partition: ref.partition, state: current },
+              payload: req.payload,
+              headers: req.headers,
+              timeoutMs: yield* remaining(deadline),
+            })
+            const source = { cls: ref.cls, partition: ref.partition, objectId: ref.id }
+            const fnEvents = yield* functionEvents(collection, source, current?.triggers, req.fn, invocationId, reply)
+            const next = reply.status === "OK" ? nextState(current, reply) : undefined
+            if (next === undefined) {
+              yield* outbox.enqueue(ref.cls, fnEvents)
+              return result(invocationId, reply, current?.version)
+            }
+            const now = yield* Clock.currentTimeMillis
+            const events = [...writeEvents(collection, ref, current, next, `${invocationId}.d`, now), ...fnEvents]
+            // Once the function ran, the commit is not interrupted by the deadline: it lands or conflicts.
+            const stored = yield* orUnavailable(store.commit({ ref, next, expectedVersion: current?.version ?? 0n, events })).pipe(Effect.uninterruptible)
+            if (events.length > 0) yield* outbox.notify
+            return result(invocationId, reply, stored?.version ?? 0n)
+          })
+
+        const stateful = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, deadline: number) =>
+          Effect.gen(function* () {
+            if (req.objectId === undefined || req.objectId === "") {
+              return yield* ValidationError.single("objectId", `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`)
+            }
+            const { ref } = yield* objects.resolve({ cls: req.cls, partition: req.partition, id: req.objectId })
+            let runs = 0
+            const once = Effect.suspend(() => {
+              runs++
+              // Each re-run is a new invocation of the function: give it its own id.
+              return attempt(collection, route, ref, req, runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`, deadline)
+            })
+            const retried = once.pipe(
+              Effect.tapError((e) => (e._tag === "VersionConflict" ? recordConflict(req.cls, req.fn) : Effect.void)),
+              Effect.retry({ schedule: conflictBackoff, while: (e) => e._tag === "VersionConflict", times: options.maxConflictRetries }),
+            )
+            const r = yield* locks.withLock(ref.cls, lockKey(ref), yield* remaining(deadline), retried)
+            return { ...r, invocationId }
+          })
+
+        return {
+          invoke: Effect.fn("Invoker.invoke")(function* (req: InvocationRequest, caller: Caller) {
+            const started = performance.now()
+            const run = Effect.gen(function* () {
+              const collection = yield* registry.get(req.cls)
+              const route = yield* routeFor(collection, req.fn, caller)
+              if (route.url === "") return yield* new Unavailable({ reason: `function ${req.cls}.${req.fn} has no address yet` })
+              const timeoutMs = req.timeoutMs || route.timeoutMs || options.timeoutMs
+              const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
+              const invocationId = req.invocationId ?? (yield* outbox.newId("inv"))
+              return route.stateless
+                ? yield* stateless(collection, route, req, invocationId, deadline)
+                : yield* stateful(collection, route, req, invocationId, deadline)
+            })
+            return yield* run.pipe(
+              Effect.tap((r) => recordInvocation(req.cls, req.fn, r.status.toLowerCase(), (performance.now() - started) / 1000)),
+              Effect.tapError((e) => recordInvocation(req.cls, req.fn, metricStatus(e), (performance.now() - started) / 1000)),
+            )
+          }),
+        }
+      }),
+    )
+}

@@ -1,0 +1,65 @@
+import { Effect, Metric } from "effect"
+import { latencyBuckets } from "@oprc/observability"
+
+/**
+ * ODGM's Prometheus metrics, labelled per class and function so the CRM's NFR analyzer can query
+ * rate, errors and latency of each function, e.g.
+ * `histogram_quantile(0.99, sum by (le) (rate(oprc_odgm_invocation_duration_seconds_bucket{cls="counter.Counter",fn="increment"}[1m])))`.
+ */
+
+const invocations = Metric.counter("oprc_odgm_invocations_total", {
+  description: "Invocations answered, by class, function and status (ok, invalid, app_error, system_error, unavailable, deadline_exceeded, conflict, ...)",
+  incremental: true,
+})
+const duration = Metric.histogram("oprc_odgm_invocation_duration_seconds", {
+  description: "Invocation latency (queueing on the object, function call, commit), by class and function",
+  boundaries: latencyBuckets,
+})
+const queueDepth = Metric.gauge("oprc_odgm_invocation_queue_depth", {
+  description: "Invocations and writes queued or running on an object lock of this node, by class",
+})
+const conflicts = Metric.counter("oprc_odgm_invocation_conflicts_total", {
+  description: "Invocations re-run because another node committed first, by class and function",
+  incremental: true,
+})
+const deliveries = Metric.counter("oprc_odgm_trigger_deliveries_total", {
+  description: "Outbox deliveries (triggers, async invocations), by target class, function and result (delivered, retry, dead_letter)",
+  incremental: true,
+})
+const retries = Metric.counter("oprc_odgm_trigger_retries_total", {
+  description: "Trigger deliveries scheduled for another attempt, by target class and function",
+  incremental: true,
+})
+const deadLetters = Metric.counter("oprc_odgm_dead_letters_total", {
+  description: "Events moved to the dead letters after their last attempt, by target class and function",
+  incremental: true,
+})
+const inFlight = Metric.gauge("oprc_odgm_trigger_inflight", {
+  description: "Outbox events claimed by this node and being delivered",
+})
+const objectOps = Metric.counter("oprc_odgm_object_operations_total", {
+  description: "ObjectService operations, by class, operation and result",
+  incremental: true,
+})
+
+export const recordInvocation = (cls: string, fn: string, status: string, seconds: number) =>
+  Effect.all([
+    Metric.update(Metric.withAttributes(invocations, { cls, fn, status }), 1),
+    Metric.update(Metric.withAttributes(duration, { cls, fn }), seconds),
+  ], { discard: true })
+
+export const setQueueDepth = (cls: string, depth: number) => Metric.update(Metric.withAttributes(queueDepth, { cls }), depth)
+
+export const recordConflict = (cls: string, fn: string) => Metric.update(Metric.withAttributes(conflicts, { cls, fn }), 1)
+
+export const recordDelivery = (cls: string, fn: string, result: "delivered" | "retry" | "dead_letter") =>
+  Effect.all([
+    Metric.update(Metric.withAttributes(deliveries, { cls, fn, result }), 1),
+    result === "retry" ? Metric.update(Metric.withAttributes(retries, { cls, fn }), 1) : Effect.void,
+    result === "dead_letter" ? Metric.update(Metric.withAttributes(deadLetters, { cls, fn }), 1) : Effect.void,
+  ], { discard: true })
+
+export const setInFlight = (n: number) => Metric.update(inFlight, n)
+
+export const recordObjectOp = (cls: string, op: string, result: string) =>
+  Metric.update(Metric.withAttributes(objectOps, { cls, op, result }), 1)

@@ -1,0 +1,57 @@
+import type { ObjectRef, StoredObject, Value } from "../storage/ObjectStore.ts"
+
+/** The domain types ODGM's services speak (proto types stay in src/rpc, JSON shapes in src/rest). */
+
+export type { ObjectRef, StoredObject, Value }
+export type Entries = Readonly<Record<string, Value>>
+
+/** An object address as a caller gives it: the partition may be left to ODGM (hash of the id). */
+export interface ObjectAddress {
+  readonly cls: string
+  /** `undefined`: hash(id) mod partition count. */
+  readonly partition: number | undefined
+  readonly id: string
+}
+
+/** Who is calling, for access modifiers: outside callers, or functions with the internal credential. */
+export interface Caller {
+  /** Presented the platform's internal token (functions, and ODGM's own trigger deliveries). */
+  readonly internal: boolean
+  /** The calling function's class, trusted only when `internal`. */
+  readonly callerClass: string | undefined
+}
+
+export const external: Caller = { internal: false, callerClass: undefined }
+export const internalCaller = (cls: string): Caller => ({ internal: true, callerClass: cls })
+
+export type InvocationStatus = "OK" | "INVALID" | "APP_ERROR" | "SYSTEM_ERROR"
+
+export interface InvocationRequest {
+  readonly cls: string
+  readonly partition: number | undefined
+  /** `undefined`: a stateless invocation. */
+  readonly objectId: string | undefined
+  readonly fn: string
+  readonly payload: Uint8Array
+  readonly headers: Readonly<Record<string, string>>
+  /** `undefined`: the route's timeout, else the server default. */
+  readonly timeoutMs: number | undefined
+  /** Given by async invocations and trigger deliveries (the event id), else generated. */
+  readonly invocationId: string | undefined
+}
+
+export interface InvocationResult {
+  readonly invocationId: string
+  readonly status: InvocationStatus
+  readonly output: Uint8Array
+  readonly error: string
+  readonly headers: Readonly<Record<string, string>>
+  /** The object's version after the invocation (stateful only; unchanged when nothing was written). */
+  readonly objectVersion: bigint | undefined
+}
+
+/** One page of objects. */
+export interface ObjectPage {
+  readonly items: ReadonlyArray<StoredObject>
+  readonly nextCursor: string | undefined
+}

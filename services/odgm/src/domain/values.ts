@@ -1,0 +1,54 @@
+import type { Value } from "../storage/ObjectStore.ts"
+import type { Entries } from "./types.ts"
+
+/** Entry values between their storage form (tagged) and the models' form (bytes | JSON). */
+
+export type PlainValue = Uint8Array | unknown
+
+export const fromPlain = (v: PlainValue): Value =>
+  v instanceof Uint8Array ? { _tag: "Bytes", value: v } : { _tag: "Json", value: v }
+
+export const toPlain = (v: Value): PlainValue => v.value
+
+export const entriesFromPlain = (m: Readonly<Record<string, PlainValue>>): Entries => {
+  const out: Record<string, Value> = {}
+  for (const [k, v] of Object.entries(m)) out[k] = fromPlain(v)
+  return out
+}
+
+/** Deep equality of two entry values (data triggers fire on real changes only). */
+export const sameValue = (a: Value | undefined, b: Value | undefined): boolean => {
+  if (a === undefined || b === undefined) return a === b
+  if (a._tag !== b._tag) return false
+  if (a._tag === "Bytes" && b._tag === "Bytes") return Buffer.from(a.value).equals(Buffer.from(b.value))
+  return sameJson(a.value, b.value)
+}
+
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
+  if (Array.isArray(a) !== Array.isArray(b)) return false
+  const ka = Object.keys(a)
+  if (ka.length !== Object.keys(b).length) return false
+  return ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+}
+
+/** REST JSON of an entry: JSON as is; bytes as `{"$bytes": "<base64>"}`. */
+export const valueToJson = (v: Value): unknown =>
+  v._tag === "Bytes" ? { $bytes: Buffer.from(v.value).toString("base64") } : v.value
+
+export const entriesToJson = (e: Entries): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(e)) out[k] = valueToJson(v)
+  return out
+}
+
+/** The inverse of valueToJson: a lone `$bytes` key (string) means bytes. */
+export const valueFromJson = (j: unknown): Value => {
+  if (j !== null && typeof j === "object" && !Array.isArray(j)) {
+    const keys = Object.keys(j)
+    const b = (j as Record<string, unknown>).$bytes
+    if (keys.length === 1 && typeof b === "string") return { _tag: "Bytes", value: new Uint8Array(Buffer.from(b, "base64")) }
+  }
+  return { _tag: "Json", value: j }
+}

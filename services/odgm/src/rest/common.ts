@@ -1,0 +1,65 @@
+import { Effect } from "effect"
+import { ValidationError } from "@oprc/models"
+import type { RestRequest } from "@oprc/rpc"
+import type { StoredObject } from "../domain/types.ts"
+import { entriesToJson } from "../domain/values.ts"
+
+/** Path and query parsing shared by the REST routes, and the JSON shapes they answer with. */
+
+/** `-` or `auto`: hash(id) mod partition count (every partition for listings). */
+export const parsePartition = (raw: string | undefined): Effect.Effect<number | undefined, ValidationError> => {
+  if (raw === undefined || raw === "-" || raw === "auto") return Effect.succeed(undefined)
+  if (/^\d{1,9}$/.test(raw)) return Effect.succeed(Number(raw))
+  return Effect.fail(ValidationError.single("partition", `${JSON.stringify(raw)} is not a partition: use a number, "-" or "auto"`))
+}
+
+const uint = (path: string, raw: string): Effect.Effect<bigint, ValidationError> =>
+  /^\d{1,19}$/.test(raw) ? Effect.succeed(BigInt(raw)) : Effect.fail(ValidationError.single(path, `${JSON.stringify(raw)} is not a version number`))
+
+/** `If-Match: "3"` (or `?expectedVersion=3`); `If-None-Match: *` means create only. */
+export const expectedVersion = (req: RestRequest): Effect.Effect<bigint | undefined, ValidationError> => {
+  const q = req.query.get("expectedVersion")
+  if (q !== null) return uint("expectedVersion", q)
+  const h = req.headers.get("if-match")
+  if (h !== null) return uint("If-Match", h.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1"))
+  return Effect.succeed(undefined)
+}
+
+export const createOnly = (req: RestRequest): boolean =>
+  req.headers.get("if-none-match")?.trim() === "*" || req.query.get("createOnly") === "true"
+
+export const intParam = (req: RestRequest, name: string, fallback: number, max: number): Effect.Effect<number, ValidationError> => {
+  const raw = req.query.get(name)
+  if (raw === null || raw === "") return Effect.succeed(fallback)
+  const n = Number(raw)
+  return Number.isInteger(n) && n >= 0 && n <= max
+    ? Effect.succeed(n)
+    : Effect.fail(ValidationError.single(name, `must be an integer from 0 to ${max}`))
+}
+
+export const boolParam = (req: RestRequest, name: string): boolean => {
+  const v = req.query.get(name)
+  return v !== null && v !== "false" && v !== "0"
+}
+
+/** An object as REST JSON. Versions are strings (uint64, as in protobuf's JSON mapping). */
+export const objectJson = (o: StoredObject) => ({
+  cls: o.cls,
+  partition: o.partition,
+  id: o.id,
+  version: o.version.toString(),
+  entries: entriesToJson(o.entries),
+  createdAt: new Date(o.createdAt).toISOString(),
+  updatedAt: new Date(o.updatedAt).toISOString(),
+  ...(o.triggers.length > 0 ? { triggers: o.triggers } : {}),
+})
+
+export const summaryJson = (o: StoredObject) => ({
+  id: o.id,
+  partition: o.partition,
+  version: o.version.toString(),
+  entryCount: Object.keys(o.entries).length,
+  updatedAt: new Date(o.updatedAt).toISOString(),
+})
+
+export const etag = (version: bigint) => ({ etag: `"${version}"` })
