@@ -3,9 +3,11 @@ import type { NotFound, VersionConflict } from "@oprc/models"
 import type { StorageError } from "./errors.ts"
 import { makeMemoryStore } from "./MemoryStore.ts"
 import { makeSqliteStore, type SqliteOptions } from "./sqlite/SqliteStore.ts"
+import { makeNatsStore, type NatsOptions } from "./nats/NatsStore.ts"
 
 export { StorageError } from "./errors.ts"
 export type { SqliteOptions } from "./sqlite/SqliteStore.ts"
+export type { NatsOptions } from "./nats/NatsStore.ts"
 
 /**
  * The ODGM data-plane storage contract. Three engines implement it with identical semantics
@@ -156,4 +158,6 @@ export class ObjectStoreService extends Context.Service<ObjectStoreService, Obje
   static readonly layerMemory: Layer.Layer<ObjectStoreService> = Layer.effect(ObjectStoreService)(makeMemoryStore)
   static readonly layerSqlite = (options: SqliteOptions): Layer.Layer<ObjectStoreService, StorageError> =>
     Layer.effect(ObjectStoreService)(makeSqliteStore(options))
+  static readonly layerNats = (options: NatsOptions): Layer.Layer<ObjectStoreService, StorageError> =>
+    Layer.effect(ObjectStoreService)(makeNatsStore(options))
 }

@@ -34,14 +34,22 @@ const put = (id: string, n: number, expectedVersion: bigint | undefined, events:
 const conflict = <A>(e: Effect.Effect<A, VersionConflict | StorageError, ObjectStoreService>) =>
   Effect.map(Effect.flip(e), (err) => err._tag)
 
-/** Claims until every id in `want` was seen (engines may make events claimable asynchronously). */
+// What a real client does on VersionConflict: re-read after a jittered, growing pause, so 200
+// contenders do not all re-collide on every round.
+const conflictBackoff = Schedule.min([Schedule.exponential("1 millis"), Schedule.spaced("40 millis")]).pipe(Schedule.jittered)
+
+/** Claims until every id in `want` was seen (engines may make events claimable asynchronously); others are released. */
 export const claimUntil = (want: ReadonlyArray<string>, leaseMs = 30_000, timeoutMs = 15_000) =>
   Effect.gen(function* () {
     const store = yield* ObjectStoreService
     const seen = new Map<string, ClaimedEvent>()
     const deadline = Date.now() + timeoutMs
     while (!want.every((id) => seen.has(id)) && Date.now() < deadline) {
-      for (const c of yield* store.claimEvents(100, leaseMs)) seen.set(c.event.id, c)
+      for (const c of yield* store.claimEvents(100, leaseMs)) {
+        // Hand back what this wait is not about, or its lease would hide it from the next wait.
+        if (want.includes(c.event.id)) seen.set(c.event.id, c)
+        else yield* store.retryEvent(c, 0, "released by claimUntil")
+      }
       if (!want.every((id) => seen.has(id))) yield* Effect.sleep("50 millis")
     }
     return seen
@@ -101,7 +109,7 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
           const cur = Option.getOrThrow(yield* store.get(ref("ctr")))
           const n = cur.entries.n?.value
           yield* put("ctr", Number(n) + 1, cur.version)
-        }).pipe(Effect.retry({ while: (e) => e._tag === "VersionConflict", schedule: Schedule.spaced("1 millis") }))
+        }).pipe(Effect.retry({ while: (e) => e._tag === "VersionConflict", schedule: conflictBackoff }))
         yield* Effect.forEach(Array.from({ length: 200 }), () => increment, { concurrency: "unbounded", discard: true })
         const end = Option.getOrThrow(yield* store.get(ref("ctr")))
         expect(end.entries.n).toEqual(json(200))

@@ -1,0 +1,150 @@
+import { Clock, Effect, Option } from "effect"
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
+import { Kvm, type KV } from "@nats-io/kv"
+import { NotFound } from "@oprc/models"
+import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
+import { compareIds, validateLimit } from "../common.ts"
+import { call, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
+import { isNotFound, type NatsContext } from "./Buckets.ts"
+
+/**
+ * Outbox consumption on NATS: the OUTBOX stream (work-queue retention, msgID dedupe) and one
+ * durable pull consumer shared by every ODGM process.
+ *
+ * A lease is a NAK with delay: the claimed message stays pending and comes back after `leaseMs`
+ * unless acked first (verified on 2.9.10), so each claim picks its own lease without changing
+ * the consumer. The consumer's ack_wait (60 s) is only the backstop for a claim whose lease NAK
+ * was lost (the process died between fetch and NAK). max_deliver is unlimited because 2.9 drops
+ * a message silently after it; the dispatcher dead-letters instead. The server does not reject
+ * a NAK from an older delivery, so staleness is checked here, against this process's leases.
+ * `attempts` is JetStream's delivery count: an event committed with a future `availableAt` is
+ * delivered early once (and NAKed until due), which counts as one attempt.
+ */
+
+const DISPATCH = "dispatch"
+const BACKSTOP_ACK_WAIT_MS = 60_000
+const nanos = (ms: number) => ms * 1_000_000
+
+interface Dead extends DeadLetter {}
+
+export const makeOutbox = (ctx: NatsContext) =>
+  Effect.gen(function* () {
+    const stream = `${ctx.prefix}_OUTBOX`
+    const budget = { budget: ctx.budget, idempotent: true }
+    yield* retrying("outbox.stream", async () => {
+      const exists = await ctx.jsm.streams.info(stream).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
+      if (!exists) {
+        await ctx.jsm.streams.add({
+          name: stream,
+          subjects: [ctx.outboxSubject],
+          retention: RetentionPolicy.Workqueue,
+          storage: StorageType.File,
+          num_replicas: ctx.replicas,
+          duplicate_window: nanos(120_000),
+        })
+      }
+      const consumer = await ctx.jsm.consumers.info(stream, DISPATCH).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
+      if (!consumer) {
+        await ctx.jsm.consumers.add(stream, {
+          durable_name: DISPATCH,
+          ack_policy: AckPolicy.Explicit,
+          deliver_policy: DeliverPolicy.All,
+          ack_wait: nanos(BACKSTOP_ACK_WAIT_MS),
+          max_deliver: -1,
+          max_ack_pending: 20_000,
+        })
+      }
+    }, budget)
+    const dead: KV = yield* retrying("outbox.dead", () =>
+      new Kvm(ctx.js).create(`${ctx.prefix}_dead`, { replicas: ctx.replicas, history: 1, allow_direct: false, timeout: ctx.timeoutMs }), budget)
+
+    // claimToken (the delivery's ack subject) -> when this process's lease on it ends.
+    const leases = new Map<string, number>()
+    const live = (claim: ClaimedEvent) =>
+      Effect.map(Clock.currentTimeMillis, (now) => {
+        const until = leases.get(claim.claimToken)
+        leases.delete(claim.claimToken)
+        return until !== undefined && until > now
+      })
+    const nak = (token: string, delayMs: number) =>
+      call("outbox.nak", async () => ctx.nc.publish(token, `-NAK ${JSON.stringify({ delay: nanos(Math.max(0, Math.round(delayMs))) })}`))
+    const ackish = (operation: string, token: string, body: "+ACK" | "+TERM") =>
+      retrying(operation, () => ctx.nc.request(token, body, { timeout: ctx.timeoutMs }), budget)
+
+    const readDead = (key: string) =>
+      Effect.map(retrying("outbox.dead.get", () => dead.get(key), budget), (e) =>
+        e && e.operation === "PUT" && e.value.length > 0 ? Option.some(e.json<Dead>()) : Option.none<Dead>())
+
+    const ops: Pick<ObjectStore, "claimEvents" | "ackEvent" | "retryEvent" | "deadLetter" | "listDeadLetters" | "redrive" | "discard"> = {
+      claimEvents: Effect.fn("NatsStore.claimEvents")(function* (max, leaseMs) {
+        const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(Effect.mapError(toStorageError))
+        const now = yield* Clock.currentTimeMillis
+        const claims: ClaimedEvent[] = []
+        for (const m of msgs) {
+          const event = m.json<OutboxEvent>()
+          const token = m.reply ?? ""
+          const early = event.availableAt > now
+          yield* nak(token, early ? event.availableAt - now : leaseMs).pipe(Effect.ignore)
+          if (early) continue
+          leases.set(token, now + leaseMs)
+          claims.push({ event, attempts: deliveryCount(m.reply), claimToken: token })
+        }
+        return claims
+      }),
+
+      ackEvent: Effect.fn("NatsStore.ackEvent")(function* (claim) {
+        leases.delete(claim.claimToken)
+        yield* ackish("ackEvent", claim.claimToken, "+ACK")
+      }),
+
+      retryEvent: Effect.fn("NatsStore.retryEvent")(function* (claim, availableAt) {
+        if (!(yield* live(claim))) return
+        const now = yield* Clock.currentTimeMillis
+        yield* nak(claim.claimToken, availableAt - now).pipe(Effect.mapError(toStorageError))
+      }),
+
+      deadLetter: Effect.fn("NatsStore.deadLetter")(function* (claim, error) {
+        if (!(yield* live(claim))) return
+        const now = yield* Clock.currentTimeMillis
+        const record: Dead = { event: claim.event, attempts: claim.attempts, error, deadAt: now }
+        // Record first, then TERM: a crash in between redelivers the event, it is never lost.
+        yield* retrying("deadLetter", () => dead.put(plainKey(claim.event.id), JSON.stringify(record)), budget)
+        yield* ackish("deadLetter", claim.claimToken, "+TERM")
+      }),
+
+      // keys() is an unsorted scan of the whole bucket; dead letters are few, so that is fine.
+      listDeadLetters: Effect.fn("NatsStore.listDeadLetters")(function* (q) {
+        const limit = yield* validateLimit("listDeadLetters", q.limit)
+        const keys = yield* retrying("listDeadLetters", async () => {
+          const out: string[] = []
+          for await (const k of await dead.keys()) out.push(k)
+          return out
+        }, budget)
+        const records = yield* Effect.forEach(keys, readDead, { concurrency: 16 })
+        const all = records
+          .flatMap((r) => (Option.isSome(r) ? [r.value] : []))
+          .filter((d) => q.cursor === undefined || compareIds(d.event.id, q.cursor) > 0)
+          .sort((a, b) => compareIds(a.event.id, b.event.id))
+        const items = all.slice(0, limit)
+        const last = items[items.length - 1]
+        return all.length > limit && last ? { items, nextCursor: last.event.id } : { items }
+      }),
+
+      redrive: Effect.fn("NatsStore.redrive")(function* (eventId) {
+        const d = yield* readDead(plainKey(eventId))
+        if (Option.isNone(d)) return yield* new NotFound({ resource: "dead letter", name: eventId })
+        const now = yield* Clock.currentTimeMillis
+        // A new msgID: the original one may still be inside the dedupe window.
+        yield* retrying("redrive", () =>
+          ctx.js.publish(ctx.outboxSubject, JSON.stringify({ ...d.value.event, availableAt: now }), { msgID: `${eventId}#redrive#${now}`, timeout: ctx.timeoutMs }), budget)
+        yield* retrying("redrive", () => dead.purge(plainKey(eventId)), budget)
+      }),
+
+      discard: Effect.fn("NatsStore.discard")(function* (eventId) {
+        const d = yield* readDead(plainKey(eventId))
+        if (Option.isNone(d)) return yield* new NotFound({ resource: "dead letter", name: eventId })
+        yield* retrying("discard", () => dead.purge(plainKey(eventId)), budget)
+      }),
+    }
+    return ops
+  })
