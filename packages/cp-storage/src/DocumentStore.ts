@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, type Option, type Schema, type Scope, type Stream } from "effect"
 import type { AlreadyExists, NotFound, ValidationError, VersionConflict } from "@oprc/models"
 import { StorageError } from "./errors.ts"
+import { makeEtcdBackend } from "./EtcdBackend.ts"
 import { makeMemoryBackend } from "./MemoryBackend.ts"
 import { makeSqliteBackend } from "./SqliteBackend.ts"
 import { makeControlPlaneStore } from "./internal/typed.ts"
@@ -89,6 +90,10 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, {
   static readonly layerSqlite = (options: { readonly path: string }): Layer.Layer<ControlPlaneStore, StorageError> =>
     Layer.effect(ControlPlaneStore, Effect.map(makeSqliteBackend(options), makeControlPlaneStore))
 
-  static readonly layerEtcd = (_options: EtcdOptions): Layer.Layer<ControlPlaneStore, StorageError> =>
-    Layer.effect(ControlPlaneStore, Effect.fail(new StorageError({ reason: "etcd backend: not implemented yet", retryable: false })))
+  /**
+   * etcd: fails when no member answers within dialTimeoutMs (default 5000, also the per-call
+   * deadline); afterwards it reconnects on its own and `ready` reports the outages.
+   */
+  static readonly layerEtcd = (options: EtcdOptions): Layer.Layer<ControlPlaneStore, StorageError> =>
+    Layer.effect(ControlPlaneStore, Effect.map(makeEtcdBackend(options), makeControlPlaneStore))
 }

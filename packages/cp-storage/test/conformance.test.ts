@@ -1,7 +1,7 @@
-import { afterAll, describe } from "bun:test"
+import { afterAll, beforeAll, describe } from "bun:test"
 import { join } from "node:path"
 import { Layer } from "effect"
-import { makeTempDir, removeTempDir } from "@oprc/test-harness"
+import { makeTempDir, removeTempDir, startEtcd, type EtcdServer } from "@oprc/test-harness"
 import { ControlPlaneStore } from "../src/index.ts"
 import { conformance } from "./conformance.ts"
 
@@ -14,4 +14,22 @@ describe("sqlite", () => {
   afterAll(() => removeTempDir(dir))
   // A nested folder checks that the layer creates it.
   conformance({ backend: "sqlite", persistent: true, layer: (name) => ControlPlaneStore.layerSqlite({ path: join(dir, name, "pm.db") }) })
+})
+
+describe("etcd", () => {
+  let etcd: EtcdServer | undefined
+  const endpoints = () => {
+    if (etcd === undefined) throw new Error("etcd did not start")
+    return etcd.endpoints
+  }
+  beforeAll(async () => {
+    etcd = await startEtcd()
+  })
+  afterAll(() => etcd?.stop())
+  // One server; each test gets its own prefix, and the same name reopens the same prefix.
+  conformance({
+    backend: "etcd",
+    persistent: true,
+    layer: (name) => ControlPlaneStore.layerEtcd({ endpoints: endpoints(), prefix: `/conformance/${name}` }),
+  })
 })
