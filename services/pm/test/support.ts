@@ -79,3 +79,21 @@ export const eventually = async <T>(what: string, check: () => Promise<T | undef
     await Bun.sleep(intervalMs)
   }
 }
+
+/** A Connect unary call with JSON (what curl would send). */
+export const connectJson = async (base: string, procedure: string, body: object, headers: Record<string, string> = {}) => {
+  const res = await fetch(`${base}/${procedure}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  })
+  return { status: res.status, body: (await res.json()) as any }
+}
+
+/** Waits until the deployment's overall phase is `phase` (REST long poll), returning it. */
+export const waitForPhase = async (base: string, key: string, phase: string, timeoutMs = 10_000) => {
+  const r = await fetch(`${base}/api/v1/deployments/${key}?waitFor=${phase}&timeoutMs=${timeoutMs}`)
+  const body = (await r.json()) as any
+  if (body?.status?.phase !== phase) throw new Error(`${key} did not reach ${phase}: ${JSON.stringify(body?.status ?? body)}`)
+  return body
+}

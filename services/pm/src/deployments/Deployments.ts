@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
 import { StorageError, type Versioned } from "@oprc/cp-storage"
 import {
-  type AlreadyExists,
+  AlreadyExists,
   type Deployment,
   FailedPrecondition,
   type FieldViolation,
@@ -14,7 +14,7 @@ import {
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
 import { filteredPage, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable, PmStore, unavailable } from "../storage/PmStore"
+import { orUnavailable, PmStore, renamed, unavailable } from "../storage/PmStore"
 import { place } from "./placement"
 import { Reconciler } from "./Reconciler"
 import { type DeploymentRecord, deploymentView, resolveClass, sameDesiredState } from "./records"
@@ -131,7 +131,9 @@ export class Deployments extends Context.Service<Deployments, {
         const create = Effect.fn("Deployments.create")(function* (input: Deployment) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
           const record = yield* prepare(input, undefined)
-          yield* store.deployments.create(input.key, record)
+          yield* store.deployments.create(input.key, record).pipe(
+            Effect.catchTag("AlreadyExists", () => Effect.fail(new AlreadyExists({ resource: "deployment", name: input.key }))),
+          )
           // A package deleted between the check above and the create: undo, rather than leave an orphan.
           if (Option.isNone(yield* store.packages.get(input.packageName))) {
             yield* store.deployments.delete(input.key).pipe(Effect.catchTag("VersionConflict", () => Effect.void))
@@ -153,7 +155,9 @@ export class Deployments extends Context.Service<Deployments, {
             return yield* new VersionConflict({ resource: "deployment", name: input.key, expected: String(expected), actual: String(current.revision) })
           }
           const next = yield* prepare(input, current.value)
-          yield* store.deployments.update(input.key, next, expected)
+          yield* store.deployments.update(input.key, next, expected).pipe(
+            Effect.catchTag("VersionConflict", (e) => Effect.fail(renamed(e, "deployment"))),
+          )
           return yield* dispatched(input.key)
         })
 

@@ -1,7 +1,7 @@
 import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
 import type { Versioned } from "@oprc/cp-storage"
 import {
-  type AlreadyExists,
+  AlreadyExists,
   checkDependencies,
   encodePackage,
   FailedPrecondition,
@@ -13,7 +13,7 @@ import {
 } from "@oprc/models"
 import { Deployments } from "../deployments/Deployments"
 import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable, PmStore } from "../storage/PmStore"
+import { orUnavailable, PmStore, renamed } from "../storage/PmStore"
 
 export interface PackageQuery {
   /** Glob over names ('*', '?'); empty matches all. */
@@ -95,6 +95,7 @@ export class Packages extends Context.Service<Packages, {
             times: 8,
             while: (e) => e._tag === "StorageError" && e.retryable,
           }),
+          Effect.catchTag("AlreadyExists", () => Effect.fail(new AlreadyExists({ resource: "package", name: pkg.name }))),
         )
         return withRevision(written)
       })
@@ -117,7 +118,9 @@ export class Packages extends Context.Service<Packages, {
         }
         const now = yield* Clock.currentTimeMillis
         const next: Package = { ...pkg, revision: 0, createdAt: current.value.createdAt ?? now, updatedAt: now }
-        const written = yield* collection.update(pkg.name, next, expected)
+        const written = yield* collection.update(pkg.name, next, expected).pipe(
+          Effect.catchTag("VersionConflict", (e) => Effect.fail(renamed(e, "package"))),
+        )
         yield* deployments.packageUpdated(next)
         return withRevision(written)
       })

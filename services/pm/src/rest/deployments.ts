@@ -7,6 +7,9 @@ import { expectedRevision, intParam, param, pathParam } from "./common"
 
 const MAX_WAIT_MS = 60_000
 
+/** The file form of the spec, with the status in full (a phase of Pending or a generation of 0 is information here). */
+const toJson = (d: Deployment) => ({ ...encodeDeployment(d), ...(d.status === undefined ? {} : { status: d.status }) })
+
 const decodeBody = (request: RestRequest) => Effect.flatMap(readBody(request), decodeDeployment)
 
 const phases: ReadonlyArray<string> = DeploymentPhase.literals
@@ -39,17 +42,17 @@ export const deploymentRoutes = (deployments: Deployments["Service"]) => {
           limit: yield* intParam(request, "limit"),
           cursor: param(request, "cursor"),
         })
-        return json(200, { items: page.items.map(encodeDeployment), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
+        return json(200, { items: page.items.map(toJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
       })),
     route("POST", "/api/v1/deployments", (request) =>
       Effect.gen(function* () {
         const created = yield* deployments.create(yield* decodeBody(request))
-        return { status: 201, body: encodeDeployment(created), headers: { location: `/api/v1/deployments/${created.key}` } }
+        return { status: 201, body: toJson(created), headers: { location: `/api/v1/deployments/${created.key}` } }
       })),
     route("GET", "/api/v1/deployments/:key", (request) =>
       Effect.gen(function* () {
         const key = yield* checkName("key", pathParam(request, "key"))
-        return json(200, encodeDeployment(yield* waitFor(request, key)))
+        return json(200, toJson(yield* waitFor(request, key)))
       })),
     ...(["POST", "PUT"] as const).map((method) =>
       route(method, "/api/v1/deployments/:key", (request) =>
@@ -58,13 +61,13 @@ export const deploymentRoutes = (deployments: Deployments["Service"]) => {
           const input = yield* decodeBody(request)
           if (input.key !== key) return yield* ValidationError.single("key", `must be "${key}", the key in the path`)
           const updated = yield* deployments.update(input, yield* expectedRevision(request, input.revision))
-          return json(200, encodeDeployment(updated))
+          return json(200, toJson(updated))
         }))),
     route("DELETE", "/api/v1/deployments/:key", (request) =>
       Effect.gen(function* () {
         const deleted = yield* deployments.delete(yield* checkName("key", pathParam(request, "key")))
         // Accepted: units are being removed; GET shows Deleting until the deployment is gone (404).
-        return json(202, encodeDeployment(deleted))
+        return json(202, toJson(deleted))
       })),
     ...["cluster-mappings", "env-mappings"].map((alias) =>
       route("GET", `/api/v1/deployments/:key/${alias}`, (request) =>

@@ -12,12 +12,15 @@ export const deploymentRpc = rpcService(
     const deployments = yield* Deployments
     const decode = (msg: pmv1.CreateDeploymentRequest["deployment"]) =>
       msg === undefined
-        ? Effect.fail(ValidationError.single("deployment", "is required"))
-        : deploymentFromProto(msg).pipe(Effect.mapError(prefixViolations("deployment")))
+        ? Effect.fail(ValidationError.single("", "is required"))
+        : deploymentFromProto(msg)
+    /** Paths in the request message start at its `deployment` field, whichever check found the problem. */
+    const within = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.mapError(effect, (e) => (e instanceof ValidationError ? prefixViolations("deployment")(e) : e))
     return {
       createDeployment: (req: pmv1.CreateDeploymentRequest) =>
         Effect.gen(function* () {
-          return { deployment: deploymentToProto(yield* deployments.create(yield* decode(req.deployment))) }
+          return { deployment: deploymentToProto(yield* within(Effect.flatMap(decode(req.deployment), deployments.create))) }
         }),
       getDeployment: (req: pmv1.GetDeploymentRequest) =>
         Effect.gen(function* () {
@@ -36,7 +39,7 @@ export const deploymentRpc = rpcService(
         }),
       updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
         Effect.gen(function* () {
-          const updated = yield* deployments.update(yield* decode(req.deployment), Number(req.expectedRevision))
+          const updated = yield* within(Effect.flatMap(decode(req.deployment), (d) => deployments.update(d, Number(req.expectedRevision))))
           return { deployment: deploymentToProto(updated) }
         }),
       deleteDeployment: (req: pmv1.DeleteDeploymentRequest) =>

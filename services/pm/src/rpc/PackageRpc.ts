@@ -12,12 +12,15 @@ export const packageRpc = rpcService(
     const packages = yield* Packages
     const decode = (msg: pmv1.CreatePackageRequest["package"]) =>
       msg === undefined
-        ? Effect.fail(ValidationError.single("package", "is required"))
-        : packageFromProto(msg).pipe(Effect.mapError(prefixViolations("package")))
+        ? Effect.fail(ValidationError.single("", "is required"))
+        : packageFromProto(msg)
+    /** Paths in the request message start at its `package` field, whichever check found the problem. */
+    const within = <A, E>(effect: Effect.Effect<A, E>) =>
+      Effect.mapError(effect, (e) => (e instanceof ValidationError ? prefixViolations("package")(e) : e))
     return {
       createPackage: (req: pmv1.CreatePackageRequest) =>
         Effect.gen(function* () {
-          const created = yield* packages.create(yield* decode(req.package))
+          const created = yield* within(Effect.flatMap(decode(req.package), packages.create))
           return { package: packageToProto(created) }
         }),
       getPackage: (req: pmv1.GetPackageRequest) =>
@@ -31,7 +34,7 @@ export const packageRpc = rpcService(
         }),
       updatePackage: (req: pmv1.UpdatePackageRequest) =>
         Effect.gen(function* () {
-          const updated = yield* packages.update(yield* decode(req.package), Number(req.expectedRevision))
+          const updated = yield* within(Effect.flatMap(decode(req.package), (p) => packages.update(p, Number(req.expectedRevision))))
           return { package: packageToProto(updated) }
         }),
       deletePackage: (req: pmv1.DeletePackageRequest) =>

@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { ControlPlaneStore, type Backend, type DocumentCollection, Kinds, StorageError } from "@oprc/cp-storage"
-import { DeploymentStatus, Package, Unavailable } from "@oprc/models"
+import { DeploymentStatus, Package, Unavailable, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
 import { DeploymentRecord } from "../deployments/records"
@@ -59,3 +59,12 @@ export const unavailable = (e: StorageError): Unavailable => new Unavailable({ r
 export const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | StorageError, R>): Effect.Effect<A, E | Unavailable, R> =>
   Effect.catch(effect, (e): Effect.Effect<never, E | Unavailable> =>
     e instanceof StorageError ? (e.retryable ? Effect.fail(unavailable(e)) : Effect.die(e)) : Effect.fail(e))
+
+/** A storage conflict named after the resource clients know ("package", not the collection "packages"). */
+export const renamed = (e: VersionConflict, resource: string): VersionConflict =>
+  new VersionConflict({
+    resource,
+    name: e.name,
+    ...(e.expected === undefined ? {} : { expected: e.expected }),
+    ...(e.actual === undefined ? {} : { actual: e.actual }),
+  })
