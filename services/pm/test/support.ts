@@ -97,3 +97,32 @@ export const waitForPhase = async (base: string, key: string, phase: string, tim
   if (body?.status?.phase !== phase) throw new Error(`${key} did not reach ${phase}: ${JSON.stringify(body?.status ?? body)}`)
   return body
 }
+
+/** Writes a PM config file (YAML is JSON) into `dir` and returns its path. */
+export const writeConfig = async (dir: string, config: Record<string, unknown>) => {
+  const path = `${dir}/pm.json`
+  await Bun.write(path, JSON.stringify(config, null, 2))
+  return path
+}
+
+const pmMain = new URL("../src/main.ts", import.meta.url).pathname
+
+/** The PM as a real process (`bun services/pm/src/main.ts ...`), ready when /readyz says so. */
+export const spawnPm = async (opts: { readonly dir: string; readonly port: number; readonly args: ReadonlyArray<string>; readonly env?: Record<string, string> }) => {
+  const { spawnServer, waitForHttp, diedWith } = await import("@oprc/test-harness")
+  const proc = spawnServer({
+    name: "oprc-pm",
+    cmd: [process.execPath, pmMain, "--port", String(opts.port), "--host", "127.0.0.1", ...opts.args],
+    ports: [opts.port],
+    cwd: opts.dir,
+    ...(opts.env === undefined ? {} : { env: opts.env }),
+  })
+  try {
+    await waitForHttp(`http://127.0.0.1:${opts.port}/readyz`, (s) => s === 200, 20_000, { abortIf: diedWith(proc) })
+  } catch (e) {
+    console.error(proc.logTail(40))
+    await proc.kill9()
+    throw e
+  }
+  return proc
+}

@@ -34,6 +34,8 @@ const reasonOf = (e: CrmError): string =>
     ? "CircuitOpen"
     : e.code === "unavailable" || e.code === "deadline_exceeded" || e.code === "canceled"
     ? "CrmUnavailable"
+    : e.code === "unauthenticated" || e.code === "permission_denied"
+    ? "Unauthorized"
     : e.code === "invalid_argument" || e.code === "failed_precondition"
     ? "Rejected"
     : "CrmError"
