@@ -47,6 +47,6 @@ describe("durable orchestration across a PM crash", () => {
     const running = await waitForPhase(`http://127.0.0.1:${port}`, "orders", "Running", 20_000)
     expect(running.status.clusters[0].acknowledgedGeneration).toBe(1)
     expect(crm.appliedChanges("orders-edge").length).toBe(1)
-    expect(crm.units.get("orders-edge")!.unit.cls.key).toBe("Order")
+    expect(String(crm.units.get("orders-edge")!.unit.cls.key)).toBe("Order")
   }, 60_000)
 })
