@@ -72,7 +72,14 @@ export interface EtcdOptions {
   readonly endpoints: ReadonlyArray<string>
   /** Key prefix; keys are `{prefix}/{kind}/{key}`. Default "/oprc/pm". */
   readonly prefix?: string | undefined
+  /** How long the layer waits for etcd at start-up. Default 5000. */
   readonly dialTimeoutMs?: number | undefined
+  /**
+   * Deadline of one etcd call. Default 2000. A write whose call times out is retried safely
+   * (see EtcdBackend) for up to 20 s, so a short deadline only bounds how long a request stuck
+   * on a member that lost its leader waits before trying again.
+   */
+  readonly requestTimeoutMs?: number | undefined
 }
 
 /** Control-plane document storage for the PM: memory (tests), SQLite (embedded), etcd (HA). */
@@ -91,8 +98,8 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, {
     Layer.effect(ControlPlaneStore, Effect.map(makeSqliteBackend(options), makeControlPlaneStore))
 
   /**
-   * etcd: fails when no member answers within dialTimeoutMs (default 5000, also the per-call
-   * deadline); afterwards it reconnects on its own and `ready` reports the outages.
+   * etcd: fails when no member answers within dialTimeoutMs; afterwards it reconnects on its
+   * own and `ready` reports the outages.
    */
   static readonly layerEtcd = (options: EtcdOptions): Layer.Layer<ControlPlaneStore, StorageError> =>
     Layer.effect(ControlPlaneStore, Effect.map(makeEtcdBackend(options), makeControlPlaneStore))

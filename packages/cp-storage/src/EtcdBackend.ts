@@ -1,4 +1,4 @@
-import { Effect, Option, Random, Schedule } from "effect"
+import { Effect, Metric, Option, Random, Schedule } from "effect"
 import type { IKeyValue } from "etcd3"
 import { AlreadyExists, NotFound, VersionConflict } from "@oprc/models"
 import type { EtcdOptions } from "./DocumentStore.ts"
@@ -8,9 +8,21 @@ import { call, KeySpace, makeClient, toDoc, toStorageError, unwrap, wrap, type C
 import type { RawBackend } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
 
-/** A compare on the key: its mod_revision (0 = absent) must equal `revision`. */
+/** Counters for the etcd backend's fault handling (exported on /metrics by the PM). */
+export const etcdMetrics = {
+  retries: Metric.counter("oprc_cp_storage_etcd_retries_total", {
+    description: "etcd calls retried after a transient failure (leader election, dead member, deadline)",
+    incremental: true,
+  }),
+  recoveredWrites: Metric.counter("oprc_cp_storage_etcd_recovered_writes_total", {
+    description: "retried writes that found their own earlier attempt applied (answered as success, not re-applied)",
+    incremental: true,
+  }),
+}
+
+/** What a conditional put found: applied (now or by an earlier attempt of the same write), or the current value. */
 type Outcome =
-  | { readonly _tag: "Applied"; readonly doc: CachedDoc }
+  | { readonly _tag: "Applied"; readonly doc: CachedDoc; readonly recovered: boolean }
   | { readonly _tag: "Conflict"; readonly current: IKeyValue | undefined }
 
 // Transient failures (leader election, a dead member, deadlines) are retried for this long.
@@ -29,7 +41,8 @@ const conflict = (kind: string, key: string, expected: bigint, current: IKeyValu
 /** The etcd backend: CAS on mod_revision for every write, reads from a watch-fed cache. */
 export const makeEtcdBackend = (options: EtcdOptions) =>
   Effect.gen(function* () {
-    const timeoutMs = options.dialTimeoutMs ?? 5000
+    const dialMs = options.dialTimeoutMs ?? 5000
+    const timeoutMs = options.requestTimeoutMs ?? 2000
     const keys = new KeySpace(options.prefix ?? "/oprc/pm")
     const client = yield* Effect.acquireRelease(
       Effect.try({ try: () => makeClient(options.endpoints), catch: toStorageError("client") }),
@@ -39,12 +52,12 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
     yield* Effect.addFinalizer(() => hub.shutdown)
     const cache = yield* makeEtcdCache(client, keys, hub, timeoutMs)
     yield* cache.load.pipe(
-      Effect.retry({ schedule: retrySchedule.pipe(Schedule.upTo({ duration: timeoutMs })), while: (e) => e.retryable }),
+      Effect.retry({ schedule: retrySchedule.pipe(Schedule.upTo({ duration: dialMs })), while: (e) => e.retryable }),
       Effect.mapError((e) => new StorageError({ reason: `etcd ${options.endpoints.join(",")}: ${e.reason}`, retryable: e.retryable })),
     )
     yield* Effect.forkScoped(cache.sync)
     yield* cache.firstWatch.pipe(Effect.timeoutOrElse({
-      duration: timeoutMs,
+      duration: dialMs,
       orElse: () => Effect.fail(new StorageError({ reason: `etcd ${options.endpoints.join(",")}: watch did not start`, retryable: true })),
     }))
 
@@ -60,7 +73,10 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
      */
     const retried = <A, E>(body: (isRetry: boolean) => Effect.Effect<A, E | StorageError>) => {
       let attempts = 0
-      return Effect.suspend(() => body(attempts++ > 0)).pipe(
+      return Effect.suspend(() => {
+        const isRetry = attempts++ > 0
+        return isRetry ? Effect.andThen(Metric.update(etcdMetrics.retries, 1), body(true)) : body(false)
+      }).pipe(
         Effect.retry({ schedule: retrySchedule, while: (e) => e instanceof StorageError && e.retryable }),
       )
     }
@@ -79,13 +95,14 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
             const revision = BigInt(res.header.revision)
             const prev = res.responses[0]?.response_put?.prev_kv
             const createRevision = prev ? BigInt(prev.create_revision) : revision
-            return { _tag: "Applied", doc: { key, value: json, revision, createRevision, writeId } }
+            return { _tag: "Applied", doc: { key, value: json, revision, createRevision, writeId }, recovered: false }
           }
           const current = res.responses[0]?.response_range?.kvs[0]
           // Our own earlier attempt, applied before its response was lost.
-          if (current && unwrap(current.value).writeId === writeId) return { _tag: "Applied", doc: toDoc(key, current) }
+          if (current && unwrap(current.value).writeId === writeId) return { _tag: "Applied", doc: toDoc(key, current), recovered: true }
           return { _tag: "Conflict", current }
         }),
+        Effect.tap((r) => (r._tag === "Applied" && r.recovered ? Metric.update(etcdMetrics.recoveredWrites, 1) : Effect.void)),
       )
     }
     // The same write id across retries, so it is created once per put, not per attempt.

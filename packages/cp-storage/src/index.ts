@@ -1,2 +1,3 @@
 export * from "./DocumentStore.ts"
 export * from "./collections.ts"
+export { etcdMetrics } from "./EtcdBackend.ts"

@@ -7,6 +7,8 @@ import { SortedIndex } from "../internal/SortedIndex.ts"
 import { call, toDoc, type CachedDoc, type KeySpace } from "./client.ts"
 
 const PAGE = 1000
+// How long a write waits for its own event before answering anyway (the watch is down).
+const CACHE_WAIT_MS = 5000
 
 type SessionEnd = { readonly _tag: "Disconnected" | "Canceled"; readonly connected: boolean; readonly reason: string }
 
@@ -189,7 +191,7 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
         }).pipe(
           // The write is durable either way; only read-your-writes is late while the watch is down.
           Effect.timeoutOrElse({
-            duration: timeoutMs,
+            duration: CACHE_WAIT_MS,
             orElse: () => Effect.logWarning(`etcd cache has not caught up with revision ${target} (at ${revision})`),
           }),
         ),
