@@ -59,7 +59,7 @@ const failureResponse = (error: unknown): Response => {
   return answer(InvocationStatus.APP_ERROR, error instanceof Error ? error.message : String(error))
 }
 
-const encodeOutput = (f: AnyFn<unknown>, value: unknown): Response => {
+const encodeOutput = (f: AnyFn<never>, value: unknown): Response => {
   if (value === undefined) return { status: InvocationStatus.OK }
   if (value instanceof Uint8Array) return { status: InvocationStatus.OK, output: value, headers: { "content-type": "application/octet-stream" } }
   const schema = f.spec.output as Schema.Codec<unknown, unknown, never, never> | undefined
@@ -69,7 +69,7 @@ const encodeOutput = (f: AnyFn<unknown>, value: unknown): Response => {
 }
 
 /** Answers one FunctionService.Invoke for a class definition. Never throws. */
-export const makeInvoke = (def: ClassDef<StateSchema>, odgm: OdgmClient | undefined) =>
+export const makeInvoke = <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmClient | undefined) =>
   async (req: functionv1.InvokeRequest): Promise<Response> => {
     const f = def.functions[req.function]
     if (f === undefined) return invalid(`unknown function "${req.function}" (this server has: ${Object.keys(def.functions).join(", ")})`)
@@ -87,7 +87,7 @@ export const makeInvoke = (def: ClassDef<StateSchema>, odgm: OdgmClient | undefi
     const loaded = loadState(def.state, entriesFromProto(obj.entries))
     if (!loaded.ok) return invalid(loaded.message)
     let deleteObject = false
-    const state = loaded.value.state
+    const state = loaded.value.state as S["Type"]
     const result = await settle(() =>
       f.handler({
         ...base,

@@ -36,7 +36,7 @@ type Handler = (req: { readonly url?: string | undefined }, res: { writeHead(sta
  * gRPC-Web and Connect (HTTP/1.1 and HTTP/2), plus `GET /healthz`. This is the entry point of a
  * function process, so it reads PORT, HOST, ODGM_URL and OPRC_INTERNAL_TOKEN from the environment.
  */
-export const serve = async (def: ClassDef<StateSchema>, options: ServeOptions = {}): Promise<FunctionServer> => {
+export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: ServeOptions = {}): Promise<FunctionServer> => {
   const env = process.env
   const port = options.port ?? (env.PORT ? Number(env.PORT) : 8080)
   const host = options.host ?? env.HOST ?? "0.0.0.0"

@@ -22,9 +22,7 @@ export const storageLayer = (config: StorageConfig): Layer.Layer<ObjectStoreServ
           }),
         )
       case "nats":
-        return Layer.effect(ObjectStoreService)(
-          Effect.fail(new StorageError({ operation: "open", reason: "the NATS engine is not available in this build yet", retryable: false })),
-        )
+        return ObjectStoreService.layerNats({ servers: config.nats.servers, replicas: config.nats.replicas })
     }
   })()
   const readiness = Layer.effectDiscard(

@@ -21,7 +21,7 @@ export const StorageConfig = Schema.Struct({
     servers: Schema.Array(NonEmptyString)
       .annotate({ description: "NATS server URLs (comma-separated)" })
       .pipe(withDefault(["nats://127.0.0.1:4222"])),
-    replicas: int("an integer from 1 to 5", 1, 5).annotate({ description: "JetStream replicas per bucket/stream (3 in production)" }).pipe(withDefault(1)),
+    replicas: Schema.Literals([1, 3]).annotate({ description: "JetStream replicas per bucket and stream: 1, or 3 in production" }).pipe(withDefault(1)),
   })),
 })
 export type StorageConfig = typeof StorageConfig.Type
