@@ -43,13 +43,13 @@ describe("event triggers", () => {
     await countIs("trig.Log", "creations", 2) // `value` and `count` were created
     expect((await invoke("s1", "set", { value: 2 })).status).toBe(200)
     await countIs("trig.Sensor", "s1", 1) // `value` changed: `record` ran on s1 itself...
-    await countIs("trig.Log", "creations", 3) // ...and created its `events` entry there
+    await countIs("trig.Log", "creations", 4) // ...and created its `events` and `seen` entries there
     expect((await invoke("s1", "set", { value: 2 })).status).toBe(200) // same value: no update event
     expect((await api.put("/api/class/trig.Sensor/-/objects/s2", { entries: { value: { deep: [1] } } })).status).toBe(201)
-    await countIs("trig.Log", "creations", 4) // plain object writes fire triggers too
+    await countIs("trig.Log", "creations", 5) // plain object writes fire triggers too
     await Bun.sleep(300)
     expect(await events("trig.Sensor", "s1")).toHaveLength(1)
-    expect(await events("trig.Log", "creations")).toHaveLength(4)
+    expect(await events("trig.Log", "creations")).toHaveLength(5)
   })
 
   test("function triggers: complete and error", async () => {

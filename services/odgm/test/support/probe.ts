@@ -1,7 +1,7 @@
 // A function process for ODGM's tests: `PORT=... bun services/odgm/test/support/probe.ts`.
 // Its functions cover every outcome ODGM must map (ok, invalid, app error, slow, delete, triggers).
 import { Schema } from "effect"
-import { AppError, defineClass, InvalidInput, serve, withDefault } from "@oprc/sdk"
+import { AppError, defineClass, eventName, InvalidInput, serve, TriggerEvent, withDefault } from "@oprc/sdk"
 
 const Json = Schema.Unknown
 
@@ -9,6 +9,8 @@ export const Probe = defineClass({
   state: Schema.Struct({
     value: Schema.optionalKey(Json),
     events: withDefault(Schema.Array(Schema.String), []),
+    /** "<type>:<source object>:<source>" of each recorded event. */
+    seen: withDefault(Schema.Array(Schema.String), []),
     count: withDefault(Schema.Number, 0),
   }),
   functions: ({ fn, stateless }) => ({
@@ -29,8 +31,11 @@ export const Probe = defineClass({
     }),
     get: fn({}, ({ state }) => state),
     /** A trigger target: records each event id once (deliveries are at least once). */
-    record: fn({ payload: Schema.Struct({ eventId: Schema.String, type: Schema.String, source: Schema.String }) }, ({ state, payload }) => {
-      if (!state.events.includes(payload.eventId)) state.events = [...state.events, payload.eventId]
+    record: fn({ payload: TriggerEvent }, ({ state, payload }) => {
+      if (!state.events.includes(payload.eventId)) {
+        state.events = [...state.events, payload.eventId]
+        state.seen = [...state.seen, `${eventName(payload)}:${payload.sourceObjectId ?? ""}:${payload.source}`]
+      }
       return { events: state.events.length }
     }),
     remove: fn({}, ({ deleteObject }) => deleteObject()),
