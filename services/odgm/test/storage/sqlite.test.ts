@@ -6,6 +6,7 @@ import { Effect, Layer, Option } from "effect"
 import { ObjectStoreService } from "../../src/storage/ObjectStore.ts"
 import { makeSqliteStore } from "../../src/storage/sqlite/SqliteStore.ts"
 import { conformance, newNamespace, runIn, type Backend } from "./conformance.ts"
+import { commitRate } from "./bench.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "oprc-odgm-sqlite-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -16,33 +17,11 @@ const backend: Backend = {
 }
 conformance("sqlite", () => backend)
 
-/** Commits per second with `concurrency` writers on distinct objects, each write acknowledged durable. */
-const commitRate = (groupCommit: boolean, concurrency: number, durationMs: number) =>
-  Effect.gen(function* () {
-    const store = yield* ObjectStoreService
-    let done = 0
-    const end = Date.now() + durationMs
-    const worker = (w: number) =>
-      Effect.gen(function* () {
-        for (let i = 0; Date.now() < end; i++) {
-          yield* store.commit({
-            ref: { cls: "bench", partition: 0, id: `w${w}-${i % 100}` },
-            next: { entries: { n: { _tag: "Json", value: i } }, triggers: [] },
-            expectedVersion: undefined,
-            events: [{ id: `w${w}-e${i}`, payload: { i }, availableAt: 0 }],
-          })
-          done++
-        }
-      })
-    const started = Date.now()
-    yield* Effect.forEach(Array.from({ length: concurrency }, (_, w) => w), worker, { concurrency: "unbounded", discard: true })
-    return Math.round((done * 1000) / (Date.now() - started))
-  }).pipe(Effect.provide(Layer.effect(ObjectStoreService)(makeSqliteStore({ path: join(dir, `bench-${groupCommit}.db`), groupCommit }))))
-
 test("sqlite: group commit batches concurrent writes into fewer fsyncs", async () => {
-  const grouped = await Effect.runPromise(commitRate(true, 32, 2000))
-  const single = await Effect.runPromise(commitRate(false, 32, 2000))
-  const grouped1 = await Effect.runPromise(commitRate(true, 1, 1000))
+  const layer = (groupCommit: boolean) => Layer.effect(ObjectStoreService)(makeSqliteStore({ path: join(dir, `bench-${groupCommit}.db`), groupCommit }))
+  const grouped = await commitRate(layer(true), 32, 2000)
+  const single = await commitRate(layer(false), 32, 2000)
+  const grouped1 = await commitRate(layer(true), 1, 1000)
   console.log(`sqlite commits/s (synchronous=FULL): 32 writers group commit ${grouped}, 32 writers one txn per write ${single}, 1 writer group commit ${grouped1}`)
   expect(grouped).toBeGreaterThan(single * 2)
 }, 30_000)

@@ -1,11 +1,11 @@
-import { Clock, Duration, Effect, Fiber, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Fiber, type Scope } from "effect"
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { AckPolicy, DeliverPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
 import { Kvm, type KV } from "@nats-io/kv"
 import type { OutboxEvent } from "../ObjectStore.ts"
 import type { StorageError } from "../errors.ts"
 import type { ObjectJson } from "../common.ts"
-import { call, objectBucket, objectBucketStreamPrefix, pull, retrying } from "./client.ts"
+import { call, decodeJson, objectBucket, objectBucketStreamPrefix, pull, retrying } from "./client.ts"
 
 /**
  * One KV bucket per class, and the relay that moves each committed write's events from the
@@ -63,6 +63,7 @@ export const makeBuckets = (ctx: NatsContext) =>
     const open = new Map<string, Bucket>()
     const relays = new Map<string, Fiber.Fiber<void, never>>()
     const floors = new Map<string, { value: number; at: number }>()
+    const refreshing = new Map<string, Deferred.Deferred<number>>()
     const scope = yield* Effect.scope
 
     const handle = (name: string, kv: KV): Bucket => ({ name, stream: `KV_${name}`, kv, subject: (key) => `$KV.${name}.${key}` })
@@ -102,17 +103,26 @@ export const makeBuckets = (ctx: NatsContext) =>
         return b
       })
 
-    /** Relay ack floor: every message of the bucket stream at or below it has had its events relayed. */
+    /**
+     * Relay ack floor: every message of the bucket stream at or below it has had its events relayed.
+     * A cached value is a valid lower bound; concurrent writers share one refresh in flight.
+     */
     const relayFloor = (b: Bucket, atLeast: number): Effect.Effect<number> =>
       Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         const known = floors.get(b.name)
         if (known && (known.value >= atLeast || now - known.at < 20)) return known.value
+        const running = refreshing.get(b.name)
+        if (running) return yield* Deferred.await(running)
+        const done = yield* Deferred.make<number>()
+        refreshing.set(b.name, done)
         const info = yield* call("relay.info", () => ctx.jsm.consumers.info(b.stream, RELAY)).pipe(Effect.option)
         const value = info._tag === "Some" ? info.value.ack_floor.stream_seq : known?.value ?? 0
-        floors.set(b.name, { value, at: now })
+        floors.set(b.name, { value, at: yield* Clock.currentTimeMillis })
+        refreshing.delete(b.name)
+        yield* Deferred.succeed(done, value)
         return value
-      })
+      }).pipe(Effect.uninterruptible)
 
     const publishEvents = (events: ReadonlyArray<OutboxEvent>) =>
       Effect.forEach(events, (e) =>
@@ -121,12 +131,19 @@ export const makeBuckets = (ctx: NatsContext) =>
 
     const relayOne = (m: Msg) =>
       Effect.gen(function* () {
-        const body = m.data.length > 0 ? (JSON.parse(m.string()) as Partial<Body>) : {}
+        const body = m.data.length > 0 ? yield* decodeJson<Partial<Body>>("relay", m.data) : {}
         yield* publishEvents(body.ev ?? [])
         m.respond("+ACK")
       }).pipe(
         // Not acked: redelivered after the relay ack wait. Never skipped.
-        Effect.catch((e: StorageError | SyntaxError) => Effect.logWarning(`relay of ${m.subject} failed; it will be redelivered`, e)),
+        Effect.catch((e: StorageError) => Effect.logWarning(`relay of ${m.subject} failed; it will be redelivered`, e)),
+      )
+
+    // A relay whose bucket was destroyed (deleteClass, maybe by another process) must stop.
+    const gone = (b: Bucket) =>
+      call("relay.gone", () => ctx.jsm.streams.info(b.stream)).pipe(
+        Effect.as(false),
+        Effect.catch((e) => Effect.succeed(e.failure._tag === "Fatal" && isNotFound(e.failure.cause))),
       )
 
     const relayLoop = (b: Bucket) =>
@@ -136,7 +153,8 @@ export const makeBuckets = (ctx: NatsContext) =>
         if (msgs.length === 0) msgs = yield* call("relay.pull", () => pull(ctx.nc, b.stream, RELAY, 1, 1_000))
         yield* Effect.forEach(msgs, relayOne, { concurrency: 64, discard: true })
       }).pipe(
-        Effect.catch((e) => (e.failure._tag === "Fatal" ? Effect.fail(e) : Effect.sleep("200 millis"))),
+        Effect.catch((e) =>
+          e.failure._tag === "Fatal" ? Effect.fail(e) : Effect.flatMap(gone(b), (g) => (g ? Effect.fail(e) : Effect.sleep("200 millis")))),
         Effect.forever,
         // The bucket was destroyed (deleteClass) or the consumer is gone: stop relaying it.
         Effect.catch((e) => Effect.logInfo(`relay for ${b.name} stopped`, e.failure)),

@@ -7,7 +7,7 @@ import { StorageError } from "../errors.ts"
 import { compareKeys, decide, decodeCursor, encodeCursor, fromJson, newToken, toJson, validateLimit } from "../common.ts"
 import { makeBuckets, writeHeaders, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
 import { makeOutbox } from "./Outbox.ts"
-import { call, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
+import { call, decodeJson, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
 
 /**
  * The distributed engine: NATS JetStream KV, one bucket per class (R1 or R3), key
@@ -49,7 +49,9 @@ export interface NatsOptions {
 const MAX_PENDING_EVENTS = 5_000
 const RECENT_WRITES = 16
 
-const parseBody = (entry: KvEntry | null): Body => (entry && entry.value.length > 0 ? entry.json<Body>() : { ws: [], ev: [] })
+const empty: Body = { ws: [], ev: [] }
+const parseBody = (entry: KvEntry | null): Effect.Effect<Body, StorageError> =>
+  entry && entry.value.length > 0 ? decodeJson<Body>("read", entry.value) : Effect.succeed(empty)
 const objectOf = (ref: ObjectRef, entry: KvEntry | null, body: Body): StoredObject | undefined =>
   entry?.operation === "PUT" && body.o ? fromJson(ref, body.o) : undefined
 
@@ -74,10 +76,13 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       outboxSubject: `${prefix}.outbox`,
     }
     const idem = { budget, idempotent: true }
-    const buckets = yield* makeBuckets(ctx)
-    const outbox = yield* makeOutbox(ctx)
-    const results = yield* retrying("results.bucket", () =>
-      new Kvm(ctx.js).create(`${prefix}_results`, { replicas: options.replicas, history: 1, ttl: maxTtl, allow_direct: false, timeout: timeoutMs }), idem)
+    // Independent streams: created concurrently (each R3 stream is a raft group to elect).
+    const [buckets, outbox, results] = yield* Effect.all([
+      makeBuckets(ctx),
+      makeOutbox(ctx),
+      retrying("results.bucket", () =>
+        new Kvm(ctx.js).create(`${prefix}_results`, { replicas: options.replicas, history: 1, ttl: maxTtl, allow_direct: false, timeout: timeoutMs }), idem),
+    ], { concurrency: "unbounded" })
 
     const read = (b: Bucket, key: string) => retrying("get", () => b.kv.get(key), idem)
     const unavailable = (operation: string) => new StorageError({ operation, reason: "NATS JetStream did not answer within the failover budget", retryable: true })
@@ -94,7 +99,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         if (now > deadline) return yield* unavailable("commit")
         if (attempt > 0) yield* Effect.sleep(Duration.min(Duration.millis(25 * 2 ** Math.min(attempt, 5)), Duration.millis(500)))
         const entry = yield* read(b, key)
-        const body = parseBody(entry)
+        const body = yield* parseBody(entry)
         const landed = body.ws.find((w) => ambiguous.has(w))
         if (landed !== undefined) return ambiguous.get(landed)!
         const d = decide(objectOf(req.ref, entry, body), req, now)
@@ -139,10 +144,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         if (!parsed) return Effect.succeed([])
         if (parsed.id !== undefined) return Effect.succeed([{ key, partition: parsed.partition, id: parsed.id }])
         // A hashed key: only the value knows the id.
-        return Effect.map(read(b, key), (e) => {
-          const o = parseBody(e).o
-          return o ? [{ key, partition: parsed.partition, id: o.i }] : []
-        })
+        return Effect.map(Effect.flatMap(read(b, key), parseBody), ({ o }) => (o ? [{ key, partition: parsed.partition, id: o.i }] : []))
       }, { concurrency: 16 })
       const candidates = located
         .flat()
@@ -150,7 +152,10 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         .sort(compareKeys)
       const page = candidates.slice(0, limit)
       const loaded = yield* Effect.forEach(page, (k) =>
-        Effect.map(read(b, k.key), (e) => objectOf({ cls: q.cls, partition: k.partition, id: k.id }, e, parseBody(e)) ?? []), { concurrency: 16 })
+        Effect.gen(function* () {
+          const e = yield* read(b, k.key)
+          return objectOf({ cls: q.cls, partition: k.partition, id: k.id }, e, yield* parseBody(e)) ?? []
+        }), { concurrency: 16 })
       const items = loaded.flat()
       const last = page[page.length - 1]
       return candidates.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }
@@ -161,7 +166,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const b = yield* buckets.bucket(ref.cls, false)
         if (!b || ref.id.length === 0) return Option.none()
         const entry = yield* read(b, objectKey(ref.partition, ref.id))
-        return Option.fromNullishOr(objectOf(ref, entry, parseBody(entry)))
+        return Option.fromNullishOr(objectOf(ref, entry, yield* parseBody(entry)))
       }),
       commit,
       list,
@@ -190,7 +195,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       getResult: Effect.fn("NatsStore.getResult")(function* (id) {
         const entry = yield* retrying("getResult", () => results.get(plainKey(id)), idem)
         if (!entry || entry.operation !== "PUT") return Option.none()
-        const r = entry.json<{ v: unknown; x: number }>()
+        const r = yield* decodeJson<{ v: unknown; x: number }>("getResult", entry.value)
         return r.x > (yield* Clock.currentTimeMillis) ? Option.some(r.v) : Option.none()
       }),
       ready: call("ready", () => ctx.jsm.getAccountInfo()).pipe(Effect.asVoid, Effect.mapError(toStorageError)),

@@ -1,10 +1,10 @@
 import { Clock, Effect, Option } from "effect"
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
-import { Kvm, type KV } from "@nats-io/kv"
+import { Kvm } from "@nats-io/kv"
 import { NotFound } from "@oprc/models"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { compareIds, validateLimit } from "../common.ts"
-import { call, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
+import { call, decodeJson, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
 import { isNotFound, type NatsContext } from "./Buckets.ts"
 
 /**
@@ -31,9 +31,9 @@ export const makeOutbox = (ctx: NatsContext) =>
   Effect.gen(function* () {
     const stream = `${ctx.prefix}_OUTBOX`
     const budget = { budget: ctx.budget, idempotent: true }
-    yield* retrying("outbox.stream", async () => {
-      const exists = await ctx.jsm.streams.info(stream).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
-      if (!exists) {
+    const exists = (f: () => Promise<unknown>) => f().then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
+    const ensureStream = retrying("outbox.stream", async () => {
+      if (!(await exists(() => ctx.jsm.streams.info(stream)))) {
         await ctx.jsm.streams.add({
           name: stream,
           subjects: [ctx.outboxSubject],
@@ -43,8 +43,7 @@ export const makeOutbox = (ctx: NatsContext) =>
           duplicate_window: nanos(120_000),
         })
       }
-      const consumer = await ctx.jsm.consumers.info(stream, DISPATCH).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
-      if (!consumer) {
+      if (!(await exists(() => ctx.jsm.consumers.info(stream, DISPATCH)))) {
         await ctx.jsm.consumers.add(stream, {
           durable_name: DISPATCH,
           ack_policy: AckPolicy.Explicit,
@@ -55,8 +54,9 @@ export const makeOutbox = (ctx: NatsContext) =>
         })
       }
     }, budget)
-    const dead: KV = yield* retrying("outbox.dead", () =>
+    const openDead = retrying("outbox.dead", () =>
       new Kvm(ctx.js).create(`${ctx.prefix}_dead`, { replicas: ctx.replicas, history: 1, allow_direct: false, timeout: ctx.timeoutMs }), budget)
+    const [, dead] = yield* Effect.all([ensureStream, openDead], { concurrency: "unbounded" })
 
     // claimToken (the delivery's ack subject) -> when this process's lease on it ends.
     const leases = new Map<string, number>()
@@ -72,8 +72,8 @@ export const makeOutbox = (ctx: NatsContext) =>
       retrying(operation, () => ctx.nc.request(token, body, { timeout: ctx.timeoutMs }), budget)
 
     const readDead = (key: string) =>
-      Effect.map(retrying("outbox.dead.get", () => dead.get(key), budget), (e) =>
-        e && e.operation === "PUT" && e.value.length > 0 ? Option.some(e.json<Dead>()) : Option.none<Dead>())
+      Effect.flatMap(retrying("outbox.dead.get", () => dead.get(key), budget), (e) =>
+        e && e.operation === "PUT" && e.value.length > 0 ? Effect.asSome(decodeJson<Dead>("outbox.dead.get", e.value)) : Effect.succeedNone)
 
     const ops: Pick<ObjectStore, "claimEvents" | "ackEvent" | "retryEvent" | "deadLetter" | "listDeadLetters" | "redrive" | "discard"> = {
       claimEvents: Effect.fn("NatsStore.claimEvents")(function* (max, leaseMs) {
@@ -81,8 +81,15 @@ export const makeOutbox = (ctx: NatsContext) =>
         const now = yield* Clock.currentTimeMillis
         const claims: ClaimedEvent[] = []
         for (const m of msgs) {
-          const event = m.json<OutboxEvent>()
           const token = m.reply ?? ""
+          const decoded = yield* Effect.option(decodeJson<OutboxEvent>("claimEvents", m.data))
+          if (Option.isNone(decoded)) {
+            // Not an event of ours (someone else published on the subject): say so, and drop it.
+            yield* Effect.logWarning(`outbox message on ${m.subject} is not an event; terminated`)
+            yield* call("outbox.term", async () => ctx.nc.publish(token, "+TERM")).pipe(Effect.ignore)
+            continue
+          }
+          const event = decoded.value
           const early = event.availableAt > now
           yield* nak(token, early ? event.availableAt - now : leaseMs).pipe(Effect.ignore)
           if (early) continue

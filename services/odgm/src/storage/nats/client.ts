@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto"
-import { Clock, Duration, Effect, Schedule } from "effect"
+import { type Duration, Effect, Schedule } from "effect"
 import { RequestError, TimeoutError, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node"
 import { JetStreamApiError } from "@nats-io/jetstream"
 import { StorageError } from "../errors.ts"
+import { storageError } from "../common.ts"
 
 /**
  * NATS plumbing shared by the engine: naming, key encoding, error classification and the
@@ -72,8 +73,11 @@ export const retrying = <A>(
     Effect.mapError(toStorageError),
   )
 
-/** Epoch ms deadline helper for loops that manage their own retries. */
-export const deadlineAfter = (budget: Duration.Duration) => Effect.map(Clock.currentTimeMillis, (now) => now + Duration.toMillis(budget))
+const utf8 = new TextDecoder()
+/** JSON from a message or KV value; garbage (not written by us) is a non-retryable StorageError, not a defect. */
+export const decodeJson = <T>(operation: string, data: Uint8Array): Effect.Effect<T, StorageError> =>
+  Effect.try({ try: () => JSON.parse(utf8.decode(data)) as T, catch: storageError(operation) })
+
 
 // ---- naming -------------------------------------------------------------------------------
 

@@ -133,7 +133,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         const rows = yield* read("list", () =>
           q.list.all(query.cls, query.partition ?? null, query.prefix ?? "", after.partition, after.id, limit + 1),
         )
-        const items = rows.slice(0, limit).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? [])
+        const items = yield* read("list", () => rows.slice(0, limit).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []))
         const last = items[items.length - 1]
         return rows.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }
       }),
@@ -175,7 +175,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       listDeadLetters: Effect.fn("SqliteStore.listDeadLetters")(function* (query) {
         const limit = yield* validateLimit("listDeadLetters", query.limit)
         const rows = yield* read("listDeadLetters", () => q.dead.all(query.cursor ?? "", limit + 1))
-        const items = rows.slice(0, limit).map(toDead)
+        const items = yield* read("listDeadLetters", () => rows.slice(0, limit).map(toDead))
         const last = items[items.length - 1]
         return rows.length > limit && last ? { items, nextCursor: last.event.id } : { items }
       }),
@@ -205,8 +205,10 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
 
       getResult: Effect.fn("SqliteStore.getResult")(function* (id) {
         const now = yield* Clock.currentTimeMillis
-        const row = yield* read("getResult", () => q.getResult.get(id, now))
-        return row ? Option.some<unknown>(JSON.parse(row.value)) : Option.none()
+        return yield* read("getResult", () => {
+          const row = q.getResult.get(id, now)
+          return row ? Option.some<unknown>(JSON.parse(row.value)) : Option.none()
+        })
       }),
 
       ready: read("ready", () => void db.query("SELECT 1").get()),
