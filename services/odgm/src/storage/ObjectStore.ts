@@ -30,6 +30,16 @@ export type { NatsOptions } from "./nats/NatsStore.ts"
  *    after delivery, `retryEvent`s with a new time, or `deadLetter`s after its max attempts. A lease
  *    that expires makes the event claimable again (attempts + 1). Consumers must be idempotent on
  *    `event.id`. Nothing is dropped silently: dead letters stay until `redrive` or `discard`.
+ * 5. Errors: `VersionConflict` (re-read and retry), `StorageError` with `retryable` (map true to
+ *    Unavailable / 503), `NotFound` for unknown dead letters.
+ *
+ * Engine differences the caller may notice (none breaks the guarantees):
+ * - NATS rides out a leader election (5-7 s on nats-server 2.9) inside each call, up to
+ *   `failoverBudget` (15 s), then answers `StorageError { retryable: true }`; expect such stalls.
+ * - NATS list() scans the class's keys and sorts in memory: O(objects in the class) per page.
+ * - NATS R1 acknowledges before fsync (notes/nats.md §3.6); R3 acknowledges after a quorum.
+ * - NATS `attempts` also counts one early delivery of an event committed with a future `availableAt`.
+ * - A result's TTL is capped by `NatsOptions.maxResultTtlMs` (24 h) on NATS.
  */
 
 /** An entry value: JSON, or raw bytes. */

@@ -125,5 +125,10 @@ test("two ODGM processes' stores over one cluster serve the same objects and sha
     const ids = Array.from({ length: 60 }, (_, i) => `inc-${i}`)
     const seen = yield* claimUntil(ids).pipe(Effect.provide(Layer.succeed(ObjectStoreService)(b)))
     expect([...seen.keys()].sort()).toEqual([...ids].sort())
+    // One process deletes the class; the other, still holding the old bucket, writes to it again.
+    expect(yield* a.deleteClass(ref.cls)).toBe(1)
+    const again = yield* b.commit({ ref, next: { entries: {}, triggers: [] }, expectedVersion: 0n, events: [] })
+    expect(again?.version).toBe(1n)
+    expect(Option.getOrThrow(yield* a.get(ref)).version).toBe(1n)
   })))
 }, 45_000)

@@ -156,9 +156,13 @@ export const makeBuckets = (ctx: NatsContext) =>
         Effect.catch((e) =>
           e.failure._tag === "Fatal" ? Effect.fail(e) : Effect.flatMap(gone(b), (g) => (g ? Effect.fail(e) : Effect.sleep("200 millis")))),
         Effect.forever,
-        // The bucket was destroyed (deleteClass) or the consumer is gone: stop relaying it.
+        // The bucket was destroyed (deleteClass) or the consumer is gone: stop relaying it, and
+        // drop the handle so the next write to the class creates a fresh bucket.
         Effect.catch((e) => Effect.logInfo(`relay for ${b.name} stopped`, e.failure)),
-        Effect.ensuring(Effect.sync(() => relays.delete(b.name))),
+        Effect.ensuring(Effect.sync(() => {
+          relays.delete(b.name)
+          if (open.get(b.name) === b) open.delete(b.name)
+        })),
       )
 
     const startRelay = (b: Bucket) =>
@@ -201,7 +205,7 @@ export const makeBuckets = (ctx: NatsContext) =>
 
     const forget = (b: Bucket) =>
       Effect.gen(function* () {
-        open.delete(b.name)
+        if (open.get(b.name) === b) open.delete(b.name)
         floors.delete(b.name)
         const relay = relays.get(b.name)
         if (relay) yield* Fiber.interrupt(relay)

@@ -1,13 +1,13 @@
-import { Clock, Duration, Effect, Option, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { connect } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm, type KvEntry } from "@nats-io/kv"
 import type { ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
 import { compareKeys, decide, decodeCursor, encodeCursor, fromJson, newToken, toJson, validateLimit } from "../common.ts"
-import { makeBuckets, writeHeaders, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
+import { isNotFound, makeBuckets, writeHeaders, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
 import { makeOutbox } from "./Outbox.ts"
-import { call, decodeJson, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
+import { backoff, call, decodeJson, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
 
 /**
  * The distributed engine: NATS JetStream KV, one bucket per class (R1 or R3), key
@@ -84,12 +84,18 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         new Kvm(ctx.js).create(`${prefix}_results`, { replicas: options.replicas, history: 1, ttl: maxTtl, allow_direct: false, timeout: timeoutMs }), idem),
     ], { concurrency: "unbounded" })
 
-    const read = (b: Bucket, key: string) => retrying("get", () => b.kv.get(key), idem)
+    // A bucket destroyed by another process (deleteClass) reads as empty, and is forgotten here
+    // so the next write recreates it instead of publishing to a stream that is gone.
+    const read = (b: Bucket, key: string): Effect.Effect<KvEntry | null, StorageError> =>
+      call("get", () => b.kv.get(key)).pipe(
+        Effect.catchIf((e) => e.failure._tag === "Fatal" && isNotFound(e.failure.cause), () => Effect.as(buckets.forget(b), null)),
+        Effect.retry({ schedule: backoff.pipe(Schedule.upTo({ duration: budget })), while: (e) => e.failure._tag !== "Fatal" }),
+        Effect.mapError(toStorageError),
+      )
     const unavailable = (operation: string) => new StorageError({ operation, reason: "NATS JetStream did not answer within the failover budget", retryable: true })
 
     const commit: ObjectStore["commit"] = Effect.fn("NatsStore.commit")(function* (req) {
       if (req.ref.id.length === 0) return yield* new StorageError({ operation: "commit", reason: "empty object id", retryable: false })
-      const b = (yield* buckets.bucket(req.ref.cls, true))!
       const key = objectKey(req.ref.partition, req.ref.id)
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
       // Write ids of publishes whose outcome is unknown, and what each would have stored.
@@ -98,6 +104,8 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const now = yield* Clock.currentTimeMillis
         if (now > deadline) return yield* unavailable("commit")
         if (attempt > 0) yield* Effect.sleep(Duration.min(Duration.millis(25 * 2 ** Math.min(attempt, 5)), Duration.millis(500)))
+        // Resolved on every round: the bucket may have been destroyed and recreated meanwhile.
+        const b = (yield* buckets.bucket(req.ref.cls, true))!
         const entry = yield* read(b, key)
         const body = yield* parseBody(entry)
         const landed = body.ws.find((w) => ambiguous.has(w))

@@ -50,7 +50,8 @@ export const makeOutbox = (ctx: NatsContext) =>
           deliver_policy: DeliverPolicy.All,
           ack_wait: nanos(BACKSTOP_ACK_WAIT_MS),
           max_deliver: -1,
-          max_ack_pending: 20_000,
+          // Leased and retry-scheduled events stay "ack pending"; a cap would stall delivery behind them.
+          max_ack_pending: -1,
         })
       }
     }, budget)
@@ -79,6 +80,8 @@ export const makeOutbox = (ctx: NatsContext) =>
       claimEvents: Effect.fn("NatsStore.claimEvents")(function* (max, leaseMs) {
         const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(Effect.mapError(toStorageError))
         const now = yield* Clock.currentTimeMillis
+        // Leases a dispatcher let lapse are forgotten here, or the table would only grow.
+        if (leases.size > 10_000) for (const [token, until] of leases) if (until <= now) leases.delete(token)
         const claims: ClaimedEvent[] = []
         for (const m of msgs) {
           const token = m.reply ?? ""
