@@ -45,3 +45,34 @@ test("sqlite: the file is WAL with synchronous=FULL, and a reopened store sees e
     }
   }))
 })
+
+test("sqlite: after SIGKILL of the writing process, every acknowledged commit and its event are there", async () => {
+  const ns = newNamespace()
+  const path = join(dir, `${ns}.db`)
+  const child = Bun.spawn([process.execPath, join(import.meta.dir, "sqliteWriter.ts"), path], { stdout: "pipe", stderr: "inherit" })
+  const acked = new Set<number>()
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader()
+  let buffer = ""
+  while (acked.size < 400) {
+    const { value, done } = await reader.read()
+    if (done) break
+    buffer += value
+    const lines = buffer.split("\n")
+    buffer = lines.pop() ?? ""
+    for (const line of lines) if (line.startsWith("ack ")) acked.add(Number(line.slice(4)))
+  }
+  child.kill("SIGKILL")
+  await child.exited
+  expect(acked.size).toBeGreaterThanOrEqual(400)
+  await runIn(backend, ns, Effect.gen(function* () {
+    const store = yield* ObjectStoreService
+    for (const i of acked) expect(Option.isSome(yield* store.get({ cls: "crash", partition: i % 2, id: `o${i}` }))).toBe(true)
+    const events = new Set<string>()
+    for (let round = 0; round < 50; round++) {
+      const claims = yield* store.claimEvents(1000, 60_000)
+      if (claims.length === 0) break
+      for (const c of claims) events.add(c.event.id)
+    }
+    expect([...acked].filter((i) => !events.has(`crash-${i}`))).toEqual([])
+  }))
+}, 30_000)
