@@ -36,7 +36,7 @@ const conflict = <A>(e: Effect.Effect<A, VersionConflict | StorageError, ObjectS
 
 // What a real client does on VersionConflict: re-read after a jittered, growing pause, so 200
 // contenders do not all re-collide on every round.
-const conflictBackoff = Schedule.min([Schedule.exponential("1 millis"), Schedule.spaced("40 millis")]).pipe(Schedule.jittered)
+const conflictBackoff = Schedule.min([Schedule.exponential("2 millis"), Schedule.spaced("100 millis")]).pipe(Schedule.jittered)
 
 /** Claims until every id in `want` was seen (engines may make events claimable asynchronously); others are released. */
 export const claimUntil = (want: ReadonlyArray<string>, leaseMs = 30_000, timeoutMs = 15_000) =>

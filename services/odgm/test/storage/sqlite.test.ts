@@ -23,7 +23,8 @@ test("sqlite: group commit batches concurrent writes into fewer fsyncs", async (
   const single = await commitRate(layer(false), 32, 2000)
   const grouped1 = await commitRate(layer(true), 1, 1000)
   console.log(`sqlite commits/s (synchronous=FULL): 32 writers group commit ${grouped}, 32 writers one txn per write ${single}, 1 writer group commit ${grouped1}`)
-  expect(grouped).toBeGreaterThan(single * 2)
+  // The gap depends on the disk's fsync latency (here 2.8-12x); fewer fsyncs must never be slower.
+  expect(grouped).toBeGreaterThan(single * 1.5)
 }, 30_000)
 
 test("sqlite: the file is WAL with synchronous=FULL, and a reopened store sees every acknowledged write", async () => {

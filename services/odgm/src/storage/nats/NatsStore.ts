@@ -100,10 +100,13 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
       // Write ids of publishes whose outcome is unknown, and what each would have stored.
       const ambiguous = new Map<string, StoredObject | null>()
-      for (let attempt = 0; ; attempt++) {
+      // Backoff only while NATS is in trouble; a lost race re-reads at once (the answer is
+      // usually a VersionConflict the caller is waiting for).
+      let troubled = 0
+      for (;;) {
         const now = yield* Clock.currentTimeMillis
         if (now > deadline) return yield* unavailable("commit")
-        if (attempt > 0) yield* Effect.sleep(Duration.min(Duration.millis(25 * 2 ** Math.min(attempt, 5)), Duration.millis(500)))
+        if (troubled > 0) yield* Effect.sleep(Duration.millis(Math.min(25 * 2 ** Math.min(troubled, 5), 500)))
         // Resolved on every round: the bucket may have been destroyed and recreated meanwhile.
         const b = (yield* buckets.bucket(req.ref.cls, true))!
         const entry = yield* read(b, key)
@@ -134,6 +137,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const failure = sent.failure.failure
         if (failure._tag === "Fatal") return yield* toStorageError(sent.failure)
         if (failure._tag === "Ambiguous") ambiguous.set(writeId, d.stored)
+        if (failure._tag !== "Conflict") troubled++
       }
     })
 
