@@ -41,7 +41,14 @@ export class Packages extends Context.Service<Packages, {
       const deployments = yield* Deployments
       const collection = store.packages
 
-      const withRevision = (v: Versioned<Package>): Package => ({ ...v.value, revision: Number(v.revision) })
+      // One object per stored revision (the store hands out the same Versioned for it), so
+      // callers can cache what they derive from a package (its proto form, its JSON).
+      const revised = new WeakMap<Versioned<Package>, Package>()
+      const withRevision = (v: Versioned<Package>): Package => {
+        let pkg = revised.get(v)
+        if (pkg === undefined) revised.set(v, (pkg = { ...v.value, revision: Number(v.revision) }))
+        return pkg
+      }
 
       const read = (name: string) =>
         Effect.flatMap(collection.get(name), (o) =>

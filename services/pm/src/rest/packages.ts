@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { encodePackage, parsePackageText, ValidationError } from "@oprc/models"
+import { encodePackage, type Package, parsePackageText, ValidationError } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import type { Packages } from "../packages/Packages"
 import { checkName } from "../rpc/names"
@@ -18,6 +18,14 @@ const decodeBody = (request: RestRequest) =>
     return file.package
   })
 
+// Stored packages are one immutable object per revision: encode each once.
+const encodedOf = new WeakMap<Package, unknown>()
+const toJson = (pkg: Package): unknown => {
+  let json = encodedOf.get(pkg)
+  if (json === undefined) encodedOf.set(pkg, (json = encodePackage(pkg)))
+  return json
+}
+
 /** /api/v1/packages[/{name}] */
 export const packageRoutes = (packages: Packages["Service"]) => [
   route("GET", "/api/v1/packages", (request) =>
@@ -28,17 +36,17 @@ export const packageRoutes = (packages: Packages["Service"]) => [
         limit: yield* intParam(request, "limit"),
         cursor: param(request, "cursor"),
       })
-      return json(200, { items: page.items.map(encodePackage), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
+      return json(200, { items: page.items.map(toJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
     })),
   route("POST", "/api/v1/packages", (request) =>
     Effect.gen(function* () {
       const created = yield* packages.create(yield* decodeBody(request))
-      return { status: 201, body: encodePackage(created), headers: { location: `/api/v1/packages/${created.name}` } }
+      return { status: 201, body: toJson(created), headers: { location: `/api/v1/packages/${created.name}` } }
     })),
   route("GET", "/api/v1/packages/:name", (request) =>
     Effect.gen(function* () {
       const pkg = yield* packages.get(yield* checkName("name", pathParam(request, "name")))
-      return json(200, encodePackage(pkg))
+      return json(200, toJson(pkg))
     })),
   ...(["POST", "PUT"] as const).map((method) =>
     route(method, "/api/v1/packages/:name", (request) =>
@@ -47,7 +55,7 @@ export const packageRoutes = (packages: Packages["Service"]) => [
         const pkg = yield* decodeBody(request)
         if (pkg.name !== name) return yield* ValidationError.single("name", `must be "${name}", the name in the path`)
         const updated = yield* packages.update(pkg, yield* expectedRevision(request, pkg.revision))
-        return json(200, encodePackage(updated))
+        return json(200, toJson(updated))
       }))),
   route("DELETE", "/api/v1/packages/:name", (request) =>
     Effect.gen(function* () {

@@ -1,9 +1,18 @@
 import { Effect } from "effect"
-import { packageFromProto, packageToProto, prefixViolations, ValidationError } from "@oprc/models"
-import { pmv1 } from "@oprc/proto"
+import { type Package, packageFromProto, packageToProto, prefixViolations, ValidationError } from "@oprc/models"
+import { type commonv1, pmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import { Packages } from "../packages/Packages"
 import { checkName } from "./names"
+
+// Stored packages are shared, immutable objects per revision (see storage/memo.ts), so their
+// proto form can be built once and reused by every read that returns them.
+const protoOf = new WeakMap<Package, commonv1.Package>()
+const toProto = (pkg: Package): commonv1.Package => {
+  let msg = protoOf.get(pkg)
+  if (msg === undefined) protoOf.set(pkg, (msg = packageToProto(pkg)))
+  return msg
+}
 
 /** oprc.pm.v1.PackageService: proto in and out here, domain types inside. */
 export const packageRpc = rpcService(
@@ -25,12 +34,12 @@ export const packageRpc = rpcService(
         }),
       getPackage: (req: pmv1.GetPackageRequest) =>
         Effect.gen(function* () {
-          return { package: packageToProto(yield* packages.get(yield* checkName("name", req.name))) }
+          return { package: toProto(yield* packages.get(yield* checkName("name", req.name))) }
         }),
       listPackages: (req: pmv1.ListPackagesRequest) =>
         Effect.gen(function* () {
           const page = yield* packages.list({ namePattern: req.namePattern, tags: req.tags, limit: req.limit, cursor: req.cursor })
-          return { packages: page.items.map(packageToProto), nextCursor: page.nextCursor ?? "" }
+          return { packages: page.items.map(toProto), nextCursor: page.nextCursor ?? "" }
         }),
       updatePackage: (req: pmv1.UpdatePackageRequest) =>
         Effect.gen(function* () {

@@ -1,19 +1,20 @@
 import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
-import { Context, Effect, Layer } from "effect"
-import { ControlPlaneStore, type Backend, type DocumentCollection, Kinds, StorageError } from "@oprc/cp-storage"
+import { Context, Effect, Layer, Schema } from "effect"
+import { ControlPlaneStore, type Backend, Kinds, StorageError } from "@oprc/cp-storage"
 import { DeploymentStatus, Package, Unavailable, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
 import { DeploymentRecord } from "../deployments/records"
+import { type Collection, memoized } from "./memo"
 
 /** The PM's three collections: packages, deployments (desired state) and their observed status. */
 export class PmStore extends Context.Service<PmStore, {
-  readonly packages: DocumentCollection<Package>
+  readonly packages: Collection<Package>
   /** Desired state, written by API calls only; its revision is what clients pass back to update. */
-  readonly deployments: DocumentCollection<DeploymentRecord>
+  readonly deployments: Collection<DeploymentRecord>
   /** Observed state, written by the reconciler only, so status churn never makes a client's revision stale. */
-  readonly statuses: DocumentCollection<DeploymentStatus>
+  readonly statuses: Collection<DeploymentStatus>
   readonly backend: Backend
 }>()("pm/PmStore") {
   static readonly layer: Layer.Layer<PmStore, never, ControlPlaneStore | Health> = Layer.effect(PmStore)(
@@ -21,10 +22,11 @@ export class PmStore extends Context.Service<PmStore, {
       const store = yield* ControlPlaneStore
       const health = yield* Health
       yield* health.register(`storage (${store.backend})`, store.ready)
+      const json = (kind: string) => store.collection(kind, Schema.Unknown)
       return {
-        packages: store.collection(Kinds.packages, Package),
-        deployments: store.collection(Kinds.deployments, DeploymentRecord),
-        statuses: store.collection("deployment-status", DeploymentStatus),
+        packages: memoized(json(Kinds.packages), Package),
+        deployments: memoized(json(Kinds.deployments), DeploymentRecord),
+        statuses: memoized(json("deployment-status"), DeploymentStatus),
         backend: store.backend,
       }
     }),

@@ -1,0 +1,176 @@
+// bench/pm: the PM on etcd (single node) at 50 connections, each figure next to its baseline
+// measured in the same run on the same machine:
+//  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
+//  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
+// Usage: bun bench/pm/run.ts [seconds]   (writes bench/pm/RESULTS.md)
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startEtcd } from "@oprc/test-harness"
+import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
+import { requestBody as echoBody } from "../rpc/handler"
+
+const seconds = Number(process.argv[2] ?? 10)
+const here = new URL(".", import.meta.url).pathname
+const root = new URL("../../", import.meta.url).pathname
+const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-"))
+const CONNECTIONS = 50
+const SEED = 200
+
+const parse = (out: string): WrkResult => {
+  const ms = (v: string | undefined) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? "")
+    return m ? Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1) : Number.NaN
+  }
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    p50Ms: ms(/\s50%\s+(\S+)/.exec(out)?.[1]),
+    p99Ms: ms(/\s99%\s+(\S+)/.exec(out)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
+    errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  }
+}
+
+const etcd = await startEtcd()
+const port = await freePort()
+const base = `http://127.0.0.1:${port}`
+const pm = Bun.spawn(
+  [process.execPath, `${root}services/pm/src/main.ts`, "--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(","), "--port", String(port), "--host", "127.0.0.1", "--set", "telemetry.log.level=warn"],
+  { cwd: tmp, stdout: "ignore", stderr: "inherit" },
+)
+try {
+  for (let i = 0; ; i++) {
+    if ((await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200) break
+    if (i > 300) throw new Error("the PM did not become ready")
+    await Bun.sleep(50)
+  }
+  const shop = JSON.parse(JSON.stringify(Bun.YAML.parse(await Bun.file(`${root}examples/shop/package.yaml`).text())))
+  const packageJson = (name: string) => JSON.stringify({ ...shop, name })
+  for (let i = 0; i < SEED; i += 20) {
+    await Promise.all(Array.from({ length: 20 }, (_, j) =>
+      fetch(`${base}/api/v1/packages`, { method: "POST", headers: { "content-type": "application/json" }, body: packageJson(`seed-${i + j}`) })
+        .then((r) => { if (r.status !== 201) throw new Error(`seed: ${r.status}`) })))
+  }
+
+  const rpc = (method: string, body: object) => ({
+    url: `${base}/oprc.pm.v1.PackageService/${method}`,
+    connections: CONNECTIONS,
+    method: "POST",
+    body: JSON.stringify(body),
+    headers: { "content-type": "application/json" },
+  })
+  const getReq = rpc("GetPackage", { name: "seed-42" })
+  const listReq = rpc("ListPackages", { limit: 10 })
+  const answer = async (o: { url: string; body: string }) => (await fetch(o.url, { method: "POST", headers: { "content-type": "application/json" }, body: o.body })).text()
+  const getFile = join(tmp, "get.json")
+  const listFile = join(tmp, "list.json")
+  writeFileSync(getFile, await answer(getReq))
+  writeFileSync(listFile, await answer(listReq))
+
+  type Measured = WrkResult & { cpuUsPerRequest: number }
+  const measure = (pid: number, o: Omit<Parameters<typeof runWrk>[0], "durationSec">): Measured => {
+    runWrk({ ...o, durationSec: 3 }) // warm-up
+    const before = cpuMs(pid)
+    const r = runWrk({ ...o, durationSec: seconds })
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${o.url}: ${r.non2xx} non-2xx, ${r.errors} socket errors`)
+    return { ...r, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / (r.requestsPerSec * seconds) }
+  }
+  const bare = async (file: string) => {
+    const p = await freePort()
+    const server = await startBenchServer(`${here}server-bare.ts`, p, { BODY_FILE: file })
+    try {
+      return measure(server.pid, { url: `http://127.0.0.1:${p}/`, connections: CONNECTIONS, method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+    } finally {
+      await server.stop()
+    }
+  }
+
+  // bench/rpc's bare Connect server (node:http + connectNodeAdapter, echo handler): the stack the
+  // PM's one-port server is built on, without Effect, routing, auth, metrics or tracing.
+  const bareConnect = async () => {
+    const p = await freePort()
+    const server = await startBenchServer(`${here}../rpc/server-bare.ts`, p)
+    try {
+      return measure(server.pid, { url: `http://127.0.0.1:${p}/oprc.function.v1.FunctionService/Invoke`, connections: CONNECTIONS, method: "POST", body: echoBody, headers: { "content-type": "application/json" } })
+    } finally {
+      await server.stop()
+    }
+  }
+
+  const reads: Array<Record<"bareGet" | "connect" | "get" | "bareList" | "list", Measured>> = []
+  for (let round = 0; round < 2; round++) {
+    reads.push({ bareGet: await bare(getFile), connect: await bareConnect(), get: measure(pm.pid, getReq), bareList: await bare(listFile), list: measure(pm.pid, listReq) })
+    const r = reads[round]!
+    console.log(`round ${round + 1}: bare(get) ${fmt(r.bareGet)} | bare connect ${fmt(r.connect)} | GetPackage ${fmt(r.get)} | bare(list) ${fmt(r.bareList)} | ListPackages ${fmt(r.list)}`)
+  }
+
+  // Creates: every request a new package; then raw puts of the same stored size.
+  const template = join(tmp, "template.json")
+  writeFileSync(template, packageJson("__NAME__"))
+  const wrk = Bun.spawnSync(["wrk", "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", "-s", `${here}create.lua`, base], {
+    env: { ...process.env, TEMPLATE_FILE: template, NAME_PREFIX: `c${Date.now().toString(36)}` },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  const creates = parse(wrk.stdout.toString())
+  if (creates.non2xx > 0 || creates.errors > 0) throw new Error(`creates: ${creates.non2xx} non-2xx, ${creates.errors} errors\n${wrk.stdout}`)
+  const stored = (await (await fetch(`${base}/api/v1/packages/seed-1`)).text()).length
+  const raw = Bun.spawnSync([process.execPath, `${here}etcd-puts.ts`, etcd.endpoints.join(","), String(CONNECTIONS), String(seconds), String(stored)], { stdout: "pipe", stderr: "inherit" })
+  const puts = JSON.parse(raw.stdout.toString()) as WrkResult
+  console.log(`CreatePackage ${fmt(creates)} | raw etcd3 puts (${stored} B) ${fmt({ ...puts, non2xx: 0, errors: 0 })}`)
+
+  const sum = (f: (r: (typeof reads)[number]) => number) => reads.reduce((a, r) => a + f(r), 0)
+  const avg = (f: (r: (typeof reads)[number]) => number) => sum(f) / reads.length
+  const getRatio = sum((r) => r.get.requestsPerSec) / sum((r) => r.bareGet.requestsPerSec)
+  const listRatio = sum((r) => r.list.requestsPerSec) / sum((r) => r.bareList.requestsPerSec)
+  const createRatio = creates.requestsPerSec / puts.requestsPerSec
+  const connectRatio = (f: (r: (typeof reads)[number]) => Measured) => sum((r) => f(r).requestsPerSec) / sum((r) => r.connect.requestsPerSec)
+  const cpuRatio = (f: (r: (typeof reads)[number]) => Measured, b: (r: (typeof reads)[number]) => Measured) =>
+    sum((r) => b(r).cpuUsPerRequest) / sum((r) => f(r).cpuUsPerRequest)
+  const row = (name: string, rps: number, p50: number, p99: number, cpu: string, baseline: string, ratio: string, aim: string) =>
+    `| ${name} | ${Math.round(rps)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${cpu} | ${baseline} | ${ratio} | ${aim} |`
+  const md = [
+    "# bench/pm results",
+    "",
+    `Run: ${new Date().toISOString()}, \`bun bench/pm/run.ts ${seconds}\`. PM from source (\`bun services/pm/src/main.ts --storage etcd\`) on a`,
+    `single-node etcd 3.4 (harness timings), ${SEED} shop packages seeded; wrk -t1 -c${CONNECTIONS}, ${seconds} s per figure after a 3 s warm-up;`,
+    "reads alternate with their baseline over 2 rounds (figures are the means). wrk, the PM, etcd and the baseline share this",
+    "machine's 2 cores with other work, so compare ratios, not absolute numbers.",
+    "",
+    "| measurement | req/s | p50 ms | p99 ms | server CPU µs/req | baseline (same run) | ratio | aim |",
+    "|---|---|---|---|---|---|---|---|",
+    row("GetPackage (Connect JSON)", avg((r) => r.get.requestsPerSec), avg((r) => r.get.p50Ms), avg((r) => r.get.p99Ms), avg((r) => r.get.cpuUsPerRequest).toFixed(0),
+      `bare Bun.serve, same ${readSize(getFile)} B answer: ${Math.round(avg((r) => r.bareGet.requestsPerSec))} req/s, p99 ${avg((r) => r.bareGet.p99Ms).toFixed(2)} ms`, getRatio.toFixed(2), ">= 0.6, p99 < 10 ms"),
+    row("ListPackages limit 10 (Connect JSON)", avg((r) => r.list.requestsPerSec), avg((r) => r.list.p50Ms), avg((r) => r.list.p99Ms), avg((r) => r.list.cpuUsPerRequest).toFixed(0),
+      `bare Bun.serve, same ${readSize(listFile)} B answer: ${Math.round(avg((r) => r.bareList.requestsPerSec))} req/s, p99 ${avg((r) => r.bareList.p99Ms).toFixed(2)} ms`, listRatio.toFixed(2), ">= 0.6, p99 < 10 ms"),
+    row("CreatePackage (REST JSON, shop package)", creates.requestsPerSec, creates.p50Ms, creates.p99Ms, "-",
+      `raw etcd3 puts of ${stored} B at ${CONNECTIONS} in flight: ${Math.round(puts.requestsPerSec)}/s, p99 ${puts.p99Ms.toFixed(2)} ms`, createRatio.toFixed(2), ">= 0.5"),
+    "",
+    "The same reads against bench/rpc's bare Connect server (node:http + connectNodeAdapter, an echo handler; the",
+    "stack under the PM's one-port server, without Effect, routing, auth, metrics or tracing), in the same rounds:",
+    "",
+    "| measurement | throughput ratio vs bare Connect | CPU-efficiency vs bare Bun.serve (same answer) | CPU-efficiency vs bare Connect |",
+    "|---|---|---|---|",
+    `| GetPackage | ${connectRatio((r) => r.get).toFixed(2)} | ${cpuRatio((r) => r.get, (r) => r.bareGet).toFixed(2)} | ${cpuRatio((r) => r.get, (r) => r.connect).toFixed(2)} |`,
+    `| ListPackages | ${connectRatio((r) => r.list).toFixed(2)} | ${cpuRatio((r) => r.list, (r) => r.bareList).toFixed(2)} | ${cpuRatio((r) => r.list, (r) => r.connect).toFixed(2)} |`,
+    "",
+    `bare Connect: ${Math.round(avg((r) => r.connect.requestsPerSec))} req/s, p99 ${avg((r) => r.connect.p99Ms).toFixed(2)} ms, ${avg((r) => r.connect.cpuUsPerRequest).toFixed(0)} µs CPU/req.`,
+    "CPU-efficiency = baseline server CPU per request ÷ PM CPU per request (from /proc, so other load on the machine does not distort it).",
+    "",
+    "Per round:",
+    "",
+    ...reads.map((r, i) => `- round ${i + 1}: bare(get) ${fmt(r.bareGet)}; bare connect ${fmt(r.connect)}; GetPackage ${fmt(r.get)}; bare(list) ${fmt(r.bareList)}; ListPackages ${fmt(r.list)}`),
+    "",
+  ].join("\n")
+  writeFileSync(`${here}RESULTS.md`, md)
+  console.log(md)
+} finally {
+  pm.kill("SIGTERM")
+  await pm.exited
+  await etcd.kill()
+}
+
+function readSize(file: string): number {
+  return Bun.file(file).size
+}
