@@ -31,9 +31,12 @@ export const recordCrmCall = (cluster: string, method: string, seconds: number, 
 
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
 
+export const recordBreaker = (cluster: string, state: keyof typeof breakerValue) =>
+  Metric.update(Metric.withAttributes(breaker, { cluster }), breakerValue[state])
+
 export const recordCluster = (cluster: string, state: { breaker: keyof typeof breakerValue; up: boolean; availability: number }) =>
   Effect.all([
-    Metric.update(Metric.withAttributes(breaker, { cluster }), breakerValue[state.breaker]),
+    recordBreaker(cluster, state.breaker),
     Metric.update(Metric.withAttributes(up, { cluster }), state.up ? 1 : 0),
     Metric.update(Metric.withAttributes(availability, { cluster }), state.availability),
   ], { discard: true })

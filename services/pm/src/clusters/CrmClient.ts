@@ -3,7 +3,7 @@ import { type Condition, conditionFromProto, type DeploymentPhase, type Deployme
 import { commonv1, crmv1 } from "@oprc/proto"
 import { CircuitBreaker, makeClient, type RpcClientError } from "@oprc/rpc"
 import type { ClusterConfig, OrchestrationConfig } from "../config"
-import { recordCrmCall } from "../Metrics"
+import { recordBreaker, recordCrmCall } from "../Metrics"
 
 /** A call to a cluster's CRM failed; `code` is the Connect code name, or "circuit_open". */
 export class CrmError extends Schema.TaggedError<CrmError>()("CrmError", {
@@ -59,7 +59,12 @@ const phases: Record<number, DeploymentPhase> = {
 }
 
 export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConfig): CrmClient => {
-  const breaker = new CircuitBreaker(cluster.name, { failureThreshold: options.breakerFailures, resetTimeoutMs: options.breakerResetMs })
+  const breaker = new CircuitBreaker(cluster.name, {
+    failureThreshold: options.breakerFailures,
+    resetTimeoutMs: options.breakerResetMs,
+    // The gauge follows every transition, not only health polls.
+    onStateChange: (state) => Effect.runSync(recordBreaker(cluster.name, state)),
+  })
   const token = cluster.token
   const common = {
     baseUrl: cluster.url,

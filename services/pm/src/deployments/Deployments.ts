@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, Layer, Option, Stream } from "effect"
-import { StorageError, type Versioned } from "@oprc/cp-storage"
+import { type Change, StorageError, type Versioned } from "@oprc/cp-storage"
 import {
   AlreadyExists,
   type Deployment,
@@ -189,23 +189,25 @@ export class Deployments extends Context.Service<Deployments, {
           return { items, nextCursor: page.nextCursor }
         })
 
-        const watch = (key: string): Stream.Stream<Deployment, NotFound | Unavailable> =>
-          Stream.unwrap(Effect.gen(function* () {
-            const first = yield* orUnavailable(Effect.flatMap(read(key), view))
-            const current = store.deployments.get(key).pipe(
-              Effect.flatMap((o) => (Option.isSome(o) ? Effect.map(view(o.value), Option.some) : Effect.succeed(Option.none<Deployment>()))),
-            )
-            const changes = Stream.merge(
-              store.statuses.watch().pipe(Stream.filter((c) => (c._tag === "Put" ? c.item.key : c.key) === key)),
-              store.deployments.watch().pipe(Stream.filter((c) => (c._tag === "Put" ? c.item.key : c.key) === key)),
-            ).pipe(Stream.mapEffect(() => current))
-            return Stream.concat(Stream.make(Option.some(first)), Stream.concat(Stream.fromEffect(current), changes)).pipe(
+        const watch = (key: string): Stream.Stream<Deployment, NotFound | Unavailable> => {
+          const mine = <A>(c: Change<A>) => (c._tag === "Put" ? c.item.key : c.key) === key
+          const current = store.deployments.get(key).pipe(
+            Effect.flatMap((o) => (Option.isSome(o) ? Effect.map(view(o.value), Option.some) : Effect.succeed(Option.none<Deployment>()))),
+          )
+          // Subscribe before reading, so no change between the read and the stream is missed.
+          return Stream.unwrap(orUnavailable(Effect.gen(function* () {
+            const statuses = yield* store.statuses.subscribe()
+            const specs = yield* store.deployments.subscribe()
+            const first = yield* Effect.flatMap(read(key), view)
+            const changes = Stream.merge(statuses.pipe(Stream.filter(mine)), specs.pipe(Stream.filter(mine))).pipe(Stream.mapEffect(() => current))
+            return Stream.concat(Stream.make(Option.some(first)), changes).pipe(
               Stream.takeWhile((o): o is Option.Some<Deployment> => Option.isSome(o)),
               Stream.map((o) => o.value),
               Stream.changesWith((a, b) => a.revision === b.revision && statusFingerprint(a.status!) === statusFingerprint(b.status!)),
               Stream.mapError((e): NotFound | Unavailable => (e instanceof StorageError ? unavailable(e) : e)),
             )
-          }))
+          })))
+        }
 
         const ofPackage = (name: string) =>
           orUnavailable(listAll(store.deployments.list)).pipe(

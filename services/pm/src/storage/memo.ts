@@ -4,7 +4,7 @@ import { type Change, type DocumentCollection, StorageError, type Versioned } fr
 const LIMIT = 20_000
 
 /** The part of a cp-storage collection the PM uses. */
-export type Collection<A> = Pick<DocumentCollection<A>, "kind" | "get" | "list" | "create" | "update" | "upsert" | "delete" | "watch">
+export type Collection<A> = Pick<DocumentCollection<A>, "kind" | "get" | "list" | "create" | "update" | "upsert" | "delete" | "watch" | "subscribe">
 
 /**
  * A typed collection over a JSON one, decoding each stored revision once. Decoding a package
@@ -39,6 +39,14 @@ export const memoized = <A, I>(raw: Collection<unknown>, schema: Schema.Codec<A,
       Effect.mapError((e) => new StorageError({ reason: `${raw.kind} "${key}" does not encode: ${e.message}`, retryable: false })),
     )
 
+  const decodeChange = (c: Change<unknown>): Effect.Effect<Change<A>, StorageError> => {
+    if (c._tag === "Delete") {
+      memo.delete(c.key)
+      return Effect.succeed(c)
+    }
+    return Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
+  }
+
   const written = (value: A) => (v: Versioned<unknown>) => remember({ key: v.key, value, revision: v.revision, createRevision: v.createRevision })
 
   return {
@@ -51,15 +59,7 @@ export const memoized = <A, I>(raw: Collection<unknown>, schema: Schema.Codec<A,
     update: (key, value, expected) => Effect.flatMap(encoded(key, value), (e) => Effect.map(raw.update(key, e, expected), written(value))),
     upsert: (key, value) => Effect.flatMap(encoded(key, value), (e) => Effect.map(raw.upsert(key, e), written(value))),
     delete: (key, expected) => Effect.tap(raw.delete(key, expected), () => Effect.sync(() => memo.delete(key))),
-    watch: (options) =>
-      raw.watch(options).pipe(
-        Stream.mapEffect((c): Effect.Effect<Change<A>, StorageError> => {
-          if (c._tag === "Delete") {
-            memo.delete(c.key)
-            return Effect.succeed(c)
-          }
-          return Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
-        }),
-      ),
+    watch: (options) => raw.watch(options).pipe(Stream.mapEffect(decodeChange)),
+    subscribe: (options) => Effect.map(raw.subscribe(options), (changes) => changes.pipe(Stream.mapEffect(decodeChange))),
   }
 }
