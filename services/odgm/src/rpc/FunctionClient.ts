@@ -1,7 +1,8 @@
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 import { Context, Effect, Layer } from "effect"
 import { DeadlineExceeded, Unavailable, valueFromProto, valueToProto } from "@oprc/models"
 import { functionv1 } from "@oprc/proto"
-import { CircuitBreaker, makeClient, type EffectClient } from "@oprc/rpc"
+import { CircuitBreaker, type CircuitOpen } from "@oprc/rpc"
 import { currentTraceHeaders } from "@oprc/observability"
 import type { Entries, InvocationStatus, StoredObject, Value } from "../domain/types.ts"
 import { fromPlain, toPlain } from "../domain/values.ts"
@@ -77,30 +78,68 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
     }
   })
 
+/** Connect error codes that mean "the function was not reached or did not answer in time". */
+type Failure =
+  | { readonly _tag: "Unreachable"; readonly reason: string }
+  | { readonly _tag: "Deadline"; readonly reason: string }
+  | { readonly _tag: "Failed"; readonly code: string; readonly reason: string }
+
+const connectError = async (res: Response): Promise<{ code: string; message: string }> => {
+  const text = await res.text()
+  try {
+    const e = JSON.parse(text) as { code?: unknown; message?: unknown }
+    return { code: typeof e.code === "string" ? e.code : `http_${res.status}`, message: typeof e.message === "string" ? e.message : text }
+  } catch {
+    return { code: `http_${res.status}`, message: text.slice(0, 200) }
+  }
+}
+
 /**
- * Calls functions over `oprc.function.v1.FunctionService` (Connect, binary). One client and one
- * circuit breaker per function URL: a dead function fails calls fast (503) instead of making each
- * wait for its deadline, and a trial call after `breakerResetMs` notices it is back. Invoke is
- * not idempotent, so a call that may have reached the function is never retried here.
+ * Calls functions over `oprc.function.v1.FunctionService` (the Connect protocol, binary, unary
+ * POST over fetch: on Bun this costs a third of connect-node's HTTP/1.1 client, measured in
+ * bench/odgm). One circuit breaker per function URL: a dead function fails calls fast (503) instead
+ * of making each wait for its deadline, and a trial call after `breakerResetMs` notices it is back.
+ * Invoke is not idempotent, so a call that may have reached the function is never retried here.
  */
 export class FunctionClient extends Context.Service<FunctionClient, {
   readonly call: (c: FunctionCall) => Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded>
 }>()("oprc/odgm/FunctionClient") {
   static readonly layer = (options: { readonly breakerResetMs: number }) =>
     Layer.sync(FunctionClient)(() => {
-      const clients = new Map<string, EffectClient<typeof functionv1.FunctionService>>()
-      const clientFor = (url: string) => {
-        let c = clients.get(url)
-        if (c === undefined) {
-          const breaker = new CircuitBreaker(url, { failureThreshold: 5, resetTimeoutMs: options.breakerResetMs })
-          clients.set(url, (c = makeClient(functionv1.FunctionService, { baseUrl: url, breaker, retry: { maxAttempts: 1, baseDelayMs: 0, maxDelayMs: 0 } })))
-        }
-        return c
+      const breakers = new Map<string, CircuitBreaker>()
+      const breakerFor = (url: string) => {
+        let b = breakers.get(url)
+        if (b === undefined) breakers.set(url, (b = new CircuitBreaker(url, { failureThreshold: 5, resetTimeoutMs: options.breakerResetMs })))
+        return b
       }
+      const post = (url: string, body: Uint8Array, headers: Record<string, string>, timeoutMs: number) =>
+        Effect.tryPromise({
+          try: async (signal): Promise<functionv1.InvokeResponse> => {
+            const res = await fetch(`${url.replace(/\/$/, "")}/oprc.function.v1.FunctionService/Invoke`, {
+              method: "POST",
+              headers: { ...headers, "content-type": "application/proto", "connect-protocol-version": "1", "connect-timeout-ms": String(timeoutMs) },
+              body,
+              signal: AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]),
+            })
+            if (res.status === 200) return fromBinary(functionv1.InvokeResponseSchema, new Uint8Array(await res.arrayBuffer()))
+            const e = await connectError(res)
+            // A function server answering unavailable / deadline_exceeded itself means the same as not reaching it.
+            const failure: Failure = e.code === "unavailable" ? { _tag: "Unreachable", reason: e.message }
+              : e.code === "deadline_exceeded" ? { _tag: "Deadline", reason: e.message }
+              : { _tag: "Failed", code: e.code, reason: e.message }
+            throw failure
+          },
+          catch: (e): Failure => {
+            if (typeof e === "object" && e !== null && "_tag" in e) return e as Failure
+            if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
+            return { _tag: "Unreachable", reason: e instanceof Error ? e.message : String(e) }
+          },
+        })
+
       return {
         call: Effect.fn("FunctionClient.call")(function* (c: FunctionCall) {
           const trace = yield* currentTraceHeaders
-          const request = {
+          const request = create(functionv1.InvokeRequestSchema, {
             invocationId: c.invocationId,
             cls: c.cls,
             function: c.fn,
@@ -117,13 +156,21 @@ export class FunctionClient extends Context.Service<FunctionClient, {
                     exists: c.object.state !== undefined,
                   },
                 }),
-          }
-          return yield* clientFor(c.url).invoke(request, { timeoutMs: c.timeoutMs }).pipe(
+          })
+          const body = toBinary(functionv1.InvokeRequestSchema, request)
+          return yield* breakerFor(c.url).protect(post(c.url, body, trace, c.timeoutMs), (f) => f._tag !== "Failed").pipe(
             Effect.flatMap(fromResponse),
-            Effect.catchTag("RpcClientError", (e): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
-              if (e.code === "deadline_exceeded") return Effect.fail(new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }))
-              if (e.code === "unavailable" || e.code === "circuit_open") return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${e.reason}` }))
-              return Effect.as(Effect.logWarning(`function ${c.fn} failed: ${e.message}`), systemError(`function call failed (${e.code}): ${e.reason}`))
+            Effect.catch((f: Failure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
+              switch (f._tag) {
+                case "CircuitOpen":
+                  return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.message}` }))
+                case "Deadline":
+                  return Effect.fail(new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }))
+                case "Unreachable":
+                  return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.reason}` }))
+                case "Failed":
+                  return Effect.as(Effect.logWarning(`function ${c.fn} failed (${f.code}): ${f.reason}`), systemError(`function call failed (${f.code}): ${f.reason}`))
+              }
             }),
           )
         }),
