@@ -3,7 +3,7 @@
 //  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
 //  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
 // Usage: bun bench/pm/run.ts [seconds]   (writes bench/pm/RESULTS.md)
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
@@ -32,6 +32,8 @@ const parse = (out: string): WrkResult => {
   }
 }
 
+const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+const loadBefore = loadAvg()
 const etcd = await startEtcd()
 const port = await freePort()
 const base = `http://127.0.0.1:${port}`
@@ -137,6 +139,7 @@ try {
     `single-node etcd 3.4 (harness timings), ${SEED} shop packages seeded; wrk -t1 -c${CONNECTIONS}, ${seconds} s per figure after a 3 s warm-up;`,
     "reads alternate with their baseline over 2 rounds (figures are the means). wrk, the PM, etcd and the baseline share this",
     "machine's 2 cores with other work, so compare ratios, not absolute numbers.",
+    `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAvg()}.`,
     "",
     "| measurement | req/s | p50 ms | p99 ms | server CPU µs/req | baseline (same run) | ratio | aim |",
     "|---|---|---|---|---|---|---|---|",
