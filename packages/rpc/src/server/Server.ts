@@ -1,6 +1,6 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node"
 import type { ConnectRouter } from "@connectrpc/connect"
-import { Cause, Context, Effect, Exit, Layer, Schema } from "effect"
+import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { Health, prometheusText, recordHttp, withServerSpan } from "@oprc/observability"
 import { PayloadTooLarge } from "@oprc/models"
 import { logIfInternal, mapCause, mapFailure, toJsonBody } from "../errors"
