@@ -79,7 +79,8 @@ describe("bearer tokens with roles", () => {
   test("PM -> CRM over mTLS with the cluster's token; a wrong token shows as the cluster's reason", async () => {
     const running = await (async () => {
       const r = await fetch(`${pm.url}/api/v1/deployments/d1?waitFor=Running&timeoutMs=8000`, { headers: bearer("reader-secret") })
-      return (await r.json()) as any
+      const body: any = await r.json()
+      return body
     })()
     expect(running.status.phase).toBe("Running")
     expect(secure.appliedChanges("d1-secure").length).toBe(1)

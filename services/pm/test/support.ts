@@ -87,13 +87,14 @@ export const connectJson = async (base: string, procedure: string, body: object,
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify(body),
   })
-  return { status: res.status, body: (await res.json()) as any }
+  const answer: any = await res.json()
+  return { status: res.status, body: answer }
 }
 
 /** Waits until the deployment's overall phase is `phase` (REST long poll), returning it. */
 export const waitForPhase = async (base: string, key: string, phase: string, timeoutMs = 10_000) => {
   const r = await fetch(`${base}/api/v1/deployments/${key}?waitFor=${phase}&timeoutMs=${timeoutMs}`)
-  const body = (await r.json()) as any
+  const body: any = await r.json()
   if (body?.status?.phase !== phase) throw new Error(`${key} did not reach ${phase}: ${JSON.stringify(body?.status ?? body)}`)
   return body
 }
