@@ -40,7 +40,7 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
             return yield* decodeCollection(spec.value).pipe(Effect.orDie)
           })
 
-        const get = Effect.fn("CollectionRegistry.get")(function* (name: string) {
+        const get = Effect.fnUntraced(function* (name: string) {
           const now = yield* Clock.currentTimeMillis
           const hit = cache.get(name)
           // Negative answers are cached briefly only: a collection created on another node shows up fast.

@@ -76,7 +76,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
         const locks = yield* ObjectLocks
         const outbox = yield* Outbox
 
-        const resolve = Effect.fn("ObjectGateway.resolve")(function* (addr: ObjectAddress) {
+        const resolve = Effect.fnUntraced(function* (addr: ObjectAddress) {
           const collection = yield* registry.get(addr.cls)
           const bad = checkObjectId(addr.id)
           if (bad) return yield* bad

@@ -46,17 +46,21 @@ export class ObjectLocks extends Context.Service<ObjectLocks, {
         Effect.acquireUseRelease(
           Effect.andThen(track(cls, 1), enter(key)),
           (slot) =>
-            Effect.scoped(
-              Effect.andThen(
-                slot.semaphore.takeScoped(1).pipe(
-                  Effect.timeoutOrElse({
-                    duration: Math.max(0, waitMs),
-                    orElse: () => Effect.fail(new DeadlineExceeded({ reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object` })),
-                  }),
-                ),
-                body,
-              ),
-            ),
+            // Free lock (the common case): take it at once, no timer. Otherwise wait in line, bounded.
+            Effect.flatMap(slot.semaphore.takeIfAvailable(1), (taken) =>
+              taken
+                ? Effect.ensuring(body, slot.semaphore.release(1))
+                : Effect.scoped(
+                  Effect.andThen(
+                    slot.semaphore.takeScoped(1).pipe(
+                      Effect.timeoutOrElse({
+                        duration: Math.max(0, waitMs),
+                        orElse: () => Effect.fail(new DeadlineExceeded({ reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object` })),
+                      }),
+                    ),
+                    body,
+                  ),
+                )),
           (slot) => Effect.andThen(leave(key, slot), track(cls, -1)),
         ),
     }

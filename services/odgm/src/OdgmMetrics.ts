@@ -42,24 +42,39 @@ const objectOps = Metric.counter("oprc_odgm_object_operations_total", {
   incremental: true,
 })
 
+/** Labelled instances are built once per label set: building them per call costs more than the update. */
+const labelled = <M>(make: (...labels: ReadonlyArray<string>) => M) => {
+  const cache = new Map<string, M>()
+  return (...labels: ReadonlyArray<string>): M => {
+    const key = labels.join("\u0000")
+    let m = cache.get(key)
+    if (m === undefined) cache.set(key, (m = make(...labels)))
+    return m
+  }
+}
+const invocationsBy = labelled((cls, fn, status) => Metric.withAttributes(invocations, { cls: cls!, fn: fn!, status: status! }))
+const durationBy = labelled((cls, fn) => Metric.withAttributes(duration, { cls: cls!, fn: fn! }))
+const queueDepthBy = labelled((cls) => Metric.withAttributes(queueDepth, { cls: cls! }))
+const conflictsBy = labelled((cls, fn) => Metric.withAttributes(conflicts, { cls: cls!, fn: fn! }))
+const deliveriesBy = labelled((cls, fn, result) => Metric.withAttributes(deliveries, { cls: cls!, fn: fn!, result: result! }))
+const retriesBy = labelled((cls, fn) => Metric.withAttributes(retries, { cls: cls!, fn: fn! }))
+const deadLettersBy = labelled((cls, fn) => Metric.withAttributes(deadLetters, { cls: cls!, fn: fn! }))
+const objectOpsBy = labelled((cls, op, result) => Metric.withAttributes(objectOps, { cls: cls!, op: op!, result: result! }))
+
 export const recordInvocation = (cls: string, fn: string, status: string, seconds: number) =>
-  Effect.all([
-    Metric.update(Metric.withAttributes(invocations, { cls, fn, status }), 1),
-    Metric.update(Metric.withAttributes(duration, { cls, fn }), seconds),
-  ], { discard: true })
+  Effect.andThen(Metric.update(invocationsBy(cls, fn, status), 1), Metric.update(durationBy(cls, fn), seconds))
 
-export const setQueueDepth = (cls: string, depth: number) => Metric.update(Metric.withAttributes(queueDepth, { cls }), depth)
+export const setQueueDepth = (cls: string, depth: number) => Metric.update(queueDepthBy(cls), depth)
 
-export const recordConflict = (cls: string, fn: string) => Metric.update(Metric.withAttributes(conflicts, { cls, fn }), 1)
+export const recordConflict = (cls: string, fn: string) => Metric.update(conflictsBy(cls, fn), 1)
 
 export const recordDelivery = (cls: string, fn: string, result: "delivered" | "retry" | "dead_letter") =>
   Effect.all([
-    Metric.update(Metric.withAttributes(deliveries, { cls, fn, result }), 1),
-    result === "retry" ? Metric.update(Metric.withAttributes(retries, { cls, fn }), 1) : Effect.void,
-    result === "dead_letter" ? Metric.update(Metric.withAttributes(deadLetters, { cls, fn }), 1) : Effect.void,
+    Metric.update(deliveriesBy(cls, fn, result), 1),
+    result === "retry" ? Metric.update(retriesBy(cls, fn), 1) : Effect.void,
+    result === "dead_letter" ? Metric.update(deadLettersBy(cls, fn), 1) : Effect.void,
   ], { discard: true })
 
 export const setInFlight = (n: number) => Metric.update(inFlight, n)
 
-export const recordObjectOp = (cls: string, op: string, result: string) =>
-  Metric.update(Metric.withAttributes(objectOps, { cls, op, result }), 1)
+export const recordObjectOp = (cls: string, op: string, result: string) => Metric.update(objectOpsBy(cls, op, result), 1)

@@ -32,7 +32,7 @@ export class Outbox extends Context.Service<Outbox, {
           return `${prefix}-${now.toString(36)}-${a.toString(36)}${b.toString(36)}`
         })
       return {
-        enqueue: Effect.fn("Outbox.enqueue")(function* (cls: string, events: ReadonlyArray<OutboxEvent>) {
+        enqueue: Effect.fnUntraced(function* (cls: string, events: ReadonlyArray<OutboxEvent>) {
           if (events.length === 0) return
           const first = events[0]!.id
           yield* orUnavailable(
@@ -55,20 +55,26 @@ export class Outbox extends Context.Service<Outbox, {
  * `deadline` (epoch ms); then fails with Unavailable. Only for operations safe to repeat.
  */
 export const retryStorage = <A, E, R>(deadline: number, effect: Effect.Effect<A, E | StorageError, R>) =>
-  Effect.gen(function* () {
-    const now = yield* Clock.currentTimeMillis
-    return yield* effect.pipe(
-      Effect.retry({
-        // Exponential from 25 ms, capped at 500 ms; the timeout below bounds the whole.
-        schedule: Schedule.min([Schedule.exponential(25, 2), Schedule.spaced(500)]),
-        while: isRetryable,
-      }),
-      Effect.timeoutOrElse({
-        duration: Math.max(1, deadline - now),
-        orElse: () => Effect.fail(new DeadlineExceeded({ reason: "storage did not answer before the deadline" })),
-      }),
-    )
-  }).pipe(orUnavailable)
+  // The common case costs nothing extra: the retry loop and its timer exist only after a failure.
+  effect.pipe(
+    Effect.catchIf(isRetryable, () =>
+      Effect.gen(function* () {
+        const now = yield* Clock.currentTimeMillis
+        return yield* effect.pipe(
+          Effect.retry({
+            // Exponential from 25 ms, capped at 500 ms; the timeout below bounds the whole.
+            schedule: Schedule.min([Schedule.exponential(25, 2), Schedule.spaced(500)]),
+            while: isRetryable,
+          }),
+          Effect.timeoutOrElse({
+            duration: Math.max(1, deadline - now),
+            orElse: () => Effect.fail(new DeadlineExceeded({ reason: "storage did not answer before the deadline" })),
+          }),
+        )
+      })),
+    orUnavailable,
+  )
 
-const isRetryable = (e: unknown): boolean =>
-  typeof e === "object" && e !== null && "_tag" in e && e._tag === "StorageError" && "retryable" in e && e.retryable === true
+function isRetryable(e: unknown): boolean {
+  return typeof e === "object" && e !== null && "_tag" in e && e._tag === "StorageError" && "retryable" in e && e.retryable === true
+}

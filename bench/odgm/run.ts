@@ -1,0 +1,165 @@
+// bench/odgm: ODGM's gateway next to its baselines, measured in the same run on the same machine.
+//  - object GET / PUT through ODGM (SQLite) vs the same paths on a bare Bun.serve over bun:sqlite
+//    (WAL, synchronous=FULL, like ODGM's engine);
+//  - a no-op stateless function invoked through ODGM vs called directly (Connect JSON);
+//  - the same through ODGM on NATS JetStream (single server, R1), reported beside.
+// Usage: bun bench/odgm/run.ts [seconds]   (writes bench/odgm/RESULTS.md)
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { startNats } from "@oprc/test-harness"
+import { cpuMs, freePort, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
+
+const seconds = Number(process.argv[2] ?? 10)
+const here = new URL(".", import.meta.url).pathname
+const root = new URL("../../", import.meta.url).pathname
+const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-odgm-"))
+const C = 50
+const OBJECTS = 1000
+
+const fnPort = await freePort()
+const fnUrl = `http://127.0.0.1:${fnPort}`
+writeFileSync(join(tmp, "collections.json"), JSON.stringify({
+  collections: [
+    { name: "bench.Obj", partitionCount: 4, functions: {} },
+    { name: "bench.Noop", partitionCount: 4, functions: { noop: { url: fnUrl, stateless: true }, touch: { url: fnUrl } } },
+  ],
+}))
+
+const spawnOdgm = async (args: ReadonlyArray<string>) => {
+  const port = await freePort()
+  const proc = Bun.spawn([process.execPath, `${root}services/odgm/src/main.ts`, "--host", "127.0.0.1", "--port", String(port), "--collections", join(tmp, "collections.json"), "--set", "telemetry.log.level=warn", ...args], {
+    cwd: tmp,
+    stdout: "ignore",
+    stderr: "inherit",
+  })
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
+    if (i > 400 || proc.exitCode !== null) throw new Error("ODGM did not become ready")
+    await Bun.sleep(50)
+  }
+  return { url, pid: proc.pid, stop: async () => { proc.kill("SIGTERM"); await proc.exited } }
+}
+
+const randomPath = (prefix: string) => `math.randomseed(os.time())
+request = function()
+  return wrk.format(nil, "${prefix}" .. "o" .. math.random(0, ${OBJECTS - 1}))
+end`
+
+/** wrk with an optional Lua `request` function (random ids); parses the report like bench/lib/wrk.ts. */
+const runWrk = (o: WrkOptions & { readonly script?: string }): WrkResult => {
+  const lua = join(mkdtempSync(join(tmpdir(), "oprc-wrk-odgm-")), "req.lua")
+  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  writeFileSync(lua, [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers, o.script ?? ""].join("\n"))
+  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", lua, o.url], { stdout: "pipe", stderr: "pipe" })
+  const out = r.stdout.toString()
+  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
+  const ms = (v: string | undefined) => {
+    const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? "")
+    return m ? Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1) : Number.NaN
+  }
+  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
+  return {
+    requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    p50Ms: ms(/\s50%\s+(\S+)/.exec(out)?.[1]),
+    p99Ms: ms(/\s99%\s+(\S+)/.exec(out)?.[1]),
+    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
+    errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+  }
+}
+
+interface Measured extends WrkResult {
+  readonly cpuUsPerReq: number
+}
+
+/** One wrk run; CPU per request is summed over the given server processes. */
+const measure = (o: WrkOptions & { readonly script?: string }, pids: ReadonlyArray<number>): Measured => {
+  const before = pids.reduce((a, p) => a + cpuMs(p), 0)
+  const r = runWrk(o)
+  const used = pids.reduce((a, p) => a + cpuMs(p), 0) - before
+  const total = r.requestsPerSec * o.durationSec
+  if (r.errors > 0 || r.non2xx > 0) console.error(`  ! ${o.url}: ${r.non2xx} non-2xx, ${r.errors} socket errors`)
+  return { ...r, cpuUsPerReq: total > 0 ? (used * 1000) / total : Number.NaN }
+}
+
+const fnServer = await startBenchServer(`${here}noop-function.ts`, fnPort)
+const barePort = await freePort()
+const bare = await startBenchServer(`${here}server-bare.ts`, barePort, { DB_PATH: join(tmp, "bare.sqlite") })
+const bareUrl = `http://127.0.0.1:${barePort}`
+const nats = await startNats()
+const sqlite = await spawnOdgm(["--storage", "sqlite", "--sqlite", join(tmp, "odgm.sqlite")])
+const natsOdgm = await spawnOdgm(["--storage", "nats", "--nats", nats.url])
+
+const rows: Array<string> = []
+const detail: Array<string> = []
+try {
+  const entries = JSON.stringify({ entries: { n: 1, name: "a benchmark object", tags: ["x", "y"] } })
+  for (const base of [sqlite.url, natsOdgm.url, bareUrl]) {
+    for (let i = 0; i < OBJECTS; i += 50) {
+      await Promise.all(Array.from({ length: 50 }, (_, j) =>
+        fetch(`${base}/api/class/bench.Obj/-/objects/o${i + j}`, { method: "PUT", headers: { "content-type": "application/json" }, body: entries }).then((r) => {
+          if (r.status >= 300) throw new Error(`seed ${base}: ${r.status}`)
+        })))
+    }
+  }
+
+  const objPath = "/api/class/bench.Obj/-/objects/"
+  type Opts = WrkOptions & { readonly script?: string }
+  const get = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, script: randomPath(objPath) })
+  const put = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, method: "PUT", body: entries, headers: { "content-type": "application/json" }, script: randomPath(objPath) })
+  const viaOdgm = (url: string, c: number): WrkOptions => ({ url: `${url}/api/class/bench.Noop/-/invokes/noop`, connections: c, durationSec: seconds, method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+  const direct = (c: number): WrkOptions => ({
+    url: `${fnUrl}/oprc.function.v1.FunctionService/Invoke`, connections: c, durationSec: seconds, method: "POST",
+    body: JSON.stringify({ cls: "bench.Noop", function: "noop" }), headers: { "content-type": "application/json" },
+  })
+
+  // Warm up every path (JIT, connection pools, SQLite pages) before measuring.
+  for (const o of [get(sqlite.url), get(bareUrl), get(natsOdgm.url), viaOdgm(sqlite.url, C), viaOdgm(natsOdgm.url, C), direct(C)]) runWrk({ ...o, durationSec: 3 })
+
+  const pair = (name: string, aim: string, odgm: () => Measured, base: () => Measured, nats: () => Measured, ratio: (o: Measured, b: Measured) => string) => {
+    // Alternate so slow drift of the shared machine hits both sides alike.
+    const o1 = odgm(), b1 = base(), b2 = base(), o2 = odgm()
+    const avg = (a: Measured, b: Measured): Measured => ({
+      requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2, p50Ms: (a.p50Ms + b.p50Ms) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2,
+      non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors, cpuUsPerReq: (a.cpuUsPerReq + b.cpuUsPerReq) / 2,
+    })
+    const o = avg(o1, o2), b = avg(b1, b2), n = nats()
+    const f = (m: Measured) => `${Math.round(m.requestsPerSec)} req/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${Math.round(m.cpuUsPerReq)} µs CPU/req`
+    rows.push(`| ${name} | ${f(o)} | ${f(b)} | ${ratio(o, b)} | ${aim} | ${f(n)} |`)
+    detail.push(`- ${name}: ODGM rounds ${Math.round(o1.requestsPerSec)} / ${Math.round(o2.requestsPerSec)} req/s; baseline rounds ${Math.round(b1.requestsPerSec)} / ${Math.round(b2.requestsPerSec)} req/s`)
+    console.log(rows[rows.length - 1])
+  }
+  const throughput = (o: Measured, b: Measured) => `${(o.requestsPerSec / b.requestsPerSec).toFixed(2)}x throughput, ${(o.cpuUsPerReq / b.cpuUsPerReq).toFixed(1)}x CPU/req`
+
+  pair("object GET (REST, random of 1,000 ids, c50)", ">= 0.5x", () => measure(get(sqlite.url), [sqlite.pid]), () => measure(get(bareUrl), [bare.pid]), () => measure(get(natsOdgm.url), [natsOdgm.pid]), throughput)
+  pair("object PUT (REST, replace, c50)", ">= 0.5x", () => measure(put(sqlite.url), [sqlite.pid]), () => measure(put(bareUrl), [bare.pid]), () => measure(put(natsOdgm.url), [natsOdgm.pid]), throughput)
+  pair("no-op invoke, 1 connection (latency)", "<= +1 ms at p50", () => measure(viaOdgm(sqlite.url, 1), [sqlite.pid, fnServer.pid]), () => measure(direct(1), [fnServer.pid]), () => measure(viaOdgm(natsOdgm.url, 1), [natsOdgm.pid, fnServer.pid]),
+    (o, b) => `+${(o.p50Ms - b.p50Ms).toFixed(2)} ms at p50`)
+  pair("no-op invoke, c50 (throughput)", ">= 0.6x", () => measure(viaOdgm(sqlite.url, C), [sqlite.pid, fnServer.pid]), () => measure(direct(C), [fnServer.pid]), () => measure(viaOdgm(natsOdgm.url, C), [natsOdgm.pid, fnServer.pid]), throughput)
+
+  const now = new Date().toISOString()
+  writeFileSync(`${here}RESULTS.md`, `# bench/odgm results
+
+Run: ${now}, \`bun bench/odgm/run.ts ${seconds}\`. ODGM from source (\`bun services/odgm/src/main.ts\`), SQLite engine
+(WAL, synchronous=FULL, group commit) and NATS engine (one nats-server 2.9, R1); functions served by @oprc/sdk.
+wrk -t1, ${seconds} s per figure after a 3 s warm-up of every path; ODGM and its baseline alternate over 2 rounds (means shown).
+wrk, ODGM, the function, NATS and the baseline share this machine's 2 cores with other work: compare ratios (and CPU per
+request, counted from /proc for the server processes only), not absolute numbers. For invocations the CPU column sums
+ODGM and the function process.
+
+| measurement | ODGM (SQLite) | baseline (same run) | ratio | aim | ODGM (NATS) |
+|---|---|---|---|---|---|
+${rows.join("\n")}
+
+Baselines: object GET/PUT: a bare \`Bun.serve\` over bun:sqlite answering the same paths (one prepared SELECT, one upsert
+with version + 1), same durability. Invocation: the same function server called directly over Connect JSON
+(\`POST /oprc.function.v1.FunctionService/Invoke\`).
+
+Per round:
+
+${detail.join("\n")}
+`)
+} finally {
+  await Promise.allSettled([sqlite.stop(), natsOdgm.stop(), bare.stop(), fnServer.stop()])
+  await nats.stop()
+}
