@@ -36,7 +36,7 @@ const hammer = async (urls: ReadonlyArray<string>, id: string) => {
   expect(failed.slice(0, 3)).toEqual([])
   const counts = replies.map((r) => (JSON.parse(r.body) as { count: number }).count).sort((a, b) => a - b)
   expect(counts).toEqual(Array.from({ length: N }, (_, i) => i + 1))
-  const final = await (await fetch(`${urls[0]}/api/class/${cls}/-/objects/${id}`)).json()
+  const final = (await (await fetch(`${urls[0]}/api/class/${cls}/-/objects/${id}`)).json()) as { entries: { count: number }; version: string }
   expect(final.entries.count).toBe(N)
   expect(final.version).toBe(String(N))
   return seconds
