@@ -88,6 +88,11 @@ export const mapFailure = (e: unknown): MappedError => {
     return { code, status: statusOfCode[code] ?? 502, message: messageOf(e), violations: [] }
   }
   if (tag === "CircuitOpen") return { code: Code.Unavailable, status: 503, message: messageOf(e), violations: [] }
+  // Storage errors (cp-storage, ODGM engines) say whether retrying may help: a retryable one is
+  // the backend being unreachable right now (503); any other is a bug or corruption (Internal).
+  if (tag === "StorageError" && typeof e === "object" && e !== null && "retryable" in e && e.retryable === true) {
+    return { code: Code.Unavailable, status: 503, message: "storage is unavailable right now; retry later", violations: [] }
+  }
   const mapping = tag !== undefined ? byTag[tag] : undefined
   if (mapping === undefined) return internal()
   const violations =

@@ -99,3 +99,30 @@ describe("graceful shutdown", () => {
     expect(after).toBe("refused")
   })
 })
+
+describe("trace propagation", () => {
+  test("the client sends a traceparent whose parent is the caller's current span", async () => {
+    const seen: Array<string | null> = []
+    const echo = Bun.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      fetch: (req) => {
+        seen.push(req.headers.get("traceparent"))
+        return Response.json({ status: "INVOCATION_STATUS_OK" })
+      },
+    })
+    try {
+      const client = makeClient(functionv1.FunctionService, { baseUrl: `http://127.0.0.1:${echo.port}`, protocol: "connect" })
+      const callerTrace = await Effect.runPromise(
+        Effect.gen(function* () {
+          const span = yield* Effect.currentSpan
+          yield* client.invoke({ cls: "c" }).pipe(Effect.ignore)
+          return span.traceId
+        }).pipe(Effect.withSpan("caller")),
+      )
+      expect(seen[0]).toMatch(new RegExp(`^00-${callerTrace}-[0-9a-f]{16}-01$`))
+    } finally {
+      echo.stop(true)
+    }
+  })
+})

@@ -93,20 +93,20 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
   for (const method of service.methods) {
     const procedure = `/${service.typeName}/${method.name}`
     const fail = (e: unknown, attempts: number) => toClientError(options.baseUrl, procedure, e, attempts)
-    const callOpts = (o: CallOptions | undefined, signal: AbortSignal) =>
-      Effect.map(currentTraceHeaders, (trace) => ({
-        timeoutMs: o?.timeoutMs ?? timeoutMs,
-        signal,
-        headers: { ...options.headers?.(), ...trace },
-      }))
-
     if (method.methodKind === "unary") {
       out[method.localName] = (request: unknown, o?: CallOptions) => {
         let attempts = 0
         const attempt = Effect.gen(function* () {
           attempts++
+          // Read inside this fiber: the caller's span must be the parent of the traceparent sent.
+          const trace = yield* currentTraceHeaders
           return yield* Effect.tryPromise({
-            try: (signal) => Effect.runPromise(callOpts(o, signal)).then((co) => raw[method.localName]!(request, co) as Promise<unknown>),
+            try: (signal) =>
+              raw[method.localName]!(request, {
+                timeoutMs: o?.timeoutMs ?? timeoutMs,
+                signal,
+                headers: { ...options.headers?.(), ...trace },
+              }) as Promise<unknown>,
             catch: (e) => fail(e, attempts),
           })
         })
@@ -132,9 +132,12 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
     } else if (method.methodKind === "server_streaming") {
       out[method.localName] = (request: unknown, o?: CallOptions) =>
         Stream.unwrap(
-          Effect.map(callOpts({ timeoutMs: o?.timeoutMs ?? 0 }, new AbortController().signal), (co) =>
+          Effect.map(currentTraceHeaders, (trace) =>
             Stream.fromAsyncIterable(
-              raw[method.localName]!(request, { ...co, timeoutMs: o?.timeoutMs }) as AsyncIterable<unknown>,
+              raw[method.localName]!(request, {
+                ...(o?.timeoutMs !== undefined ? { timeoutMs: o.timeoutMs } : {}),
+                headers: { ...options.headers?.(), ...trace },
+              }) as AsyncIterable<unknown>,
               (e) => fail(e, 1),
             ),
           ),

@@ -158,12 +158,10 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
 
       const servers = yield* makeServers(options, handler)
       const port = yield* Effect.acquireRelease(
-        Effect.callback<number, ServerStartError>((resume) => {
-          servers.front.once("error", (e) => resume(Effect.fail(new ServerStartError({ reason: `cannot listen on ${options.host}:${options.port}: ${e.message}` }))))
-          servers.front.listen(options.port, options.host, () => {
-            const address = servers.front.address()
-            resume(Effect.succeed(typeof address === "object" && address !== null ? address.port : options.port))
-          })
+        Effect.tryPromise({
+          try: () => servers.listen(),
+          catch: (e) =>
+            new ServerStartError({ reason: `cannot listen on ${options.host}:${options.port}: ${e instanceof Error ? e.message : String(e)}` }),
         }),
         () =>
           Effect.gen(function* () {

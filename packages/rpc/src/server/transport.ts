@@ -4,6 +4,7 @@ import * as http2 from "node:http2"
 import * as net from "node:net"
 import { Effect, Schema } from "effect"
 import type { ServerOptions } from "./Server"
+import { type ProxyFront, startProxyFront } from "./front"
 import type { RestResponse } from "./rest"
 
 // Node plumbing of the one-port server: the listening sockets, drain, body reading, replies.
@@ -24,8 +25,10 @@ export interface NodeRes {
 }
 
 export interface Servers {
-  readonly front: net.Server
-  readonly sockets: Set<net.Socket>
+  /** Binds the public port; resolves with the bound port. */
+  readonly listen: () => Promise<number>
+  readonly stopAccepting: () => void
+  readonly closeAll: () => void
   readonly sessions: Set<http2.Http2Session>
 }
 
@@ -34,13 +37,14 @@ export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, re
     try: (): Servers => {
       // One handler serves both protocols; it only uses what their request/response types share.
       const handler = handleAny as unknown as http.RequestListener & ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
-      const sockets = new Set<net.Socket>()
       const sessions = new Set<http2.Http2Session>()
-      const track = (s: net.Socket) => {
-        sockets.add(s)
-        s.once("close", () => sockets.delete(s))
-      }
+      const trackSessions = (server: http2.Http2Server | http2.Http2SecureServer) =>
+        server.on("session", (s) => {
+          sessions.add(s)
+          s.once("close", () => sessions.delete(s))
+        })
       if (options.tls) {
+        // TLS: ALPN picks h2 or http/1.1 on one node:http2 server.
         const secure = http2.createSecureServer(
           {
             cert: fs.readFileSync(options.tls.certFile),
@@ -52,51 +56,52 @@ export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, re
           },
           handler,
         )
-        secure.on("session", (s) => {
-          sessions.add(s)
-          s.once("close", () => sessions.delete(s))
+        trackSessions(secure)
+        const sockets = new Set<net.Socket>()
+        secure.on("secureConnection", (s: net.Socket) => {
+          sockets.add(s)
+          s.once("close", () => sockets.delete(s))
         })
-        secure.on("secureConnection", track)
-        return { front: secure as unknown as net.Server, sockets, sessions }
+        return {
+          sessions,
+          listen: () =>
+            new Promise<number>((resolve, reject) => {
+              secure.once("error", reject)
+              secure.listen(options.port, options.host, () => {
+                const address = secure.address()
+                resolve(typeof address === "object" && address !== null ? address.port : options.port)
+              })
+            }),
+          stopAccepting: () => void secure.close(),
+          closeAll: () => sockets.forEach((s) => s.destroy()),
+        }
       }
       const h1 = http.createServer(handler)
       const h2 = http2.createServer(handler)
-      h2.on("session", (s) => {
-        sessions.add(s)
-        s.once("close", () => sessions.delete(s))
-      })
-      // The HTTP/2 client preface starts with "PRI * HTTP/2.0"; anything else is HTTP/1.x.
-      const front = net.createServer((socket) => {
-        track(socket)
-        let head = Buffer.alloc(0)
-        const onData = (chunk: Buffer) => {
-          head = Buffer.concat([head, chunk])
-          if (head.length < 3) return
-          socket.off("data", onData)
-          socket.pause()
-          socket.unshift(head)
-          ;(head.toString("latin1", 0, 3) === "PRI" ? h2 : h1).emit("connection", socket)
-          socket.resume()
-        }
-        socket.on("data", onData)
-        socket.on("error", () => socket.destroy())
-      })
-      return { front, sockets, sessions }
+      trackSessions(h2)
+      let front: ProxyFront | undefined
+      return {
+        sessions,
+        listen: async () => {
+          front = await startProxyFront({ host: options.host, port: options.port, h1, h2 })
+          return front.port
+        },
+        stopAccepting: () => front?.stopAccepting(),
+        closeAll: () => front?.closeAll(),
+      }
     },
     catch: (e) => new ServerStartError({ reason: `cannot start server: ${e instanceof Error ? e.message : String(e)}` }),
   })
 
 /** Stop accepting, let in-flight calls finish (bounded by the grace period), then cut the rest. */
 export const drain = async (servers: Servers, inFlight: () => number, graceMs: number) => {
-  const closed = new Promise<void>((resolve) => servers.front.close(() => resolve()))
+  servers.stopAccepting()
   for (const s of servers.sessions) s.close()
   const deadline = Date.now() + graceMs
   while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
   for (const s of servers.sessions) s.destroy()
-  for (const s of servers.sockets) s.destroy()
-  await Promise.race([closed, new Promise((r) => setTimeout(r, 200))])
+  servers.closeAll()
 }
-
 
 export const readLimited = (req: NodeReq, limit: number): Promise<Uint8Array | "too-large"> =>
   new Promise((resolve, reject) => {
