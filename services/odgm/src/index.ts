@@ -1,2 +1,2 @@
-export { OdgmConfig, odgmFlags } from "./config"
-export { OdgmApp } from "./OdgmApp"
+export { OdgmConfig, odgmFlags } from "./config.ts"
+export { OdgmApp, OdgmServices } from "./OdgmApp.ts"
