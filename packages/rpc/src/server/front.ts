@@ -74,6 +74,19 @@ const close = (s: Bun.Socket<Side>) => {
   }
 }
 
+/** A SIGKILLed server cannot remove its socket folder; the next start removes those of dead PIDs. */
+const sweepStaleSocketDirs = () => {
+  for (const name of fs.readdirSync(tmpdir())) {
+    const pid = /^oprc-front-(\d+)-/.exec(name)?.[1]
+    if (pid === undefined || Number(pid) === process.pid) continue
+    try {
+      process.kill(Number(pid), 0)
+    } catch {
+      fs.rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    }
+  }
+}
+
 export interface ProxyFront {
   readonly port: number
   /** Stop accepting new connections (existing ones keep working). */
@@ -88,7 +101,8 @@ export const startProxyFront = async (options: {
   readonly h1: http.Server
   readonly h2: http2.Http2Server
 }): Promise<ProxyFront> => {
-  const dir = fs.mkdtempSync(join(tmpdir(), "oprc-front-"))
+  sweepStaleSocketDirs()
+  const dir = fs.mkdtempSync(join(tmpdir(), `oprc-front-${process.pid}-`))
   const h1Path = join(dir, "h1.sock")
   const h2Path = join(dir, "h2.sock")
   await Promise.all([
