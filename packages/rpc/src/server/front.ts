@@ -81,8 +81,9 @@ const sweepStaleSocketDirs = () => {
     if (pid === undefined || Number(pid) === process.pid) continue
     try {
       process.kill(Number(pid), 0)
-    } catch {
-      fs.rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    } catch (e) {
+      // ESRCH: no such process. (EPERM means it lives under another user: leave it.)
+      if ((e as { code?: string }).code === "ESRCH") fs.rmSync(join(tmpdir(), name), { recursive: true, force: true })
     }
   }
 }
