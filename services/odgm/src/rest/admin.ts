@@ -1,10 +1,10 @@
 import { Effect, Schema } from "effect"
 import { Collection, decodeCollection, ValidationError } from "@oprc/models"
-import { json, readBody, route } from "@oprc/rpc"
+import { json, route } from "@oprc/rpc"
 import { CollectionRegistry } from "../CollectionRegistry.ts"
 import type { DeadLetter } from "../storage/ObjectStore.ts"
 import { TriggerDispatcher } from "../TriggerDispatcher.ts"
-import { boolParam, intParam } from "./common.ts"
+import { boolParam, intParam, readJson } from "./common.ts"
 
 const encodeCollection = Schema.encodeSync(Collection)
 
@@ -31,7 +31,7 @@ export const adminRoutes = [
 
   route("PUT", "/api/collections/:name", (req) =>
     Effect.gen(function* () {
-      const body = yield* readBody(req)
+      const body = yield* readJson(req)
       if (body === null || typeof body !== "object" || Array.isArray(body)) return yield* ValidationError.single("", "expected a collection object")
       const named = "name" in body ? body : { ...body, name: req.params.name }
       const c = yield* decodeCollection(named)

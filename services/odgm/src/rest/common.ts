@@ -1,6 +1,6 @@
 import { Effect } from "effect"
 import { ValidationError } from "@oprc/models"
-import type { RestRequest } from "@oprc/rpc"
+import { readBody, type RestRequest } from "@oprc/rpc"
 import type { StoredObject } from "../domain/types.ts"
 import { entriesToJson } from "../domain/values.ts"
 
@@ -63,3 +63,15 @@ export const summaryJson = (o: StoredObject) => ({
 })
 
 export const etag = (version: bigint) => ({ etag: `"${version}"` })
+
+/**
+ * The body as JSON (or YAML). `curl -d` sends `application/x-www-form-urlencoded` unless told
+ * otherwise; ODGM has no form endpoints, so that type is read as JSON too.
+ */
+export const readJson = (req: RestRequest) => {
+  const type = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
+  if (type !== "application/x-www-form-urlencoded") return readBody(req)
+  const headers = new Headers(req.headers)
+  headers.set("content-type", "application/json")
+  return readBody({ ...req, headers })
+}

@@ -1,10 +1,10 @@
 import { Effect, Schema } from "effect"
 import { decodeWith, EntryKey, Trigger } from "@oprc/models"
-import { json, readBody, type RestRequest, route } from "@oprc/rpc"
+import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
 import { ObjectGateway } from "../ObjectGateway.ts"
-import { createOnly, etag, expectedVersion, intParam, objectJson, parsePartition, summaryJson, boolParam } from "./common.ts"
+import { createOnly, etag, readJson, expectedVersion, intParam, objectJson, parsePartition, summaryJson, boolParam } from "./common.ts"
 
 const PutBody = Schema.Struct({
   entries: Schema.Record(EntryKey, Schema.Unknown),
@@ -42,7 +42,7 @@ export const objectRoutes = [
 
   route("PUT", `${base}/:id`, (req) =>
     Effect.gen(function* () {
-      const body = yield* decodePut(yield* readBody(req))
+      const body = yield* decodePut(yield* readJson(req))
       const expected = yield* expectedVersion(req)
       const o = yield* (yield* ObjectGateway).put(yield* address(req), {
         entries: toEntries(body.entries),
@@ -55,7 +55,7 @@ export const objectRoutes = [
 
   route("PATCH", `${base}/:id`, (req) =>
     Effect.gen(function* () {
-      const body = yield* decodeMerge(yield* readBody(req))
+      const body = yield* decodeMerge(yield* readJson(req))
       const o = yield* (yield* ObjectGateway).merge(yield* address(req), {
         set: toEntries(body.entries ?? {}),
         remove: body.delete ?? [],
