@@ -1,6 +1,7 @@
 import { Clock, Context, Effect, Latch, Layer, Random, Schedule } from "effect"
 import { DeadlineExceeded, Unavailable } from "@oprc/models"
 import { orUnavailable } from "./CollectionRegistry.ts"
+import { partitionOf } from "./domain/partition.ts"
 import { ObjectStoreService, type OutboxEvent, type StorageError } from "./storage/ObjectStore.ts"
 
 /**
@@ -9,7 +10,9 @@ import { ObjectStoreService, type OutboxEvent, type StorageError } from "./stora
  *
  * Events without a write are committed as the deletion of an object that cannot exist (its id
  * holds "~", which object ids never do): the store records the events atomically and durably
- * through the same path as every other commit.
+ * through the same path as every other commit. The id is one of 16 per class: few enough that the
+ * tombstones an engine may keep (NATS KV) stay bounded, enough that concurrent enqueues rarely
+ * race for one key.
  */
 export class Outbox extends Context.Service<Outbox, {
   readonly enqueue: (cls: string, events: ReadonlyArray<OutboxEvent>) => Effect.Effect<void, Unavailable>
@@ -34,9 +37,9 @@ export class Outbox extends Context.Service<Outbox, {
       return {
         enqueue: Effect.fnUntraced(function* (cls: string, events: ReadonlyArray<OutboxEvent>) {
           if (events.length === 0) return
-          const first = events[0]!.id
+          const slot = partitionOf(events[0]!.id, 16)
           yield* orUnavailable(
-            store.commit({ ref: { cls, partition: 0, id: `~outbox~${first}` }, next: null, expectedVersion: 0n, events }).pipe(
+            store.commit({ ref: { cls, partition: 0, id: `~outbox~${slot}` }, next: null, expectedVersion: 0n, events }).pipe(
               Effect.catchTag("VersionConflict", Effect.die), // the id cannot exist
             ),
           )
