@@ -87,7 +87,8 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
       return call("txn", timeoutMs, (o) =>
         client.kv.txn({
           compare: [{ key: full, target: "Mod", result: "Equal", mod_revision: expected.toString() }],
-          success: [{ request_put: { key: full, value: wrap(writeId, json), prev_kv: true } }],
+          // prev_kv tells an update its create_revision; a create (expected 0) has none.
+          success: [{ request_put: { key: full, value: wrap(writeId, json), prev_kv: expected !== 0n } }],
           failure: [{ request_range: { key: full } }],
         }, o)).pipe(
         Effect.map((res): Outcome => {
@@ -186,28 +187,26 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
             r._tag === "Applied"
               ? applied(r.doc)
               : Effect.andThen(seen(r.current), Effect.fail(new AlreadyExists({ resource: kind, name: key })))),
-          Effect.withSpan("EtcdStore.create"),
         ),
       update: (kind, key, json, expected) =>
-        (expected === undefined
+        expected === undefined
           ? Effect.flatMap(currentRevision(kind, key), (start) => casLoop(kind, key, json, start, false))
           : putOnce(kind, key, json, expected).pipe(
             Effect.flatMap((r) =>
               r._tag === "Applied"
                 ? applied(r.doc)
                 : Effect.andThen(seen(r.current), Effect.fail(conflict(kind, key, expected, r.current)))),
-          )).pipe(Effect.withSpan("EtcdStore.update")),
+          ),
       upsert: (kind, key, json) =>
         Effect.flatMap(currentRevision(kind, key), (start) => casLoop(kind, key, json, start, true)).pipe(
           // Only reachable after MAX_CAS_ROUNDS lost races: upsert has no conflict in its contract.
           Effect.mapError((e) => e instanceof StorageError ? e : new StorageError({ reason: e.message, retryable: true })),
-          Effect.withSpan("EtcdStore.upsert")),
+        ),
       delete: (kind, key, expected) =>
-        (expected !== undefined
+        expected !== undefined
           ? deleteLoop(kind, key, expected, expected, 0)
           : Effect.flatMap(currentRevision(kind, key), (start) =>
-            start === 0n ? Effect.succeed(false) : deleteLoop(kind, key, undefined, start, 0))).pipe(
-          Effect.withSpan("EtcdStore.delete")),
+            start === 0n ? Effect.succeed(false) : deleteLoop(kind, key, undefined, start, 0)),
       subscribe: (kind, includeExisting) =>
         hub.subscribe(kind, includeExisting ? Effect.sync(() => cache.snapshot(kind)) : undefined),
     }

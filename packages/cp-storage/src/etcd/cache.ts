@@ -38,7 +38,7 @@ export const makeEtcdCache = (client: Etcd3, keys: KeySpace, hub: ChangeHub, tim
 
 function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: number, firstWatch: Deferred.Deferred<void>): EtcdCache {
   const kinds = new Map<string, SortedIndex<CachedDoc>>()
-  let waiters: Array<{ readonly revision: bigint; readonly resume: () => void }> = []
+  let waiters: Array<{ readonly revision: bigint; readonly deadline: number; readonly resume: () => void }> = []
   let revision = -1n
   let watching = false
 
@@ -148,9 +148,26 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
     return yield* Deferred.await(ended)
   })
 
+  /**
+   * Answers writes whose event has not arrived within CACHE_WAIT_MS: the write is durable, only
+   * read-your-writes is late while the watch is down. One sweep for all writes is far cheaper
+   * than a timer (a race of two fibers) per write.
+   */
+  const sweep: Effect.Effect<never> = Effect.gen(function* () {
+    for (;;) {
+      yield* Effect.sleep(250)
+      const now = Date.now()
+      const late = waiters.filter((w) => w.deadline <= now)
+      if (late.length === 0) continue
+      waiters = waiters.filter((w) => w.deadline > now)
+      yield* Effect.logWarning(`etcd cache is behind: ${late.length} writes answered before their events arrived (at revision ${revision})`)
+      for (const w of late) w.resume()
+    }
+  })
+
   const backoff = (failures: number) => Effect.sleep(Math.min(50 * 2 ** failures, 1000))
 
-  const sync: Effect.Effect<never> = Effect.gen(function* () {
+  const follow: Effect.Effect<never> = Effect.gen(function* () {
     let failures = 0
     let reload = false
     for (;;) {
@@ -183,19 +200,13 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
       revision >= target
         ? Effect.void
         : Effect.callback<void>((resume) => {
-          const waiter = { revision: target, resume: () => resume(Effect.void) }
+          const waiter = { revision: target, deadline: Date.now() + CACHE_WAIT_MS, resume: () => resume(Effect.void) }
           waiters.push(waiter)
           return Effect.sync(() => {
             waiters = waiters.filter((w) => w !== waiter)
           })
-        }).pipe(
-          // The write is durable either way; only read-your-writes is late while the watch is down.
-          Effect.timeoutOrElse({
-            duration: CACHE_WAIT_MS,
-            orElse: () => Effect.logWarning(`etcd cache has not caught up with revision ${target} (at ${revision})`),
-          }),
-        ),
+        }),
     load,
-    sync,
+    sync: Effect.raceFirst(follow, sweep),
   }
 }

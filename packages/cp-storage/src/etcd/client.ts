@@ -21,13 +21,15 @@ type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"
  * 5 s circuit breaker per host after 3 failures, which during an election can block every
  * member at once. Retries belong to the store, which knows how to make them safe.
  */
+const NEVER_ABORTED = new AbortController().signal
+
 class PassThrough implements Policy {
   declare readonly _altReturn: never
   readonly onSuccess = () => ({ dispose: () => {} })
   readonly onFailure = () => ({ dispose: () => {} })
   execute<T>(fn: (context: { signal: AbortSignal }) => PromiseLike<T> | T, signal?: AbortSignal): Promise<T> {
     // The executor turns a synchronous throw into a rejection (markFailed relies on it).
-    return new Promise<T>((resolve) => resolve(fn({ signal: signal ?? new AbortController().signal })))
+    return new Promise<T>((resolve) => resolve(fn({ signal: signal ?? NEVER_ABORTED })))
   }
 }
 
@@ -79,7 +81,7 @@ export const call = <A>(what: string, timeoutMs: number, f: (options: { deadline
   Effect.tryPromise({
     try: () => f({ deadline: new Date(Date.now() + timeoutMs) }),
     catch: toStorageError(what),
-  }).pipe(Effect.withSpan(`etcd.${what}`))
+  }).pipe(Effect.withSpan(`etcd.${what}`, undefined, { captureStackTrace: false }))
 
 /** `{root}/{kind}/{key}`; the root has no trailing slash. */
 export class KeySpace {

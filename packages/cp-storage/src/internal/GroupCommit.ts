@@ -31,6 +31,10 @@ export const makeGroupCommit = (
 ): Effect.Effect<GroupCommit, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Queue.unbounded<Job>()
+    // Jobs offered but not yet answered, so closing the store fails them instead of leaving
+    // their callers waiting forever.
+    const pending = new Set<Job>()
+    let closed = false
     const flush = (jobs: ReadonlyArray<Job>) =>
       Effect.try({
         try: () => transaction(() => jobs.forEach((j) => j.exec())),
@@ -40,15 +44,28 @@ export const makeGroupCommit = (
           onFailure: (error) => jobs.forEach((j) => j.aborted(error)),
           onSuccess: () => jobs.forEach((j) => j.committed()),
         }),
+        Effect.ensuring(Effect.sync(() => jobs.forEach((j) => pending.delete(j)))),
       )
-    yield* Queue.takeAll(queue).pipe(Effect.flatMap(flush), Effect.forever, Effect.forkScoped)
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        const error = new StorageError({ reason: "the store is closed", retryable: false })
+        for (const j of pending) j.aborted(error)
+        pending.clear()
+      }))
+    // Taken jobs are always flushed: interruption may only stop the wait for the next batch.
+    yield* Effect.uninterruptibleMask((restore) => Effect.flatMap(restore(Queue.takeAll(queue)), flush)).pipe(
+      Effect.forever,
+      Effect.forkScoped,
+    )
 
     return {
       write: <A, E>(body: () => Outcome<A, E>) =>
         Effect.gen(function* () {
+          if (closed) return yield* new StorageError({ reason: "the store is closed", retryable: false })
           const done = yield* Deferred.make<A, E | StorageError>()
           let outcome: Outcome<A, E> | undefined
-          yield* Queue.offer(queue, {
+          const job: Job = {
             exec: () => {
               outcome = body()
             },
@@ -63,7 +80,9 @@ export const makeGroupCommit = (
             aborted: (error) => {
               Deferred.doneUnsafe(done, Effect.fail(error))
             },
-          })
+          }
+          pending.add(job)
+          yield* Queue.offer(queue, job)
           return yield* Deferred.await(done)
         }),
     }
