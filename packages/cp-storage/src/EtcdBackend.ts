@@ -71,15 +71,14 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
      * after committing), so each retry is told it is one; writes recognise their own earlier
      * attempt by the write id in the stored value.
      */
-    const retried = <A, E>(body: (isRetry: boolean) => Effect.Effect<A, E | StorageError>) => {
-      let attempts = 0
-      return Effect.suspend(() => {
-        const isRetry = attempts++ > 0
-        return isRetry ? Effect.andThen(Metric.update(etcdMetrics.retries, 1), body(true)) : body(false)
-      }).pipe(
-        Effect.retry({ schedule: retrySchedule, while: (e) => e instanceof StorageError && e.retryable }),
-      )
-    }
+    const retried = <A, E>(body: (isRetry: boolean) => Effect.Effect<A, E | StorageError>) =>
+      Effect.suspend(() => {
+        let attempts = 0
+        return Effect.suspend(() => {
+          const isRetry = attempts++ > 0
+          return isRetry ? Effect.andThen(Metric.update(etcdMetrics.retries, 1), body(true)) : body(false)
+        }).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e instanceof StorageError && e.retryable }))
+      })
 
     const putIf = (kind: string, key: string, json: string, expected: bigint) => {
       const full = keys.full(kind, key)
@@ -107,22 +106,23 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
       )
     }
     // The same write id across retries, so it is created once per put, not per attempt.
-    const putOnce = (kind: string, key: string, json: string, expected: bigint) => {
-      const attempt = putIf(kind, key, json, expected)
-      return retried(() => attempt)
-    }
+    const putOnce = (kind: string, key: string, json: string, expected: bigint) =>
+      Effect.suspend(() => {
+        const attempt = putIf(kind, key, json, expected)
+        return retried(() => attempt)
+      })
     const applied = (doc: CachedDoc) => Effect.as(cache.waitFor(doc.revision), doc)
     const seen = (current: IKeyValue | undefined) => (current ? cache.waitFor(BigInt(current.mod_revision)) : Effect.void)
 
     /** The key's revision, from the cache; a miss is confirmed by etcd (the cache may lag). */
-    const currentRevision = (kind: string, key: string) => {
-      const cached = cache.index(kind).get(key)
-      if (cached !== undefined) return Effect.succeed(cached.revision)
-      return retried(() =>
-        call("range", timeoutMs, (o) => client.kv.range({ key: keys.full(kind, key) }, o))).pipe(
-        Effect.map((res) => BigInt(res.kvs[0]?.mod_revision ?? "0")),
-      )
-    }
+    const currentRevision = (kind: string, key: string) =>
+      Effect.suspend(() => {
+        const cached = cache.index(kind).get(key)
+        if (cached !== undefined) return Effect.succeed(cached.revision)
+        return retried(() => call("range", timeoutMs, (o) => client.kv.range({ key: keys.full(kind, key) }, o))).pipe(
+          Effect.map((res) => BigInt(res.kvs[0]?.mod_revision ?? "0")),
+        )
+      })
 
     /** CAS rounds until the put lands: each lost round retries on the revision etcd returned. */
     const casLoop = (kind: string, key: string, json: string, start: bigint, upsert: boolean) => {

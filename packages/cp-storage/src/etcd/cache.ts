@@ -1,4 +1,4 @@
-import { Deferred, Effect, type Scope } from "effect"
+import { Clock, Deferred, Effect, type Scope } from "effect"
 import type { Etcd3, IEvent, IKeyValue } from "etcd3"
 import type { Change } from "../DocumentStore.ts"
 import type { StorageError } from "../errors.ts"
@@ -156,7 +156,7 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
   const sweep: Effect.Effect<never> = Effect.gen(function* () {
     for (;;) {
       yield* Effect.sleep(250)
-      const now = Date.now()
+      const now = yield* Clock.currentTimeMillis
       const late = waiters.filter((w) => w.deadline <= now)
       if (late.length === 0) continue
       waiters = waiters.filter((w) => w.deadline > now)
@@ -197,15 +197,17 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
     watching: () => watching,
     firstWatch: Deferred.await(firstWatch),
     waitFor: (target) =>
-      revision >= target
-        ? Effect.void
-        : Effect.callback<void>((resume) => {
-          const waiter = { revision: target, deadline: Date.now() + CACHE_WAIT_MS, resume: () => resume(Effect.void) }
-          waiters.push(waiter)
-          return Effect.sync(() => {
-            waiters = waiters.filter((w) => w !== waiter)
-          })
-        }),
+      Effect.suspend(() =>
+        revision >= target
+          ? Effect.void
+          : Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.callback<void>((resume) => {
+              const waiter = { revision: target, deadline: now + CACHE_WAIT_MS, resume: () => resume(Effect.void) }
+              waiters.push(waiter)
+              return Effect.sync(() => {
+                waiters = waiters.filter((w) => w !== waiter)
+              })
+            }))),
     load,
     sync: Effect.raceFirst(follow, sweep),
   }
