@@ -14,6 +14,9 @@ const decodeCursor = (cursor: string): string | undefined => {
   return cursor.length > 0 && encodeCursor(key) === cursor ? key : undefined
 }
 
+/** Decoded documents kept per collection (see `decode`). */
+const MEMO_LIMIT = 20_000
+
 const corrupt = (kind: string, key: string, cause: unknown) =>
   new StorageError({ reason: `stored ${kind} "${key}" does not decode: ${String(cause)}`, retryable: false })
 
@@ -29,14 +32,32 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       Effect.mapError((e) =>
         new StorageError({ reason: `${kind} "${key}" does not encode: ${String(e)}`, retryable: false })),
     )
-  const decode = (doc: RawDoc): Effect.Effect<Versioned<A>, StorageError> =>
-    Effect.try({ try: (): unknown => JSON.parse(doc.value), catch: (e) => e }).pipe(
+  // A stored revision never changes, and decoding (JSON.parse plus the whole Schema with its
+  // cross-checks) costs far more than serving a document: decode each revision once and reuse it
+  // until the key's revision moves. Bounded; Map order makes the first key the least recent.
+  const memo = new Map<string, Versioned<A>>()
+  const remember = (v: Versioned<A>): Versioned<A> => {
+    memo.delete(v.key)
+    memo.set(v.key, v)
+    if (memo.size > MEMO_LIMIT) memo.delete(memo.keys().next().value!)
+    return v
+  }
+  const decode = (doc: RawDoc): Effect.Effect<Versioned<A>, StorageError> => {
+    const hit = memo.get(doc.key)
+    if (hit !== undefined && hit.revision === doc.revision) return Effect.succeed(hit)
+    return Effect.try({ try: (): unknown => JSON.parse(doc.value), catch: (e) => e }).pipe(
       Effect.flatMap((json) => Schema.decodeUnknownEffect(schema)(json)),
-      Effect.map((value) => ({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })),
+      Effect.map((value) => remember({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })),
       Effect.mapError((e) => corrupt(kind, doc.key, e)),
     )
-  const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> =>
-    c._tag === "Delete" ? Effect.succeed(c) : Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
+  }
+  const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> => {
+    if (c._tag === "Delete") {
+      memo.delete(c.key)
+      return Effect.succeed(c)
+    }
+    return Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
+  }
 
   return {
     kind,
@@ -64,24 +85,26 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.create(kind, key, yield* encode(key, value))
-      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+      return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
     update: Effect.fn("ControlPlaneStore.update")(function* (key: string, value: A, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.update(kind, key, yield* encode(key, value), expectedRevision)
-      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+      return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
     upsert: Effect.fn("ControlPlaneStore.upsert")(function* (key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.upsert(kind, key, yield* encode(key, value))
-      return { key, value, revision: doc.revision, createRevision: doc.createRevision }
+      return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
     delete: Effect.fn("ControlPlaneStore.delete")(function* (key: string, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
-      return yield* raw.delete(kind, key, expectedRevision)
+      const existed = yield* raw.delete(kind, key, expectedRevision)
+      memo.delete(key)
+      return existed
     }),
     subscribe: (options?: WatchOptions) =>
       Effect.map(raw.subscribe(kind, options?.includeExisting ?? false), Stream.mapEffect(decodeChange)),

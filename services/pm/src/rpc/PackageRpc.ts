@@ -5,7 +5,7 @@ import { rpcService } from "@oprc/rpc"
 import { Packages } from "../packages/Packages"
 import { checkName } from "./names"
 
-// Stored packages are shared, immutable objects per revision (see storage/memo.ts), so their
+// Stored packages are shared, immutable objects per revision (cp-storage decodes each revision once), so their
 // proto form can be built once and reused by every read that returns them.
 const protoOf = new WeakMap<Package, commonv1.Package>()
 const toProto = (pkg: Package): commonv1.Package => {

@@ -1,12 +1,14 @@
 import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
-import { Context, Effect, Layer, Schema } from "effect"
-import { ControlPlaneStore, type Backend, Kinds, StorageError } from "@oprc/cp-storage"
+import { Context, Effect, Layer } from "effect"
+import { ControlPlaneStore, type Backend, type DocumentCollection, Kinds, StorageError } from "@oprc/cp-storage"
 import { DeploymentStatus, Package, Unavailable, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
 import { DeploymentRecord } from "../deployments/records"
-import { type Collection, memoized } from "./memo"
+
+/** The PM's view of a cp-storage collection (which decodes each stored revision once). */
+export type Collection<A> = DocumentCollection<A>
 
 /** The PM's three collections: packages, deployments (desired state) and their observed status. */
 export class PmStore extends Context.Service<PmStore, {
@@ -22,11 +24,10 @@ export class PmStore extends Context.Service<PmStore, {
       const store = yield* ControlPlaneStore
       const health = yield* Health
       yield* health.register(`storage (${store.backend})`, store.ready)
-      const json = (kind: string) => store.collection(kind, Schema.Unknown)
       return {
-        packages: memoized(json(Kinds.packages), Package),
-        deployments: memoized(json(Kinds.deployments), DeploymentRecord),
-        statuses: memoized(json("deployment-status"), DeploymentStatus),
+        packages: store.collection(Kinds.packages, Package),
+        deployments: store.collection(Kinds.deployments, DeploymentRecord),
+        statuses: store.collection("deployment-status", DeploymentStatus),
         backend: store.backend,
       }
     }),
