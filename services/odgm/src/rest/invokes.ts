@@ -83,7 +83,9 @@ const invoke = (req: RestRequest, objectId: string | undefined) =>
       const id = yield* (yield* AsyncInvocations).submit(request, caller)
       return { status: 202, body: { invocationId: id }, headers: { location: `/api/invocations/${id}` } }
     }
-    return resultResponse(yield* (yield* Invoker).invoke(request, caller))
+    // A client-chosen id only names async jobs (idempotent submits); a sync call always gets a fresh
+    // one, because event ids derive from it and a reused id must never shadow a new event.
+    return resultResponse(yield* (yield* Invoker).invoke({ ...request, invocationId: undefined }, caller))
   })
 
 /** POST .../objects/{id}/invokes/{fn} (on an object), POST .../invokes/{fn} (stateless); `?async=true` answers 202. */
