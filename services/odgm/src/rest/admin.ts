@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { Collection, decodeCollection, ValidationError } from "@oprc/models"
+import { Collection, decodeCollection, NotFound, ValidationError } from "@oprc/models"
 import { json, route } from "@oprc/rpc"
 import { CollectionRegistry } from "../CollectionRegistry.ts"
 import type { DeadLetter } from "../storage/ObjectStore.ts"
@@ -7,6 +7,10 @@ import { TriggerDispatcher } from "../TriggerDispatcher.ts"
 import { boolParam, intParam, readJson } from "./common.ts"
 
 const encodeCollection = Schema.encodeSync(Collection)
+
+/** Event ids ODGM makes ("inv-….d.0", "async.…"); anything else cannot name a dead letter. */
+const eventId = (id: string) =>
+  /^[A-Za-z0-9._:~-]{1,400}$/.test(id) ? Effect.succeed(id) : Effect.fail(new NotFound({ resource: "dead letter", name: id.slice(0, 100) }))
 
 export const deadLetterJson = (d: DeadLetter) => ({
   id: d.event.id,
@@ -54,13 +58,13 @@ export const adminRoutes = [
 
   route("POST", "/api/dead-letters/:id/redrive", (req) =>
     Effect.gen(function* () {
-      yield* (yield* TriggerDispatcher).redrive(req.params.id!)
+      yield* (yield* TriggerDispatcher).redrive(yield* eventId(req.params.id!))
       return json(200, { redriven: req.params.id })
     })),
 
   route("DELETE", "/api/dead-letters/:id", (req) =>
     Effect.gen(function* () {
-      yield* (yield* TriggerDispatcher).discard(req.params.id!)
+      yield* (yield* TriggerDispatcher).discard(yield* eventId(req.params.id!))
       return json(200, { discarded: req.params.id })
     })),
 ]

@@ -95,6 +95,7 @@ export const invokeRoutes = [
   route("GET", "/api/invocations/:id", (req) =>
     Effect.gen(function* () {
       const waitMs = yield* intParam(req, "waitMs", 0, 60_000)
+      if (!isObjectId(req.params.id!)) return yield* ValidationError.single("invocationId", "is not an invocation id")
       const r = yield* (yield* AsyncInvocations).get(req.params.id!, waitMs)
       return json(r.state === "DONE" ? 200 : 202, asyncResultJson(r))
     })),
