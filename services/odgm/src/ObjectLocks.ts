@@ -7,6 +7,19 @@ interface Slot {
   users: number
 }
 
+const waitInLine = <A, E, R>(slot: Slot, waitMs: number, body: Effect.Effect<A, E, R>) =>
+  Effect.scoped(
+    Effect.andThen(
+      slot.semaphore.takeScoped(1).pipe(
+        Effect.timeoutOrElse({
+          duration: Math.max(0, waitMs),
+          orElse: () => Effect.fail(new DeadlineExceeded({ reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object` })),
+        }),
+      ),
+      body,
+    ),
+  )
+
 /**
  * Turn-based access to objects on this node: invocations and read-modify-write operations on one
  * object run one at a time, in arrival order (virtual-actor style), so they never race each other
@@ -46,21 +59,13 @@ export class ObjectLocks extends Context.Service<ObjectLocks, {
         Effect.acquireUseRelease(
           Effect.andThen(track(cls, 1), enter(key)),
           (slot) =>
-            // Free lock (the common case): take it at once, no timer. Otherwise wait in line, bounded.
-            Effect.flatMap(slot.semaphore.takeIfAvailable(1), (taken) =>
-              taken
-                ? Effect.ensuring(body, slot.semaphore.release(1))
-                : Effect.scoped(
-                  Effect.andThen(
-                    slot.semaphore.takeScoped(1).pipe(
-                      Effect.timeoutOrElse({
-                        duration: Math.max(0, waitMs),
-                        orElse: () => Effect.fail(new DeadlineExceeded({ reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object` })),
-                      }),
-                    ),
-                    body,
-                  ),
-                )),
+            // Alone on the object (the common case): take the turn at once, no timer. Otherwise wait
+            // in line (first come, first served), bounded by the deadline.
+            Effect.uninterruptibleMask((restore) =>
+              slot.users === 1
+                ? Effect.flatMap(slot.semaphore.takeIfAvailable(1), (taken) =>
+                  taken ? Effect.ensuring(restore(body), slot.semaphore.release(1)) : restore(waitInLine(slot, waitMs, body)))
+                : restore(waitInLine(slot, waitMs, body))),
           (slot) => Effect.andThen(leave(key, slot), track(cls, -1)),
         ),
     }
