@@ -55,6 +55,14 @@ describe("TLS and mTLS on the one port", () => {
     expect((await Effect.runPromise(client.check({}))).status).toBe(healthv1.HealthCheckResponse_ServingStatus.SERVING)
   })
 
+  test("makeClient over Connect (fetch) with tls files", async () => {
+    const client = makeClient(healthv1.Health, {
+      baseUrl: server.url,
+      tls: { caFile: file("ca.crt"), certFile: file("client.crt"), keyFile: file("client.key") },
+    })
+    expect((await Effect.runPromise(client.check({}))).status).toBe(healthv1.HealthCheckResponse_ServingStatus.SERVING)
+  })
+
   test("without a client certificate the handshake is refused", async () => {
     const health = createClient(healthv1.Health, createGrpcTransport({ baseUrl: server.url, nodeOptions: { ca: readFileSync(file("ca.crt")) } }))
     expect(await health.check({}, { timeoutMs: 3000 }).then(() => "served", () => "refused")).toBe("refused")

@@ -52,8 +52,7 @@ describe("traces and metrics", () => {
     expect(ancestors(pass.spanId)).toContain("http POST /api/v1/deployments")
   })
 
-  // Needs @oprc/rpc's client to read the trace headers inside the caller's fiber (see docs/pm.md, "Known gaps").
-  test.todo("the CRM receives the caller's trace id in traceparent", () => {
+  test("the CRM receives the caller's trace id in traceparent", () => {
     const sent = crm.applied.find((a) => a.unitId === "traced-traced")
     expect(sent?.traceparent?.split("-")[1]).toBe(traceId)
   })

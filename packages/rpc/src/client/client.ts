@@ -2,7 +2,9 @@ import * as fs from "node:fs"
 import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect"
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node"
+import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node"
+import { createFetchClient } from "@connectrpc/connect/protocol"
+import { createTransport as createConnectProtocolTransport } from "@connectrpc/connect/protocol-connect"
 import { Duration, Effect, Schedule, Schema, Stream } from "effect"
 import { currentTraceHeaders } from "@oprc/observability"
 import { codeFromName, codeName } from "../errors"
@@ -23,7 +25,7 @@ export class RpcClientError extends Schema.TaggedError<RpcClientError>()("RpcCli
 
 export interface ClientOptions {
   readonly baseUrl: string
-  /** connect (default, binary over HTTP/1.1), grpc (HTTP/2) or grpc-web. */
+  /** connect (default: binary over HTTP/1.1 with Bun's fetch), grpc (HTTP/2) or grpc-web. */
   readonly protocol?: "connect" | "grpc" | "grpc-web"
   /** Per-attempt deadline, sent to the server as the call's timeout. Default 5 s. */
   readonly timeoutMs?: number
@@ -74,8 +76,32 @@ const makeTransport = (options: ClientOptions): Transport => {
       return createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: tlsOptions })
     case "grpc-web":
       return createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: tlsOptions })
-    case "connect":
-      return createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true, nodeOptions: tlsOptions })
+    case "connect": {
+      // Connect over Bun's native fetch: a third of connect-node's HTTP/1.1 client cost per call
+      // on Bun (measured in bench/odgm). fetch would advertise gzip and then decompress the body
+      // behind Connect's back (which then rejects the "gzip" it still sees), so ask for identity.
+      // TLS material goes in Bun's `tls` fetch option.
+      const identityFetch: typeof fetch = Object.assign(
+        (input: string | URL | Request, init?: RequestInit) => {
+          // Connect passes a whole Request; its headers are kept and one is overridden.
+          const headers = new Headers(input instanceof Request ? input.headers : init?.headers)
+          headers.set("accept-encoding", "identity")
+          return fetch(input, { ...init, headers, ...(options.tls ? { tls: tlsOptions } : {}) })
+        },
+        { preconnect: fetch.preconnect },
+      )
+      return createConnectProtocolTransport({
+        httpClient: createFetchClient(identityFetch),
+        baseUrl: options.baseUrl,
+        useBinaryFormat: true,
+        interceptors: [],
+        acceptCompression: [],
+        sendCompression: null,
+        compressMinBytes: 1024,
+        readMaxBytes: 0xffffffff,
+        writeMaxBytes: 0xffffffff,
+      })
+    }
   }
 }
 
@@ -156,5 +182,16 @@ const toClientError = (target: string, procedure: string, e: unknown, attempts: 
   if (e instanceof RpcClientError) return e
   if (e instanceof CircuitOpen) return new RpcClientError({ target, procedure, code: "circuit_open", reason: e.message, attempts })
   const ce = ConnectError.from(e)
-  return new RpcClientError({ target, procedure, code: codeName(ce.code), reason: ce.rawMessage, attempts })
+  // fetch reports a refused or reset connection as a plain error, which Connect calls Unknown;
+  // for a caller it means the same as connect-node's Unavailable: the target was not reached.
+  const code = ce.code === Code.Unknown && isNetworkError(ce.cause ?? e) ? Code.Unavailable : ce.code
+  return new RpcClientError({ target, procedure, code: codeName(code), reason: ce.rawMessage, attempts })
+}
+
+const networkCodes = new Set(["ConnectionRefused", "ECONNREFUSED", "ECONNRESET", "FailedToOpenSocket", "ConnectionClosed", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_SOCKET"])
+
+const isNetworkError = (e: unknown): boolean => {
+  if (!(e instanceof Error) || e instanceof ConnectError) return false
+  const code = (e as { code?: unknown }).code
+  return (typeof code === "string" && networkCodes.has(code)) || e.name === "TypeError"
 }

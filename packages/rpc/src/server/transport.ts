@@ -11,7 +11,11 @@ import type { RestResponse } from "./rest"
 
 export class ServerStartError extends Schema.TaggedError<ServerStartError>()("ServerStartError", {
   reason: Schema.String,
-}) {}
+}) {
+  override get message(): string {
+    return this.reason
+  }
+}
 
 export type NodeReq = http.IncomingMessage | http2.Http2ServerRequest
 
