@@ -30,6 +30,12 @@ export interface ServerRoutes<R> {
 
 export { ServerStartError }
 
+const emptyBody = new Uint8Array(0)
+const hasNoBody = (req: NodeReq) =>
+  (req.method === "GET" || req.method === "HEAD" || req.method === "DELETE") &&
+  req.headers["content-length"] === undefined &&
+  req.headers["transfer-encoding"] === undefined
+
 /** Where the server actually listens. */
 export class ServerAddress extends Context.Service<ServerAddress, { readonly port: number; readonly url: string }>()(
   "oprc/rpc/ServerAddress",
@@ -86,7 +92,8 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             await finish("method_not_allowed", 405)
             return
           }
-          const body = await readLimited(req, options.bodyLimitBytes)
+          // GET/DELETE without a body skip the stream reading entirely.
+          const body = hasNoBody(req) ? emptyBody : await readLimited(req, options.bodyLimitBytes)
           if (body === "too-large") {
             const mapped = mapFailure(new PayloadTooLarge({ limitBytes: options.bodyLimitBytes }))
             sendJson(res, 413, toJsonBody(mapped), true)
@@ -114,11 +121,18 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             { "http.method": method, "http.route": match.route.path },
             Effect.andThen(guard, match.route.handler(request)),
           ).pipe(Effect.provideContext(restContext))
-          const exit = await Effect.runPromiseExit(program, { signal: abort.signal })
-          if (Exit.isSuccess(exit)) {
-            sendResponse(res, exit.value)
-            await finish(match.route.path, exit.value.status)
-          } else {
+          // The success path writes the response and records metrics inside the same run.
+          const exit = await Effect.runPromiseExit(
+            Effect.tap(program, (r) =>
+              Effect.andThen(
+                Effect.sync(() => sendResponse(res, r)),
+                recordHttp({ route: match.route.path, method, status: r.status, seconds: (performance.now() - started) / 1000 }),
+              ),
+            ),
+            { signal: abort.signal },
+          )
+          if (Exit.isSuccess(exit)) return
+          {
             const mapped = mapCause(exit.cause)
             await runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure))
             sendJson(res, mapped.status, toJsonBody(mapped))
