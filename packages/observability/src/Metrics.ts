@@ -24,46 +24,35 @@ const httpLatency = Metric.histogram("oprc_http_request_duration_seconds", {
 })
 
 /**
- * Labelled metric instances are built once per label set and reused: building them per call
- * (attribute hashing, registry lookups) cost more than the rest of a small RPC.
+ * A metric's labelled instances, each built once per label set and reused: building one per
+ * update (attribute hashing, registry lookups) costs more than the update itself.
  */
-const memo = <M>(make: (key: string) => M) => {
-  const cache = new Map<string, M>()
-  return (key: string): M => {
+export const labelled = <I, S, const K extends string>(metric: Metric.Metric<I, S>, keys: ReadonlyArray<K>) => {
+  const cache = new Map<string, Metric.Metric<I, S>>()
+  return (labels: Readonly<Record<K, string>>): Metric.Metric<I, S> => {
+    const key = keys.map((k) => labels[k]).join("\u0000")
     let m = cache.get(key)
-    if (m === undefined) cache.set(key, (m = make(key)))
+    if (m === undefined) cache.set(key, (m = Metric.withAttributes(metric, labels)))
     return m
   }
 }
-const rpcCount = memo((k) => {
-  const [service, method, code] = k.split("\u0000") as [string, string, string]
-  return Metric.withAttributes(rpcRequests, { service, method, code })
-})
-const rpcTime = memo((k) => {
-  const [service, method] = k.split("\u0000") as [string, string]
-  return Metric.withAttributes(rpcLatency, { service, method })
-})
-const httpCount = memo((k) => {
-  const [route, method, status] = k.split("\u0000") as [string, string, string]
-  return Metric.withAttributes(httpRequests, { route, method, status })
-})
-const httpTime = memo((k) => {
-  const [route, method] = k.split("\u0000") as [string, string]
-  return Metric.withAttributes(httpLatency, { route, method })
-})
+const rpcCount = labelled(rpcRequests, ["service", "method", "code"])
+const rpcTime = labelled(rpcLatency, ["service", "method"])
+const httpCount = labelled(httpRequests, ["route", "method", "status"])
+const httpTime = labelled(httpLatency, ["route", "method"])
 
 /** Records one served RPC call. `code` is the Connect code name ("ok", "not_found", ...). */
 export const recordRpc = (call: { service: string; method: string; code: string; seconds: number }) =>
   Effect.andThen(
-    Metric.update(rpcCount(`${call.service}\u0000${call.method}\u0000${call.code}`), 1),
-    Metric.update(rpcTime(`${call.service}\u0000${call.method}`), call.seconds),
+    Metric.update(rpcCount({ service: call.service, method: call.method, code: call.code }), 1),
+    Metric.update(rpcTime({ service: call.service, method: call.method }), call.seconds),
   )
 
 /** Records one served REST request; `route` is the pattern (e.g. /api/v1/packages/:name), never the raw path. */
 export const recordHttp = (call: { route: string; method: string; status: number; seconds: number }) =>
   Effect.andThen(
-    Metric.update(httpCount(`${call.route}\u0000${call.method}\u0000${call.status}`), 1),
-    Metric.update(httpTime(`${call.route}\u0000${call.method}`), call.seconds),
+    Metric.update(httpCount({ route: call.route, method: call.method, status: String(call.status) }), 1),
+    Metric.update(httpTime({ route: call.route, method: call.method }), call.seconds),
   )
 
 /** The Prometheus text exposition of every metric in the process. */

@@ -1,5 +1,5 @@
 import { Effect, Metric } from "effect"
-import { latencyBuckets } from "@oprc/observability"
+import { labelled, latencyBuckets } from "@oprc/observability"
 
 /**
  * ODGM's Prometheus metrics, labelled per class and function so the CRM's NFR analyzer can query
@@ -42,39 +42,29 @@ const objectOps = Metric.counter("oprc_odgm_object_operations_total", {
   incremental: true,
 })
 
-/** Labelled instances are built once per label set: building them per call costs more than the update. */
-const labelled = <M>(make: (...labels: ReadonlyArray<string>) => M) => {
-  const cache = new Map<string, M>()
-  return (...labels: ReadonlyArray<string>): M => {
-    const key = labels.join("\u0000")
-    let m = cache.get(key)
-    if (m === undefined) cache.set(key, (m = make(...labels)))
-    return m
-  }
-}
-const invocationsBy = labelled((cls, fn, status) => Metric.withAttributes(invocations, { cls: cls!, fn: fn!, status: status! }))
-const durationBy = labelled((cls, fn) => Metric.withAttributes(duration, { cls: cls!, fn: fn! }))
-const queueDepthBy = labelled((cls) => Metric.withAttributes(queueDepth, { cls: cls! }))
-const conflictsBy = labelled((cls, fn) => Metric.withAttributes(conflicts, { cls: cls!, fn: fn! }))
-const deliveriesBy = labelled((cls, fn, result) => Metric.withAttributes(deliveries, { cls: cls!, fn: fn!, result: result! }))
-const retriesBy = labelled((cls, fn) => Metric.withAttributes(retries, { cls: cls!, fn: fn! }))
-const deadLettersBy = labelled((cls, fn) => Metric.withAttributes(deadLetters, { cls: cls!, fn: fn! }))
-const objectOpsBy = labelled((cls, op, result) => Metric.withAttributes(objectOps, { cls: cls!, op: op!, result: result! }))
+const invocationsBy = labelled(invocations, ["cls", "fn", "status"])
+const durationBy = labelled(duration, ["cls", "fn"])
+const queueDepthBy = labelled(queueDepth, ["cls"])
+const conflictsBy = labelled(conflicts, ["cls", "fn"])
+const deliveriesBy = labelled(deliveries, ["cls", "fn", "result"])
+const retriesBy = labelled(retries, ["cls", "fn"])
+const deadLettersBy = labelled(deadLetters, ["cls", "fn"])
+const objectOpsBy = labelled(objectOps, ["cls", "op", "result"])
 
 export const recordInvocation = (cls: string, fn: string, status: string, seconds: number) =>
-  Effect.andThen(Metric.update(invocationsBy(cls, fn, status), 1), Metric.update(durationBy(cls, fn), seconds))
+  Effect.andThen(Metric.update(invocationsBy({ cls, fn, status }), 1), Metric.update(durationBy({ cls, fn }), seconds))
 
-export const setQueueDepth = (cls: string, depth: number) => Metric.update(queueDepthBy(cls), depth)
+export const setQueueDepth = (cls: string, depth: number) => Metric.update(queueDepthBy({ cls }), depth)
 
-export const recordConflict = (cls: string, fn: string) => Metric.update(conflictsBy(cls, fn), 1)
+export const recordConflict = (cls: string, fn: string) => Metric.update(conflictsBy({ cls, fn }), 1)
 
 export const recordDelivery = (cls: string, fn: string, result: "delivered" | "retry" | "dead_letter") =>
   Effect.all([
-    Metric.update(deliveriesBy(cls, fn, result), 1),
-    result === "retry" ? Metric.update(retriesBy(cls, fn), 1) : Effect.void,
-    result === "dead_letter" ? Metric.update(deadLettersBy(cls, fn), 1) : Effect.void,
+    Metric.update(deliveriesBy({ cls, fn, result }), 1),
+    result === "retry" ? Metric.update(retriesBy({ cls, fn }), 1) : Effect.void,
+    result === "dead_letter" ? Metric.update(deadLettersBy({ cls, fn }), 1) : Effect.void,
   ], { discard: true })
 
 export const setInFlight = (n: number) => Metric.update(inFlight, n)
 
-export const recordObjectOp = (cls: string, op: string, result: string) => Metric.update(objectOpsBy(cls, op, result), 1)
+export const recordObjectOp = (cls: string, op: string, result: string) => Metric.update(objectOpsBy({ cls, op, result }), 1)

@@ -1,6 +1,6 @@
 import { Effect, Metric } from "effect"
 import type { DeploymentPhase } from "@oprc/models"
-import { latencyBuckets } from "@oprc/observability"
+import { labelled, latencyBuckets } from "@oprc/observability"
 
 /** The PM's own metrics, next to the per-method RPC/REST latency histograms the server records. */
 
@@ -18,15 +18,19 @@ const up = Metric.gauge("oprc_pm_cluster_up", { description: "1 when the cluster
 const availability = Metric.gauge("oprc_pm_cluster_availability", { description: "availability the cluster's CRM reports (0..1)" })
 const passes = Metric.counter("oprc_pm_reconcile_passes_total", { description: "reconcile passes, by result", incremental: true })
 
+const deploymentsBy = labelled(deployments, ["phase"])
+const crmErrorsBy = labelled(crmErrors, ["cluster", "method", "code"])
+const crmLatencyBy = labelled(crmLatency, ["cluster", "method"])
+
 export const phases: ReadonlyArray<DeploymentPhase> = ["Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting"]
 
 export const recordPhases = (counts: ReadonlyMap<DeploymentPhase, number>) =>
-  Effect.forEach(phases, (p) => Metric.update(Metric.withAttributes(deployments, { phase: p }), counts.get(p) ?? 0), { discard: true })
+  Effect.forEach(phases, (p) => Metric.update(deploymentsBy({ phase: p }), counts.get(p) ?? 0), { discard: true })
 
 export const recordCrmCall = (cluster: string, method: string, seconds: number, code: string | undefined) =>
   Effect.all([
-    Metric.update(Metric.withAttributes(crmLatency, { cluster, method }), seconds),
-    code === undefined ? Effect.void : Metric.update(Metric.withAttributes(crmErrors, { cluster, method, code }), 1),
+    Metric.update(crmLatencyBy({ cluster, method }), seconds),
+    code === undefined ? Effect.void : Metric.update(crmErrorsBy({ cluster, method, code }), 1),
   ], { discard: true })
 
 const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
