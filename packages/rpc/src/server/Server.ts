@@ -100,8 +100,10 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             await finish(match.route.path, 413)
             return
           }
+          // Cancel the handler when the client goes away before the answer (not after it).
           const abort = new AbortController()
-          res.on("close", () => abort.abort())
+          let answered = false
+          res.on("close", () => answered || abort.abort())
           const headers = toWebHeaders(req.headers)
           const request: RestRequest = {
             method,
@@ -125,7 +127,10 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           const exit = await Effect.runPromiseExit(
             Effect.tap(program, (r) =>
               Effect.andThen(
-                Effect.sync(() => sendResponse(res, r)),
+                Effect.sync(() => {
+                  answered = true
+                  sendResponse(res, r)
+                }),
                 recordHttp({ route: match.route.path, method, status: r.status, seconds: (performance.now() - started) / 1000 }),
               ),
             ),
@@ -135,6 +140,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           {
             const mapped = mapCause(exit.cause)
             await runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure))
+            answered = true
             sendJson(res, mapped.status, toJsonBody(mapped))
             await finish(match.route.path, mapped.status)
           }
