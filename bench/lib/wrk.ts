@@ -20,6 +20,8 @@ export interface WrkOptions {
   readonly method?: string
   readonly body?: string
   readonly headers?: Record<string, string>
+  /** Extra Lua, e.g. a `request` function that varies the path. */
+  readonly script?: string
 }
 
 const toMs = (v: string): number => {
@@ -29,17 +31,8 @@ const toMs = (v: string): number => {
   return m[2] === "us" ? n / 1000 : m[2] === "s" ? n * 1000 : n
 }
 
-export const runWrk = (o: WrkOptions): WrkResult => {
-  const dir = mkdtempSync(join(tmpdir(), "oprc-wrk-"))
-  const script = join(dir, "req.lua")
-  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
-  writeFileSync(
-    script,
-    [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers].join("\n"),
-  )
-  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url], { stdout: "pipe", stderr: "pipe" })
-  const out = r.stdout.toString()
-  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
+/** Parses wrk's `--latency` report. */
+export const parseWrk = (out: string): WrkResult => {
   const rps = /Requests\/sec:\s+([\d.]+)/.exec(out)
   const p50 = /\s50%\s+(\S+)/.exec(out)
   const p99 = /\s99%\s+(\S+)/.exec(out)
@@ -52,6 +45,20 @@ export const runWrk = (o: WrkOptions): WrkResult => {
     non2xx: Number(non2xx?.[1] ?? 0),
     errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
   }
+}
+
+export const runWrk = (o: WrkOptions): WrkResult => {
+  const dir = mkdtempSync(join(tmpdir(), "oprc-wrk-"))
+  const script = join(dir, "req.lua")
+  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  writeFileSync(
+    script,
+    [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers, o.script ?? ""].join("\n"),
+  )
+  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url], { stdout: "pipe", stderr: "pipe" })
+  const out = r.stdout.toString()
+  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
+  return parseWrk(out)
 }
 
 /** Spawns a bench server (a bun script printing nothing special) and waits for its port. */

@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startNats } from "@oprc/test-harness"
-import { cpuMs, freePort, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
+import { cpuMs, freePort, runWrk, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
 
 const seconds = Number(process.argv[2] ?? 10)
 const here = new URL(".", import.meta.url).pathname
@@ -46,34 +46,12 @@ request = function()
   return wrk.format(nil, "${prefix}" .. "o" .. math.random(0, ${OBJECTS - 1}))
 end`
 
-/** wrk with an optional Lua `request` function (random ids); parses the report like bench/lib/wrk.ts. */
-const runWrk = (o: WrkOptions & { readonly script?: string }): WrkResult => {
-  const lua = join(mkdtempSync(join(tmpdir(), "oprc-wrk-odgm-")), "req.lua")
-  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
-  writeFileSync(lua, [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers, o.script ?? ""].join("\n"))
-  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", lua, o.url], { stdout: "pipe", stderr: "pipe" })
-  const out = r.stdout.toString()
-  if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
-  const ms = (v: string | undefined) => {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? "")
-    return m ? Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1) : Number.NaN
-  }
-  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  return {
-    requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
-    p50Ms: ms(/\s50%\s+(\S+)/.exec(out)?.[1]),
-    p99Ms: ms(/\s99%\s+(\S+)/.exec(out)?.[1]),
-    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
-    errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-  }
-}
-
 interface Measured extends WrkResult {
   readonly cpuUsPerReq: number
 }
 
 /** One wrk run; CPU per request is summed over the given server processes. */
-const measure = (o: WrkOptions & { readonly script?: string }, pids: ReadonlyArray<number>): Measured => {
+const measure = (o: WrkOptions, pids: ReadonlyArray<number>): Measured => {
   const before = pids.reduce((a, p) => a + cpuMs(p), 0)
   const r = runWrk(o)
   const used = pids.reduce((a, p) => a + cpuMs(p), 0) - before
@@ -104,7 +82,7 @@ try {
   }
 
   const objPath = "/api/class/bench.Obj/-/objects/"
-  type Opts = WrkOptions & { readonly script?: string }
+  type Opts = WrkOptions
   const get = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, script: randomPath(objPath) })
   const put = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, method: "PUT", body: entries, headers: { "content-type": "application/json" }, script: randomPath(objPath) })
   const viaOdgm = (url: string, c: number): WrkOptions => ({ url: `${url}/api/class/bench.Noop/-/invokes/noop`, connections: c, durationSec: seconds, method: "POST", body: "{}", headers: { "content-type": "application/json" } })

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
-import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
 
 const seconds = Number(process.argv[2] ?? 10)
@@ -16,21 +16,6 @@ const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-"))
 const CONNECTIONS = 50
 const SEED = 200
-
-const parse = (out: string): WrkResult => {
-  const ms = (v: string | undefined) => {
-    const m = /^([\d.]+)(us|ms|s)$/.exec(v ?? "")
-    return m ? Number(m[1]) * (m[2] === "us" ? 0.001 : m[2] === "s" ? 1000 : 1) : Number.NaN
-  }
-  const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  return {
-    requestsPerSec: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
-    p50Ms: ms(/\s50%\s+(\S+)/.exec(out)?.[1]),
-    p99Ms: ms(/\s99%\s+(\S+)/.exec(out)?.[1]),
-    non2xx: Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0),
-    errors: errors ? errors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
-  }
-}
 
 const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 const loadBefore = loadAvg()
@@ -115,7 +100,7 @@ try {
     stdout: "pipe",
     stderr: "pipe",
   })
-  const creates = parse(wrk.stdout.toString())
+  const creates = parseWrk(wrk.stdout.toString())
   if (creates.non2xx > 0 || creates.errors > 0) throw new Error(`creates: ${creates.non2xx} non-2xx, ${creates.errors} errors\n${wrk.stdout}`)
   const stored = (await (await fetch(`${base}/api/v1/packages/seed-1`)).text()).length
   const raw = Bun.spawnSync([process.execPath, `${here}etcd-puts.ts`, etcd.endpoints.join(","), String(CONNECTIONS), String(seconds), String(stored)], { stdout: "pipe", stderr: "inherit" })
