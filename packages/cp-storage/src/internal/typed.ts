@@ -27,7 +27,9 @@ const checkKey = (key: string): Effect.Effect<void, StorageError> =>
 
 function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Codec<A, I>): DocumentCollection<A> {
   const encode = (key: string, value: A): Effect.Effect<string, StorageError> =>
-    Schema.encodeEffect(schema)(value).pipe(
+    // `value` is already of type A (it was decoded, with every check, on its way in); re-running
+    // the checks on encode doubled the CPU cost of a write for nothing.
+    Schema.encodeEffect(schema)(value, { disableChecks: true }).pipe(
       Effect.flatMap((encoded) => Effect.try({ try: () => JSON.stringify(encoded), catch: (e) => e })),
       Effect.mapError((e) =>
         new StorageError({ reason: `${kind} "${key}" does not encode: ${String(e)}`, retryable: false })),
