@@ -1,3 +1,3 @@
 import { conformance, memoryBackend } from "./conformance.ts"
 
-conformance("memory", memoryBackend)
+conformance("memory", memoryBackend, 30_000, { persistent: false })

@@ -13,7 +13,6 @@ beforeAll(async () => {
   cluster = await startNatsCluster(3, { readyTimeoutMs: 45_000 })
   backend = {
     layer: (ns) => ObjectStoreService.layerNats({ servers: cluster.urls, replicas: 3, bucketPrefix: ns }),
-    persistent: true,
     restart: async () => {
       for (const i of [0, 1, 2]) await cluster.kill(i)
       // In parallel: a lone node never reports healthy without a JetStream quorum.

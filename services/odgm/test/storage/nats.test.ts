@@ -11,7 +11,6 @@ beforeAll(async () => {
   server = await startRestartableNats()
   backend = {
     layer: (ns) => ObjectStoreService.layerNats({ servers: [server.url], replicas: 1, bucketPrefix: ns }),
-    persistent: true,
     restart: () => server.restart(),
   }
 })

@@ -13,7 +13,6 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 const backend: Backend = {
   layer: (ns) => ObjectStoreService.layerSqlite({ path: join(dir, `${ns}.db`) }),
-  persistent: true,
 }
 conformance("sqlite", () => backend)
 
