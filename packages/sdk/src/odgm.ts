@@ -1,5 +1,5 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
-import { createConnectTransport } from "@connectrpc/connect-node"
+import { connectFetchTransport } from "@oprc/rpc"
 import { functionv1, odgmv1 } from "@oprc/proto"
 import { type EntryValue, entriesFromProto, entryToProto } from "./state.ts"
 
@@ -42,7 +42,7 @@ const statusName = (s: functionv1.InvocationStatus): InvokeResult["status"] => {
 const snapshot = (o: odgmv1.Object$): ObjectSnapshot => ({ id: o.id, partition: o.partition, version: o.version, entries: entriesFromProto(o.entries) })
 
 export const makeOdgmClient = (options: { readonly baseUrl: string; readonly internalToken?: string; readonly callerClass?: string | undefined }): OdgmClient => {
-  const transport = createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", useBinaryFormat: true })
+  const transport = connectFetchTransport(options.baseUrl)
   const headers: Record<string, string> = {}
   if (options.internalToken) headers["x-oprc-internal-token"] = options.internalToken
   if (options.callerClass) headers["x-oprc-caller-class"] = options.callerClass

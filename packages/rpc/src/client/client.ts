@@ -76,33 +76,41 @@ const makeTransport = (options: ClientOptions): Transport => {
       return createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: tlsOptions })
     case "grpc-web":
       return createGrpcWebTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: tlsOptions })
-    case "connect": {
-      // Connect over Bun's native fetch: a third of connect-node's HTTP/1.1 client cost per call
-      // on Bun (measured in bench/odgm). fetch would advertise gzip and then decompress the body
-      // behind Connect's back (which then rejects the "gzip" it still sees), so ask for identity.
-      // TLS material goes in Bun's `tls` fetch option.
-      const identityFetch: typeof fetch = Object.assign(
-        (input: string | URL | Request, init?: RequestInit) => {
-          // Connect passes a whole Request; its headers are kept and one is overridden.
-          const headers = new Headers(input instanceof Request ? input.headers : init?.headers)
-          headers.set("accept-encoding", "identity")
-          return fetch(input, { ...init, headers, ...(options.tls ? { tls: tlsOptions } : {}) })
-        },
-        { preconnect: fetch.preconnect },
-      )
-      return createConnectProtocolTransport({
-        httpClient: createFetchClient(identityFetch),
-        baseUrl: options.baseUrl,
-        useBinaryFormat: true,
-        interceptors: [],
-        acceptCompression: [],
-        sendCompression: null,
-        compressMinBytes: 1024,
-        readMaxBytes: 0xffffffff,
-        writeMaxBytes: 0xffffffff,
-      })
-    }
+    case "connect":
+      return connectFetchTransport(options.baseUrl, options.tls ? tlsOptions : undefined)
   }
+}
+
+/**
+ * Connect (binary) over Bun's native fetch: a third of connect-node's HTTP/1.1 client cost per
+ * call on Bun (measured in bench/odgm). fetch would advertise gzip and then decompress the body
+ * behind Connect's back (which then rejects the "gzip" it still sees), so it asks for identity.
+ * TLS material goes in Bun's `tls` fetch option. Used by makeClient and by the function SDK.
+ */
+export const connectFetchTransport = (
+  baseUrl: string,
+  tls?: { readonly ca?: Buffer; readonly cert?: Buffer; readonly key?: Buffer },
+): Transport => {
+  const identityFetch: typeof fetch = Object.assign(
+    (input: string | URL | Request, init?: RequestInit) => {
+      // Connect passes a whole Request; its headers are kept and one is overridden.
+      const headers = new Headers(input instanceof Request ? input.headers : init?.headers)
+      headers.set("accept-encoding", "identity")
+      return fetch(input, { ...init, headers, ...(tls ? { tls } : {}) })
+    },
+    { preconnect: fetch.preconnect },
+  )
+  return createConnectProtocolTransport({
+    httpClient: createFetchClient(identityFetch),
+    baseUrl,
+    useBinaryFormat: true,
+    interceptors: [],
+    acceptCompression: [],
+    sendCompression: null,
+    compressMinBytes: 1024,
+    readMaxBytes: 0xffffffff,
+    writeMaxBytes: 0xffffffff,
+  })
 }
 
 /**
