@@ -201,7 +201,10 @@ export async function waitForHttp(
     async () => {
       // Short per-request timeout: etcd's /health hangs, rather than failing, until there is a leader.
       const res = await fetch(url, { signal: AbortSignal.timeout(Math.min(500, timeoutMs)) })
-      return predicate(res.status, await res.text()) ? true : undefined
+      const body = await res.text()
+      if (predicate(res.status, body)) return true
+      // Keep the latest answer, so a timeout says what the server said rather than an old refusal.
+      throw new Error(`HTTP ${res.status}: ${body.slice(0, 200)}`)
     },
     { ...opts, timeoutMs },
   )
