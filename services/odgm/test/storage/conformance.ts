@@ -44,7 +44,12 @@ export const claimUntil = (want: ReadonlyArray<string>, leaseMs = 30_000, timeou
     const seen = new Map<string, ClaimedEvent>()
     const deadline = Date.now() + timeoutMs
     while (!want.every((id) => seen.has(id)) && Date.now() < deadline) {
-      for (const c of yield* store.claimEvents(100, leaseMs)) {
+      // A consumer must ride out transient failures (a cluster still recovering after a restart
+      // times out pulls), as ODGM's dispatcher does; only a non-retryable error fails the wait.
+      const claimed = yield* store.claimEvents(100, leaseMs).pipe(
+        Effect.catchIf((e) => e.retryable, () => Effect.succeed<ReadonlyArray<ClaimedEvent>>([])),
+      )
+      for (const c of claimed) {
         // Hand back what this wait is not about, or its lease would hide it from the next wait.
         if (want.includes(c.event.id)) seen.set(c.event.id, c)
         else yield* store.retryEvent(c, 0, "released by claimUntil")
