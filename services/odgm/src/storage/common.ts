@@ -43,6 +43,23 @@ export const compareIds = (a: string, b: string): number => Buffer.compare(utf8.
 export const compareKeys = (a: { partition: number; id: string }, b: { partition: number; id: string }): number =>
   a.partition - b.partition || compareIds(a.id, b.id)
 
+/**
+ * The smallest string greater than every string that starts with `prefix` (in code point order,
+ * which is UTF-8 byte order), or undefined when there is none (empty prefix). Turns a prefix
+ * match into an index range: prefix <= id < prefixEnd(prefix).
+ */
+export const prefixEnd = (prefix: string): string | undefined => {
+  const points = [...prefix]
+  while (points.length > 0) {
+    const last = points.pop()!.codePointAt(0)!
+    if (last < 0x10ffff) {
+      const next = last + 1 === 0xd800 ? 0xe000 : last + 1 // skip the surrogate range
+      return points.join("") + String.fromCodePoint(next)
+    }
+  }
+  return undefined
+}
+
 export interface Position {
   readonly partition: number
   readonly id: string

@@ -3,7 +3,7 @@ import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
 import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { decide, decodeCursor, encodeCursor, fromJson, newToken, storageError, toJson, validateLimit, type ObjectJson } from "../common.ts"
+import { compareIds, decide, decodeCursor, encodeCursor, fromJson, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectJson, type Position } from "../common.ts"
 import { failed, makeWriter, ok } from "./GroupCommit.ts"
 
 /**
@@ -82,9 +82,16 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       remove: db.query("DELETE FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
       // A duplicate event id of a still-pending or dead event is recorded once (idempotency key).
       enqueue: db.query("INSERT INTO outbox (id, event, due_at) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1) ON CONFLICT DO NOTHING"),
-      list: db.query<ObjectRow, [string, number | null, string, number, string, number]>(
-        `SELECT partition, id, body FROM objects WHERE cls = ?1 AND (?2 IS NULL OR partition = ?2)
-         AND substr(id, 1, length(?3)) = ?3 AND (partition, id) > (?4, ?5) ORDER BY partition, id LIMIT ?6`,
+      // Listing walks the primary key (cls, partition, id) one partition at a time: an id range
+      // [from, to) per partition is an index seek, never a scan of the class.
+      listRange: db.query<ObjectRow, [string, number, string, string, number]>(
+        "SELECT partition, id, body FROM objects WHERE cls = ?1 AND partition = ?2 AND id >= ?3 AND id < ?4 ORDER BY id LIMIT ?5",
+      ),
+      listFrom: db.query<ObjectRow, [string, number, string, number]>(
+        "SELECT partition, id, body FROM objects WHERE cls = ?1 AND partition = ?2 AND id >= ?3 ORDER BY id LIMIT ?4",
+      ),
+      nextPartition: db.query<{ partition: number }, [string, number]>(
+        "SELECT partition FROM objects WHERE cls = ?1 AND partition > ?2 ORDER BY partition LIMIT 1",
       ),
       due: db.query<OutboxRow, [number, number]>("SELECT id, event, attempts FROM outbox WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?"),
       lease: db.query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, token = ? WHERE id = ?"),
@@ -98,6 +105,27 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       putResult: db.query("INSERT OR REPLACE INTO results (id, value, expires_at) VALUES (?, ?, ?)"),
       getResult: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ?"),
       sweep: db.query("DELETE FROM results WHERE expires_at <= ?"),
+    }
+    /**
+     * Up to `want` rows in (partition, id) order after `after`, restricted to one partition and an
+     * id prefix. Cost: one index seek per partition visited plus the rows returned.
+     */
+    const listRows = (cls: string, partition: number | undefined, prefix: string, after: Position | undefined, want: number): ObjectRow[] => {
+      const end = prefixEnd(prefix)
+      const out: ObjectRow[] = []
+      let p: number | undefined = partition ?? (after ? after.partition : q.nextPartition.get(cls, -1)?.partition)
+      if (after && partition !== undefined && after.partition > partition) return out
+      let from: string | undefined = after && after.partition === p ? after.id : undefined
+      while (p !== undefined && out.length < want) {
+        // Strictly after the cursor's id: its successor in byte order is id + "\0".
+        const lower = from === undefined ? prefix : compareIds(from, prefix) >= 0 ? `${from}\u0000` : prefix
+        const rows = end === undefined ? q.listFrom.all(cls, p, lower, want - out.length) : q.listRange.all(cls, p, lower, end, want - out.length)
+        out.push(...rows)
+        if (partition !== undefined) break
+        p = q.nextPartition.get(cls, p)?.partition
+        from = undefined
+      }
+      return out
     }
     const read = <A>(operation: string, f: () => A) => Effect.try({ try: f, catch: storageError(operation, true) })
     const toDead = (r: DeadRow): DeadLetter => ({ event: JSON.parse(r.event) as OutboxEvent, attempts: r.attempts, error: r.error, deadAt: r.dead_at })
@@ -129,10 +157,8 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
 
       list: Effect.fn("SqliteStore.list")(function* (query) {
         const limit = yield* validateLimit("list", query.limit)
-        const after = (yield* decodeCursor("list", query.cursor)) ?? { partition: -Infinity, id: "" }
-        const rows = yield* read("list", () =>
-          q.list.all(query.cls, query.partition ?? null, query.prefix ?? "", after.partition, after.id, limit + 1),
-        )
+        const after = yield* decodeCursor("list", query.cursor)
+        const rows = yield* read("list", () => listRows(query.cls, query.partition, query.prefix ?? "", after, limit + 1))
         const items = yield* read("list", () => rows.slice(0, limit).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []))
         const last = items[items.length - 1]
         return rows.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }
