@@ -1,11 +1,11 @@
-import { Cause, Context, Duration, Effect, Layer, Option, Stream, type Tracer } from "effect"
+import { Cause, Context, Duration, Effect, Layer, Stream } from "effect"
+import { makeController, Outcome } from "@oprc/reconcile"
 import type { DeploymentPhase } from "@oprc/models"
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
 import { recordPass, recordPhases } from "../Metrics"
 import { PmStore } from "../storage/PmStore"
 import { makeReconcile, type PassResult } from "./reconcile"
-import { makeWorkQueue } from "./WorkQueue"
 
 /**
  * The PM's reconcile loop: keeps every cluster's CRM at each deployment's desired state. Work
@@ -23,10 +23,8 @@ export class Reconciler extends Context.Service<Reconciler, {
       Effect.gen(function* () {
         const store = yield* PmStore
         const registry = yield* ClusterRegistry
-        const queue = yield* makeWorkQueue
         const pass = makeReconcile(store, registry)
         const phases = new Map<string, DeploymentPhase>()
-        const failures = new Map<string, number>()
 
         const publishPhases = Effect.suspend(() => {
           const counts = new Map<DeploymentPhase, number>()
@@ -34,47 +32,36 @@ export class Reconciler extends Context.Service<Reconciler, {
           return recordPhases(counts)
         })
 
-        const after = (key: string, result: PassResult) =>
+        const outcomeOf = (key: string, result: PassResult) =>
           Effect.gen(function* () {
             if (result.gone) phases.delete(key)
             else if (result.phase !== undefined) phases.set(key, result.phase)
             yield* publishPhases
             yield* recordPass(result.outcome === "done" || result.outcome === "settling" ? "ok" : "retry")
-            if (result.outcome === "done") return void failures.delete(key)
-            if (result.outcome === "settling") {
-              failures.delete(key)
-              return yield* queue.enqueueAfter(key, Math.min(1000, options.resyncMs))
-            }
-            const n = (failures.get(key) ?? 0) + 1
-            failures.set(key, n)
-            // 200 ms, 400 ms, ... capped by the resync period (which would come anyway).
-            yield* queue.enqueueAfter(key, Math.min(200 * 2 ** Math.min(n - 1, 10), options.resyncMs))
+            if (result.outcome === "done") return Outcome.done
+            if (result.outcome === "settling") return Outcome.requeueAfter(Math.min(1000, options.resyncMs))
+            return Outcome.retry("a cluster or the storage did not answer")
           })
 
-        const process = (key: string, parent: Tracer.AnySpan | undefined) =>
-          pass(key).pipe(
-            Effect.withSpan("Reconciler.reconcile", {
-              attributes: { "oprc.deployment": key },
-              ...(parent === undefined ? { root: true } : { parent }),
-            }),
-            Effect.flatMap((result) => after(key, result)),
-            Effect.catchCause((cause) =>
-              Effect.andThen(
-                Effect.logError(`reconcile ${key} failed unexpectedly`, Cause.pretty(cause)),
-                Effect.andThen(recordPass("error"), queue.enqueueAfter(key, options.resyncMs)),
-              )
-            ),
-          )
-        yield* queue.run(options.workers, process).pipe(Effect.forkScoped)
-
-        const enqueueAll = Effect.gen(function* () {
+        const allKeys = Effect.gen(function* () {
+          const keys: Array<string> = []
           let cursor: string | undefined
           do {
             const page = yield* store.deployments.list({ limit: 500, ...(cursor === undefined ? {} : { cursor }) })
-            yield* Effect.forEach(page.items, (d) => queue.enqueue(d.key), { discard: true })
+            for (const d of page.items) keys.push(d.key)
             cursor = page.nextCursor
           } while (cursor !== undefined)
+          return keys
         })
+
+        // Retries: 200 ms, 400 ms, ... (jittered) capped by the resync period, which would come anyway.
+        const queue = yield* makeController(
+          { name: "pm-deployments", workers: options.workers, resyncMs: options.resyncMs, backoff: { baseMs: 200, maxMs: options.resyncMs },
+            span: { name: "Reconciler.reconcile", keyAttribute: "oprc.deployment" } },
+          (key) => pass(key).pipe(Effect.tapCause(() => recordPass("error")), Effect.flatMap((result) => outcomeOf(key, result))),
+          allKeys,
+        )
+        const enqueueAll = Effect.flatMap(allKeys, (keys) => Effect.forEach(keys, queue.enqueue, { discard: true }))
 
         /** Runs `effect` forever: when it ends or fails, log and start again after `pauseMs`. */
         const forever = <E>(what: string, effect: Effect.Effect<void, E>, pauseMs: number) =>
@@ -93,7 +80,6 @@ export class Reconciler extends Context.Service<Reconciler, {
           ),
           1000,
         )
-        yield* forever("resync", Effect.andThen(Effect.sleep(Duration.millis(options.resyncMs)), enqueueAll), 0)
         yield* forever("cluster recovery", Stream.runForEach(registry.recovered, () => enqueueAll), 1000)
         for (const name of registry.names) {
           const client = registry.client(name)
@@ -109,11 +95,7 @@ export class Reconciler extends Context.Service<Reconciler, {
 
         return {
           enqueue: queue.enqueue,
-          dispatch: (key, waitMs) =>
-            Effect.gen(function* () {
-              const span = yield* Effect.option(Effect.currentSpan)
-              yield* queue.awaitPass(key, Option.getOrUndefined(span)).pipe(Effect.timeoutOption(Duration.millis(waitMs)))
-            }),
+          dispatch: queue.awaitPass,
         }
       }),
     )
