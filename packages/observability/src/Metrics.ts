@@ -55,5 +55,25 @@ export const recordHttp = (call: { route: string; method: string; status: number
     Metric.update(httpTime({ route: call.route, method: call.method }), call.seconds),
   )
 
-/** The Prometheus text exposition of every metric in the process. */
-export const prometheusText: Effect.Effect<string> = PrometheusMetrics.format()
+/**
+ * The process's own CPU time and resident memory in the names Prometheus's client libraries use,
+ * so the CRM's NFR analyzer can query any oprc process (and any other language's function) the
+ * same way. Read at scrape time: a counter fed by a timer would lag and cost a wake-up when idle.
+ */
+const processMetrics = (): string => {
+  const cpu = process.cpuUsage()
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6
+  return [
+    "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.",
+    "# TYPE process_cpu_seconds_total counter",
+    `process_cpu_seconds_total ${cpuSeconds}`,
+    "# HELP process_resident_memory_bytes Resident memory size in bytes.",
+    "# TYPE process_resident_memory_bytes gauge",
+    `process_resident_memory_bytes ${process.memoryUsage.rss()}`,
+    "",
+  ].join("\n")
+}
+
+/** The Prometheus text exposition of every metric in the process, plus its CPU and memory. */
+export const prometheusText: Effect.Effect<string> = Effect.map(PrometheusMetrics.format(), (text) =>
+  (text === "" || text.endsWith("\n") ? text : `${text}\n`) + processMetrics())
