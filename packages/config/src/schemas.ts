@@ -59,6 +59,24 @@ const serverFields = <P extends Schema.Top>(port: P) => ({
   bodyLimitBytes: integer("a positive integer (bytes)", { minimum: 1 })
     .annotate({ description: "largest accepted request body" })
     .pipe(withDefault(4 * 1024 * 1024)),
+  maxJsonDepth: integer("an integer from 1 to 1000", { minimum: 1, maximum: 1000 })
+    .annotate({ description: "deepest nesting accepted in a JSON request body (REST and Connect JSON)" })
+    .pipe(withDefault(32)),
+  headersTimeoutMs: integer("a positive integer (milliseconds)", { minimum: 1 })
+    .annotate({ description: "time a new connection has to send its first request headers" })
+    .pipe(withDefault(10_000)),
+  bodyTimeoutMs: integer("a positive integer (milliseconds)", { minimum: 1 })
+    .annotate({ description: "time a request has to send its whole body (408 after it)" })
+    .pipe(withDefault(30_000)),
+  idleTimeoutMs: integer("a positive integer (milliseconds)", { minimum: 1 })
+    .annotate({ description: "an idle keep-alive connection is closed after this long" })
+    .pipe(withDefault(15_000)),
+  maxConnections: integer("a positive integer", { minimum: 1 })
+    .annotate({ description: "open connections accepted at once; more are refused with 503" })
+    .pipe(withDefault(1024)),
+  bodyBudgetBytes: integer("a positive integer (bytes)", { minimum: 1 })
+    .annotate({ description: "memory all request bodies being read may hold together; beyond it 503" })
+    .pipe(withDefault(64 * 1024 * 1024)),
   // 1.5 s leaves headroom under the 2 s a binary has to exit after SIGTERM.
   shutdownGraceMs: integer("a non-negative integer (milliseconds)", {})
     .annotate({ description: "time given to in-flight requests on shutdown" })

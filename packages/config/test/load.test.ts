@@ -44,7 +44,18 @@ samplingRatio = 0.25
 describe("defaults", () => {
   test("an empty command line and environment give every default, with the service's port", async () => {
     const config = await loadOk([])
-    expect(config.server).toEqual({ host: "0.0.0.0", port: 8081, bodyLimitBytes: 4 * 1024 * 1024, shutdownGraceMs: 1500 })
+    expect(config.server).toEqual({
+      host: "0.0.0.0",
+      port: 8081,
+      bodyLimitBytes: 4 * 1024 * 1024,
+      maxJsonDepth: 32,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      idleTimeoutMs: 15_000,
+      maxConnections: 1024,
+      bodyBudgetBytes: 64 * 1024 * 1024,
+      shutdownGraceMs: 1500,
+    })
     expect(config.auth.tokens).toEqual([])
     expect(config.telemetry).toEqual({ log: { level: "info", format: "json" }, otlp: { samplingRatio: 1 } })
     expect(config.storage.kind).toBe("sqlite")

@@ -18,6 +18,12 @@ describe("shared sections", () => {
       host: "0.0.0.0",
       port: 1,
       bodyLimitBytes: 4194304,
+      maxJsonDepth: 32,
+      headersTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      idleTimeoutMs: 15_000,
+      maxConnections: 1024,
+      bodyBudgetBytes: 64 * 1024 * 1024,
       shutdownGraceMs: 1500,
     })
   })

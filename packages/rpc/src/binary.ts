@@ -25,6 +25,12 @@ export const serverOptions = (name: string, server: ServerConfig): ServerOptions
   tls: server.tls,
   bodyLimitBytes: server.bodyLimitBytes,
   shutdownGraceMs: server.shutdownGraceMs,
+  maxJsonDepth: server.maxJsonDepth,
+  headersTimeoutMs: server.headersTimeoutMs,
+  bodyTimeoutMs: server.bodyTimeoutMs,
+  idleTimeoutMs: server.idleTimeoutMs,
+  maxConnections: server.maxConnections,
+  bodyBudgetBytes: server.bodyBudgetBytes,
 })
 
 /**

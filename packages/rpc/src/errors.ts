@@ -1,6 +1,6 @@
 import { create } from "@bufbuild/protobuf"
 import { Code, ConnectError } from "@connectrpc/connect"
-import { Cause, Effect, Option } from "effect"
+import { Cause, Effect, Option, Schema } from "effect"
 import { commonv1 } from "@oprc/proto"
 
 /**
@@ -8,6 +8,16 @@ import { commonv1 } from "@oprc/proto"
  * with tagged domain errors (see @oprc/models errors.ts); unknown failures and defects become
  * Internal, are logged with their cause under a reference id, and never leak a stack trace.
  */
+
+/** 415: a REST body in a type no route reads (the message names the accepted ones). */
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  contentType: Schema.String,
+  accepted: Schema.String,
+}) {
+  override get message(): string {
+    return `unsupported content-type "${this.contentType}"; send ${this.accepted}`
+  }
+}
 
 interface Mapping {
   readonly code: Code
@@ -25,6 +35,7 @@ const byTag: Record<string, Mapping> = {
   Unavailable: { code: Code.Unavailable, status: 503 },
   DeadlineExceeded: { code: Code.DeadlineExceeded, status: 504 },
   PayloadTooLarge: { code: Code.ResourceExhausted, status: 413 },
+  UnsupportedMediaType: { code: Code.InvalidArgument, status: 415 },
 }
 
 /** HTTP status for a Connect code, for errors that arrive already as ConnectError. */
@@ -95,11 +106,33 @@ export const mapFailure = (e: unknown): MappedError => {
   }
   const mapping = tag !== undefined ? byTag[tag] : undefined
   if (mapping === undefined) return internal()
-  const violations =
-    tag === "ValidationError" && typeof e === "object" && e !== null && "violations" in e && Array.isArray(e.violations)
-      ? (e.violations as ReadonlyArray<{ path: string; message: string }>)
-      : []
-  return { code: mapping.code, status: mapping.status, message: messageOf(e), violations }
+  if (tag === "ValidationError" && typeof e === "object" && e !== null && "violations" in e && Array.isArray(e.violations)) {
+    return boundedViolations(mapping, e.violations as ReadonlyArray<{ path: string; message: string }>)
+  }
+  return { code: mapping.code, status: mapping.status, message: cut(messageOf(e), MAX_TEXT * 4), violations: [] }
+}
+
+/** Violations listed in an error (the rest are counted), and the longest path or message shown. */
+export const MAX_VIOLATIONS = 100
+const MAX_TEXT = 512
+
+const cut = (s: string, max = MAX_TEXT) => (s.length > max ? `${s.slice(0, max)}... (${s.length - max} more characters)` : s)
+
+/**
+ * Error bodies stay small whatever the input: at most 100 violations of at most 512 characters
+ * each (about 100 KiB in the worst case, ~10 KiB typically), plus how many were left out.
+ * The message repeats only the first violation, not the whole list.
+ */
+const boundedViolations = (mapping: Mapping, all: ReadonlyArray<{ path: string; message: string }>): MappedError => {
+  const shown = all.slice(0, MAX_VIOLATIONS).map((v) => ({ path: cut(v.path, 256), message: cut(v.message) }))
+  const rest = all.length - shown.length
+  const violations = rest > 0 ? [...shown, { path: "", message: `${rest} more violations not shown` }] : shown
+  const first = shown[0]
+  const message =
+    first === undefined
+      ? "invalid request"
+      : `${first.path ? `${first.path}: ` : ""}${first.message}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`
+  return { code: mapping.code, status: mapping.status, message, violations }
 }
 
 /** Maps a whole Cause: typed failures by tag, interruption as Canceled, defects as Internal. */

@@ -1,14 +1,17 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node"
 import type { ConnectRouter } from "@connectrpc/connect"
+import type * as http from "node:http"
 import { Cause, Context, Effect, Exit, Layer } from "effect"
 import { Health, prometheusText, recordHttp, withServerSpan } from "@oprc/observability"
-import { PayloadTooLarge } from "@oprc/models"
-import { logIfInternal, mapCause, mapFailure, toJsonBody } from "../errors"
+import { DEFAULT_MAX_DEPTH } from "@oprc/models"
+import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
+import { discardRest, isRefusal, makeBodyBudget, readBounded } from "./body"
+import { makeConnectEdge } from "./connectEdge"
+import { trackHttp1Request } from "./connections"
 import { type Authorizer, type CallRunner, makeCallRunner } from "./CallRunner"
 import { healthService } from "./health"
 import { compileRoutes, type RestRequest, type RestRoute } from "./rest"
 import type { RpcService } from "./rpcService"
-import { drain, makeServers, ServerStartError, type NodeReq, type NodeRes, readLimited, sendJson, sendResponse, toWebHeaders } from "./transport"
+import { drain, makeServers, ServerStartError, type NodeReq, type NodeRes, sendJson, sendResponse, toWebHeaders } from "./transport"
 
 export interface ServerOptions {
   readonly name: string
@@ -20,7 +23,24 @@ export interface ServerOptions {
   readonly bodyLimitBytes: number
   /** How long in-flight calls may take to finish after SIGTERM before connections are cut. */
   readonly shutdownGraceMs: number
+  /** Edge limits (docs/operations.md, "Server limits"); each has a safe default. */
+  readonly maxJsonDepth?: number | undefined
+  readonly headersTimeoutMs?: number | undefined
+  readonly bodyTimeoutMs?: number | undefined
+  readonly idleTimeoutMs?: number | undefined
+  readonly maxConnections?: number | undefined
+  readonly bodyBudgetBytes?: number | undefined
 }
+
+/** The limits with their defaults filled in (the same as the config defaults). */
+export const serverLimits = (o: ServerOptions) => ({
+  maxJsonDepth: o.maxJsonDepth ?? DEFAULT_MAX_DEPTH,
+  headersTimeoutMs: o.headersTimeoutMs ?? 10_000,
+  bodyTimeoutMs: o.bodyTimeoutMs ?? 30_000,
+  idleTimeoutMs: o.idleTimeoutMs ?? 15_000,
+  maxConnections: o.maxConnections ?? 1024,
+  bodyBudgetBytes: o.bodyBudgetBytes ?? 64 * 1024 * 1024,
+})
 
 export interface ServerRoutes<R> {
   readonly rpc?: ReadonlyArray<RpcService<R>>
@@ -66,10 +86,16 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         onStart: () => void inFlight++,
         onEnd: () => void inFlight--,
       })
-      const connectHandler = connectNodeAdapter({
+      const limits = serverLimits(options)
+      const body = { maxBytes: options.bodyLimitBytes, timeoutMs: limits.bodyTimeoutMs, budget: makeBodyBudget(limits.bodyBudgetBytes) }
+      const connectHandler = makeConnectEdge({
         routes: (router: ConnectRouter) => mounts.forEach((mount) => mount(router, runner, base as Context.Context<never>)),
-        readMaxBytes: options.bodyLimitBytes,
-        fallback: (_req, res) => sendJson(res as unknown as NodeRes, 404, { error: { code: "not_found", message: "no such route" } }),
+        body,
+        maxJsonDepth: limits.maxJsonDepth,
+        fallback: (_req, res) => sendJson(res, 404, { error: { code: "not_found", message: "no such route" } }),
+        // A client that leaves mid-call is routine (and a flood vector if logged loudly).
+        onFailure: (procedure, reason, aborted) =>
+          void runBase(aborted ? Effect.logDebug(`client left during ${procedure}`, String(reason)) : Effect.logError(`writing the answer of ${procedure} failed`, reason)),
       })
       const matchRest = compileRoutes(routes.rest ?? [])
       const restContext = Context.merge(base, yield* Effect.context<R>())
@@ -93,11 +119,11 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             return
           }
           // GET/DELETE without a body skip the stream reading entirely.
-          const body = hasNoBody(req) ? emptyBody : await readLimited(req, options.bodyLimitBytes)
-          if (body === "too-large") {
-            const mapped = mapFailure(new PayloadTooLarge({ limitBytes: options.bodyLimitBytes }))
-            sendJson(res, 413, toJsonBody(mapped), true)
-            await finish(match.route.path, 413)
+          const read = hasNoBody(req) ? emptyBody : await readBounded(req, body)
+          if (isRefusal(read)) {
+            sendJson(res, read.status, { error: { code: codeName(read.code), message: read.message } }, req.httpVersionMajor === 1)
+            discardRest(req)
+            await finish(match.route.path, read.status)
             return
           }
           // Cancel the handler when the client goes away before the answer (not after it).
@@ -112,8 +138,9 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             params: match.params,
             query: url.searchParams,
             headers,
-            body,
+            body: read,
             signal: abort.signal,
+            maxJsonDepth: limits.maxJsonDepth,
           }
           const procedure = `${method} ${match.route.path}`
           const guard = routes.authorize ? routes.authorize({ procedure, headers }) : Effect.void
@@ -154,6 +181,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         const raw = req.url ?? "/"
         const q = raw.indexOf("?")
         const pathname = q === -1 ? raw : raw.slice(0, q)
+        if (req.httpVersionMajor === 1) trackHttp1Request(req as http.IncomingMessage, res as unknown as http.ServerResponse, limits)
         if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close")
         if (pathname === "/healthz") return sendJson(res, 200, { status: "ok", name: options.name, version: options.version })
         if (pathname === "/readyz") {
@@ -166,7 +194,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           })
         }
         const match = matchRest(req.method ?? "GET", pathname)
-        if (match === undefined) return (connectHandler as unknown as (req: NodeReq, res: NodeRes) => void)(req, res)
+        if (match === undefined) return connectHandler(req, res, pathname)
         void handleRest(req, res, new URL(raw, "http://localhost"), match).then(
           () => undefined,
           (e) => {
@@ -176,7 +204,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         )
       }
 
-      const servers = yield* makeServers(options, handler)
+      const servers = yield* makeServers(options, limits, handler)
       const port = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => servers.listen(),

@@ -88,6 +88,12 @@ const sweepStaleSocketDirs = () => {
   }
 }
 
+const busyBody = JSON.stringify({ error: { code: "unavailable", message: "too many open connections; retry shortly" } })
+/** The answer to a connection over the limit (HTTP/1, which is what curl and browsers speak first). */
+const busy = new TextEncoder().encode(
+  `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${busyBody.length}\r\nconnection: close\r\n\r\n${busyBody}`,
+)
+
 export interface ProxyFront {
   readonly port: number
   /** Stop accepting new connections (existing ones keep working). */
@@ -101,6 +107,8 @@ export const startProxyFront = async (options: {
   readonly port: number
   readonly h1: http.Server
   readonly h2: http2.Http2Server
+  /** Connections beyond this are answered 503 and closed at once. */
+  readonly maxConnections: number
 }): Promise<ProxyFront> => {
   sweepStaleSocketDirs()
   const dir = fs.mkdtempSync(join(tmpdir(), `oprc-front-${process.pid}-`))
@@ -140,11 +148,17 @@ export const startProxyFront = async (options: {
     socket: {
       open: (client) => {
         client.data = newSide()
+        if (clients.size >= options.maxConnections) {
+          client.data.closed = true
+          client.write(busy)
+          return void client.end()
+        }
         clients.add(client)
       },
       data: (client, chunk) => {
         const state = client.data
         if (state.peer) return send(state.peer, chunk)
+        if (state.closed) return
         const before = state.early.reduce((n, c) => n + c.length, 0)
         state.early.push(Uint8Array.from(chunk))
         // The first three bytes decide the protocol ("PRI" vs an HTTP/1 method); once decided,

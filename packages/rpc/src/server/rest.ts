@@ -1,6 +1,8 @@
 import { Effect } from "effect"
 import { parse as parseYaml } from "yaml"
-import { ValidationError } from "@oprc/models"
+import { DEFAULT_MAX_DEPTH, depthExceeded, formatPath, ValidationError } from "@oprc/models"
+import { depthMessage, jsonTextDepthExceeded } from "./jsonDepth"
+import { UnsupportedMediaType } from "../errors"
 
 /** A REST request after routing: path parameters decoded, body already read within the size limit. */
 export interface RestRequest {
@@ -13,6 +15,8 @@ export interface RestRequest {
   readonly headers: Headers
   readonly body: Uint8Array
   readonly signal: AbortSignal
+  /** server.maxJsonDepth; readBody refuses deeper bodies before parsing them. */
+  readonly maxJsonDepth?: number | undefined
 }
 
 export interface RestResponse {
@@ -103,28 +107,47 @@ const safeDecode = (s: string): string => {
 }
 
 const yamlTypes = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"]
+/**
+ * JSON types. `application/x-www-form-urlencoded` is what `curl -d` sends unless told otherwise;
+ * no oprc route takes form data, so it is read as JSON on every server (PM, ODGM, CRM alike).
+ */
+const jsonTypes = ["application/json", "application/x-www-form-urlencoded", "text/json"]
+export const acceptedBodyTypes = "application/json (or curl's default application/x-www-form-urlencoded, read as JSON), application/yaml"
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** The body as text, refusing invalid UTF-8 instead of silently turning it into U+FFFD. */
+export const bodyText = (request: RestRequest): Effect.Effect<string, ValidationError> =>
+  Effect.try({ try: () => strictUtf8.decode(request.body), catch: () => ValidationError.single("", "request body is not valid UTF-8") })
 
 /**
  * The request body as a value: JSON, or YAML when the content type says so (so a package file
- * can be posted as it is). Syntax errors name the line and column.
+ * can be posted as it is). Syntax errors name the line and column; bodies nested deeper than
+ * `maxJsonDepth` are refused before parsing (JSON text is scanned; YAML is checked after
+ * composing, which is iterative in the yaml library). Other content types: 415.
  */
-export const readBody = (request: RestRequest): Effect.Effect<unknown, ValidationError> =>
-  Effect.suspend(() => {
-    const text = new TextDecoder().decode(request.body)
-    if (text.trim() === "") return Effect.fail(ValidationError.single("", "request body is empty"))
+export const readBody = (request: RestRequest): Effect.Effect<unknown, ValidationError | UnsupportedMediaType> =>
+  Effect.gen(function* () {
     const type = (request.headers.get("content-type") ?? "application/json").split(";")[0]!.trim().toLowerCase()
-    if (yamlTypes.includes(type)) {
-      return Effect.try({
+    const isYaml = yamlTypes.includes(type)
+    if (!isYaml && !jsonTypes.includes(type) && !type.endsWith("+json")) {
+      return yield* new UnsupportedMediaType({ contentType: type, accepted: acceptedBodyTypes })
+    }
+    const text = yield* bodyText(request)
+    if (text.trim() === "") return yield* ValidationError.single("", "request body is empty")
+    const maxDepth = request.maxJsonDepth ?? DEFAULT_MAX_DEPTH
+    if (isYaml) {
+      const value = yield* Effect.try({
         try: () => parseYaml(text, { prettyErrors: true }) as unknown,
         catch: (e) => ValidationError.single("", `body is not valid YAML: ${e instanceof Error ? e.message : String(e)}`),
       })
+      const deep = depthExceeded(value, maxDepth)
+      if (deep !== undefined) return yield* ValidationError.single(formatPath(deep), `body ${depthMessage(maxDepth)}`)
+      return value
     }
-    if (type !== "application/json" && !type.endsWith("+json")) {
-      return Effect.fail(
-        ValidationError.single("", `unsupported content-type "${type}"; send application/json or application/yaml`),
-      )
-    }
-    return Effect.try({
+    const deep = jsonTextDepthExceeded(text, maxDepth)
+    if (deep !== undefined) return yield* ValidationError.single("", `body ${depthMessage(deep.limit, `character ${deep.offset}`)}`)
+    return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (e) => ValidationError.single("", `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`),
     })

@@ -4,6 +4,7 @@ import * as http2 from "node:http2"
 import * as net from "node:net"
 import { Effect, Schema } from "effect"
 import type { ServerOptions } from "./Server"
+import { type ConnectionTimeouts, guardHttp1, guardHttp2 } from "./connections"
 import { type ProxyFront, startProxyFront } from "./front"
 import type { RestResponse } from "./rest"
 
@@ -36,7 +37,11 @@ export interface Servers {
   readonly sessions: Set<http2.Http2Session>
 }
 
-export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, res: NodeRes) => void) =>
+export const makeServers = (
+  options: ServerOptions,
+  timeouts: ConnectionTimeouts & { readonly maxConnections: number },
+  handleAny: (req: NodeReq, res: NodeRes) => void,
+) =>
   Effect.try({
     try: (): Servers => {
       // One handler serves both protocols; it only uses what their request/response types share.
@@ -61,6 +66,9 @@ export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, re
           handler,
         )
         trackSessions(secure)
+        expectContinue(secure, options.bodyLimitBytes, handler)
+        guardHttp2(secure, timeouts)
+        secure.maxConnections = timeouts.maxConnections
         const sockets = new Set<net.Socket>()
         secure.on("secureConnection", (s: net.Socket) => {
           sockets.add(s)
@@ -82,12 +90,16 @@ export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, re
       }
       const h1 = http.createServer(handler)
       const h2 = http2.createServer(handler)
+      expectContinue(h1, options.bodyLimitBytes, handler)
+      expectContinue(h2, options.bodyLimitBytes, handler)
       trackSessions(h2)
+      guardHttp1(h1, timeouts)
+      guardHttp2(h2, timeouts)
       let front: ProxyFront | undefined
       return {
         sessions,
         listen: async () => {
-          front = await startProxyFront({ host: options.host, port: options.port, h1, h2 })
+          front = await startProxyFront({ host: options.host, port: options.port, h1, h2, maxConnections: timeouts.maxConnections })
           return front.port
         },
         stopAccepting: () => front?.stopAccepting(),
@@ -95,6 +107,25 @@ export const makeServers = (options: ServerOptions, handleAny: (req: NodeReq, re
       }
     },
     catch: (e) => new ServerStartError({ reason: `cannot start server: ${e instanceof Error ? e.message : String(e)}` }),
+  })
+
+/**
+ * `Expect: 100-continue`: a body declared larger than the limit gets 413 before the client sends
+ * it (not "100 Continue" and then a reset); anything else is told to continue and handled.
+ */
+const expectContinue = (
+  server: http.Server | http2.Http2Server | http2.Http2SecureServer,
+  limit: number,
+  handler: (req: never, res: never) => void,
+) =>
+  server.on("checkContinue", (req: NodeReq, res: NodeRes & { writeContinue: () => void }) => {
+    if (Number(req.headers["content-length"] ?? "0") > limit) {
+      const body = JSON.stringify({ error: { code: "resource_exhausted", message: `request body is larger than the limit of ${limit} bytes` } })
+      res.writeHead(413, { "content-type": "application/json", ...(req.httpVersionMajor === 1 ? { connection: "close" } : {}) })
+      return void res.end(body)
+    }
+    res.writeContinue()
+    handler(req as never, res as never)
   })
 
 /** Stop accepting, let in-flight calls finish (bounded by the grace period), then cut the rest. */
@@ -106,29 +137,6 @@ export const drain = async (servers: Servers, inFlight: () => number, graceMs: n
   for (const s of servers.sessions) s.destroy()
   servers.closeAll()
 }
-
-export const readLimited = (req: NodeReq, limit: number): Promise<Uint8Array | "too-large"> =>
-  new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0")
-    if (declared > limit) {
-      req.resume()
-      return resolve("too-large")
-    }
-    const chunks: Array<Buffer> = []
-    let size = 0
-    let over = false
-    req.on("data", (c: Buffer) => {
-      if (over) return
-      size += c.length
-      if (size > limit) {
-        over = true
-        return resolve("too-large")
-      }
-      chunks.push(c)
-    })
-    req.on("end", () => over || resolve(new Uint8Array(Buffer.concat(chunks))))
-    req.on("error", reject)
-  })
 
 export const toWebHeaders = (h: http.IncomingHttpHeaders): Headers => {
   const out = new Headers()

@@ -1,0 +1,202 @@
+import { Code, ConnectError, type ConnectRouter, createConnectRouter } from "@connectrpc/connect"
+import {
+  compressionBrotli,
+  compressionGzip,
+  universalRequestFromNodeRequest,
+  universalResponseToNodeResponse,
+} from "@connectrpc/connect-node"
+import type { JsonValue } from "@bufbuild/protobuf"
+import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol"
+import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
+import { type BodyLimits, discardRest, isRefusal, readBounded } from "./body"
+import { depthMessage, jsonTextDepthExceeded } from "./jsonDepth"
+import { normalizeConnectJson, type Violation } from "./strictJson"
+import type { NodeReq, NodeRes } from "./transport"
+import { commonv1 } from "@oprc/proto"
+import { create } from "@bufbuild/protobuf"
+
+/**
+ * Our Connect adapter (instead of connect-node's connectNodeAdapter), so that every service
+ * mounted on the one-port server decodes the same strict way:
+ * - unary Connect calls read their body through the bounded reader (size, time, memory budget);
+ * - Connect JSON is decoded as UTF-8 strictly, depth-checked before JSON.parse, and walked along
+ *   the message descriptor (unknown fields and enum values refused with their path, short enum
+ *   names accepted), then handed to connect-es already parsed (which decodes it strictly);
+ * - protobuf decode failures (malformed or truncated bytes, invalid UTF-8 in strings), which
+ *   connect-es reports as Internal, become InvalidArgument on Connect, gRPC and gRPC-Web alike.
+ */
+
+export interface ConnectEdgeOptions {
+  readonly routes: (router: ConnectRouter) => void
+  readonly body: BodyLimits
+  readonly maxJsonDepth: number
+  readonly fallback: (req: NodeReq, res: NodeRes) => void
+  /** A handler's promise failed outside an RPC answer (a client that left, a write error). */
+  readonly onFailure: (procedure: string, reason: unknown, aborted: boolean) => void
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+const isJsonType = (type: string | undefined) => {
+  const t = type?.split(";")[0]?.trim().toLowerCase()
+  return t === "application/json"
+}
+const isUnaryBody = (type: string | undefined) => {
+  const t = type?.split(";")[0]?.trim().toLowerCase()
+  return t === "application/json" || t === "application/proto"
+}
+
+const connectErrorBody = (status: number, error: ConnectError): { status: number; body: Uint8Array } => ({
+  status,
+  body: errorToJsonBytes(error, {}),
+})
+
+const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
+  new ConnectError(
+    message,
+    Code.InvalidArgument,
+    undefined,
+    violations.length > 0
+      ? [{ desc: commonv1.FieldViolationsSchema, value: create(commonv1.FieldViolationsSchema, { violations: [...violations] }) }]
+      : undefined,
+  )
+
+const writeError = (res: NodeRes, status: number, error: ConnectError, close: boolean) => {
+  if (res.headersSent) return void res.end()
+  const { body } = connectErrorBody(status, error)
+  const headers: Record<string, string> = { "content-type": "application/json" }
+  if (close) headers.connection = "close"
+  res.writeHead(status, headers)
+  res.end(body)
+}
+
+/** Parses a unary Connect JSON body, or says why it cannot be taken. */
+const parseJsonBody = (handler: UniversalHandler, bytes: Uint8Array, maxDepth: number): JsonValue | ConnectError => {
+  let text: string
+  try {
+    text = strictUtf8.decode(bytes)
+  } catch {
+    return invalid("request body is not valid UTF-8")
+  }
+  const deep = jsonTextDepthExceeded(text, maxDepth)
+  if (deep !== undefined) return invalid(`request body ${depthMessage(deep.limit, `character ${deep.offset}`)}`)
+  let value: JsonValue
+  try {
+    value = JSON.parse(text === "" ? "{}" : text) as JsonValue
+  } catch (e) {
+    return invalid(`request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
+  }
+  const violations = normalizeConnectJson(handler.method.input, value)
+  if (violations.length > 0) {
+    const first = violations[0]!
+    return invalid(`invalid ${handler.method.input.typeName}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`, violations)
+  }
+  return value
+}
+
+const isDecodeFailure = (message: string | null) => message !== null && /^parse binary: /.test(safeDecode(message))
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s)
+  } catch {
+    return s
+  }
+}
+
+const utf8 = new TextEncoder()
+const text = new TextDecoder()
+
+/** connect-es answers Internal when protobuf bytes do not decode; that is the client's mistake. */
+const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<UniversalServerResponse> => {
+  // Connect unary: a 500 whose JSON error says "parse binary".
+  if (uRes.status === 500 && uRes.body !== undefined) {
+    const chunks: Array<Uint8Array> = []
+    for await (const c of uRes.body) chunks.push(c)
+    const raw = Buffer.concat(chunks)
+    try {
+      const parsed = JSON.parse(raw.toString("utf8")) as { code?: string; message?: string }
+      if (parsed.code === "internal" && isDecodeFailure(parsed.message ?? null)) {
+        const body = errorToJsonBytes(invalid(`request is not a valid message: ${parsed.message}`), {})
+        uRes.header?.set("content-length", String(body.byteLength))
+        return { ...uRes, status: 400, body: (async function* () { yield body })() }
+      }
+    } catch {
+      // not a Connect error body: leave it
+    }
+    return { ...uRes, body: (async function* () { yield new Uint8Array(raw) })() }
+  }
+  const body = uRes.body
+  if (body === undefined) return uRes
+  // gRPC (trailers, filled in when the body ends) and gRPC-Web (a trailer frame in the body).
+  return {
+    ...uRes,
+    body: (async function* () {
+      for await (const chunk of body) {
+        if (chunk.length > 5 && (chunk[0]! & 0x80) === 0x80) {
+          const trailer = text.decode(chunk.subarray(5))
+          const status = /grpc-status: ?13\r\n/i.test(trailer)
+          const message = /grpc-message: ?([^\r\n]*)/i.exec(trailer)?.[1] ?? null
+          if (status && isDecodeFailure(message)) {
+            const rewritten = utf8.encode(trailer.replace(/grpc-status: ?13/i, "grpc-status: 3"))
+            const frame = new Uint8Array(5 + rewritten.length)
+            frame[0] = chunk[0]!
+            new DataView(frame.buffer).setUint32(1, rewritten.length)
+            frame.set(rewritten, 5)
+            yield frame
+            continue
+          }
+        }
+        yield chunk
+      }
+      const trailer = uRes.trailer
+      if (trailer?.get("grpc-status") === "13" && isDecodeFailure(trailer.get("grpc-message"))) trailer.set("grpc-status", "3")
+    })(),
+  }
+}
+
+export const makeConnectEdge = (options: ConnectEdgeOptions) => {
+  const router = createConnectRouter({
+    readMaxBytes: options.body.maxBytes,
+    // Whatever reaches protobuf-es' own JSON parser (compressed or streamed bodies) is strict too.
+    jsonOptions: { ignoreUnknownFields: false },
+    acceptCompression: [compressionGzip, compressionBrotli],
+  })
+  options.routes(router)
+  const paths = new Map<string, UniversalHandler>()
+  for (const h of router.handlers) paths.set(h.requestPath, h)
+
+  const run = (handler: UniversalHandler, req: NodeReq, res: NodeRes, parsed: JsonValue | Uint8Array | undefined) => {
+    const node = req as Parameters<typeof universalRequestFromNodeRequest>[0]
+    const nodeRes = res as unknown as Parameters<typeof universalResponseToNodeResponse>[1]
+    const json = parsed instanceof Uint8Array ? undefined : parsed
+    const base = universalRequestFromNodeRequest(node, nodeRes as never, json as JsonValue, undefined)
+    const uReq = parsed instanceof Uint8Array ? { ...base, body: (async function* () { yield parsed })() } : base
+    return handler(uReq)
+      .then(remapDecodeFailure)
+      .then((uRes) => universalResponseToNodeResponse(uRes, nodeRes))
+      .catch((reason: unknown) =>
+        options.onFailure(`/${handler.service.typeName}/${handler.method.name}`, reason, ConnectError.from(reason).code === Code.Aborted || uReq.signal.aborted),
+      )
+  }
+
+  return (req: NodeReq, res: NodeRes, pathname: string) => {
+    const handler = paths.get(pathname)
+    if (handler === undefined) return options.fallback(req, res)
+    const type = req.headers["content-type"]
+    const encoding = req.headers["content-encoding"]
+    const plain = encoding === undefined || encoding === "identity"
+    if (!(handler.method.methodKind === "unary" && req.method === "POST" && plain && isUnaryBody(type))) {
+      return void run(handler, req, res, undefined)
+    }
+    void readBounded(req, options.body).then((body) => {
+      if (isRefusal(body)) {
+        writeError(res, body.status, new ConnectError(body.message, body.code), req.httpVersionMajor === 1)
+        return discardRest(req)
+      }
+      if (!isJsonType(type)) return run(handler, req, res, body)
+      const parsed = parseJsonBody(handler, body, options.maxJsonDepth)
+      if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
+      return run(handler, req, res, parsed)
+    })
+  }
+}
