@@ -1,32 +1,22 @@
-import { VERSION } from "@oprc/rpc"
-import { runDev } from "./commands/dev"
+import { Command } from "effect/cli"
+import { globalFlags } from "./cli/flags"
+import { runCli } from "./cli/run"
+import { clsCommand, fnCommand } from "./commands/catalog"
+import { ctxCommand } from "./commands/ctx"
+import { deadLettersCommand } from "./commands/deadLetters"
+import { clustersCommand, depCommand } from "./commands/dep"
+import { invokeCommands } from "./commands/invoke"
+import { objCommand } from "./commands/obj"
+import { pkgCommand } from "./commands/pkg"
+import { devCommand, startDev, versionCommand } from "./commands/platform"
 
-const usage = `oprc ${VERSION}: command-line interface of the oprc Object-as-a-Service platform
+const root = Command.make("oprc").pipe(
+  Command.withDescription("Command-line interface of the oprc Object-as-a-Service platform"),
+  Command.withSubcommands([ctxCommand, pkgCommand, clsCommand, fnCommand, depCommand, clustersCommand, objCommand, ...invokeCommands, deadLettersCommand, devCommand, versionCommand]),
+  Command.withGlobalFlags(globalFlags),
+)
 
-Usage: oprc <command> [options]
-
-Commands:
-  dev        run the whole platform (PM :8080, ODGM :8081, CRM :8088) in one process
-  version    print the version
-
-Run 'oprc <command> --help' for a command's options.`
-
-const [command, ...rest] = process.argv.slice(2)
-switch (command) {
-  case "dev":
-    runDev(rest)
-    break
-  case "version":
-  case "--version":
-    console.log(`oprc ${VERSION}`)
-    break
-  case undefined:
-  case "help":
-  case "--help":
-  case "-h":
-    console.log(usage)
-    break
-  default:
-    console.error(`oprc: unknown command "${command}"\n\n${usage}`)
-    process.exit(2)
-}
+const argv = process.argv.slice(2)
+// `oprc dev` runs the servers with their own config flags (--set, --pm-port, ...), see commands/dev.ts.
+if (argv[0] === "dev" && !argv.includes("--completions")) startDev(argv.slice(1))
+else runCli(root, argv)
