@@ -19,6 +19,7 @@ import {
   PackageName,
   withDefault,
 } from "./fields"
+import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodeWith } from "./issues"
 import { Class, Function, Version } from "./package"
 import { classIssues, type PathIssue } from "./package-checks"
@@ -139,6 +140,7 @@ const decodeDeploymentSchema = decodeWith(Deployment)
 export const decodeDeployment: (input: unknown) => Effect.Effect<Deployment, ValidationError> = Effect.fn(
   "Models.decodeDeployment",
 )(function*(input: unknown) {
+  yield* PackageLimits.use((l) => checkInputShape(input, packageShape(l)))
   return yield* decodeDeploymentSchema(input)
 })
 

@@ -17,8 +17,11 @@ export type FieldViolation = typeof FieldViolation.Type
 export class ValidationError extends Schema.TaggedError<ValidationError>()("ValidationError", {
   violations: Schema.Array(FieldViolation),
 }) {
+  /** The first few violations: the full list travels beside the message, so it is not repeated here. */
   override get message(): string {
-    return this.violations.map((v) => (v.path ? `${v.path}: ${v.message}` : v.message)).join("; ")
+    const shown = this.violations.slice(0, 10).map((v) => (v.path ? `${v.path}: ${v.message}` : v.message)).join("; ")
+    const rest = this.violations.length - 10
+    return rest > 0 ? `${shown}; and ${rest} more (see violations)` : shown
   }
   static single(path: string, message: string): ValidationError {
     return new ValidationError({ violations: [{ path, message }] })

@@ -143,10 +143,19 @@ export const isHttpUrl = (s: string): boolean => {
 }
 
 const objectIdPattern = /^[a-z0-9._:-]{1,160}$/
-export const isObjectId = (s: string): boolean => objectIdPattern.test(s)
-/** An object id: `[a-z0-9._:-]{1,160}`. */
+/** `.` and `..` match the pattern but are path segments URL clients resolve away: unaddressable. */
+export const isObjectId = (s: string): boolean => objectIdPattern.test(s) && s !== "." && s !== ".."
+export const objectIdMessage = "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-' (not \".\" or \"..\")"
+/** An object id: `[a-z0-9._:-]{1,160}`, except `.` and `..`. */
 export const ObjectId = Schema.String.check(
-  Schema.makeFilter((s: string) =>
-    isObjectId(s) || "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'"),
+  Schema.makeFilter((s: string) => isObjectId(s) || objectIdMessage),
 ).pipe(Schema.brand("ObjectId"))
 export type ObjectId = typeof ObjectId.Type
+
+// Whitespace, C0/C1 controls (NUL included), DEL, lone surrogates (not encodable as UTF-8) and
+// U+FFFD (what a lossy decoder makes of invalid UTF-8) never belong in a key name.
+const badKeyChar = /[\s\u0000-\u001f\u007f-\u009f\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+
+/** An entry key: 1 to `maxLength` characters, no whitespace or control characters, valid Unicode. */
+export const isEntryKey = (s: string, maxLength = 256): boolean => s.length > 0 && s.length <= maxLength && !badKeyChar.test(s)
+export const entryKeyMessage = "must be 1 to 256 characters without whitespace or control characters"

@@ -1,6 +1,9 @@
 import { Effect, Result, type Schema, type SchemaAST, type SchemaIssue, SchemaParser } from "effect"
 import { type FieldViolation, ValidationError } from "./errors"
 
+/** At most this many violations are reported; the rest are counted (bounds.ts re-exports it). */
+export const MAX_VIOLATIONS = 100
+
 /**
  * Turns Schema decoding failures into `{path, message}` violations that read like the rest of our
  * validation ("classes[0].key: must start with a letter ..."), instead of Schema's AST dumps.
@@ -113,8 +116,19 @@ const annotationMessage = (annotations: Schema.Annotations.Annotations | undefin
 /** Every leaf of the issue tree as a violation; `input` is the decoded input, to say what was given. */
 export const issueViolations = (issue: SchemaIssue.Issue, input: unknown, prefix: Path = []): Array<FieldViolation> => {
   const out: Array<FieldViolation> = []
+  const seen = new Set<string>()
+  let omitted = 0
+  // Bounded as it goes: an input with a million bad items must not build a million violations.
   const leaf = (path: Path, message: string): void => {
-    out.push({ path: formatPath(path), message })
+    const v = { path: formatPath(path), message }
+    const k = `${v.path}\u0000${v.message}`
+    if (seen.has(k)) return
+    if (out.length >= MAX_VIOLATIONS) {
+      omitted++
+      return
+    }
+    seen.add(k)
+    out.push(v)
   }
   const walk = (i: SchemaIssue.Issue, path: Path): void => {
     switch (i._tag) {
@@ -158,11 +172,8 @@ export const issueViolations = (issue: SchemaIssue.Issue, input: unknown, prefix
     }
   }
   walk(issue, prefix)
-  const seen = new Set<string>()
-  return out.filter((v) => {
-    const k = `${v.path}\u0000${v.message}`
-    return seen.has(k) ? false : (seen.add(k), true)
-  })
+  if (omitted > 0) out.push({ path: "", message: `and ${omitted} more violations not listed` })
+  return out
 }
 
 const parseOptions: SchemaAST.ParseOptions = { errors: "all", onExcessProperty: "error" }

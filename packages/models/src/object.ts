@@ -16,6 +16,8 @@ import {
   optUInt32,
   withDefault,
 } from "./fields"
+import { Violations } from "./bounds"
+import { checkEntries, checkInputShape, collectionShape, ObjectLimits, violationsError } from "./input-limits"
 import { decodeWith } from "./issues"
 import { Trigger } from "./package"
 import { MAX_PARTITIONS } from "./deployment"
@@ -34,6 +36,8 @@ const bindingKeyIssues = (m: object): Array<PathIssue> =>
   Object.keys(m).flatMap((k) =>
     Schema.is(BindingName)(k) ? [] : [{ path: [k], issue: `${JSON.stringify(k)} is not a binding name` }]
   )
+
+const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
 
 /** An object: versioned entries of one class, living in one partition. */
 export const DataObject = Schema.Struct({
@@ -55,6 +59,14 @@ const decodeObjectSchema = decodeWith(DataObject)
 export const decodeObject: (input: unknown) => Effect.Effect<DataObject, ValidationError> = Effect.fn(
   "Models.decodeObject",
 )(function*(input: unknown) {
+  const limits = yield* ObjectLimits
+  const v = new Violations()
+  const { entries, triggers } = isRecord(input) ? input : {}
+  if (isRecord(entries)) checkEntries(entries, limits, v)
+  if (Array.isArray(triggers) && triggers.length > limits.maxObjectTriggers) {
+    v.add("triggers", `has ${triggers.length} items; at most ${limits.maxObjectTriggers} are allowed`)
+  }
+  if (v.size > 0) return yield* violationsError(v)
   return yield* decodeObjectSchema(input)
 })
 
@@ -111,5 +123,6 @@ const decodeCollectionSchema = decodeWith(Collection)
 export const decodeCollection: (input: unknown) => Effect.Effect<Collection, ValidationError> = Effect.fn(
   "Models.decodeCollection",
 )(function*(input: unknown) {
+  yield* ObjectLimits.use((l) => checkInputShape(input, collectionShape(l)))
   return yield* decodeCollectionSchema(input)
 })

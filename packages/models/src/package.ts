@@ -4,6 +4,8 @@ import type { ValidationError } from "./errors"
 import {
   BindingName,
   ClassKey,
+  entryKeyMessage,
+  isEntryKey,
   FunctionKey,
   isHttpUrl,
   isObjectId,
@@ -22,6 +24,7 @@ import {
   Port,
   withDefault,
 } from "./fields"
+import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodeWith } from "./issues"
 import { packageIssues } from "./package-checks"
 
@@ -34,9 +37,7 @@ export const isSemVerRange = (s: string): boolean => SemVerRange.parse(s)._tag =
 export const Version = Schema.String.check(stringCheck(isSemVer, (s) => `${JSON.stringify(s)} is not a semantic version (e.g. "1.2.0")`))
 
 /** An entry key of an object's state. */
-export const EntryKey = Schema.String.check(
-  stringCheck((s) => s.length > 0 && s.length <= 256 && !/\s/.test(s), "must be 1 to 256 characters without whitespace"),
-)
+export const EntryKey = Schema.String.check(stringCheck((s) => isEntryKey(s), entryKeyMessage))
 
 export const KeySpec = Schema.Struct({
   name: EntryKey,
@@ -182,8 +183,11 @@ export type PackageInput = typeof Package.Encoded
  * its path. Reference checks (package-checks.ts) run once every field is individually valid.
  */
 const decodePackageSchema = decodeWith(Package)
+/** Decodes without the shape pre-pass, for callers that ran it on a larger document already. */
+export const decodePackageChecked = (input: unknown): Effect.Effect<Package, ValidationError> => decodePackageSchema(input)
 export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn("Models.decodePackage")(
   function*(input: unknown) {
+    yield* PackageLimits.use((l) => checkInputShape(input, packageShape(l)))
     return yield* decodePackageSchema(input)
   },
 )

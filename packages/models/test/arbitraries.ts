@@ -6,6 +6,7 @@ import {
   type Collection,
   type Condition,
   type DataObject,
+  isEntryKey,
   ObjectId,
   type Deployment,
   DeploymentKey,
@@ -28,7 +29,7 @@ export const packageName = dnsLabel.map(Schema.decodeSync(PackageName))
 export const classKey = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,10}$/).map(Schema.decodeSync(ClassKey))
 const functionKey = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/)
 const bindingName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,10}$/)
-const objectId = fc.stringMatching(/^[a-z0-9._:-]{1,24}$/)
+const objectId = fc.stringMatching(/^[a-z0-9._:-]{1,24}$/).filter((s) => s !== "." && s !== "..")
 const entryKey = fc.stringMatching(/^[A-Za-z0-9_.:*-]{1,16}$/)
 // Free text: descriptions and messages, including non-ASCII, quotes, newlines.
 const text = fc.oneof(fc.constant(""), fc.string({ maxLength: 24 }), fc.string({ unit: "grapheme", maxLength: 12 }))
@@ -294,8 +295,8 @@ export const dataObject: fc.Arbitrary<DataObject> = fc.record({
   partition: fc.nat(1023),
   id: objectId.map(Schema.decodeSync(ObjectId)),
   version: uint,
-  // "__proto__" must survive as an ordinary entry key.
-  entries: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constant("__proto__")), value, { maxKeys: 4, noNullPrototype: true }),
+  // "__proto__" must survive as an ordinary entry key; keys are never empty, blank or control characters.
+  entries: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }).filter((k) => isEntryKey(k)), fc.constant("__proto__")), value, { maxKeys: 4, noNullPrototype: true }),
   createdAt: millis,
   updatedAt: millis,
   triggers: triggers("foreign-package-x", { key: Schema.decodeSync(ClassKey)("Obj"), bindings: ["run"] }, []),

@@ -159,10 +159,10 @@ describe("decodeCollection", () => {
 })
 
 describe("decodeObject", () => {
-  test("ids are [a-z0-9._:-]{1,160}", () => {
-    for (const id of ["", "Upper", "with space", "x".repeat(161), "ü"]) {
+  test("ids are [a-z0-9._:-]{1,160}, not . or ..", () => {
+    for (const id of ["", "Upper", "with space", "x".repeat(161), "ü", ".", ".."]) {
       expect(violationsOf(decodeObject({ cls: "shop.Order", id }))).toEqual([
-        { path: "id", message: "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'" },
+        { path: "id", message: "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-' (not \".\" or \"..\")" },
       ])
     }
     expect<string>(valueOf(decodeObject({ cls: "shop.Order", id: "order:2024.01_a-1" })).id).toBe("order:2024.01_a-1")

@@ -179,7 +179,7 @@ describe("decodePackage: references and uniqueness", () => {
     input.classes[0]!.state!.keys[0]!.name = "my count"
     input.classes[0]!.triggers = [{ event: "DATA_UPDATE", source: "count", target: { function: "get", headers: { "x ok": "1", "x-ok": "2" } } }]
     expect(only(input)).toEqual([
-      { path: "classes[0].state.keys[0].name", message: "must be 1 to 256 characters without whitespace" },
+      { path: "classes[0].state.keys[0].name", message: "must be 1 to 256 characters without whitespace or control characters" },
       { path: `classes[0].triggers[0].target.headers["x ok"]`, message: `"x ok" is not an HTTP header name` },
     ])
   })
