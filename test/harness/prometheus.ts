@@ -35,6 +35,8 @@ export interface PrometheusOptions {
   metricsPath?: string
   jobName?: string
   readyTimeoutMs?: number
+  /** Discover targets from an HTTP service-discovery endpoint (`http_sd_configs`) as well. */
+  httpSd?: { url: string; refreshIntervalMs?: number }
 }
 
 export interface PrometheusServer {
@@ -64,6 +66,7 @@ const renderConfig = (o: PrometheusOptions, targets: string[]) => {
         job_name: o.jobName ?? "oprc",
         metrics_path: o.metricsPath ?? "/metrics",
         static_configs: [{ targets }],
+        ...(o.httpSd ? { http_sd_configs: [{ url: o.httpSd.url, refresh_interval: `${o.httpSd.refreshIntervalMs ?? 1000}ms` }] } : {}),
       },
     ],
   }, null, 2)
