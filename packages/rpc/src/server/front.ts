@@ -21,12 +21,20 @@ interface Side {
   /** Bytes read before the peer connection existed. */
   early: Array<Uint8Array>
   closed: boolean
+  /** This side's peer was paused because this side could not take its bytes. */
+  pausedPeer: boolean
 }
 
 /** A peer that stops reading must not make us buffer without bound. */
 const MAX_QUEUED = 16 * 1024 * 1024
+/**
+ * Beyond this many queued bytes the sending side is paused (TCP backpressure to the client)
+ * until the queue drains: without it, 100 clients each sending a 4 MB body faster than the
+ * server reads it had ~400 MB sitting in these queues.
+ */
+const HIGH_WATER = 256 * 1024
 
-const newSide = (): Side => ({ peer: undefined, queue: [], queued: 0, early: [], closed: false })
+const newSide = (): Side => ({ peer: undefined, queue: [], queued: 0, early: [], closed: false, pausedPeer: false })
 
 const send = (to: Bun.Socket<Side>, data: Uint8Array) => {
   const state = to.data
@@ -45,6 +53,9 @@ const send = (to: Bun.Socket<Side>, data: Uint8Array) => {
   if (state.queued > MAX_QUEUED) {
     to.terminate()
     state.peer?.terminate()
+  } else if (state.queued > HIGH_WATER && !state.pausedPeer && state.peer !== undefined) {
+    state.pausedPeer = true
+    state.peer.pause()
   }
 }
 
@@ -60,6 +71,10 @@ const flush = (s: Bun.Socket<Side>) => {
     }
     state.queue.shift()
     state.queued -= head.length
+  }
+  if (state.pausedPeer) {
+    state.pausedPeer = false
+    state.peer?.resume()
   }
 }
 
@@ -137,6 +152,7 @@ export const startProxyFront = async (options: {
       client.data.peer = up
       for (const chunk of client.data.early) send(up, chunk)
       client.data.early = []
+      client.resume()
     } catch {
       client.terminate()
     }
@@ -161,6 +177,8 @@ export const startProxyFront = async (options: {
         if (state.closed) return
         const before = state.early.reduce((n, c) => n + c.length, 0)
         state.early.push(Uint8Array.from(chunk))
+        // Until the upstream connection is open, take no more than a first window.
+        if (before + chunk.length > HIGH_WATER) client.pause()
         // The first three bytes decide the protocol ("PRI" vs an HTTP/1 method); once decided,
         // later chunks wait in `early` until the upstream connection is open.
         if (before >= 3 || before + chunk.length < 3) return

@@ -1,0 +1,42 @@
+import { readFileSync } from "node:fs"
+import * as net from "node:net"
+import { join } from "node:path"
+import { freePort, spawnServer, waitForHttp } from "@oprc/test-harness"
+
+/** Real PM and ODGM processes for the edge tests (limits, fuzzing, responsiveness), by env config. */
+
+const root = join(import.meta.dir, "..")
+const entries = { pm: join(root, "services/pm/src/main.ts"), odgm: join(root, "services/odgm/src/main.ts") }
+
+export const spawnService = async (kind: "pm" | "odgm", env: Record<string, string> = {}) => {
+  const port = await freePort()
+  const url = `http://127.0.0.1:${port}`
+  const proc = spawnServer({
+    name: `edge-${kind}-${port}`,
+    cmd: [process.execPath, entries[kind], "--host", "127.0.0.1", "--port", String(port), "--storage", "memory"],
+    ports: [port],
+    env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...env },
+    cwd: root,
+  })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (proc.alive() ? undefined : `${kind} exited: ${proc.logTail()}`) })
+  return { url, port, proc, rssMb: () => rssMb(proc.pid) }
+}
+
+/** Resident memory of a process, from /proc (MiB). */
+export const rssMb = (pid: number): number => {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
+  return Number(line?.replace(/\D+/g, "") ?? "0") / 1024
+}
+
+/** A raw TCP connection: what it received, and when the server closed it. */
+export const rawConnect = (port: number) =>
+  new Promise<{ socket: net.Socket; received: () => string; closed: Promise<number> }>((resolve, reject) => {
+    let text = ""
+    const started = Date.now()
+    const socket = net.connect(port, "127.0.0.1")
+    const closed = new Promise<number>((r) => socket.once("close", () => r(Date.now() - started)))
+    socket.on("data", (d) => (text += d.toString("latin1")))
+    socket.on("error", () => undefined)
+    socket.once("connect", () => resolve({ socket, received: () => text, closed }))
+    socket.once("error", reject)
+  })
