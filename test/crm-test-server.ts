@@ -206,6 +206,9 @@ export class CrmTestServer {
             .filter((s) => req.deploymentKey === "" || s.unit.deploymentKey === req.deploymentKey)
             .map((s) => ({ unit: deploymentUnitToProto(s.unit), status: s.status })),
         }))),
+      // This CRM starts no processes, so no unit has logs.
+      tailLogs: (req: crmv1.TailLogsRequest) =>
+        self.faulty(Effect.fail(new NotFound({ resource: "replica log", name: `${req.unitId}/${req.function}/${req.replica}` }))),
       watchDeploymentUnits: (req: crmv1.WatchDeploymentUnitsRequest) =>
         Stream.unwrap(self.faulty(Effect.gen(function* () {
           const sub = yield* PubSub.subscribe(self.changes)

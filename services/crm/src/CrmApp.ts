@@ -1,6 +1,35 @@
+import { Layer } from "effect"
+import type { Health } from "@oprc/observability"
 import { serve, serverOptions } from "@oprc/rpc"
-import type { CrmConfig } from "./config"
+import { makeCrmAuthorizer } from "./auth"
+import { type CrmConfig, inheritedEnv } from "./config"
+import { Driver } from "./driver/Driver"
+import { OdgmCollections } from "./driver/process/OdgmCollections"
+import { ProcessDriverLayer } from "./driver/process/ProcessDriver"
+import { Processes } from "./driver/process/Processes"
+import { clusterInfoRpc } from "./rpc/ClusterInfoRpc"
+import { runtimeRpc } from "./rpc/RuntimeRpc"
+import { Runtime } from "./runtime/Runtime"
+import { CrmStore, crmStorageLayer } from "./storage/CrmStore"
 
-/** oprc-crm on one port. */
-export const CrmApp = (config: CrmConfig) =>
-  serve(serverOptions("oprc-crm", config.server), { rpc: [], rest: [] })
+/** Storage, the process driver and the runtime (reconcile loop + status) for a configuration. */
+export const CrmServices = (config: CrmConfig) => {
+  const storage = CrmStore.layer.pipe(Layer.provideMerge(crmStorageLayer(config.storage)))
+  const driver = ProcessDriverLayer({
+    process: config.driver.process,
+    odgm: config.odgm,
+    otlpEndpoint: config.telemetry.otlp.endpoint,
+    baseEnv: inheritedEnv(config.driver.process.inheritEnv),
+  }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
+  return Runtime.layer(config).pipe(Layer.provideMerge(driver), Layer.provideMerge(storage))
+}
+
+/** oprc-crm on one port: RuntimeService, ClusterInfoService, health and metrics. */
+export const CrmApp = (config: CrmConfig) => {
+  const authorize = makeCrmAuthorizer(config.auth)
+  return serve<Runtime | Driver | Health>(serverOptions("oprc-crm", config.server), {
+    rpc: [runtimeRpc(config.driver.process), clusterInfoRpc(config.cluster)],
+    rest: [],
+    ...(authorize === undefined ? {} : { authorize }),
+  }).pipe(Layer.provide(CrmServices(config)))
+}

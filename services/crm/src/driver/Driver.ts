@@ -70,8 +70,11 @@ export class Driver extends Context.Service<Driver, {
   readonly name: DriverName
   /** Brings the unit's runtime towards `unit` (desired state, already validated and stored). */
   readonly reconcile: (unit: DeploymentUnit) => Effect.Effect<UnitObservation, DriverError>
-  /** Drains and stops everything of the unit (ODGM routes first, then processes). */
-  readonly remove: (unitId: string) => Effect.Effect<void, DriverError>
+  /**
+   * Drains and stops everything of the unit (ODGM routes first, then processes). `last` is the
+   * unit as it was last applied, for a driver that has not seen it since it started.
+   */
+  readonly remove: (unitId: string, last?: DeploymentUnit) => Effect.Effect<void, DriverError>
   /**
    * Sets a function's replica count, clamped to the function's [max(1, minScale), maxScale]
    * (maxScale 0 = no upper bound); survives CRM restarts until the unit's next generation.

@@ -10,7 +10,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file oprc/crm/v1/cluster_info_service.proto.
  */
 export const file_oprc_crm_v1_cluster_info_service: GenFile = /*@__PURE__*/
-  fileDesc("CiZvcHJjL2NybS92MS9jbHVzdGVyX2luZm9fc2VydmljZS5wcm90bxILb3ByYy5jcm0udjEiFwoVR2V0Q2x1c3RlckluZm9SZXF1ZXN0IqsBChZHZXRDbHVzdGVySW5mb1Jlc3BvbnNlEg8KB2NsdXN0ZXIYASABKAkSDgoGZHJpdmVyGAIgASgJEg8KB2hlYWx0aHkYAyABKAgSEgoKbm9kZV9jb3VudBgEIAEoDRITCgtyZWFkeV9ub2RlcxgFIAEoDRIUCgxhdmFpbGFiaWxpdHkYBiABKAESDwoHbWVzc2FnZRgHIAEoCRIPCgd2ZXJzaW9uGAggASgJMnQKEkNsdXN0ZXJJbmZvU2VydmljZRJeCg5HZXRDbHVzdGVySW5mbxIiLm9wcmMuY3JtLnYxLkdldENsdXN0ZXJJbmZvUmVxdWVzdBojLm9wcmMuY3JtLnYxLkdldENsdXN0ZXJJbmZvUmVzcG9uc2UiA5ACAWIGcHJvdG8z");
+  fileDesc("CiZvcHJjL2NybS92MS9jbHVzdGVyX2luZm9fc2VydmljZS5wcm90bxILb3ByYy5jcm0udjEiFwoVR2V0Q2x1c3RlckluZm9SZXF1ZXN0IpsCChZHZXRDbHVzdGVySW5mb1Jlc3BvbnNlEg8KB2NsdXN0ZXIYASABKAkSDgoGZHJpdmVyGAIgASgJEg8KB2hlYWx0aHkYAyABKAgSEgoKbm9kZV9jb3VudBgEIAEoDRITCgtyZWFkeV9ub2RlcxgFIAEoDRIUCgxhdmFpbGFiaWxpdHkYBiABKAESDwoHbWVzc2FnZRgHIAEoCRIPCgd2ZXJzaW9uGAggASgJEhEKCWNwdV9jb3JlcxgJIAEoDRIaChJtZW1vcnlfdG90YWxfYnl0ZXMYCiABKAQSHgoWbWVtb3J5X2F2YWlsYWJsZV9ieXRlcxgLIAEoBBINCgV1bml0cxgMIAEoDRIQCghyZXBsaWNhcxgNIAEoDTJ0ChJDbHVzdGVySW5mb1NlcnZpY2USXgoOR2V0Q2x1c3RlckluZm8SIi5vcHJjLmNybS52MS5HZXRDbHVzdGVySW5mb1JlcXVlc3QaIy5vcHJjLmNybS52MS5HZXRDbHVzdGVySW5mb1Jlc3BvbnNlIgOQAgFiBnByb3RvMw");
 
 /**
  * @generated from message oprc.crm.v1.GetClusterInfoRequest
@@ -72,6 +72,33 @@ export type GetClusterInfoResponse = Message<"oprc.crm.v1.GetClusterInfoResponse
    * @generated from field: string version = 8;
    */
   version: string;
+
+  /**
+   * Capacity: what this CRM's machine(s) offer and what it runs now.
+   *
+   * @generated from field: uint32 cpu_cores = 9;
+   */
+  cpuCores: number;
+
+  /**
+   * @generated from field: uint64 memory_total_bytes = 10;
+   */
+  memoryTotalBytes: bigint;
+
+  /**
+   * @generated from field: uint64 memory_available_bytes = 11;
+   */
+  memoryAvailableBytes: bigint;
+
+  /**
+   * @generated from field: uint32 units = 12;
+   */
+  units: number;
+
+  /**
+   * @generated from field: uint32 replicas = 13;
+   */
+  replicas: number;
 };
 
 /**

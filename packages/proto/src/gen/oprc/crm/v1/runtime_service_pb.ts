@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file oprc/crm/v1/runtime_service.proto.
  */
 export const file_oprc_crm_v1_runtime_service: GenFile = /*@__PURE__*/
-  fileDesc("CiFvcHJjL2NybS92MS9ydW50aW1lX3NlcnZpY2UucHJvdG8SC29wcmMuY3JtLnYxIt4CChREZXBsb3ltZW50VW5pdFN0YXR1cxIPCgd1bml0X2lkGAEgASgJEi4KBXBoYXNlGAIgASgOMh8ub3ByYy5jb21tb24udjEuRGVwbG95bWVudFBoYXNlEi0KCmNvbmRpdGlvbnMYAyADKAsyGS5vcHJjLmNvbW1vbi52MS5Db25kaXRpb24SGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgEIAEoBBIPCgdtZXNzYWdlGAUgASgJEi4KCWZ1bmN0aW9ucxgGIAMoCzIbLm9wcmMuY3JtLnYxLkZ1bmN0aW9uU3RhdHVzEhAKCG9kZ21fdXJsGAcgASgJEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKDnJlY29tbWVuZGF0aW9uGAkgASgLMh4ub3ByYy5jcm0udjEuTmZyUmVjb21tZW5kYXRpb24icgoORnVuY3Rpb25TdGF0dXMSEAoIZnVuY3Rpb24YASABKAkSGAoQZGVzaXJlZF9yZXBsaWNhcxgCIAEoDRIWCg5yZWFkeV9yZXBsaWNhcxgDIAEoDRILCgN1cmwYBCABKAkSDwoHbWVzc2FnZRgFIAEoCSKBAQoRTmZyUmVjb21tZW5kYXRpb24SEAoIcmVwbGljYXMYASABKA0SCwoDY3B1GAIgASgJEg4KBm1lbW9yeRgDIAEoCRIOCgZyZWFzb24YBCABKAkSFAoMb2JzZXJ2ZWRfcnBzGAUgASgBEhcKD29ic2VydmVkX3A5OV9tcxgGIAEoASJKChpBcHBseURlcGxveW1lbnRVbml0UmVxdWVzdBIsCgR1bml0GAEgASgLMh4ub3ByYy5jb21tb24udjEuRGVwbG95bWVudFVuaXQiUAobQXBwbHlEZXBsb3ltZW50VW5pdFJlc3BvbnNlEjEKBnN0YXR1cxgBIAEoCzIhLm9wcmMuY3JtLnYxLkRlcGxveW1lbnRVbml0U3RhdHVzIi4KG0RlbGV0ZURlcGxveW1lbnRVbml0UmVxdWVzdBIPCgd1bml0X2lkGAEgASgJIi8KHERlbGV0ZURlcGxveW1lbnRVbml0UmVzcG9uc2USDwoHZXhpc3RlZBgBIAEoCCIrChhHZXREZXBsb3ltZW50VW5pdFJlcXVlc3QSDwoHdW5pdF9pZBgBIAEoCSJ8ChlHZXREZXBsb3ltZW50VW5pdFJlc3BvbnNlEiwKBHVuaXQYASABKAsyHi5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50VW5pdBIxCgZzdGF0dXMYAiABKAsyIS5vcHJjLmNybS52MS5EZXBsb3ltZW50VW5pdFN0YXR1cyI0ChpMaXN0RGVwbG95bWVudFVuaXRzUmVxdWVzdBIWCg5kZXBsb3ltZW50X2tleRgBIAEoCSJUChtMaXN0RGVwbG95bWVudFVuaXRzUmVzcG9uc2USNQoFdW5pdHMYASADKAsyJi5vcHJjLmNybS52MS5HZXREZXBsb3ltZW50VW5pdFJlc3BvbnNlIi4KG1dhdGNoRGVwbG95bWVudFVuaXRzUmVxdWVzdBIPCgd1bml0X2lkGAEgASgJIlEKHFdhdGNoRGVwbG95bWVudFVuaXRzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEub3ByYy5jcm0udjEuRGVwbG95bWVudFVuaXRTdGF0dXMyvQQKDlJ1bnRpbWVTZXJ2aWNlEm0KE0FwcGx5RGVwbG95bWVudFVuaXQSJy5vcHJjLmNybS52MS5BcHBseURlcGxveW1lbnRVbml0UmVxdWVzdBooLm9wcmMuY3JtLnYxLkFwcGx5RGVwbG95bWVudFVuaXRSZXNwb25zZSIDkAICEnAKFERlbGV0ZURlcGxveW1lbnRVbml0Eigub3ByYy5jcm0udjEuRGVsZXRlRGVwbG95bWVudFVuaXRSZXF1ZXN0Gikub3ByYy5jcm0udjEuRGVsZXRlRGVwbG95bWVudFVuaXRSZXNwb25zZSIDkAICEmcKEUdldERlcGxveW1lbnRVbml0EiUub3ByYy5jcm0udjEuR2V0RGVwbG95bWVudFVuaXRSZXF1ZXN0GiYub3ByYy5jcm0udjEuR2V0RGVwbG95bWVudFVuaXRSZXNwb25zZSIDkAIBEm0KE0xpc3REZXBsb3ltZW50VW5pdHMSJy5vcHJjLmNybS52MS5MaXN0RGVwbG95bWVudFVuaXRzUmVxdWVzdBooLm9wcmMuY3JtLnYxLkxpc3REZXBsb3ltZW50VW5pdHNSZXNwb25zZSIDkAIBEnIKFFdhdGNoRGVwbG95bWVudFVuaXRzEigub3ByYy5jcm0udjEuV2F0Y2hEZXBsb3ltZW50VW5pdHNSZXF1ZXN0Gikub3ByYy5jcm0udjEuV2F0Y2hEZXBsb3ltZW50VW5pdHNSZXNwb25zZSIDkAIBMAFiBnByb3RvMw", [file_google_protobuf_timestamp, file_oprc_common_v1_deployment]);
+  fileDesc("CiFvcHJjL2NybS92MS9ydW50aW1lX3NlcnZpY2UucHJvdG8SC29wcmMuY3JtLnYxIt4CChREZXBsb3ltZW50VW5pdFN0YXR1cxIPCgd1bml0X2lkGAEgASgJEi4KBXBoYXNlGAIgASgOMh8ub3ByYy5jb21tb24udjEuRGVwbG95bWVudFBoYXNlEi0KCmNvbmRpdGlvbnMYAyADKAsyGS5vcHJjLmNvbW1vbi52MS5Db25kaXRpb24SGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgEIAEoBBIPCgdtZXNzYWdlGAUgASgJEi4KCWZ1bmN0aW9ucxgGIAMoCzIbLm9wcmMuY3JtLnYxLkZ1bmN0aW9uU3RhdHVzEhAKCG9kZ21fdXJsGAcgASgJEi4KCnVwZGF0ZWRfYXQYCCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjYKDnJlY29tbWVuZGF0aW9uGAkgASgLMh4ub3ByYy5jcm0udjEuTmZyUmVjb21tZW5kYXRpb24igAEKDkZ1bmN0aW9uU3RhdHVzEhAKCGZ1bmN0aW9uGAEgASgJEhgKEGRlc2lyZWRfcmVwbGljYXMYAiABKA0SFgoOcmVhZHlfcmVwbGljYXMYAyABKA0SCwoDdXJsGAQgASgJEg8KB21lc3NhZ2UYBSABKAkSDAoEdXJscxgGIAMoCSKBAQoRTmZyUmVjb21tZW5kYXRpb24SEAoIcmVwbGljYXMYASABKA0SCwoDY3B1GAIgASgJEg4KBm1lbW9yeRgDIAEoCRIOCgZyZWFzb24YBCABKAkSFAoMb2JzZXJ2ZWRfcnBzGAUgASgBEhcKD29ic2VydmVkX3A5OV9tcxgGIAEoASJKChpBcHBseURlcGxveW1lbnRVbml0UmVxdWVzdBIsCgR1bml0GAEgASgLMh4ub3ByYy5jb21tb24udjEuRGVwbG95bWVudFVuaXQiUAobQXBwbHlEZXBsb3ltZW50VW5pdFJlc3BvbnNlEjEKBnN0YXR1cxgBIAEoCzIhLm9wcmMuY3JtLnYxLkRlcGxveW1lbnRVbml0U3RhdHVzIi4KG0RlbGV0ZURlcGxveW1lbnRVbml0UmVxdWVzdBIPCgd1bml0X2lkGAEgASgJIi8KHERlbGV0ZURlcGxveW1lbnRVbml0UmVzcG9uc2USDwoHZXhpc3RlZBgBIAEoCCIrChhHZXREZXBsb3ltZW50VW5pdFJlcXVlc3QSDwoHdW5pdF9pZBgBIAEoCSJ8ChlHZXREZXBsb3ltZW50VW5pdFJlc3BvbnNlEiwKBHVuaXQYASABKAsyHi5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50VW5pdBIxCgZzdGF0dXMYAiABKAsyIS5vcHJjLmNybS52MS5EZXBsb3ltZW50VW5pdFN0YXR1cyI0ChpMaXN0RGVwbG95bWVudFVuaXRzUmVxdWVzdBIWCg5kZXBsb3ltZW50X2tleRgBIAEoCSJUChtMaXN0RGVwbG95bWVudFVuaXRzUmVzcG9uc2USNQoFdW5pdHMYASADKAsyJi5vcHJjLmNybS52MS5HZXREZXBsb3ltZW50VW5pdFJlc3BvbnNlIi4KG1dhdGNoRGVwbG95bWVudFVuaXRzUmVxdWVzdBIPCgd1bml0X2lkGAEgASgJIlEKHFdhdGNoRGVwbG95bWVudFVuaXRzUmVzcG9uc2USMQoGc3RhdHVzGAEgASgLMiEub3ByYy5jcm0udjEuRGVwbG95bWVudFVuaXRTdGF0dXMiZAoPVGFpbExvZ3NSZXF1ZXN0Eg8KB3VuaXRfaWQYASABKAkSEAoIZnVuY3Rpb24YAiABKAkSDwoHcmVwbGljYRgDIAEoDRIOCgZzdHJlYW0YBCABKAkSDQoFbGluZXMYBSABKA0iLwoQVGFpbExvZ3NSZXNwb25zZRINCgVsaW5lcxgBIAMoCRIMCgRmaWxlGAIgASgJMosFCg5SdW50aW1lU2VydmljZRJtChNBcHBseURlcGxveW1lbnRVbml0Eicub3ByYy5jcm0udjEuQXBwbHlEZXBsb3ltZW50VW5pdFJlcXVlc3QaKC5vcHJjLmNybS52MS5BcHBseURlcGxveW1lbnRVbml0UmVzcG9uc2UiA5ACAhJwChREZWxldGVEZXBsb3ltZW50VW5pdBIoLm9wcmMuY3JtLnYxLkRlbGV0ZURlcGxveW1lbnRVbml0UmVxdWVzdBopLm9wcmMuY3JtLnYxLkRlbGV0ZURlcGxveW1lbnRVbml0UmVzcG9uc2UiA5ACAhJnChFHZXREZXBsb3ltZW50VW5pdBIlLm9wcmMuY3JtLnYxLkdldERlcGxveW1lbnRVbml0UmVxdWVzdBomLm9wcmMuY3JtLnYxLkdldERlcGxveW1lbnRVbml0UmVzcG9uc2UiA5ACARJtChNMaXN0RGVwbG95bWVudFVuaXRzEicub3ByYy5jcm0udjEuTGlzdERlcGxveW1lbnRVbml0c1JlcXVlc3QaKC5vcHJjLmNybS52MS5MaXN0RGVwbG95bWVudFVuaXRzUmVzcG9uc2UiA5ACARJyChRXYXRjaERlcGxveW1lbnRVbml0cxIoLm9wcmMuY3JtLnYxLldhdGNoRGVwbG95bWVudFVuaXRzUmVxdWVzdBopLm9wcmMuY3JtLnYxLldhdGNoRGVwbG95bWVudFVuaXRzUmVzcG9uc2UiA5ACATABEkwKCFRhaWxMb2dzEhwub3ByYy5jcm0udjEuVGFpbExvZ3NSZXF1ZXN0Gh0ub3ByYy5jcm0udjEuVGFpbExvZ3NSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_timestamp, file_oprc_common_v1_deployment]);
 
 /**
  * @generated from message oprc.crm.v1.DeploymentUnitStatus
@@ -97,6 +97,8 @@ export type FunctionStatus = Message<"oprc.crm.v1.FunctionStatus"> & {
   readyReplicas: number;
 
   /**
+   * The first ready replica's URL ("" when none is ready); every ready one is in urls.
+   *
    * @generated from field: string url = 4;
    */
   url: string;
@@ -105,6 +107,11 @@ export type FunctionStatus = Message<"oprc.crm.v1.FunctionStatus"> & {
    * @generated from field: string message = 5;
    */
   message: string;
+
+  /**
+   * @generated from field: repeated string urls = 6;
+   */
+  urls: string[];
 };
 
 /**
@@ -334,6 +341,73 @@ export const WatchDeploymentUnitsResponseSchema: GenMessage<WatchDeploymentUnits
   messageDesc(file_oprc_crm_v1_runtime_service, 12);
 
 /**
+ * @generated from message oprc.crm.v1.TailLogsRequest
+ */
+export type TailLogsRequest = Message<"oprc.crm.v1.TailLogsRequest"> & {
+  /**
+   * @generated from field: string unit_id = 1;
+   */
+  unitId: string;
+
+  /**
+   * Function key, e.g. "Counter.fn".
+   *
+   * @generated from field: string function = 2;
+   */
+  function: string;
+
+  /**
+   * @generated from field: uint32 replica = 3;
+   */
+  replica: number;
+
+  /**
+   * "stdout" or "stderr" (default).
+   *
+   * @generated from field: string stream = 4;
+   */
+  stream: string;
+
+  /**
+   * At most this many lines (default 100, at most 1000).
+   *
+   * @generated from field: uint32 lines = 5;
+   */
+  lines: number;
+};
+
+/**
+ * Describes the message oprc.crm.v1.TailLogsRequest.
+ * Use `create(TailLogsRequestSchema)` to create a new message.
+ */
+export const TailLogsRequestSchema: GenMessage<TailLogsRequest> = /*@__PURE__*/
+  messageDesc(file_oprc_crm_v1_runtime_service, 13);
+
+/**
+ * @generated from message oprc.crm.v1.TailLogsResponse
+ */
+export type TailLogsResponse = Message<"oprc.crm.v1.TailLogsResponse"> & {
+  /**
+   * @generated from field: repeated string lines = 1;
+   */
+  lines: string[];
+
+  /**
+   * The log file the lines come from.
+   *
+   * @generated from field: string file = 2;
+   */
+  file: string;
+};
+
+/**
+ * Describes the message oprc.crm.v1.TailLogsResponse.
+ * Use `create(TailLogsResponseSchema)` to create a new message.
+ */
+export const TailLogsResponseSchema: GenMessage<TailLogsResponse> = /*@__PURE__*/
+  messageDesc(file_oprc_crm_v1_runtime_service, 14);
+
+/**
  * A cluster's runtime: turns deployment units into running functions and a data grid.
  * Apply is idempotent (same id and generation = no change), so the PM may resend freely.
  *
@@ -381,6 +455,16 @@ export const RuntimeService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchDeploymentUnitsRequestSchema;
     output: typeof WatchDeploymentUnitsResponseSchema;
+  },
+  /**
+   * The last lines a function replica wrote to stdout or stderr (process driver log files).
+   *
+   * @generated from rpc oprc.crm.v1.RuntimeService.TailLogs
+   */
+  tailLogs: {
+    methodKind: "unary";
+    input: typeof TailLogsRequestSchema;
+    output: typeof TailLogsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_oprc_crm_v1_runtime_service, 0);

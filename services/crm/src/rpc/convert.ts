@@ -1,0 +1,42 @@
+import { create } from "@bufbuild/protobuf"
+import { timestampFromMs } from "@bufbuild/protobuf/wkt"
+import { conditionToProto, type DeploymentPhase } from "@oprc/models"
+import { commonv1, crmv1 } from "@oprc/proto"
+import type { UnitStatus } from "../runtime/status"
+
+const phaseOf: Record<DeploymentPhase, commonv1.DeploymentPhase> = {
+  Pending: commonv1.DeploymentPhase.PENDING,
+  Deploying: commonv1.DeploymentPhase.DEPLOYING,
+  Running: commonv1.DeploymentPhase.RUNNING,
+  Degraded: commonv1.DeploymentPhase.DEGRADED,
+  Failed: commonv1.DeploymentPhase.FAILED,
+  Deleting: commonv1.DeploymentPhase.DELETING,
+}
+
+/** A unit's status on the wire. */
+export const statusToProto = (s: UnitStatus): crmv1.DeploymentUnitStatus =>
+  create(crmv1.DeploymentUnitStatusSchema, {
+    unitId: s.unitId,
+    phase: phaseOf[s.phase],
+    conditions: s.conditions.map(conditionToProto),
+    observedGeneration: BigInt(s.observedGeneration),
+    message: s.message,
+    functions: s.functions.map((f) => ({
+      function: f.function,
+      desiredReplicas: f.desiredReplicas,
+      readyReplicas: f.readyReplicas,
+      url: f.urls[0] ?? "",
+      urls: [...f.urls],
+      message: f.message,
+    })),
+    odgmUrl: s.odgmUrl,
+    updatedAt: timestampFromMs(s.updatedAt),
+    ...(s.recommendation === undefined ? {} : {
+      recommendation: {
+        replicas: s.recommendation.replicas,
+        reason: s.recommendation.reason,
+        observedRps: s.recommendation.observedRps,
+        observedP99Ms: s.recommendation.observedP99Ms,
+      },
+    }),
+  })

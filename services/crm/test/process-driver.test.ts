@@ -1,0 +1,63 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { deploymentUnitToProto } from "@oprc/models"
+import { commonv1, type crmv1 } from "@oprc/proto"
+import { makeTempDir, removeTempDir } from "@oprc/test-harness"
+import { counterUnit, eventually, runtimeClient, startCrm, startOdgm } from "./support"
+
+let odgm: Awaited<ReturnType<typeof startOdgm>>
+let crm: Awaited<ReturnType<typeof startCrm>>
+let dir: string
+let client: ReturnType<typeof runtimeClient>
+
+const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
+const statusOf = async (unitId: string) => (await run(client.getDeploymentUnit({ unitId }))).status!
+const cond = (s: crmv1.DeploymentUnitStatus, type: string) => s.conditions.find((c) => c.type === type)
+
+beforeAll(async () => {
+  dir = makeTempDir("crm-process")
+  odgm = await startOdgm()
+  crm = await startCrm(odgm.url, dir)
+  client = runtimeClient(crm.url)
+})
+
+afterAll(async () => {
+  await crm?.stop()
+  await odgm?.stop()
+  removeTempDir(dir)
+})
+
+describe("process driver", () => {
+  test("a counter unit runs as a process registered with ODGM, answers invocations, and delete leaves nothing", async () => {
+    const unit = counterUnit()
+    const applied = await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+    expect(applied.status?.observedGeneration).toBe(1n)
+    const running = await eventually("Running", async () => {
+      const s = await statusOf(unit.id)
+      return s.phase === commonv1.DeploymentPhase.RUNNING ? s : undefined
+    })
+    expect(running.functions[0]?.readyReplicas).toBe(1)
+    expect(cond(running, "Available")?.status).toBe(commonv1.ConditionStatus.TRUE)
+    const url = running.functions[0]!.url
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+
+    const invoke = (fn: string) => fetch(`${odgm.url}/api/class/counter.Counter/0/objects/c1/invokes/${fn}`, { method: "POST", body: JSON.stringify({ by: 2 }), headers: { "content-type": "application/json" } })
+    const r1 = await invoke("increment")
+    expect(r1.status).toBe(200)
+    expect(await r1.json()).toMatchObject({ count: 2 })
+
+    // An idempotent re-send changes nothing (same process, same URL).
+    await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+    expect((await statusOf(unit.id)).functions[0]?.url).toBe(url)
+
+    const port = Number(new URL(url).port)
+    const deleted = await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+    expect(deleted.existed).toBe(true)
+    // Processes gone, routes gone.
+    const alive = await fetch(`${url}/readyz`).then(() => true, () => false)
+    expect(alive).toBe(false)
+    expect(port).toBeGreaterThan(0)
+    const after = await invoke("increment")
+    expect(after.status).toBe(404)
+  }, 60_000)
+})

@@ -1,0 +1,87 @@
+import { resolve } from "node:path"
+import { Effect, Layer, References, Schema } from "effect"
+import { decodeDeploymentUnit, type DeploymentUnit, type DeploymentUnitInput } from "@oprc/models"
+import { OdgmApp, OdgmConfig } from "@oprc/odgm"
+import { crmv1 } from "@oprc/proto"
+import { makeClient, startServer } from "@oprc/rpc"
+import { CrmApp } from "../src/CrmApp"
+import { CrmConfig } from "../src/config"
+
+export const repoRoot = resolve(import.meta.dir, "../../..")
+/** The bun running this test: function commands use it, so no PATH lookup is involved. */
+export const bun = process.execPath
+
+const quiet = Layer.succeed(References.MinimumLogLevel, process.env.CRM_TEST_LOGS ? "Debug" : "Error")
+
+/** ODGM in this process (memory store) on a free port: the real CollectionService and gateway. */
+export const startOdgm = async () => {
+  const decoded = Schema.decodeUnknownSync(OdgmConfig)({ server: { host: "127.0.0.1", port: 8081, shutdownGraceMs: 200 }, storage: { kind: "memory" }, collections: { refreshMs: 200 } })
+  return startServer(OdgmApp({ ...decoded, server: { ...decoded.server, port: 0 } }).pipe(Layer.provide(quiet)))
+}
+
+export type CrmInput = typeof CrmConfig.Encoded
+
+/** The CRM in this process on a free port, with fast timings; function processes are real. */
+export const startCrm = async (odgmUrl: string, dataDir: string, input: Partial<CrmInput> = {}) => {
+  const decoded = Schema.decodeUnknownSync(CrmConfig)({
+    server: { host: "127.0.0.1", port: 8088, shutdownGraceMs: 200 },
+    storage: { kind: "sqlite", sqlite: { path: `${dataDir}/crm.sqlite` } },
+    odgm: { url: odgmUrl },
+    driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, ...(input.driver?.process ?? {}) } },
+    reconcile: { resyncMs: 2000 },
+    ...input,
+    ...(input.driver === undefined ? {} : { driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, ...input.driver.process } } }),
+  })
+  return startServer(CrmApp({ ...decoded, server: { ...decoded.server, port: 0 } }).pipe(Layer.provide(quiet)))
+}
+
+export const runtimeClient = (url: string) => makeClient(crmv1.RuntimeService, { baseUrl: url, timeoutMs: 20_000 })
+
+/** The counter example as a unit for cluster `local`; `command` replaces its provision.command. */
+export const counterUnit = (overrides: Partial<DeploymentUnitInput> = {}, command: ReadonlyArray<string> = [bun, "examples/counter/src/main.ts"], provision: Record<string, unknown> = {}): DeploymentUnit =>
+  Effect.runSync(decodeDeploymentUnit({
+    id: "counter-dev-local",
+    deploymentKey: "counter-dev",
+    packageName: "counter",
+    packageVersion: "1.0.0",
+    cluster: "local",
+    cls: {
+      key: "Counter",
+      state: { consistency: "STRONG", keys: [{ name: "count", type: "NUMBER" }] },
+      bindings: [
+        { name: "increment", function: "Counter.fn" },
+        { name: "get", function: "Counter.fn" },
+        { name: "reset", function: "Counter.fn", access: "INTERNAL" },
+      ],
+    },
+    functions: [{ key: "Counter.fn", provision: { command, ...provision } }],
+    odgm: { partitionCount: 4 },
+    generation: 1,
+    ...overrides,
+  }))
+
+/** Polls until `check` returns a value, or fails with the last thing seen. */
+export const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => {
+  const until = Date.now() + timeoutMs
+  let last: unknown
+  while (Date.now() < until) {
+    try {
+      const v = await check()
+      if (v !== undefined) return v
+    } catch (e) {
+      last = e
+    }
+    await Bun.sleep(50)
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? "" : ` (last: ${String(last)})`}`)
+}
+
+export const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string
+    return !/\) [ZX] /.test(stat)
+  } catch {
+    return false
+  }
+}
