@@ -10,6 +10,7 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   promtool: "prometheus",
   "nats-server": "nats-server",
   wrk: "wrk",
+  kubectl: "kubernetes-client",
 }
 
 export const DEFAULT_BINARIES = ["etcd", "etcdctl", "prometheus", "nats-server"] as const
