@@ -107,7 +107,13 @@ const previewKey = (k: string): string => JSON.stringify(k.length > 40 ? `${k.sl
  * and how deep each value is nested (state deeper than a function runtime can take is refused
  * on write, not discovered by the next invoke). Paths are `entries.<key>...`.
  */
-export const checkEntries = (entries: Readonly<Record<string, unknown>>, l: ObjectLimits, out: Violations, path = "entries"): void => {
+export const checkEntries = (
+  entries: Readonly<Record<string, unknown>>,
+  l: ObjectLimits,
+  out: Violations,
+  path = "entries",
+  checkDepth = true,
+): void => {
   const keys = Object.keys(entries)
   if (keys.length > l.maxEntries) {
     out.add(path, `has ${keys.length} entries; at most ${l.maxEntries} are allowed`)
@@ -118,6 +124,7 @@ export const checkEntries = (entries: Readonly<Record<string, unknown>>, l: Obje
       out.add(joinPath(path, formatPath([k.slice(0, 64)])), `key ${previewKey(k)} is not an entry key: use 1 to ${l.maxEntryKeyLength} characters without whitespace or control characters`)
       continue
     }
+    if (!checkDepth) continue
     const deep = depthExceeded(entries[k], l.maxEntryDepth)
     if (deep !== undefined) {
       out.add(joinPath(path, formatPath([k, ...deep])), `is nested deeper than ${l.maxEntryDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state`)
@@ -130,5 +137,36 @@ export const checkObjectEntries = (entries: Readonly<Record<string, unknown>>, p
   ObjectLimits.use((l) => {
     const v = new Violations()
     checkEntries(entries, l, v, path)
+    return v.size === 0 ? Effect.void : Effect.fail(violationsError(v))
+  })
+
+/**
+ * An object write as it arrives (a REST body, or an RPC request's fields as plain values): its
+ * entries ({@link checkEntries}), its triggers and the keys it deletes, counted before decoding.
+ */
+export const checkObjectWrite = (write: {
+  readonly entries?: unknown
+  readonly triggers?: unknown
+  readonly delete?: unknown
+  readonly deletePath?: string
+  /** Entry values are proto messages: their depth is checked while they are decoded (valueFromProto). */
+  readonly protoValues?: boolean
+}): Effect.Effect<void, ValidationError> =>
+  ObjectLimits.use((l) => {
+    const v = new Violations()
+    const { entries, triggers } = write
+    if (entries !== null && typeof entries === "object" && !Array.isArray(entries)) checkEntries(entries as Record<string, unknown>, l, v, "entries", write.protoValues !== true)
+    if (Array.isArray(triggers) && triggers.length > l.maxObjectTriggers) {
+      v.add("triggers", `has ${triggers.length} items; at most ${l.maxObjectTriggers} are allowed`)
+    }
+    const path = write.deletePath ?? "delete"
+    if (Array.isArray(write.delete)) {
+      if (write.delete.length > l.maxEntries) v.add(path, `has ${write.delete.length} items; at most ${l.maxEntries} are allowed`)
+      else {
+        write.delete.forEach((k: unknown, i) => {
+          if (typeof k === "string" && !isEntryKey(k, l.maxEntryKeyLength)) v.add(`${path}[${i}]`, `${previewKey(k)} is not an entry key`)
+        })
+      }
+    }
     return v.size === 0 ? Effect.void : Effect.fail(violationsError(v))
   })

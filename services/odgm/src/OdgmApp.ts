@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import { ObjectLimits } from "@oprc/models"
 import { type RestRoute, serve, serverOptions } from "@oprc/rpc"
 import { Access, makeAccess } from "./Access.ts"
 import { AsyncInvocations } from "./AsyncInvocations.ts"
@@ -44,5 +45,9 @@ export const OdgmApp = (config: OdgmConfig) => {
     rpc: rpcServices,
     rest,
     authorize: makeAccess(config.auth, config.internalToken).authorize,
-  }).pipe(Layer.provide(Layer.merge(services, startup(config).pipe(Layer.provide(services)))))
+  }).pipe(
+    Layer.provide(Layer.merge(services, startup(config).pipe(Layer.provide(services)))),
+    // Read by entry and collection validation everywhere (REST, RPC, function replies, collection files).
+    Layer.provide(Layer.succeed(ObjectLimits, config.limits)),
+  )
 }

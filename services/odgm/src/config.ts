@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { AuthConfig, NonEmptyString, section, serverConfig, TelemetryConfig } from "@oprc/config"
+import { ObjectLimitsConfig } from "@oprc/models"
 
 const withDefault = <S extends Schema.Top>(value: S["Encoded"]) => (schema: S) =>
   schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
@@ -59,6 +60,8 @@ export const OdgmConfig = Schema.Struct({
   })),
   invocation: section(InvocationConfig),
   triggers: section(TriggerConfig),
+  /** Entry depth, entries per object, key length, triggers and functions per collection (docs/api.md). */
+  limits: section(ObjectLimitsConfig),
   internalToken: Schema.optionalKey(
     Schema.RedactedFromValue(NonEmptyString).annotate({ description: "credential functions present (x-oprc-internal-token) for INTERNAL and PRIVATE access" }),
   ),

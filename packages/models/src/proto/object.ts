@@ -3,7 +3,8 @@ import { NullValue, type Value as PbValue, ValueSchema as PbValueSchema } from "
 import { commonv1, odgmv1 } from "@oprc/proto"
 import { Effect, type Schema } from "effect"
 import { type FieldViolation, ValidationError } from "../errors"
-import { formatPath, joinPath } from "../issues"
+import { ObjectLimits } from "../input-limits"
+import { formatPath, joinPath, MAX_VIOLATIONS } from "../issues"
 import { type Collection, type DataObject, decodeCollection, decodeObject, type Value } from "../object"
 import * as T from "./enums"
 import { msField, num, triggerInput, triggerToProto, tsOf } from "./package"
@@ -23,7 +24,9 @@ const jsonToProto = (j: Schema.Json): PbValue => {
   return create(PbValueSchema, { kind: { case: "structValue", value: { fields } } })
 }
 
-const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>): Schema.Json => {
+// `depth` is the container depth of `v` itself once it is a list or struct (the top level is 1),
+// so recursion never goes below maxDepth + 1 however deep the message is.
+const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>, maxDepth: number, depth = 1): Schema.Json => {
   switch (v.kind.case) {
     case "nullValue":
       return null
@@ -34,10 +37,12 @@ const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>): Sc
     case "boolValue":
       return v.kind.value
     case "listValue":
-      return v.kind.value.values.map((x, i) => jsonFromProto(x, `${path}[${i}]`, out))
+      if (depth > maxDepth) return tooDeep(path, out, maxDepth)
+      return v.kind.value.values.map((x, i) => jsonFromProto(x, `${path}[${i}]`, out, maxDepth, depth + 1))
     case "structValue":
+      if (depth > maxDepth) return tooDeep(path, out, maxDepth)
       return Object.fromEntries(
-        Object.entries(v.kind.value.fields).map(([k, x]) => [k, jsonFromProto(x, joinPath(path, formatPath([k])), out)]),
+        Object.entries(v.kind.value.fields).map(([k, x]) => [k, jsonFromProto(x, joinPath(path, formatPath([k])), out, maxDepth, depth + 1)]),
       )
     case undefined:
       out.push({ path, message: "google.protobuf.Value has no kind set" })
@@ -45,29 +50,39 @@ const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>): Sc
   }
 }
 
+const tooDeep = (path: string, out: Array<FieldViolation>, maxDepth: number): null => {
+  out.push({ path, message: `is nested deeper than ${maxDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state` })
+  return null
+}
+
 export const valueToProto = (v: Value): commonv1.Value =>
   v instanceof Uint8Array
     ? create(commonv1.ValueSchema, { kind: { case: "bytes", value: v } })
     : create(commonv1.ValueSchema, { kind: { case: "json", value: jsonToProto(v) } })
 
-const valueOf = (msg: commonv1.Value, path: string, out: Array<FieldViolation>): Value => {
+const valueOf = (msg: commonv1.Value, path: string, out: Array<FieldViolation>, maxDepth: number): Value => {
   switch (msg.kind.case) {
     case "bytes":
       return msg.kind.value
     case "json":
-      return jsonFromProto(msg.kind.value, path, out)
+      return jsonFromProto(msg.kind.value, path, out, maxDepth)
     case undefined:
       out.push({ path, message: "must hold json or bytes" })
       return null
   }
 }
 
-/** A value from the network; NaN / Infinity and unset kinds are rejected. */
-export const valueFromProto = (msg: commonv1.Value): Effect.Effect<Value, ValidationError> => {
-  const out: Array<FieldViolation> = []
-  const value = valueOf(msg, "", out)
-  return out.length === 0 ? Effect.succeed(value) : Effect.fail(new ValidationError({ violations: out }))
-}
+/**
+ * A value from the network; NaN / Infinity, unset kinds and nesting deeper than
+ * ObjectLimits.maxEntryDepth are rejected (the last also for state a function returns: ODGM then
+ * fails the invocation instead of storing state no runtime can load).
+ */
+export const valueFromProto = (msg: commonv1.Value): Effect.Effect<Value, ValidationError> =>
+  ObjectLimits.use((limits) => {
+    const out: Array<FieldViolation> = []
+    const value = valueOf(msg, "", out, limits.maxEntryDepth)
+    return out.length === 0 ? Effect.succeed(value) : Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
+  })
 
 export const objectToProto = (o: DataObject): odgmv1.Object$ =>
   create(odgmv1.ObjectSchema, {
@@ -81,12 +96,12 @@ export const objectToProto = (o: DataObject): odgmv1.Object$ =>
     triggers: o.triggers.map(triggerToProto),
   })
 
-export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, ValidationError> => {
+export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, ValidationError> => ObjectLimits.use((limits) => {
   const out: Array<FieldViolation> = []
   const entries = Object.fromEntries(
-    Object.entries(msg.entries).map(([k, v]) => [k, valueOf(v, joinPath("entries", formatPath([k])), out)]),
+    Object.entries(msg.entries).map(([k, v]) => [k, valueOf(v, joinPath("entries", formatPath([k])), out, limits.maxEntryDepth)]),
   )
-  if (out.length > 0) return Effect.fail(new ValidationError({ violations: out }))
+  if (out.length > 0) return Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
   return decodeObject({
     cls: msg.cls,
     partition: msg.partition,
@@ -97,7 +112,7 @@ export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, 
     ...msField("updatedAt", msg.updatedAt),
     triggers: msg.triggers.map(triggerInput),
   })
-}
+})
 
 export const collectionToProto = (c: Collection): odgmv1.Collection => {
   const functions = Object.fromEntries(Object.entries(c.functions).map(([name, r]) => [name, create(odgmv1.FunctionRouteSchema, {

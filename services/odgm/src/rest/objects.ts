@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { decodeWith, EntryKey, Trigger } from "@oprc/models"
+import { checkObjectWrite, decodeWith, EntryKey, Trigger } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
@@ -14,8 +14,13 @@ const MergeBody = Schema.Struct({
   entries: Schema.optionalKey(Schema.Record(EntryKey, Schema.Unknown)),
   delete: Schema.optionalKey(Schema.Array(EntryKey)),
 })
-const decodePut = decodeWith(PutBody)
-const decodeMerge = decodeWith(MergeBody)
+const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
+
+// Counts, key names and entry depth first (cheap, bounded), then the Schema.
+const decodePut = (body: unknown) =>
+  Effect.andThen(checkObjectWrite(isRecord(body) ? body : {}), decodeWith(PutBody)(body))
+const decodeMerge = (body: unknown) =>
+  Effect.andThen(checkObjectWrite(isRecord(body) ? body : {}), decodeWith(MergeBody)(body))
 
 const toEntries = (m: Readonly<Record<string, unknown>>): Entries => {
   const out: Record<string, Entries[string]> = {}

@@ -1,5 +1,6 @@
 import { Effect } from "effect"
 import { odgmv1 } from "@oprc/proto"
+import { checkObjectWrite } from "@oprc/models"
 import { rpcService } from "@oprc/rpc"
 import { ObjectGateway } from "../ObjectGateway.ts"
 import { Outbox } from "../Outbox.ts"
@@ -18,6 +19,8 @@ export const objectService = rpcService(
 
       putObject: (req: odgmv1.PutObjectRequest) =>
         Effect.gen(function* () {
+          // Counts and key names before decoding; entry depth is bounded while decoding (valueFromProto).
+          yield* checkObjectWrite({ entries: req.entries, triggers: req.triggers, protoValues: true })
           const id = req.id === "" ? yield* outbox.newId("obj") : req.id
           const o = yield* objects.put(address({ ...req, id }), {
             entries: yield* entriesFromProto(req.entries),
@@ -31,6 +34,7 @@ export const objectService = rpcService(
 
       mergeObject: (req: odgmv1.MergeObjectRequest) =>
         Effect.gen(function* () {
+          yield* checkObjectWrite({ entries: req.entries, delete: req.deleteKeys, deletePath: "deleteKeys", protoValues: true })
           const o = yield* objects.merge(address(req), {
             set: yield* entriesFromProto(req.entries),
             remove: req.deleteKeys,
