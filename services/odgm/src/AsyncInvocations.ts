@@ -1,7 +1,8 @@
-import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
-import { isObjectId, NotFound, Unavailable, ValidationError } from "@oprc/models"
+import { Clock, Context, Effect, Layer, Option } from "effect"
+import { FailedPrecondition, isObjectId, NotFound, Unavailable, ValidationError } from "@oprc/models"
 import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
 import type { AsyncInvocation } from "./domain/events.ts"
+import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "./domain/records.ts"
 import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } from "./domain/types.ts"
 import { type InvokeError, Invoker, routeFor } from "./Invoker.ts"
 import { Outbox } from "./Outbox.ts"
@@ -15,31 +16,19 @@ export interface AsyncResult {
   readonly expiresAt: number
 }
 
-/** The stored record (JSON; storage treats it as opaque). */
-const Stored = Schema.Struct({
-  state: Schema.Literals(["PENDING", "RUNNING", "DONE"]),
-  expiresAt: Schema.Number,
-  status: Schema.optionalKey(Schema.Literals(["OK", "INVALID", "APP_ERROR", "SYSTEM_ERROR"])),
-  /** "ok", or the error code when ODGM could not complete the call (unavailable, deadline_exceeded, ...). */
-  code: Schema.optionalKey(Schema.String),
-  output: Schema.optionalKey(Schema.String),
-  error: Schema.optionalKey(Schema.String),
-  headers: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
-  objectVersion: Schema.optionalKey(Schema.String),
-})
-type Stored = typeof Stored.Type
-const decodeStored = Schema.decodeUnknownOption(Stored)
-
 const errorCode = (e: { readonly _tag: string }) => (e._tag === "VersionConflict" ? "aborted" : e._tag.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())
 
 /** What running a job decided: done (result stored) or worth another attempt later. */
 export type JobOutcome = { readonly _tag: "Done" } | { readonly _tag: "Retry"; readonly error: string }
 
 /**
- * Asynchronous invocations: InvokeAsync validates the call, records a PENDING result and the job in
- * the durable outbox, and returns the id; the dispatcher runs the job (`run`) and stores the result
- * for `resultTtlMs`; GetResult reads it, optionally waiting. A client-chosen id makes the submit
- * idempotent while its result is kept.
+ * Asynchronous invocations: InvokeAsync validates the call and commits the PENDING record and the
+ * job to the durable outbox in one write, and returns the id; the dispatcher runs the job (`run`)
+ * through the Invoker with the job's id, so the DONE record is committed with the state change
+ * and a job run twice (a lease expired after the commit) applies once; GetResult reads it,
+ * optionally waiting. A client-chosen id makes the submit idempotent while its record is kept: a
+ * re-submit of an unfinished id enqueues its job again (a job still queued is not doubled: the
+ * outbox keeps one event per id), the same id with another request is FAILED_PRECONDITION (409).
  */
 export class AsyncInvocations extends Context.Service<AsyncInvocations, {
   readonly submit: (req: InvocationRequest, caller: Caller) => Effect.Effect<string, InvokeError>
@@ -54,42 +43,35 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
         const invoker = yield* Invoker
         const outbox = yield* Outbox
 
-        const put = (id: string, record: Omit<Stored, "expiresAt">) =>
+        const put = (id: string, record: Omit<InvocationRecord, "expiresAt">, final: boolean) =>
           Effect.gen(function* () {
             const expiresAt = (yield* Clock.currentTimeMillis) + options.resultTtlMs
-            yield* orUnavailable(store.putResult(id, { ...record, expiresAt }, options.resultTtlMs))
+            yield* orUnavailable(store.putResult(id, { ...record, expiresAt }, options.resultTtlMs, final))
           })
 
         const read = (id: string) =>
-          orUnavailable(store.getResult(id)).pipe(Effect.map((o) => Option.flatMap(o, decodeStored)))
+          orUnavailable(store.getResult(id)).pipe(Effect.map((o) => Option.flatMap(o, decodeRecord)))
 
-        const toResult = (id: string, s: Stored): AsyncResult => ({
+        const toResult = (id: string, s: InvocationRecord): AsyncResult => ({
           invocationId: id,
           state: s.state,
           expiresAt: s.expiresAt,
-          result: s.state !== "DONE"
-            ? undefined
-            : {
-                invocationId: id,
-                status: s.status ?? "SYSTEM_ERROR",
-                code: s.code ?? "ok",
-                output: new Uint8Array(Buffer.from(s.output ?? "", "base64")),
-                error: s.error ?? "",
-                headers: s.headers ?? {},
-                objectVersion: s.objectVersion === undefined ? undefined : BigInt(s.objectVersion),
-              },
+          result: s.state !== "DONE" ? undefined : recordedResult(id, s),
         })
 
-        const done = (id: string, status: InvocationStatus, code: string, r: Partial<InvocationResult>) =>
-          put(id, {
-            state: "DONE",
-            status,
-            code,
-            output: Buffer.from(r.output ?? new Uint8Array()).toString("base64"),
-            error: r.error ?? "",
-            headers: { ...r.headers },
-            ...(r.objectVersion === undefined ? {} : { objectVersion: r.objectVersion.toString() }),
-          })
+        const done = (id: string, fp: string, status: InvocationStatus, code: string, r: Partial<InvocationResult>) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => put(id, doneRecord(fp, status, code, r, now + options.resultTtlMs), true))
+
+        const requestOf = (job: AsyncInvocation): InvocationRequest => ({
+          cls: job.cls,
+          partition: job.partition,
+          objectId: job.objectId,
+          fn: job.fn,
+          payload: new Uint8Array(Buffer.from(job.payload, "base64")),
+          headers: job.headers,
+          timeoutMs: job.timeoutMs,
+          invocationId: job.invocationId,
+        })
 
         return {
           submit: Effect.fn("AsyncInvocations.submit")(function* (req: InvocationRequest, caller: Caller) {
@@ -103,8 +85,7 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
               return yield* ValidationError.single("invocationId", "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
             }
             const id = req.invocationId ?? (yield* outbox.newId("inv"))
-            if (Option.isSome(yield* read(id))) return id
-            yield* put(id, { state: "PENDING" })
+            const fp = fingerprint(req)
             const job: AsyncInvocation = {
               kind: "invoke",
               invocationId: id,
@@ -118,7 +99,19 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
               ...(req.timeoutMs ? { timeoutMs: req.timeoutMs } : {}),
               ...(caller.callerClass === undefined ? {} : { callerClass: caller.callerClass }),
             }
-            yield* outbox.enqueue(req.cls, [{ id: `async.${id}`, payload: job, availableAt: yield* Clock.currentTimeMillis }])
+            const now = yield* Clock.currentTimeMillis
+            const event = { id: `async.${id}`, payload: job, availableAt: now }
+            const known = yield* read(id)
+            if (Option.isSome(known)) {
+              if (known.value.fp !== undefined && known.value.fp !== fp) {
+                return yield* new FailedPrecondition({ reason: `invocation id ${id} was already used for a different request (class, object, function or payload); use a new id` })
+              }
+              // Not finished: make sure its job is queued (a no-op when it still is).
+              if (known.value.state !== "DONE") yield* outbox.enqueue(req.cls, [event])
+              return id
+            }
+            const pending: InvocationRecord = { state: "PENDING", fp, expiresAt: now + options.resultTtlMs }
+            yield* outbox.enqueue(req.cls, [event], { id, result: pending, ttlMs: options.resultTtlMs, final: false })
             return id
           }),
 
@@ -139,26 +132,20 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             const existing = yield* read(job.invocationId)
             // Delivered before (a lease expired after the result was stored): do not run it twice.
             if (Option.isSome(existing) && existing.value.state === "DONE") return { _tag: "Done" } as const
-            yield* put(job.invocationId, { state: "RUNNING" })
-            const request: InvocationRequest = {
-              cls: job.cls,
-              partition: job.partition,
-              objectId: job.objectId,
-              fn: job.fn,
-              payload: new Uint8Array(Buffer.from(job.payload, "base64")),
-              headers: job.headers,
-              timeoutMs: job.timeoutMs,
-              invocationId: job.invocationId,
-            }
+            const request = requestOf(job)
+            const fp = fingerprint(request)
+            yield* put(job.invocationId, { state: "RUNNING", fp }, false)
             const exit = yield* Effect.result(invoker.invoke(request, { internal: job.internal, callerClass: job.callerClass }))
             if (exit._tag === "Success") {
-              yield* done(job.invocationId, exit.success.status, "ok", exit.success)
+              // Already recorded with the commit; stored again as a plain result for engines that
+              // keep commit records beside the object (NATS), so GetResult sees it at once.
+              yield* done(job.invocationId, fp, exit.success.status, "ok", exit.success)
               return { _tag: "Done" } as const
             }
             const e = exit.failure
             // The function was not reached: worth another attempt, unless this was the last.
             if (e._tag === "Unavailable" && !lastAttempt) return { _tag: "Retry", error: e.message } as const
-            yield* done(job.invocationId, e._tag === "ValidationError" ? "INVALID" : "SYSTEM_ERROR", errorCode(e), { error: e.message })
+            yield* done(job.invocationId, fp, e._tag === "ValidationError" ? "INVALID" : "SYSTEM_ERROR", errorCode(e), { error: e.message })
             return { _tag: "Done" } as const
           }),
         }

@@ -3,6 +3,7 @@ import {
   type AccessModifier,
   type Collection,
   DeadlineExceeded,
+  FailedPrecondition,
   type FunctionRoute,
   NotFound,
   PermissionDenied,
@@ -18,9 +19,17 @@ import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordConflict, recordInvocation } from "./OdgmMetrics.ts"
 import { Outbox, retryStorage } from "./Outbox.ts"
 import { FunctionClient, type FunctionReply } from "./rpc/FunctionClient.ts"
-import { ObjectStoreService, type ObjectState } from "./storage/ObjectStore.ts"
+import { decodeRecord, doneRecord, fingerprint, recordedResult } from "./domain/records.ts"
+import { invocationSlot } from "./storage/common.ts"
+import { type InvocationRecord, ObjectStoreService, type ObjectState } from "./storage/ObjectStore.ts"
 
-export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict
+export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict | FailedPrecondition
+
+/** An invocation whose outcome is recorded under its id (a given id: idempotency key, async job, trigger event). */
+interface Recorded {
+  readonly id: string
+  readonly fp: string
+}
 
 /** PUBLIC: anyone; INTERNAL: functions with the internal credential; PRIVATE: those of the same class. */
 export const mayCall = (access: AccessModifier, caller: Caller, cls: string): boolean =>
@@ -57,11 +66,16 @@ const nextState = (current: StoredObject | undefined, reply: FunctionReply): Obj
  * the data and function triggers they fire. A commit lost to another node re-runs the
  * invocation (at most `maxConflictRetries` times), then answers ABORTED. Stateless: just the call.
  * Everything before the commit is bounded by the invocation's deadline.
+ *
+ * Exactly once per given invocation id: the outcome is recorded in the same commit as the state
+ * change (or, when nothing changed, with the function events), and a run that finds the record
+ * answers it instead of calling the function again. Generated ids are never reused, so they are
+ * not recorded.
  */
 export class Invoker extends Context.Service<Invoker, {
   readonly invoke: (req: InvocationRequest, caller: Caller) => Effect.Effect<InvocationResult, InvokeError>
 }>()("oprc/odgm/Invoker") {
-  static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number }) =>
+  static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number; readonly resultTtlMs: number }) =>
     Layer.effect(Invoker)(
       Effect.gen(function* () {
         const store = yield* ObjectStoreService
@@ -75,12 +89,34 @@ export class Invoker extends Context.Service<Invoker, {
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
             deadline - now > 0 ? Effect.succeed(deadline - now) : Effect.fail(new DeadlineExceeded({ reason: "the invocation's deadline passed" })))
 
-        const functionEvents = (collection: Collection, source: Source, triggers: ReadonlyArray<unknown> | undefined, fn: string, invocationId: string, reply: FunctionReply) =>
+        // Event ids are fresh, not derived from the invocation id: a client may reuse its key once
+        // the record expired, and a reused event id would be taken for one already delivered.
+        const functionEvents = (collection: Collection, source: Source, triggers: ReadonlyArray<unknown> | undefined, fn: string, invocationId: string, reply: FunctionReply, base: string) =>
           Effect.gen(function* () {
             const all = [...collection.triggers, ...objectTriggers(triggers)]
             const firings = functionFirings(source, all, fn, { invocationId, ...reply })
             if (firings.length === 0) return []
-            return toDeliveries(firings, source, `${invocationId}.f`, yield* Clock.currentTimeMillis)
+            return toDeliveries(firings, source, `${base}.f`, yield* Clock.currentTimeMillis)
+          })
+
+        /** The record to commit with the outcome, for a recorded invocation. */
+        const recordOf = (rec: Recorded | undefined, r: InvocationResult) =>
+          Effect.map(Clock.currentTimeMillis, (now): InvocationRecord | undefined =>
+            rec && { id: rec.id, final: true, ttlMs: options.resultTtlMs, result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs) })
+
+        /** Loads the object (if any) and, for a recorded invocation, its earlier outcome. */
+        const load = (ref: ObjectRef, rec: Recorded | undefined, deadline: number) =>
+          Effect.gen(function* () {
+            if (rec === undefined) return { current: Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref))), replay: undefined }
+            const found = yield* retryStorage(deadline, store.getInvoked(ref, rec.id))
+            const record = Option.flatMap(found.recorded, decodeRecord)
+            if (Option.isSome(record) && record.value.state === "DONE") {
+              if (record.value.fp !== undefined && record.value.fp !== rec.fp) {
+                return yield* new FailedPrecondition({ reason: `invocation id ${rec.id} was already used for a different request (class, object, function or payload); use a new id` })
+              }
+              return { current: undefined, replay: { ...recordedResult(rec.id, record.value), code: undefined } }
+            }
+            return { current: Option.getOrUndefined(found.object), replay: undefined }
           })
 
         const result = (invocationId: string, reply: FunctionReply, objectVersion: bigint | undefined): InvocationResult => ({
@@ -92,8 +128,10 @@ export class Invoker extends Context.Service<Invoker, {
           objectVersion,
         })
 
-        const stateless = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, deadline: number) =>
+        const stateless = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
           Effect.gen(function* () {
+            const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
+            if (replay) return replay
             const reply = yield* functions.call({
               url: route.url,
               invocationId,
@@ -105,14 +143,17 @@ export class Invoker extends Context.Service<Invoker, {
               timeoutMs: yield* remaining(deadline),
             })
             const source = { cls: req.cls, partition: 0, objectId: "" }
-            yield* outbox.enqueue(req.cls, yield* functionEvents(collection, source, undefined, req.fn, invocationId, reply))
-            return result(invocationId, reply, undefined)
+            const r = result(invocationId, reply, undefined)
+            const events = yield* functionEvents(collection, source, undefined, req.fn, invocationId, reply, yield* outbox.newId("evt"))
+            yield* outbox.enqueue(req.cls, events, yield* recordOf(rec, r))
+            return r
           })
 
         /** One run: load, call, commit. Fails with VersionConflict when another node committed first. */
-        const attempt = (collection: Collection, route: FunctionRoute, ref: ObjectRef, req: InvocationRequest, invocationId: string, deadline: number) =>
+        const attempt = (collection: Collection, route: FunctionRoute, ref: ObjectRef, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
           Effect.gen(function* () {
-            const current = Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref)))
+            const { current, replay } = yield* load(ref, rec, deadline)
+            if (replay) return replay
             const reply = yield* functions.call({
               url: route.url,
               invocationId,
@@ -124,21 +165,26 @@ export class Invoker extends Context.Service<Invoker, {
               timeoutMs: yield* remaining(deadline),
             })
             const source = { cls: ref.cls, partition: ref.partition, objectId: ref.id }
-            const fnEvents = yield* functionEvents(collection, source, current?.triggers, req.fn, invocationId, reply)
+            const base = yield* outbox.newId("evt")
+            const fnEvents = yield* functionEvents(collection, source, current?.triggers, req.fn, invocationId, reply, base)
             const next = reply.status === "OK" ? nextState(current, reply) : undefined
             if (next === undefined) {
-              yield* outbox.enqueue(ref.cls, fnEvents)
-              return result(invocationId, reply, current?.version)
+              const r = result(invocationId, reply, current?.version)
+              yield* outbox.enqueue(ref.cls, fnEvents, yield* recordOf(rec, r))
+              return r
             }
             const now = yield* Clock.currentTimeMillis
-            const events = [...writeEvents(collection, ref, current, next, `${invocationId}.d`, now), ...fnEvents]
+            const events = [...writeEvents(collection, ref, current, next, `${base}.d`, now), ...fnEvents]
+            // The store numbers versions (decide in storage/common.ts), so the outcome is known before the commit.
+            const r = result(invocationId, reply, next === null ? 0n : (current?.version ?? 0n) + 1n)
+            const invocation = yield* recordOf(rec, r)
             // Once the function ran, the commit is not interrupted by the deadline: it lands or conflicts.
-            const stored = yield* orUnavailable(store.commit({ ref, next, expectedVersion: current?.version ?? 0n, events })).pipe(Effect.uninterruptible)
+            const stored = yield* orUnavailable(store.commit({ ref, next, expectedVersion: current?.version ?? 0n, events, ...(invocation ? { invocation } : {}) })).pipe(Effect.uninterruptible)
             if (events.length > 0) yield* outbox.notify
-            return result(invocationId, reply, stored?.version ?? 0n)
+            return { ...r, objectVersion: stored?.version ?? 0n }
           })
 
-        const stateful = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, deadline: number) =>
+        const stateful = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
           Effect.gen(function* () {
             if (req.objectId === undefined || req.objectId === "") {
               return yield* ValidationError.single("objectId", `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`)
@@ -148,7 +194,7 @@ export class Invoker extends Context.Service<Invoker, {
             const once = Effect.suspend(() => {
               runs++
               // Each re-run is a new invocation of the function: give it its own id.
-              return attempt(collection, route, ref, req, runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`, deadline)
+              return attempt(collection, route, ref, req, runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`, rec, deadline)
             })
             const retried = once.pipe(
               Effect.tapError((e) => (e._tag === "VersionConflict" ? recordConflict(req.cls, req.fn) : Effect.void)),
@@ -168,9 +214,10 @@ export class Invoker extends Context.Service<Invoker, {
               const timeoutMs = req.timeoutMs || route.timeoutMs || options.timeoutMs
               const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
               const invocationId = req.invocationId ?? (yield* outbox.newId("inv"))
+              const rec = req.invocationId === undefined ? undefined : { id: req.invocationId, fp: fingerprint(req) }
               return route.stateless
-                ? yield* stateless(collection, route, req, invocationId, deadline)
-                : yield* stateful(collection, route, req, invocationId, deadline)
+                ? yield* stateless(collection, route, req, invocationId, rec, deadline)
+                : yield* stateful(collection, route, req, invocationId, rec, deadline)
             })
             return yield* run.pipe(
               Effect.tap((r) => recordInvocation(req.cls, req.fn, r.status.toLowerCase(), (performance.now() - started) / 1000)),

@@ -24,7 +24,7 @@ export const OdgmServices = (config: OdgmConfig) => {
   )
   const local = Layer.mergeAll(
     ObjectLocks.layer,
-    FunctionClient.layer({ breakerResetMs: config.invocation.breakerResetMs }),
+    FunctionClient.layer(config.invocation),
     Access.layer(config.auth, config.internalToken),
   )
   const objects = ObjectGateway.layer(config.invocation).pipe(Layer.provideMerge(stored), Layer.provideMerge(local))

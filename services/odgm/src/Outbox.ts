@@ -1,21 +1,20 @@
 import { Clock, Context, Effect, Latch, Layer, Random, Schedule } from "effect"
 import { DeadlineExceeded, Unavailable } from "@oprc/models"
 import { orUnavailable } from "./CollectionRegistry.ts"
-import { partitionOf } from "./domain/partition.ts"
-import { ObjectStoreService, type OutboxEvent, type StorageError } from "./storage/ObjectStore.ts"
+import { invocationSlot } from "./storage/common.ts"
+import { type InvocationRecord, ObjectStoreService, type OutboxEvent, type StorageError } from "./storage/ObjectStore.ts"
 
 /**
- * Records outbox events that belong to no object write (function-error triggers, accepted async
- * invocations), wakes the dispatcher when new events were committed, and hands out ids.
+ * Records outbox events that belong to no object write (function events of an invocation that
+ * changed nothing, accepted async invocations), optionally with the invocation's record in the
+ * same commit, wakes the dispatcher when new events were committed, and hands out ids.
  *
- * Events without a write are committed as the deletion of an object that cannot exist (its id
- * holds "~", which object ids never do): the store records the events atomically and durably
- * through the same path as every other commit. The id is one of 16 per class: few enough that the
- * tombstones an engine may keep (NATS KV) stay bounded, enough that concurrent enqueues rarely
- * race for one key.
+ * Such events are committed as the deletion of an object that cannot exist (`invocationSlot`):
+ * the store records events and record atomically and durably through the same path as every
+ * other commit.
  */
 export class Outbox extends Context.Service<Outbox, {
-  readonly enqueue: (cls: string, events: ReadonlyArray<OutboxEvent>) => Effect.Effect<void, Unavailable>
+  readonly enqueue: (cls: string, events: ReadonlyArray<OutboxEvent>, invocation?: InvocationRecord) => Effect.Effect<void, Unavailable>
   /** New events are claimable: wake the dispatcher now instead of at its next poll. */
   readonly notify: Effect.Effect<void>
   /** Waits for `notify` or `ms`, whichever comes first. */
@@ -35,15 +34,15 @@ export class Outbox extends Context.Service<Outbox, {
           return `${prefix}-${now.toString(36)}-${a.toString(36)}${b.toString(36)}`
         })
       return {
-        enqueue: Effect.fnUntraced(function* (cls: string, events: ReadonlyArray<OutboxEvent>) {
-          if (events.length === 0) return
-          const slot = partitionOf(events[0]!.id, 16)
+        enqueue: Effect.fnUntraced(function* (cls: string, events: ReadonlyArray<OutboxEvent>, invocation?: InvocationRecord) {
+          if (events.length === 0 && invocation === undefined) return
+          const ref = invocationSlot(cls, invocation?.id ?? events[0]!.id)
           yield* orUnavailable(
-            store.commit({ ref: { cls, partition: 0, id: `~outbox~${slot}` }, next: null, expectedVersion: 0n, events }).pipe(
+            store.commit({ ref, next: null, expectedVersion: 0n, events, ...(invocation ? { invocation } : {}) }).pipe(
               Effect.catchTag("VersionConflict", Effect.die), // the id cannot exist
             ),
           )
-          yield* latch.open
+          if (events.length > 0) yield* latch.open
         }),
         notify: Effect.asVoid(latch.open),
         awaitWork: (ms) => latch.await.pipe(Effect.timeoutOption(ms), Effect.andThen(latch.close), Effect.asVoid),

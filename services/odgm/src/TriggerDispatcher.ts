@@ -7,7 +7,7 @@ import { internalCaller } from "./domain/types.ts"
 import { Invoker } from "./Invoker.ts"
 import { recordDelivery, setInFlight } from "./OdgmMetrics.ts"
 import { Outbox } from "./Outbox.ts"
-import { type ClaimedEvent, type DeadLetterPage, ObjectStoreService } from "./storage/ObjectStore.ts"
+import { type ClaimedEvent, type DeadLetterPage, ObjectStoreService, type OutboxEvent } from "./storage/ObjectStore.ts"
 import type { TriggerConfig } from "./config.ts"
 
 const decodePayload = Schema.decodeUnknownOption(OutboxPayload)
@@ -38,7 +38,23 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
         const invoker = yield* Invoker
         const jobs = yield* AsyncInvocations
         const outbox = yield* Outbox
-        const leaseMs = invocationTimeoutMs + config.leaseMarginMs
+        // A lease covers the event's own deadline (the job's timeout, else its route's, else the
+        // default) plus a margin, so an event stranded by a dead node comes back when its run
+        // would have ended, not after the longest possible one. Route timeouts are learned as
+        // deliveries resolve their collections.
+        const routeTimeouts = new Map<string, number>()
+        const leaseFor = (event: OutboxEvent): number => {
+          const p = decodePayload(event.payload)
+          if (Option.isNone(p)) return config.leaseMarginMs
+          const own = p.value.kind === "invoke" ? p.value.timeoutMs : undefined
+          const key = p.value.kind === "invoke" ? `${p.value.cls}/${p.value.fn}` : `${p.value.target.cls}/${p.value.target.fn}`
+          return (own || routeTimeouts.get(key) || invocationTimeoutMs) + config.leaseMarginMs
+        }
+        const learnRoute = (cls: string, fn: string) =>
+          registry.get(cls).pipe(
+            Effect.tap((c) => Effect.sync(() => void routeTimeouts.set(`${cls}/${fn}`, c.functions[fn]?.timeoutMs ?? 0))),
+            Effect.ignore,
+          )
         let inFlight = 0
 
         const deliverTrigger = (d: TriggerDelivery) =>
@@ -74,6 +90,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
               NotFound: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
               ValidationError: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
               PermissionDenied: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
+              FailedPrecondition: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
               Unavailable: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
               DeadlineExceeded: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
               VersionConflict: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
@@ -104,6 +121,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
             const payload = decodePayload(claim.event.payload)
             if (Option.isNone(payload)) return yield* settle(claim, { cls: "unknown", fn: "unknown" }, { _tag: "Permanent", error: "malformed outbox record" })
             const p = payload.value
+            yield* p.kind === "invoke" ? learnRoute(p.cls, p.fn) : learnRoute(p.target.cls, p.target.fn)
             if (p.kind === "invoke") {
               const outcome: JobOutcome = yield* jobs.run(p, claim.attempts >= config.maxAttempts)
               return yield* settle(claim, { cls: p.cls, fn: p.fn }, outcome._tag === "Done" ? undefined : { _tag: "Transient", error: outcome.error })
@@ -117,7 +135,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           )
 
         const drainOnce = Effect.gen(function* () {
-          const claims = yield* orUnavailable(store.claimEvents(config.batchSize, leaseMs))
+          const claims = yield* orUnavailable(store.claimEvents(config.batchSize, leaseFor))
           inFlight += claims.length
           yield* setInFlight(inFlight)
           yield* Effect.forEach(claims, deliver, { concurrency: config.concurrency, discard: true })
@@ -132,7 +150,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           const want = Math.min(config.batchSize, config.concurrency - inFlight)
           const claims = want <= 0
             ? []
-            : yield* orUnavailable(store.claimEvents(want, leaseMs)).pipe(
+            : yield* orUnavailable(store.claimEvents(want, leaseFor)).pipe(
               Effect.catchCause((cause) => Effect.as(Effect.logWarning("outbox poll failed", cause), [])),
             )
           inFlight += claims.length

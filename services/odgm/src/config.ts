@@ -33,7 +33,8 @@ export const InvocationConfig = Schema.Struct({
     .annotate({ description: "re-runs of an invocation whose commit lost to another node before answering ABORTED (409)" })
     .pipe(withDefault(64)),
   resultTtlMs: millis().annotate({ description: "how long async invocation results are kept for GetResult" }).pipe(withDefault(3_600_000)),
-  breakerResetMs: millis().annotate({ description: "how long a failing function's circuit stays open before a trial call" }).pipe(withDefault(1000)),
+  breakerResetMinMs: millis().annotate({ description: "first trial call to a failing function this long after its circuit opened (doubles per failed trial)" }).pipe(withDefault(50)),
+  breakerResetMs: millis().annotate({ description: "longest wait between trial calls to a function that stays down" }).pipe(withDefault(1000)),
 })
 export type InvocationConfig = typeof InvocationConfig.Type
 

@@ -13,7 +13,7 @@ let odgm: Awaited<ReturnType<typeof startOdgm>>
 
 beforeAll(async () => {
   fn = await startFunction(probeEntry)
-  odgm = await startOdgm({ invocation: { timeoutMs: DEADLINE_MS, breakerResetMs: 300 } })
+  odgm = await startOdgm({ invocation: { timeoutMs: DEADLINE_MS, breakerResetMs: 5000 } })
   expect((await rest(odgm.url).put("/api/collections/load.Probe", probeCollection("load.Probe", fn.url))).status).toBe(200)
 }, 30_000)
 afterAll(async () => {
@@ -69,7 +69,10 @@ test("a killed function: fast 503s, no hangs, no lost updates, recovery", async 
   expect([...new Set(outage.map((c) => c.status))]).toEqual([503])
   const sorted = outage.map((c) => c.ms).sort((a, b) => a - b)
   expect(sorted[Math.floor(sorted.length * 0.99)]!).toBeLessThan(250)
-  // Back: calls succeed again.
+  // Back: calls succeed again, as soon as the function is (its health check says SERVING), not
+  // when the breaker's backoff (up to 5 s here) would next have let a trial through.
+  const firstOk = calls.filter((c) => c.status === 200 && c.start + c.ms > upAt).map((c) => c.start + c.ms).sort((a, b) => a - b)[0]!
+  expect(firstOk - upAt).toBeLessThan(1000)
   expect(after.length).toBeGreaterThan(20)
   expect(after.every((c) => c.status === 200)).toBe(true)
   // Calls in flight when it died got a 5xx, never a hang; the gateway itself never failed (500).
@@ -81,5 +84,5 @@ test("a killed function: fast 503s, no hangs, no lost updates, recovery", async 
     const ok = calls.filter((c) => c.worker === w && c.status === 200).length
     expect((await api.get(`/api/class/load.Probe/-/objects/w${w}`)).json.entries.count).toBe(ok)
   }
-  console.log(`calls: ${calls.length} (before ${before.length}, outage ${outage.length} p99 ${sorted[Math.floor(sorted.length * 0.99)]} ms, after ${after.length})`)
+  console.log(`calls: ${calls.length} (before ${before.length}, outage ${outage.length} p99 ${sorted[Math.floor(sorted.length * 0.99)]} ms, after ${after.length}; first OK ${firstOk - upAt} ms after the function was up)`)
 }, 60_000)

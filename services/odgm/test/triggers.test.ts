@@ -59,8 +59,10 @@ describe("event triggers", () => {
     expect((await invoke("f1", "fail")).status).toBe(422)
     await countIs("trig.Log", "errors", 1)
     // The error event tells what failed.
-    const ids = await events("trig.Log", "errors")
-    expect(ids[0]).toMatch(/^inv-/)
+    const log = await api.get("/api/class/trig.Log/-/objects/errors")
+    expect(log.json.entries.seen).toEqual(["FUNC_ERROR:f1:fail"])
+    // Event ids are fresh per commit (a reused invocation id must not shadow a new event).
+    expect(log.json.entries.events[0]).toMatch(/^evt-.*\.f\.0$/)
   })
 
   test("per-object triggers, kept across writes", async () => {

@@ -74,18 +74,18 @@ const invoke = (req: RestRequest, objectId: string | undefined) =>
       payload: req.body,
       headers: forwarded(req.headers, req.body),
       timeoutMs: timeoutMs === 0 ? undefined : timeoutMs,
-      invocationId: req.headers.get("x-oprc-invocation-id") ?? undefined,
+      invocationId: req.headers.get("x-oprc-invocation-id") ?? req.headers.get("idempotency-key") ?? undefined,
     }
     if (request.invocationId !== undefined && !isObjectId(request.invocationId)) {
-      return yield* ValidationError.single("x-oprc-invocation-id", "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
+      const header = req.headers.has("x-oprc-invocation-id") ? "x-oprc-invocation-id" : "idempotency-key"
+      return yield* ValidationError.single(header, "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
     }
     if (req.query.get("async") === "true" || req.query.get("async") === "1") {
       const id = yield* (yield* AsyncInvocations).submit(request, caller)
       return { status: 202, body: { invocationId: id }, headers: { location: `/api/invocations/${id}` } }
     }
-    // A client-chosen id only names async jobs (idempotent submits); a sync call always gets a fresh
-    // one, because event ids derive from it and a reused id must never shadow a new event.
-    return resultResponse(yield* (yield* Invoker).invoke({ ...request, invocationId: undefined }, caller))
+    // A client-chosen id is an idempotency key: a retry answers the first outcome, applied once.
+    return resultResponse(yield* (yield* Invoker).invoke(request, caller))
   })
 
 /** POST .../objects/{id}/invokes/{fn} (on an object), POST .../invokes/{fn} (stateless); `?async=true` answers 202. */

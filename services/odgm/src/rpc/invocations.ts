@@ -1,6 +1,6 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Effect } from "effect"
-import { ValidationError } from "@oprc/models"
+import { isObjectId, ValidationError } from "@oprc/models"
 import { odgmv1 } from "@oprc/proto"
 import { type CallContext, rpcService } from "@oprc/rpc"
 import { Access } from "../Access.ts"
@@ -50,7 +50,12 @@ export const invocationService = rpcService(
     const access = yield* Access
     return {
       invoke: (req: odgmv1.InvokeRequest, call: CallContext) =>
-        Effect.map(invoker.invoke(toRequest(req, deadline(req.timeoutMs, call), undefined), access.callerOf(call.headers)), responseOf),
+        Effect.gen(function* () {
+          if (req.invocationId !== "" && !isObjectId(req.invocationId)) {
+            return yield* ValidationError.single("invocationId", "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
+          }
+          return responseOf(yield* invoker.invoke(toRequest(req, deadline(req.timeoutMs, call), req.invocationId || undefined), access.callerOf(call.headers)))
+        }),
 
       invokeAsync: (req: odgmv1.InvokeAsyncRequest, call: CallContext) =>
         Effect.map(jobs.submit(toRequest(req, undefined, req.invocationId || undefined), access.callerOf(call.headers)), (invocationId) => ({ invocationId })),

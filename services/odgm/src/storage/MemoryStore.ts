@@ -9,6 +9,7 @@ import {
   decide,
   decodeCursor,
   encodeCursor,
+  leaseOf,
   newToken,
   validateLimit,
 } from "./common.ts"
@@ -32,7 +33,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
   const classes = new Map<string, Map<string, StoredObject>>()
   const outbox = new Map<string, Pending>()
   const dead = new Map<string, DeadLetter>()
-  const results = new Map<string, { value: unknown; expiresAt: number }>()
+  const results = new Map<string, { value: unknown; expiresAt: number; final: boolean }>()
   let seq = 0
 
   const objectsOf = (cls: string) => {
@@ -47,8 +48,27 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
     return p && p.token === claim.claimToken && p.dueAt > now ? p : undefined
   }
 
+  const setResult = (id: string, value: unknown, expiresAt: number, final: boolean) => {
+    const existing = results.get(id)
+    if (!final && existing?.final) return
+    results.set(id, { value: structuredClone(value), expiresAt, final })
+  }
+  const liveResult = (id: string, now: number) => {
+    const r = results.get(id)
+    if (r && r.expiresAt <= now) results.delete(id)
+    return r && r.expiresAt > now ? r : undefined
+  }
+
   const store: ObjectStore = {
     get: (ref) => Effect.sync(() => Option.map(Option.fromNullishOr(current(ref)), cloneObject)),
+
+    getInvoked: Effect.fn("MemoryStore.getInvoked")(function* (ref, invocationId) {
+      const r = liveResult(invocationId, yield* Clock.currentTimeMillis)
+      return {
+        object: Option.map(Option.fromNullishOr(current(ref)), cloneObject),
+        recorded: r?.final ? Option.some(structuredClone(r.value)) : Option.none(),
+      }
+    }),
 
     commit: Effect.fn("MemoryStore.commit")(function* (req) {
       const now = yield* Clock.currentTimeMillis
@@ -61,6 +81,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
         if (outbox.has(e.id) || dead.has(e.id)) continue
         outbox.set(e.id, { event: cloneEvent(e), seq: seq++, attempts: 0, dueAt: e.availableAt, token: undefined })
       }
+      if (req.invocation) setResult(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs, req.invocation.final)
       return d.stored
     }),
 
@@ -91,7 +112,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       for (const p of due) {
         p.token = yield* newToken
         p.attempts += 1
-        p.dueAt = now + leaseMs
+        p.dueAt = now + leaseOf(leaseMs, p.event)
         claims.push({ event: cloneEvent(p.event), attempts: p.attempts, claimToken: p.token })
       }
       return claims
@@ -136,20 +157,14 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       if (!dead.delete(eventId)) return yield* new NotFound({ resource: "dead letter", name: eventId })
     }),
 
-    putResult: Effect.fn("MemoryStore.putResult")(function* (id, result, ttlMs) {
+    putResult: Effect.fn("MemoryStore.putResult")(function* (id, result, ttlMs, final) {
       const now = yield* Clock.currentTimeMillis
-      results.set(id, { value: structuredClone(result), expiresAt: now + ttlMs })
+      setResult(id, result, now + ttlMs, final)
     }),
 
     getResult: Effect.fn("MemoryStore.getResult")(function* (id) {
-      const now = yield* Clock.currentTimeMillis
-      const r = results.get(id)
-      if (!r) return Option.none()
-      if (r.expiresAt <= now) {
-        results.delete(id)
-        return Option.none()
-      }
-      return Option.some(structuredClone(r.value))
+      const r = liveResult(id, yield* Clock.currentTimeMillis)
+      return r ? Option.some(structuredClone(r.value)) : Option.none()
     }),
 
     ready: Effect.void,

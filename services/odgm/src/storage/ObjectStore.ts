@@ -30,13 +30,17 @@ export type { NatsOptions } from "./nats/NatsStore.ts"
  *    after delivery, `retryEvent`s with a new time, or `deadLetter`s after its max attempts. A lease
  *    that expires makes the event claimable again (attempts + 1). Consumers must be idempotent on
  *    `event.id`. Nothing is dropped silently: dead letters stay until `redrive` or `discard`.
- * 5. Errors: `VersionConflict` (re-read and retry), `StorageError` with `retryable` (map true to
+ * 5. Exactly-once: a commit may carry an `InvocationRecord`; it is stored atomically with the
+ *    write (same SQLite transaction; same NATS KV message), and `getInvoked` finds it from then on
+ *    until its TTL passes. Whoever sees it must not apply that invocation again.
+ * 6. Results: a non-final result (`putResult(..., false)`) never replaces a final one.
+ * 7. Errors: `VersionConflict` (re-read and retry), `StorageError` with `retryable` (map true to
  *    Unavailable / 503), `NotFound` for unknown dead letters.
  *
  * Engine differences the caller may notice (none breaks the guarantees):
  * - NATS rides out a leader election (5-7 s on nats-server 2.9) inside each call, up to
  *   `failoverBudget` (15 s), then answers `StorageError { retryable: true }`; expect such stalls.
- * - NATS list() scans the class's keys and sorts in memory: O(objects in the class) per page.
+ * - NATS list() reads a node-local key index kept current by a watch on the bucket (see NatsStore).
  * - NATS R1 acknowledges before fsync (notes/nats.md §3.6); R3 acknowledges after a quorum.
  * - NATS `attempts` also counts one early delivery of an event committed with a future `availableAt`.
  * - A result's TTL is capped by `NatsOptions.maxResultTtlMs` (24 h) on NATS.
@@ -91,6 +95,28 @@ export interface CommitRequest {
   readonly expectedVersion: bigint | undefined
   /** Recorded atomically with the write. Ids must be unique across the store. */
   readonly events: ReadonlyArray<OutboxEvent>
+  /** The invocation this write applies, recorded with it (see guarantee 5). */
+  readonly invocation?: InvocationRecord
+}
+
+/** The outcome of an invocation, stored under its id in the results. */
+export interface InvocationRecord {
+  readonly id: string
+  /** JSON, opaque to storage. */
+  readonly result: unknown
+  readonly ttlMs: number
+  /**
+   * Final: the invocation is applied (or finished); `getInvoked` reports it and nothing
+   * non-final replaces it. Non-final (an accepted async job): NATS stores it just after the commit,
+   * not inside it.
+   */
+  readonly final: boolean
+}
+
+/** What `getInvoked` found: the object, and the final record of the invocation if there is one. */
+export interface Invoked {
+  readonly object: Option.Option<StoredObject>
+  readonly recorded: Option.Option<unknown>
 }
 
 export interface ListQuery {
@@ -135,14 +161,19 @@ export interface DeadLetterPage {
 
 export interface ObjectStore {
   readonly get: (ref: ObjectRef) => Effect.Effect<Option.Option<StoredObject>, StorageError>
+  /**
+   * The object and the final record of `invocationId` committed with a write of `ref` (or of the
+   * class's invocation slot, `invocationSlot`), or stored by a final `putResult`.
+   */
+  readonly getInvoked: (ref: ObjectRef, invocationId: string) => Effect.Effect<Invoked, StorageError>
   /** Atomic CAS commit of one object plus its outbox events; returns what was stored (`null` after a delete). */
   readonly commit: (req: CommitRequest) => Effect.Effect<StoredObject | null, VersionConflict | StorageError>
   readonly list: (q: ListQuery) => Effect.Effect<ListPage, StorageError>
   /** Deletes every object of the class; returns how many. Events already recorded stay deliverable. */
   readonly deleteClass: (cls: string) => Effect.Effect<number, StorageError>
 
-  /** Leases up to `max` due events for `leaseMs` (at-least-once; see guarantee 4). */
-  readonly claimEvents: (max: number, leaseMs: number) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
+  /** Leases up to `max` due events for `leaseMs`, or each for its own lease (at-least-once; see guarantee 4). */
+  readonly claimEvents: (max: number, leaseMs: number | ((event: OutboxEvent) => number)) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
   /** Delivered: remove the event. Idempotent; also accepted on an expired lease. */
   readonly ackEvent: (claim: ClaimedEvent) => Effect.Effect<void, StorageError>
   /** Not delivered: make it claimable again at `availableAt`. Ignored for a stale lease. */
@@ -155,8 +186,8 @@ export interface ObjectStore {
   readonly redrive: (eventId: string) => Effect.Effect<void, NotFound | StorageError>
   readonly discard: (eventId: string) => Effect.Effect<void, NotFound | StorageError>
 
-  /** Async invocation results: kept for `ttlMs`, then gone. */
-  readonly putResult: (id: string, result: unknown, ttlMs: number) => Effect.Effect<void, StorageError>
+  /** Invocation results: kept for `ttlMs`, then gone. A non-final one never replaces a final one. */
+  readonly putResult: (id: string, result: unknown, ttlMs: number, final: boolean) => Effect.Effect<void, StorageError>
   readonly getResult: (id: string) => Effect.Effect<Option.Option<unknown>, StorageError>
 
   /** Succeeds when the store can serve (for /readyz). */

@@ -1,11 +1,24 @@
 import { Effect, Random } from "effect"
 import { VersionConflict } from "@oprc/models"
+import { partitionOf } from "../domain/partition.ts"
 import type { CommitRequest, ObjectRef, OutboxEvent, StoredObject, Value } from "./ObjectStore.ts"
 import { StorageError } from "./errors.ts"
 
 /** Shared by the engines so the CAS rule, the ordering and the wire format cannot drift apart. */
 
 export const refName = (ref: ObjectRef): string => `${ref.cls}/${ref.partition}/${ref.id}`
+
+/**
+ * The object that carries events and invocation records belonging to no object write (function
+ * events of an invocation that changed nothing, accepted async jobs): committed as the deletion
+ * of an id that cannot exist ("~" is not an object id character). One of 16 per class, chosen by
+ * `key`: few enough that the tombstones an engine keeps (NATS KV) stay bounded, enough that
+ * concurrent enqueues rarely race for one.
+ */
+export const invocationSlot = (cls: string, key: string): ObjectRef => ({ cls, partition: 0, id: `~outbox~${partitionOf(key, 16)}` })
+
+export const leaseOf = (leaseMs: number | ((event: OutboxEvent) => number), event: OutboxEvent): number =>
+  typeof leaseMs === "number" ? leaseMs : leaseMs(event)
 
 export type Decision =
   | { readonly _tag: "Conflict"; readonly error: VersionConflict }

@@ -4,6 +4,7 @@ import { expect, test } from "bun:test"
 import { Effect, Layer, Option, Schedule } from "effect"
 import type { VersionConflict } from "@oprc/models"
 import { ObjectStoreService, type ClaimedEvent, type StorageError, type Value } from "../../src/storage/ObjectStore.ts"
+import { invocationSlot } from "../../src/storage/common.ts"
 
 export interface Backend {
   /** A store over the namespace `ns`; opening the same `ns` again sees the same data (unless the engine is in-memory). */
@@ -208,13 +209,52 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
     run(
       Effect.gen(function* () {
         const store = yield* ObjectStoreService
-        yield* store.putResult("short", { status: "OK", output: [1, 2] }, 400)
-        yield* store.putResult("long", "kept", 60_000)
+        yield* store.putResult("short", { status: "OK", output: [1, 2] }, 400, false)
+        yield* store.putResult("long", "kept", 60_000, true)
         expect(yield* store.getResult("short")).toEqual(Option.some({ status: "OK", output: [1, 2] }))
         expect(Option.isNone(yield* store.getResult("missing"))).toBe(true)
         yield* Effect.sleep("700 millis")
         expect(Option.isNone(yield* store.getResult("short"))).toBe(true)
         expect(yield* store.getResult("long")).toEqual(Option.some("kept"))
+      }),
+    ), timeout)
+
+  test(`${name}: an invocation record is committed with its write, found by getInvoked, and never replaced by a non-final result`, () =>
+    run(
+      Effect.gen(function* () {
+        const store = yield* ObjectStoreService
+        const record = (id: string, n: number, final = true) => ({ id, result: { n }, ttlMs: 60_000, final })
+        const o = ref("inv")
+        // A commit that loses its compare-and-swap records nothing.
+        yield* put("inv", 1, 0n)
+        expect(yield* conflict(store.commit({ ref: o, next: { entries: { n: json(5) }, triggers: [] }, expectedVersion: 0n, events: [], invocation: record("lost", 5) }))).toBe("VersionConflict")
+        expect(Option.isNone((yield* store.getInvoked(o, "lost")).recorded)).toBe(true)
+        const stored = yield* store.commit({ ref: o, next: { entries: { n: json(2) }, triggers: [] }, expectedVersion: 1n, events: [], invocation: record("won", 2) })
+        expect(stored?.version).toBe(2n)
+        const found = yield* store.getInvoked(o, "won")
+        expect(found.recorded).toEqual(Option.some({ n: 2 }))
+        expect(Option.getOrThrow(found.object).version).toBe(2n)
+        // A PENDING-like result does not hide the applied one.
+        yield* store.putResult("won", { n: -1 }, 60_000, false)
+        expect((yield* store.getInvoked(o, "won")).recorded).toEqual(Option.some({ n: 2 }))
+        yield* store.putResult("done", { n: 3 }, 60_000, true)
+        yield* store.putResult("done", { n: -1 }, 60_000, false)
+        expect(yield* store.getResult("done")).toEqual(Option.some({ n: 3 }))
+        expect((yield* store.getInvoked(o, "done")).recorded).toEqual(Option.some({ n: 3 }))
+        // Records without an object write (the class's invocation slot), final and not.
+        const slot = invocationSlot("pkg.Counter", "read-only")
+        yield* store.commit({ ref: slot, next: null, expectedVersion: 0n, events: [{ id: "fe-1", payload: {}, availableAt: 0 }], invocation: record("read-only", 7) })
+        expect((yield* store.getInvoked(o, "read-only")).recorded).toEqual(Option.some({ n: 7 }))
+        const jobSlot = invocationSlot("pkg.Counter", "job")
+        yield* store.commit({ ref: jobSlot, next: null, expectedVersion: 0n, events: [{ id: "async.job", payload: {}, availableAt: 0 }], invocation: record("job", 0, false) })
+        expect(yield* store.getResult("job")).toEqual(Option.some({ n: 0 }))
+        expect(Option.isNone((yield* store.getInvoked(o, "job")).recorded)).toBe(true)
+        expect([...(yield* claimUntil(["fe-1", "async.job"])).keys()].sort()).toEqual(["async.job", "fe-1"])
+        // Many records on one object: the oldest stay findable (an engine may move them elsewhere).
+        for (let i = 0; i < 70; i++) {
+          yield* store.commit({ ref: o, next: { entries: { n: json(100 + i) }, triggers: [] }, expectedVersion: BigInt(2 + i), events: [], invocation: record(`many-${i}`, i) })
+        }
+        for (const i of [0, 20, 69]) expect((yield* store.getInvoked(o, `many-${i}`)).recorded).toEqual(Option.some({ n: i }))
       }),
     ), timeout)
 
@@ -254,7 +294,7 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
       const store = yield* ObjectStoreService
       yield* put("keep", 7, 0n, ["pending-1"])
       yield* put("keep", 8, 1n, ["pending-2"])
-      yield* store.putResult("res", { ok: true }, 60_000)
+      yield* store.putResult("res", { ok: true }, 60_000, true)
     }))
     await b.restart?.()
     await runIn(b, ns, Effect.gen(function* () {

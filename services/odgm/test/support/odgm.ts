@@ -149,3 +149,24 @@ export const eventually = async <T>(what: string, check: () => Promise<T | undef
     await Bun.sleep(50)
   }
 }
+
+/** Compiles `dist`-style oprc-odgm (scripts/build.ts) into `dir`; returns the binary's path. */
+export const buildOdgm = (dir: string): string => {
+  const built = Bun.spawnSync([bun, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], { cwd: repoRoot, stderr: "pipe" })
+  if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`)
+  return join(dir, "oprc-odgm")
+}
+
+/** The compiled binary as a process, on `port` (fixed across restarts of one node). */
+export const spawnBinary = async (bin: string, port: number, args: ReadonlyArray<string>, opts: { env?: Record<string, string>; name?: string } = {}) => {
+  const url = `http://127.0.0.1:${port}`
+  const proc = spawnServer({
+    name: opts.name ?? `odgm-${port}`,
+    cmd: [bin, "--host", "127.0.0.1", "--port", String(port), ...args],
+    ports: [port],
+    env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
+    cwd: repoRoot,
+  })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`) })
+  return { url, port, proc }
+}

@@ -32,6 +32,19 @@ export interface Body {
   readonly ws: ReadonlyArray<string>
   /** Events not yet known to be relayed: this write's plus carried ones. */
   readonly ev: ReadonlyArray<OutboxEvent>
+  /**
+   * Final invocation records committed with this key's writes (newest last), so a record is in
+   * the same message as the write it belongs to. Bounded: the oldest are copied to the results
+   * bucket before they are dropped from here (NatsStore.ts).
+   */
+  readonly ap?: ReadonlyArray<Applied>
+}
+
+/** One invocation record inside an object's value: id, result, expiry (epoch ms). */
+export interface Applied {
+  readonly i: string
+  readonly r: unknown
+  readonly x: number
 }
 
 export interface Bucket {

@@ -2,10 +2,10 @@ import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { connect } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm, type KvEntry } from "@nats-io/kv"
-import type { ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
+import type { CommitRequest, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { compareKeys, decide, decodeCursor, encodeCursor, fromJson, newToken, toJson, validateLimit } from "../common.ts"
-import { isNotFound, makeBuckets, writeHeaders, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
+import { compareKeys, decide, decodeCursor, encodeCursor, fromJson, invocationSlot, newToken, toJson, validateLimit } from "../common.ts"
+import { isNotFound, makeBuckets, writeHeaders, type Applied, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
 import { makeOutbox } from "./Outbox.ts"
 import { backoff, call, decodeJson, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
 
@@ -48,6 +48,10 @@ export interface NatsOptions {
 
 const MAX_PENDING_EVENTS = 5_000
 const RECENT_WRITES = 16
+/** Invocation records kept inside an object's value; beyond, the oldest EVICT move to the results bucket. */
+const RING = 48
+const EVICT = 16
+const RING_BYTES = 256 * 1024
 
 const empty: Body = { ws: [], ev: [] }
 const parseBody = (entry: KvEntry | null): Effect.Effect<Body, StorageError> =>
@@ -92,6 +96,70 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         Effect.retry({ schedule: backoff.pipe(Schedule.upTo({ duration: budget })), while: (e) => e.failure._tag !== "Fatal" }),
         Effect.mapError(toStorageError),
       )
+    // Results bucket values: {v: result, x: expiry, f: final}.
+    interface ResultValue { readonly v: unknown; readonly x: number; readonly f?: boolean }
+    const putFinal = (id: string, value: unknown, expiresAt: number) =>
+      retrying("putResult", () => results.put(plainKey(id), JSON.stringify({ v: value ?? null, x: expiresAt, f: true })), idem)
+    const readResult = (id: string) =>
+      Effect.gen(function* () {
+        const entry = yield* retrying("getResult", () => results.get(plainKey(id)), idem)
+        if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return undefined
+        const r = yield* decodeJson<ResultValue>("getResult", entry.value)
+        return r.x > (yield* Clock.currentTimeMillis) ? { value: r, revision: entry.revision } : undefined
+      })
+    /** A non-final result never replaces a live final one: compare-and-swap on the results key. */
+    const putNonFinal = (id: string, value: unknown, expiresAt: number) =>
+      Effect.gen(function* () {
+        const body = JSON.stringify({ v: value ?? null, x: expiresAt })
+        for (let round = 0; round < 8; round++) {
+          const found = yield* readResult(id)
+          if (found?.value.f) return
+          const put = yield* call("putResult", () => (found ? results.update(plainKey(id), body, found.revision) : results.create(plainKey(id), body))).pipe(Effect.result)
+          if (put._tag === "Success") return
+          // Conflict (JetStream 10071, also create() on a live key): someone wrote first; look again.
+          if (put.failure.failure._tag !== "Conflict") return yield* toStorageError(put.failure)
+        }
+        return yield* new StorageError({ operation: "putResult", reason: "the result kept changing", retryable: true })
+      })
+
+    /** The ring after adding `invocation`: expired records dropped, the oldest copied out when it is full. */
+    const nextRing = (ring: ReadonlyArray<Applied>, invocation: CommitRequest["invocation"], now: number) =>
+      Effect.gen(function* () {
+        let out = ring.filter((a) => a.x > now && a.i !== invocation?.id)
+        if (invocation?.final) out.push({ i: invocation.id, r: invocation.result, x: now + invocation.ttlMs })
+        const tooBig = () => out.length > 1 && JSON.stringify(out).length > RING_BYTES
+        if (out.length > RING || tooBig()) {
+          let n = Math.min(EVICT, out.length - 1)
+          while (n < out.length - 1 && JSON.stringify(out.slice(n)).length > RING_BYTES) n++
+          const evicted = out.slice(0, n)
+          // Copied before the message that drops them is published: a record is never only nowhere.
+          yield* Effect.forEach(evicted, (a) => putFinal(a.i, a.r, a.x), { concurrency: "unbounded", discard: true })
+          out = out.slice(n)
+        }
+        return out
+      })
+
+    const readBody = (ref: ObjectRef) =>
+      Effect.gen(function* () {
+        const b = yield* buckets.bucket(ref.cls, false)
+        if (!b || ref.id.length === 0) return { entry: null, body: empty }
+        const entry = yield* read(b, objectKey(ref.partition, ref.id))
+        return { entry, body: yield* parseBody(entry) }
+      })
+
+    const getInvoked: ObjectStore["getInvoked"] = Effect.fn("NatsStore.getInvoked")(function* (ref, invocationId) {
+      const slot = invocationSlot(ref.cls, invocationId)
+      const [own, viaSlot, bucketed] = yield* Effect.all([
+        readBody(ref),
+        slot.id === ref.id ? Effect.succeed({ entry: null, body: empty }) : readBody(slot),
+        readResult(invocationId),
+      ], { concurrency: "unbounded" })
+      const now = yield* Clock.currentTimeMillis
+      const inRing = [...(own.body.ap ?? []), ...(viaSlot.body.ap ?? [])].find((a) => a.i === invocationId && a.x > now)
+      const recorded = inRing ? Option.some(inRing.r) : bucketed?.value.f ? Option.some(bucketed.value.v) : Option.none()
+      return { object: Option.fromNullishOr(objectOf(ref, own.entry, own.body)), recorded }
+    })
+
     const unavailable = (operation: string) => new StorageError({ operation, reason: "NATS JetStream did not answer within the failover budget", retryable: true })
 
     const commit: ObjectStore["commit"] = Effect.fn("NatsStore.commit")(function* (req) {
@@ -112,27 +180,41 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const entry = yield* read(b, key)
         const body = yield* parseBody(entry)
         const landed = body.ws.find((w) => ambiguous.has(w))
-        if (landed !== undefined) return ambiguous.get(landed)!
+        if (landed !== undefined) {
+          if (req.invocation && !req.invocation.final) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          return ambiguous.get(landed)!
+        }
         const d = decide(objectOf(req.ref, entry, body), req, now)
         if (d._tag === "Conflict") return yield* d.error
         const revision = entry?.revision ?? 0
-        if (d.stored === null && (entry === null || entry.operation !== "PUT") && req.events.length === 0) return null
+        if (d.stored === null && (entry === null || entry.operation !== "PUT") && req.events.length === 0 && !req.invocation?.final) {
+          if (req.invocation) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          return null
+        }
         // Carry the previous value's events unless the relay is known to be past it (Buckets.ts).
         const carry = body.ev.length > 0 && revision > (yield* buckets.relayFloor(b, revision)) ? body.ev : []
         const ev = dedupe([...carry, ...req.events])
         if (ev.length > MAX_PENDING_EVENTS) {
           return yield* new StorageError({ operation: "commit", reason: "the outbox relay is behind on this object; retry later", retryable: true })
         }
+        const ap = yield* nextRing(body.ap ?? [], req.invocation, now)
         const writeId = yield* newToken
-        const next: Body = { ...(d.stored ? { o: { ...toJson(d.stored), i: req.ref.id } } : {}), ws: [...body.ws, writeId].slice(-RECENT_WRITES), ev }
+        const next: Body = {
+          ...(d.stored ? { o: { ...toJson(d.stored), i: req.ref.id } } : {}),
+          ws: [...body.ws, writeId].slice(-RECENT_WRITES),
+          ev,
+          ...(ap.length > 0 ? { ap } : {}),
+        }
         // msgID "<key>@<revision replaced>": see the header; the JetStream dedupe makes it the real CAS on R3.
         const sent = yield* call("commit", () =>
           ctx.js.publish(b.subject(key), JSON.stringify(next), { headers: writeHeaders(revision, d.stored === null), msgID: `${key}@${revision}`, timeout: timeoutMs }),
         ).pipe(Effect.result)
         // A duplicate or a Conflict: someone replaced that revision first; re-read and re-decide.
         if (sent._tag === "Success") {
-          if (!sent.success.duplicate) return d.stored
-          continue
+          if (sent.success.duplicate) continue
+          // An accepted job's PENDING record is not part of the message (see InvocationRecord.final).
+          if (req.invocation && !req.invocation.final) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          return d.stored
         }
         const failure = sent.failure.failure
         if (failure._tag === "Fatal") return yield* toStorageError(sent.failure)
@@ -199,16 +281,14 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         return count
       }),
       ...outbox,
-      putResult: Effect.fn("NatsStore.putResult")(function* (id, result, ttlMs) {
-        const now = yield* Clock.currentTimeMillis
-        const body = JSON.stringify({ v: result ?? null, x: now + Math.min(ttlMs, maxTtl) })
-        yield* retrying("putResult", () => results.put(plainKey(id), body), idem)
+      getInvoked,
+      putResult: Effect.fn("NatsStore.putResult")(function* (id, result, ttlMs, final) {
+        const expiresAt = (yield* Clock.currentTimeMillis) + Math.min(ttlMs, maxTtl)
+        yield* final ? putFinal(id, result, expiresAt) : putNonFinal(id, result, expiresAt)
       }),
       getResult: Effect.fn("NatsStore.getResult")(function* (id) {
-        const entry = yield* retrying("getResult", () => results.get(plainKey(id)), idem)
-        if (!entry || entry.operation !== "PUT") return Option.none()
-        const r = yield* decodeJson<{ v: unknown; x: number }>("getResult", entry.value)
-        return r.x > (yield* Clock.currentTimeMillis) ? Option.some(r.v) : Option.none()
+        const found = yield* readResult(id)
+        return found ? Option.some(found.value.v) : Option.none()
       }),
       ready: call("ready", () => ctx.jsm.getAccountInfo()).pipe(Effect.asVoid, Effect.mapError(toStorageError)),
     }

@@ -3,7 +3,7 @@ import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from "@nats-io
 import { Kvm } from "@nats-io/kv"
 import { NotFound } from "@oprc/models"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
-import { compareIds, validateLimit } from "../common.ts"
+import { compareIds, leaseOf, validateLimit } from "../common.ts"
 import { call, decodeJson, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
 import { isNotFound, type NatsContext } from "./Buckets.ts"
 
@@ -94,9 +94,10 @@ export const makeOutbox = (ctx: NatsContext) =>
           }
           const event = decoded.value
           const early = event.availableAt > now
-          yield* nak(token, early ? event.availableAt - now : leaseMs).pipe(Effect.ignore)
+          const lease = leaseOf(leaseMs, event)
+          yield* nak(token, early ? event.availableAt - now : lease).pipe(Effect.ignore)
           if (early) continue
-          leases.set(token, now + leaseMs)
+          leases.set(token, now + lease)
           claims.push({ event, attempts: deliveryCount(m.reply), claimToken: token })
         }
         return claims

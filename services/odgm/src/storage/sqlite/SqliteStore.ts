@@ -3,7 +3,7 @@ import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
 import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { compareIds, decide, decodeCursor, encodeCursor, fromJson, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectJson, type Position } from "../common.ts"
+import { compareIds, decide, decodeCursor, encodeCursor, fromJson, leaseOf, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectJson, type Position } from "../common.ts"
 import { failed, makeWriter, ok } from "./GroupCommit.ts"
 
 /**
@@ -31,7 +31,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS dead_letters (
   id TEXT PRIMARY KEY, event TEXT NOT NULL, attempts INTEGER NOT NULL, error TEXT NOT NULL, dead_at INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, value TEXT NOT NULL, expires_at INTEGER NOT NULL, final INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
 `
 
@@ -62,6 +62,10 @@ const open = (path: string) =>
         db.run("PRAGMA synchronous = FULL")
         db.run("PRAGMA busy_timeout = 5000")
         db.run(SCHEMA)
+        // Files written before invocation records were final or not: every old result counts as final.
+        if (!db.query<{ name: string }, []>("PRAGMA table_info(results)").all().some((c) => c.name === "final")) {
+          db.run("ALTER TABLE results ADD COLUMN final INTEGER NOT NULL DEFAULT 1")
+        }
         return db
       },
       catch: storageError("open", true),
@@ -102,8 +106,15 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       dead: db.query<DeadRow, [string, number]>("SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
       deadOne: db.query<DeadRow, [string]>("SELECT * FROM dead_letters WHERE id = ?"),
       unbury: db.query("DELETE FROM dead_letters WHERE id = ?"),
-      putResult: db.query("INSERT OR REPLACE INTO results (id, value, expires_at) VALUES (?, ?, ?)"),
+      // A non-final result (?4 = 0) never replaces a live final one.
+      putResult: db.query(
+        `INSERT INTO results (id, value, expires_at, final) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE
+         SET value = excluded.value, expires_at = excluded.expires_at, final = excluded.final WHERE ?4 = 1 OR final = 0 OR expires_at <= ?5`,
+      ),
       getResult: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ?"),
+      getFinal: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ? AND final = 1"),
+      // The process that held these leases is gone (one process per file): due again now.
+      release: db.query("UPDATE outbox SET due_at = ?1, token = NULL WHERE token IS NOT NULL AND due_at > ?1"),
       sweep: db.query("DELETE FROM results WHERE expires_at <= ?"),
     }
     /**
@@ -144,6 +155,10 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
           const d = decide(yield* read("commit", () => readObject(req.ref, q.get.get(cls, partition, id))), req, now)
           if (d._tag === "Conflict") return yield* d.error
         }
+        const invocation = req.invocation && {
+          ...req.invocation,
+          json: yield* Effect.try({ try: () => JSON.stringify(req.invocation!.result) ?? "null", catch: storageError("commit") }),
+        }
         return yield* writer.write("commit", () => {
           // The CAS check runs inside the batch's transaction, after the writes queued before it.
           const d = decide(readObject(req.ref, q.get.get(cls, partition, id)), req, now)
@@ -151,6 +166,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
           if (d.stored) q.upsert.run(cls, partition, id, Number(d.stored.version), JSON.stringify(toJson(d.stored)))
           else q.remove.run(cls, partition, id)
           for (const e of req.events) q.enqueue.run(e.id, JSON.stringify(e), e.availableAt)
+          if (invocation) q.putResult.run(invocation.id, invocation.json, now + invocation.ttlMs, invocation.final ? 1 : 0, now)
           return ok(d.stored)
         })
       }),
@@ -173,8 +189,9 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         return yield* writer.write("claimEvents", () =>
           ok(
             q.due.all(now, max).map((r): ClaimedEvent => {
-              q.lease.run(now + leaseMs, token, r.id)
-              return { event: JSON.parse(r.event) as OutboxEvent, attempts: r.attempts + 1, claimToken: token }
+              const event = JSON.parse(r.event) as OutboxEvent
+              q.lease.run(now + leaseOf(leaseMs, event), token, r.id)
+              return { event, attempts: r.attempts + 1, claimToken: token }
             }),
           ),
         )
@@ -223,10 +240,21 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
           q.unbury.run(eventId).changes > 0 ? ok(undefined) : failed(new NotFound({ resource: "dead letter", name: eventId })),
         ),
 
-      putResult: Effect.fn("SqliteStore.putResult")(function* (id, result, ttlMs) {
+      putResult: Effect.fn("SqliteStore.putResult")(function* (id, result, ttlMs, final) {
         const now = yield* Clock.currentTimeMillis
         const json = yield* Effect.try({ try: () => JSON.stringify(result), catch: storageError("putResult") })
-        yield* writer.write("putResult", () => ok(void q.putResult.run(id, json ?? "null", now + ttlMs)))
+        yield* writer.write("putResult", () => ok(void q.putResult.run(id, json ?? "null", now + ttlMs, final ? 1 : 0, now)))
+      }),
+
+      getInvoked: Effect.fn("SqliteStore.getInvoked")(function* (ref, invocationId) {
+        const now = yield* Clock.currentTimeMillis
+        return yield* read("getInvoked", () => {
+          const row = q.getFinal.get(invocationId, now)
+          return {
+            object: Option.fromNullishOr(readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))),
+            recorded: row ? Option.some<unknown>(JSON.parse(row.value)) : Option.none(),
+          }
+        })
       }),
 
       getResult: Effect.fn("SqliteStore.getResult")(function* (id) {
@@ -240,6 +268,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       ready: read("ready", () => void db.query("SELECT 1").get()),
     }
 
+    yield* Effect.flatMap(Clock.currentTimeMillis, (now) => writer.write("release", () => ok(void q.release.run(now))))
     // Expired results are invisible at once (getResult checks expires_at); the sweep reclaims space.
     const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => writer.write("sweep", () => ok(void q.sweep.run(now))))
     yield* sweep.pipe(
