@@ -1,0 +1,148 @@
+import { chmodSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { Layer, References, Schema } from "effect"
+import { OdgmApp, OdgmConfig } from "@oprc/odgm"
+import { PmApp, PmConfig } from "@oprc/pm"
+import { startServer } from "@oprc/rpc"
+import { CrmTestServer } from "../../../test/crm-test-server"
+import { freePort, makeTempDir, type ServerProcess, spawnServer, waitForHttp } from "../../../test/harness/index.ts"
+
+/** Real servers for the CLI tests (PM, test CRMs, ODGM, the counter function) and the compiled CLI. */
+
+export const repoRoot = join(import.meta.dir, "../../..")
+const bun = process.execPath
+
+/** Compiles the CLI the way `npm run build` does (scripts/build.ts), into a temp dir. */
+export const buildCli = async (): Promise<string> => {
+  const outdir = makeTempDir("oprc-cli-build")
+  const build = Bun.spawn([bun, "scripts/build.ts", "--outdir", outdir, "oprc"], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" })
+  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
+  return join(outdir, "oprc")
+}
+
+export interface CliResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+  /** stdout parsed as JSON (for -o json). */
+  json(): any
+}
+
+export interface Cli {
+  readonly home: string
+  readonly configFile: string
+  run(args: ReadonlyArray<string>, opts?: { readonly env?: Record<string, string>; readonly stdin?: string; readonly cwd?: string }): Promise<CliResult>
+}
+
+/**
+ * Runs the compiled CLI asynchronously (the servers in this process must keep answering) with
+ * its own HOME and config file, and none of the caller's OPRC_* variables.
+ */
+export const cliRunner = (binary: string, baseEnv: Record<string, string>): Cli => {
+  const home = makeTempDir("oprc-cli-home")
+  const configFile = join(home, "config.yaml")
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
+  return {
+    home,
+    configFile,
+    async run(args, opts = {}) {
+      const proc = Bun.spawn([binary, ...args], {
+        cwd: opts.cwd ?? repoRoot,
+        env: { ...clean, HOME: home, OPRC_CONFIG: configFile, NO_COLOR: "1", ...baseEnv, ...opts.env },
+        stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
+        stdout: "pipe",
+        stderr: "pipe",
+      })
+      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+      return {
+        code,
+        stdout,
+        stderr,
+        json() {
+          try {
+            return JSON.parse(stdout)
+          } catch {
+            throw new Error(`stdout is not JSON (exit ${code}):\n${stdout}\nstderr:\n${stderr}`)
+          }
+        },
+      }
+    },
+  }
+}
+
+/**
+ * Runs a command in a pseudo-terminal (util-linux `script`), so the CLI sees a TTY on stdout;
+ * returns everything the terminal received, escape sequences included.
+ */
+export const runInPty = async (binary: string, args: ReadonlyArray<string>, env: Record<string, string>): Promise<{ code: number; output: string }> => {
+  const dir = makeTempDir("oprc-cli-pty")
+  const script = join(dir, "run.sh")
+  const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
+  writeFileSync(script, `#!/bin/sh\nexec ${quoted}\n`)
+  chmodSync(script, 0o755)
+  const typescript = join(dir, "typescript")
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
+  // -e: script exits with the child's code; -f: flush as it goes.
+  const proc = Bun.spawn(["script", "-q", "-e", "-f", "-c", script, typescript], { env: { ...clean, TERM: "xterm", ...env }, stdin: "pipe", stdout: "pipe", stderr: "pipe" })
+  const [output, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  return { code, output }
+}
+
+const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
+
+export interface Stack {
+  readonly pmUrl: string
+  readonly odgmUrl: string
+  readonly crms: ReadonlyArray<CrmTestServer>
+  readonly fnUrl: string
+  stop(): Promise<void>
+}
+
+/** PM (memory) with two test CRMs as clusters, ODGM (memory) with the counter class served by the real counter function. */
+export const startStack = async (opts: { readonly readyDelayMs?: number } = {}): Promise<Stack> => {
+  const crms = await Promise.all(["edge", "cloud"].map((name, i) => CrmTestServer.start({ name, availability: i === 0 ? 0.99 : 0.95, readyDelayMs: opts.readyDelayMs ?? 1500 })))
+  const pmConfig = Schema.decodeUnknownSync(PmConfig)({
+    server: { host: "127.0.0.1", port: 8080, shutdownGraceMs: 200 },
+    storage: { kind: "memory" },
+    clusters: crms.map((c) => ({ name: c.name, url: c.url })),
+    orchestration: { resyncMs: 500, healthIntervalMs: 200, crmTimeoutMs: 1000, breakerFailures: 2, breakerResetMs: 400, workers: 4, dispatchWaitMs: 1500 },
+  })
+  const pm = await startServer(PmApp({ ...pmConfig, server: { ...pmConfig.server, port: 0 } }).pipe(Layer.provide(quiet)))
+
+  const fnPort = await freePort()
+  const fnUrl = `http://127.0.0.1:${fnPort}`
+  const fn: ServerProcess = spawnServer({
+    name: "counter-fn",
+    cmd: [bun, join(repoRoot, "examples/counter/src/main.ts")],
+    ports: [fnPort],
+    env: { PORT: String(fnPort), HOST: "127.0.0.1" },
+    cwd: repoRoot,
+  })
+  await waitForHttp(`${fnUrl}/healthz`, (s) => s === 200, 20_000, { abortIf: () => (fn.alive() ? undefined : fn.logTail()) })
+
+  const odgmConfig = Schema.decodeUnknownSync(OdgmConfig)({
+    server: { host: "127.0.0.1" },
+    storage: { kind: "memory" },
+    // One attempt: a failing trigger becomes a dead letter at once (the dead-letter commands need one).
+    triggers: { pollIntervalMs: 50, maxAttempts: 1 },
+    telemetry: { log: { level: "error" } },
+  })
+  const odgm = await startServer(OdgmApp({ ...odgmConfig, server: { ...odgmConfig.server, port: 0 } }))
+  const collection = {
+    name: "counter.Counter",
+    partitionCount: 4,
+    functions: { increment: { url: fnUrl }, get: { url: fnUrl }, reset: { url: fnUrl, access: "INTERNAL" } },
+  }
+  const put = await fetch(`${odgm.url}/api/collections/counter.Counter`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(collection) })
+  if (put.status !== 200) throw new Error(`collection: ${put.status} ${await put.text()}`)
+
+  return {
+    pmUrl: pm.url,
+    odgmUrl: odgm.url,
+    crms,
+    fnUrl,
+    async stop() {
+      await Promise.allSettled([pm.stop(), odgm.stop(), fn.stop(3000), ...crms.map((c) => c.close())])
+    },
+  }
+}
