@@ -9,6 +9,8 @@ import { ProcessDriverLayer } from "./driver/process/ProcessDriver"
 import { Processes } from "./driver/process/Processes"
 import { clusterInfoRpc } from "./rpc/ClusterInfoRpc"
 import { runtimeRpc } from "./rpc/RuntimeRpc"
+import { Nfr, NfrTarget, sdRoute } from "./nfr"
+import { NfrBridge } from "./runtime/NfrBridge"
 import { Runtime } from "./runtime/Runtime"
 import { CrmStore, crmStorageLayer } from "./storage/CrmStore"
 
@@ -21,15 +23,18 @@ export const CrmServices = (config: CrmConfig) => {
     otlpEndpoint: config.telemetry.otlp.endpoint,
     baseEnv: inheritedEnv(config.driver.process.inheritEnv),
   }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
-  return Runtime.layer(config).pipe(Layer.provideMerge(driver), Layer.provideMerge(storage))
+  const runtime = Runtime.layer(config).pipe(Layer.provideMerge(driver), Layer.provideMerge(storage))
+  // The NFR loop (services/crm/src/nfr) runs beside the runtime, over the bridge.
+  const nfr = Nfr.layer(config.nfr).pipe(Layer.provideMerge(NfrBridge(config.odgm.url)))
+  return nfr.pipe(Layer.provideMerge(runtime))
 }
 
 /** oprc-crm on one port: RuntimeService, ClusterInfoService, health and metrics. */
 export const CrmApp = (config: CrmConfig) => {
   const authorize = makeCrmAuthorizer(config.auth)
-  return serve<Runtime | Driver | Health>(serverOptions("oprc-crm", config.server), {
+  return serve<Runtime | Driver | Health | NfrTarget>(serverOptions("oprc-crm", config.server), {
     rpc: [runtimeRpc(config.driver.process), clusterInfoRpc(config.cluster)],
-    rest: [],
+    rest: [sdRoute],
     ...(authorize === undefined ? {} : { authorize }),
   }).pipe(Layer.provide(CrmServices(config)))
 }

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { AuthConfig, HttpUrl, NonEmptyString, section, serverConfig, TelemetryConfig } from "@oprc/config"
+import { NfrConfig } from "./nfr/config"
 
 const withDefault = <S extends Schema.Top>(value: S["Encoded"]) => (schema: S) =>
   schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
@@ -71,6 +72,7 @@ export const CrmConfig = Schema.Struct({
     kind: Schema.Literals(["process"]).annotate({ description: "runtime driver: process (local processes)" }).pipe(withDefault("process")),
     process: section(ProcessDriverConfig),
   })),
+  nfr: section(NfrConfig),
   reconcile: section(Schema.Struct({
     workers: int("an integer from 1 to 256", 1, 256).annotate({ description: "units reconciled in parallel" }).pipe(withDefault(8)),
     resyncMs: millis(100).annotate({ description: "every unit is reconciled at least this often" }).pipe(withDefault(30_000)),
@@ -85,6 +87,7 @@ export const crmFlags = {
   "--odgm-url": "odgm.url",
   "--storage": "storage.kind",
   "--sqlite-path": "storage.sqlite.path",
+  "--prometheus-url": "nfr.prometheusUrl",
 } as const
 
 /** The part of the CRM's own environment function processes inherit (the only env read outside the loader). */
