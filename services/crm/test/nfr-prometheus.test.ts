@@ -122,4 +122,49 @@ describe("NFR with a real Prometheus", () => {
       await runtime.dispose()
     }
   }, 60_000)
+
+  test("enforce mode scales out when one replica cannot meet the throughput NFR, never past maxScale, and back in after the cooldown", async () => {
+    const cfg = config(prometheus.url)
+    const w = await setWorld(
+      { unitId: "nfr-enforce", enforcement: "ENFORCE", nfr: { minThroughputRps: 250, maxLatencyP99Ms: 1000 }, minScale: 1, maxScale: 2, workMs: WORK_MS },
+      1,
+    )
+    const runtime = controllerRuntime(prometheus.url, true)
+    try {
+      await runtime.runPromise(Effect.void) // starts the background loop
+      const started = Date.now()
+      const loadRun = load(odgm.url, 6, 25_000)
+      // The first pass that sees the shortfall, then the scale-out.
+      const violation = await waitFor("a pass recommending more replicas", async () =>
+        w.reports.find((r) => (r.functions[0]?.recommendedReplicas ?? 0) > 1), { timeoutMs: 30_000, intervalMs: 100 })
+      const violationAt = Date.now()
+      await waitFor("scale-out", async () => (w.scaleCalls[0]?.doneAt !== undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 })
+      const out = w.scaleCalls[0]!
+      // 2, not the 3 that 250 rps would need: maxScale is 2.
+      expect(out.replicas).toBe(2)
+      expect(violation.functions[0]!.reason).toContain("below the 250 rps NFR")
+      expect(w.reports.some((r) => r.functions[0]!.reason.includes("bounded by maxScale 2"))).toBe(true)
+      // Within interval + stability window (+ slack for a loaded machine).
+      expect(out.at - violationAt).toBeLessThan(cfg.intervalMs + cfg.stabilityMs + 4000)
+      expect(w.replicas.length).toBe(2)
+      const servedBy = await loadRun
+      expect(servedBy.failed).toBe(0)
+      const loadStopped = Date.now()
+
+      // No traffic: back to minScale once the cooldown after the scale-out has passed.
+      await waitFor("scale-in", async () => (w.scaleCalls[1]?.doneAt !== undefined ? true : undefined), { timeoutMs: 40_000, intervalMs: 200 })
+      const back = w.scaleCalls[1]!
+      expect(back.replicas).toBe(1)
+      expect(back.at - out.at).toBeGreaterThanOrEqual(cfg.cooldownMs)
+      expect(back.at).toBeGreaterThan(loadStopped)
+      expect(w.replicas.length).toBe(1)
+      // Nothing more while idle at the lower bound.
+      await Bun.sleep(3000)
+      expect(w.scaleCalls.map((c) => c.replicas)).toEqual([2, 1])
+      expect(w.reports.at(-1)!.condition.status).toBe("True")
+      console.log(`NFR enforce: violation seen ${violationAt - started} ms after load start, scale-out ${out.at - violationAt} ms later, new replica serving ${out.doneAt! - violationAt} ms after the violation; scale-in ${back.at - loadStopped} ms after the load stopped; calls by pid ${JSON.stringify([...servedBy.pids])}`)
+    } finally {
+      await runtime.dispose()
+    }
+  }, 120_000)
 })

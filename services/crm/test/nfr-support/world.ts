@@ -52,7 +52,8 @@ export interface WorkloadOptions {
 export const makeWorkload = (odgmUrl: string, opts: WorkloadOptions) => {
   const replicas: Array<Replica> = []
   const reports: Array<NfrUnitReport> = []
-  const scaleCalls: Array<{ at: number; replicas: number }> = []
+  /** Every scale call: when it came, and when its replicas were serving (registered with ODGM). */
+  const scaleCalls: Array<{ at: number; replicas: number; doneAt?: number }> = []
   const collections = createClient(odgmv1.CollectionService, createConnectTransport({ baseUrl: odgmUrl, httpVersion: "1.1" }))
   let seq = 0
 
@@ -109,8 +110,10 @@ export const makeWorkload = (odgmUrl: string, opts: WorkloadOptions) => {
     odgmUrls: Effect.succeed([odgmUrl]),
     scale: (_unit, _fn, n) =>
       Effect.promise(async () => {
-        scaleCalls.push({ at: Date.now(), replicas: n })
+        const call: { at: number; replicas: number; doneAt?: number } = { at: Date.now(), replicas: n }
+        scaleCalls.push(call)
         await scaleTo(n)
+        call.doneAt = Date.now()
       }),
     report: (r) => Effect.sync(() => void reports.push(r)),
   })
