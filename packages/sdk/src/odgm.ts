@@ -1,5 +1,5 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
-import { connectFetchTransport } from "@oprc/rpc"
+import { CALLER_TOKEN_HEADER, connectFetchTransport, INTERNAL_TOKEN_HEADER } from "@oprc/rpc"
 import { functionv1, odgmv1 } from "@oprc/proto"
 import { type EntryValue, entriesFromProto, entryToProto } from "./state.ts"
 
@@ -41,11 +41,16 @@ const statusName = (s: functionv1.InvocationStatus): InvokeResult["status"] => {
 
 const snapshot = (o: odgmv1.Object$): ObjectSnapshot => ({ id: o.id, partition: o.partition, version: o.version, entries: entriesFromProto(o.entries) })
 
-export const makeOdgmClient = (options: { readonly baseUrl: string; readonly internalToken?: string; readonly callerClass?: string | undefined }): OdgmClient => {
+/**
+ * `internalToken` opens INTERNAL functions; `callerToken` (the class credential the CRM hands to a
+ * class's processes in OPRC_CALLER_TOKEN) also opens the class's PRIVATE functions: ODGM reads the
+ * caller's class from it, not from anything the caller could simply claim.
+ */
+export const makeOdgmClient = (options: { readonly baseUrl: string; readonly internalToken?: string; readonly callerToken?: string }): OdgmClient => {
   const transport = connectFetchTransport(options.baseUrl)
   const headers: Record<string, string> = {}
-  if (options.internalToken) headers["x-oprc-internal-token"] = options.internalToken
-  if (options.callerClass) headers["x-oprc-caller-class"] = options.callerClass
+  if (options.internalToken) headers[INTERNAL_TOKEN_HEADER] = options.internalToken
+  if (options.callerToken) headers[CALLER_TOKEN_HEADER] = options.callerToken
   const objects = createClient(odgmv1.ObjectService, transport)
   const invocations = createClient(odgmv1.InvocationService, transport)
   const utf8 = new TextEncoder()

@@ -14,6 +14,8 @@ export interface ServeOptions {
   readonly odgmUrl?: string
   /** Sent as `x-oprc-internal-token` on calls to ODGM. Default: `OPRC_INTERNAL_TOKEN`. */
   readonly internalToken?: string
+  /** This class's credential (reaches PRIVATE functions of the class). Default: `OPRC_CALLER_TOKEN`, set by the CRM. */
+  readonly callerToken?: string
   /** Largest accepted request, bytes (default 4 MiB). */
   readonly readMaxBytes?: number
   /** Log one line when listening (default true). */
@@ -30,7 +32,7 @@ export interface FunctionServer {
  * Serves a class's functions as `oprc.function.v1.FunctionService` on the platform's one-port
  * server (@oprc/rpc): gRPC (h2c), gRPC-Web and Connect over HTTP/1.1 and HTTP/2, plus `/healthz`,
  * `/readyz`, `/metrics` and graceful drain. This is the entry point of a function process, so it
- * reads PORT, HOST, ODGM_URL and OPRC_INTERNAL_TOKEN from the environment.
+ * reads PORT, HOST, ODGM_URL, OPRC_INTERNAL_TOKEN and OPRC_CALLER_TOKEN from the environment.
  */
 export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: ServeOptions = {}): Promise<FunctionServer> => {
   const env = process.env
@@ -38,7 +40,10 @@ export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: Se
   const host = options.host ?? env.HOST ?? "0.0.0.0"
   const odgmUrl = options.odgmUrl ?? env.ODGM_URL
   const token = options.internalToken ?? env.OPRC_INTERNAL_TOKEN
-  const odgm = odgmUrl ? makeOdgmClient({ baseUrl: odgmUrl, ...(token ? { internalToken: token } : {}), callerClass: env.OPRC_CLASS }) : undefined
+  const callerToken = options.callerToken ?? env.OPRC_CALLER_TOKEN
+  const odgm = odgmUrl
+    ? makeOdgmClient({ baseUrl: odgmUrl, ...(token ? { internalToken: token } : {}), ...(callerToken ? { callerToken } : {}) })
+    : undefined
   const invoke = makeInvoke(def, odgm)
 
   const functionService = rpcService(

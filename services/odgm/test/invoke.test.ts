@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { createClient } from "@connectrpc/connect"
 import { createGrpcTransport } from "@connectrpc/connect-node"
 import { functionv1, odgmv1 } from "@oprc/proto"
+import { classCredential } from "@oprc/rpc"
 import { type FunctionProcess, probeCollection, probeEntry, rest, startFunction, startOdgm, systemErrorEntry } from "./support/odgm.ts"
 
 const token = "internal-secret"
@@ -91,9 +92,13 @@ describe("invocation", () => {
     expect((await api.post(guarded("echo"), undefined, { "x-oprc-internal-token": "wrong" })).status).toBe(403)
     expect((await api.post(guarded("echo"), undefined, { "x-oprc-internal-token": token })).status).toBe(200)
     expect((await api.post(guarded("get"), undefined, { "x-oprc-internal-token": token })).status).toBe(403)
-    const other = { "x-oprc-internal-token": token, "x-oprc-caller-class": cls }
+    // The caller's class comes from its class credential (issued from the internal secret), never
+    // from a header it could simply set.
+    const claimed = { "x-oprc-internal-token": token, "x-oprc-caller-class": "probe.Guarded" }
+    expect((await api.post(guarded("get"), undefined, claimed)).status).toBe(403)
+    const other = { "oprc-caller-token": classCredential(token, cls) }
     expect((await api.post(guarded("get"), undefined, other)).status).toBe(403)
-    const same = { "x-oprc-internal-token": token, "x-oprc-caller-class": "probe.Guarded" }
+    const same = { "oprc-caller-token": classCredential(token, "probe.Guarded") }
     expect((await api.post(guarded("get"), undefined, same)).status).toBe(200)
   })
 
