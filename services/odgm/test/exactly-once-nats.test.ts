@@ -1,0 +1,62 @@
+import { afterAll, beforeAll, expect, test } from "bun:test"
+import { freePorts, makeTempDir, type NatsCluster, startNatsCluster } from "@oprc/test-harness"
+import { checkExactlyOnce, fastRecovery, runLoad, writeCollections } from "./support/exactly-once.ts"
+import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, startFunction } from "./support/odgm.ts"
+
+// Acceptance (issue 9): two compiled oprc-odgm over one NATS cluster (R3), each SIGKILLed in turn
+// (four kills) under a load of sync increments with idempotency keys, async increments and the
+// trigger deliveries they fire, spread over both nodes, clients retrying unknown outcomes with the
+// same ids on either node: zero lost, duplicated or orphaned.
+
+let cluster: NatsCluster
+let fn: FunctionProcess
+let bin: string
+let dir: string
+
+beforeAll(async () => {
+  dir = makeTempDir("odgm-exactly-once-nats")
+  bin = buildOdgm(dir)
+  ;[cluster, fn] = await Promise.all([startNatsCluster(3), startFunction(probeEntry)])
+}, 60_000)
+afterAll(async () => {
+  await fn?.stop()
+  await cluster?.stop()
+})
+
+test("nats R3, two ODGMs: each SIGKILLed twice mid-load; every acknowledged id applied exactly once", async () => {
+  const ports = await freePorts(2)
+  const collections = writeCollections(dir, fn.url)
+  const args = (i: number) => ["--storage", "nats", "--nats", cluster.urls.join(","), "--nats-replicas", "3", ...(i === 0 ? ["--collections", collections] : [])]
+  const env = { ...fastRecovery, OPRC_COLLECTIONS_REFRESH_MS: "500" }
+  const nodes = [await spawnBinary(bin, ports[0]!, args(0), { env, name: "odgm-a" })]
+  nodes.push(await spawnBinary(bin, ports[1]!, args(1), { env, name: "odgm-b" }))
+  // Node b reads the collections node a applied from the grid.
+  const until = Date.now() + 10_000
+  while ((await fetch(`${nodes[1]!.url}/api/collections/ex.Counter`)).status !== 200 && Date.now() < until) await Bun.sleep(100)
+
+  const down = new Set<number>()
+  let stopping = false
+  const load = runLoad(() => nodes.filter((_, i) => !down.has(i)).map((n) => n.url), 8, () => stopping)
+  const recoveries: number[] = []
+  for (let kill = 0; kill < 4; kill++) {
+    await Bun.sleep(1500)
+    const i = kill % 2
+    down.add(i)
+    await nodes[i]!.proc.kill9()
+    const t0 = Date.now()
+    nodes[i] = await spawnBinary(bin, ports[i]!, args(1), { env, name: `odgm-${i}` })
+    down.delete(i)
+    recoveries.push(Date.now() - t0)
+  }
+  await Bun.sleep(1000)
+  stopping = true
+  const report = await load
+  try {
+    const applied = await checkExactlyOnce(nodes[0]!.url, report)
+    console.log(`nats R3: ${applied} increments acknowledged over ${report.calls} calls (${report.unknown} unknown outcomes retried), 4 kills, restart to ready ${recoveries.join("/")} ms`)
+    expect(report.unknown).toBeGreaterThan(0)
+    expect(applied).toBeGreaterThan(50)
+  } finally {
+    await Promise.all(nodes.map((n) => n.proc.stop(5000)))
+  }
+}, 120_000)
