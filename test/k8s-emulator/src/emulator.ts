@@ -55,6 +55,8 @@ export interface EmulatorHooks {
   succeedWorkload(kind: string, namespace: string, name: string): void
   /** Registers a CRD (as if applied) and resolves once it is Established. */
   registerCrd(crd: Obj): Promise<void>
+  /** The last requests received (`GET /api/v1/...?watch=true`), oldest first, at most 1000. */
+  requests(): string[]
   /** The current global resourceVersion. */
   resourceVersion(): number
   /** Number of open watch streams. */
@@ -90,6 +92,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   for (const name of INITIAL_NAMESPACES) api.create({ rt: nsType, namespace: "" }, { metadata: { name } }, { fieldManager: "kube-apiserver" })
 
   let latency = 0
+  const requestLog: string[] = []
   const token = opts.token
   const host = opts.host ?? "127.0.0.1"
   let server: Server | undefined
@@ -99,6 +102,10 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       hub,
       bookmarkIntervalMs: opts.bookmarkIntervalMs ?? 1000,
       latencyMs: () => latency,
+      onRequest: (line) => {
+        requestLog.push(line)
+        if (requestLog.length > 1000) requestLog.shift()
+      },
       ...(token !== undefined ? { token } : {}),
       address: () => `${host}:${(server?.address() as AddressInfo | null)?.port ?? 0}`,
     },
@@ -139,6 +146,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
       workloads.succeed(kind, ns, name)
     },
     registerCrd,
+    requests: () => [...requestLog],
     resourceVersion: () => store.currentRv,
     openWatches: () => hub.size,
     api,

@@ -21,6 +21,8 @@ export interface ServerContext {
   latencyMs: () => number
   token?: string | undefined
   address: () => string
+  /** Called with `METHOD path?query` for every request (test hook). */
+  onRequest: (line: string) => void
 }
 
 const notFoundPath = () =>
@@ -112,6 +114,7 @@ export function startServer(ctx: ServerContext, host: string, port: number): Pro
 }
 
 async function handle(ctx: ServerContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  ctx.onRequest(`${req.method} ${req.url}`)
   const latency = ctx.latencyMs()
   if (latency > 0) await Bun.sleep(latency)
   const url = new URL(req.url ?? "/", "http://emulator")
