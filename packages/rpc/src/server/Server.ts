@@ -56,6 +56,26 @@ const hasNoBody = (req: NodeReq) =>
   req.headers["content-length"] === undefined &&
   req.headers["transfer-encoding"] === undefined
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const textType = /^(application\/(json|x-www-form-urlencoded|(x-)?yaml)|text\/[a-z0-9.+-]+|application\/[a-z0-9.-]+\+json)$/
+
+/**
+ * The REST body rules every route shares (whatever parses the body later): a JSON, YAML, form or
+ * text body must be UTF-8 (not silently turned into U+FFFD); and curl's default form type is
+ * read as JSON, since no oprc route takes form data (the header is rewritten once, here).
+ */
+const checkTextBody = (headers: Headers, body: Uint8Array): string | undefined => {
+  const type = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
+  if (type === undefined || !textType.test(type)) return undefined
+  if (type === "application/x-www-form-urlencoded") headers.set("content-type", "application/json")
+  try {
+    strictUtf8.decode(body)
+    return undefined
+  } catch {
+    return `request body is not valid UTF-8 (content-type ${type})`
+  }
+}
+
 /** Where the server actually listens. */
 export class ServerAddress extends Context.Service<ServerAddress, { readonly port: number; readonly url: string }>()(
   "oprc/rpc/ServerAddress",
@@ -131,6 +151,12 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           let answered = false
           res.on("close", () => answered || abort.abort())
           const headers = toWebHeaders(req.headers)
+          const refused = checkTextBody(headers, read)
+          if (refused !== undefined) {
+            sendJson(res, 400, { error: { code: "invalid_argument", message: refused } })
+            await finish(match.route.path, 400)
+            return
+          }
           const request: RestRequest = {
             method,
             route: match.route.path,
