@@ -142,7 +142,7 @@ export const startSdServer = (target: Layer.Layer<NfrTarget>) =>
  * A bounded closed-loop load generator: `concurrency` callers invoking `work` through ODGM's
  * REST gateway back to back until `durationMs` has passed. Returns calls and failures.
  */
-export const load = async (odgmUrl: string, concurrency: number, durationMs: number) => {
+export const load = async (odgmUrl: string, concurrency: number, durationMs: number, cls = CLS) => {
   const until = Date.now() + durationMs
   let ok = 0
   let failed = 0
@@ -150,7 +150,7 @@ export const load = async (odgmUrl: string, concurrency: number, durationMs: num
   const caller = async () => {
     while (Date.now() < until) {
       try {
-        const res = await fetch(`${odgmUrl}/api/class/${CLS}/0/invokes/work`, {
+        const res = await fetch(`${odgmUrl}/api/class/${cls}/0/invokes/work`, {
           method: "POST",
           headers: { "content-type": "application/json" },
           body: "{}",
