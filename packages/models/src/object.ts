@@ -14,6 +14,7 @@ import {
   optString,
   optUInt,
   optUInt32,
+  stringCheck,
   withDefault,
 } from "./fields"
 import { Violations } from "./bounds"
@@ -80,6 +81,8 @@ export const FunctionRoute = Schema.Struct({
   timeoutMs: optUInt32,
   /** Function key in its package (informational). */
   functionKey: optString,
+  /** Every replica's base URL (the CRM keeps it current); invocations are spread over them. Empty: `url` alone. */
+  urls: Schema.optionalKey(Schema.Array(Schema.String.check(stringCheck(isHttpUrl, (u) => `${JSON.stringify(u)} is not an http(s) URL`)))),
 })
 export type FunctionRoute = typeof FunctionRoute.Type
 

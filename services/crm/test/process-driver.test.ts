@@ -60,4 +60,27 @@ describe("process driver", () => {
     const after = await invoke("increment")
     expect(after.status).toBe(404)
   }, 60_000)
+
+  test("replicas of a function (minScale 2) all get registered and ODGM spreads invocations over them", async () => {
+    const unit = counterUnit({ id: "counter-two-local", deploymentKey: "counter-two", packageName: "counter2" as never }, undefined, { minScale: 2 })
+    await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+    const running = await eventually("Running with 2 replicas", async () => {
+      const s = await statusOf(unit.id)
+      return s.phase === commonv1.DeploymentPhase.RUNNING && s.functions[0]?.readyReplicas === 2 ? s : undefined
+    })
+    const urls = running.functions[0]!.urls
+    expect(urls.length).toBe(2)
+    for (let i = 0; i < 20; i++) {
+      const r = await fetch(`${odgm.url}/api/class/counter2.Counter/0/objects/o${i}/invokes/increment`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+      expect(r.status).toBe(200)
+    }
+    const served = await Promise.all(urls.map(async (u) => {
+      const text = await (await fetch(`${u}/metrics`)).text()
+      const line = text.split("\n").find((l) => l.startsWith("oprc_rpc_requests_total") && l.includes("Invoke") && l.includes("ok"))
+      return Number(line?.split(" ").at(-1) ?? 0)
+    }))
+    expect(served.every((n) => n >= 5), `invocations per replica: ${served.join(", ")}`).toBe(true)
+    expect(served.reduce((a, b) => a + b, 0)).toBe(20)
+    await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+  }, 60_000)
 })

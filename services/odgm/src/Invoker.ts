@@ -134,6 +134,7 @@ export class Invoker extends Context.Service<Invoker, {
             if (replay) return replay
             const reply = yield* functions.call({
               url: route.url,
+              urls: route.urls,
               invocationId,
               cls: req.cls,
               fn: req.fn,
@@ -156,6 +157,7 @@ export class Invoker extends Context.Service<Invoker, {
             if (replay) return replay
             const reply = yield* functions.call({
               url: route.url,
+              urls: route.urls,
               invocationId,
               cls: req.cls,
               fn: req.fn,

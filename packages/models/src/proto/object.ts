@@ -121,6 +121,7 @@ export const collectionToProto = (c: Collection): odgmv1.Collection => {
     access: T.access.toProto(r.access),
     timeoutMs: r.timeoutMs,
     functionKey: r.functionKey,
+    urls: [...(r.urls ?? [])],
   })]))
   return create(odgmv1.CollectionSchema, {
     name: c.name,
@@ -142,6 +143,7 @@ export const collectionFromProto = (msg: odgmv1.Collection): Effect.Effect<Colle
       ...T.enumField("access", T.access, r.access),
       timeoutMs: r.timeoutMs,
       functionKey: r.functionKey,
+      ...(r.urls.length === 0 ? {} : { urls: r.urls }),
     }])),
     triggers: msg.triggers.map(triggerInput),
     ...T.enumField("consistency", T.consistency, msg.consistency),

@@ -10,6 +10,8 @@ import { fromPlain, toPlain } from "../domain/values.ts"
 /** A call to one function, in domain terms. */
 export interface FunctionCall {
   readonly url: string
+  /** All replicas of the function (route.urls); when given, the call goes to one of them (see pick). */
+  readonly urls?: ReadonlyArray<string> | undefined
   readonly invocationId: string
   readonly cls: string
   readonly fn: string
@@ -165,6 +167,19 @@ export class FunctionClient extends Context.Service<FunctionClient, {
         yield* Effect.forEach(open, (g) => Effect.map(healthCheck(g.url), (up) => (up ? g.serving() : undefined)), { concurrency: "unbounded", discard: true })
       })
       yield* probe.pipe(Effect.delay(HEALTH_POLL_MS), Effect.forever, Effect.forkScoped)
+      // Round-robin over a function's replicas, skipping those whose circuit is open (a dead
+      // replica the CRM has not deregistered yet), so invocations spread over every replica.
+      let turn = 0
+      const pick = (c: FunctionCall): string => {
+        const all = c.urls === undefined || c.urls.length === 0 ? [c.url] : c.urls
+        if (all.length === 1) return all[0]!
+        turn = (turn + 1) % 1_000_000
+        for (let i = 0; i < all.length; i++) {
+          const url = all[(turn + i) % all.length]!
+          if (breakerFor(url).state !== "open") return url
+        }
+        return all[turn % all.length]!
+      }
       const post = (url: string, body: Uint8Array, headers: Record<string, string>, timeoutMs: number) =>
         Effect.tryPromise({
           try: async (signal): Promise<functionv1.InvokeResponse> => {
@@ -219,7 +234,8 @@ export class FunctionClient extends Context.Service<FunctionClient, {
                 }),
           })
           const body = toBinary(functionv1.InvokeRequestSchema, request)
-          return yield* breakerFor(c.url).protect(post(c.url, body, trace, c.timeoutMs), (f) => f._tag !== "Failed").pipe(
+          const url = pick(c)
+          return yield* breakerFor(url).protect(post(url, body, trace, c.timeoutMs), (f) => f._tag !== "Failed").pipe(
             Effect.flatMap(fromResponse),
             Effect.catch((f: Failure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
               switch (f._tag) {

@@ -53,6 +53,7 @@ export const collectionFor = (unit: DeploymentUnit, urls: ReadonlyMap<string, Re
   partitionCount: unit.odgm.partitionCount,
   functions: Object.fromEntries(unit.cls.bindings.map((b) => [b.name, {
     url: urls.get(b.function)?.[0] ?? "",
+    urls: [...(urls.get(b.function) ?? [])],
     stateless: b.stateless,
     access: b.access,
     timeoutMs: 0,
