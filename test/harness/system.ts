@@ -11,6 +11,17 @@ export const DEBIAN_PACKAGES: Readonly<Record<string, string>> = {
   "nats-server": "nats-server",
   wrk: "wrk",
   kubectl: "kubernetes-client",
+  // The Python function example: Debian's protoc 3.21 (python3-grpc-tools bundles 3.5, too old for
+  // proto3 `optional`) with the well-known .proto files it imports, and the gRPC Python plugin.
+  protoc: "protobuf-compiler libprotobuf-dev",
+  grpc_python_plugin: "protobuf-compiler-grpc",
+}
+
+/** Debian's own python3 (not a pyenv or venv one) and the modules the Python function example imports. */
+export const DEBIAN_PYTHON = "/usr/bin/python3"
+export const DEBIAN_PYTHON_MODULES: Readonly<Record<string, string>> = {
+  grpc: "python3-grpcio",
+  "google.protobuf": "python3-protobuf",
 }
 
 export const DEFAULT_BINARIES = ["etcd", "etcdctl", "prometheus", "nats-server"] as const
@@ -101,32 +112,52 @@ export async function ensureBinaries(
   }
   let missing = lookup()
   if (missing.length > 0) {
-    const pkgs = [...new Set(missing.map((n) => DEBIAN_PACKAGES[n] ?? n))]
-    if (process.getuid?.() !== 0) {
-      throw new Error(
-        `missing binaries: ${missing.join(", ")}. Not root, so cannot install them; run: ` +
-          `sudo apt-get install -y --no-install-recommends ${pkgs.join(" ")}`,
-      )
-    }
-    const aptGet = findBinary("apt-get")
-    if (!aptGet) throw new Error(`missing binaries ${missing.join(", ")} and no apt-get to install ${pkgs.join(" ")}`)
-    await withInstallLock(async () => {
-      // Another process may have installed them while we waited for the lock.
-      missing = lookup()
-      if (missing.length === 0) return
-      const want = [...new Set(missing.map((n) => DEBIAN_PACKAGES[n] ?? n))]
-      // Waits for a foreign apt/dpkg run instead of failing on its lock.
-      const lockWait = ["-o", "DPkg::Lock::Timeout=300"]
-      if (!aptUpdated) {
-        await run([aptGet, ...lockWait, "update"], log)
-        aptUpdated = true
-      }
-      await run([aptGet, ...lockWait, "install", "-y", "--no-install-recommends", ...want], log)
-    })
+    await aptInstall(missing.map((n) => DEBIAN_PACKAGES[n] ?? n), `binaries ${missing.join(", ")}`, () => lookup().length === 0, log)
     missing = lookup()
     if (missing.length > 0) throw new Error(`still missing after apt-get install: ${missing.join(", ")}`)
   }
   return Object.fromEntries(names.map((n) => [n, resolved.get(n)!]))
+}
+
+/**
+ * Installs Debian packages (root only) under the shared lock, unless `satisfied()` turns true
+ * while waiting for it. Throws a message naming the packages when it cannot install.
+ */
+async function aptInstall(packages: readonly string[], what: string, satisfied: () => boolean, log: (line: string) => void): Promise<void> {
+  const pkgs = [...new Set(packages.flatMap((p) => p.split(" ")))]
+  if (process.getuid?.() !== 0) {
+    throw new Error(`missing ${what}. Not root, so cannot install them; run: sudo apt-get install -y --no-install-recommends ${pkgs.join(" ")}`)
+  }
+  const aptGet = findBinary("apt-get")
+  if (!aptGet) throw new Error(`missing ${what} and no apt-get to install ${pkgs.join(" ")}`)
+  await withInstallLock(async () => {
+    // Another process may have installed them while we waited for the lock.
+    if (satisfied()) return
+    // Waits for a foreign apt/dpkg run instead of failing on its lock.
+    const lockWait = ["-o", "DPkg::Lock::Timeout=300"]
+    if (!aptUpdated) {
+      await run([aptGet, ...lockWait, "update"], log)
+      aptUpdated = true
+    }
+    await run([aptGet, ...lockWait, "install", "-y", "--no-install-recommends", ...pkgs], log)
+  })
+}
+
+const pythonHas = (module: string): boolean =>
+  Bun.spawnSync([DEBIAN_PYTHON, "-c", `import ${module}`], { stdout: "ignore", stderr: "ignore" }).exitCode === 0
+
+/** Debian's python3 path, after installing the Debian packages of any missing module. */
+export async function ensurePythonModules(
+  modules: readonly string[] = Object.keys(DEBIAN_PYTHON_MODULES),
+  opts: EnsureOptions = {},
+): Promise<string> {
+  const log = opts.log ?? ((l: string) => console.error(`[system] ${l}`))
+  const missing = () => modules.filter((m) => !pythonHas(m))
+  if (missing().length > 0) {
+    await aptInstall(["python3", ...missing().map((m) => DEBIAN_PYTHON_MODULES[m] ?? m)], `python modules ${missing().join(", ")}`, () => missing().length === 0, log)
+    if (missing().length > 0) throw new Error(`python modules still missing after apt-get install: ${missing().join(", ")}`)
+  }
+  return DEBIAN_PYTHON
 }
 
 /** Path of one binary, installing it if needed. */
