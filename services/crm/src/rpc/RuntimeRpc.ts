@@ -1,9 +1,9 @@
+import { existsSync } from "node:fs"
 import { Effect, Stream } from "effect"
 import { deploymentUnitFromProto, deploymentUnitToProto, NotFound, prefixViolations, ValidationError } from "@oprc/models"
 import { crmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import type { ProcessDriverConfig } from "../config"
-import { Driver } from "../driver/Driver"
 import { logFile, tail } from "../driver/process/logs"
 import { Runtime } from "../runtime/Runtime"
 import { statusToProto } from "./convert"
@@ -12,7 +12,6 @@ import { statusToProto } from "./convert"
 export const runtimeRpc = (processConfig: ProcessDriverConfig) =>
   rpcService(crmv1.RuntimeService, Effect.gen(function* () {
     const runtime = yield* Runtime
-    const driver = yield* Driver
     const view = (v: { unit: Parameters<typeof deploymentUnitToProto>[0]; status: Parameters<typeof statusToProto>[0] }) => ({
       unit: deploymentUnitToProto(v.unit),
       status: statusToProto(v.status),
@@ -38,12 +37,13 @@ export const runtimeRpc = (processConfig: ProcessDriverConfig) =>
           if (req.stream !== "" && req.stream !== "stdout" && req.stream !== "stderr") {
             return yield* ValidationError.single("stream", `must be "stdout" or "stderr", not ${JSON.stringify(req.stream)}`)
           }
-          yield* runtime.get(req.unitId)
-          const replicas = yield* driver.replicas(req.unitId)
-          if (!replicas.some((r) => r.function === req.function && r.index === req.replica)) {
-            return yield* new NotFound({ resource: "replica", name: `${req.unitId}/${req.function}/${req.replica}` })
+          const { unit } = yield* runtime.get(req.unitId)
+          if (!unit.functions.some((f) => f.key === req.function)) {
+            return yield* ValidationError.single("function", `${JSON.stringify(req.function)} is not a function of unit ${req.unitId}`)
           }
+          // A crashed replica's log is the one most worth reading: files outlive their process.
           const file = logFile(processConfig.logDir, req.unitId, req.function, req.replica, req.stream === "stdout" ? "stdout" : "stderr")
+          if (!existsSync(file)) return yield* new NotFound({ resource: "replica log", name: `${req.unitId}/${req.function}/${req.replica}` })
           const lines = Math.min(req.lines === 0 ? 100 : req.lines, 1000)
           return { lines: tail(file, lines), file }
         }),
