@@ -4,10 +4,11 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { Kvm, type KvEntry } from "@nats-io/kv"
 import type { CommitRequest, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { compareKeys, decide, decodeCursor, encodeCursor, fromJson, invocationSlot, newToken, toJson, validateLimit } from "../common.ts"
+import { decide, decodeCursor, encodeCursor, fromJson, invocationSlot, newToken, toJson, validateLimit } from "../common.ts"
 import { isNotFound, makeBuckets, writeHeaders, type Applied, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
+import { makeKeyIndex } from "./KeyIndex.ts"
 import { makeOutbox } from "./Outbox.ts"
-import { backoff, call, decodeJson, objectKey, parseObjectKey, plainKey, retrying, toStorageError } from "./client.ts"
+import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageError } from "./client.ts"
 
 /**
  * The distributed engine: NATS JetStream KV, one bucket per class (R1 or R3), key
@@ -31,8 +32,8 @@ import { backoff, call, decodeJson, objectKey, parseObjectKey, plainKey, retryin
  * ambiguous, so its write id is remembered and the next read checks `ws` (the last 16 write ids
  * in the value) to learn whether it landed before deciding anything else.
  *
- * list() costs a keys() scan of the class's bucket (or partition) and a sort in memory:
- * O(keys in the bucket) per page, about 200 ms for 20k keys; fine for admin listing, not a query path.
+ * list() reads a node-local sorted index of the class's keys (KeyIndex.ts: built once from a
+ * headers-only watch, kept current by it): a page costs a binary search plus reading its values.
  */
 
 export interface NatsOptions {
@@ -87,6 +88,8 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       retrying("results.bucket", () =>
         new Kvm(ctx.js).create(`${prefix}_results`, { replicas: options.replicas, history: 1, ttl: maxTtl, allow_direct: false, timeout: timeoutMs }), idem),
     ], { concurrency: "unbounded" })
+
+    const index = yield* makeKeyIndex({ budget })
 
     // A bucket destroyed by another process (deleteClass) reads as empty, and is forgotten here
     // so the next write recreates it instead of publishing to a stream that is gone.
@@ -212,6 +215,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         // A duplicate or a Conflict: someone replaced that revision first; re-read and re-decide.
         if (sent._tag === "Success") {
           if (sent.success.duplicate) continue
+          index.note(b, key, sent.success.seq, d.stored === null, req.ref.id)
           // An accepted job's PENDING record is not part of the message (see InvocationRecord.final).
           if (req.invocation && !req.invocation.final) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
           return d.stored
@@ -228,22 +232,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       const after = yield* decodeCursor("list", q.cursor)
       const b = yield* buckets.bucket(q.cls, false)
       if (!b) return { items: [] }
-      const keys = yield* retrying("list", async () => {
-        const out: string[] = []
-        for await (const k of await b.kv.keys(q.partition === undefined ? ">" : `${q.partition}.>`)) out.push(k)
-        return out
-      }, idem)
-      const located = yield* Effect.forEach(keys, (key) => {
-        const parsed = parseObjectKey(key)
-        if (!parsed) return Effect.succeed([])
-        if (parsed.id !== undefined) return Effect.succeed([{ key, partition: parsed.partition, id: parsed.id }])
-        // A hashed key: only the value knows the id.
-        return Effect.map(Effect.flatMap(read(b, key), parseBody), ({ o }) => (o ? [{ key, partition: parsed.partition, id: o.i }] : []))
-      }, { concurrency: 16 })
-      const candidates = located
-        .flat()
-        .filter((k) => k.id.startsWith(q.prefix ?? "") && (after === undefined || compareKeys(k, after) > 0))
-        .sort(compareKeys)
+      const candidates = yield* index.page(b, { partition: q.partition, prefix: q.prefix ?? "", after, want: limit + 1 })
       const page = candidates.slice(0, limit)
       const loaded = yield* Effect.forEach(page, (k) =>
         Effect.gen(function* () {
@@ -277,6 +266,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
           return yield* new StorageError({ operation: "deleteClass", reason: "the outbox relay has not caught up; retry later", retryable: true })
         }
         yield* buckets.forget(b)
+        yield* index.drop(b)
         yield* retrying("deleteClass", () => b.kv.destroy(), idem)
         return count
       }),
