@@ -32,6 +32,8 @@ const config = Schema.decodeUnknownSync(NfrConfig)({
 interface Series {
   rps?: number
   p99Ms?: number
+  /** Failed calls/s. */
+  errors?: number
 }
 
 const makeWorld = (opts: {
@@ -86,7 +88,7 @@ const makeWorld = (opts: {
       queries++
       if (text === q.rps) return one(series.rps)
       if (text === q.p99) return one(series.p99Ms === undefined ? undefined : series.p99Ms / 1000)
-      if (text === q.errors) return one(series.rps === undefined ? undefined : 0)
+      if (text === q.errors) return one(series.rps === undefined ? undefined : series.errors ?? 0)
       if (text === q.cpu) return one(0.25)
       if (text === q.memory) return one(64 * 1048576)
       return []
@@ -332,5 +334,22 @@ describe("NFR decision loop (TestClock)", () => {
     // Passes at t = 0..5 s; the third-second one scaled.
     expect(await Effect.runPromise(Effect.scoped(Effect.provide(program, looping)))).toBe(6)
     expect(w.replicas).toBe(3)
+  })
+
+  test("an availability NFR of 0.99 or more keeps two replicas, and an error rate over its budget is named", async () => {
+    const w = makeWorld({ nfr: { availability: 0.999 }, maxScale: 4 })
+    w.set({ rps: 10 })
+    expect((await run(w, passes(w, 5))).at(-1)).toBe(2)
+    expect(w.reports[0]!.functions[0]!.reason).toContain("bounded by the lower bound 2")
+    // Never below 2 when idle either; maxScale 1 wins over redundancy.
+    w.set({ rps: 0 })
+    expect((await run(w, passes(w, 20))).at(-1)).toBe(2)
+    w.set({ rps: 10, errors: 1 })
+    await run(w, passes(w, 1))
+    expect(w.lastFunction().observation.errorRate).toBeCloseTo(0.1)
+    expect(w.lastFunction().reason).toContain("error rate 10% exceeds the 0.1% the availability NFR allows")
+    const single = makeWorld({ nfr: { availability: 0.999 }, maxScale: 1 })
+    single.set({ rps: 10 })
+    expect((await run(single, passes(single, 5))).at(-1)).toBe(1)
   })
 })

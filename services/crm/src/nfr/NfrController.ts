@@ -73,7 +73,7 @@ export class NfrController extends Context.Service<NfrController, {
         Effect.gen(function* () {
           const state = states.get(key(w)) ?? initialState(settings)
           const ready = w.replicas.filter((r) => r.ready).length
-          const bounds = boundsOf(w.minScale, w.maxScale, config.maxReplicas)
+          const bounds = boundsOf(w.minScale, w.maxScale, config.maxReplicas, w.nfr.availability)
           const rec = recommend(state.capacityRps, { observation, nfr: w.nfr, current: w.desiredReplicas, ready, bounds }, settings)
           const next = step(state, rec, w.desiredReplicas, now, settings)
           let desired = w.desiredReplicas

@@ -49,10 +49,17 @@ export interface AnalysisInput {
 const clamp = (n: number, b: Bounds) => Math.min(b.max, Math.max(b.min, n))
 const f1 = (n: number) => (Math.round(n * 10) / 10).toString()
 
-/** The bounds of a function: minScale (at least 1) to maxScale (or the configured ceiling). */
-export const boundsOf = (minScale: number, maxScale: number, maxReplicas: number): Bounds => {
-  const min = Math.max(1, minScale)
-  return { min, max: Math.max(min, maxScale > 0 ? maxScale : maxReplicas) }
+/** Availability from which one replica is not enough: its crash or restart is an outage. */
+export const REDUNDANT_AVAILABILITY = 0.99
+
+/**
+ * The bounds of a function: minScale (at least 1; at least 2 when the availability NFR is
+ * 0.99 or more and maxScale allows) to maxScale (or the configured ceiling).
+ */
+export const boundsOf = (minScale: number, maxScale: number, maxReplicas: number, availability = 0): Bounds => {
+  const max = Math.max(1, minScale, maxScale > 0 ? maxScale : maxReplicas)
+  const redundancy = availability >= REDUNDANT_AVAILABILITY ? 2 : 1
+  return { min: Math.min(max, Math.max(1, minScale, redundancy)), max }
 }
 
 /** One analysis: the replica count the numbers call for now, before stability and cooldown. */
@@ -76,26 +83,35 @@ export const recommend = (capacityRps: number, input: AnalysisInput, s: ModelSet
   const at = `${f1(rps)} rps, ${f1(perReplica)} per replica of ~${f1(capacity)} capacity`
   const done = (replicas: number, reason: string): Recommendation => {
     const bounded = clamp(replicas, bounds)
-    const note = bounded !== replicas ? ` (bounded by ${bounded === bounds.max ? `maxScale ${bounds.max}` : `minScale ${bounds.min}`})` : ""
+    const note = bounded !== replicas ? ` (bounded by ${bounded === bounds.max ? `maxScale ${bounds.max}` : `the lower bound ${bounds.min}`})` : ""
     return { replicas: bounded, capacityRps: capacity, reason: reason + note }
   }
 
-  if (ready === 0) return done(current, "no ready replica to measure yet")
-  if (latencyOver) {
-    return done(Math.max(needed, current + 1), `p99 ${f1(o.p99Ms!)} ms is above the ${f1(target)} ms target at ${at}`)
+  const budget = nfr.availability > 0 ? 1 - nfr.availability : undefined
+  const errorNote = budget !== undefined && o.errorRate !== undefined && o.errorRate > budget
+    ? `; error rate ${f1(o.errorRate * 100)}% exceeds the ${f1(budget * 100)}% the availability NFR allows`
+    : ""
+
+  const decide = (): Recommendation => {
+    if (ready === 0) return done(current, "no ready replica to measure yet")
+    if (latencyOver) {
+      return done(Math.max(needed, current + 1), `p99 ${f1(o.p99Ms!)} ms is above the ${f1(target)} ms target at ${at}`)
+    }
+    if (needed > current) {
+      return done(needed, short
+        ? `serving ${f1(rps)} rps, below the ${f1(minRps)} rps NFR, with replicas saturated (${f1(perReplica)} rps each of ~${f1(capacity)})`
+        : `${at} needs ${needed} replicas`)
+    }
+    const roomy = demand > 0 ? Math.ceil(demand / (capacity * s.scaleInHeadroom)) : bounds.min
+    const lower = Math.max(roomy, bounds.min)
+    const latencyRoomy = !(target > 0 && o.p99Ms !== undefined && rps > 0) || o.p99Ms! <= target * s.scaleInHeadroom
+    if (lower < current && latencyRoomy) {
+      return done(lower, rps > 0 ? `${lower} replicas serve ${at} with headroom` : "no traffic")
+    }
+    return done(current, rps > 0 ? `within targets at ${at}` : "no traffic")
   }
-  if (needed > current) {
-    return done(needed, short
-      ? `serving ${f1(rps)} rps, below the ${f1(minRps)} rps NFR, with replicas saturated (${f1(perReplica)} rps each of ~${f1(capacity)})`
-      : `${at} needs ${needed} replicas`)
-  }
-  const roomy = demand > 0 ? Math.ceil(demand / (capacity * s.scaleInHeadroom)) : bounds.min
-  const lower = Math.max(roomy, bounds.min)
-  const latencyRoomy = !(target > 0 && o.p99Ms !== undefined && rps > 0) || o.p99Ms! <= target * s.scaleInHeadroom
-  if (lower < current && latencyRoomy) {
-    return done(lower, rps > 0 ? `${lower} replicas serve ${at} with headroom` : "no traffic")
-  }
-  return done(current, rps > 0 ? `within targets at ${at}` : "no traffic")
+  const r = decide()
+  return { ...r, reason: r.reason + errorNote }
 }
 
 /** A scale change waiting for its stability window (and, scaling in, the cooldown). */
