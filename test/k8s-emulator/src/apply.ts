@@ -109,11 +109,18 @@ export function serverSideApply(req: ApplyRequest): Obj {
   if (req.force) for (const c of conflicts) for (const o of list) if (o.entry.manager === c.manager) o.set.delete(c.path)
 
   // Fields this manager applied before and no longer does go, unless someone else still owns them.
+  // Outermost first: removing a list item takes its fields with it (its key fields included,
+  // so the item could not be found again afterwards).
   const dropped = [...previous].filter((p) => !applied.has(p))
-  dropped.sort((a, b) => splitPath(b).length - splitPath(a).length)
+  dropped.sort((a, b) => splitPath(a).length - splitPath(b).length)
+  const removed: string[] = []
   for (const p of dropped) {
+    if (removed.some((r) => isUnder(p, r))) continue
     const ownedElsewhere = list.some((o) => o !== mine && [...o.set].some((q) => isUnder(q, p)))
-    if (!ownedElsewhere) removeAt(base, p)
+    const stillApplied = [...applied].some((q) => isUnder(q, p))
+    if (ownedElsewhere || stillApplied) continue
+    removeAt(base, p)
+    removed.push(p)
   }
 
   const merged = mergeApplied(base, config, shape, part)

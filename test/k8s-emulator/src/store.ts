@@ -79,11 +79,14 @@ export class Store {
     this.rv += 1
     const rv = this.rv
     let object: Obj
-    if (next === null) {
+    if (type === "DELETED") {
       if (!previous) throw new Error(`delete of missing ${storage} ${key}`)
-      object = clone(previous)
+      // The DELETED event carries the final state (e.g. with its last finalizer removed).
+      object = next ?? clone(previous)
       object.metadata.resourceVersion = String(rv)
       b.delete(key)
+    } else if (next === null) {
+      throw new Error(`commit of ${type} without an object for ${storage} ${key}`)
     } else {
       object = next
       object.metadata.resourceVersion = String(rv)

@@ -1,0 +1,199 @@
+// Deletion and life cycles through client-node: finalizers, garbage collection by owner uid,
+// namespaces, CRDs (asynchronous establishment, validation, pruning, defaults, cleanup) and the
+// status and scale subresources.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { type Cluster, deployment, eventually, failure, k8s, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
+
+let c: Cluster
+beforeAll(async () => {
+  c = await startCluster({ crdEstablishDelayMs: 150 })
+})
+afterAll(() => c.emulator.stop())
+
+const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)
+const gone = (p: Promise<unknown>) => p.then(() => false, (e) => e instanceof k8s.ApiException && e.code === 404)
+const owner = (o: { metadata?: { name?: string; uid?: string } }, kind: string, apiVersion: string, block = false) => ({
+  apiVersion, kind, name: o.metadata!.name!, uid: o.metadata!.uid!, ...(block ? { blockOwnerDeletion: true } : {}),
+})
+
+describe("finalizers", () => {
+  test("DELETE with a finalizer sets deletionTimestamp (202) and keeps the object until it is removed", async () => {
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "fin", finalizers: ["example.com/hold"] } } })
+    const res = await raw(c.emulator, "DELETE", "/api/v1/namespaces/default/configmaps/fin")
+    expect(res.status).toBe(202)
+    expect(res.body.metadata.deletionTimestamp).toBeDefined()
+    const held = await c.core.readNamespacedConfigMap({ name: "fin", namespace: "default" })
+    expect(held.metadata?.deletionTimestamp).toBeDefined()
+    const noNew = await failure(c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: ["example.com/hold", "example.com/more"] } } }, merge))
+    expect(noNew.code).toBe(422)
+    expect(noNew.message).toContain("no new finalizers can be added if the object is being deleted")
+    // deletionTimestamp cannot be cleared by an update.
+    const cleared = await c.core.replaceNamespacedConfigMap({ name: "fin", namespace: "default", body: { ...held, metadata: { ...held.metadata, deletionTimestamp: undefined } } })
+    expect(cleared.metadata?.deletionTimestamp).toEqual(held.metadata?.deletionTimestamp)
+    await c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: null } } }, merge)
+    expect(await gone(c.core.readNamespacedConfigMap({ name: "fin", namespace: "default" }))).toBe(true)
+  })
+})
+
+describe("garbage collection", () => {
+  test("background: dependents of a deleted owner go asynchronously, matched by uid", async () => {
+    const o = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "owner-bg" } } })
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "dep-bg", ownerReferences: [owner(o, "ConfigMap", "v1")] } } })
+    // Same owner name, different uid: not a dependent of this owner, so a dangling reference.
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "other-bg", ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: "owner-bg", uid: "11111111-1111-1111-1111-111111111111" }] } } })
+    await eventually("dangling dependent collected", () => gone(c.core.readNamespacedConfigMap({ name: "other-bg", namespace: "default" })))
+    await c.core.deleteNamespacedConfigMap({ name: "owner-bg", namespace: "default" })
+    await eventually("dependent collected", () => gone(c.core.readNamespacedConfigMap({ name: "dep-bg", namespace: "default" })))
+  })
+
+  test("foreground: the owner waits (foregroundDeletion) until blocking dependents are gone", async () => {
+    const d = await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("fg") })
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "fg-child", finalizers: ["example.com/slow"], ownerReferences: [owner(d, "Deployment", "apps/v1", true)] } } })
+    await c.apps.deleteNamespacedDeployment({ name: "fg", namespace: "default", propagationPolicy: "Foreground" })
+    const waiting = await c.apps.readNamespacedDeployment({ name: "fg", namespace: "default" })
+    expect(waiting.metadata?.finalizers).toContain("foregroundDeletion")
+    expect(waiting.metadata?.deletionTimestamp).toBeDefined()
+    const child = await eventually("child marked for deletion", async () => {
+      const x = await c.core.readNamespacedConfigMap({ name: "fg-child", namespace: "default" })
+      return x.metadata?.deletionTimestamp ? x : undefined
+    })
+    await Bun.sleep(100)
+    expect((await c.apps.readNamespacedDeployment({ name: "fg", namespace: "default" })).metadata?.name).toBe("fg")
+    await c.core.patchNamespacedConfigMap({ name: child.metadata!.name!, namespace: "default", body: { metadata: { finalizers: null } } }, merge)
+    await eventually("owner gone after its dependent", () => gone(c.apps.readNamespacedDeployment({ name: "fg", namespace: "default" })))
+  })
+
+  test("orphan: dependents stay, without the owner reference", async () => {
+    const o = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "owner-or" } } })
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "dep-or", ownerReferences: [owner(o, "ConfigMap", "v1")] } } })
+    await c.core.deleteNamespacedConfigMap({ name: "owner-or", namespace: "default", propagationPolicy: "Orphan" })
+    await eventually("owner gone", () => gone(c.core.readNamespacedConfigMap({ name: "owner-or", namespace: "default" })))
+    const dep = await c.core.readNamespacedConfigMap({ name: "dep-or", namespace: "default" })
+    expect(dep.metadata?.ownerReferences).toBeUndefined()
+  })
+
+  test("deletecollection deletes what the selector matches", async () => {
+    for (const n of ["dc-1", "dc-2", "dc-keep"]) await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: n, labels: { set: n === "dc-keep" ? "keep" : "drop" } } } })
+    await c.core.deleteCollectionNamespacedConfigMap({ namespace: "default", labelSelector: "set=drop" })
+    const left = await c.core.listNamespacedConfigMap({ namespace: "default", labelSelector: "set" })
+    expect(left.items.map((i) => i.metadata?.name)).toEqual(["dc-keep"])
+  })
+
+  test("namespace deletion: Terminating, no new content (403), contents removed, then the namespace", async () => {
+    await c.core.createNamespace({ body: { metadata: { name: "doomed" } } })
+    await c.core.createNamespacedConfigMap({ namespace: "doomed", body: { metadata: { name: "held", finalizers: ["example.com/hold"] } } })
+    await c.apps.createNamespacedDeployment({ namespace: "doomed", body: deployment("web") })
+    await c.core.deleteNamespace({ name: "doomed" })
+    const ns = await c.core.readNamespace({ name: "doomed" })
+    expect(ns.status?.phase).toBe("Terminating")
+    const refused = await failure(c.core.createNamespacedConfigMap({ namespace: "doomed", body: { metadata: { name: "late" } } }))
+    expect(refused.code).toBe(403)
+    expect(refused.message).toContain("because it is being terminated")
+    await eventually("deployment removed", () => gone(c.apps.readNamespacedDeployment({ name: "web", namespace: "doomed" })))
+    await Bun.sleep(100)
+    expect((await c.core.readNamespace({ name: "doomed" })).status?.phase).toBe("Terminating")
+    await c.core.patchNamespacedConfigMap({ name: "held", namespace: "doomed", body: { metadata: { finalizers: null } } }, merge)
+    await eventually("namespace gone", () => gone(c.core.readNamespace({ name: "doomed" })))
+  })
+})
+
+describe("custom resource definitions", () => {
+  const widgets = (namespace = "default") => ({ group: "example.com", version: "v1", namespace, plural: "widgets" })
+
+  test("a new CRD is served only once Established (NamesAccepted first); discovery follows", async () => {
+    // Sent raw: client-node's typed CRD model expects `_enum`/`xKubernetesListType` property
+    // names and silently drops `enum` and `x-kubernetes-*` keys from plain JSON.
+    expect((await raw(c.emulator, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", WIDGET_CRD)).status).toBe(201)
+    const early = await failure(c.custom.listNamespacedCustomObject(widgets()))
+    expect(early.code).toBe(404)
+    expect((await raw(c.emulator, "GET", "/apis/example.com/v1")).status).toBe(404)
+    const conditions = await eventually("Established", async () => {
+      const crd = await c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })
+      const cs = crd.status?.conditions ?? []
+      return cs.some((x) => x.type === "Established" && x.status === "True") ? cs : undefined
+    })
+    expect(conditions.find((x) => x.type === "NamesAccepted")?.status).toBe("True")
+    const list = await raw(c.emulator, "GET", "/apis/example.com/v1")
+    expect(list.body.resources.map((r: any) => r.name)).toEqual(["widgets", "widgets/status", "widgets/scale"])
+    expect((await c.custom.listNamespacedCustomObject(widgets()) as any).items).toEqual([])
+  })
+
+  test("validation: 422 with field paths; unknown fields pruned; defaults applied", async () => {
+    const bad = await failure(c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("bad", { size: "huge", replicas: -1, ports: [{ port: "x" }] }) }))
+    expect(bad.code).toBe(422)
+    expect(bad.reason).toBe("Invalid")
+    const fields = bad.details.causes.map((x: any) => x.field).sort()
+    expect(fields).toEqual(["spec.ports[0].name", "spec.ports[0].port", "spec.replicas", "spec.size"])
+    expect(bad.message).toContain('spec.size: Unsupported value: "huge"')
+    const missing = await failure(c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("bad2", {}) }))
+    expect(missing.details.causes).toEqual([{ reason: "FieldValueRequired", message: "Required value", field: "spec.size" }])
+    const ok: any = await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("good", { size: "small", bogus: 1, extra: { anything: { goes: true } } }) })
+    expect(ok.spec).toEqual({ size: "small", replicas: 1, color: "blue", extra: { anything: { goes: true } } })
+  })
+
+  test("status subresource: the main resource ignores .status, /status changes only status; generation counts spec changes", async () => {
+    const created: any = await c.custom.createNamespacedCustomObject({ ...widgets(), body: { ...widget("st"), status: { phase: "Fake" } } })
+    expect(created.status).toBeUndefined()
+    expect(created.metadata.generation).toBe(1)
+    const s: any = await c.custom.patchNamespacedCustomObjectStatus({ ...widgets(), name: "st", body: { status: { phase: "Ready" }, spec: { size: "large" } } }, merge)
+    expect(s.status.phase).toBe("Ready")
+    expect(s.spec.size).toBe("small")
+    expect(s.metadata.generation).toBe(1)
+    const m: any = await c.custom.patchNamespacedCustomObject({ ...widgets(), name: "st", body: { spec: { size: "medium" }, status: { phase: "Ignored" } } }, merge)
+    expect(m.status.phase).toBe("Ready")
+    expect(m.metadata.generation).toBe(2)
+    const l: any = await c.custom.patchNamespacedCustomObject({ ...widgets(), name: "st", body: { metadata: { labels: { a: "b" } } } }, merge)
+    expect(l.metadata.generation).toBe(2)
+  })
+
+  test("scale subresource from the CRD's paths, and natively for Deployments", async () => {
+    await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("sc", { size: "small", replicas: 2 }) })
+    const scale: any = await c.custom.getNamespacedCustomObjectScale({ ...widgets(), name: "sc" })
+    expect(scale).toMatchObject({ kind: "Scale", apiVersion: "autoscaling/v1", spec: { replicas: 2 } })
+    await c.custom.patchNamespacedCustomObjectScale({ ...widgets(), name: "sc", body: { spec: { replicas: 4 } } }, merge)
+    expect(((await c.custom.getNamespacedCustomObject({ ...widgets(), name: "sc" })) as any).spec.replicas).toBe(4)
+    await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("scaled", "nginx:1", 1) })
+    const ds = await c.apps.replaceNamespacedDeploymentScale({ name: "scaled", namespace: "default", body: { metadata: { name: "scaled" }, spec: { replicas: 3 } } })
+    expect(ds.spec?.replicas).toBe(3)
+    expect(ds.status?.selector).toBe("app=scaled")
+    const d = await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })
+    expect(d.spec?.replicas).toBe(3)
+    expect(d.metadata?.generation).toBe(2)
+  })
+
+  test("unserved versions are not served; a CRD update takes effect", async () => {
+    const crd = await c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })
+    const v1 = crd.spec.versions[0]!
+    crd.spec.versions = [{ ...v1, storage: false }, { ...v1, name: "v2", storage: true }, { ...v1, name: "v1alpha1", storage: false, served: false }]
+    await c.ext.replaceCustomResourceDefinition({ name: "widgets.example.com", body: crd })
+    const both: any = await eventually("v2 served", () => c.custom.getNamespacedCustomObject({ group: "example.com", version: "v2", namespace: "default", plural: "widgets", name: "good" }))
+    expect(both.apiVersion).toBe("example.com/v2")
+    expect((await raw(c.emulator, "GET", "/apis/example.com/v1alpha1/namespaces/default/widgets")).status).toBe(404)
+    const group = await raw(c.emulator, "GET", "/apis/example.com")
+    expect(group.body.preferredVersion.version).toBe("v2")
+    const stored = await c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })
+    expect(stored.status?.storedVersions).toEqual(["v1", "v2"])
+  })
+
+  test("a CRD whose name does not match its names is 422", async () => {
+    const bad = await failure(c.ext.createCustomResourceDefinition({ body: { ...WIDGET_CRD, metadata: { name: "wrong.example.com" } } as any }))
+    expect(bad.code).toBe(422)
+    expect(bad.details.causes[0].field).toBe("metadata.name")
+  })
+
+  test("deleting a CRD deletes its custom resources (waiting for their finalizers), then stops serving", async () => {
+    await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("held", { size: "small" }, { finalizers: ["example.com/hold"] }) })
+    await c.ext.deleteCustomResourceDefinition({ name: "widgets.example.com" })
+    const terminating = await eventually("CR marked", async () => {
+      const o: any = await c.custom.getNamespacedCustomObject({ ...widgets(), name: "held" })
+      return o.metadata.deletionTimestamp ? o : undefined
+    })
+    expect(terminating.metadata.name).toBe("held")
+    expect(await gone(c.custom.getNamespacedCustomObject({ ...widgets(), name: "good" }))).toBe(true)
+    expect((await c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })).metadata?.deletionTimestamp).toBeDefined()
+    await c.custom.patchNamespacedCustomObject({ ...widgets(), name: "held", body: { metadata: { finalizers: null } } }, merge)
+    await eventually("CRD gone", () => gone(c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })))
+    expect((await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets")).status).toBe(404)
+    expect((await raw(c.emulator, "GET", "/apis")).body.groups.map((g: any) => g.name)).not.toContain("example.com")
+  })
+})
