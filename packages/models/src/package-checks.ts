@@ -184,3 +184,61 @@ export const checkDependencies = (pkg: Package, lookup: (name: string) => Packag
   const violations = dependencyViolations(pkg, lookup)
   return violations.length === 0 ? Effect.void : Effect.fail(new ValidationError({ violations }))
 }
+
+/**
+ * Trigger targets in other packages: the target package must be this package's dependency (or
+ * reachable through its dependencies), hold the class, and the class the binding. `lookup` sees
+ * the dependency closure (stored packages); targets in `pkg` itself are checked on decode.
+ */
+export const triggerTargetViolations = (pkg: Package, lookup: (name: string) => Package | undefined): Array<FieldViolation> => {
+  const out: Array<FieldViolation> = []
+  pkg.classes.forEach((cls, ci) => {
+    cls.triggers.forEach((t, ti) => {
+      if (t.target.cls === "") return
+      const [targetPkg, targetCls] = splitClassRef(t.target.cls)
+      if (targetPkg === pkg.name) return
+      const at = `classes[${ci}].triggers[${ti}].target`
+      const found = lookup(targetPkg)
+      if (found === undefined) {
+        out.push({ path: `${at}.cls`, message: `package "${targetPkg}" is not a dependency of "${pkg.name}" (add it to dependencies)` })
+        return
+      }
+      const target = found.classes.find((c) => c.key === targetCls)
+      if (target === undefined) {
+        out.push({ path: `${at}.cls`, message: `class "${targetCls}" is not defined in package "${targetPkg}" ${found.version}` })
+      } else if (!target.bindings.some((b) => b.name === t.target.function)) {
+        out.push({ path: `${at}.function`, message: `"${t.target.function}" is not a binding of class "${t.target.cls}" (package "${targetPkg}" ${found.version})` })
+      }
+    })
+  })
+  return out
+}
+
+/**
+ * What replacing a package by `next` would break in the packages that depend on it: a version
+ * outside their range, or a class/binding their triggers target that `next` no longer has. One
+ * line per dependent, naming it.
+ */
+export const brokenDependents = (next: Package, dependents: ReadonlyArray<Package>): Array<string> =>
+  dependents.flatMap((d) => {
+    const reasons: Array<string> = []
+    for (const dep of d.dependencies) {
+      if (dep.name === next.name && dep.version !== "" && !satisfies(dep.version, next.version)) {
+        reasons.push(`needs "${next.name}" ${dep.version}`)
+      }
+    }
+    d.classes.forEach((cls, ci) =>
+      cls.triggers.forEach((t, ti) => {
+        if (t.target.cls === "") return
+        const [targetPkg, targetCls] = splitClassRef(t.target.cls)
+        if (targetPkg !== next.name) return
+        const target = next.classes.find((c) => c.key === targetCls)
+        const where = `classes[${ci}].triggers[${ti}] targets`
+        if (target === undefined) reasons.push(`${where} class "${t.target.cls}", which ${next.version} does not have`)
+        else if (!target.bindings.some((b) => b.name === t.target.function)) {
+          reasons.push(`${where} "${t.target.cls}" binding "${t.target.function}", which ${next.version} does not have`)
+        }
+      })
+    )
+    return reasons.length === 0 ? [] : [`"${d.name}" ${reasons.join("; ")}`]
+  })

@@ -1,4 +1,5 @@
 import { Effect, Layer } from "effect"
+import { PackageLimits } from "@oprc/models"
 import { serve, serverOptions } from "@oprc/rpc"
 import { makeAuthorizer } from "./auth/Auth"
 import { ClusterRegistry } from "./clusters/ClusterRegistry"
@@ -48,4 +49,9 @@ const PmServer = (config: PmConfig) =>
   }))
 
 /** The Package Manager for a configuration. */
-export const PmApp = (config: PmConfig) => PmServer(config).pipe(Layer.provide(PmServices(config)))
+export const PmApp = (config: PmConfig) =>
+  PmServer(config).pipe(
+    Layer.provide(PmServices(config)),
+    // Read by package and deployment validation (REST and RPC alike).
+    Layer.provide(Layer.succeed(PackageLimits, config.limits)),
+  )

@@ -1,5 +1,6 @@
 import { Effect, Schema } from "effect"
 import { AuthConfig, HttpUrl, NonEmptyString, section, serverConfig, TelemetryConfig } from "@oprc/config"
+import { PackageLimitsConfig } from "@oprc/models"
 
 const withDefault = <S extends Schema.Top>(value: S["Encoded"]) => (schema: S) =>
   schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
@@ -75,6 +76,8 @@ export const PmConfig = Schema.Struct({
     .annotate({ description: "CRMs: [{name, url, tls?: {caFile, certFile, keyFile}, token?}]" })
     .pipe(withDefault([])),
   orchestration: section(OrchestrationConfig),
+  /** Counts, depth, lengths and value budgets of package documents, checked before decoding (docs/pm.md). */
+  limits: section(PackageLimitsConfig),
 })
 export type PmConfig = typeof PmConfig.Type
 

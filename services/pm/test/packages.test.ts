@@ -156,7 +156,9 @@ describe("validation: 4xx with the field path and reason", () => {
   })
   test("malformed JSON names where", () => expectViolation('{"name": "x", ', "", /JSON syntax error/, "application/json"))
   test("malformed YAML names line and column", () => expectViolation("name: x\nversion: [1.0\n", "", /YAML syntax error at line \d+, column \d+/, "application/yaml"))
-  test("an unsupported content type is refused", () => expectViolation("name=x", "", /unsupported content type/, "application/x-www-form-urlencoded"))
+  test("an unsupported content type is refused", () => expectViolation("name,x", "", /unsupported content type/, "text/csv"))
+  // curl -d sends this type by default; every REST edge reads it as JSON (packages/rpc).
+  test("curl's default form content type is read as JSON", () => expectViolation("name=x", "", /JSON syntax error/, "application/x-www-form-urlencoded"))
   test("an empty body is refused", () => expectViolation("", "", /empty/, "application/json"))
   test("an invalid name in the path is refused", async () => {
     const r = await api.get("/api/v1/packages/NOT_A_NAME")

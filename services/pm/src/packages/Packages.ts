@@ -2,13 +2,15 @@ import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effec
 import type { Versioned } from "@oprc/cp-storage"
 import {
   AlreadyExists,
+  brokenDependents,
   checkDependencies,
   encodePackage,
   FailedPrecondition,
   NotFound,
   type Package,
+  triggerTargetViolations,
   type Unavailable,
-  type ValidationError,
+  ValidationError,
   VersionConflict,
 } from "@oprc/models"
 import { Deployments } from "../deployments/Deployments"
@@ -29,8 +31,12 @@ export class Packages extends Context.Service<Packages, {
   readonly create: (pkg: Package) => Effect.Effect<Package, ValidationError | AlreadyExists | Unavailable>
   readonly get: (name: string) => Effect.Effect<Package, NotFound | Unavailable>
   readonly list: (query: PackageQuery) => Effect.Effect<{ items: ReadonlyArray<Package>; nextCursor: string | undefined }, ValidationError | Unavailable>
-  /** expectedRevision 0/undefined = unconditional. Deployments of the package roll to the new version. */
-  readonly update: (pkg: Package, expectedRevision?: number) => Effect.Effect<Package, ValidationError | NotFound | VersionConflict | FailedPrecondition | Unavailable>
+  /**
+   * expectedRevision 0/undefined = unconditional. Deployments of the package roll to the new
+   * version. Refused (FailedPrecondition naming them) when the new version breaks dependents'
+   * version ranges or trigger targets, unless `force`.
+   */
+  readonly update: (pkg: Package, expectedRevision?: number, force?: boolean) => Effect.Effect<Package, ValidationError | NotFound | VersionConflict | FailedPrecondition | Unavailable>
   /** Refused while deployments exist unless `cascade`, which deletes them too. */
   readonly delete: (name: string, cascade: boolean) => Effect.Effect<ReadonlyArray<string>, NotFound | FailedPrecondition | VersionConflict | Unavailable>
   readonly all: Effect.Effect<ReadonlyArray<Package>, Unavailable>
@@ -74,8 +80,17 @@ export class Packages extends Context.Service<Packages, {
           return found
         })
 
+      // Dependencies exist, satisfy their ranges, close no cycle; triggers into them resolve.
       const checkDeps = (pkg: Package) =>
-        Effect.flatMap(dependencyClosure(pkg), (found) => checkDependencies(pkg, (n) => found.get(n)))
+        Effect.flatMap(dependencyClosure(pkg), (found) =>
+          Effect.andThen(checkDependencies(pkg, (n) => found.get(n)), () => {
+            const violations = triggerTargetViolations(pkg, (n) => found.get(n))
+            return violations.length === 0 ? Effect.void : Effect.fail(new ValidationError({ violations }))
+          }))
+
+      /** Stored packages that depend on `name`. */
+      const dependentsOf = (name: string) =>
+        Effect.map(all, (ps) => ps.filter((p) => p.dependencies.some((d) => d.name === name)))
 
       const same = (a: Package, b: Package) => JSON.stringify(encodePackage(a)) === JSON.stringify(encodePackage(b))
 
@@ -107,7 +122,7 @@ export class Packages extends Context.Service<Packages, {
         return withRevision(written)
       })
 
-      const update = Effect.fn("Packages.update")(function* (pkg: Package, expectedRevision?: number) {
+      const update = Effect.fn("Packages.update")(function* (pkg: Package, expectedRevision?: number, force = false) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
         const current = yield* read(pkg.name)
         const expected = expectedRevision === undefined || expectedRevision === 0 ? current.revision : BigInt(expectedRevision)
@@ -115,6 +130,13 @@ export class Packages extends Context.Service<Packages, {
           return yield* new VersionConflict({ resource: "package", name: pkg.name, expected: String(expected), actual: String(current.revision) })
         }
         yield* checkDeps(pkg)
+        const broken = brokenDependents(pkg, yield* dependentsOf(pkg.name))
+        if (broken.length > 0 && !force) {
+          return yield* new FailedPrecondition({
+            reason: `version ${pkg.version} of "${pkg.name}" breaks the packages that depend on it: ${broken.join("; ")}; update them first, or pass force=true`,
+          })
+        }
+        if (broken.length > 0) yield* Effect.logWarning(`package ${pkg.name} ${pkg.version} forced over broken dependents: ${broken.join("; ")}`)
         const inUse = yield* deployments.ofPackage(pkg.name)
         const classes = new Set<string>(pkg.classes.map((c) => c.key))
         const orphaned = inUse.filter((d) => !classes.has(d.classKey))
@@ -169,7 +191,7 @@ export class Packages extends Context.Service<Packages, {
         create: (pkg) => orUnavailable(create(pkg)),
         get: (name) => orUnavailable(Effect.map(read(name), withRevision)),
         list: (q) => orUnavailable(list(q)),
-        update: (pkg, expected) => orUnavailable(update(pkg, expected)),
+        update: (pkg, expected, force) => orUnavailable(update(pkg, expected, force)),
         delete: (name, cascade) => orUnavailable(remove(name, cascade)),
         all,
       }

@@ -134,8 +134,9 @@ export const openApiDocument = {
       put: {
         summary: "Update a package (POST works too); its deployments roll to the new version",
         description: revisionNote,
+        parameters: [query("force", "apply even if the new version breaks packages that depend on it (their version ranges or trigger targets)", { type: "boolean" })],
         requestBody: body(ref("Package"), "the whole package; name must match the path"),
-        responses: { "200": ok("updated", ref("Package")), "404": errorResponse("no such package"), "409": errorResponse("stale revision, or a deployed class would be removed"), ...common },
+        responses: { "200": ok("updated", ref("Package")), "404": errorResponse("no such package"), "409": errorResponse("stale revision, a deployed class would be removed, or dependents would break (without force)"), ...common },
       },
       delete: {
         summary: "Delete a package",
@@ -177,8 +178,8 @@ export const openApiDocument = {
     "/api/v1/clusters": { get: { summary: "Configured clusters with health, breaker state and availability", responses: { "200": ok("clusters", page("Cluster")), ...common } } },
     "/api/v1/clusters/health": { get: { summary: "Health summary", responses: { "200": ok("summary", { type: "object" }), ...common } } },
     "/api/v1/clusters/{name}": { parameters: [pathParam("name", "cluster name")], get: { summary: "One cluster", responses: { "200": ok("the cluster", ref("Cluster")), "404": errorResponse("not configured"), ...common } } },
-    "/api/v1/classes": { get: { summary: "Every package's classes", parameters: [query("package", "only this package")], responses: { "200": ok("classes", page("CatalogEntry")), ...common } } },
-    "/api/v1/functions": { get: { summary: "Every package's functions", parameters: [query("package", "only this package")], responses: { "200": ok("functions", page("CatalogEntry")), ...common } } },
+    "/api/v1/classes": { get: { summary: "Every package's classes", parameters: [query("package", "only this package"), ...paging], responses: { "200": ok("classes", page("CatalogEntry")), ...common } } },
+    "/api/v1/functions": { get: { summary: "Every package's functions", parameters: [query("package", "only this package"), ...paging], responses: { "200": ok("functions", page("CatalogEntry")), ...common } } },
   },
 } as const
 

@@ -54,7 +54,7 @@ export const packageRoutes = (packages: Packages["Service"]) => [
         const name = yield* checkName("name", pathParam(request, "name"))
         const pkg = yield* decodeBody(request)
         if (pkg.name !== name) return yield* ValidationError.single("name", `must be "${name}", the name in the path`)
-        const updated = yield* packages.update(pkg, yield* expectedRevision(request, pkg.revision))
+        const updated = yield* packages.update(pkg, yield* expectedRevision(request, pkg.revision), yield* boolParam(request, "force"))
         return json(200, toJson(updated))
       }))),
   route("DELETE", "/api/v1/packages/:name", (request) =>

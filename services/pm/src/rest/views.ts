@@ -1,10 +1,10 @@
 import { Effect, Schema } from "effect"
 import { Class, Function as FunctionSchema } from "@oprc/models"
-import { json, route } from "@oprc/rpc"
+import { json, type RestRequest, route } from "@oprc/rpc"
 import type { ClusterRegistry, ClusterState } from "../clusters/ClusterRegistry"
-import { catalogClasses, catalogFunctions } from "../packages/catalog"
+import { catalogClasses, catalogFunctions, catalogPage } from "../packages/catalog"
 import type { Packages } from "../packages/Packages"
-import { param, pathParam } from "./common"
+import { intParam, param, pathParam } from "./common"
 
 const clusterJson = (c: ClusterState) => ({
   name: c.name,
@@ -36,26 +36,32 @@ export const clusterRoutes = (registry: ClusterRegistry["Service"]) => [
 const encodeClass = Schema.encodeSync(Class)
 const encodeFunction = Schema.encodeSync(FunctionSchema)
 
-/** /api/v1/classes and /api/v1/functions: the catalog over every stored package (`?package=` narrows it), in file form. */
-export const catalogRoutes = (packages: Packages["Service"]) => [
-  route("GET", "/api/v1/classes", (request) =>
-    Effect.map(packages.all, (all) =>
-      json(200, {
-        items: catalogClasses(all, param(request, "package", "packageName", "package_name")).map((c) => ({
-          globalKey: c.globalKey,
-          packageName: c.packageName,
-          packageVersion: c.packageVersion,
-          class: encodeClass(c.cls),
-        })),
-      }))),
-  route("GET", "/api/v1/functions", (request) =>
-    Effect.map(packages.all, (all) =>
-      json(200, {
-        items: catalogFunctions(all, param(request, "package", "packageName", "package_name")).map((f) => ({
-          globalKey: f.globalKey,
-          packageName: f.packageName,
-          packageVersion: f.packageVersion,
-          function: encodeFunction(f.function),
-        })),
-      }))),
-]
+/**
+ * /api/v1/classes and /api/v1/functions: the catalog over every stored package (`?package=` narrows
+ * it), in file form, in pages (`?limit=` default 100, at most 1000; `?cursor=` from `nextCursor`).
+ */
+export const catalogRoutes = (packages: Packages["Service"]) => {
+  const query = (request: RestRequest) =>
+    Effect.map(intParam(request, "limit"), (limit) => ({
+      packageName: param(request, "package", "packageName", "package_name"),
+      limit,
+      cursor: param(request, "cursor", "pageToken"),
+    }))
+  const page = <A>(items: ReadonlyArray<A>, next: string | undefined) => json(200, { items, ...(next === undefined ? {} : { nextCursor: next }) })
+  return [
+    route("GET", "/api/v1/classes", (request) =>
+      Effect.gen(function* () {
+        const q = yield* query(request)
+        const all = yield* packages.all
+        const p = yield* catalogPage(catalogClasses(all, q.packageName), q)
+        return page(p.items.map((c) => ({ globalKey: c.globalKey, packageName: c.packageName, packageVersion: c.packageVersion, class: encodeClass(c.cls) })), p.nextCursor)
+      })),
+    route("GET", "/api/v1/functions", (request) =>
+      Effect.gen(function* () {
+        const q = yield* query(request)
+        const all = yield* packages.all
+        const p = yield* catalogPage(catalogFunctions(all, q.packageName), q)
+        return page(p.items.map((f) => ({ globalKey: f.globalKey, packageName: f.packageName, packageVersion: f.packageVersion, function: encodeFunction(f.function) })), p.nextCursor)
+      })),
+  ]
+}

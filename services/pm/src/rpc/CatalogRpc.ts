@@ -2,23 +2,25 @@ import { Effect } from "effect"
 import { classToProto, functionToProto } from "@oprc/models"
 import { pmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
-import { catalogClasses, catalogFunctions } from "../packages/catalog"
+import { catalogClasses, catalogFunctions, catalogPage } from "../packages/catalog"
 import { Packages } from "../packages/Packages"
 
-/** oprc.pm.v1.CatalogService: classes and functions of every stored package. */
+/** oprc.pm.v1.CatalogService: classes and functions of every stored package, in pages. */
 export const catalogRpc = rpcService(
   pmv1.CatalogService,
   Effect.gen(function* () {
     const packages = yield* Packages
     return {
       listClasses: (req: pmv1.ListClassesRequest) =>
-        Effect.map(packages.all, (all) => ({
-          classes: catalogClasses(all, req.packageName).map((c) => ({ ...c, cls: classToProto(c.cls) })),
-        })),
+        Effect.gen(function* () {
+          const page = yield* catalogPage(catalogClasses(yield* packages.all, req.packageName), req)
+          return { classes: page.items.map((c) => ({ ...c, cls: classToProto(c.cls) })), nextCursor: page.nextCursor ?? "" }
+        }),
       listFunctions: (req: pmv1.ListFunctionsRequest) =>
-        Effect.map(packages.all, (all) => ({
-          functions: catalogFunctions(all, req.packageName).map((f) => ({ ...f, function: functionToProto(f.function) })),
-        })),
+        Effect.gen(function* () {
+          const page = yield* catalogPage(catalogFunctions(yield* packages.all, req.packageName), req)
+          return { functions: page.items.map((f) => ({ ...f, function: functionToProto(f.function) })), nextCursor: page.nextCursor ?? "" }
+        }),
     }
   }),
 )

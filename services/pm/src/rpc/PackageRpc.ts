@@ -43,7 +43,7 @@ export const packageRpc = rpcService(
         }),
       updatePackage: (req: pmv1.UpdatePackageRequest) =>
         Effect.gen(function* () {
-          const updated = yield* within(Effect.flatMap(decode(req.package), (p) => packages.update(p, Number(req.expectedRevision))))
+          const updated = yield* within(Effect.flatMap(decode(req.package), (p) => packages.update(p, Number(req.expectedRevision), req.force)))
           return { package: packageToProto(updated) }
         }),
       deletePackage: (req: pmv1.DeletePackageRequest) =>

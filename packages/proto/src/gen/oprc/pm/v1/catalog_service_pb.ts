@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file oprc/pm/v1/catalog_service.proto.
  */
 export const file_oprc_pm_v1_catalog_service: GenFile = /*@__PURE__*/
-  fileDesc("CiBvcHJjL3BtL3YxL2NhdGFsb2dfc2VydmljZS5wcm90bxIKb3ByYy5wbS52MSJ1CgxDYXRhbG9nQ2xhc3MSEgoKZ2xvYmFsX2tleRgBIAEoCRIUCgxwYWNrYWdlX25hbWUYAiABKAkSFwoPcGFja2FnZV92ZXJzaW9uGAMgASgJEiIKA2NscxgEIAEoCzIVLm9wcmMuY29tbW9uLnYxLkNsYXNzIoABCg9DYXRhbG9nRnVuY3Rpb24SEgoKZ2xvYmFsX2tleRgBIAEoCRIUCgxwYWNrYWdlX25hbWUYAiABKAkSFwoPcGFja2FnZV92ZXJzaW9uGAMgASgJEioKCGZ1bmN0aW9uGAQgASgLMhgub3ByYy5jb21tb24udjEuRnVuY3Rpb24iKgoSTGlzdENsYXNzZXNSZXF1ZXN0EhQKDHBhY2thZ2VfbmFtZRgBIAEoCSJAChNMaXN0Q2xhc3Nlc1Jlc3BvbnNlEikKB2NsYXNzZXMYASADKAsyGC5vcHJjLnBtLnYxLkNhdGFsb2dDbGFzcyIsChRMaXN0RnVuY3Rpb25zUmVxdWVzdBIUCgxwYWNrYWdlX25hbWUYASABKAkiRwoVTGlzdEZ1bmN0aW9uc1Jlc3BvbnNlEi4KCWZ1bmN0aW9ucxgBIAMoCzIbLm9wcmMucG0udjEuQ2F0YWxvZ0Z1bmN0aW9uMsABCg5DYXRhbG9nU2VydmljZRJTCgtMaXN0Q2xhc3NlcxIeLm9wcmMucG0udjEuTGlzdENsYXNzZXNSZXF1ZXN0Gh8ub3ByYy5wbS52MS5MaXN0Q2xhc3Nlc1Jlc3BvbnNlIgOQAgESWQoNTGlzdEZ1bmN0aW9ucxIgLm9wcmMucG0udjEuTGlzdEZ1bmN0aW9uc1JlcXVlc3QaIS5vcHJjLnBtLnYxLkxpc3RGdW5jdGlvbnNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_oprc_common_v1_package]);
+  fileDesc("CiBvcHJjL3BtL3YxL2NhdGFsb2dfc2VydmljZS5wcm90bxIKb3ByYy5wbS52MSJ1CgxDYXRhbG9nQ2xhc3MSEgoKZ2xvYmFsX2tleRgBIAEoCRIUCgxwYWNrYWdlX25hbWUYAiABKAkSFwoPcGFja2FnZV92ZXJzaW9uGAMgASgJEiIKA2NscxgEIAEoCzIVLm9wcmMuY29tbW9uLnYxLkNsYXNzIoABCg9DYXRhbG9nRnVuY3Rpb24SEgoKZ2xvYmFsX2tleRgBIAEoCRIUCgxwYWNrYWdlX25hbWUYAiABKAkSFwoPcGFja2FnZV92ZXJzaW9uGAMgASgJEioKCGZ1bmN0aW9uGAQgASgLMhgub3ByYy5jb21tb24udjEuRnVuY3Rpb24iSQoSTGlzdENsYXNzZXNSZXF1ZXN0EhQKDHBhY2thZ2VfbmFtZRgBIAEoCRINCgVsaW1pdBgCIAEoDRIOCgZjdXJzb3IYAyABKAkiVQoTTGlzdENsYXNzZXNSZXNwb25zZRIpCgdjbGFzc2VzGAEgAygLMhgub3ByYy5wbS52MS5DYXRhbG9nQ2xhc3MSEwoLbmV4dF9jdXJzb3IYAiABKAkiSwoUTGlzdEZ1bmN0aW9uc1JlcXVlc3QSFAoMcGFja2FnZV9uYW1lGAEgASgJEg0KBWxpbWl0GAIgASgNEg4KBmN1cnNvchgDIAEoCSJcChVMaXN0RnVuY3Rpb25zUmVzcG9uc2USLgoJZnVuY3Rpb25zGAEgAygLMhsub3ByYy5wbS52MS5DYXRhbG9nRnVuY3Rpb24SEwoLbmV4dF9jdXJzb3IYAiABKAkywAEKDkNhdGFsb2dTZXJ2aWNlElMKC0xpc3RDbGFzc2VzEh4ub3ByYy5wbS52MS5MaXN0Q2xhc3Nlc1JlcXVlc3QaHy5vcHJjLnBtLnYxLkxpc3RDbGFzc2VzUmVzcG9uc2UiA5ACARJZCg1MaXN0RnVuY3Rpb25zEiAub3ByYy5wbS52MS5MaXN0RnVuY3Rpb25zUmVxdWVzdBohLm9wcmMucG0udjEuTGlzdEZ1bmN0aW9uc1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_oprc_common_v1_package]);
 
 /**
  * @generated from message oprc.pm.v1.CatalogClass
@@ -90,6 +90,20 @@ export type ListClassesRequest = Message<"oprc.pm.v1.ListClassesRequest"> & {
    * @generated from field: string package_name = 1;
    */
   packageName: string;
+
+  /**
+   * Page size: 0 = the default (100), at most 1000.
+   *
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * Opaque cursor from a previous response's next_cursor ("" = from the start).
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
 };
 
 /**
@@ -107,6 +121,13 @@ export type ListClassesResponse = Message<"oprc.pm.v1.ListClassesResponse"> & {
    * @generated from field: repeated oprc.pm.v1.CatalogClass classes = 1;
    */
   classes: CatalogClass[];
+
+  /**
+   * Empty when this was the last page.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
 };
 
 /**
@@ -124,6 +145,20 @@ export type ListFunctionsRequest = Message<"oprc.pm.v1.ListFunctionsRequest"> & 
    * @generated from field: string package_name = 1;
    */
   packageName: string;
+
+  /**
+   * Page size: 0 = the default (100), at most 1000.
+   *
+   * @generated from field: uint32 limit = 2;
+   */
+  limit: number;
+
+  /**
+   * Opaque cursor from a previous response's next_cursor ("" = from the start).
+   *
+   * @generated from field: string cursor = 3;
+   */
+  cursor: string;
 };
 
 /**
@@ -141,6 +176,13 @@ export type ListFunctionsResponse = Message<"oprc.pm.v1.ListFunctionsResponse"> 
    * @generated from field: repeated oprc.pm.v1.CatalogFunction functions = 1;
    */
   functions: CatalogFunction[];
+
+  /**
+   * Empty when this was the last page.
+   *
+   * @generated from field: string next_cursor = 2;
+   */
+  nextCursor: string;
 };
 
 /**

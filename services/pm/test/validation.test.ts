@@ -1,0 +1,149 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { http, startPm } from "./support"
+
+// Issue 7, obs. 2, 6 and 8 on the PM: bounded validation (limits.*), consistent references between
+// packages (dependents, trigger targets) and paginated catalog listings.
+
+type Pm = Awaited<ReturnType<typeof startPm>>
+let pm: Pm
+let api: ReturnType<typeof http>
+const server = { host: "127.0.0.1", port: 8080, bodyLimitBytes: 8 * 1024 * 1024, shutdownGraceMs: 200, maxJsonDepth: 1000 }
+
+beforeAll(async () => {
+  pm = await startPm({ server })
+  api = http(pm.url)
+})
+afterAll(() => pm?.stop())
+
+const violations = (body: { error?: { violations?: Array<{ path: string; message: string }> } }) => body.error?.violations ?? []
+
+const pkg = (name: string, version: string, extra: Record<string, unknown> = {}) => ({
+  name,
+  version,
+  classes: [{ key: "Thing", bindings: [{ name: "run", function: "run" }] }],
+  functions: [{ key: "run", provision: { url: "http://fn:8080" } }],
+  ...extra,
+})
+
+const timedPost = async (body: string, contentType: string) => {
+  const t = performance.now()
+  const res = await fetch(`${pm.url}/api/v1/packages`, { method: "POST", headers: { "content-type": contentType }, body })
+  const text = await res.text()
+  return { status: res.status, text, ms: performance.now() - t }
+}
+
+describe("bounded work before the expensive part", () => {
+  test("a 3 MB JSON package with 1 M tags: 400 in well under a second, one violation, a small body", async () => {
+    const body = JSON.stringify({ name: "big", version: "1.0.0", metadata: { tags: Array.from({ length: 1_000_000 }, () => 1) } })
+    expect(body.length).toBeGreaterThan(2_000_000)
+    const r = await timedPost(body, "application/json")
+    expect(r.status).toBe(400)
+    expect(r.text.length).toBeLessThan(1024) // 119 MB before
+    expect(JSON.parse(r.text).error.violations).toEqual([{ path: "metadata.tags", message: "has 1000000 items; at most 64 are allowed" }])
+    expect(r.ms).toBeLessThan(1000) // ~4 s before; ~100 ms here on a quiet machine
+  })
+
+  test("its YAML form, and YAML nested 1 M levels, are refused fast too", async () => {
+    const tags = await timedPost("name: big\nversion: 1.0.0\nmetadata:\n  tags:\n" + "  - 1\n".repeat(600_000), "application/yaml")
+    expect([tags.status, JSON.parse(tags.text).error.violations]).toEqual([400, [{ path: "metadata.tags", message: "has 600000 items; at most 64 are allowed" }]])
+    expect(tags.ms).toBeLessThan(1000) // 14 s and a 228 MB body before
+    const deep = await timedPost("name: " + "[".repeat(1_000_000) + "]".repeat(1_000_000), "application/yaml")
+    expect([deep.status, JSON.parse(deep.text).error.message]).toEqual([400, "YAML is nested deeper than 32 levels"])
+    expect(deep.ms).toBeLessThan(1000) // ~3 s of blocked event loop before
+  })
+
+  test("the limits are configuration (limits.*)", async () => {
+    const tight = await startPm({ server, limits: { maxTags: 2, maxClasses: 1 } })
+    try {
+      const r = await http(tight.url).post("/api/v1/packages", pkg("tight", "1.0.0", {
+        metadata: { tags: ["a", "b", "c"] },
+        classes: [{ key: "A" }, { key: "B" }],
+      }))
+      expect(r.status).toBe(400)
+      expect(violations(r.body)).toEqual([
+        { path: "classes", message: "has 2 items; at most 1 are allowed" },
+        { path: "metadata.tags", message: "has 3 items; at most 2 are allowed" },
+      ])
+    } finally {
+      await tight.stop()
+    }
+  })
+})
+
+describe("consistent references", () => {
+  test("an update that breaks dependents' version ranges is 409 naming them; force overrides", async () => {
+    expect((await api.post("/api/v1/packages", pkg("billing", "2.1.0"))).status).toBe(201)
+    expect((await api.post("/api/v1/packages", pkg("shop", "1.0.0", { dependencies: [{ name: "billing", version: "^2.0.0" }] }))).status).toBe(201)
+    expect((await api.post("/api/v1/packages", pkg("crm", "1.0.0", { dependencies: [{ name: "billing", version: "~2.1.0" }] }))).status).toBe(201)
+    expect((await api.put("/api/v1/packages/billing", pkg("billing", "2.2.0"))).status).toBe(409) // crm's ~2.1.0
+    const major = await api.put("/api/v1/packages/billing", pkg("billing", "3.0.0"))
+    expect(major.status).toBe(409)
+    expect(major.body.error.code).toBe("failed_precondition")
+    expect(major.body.error.message).toContain(`"crm" needs "billing" ~2.1.0`)
+    expect(major.body.error.message).toContain(`"shop" needs "billing" ^2.0.0`)
+    expect((await api.get("/api/v1/packages/billing")).body.version).toBe("2.1.0")
+    expect((await api.put("/api/v1/packages/billing", pkg("billing", "2.1.5"))).status).toBe(200)
+    const forced = await api.put("/api/v1/packages/billing?force=true", pkg("billing", "3.0.0"))
+    expect([forced.status, forced.body.version]).toEqual([200, "3.0.0"])
+  })
+
+  test("triggers must target classes and bindings that exist, here or in a dependency", async () => {
+    expect((await api.post("/api/v1/packages", pkg("ledger", "1.0.0"))).status).toBe(201)
+    const trigger = (cls: string, fn: string) => [{ key: "Src", triggers: [{ event: "DATA_UPDATE", source: "*", target: { cls, function: fn } }] }]
+    const nowhere = await api.post("/api/v1/packages", pkg("t1", "1.0.0", { classes: trigger("nowhere.Thing", "run") }))
+    expect([nowhere.status, violations(nowhere.body)]).toEqual([400, [{
+      path: "classes[0].triggers[0].target.cls",
+      message: `package "nowhere" is not a dependency of "t1" (add it to dependencies)`,
+    }]])
+    const deps = { dependencies: [{ name: "ledger", version: "^1.0.0" }] }
+    const noClass = await api.post("/api/v1/packages", pkg("t1", "1.0.0", { ...deps, classes: trigger("ledger.Nope", "run") }))
+    expect(violations(noClass.body)).toEqual([{ path: "classes[0].triggers[0].target.cls", message: `class "Nope" is not defined in package "ledger" 1.0.0` }])
+    const noBinding = await api.post("/api/v1/packages", pkg("t1", "1.0.0", { ...deps, classes: trigger("ledger.Thing", "nope") }))
+    expect(violations(noBinding.body)).toEqual([{ path: "classes[0].triggers[0].target.function", message: `"nope" is not a binding of class "ledger.Thing" (package "ledger" 1.0.0)` }])
+    expect((await api.post("/api/v1/packages", pkg("t1", "1.0.0", { ...deps, classes: trigger("ledger.Thing", "run") }))).status).toBe(201)
+
+    // Removing the binding t1's trigger targets breaks t1: 409 naming it, unless forced.
+    const without = pkg("ledger", "1.1.0", { classes: [{ key: "Thing" }] })
+    const broken = await api.put("/api/v1/packages/ledger", without)
+    expect(broken.status).toBe(409)
+    expect(broken.body.error.message).toContain(`"t1" classes[0].triggers[0] targets "ledger.Thing" binding "run", which 1.1.0 does not have`)
+  })
+})
+
+describe("paginated catalog", () => {
+  test("classes and functions in pages over REST and Connect, every item once", async () => {
+    for (const name of ["pa", "pa-b", "pc"]) {
+      const classes = ["Z", "A", "M"].map((key) => ({ key }))
+      expect((await api.post("/api/v1/packages", { name, version: "1.0.0", classes, functions: [{ key: "f1" }, { key: "f2" }] })).status).toBe(201)
+    }
+    const seen: Array<string> = []
+    let cursor = ""
+    for (let i = 0; i < 20; i++) {
+      const page = await api.get(`/api/v1/classes?limit=2${cursor === "" ? "" : `&cursor=${cursor}`}`)
+      expect(page.status).toBe(200)
+      expect(page.body.items.length).toBeLessThanOrEqual(2)
+      seen.push(...page.body.items.map((c: { globalKey: string }) => c.globalKey))
+      if (page.body.nextCursor === undefined) break
+      cursor = page.body.nextCursor
+    }
+    const ours = seen.filter((k) => /^(pa|pa-b|pc)\./.test(k))
+    // Package by package (by name), each package's classes as written.
+    expect(ours).toEqual(["pa.Z", "pa.A", "pa.M", "pa-b.Z", "pa-b.A", "pa-b.M", "pc.Z", "pc.A", "pc.M"])
+    expect(new Set(seen).size).toBe(seen.length)
+
+    const fns = await api.get("/api/v1/functions?package=pa-b&limit=1")
+    expect([fns.body.items.map((f: { globalKey: string }) => f.globalKey), typeof fns.body.nextCursor]).toEqual([["pa-b.f1"], "string"])
+    const rest = await api.get(`/api/v1/functions?package=pa-b&limit=1&cursor=${fns.body.nextCursor}`)
+    expect([rest.body.items.map((f: { globalKey: string }) => f.globalKey), rest.body.nextCursor]).toEqual([["pa-b.f2"], undefined])
+
+    const rpc = async (method: string, body: object) =>
+      (await fetch(`${pm.url}/oprc.pm.v1.CatalogService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })).json() as Promise<any>
+    const first = await rpc("ListClasses", { packageName: "pc", limit: 2 })
+    expect(first.classes.map((c: { globalKey: string }) => c.globalKey)).toEqual(["pc.Z", "pc.A"])
+    const second = await rpc("ListClasses", { packageName: "pc", limit: 2, cursor: first.nextCursor })
+    expect([second.classes.map((c: { globalKey: string }) => c.globalKey), second.nextCursor]).toEqual([["pc.M"], undefined])
+
+    expect((await api.get("/api/v1/classes?cursor=bogus")).status).toBe(400)
+    expect((await api.get("/api/v1/classes?limit=5000")).status).toBe(400)
+  })
+})
