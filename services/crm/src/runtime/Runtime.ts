@@ -134,7 +134,9 @@ export class Runtime extends Context.Service<Runtime, {
             const now = yield* Clock.currentTimeMillis
             const status = pending(unit, now)
             if (statuses.get(unit.id)?.observedGeneration !== unit.generation) yield* publish(status)
-            yield* controller.enqueue(unit.id)
+            // The first pass runs in the caller's trace (PM -> CRM -> ODGM) and usually finishes
+            // in milliseconds (it starts processes, it does not wait for them); never wait long.
+            yield* controller.awaitPass(unit.id, 1000)
             return statuses.get(unit.id) ?? status
           }),
           remove: Effect.fn("Runtime.remove")(function* (unitId: string) {
