@@ -240,11 +240,14 @@ describe("watch", () => {
     // Compaction while disconnected: the re-watch from the old RV gets 410 and re-lists.
     const isList = (r: string) => r.startsWith("GET /api/v1/namespaces/inf/configmaps") && !r.includes("watch=")
     const listsBefore = c.emulator.hooks.requests().filter(isList).length
-    c.emulator.hooks.setLatency(150)
+    // The re-watch is held back by the latency hook while a write (made inside the emulator,
+    // so without that latency) and a compaction happen.
+    c.emulator.hooks.setLatency(300)
     c.emulator.hooks.dropWatches()
+    const api = c.emulator.hooks.api
+    api.delete({ rt: api.registry.get("", "v1", "configmaps")!, namespace: "inf", name: "c0" }, undefined, {})
     c.emulator.hooks.compact()
-    await c.core.deleteNamespacedConfigMap({ name: "c0", namespace: "inf" })
-    c.emulator.hooks.compact()
+    await Bun.sleep(50)
     c.emulator.hooks.setLatency(0)
     await c.core.replaceNamespacedConfigMap({ name: "c1", namespace: "inf", body: { metadata: { name: "c1" }, data: { a: "2" } } })
     await eventually("after compaction", () => names() === "c1=2,c2=1,c3=1", 20_000)

@@ -27,8 +27,8 @@ describe("finalizers", () => {
     const noNew = await failure(c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: ["example.com/hold", "example.com/more"] } } }, merge))
     expect(noNew.code).toBe(422)
     expect(noNew.message).toContain("no new finalizers can be added if the object is being deleted")
-    // deletionTimestamp cannot be cleared by an update.
-    const cleared = await c.core.replaceNamespacedConfigMap({ name: "fin", namespace: "default", body: { ...held, metadata: { ...held.metadata, deletionTimestamp: undefined } } })
+    // deletionTimestamp cannot be changed by an update.
+    const cleared = await c.core.replaceNamespacedConfigMap({ name: "fin", namespace: "default", body: { ...held, metadata: { ...held.metadata, deletionTimestamp: new Date(0) } } })
     expect(cleared.metadata?.deletionTimestamp).toEqual(held.metadata?.deletionTimestamp)
     await c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: null } } }, merge)
     expect(await gone(c.core.readNamespacedConfigMap({ name: "fin", namespace: "default" }))).toBe(true)
