@@ -7,7 +7,7 @@ import { InvalidInput } from "../cli/errors"
 import { parseDocuments, readFileArg } from "../cli/input"
 import { age, emit, note, table } from "../cli/Output"
 import { showStatus, watchStatus } from "./depStatus"
-import { dryRunFlag, fileFlag, listed, moreHint, pageFlags } from "./pkg"
+import { dryRunFlag, fileFlag, listed, moreHint, pageFlags, type PmCall } from "./pkg"
 
 type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : "")
@@ -42,10 +42,11 @@ export const loadDeployments = (file: string) =>
     return out
   })
 
-const applyOne = (d: Deployment, dryRun: boolean) =>
+/** Creates or updates one deployment (conditional on the revision read); with `dryRun` only the diff. */
+export const applyDeployment = <R>(call: PmCall<R>, d: Deployment, dryRun: boolean) =>
   Effect.gen(function* () {
     const wanted = withoutManaged(encodeDeployment(d), managed)
-    const current = yield* pm({ method: "GET", path: `/api/v1/deployments/${seg(d.key)}`, accept: [404] })
+    const current = yield* call({ method: "GET", path: `/api/v1/deployments/${seg(d.key)}`, accept: [404] })
     const stored = current.status === 404 ? undefined : (current.json as Json)
     const canonical = stored === undefined
       ? undefined
@@ -55,9 +56,9 @@ const applyOne = (d: Deployment, dryRun: boolean) =>
     if (dryRun) return { key: d.key, action, changes, phase: str((stored?.["status"] as Json | undefined)?.["phase"]) || null }
     const body = JSON.stringify(encodeDeployment(d))
     const result = action === "create"
-      ? (yield* pm({ method: "POST", path: "/api/v1/deployments", body, contentType: "application/json" })).json as Json
+      ? (yield* call({ method: "POST", path: "/api/v1/deployments", body, contentType: "application/json" })).json as Json
       : action === "update"
-      ? (yield* pm({ method: "PUT", path: `/api/v1/deployments/${seg(d.key)}`, query: { expectedRevision: Number(stored?.["revision"] ?? 0) }, body, contentType: "application/json" })).json as Json
+      ? (yield* call({ method: "PUT", path: `/api/v1/deployments/${seg(d.key)}`, query: { expectedRevision: Number(stored?.["revision"] ?? 0) }, body, contentType: "application/json" })).json as Json
       : stored!
     const done = action === "create" ? "created" : action === "update" ? "updated" : "unchanged"
     return { key: d.key, action: done, changes, phase: str((result["status"] as Json | undefined)?.["phase"]) || null, placedClusters: result["placedClusters"] ?? [] }
@@ -66,7 +67,7 @@ const applyOne = (d: Deployment, dryRun: boolean) =>
 const apply = Command.make("apply", { file: fileFlag, dryRun: dryRunFlag }, ({ file, dryRun }) =>
   Effect.gen(function* () {
     const deployments = yield* loadDeployments(file)
-    const results = yield* Effect.forEach(deployments, (d) => applyOne(d, dryRun))
+    const results = yield* Effect.forEach(deployments, (d) => applyDeployment(pm, d, dryRun))
     yield* emit(listed(results, undefined), () =>
       results.map((r) =>
         dryRun

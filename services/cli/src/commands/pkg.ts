@@ -1,9 +1,9 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { decodePackage, encodePackage, parsePackageText } from "@oprc/models"
-import { pm, seg } from "../cli/Api"
+import { type ApiReply, type ApiRequest, pm, seg } from "../cli/Api"
 import { diff, renderChanges, withoutManaged } from "../cli/diff"
-import { InvalidInput } from "../cli/errors"
+import { InvalidInput, type ServerRefused, type Unreachable, type UsageError } from "../cli/errors"
 import { readFileArg } from "../cli/input"
 import { age, emit, note, table } from "../cli/Output"
 
@@ -34,52 +34,55 @@ export const loadPackage = (file: string) =>
     return { text, parsed }
   })
 
+/** A request to the PM: `pm` for commands; `oprc dev` passes one bound to its own PM. */
+export type PmCall<R> = (request: ApiRequest) => Effect.Effect<ApiReply, ServerRefused | Unreachable | UsageError, R>
+
 /** The stored package in the same canonical form the file decodes to, or none. */
-const storedPackage = (name: string) =>
+const storedPackage = <R>(call: PmCall<R>, name: string) =>
   Effect.gen(function* () {
-    const reply = yield* pm({ method: "GET", path: `/api/v1/packages/${seg(name)}`, accept: [404] })
+    const reply = yield* call({ method: "GET", path: `/api/v1/packages/${seg(name)}`, accept: [404] })
     if (reply.status === 404) return Option.none<{ readonly json: Json; readonly canonical: unknown }>()
     const json = reply.json as Json
     const canonical = yield* decodePackage(json).pipe(Effect.map(encodePackage), Effect.orElseSucceed(() => json))
     return Option.some({ json, canonical: withoutManaged(canonical, managed) })
   })
 
-const apply = Command.make("apply", { file: fileFlag, dryRun: dryRunFlag }, ({ file, dryRun }) =>
+/**
+ * Creates the file's package or updates the stored one (conditional on the revision the diff was
+ * computed against, so a concurrent change is refused, not overwritten); with `dryRun` only the diff.
+ */
+export const applyPackage = <R>(call: PmCall<R>, file: string, dryRun: boolean) =>
   Effect.gen(function* () {
     const { text, parsed } = yield* loadPackage(file)
     const name = parsed.package.name
     const wanted = withoutManaged(encodePackage(parsed.package), managed)
-    const stored = yield* storedPackage(name)
+    const stored = yield* storedPackage(call, name)
     const changes = Option.isSome(stored) ? diff(stored.value.canonical, wanted) : []
     const action = Option.isNone(stored) ? "create" : changes.length === 0 ? "none" : "update"
-    if (dryRun) {
-      return yield* emit({ name, action, changes }, () =>
-        action === "create"
-          ? `package ${name} would be created (version ${parsed.package.version}, ${parsed.package.classes.length} class(es), ${parsed.package.functions.length} function(s))`
-          : action === "none"
-          ? `package ${name} is unchanged`
-          : `package ${name} would be updated:\n${renderChanges(changes)}`)
-    }
     const contentType = contentTypeOf(file, text)
-    let result: Json | undefined
-    if (action === "create") {
-      result = (yield* pm({ method: "POST", path: "/api/v1/packages", body: text, contentType })).json as Json
-    } else if (action === "update" && Option.isSome(stored)) {
-      // Conditional on the revision the diff was computed against: a concurrent change is refused, not overwritten.
-      result = (yield* pm({
-        method: "PUT",
-        path: `/api/v1/packages/${seg(name)}`,
-        query: { expectedRevision: Number(stored.value.json["revision"] ?? 0) },
-        body: text,
-        contentType,
-      })).json as Json
-    } else if (Option.isSome(stored)) {
-      result = stored.value.json
+    let result: Json | undefined = Option.getOrUndefined(stored)?.json
+    if (!dryRun && action === "create") {
+      result = (yield* call({ method: "POST", path: "/api/v1/packages", body: text, contentType })).json as Json
+    } else if (!dryRun && action === "update") {
+      const expectedRevision = Number(result?.["revision"] ?? 0)
+      result = (yield* call({ method: "PUT", path: `/api/v1/packages/${seg(name)}`, query: { expectedRevision }, body: text, contentType })).json as Json
     }
-    const done = action === "create" ? "created" : action === "update" ? "updated" : "unchanged"
-    yield* emit({ name, action: done, revision: result?.["revision"] ?? null, changes }, () =>
-      `package ${name} ${done} (version ${str(result?.["version"])}, revision ${String(result?.["revision"] ?? "?")})`)
-    if (parsed.deployments.length > 0) {
+    const done = dryRun ? action : action === "create" ? "created" : action === "update" ? "updated" : "unchanged"
+    return { name, action: done, revision: result?.["revision"] ?? null, version: parsed.package.version, changes, parsed }
+  })
+
+const apply = Command.make("apply", { file: fileFlag, dryRun: dryRunFlag }, ({ file, dryRun }) =>
+  Effect.gen(function* () {
+    const { parsed, ...r } = yield* applyPackage(pm, file, dryRun)
+    yield* emit(r, () =>
+      r.action === "create"
+        ? `package ${r.name} would be created (version ${r.version}, ${parsed.package.classes.length} class(es), ${parsed.package.functions.length} function(s))`
+        : r.action === "none"
+        ? `package ${r.name} is unchanged`
+        : r.action === "update"
+        ? `package ${r.name} would be updated:\n${renderChanges(r.changes)}`
+        : `package ${r.name} ${r.action} (version ${r.version}, revision ${String(r.revision ?? "?")})`)
+    if (!dryRun && parsed.deployments.length > 0) {
       yield* note(`${file} also declares ${parsed.deployments.length} deployment(s); create them with: oprc dep apply -f ${file}`)
     }
   })).pipe(
