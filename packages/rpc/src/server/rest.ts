@@ -137,6 +137,9 @@ export const readBody = (request: RestRequest): Effect.Effect<unknown, Validatio
     if (text.trim() === "") return yield* ValidationError.single("", "request body is empty")
     const maxDepth = request.maxJsonDepth ?? DEFAULT_MAX_DEPTH
     if (isYaml) {
+      // Flow collections ("[[[...") nest like JSON: refuse them before the recursive parser runs.
+      const flow = jsonTextDepthExceeded(text, maxDepth)
+      if (flow !== undefined) return yield* ValidationError.single("", `body ${depthMessage(flow.limit, `character ${flow.offset}`)}`)
       const value = yield* Effect.try({
         try: () => parseYaml(text, { prettyErrors: true }) as unknown,
         catch: (e) => ValidationError.single("", `body is not valid YAML: ${e instanceof Error ? e.message : String(e)}`),
