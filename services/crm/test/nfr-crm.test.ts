@@ -95,7 +95,7 @@ describe("NFR loop inside the CRM, against a real Prometheus", () => {
     await Effect.runPromise(client.deleteDeploymentUnit({ unitId: unit.id }))
   }, 90_000)
 
-  test("enforce mode: out to maxScale under load through the process driver, back in to minScale after the cooldown", async () => {
+  test("enforce mode: out to maxScale under load through the process driver, load spread by ODGM over both replicas, back in to minScale after the cooldown", async () => {
     const unit = workerUnit("nfr-enforce-local", "ENFORCE")
     await Effect.runPromise(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
     await untilRunning(unit.id)
@@ -107,11 +107,13 @@ describe("NFR loop inside the CRM, against a real Prometheus", () => {
     }, { timeoutMs: 30_000, intervalMs: 100 })
     const servingAt = Date.now()
     expect(scaled.functions[0]!.desiredReplicas).toBe(2)
-    // Which processes answer once both are ready (logged; ODGM routes one URL per function today).
+    // With both serving, ODGM spreads calls over both processes.
     const spread = await load(odgm.url, 4, 4000, "nfr.Worker")
     const result = await firstLoad
     expect(result.failed + spread.failed).toBe(0)
     const pids = [...spread.pids.values()].sort((a, b) => a - b)
+    expect(pids.length).toBe(2)
+    expect(pids[0]!).toBeGreaterThan(0.25 * spread.ok)
     const stopped = Date.now()
     const back = await waitFor("back to one replica", async () => {
       const s = await statusOf(unit.id)

@@ -147,8 +147,13 @@ describe("NFR with a real Prometheus", () => {
       // Within interval + stability window (+ slack for a loaded machine).
       expect(out.at - violationAt).toBeLessThan(cfg.intervalMs + cfg.stabilityMs + 4000)
       expect(w.replicas.length).toBe(2)
+      // Both replicas take calls through ODGM while the load lasts.
+      const spread = await load(odgm.url, 4, 3000)
       const servedBy = await loadRun
-      expect(servedBy.failed).toBe(0)
+      expect(servedBy.failed + spread.failed).toBe(0)
+      const shares = [...spread.pids.values()].sort((a, b) => a - b)
+      expect(shares.length).toBe(2)
+      expect(shares[0]!).toBeGreaterThan(0.25 * spread.ok)
       const loadStopped = Date.now()
 
       // No traffic: back to minScale once the cooldown after the scale-out has passed.

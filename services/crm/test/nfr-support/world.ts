@@ -62,8 +62,8 @@ export const makeWorkload = (odgmUrl: string, opts: WorkloadOptions) => {
       collection: {
         name: CLS,
         partitionCount: 1,
-        // ODGM routes to the first ready replica today (see the report on load spreading).
-        functions: { work: { url: replicas[0]?.url ?? "", stateless: true } },
+        // ODGM round-robins over every listed replica.
+        functions: { work: { url: replicas[0]?.url ?? "", urls: replicas.map((r) => r.url), stateless: true } },
       },
     })
 
