@@ -27,10 +27,10 @@ export const startCrm = async (odgmUrl: string, dataDir: string, input: Partial<
     server: { host: "127.0.0.1", port: 8088, shutdownGraceMs: 200 },
     storage: { kind: "sqlite", sqlite: { path: `${dataDir}/crm.sqlite` } },
     odgm: { url: odgmUrl },
-    driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, ...(input.driver?.process ?? {}) } },
     reconcile: { resyncMs: 2000 },
     ...input,
-    ...(input.driver === undefined ? {} : { driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, ...input.driver.process } } }),
+    // A failing test must not leave function processes behind on a shared machine: stop them with the CRM.
+    driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, stopOnExit: true, ...(input.driver?.process ?? {}) } },
   })
   return startServer(CrmApp({ ...decoded, server: { ...decoded.server, port: 0 } }).pipe(Layer.provide(quiet)))
 }
