@@ -295,12 +295,12 @@ describe("NFR decision loop (TestClock)", () => {
     expect(w.replicas).toBe(1)
   })
 
-  test("mode off: no queries, NfrObserved Unknown", async () => {
+  test("mode off: no queries, NfrObserved False (Off)", async () => {
     const w = makeWorld({ enforcement: "OFF" })
     w.set({ rps: 1000 })
     await run(w, passes(w, 5))
     expect(w.queries).toBe(0)
-    expect(w.lastCondition()).toMatchObject({ status: "Unknown", reason: "EnforcementOff" })
+    expect(w.lastCondition()).toMatchObject({ status: "False", reason: "Off" })
   })
 
   test("without a configured Prometheus, NfrObserved is Unknown with the reason", async () => {

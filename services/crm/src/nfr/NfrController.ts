@@ -53,11 +53,11 @@ export class NfrController extends Context.Service<NfrController, {
       const settings = settingsOf(config)
       const states = new Map<string, FunctionState>()
 
-      const unknownForAll = (workloads: ReadonlyArray<NfrWorkload>, reason: string, message: string) =>
+      const unknownForAll = (workloads: ReadonlyArray<NfrWorkload>, reason: string, message: string, status: ConditionStatus = "Unknown") =>
         byUnit(workloads).map(([first, fns]): NfrUnitReport => ({
           unitId: first.unitId,
           generation: first.generation,
-          condition: condition("Unknown", reason, message, first.generation),
+          condition: condition(status, reason, message, first.generation),
           functions: fns.map((w) => ({
             function: w.function,
             observation: noObservation,
@@ -131,7 +131,7 @@ export class NfrController extends Context.Service<NfrController, {
         }
         const active = workloads.filter((w) => w.enforcement !== "OFF")
         const off = workloads.filter((w) => w.enforcement === "OFF")
-        let reports: Array<NfrUnitReport> = [...unknownForAll(off, "EnforcementOff", "NFR enforcement is off for this deployment")]
+        let reports: Array<NfrUnitReport> = [...unknownForAll(off, "Off", "NFR enforcement is off for this deployment", "False")]
         if (Option.isNone(prometheus)) {
           reports.push(...unknownForAll(active, "PrometheusNotConfigured", "no Prometheus is configured (set nfr.prometheusUrl); nothing is measured or scaled"))
         } else if (active.length > 0) {

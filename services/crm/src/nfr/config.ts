@@ -28,7 +28,7 @@ export const NfrConfig = Schema.Struct({
     .annotate({ description: "PromQL range of rate() and quantiles (at least 2 scrape intervals)" })
     .pipe(withDefault(60_000)),
   stabilityMs: millis(0)
-    .annotate({ description: "how long the same new replica count must be recommended before it is applied" })
+    .annotate({ description: "how long a change (same direction) must be recommended before it is applied" })
     .pipe(withDefault(45_000)),
   cooldownMs: millis(0)
     .annotate({ description: "time after a scale change before a scale-in may happen" })
