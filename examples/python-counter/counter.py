@@ -78,6 +78,9 @@ def invoke(request):
     if not request.HasField("object"):
         return _invalid(f"{request.function} needs an object (counter functions are stateful)")
     try:
-        return handler(request)
+        response = handler(request)
     except ValueError as e:
         return _invalid(str(e))
+    # One line per invocation on stdout: what `oprc logs` shows.
+    print(f"{request.function} {request.object.id} -> {response.output.decode()}", flush=True)
+    return response

@@ -6,13 +6,14 @@ import { ctxCommand } from "./commands/ctx"
 import { deadLettersCommand } from "./commands/deadLetters"
 import { clustersCommand, depCommand } from "./commands/dep"
 import { invokeCommands } from "./commands/invoke"
+import { logsCommand } from "./commands/logs"
 import { objCommand } from "./commands/obj"
 import { pkgCommand } from "./commands/pkg"
 import { devCommand, startDev, versionCommand } from "./commands/platform"
 
 const root = Command.make("oprc").pipe(
   Command.withDescription("Command-line interface of the oprc Object-as-a-Service platform"),
-  Command.withSubcommands([ctxCommand, pkgCommand, clsCommand, fnCommand, depCommand, clustersCommand, objCommand, ...invokeCommands, deadLettersCommand, devCommand, versionCommand]),
+  Command.withSubcommands([ctxCommand, pkgCommand, clsCommand, fnCommand, depCommand, clustersCommand, objCommand, ...invokeCommands, logsCommand, deadLettersCommand, devCommand, versionCommand]),
   Command.withGlobalFlags(globalFlags),
 )
 

@@ -1,0 +1,122 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { existsSync } from "node:fs"
+import { join } from "node:path"
+import { ensurePythonModules, freePorts, isPidAlive, makeTempDir } from "../../../test/harness/index.ts"
+import { buildCli, type Cli, cliRunner, repoRoot } from "./support"
+
+// `oprc dev --apply` from the compiled binary: PM, CRM (process driver) and ODGM in one process,
+// the TypeScript and the Python counter started by the CRM as real processes, Ctrl-C stops all.
+let binary: string
+let dev: ReturnType<typeof Bun.spawn>
+let output = ""
+let cli: Cli
+let ports: Array<number>
+const dataDir = makeTempDir("oprc-dev-data")
+
+const waitForOutput = async (pattern: RegExp, timeoutMs: number) => {
+  const deadline = Date.now() + timeoutMs
+  while (!pattern.test(output)) {
+    if (Date.now() > deadline) throw new Error(`oprc dev did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output.slice(-3000)}`)
+    if (dev.exitCode !== null) throw new Error(`oprc dev exited with ${dev.exitCode}:\n${output.slice(-3000)}`)
+    await Bun.sleep(100)
+  }
+}
+
+const childrenOf = (pid: number): Array<number> => {
+  const r = Bun.spawnSync(["pgrep", "-P", String(pid)])
+  return r.stdout.toString().split("\n").filter((l) => l !== "").map(Number)
+}
+
+beforeAll(async () => {
+  await ensurePythonModules()
+  binary = await buildCli()
+  ports = await freePorts(3)
+  const [pmPort, odgmPort, crmPort] = ports as [number, number, number]
+  dev = Bun.spawn([binary, "dev", "--pm-port", String(pmPort), "--odgm-port", String(odgmPort), "--crm-port", String(crmPort), "--set", "pm.server.host=127.0.0.1", "--set", "odgm.server.host=127.0.0.1", "--set", "crm.server.host=127.0.0.1",
+    "--data-dir", dataDir, "--apply", "examples/counter/package.yaml", "examples/python-counter/package.yaml"], {
+    cwd: repoRoot,
+    env: { ...process.env, OPRC_TELEMETRY_LOG_LEVEL: "warn" },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  for (const stream of [dev.stdout, dev.stderr] as Array<ReadableStream<Uint8Array>>) {
+    void (async () => {
+      const decoder = new TextDecoder()
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
+    })()
+  }
+  cli = cliRunner(binary, { OPRC_PM_URL: `http://127.0.0.1:${pmPort}`, OPRC_ODGM_URL: `http://127.0.0.1:${odgmPort}`, OPRC_CRM_URL: `http://127.0.0.1:${crmPort}` })
+  await waitForOutput(/^try it:\n.*\n.*\n/m, 120_000)
+}, 240_000)
+
+afterAll(async () => {
+  if (dev !== undefined && dev.exitCode === null) {
+    dev.kill("SIGKILL")
+    await dev.exited
+  }
+})
+
+describe("oprc dev --apply", () => {
+  test("prints the URLs, applies both packages, both deployments reach Running, prints a curl and an oprc line", () => {
+    const [pmPort, odgmPort, crmPort] = ports
+    expect(output).toContain(`oprc dev: PM http://127.0.0.1:${pmPort}  ODGM http://127.0.0.1:${odgmPort}  CRM http://127.0.0.1:${crmPort}  (data in ${dataDir}`)
+    for (const line of ["package counter created", "deployment counter-dev created", "package pycounter created", "deployment pycounter-dev created"]) expect(output).toContain(`oprc dev: ${line}`)
+    expect(output).toMatch(/oprc dev: deployment counter-dev Running/)
+    expect(output).toMatch(/oprc dev: deployment pycounter-dev Running/)
+    expect(output).toContain(`curl -s -X POST http://127.0.0.1:${odgmPort}/api/class/counter.Counter/-/objects/demo-1/invokes/increment`)
+    expect(output).toContain(` invoke counter.Counter increment --object demo-1 --odgm-url http://127.0.0.1:${odgmPort}`)
+    for (const f of ["pm.sqlite", "odgm.sqlite", "crm.sqlite", "crm-logs"]) expect(existsSync(join(dataDir, f)), f).toBe(true)
+  })
+
+  test("the printed lines work: curl-style POST, then the oprc invoke line as printed", async () => {
+    const tryLines = output.slice(output.indexOf("try it:")).split("\n").slice(1, 3).map((l) => l.trim())
+    const curl = Bun.spawn(["sh", "-c", tryLines[0]!], { stdout: "pipe" })
+    expect(JSON.parse(await new Response(curl.stdout).text())).toEqual({ count: 1 })
+    const args = tryLines[1]!.split(" ").slice(1) // the line starts with the binary's path
+    const invoked = await cli.run(args)
+    expect(invoked.code).toBe(0)
+    expect(JSON.parse(invoked.stdout)).toEqual({ count: 2 })
+  }, 60_000)
+
+  test("the Python counter runs under the process driver: invoke, status with replicas, logs and logs --follow", async () => {
+    const first = await cli.run(["invoke", "pycounter.Counter", "increment", "--object", "py-1", "--payload", '{"by": 2}', "-o", "json"])
+    expect(first.code).toBe(0)
+    expect(first.json()).toEqual({ count: 2 })
+    const status = (await cli.run(["dep", "status", "pycounter-dev", "-o", "json"])).json()
+    expect(status).toMatchObject({ phase: "Running", clusters: [{ cluster: "local", phase: "Running", functions: [{ function: "Counter.py", readyReplicas: 1, desiredReplicas: 1 }] }] })
+
+    const logs = await cli.run(["logs", "pycounter.Counter", "increment"])
+    expect(logs.code).toBe(0)
+    expect(logs.stdout).toMatch(/^python counter listening on 127\.0\.0\.1:\d+ \(gRPC and Connect\)$/m)
+    expect(logs.stdout).toContain('increment py-1 -> {"count": 2}')
+
+    const follow = Bun.spawn([binary, "logs", "pycounter.Counter", "increment", "--follow", "--stream", "stdout", "--lines", "1"], {
+      env: { ...process.env, OPRC_CONFIG: cli.configFile, OPRC_PM_URL: `http://127.0.0.1:${ports[0]}` },
+      stdout: "pipe",
+    })
+    let followed = ""
+    void (async () => {
+      for await (const chunk of follow.stdout as ReadableStream<Uint8Array>) followed += new TextDecoder().decode(chunk)
+    })()
+    try {
+      for (let i = 0; i < 100 && !followed.includes('increment py-1 -> {"count": 2}'); i++) await Bun.sleep(100)
+      expect((await cli.run(["invoke", "pycounter.Counter", "increment", "--object", "py-1"])).code).toBe(0)
+      for (let i = 0; i < 150 && !followed.includes('increment py-1 -> {"count": 3}'); i++) await Bun.sleep(100)
+      expect(followed).toContain('increment py-1 -> {"count": 3}')
+      expect(followed.match(/count": 2/g)?.length).toBe(1) // the earlier line is not printed again
+    } finally {
+      follow.kill("SIGINT")
+      await follow.exited
+    }
+  }, 90_000)
+
+  test("Ctrl-C stops the platform and every function process", async () => {
+    const children = childrenOf(dev.pid)
+    expect(children.length).toBeGreaterThanOrEqual(2) // the TypeScript and the Python counter
+    dev.kill("SIGINT")
+    const code = await Promise.race([dev.exited, Bun.sleep(15_000).then(() => "timeout")])
+    expect(code).toBe(0)
+    for (let i = 0; i < 50 && children.some(isPidAlive); i++) await Bun.sleep(100)
+    expect(children.filter(isPidAlive)).toEqual([])
+  }, 30_000)
+})
