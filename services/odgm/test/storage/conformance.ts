@@ -287,6 +287,26 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
       }),
     ), timeout)
 
+  test(`${name}: large pages (250 objects, 4 partitions, limits 1000 and 150) come whole and in order`, () =>
+    run(
+      Effect.gen(function* () {
+        const store = yield* ObjectStoreService
+        const all = Array.from({ length: 250 }, (_, i) => ({ p: i % 4, id: `big-${String(i).padStart(3, "0")}` }))
+        yield* Effect.forEach(all, ({ p, id }) => put(id, p, 0n, [], p), { concurrency: 32, discard: true })
+        const want = [...all].sort((a, b) => a.p - b.p || (a.id < b.id ? -1 : 1)).map(({ p, id }) => `${p}/${id}`)
+        const whole = yield* store.list({ cls: "pkg.Counter", prefix: "big-", limit: 1000 })
+        expect([whole.items.map((o) => `${o.partition}/${o.id}`), whole.nextCursor]).toEqual([want, undefined])
+        const seen: string[] = []
+        let cursor: string | undefined
+        do {
+          const page = yield* store.list({ cls: "pkg.Counter", prefix: "big-", limit: 150, ...(cursor ? { cursor } : {}) })
+          seen.push(...page.items.map((o) => `${o.partition}/${o.id}`))
+          cursor = page.nextCursor
+        } while (cursor)
+        expect(seen).toEqual(want)
+      }),
+    ), timeout)
+
   test.skipIf(options.persistent === false)(`${name}: objects, pending events and results survive a reopen`, async () => {
     const b = backend()
     const ns = newNamespace()

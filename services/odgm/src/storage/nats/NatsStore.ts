@@ -238,7 +238,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         Effect.gen(function* () {
           const e = yield* read(b, k.key)
           return objectOf({ cls: q.cls, partition: k.partition, id: k.id }, e, yield* parseBody(e)) ?? []
-        }), { concurrency: 16 })
+        }), { concurrency: 64 }) // gets are pipelined on the one connection
       const items = loaded.flat()
       const last = page[page.length - 1]
       return candidates.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS results (id TEXT PRIMARY KEY, value TEXT NOT NULL, ex
 CREATE INDEX IF NOT EXISTS results_expiry ON results (expires_at);
 `
 
+/** Rows read and decoded per synchronous step of a listing. */
+const LIST_CHUNK = 100
+
 interface ObjectRow {
   partition: number
   id: string
@@ -174,10 +177,22 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       list: Effect.fn("SqliteStore.list")(function* (query) {
         const limit = yield* validateLimit("list", query.limit)
         const after = yield* decodeCursor("list", query.cursor)
-        const rows = yield* read("list", () => listRows(query.cls, query.partition, query.prefix ?? "", after, limit + 1))
-        const items = yield* read("list", () => rows.slice(0, limit).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []))
+        // bun:sqlite is synchronous: a large page is read and decoded in chunks, yielding between
+        // them, so other requests on this event loop are not held up for the whole page.
+        const items: StoredObject[] = []
+        let from = after
+        let more = false
+        while (items.length < limit) {
+          const want = Math.min(LIST_CHUNK, limit - items.length)
+          const rows = yield* read("list", () => listRows(query.cls, query.partition, query.prefix ?? "", from, want + 1))
+          items.push(...(yield* read("list", () => rows.slice(0, want).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []))))
+          more = rows.length > want
+          if (!more) break
+          from = items[items.length - 1]
+          yield* Effect.yieldNow
+        }
         const last = items[items.length - 1]
-        return rows.length > limit && last ? { items, nextCursor: encodeCursor(last) } : { items }
+        return more && last ? { items, nextCursor: encodeCursor(last) } : { items }
       }),
 
       deleteClass: (cls) =>
