@@ -129,6 +129,13 @@ describe("custom resource definitions", () => {
     expect(missing.details.causes).toEqual([{ reason: "FieldValueRequired", message: "Required value", field: "spec.size" }])
     const ok: any = await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("good", { size: "small", bogus: 1, extra: { anything: { goes: true } } }) })
     expect(ok.spec).toEqual({ size: "small", replicas: 1, color: "blue", extra: { anything: { goes: true } } })
+    // fieldValidation: Warn (the default) says what was dropped; Strict refuses it.
+    const warned = await raw(c.emulator, "POST", "/apis/example.com/v1/namespaces/default/widgets", widget("warned", { size: "small", bogus: 1 }))
+    expect(warned.status).toBe(201)
+    expect(warned.headers.get("warning")).toContain('unknown field \\"spec.bogus\\"')
+    const strict = await raw(c.emulator, "POST", "/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict", widget("strict", { size: "small", bogus: 1 }))
+    expect(strict.status).toBe(400)
+    expect(strict.body.message).toBe('strict decoding error: unknown field "spec.bogus"')
   })
 
   test("status subresource: the main resource ignores .status, /status changes only status; generation counts spec changes", async () => {

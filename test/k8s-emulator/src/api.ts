@@ -3,21 +3,20 @@
 import { randomUUID } from "node:crypto"
 import { parse as parseYaml } from "yaml"
 import { recordUpdate, serverSideApply } from "./apply.ts"
-import { defaultCrd, validateCrd } from "./crd.ts"
-import { applyBuiltinDefaults, defaultJobSelector, GENERATION_KINDS } from "./defaults.ts"
+import { type AdmissionOptions, admit, admitConfig, checkBody, checkNamespace } from "./admission.ts"
+import { GENERATION_KINDS } from "./defaults.ts"
+import { deleteObject, pendingFinalizers } from "./deletion.ts"
 import {
-  ApiError, alreadyExists, badRequest, conflict, type FieldError, fieldError, forbidden, invalidObject,
-  methodNotAllowed, MODIFIED_MESSAGE, notFound, required, unsupportedMediaType,
+  ApiError, alreadyExists, badRequest, conflict, fieldError, invalidObject,
+  methodNotAllowed, MODIFIED_MESSAGE, notFound, unsupportedMediaType,
 } from "./errors.ts"
 import type { Shape } from "./fieldset.ts"
 import { applyJsonPatch, mergePatch } from "./patch.ts"
 import type { Registry } from "./registry.ts"
-import { admitCustomResource } from "./schema.ts"
 import { fromScale, toScale } from "./scale.ts"
 import type { Store } from "./store.ts"
 import { strategicMerge } from "./strategic.ts"
 import { clone, deepEqual, groupVersion, isObject, nowTimestamp, type Obj, type ResourceType, storageKey } from "./types.ts"
-import { validateBuiltin, validateMetadata, validateName } from "./validate.ts"
 
 export interface Target {
   rt: ResourceType
@@ -27,7 +26,7 @@ export interface Target {
   subresource?: "status" | "scale" | undefined
 }
 
-export interface WriteOptions {
+export interface WriteOptions extends AdmissionOptions {
   dryRun?: boolean
   fieldManager?: string | undefined
   force?: boolean
@@ -44,13 +43,6 @@ export const PATCH_TYPES: Record<string, PatchType> = {
 
 const shapeOf = (rt: ResourceType): Shape => ({ builtin: rt.builtin, ...(rt.schema ? { schema: rt.schema } : {}) })
 const NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-/** What a finalizer-style gate still waits for before the object can go. */
-export function pendingFinalizers(o: Obj): string[] {
-  const f = [...((o.metadata?.finalizers ?? []) as string[])]
-  if (o.kind === "Namespace") f.push(...((o.spec?.finalizers ?? []) as string[]))
-  return f
-}
 
 export class Api {
   /** Set by the CRD controller: CRDs being deleted refuse new custom resources. */
@@ -81,7 +73,7 @@ export class Api {
 
   create(t: Omit<Target, "name">, body: unknown, opts: WriteOptions, appliedManagedFields?: Obj[]): Obj {
     const { rt } = t
-    const o = this.checkBody(rt, body)
+    const o = checkBody(rt, body)
     if (o.metadata.namespace !== undefined && rt.namespaced && o.metadata.namespace !== t.namespace)
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
     if (rt.crd && this.terminatingCrds.has(rt.crd))
@@ -92,7 +84,7 @@ export class Api {
       o.metadata.name = o.metadata.generateName + Array.from({ length: 5 }, () => NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)]).join("")
     }
     const name = String(o.metadata.name)
-    this.checkNamespace(rt, t.namespace, name)
+    checkNamespace(this.store, rt, t.namespace, name)
     if (this.find(rt, t.namespace, name)) throw alreadyExists(rt.plural, rt.group, name)
     if (rt.namespaced) o.metadata.namespace = t.namespace
     else delete o.metadata.namespace
@@ -102,7 +94,7 @@ export class Api {
     if (rt.status && o.kind !== "Namespace") delete o.status
     if (this.tracksGeneration(rt)) o.metadata.generation = 1
     else delete o.metadata.generation
-    this.admit(rt, o, undefined)
+    admit(rt, o, undefined, opts)
     if (appliedManagedFields) o.metadata.managedFields = appliedManagedFields
     else recordUpdate(undefined, o, shapeOf(rt), this.manager(opts), groupVersion(rt), undefined)
     if (opts.dryRun) return this.view(rt, o)
@@ -114,7 +106,7 @@ export class Api {
     const old = this.find(rt, t.namespace, t.name)
     if (!old) throw notFound(rt.plural, rt.group, t.name)
     if (t.subresource === "scale") return this.writeScale(t, old, body, opts)
-    const o = this.checkBody(rt, body)
+    const o = checkBody(rt, body)
     if (o.metadata.name !== undefined && o.metadata.name !== t.name)
       throw badRequest(`the name of the object (${o.metadata.name}) does not match the name on the URL (${t.name})`)
     const rv = o.metadata.resourceVersion
@@ -144,7 +136,7 @@ export class Api {
     const rv = isObject(doc) ? doc.metadata?.resourceVersion : undefined
     if (rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
     if (patched.metadata.name !== t.name) throw badRequest(`metadata.name: Invalid value: ${JSON.stringify(patched.metadata.name)}: field is immutable`)
-    return this.write(t, old, this.checkBody(rt, patched), opts, false)
+    return this.write(t, old, checkBody(rt, patched), opts, false)
   }
 
   private apply(t: Target, body: string, opts: WriteOptions): Obj {
@@ -157,7 +149,7 @@ export class Api {
     } catch (e) {
       throw badRequest(`error decoding YAML: ${(e as Error).message}`)
     }
-    const o = this.checkBody(rt, config, true)
+    const o = checkBody(rt, config, true)
     if (o.metadata.name !== undefined && o.metadata.name !== t.name)
       throw badRequest(`the name of the object (${o.metadata.name}) does not match the name on the URL (${t.name})`)
     o.metadata.name = t.name
@@ -171,10 +163,7 @@ export class Api {
       throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
     if (!old && t.subresource) throw notFound(rt.plural, rt.group, t.name)
     // The applied config is admitted like any object, so defaults and pruning apply to it too.
-    if (!rt.builtin && rt.schema) {
-      const errors = admitCustomResource(o, rt.schema)
-      if (errors.length > 0) throw invalidObject(rt.kind, rt.group, t.name, errors)
-    }
+    admitConfig(rt, o, opts)
     const merged = serverSideApply({
       live: old ? this.view(rt, old) : undefined,
       config: o,
@@ -222,7 +211,7 @@ export class Api {
           fieldError("FieldValueForbidden", "metadata.finalizers", `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}`),
         ])
     }
-    this.admit(rt, o, old)
+    admit(rt, o, old, opts)
     if (this.tracksGeneration(rt) && t.subresource === undefined && specChanged(rt, old, o)) o.metadata.generation = (old.metadata.generation ?? 0) + 1
     if (!applied) recordUpdate(old, o, shapeOf(rt), this.manager(opts), groupVersion(rt), t.subresource)
     o.metadata.resourceVersion = old.metadata.resourceVersion
@@ -254,84 +243,8 @@ export class Api {
     return opts.fieldManager || "unknown"
   }
 
-  private checkBody(rt: ResourceType, body: unknown, apply = false): Obj {
-    if (!isObject(body)) throw badRequest("the request body must be a JSON object")
-    const o = clone(body)
-    if (apply || o.kind !== undefined || o.apiVersion !== undefined) {
-      if (o.kind === undefined || o.kind === "") throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`)
-      if (o.kind !== rt.kind) throw badRequest(`the object provided is unrecognized (kind ${o.kind} is not ${rt.kind})`)
-      if (o.apiVersion !== groupVersion(rt))
-        throw badRequest(`the API version in the data (${o.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
-    }
-    o.apiVersion = groupVersion(rt)
-    o.kind = rt.kind
-    if (o.metadata === undefined || o.metadata === null) o.metadata = {}
-    if (!isObject(o.metadata)) throw badRequest("metadata must be an object")
-    return o
-  }
-
-  private checkNamespace(rt: ResourceType, namespace: string, name: string): void {
-    if (!rt.namespaced) return
-    const ns = this.store.get("/namespaces", "", namespace)
-    if (!ns) throw notFound("namespaces", "", namespace)
-    if (ns.metadata.deletionTimestamp)
-      throw forbidden(`${rt.plural}${rt.group ? `.${rt.group}` : ""} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
-        name,
-        group: rt.group,
-        kind: rt.plural,
-        causes: [{ reason: "NamespaceTerminating", message: `namespace ${namespace} is being terminated`, field: "metadata.namespace" }],
-      })
-  }
-
-  /** Defaults, pruning and validation; throws 422 with every field error. */
-  private admit(rt: ResourceType, o: Obj, old: Obj | undefined): void {
-    const errors: FieldError[] = []
-    const name = String(o.metadata.name ?? "")
-    if (!old) errors.push(...validateName(rt.kind, name))
-    errors.push(...validateMetadata(o.metadata))
-    if (rt.builtin) {
-      applyBuiltinDefaults(o)
-      defaultJobSelector(o)
-      errors.push(...validateBuiltin(o, old))
-      if (rt.kind === "CustomResourceDefinition") {
-        defaultCrd(o)
-        errors.push(...validateCrd(o, old))
-      }
-    } else {
-      errors.push(...admitCustomResource(o, rt.schema))
-    }
-    if (errors.length > 0) throw invalidObject(rt.kind, rt.group, name, errors)
-  }
-
   delete(t: Target, body: unknown, query: { propagationPolicy?: string | null; dryRun?: boolean }): Obj {
-    const { rt } = t
-    const old = this.find(rt, t.namespace, t.name)
-    if (!old) throw notFound(rt.plural, rt.group, t.name)
-    const opts = isObject(body) ? body : {}
-    const pre = isObject(opts.preconditions) ? opts.preconditions : {}
-    if (pre.uid !== undefined && pre.uid !== null && pre.uid !== old.metadata.uid)
-      throw conflict(rt.plural, rt.group, t.name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`)
-    if (pre.resourceVersion !== undefined && pre.resourceVersion !== null && pre.resourceVersion !== old.metadata.resourceVersion)
-      throw conflict(rt.plural, rt.group, t.name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`)
-    const policy = (opts.propagationPolicy as string | undefined) ?? query.propagationPolicy ?? undefined
-    if (policy !== undefined && !["Foreground", "Background", "Orphan"].includes(policy))
-      throw invalidObject("DeleteOptions", "meta.k8s.io", "", [fieldError("FieldValueNotSupported", "propagationPolicy", `Unsupported value: ${JSON.stringify(policy)}: supported values: "Foreground", "Background", "Orphan"`)])
-    const dryRun = query.dryRun === true || (Array.isArray(opts.dryRun) && opts.dryRun.includes("All"))
-    const o = clone(old)
-    const finalizers = [...((o.metadata.finalizers ?? []) as string[])]
-    if (policy === "Foreground" && !finalizers.includes("foregroundDeletion")) finalizers.push("foregroundDeletion")
-    if (policy === "Orphan" && !finalizers.includes("orphan")) finalizers.push("orphan")
-    if (finalizers.length > 0) o.metadata.finalizers = finalizers
-    if (pendingFinalizers(o).length === 0) {
-      if (dryRun) return this.view(rt, o)
-      return this.view(rt, this.store.commit(storageKey(rt), t.namespace, t.name, null, "DELETED"))
-    }
-    if (old.metadata.deletionTimestamp && deepEqual(old.metadata.finalizers, o.metadata.finalizers)) return this.view(rt, old)
-    o.metadata.deletionTimestamp ??= nowTimestamp()
-    o.metadata.deletionGracePeriodSeconds ??= 0
-    if (o.kind === "Namespace") o.status = { ...(o.status ?? {}), phase: "Terminating" }
-    if (dryRun) return this.view(rt, o)
-    return this.view(rt, this.store.commit(storageKey(rt), t.namespace, t.name, o, "MODIFIED"))
+    return deleteObject(this, t, body, query)
   }
 }
 
@@ -358,5 +271,4 @@ function sameIgnoringTimes(a: Obj, b: Obj): boolean {
   return deepEqual(strip(a), strip(b))
 }
 
-export const missingFieldManager = () => required("fieldManager")
-export { ApiError }
+export { ApiError, pendingFinalizers }

@@ -5,10 +5,13 @@ import { clone, deepEqual, isObject, type Obj } from "./types.ts"
 
 const ROOT_KEEP = new Set(["apiVersion", "kind", "metadata"])
 
-/** Prunes and defaults `obj` in place (the order the real server uses), then validates it. */
-export function admitCustomResource(obj: Obj, schema: Obj | undefined): FieldError[] {
+/**
+ * Prunes and defaults `obj` in place (the order the real server uses), then validates it.
+ * The paths of pruned fields go to `pruned` (for fieldValidation Warn/Strict).
+ */
+export function admitCustomResource(obj: Obj, schema: Obj | undefined, pruned: string[] = []): FieldError[] {
   if (!schema) return []
-  pruneNode(obj, schema, true)
+  pruneNode(obj, schema, "", pruned, true)
   defaultNode(obj, schema)
   const errors: FieldError[] = []
   validateNode(obj, schema, "", errors, true)
@@ -17,7 +20,7 @@ export function admitCustomResource(obj: Obj, schema: Obj | undefined): FieldErr
 
 const preserves = (s: Obj) => s["x-kubernetes-preserve-unknown-fields"] === true
 
-function pruneNode(v: unknown, s: Obj, root = false): void {
+function pruneNode(v: unknown, s: Obj, path: string, pruned: string[], root = false): void {
   if (s["x-kubernetes-int-or-string"] === true) return
   if (isObject(v)) {
     const props = isObject(s.properties) ? s.properties : undefined
@@ -25,14 +28,16 @@ function pruneNode(v: unknown, s: Obj, root = false): void {
     for (const k of Object.keys(v)) {
       if (root && ROOT_KEEP.has(k)) continue
       const ps = props?.[k]
-      if (isObject(ps)) pruneNode(v[k], ps)
-      else if (isObject(additional)) pruneNode(v[k], additional)
+      if (isObject(ps)) pruneNode(v[k], ps, join(path, k), pruned)
+      else if (isObject(additional)) pruneNode(v[k], additional, join(path, k), pruned)
       else if (additional === true || preserves(s)) continue
-      else delete v[k]
+      else {
+        pruned.push(join(path, k))
+        delete v[k]
+      }
     }
-    if (s["x-kubernetes-embedded-resource"] === true && isObject(v.metadata)) return
   } else if (Array.isArray(v) && isObject(s.items)) {
-    for (const item of v) pruneNode(item, s.items)
+    v.forEach((item, i) => pruneNode(item, s.items, `${path}[${i}]`, pruned))
   }
 }
 

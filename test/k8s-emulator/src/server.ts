@@ -34,6 +34,12 @@ function send(res: ServerResponse, code: number, body: unknown, contentType = "a
   res.end(text)
 }
 
+/** Sends a write's result with its `Warning` headers (e.g. unknown fields that were dropped). */
+function sendWritten(res: ServerResponse, code: number, body: unknown, opts: WriteOptions) {
+  if (opts.warnings && opts.warnings.length > 0) res.setHeader("Warning", opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+  send(res, code, body)
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
@@ -172,10 +178,16 @@ function writeOptions(q: URLSearchParams, req: IncomingMessage, isApply: boolean
   const manager = q.get("fieldManager")
   if (manager !== null && manager.length > 128)
     throw invalidObject("PatchOptions", "meta.k8s.io", "", [fieldError("FieldValueTooLong", "fieldManager", "Too long: may not be longer than 128")])
+  const validation = q.get("fieldValidation")
+  if (validation !== null && !["Ignore", "Warn", "Strict"].includes(validation))
+    throw badRequest(`fieldValidation: Unsupported value: "${validation}": supported values: "Ignore", "Warn", "Strict"`)
   return {
     dryRun: dryRun.includes("All"),
     fieldManager: manager ?? (isApply ? undefined : defaultManager(req)),
     force: force === "true",
+    // The real server's default is Warn.
+    fieldValidation: (validation ?? "Warn") as "Ignore" | "Warn" | "Strict",
+    warnings: [],
   }
 }
 
@@ -207,11 +219,15 @@ async function resource(
       return send(res, 200, o)
     }
     const body = await readBody(req)
-    if (method === "PUT") return send(res, 200, api.update(t, parseJson(body), writeOptions(q, req, false)))
+    if (method === "PUT") {
+      const opts = writeOptions(q, req, false)
+      return sendWritten(res, 200, api.update(t, parseJson(body), opts), opts)
+    }
     if (method === "PATCH") {
       const contentType = (req.headers["content-type"] ?? "").split(";")[0]!.trim()
       const type = PATCH_TYPES[contentType]
-      return send(res, 200, api.patch(t, type, contentType, body, writeOptions(q, req, type === "apply")))
+      const opts = writeOptions(q, req, type === "apply")
+      return sendWritten(res, 200, api.patch(t, type, contentType, body, opts), opts)
     }
     if (method === "DELETE") {
       const dryRun = q.getAll("dryRun").includes("All")
@@ -233,7 +249,8 @@ async function resource(
   if (method === "POST") {
     if (rt.namespaced && r.namespace === undefined) throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`)
     const body = await readBody(req)
-    return send(res, 201, api.create({ rt, namespace }, parseJson(body), writeOptions(q, req, false)))
+    const opts = writeOptions(q, req, false)
+    return sendWritten(res, 201, api.create({ rt, namespace }, parseJson(body), opts), opts)
   }
   if (method === "DELETE") {
     const body = parseJson(await readBody(req))

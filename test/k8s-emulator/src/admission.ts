@@ -1,0 +1,85 @@
+// Admission of a write: the body's kind and version, the namespace it goes to, then defaults,
+// pruning and validation (422 with every field error).
+import { defaultCrd, validateCrd } from "./crd.ts"
+import { applyBuiltinDefaults, defaultJobSelector } from "./defaults.ts"
+import { badRequest, type FieldError, forbidden, invalidObject, notFound } from "./errors.ts"
+import { admitCustomResource } from "./schema.ts"
+import type { Store } from "./store.ts"
+import { clone, groupVersion, isObject, type Obj, type ResourceType } from "./types.ts"
+import { validateBuiltin, validateMetadata, validateName } from "./validate.ts"
+
+export interface AdmissionOptions {
+  /** What to do with fields the schema does not know: drop them (Ignore), also warn (Warn), or refuse (Strict). */
+  fieldValidation?: "Ignore" | "Warn" | "Strict" | undefined
+  /** Collects `Warning` header texts for the response. */
+  warnings?: string[] | undefined
+}
+
+export function checkBody(rt: ResourceType, body: unknown, apply = false): Obj {
+  if (!isObject(body)) throw badRequest("the request body must be a JSON object")
+  const o = clone(body)
+  if (apply || o.kind !== undefined || o.apiVersion !== undefined) {
+    if (o.kind === undefined || o.kind === "") throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`)
+    if (o.kind !== rt.kind) throw badRequest(`the object provided is unrecognized (kind ${o.kind} is not ${rt.kind})`)
+    if (o.apiVersion !== groupVersion(rt))
+      throw badRequest(`the API version in the data (${o.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
+  }
+  o.apiVersion = groupVersion(rt)
+  o.kind = rt.kind
+  if (o.metadata === undefined || o.metadata === null) o.metadata = {}
+  if (!isObject(o.metadata)) throw badRequest("metadata must be an object")
+  return o
+}
+
+export function checkNamespace(store: Store, rt: ResourceType, namespace: string, name: string): void {
+  if (!rt.namespaced) return
+  const ns = store.get("/namespaces", "", namespace)
+  if (!ns) throw notFound("namespaces", "", namespace)
+  if (ns.metadata.deletionTimestamp)
+    throw forbidden(`${rt.plural}${rt.group ? `.${rt.group}` : ""} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
+      name,
+      group: rt.group,
+      kind: rt.plural,
+      causes: [{ reason: "NamespaceTerminating", message: `namespace ${namespace} is being terminated`, field: "metadata.namespace" }],
+    })
+}
+
+/** Defaults, pruning and validation; throws 422 with every field error. */
+export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: AdmissionOptions = {}): void {
+  const errors: FieldError[] = []
+  const name = String(o.metadata.name ?? "")
+  if (!old) errors.push(...validateName(rt.kind, name))
+  errors.push(...validateMetadata(o.metadata))
+  if (rt.builtin) {
+    applyBuiltinDefaults(o)
+    defaultJobSelector(o)
+    errors.push(...validateBuiltin(o, old))
+    if (rt.kind === "CustomResourceDefinition") {
+      defaultCrd(o)
+      errors.push(...validateCrd(o, old))
+    }
+  } else {
+    const pruned: string[] = []
+    errors.push(...admitCustomResource(o, rt.schema, pruned))
+    if (pruned.length > 0 && opts.fieldValidation === "Strict")
+      throw badRequest(`strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(", ")}`)
+    if (opts.fieldValidation !== "Ignore") for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`)
+  }
+  if (errors.length > 0) throw invalidObject(rt.kind, rt.group, name, errors)
+}
+
+
+/** An applied configuration of a custom resource is pruned, defaulted and validated like an object. */
+export function admitConfig(rt: ResourceType, o: Obj, opts: AdmissionOptions): void {
+  if (rt.builtin || !rt.schema) return
+  const pruned: string[] = []
+  const errors = admitCustomResource(o, rt.schema, pruned)
+  checkPruned(pruned, opts)
+  if (errors.length > 0) throw invalidObject(rt.kind, rt.group, String(o.metadata.name ?? ""), errors)
+}
+
+function checkPruned(pruned: string[], opts: AdmissionOptions): void {
+  if (pruned.length > 0 && opts.fieldValidation === "Strict")
+    throw badRequest(`strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(", ")}`)
+  if (opts.fieldValidation !== "Ignore") for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`)
+}
