@@ -110,6 +110,31 @@ describe("oprc dev --apply", () => {
     }
   }, 90_000)
 
+  test("docs/cli.md's walkthrough runs as written (oprc on PATH, this platform in the environment)", async () => {
+    const doc = await Bun.file(join(repoRoot, "docs/cli.md")).text()
+    const block = doc.slice(doc.indexOf("<!-- walkthrough:start -->"), doc.indexOf("<!-- walkthrough:end -->"))
+    const commands = block.split("\n").filter((l) => l.startsWith("oprc "))
+    expect(commands.length).toBeGreaterThanOrEqual(8)
+    const bin = makeTempDir("oprc-path")
+    await Bun.write(join(bin, "oprc"), `#!/bin/sh\nexec '${binary}' "$@"\n`)
+    Bun.spawnSync(["chmod", "+x", join(bin, "oprc")])
+    const outputs: Array<string> = []
+    for (const command of commands) {
+      const proc = Bun.spawn(["sh", "-c", command], {
+        cwd: repoRoot,
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, OPRC_CONFIG: cli.configFile, HOME: cli.home, OPRC_PM_URL: `http://127.0.0.1:${ports[0]}`, OPRC_ODGM_URL: `http://127.0.0.1:${ports[1]}`, OPRC_CRM_URL: `http://127.0.0.1:${ports[2]}` },
+        stdout: "pipe",
+        stderr: "pipe",
+      })
+      const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+      expect({ command, code, err: code === 0 ? "" : err }).toEqual({ command, code: 0, err: "" })
+      outputs.push(out)
+    }
+    expect(outputs[4]).toContain('"count": 15')
+    expect(JSON.parse(outputs[5]!)).toMatchObject({ id: "walk-1", entries: { count: 15 } })
+    expect(outputs[7]!.trim()).toBe('OK {"count":15}')
+  }, 120_000)
+
   test("Ctrl-C stops the platform and every function process", async () => {
     const children = childrenOf(dev.pid)
     expect(children.length).toBeGreaterThanOrEqual(2) // the TypeScript and the Python counter
