@@ -62,6 +62,9 @@ const serverFields = <P extends Schema.Top>(port: P) => ({
   maxJsonDepth: integer("an integer from 1 to 1000", { minimum: 1, maximum: 1000 })
     .annotate({ description: "deepest nesting accepted in a JSON request body (REST and Connect JSON)" })
     .pipe(withDefault(32)),
+  maxJsonValues: integer("a positive integer", { minimum: 1 })
+    .annotate({ description: "most values (array items, object members) accepted in a JSON request body" })
+    .pipe(withDefault(100_000)),
   headersTimeoutMs: integer("a positive integer (milliseconds)", { minimum: 1 })
     .annotate({ description: "time a new connection has to send its first request headers" })
     .pipe(withDefault(10_000)),

@@ -26,6 +26,7 @@ export const serverOptions = (name: string, server: ServerConfig): ServerOptions
   bodyLimitBytes: server.bodyLimitBytes,
   shutdownGraceMs: server.shutdownGraceMs,
   maxJsonDepth: server.maxJsonDepth,
+  maxJsonValues: server.maxJsonValues,
   headersTimeoutMs: server.headersTimeoutMs,
   bodyTimeoutMs: server.bodyTimeoutMs,
   idleTimeoutMs: server.idleTimeoutMs,

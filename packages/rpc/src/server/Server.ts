@@ -9,7 +9,7 @@ import { makeConnectEdge } from "./connectEdge"
 import { trackHttp1Request } from "./connections"
 import { type Authorizer, type CallRunner, makeCallRunner } from "./CallRunner"
 import { healthService } from "./health"
-import { compileRoutes, type RestRequest, type RestRoute } from "./rest"
+import { compileRoutes, DEFAULT_MAX_JSON_VALUES, type RestRequest, type RestRoute } from "./rest"
 import type { RpcService } from "./rpcService"
 import { drain, makeServers, ServerStartError, type NodeReq, type NodeRes, sendJson, sendResponse, toWebHeaders } from "./transport"
 
@@ -25,6 +25,7 @@ export interface ServerOptions {
   readonly shutdownGraceMs: number
   /** Edge limits (docs/operations.md, "Server limits"); each has a safe default. */
   readonly maxJsonDepth?: number | undefined
+  readonly maxJsonValues?: number | undefined
   readonly headersTimeoutMs?: number | undefined
   readonly bodyTimeoutMs?: number | undefined
   readonly idleTimeoutMs?: number | undefined
@@ -35,6 +36,7 @@ export interface ServerOptions {
 /** The limits with their defaults filled in (the same as the config defaults). */
 export const serverLimits = (o: ServerOptions) => ({
   maxJsonDepth: o.maxJsonDepth ?? DEFAULT_MAX_DEPTH,
+  maxJsonValues: o.maxJsonValues ?? DEFAULT_MAX_JSON_VALUES,
   headersTimeoutMs: o.headersTimeoutMs ?? 10_000,
   bodyTimeoutMs: o.bodyTimeoutMs ?? 30_000,
   idleTimeoutMs: o.idleTimeoutMs ?? 15_000,
@@ -64,15 +66,14 @@ const textType = /^(application\/(json|x-www-form-urlencoded|(x-)?yaml)|text\/[a
  * text body must be UTF-8 (not silently turned into U+FFFD); and curl's default form type is
  * read as JSON, since no oprc route takes form data (the header is rewritten once, here).
  */
-const checkTextBody = (headers: Headers, body: Uint8Array): string | undefined => {
+const checkTextBody = (headers: Headers, body: Uint8Array): { readonly text?: string; readonly refused?: string } => {
   const type = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
-  if (type === undefined || !textType.test(type)) return undefined
+  if (type === undefined || !textType.test(type)) return {}
   if (type === "application/x-www-form-urlencoded") headers.set("content-type", "application/json")
   try {
-    strictUtf8.decode(body)
-    return undefined
+    return { text: strictUtf8.decode(body) }
   } catch {
-    return `request body is not valid UTF-8 (content-type ${type})`
+    return { refused: `request body is not valid UTF-8 (content-type ${type})` }
   }
 }
 
@@ -112,6 +113,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         routes: (router: ConnectRouter) => mounts.forEach((mount) => mount(router, runner, base as Context.Context<never>)),
         body,
         maxJsonDepth: limits.maxJsonDepth,
+        maxJsonValues: limits.maxJsonValues,
         fallback: (_req, res) => sendJson(res, 404, { error: { code: "not_found", message: "no such route" } }),
         // A client that leaves mid-call is routine (and a flood vector if logged loudly).
         onFailure: (procedure, reason, aborted) =>
@@ -151,9 +153,9 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           let answered = false
           res.on("close", () => answered || abort.abort())
           const headers = toWebHeaders(req.headers)
-          const refused = checkTextBody(headers, read)
-          if (refused !== undefined) {
-            sendJson(res, 400, { error: { code: "invalid_argument", message: refused } })
+          const checked = checkTextBody(headers, read)
+          if (checked.refused !== undefined) {
+            sendJson(res, 400, { error: { code: "invalid_argument", message: checked.refused } })
             await finish(match.route.path, 400)
             return
           }
@@ -165,8 +167,10 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             query: url.searchParams,
             headers,
             body: read,
+            ...(checked.text === undefined ? {} : { text: checked.text }),
             signal: abort.signal,
             maxJsonDepth: limits.maxJsonDepth,
+            maxJsonValues: limits.maxJsonValues,
           }
           const procedure = `${method} ${match.route.path}`
           const guard = routes.authorize ? routes.authorize({ procedure, headers }) : Effect.void

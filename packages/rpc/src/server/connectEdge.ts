@@ -9,7 +9,7 @@ import type { JsonValue } from "@bufbuild/protobuf"
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol"
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
 import { type BodyLimits, discardRest, isRefusal, readBounded } from "./body"
-import { depthMessage, jsonTextDepthExceeded } from "./jsonDepth"
+import { issueMessage, scanJsonText } from "./jsonDepth"
 import { normalizeConnectJson, type Violation } from "./strictJson"
 import type { NodeReq, NodeRes } from "./transport"
 import { commonv1 } from "@oprc/proto"
@@ -30,6 +30,7 @@ export interface ConnectEdgeOptions {
   readonly routes: (router: ConnectRouter) => void
   readonly body: BodyLimits
   readonly maxJsonDepth: number
+  readonly maxJsonValues: number
   readonly fallback: (req: NodeReq, res: NodeRes) => void
   /** A handler's promise failed outside an RPC answer (a client that left, a write error). */
   readonly onFailure: (procedure: string, reason: unknown, aborted: boolean) => void
@@ -71,15 +72,15 @@ const writeError = (res: NodeRes, status: number, error: ConnectError, close: bo
 }
 
 /** Parses a unary Connect JSON body, or says why it cannot be taken. */
-const parseJsonBody = (handler: UniversalHandler, bytes: Uint8Array, maxDepth: number): JsonValue | ConnectError => {
+const parseJsonBody = (handler: UniversalHandler, bytes: Uint8Array, maxDepth: number, maxValues: number): JsonValue | ConnectError => {
   let text: string
   try {
     text = strictUtf8.decode(bytes)
   } catch {
     return invalid("request body is not valid UTF-8")
   }
-  const deep = jsonTextDepthExceeded(text, maxDepth)
-  if (deep !== undefined) return invalid(`request body ${depthMessage(deep.limit, `character ${deep.offset}`)}`)
+  const issue = scanJsonText(text, maxDepth, maxValues)
+  if (issue !== undefined) return invalid(`request body ${issueMessage(issue)}`)
   let value: JsonValue
   try {
     value = JSON.parse(text === "" ? "{}" : text) as JsonValue
@@ -194,7 +195,7 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
         return discardRest(req)
       }
       if (!isJsonType(type)) return run(handler, req, res, body)
-      const parsed = parseJsonBody(handler, body, options.maxJsonDepth)
+      const parsed = parseJsonBody(handler, body, options.maxJsonDepth, options.maxJsonValues)
       if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
       return run(handler, req, res, parsed)
     })

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { parse as parseYaml } from "yaml"
 import { DEFAULT_MAX_DEPTH, depthExceeded, formatPath, ValidationError } from "@oprc/models"
-import { depthMessage, jsonTextDepthExceeded } from "./jsonDepth"
+import { depthMessage, issueMessage, jsonTextDepthExceeded, scanJsonText } from "./jsonDepth"
 import { UnsupportedMediaType } from "../errors"
 
 /** A REST request after routing: path parameters decoded, body already read within the size limit. */
@@ -14,9 +14,13 @@ export interface RestRequest {
   readonly query: URLSearchParams
   readonly headers: Headers
   readonly body: Uint8Array
+  /** The body decoded as UTF-8, when its content type is a text type (decoded once, at the edge). */
+  readonly text?: string | undefined
   readonly signal: AbortSignal
   /** server.maxJsonDepth; readBody refuses deeper bodies before parsing them. */
   readonly maxJsonDepth?: number | undefined
+  /** server.maxJsonValues; readBody refuses bodies with more values before parsing them. */
+  readonly maxJsonValues?: number | undefined
 }
 
 export interface RestResponse {
@@ -115,10 +119,13 @@ const jsonTypes = ["application/json", "application/x-www-form-urlencoded", "tex
 export const acceptedBodyTypes = "application/json (or curl's default application/x-www-form-urlencoded, read as JSON), application/yaml"
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+export const DEFAULT_MAX_JSON_VALUES = 100_000
 
 /** The body as text, refusing invalid UTF-8 instead of silently turning it into U+FFFD. */
 export const bodyText = (request: RestRequest): Effect.Effect<string, ValidationError> =>
-  Effect.try({ try: () => strictUtf8.decode(request.body), catch: () => ValidationError.single("", "request body is not valid UTF-8") })
+  request.text !== undefined
+    ? Effect.succeed(request.text)
+    : Effect.try({ try: () => strictUtf8.decode(request.body), catch: () => ValidationError.single("", "request body is not valid UTF-8") })
 
 /**
  * The request body as a value: JSON, or YAML when the content type says so (so a package file
@@ -148,8 +155,8 @@ export const readBody = (request: RestRequest): Effect.Effect<unknown, Validatio
       if (deep !== undefined) return yield* ValidationError.single(formatPath(deep), `body ${depthMessage(maxDepth)}`)
       return value
     }
-    const deep = jsonTextDepthExceeded(text, maxDepth)
-    if (deep !== undefined) return yield* ValidationError.single("", `body ${depthMessage(deep.limit, `character ${deep.offset}`)}`)
+    const issue = scanJsonText(text, maxDepth, request.maxJsonValues ?? DEFAULT_MAX_JSON_VALUES)
+    if (issue !== undefined) return yield* ValidationError.single("", `body ${issueMessage(issue)}`)
     return yield* Effect.try({
       try: () => JSON.parse(text) as unknown,
       catch: (e) => ValidationError.single("", `body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`),
