@@ -180,6 +180,11 @@ export class Runtime extends Context.Service<Runtime, {
         const reports = NfrReports.of({
           report: (unitId, report) =>
             Effect.gen(function* () {
+              // The loop reports every interval; only a change is worth a reconcile pass.
+              const same = (a: NfrReport | undefined) =>
+                a !== undefined && a.status === report.status && a.reason === report.reason && a.message === report.message &&
+                JSON.stringify(a.recommendation) === JSON.stringify(report.recommendation)
+              if (same(nfr.get(unitId))) return
               nfr.set(unitId, report)
               yield* controller.enqueue(unitId)
             }),

@@ -82,14 +82,15 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
       Effect.gen(function* () {
         const readiness = Effect.gen(function* () {
           const deadline = (yield* now) + cfg.startTimeoutMs
-          let pause = 25
+          // Probe often at first (most functions listen within tens of ms), then back off.
+          let pause = 10
           while (!(yield* probe(r.url))) {
             if ((yield* now) > deadline) {
               r.startFailure = `did not answer ${r.url}/readyz within ${cfg.startTimeoutMs} ms`
               return yield* processes.stop(r.pid, r.ticks, cfg.stopGraceMs)
             }
             yield* Effect.sleep(Duration.millis(pause))
-            pause = Math.min(pause * 2, 250)
+            pause = Math.min(pause * 2, 200)
           }
           if (r.phase === "starting") r.phase = "ready"
           yield* changed(r.unitId)
