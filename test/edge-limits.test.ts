@@ -145,6 +145,16 @@ describe("malformed protobuf is InvalidArgument, not Internal", () => {
     }
   })
 
+  test("gRPC-Web and Connect streaming: malformed messages are invalid_argument too", async () => {
+    const envelope = Buffer.from([0, 0, 0, 0, badUtf8.length, ...badUtf8])
+    const web = await fetch(`${pm.url}/oprc.pm.v1.PackageService/GetPackage`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: envelope })
+    const webText = Buffer.from(await web.arrayBuffer()).toString("latin1")
+    expect(webText).toMatch(/grpc-status: ?3\r\n/)
+    const stream = await fetch(`${odgm.url}/grpc.health.v1.Health/Watch`, { method: "POST", headers: { "content-type": "application/connect+proto" }, body: envelope })
+    const streamText = Buffer.from(await stream.arrayBuffer()).toString("latin1")
+    expect(streamText).toContain('"code":"invalid_argument"')
+  })
+
   test("gRPC: a malformed message gets grpc-status 3 (INVALID_ARGUMENT)", async () => {
     const session = http2.connect(pm.url)
     const status = await new Promise<string | undefined>((resolve, reject) => {

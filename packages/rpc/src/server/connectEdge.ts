@@ -107,6 +107,14 @@ const safeDecode = (s: string) => {
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
 
+const frame = (flags: number, payload: Uint8Array) => {
+  const out = new Uint8Array(5 + payload.length)
+  out[0] = flags
+  new DataView(out.buffer).setUint32(1, payload.length)
+  out.set(payload, 5)
+  return out
+}
+
 /** connect-es answers Internal when protobuf bytes do not decode; that is the client's mistake. */
 const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<UniversalServerResponse> => {
   // Connect unary: a 500 whose JSON error says "parse binary".
@@ -133,17 +141,20 @@ const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<Univer
     ...uRes,
     body: (async function* () {
       for await (const chunk of body) {
+        // Connect streaming: the end-of-stream frame (flag 0x02) carries the error as JSON.
+        if (chunk.length > 5 && (chunk[0]! & 0x02) === 0x02 && (chunk[0]! & 0x80) === 0) {
+          const end = text.decode(chunk.subarray(5))
+          if (/"code":"internal"/.test(end) && /"message":"parse binary: /.test(end)) {
+            yield frame(chunk[0]!, utf8.encode(end.replace('"code":"internal"', '"code":"invalid_argument"')))
+            continue
+          }
+        }
         if (chunk.length > 5 && (chunk[0]! & 0x80) === 0x80) {
           const trailer = text.decode(chunk.subarray(5))
           const status = /grpc-status: ?13\r\n/i.test(trailer)
           const message = /grpc-message: ?([^\r\n]*)/i.exec(trailer)?.[1] ?? null
           if (status && isDecodeFailure(message)) {
-            const rewritten = utf8.encode(trailer.replace(/grpc-status: ?13/i, "grpc-status: 3"))
-            const frame = new Uint8Array(5 + rewritten.length)
-            frame[0] = chunk[0]!
-            new DataView(frame.buffer).setUint32(1, rewritten.length)
-            frame.set(rewritten, 5)
-            yield frame
+            yield frame(chunk[0]!, utf8.encode(trailer.replace(/grpc-status: ?13/i, "grpc-status: 3")))
             continue
           }
         }
