@@ -1,8 +1,10 @@
+import { readFileSync } from "node:fs"
+import { join } from "node:path"
 import { describe, expect, test } from "bun:test"
 import { Effect, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { Nfr as NfrSchema, type EnforcementMode } from "@oprc/models"
-import { freePort } from "@oprc/test-harness"
+import { freePort, makeTempDir, removeTempDir } from "@oprc/test-harness"
 import {
   NfrConfig,
   NfrController,
@@ -96,8 +98,8 @@ const makeWorld = (opts: {
   })
   return {
     /** "scripted": the series set by the test; "none": no Prometheus configured; or a real client. */
-    layer: (source: "scripted" | "none" | Layer.Layer<Prometheus> = "scripted") => {
-      const controller = NfrController.layer(config).pipe(Layer.provide(target))
+    layer: (source: "scripted" | "none" | Layer.Layer<Prometheus> = "scripted", cfg: NfrConfig = config) => {
+      const controller = NfrController.layer(cfg).pipe(Layer.provide(target))
       return Layer.mergeAll(
         source === "none" ? controller : controller.pipe(Layer.provide(source === "scripted" ? prometheus : source)),
         TestClock.layer(),
@@ -351,5 +353,39 @@ describe("NFR decision loop (TestClock)", () => {
     const single = makeWorld({ nfr: { availability: 0.999 }, maxScale: 1 })
     single.set({ rps: 10 })
     expect((await run(single, passes(single, 5))).at(-1)).toBe(1)
+  })
+
+  test("missing series (never called, or not scraped) hold the count instead of reading as no traffic", async () => {
+    const w = makeWorld({ replicas: 3 })
+    w.set({})
+    expect(await run(w, passes(w, 15))).toEqual(Array(15).fill(3))
+    expect(w.lastCondition()).toMatchObject({ status: "Unknown", reason: "NoData" })
+    expect(w.lastFunction().reason).toContain("no request metrics of this function in Prometheus yet")
+    // A zero rate is a measurement: idle replicas go.
+    w.set({ rps: 0 })
+    expect((await run(w, passes(w, 5))).at(-1)).toBe(1)
+  })
+
+  test("nfr.fileSd: every pass writes the scrape targets for file_sd_configs; a path it cannot write only warns", async () => {
+    const dir = makeTempDir("nfr-file-sd")
+    try {
+      const w = makeWorld({ replicas: 2 })
+      w.set({ rps: 10 })
+      const file = join(dir, "sd", "targets.json")
+      await Effect.runPromise(Effect.provide(passes(w, 1), w.layer("scripted", { ...config, fileSd: file })))
+      expect(JSON.parse(readFileSync(file, "utf8"))).toEqual([
+        {
+          targets: ["127.0.0.1:9100", "127.0.0.1:9101"],
+          labels: { oprc_component: "function", oprc_deployment: "shop", oprc_unit: "shop-local", oprc_class: "shop.Cart", oprc_function: "Cart.fn" },
+        },
+        { targets: ["127.0.0.1:8081"], labels: { oprc_component: "odgm" } },
+      ])
+      const bad = makeWorld({})
+      bad.set({ rps: 10 })
+      await Effect.runPromise(Effect.provide(passes(bad, 1), bad.layer("scripted", { ...config, fileSd: "/proc/no-such-dir/targets.json" })))
+      expect(bad.lastCondition()).toMatchObject({ status: "True" })
+    } finally {
+      removeTempDir(dir)
+    }
   })
 })

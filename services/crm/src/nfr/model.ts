@@ -92,8 +92,12 @@ export const recommend = (capacityRps: number, input: AnalysisInput, s: ModelSet
     ? `; error rate ${f1(o.errorRate * 100)}% exceeds the ${f1(budget * 100)}% the availability NFR allows`
     : ""
 
+  // Nothing to judge (no ready replica, or no request series: never called, or not scraped,
+  // e.g. discovery broken): hold, rather than read missing numbers as "no traffic".
+  if (ready === 0) return { replicas: current, capacityRps: capacity, reason: "no ready replica to measure yet" }
+  if (o.rps === undefined) return { replicas: current, capacityRps: capacity, reason: "no request metrics of this function in Prometheus yet" }
+
   const decide = (): Recommendation => {
-    if (ready === 0) return done(current, "no ready replica to measure yet")
     if (latencyOver) {
       return done(Math.max(needed, current + 1), `p99 ${f1(o.p99Ms!)} ms is above the ${f1(target)} ms target at ${at}`)
     }
