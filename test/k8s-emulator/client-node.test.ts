@@ -89,6 +89,24 @@ describe("objects", () => {
   })
 })
 
+describe("events", () => {
+  test("core and events.k8s.io Events share storage, each API in its own shape", async () => {
+    const events = c.kc.makeApiClient(k8s.EventsV1Api)
+    const now = new Date()
+    await events.createNamespacedEvent({
+      namespace: "default",
+      body: { metadata: { name: "ev1" }, eventTime: now as any, reason: "Scaled", note: "scaled to 3", type: "Normal", action: "Scale", reportingController: "oprc-crm", reportingInstance: "crm-0", regarding: { kind: "Deployment", name: "web", namespace: "default" } },
+    })
+    const core = await c.core.listNamespacedEvent({ namespace: "default", fieldSelector: "involvedObject.name=web" })
+    expect(core.items.map((e) => [e.metadata?.name, e.message, e.reason, e.reportingComponent, e.involvedObject.kind])).toEqual([["ev1", "scaled to 3", "Scaled", "oprc-crm", "Deployment"]])
+    await c.core.createNamespacedEvent({ namespace: "default", body: { metadata: { name: "ev2" }, involvedObject: { kind: "Pod", name: "p" }, message: "pulled", reason: "Pulled", type: "Normal" } })
+    const v1 = await events.readNamespacedEvent({ name: "ev2", namespace: "default" })
+    expect(v1.note).toBe("pulled")
+    expect(v1.regarding?.name).toBe("p")
+    expect((await events.listNamespacedEvent({ namespace: "default", fieldSelector: "regarding.kind=Pod" })).items.map((e) => e.metadata?.name)).toEqual(["ev2"])
+  })
+})
+
 describe("lists", () => {
   beforeAll(async () => {
     await c.core.createNamespace({ body: { metadata: { name: "lists" } } })

@@ -16,7 +16,7 @@ import type { Registry } from "./registry.ts"
 import { fromScale, toScale } from "./scale.ts"
 import type { Store } from "./store.ts"
 import { strategicMerge } from "./strategic.ts"
-import { clone, deepEqual, groupVersion, isObject, nowTimestamp, type Obj, type ResourceType, storageKey } from "./types.ts"
+import { clone, deepEqual, groupVersion, isObject, nowTimestamp, type Obj, type ResourceType, served, storageKey } from "./types.ts"
 
 export interface Target {
   rt: ResourceType
@@ -55,9 +55,7 @@ export class Api {
 
   /** The object as a client of `rt`'s version sees it. */
   view(rt: ResourceType, o: Obj): Obj {
-    const out = clone(o)
-    out.apiVersion = groupVersion(rt)
-    return out
+    return served(rt, clone(o))
   }
 
   find(rt: ResourceType, namespace: string, name: string): Obj | undefined {
@@ -73,7 +71,7 @@ export class Api {
 
   create(t: Omit<Target, "name">, body: unknown, opts: WriteOptions, appliedManagedFields?: Obj[]): Obj {
     const { rt } = t
-    const o = checkBody(rt, body)
+    const o = toStorage(rt, checkBody(rt, body))
     if (o.metadata.namespace !== undefined && rt.namespaced && o.metadata.namespace !== t.namespace)
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
     if (rt.crd && this.terminatingCrds.has(rt.crd))
@@ -106,7 +104,7 @@ export class Api {
     const old = this.find(rt, t.namespace, t.name)
     if (!old) throw notFound(rt.plural, rt.group, t.name)
     if (t.subresource === "scale") return this.writeScale(t, old, body, opts)
-    const o = checkBody(rt, body)
+    const o = toStorage(rt, checkBody(rt, body))
     if (o.metadata.name !== undefined && o.metadata.name !== t.name)
       throw badRequest(`the name of the object (${o.metadata.name}) does not match the name on the URL (${t.name})`)
     const rv = o.metadata.resourceVersion
@@ -136,7 +134,7 @@ export class Api {
     const rv = isObject(doc) ? doc.metadata?.resourceVersion : undefined
     if (rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
     if (patched.metadata.name !== t.name) throw badRequest(`metadata.name: Invalid value: ${JSON.stringify(patched.metadata.name)}: field is immutable`)
-    return this.write(t, old, checkBody(rt, patched), opts, false)
+    return this.write(t, old, toStorage(rt, checkBody(rt, patched)), opts, false)
   }
 
   private apply(t: Target, body: string, opts: WriteOptions): Obj {
@@ -175,7 +173,7 @@ export class Api {
     })
     // An apply is an upsert; the applier, not a create, owns the fields.
     if (!old) return this.create(t, merged, opts, merged.metadata.managedFields)
-    return this.write(t, old, merged, opts, true)
+    return this.write(t, old, toStorage(rt, merged), opts, true)
   }
 
   /** The common tail of update, patch and apply: preserve server fields, admit, commit. */
@@ -247,6 +245,8 @@ export class Api {
     return deleteObject(this, t, body, query)
   }
 }
+
+const toStorage = (rt: ResourceType, o: Obj): Obj => (rt.codec ? rt.codec.encode(o) : o)
 
 /** Spec changes bump generation: anything but metadata (and status where it is a subresource). */
 function specChanged(rt: ResourceType, old: Obj, o: Obj): boolean {

@@ -1,4 +1,5 @@
 // The built-in kinds the emulator serves, as a real 1.28 server lists them in discovery.
+import { EVENTS_V1_CODEC } from "./events.ts"
 import type { ResourceType, ScalePaths } from "./types.ts"
 
 const CRUD = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -61,7 +62,7 @@ export const BUILTIN_TYPES: ResourceType[] = [
   spec({ group: "batch", version: "v1", plural: "jobs", kind: "Job", categories: ["all"], status: true }),
   spec({ group: "autoscaling", version: "v2", plural: "horizontalpodautoscalers", kind: "HorizontalPodAutoscaler", shortNames: ["hpa"], categories: ["all"], status: true }),
   spec({ group: "coordination.k8s.io", version: "v1", plural: "leases", kind: "Lease" }),
-  spec({ group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", shortNames: ["ev"] }),
+  { ...spec({ group: "events.k8s.io", version: "v1", plural: "events", kind: "Event", shortNames: ["ev"] }), storage: "/events", codec: EVENTS_V1_CODEC },
   spec({ group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterroles", kind: "ClusterRole", namespaced: false }),
   spec({ group: "rbac.authorization.k8s.io", version: "v1", plural: "clusterrolebindings", kind: "ClusterRoleBinding", namespaced: false }),
   spec({ group: "rbac.authorization.k8s.io", version: "v1", plural: "roles", kind: "Role" }),

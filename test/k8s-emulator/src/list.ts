@@ -3,7 +3,7 @@
 import { ApiError, badRequest, expired } from "./errors.ts"
 import { type ObjectFilter } from "./selectors.ts"
 import type { Store } from "./store.ts"
-import { groupVersion, type Obj, type ResourceType, storageKey } from "./types.ts"
+import { groupVersion, type Obj, type ResourceType, served, storageKey } from "./types.ts"
 
 export interface ListQuery {
   namespace?: string | undefined
@@ -87,6 +87,6 @@ export function listObjects(store: Store, rt: ResourceType, q: ListQuery): Obj {
     kind: rt.listKind,
     apiVersion: groupVersion(rt),
     metadata: meta,
-    items: filtered.map((o) => ({ ...o, apiVersion: groupVersion(rt) })),
+    items: filtered.map((o) => served(rt, o)),
   }
 }

@@ -40,13 +40,32 @@ export interface ResourceType {
   printerColumns?: PrinterColumn[]
   /** Name of the CRD that serves this resource. */
   crd?: string
+  /** Storage shared with another resource (events.k8s.io Events live with core Events). */
+  storage?: string
+  /** Conversion between this resource's form and the stored form. */
+  codec?: Codec
+}
+
+export interface Codec {
+  /** Stored form to this resource's form. */
+  decode(o: Obj): Obj
+  /** This resource's form to the stored form. */
+  encode(o: Obj): Obj
 }
 
 export const groupVersion = (rt: { group: string; version: string }) =>
   rt.group === "" ? rt.version : `${rt.group}/${rt.version}`
 
 /** Storage is per group and resource: every version of a CRD reads and writes the same objects. */
-export const storageKey = (rt: { group: string; plural: string }) => `${rt.group}/${rt.plural}`
+export const storageKey = (rt: { group: string; plural: string; storage?: string | undefined }) => rt.storage ?? `${rt.group}/${rt.plural}`
+
+/** A stored object as a client of `rt` sees it: converted, with rt's apiVersion and kind. */
+export function served(rt: ResourceType, o: Obj): Obj {
+  const out = rt.codec ? rt.codec.decode(o) : { ...o }
+  out.apiVersion = groupVersion(rt)
+  out.kind = rt.kind
+  return out
+}
 
 export const qualifiedResource = (rt: { group: string; plural: string }) =>
   rt.group === "" ? rt.plural : `${rt.plural}.${rt.group}`

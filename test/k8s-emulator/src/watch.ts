@@ -4,7 +4,7 @@ import type { ServerResponse } from "node:http"
 import { expired } from "./errors.ts"
 import type { ObjectFilter } from "./selectors.ts"
 import type { Store, StoreEvent } from "./store.ts"
-import { groupVersion, type Obj, type ResourceType, storageKey } from "./types.ts"
+import { groupVersion, type Obj, type ResourceType, served, storageKey } from "./types.ts"
 
 export interface WatchRequest {
   rt: ResourceType
@@ -56,7 +56,7 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
     if (type !== "ERROR" && type !== "BOOKMARK") first = false
     res.write(`${JSON.stringify({ type, object: rendered })}\n`)
   }
-  const view = (o: Obj) => ({ ...o, apiVersion: groupVersion(w.rt) })
+  const view = (o: Obj) => served(w.rt, o)
   const inScope = (e: StoreEvent) => e.storage === storage && (w.namespace === undefined || e.namespace === w.namespace)
 
   const deliver = (e: StoreEvent) => {
