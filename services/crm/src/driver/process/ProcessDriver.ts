@@ -1,5 +1,6 @@
 import { Clock, Deferred, Duration, Effect, Fiber, Layer, Option, PubSub, Redacted, Scope, Stream } from "effect"
 import { type DeploymentUnit, NotFound, ValidationError } from "@oprc/models"
+import { classCredential } from "@oprc/rpc"
 import type { CrmConfig, ProcessDriverConfig } from "../../config"
 import { recordRestart } from "../../Metrics"
 import { CrmStore, replicaKey } from "../../storage/CrmStore"
@@ -118,7 +119,11 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
       OTEL_SERVICE_NAME: `${globalClass(unit)}/${plan.fn.key}`,
       OTEL_RESOURCE_ATTRIBUTES: `oprc.class=${globalClass(unit)},oprc.function=${plan.fn.key},oprc.deployment=${unit.deploymentKey}`,
       ...(options.otlpEndpoint === undefined ? {} : { OTEL_EXPORTER_OTLP_ENDPOINT: options.otlpEndpoint }),
-      ...(options.odgm.internalToken === undefined ? {} : { OPRC_INTERNAL_TOKEN: Redacted.value(options.odgm.internalToken) }),
+      // The class credential (reaches PRIVATE functions of its own class) and the internal one.
+      ...(options.odgm.internalToken === undefined ? {} : {
+        OPRC_INTERNAL_TOKEN: Redacted.value(options.odgm.internalToken),
+        OPRC_CALLER_TOKEN: classCredential(options.odgm.internalToken, globalClass(unit)),
+      }),
     })
 
     /** Starts replica `index` of a function; a failure to start counts as a crash. */
