@@ -187,7 +187,7 @@ describe("deployments", () => {
     const screen = watched.output
     expect(screen).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Deploying for \d+s/) // the spinner line
     expect(screen).toContain("\r\x1b[2K") // redrawn in place
-    expect(screen).toMatch(/\d\d:\d\d:\d\d counter-dev Deploying \| edge: Deploying/)
+    expect(screen).toMatch(/\d\d:\d\d:\d\d counter-dev Deploying \| edge: Deploying, replicas 0\/1 \[.*Progressing=True.*\]/)
     expect(screen).toMatch(/\d\d:\d\d:\d\d counter-dev Running \| edge: Running, replicas 1\/1/)
     expect(screen).toMatch(/deployment counter-dev: Running/)
     expect(screen).toMatch(/edge\s+Running\s+-\s+1\s+Available=True.*Counter\.fn 1\/1/)
@@ -214,7 +214,7 @@ describe("deployments", () => {
     expect(watched.code).toBe(0)
     expect(watched.stdout).not.toMatch(ansi)
     const lines = watched.stdout.split("\n")
-    expect(lines.some((l) => /^\d\d:\d\d:\d\d counter-both Running \| edge: Running, replicas 1\/1 \| cloud: Running, replicas 1\/1$/.test(l))).toBe(true)
+    expect(lines.some((l) => /^\d\d:\d\d:\d\d counter-both Running \| edge: Running, replicas 1\/1 \[Available=True .*\] \| cloud: Running, replicas 1\/1 \[Available=True .*\]$/.test(l))).toBe(true)
     expect(lines.filter((l) => /^\d\d:\d\d:\d\d /.test(l)).length).toBeGreaterThanOrEqual(1)
 
     const deleted = await cli.run(["dep", "delete", "counter-both", "--wait"])

@@ -12,8 +12,12 @@ import { freePort, makeTempDir, type ServerProcess, spawnServer, waitForHttp } f
 export const repoRoot = join(import.meta.dir, "../../..")
 const bun = process.execPath
 
-/** Compiles the CLI the way `npm run build` does (scripts/build.ts), into a temp dir. */
-export const buildCli = async (): Promise<string> => {
+let built: Promise<string> | undefined
+
+/** Compiles the CLI the way `npm run build` does (scripts/build.ts), into a temp dir; once per test run. */
+export const buildCli = (): Promise<string> => (built ??= compile())
+
+const compile = async (): Promise<string> => {
   const outdir = makeTempDir("oprc-cli-build")
   const build = Bun.spawn([bun, "scripts/build.ts", "--outdir", outdir, "oprc"], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" })
   if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
@@ -96,6 +100,12 @@ export interface Stack {
   readonly crms: ReadonlyArray<CrmTestServer>
   readonly fnUrl: string
   stop(): Promise<void>
+}
+
+/** A PM alone (memory store), with any extra config (TLS, auth), on a free port. */
+export const startPmWith = async (extra: Record<string, unknown>) => {
+  const config = Schema.decodeUnknownSync(PmConfig)({ server: { host: "127.0.0.1", port: 8080, shutdownGraceMs: 200 }, storage: { kind: "memory" }, ...extra })
+  return startServer(PmApp({ ...config, server: { ...config.server, port: 0 } }).pipe(Layer.provide(quiet)))
 }
 
 /** PM (memory) with two test CRMs as clusters, ODGM (memory) with the counter class served by the real counter function. */

@@ -69,7 +69,8 @@ export const resolveEndpoints: Effect.Effect<
         : { value: fallback, from: "the default" })
   const token = (yield* pick(yield* TokenFlag, "OPRC_TOKEN", entry.token, undefined)).value
   const caPick = yield* pick(yield* CaFileFlag, "OPRC_CA_FILE", entry.caFile, undefined)
-  const ca = caPick.value === undefined ? undefined : yield* Effect.try({
+  // An empty --ca-file '' means "no CA file", overriding the context's.
+  const ca = caPick.value === undefined || caPick.value === "" ? undefined : yield* Effect.try({
     try: () => fs.readFileSync(caPick.value!),
     catch: (e) => new UsageError({ reason: `cannot read the CA file ${caPick.value} (from ${caPick.from}): ${(e as Error).message}` }),
   })

@@ -95,7 +95,7 @@ const replicaTotals = (c: ClusterView) =>
 
 /** One line: what changed is visible at a glance when lines are printed one after another. */
 export const summaryLine = (v: StatusView): string =>
-  `${v.key} ${v.phase}${v.clusters.length === 0 ? "" : " | "}${v.clusters.map((c) => `${c.cluster}: ${c.phase}${c.reason !== "" && c.reason !== c.phase ? ` (${c.reason})` : ""}, ${replicaTotals(c)}`).join(" | ")}`
+  `${v.key} ${v.phase}${v.clusters.length === 0 ? "" : " | "}${v.clusters.map((c) => `${c.cluster}: ${c.phase}${c.reason !== "" && c.reason !== c.phase ? ` (${c.reason})` : ""}, ${replicaTotals(c)}${c.conditions.length === 0 ? "" : ` [${c.conditions.map((x) => `${x.type}=${x.status}`).join(" ")}]`}`).join(" | ")}`
 
 const gone = (key: string) => new CommandFailed({ reason: `deployment ${key} does not exist (or was deleted)` })
 
