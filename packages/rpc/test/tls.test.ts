@@ -73,3 +73,28 @@ describe("TLS and mTLS on the one port", () => {
     expect(await health.check({}, { timeoutMs: 3000 }).then(() => "served", () => "refused")).toBe("refused")
   })
 })
+
+describe("connection timeouts over TLS", () => {
+  test("an idle HTTP/1.1 keep-alive connection over TLS is closed after idleTimeoutMs", async () => {
+    const tlsServer = await startServer(
+      testServer({ calls: 0 }, { idleTimeoutMs: 500, tls: { certFile: file("server.crt"), keyFile: file("server.key") } }),
+    )
+    try {
+      const { connect } = await import("node:tls")
+      const started = Date.now()
+      const closedAfter = await new Promise<number>((resolve, reject) => {
+        const socket = connect({ host: "127.0.0.1", port: tlsServer.port, ca: readFileSync(file("ca.crt")), ALPNProtocols: ["http/1.1"] }, () =>
+          socket.write("GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"),
+        )
+        let text = ""
+        socket.on("data", (d) => (text += d.toString()))
+        socket.on("close", () => (text.includes("200") ? resolve(Date.now() - started) : reject(new Error(text))))
+        socket.on("error", () => undefined)
+      })
+      expect(closedAfter).toBeGreaterThan(400)
+      expect(closedAfter).toBeLessThan(4000)
+    } finally {
+      await tlsServer.stop()
+    }
+  })
+})

@@ -30,8 +30,12 @@ const rearm = (state: H1State, ms: number, socket: net.Socket) => {
   state.timer.unref?.()
 }
 
-export const guardHttp1 = (server: http.Server, t: ConnectionTimeouts) => {
-  server.on("connection", (socket: net.Socket) => {
+/** Plaintext HTTP/1.1 server ("connection"), or the TLS server's HTTP/1.1 connections (ALPN). */
+export const guardHttp1 = (server: http.Server | http2.Http2SecureServer, t: ConnectionTimeouts) => {
+  const event = "setSecureContext" in server ? "secureConnection" : "connection"
+  server.on(event, (socket: net.Socket & { alpnProtocol?: string | false }) => {
+    // An HTTP/2 connection over TLS is guarded per session (guardHttp2), not per socket.
+    if (socket.alpnProtocol === "h2") return
     const state: H1State = { active: 0, timer: undefined }
     states.set(socket, state)
     rearm(state, t.headersTimeoutMs, socket)

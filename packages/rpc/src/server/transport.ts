@@ -68,6 +68,7 @@ export const makeServers = (
         trackSessions(secure)
         expectContinue(secure, options.bodyLimitBytes, handler)
         guardHttp2(secure, timeouts)
+        guardHttp1(secure, timeouts)
         secure.maxConnections = timeouts.maxConnections
         const sockets = new Set<net.Socket>()
         secure.on("secureConnection", (s: net.Socket) => {
