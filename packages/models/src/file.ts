@@ -6,6 +6,7 @@ import { joinPath } from "./issues"
 import { MAX_VIOLATIONS } from "./bounds"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodePackageChecked, encodePackage, type Package } from "./package"
+import { scanJson, yamlFlowTooDeep } from "./text-scan"
 
 /**
  * Package files (YAML or JSON). Like the Rust Oparaca's, a file may carry `deployments:` beside
@@ -53,6 +54,7 @@ const firstLook = (text: string, limits: PackageLimits): FirstLook => {
  */
 const parseYaml = (text: string, limits: PackageLimits): Effect.Effect<unknown, ValidationError> =>
   Effect.gen(function*() {
+    if (yamlFlowTooDeep(text, limits.maxDepth)) return yield* syntaxError(`YAML is nested deeper than ${limits.maxDepth} levels`)
     const look = firstLook(text, limits)
     if (look._tag === "Refused") return yield* syntaxError(look.reason)
     if (look._tag === "Parsed") yield* checkInputShape(look.value, { ...packageShape(limits), maxNodes: limits.maxYamlValues })
@@ -83,7 +85,15 @@ const jsonPosition = (text: string): string => {
   return at === undefined ? "" : ` (near line ${at.line}, column ${at.col})`
 }
 
-const parseJson = (text: string): Effect.Effect<unknown, ValidationError> =>
+// Below this size JSON.parse is quicker than any look ahead.
+const SCAN_JSON_ABOVE = 64 * 1024
+
+const parseJson = (text: string, limits: PackageLimits): Effect.Effect<unknown, ValidationError> => {
+  const found = text.length > SCAN_JSON_ABOVE ? scanJson(text, packageShape(limits)) : undefined
+  return found !== undefined ? Effect.fail(new ValidationError({ violations: [found] })) : parseJsonText(text)
+}
+
+const parseJsonText = (text: string): Effect.Effect<unknown, ValidationError> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (cause) =>
@@ -160,7 +170,7 @@ const checkAgainstPackage = (
 /** Parses and validates a package file. YAML syntax errors come back with path "" and their line and column. */
 export const loadPackageFile = Effect.fn("Models.loadPackageFile")(function*(text: string, format: PackageFormat) {
   const limits = yield* PackageLimits
-  const raw = yield* (format === "json" ? parseJson(text) : parseYaml(text, limits))
+  const raw = yield* (format === "json" ? parseJson(text, limits) : parseYaml(text, limits))
   yield* Effect.yieldNow
   return yield* decodePackageFile(raw)
 })

@@ -30,7 +30,7 @@ export const PackageLimitsConfig = Schema.Struct({
   maxDeployments: count("deployments in one package file", 64),
   maxListItems: count("items of any other list or map (command, config, headers, ...)", 256),
   maxValues: count("values in one JSON package document in all", 50_000),
-  maxYamlValues: count("values in one YAML package document in all (YAML parsing costs ~10x JSON's per value)", 5_000),
+  maxYamlValues: count("values in one YAML package document in all (YAML parsing costs ~10x JSON's per value and cannot be sliced: post larger packages as JSON)", 2_000),
   maxDepth: count("nesting depth of a package document", DEFAULT_MAX_DEPTH),
   maxStringLength: count("characters of any string in a package", 65_536),
   maxKeyLength: count("characters of any map key in a package", 256),

@@ -1,6 +1,6 @@
-import { Effect, Schema, SemVer, SemVerRange } from "effect"
+import { Effect, Result, Schema, SemVer, SemVerRange } from "effect"
 import { AccessModifier, Consistency, FunctionType, KeyType, TriggerEvent } from "./enums"
-import type { ValidationError } from "./errors"
+import { type FieldViolation, ValidationError } from "./errors"
 import {
   BindingName,
   ClassKey,
@@ -25,8 +25,8 @@ import {
   withDefault,
 } from "./fields"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
-import { decodeWith } from "./issues"
-import { packageIssues } from "./package-checks"
+import { decodeWith, MAX_VIOLATIONS, prefixViolations } from "./issues"
+import { packageIssues, toViolations } from "./package-checks"
 
 /** Package, Class, Function, ... : the domain form of oprc.common.v1's package.proto. */
 
@@ -183,12 +183,69 @@ export type PackageInput = typeof Package.Encoded
  * its path. Reference checks (package-checks.ts) run once every field is individually valid.
  */
 const decodePackageSchema = decodeWith(Package)
+const decodeFields = decodeWith(PackageFields)
+const decodeClass = decodeWith(Class)
+const decodeFunction = decodeWith(Function)
+
+/** Packages with more classes and functions than this are decoded in slices. */
+const SLICED_ABOVE = 32
+/** Longest stretch of decoding before other requests get the event loop. */
+const SLICE_MS = 4
+
+const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
+
+/**
+ * A large package decoded a class and a function at a time, yielding every few milliseconds, so
+ * a package at the limits (~50 k values, hundreds of ms of Schema work on a busy machine) cannot
+ * hold the event loop. Same checks, same result as decoding it whole; violations are reported
+ * top-level fields first, then classes, then functions, then cross-field ones.
+ */
+const decodeInSlices = (input: Record<string, unknown>, classes: ReadonlyArray<unknown>, functions: ReadonlyArray<unknown>) =>
+  Effect.gen(function*() {
+    const violations: Array<FieldViolation> = []
+    const top = yield* Effect.result(decodeFields({ ...input, classes: [], functions: [] }))
+    if (Result.isFailure(top)) violations.push(...top.failure.violations)
+    let since = performance.now()
+    const each = <A>(items: ReadonlyArray<unknown>, decode: (u: unknown) => Effect.Effect<A, ValidationError>, field: string) =>
+      Effect.gen(function*() {
+        const out: Array<A> = []
+        for (let i = 0; i < items.length; i++) {
+          const r = yield* Effect.result(decode(items[i]))
+          if (Result.isFailure(r)) violations.push(...prefixViolations(`${field}[${i}]`)(r.failure).violations)
+          else out.push(r.success)
+          if (performance.now() - since > SLICE_MS) {
+            yield* Effect.yieldNow
+            since = performance.now()
+          }
+        }
+        return out
+      })
+    const cs = yield* each(classes, decodeClass, "classes")
+    const fs = yield* each(functions, decodeFunction, "functions")
+    if (violations.length > 0 || Result.isFailure(top)) return yield* new ValidationError({ violations: capped(violations) })
+    const pkg: Package = { ...top.success, classes: cs, functions: fs }
+    const issues = packageIssues(pkg)
+    if (issues.length > 0) return yield* new ValidationError({ violations: capped(toViolations(issues)) })
+    return pkg
+  })
+
+const capped = (vs: ReadonlyArray<FieldViolation>): Array<FieldViolation> =>
+  vs.length <= MAX_VIOLATIONS ? [...vs] : [...vs.slice(0, MAX_VIOLATIONS), { path: "", message: `and ${vs.length - MAX_VIOLATIONS} more violations not listed` }]
+
 /** Decodes without the shape pre-pass, for callers that ran it on a larger document already. */
-export const decodePackageChecked = (input: unknown): Effect.Effect<Package, ValidationError> => decodePackageSchema(input)
+export const decodePackageChecked = (input: unknown): Effect.Effect<Package, ValidationError> => {
+  if (isRecord(input)) {
+    const { classes = [], functions = [] } = input
+    if (Array.isArray(classes) && Array.isArray(functions) && classes.length + functions.length > SLICED_ABOVE) {
+      return decodeInSlices(input, classes, functions)
+    }
+  }
+  return decodePackageSchema(input)
+}
 export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn("Models.decodePackage")(
   function*(input: unknown) {
     yield* PackageLimits.use((l) => checkInputShape(input, packageShape(l)))
-    return yield* decodePackageSchema(input)
+    return yield* decodePackageChecked(input)
   },
 )
 

@@ -1,0 +1,120 @@
+import type { ShapeLimits } from "./bounds"
+import type { FieldViolation } from "./errors"
+import { formatPath } from "./issues"
+
+/**
+ * Scans of request text *before* it is parsed, for the documents whose parse alone would hold the
+ * event loop: a JSON list of a million items (JSON.parse allocates every item before the shape
+ * check could refuse the list) and YAML nested a million levels. Both stop at the first finding,
+ * so a bomb costs microseconds; a document that passes costs one pass over its characters.
+ */
+
+interface Open {
+  readonly list: boolean
+  readonly pattern: string
+  readonly path: Array<PropertyKey>
+  /** Separators seen: the index of the current item. */
+  commas: number
+  /** The key whose value comes next (objects). */
+  key: string | undefined
+}
+
+const childPattern = (parent: Open, list: boolean, key: string | undefined): string =>
+  list ? `${parent.pattern}[]` : parent.pattern === "" ? (key ?? "") : `${parent.pattern}.${key ?? ""}`
+
+/**
+ * The first list or object in JSON `text` with more items than `limits` allow at its path (the
+ * same patterns as checkShape), or nested deeper than `limits.maxDepth`. Malformed JSON is left
+ * to JSON.parse to describe: the scan then answers undefined.
+ */
+export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | undefined => {
+  const stack: Array<Open> = []
+  let lastString: string | undefined
+  let over: { readonly open: Open; readonly limit: number } | undefined
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x22 /* " */) {
+      let j = i + 1
+      for (;;) {
+        const q = text.indexOf('"', j)
+        if (q < 0) return undefined
+        let backslashes = 0
+        for (let k = q - 1; k > i && text.charCodeAt(k) === 0x5c; k--) backslashes++
+        j = q + 1
+        if (backslashes % 2 === 0) break
+      }
+      const top = stack[stack.length - 1]
+      // Only object keys are needed (short); values are skipped without copying.
+      lastString = top !== undefined && !top.list && top.key === undefined && j - i < 512 ? text.slice(i + 1, j - 1) : undefined
+      i = j - 1
+    } else if (c === 0x3a /* : */) {
+      const top = stack[stack.length - 1]
+      if (top !== undefined && !top.list) top.key = lastString ?? ""
+    } else if (c === 0x5b /* [ */ || c === 0x7b /* { */) {
+      const parent = stack[stack.length - 1]
+      const path = parent === undefined ? [] : [...parent.path, parent.list ? parent.commas : (parent.key ?? "")]
+      const pattern = parent === undefined ? "" : childPattern(parent, parent.list, parent.key)
+      if (stack.length + 1 > limits.maxDepth) return { path: formatPath(path), message: `is nested deeper than ${limits.maxDepth} levels` }
+      stack.push({ list: c === 0x5b, pattern, path, commas: 0, key: undefined })
+    } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
+      const closed = stack.pop()
+      if (closed === undefined) return undefined
+      // Finished counting the first container over its limit: report it with its size.
+      if (over !== undefined && closed === over.open) {
+        const noun = closed.list ? "items" : "entries"
+        return { path: formatPath(closed.path), message: `has ${closed.commas + 1} ${noun}; at most ${over.limit} are allowed` }
+      }
+      const parent = stack[stack.length - 1]
+      if (parent !== undefined && !parent.list) parent.key = undefined
+    } else if (c === 0x2c /* , */) {
+      const top = stack[stack.length - 1]
+      if (top === undefined) return undefined
+      top.commas++
+      top.key = undefined
+      const limit = limits.items[top.pattern] ?? limits.maxItems
+      if (over === undefined && top.commas + 1 > limit) over = { open: top, limit }
+    }
+  }
+  return undefined
+}
+
+/**
+ * How deeply YAML flow collections (`[`, `{`) nest, stopping past `maxDepth`: true when exceeded.
+ * Quoted scalars and comments are skipped; block nesting is bounded by the parsers themselves
+ * (each level costs a line of indentation, so a 4 MiB document cannot go a million deep).
+ */
+export const yamlFlowTooDeep = (text: string, maxDepth: number): boolean => {
+  let depth = 0
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (c === 0x5b || c === 0x7b) {
+      if (++depth > maxDepth) return true
+    } else if (c === 0x5d || c === 0x7d) {
+      if (depth > 0) depth--
+    } else if ((c === 0x22 || c === 0x27) && opensScalar(text, i)) {
+      // "..." (backslash escapes) or '...' ('' escapes): skip to the closing quote.
+      let j = i + 1
+      while (j < text.length) {
+        const d = text.charCodeAt(j)
+        if (c === 0x22 && d === 0x5c) j += 2
+        else if (d === c) break
+        else j++
+      }
+      i = j
+    } else if (c === 0x23 /* # */ && (i === 0 || text.charCodeAt(i - 1) <= 0x20)) {
+      const nl = text.indexOf("\n", i)
+      i = nl < 0 ? text.length : nl
+    }
+  }
+  return false
+}
+
+/** A quote starts a quoted scalar only where a scalar can start (not inside `don't`). */
+const opensScalar = (text: string, at: number): boolean => {
+  for (let k = at - 1; k >= 0; k--) {
+    const p = text.charCodeAt(k)
+    if (p === 0x20 || p === 0x09) continue
+    return p === 0x0a || p === 0x0d || p === 0x5b || p === 0x7b || p === 0x2c || p === 0x3a || p === 0x2d || p === 0x3f
+  }
+  return true
+}
