@@ -46,6 +46,17 @@ describe("garbage collection", () => {
     await eventually("dependent collected", () => gone(c.core.readNamespacedConfigMap({ name: "dep-bg", namespace: "default" })))
   })
 
+  test("an owner in another namespace does not hold a dependent (the real GC looks in the dependent's namespace)", async () => {
+    await c.core.createNamespace({ body: { metadata: { name: "elsewhere" } } })
+    const o = await c.core.createNamespacedConfigMap({ namespace: "elsewhere", body: { metadata: { name: "far-owner" } } })
+    const ns = await c.core.readNamespace({ name: "elsewhere" })
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "cross-dep", ownerReferences: [owner(o, "ConfigMap", "v1")] } } })
+    // A cluster-scoped owner (a Namespace) is found from any namespace.
+    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "ns-dep", ownerReferences: [owner(ns, "Namespace", "v1")] } } })
+    await eventually("cross-namespace dependent collected", () => gone(c.core.readNamespacedConfigMap({ name: "cross-dep", namespace: "default" })))
+    expect((await c.core.readNamespacedConfigMap({ name: "ns-dep", namespace: "default" })).metadata?.name).toBe("ns-dep")
+  })
+
   test("foreground: the owner waits (foregroundDeletion) until blocking dependents are gone", async () => {
     const d = await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("fg") })
     await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "fg-child", finalizers: ["example.com/slow"], ownerReferences: [owner(d, "Deployment", "apps/v1", true)] } } })

@@ -108,12 +108,20 @@ export class GarbageCollector {
       }
       const refs = (o.metadata.ownerReferences ?? []) as Obj[]
       if (refs.length === 0 || o.metadata.deletionTimestamp) continue
-      const absent = refs.filter((r) => !byUid.has(r.uid))
-      const waitingOwners = refs.filter((r) => byUid.has(r.uid) && waitsForDependents(byUid.get(r.uid)!.o))
+      // An owner must be cluster-scoped or in the dependent's namespace (the real GC looks it up
+      // there); otherwise it counts as absent.
+      const found = (r: Obj) => {
+        const x = byUid.get(r.uid)
+        if (!x) return undefined
+        if (x.rt.namespaced && (!rt.namespaced || x.o.metadata.namespace !== o.metadata.namespace)) return undefined
+        return x
+      }
+      const absent = refs.filter((r) => !found(r))
+      const waitingOwners = refs.filter((r) => found(r) && waitsForDependents(found(r)!.o))
       const solid = refs.length - absent.length - waitingOwners.length
       if (solid === 0) this.remove(rt, o, waitingOwners.length > 0 && dependents.has(uid) ? "Foreground" : "Background")
       else if (absent.length > 0) this.update(rt, o, (n) => {
-        n.metadata.ownerReferences = refs.filter((r) => byUid.has(r.uid))
+        n.metadata.ownerReferences = refs.filter((r) => found(r))
       })
     }
     if (this.namespaces(objects)) waiting = true

@@ -46,14 +46,21 @@ function readBody(req: IncomingMessage): Promise<string> {
     let size = 0
     req.on("data", (c: Buffer) => {
       size += c.length
-      if (size > MAX_BODY) {
-        reject(new ApiError(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728"))
-        req.destroy()
-        return
-      }
+      // Past the limit the rest is read and dropped, so the client gets the 413 and not a reset.
+      if (size > MAX_BODY) return
       chunks.push(c)
     })
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    // Every request's work is bounded: a body that never finishes is cut off.
+    const timer = setTimeout(() => {
+      reject(new ApiError(408, "Timeout", "request body not received within 30 s"))
+      req.destroy()
+    }, 30_000)
+    req.on("close", () => clearTimeout(timer))
+    req.on("end", () =>
+      size > MAX_BODY
+        ? reject(new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${MAX_BODY}`))
+        : resolve(Buffer.concat(chunks).toString("utf8")),
+    )
     req.on("error", reject)
   })
 }

@@ -44,9 +44,12 @@ export function validateMetadata(meta: Obj): FieldError[] {
   }
   if (meta.finalizers !== undefined && !(Array.isArray(meta.finalizers) && meta.finalizers.every((f: unknown) => typeof f === "string")))
     errors.push(invalid("metadata.finalizers", meta.finalizers, "must be a list of strings"))
-  for (const [i, ref] of (Array.isArray(meta.ownerReferences) ? meta.ownerReferences : []).entries()) {
+  const refs = Array.isArray(meta.ownerReferences) ? meta.ownerReferences : []
+  for (const [i, ref] of refs.entries()) {
     for (const f of ["apiVersion", "kind", "name", "uid"]) if (!isObject(ref) || !ref[f]) errors.push(required(`metadata.ownerReferences[${i}].${f}`))
   }
+  if (refs.filter((r: Obj) => isObject(r) && r.controller === true).length > 1)
+    errors.push(invalid("metadata.ownerReferences", "[]v1.OwnerReference{...}", "Only one reference can have Controller set to true"))
   return errors
 }
 
