@@ -34,6 +34,12 @@ describe("bad bodies are 400 with a reason", () => {
     }
   })
 
+  test("more values than server.maxJsonValues are refused before parsing", async () => {
+    const r = await send(edges()[1]!, `{"entries":{"a":[${Array(1_500_000).fill("1").join(",")}]}}`)
+    expect(r.status).toBe(400)
+    expect(await r.text()).toContain("more than 1000000 values")
+  })
+
   test("invalid UTF-8 is refused, not turned into U+FFFD", async () => {
     const body = new Uint8Array([...new TextEncoder().encode('{"name":"x'), 0xc3, 0x28, ...new TextEncoder().encode('"}')])
     for (const e of edges()) {

@@ -7,13 +7,16 @@ import { freePort, spawnServer, waitForHttp } from "@oprc/test-harness"
 
 const root = join(import.meta.dir, "..")
 const entries = { pm: join(root, "services/pm/src/main.ts"), odgm: join(root, "services/odgm/src/main.ts") }
+/** `OPRC_EDGE_BINARIES=1` runs the compiled `dist/oprc-pm` and `dist/oprc-odgm` (after `npm run build`). */
+const compiled = process.env.OPRC_EDGE_BINARIES === "1"
+const command = (kind: "pm" | "odgm") => (compiled ? [join(root, "dist", `oprc-${kind}`)] : [process.execPath, entries[kind]])
 
 export const spawnService = async (kind: "pm" | "odgm", env: Record<string, string> = {}) => {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
   const proc = spawnServer({
     name: `edge-${kind}-${port}`,
-    cmd: [process.execPath, entries[kind], "--host", "127.0.0.1", "--port", String(port), "--storage", "memory"],
+    cmd: [...command(kind), "--host", "127.0.0.1", "--port", String(port), "--storage", "memory"],
     ports: [port],
     env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...env },
     cwd: root,

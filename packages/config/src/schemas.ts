@@ -64,7 +64,7 @@ const serverFields = <P extends Schema.Top>(port: P) => ({
     .pipe(withDefault(32)),
   maxJsonValues: integer("a positive integer", { minimum: 1 })
     .annotate({ description: "most values (array items, object members) accepted in a JSON request body" })
-    .pipe(withDefault(100_000)),
+    .pipe(withDefault(1_000_000)),
   headersTimeoutMs: integer("a positive integer (milliseconds)", { minimum: 1 })
     .annotate({ description: "time a new connection has to send its first request headers" })
     .pipe(withDefault(10_000)),

@@ -49,7 +49,7 @@ describe("defaults", () => {
       port: 8081,
       bodyLimitBytes: 4 * 1024 * 1024,
       maxJsonDepth: 32,
-      maxJsonValues: 100_000,
+      maxJsonValues: 1_000_000,
       headersTimeoutMs: 10_000,
       bodyTimeoutMs: 30_000,
       idleTimeoutMs: 15_000,

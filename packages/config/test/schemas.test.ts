@@ -19,7 +19,7 @@ describe("shared sections", () => {
       port: 1,
       bodyLimitBytes: 4194304,
       maxJsonDepth: 32,
-      maxJsonValues: 100_000,
+      maxJsonValues: 1_000_000,
       headersTimeoutMs: 10_000,
       bodyTimeoutMs: 30_000,
       idleTimeoutMs: 15_000,

@@ -12,7 +12,8 @@ export type JsonTextIssue =
 export const scanJsonText = (text: string, maxDepth: number, maxValues = Number.POSITIVE_INFINITY): JsonTextIssue | undefined => {
   let depth = 0
   let inString = false
-  // Values are counted by their separators: each ',' and each opened container adds one.
+  // Values are counted by their separators (each ',' adds one): cheap, and exact for the wide
+  // arrays and objects that make the work after parsing grow.
   let values = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
@@ -26,7 +27,6 @@ export const scanJsonText = (text: string, maxDepth: number, maxValues = Number.
       if (++values > maxValues) return { kind: "values", limit: maxValues, offset: i }
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
       if (++depth > maxDepth) return { kind: "depth", limit: maxDepth, offset: i }
-      if (++values > maxValues) return { kind: "values", limit: maxValues, offset: i }
     } else if (c === 125 /* } */ || c === 93 /* ] */) depth--
   }
   return undefined
@@ -43,4 +43,4 @@ export const depthMessage = (limit: number, where?: string) => `is nested deeper
 export const issueMessage = (issue: JsonTextIssue) =>
   issue.kind === "depth"
     ? depthMessage(issue.limit, `character ${issue.offset}`)
-    : `holds more than ${issue.limit} values (server.maxJsonValues); split it up`
+    : `holds more than ${issue.limit} values (server.maxJsonValues, at character ${issue.offset}); split it up`

@@ -119,7 +119,12 @@ const jsonTypes = ["application/json", "application/x-www-form-urlencoded", "tex
 export const acceptedBodyTypes = "application/json (or curl's default application/x-www-form-urlencoded, read as JSON), application/yaml"
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
-export const DEFAULT_MAX_JSON_VALUES = 100_000
+/**
+ * A safety net above the domain limits (packages: 50 000 values, collections, objects), which
+ * give the precise messages: it only stops what no domain limit bounds, like 2 M numbers in an
+ * object entry.
+ */
+export const DEFAULT_MAX_JSON_VALUES = 1_000_000
 
 /** The body as text, refusing invalid UTF-8 instead of silently turning it into U+FFFD. */
 export const bodyText = (request: RestRequest): Effect.Effect<string, ValidationError> =>
