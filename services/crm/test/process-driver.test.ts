@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
 import { commonv1, type crmv1 } from "@oprc/proto"
 import { makeTempDir, removeTempDir } from "@oprc/test-harness"
-import { counterUnit, eventually, runtimeClient, startCrm, startOdgm } from "./support"
+import { counterUnit, eventually, pidOf, pidsOfUnit, runtimeClient, startCrm, startOdgm } from "./support"
 
 let odgm: Awaited<ReturnType<typeof startOdgm>>
 let crm: Awaited<ReturnType<typeof startCrm>>
@@ -82,5 +82,38 @@ describe("process driver", () => {
     expect(served.every((n) => n >= 5), `invocations per replica: ${served.join(", ")}`).toBe(true)
     expect(served.reduce((a, b) => a + b, 0)).toBe(20)
     await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+  }, 60_000)
+
+  test("a new generation with a changed spec rolls over: the old process serves until its replacement is ready, no failed call", async () => {
+    const gen1 = counterUnit({ id: "roll-local", deploymentKey: "roll", packageName: "roll" as never })
+    await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen1) }))
+    await eventually("Running", async () => ((await statusOf(gen1.id)).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined))
+    const before = pidOf(gen1.id, 0)
+    let stop = false
+    const codes = new Map<number, number>()
+    const load = async () => {
+      while (!stop) {
+        const r = await fetch(`${odgm.url}/api/class/roll.Counter/0/objects/r1/invokes/increment`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+        await r.arrayBuffer()
+        codes.set(r.status, (codes.get(r.status) ?? 0) + 1)
+      }
+    }
+    const loop = load()
+    await Bun.sleep(200)
+    const gen2 = counterUnit({ ...gen1, generation: 2, functions: [{ ...gen1.functions[0]!, config: { GREETING: "v2" } }] } as never)
+    await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen2) }))
+    const done = await eventually("generation 2 Running on a new process", async () => {
+      const s = await statusOf(gen1.id)
+      const pid = pidOf(gen1.id, 0)
+      return s.observedGeneration === 2n && s.phase === commonv1.DeploymentPhase.RUNNING && pid !== before && pidsOfUnit(gen1.id).length === 1 ? s : undefined
+    })
+    await Bun.sleep(200)
+    stop = true
+    await loop
+    expect(done.functions[0]?.readyReplicas).toBe(1)
+    expect([...codes.keys()]).toEqual([200])
+    const env = require("node:fs").readFileSync(`/proc/${pidOf(gen1.id, 0)}/environ`, "utf8") as string
+    expect(env.split("\0")).toContain("GREETING=v2")
+    await run(client.deleteDeploymentUnit({ unitId: gen1.id }))
   }, 60_000)
 })

@@ -28,7 +28,8 @@ export const ScaleRecord = Schema.Struct({
 })
 export type ScaleRecord = typeof ScaleRecord.Type
 
-export const replicaKey = (unitId: string, fn: string, index: number) => `${unitId}/${fn}/${index}`
+/** One record per process: a slot being rolled over to a new spec briefly has two. */
+export const replicaKey = (unitId: string, fn: string, index: number, specHash: string) => `${unitId}/${fn}/${index}/${specHash}`
 
 /** The CRM's durable state: desired units (acknowledged = stored), replica records, scale overrides. */
 export class CrmStore extends Context.Service<CrmStore, {

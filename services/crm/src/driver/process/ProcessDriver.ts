@@ -41,7 +41,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
     const runtimeOf = (unitId: string): UnitRuntime => {
       let rt = runtimes.get(unitId)
       if (rt === undefined) {
-        rt = { unit: undefined, replicas: new Map(), stopping: new Set(), health: new Map(), applied: undefined, fatal: undefined }
+        rt = { unit: undefined, replicas: new Map(), surge: new Map(), stopping: new Set(), health: new Map(), applied: undefined, fatal: undefined }
         runtimes.set(unitId, rt)
       }
       return rt
@@ -63,7 +63,8 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
       Effect.gen(function* () {
         const t = yield* now
         if (rt.replicas.get(slot(r.fn, r.index)) === r) rt.replicas.delete(slot(r.fn, r.index))
-        yield* store.replicas.delete(replicaKey(r.unitId, r.fn, r.index)).pipe(Effect.ignore)
+        if (rt.surge.get(slot(r.fn, r.index)) === r) rt.surge.delete(slot(r.fn, r.index))
+        yield* store.replicas.delete(replicaKey(r.unitId, r.fn, r.index, r.specHash)).pipe(Effect.ignore)
         const h = healthOf(rt, r.fn)
         // A replica that ran for a whole crash-loop window starts the backoff over.
         if (t - r.startedAt > cfg.crashLoopWindowMs) h.crashes = 0
@@ -127,7 +128,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
     })
 
     /** Starts replica `index` of a function; a failure to start counts as a crash. */
-    const start = (rt: UnitRuntime, unit: DeploymentUnit, plan: Extract<FunctionPlan, { kind: "process" }>, index: number) =>
+    const start = (rt: UnitRuntime, unit: DeploymentUnit, plan: Extract<FunctionPlan, { kind: "process" }>, index: number, into: "replicas" | "surge" = "replicas") =>
       Effect.gen(function* () {
         const fixed = plan.fn.provision.port
         const port = fixed === 0 ? yield* processes.freePort(cfg.host).pipe(Effect.mapError((e) => e.reason)) : fixed + index
@@ -146,8 +147,8 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
           unitId: unit.id, fn: plan.fn.key, index, specHash: plan.specHash, argv: plan.argv, port,
           url: `http://${cfg.host}:${port}`, pid: spawned.pid, ticks: spawned.ticks, startedAt, phase: "starting", startFailure: undefined,
         }
-        rt.replicas.set(slot(r.fn, index), r)
-        yield* store.replicas.upsert(replicaKey(unit.id, r.fn, index), {
+        rt[into].set(slot(r.fn, index), r)
+        yield* store.replicas.upsert(replicaKey(unit.id, r.fn, index, r.specHash), {
           unitId: unit.id, function: r.fn, index, pid: r.pid, startTicks: r.ticks, port, specHash: r.specHash, startedAt,
         }).pipe(Effect.ignore)
         yield* watch(rt, r, Effect.map(Deferred.await(spawned.exit), (e) => describeExit(r.argv, e.code, e.signal)))
@@ -170,13 +171,14 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
     const stop = (rt: UnitRuntime, r: ReplicaState) =>
       Effect.gen(function* () {
         yield* processes.stop(r.pid, r.ticks, cfg.stopGraceMs)
-        yield* store.replicas.delete(replicaKey(r.unitId, r.fn, r.index)).pipe(Effect.ignore)
+        yield* store.replicas.delete(replicaKey(r.unitId, r.fn, r.index, r.specHash)).pipe(Effect.ignore)
         rt.stopping.delete(r)
         yield* changed(r.unitId)
       })
     const retire = (rt: UnitRuntime, r: ReplicaState) => {
       r.phase = "stopping"
       if (rt.replicas.get(slot(r.fn, r.index)) === r) rt.replicas.delete(slot(r.fn, r.index))
+      if (rt.surge.get(slot(r.fn, r.index)) === r) rt.surge.delete(slot(r.fn, r.index))
       rt.stopping.add(r)
     }
 
@@ -188,6 +190,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
 
     const observe = (rt: UnitRuntime, unit: DeploymentUnit, plans: ReadonlyArray<FunctionPlan>, overrides: Record<string, number>, t: number): UnitObservation => {
       const crashLooping: Array<string> = []
+      const rollingOut: Array<string> = []
       let wait: number | undefined
       const functions = plans.map((p): FunctionObservation => {
         if (p.kind === "external") return { function: p.fn.key, desiredReplicas: 1, readyReplicas: 1, urls: [p.url], message: "" }
@@ -202,13 +205,18 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
           crashLooping.push(`function \`${p.fn.key}\`: \`${p.argv.join(" ")}\` failed ${times(recent.length)} in ${window}: ${h.lastError.replace(`function \`${p.fn.key}\`: `, "")}`)
         }
         if (ready.length < desired && h.nextStartAt > t) wait = Math.min(wait ?? Infinity, h.nextStartAt - t)
+        const outdated = [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.specHash !== p.specHash).length
+        if (outdated > 0) {
+          rollingOut.push(`function \`${p.fn.key}\`: ${desired - outdated}/${desired} replicas on generation ${unit.generation}, the rest serve until their replacement is ready`)
+          if (h.nextStartAt > t) wait = Math.min(wait ?? Infinity, h.nextStartAt - t)
+        }
         return { function: p.fn.key, desiredReplicas: desired, readyReplicas: ready.length, urls: ready.map((r) => r.url), message: h.lastError }
       })
       return {
         unitId: unit.id,
         generation: unit.generation,
         functions,
-        conditions: conditionsOf(unit.generation, functions, rt.fatal, crashLooping),
+        conditions: conditionsOf(unit.generation, functions, rt.fatal, crashLooping, rollingOut),
         odgmUrl: options.odgm.url,
         requeueAfterMs: wait === undefined ? undefined : Math.max(10, Math.ceil(wait)),
       }
@@ -233,11 +241,37 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
         }
         // Replicas no longer wanted (scale-in, changed spec, removed function, unrunnable unit) leave the routes first.
         const drained: Array<ReplicaState> = []
+        const processPlan = (fn: string) => {
+          const plan = plans.find((p) => p.fn.key === fn)
+          return plan?.kind === "process" ? plan : undefined
+        }
+        // A ready replica with an outdated spec keeps serving until its replacement (surge) is ready.
+        const outdated: Array<ReplicaState> = []
         for (const r of rt.replicas.values()) {
-          const plan = plans.find((p) => p.fn.key === r.fn)
-          if (r.index >= (wanted.get(r.fn) ?? 0) || plan?.kind !== "process" || plan.specHash !== r.specHash) drained.push(r)
+          const plan = processPlan(r.fn)
+          if (plan === undefined || r.index >= (wanted.get(r.fn) ?? 0)) drained.push(r)
+          else if (plan.specHash !== r.specHash) (r.phase === "ready" ? outdated : drained).push(r)
+        }
+        for (const [key, next] of rt.surge) {
+          const plan = processPlan(next.fn)
+          const current = rt.replicas.get(key)
+          const useless = plan === undefined || next.index >= (wanted.get(next.fn) ?? 0) || next.specHash !== plan.specHash ||
+            (current !== undefined && current.specHash === plan.specHash)
+          if (useless) drained.push(next)
         }
         for (const r of drained) retire(rt, r)
+        for (const r of outdated) {
+          const key = slot(r.fn, r.index)
+          const next = rt.surge.get(key)
+          if (next?.phase === "ready") {
+            rt.surge.delete(key)
+            rt.replicas.set(key, next)
+            retire(rt, r)
+            drained.push(r)
+          } else if (next === undefined && t >= healthOf(rt, r.fn).nextStartAt) {
+            yield* start(rt, unit, processPlan(r.fn)!, r.index, "surge")
+          }
+        }
         for (const p of plans) {
           if (p.kind !== "process") continue
           const h = healthOf(rt, p.fn.key)
@@ -275,8 +309,8 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
             Effect.mapError((e) => new DriverError({ unitId, reason: `cannot remove collection ${globalClass(rt.unit!)} from ODGM at ${odgm.url} (${e.code}): ${e.reason}` })),
           )
         }
-        const all = [...rt.replicas.values(), ...rt.stopping]
-        for (const r of rt.replicas.values()) retire(rt, r)
+        const all = [...rt.replicas.values(), ...rt.surge.values(), ...rt.stopping]
+        for (const r of [...rt.replicas.values(), ...rt.surge.values()]) retire(rt, r)
         yield* Effect.forEach(all, (r) => stop(rt, r), { concurrency: "unbounded", discard: true })
         yield* store.scale.delete(unitId).pipe(Effect.ignore)
         runtimes.delete(unitId)
@@ -286,7 +320,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
     const records = yield* store.replicas.list().pipe(Effect.orDie)
     for (const { value: rec } of records.items) {
       if (!(yield* processes.alive(rec.pid, rec.startTicks))) {
-        yield* store.replicas.delete(replicaKey(rec.unitId, rec.function, rec.index)).pipe(Effect.ignore)
+        yield* store.replicas.delete(replicaKey(rec.unitId, rec.function, rec.index, rec.specHash)).pipe(Effect.ignore)
         continue
       }
       const rt = runtimeOf(rec.unitId)
@@ -294,7 +328,15 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
         unitId: rec.unitId, fn: rec.function, index: rec.index, specHash: rec.specHash, argv: [], port: rec.port,
         url: `http://${cfg.host}:${rec.port}`, pid: rec.pid, ticks: rec.startTicks, startedAt: rec.startedAt, phase: "starting", startFailure: undefined,
       }
-      rt.replicas.set(slot(r.fn, r.index), r)
+      // Two live processes for one slot: a rollout was under way; the newer one is its replacement.
+      const key = slot(r.fn, r.index)
+      const other = rt.replicas.get(key)
+      if (other === undefined) rt.replicas.set(key, r)
+      else if (other.startedAt <= r.startedAt) rt.surge.set(key, r)
+      else {
+        rt.replicas.set(key, r)
+        rt.surge.set(key, other)
+      }
       // Not our child: no exit event, so its life is checked every livenessMs.
       const gone = Effect.gen(function* () {
         while (yield* processes.alive(r.pid, r.ticks)) yield* Effect.sleep(Duration.millis(cfg.livenessMs))
@@ -315,7 +357,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
 
     if (cfg.stopOnExit) {
       yield* Effect.addFinalizer(() =>
-        Effect.forEach([...runtimes.values()].flatMap((rt) => [...rt.replicas.values(), ...rt.stopping]), (r) => {
+        Effect.forEach([...runtimes.values()].flatMap((rt) => [...rt.replicas.values(), ...rt.surge.values(), ...rt.stopping]), (r) => {
           r.phase = "stopping"
           return processes.stop(r.pid, r.ticks, Math.min(cfg.stopGraceMs, 1500))
         }, { concurrency: "unbounded", discard: true })
@@ -327,7 +369,7 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
         [...runtimes.entries()]
           .filter(([id]) => unitId === undefined || id === unitId)
           .flatMap(([id, rt]) =>
-            [...rt.replicas.values()].map((r): Replica => ({
+            [...rt.replicas.values(), ...rt.surge.values()].map((r): Replica => ({
               unitId: id,
               deploymentKey: rt.unit?.deploymentKey ?? "",
               cls: rt.unit === undefined ? "" : globalClass(rt.unit),

@@ -30,6 +30,8 @@ export interface UnitRuntime {
   unit: DeploymentUnit | undefined
   /** `${fn}/${index}` -> replica; replicas being stopped are not in here. */
   readonly replicas: Map<string, ReplicaState>
+  /** Replacements started for slots whose spec changed; they take over the slot once ready. */
+  readonly surge: Map<string, ReplicaState>
   readonly stopping: Set<ReplicaState>
   readonly health: Map<string, FunctionHealth>
   /** Fingerprint of the collection last applied to ODGM. */
@@ -61,6 +63,7 @@ export const conditionsOf = (
   functions: ReadonlyArray<FunctionObservation>,
   fatal: UnitRuntime["fatal"],
   crashLooping: ReadonlyArray<string>,
+  rollingOut: ReadonlyArray<string>,
 ): Array<Condition> => {
   if (fatal !== undefined) {
     return [
@@ -78,7 +81,9 @@ export const conditionsOf = (
     available
       ? condition("Available", "True", "ReplicasReady", `every function has a ready replica`, generation)
       : condition("Available", "False", troubled.length > 0 ? "ReplicasFailing" : "ReplicasStarting", summary(notReady), generation),
-    notReady.length === 0
+    notReady.length === 0 && rollingOut.length > 0
+      ? condition("Progressing", "True", "RollingOut", rollingOut.join("; "), generation)
+      : notReady.length === 0
       ? condition("Progressing", "False", "Settled", `all ${functions.reduce((n, f) => n + f.desiredReplicas, 0)} replicas ready`, generation)
       : condition("Progressing", "True", "RollingOut", summary(notReady), generation),
     crashLooping.length > 0
