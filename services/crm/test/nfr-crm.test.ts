@@ -100,15 +100,17 @@ describe("NFR loop inside the CRM, against a real Prometheus", () => {
     await Effect.runPromise(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
     await untilRunning(unit.id)
     const started = Date.now()
-    const firstLoad = load(odgm.url, 6, 30_000, "nfr.Worker")
+    const stopLoad = new AbortController()
+    const firstLoad = load(odgm.url, 6, 60_000, "nfr.Worker", stopLoad.signal)
     const scaled = await waitFor("two ready replicas", async () => {
       const s = await statusOf(unit.id)
       return s.functions[0]?.readyReplicas === 2 ? s : undefined
-    }, { timeoutMs: 30_000, intervalMs: 100 })
+    }, { timeoutMs: 55_000, intervalMs: 100 })
     const servingAt = Date.now()
     expect(scaled.functions[0]!.desiredReplicas).toBe(2)
     // With both serving, ODGM spreads calls over both processes.
     const spread = await load(odgm.url, 4, 4000, "nfr.Worker")
+    stopLoad.abort()
     const result = await firstLoad
     expect(result.failed + spread.failed).toBe(0)
     const pids = [...spread.pids.values()].sort((a, b) => a - b)
@@ -121,6 +123,11 @@ describe("NFR loop inside the CRM, against a real Prometheus", () => {
     }, { timeoutMs: 40_000, intervalMs: 200 })
     // Never past maxScale (2), never under minScale (1).
     expect(back.functions[0]!.desiredReplicas).toBe(1)
+    // The loop's own metrics on the CRM's /metrics.
+    const metrics = await (await fetch(`${crm.url}/metrics`)).text()
+    expect(metrics).toMatch(/oprc_crm_nfr_scale_actions_total\{[^}]*direction="out"[^}]*\} [1-9]/)
+    expect(metrics).toMatch(/oprc_crm_nfr_scale_actions_total\{[^}]*direction="in"[^}]*\} [1-9]/)
+    expect(metrics).toMatch(/oprc_crm_nfr_observations_total\{[^}]*reason="Scaled"[^}]*\} [1-9]/)
     console.log(`NFR in the CRM: second replica serving ${servingAt - started} ms after load start; scaled in ${Date.now() - stopped} ms after the load stopped; calls per pid ${JSON.stringify(pids)}`)
     await Effect.runPromise(client.deleteDeploymentUnit({ unitId: unit.id }))
   }, 120_000)

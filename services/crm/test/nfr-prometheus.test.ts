@@ -133,10 +133,11 @@ describe("NFR with a real Prometheus", () => {
     try {
       await runtime.runPromise(Effect.void) // starts the background loop
       const started = Date.now()
-      const loadRun = load(odgm.url, 6, 25_000)
+      const stopLoad = new AbortController()
+      const loadRun = load(odgm.url, 6, 60_000, undefined, stopLoad.signal)
       // The first pass that sees the shortfall, then the scale-out.
       const violation = await waitFor("a pass recommending more replicas", async () =>
-        w.reports.find((r) => (r.functions[0]?.recommendedReplicas ?? 0) > 1), { timeoutMs: 30_000, intervalMs: 100 })
+        w.reports.find((r) => (r.functions[0]?.recommendedReplicas ?? 0) > 1), { timeoutMs: 45_000, intervalMs: 100 })
       const violationAt = Date.now()
       await waitFor("scale-out", async () => (w.scaleCalls[0]?.doneAt !== undefined ? true : undefined), { timeoutMs: 30_000, intervalMs: 100 })
       const out = w.scaleCalls[0]!
@@ -149,6 +150,7 @@ describe("NFR with a real Prometheus", () => {
       expect(w.replicas.length).toBe(2)
       // Both replicas take calls through ODGM while the load lasts.
       const spread = await load(odgm.url, 4, 3000)
+      stopLoad.abort()
       const servedBy = await loadRun
       expect(servedBy.failed + spread.failed).toBe(0)
       const shares = [...spread.pids.values()].sort((a, b) => a - b)

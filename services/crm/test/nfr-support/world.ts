@@ -140,15 +140,17 @@ export const startSdServer = (target: Layer.Layer<NfrTarget>) =>
 
 /**
  * A bounded closed-loop load generator: `concurrency` callers invoking `work` through ODGM's
- * REST gateway back to back until `durationMs` has passed. Returns calls and failures.
+ * REST gateway back to back until `durationMs` has passed or `stop` fires. Returns calls,
+ * failures and calls per answering process.
  */
-export const load = async (odgmUrl: string, concurrency: number, durationMs: number, cls = CLS) => {
-  const until = Date.now() + durationMs
+export const load = async (odgmUrl: string, concurrency: number, durationMs: number, cls = CLS, stop?: AbortSignal) => {
+  const deadline = Date.now() + durationMs
+  const running = () => Date.now() < deadline && !stop?.aborted
   let ok = 0
   let failed = 0
   const pids = new Map<number, number>()
   const caller = async () => {
-    while (Date.now() < until) {
+    while (running()) {
       try {
         const res = await fetch(`${odgmUrl}/api/class/${cls}/0/invokes/work`, {
           method: "POST",
