@@ -181,7 +181,7 @@ describe("deployments", () => {
     expect(applied.code).toBe(0)
     expect(applied.json().items[0]).toMatchObject({ key: "counter-dev", action: "created" })
 
-    // The test CRMs stay Deploying for 1.5 s: the watch must show that, then Running.
+    // The test CRMs stay Deploying for 6 s (ample for the CLI to start on a loaded machine): the watch must show that, then Running.
     const watched = await runInPty(binary, ["dep", "status", "counter-dev", "--watch", "--timeout", "60"], { OPRC_PM_URL: stack.pmUrl, OPRC_CONFIG: cli.configFile })
     expect(watched.code).toBe(0)
     const screen = watched.output

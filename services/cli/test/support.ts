@@ -110,7 +110,7 @@ export const startPmWith = async (extra: Record<string, unknown>) => {
 
 /** PM (memory) with two test CRMs as clusters, ODGM (memory) with the counter class served by the real counter function. */
 export const startStack = async (opts: { readonly readyDelayMs?: number } = {}): Promise<Stack> => {
-  const crms = await Promise.all(["edge", "cloud"].map((name, i) => CrmTestServer.start({ name, availability: i === 0 ? 0.99 : 0.95, readyDelayMs: opts.readyDelayMs ?? 1500 })))
+  const crms = await Promise.all(["edge", "cloud"].map((name, i) => CrmTestServer.start({ name, availability: i === 0 ? 0.99 : 0.95, readyDelayMs: opts.readyDelayMs ?? 6000 })))
   const pmConfig = Schema.decodeUnknownSync(PmConfig)({
     server: { host: "127.0.0.1", port: 8080, shutdownGraceMs: 200 },
     storage: { kind: "memory" },

@@ -3,7 +3,7 @@ import { Argument, Command, Flag } from "effect/cli"
 import { decodeDeployment, decodePackageFile, type Deployment, encodeDeployment, joinPath, type ValidationError } from "@oprc/models"
 import { pm, seg } from "../cli/Api"
 import { diff, renderChanges, withoutManaged } from "../cli/diff"
-import { InvalidInput } from "../cli/errors"
+import { CommandFailed, InvalidInput } from "../cli/errors"
 import { parseDocuments, readFileArg } from "../cli/input"
 import { age, emit, note, table } from "../cli/Output"
 import { showStatus, watchStatus } from "./depStatus"
@@ -133,11 +133,12 @@ const del = Command.make("delete", {
   Effect.gen(function* () {
     const d = (yield* pm({ method: "DELETE", path: `/api/v1/deployments/${seg(key)}` })).json as Json
     if (wait) {
-      for (let i = 0; i < 600; i++) {
-        const r = yield* pm({ method: "GET", path: `/api/v1/deployments/${seg(key)}`, accept: [404] })
-        if (r.status === 404) break
-        yield* Effect.sleep("200 millis")
+      let gone = false
+      for (let i = 0; i < 600 && !gone; i++) {
+        gone = (yield* pm({ method: "GET", path: `/api/v1/deployments/${seg(key)}`, accept: [404] })).status === 404
+        if (!gone) yield* Effect.sleep("200 millis")
       }
+      if (!gone) return yield* new CommandFailed({ reason: `deployment ${key} is still being deleted after 120 s (oprc dep status ${key})` })
     }
     yield* emit({ key, phase: wait ? "Deleted" : str((d["status"] as Json | undefined)?.["phase"]) }, () =>
       wait ? `deployment ${key} deleted from every cluster` : `deployment ${key} is being deleted (phase ${str((d["status"] as Json | undefined)?.["phase"])}); --wait waits until it is gone`)
