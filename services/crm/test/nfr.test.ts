@@ -13,6 +13,7 @@ import {
   type NfrWorkload,
   Prometheus,
   promql,
+  ScaleFailed,
   sdLabels,
   type Sample,
 } from "../src/nfr"
@@ -44,6 +45,8 @@ const makeWorld = (opts: {
   replicas?: number
   minScale?: number
   maxScale?: number
+  /** The driver refuses every scale call with this reason. */
+  scaleFails?: string
 }) => {
   let workload: NfrWorkload = {
     unitId: "shop-local",
@@ -75,10 +78,12 @@ const makeWorld = (opts: {
   const target = Layer.succeed(NfrTarget)({
     workloads: Effect.sync(() => [workload]),
     odgmUrls: Effect.succeed(["http://127.0.0.1:8081"]),
-    scale: (_unit, _fn, n) => Effect.sync(() => {
+    scale: (unitId, fn, n) => {
       scaleCalls.push(n)
-      setReplicas(n)
-    }),
+      return opts.scaleFails === undefined
+        ? Effect.sync(() => setReplicas(n))
+        : Effect.fail(new ScaleFailed({ unitId, function: fn, replicas: n, reason: opts.scaleFails }))
+    },
     report: (r) => Effect.sync(() => void reports.push(r)),
   })
   const q = promql(config.rateWindowMs)
@@ -387,5 +392,14 @@ describe("NFR decision loop (TestClock)", () => {
     } finally {
       removeTempDir(dir)
     }
+  })
+
+  test("a scale the driver refuses is reported in words and tried again on the next pass", async () => {
+    const w = makeWorld({ scaleFails: "unit shop-local is being deleted" })
+    w.set({ rps: 250 })
+    expect((await run(w, passes(w, 6))).at(-1)).toBe(1)
+    expect(w.scaleCalls).toEqual([3, 3, 3])
+    expect(w.lastFunction().reason).toContain("cannot scale function Cart.fn of shop-local to 3: unit shop-local is being deleted")
+    expect(w.lastFunction()).toMatchObject({ desiredReplicas: 1, scaled: false })
   })
 })

@@ -88,6 +88,9 @@ export class NfrController extends Context.Service<NfrController, {
               yield* recordScale(w, to > w.desiredReplicas ? "out" : "in")
               yield* Effect.logInfo(`NFR: scaled ${w.function} of ${w.unitId} from ${w.desiredReplicas} to ${to}: ${rec.reason}`)
             } else {
+              // Keep the elapsed window: the next pass tries again instead of waiting anew.
+              const direction = to > w.desiredReplicas ? "out" as const : "in" as const
+              newState = { ...next.state, pending: { direction, replicas: to, since: state.pending?.since ?? now } }
               status = result.failure.message
               yield* Effect.logWarning(`NFR: ${result.failure.message}`)
             }
