@@ -106,8 +106,8 @@ describe("oprc dev --apply", () => {
       expect(followed.match(/count": 2/g)?.length).toBe(1) // the earlier line is not printed again
     } finally {
       follow.kill("SIGINT")
-      await follow.exited
     }
+    expect(await follow.exited).toBe(130) // Ctrl-C ends --follow with 130
   }, 90_000)
 
   test("docs/cli.md's walkthrough runs as written (oprc on PATH, this platform in the environment)", async () => {

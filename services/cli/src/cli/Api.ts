@@ -34,9 +34,12 @@ const parseJson = (text: string): unknown => {
 
 const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
 
-/** `{"error": {"code", "message", "violations"}}` (PM and ODGM), or whatever text came back. */
+/**
+ * REST errors `{"error": {"code", "message", "violations"}}` (PM and ODGM), Connect errors
+ * `{"code", "message"}` (the CRM's Connect paths), or whatever text came back.
+ */
 const refusal = (ep: Endpoint, status: number, text: string, json: unknown): ServerRefused => {
-  const error = isRecord(json) && isRecord(json["error"]) ? json["error"] : undefined
+  const error = isRecord(json) && isRecord(json["error"]) ? json["error"] : isRecord(json) && typeof json["code"] === "string" ? json : undefined
   const violations: Array<FieldPath> = Array.isArray(error?.["violations"])
     ? error["violations"].filter(isRecord).map((v) => ({ path: String(v["path"] ?? ""), message: String(v["message"] ?? "") }))
     : []

@@ -59,5 +59,10 @@ export const runCli = <Name extends string, Input, E>(root: Command.Command<Name
     Effect.tapDefect((d) => Console.error(`oprc: internal error: ${d instanceof Error ? d.message : String(d)}`)),
     Effect.provide(cliLayer),
   )
+  // Ctrl-C (e.g. during --watch or --follow): clear a half-drawn spinner line, exit 130.
+  process.once("SIGINT", () => {
+    if (process.stdout.isTTY === true) process.stdout.write("\r\x1b[2K")
+    process.exit(130)
+  })
   void Effect.runPromiseExit(program).then((exit) => process.exit(exitCode(exit)))
 }
