@@ -5,7 +5,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node"
-import type { JsonValue } from "@bufbuild/protobuf"
+import { create, type JsonValue } from "@bufbuild/protobuf"
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol"
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
 import { type BodyLimits, discardRest, isRefusal, readBounded } from "./body"
@@ -13,7 +13,6 @@ import { issueMessage, scanJsonText } from "./jsonDepth"
 import { normalizeConnectJson, type Violation } from "./strictJson"
 import type { NodeReq, NodeRes } from "./transport"
 import { commonv1 } from "@oprc/proto"
-import { create } from "@bufbuild/protobuf"
 
 /**
  * Our Connect adapter (instead of connect-node's connectNodeAdapter), so that every service
@@ -47,11 +46,6 @@ const isUnaryBody = (type: string | undefined) => {
   return t === "application/json" || t === "application/proto"
 }
 
-const connectErrorBody = (status: number, error: ConnectError): { status: number; body: Uint8Array } => ({
-  status,
-  body: errorToJsonBytes(error, {}),
-})
-
 const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
   new ConnectError(
     message,
@@ -64,7 +58,7 @@ const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
 
 const writeError = (res: NodeRes, status: number, error: ConnectError, close: boolean) => {
   if (res.headersSent) return void res.end()
-  const { body } = connectErrorBody(status, error)
+  const body = errorToJsonBytes(error, {})
   const headers: Record<string, string> = { "content-type": "application/json" }
   if (close) headers.connection = "close"
   res.writeHead(status, headers)
