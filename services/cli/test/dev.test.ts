@@ -135,6 +135,12 @@ describe("oprc dev --apply", () => {
     expect(outputs[7]!.trim()).toBe('OK {"count":15}')
   }, 120_000)
 
+  test("a missing --apply file is a usage error before anything starts", async () => {
+    const r = await cli.run(["dev", "--apply", "examples/no-such/package.yaml"])
+    expect(r.code).toBe(2)
+    expect(r.stderr.trim()).toBe("error: --apply examples/no-such/package.yaml: no such file")
+  }, 30_000)
+
   test("Ctrl-C stops the platform and every function process", async () => {
     const children = childrenOf(dev.pid)
     expect(children.length).toBeGreaterThanOrEqual(2) // the TypeScript and the Python counter

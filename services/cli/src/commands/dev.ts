@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs"
 import * as path from "node:path"
 import { Effect, Layer, Schema } from "effect"
 import { section, TelemetryConfig } from "@oprc/config"
@@ -92,6 +93,12 @@ export const devArgs = (argv: ReadonlyArray<string>) => {
 
 export const runDev = (argv: ReadonlyArray<string>) => {
   const { rest, apply, dataDir } = devArgs(argv)
+  // A mistyped file name is a usage error before anything starts, not a surprise a minute later.
+  const missing = apply.filter((f) => !existsSync(f))
+  if (missing.length > 0) {
+    console.error(`error: --apply ${missing.join(", ")}: no such file`)
+    process.exit(2)
+  }
   return runBinary(
     {
       name: "oprc dev",
