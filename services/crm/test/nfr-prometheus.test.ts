@@ -68,6 +68,19 @@ const analyzeOnce = Effect.gen(function* () {
 })
 
 describe("NFR with a real Prometheus", () => {
+  test("the Prometheus client: vectors and scalars as samples, a bad query as PrometheusQueryError naming it", async () => {
+    const client = Prometheus.make(prometheus.url, 5000)
+    const scalar = await Effect.runPromise(client.query("scalar(vector(42))"))
+    expect(scalar).toEqual([{ labels: {}, value: 42 }])
+    const vector = await Effect.runPromise(client.query(`label_replace(vector(1), "oprc_unit", "u1", "", "")`))
+    expect(vector).toEqual([{ labels: { oprc_unit: "u1" }, value: 1 }])
+    // A quantile over no requests is NaN: no sample rather than a number that means nothing.
+    expect(await Effect.runPromise(client.query("scalar(vector(0) / 0)"))).toEqual([])
+    const bad = await Effect.runPromise(Effect.flip(client.query("sum(")))
+    expect(bad._tag).toBe("PrometheusQueryError")
+    expect(bad.message).toContain("Prometheus rejected sum(")
+  })
+
   test("the SD endpoint lists every replica and the ODGM, and Prometheus scrapes them with the labels", async () => {
     const w = await setWorld({ unitId: "nfr-sd", enforcement: "OBSERVE", nfr: {}, minScale: 1, maxScale: 3, workMs: WORK_MS }, 2)
     const groups = (await (await fetch(`${sd.url}${SD_PATH}`)).json()) as ReadonlyArray<TargetGroup>
