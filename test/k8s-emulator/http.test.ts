@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { join } from "node:path"
 import { freePort } from "../harness/index.ts"
 import { type Cluster, deployment, events, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
+import { startEmulator } from "./index.ts"
 
 let c: Cluster
 beforeAll(async () => {
@@ -80,6 +81,21 @@ describe("discovery", () => {
     expect((await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", "{not json")).status).toBe(400)
     const big = await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", JSON.stringify({ metadata: { name: "big" }, data: { a: "x".repeat(4 * 1024 * 1024) } }))
     expect(big.status).toBe(413)
+  })
+})
+
+describe("tls", () => {
+  test("with tls: true the server verifies against the kubeconfig's CA and refuses clients without it", async () => {
+    const emu = await startEmulator({ tls: true, token: "t0k" })
+    try {
+      expect(emu.url).toStartWith("https://127.0.0.1:")
+      expect(await Bun.file(emu.kubeconfigPath).text()).toContain("certificate-authority-data:")
+      await expect(fetch(`${emu.url}/version`)).rejects.toThrow()
+      const ok = await fetch(`${emu.url}/api/v1/namespaces`, { headers: { Authorization: "Bearer t0k" }, tls: { ca: emu.caCert! } })
+      expect(ok.status).toBe(200)
+    } finally {
+      await emu.stop()
+    }
   })
 })
 

@@ -121,6 +121,24 @@ describe("kubectl 1.20", () => {
     expect(d).toMatch(/Image:\s+nginx:1.25/)
   })
 
+  test("over TLS with the kubeconfig's CA and a bearer token", async () => {
+    const secure = await startEmulator({ tls: true, token: "kubectl-token" })
+    try {
+      const p = Bun.spawn([bin, "--kubeconfig", secure.kubeconfigPath, "--cache-dir", cacheDir, "get", "namespaces", "-o", "name"], { stdout: "pipe", stderr: "pipe" })
+      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+      expect(err).toBe("")
+      expect(code).toBe(0)
+      expect(out).toContain("namespace/default")
+      // Without the CA, verification fails.
+      const bad = Bun.spawn([bin, "--server", secure.url, "--token", "kubectl-token", "--cache-dir", cacheDir, "get", "namespaces"], { stdout: "pipe", stderr: "pipe" })
+      const [badErr, badCode] = await Promise.all([new Response(bad.stderr).text(), bad.exited])
+      expect(badCode).not.toBe(0)
+      expect(badErr).toContain("certificate")
+    } finally {
+      await secure.stop()
+    }
+  })
+
   test("delete removes the custom resource, then the CRD", async () => {
     expect(await ok(["delete", "-f", join(FIXTURES, "widget.yaml")])).toContain('widget.example.com "gadget" deleted')
     const none = await kubectl(["get", "widgets"])

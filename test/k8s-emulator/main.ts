@@ -1,10 +1,10 @@
 #!/usr/bin/env bun
 // Runs the emulator alone: `npx bun test/k8s-emulator/main.ts --port N [--kubeconfig FILE]
-// [--workloads] [--ready-delay-ms MS] [--knative] [--keda]`. Prints the URL and the kubeconfig path.
+// [--workloads] [--ready-delay-ms MS] [--knative] [--keda] [--tls]`. Prints the URL and the kubeconfig path.
 import { parseArgs } from "node:util"
 import { startEmulator } from "./index.ts"
 
-const USAGE = "usage: main.ts [--port N] [--host H] [--kubeconfig FILE] [--token T] [--workloads] [--ready-delay-ms MS] [--knative] [--keda]"
+const USAGE = "usage: main.ts [--port N] [--host H] [--kubeconfig FILE] [--token T] [--workloads] [--ready-delay-ms MS] [--knative] [--keda] [--tls]"
 
 const { values } = (() => {
   try {
@@ -18,6 +18,7 @@ const { values } = (() => {
         "ready-delay-ms": { type: "string", default: "1000" },
         knative: { type: "boolean", default: false },
         keda: { type: "boolean", default: false },
+        tls: { type: "boolean", default: false },
         help: { type: "boolean", default: false },
       },
     })
@@ -50,9 +51,11 @@ const emulator = await startEmulator({
   ...(values.workloads ? { workloads: { readyDelayMs } } : {}),
   knative: values.knative,
   keda: values.keda,
+  tls: values.tls,
 })
 console.log(`k8s-emulator listening on ${emulator.url}`)
 console.log(`kubeconfig: ${emulator.kubeconfigPath}`)
+if (emulator.caPath) console.log(`ca: ${emulator.caPath}`)
 const shutdown = async () => {
   await emulator.stop()
   process.exit(0)

@@ -11,6 +11,7 @@ import { GarbageCollector } from "./gc.ts"
 import { kubeconfigYaml } from "./kubeconfig.ts"
 import { Registry } from "./registry.ts"
 import { startServer } from "./server.ts"
+import { makeTls } from "./tls.ts"
 import { Store, type StoreEvent } from "./store.ts"
 import { KEDA_SCALED_OBJECT_CRD, KNATIVE_SERVICE_CRD } from "./thirdparty.ts"
 import { clone, type Obj } from "./types.ts"
@@ -37,6 +38,11 @@ export interface EmulatorOptions {
   gcDelayMs?: number
   /** Simulated workload controllers; off unless given. */
   workloads?: { readyDelayMs?: number } | boolean
+  /**
+   * Serve HTTPS with a fresh self-signed CA (openssl); the kubeconfig carries the CA, so
+   * clients verify the server. Off by default.
+   */
+  tls?: boolean
   /** Register the Knative Serving Service CRD at start. */
   knative?: boolean
   /** Register the KEDA ScaledObject CRD at start. */
@@ -68,6 +74,9 @@ export interface EmulatorHooks {
 export interface Emulator {
   url: string
   kubeconfigPath: string
+  /** PEM of the CA that signed the server certificate (with `tls: true`), and a file holding it. */
+  caCert?: string
+  caPath?: string
   hooks: EmulatorHooks
   stop(): Promise<void>
 }
@@ -95,6 +104,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const requestLog: string[] = []
   const token = opts.token
   const host = opts.host ?? "127.0.0.1"
+  const workDir = mkdtempSync(join(tmpdir(), "k8s-emulator-"))
+  const tls = opts.tls ? await makeTls(workDir, host) : undefined
   let server: Server | undefined
   server = await startServer(
     {
@@ -111,12 +122,12 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     },
     host,
     opts.port ?? 0,
+    tls,
   )
   const port = (server.address() as AddressInfo).port
-  const url = `http://${host}:${port}`
-  let tempDir: string | undefined
-  const kubeconfigPath = opts.kubeconfigPath ?? join((tempDir = mkdtempSync(join(tmpdir(), "k8s-emulator-"))), "kubeconfig")
-  writeFileSync(kubeconfigPath, kubeconfigYaml(url, token ?? "emulator"))
+  const url = `${tls ? "https" : "http"}://${host}:${port}`
+  const kubeconfigPath = opts.kubeconfigPath ?? join(workDir, "kubeconfig")
+  writeFileSync(kubeconfigPath, kubeconfigYaml(url, token ?? "emulator", tls?.ca))
 
   const crdType = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")!
   const registerCrd = async (crd: Obj) => {
@@ -155,6 +166,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   return {
     url,
     kubeconfigPath,
+    ...(tls ? { caCert: tls.ca, caPath: join(workDir, "ca.crt") } : {}),
     hooks,
     async stop() {
       crds.stop()
@@ -165,7 +177,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
         server!.close(() => resolve())
         server!.closeAllConnections?.()
       })
-      if (tempDir) rmSync(tempDir, { recursive: true, force: true })
+      rmSync(workDir, { recursive: true, force: true })
     },
   }
 }

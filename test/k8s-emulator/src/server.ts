@@ -1,6 +1,7 @@
 // The HTTP front: routes /api and /apis paths to the verbs, parses query options, renders
 // Tables and Status errors. JSON only, HTTP/1.1 on loopback.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { createServer as createTlsServer } from "node:https"
 import { type Api, PATCH_TYPES, pendingFinalizers, type Target, type WriteOptions } from "./api.ts"
 import * as discovery from "./discovery.ts"
 import { ApiError, badRequest, invalidObject, fieldError } from "./errors.ts"
@@ -111,14 +112,15 @@ function route(ctx: ServerContext, group: string, version: string, segs: string[
   return { rt, namespace, name, subresource, watch }
 }
 
-export function startServer(ctx: ServerContext, host: string, port: number): Promise<Server> {
-  const server = createServer((req, res) => {
+export function startServer(ctx: ServerContext, host: string, port: number, tls?: { key: string; cert: string }): Promise<Server> {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(ctx, req, res).catch((e: unknown) => {
       const err = e instanceof ApiError ? e : new ApiError(500, "InternalError", `Internal error occurred: ${(e as Error)?.message ?? String(e)}`)
       if (!res.headersSent) send(res, err.code, err.toStatus())
       else res.end()
     })
-  })
+  }
+  const server: Server = tls ? (createTlsServer(tls, onRequest) as unknown as Server) : createServer(onRequest)
   server.keepAliveTimeout = 30_000
   return new Promise((resolve, reject) => {
     server.once("error", reject)
