@@ -402,4 +402,19 @@ describe("NFR decision loop (TestClock)", () => {
     expect(w.lastFunction().reason).toContain("cannot scale function Cart.fn of shop-local to 3: unit shop-local is being deleted")
     expect(w.lastFunction()).toMatchObject({ desiredReplicas: 1, scaled: false })
   })
+
+  test("a Prometheus that accepts but never answers fails the pass after the query timeout, not later", async () => {
+    // A real socket that takes the connection and says nothing.
+    const silent = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } })
+    try {
+      const client = Prometheus.make(`http://127.0.0.1:${silent.port}`, 300)
+      const started = performance.now()
+      const error = await Effect.runPromise(Effect.flip(client.query("up")))
+      expect(error._tag).toBe("PrometheusUnavailable")
+      expect(error.message).toContain("no answer within 300 ms")
+      expect(performance.now() - started).toBeLessThan(3000)
+    } finally {
+      silent.stop(true)
+    }
+  })
 })
