@@ -34,6 +34,9 @@ export const ProcessDriverConfig = Schema.Struct({
   host: NonEmptyString.annotate({ description: "address functions listen on and are registered with (HOST env)" }).pipe(withDefault("127.0.0.1")),
   startTimeoutMs: millis().annotate({ description: "time a replica has to answer /readyz after it started" }).pipe(withDefault(30_000)),
   stopGraceMs: millis().annotate({ description: "time between SIGTERM and SIGKILL when a replica is stopped" }).pipe(withDefault(3000)),
+  drainDelayMs: int("an integer from 0 to 60000 (milliseconds)", 0, 60_000)
+    .annotate({ description: "time between removing a replica's ODGM route and its SIGTERM, for calls already on their way" })
+    .pipe(withDefault(250)),
   restartBaseMs: millis().annotate({ description: "first restart delay of a crashed replica (doubles per crash)" }).pipe(withDefault(200)),
   restartMaxMs: millis().annotate({ description: "largest restart delay" }).pipe(withDefault(30_000)),
   crashLoopCount: int("an integer from 2 to 100", 2, 100)

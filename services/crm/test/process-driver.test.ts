@@ -111,7 +111,7 @@ describe("process driver", () => {
     stop = true
     await loop
     expect(done.functions[0]?.readyReplicas).toBe(1)
-    expect([...codes.keys()]).toEqual([200])
+    expect(Object.fromEntries(codes)).toEqual({ 200: codes.get(200) ?? 0 })
     const env = require("node:fs").readFileSync(`/proc/${pidOf(gen1.id, 0)}/environ`, "utf8") as string
     expect(env.split("\0")).toContain("GREETING=v2")
     await run(client.deleteDeploymentUnit({ unitId: gen1.id }))
