@@ -40,6 +40,14 @@ describe("objects", () => {
     expect(bad.details.causes[0].field).toBe("metadata.name")
   })
 
+  test("creating an object that carries a resourceVersion fails as on a real server (500)", async () => {
+    const o = await c.core.createNamespacedConfigMap({ namespace: "default", body: cm("copied") })
+    await c.core.deleteNamespacedConfigMap({ name: "copied", namespace: "default" })
+    const again = await failure(c.core.createNamespacedConfigMap({ namespace: "default", body: o }))
+    expect(again.code).toBe(500)
+    expect(again.message).toBe("resourceVersion should not be set on objects to be created")
+  })
+
   test("generateName makes a unique name", async () => {
     const a = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { generateName: "gen-" } } })
     const b = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { generateName: "gen-" } } })

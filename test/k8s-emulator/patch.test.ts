@@ -134,6 +134,22 @@ describe("server-side apply", () => {
     expect(side.body.spec.template.spec.containers.map((x: any) => x.name)).toEqual(["app", "proxy"])
   })
 
+  test("apply to /status changes only status, with its own managedFields entry", async () => {
+    await applyWidget("ctl", { size: "small" }, false, "stat")
+    const body = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "stat" }, status: { phase: "Ready", replicas: 1 }, spec: { size: "large" } }
+    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=ctl-status", body, { "Content-Type": "application/apply-patch+yaml" })
+    expect(res.status).toBe(200)
+    expect(res.body.status).toEqual({ phase: "Ready", replicas: 1 })
+    expect(res.body.spec.size).toBe("small")
+    const entry = res.body.metadata.managedFields.find((m: any) => m.manager === "ctl-status")
+    expect(entry).toMatchObject({ operation: "Apply", subresource: "status" })
+    expect(Object.keys(entry.fieldsV1)).toEqual(["f:status"])
+    // Another status manager changing the same field conflicts.
+    const other = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=intruder", { ...body, status: { phase: "Failed" } }, { "Content-Type": "application/apply-patch+yaml" })
+    expect(other.status).toBe(409)
+    expect(other.body.details.causes[0].field).toBe(".status.phase")
+  })
+
   test("dryRun=All apply answers the merged object and stores nothing", async () => {
     const before = await c.custom.getNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", name: "ssa" }) as any
     const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/ssa?fieldManager=bob&dryRun=All", widget("ssa", { size: "medium" }), { "Content-Type": "application/apply-patch+yaml" })

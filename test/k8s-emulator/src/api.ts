@@ -82,6 +82,9 @@ export class Api {
       o.metadata.name = o.metadata.generateName + Array.from({ length: 5 }, () => NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)]).join("")
     }
     const name = String(o.metadata.name)
+    // The real storage layer refuses this with a reason-less 500; it catches copied objects.
+    if (/^[1-9][0-9]*$/.test(String(o.metadata.resourceVersion ?? "")))
+      throw new ApiError(500, "", "resourceVersion should not be set on objects to be created")
     checkNamespace(this.store, rt, t.namespace, name)
     if (this.find(rt, t.namespace, name)) throw alreadyExists(rt.plural, rt.group, name)
     if (rt.namespaced) o.metadata.namespace = t.namespace
