@@ -66,6 +66,8 @@ export class Runtime extends Context.Service<Runtime, {
               const last = yield* deleted.get(key)
               yield* driver.remove(key, Option.isSome(last) ? last.value.value : undefined)
               if (Option.isSome(last)) yield* deleted.delete(key)
+              // A gone unit runs nothing: its gauges say 0 rather than their last value.
+              yield* Effect.forEach(statuses.get(key)?.functions ?? [], (f) => recordReplicas(key, f.function, 0, 0), { discard: true })
               units.delete(key)
               statuses.delete(key)
               nfr.delete(key)
