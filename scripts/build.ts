@@ -51,7 +51,9 @@ const binaries = [
   { name: "oprc-pm", entry: "services/pm/src/main.ts" },
   { name: "oprc-crm", entry: "services/crm/src/main.ts" },
   { name: "oprc-odgm", entry: "services/odgm/src/main.ts" },
-  { name: "oprc", entry: "services/cli/src/main.ts" },
+  // Precompiled bytecode (ESM): a CLI starts on every command. `oprc version`, 15 interleaved runs
+  // on the loaded build machine: median 307 ms (min 137) vs 766 ms (min 338) without (docs/cli.md).
+  { name: "oprc", entry: "services/cli/src/main.ts", bytecode: true },
 ]
 
 // Usage: bun scripts/build.ts [--outdir DIR] [binary ...]   (default: all four into dist/)
@@ -70,6 +72,7 @@ for (const b of binaries) {
     compile: { outfile: `${outdir}/${b.name}` },
     minify: true,
     sourcemap: "linked",
+    ...("bytecode" in b && b.bytecode ? { bytecode: true, format: "esm" as const } : {}),
     define: { "process.env.OPRC_BUILD_VERSION": JSON.stringify(version) },
     plugins,
   })
