@@ -78,6 +78,9 @@ describe("discovery", () => {
   test("unknown paths and methods are Status errors", async () => {
     expect((await raw(c.emulator, "GET", "/apis/apps/v1/namespaces/default/nothings")).body).toMatchObject({ kind: "Status", code: 404, reason: "NotFound" })
     expect((await raw(c.emulator, "POST", "/apis/apps/v1/namespaces/default/deployments/x", {})).status).toBe(405)
+    // Namespaces have no deletecollection verb, as discovery says.
+    expect((await raw(c.emulator, "DELETE", "/api/v1/namespaces")).body).toMatchObject({ code: 405, reason: "MethodNotAllowed" })
+    expect((await raw(c.emulator, "GET", "/api/v1/namespaces/default")).status).toBe(200)
     expect((await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", "{not json")).status).toBe(400)
     const big = await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", JSON.stringify({ metadata: { name: "big" }, data: { a: "x".repeat(4 * 1024 * 1024) } }))
     expect(big.status).toBe(413)

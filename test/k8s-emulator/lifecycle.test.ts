@@ -2,7 +2,7 @@
 // namespaces, CRDs (asynchronous establishment, validation, pruning, defaults, cleanup) and the
 // status and scale subresources.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { type Cluster, deployment, eventually, failure, k8s, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
+import { type Cluster, deployment, events, eventually, failure, k8s, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
 
 let c: Cluster
 beforeAll(async () => {
@@ -201,6 +201,9 @@ describe("custom resource definitions", () => {
 
   test("deleting a CRD deletes its custom resources (waiting for their finalizers), then stops serving", async () => {
     await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("held", { size: "small" }, { finalizers: ["example.com/hold"] }) })
+    // An open watch on the custom resources sees them go and then ends with the resource.
+    const watched = fetch(`${c.emulator.url}/apis/example.com/v1/widgets?watch=true`).then((r) => r.text())
+    await eventually("watch open", () => c.emulator.hooks.openWatches() > 0)
     await c.ext.deleteCustomResourceDefinition({ name: "widgets.example.com" })
     const terminating = await eventually("CR marked", async () => {
       const o: any = await c.custom.getNamespacedCustomObject({ ...widgets(), name: "held" })
@@ -213,5 +216,9 @@ describe("custom resource definitions", () => {
     await eventually("CRD gone", () => gone(c.ext.readCustomResourceDefinition({ name: "widgets.example.com" })))
     expect((await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets")).status).toBe(404)
     expect((await raw(c.emulator, "GET", "/apis")).body.groups.map((g: any) => g.name)).not.toContain("example.com")
+    const seen = events(await watched)
+    const names = (type: string) => seen.filter((e) => e.type === type).map((e) => e.object.metadata.name).sort()
+    expect(names("DELETED")).toEqual(names("ADDED"))
+    expect(names("DELETED")).toContain("held")
   })
 })

@@ -105,14 +105,18 @@ export class CrdController {
     private readonly api: Api,
     private readonly registry: Registry,
     private readonly timings: CrdTimings,
+    /** Called with the storage of a resource that is no longer served (its watches end). */
+    private readonly onUnserved: (storage: string) => void = () => {},
   ) {}
 
   onEvent(e: StoreEvent): void {
     if (e.storage !== CRD_STORAGE) return
     const name = e.name
     if (e.type === "DELETED") {
+      const served = this.registry.all().find((t) => t.crd === name)
       this.registry.removeCrd(name)
       this.api.terminatingCrds.delete(name)
+      if (served) this.onUnserved(storageKey(served))
       return
     }
     const crd = e.object

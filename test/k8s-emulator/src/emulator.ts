@@ -86,7 +86,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const registry = new Registry()
   const api = new Api(store, registry)
   const hub = new WatchHub()
-  const crds = new CrdController(api, registry, { establishDelayMs: opts.crdEstablishDelayMs ?? 50, cleanupPollMs: 50 })
+  const crds = new CrdController(api, registry, { establishDelayMs: opts.crdEstablishDelayMs ?? 50, cleanupPollMs: 50 }, (s) => hub.dropStorage(s))
   const gc = new GarbageCollector(api, registry, opts.gcDelayMs ?? 20)
   const workloadOpts = typeof opts.workloads === "object" ? opts.workloads : opts.workloads ? {} : undefined
   const workloads = workloadOpts ? new WorkloadControllers(api, registry, { readyDelayMs: workloadOpts.readyDelayMs ?? 200 }) : undefined

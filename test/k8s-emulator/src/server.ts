@@ -175,7 +175,21 @@ async function handle(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
   else throw notFoundPath()
   const r = route(ctx, group, version, rest)
   if (!r) throw notFoundPath()
+  const verb = verbOf(method, r, url.searchParams)
+  if (r.subresource === undefined && verb && !r.rt.verbs.includes(verb))
+    throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`, { kind: r.rt.plural, ...(r.name ? { name: r.name } : {}) })
   return resource(ctx, r, url.searchParams, req, res, method, accept)
+}
+
+/** The API verb a request is, as discovery lists verbs. */
+function verbOf(method: string, r: Route, q: URLSearchParams): string | undefined {
+  const watching = r.watch || q.get("watch") === "true" || q.get("watch") === "1"
+  if (method === "GET") return watching ? "watch" : r.name ? "get" : "list"
+  if (method === "POST") return r.name ? undefined : "create"
+  if (method === "PUT") return "update"
+  if (method === "PATCH") return "patch"
+  if (method === "DELETE") return r.name ? "delete" : "deletecollection"
+  return undefined
 }
 
 function writeOptions(q: URLSearchParams, req: IncomingMessage, isApply: boolean): WriteOptions {

@@ -22,17 +22,22 @@ export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ER
 
 /** Open watch streams, so a test hook can drop them all at once. */
 export class WatchHub {
-  private readonly open = new Set<() => void>()
+  private readonly open = new Map<() => void, string>()
 
-  add(close: () => void): () => void {
-    this.open.add(close)
+  add(close: () => void, storage: string): () => void {
+    this.open.set(close, storage)
     return () => this.open.delete(close)
   }
 
   dropAll(): number {
     const n = this.open.size
-    for (const close of [...this.open]) close()
+    for (const close of [...this.open.keys()]) close()
     return n
+  }
+
+  /** Ends the watches of one storage (its resource stopped being served). */
+  dropStorage(storage: string): void {
+    for (const [close, s] of [...this.open]) if (s === storage) close()
   }
 
   get size(): number {
@@ -102,7 +107,7 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
     timers.push(t)
   }
   if (w.timeoutSeconds !== undefined && w.timeoutSeconds > 0) timers.push(setTimeout(close, w.timeoutSeconds * 1000))
-  const unregister = hub.add(close)
+  const unregister = hub.add(close, storage)
   cleanup = () => {
     unsubscribe()
     unregister()
