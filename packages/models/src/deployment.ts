@@ -83,6 +83,8 @@ export const DeploymentStatus = Schema.Struct({
   message: optString,
   clusters: optArray(ClusterDeploymentStatus),
   updatedAt: Schema.optionalKey(Millis),
+  /** Conditions of the deployment as a whole (e.g. ReferencesResolved), beside each cluster's. */
+  conditions: optArray(Condition),
 })
 export type DeploymentStatus = typeof DeploymentStatus.Type
 

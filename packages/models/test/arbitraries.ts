@@ -223,7 +223,8 @@ const status = fc.record({
     { selector: (c) => c.cluster, maxLength: 3 },
   ),
   updatedAt: millis,
-}, { requiredKeys: ["phase", "reason", "message", "clusters"] })
+  conditions: fc.array(condition, { maxLength: 2 }),
+}, { requiredKeys: ["phase", "reason", "message", "clusters", "conditions"] })
 
 export const deployment: fc.Arbitrary<Deployment> = fc.uniqueArray(dnsLabel, { maxLength: 4 }).chain((targets) =>
   fc.record({

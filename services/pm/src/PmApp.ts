@@ -39,7 +39,7 @@ const PmServer = (config: PmConfig) =>
       rpc: [packageRpc, deploymentRpc, clusterRpc, catalogRpc],
       rest: [
         ...packageRoutes(packages),
-        ...deploymentRoutes(deployments),
+        ...deploymentRoutes(deployments, packages),
         ...clusterRoutes(registry),
         ...catalogRoutes(packages),
         openApiRoute,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { availableParallelism, loadavg } from "node:os"
-import { http, startPm } from "./support"
+import { clustersOf, http, startCrms, startPm } from "./support"
 
 // Issue 7, obs. 2, 6 and 8 on the PM: bounded validation (limits.*), consistent references between
 // packages (dependents, trigger targets) and paginated catalog listings.
@@ -149,5 +149,45 @@ describe("paginated catalog", () => {
 
     expect((await api.get("/api/v1/classes?cursor=bogus")).status).toBe(400)
     expect((await api.get("/api/v1/classes?limit=5000")).status).toBe(400)
+  })
+})
+
+describe("a deployment whose references break later", () => {
+  test("reports ReferencesResolved=False with the reason after a forced update of its dependency", async () => {
+    const crms = await startCrms(["refs"])
+    const withCluster = await startPm({ server, clusters: clustersOf(crms) })
+    try {
+      const a = http(withCluster.url)
+      expect((await a.post("/api/v1/packages", pkg("pay", "1.0.0"))).status).toBe(201)
+      const app = pkg("app", "1.0.0", {
+        dependencies: [{ name: "pay", version: "^1.0.0" }],
+        classes: [{ key: "Src", bindings: [{ name: "run", function: "run" }], triggers: [{ event: "DATA_UPDATE", source: "*", target: { cls: "pay.Thing", function: "run" } }] }],
+      })
+      expect((await a.post("/api/v1/packages", app)).status).toBe(201)
+      expect((await a.post("/api/v1/deployments", { key: "app-src", packageName: "app", classKey: "Src" })).status).toBe(201)
+      const refs = async () => ((await a.get("/api/v1/deployments/app-src")).body.status.conditions as Array<Record<string, unknown>>).find((c) => c.type === "ReferencesResolved")
+      expect(await refs()).toMatchObject({ status: "True", reason: "AllResolved" })
+
+      expect((await a.put("/api/v1/packages/pay", pkg("pay", "1.1.0", { classes: [{ key: "Thing" }] }))).status).toBe(409)
+      expect((await a.put("/api/v1/packages/pay?force=true", pkg("pay", "1.1.0", { classes: [{ key: "Thing" }] }))).status).toBe(200)
+      expect(await refs()).toEqual({
+        type: "ReferencesResolved",
+        status: "False",
+        reason: "UnresolvedReference",
+        message: `class "Src": triggers[0] targets "pay.Thing" binding "run", which "pay" 1.1.0 does not have`,
+        observedGeneration: 0,
+      })
+      const listed = (await a.get("/api/v1/deployments?packageName=app")).body.items[0].status.conditions
+      expect(listed.map((c: { status: string }) => c.status)).toEqual(["False"])
+      const rpc = await (await fetch(`${withCluster.url}/oprc.pm.v1.DeploymentService/GetDeployment`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ key: "app-src" }),
+      })).json() as any
+      expect(rpc.deployment.status.conditions[0]).toMatchObject({ type: "ReferencesResolved", status: "CONDITION_STATUS_FALSE", reason: "UnresolvedReference" })
+    } finally {
+      await withCluster.stop()
+      await Promise.all(crms.map((c) => c.close()))
+    }
   })
 })

@@ -96,6 +96,7 @@ const statusToProto = (s: DeploymentStatus): commonv1.DeploymentStatus =>
     message: s.message,
     clusters: s.clusters.map(clusterStatusToProto),
     updatedAt: tsOf(s.updatedAt),
+    conditions: s.conditions.map(conditionToProto),
   })
 
 const statusInput = (s: commonv1.DeploymentStatus): Input => ({
@@ -113,6 +114,7 @@ const statusInput = (s: commonv1.DeploymentStatus): Input => ({
     ...msField("lastContact", c.lastContact),
   })),
   ...msField("updatedAt", s.updatedAt),
+  conditions: s.conditions.map(conditionInput),
 })
 
 export const deploymentToProto = (d: Deployment): commonv1.Deployment =>

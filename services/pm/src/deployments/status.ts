@@ -66,6 +66,8 @@ export const aggregate = (
     message,
     clusters: [...current, ...retiring],
     updatedAt: now,
+    // Deployment-wide conditions (ReferencesResolved) are added when the deployment is read (rest/rpc).
+    conditions: [],
   }
 }
 

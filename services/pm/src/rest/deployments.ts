@@ -2,6 +2,8 @@ import { Duration, Effect, Option, Stream } from "effect"
 import { type Deployment, decodeDeployment, DeploymentPhase, encodeDeployment, ValidationError } from "@oprc/models"
 import { json, readBody, type RestRequest, route } from "@oprc/rpc"
 import type { Deployments } from "../deployments/Deployments"
+import type { Packages } from "../packages/Packages"
+import { withReferences } from "../packages/references"
 import { checkName } from "../rpc/names"
 import { expectedRevision, intParam, param, pathParam } from "./common"
 
@@ -15,7 +17,8 @@ const decodeBody = (request: RestRequest) => Effect.flatMap(readBody(request), d
 const phases: ReadonlyArray<string> = DeploymentPhase.literals
 
 /** /api/v1/deployments[/{key}], with `?waitFor=<Phase>&timeoutMs=N` on GET as a long poll ("watch until"). */
-export const deploymentRoutes = (deployments: Deployments["Service"]) => {
+export const deploymentRoutes = (deployments: Deployments["Service"], packages: Packages["Service"]) => {
+  const resolved = withReferences(packages)
   const waitFor = (request: RestRequest, key: string) =>
     Effect.gen(function* () {
       const phase = param(request, "waitFor")
@@ -42,7 +45,8 @@ export const deploymentRoutes = (deployments: Deployments["Service"]) => {
           limit: yield* intParam(request, "limit"),
           cursor: param(request, "cursor"),
         })
-        return json(200, { items: page.items.map(toJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
+        const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
+        return json(200, { items: items.map(toJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
       })),
     route("POST", "/api/v1/deployments", (request) =>
       Effect.gen(function* () {
@@ -52,7 +56,7 @@ export const deploymentRoutes = (deployments: Deployments["Service"]) => {
     route("GET", "/api/v1/deployments/:key", (request) =>
       Effect.gen(function* () {
         const key = yield* checkName("key", pathParam(request, "key"))
-        return json(200, toJson(yield* waitFor(request, key)))
+        return json(200, toJson(yield* resolved(yield* waitFor(request, key))))
       })),
     ...(["POST", "PUT"] as const).map((method) =>
       route(method, "/api/v1/deployments/:key", (request) =>

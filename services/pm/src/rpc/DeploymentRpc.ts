@@ -3,6 +3,8 @@ import { deploymentFromProto, deploymentToProto, prefixViolations, ValidationErr
 import { pmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import { Deployments } from "../deployments/Deployments"
+import { Packages } from "../packages/Packages"
+import { withReferences } from "../packages/references"
 import { checkName } from "./names"
 
 /** oprc.pm.v1.DeploymentService, including the WatchDeployment status stream. */
@@ -10,6 +12,7 @@ export const deploymentRpc = rpcService(
   pmv1.DeploymentService,
   Effect.gen(function* () {
     const deployments = yield* Deployments
+    const resolved = withReferences(yield* Packages)
     const decode = (msg: pmv1.CreateDeploymentRequest["deployment"]) =>
       msg === undefined
         ? Effect.fail(ValidationError.single("", "is required"))
@@ -24,7 +27,7 @@ export const deploymentRpc = rpcService(
         }),
       getDeployment: (req: pmv1.GetDeploymentRequest) =>
         Effect.gen(function* () {
-          return { deployment: deploymentToProto(yield* deployments.get(yield* checkName("key", req.key))) }
+          return { deployment: deploymentToProto(yield* resolved(yield* deployments.get(yield* checkName("key", req.key)))) }
         }),
       listDeployments: (req: pmv1.ListDeploymentsRequest) =>
         Effect.gen(function* () {
@@ -35,7 +38,8 @@ export const deploymentRpc = rpcService(
             limit: req.limit,
             cursor: req.cursor,
           })
-          return { deployments: page.items.map(deploymentToProto), nextCursor: page.nextCursor ?? "" }
+          const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
+          return { deployments: items.map(deploymentToProto), nextCursor: page.nextCursor ?? "" }
         }),
       updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
         Effect.gen(function* () {
@@ -48,7 +52,7 @@ export const deploymentRpc = rpcService(
         }),
       watchDeployment: (req: pmv1.WatchDeploymentRequest) =>
         Stream.unwrap(Effect.map(checkName("key", req.key), (key) =>
-          deployments.watch(key).pipe(Stream.map((d) => ({ deployment: deploymentToProto(d) }))))),
+          deployments.watch(key).pipe(Stream.mapEffect((d) => Effect.map(resolved(d), (r) => ({ deployment: deploymentToProto(r) })))))),
     }
   }),
 )
