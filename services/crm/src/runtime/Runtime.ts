@@ -14,6 +14,8 @@ export interface UnitView {
   readonly status: UnitStatus
 }
 
+const unitIdPattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
+
 const phases = ["Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting"]
 
 const unavailable = (e: StorageError | { readonly _tag: "VersionConflict" }) =>
@@ -26,7 +28,7 @@ const unavailable = (e: StorageError | { readonly _tag: "VersionConflict" }) =>
  */
 export class Runtime extends Context.Service<Runtime, {
   readonly apply: (unit: DeploymentUnit) => Effect.Effect<UnitStatus, ValidationError | Unavailable>
-  /** false when the unit did not exist. Waits (bounded) until its processes are stopped. */
+  /** false when the unit did not exist. Waits (at most 2 s) until its processes are stopped. */
   readonly remove: (unitId: string) => Effect.Effect<boolean, Unavailable>
   readonly get: (unitId: string) => Effect.Effect<UnitView, NotFound>
   readonly list: (deploymentKey: string) => Effect.Effect<ReadonlyArray<UnitView>>
@@ -122,6 +124,10 @@ export class Runtime extends Context.Service<Runtime, {
 
         const runtime = Runtime.of({
           apply: Effect.fn("Runtime.apply")(function* (unit: DeploymentUnit) {
+            // The id names files and records (log paths, storage keys): DNS-style only, never a path.
+            if (!unitIdPattern.test(unit.id)) {
+              return yield* ValidationError.single("unit.id", `${JSON.stringify(unit.id.slice(0, 80))} is not a unit id (lowercase letters, digits, '-' and '.', at most 253 characters)`)
+            }
             if (unit.cluster !== config.cluster) {
               return yield* ValidationError.single("unit.cluster", `this CRM manages cluster "${config.cluster}", not "${unit.cluster}"`)
             }
@@ -147,7 +153,8 @@ export class Runtime extends Context.Service<Runtime, {
             // The tombstone first: a CRM that crashes right after still knows what to clean up.
             yield* deleted.upsert(unitId, existing.value.value).pipe(Effect.mapError(unavailable))
             yield* store.units.delete(unitId).pipe(Effect.mapError(unavailable))
-            yield* controller.awaitPass(unitId, 15_000)
+            // Bounded below the PM's call deadline (3 s): a slow SIGTERM finishes in the background.
+            yield* controller.awaitPass(unitId, 2000)
             return true
           }),
           get: (unitId) =>
