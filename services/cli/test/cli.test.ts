@@ -80,6 +80,9 @@ describe("contexts", () => {
     const unknown = await own.run(["--context", "nope", "ctx", "show"])
     expect(unknown.code).toBe(2)
     expect(unknown.stderr).toContain('no context "nope"')
+    const badUrl = await own.run(["ctx", "set", "c", "--odgm-url", "ftp://x"])
+    expect(badUrl.code).toBe(2)
+    expect(badUrl.stderr.trim()).toBe('error: ODGM URL "ftp://x" (from --odgm-url) is not an http:// or https:// URL')
     expect((await own.run(["ctx", "delete", "b"])).code).toBe(0)
     list = (await own.run(["ctx", "list", "-o", "yaml"])).stdout
     expect(YAML.parse(list).items.map((c: any) => c.name)).toEqual(["a"])

@@ -29,7 +29,7 @@ const first = (...options: ReadonlyArray<Option.Option<string>>): Option.Option<
   return Option.none()
 }
 
-const checkUrl = (server: ServerName, url: string, from: string): Effect.Effect<string, UsageError> => {
+export const checkUrl = (server: ServerName, url: string, from: string): Effect.Effect<string, UsageError> => {
   const parsed = URL.canParse(url) ? new URL(url) : undefined
   return parsed !== undefined && (parsed.protocol === "http:" || parsed.protocol === "https:")
     ? Effect.succeed(url.replace(/\/+$/, ""))

@@ -1,7 +1,7 @@
 import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { checkContextName, type ContextEntry, ContextStore } from "../cli/ContextStore"
-import { resolveEndpoints } from "../cli/Endpoints"
+import { checkUrl, resolveEndpoints } from "../cli/Endpoints"
 import { UsageError } from "../cli/errors"
 import { CaFileFlag, CrmUrlFlag, OdgmUrlFlag, PmUrlFlag, TokenFlag } from "../cli/flags"
 import { emit, note, table } from "../cli/Output"
@@ -31,6 +31,11 @@ const set = Command.make("set", {
       caFile: yield* CaFileFlag,
     }
     const entry: Record<string, string> = { ...before }
+    const servers = { pmUrl: "PM", odgmUrl: "ODGM", crmUrl: "CRM" } as const
+    for (const [k, server] of Object.entries(servers)) {
+      const v = change[k]
+      if (v !== undefined && Option.isSome(v) && v.value !== "") yield* checkUrl(server, v.value, `--${k.replace("Url", "")}-url`)
+    }
     for (const [k, v] of Object.entries(change)) {
       // An empty value removes the setting (e.g. --token '').
       if (Option.isSome(v)) v.value === "" ? delete entry[k] : (entry[k] = v.value)
