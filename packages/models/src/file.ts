@@ -32,6 +32,8 @@ type FirstLook =
   | { readonly _tag: "Refused"; readonly reason: string }
   | { readonly _tag: "Unknown" }
 
+const LOCATE_YAML_ERRORS_BELOW = 64 * 1024
+
 const firstLook = (text: string, limits: PackageLimits): FirstLook => {
   const native = (globalThis as { Bun?: { YAML?: { parse: (s: string) => unknown } } }).Bun?.YAML
   if (native === undefined) return { _tag: "Unknown" }
@@ -43,7 +45,13 @@ const firstLook = (text: string, limits: PackageLimits): FirstLook => {
     if (cause instanceof Error && /alias/i.test(cause.message) && /excessive/i.test(cause.message)) {
       return { _tag: "Refused", reason: "YAML expands too many aliases (at most 100)" }
     }
-    return { _tag: "Unknown" } // a syntax error: `yaml` below says where
+    // A syntax error: `yaml` below says where, unless the document is too large for the slow
+    // parser to be run on a document already known to be broken.
+    if (text.length > LOCATE_YAML_ERRORS_BELOW) {
+      const reason = cause instanceof Error ? cause.message.replace(/^YAML Parse error: /, "") : String(cause)
+      return { _tag: "Refused", reason: `YAML syntax error: ${reason} (documents over ${LOCATE_YAML_ERRORS_BELOW / 1024} KiB are not searched for its line)` }
+    }
+    return { _tag: "Unknown" }
   }
 }
 

@@ -185,3 +185,12 @@ describe("text scans before parsing", () => {
     expect(yamlFlowTooDeep("a: '[[[[['\nb: \"{{{{{\" # [[[[[\nc: don't [x]", 4)).toBe(false)
   })
 })
+
+describe("broken large YAML", () => {
+  test("is refused by the fast parser's verdict, without running the slow one", () => {
+    const { value: e, ms } = timed(() => failure(loadPackageFile("name: " + "- ".repeat(1_000_000) + "x", "yaml")))
+    expect(e.violations.length).toBe(1)
+    expect(e.violations[0]!.message).toStartWith("YAML syntax error: ")
+    expect(ms).toBeLessThan(300 * slowdown()) // 3.3 s through the `yaml` package
+  })
+})

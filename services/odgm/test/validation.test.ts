@@ -107,6 +107,14 @@ describe("ids and key names", () => {
     expect(raw).toStartWith("HTTP/1.1 400")
   })
 
+  test("ids from paths that are not valid UTF-8 are refused, not turned into U+FFFD", async () => {
+    for (const id of ["%FF", "a%C3", "%ED%A0%80"]) {
+      const r = await api.put(`${base}/${id}`, { entries: {} })
+      expect([id, r.status]).toEqual([id, 400])
+    }
+    expect((await api.get(`/api/class/${cls}/-/objects?limit=1000`)).json.objects.some((o: { id: string }) => o.id.includes("\ufffd"))).toBe(false)
+  })
+
   test("NUL and control characters in entry key names are 400, over REST and RPC", async () => {
     for (const key of ["a\u0000b", "bell\u0007", "del\u007f", "line\nbreak"]) {
       const r = await api.put(`${base}/keys`, { entries: { [key]: 1 } })
