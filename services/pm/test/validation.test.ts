@@ -87,8 +87,19 @@ describe("consistent references", () => {
     expect(major.body.error.message).toContain(`"shop" needs "billing" ^2.0.0`)
     expect((await api.get("/api/v1/packages/billing")).body.version).toBe("2.1.0")
     expect((await api.put("/api/v1/packages/billing", pkg("billing", "2.1.5"))).status).toBe(200)
-    const forced = await api.put("/api/v1/packages/billing?force=true", pkg("billing", "3.0.0"))
-    expect([forced.status, forced.body.version]).toEqual([200, "3.0.0"])
+    // Over Connect: UpdatePackageRequest.force.
+    const update = (force: boolean) =>
+      fetch(`${pm.url}/oprc.pm.v1.PackageService/UpdatePackage`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ package: pkg("billing", "3.0.0"), force }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))
+    const refused = await update(false)
+    // Connect carries FAILED_PRECONDITION as HTTP 400 (REST answers 409).
+    expect([refused.status, refused.body.code]).toEqual([400, "failed_precondition"])
+    expect(refused.body.message).toContain(`"shop" needs "billing" ^2.0.0`)
+    const forced = await update(true)
+    expect([forced.status, forced.body.package.version]).toEqual([200, "3.0.0"])
   })
 
   test("triggers must target classes and bindings that exist, here or in a dependency", async () => {
