@@ -150,7 +150,7 @@ const del = Command.make("delete", {
 const status = Command.make("status", {
   key: keyArg,
   watch: Flag.Boolean("watch").pipe(Flag.withAlias("w"), Flag.withDefault(false), Flag.withDescription("follow progress until Running (exit 0) or Failed (exit 1)")),
-  timeout: Flag.Int("timeout").pipe(Flag.withDefault(300), Flag.withMetavar("SECONDS"), Flag.withDescription("with --watch: give up after this long (exit 1)")),
+  timeout: Flag.Int("timeout").pipe(Flag.withDefault(300), Flag.withMetavar("SECONDS"), Flag.withDescription("with --watch: give up after this long, exit 1 (default 300)")),
 }, ({ key, watch, timeout }) => (watch ? watchStatus(key, timeout) : showStatus(key))).pipe(
   Command.withDescription("A deployment's phase, each cluster's phase, reason and conditions, and each function's ready replicas"),
   Command.withExamples([

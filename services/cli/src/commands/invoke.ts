@@ -53,7 +53,7 @@ const invoke = Command.make("invoke", {
 const result = Command.make("result", {
   id: Argument.String("id").pipe(Argument.withDescription("invocation id (from invoke --async)")),
   wait: Flag.Boolean("wait").pipe(Flag.withAlias("w"), Flag.withDefault(false), Flag.withDescription("wait until the invocation is done")),
-  timeout: Flag.Int("timeout").pipe(Flag.withDefault(300), Flag.withMetavar("SECONDS"), Flag.withDescription("with --wait: give up after this long (exit 1)")),
+  timeout: Flag.Int("timeout").pipe(Flag.withDefault(300), Flag.withMetavar("SECONDS"), Flag.withDescription("with --wait: give up after this long, exit 1 (default 300)")),
 }, ({ id, wait, timeout }) =>
   Effect.gen(function* () {
     const started = Date.now()

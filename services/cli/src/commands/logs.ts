@@ -71,9 +71,9 @@ const logs = Command.make("logs", {
   cls: classArg,
   fn: Argument.String("function").pipe(Argument.withDescription("the function binding (e.g. increment) or function key (e.g. Counter.fn)")),
   follow: Flag.Boolean("follow").pipe(Flag.withAlias("f"), Flag.withDefault(false), Flag.withDescription("keep printing new lines until interrupted (Ctrl-C)")),
-  lines: Flag.Int("lines").pipe(Flag.withAlias("n"), Flag.withDefault(100), Flag.withDescription("how many of the last lines to print first (at most 1000)")),
-  replica: Flag.Int("replica").pipe(Flag.withDefault(0), Flag.withDescription("which replica (0, 1, ...)")),
-  stream: Flag.Literals("stream", ["stdout", "stderr", "both"]).pipe(Flag.withDefault("both"), Flag.withDescription("the replica's stdout, stderr, or both (stderr lines marked)")),
+  lines: Flag.Int("lines").pipe(Flag.withAlias("n"), Flag.withDefault(100), Flag.withDescription("how many of the last lines to print first (default 100, at most 1000)")),
+  replica: Flag.Int("replica").pipe(Flag.withDefault(0), Flag.withDescription("which replica: 0 (default), 1, ...")),
+  stream: Flag.Literals("stream", ["stdout", "stderr", "both"]).pipe(Flag.withDefault("both"), Flag.withDescription("the replica's stdout, stderr, or both (default; stderr lines marked)")),
   unit: Flag.String("unit").pipe(Flag.optional, Flag.withDescription("ask the context's CRM (--crm-url) for this unit directly, without the PM")),
 }, ({ cls, fn, follow, lines, replica, stream, unit }) =>
   Effect.gen(function* () {
