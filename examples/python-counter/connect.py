@@ -3,6 +3,7 @@ ODGM speaks to functions (binary protobuf POSTs), plus /healthz and /readyz for 
 process driver. gRPC itself is grpcio's job (main.py sends HTTP/2 connections there).
 """
 import json
+import threading
 from http.server import BaseHTTPRequestHandler
 
 from google.protobuf import json_format
@@ -15,7 +16,23 @@ MAX_BODY = 8 * 1024 * 1024
 HTTP_STATUS = {"invalid_argument": 400, "not_found": 404, "unimplemented": 404, "internal": 500, "resource_exhausted": 429}
 
 
-def make_handler(invoke, is_serving):
+class InFlight:
+    """Requests being answered, so a stopping server can wait for them (bounded) before it exits."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def __enter__(self):
+        with self._lock:
+            self.count += 1
+
+    def __exit__(self, *_exc):
+        with self._lock:
+            self.count -= 1
+
+
+def make_handler(invoke, is_serving, in_flight):
     class ConnectHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive: ODGM reuses connections
 
@@ -39,6 +56,10 @@ def make_handler(invoke, is_serving):
             self._error("not_found", f"no route GET {self.path}")
 
         def do_POST(self):  # noqa: N802
+            with in_flight:
+                self._post()
+
+        def _post(self):
             length = int(self.headers.get("content-length") or 0)
             if length > MAX_BODY:
                 return self._error("resource_exhausted", f"body over {MAX_BODY} bytes")

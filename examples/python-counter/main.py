@@ -95,14 +95,20 @@ def main():
     grpc_port = grpc_server.add_insecure_port("127.0.0.1:0")
     grpc_server.start()
 
-    http_server = ThreadingHTTPServer((host, port), connect.make_handler(counter.invoke, serving.is_set), bind_and_activate=False)
+    in_flight = connect.InFlight()
+    http_server = ThreadingHTTPServer((host, port), connect.make_handler(counter.invoke, serving.is_set, in_flight), bind_and_activate=False)
     http_server.daemon_threads = True
     listener = socket.create_server((host, port), reuse_port=False, backlog=128)
 
     def stop(signum, _frame):
+        # Not ready any more, no new connections; answer what is in flight (up to 2 s), then leave.
         serving.clear()
-        grpc_server.stop(grace=1)
         listener.close()
+        done = grpc_server.stop(grace=2)
+        deadline = time.monotonic() + 2
+        while in_flight.count > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        done.wait(max(0, deadline - time.monotonic()))
         os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
