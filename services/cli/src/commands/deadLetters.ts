@@ -27,7 +27,7 @@ const redrive = Command.make("redrive", { id: idArg }, ({ id }) =>
     yield* emit(r, () => `dead letter ${id} redriven: it is delivered again with fresh attempts`)
   })).pipe(
   Command.withDescription("Deliver a dead letter again, with fresh attempts"),
-  Command.withExamples([{ command: "oprc dead-letters redrive evt-123", description: "retry one event" }]),
+  Command.withExamples([{ command: "oprc dead-letters redrive EVENT_ID", description: "retry one event" }]),
 )
 
 const del = Command.make("delete", { id: idArg }, ({ id }) =>
@@ -36,7 +36,7 @@ const del = Command.make("delete", { id: idArg }, ({ id }) =>
     yield* emit(r, () => `dead letter ${id} discarded`)
   })).pipe(
   Command.withDescription("Discard a dead letter"),
-  Command.withExamples([{ command: "oprc dead-letters delete evt-123", description: "discard one event" }]),
+  Command.withExamples([{ command: "oprc dead-letters delete EVENT_ID", description: "discard one event" }]),
 )
 
 export const deadLettersCommand = Command.make("dead-letters").pipe(
