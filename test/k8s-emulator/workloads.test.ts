@@ -88,6 +88,13 @@ describe("workload controllers", () => {
     await eventually("target capped at max", async () => (await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })).spec?.replicas === 5)
   })
 
+  test("once everything is ready the controllers go quiet (no writes without a change)", async () => {
+    await Bun.sleep(READY_MS * 2)
+    const rv = c.emulator.hooks.resourceVersion()
+    await Bun.sleep(READY_MS * 2)
+    expect(c.emulator.hooks.resourceVersion()).toBe(rv)
+  })
+
   test("a Knative Service gets Ready and a URL; a failed one reports why", async () => {
     const ksvc = (name: string) => ({ apiVersion: "serving.knative.dev/v1", kind: "Service", metadata: { name }, spec: { template: { spec: { containers: [{ image: "ghcr.io/x/fn:1" }] } } } })
     const g = { group: "serving.knative.dev", version: "v1", namespace: "default", plural: "services" }

@@ -16,11 +16,13 @@ type Outcome = { fail: false } | { fail: true; reason: string; message: string }
 const MANAGER = "emulator-workload-controller"
 const WATCHED = new Set(["apps/deployments", "apps/statefulsets", "batch/jobs", "autoscaling/horizontalpodautoscalers", "serving.knative.dev/services", "keda.sh/scaledobjects"])
 
-const cond = (type: string, status: string, reason: string, message: string, previous?: Obj[]) => {
+/** A condition; an unchanged one is kept as it was, so re-reporting it is a no-op write. */
+const cond = (type: string, status: string, reason: string, message: string, previous?: Obj[], withUpdateTime = true) => {
   const old = previous?.find((c) => c.type === type)
-  const changed = !old || old.status !== status
+  if (old && old.status === status && old.reason === reason && old.message === message) return old
   const now = nowTimestamp()
-  return { type, status, reason, message, lastUpdateTime: now, lastTransitionTime: changed ? now : (old.lastTransitionTime ?? now) }
+  const transition = !old || old.status !== status ? now : (old.lastTransitionTime ?? now)
+  return { type, status, reason, message, ...(withUpdateTime ? { lastUpdateTime: now } : {}), lastTransitionTime: transition }
 }
 
 export class WorkloadControllers {
@@ -67,7 +69,7 @@ export class WorkloadControllers {
   onEvent(e: StoreEvent): void {
     if (!WATCHED.has(e.storage) || e.type === "DELETED") {
       if (e.type === "DELETED") clearTimeout(this.timers.get(this.key(e.storage, e.namespace, e.name)))
-      if (e.storage === "apps/deployments" || e.storage === "apps/statefulsets") this.kickHpas(e.namespace)
+      if (e.storage === "apps/deployments" || e.storage === "apps/statefulsets") this.kickHpas(e.namespace, e.object.kind, e.name)
       return
     }
     const o = e.object
@@ -83,11 +85,13 @@ export class WorkloadControllers {
       return
     }
     if (observed !== o.metadata.generation) this.kick(e.storage, e.namespace, e.name, 0)
-    if (e.storage === "apps/deployments" || e.storage === "apps/statefulsets") this.kickHpas(e.namespace)
+    if (e.storage === "apps/deployments" || e.storage === "apps/statefulsets") this.kickHpas(e.namespace, o.kind, e.name)
   }
 
-  private kickHpas(namespace: string): void {
-    for (const h of this.api.store.list("autoscaling/horizontalpodautoscalers", namespace)) this.kick("autoscaling/horizontalpodautoscalers", namespace, h.metadata.name, 0)
+  /** HPAs that target the workload that changed. */
+  private kickHpas(namespace: string, kind: string, name: string): void {
+    for (const h of this.api.store.list("autoscaling/horizontalpodautoscalers", namespace))
+      if (h.spec?.scaleTargetRef?.kind === kind && h.spec?.scaleTargetRef?.name === name) this.kick("autoscaling/horizontalpodautoscalers", namespace, h.metadata.name, 0)
   }
 
   private kick(storage: string, ns: string, name: string, delay: number): void {
@@ -216,7 +220,7 @@ export class WorkloadControllers {
     if (!target?.scale || !obj) {
       this.writeStatus(rt, o, {
         observedGeneration: o.metadata.generation, currentReplicas: 0, desiredReplicas: 0,
-        conditions: [cond("AbleToScale", "False", "FailedGetScale", `the HPA controller was unable to get the target's current scale: ${ref.kind}/${ref.name} not found`, prev)],
+        conditions: [cond("AbleToScale", "False", "FailedGetScale", `the HPA controller was unable to get the target's current scale: ${ref.kind}/${ref.name} not found`, prev, false)],
       })
       return
     }
@@ -232,9 +236,9 @@ export class WorkloadControllers {
       ...(desired !== current ? { lastScaleTime: nowTimestamp() } : o.status?.lastScaleTime ? { lastScaleTime: o.status.lastScaleTime } : {}),
       currentMetrics: [],
       conditions: [
-        cond("AbleToScale", "True", desired !== current ? "SucceededRescale" : "ReadyForNewScale", "the HPA controller was able to update the target scale", prev),
-        cond("ScalingActive", "True", "ValidMetricFound", "the HPA was able to successfully calculate a replica count", prev),
-        cond("ScalingLimited", desired !== current ? "True" : "False", desired !== current ? "TooFewReplicas" : "DesiredWithinRange", "the desired count is within the acceptable range", prev),
+        cond("AbleToScale", "True", desired !== current ? "SucceededRescale" : "ReadyForNewScale", "the HPA controller was able to update the target scale", prev, false),
+        cond("ScalingActive", "True", "ValidMetricFound", "the HPA was able to successfully calculate a replica count", prev, false),
+        cond("ScalingLimited", desired !== current ? "True" : "False", desired !== current ? (desired > current ? "TooFewReplicas" : "TooManyReplicas") : "DesiredWithinRange", desired !== current ? "the desired replica count is outside the acceptable range" : "the desired count is within the acceptable range", prev, false),
       ],
     })
   }
