@@ -39,16 +39,26 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
         const jobs = yield* AsyncInvocations
         const outbox = yield* Outbox
         // A lease covers the event's own deadline (the job's timeout, else its route's, else the
-        // default) plus a margin, so an event stranded by a dead node comes back when its run
-        // would have ended, not after the longest possible one. Route timeouts are learned as
-        // deliveries resolve their collections.
+        // default) plus a margin, capped at `leaseMs` and renewed while the delivery runs: an
+        // event stranded by a dead node comes back within seconds, a long one is not taken over
+        // while it runs. Route timeouts are learned as deliveries resolve their collections.
         const routeTimeouts = new Map<string, number>()
         const leaseFor = (event: OutboxEvent): number => {
           const p = decodePayload(event.payload)
           if (Option.isNone(p)) return config.leaseMarginMs
           const own = p.value.kind === "invoke" ? p.value.timeoutMs : undefined
           const key = p.value.kind === "invoke" ? `${p.value.cls}/${p.value.fn}` : `${p.value.target.cls}/${p.value.target.fn}`
-          return (own || routeTimeouts.get(key) || invocationTimeoutMs) + config.leaseMarginMs
+          return Math.min((own || routeTimeouts.get(key) || invocationTimeoutMs) + config.leaseMarginMs, config.leaseMs)
+        }
+        /** Keeps the claim's lease alive while `body` runs (renewed at half its length). */
+        const renewing = <A, E, R>(claim: ClaimedEvent, body: Effect.Effect<A, E, R>) => {
+          const lease = leaseFor(claim.event)
+          const renew = store.renewEvent(claim, lease).pipe(
+            Effect.catchCause((cause) => Effect.logWarning(`lease of ${claim.event.id} not renewed`, cause)),
+            Effect.delay(Math.max(50, lease / 2)),
+            Effect.forever,
+          )
+          return Effect.scoped(Effect.andThen(Effect.forkScoped(renew), body))
         }
         const learnRoute = (cls: string, fn: string) =>
           registry.get(cls).pipe(
@@ -117,7 +127,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           })
 
         const deliver = (claim: ClaimedEvent) =>
-          Effect.gen(function* () {
+          renewing(claim, Effect.gen(function* () {
             const payload = decodePayload(claim.event.payload)
             if (Option.isNone(payload)) return yield* settle(claim, { cls: "unknown", fn: "unknown" }, { _tag: "Permanent", error: "malformed outbox record" })
             const p = payload.value
@@ -128,7 +138,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
             }
             const failure = yield* deliverTrigger(p).pipe(Effect.as(undefined), Effect.catch((f: Failure) => Effect.succeed(f)))
             yield* settle(claim, { cls: p.target.cls, fn: p.target.fn }, failure)
-          }).pipe(
+          })).pipe(
             // A failure to settle (storage down) leaves the lease to expire: the event comes back.
             Effect.catchCause((cause) => Effect.logWarning(`delivery of ${claim.event.id} not settled`, cause)),
             Effect.ensuring(Effect.suspend(() => setInFlight(--inFlight))),

@@ -45,7 +45,8 @@ export const TriggerConfig = Schema.Struct({
   pollIntervalMs: millis().annotate({ description: "how often the outbox is polled when idle" }).pipe(withDefault(200)),
   batchSize: int("an integer from 1 to 1000", 1, 1000).annotate({ description: "events claimed per poll" }).pipe(withDefault(64)),
   concurrency: int("an integer from 1 to 1000", 1, 1000).annotate({ description: "deliveries in flight" }).pipe(withDefault(16)),
-  leaseMarginMs: millis().annotate({ description: "lease on a claimed event beyond the invocation timeout" }).pipe(withDefault(5000)),
+  leaseMarginMs: millis().annotate({ description: "lease on a claimed event beyond its own deadline" }).pipe(withDefault(5000)),
+  leaseMs: millis(100).annotate({ description: "longest lease on a claimed event, renewed while its delivery runs: an event stranded by a dead node is claimed again within this" }).pipe(withDefault(5000)),
 })
 export type TriggerConfig = typeof TriggerConfig.Type
 

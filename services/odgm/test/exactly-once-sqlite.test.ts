@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { join } from "node:path"
 import { freePort, makeTempDir } from "@oprc/test-harness"
-import { checkExactlyOnce, fastRecovery, runLoad, writeCollections } from "./support/exactly-once.ts"
+import { checkExactlyOnce, prepareObjects, fastRecovery, runLoad, writeCollections } from "./support/exactly-once.ts"
 import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, startFunction } from "./support/odgm.ts"
 
 // Acceptance (issue 9): the compiled oprc-odgm on SQLite, SIGKILLed three times under a load of
@@ -23,6 +23,7 @@ test("sqlite: SIGKILL x3 mid-load; every acknowledged id applied exactly once", 
   const port = await freePort()
   const args = ["--storage", "sqlite", "--sqlite", join(dir, "odgm.sqlite"), "--collections", writeCollections(dir, fn.url)]
   let node = await spawnBinary(bin, port, args, { env: fastRecovery })
+  await prepareObjects(node.url)
   let stopping = false
   const load = runLoad(() => [node.url], 8, () => stopping)
   const recoveries: number[] = []

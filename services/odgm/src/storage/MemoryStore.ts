@@ -118,6 +118,12 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return claims
     }),
 
+    renewEvent: Effect.fn("MemoryStore.renewEvent")(function* (claim, leaseMs) {
+      const now = yield* Clock.currentTimeMillis
+      const p = leased(claim, now)
+      if (p) p.dueAt = now + leaseMs
+    }),
+
     ackEvent: (claim) => Effect.sync(() => void outbox.delete(claim.event.id)),
 
     retryEvent: Effect.fn("MemoryStore.retryEvent")(function* (claim, availableAt) {

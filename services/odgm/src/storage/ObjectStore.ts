@@ -174,6 +174,8 @@ export interface ObjectStore {
 
   /** Leases up to `max` due events for `leaseMs`, or each for its own lease (at-least-once; see guarantee 4). */
   readonly claimEvents: (max: number, leaseMs: number | ((event: OutboxEvent) => number)) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
+  /** Still working on it: the lease ends `leaseMs` from now instead. Ignored for a stale lease. */
+  readonly renewEvent: (claim: ClaimedEvent, leaseMs: number) => Effect.Effect<void, StorageError>
   /** Delivered: remove the event. Idempotent; also accepted on an expired lease. */
   readonly ackEvent: (claim: ClaimedEvent) => Effect.Effect<void, StorageError>
   /** Not delivered: make it claimable again at `availableAt`. Ignored for a stale lease. */

@@ -287,6 +287,24 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
       }),
     ), timeout)
 
+  test(`${name}: a renewed lease keeps the event, a lapsed one gives it back`, () =>
+    run(
+      Effect.gen(function* () {
+        const store = yield* ObjectStoreService
+        yield* put("renew", 1, 0n, ["ren-1"])
+        const claim = (yield* claimUntil(["ren-1"], 600)).get("ren-1")!
+        yield* Effect.sleep("300 millis")
+        yield* store.renewEvent(claim, 1500)
+        yield* Effect.sleep("600 millis") // the first lease would have lapsed by now
+        const early = yield* store.claimEvents(10, 5000)
+        expect(early.map((c) => c.event.id)).not.toContain("ren-1")
+        for (const c of early) yield* store.retryEvent(c, 0, "not this test's")
+        const back = yield* claimUntil(["ren-1"], 5000, 5000)
+        expect(back.get("ren-1")?.attempts).toBe(2)
+        yield* store.ackEvent(back.get("ren-1")!)
+      }),
+    ), timeout)
+
   test(`${name}: large pages (250 objects, 4 partitions, limits 1000 and 150) come whole and in order`, () =>
     run(
       Effect.gen(function* () {

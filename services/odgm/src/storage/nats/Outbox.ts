@@ -13,8 +13,9 @@ import { isNotFound, type NatsContext } from "./Buckets.ts"
  *
  * A lease is a NAK with delay: the claimed message stays pending and comes back after `leaseMs`
  * unless acked first (verified on 2.9.10), so each claim picks its own lease without changing
- * the consumer. The consumer's ack_wait (60 s) is only the backstop for a claim whose lease NAK
- * was lost (the process died between fetch and NAK). max_deliver is unlimited because 2.9 drops
+ * the consumer (a NAK delay longer than ack_wait holds, verified on 2.9.10). The consumer's
+ * ack_wait (5 s) is only the backstop for messages a process fetched but never leased: it died
+ * with a pull request in flight, whose messages the server still delivered to it. max_deliver is unlimited because 2.9 drops
  * a message silently after it; the dispatcher dead-letters instead. The server does not reject
  * a NAK from an older delivery, so staleness is checked here, against this process's leases.
  * `attempts` is JetStream's delivery count: an event committed with a future `availableAt` is
@@ -22,7 +23,7 @@ import { isNotFound, type NatsContext } from "./Buckets.ts"
  */
 
 const DISPATCH = "dispatch"
-const BACKSTOP_ACK_WAIT_MS = 60_000
+const BACKSTOP_ACK_WAIT_MS = 5_000
 const nanos = (ms: number) => ms * 1_000_000
 
 interface Dead extends DeadLetter {}
@@ -43,7 +44,12 @@ export const makeOutbox = (ctx: NatsContext) =>
           duplicate_window: nanos(120_000),
         })
       }
-      if (!(await exists(() => ctx.jsm.consumers.info(stream, DISPATCH)))) {
+      const current = await ctx.jsm.consumers.info(stream, DISPATCH).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)))
+      // Consumers made by an older ODGM had a 60 s backstop: events stranded by a crash waited that long.
+      if (current && current.config.ack_wait !== nanos(BACKSTOP_ACK_WAIT_MS)) {
+        await ctx.jsm.consumers.update(stream, DISPATCH, { ack_wait: nanos(BACKSTOP_ACK_WAIT_MS) })
+      }
+      if (!current) {
         await ctx.jsm.consumers.add(stream, {
           durable_name: DISPATCH,
           ack_policy: AckPolicy.Explicit,
@@ -76,7 +82,7 @@ export const makeOutbox = (ctx: NatsContext) =>
       Effect.flatMap(retrying("outbox.dead.get", () => dead.get(key), budget), (e) =>
         e && e.operation === "PUT" && e.value.length > 0 ? Effect.asSome(decodeJson<Dead>("outbox.dead.get", e.value)) : Effect.succeedNone)
 
-    const ops: Pick<ObjectStore, "claimEvents" | "ackEvent" | "retryEvent" | "deadLetter" | "listDeadLetters" | "redrive" | "discard"> = {
+    const ops: Pick<ObjectStore, "claimEvents" | "renewEvent" | "ackEvent" | "retryEvent" | "deadLetter" | "listDeadLetters" | "redrive" | "discard"> = {
       claimEvents: Effect.fn("NatsStore.claimEvents")(function* (max, leaseMs) {
         const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(Effect.mapError(toStorageError))
         const now = yield* Clock.currentTimeMillis
@@ -101,6 +107,16 @@ export const makeOutbox = (ctx: NatsContext) =>
           claims.push({ event, attempts: deliveryCount(m.reply), claimToken: token })
         }
         return claims
+      }),
+
+      // A second NAK with a delay moves the redelivery (verified on 2.9.10: NAK 1 s, then 3 s half
+      // a second later, redelivered after 3.5 s).
+      renewEvent: Effect.fn("NatsStore.renewEvent")(function* (claim, leaseMs) {
+        const now = yield* Clock.currentTimeMillis
+        const until = leases.get(claim.claimToken)
+        if (until === undefined || until <= now) return
+        leases.set(claim.claimToken, now + leaseMs)
+        yield* nak(claim.claimToken, leaseMs).pipe(Effect.mapError(toStorageError))
       }),
 
       ackEvent: Effect.fn("NatsStore.ackEvent")(function* (claim) {

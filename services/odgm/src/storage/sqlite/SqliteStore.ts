@@ -103,6 +103,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       due: db.query<OutboxRow, [number, number]>("SELECT id, event, attempts FROM outbox WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?"),
       lease: db.query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, token = ? WHERE id = ?"),
       ack: db.query("DELETE FROM outbox WHERE id = ?"),
+      renew: db.query("UPDATE outbox SET due_at = ? WHERE id = ? AND token = ? AND due_at > ?"),
       retry: db.query("UPDATE outbox SET due_at = ?, token = NULL, last_error = ? WHERE id = ? AND token = ? AND due_at > ?"),
       leased: db.query<OutboxRow, [string, string, number]>("SELECT id, event, attempts FROM outbox WHERE id = ? AND token = ? AND due_at > ?"),
       bury: db.query("INSERT OR REPLACE INTO dead_letters (id, event, attempts, error, dead_at) VALUES (?, ?, ?, ?, ?)"),
@@ -213,6 +214,11 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       }),
 
       ackEvent: (claim) => writer.write("ackEvent", () => ok(void q.ack.run(claim.event.id))),
+
+      renewEvent: Effect.fn("SqliteStore.renewEvent")(function* (claim, leaseMs) {
+        const now = yield* Clock.currentTimeMillis
+        yield* writer.write("renewEvent", () => ok(void q.renew.run(now + leaseMs, claim.event.id, claim.claimToken, now)))
+      }),
 
       retryEvent: Effect.fn("SqliteStore.retryEvent")(function* (claim, availableAt, error) {
         const now = yield* Clock.currentTimeMillis
