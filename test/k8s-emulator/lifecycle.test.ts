@@ -199,6 +199,20 @@ describe("custom resource definitions", () => {
     expect(bad.details.causes[0].field).toBe("metadata.name")
   })
 
+  test("a non-structural schema is 422 with the paths the real server names", async () => {
+    const crd = structuredClone(WIDGET_CRD) as any
+    crd.metadata.name = "gizmos.example.com"
+    crd.spec.names = { kind: "Gizmo", plural: "gizmos" }
+    crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.untyped = { description: "no type" }
+    crd.spec.versions[0].schema.openAPIV3Schema.properties.spec.properties.list = { type: "array" }
+    const res = await raw(c.emulator, "POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+    expect(res.status).toBe(422)
+    expect(res.body.details.causes.map((x: any) => x.field).sort()).toEqual([
+      "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[list].items",
+      "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[untyped].type",
+    ])
+  })
+
   test("deleting a CRD deletes its custom resources (waiting for their finalizers), then stops serving", async () => {
     await c.custom.createNamespacedCustomObject({ ...widgets(), body: widget("held", { size: "small" }, { finalizers: ["example.com/hold"] }) })
     // An open watch on the custom resources sees them go and then ends with the resource.

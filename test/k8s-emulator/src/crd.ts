@@ -4,6 +4,7 @@
 import type { Api } from "./api.ts"
 import { type FieldError, fieldError, immutable, invalid, required } from "./errors.ts"
 import type { Registry } from "./registry.ts"
+import { structuralErrors } from "./schema.ts"
 import type { StoreEvent } from "./store.ts"
 import { clone, isObject, nowTimestamp, type Obj, type ResourceType, storageKey } from "./types.ts"
 
@@ -37,6 +38,7 @@ export function validateCrd(o: Obj, old: Obj | undefined): FieldError[] {
     const schema = v?.schema?.openAPIV3Schema
     if (!isObject(schema)) errors.push(fieldError("FieldValueRequired", `${p}.schema.openAPIV3Schema`, "Required value: schemas are required"))
     else if (schema.type !== "object") errors.push(invalid(`${p}.schema.openAPIV3Schema.type`, schema.type ?? "", "must be object at the root"))
+    else errors.push(...structuralErrors(schema, `${p}.schema.openAPIV3Schema`))
     const scale = v?.subresources?.scale
     if (isObject(scale)) {
       if (typeof scale.specReplicasPath !== "string" || !scale.specReplicasPath.startsWith(".spec."))

@@ -177,3 +177,23 @@ function checkObject(v: Obj, s: Obj, path: string, errors: FieldError[], root: b
   if (typeof s.minProperties === "number" && n < s.minProperties)
     errors.push(invalid(path || "<root>", v, `${path || "<root>"} in body should have at least ${s.minProperties} properties`))
 }
+
+/**
+ * The structural-schema rules the real server enforces on a CRD version's openAPIV3Schema:
+ * every specified field has a type (unless int-or-string or preserve-unknown-fields), arrays
+ * have items, and properties and additionalProperties exclude each other.
+ */
+export function structuralErrors(s: Obj, path: string, root = true): FieldError[] {
+  const errors: FieldError[] = []
+  const loose = s["x-kubernetes-int-or-string"] === true || s["x-kubernetes-preserve-unknown-fields"] === true
+  if (!root && (typeof s.type !== "string" || s.type === "") && !loose)
+    errors.push(fieldError("FieldValueRequired", `${path}.type`, "Required value: must not be empty for specified object fields"))
+  if (s.type === "array" && !isObject(s.items)) errors.push(fieldError("FieldValueRequired", `${path}.items`, "Required value: must be specified"))
+  if (isObject(s.properties) && s.additionalProperties !== undefined && s.additionalProperties !== false)
+    errors.push(fieldError("FieldValueForbidden", `${path}.additionalProperties`, "Forbidden: additionalProperties and properties are mutual exclusive"))
+  for (const [k, child] of Object.entries((s.properties ?? {}) as Obj))
+    if (isObject(child)) errors.push(...structuralErrors(child, `${path}.properties[${k}]`, false))
+  if (isObject(s.items)) errors.push(...structuralErrors(s.items, `${path}.items`, false))
+  if (isObject(s.additionalProperties)) errors.push(...structuralErrors(s.additionalProperties, `${path}.additionalProperties`, false))
+  return errors
+}
