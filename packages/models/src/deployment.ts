@@ -64,6 +64,24 @@ export const OdgmSpec = Schema.Struct({
 })
 export type OdgmSpec = typeof OdgmSpec.Type
 
+/** One function's replicas on a cluster, as its CRM reports them. */
+export const FunctionReadiness = Schema.Struct({
+  function: Schema.String,
+  desiredReplicas: Schema.Number,
+  readyReplicas: Schema.Number,
+  message: optString,
+})
+export type FunctionReadiness = typeof FunctionReadiness.Type
+
+/** The NFR analyzer's latest numbers and advice for a unit. */
+export const NfrReport = Schema.Struct({
+  recommendedReplicas: Schema.Number,
+  observedRps: Schema.Number,
+  observedP99Ms: Schema.Number,
+  reason: optString,
+})
+export type NfrReport = typeof NfrReport.Type
+
 export const ClusterDeploymentStatus = Schema.Struct({
   cluster: ClusterName,
   unitId: optString,
@@ -74,6 +92,9 @@ export const ClusterDeploymentStatus = Schema.Struct({
   /** Generation of the unit the cluster's CRM last acknowledged (0 = never). */
   acknowledgedGeneration: optUInt,
   lastContact: Schema.optionalKey(Millis),
+  /** Absent until the CRM reported them. */
+  functions: Schema.optionalKey(Schema.Array(FunctionReadiness)),
+  nfr: Schema.optionalKey(NfrReport),
 })
 export type ClusterDeploymentStatus = typeof ClusterDeploymentStatus.Type
 

@@ -72,6 +72,8 @@ describe("PM -> CRM -> ODGM as compiled binaries", () => {
     const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
     expect(running.status.phase).toBe("Running")
     expect(running.status.clusters[0].message).toContain("Counter.fn 1/1")
+    // The PM shows each function's readiness as the CRM reports it.
+    expect(running.status.clusters[0].functions, JSON.stringify(running.status.clusters[0].functions)).toEqual([{ function: "Counter.fn", desiredReplicas: 1, readyReplicas: 1, message: "" }])
     expect(await json(await invoke("increment", `{"by": 2}`))).toEqual({ count: 2 })
     // One trace from the user's request through the PM's pass and the CRM's pass into ODGM.
     const inTrace = (service: string) => otlp.waitForSpan((sp) => sp.traceId === traceId && sp.resource["service.name"] === service, 15_000)

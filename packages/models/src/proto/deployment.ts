@@ -87,6 +87,8 @@ const clusterStatusToProto = (c: ClusterDeploymentStatus): commonv1.ClusterDeplo
     message: c.message,
     acknowledgedGeneration: BigInt(c.acknowledgedGeneration),
     lastContact: tsOf(c.lastContact),
+    functions: [...(c.functions ?? [])],
+    ...(c.nfr === undefined ? {} : { nfr: c.nfr }),
   })
 
 const statusToProto = (s: DeploymentStatus): commonv1.DeploymentStatus =>
@@ -112,6 +114,12 @@ const statusInput = (s: commonv1.DeploymentStatus): Input => ({
     message: c.message,
     acknowledgedGeneration: num(c.acknowledgedGeneration),
     ...msField("lastContact", c.lastContact),
+    ...(c.functions.length === 0 ? {} : {
+      functions: c.functions.map((f) => ({ function: f.function, desiredReplicas: f.desiredReplicas, readyReplicas: f.readyReplicas, message: f.message })),
+    }),
+    ...(c.nfr === undefined ? {} : {
+      nfr: { recommendedReplicas: c.nfr.recommendedReplicas, observedRps: c.nfr.observedRps, observedP99Ms: c.nfr.observedP99Ms, reason: c.nfr.reason },
+    }),
   })),
   ...msField("updatedAt", s.updatedAt),
   conditions: s.conditions.map(conditionInput),

@@ -1,5 +1,5 @@
 import { Clock, Effect, Option, Redacted, Schema, Stream } from "effect"
-import { type Condition, conditionFromProto, type DeploymentPhase, type DeploymentUnit, deploymentUnitToProto } from "@oprc/models"
+import { type Condition, conditionFromProto, type DeploymentPhase, type DeploymentUnit, deploymentUnitToProto, type FunctionReadiness, type NfrReport } from "@oprc/models"
 import { commonv1, crmv1 } from "@oprc/proto"
 import { CircuitBreaker, makeClient, type RpcClientError } from "@oprc/rpc"
 import type { ClusterConfig, OrchestrationConfig } from "../config"
@@ -24,6 +24,9 @@ export interface UnitStatus {
   readonly conditions: ReadonlyArray<Condition>
   readonly observedGeneration: number
   readonly message: string
+  readonly functions: ReadonlyArray<FunctionReadiness>
+  /** The NFR analyzer's recommendation, when it made one. */
+  readonly nfr: NfrReport | undefined
 }
 
 export interface ClusterInfo {
@@ -103,6 +106,13 @@ export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConf
           conditions,
           observedGeneration: Number(s.observedGeneration),
           message: s.message,
+          functions: s.functions.map((f) => ({ function: f.function, desiredReplicas: f.desiredReplicas, readyReplicas: f.readyReplicas, message: f.message })),
+          nfr: s.recommendation === undefined ? undefined : {
+            recommendedReplicas: s.recommendation.replicas,
+            observedRps: s.recommendation.observedRps,
+            observedP99Ms: s.recommendation.observedP99Ms,
+            reason: s.recommendation.reason,
+          },
         })),
         Effect.mapError((e) => new CrmError({ cluster: cluster.name, method, code: "bad_response", reason: e.message })),
       )

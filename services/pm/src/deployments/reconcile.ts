@@ -52,6 +52,8 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
     reason: s.phase === "Running" ? "" : s.phase,
     message: s.message,
     lastContact: now,
+    functions: [...s.functions],
+    ...(s.nfr === undefined ? {} : { nfr: s.nfr }),
   })
 
   /** The entry after a failed call; the reason says what the PM could not do, the message why. */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file oprc/common/v1/deployment.proto.
  */
 export const file_oprc_common_v1_deployment: GenFile = /*@__PURE__*/
-  fileDesc("Ch9vcHJjL2NvbW1vbi92MS9kZXBsb3ltZW50LnByb3RvEg5vcHJjLmNvbW1vbi52MSKFAQoDTmZyEhoKEm1pbl90aHJvdWdocHV0X3JwcxgBIAEoARIaChJtYXhfbGF0ZW5jeV9wOTlfbXMYAiABKAESFAoMYXZhaWxhYmlsaXR5GAMgASgBEjAKC2NvbnNpc3RlbmN5GAQgASgOMhsub3ByYy5jb21tb24udjEuQ29uc2lzdGVuY3kiagoIT2RnbVNwZWMSFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEhUKDXJlcGxpY2FfY291bnQYAiABKA0SLgoHc3RvcmFnZRgDIAEoDjIdLm9wcmMuY29tbW9uLnYxLlN0b3JhZ2VFbmdpbmUingQKCkRlcGxveW1lbnQSCwoDa2V5GAEgASgJEhQKDHBhY2thZ2VfbmFtZRgCIAEoCRIRCgljbGFzc19rZXkYAyABKAkSFwoPdGFyZ2V0X2NsdXN0ZXJzGAQgAygJEiAKA25mchgFIAEoCzITLm9wcmMuY29tbW9uLnYxLk5mchI0CgtlbmZvcmNlbWVudBgGIAEoDjIfLm9wcmMuY29tbW9uLnYxLkVuZm9yY2VtZW50TW9kZRJLChFjbHVzdGVyX3RlbXBsYXRlcxgHIAMoCzIwLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnQuQ2x1c3RlclRlbXBsYXRlc0VudHJ5EiYKBG9kZ20YCCABKAsyGC5vcHJjLmNvbW1vbi52MS5PZGdtU3BlYxIQCghyZXZpc2lvbhgJIAEoBBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgZzdGF0dXMYDCABKAsyIC5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50U3RhdHVzEhcKD3BsYWNlZF9jbHVzdGVycxgNIAMoCRo3ChVDbHVzdGVyVGVtcGxhdGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL9AQoQRGVwbG95bWVudFN0YXR1cxIuCgVwaGFzZRgBIAEoDjIfLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnRQaGFzZRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRI5CghjbHVzdGVycxgEIAMoCzInLm9wcmMuY29tbW9uLnYxLkNsdXN0ZXJEZXBsb3ltZW50U3RhdHVzEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCmNvbmRpdGlvbnMYBiADKAsyGS5vcHJjLmNvbW1vbi52MS5Db25kaXRpb24ijgIKF0NsdXN0ZXJEZXBsb3ltZW50U3RhdHVzEg8KB2NsdXN0ZXIYASABKAkSDwoHdW5pdF9pZBgCIAEoCRIuCgVwaGFzZRgDIAEoDjIfLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnRQaGFzZRItCgpjb25kaXRpb25zGAQgAygLMhkub3ByYy5jb21tb24udjEuQ29uZGl0aW9uEg4KBnJlYXNvbhgFIAEoCRIPCgdtZXNzYWdlGAYgASgJEh8KF2Fja25vd2xlZGdlZF9nZW5lcmF0aW9uGAcgASgEEjAKDGxhc3RfY29udGFjdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiwgEKCUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEi8KBnN0YXR1cxgCIAEoDjIfLm9wcmMuY29tbW9uLnYxLkNvbmRpdGlvblN0YXR1cxIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRI4ChRsYXN0X3RyYW5zaXRpb25fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgGIAEoBCLWAwoORGVwbG95bWVudFVuaXQSCgoCaWQYASABKAkSFgoOZGVwbG95bWVudF9rZXkYAiABKAkSFAoMcGFja2FnZV9uYW1lGAMgASgJEhcKD3BhY2thZ2VfdmVyc2lvbhgEIAEoCRIPCgdjbHVzdGVyGAUgASgJEiIKA2NscxgGIAEoCzIVLm9wcmMuY29tbW9uLnYxLkNsYXNzEisKCWZ1bmN0aW9ucxgHIAMoCzIYLm9wcmMuY29tbW9uLnYxLkZ1bmN0aW9uEiAKA25mchgIIAEoCzITLm9wcmMuY29tbW9uLnYxLk5mchI0CgtlbmZvcmNlbWVudBgJIAEoDjIfLm9wcmMuY29tbW9uLnYxLkVuZm9yY2VtZW50TW9kZRIQCgh0ZW1wbGF0ZRgKIAEoCRImCgRvZGdtGAsgASgLMhgub3ByYy5jb21tb24udjEuT2RnbVNwZWMSEgoKZ2VuZXJhdGlvbhgMIAEoBBI6CgZsYWJlbHMYDSADKAsyKi5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50VW5pdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKokBCg9FbmZvcmNlbWVudE1vZGUSIAocRU5GT1JDRU1FTlRfTU9ERV9VTlNQRUNJRklFRBAAEhgKFEVORk9SQ0VNRU5UX01PREVfT0ZGEAESHAoYRU5GT1JDRU1FTlRfTU9ERV9PQlNFUlZFEAISHAoYRU5GT1JDRU1FTlRfTU9ERV9FTkZPUkNFEAMqfgoNU3RvcmFnZUVuZ2luZRIeChpTVE9SQUdFX0VOR0lORV9VTlNQRUNJRklFRBAAEhkKFVNUT1JBR0VfRU5HSU5FX01FTU9SWRABEhkKFVNUT1JBR0VfRU5HSU5FX1NRTElURRACEhcKE1NUT1JBR0VfRU5HSU5FX05BVFMQAyrqAQoPRGVwbG95bWVudFBoYXNlEiAKHERFUExPWU1FTlRfUEhBU0VfVU5TUEVDSUZJRUQQABIcChhERVBMT1lNRU5UX1BIQVNFX1BFTkRJTkcQARIeChpERVBMT1lNRU5UX1BIQVNFX0RFUExPWUlORxACEhwKGERFUExPWU1FTlRfUEhBU0VfUlVOTklORxADEh0KGURFUExPWU1FTlRfUEhBU0VfREVHUkFERUQQBBIbChdERVBMT1lNRU5UX1BIQVNFX0ZBSUxFRBAFEh0KGURFUExPWU1FTlRfUEhBU0VfREVMRVRJTkcQBiqIAQoPQ29uZGl0aW9uU3RhdHVzEiAKHENPTkRJVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVDT05ESVRJT05fU1RBVFVTX1RSVUUQARIaChZDT05ESVRJT05fU1RBVFVTX0ZBTFNFEAISHAoYQ09ORElUSU9OX1NUQVRVU19VTktOT1dOEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_oprc_common_v1_package]);
+  fileDesc("Ch9vcHJjL2NvbW1vbi92MS9kZXBsb3ltZW50LnByb3RvEg5vcHJjLmNvbW1vbi52MSKFAQoDTmZyEhoKEm1pbl90aHJvdWdocHV0X3JwcxgBIAEoARIaChJtYXhfbGF0ZW5jeV9wOTlfbXMYAiABKAESFAoMYXZhaWxhYmlsaXR5GAMgASgBEjAKC2NvbnNpc3RlbmN5GAQgASgOMhsub3ByYy5jb21tb24udjEuQ29uc2lzdGVuY3kiagoIT2RnbVNwZWMSFwoPcGFydGl0aW9uX2NvdW50GAEgASgNEhUKDXJlcGxpY2FfY291bnQYAiABKA0SLgoHc3RvcmFnZRgDIAEoDjIdLm9wcmMuY29tbW9uLnYxLlN0b3JhZ2VFbmdpbmUingQKCkRlcGxveW1lbnQSCwoDa2V5GAEgASgJEhQKDHBhY2thZ2VfbmFtZRgCIAEoCRIRCgljbGFzc19rZXkYAyABKAkSFwoPdGFyZ2V0X2NsdXN0ZXJzGAQgAygJEiAKA25mchgFIAEoCzITLm9wcmMuY29tbW9uLnYxLk5mchI0CgtlbmZvcmNlbWVudBgGIAEoDjIfLm9wcmMuY29tbW9uLnYxLkVuZm9yY2VtZW50TW9kZRJLChFjbHVzdGVyX3RlbXBsYXRlcxgHIAMoCzIwLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnQuQ2x1c3RlclRlbXBsYXRlc0VudHJ5EiYKBG9kZ20YCCABKAsyGC5vcHJjLmNvbW1vbi52MS5PZGdtU3BlYxIQCghyZXZpc2lvbhgJIAEoBBIuCgpjcmVhdGVkX2F0GAogASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAsgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgZzdGF0dXMYDCABKAsyIC5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50U3RhdHVzEhcKD3BsYWNlZF9jbHVzdGVycxgNIAMoCRo3ChVDbHVzdGVyVGVtcGxhdGVzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASL9AQoQRGVwbG95bWVudFN0YXR1cxIuCgVwaGFzZRgBIAEoDjIfLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnRQaGFzZRIOCgZyZWFzb24YAiABKAkSDwoHbWVzc2FnZRgDIAEoCRI5CghjbHVzdGVycxgEIAMoCzInLm9wcmMuY29tbW9uLnYxLkNsdXN0ZXJEZXBsb3ltZW50U3RhdHVzEi4KCnVwZGF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KCmNvbmRpdGlvbnMYBiADKAsyGS5vcHJjLmNvbW1vbi52MS5Db25kaXRpb24i7AIKF0NsdXN0ZXJEZXBsb3ltZW50U3RhdHVzEg8KB2NsdXN0ZXIYASABKAkSDwoHdW5pdF9pZBgCIAEoCRIuCgVwaGFzZRgDIAEoDjIfLm9wcmMuY29tbW9uLnYxLkRlcGxveW1lbnRQaGFzZRItCgpjb25kaXRpb25zGAQgAygLMhkub3ByYy5jb21tb24udjEuQ29uZGl0aW9uEg4KBnJlYXNvbhgFIAEoCRIPCgdtZXNzYWdlGAYgASgJEh8KF2Fja25vd2xlZGdlZF9nZW5lcmF0aW9uGAcgASgEEjAKDGxhc3RfY29udGFjdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASNAoJZnVuY3Rpb25zGAkgAygLMiEub3ByYy5jb21tb24udjEuRnVuY3Rpb25SZWFkaW5lc3MSJgoDbmZyGAogASgLMhkub3ByYy5jb21tb24udjEuTmZyUmVwb3J0ImgKEUZ1bmN0aW9uUmVhZGluZXNzEhAKCGZ1bmN0aW9uGAEgASgJEhgKEGRlc2lyZWRfcmVwbGljYXMYAiABKA0SFgoOcmVhZHlfcmVwbGljYXMYAyABKA0SDwoHbWVzc2FnZRgEIAEoCSJoCglOZnJSZXBvcnQSHAoUcmVjb21tZW5kZWRfcmVwbGljYXMYASABKA0SFAoMb2JzZXJ2ZWRfcnBzGAIgASgBEhcKD29ic2VydmVkX3A5OV9tcxgDIAEoARIOCgZyZWFzb24YBCABKAkiwgEKCUNvbmRpdGlvbhIMCgR0eXBlGAEgASgJEi8KBnN0YXR1cxgCIAEoDjIfLm9wcmMuY29tbW9uLnYxLkNvbmRpdGlvblN0YXR1cxIOCgZyZWFzb24YAyABKAkSDwoHbWVzc2FnZRgEIAEoCRI4ChRsYXN0X3RyYW5zaXRpb25fdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASGwoTb2JzZXJ2ZWRfZ2VuZXJhdGlvbhgGIAEoBCLWAwoORGVwbG95bWVudFVuaXQSCgoCaWQYASABKAkSFgoOZGVwbG95bWVudF9rZXkYAiABKAkSFAoMcGFja2FnZV9uYW1lGAMgASgJEhcKD3BhY2thZ2VfdmVyc2lvbhgEIAEoCRIPCgdjbHVzdGVyGAUgASgJEiIKA2NscxgGIAEoCzIVLm9wcmMuY29tbW9uLnYxLkNsYXNzEisKCWZ1bmN0aW9ucxgHIAMoCzIYLm9wcmMuY29tbW9uLnYxLkZ1bmN0aW9uEiAKA25mchgIIAEoCzITLm9wcmMuY29tbW9uLnYxLk5mchI0CgtlbmZvcmNlbWVudBgJIAEoDjIfLm9wcmMuY29tbW9uLnYxLkVuZm9yY2VtZW50TW9kZRIQCgh0ZW1wbGF0ZRgKIAEoCRImCgRvZGdtGAsgASgLMhgub3ByYy5jb21tb24udjEuT2RnbVNwZWMSEgoKZ2VuZXJhdGlvbhgMIAEoBBI6CgZsYWJlbHMYDSADKAsyKi5vcHJjLmNvbW1vbi52MS5EZXBsb3ltZW50VW5pdC5MYWJlbHNFbnRyeRotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBKokBCg9FbmZvcmNlbWVudE1vZGUSIAocRU5GT1JDRU1FTlRfTU9ERV9VTlNQRUNJRklFRBAAEhgKFEVORk9SQ0VNRU5UX01PREVfT0ZGEAESHAoYRU5GT1JDRU1FTlRfTU9ERV9PQlNFUlZFEAISHAoYRU5GT1JDRU1FTlRfTU9ERV9FTkZPUkNFEAMqfgoNU3RvcmFnZUVuZ2luZRIeChpTVE9SQUdFX0VOR0lORV9VTlNQRUNJRklFRBAAEhkKFVNUT1JBR0VfRU5HSU5FX01FTU9SWRABEhkKFVNUT1JBR0VfRU5HSU5FX1NRTElURRACEhcKE1NUT1JBR0VfRU5HSU5FX05BVFMQAyrqAQoPRGVwbG95bWVudFBoYXNlEiAKHERFUExPWU1FTlRfUEhBU0VfVU5TUEVDSUZJRUQQABIcChhERVBMT1lNRU5UX1BIQVNFX1BFTkRJTkcQARIeChpERVBMT1lNRU5UX1BIQVNFX0RFUExPWUlORxACEhwKGERFUExPWU1FTlRfUEhBU0VfUlVOTklORxADEh0KGURFUExPWU1FTlRfUEhBU0VfREVHUkFERUQQBBIbChdERVBMT1lNRU5UX1BIQVNFX0ZBSUxFRBAFEh0KGURFUExPWU1FTlRfUEhBU0VfREVMRVRJTkcQBiqIAQoPQ29uZGl0aW9uU3RhdHVzEiAKHENPTkRJVElPTl9TVEFUVVNfVU5TUEVDSUZJRUQQABIZChVDT05ESVRJT05fU1RBVFVTX1RSVUUQARIaChZDT05ESVRJT05fU1RBVFVTX0ZBTFNFEAISHAoYQ09ORElUSU9OX1NUQVRVU19VTktOT1dOEANiBnByb3RvMw", [file_google_protobuf_timestamp, file_oprc_common_v1_package]);
 
 /**
  * Non-functional requirements of a deployment. Zero means "not required".
@@ -256,6 +256,20 @@ export type ClusterDeploymentStatus = Message<"oprc.common.v1.ClusterDeploymentS
    * @generated from field: google.protobuf.Timestamp last_contact = 8;
    */
   lastContact?: Timestamp | undefined;
+
+  /**
+   * Per function, as the cluster's CRM reports it.
+   *
+   * @generated from field: repeated oprc.common.v1.FunctionReadiness functions = 9;
+   */
+  functions: FunctionReadiness[];
+
+  /**
+   * The NFR analyzer's latest numbers and advice on this cluster (absent before its first report).
+   *
+   * @generated from field: oprc.common.v1.NfrReport nfr = 10;
+   */
+  nfr?: NfrReport | undefined;
 };
 
 /**
@@ -264,6 +278,72 @@ export type ClusterDeploymentStatus = Message<"oprc.common.v1.ClusterDeploymentS
  */
 export const ClusterDeploymentStatusSchema: GenMessage<ClusterDeploymentStatus> = /*@__PURE__*/
   messageDesc(file_oprc_common_v1_deployment, 4);
+
+/**
+ * @generated from message oprc.common.v1.FunctionReadiness
+ */
+export type FunctionReadiness = Message<"oprc.common.v1.FunctionReadiness"> & {
+  /**
+   * @generated from field: string function = 1;
+   */
+  function: string;
+
+  /**
+   * @generated from field: uint32 desired_replicas = 2;
+   */
+  desiredReplicas: number;
+
+  /**
+   * @generated from field: uint32 ready_replicas = 3;
+   */
+  readyReplicas: number;
+
+  /**
+   * Why it is not (fully) ready, in words; empty when it is.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message oprc.common.v1.FunctionReadiness.
+ * Use `create(FunctionReadinessSchema)` to create a new message.
+ */
+export const FunctionReadinessSchema: GenMessage<FunctionReadiness> = /*@__PURE__*/
+  messageDesc(file_oprc_common_v1_deployment, 5);
+
+/**
+ * @generated from message oprc.common.v1.NfrReport
+ */
+export type NfrReport = Message<"oprc.common.v1.NfrReport"> & {
+  /**
+   * @generated from field: uint32 recommended_replicas = 1;
+   */
+  recommendedReplicas: number;
+
+  /**
+   * @generated from field: double observed_rps = 2;
+   */
+  observedRps: number;
+
+  /**
+   * @generated from field: double observed_p99_ms = 3;
+   */
+  observedP99Ms: number;
+
+  /**
+   * @generated from field: string reason = 4;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message oprc.common.v1.NfrReport.
+ * Use `create(NfrReportSchema)` to create a new message.
+ */
+export const NfrReportSchema: GenMessage<NfrReport> = /*@__PURE__*/
+  messageDesc(file_oprc_common_v1_deployment, 6);
 
 /**
  * Kubernetes-style condition (Available, Progressing, Degraded, NfrObserved, ...).
@@ -307,7 +387,7 @@ export type Condition = Message<"oprc.common.v1.Condition"> & {
  * Use `create(ConditionSchema)` to create a new message.
  */
 export const ConditionSchema: GenMessage<Condition> = /*@__PURE__*/
-  messageDesc(file_oprc_common_v1_deployment, 5);
+  messageDesc(file_oprc_common_v1_deployment, 7);
 
 /**
  * What the PM sends to one cluster's CRM: everything needed to run one class there.
@@ -394,7 +474,7 @@ export type DeploymentUnit = Message<"oprc.common.v1.DeploymentUnit"> & {
  * Use `create(DeploymentUnitSchema)` to create a new message.
  */
 export const DeploymentUnitSchema: GenMessage<DeploymentUnit> = /*@__PURE__*/
-  messageDesc(file_oprc_common_v1_deployment, 6);
+  messageDesc(file_oprc_common_v1_deployment, 8);
 
 /**
  * @generated from enum oprc.common.v1.EnforcementMode
