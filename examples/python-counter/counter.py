@@ -10,7 +10,10 @@ from google.protobuf import struct_pb2
 from oprc.common.v1 import value_pb2
 from oprc.function.v1 import function_pb2 as fn
 
+from tracing import Tracer
+
 JSON_HEADERS = {"content-type": "application/json"}
+TRACER = Tracer()
 
 
 def _count_of(request):
@@ -71,7 +74,17 @@ HANDLERS = {"increment": increment, "get": get, "reset": reset}
 
 
 def invoke(request):
-    """One invocation: INVALID for an unknown function, a missing object or a bad payload."""
+    """One invocation, as one server span in the caller's trace."""
+    attributes = {"oprc.class": request.cls, "oprc.function": request.function, "oprc.invocation_id": request.invocation_id, "oprc.object_id": request.object.id}
+    with TRACER.span(f"oprc.function.v1.FunctionService/Invoke {request.function}", request.headers, attributes) as span:
+        response = _invoke(request)
+        if response.status != fn.INVOCATION_STATUS_OK:
+            span.error(response.error)
+        return response
+
+
+def _invoke(request):
+    """INVALID for an unknown function, a missing object or a bad payload."""
     handler = HANDLERS.get(request.function)
     if handler is None:
         return _invalid(f'unknown function "{request.function}" (this class has {", ".join(HANDLERS)})')
