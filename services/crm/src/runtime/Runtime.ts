@@ -122,6 +122,13 @@ export class Runtime extends Context.Service<Runtime, {
           recommendation: undefined,
         })
 
+        // Acknowledged units are visible (Pending) from the first request after a restart, before their first pass.
+        const startedAt = yield* Clock.currentTimeMillis
+        for (const { value: unit } of (yield* Effect.orDie(store.units.list())).items) {
+          if (!units.has(unit.id)) units.set(unit.id, unit)
+          if (!statuses.has(unit.id)) statuses.set(unit.id, pending(unit, startedAt))
+        }
+
         const runtime = Runtime.of({
           apply: Effect.fn("Runtime.apply")(function* (unit: DeploymentUnit) {
             // The id names files and records (log paths, storage keys): DNS-style only, never a path.
