@@ -75,6 +75,38 @@ describe("failures", () => {
     expect(pidsOfUnit(unit.id)).toEqual([])
   }, 60_000)
 
+  test("a replica that stops answering (SIGSTOP) leaves the route after failed health checks and rejoins when it answers", async () => {
+    const local = await startCrm(odgm.url, makeTempDir("crm-health"), { driver: { process: { healthIntervalMs: 200, healthFailures: 2 } } })
+    const c = runtimeClient(local.url)
+    const unit = counterUnit({ id: "frozen-local", deploymentKey: "frozen", packageName: "frozen" as never })
+    const status = async () => (await run(c.getDeploymentUnit({ unitId: unit.id }))).status!
+    try {
+      await run(c.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+      await eventually("Running", async () => ((await status()).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined))
+      const pid = pidOf(unit.id, 0)!
+      process.kill(pid, "SIGSTOP")
+      const out = await eventually("out of the route", async () => {
+        const s = await status()
+        return s.functions[0]?.readyReplicas === 0 ? s : undefined
+      }, 10_000)
+      expect(out.functions[0]?.message).toContain("failed 2 health checks in a row")
+      expect(cond(out, "Degraded")?.status).toBe(commonv1.ConditionStatus.TRUE)
+      // ODGM no longer calls it: the invocation fails fast instead of hanging on a frozen process.
+      const t = performance.now()
+      const r = await fetch(`${odgm.url}/api/class/frozen.Counter/0/objects/f1/invokes/get?timeoutMs=3000`, { method: "POST" })
+      expect(r.status).toBe(503)
+      expect(performance.now() - t).toBeLessThan(1500)
+      process.kill(pid, "SIGCONT")
+      await eventually("back in the route", async () => ((await status()).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined), 10_000)
+      expect(pidOf(unit.id, 0)).toBe(pid)
+      await run(c.deleteDeploymentUnit({ unitId: unit.id }))
+    } finally {
+      const left = pidOf(unit.id, 0)
+      if (left !== undefined) process.kill(left, "SIGCONT")
+      await local.stop()
+    }
+  }, 60_000)
+
   test("a crash-looping command backs off and says why: Degraded with the exit code and the last stderr line", async () => {
     const unit = counterUnit({ id: "loop-local", deploymentKey: "loop", packageName: "loop" as never }, [bun, "-e", "console.error('boom: DATABASE_URL is not set'); process.exit(3)"])
     await apply(unit)

@@ -84,6 +84,24 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
           }
           if (r.phase === "starting") r.phase = "ready"
           yield* changed(r.unitId)
+          // Then a health check every healthIntervalMs: a replica that stops answering leaves the
+          // route after healthFailures misses in a row, and rejoins once it answers again.
+          let misses = 0
+          for (;;) {
+            yield* Effect.sleep(Duration.millis(cfg.healthIntervalMs))
+            if (r.phase === "stopping") return
+            const ok = yield* probe(r.url)
+            misses = ok ? 0 : misses + 1
+            const next: ReplicaState["phase"] = ok ? "ready" : misses >= cfg.healthFailures ? "starting" : r.phase
+            if (next !== r.phase) {
+              r.phase = next
+              if (next === "starting") {
+                healthOf(rt, r.fn).lastError = `function \`${r.fn}\`: replica ${r.index} (${r.url}) failed ${misses} health checks in a row; out of the route until it answers /readyz again`
+                yield* Effect.logWarning(`unit ${r.unitId}: ${healthOf(rt, r.fn).lastError}`)
+              }
+              yield* changed(r.unitId)
+            }
+          }
         })
         const fiber = yield* Effect.forkChild(readiness)
         const why = yield* exit
