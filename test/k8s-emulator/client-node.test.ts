@@ -103,7 +103,7 @@ describe("events", () => {
     const now = new Date()
     await events.createNamespacedEvent({
       namespace: "default",
-      body: { metadata: { name: "ev1" }, eventTime: now as any, reason: "Scaled", note: "scaled to 3", type: "Normal", action: "Scale", reportingController: "oprc-crm", reportingInstance: "crm-0", regarding: { kind: "Deployment", name: "web", namespace: "default" } },
+      body: { metadata: { name: "ev1" }, eventTime: new k8s.V1MicroTime(now.getTime()), reason: "Scaled", note: "scaled to 3", type: "Normal", action: "Scale", reportingController: "oprc-crm", reportingInstance: "crm-0", regarding: { kind: "Deployment", name: "web", namespace: "default" } },
     })
     const core = await c.core.listNamespacedEvent({ namespace: "default", fieldSelector: "involvedObject.name=web" })
     expect(core.items.map((e) => [e.metadata?.name, e.message, e.reason, e.reportingComponent, e.involvedObject.kind])).toEqual([["ev1", "scaled to 3", "Scaled", "oprc-crm", "Deployment"]])
@@ -112,6 +112,26 @@ describe("events", () => {
     expect(v1.note).toBe("pulled")
     expect(v1.regarding?.name).toBe("p")
     expect((await events.listNamespacedEvent({ namespace: "default", fieldSelector: "regarding.kind=Pod" })).items.map((e) => e.metadata?.name)).toEqual(["ev2"])
+  })
+})
+
+describe("leases", () => {
+  test("two contenders for one Lease: the second write from the same resourceVersion loses with 409", async () => {
+    const coord = c.kc.makeApiClient(k8s.CoordinationV1Api)
+    // MicroTime fields need six fractional digits, as on a real server: a plain Date (three) is 400.
+    const plain = await failure(coord.createNamespacedLease({ namespace: "default", body: { metadata: { name: "leader" }, spec: { holderIdentity: "a", renewTime: new Date() as any } } }))
+    expect(plain.code).toBe(400)
+    expect(plain.message).toContain('as "2006-01-02T15:04:05.000000Z07:00"')
+    const lease = await coord.createNamespacedLease({ namespace: "default", body: { metadata: { name: "leader" }, spec: { holderIdentity: "a", leaseDurationSeconds: 15, renewTime: new k8s.V1MicroTime() } } })
+    expect(lease.spec?.renewTime).toBeDefined()
+    const takeover = (who: string) => coord.replaceNamespacedLease({ name: "leader", namespace: "default", body: { ...lease, spec: { ...lease.spec, holderIdentity: who } } })
+    const first = await takeover("b")
+    expect(first.spec?.holderIdentity).toBe("b")
+    const second = await failure(takeover("c"))
+    expect(second.code).toBe(409)
+    expect((await coord.readNamespacedLease({ name: "leader", namespace: "default" })).spec?.holderIdentity).toBe("b")
+    const bad = await failure(coord.createNamespacedLease({ namespace: "default", body: { metadata: { name: "bad" }, spec: { leaseDurationSeconds: 0 } } }))
+    expect(bad.code).toBe(422)
   })
 })
 

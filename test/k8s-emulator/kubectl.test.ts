@@ -92,8 +92,20 @@ describe("kubectl 1.20", () => {
     }
   })
 
-  test("describe shows the object", async () => {
+  test("describe shows the object and its Events (written through events.k8s.io/v1)", async () => {
+    const w = JSON.parse(await ok(["get", "widget", "gadget", "-o", "json"]))
+    const event = {
+      apiVersion: "events.k8s.io/v1", kind: "Event", metadata: { name: "gadget.1", namespace: "default" },
+      // MicroTime: six fractional digits.
+      eventTime: new Date().toISOString().replace(/Z$/, "000Z"),
+      reportingController: "example.com/widget-controller", reportingInstance: "ctl-0", action: "Resize",
+      reason: "Resized", note: "size changed to large", type: "Normal",
+      regarding: { apiVersion: "example.com/v1", kind: "Widget", name: "gadget", namespace: "default", uid: w.metadata.uid },
+    }
+    const res = await fetch(`${emulator.url}/apis/events.k8s.io/v1/namespaces/default/events`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) })
+    expect(res.status).toBe(201)
     const out = await ok(["describe", "widget", "gadget"])
+    expect(out).toMatch(/Normal\s+Resized\s+.*size changed to large/)
     expect(out).toMatch(/Name:\s+gadget/)
     expect(out).toMatch(/Namespace:\s+default/)
     expect(out).toMatch(/Size:\s+large/)

@@ -44,6 +44,27 @@ export function checkNamespace(store: Store, rt: ResourceType, namespace: string
     })
 }
 
+// MicroTime fields: the real server decodes them with Go's fixed six-digit layout, before any
+// validation, and refuses other forms (JavaScript's toISOString() has three digits) with 400.
+const MICRO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}(Z|[+-]\d{2}:\d{2})$/
+const MICRO_TIME_FIELDS: Record<string, string[][]> = {
+  Lease: [["spec", "acquireTime"], ["spec", "renewTime"]],
+  Event: [["eventTime"], ["series", "lastObservedTime"]],
+}
+
+function checkMicroTimes(rt: ResourceType, o: Obj): void {
+  for (const path of MICRO_TIME_FIELDS[o.kind] ?? []) {
+    let v: unknown = o
+    for (const p of path) v = isObject(v) ? v[p] : undefined
+    if (v === undefined || v === null) continue
+    if (typeof v !== "string" || !MICRO_TIME.test(v)) {
+      const text = typeof v === "string" ? v : JSON.stringify(v)
+      const tail = typeof v === "string" ? (v.match(/(\.\d*)?(Z|[+-]\d{2}:\d{2})?$/)?.[0] || v) : text
+      throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: parsing time "${text}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${tail}" as ".000000"`)
+    }
+  }
+}
+
 /** Defaults, pruning and validation; throws 422 with every field error. */
 export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: AdmissionOptions = {}): void {
   const errors: FieldError[] = []
@@ -51,6 +72,7 @@ export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: Admi
   if (!old) errors.push(...validateName(rt.kind, name))
   errors.push(...validateMetadata(o.metadata))
   if (rt.builtin) {
+    checkMicroTimes(rt, o)
     applyBuiltinDefaults(o)
     defaultJobSelector(o)
     errors.push(...validateBuiltin(o, old))
