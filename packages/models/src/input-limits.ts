@@ -11,9 +11,9 @@ import { isEntryKey } from "./fields"
  * ODGM `limits.*`), so pure callers (the CLI, tests) need nothing.
  */
 
-const count = (description: string, value: number) =>
+const count = (description: string, value: number, maximum = 10_000_000) =>
   Schema.Number.check(Schema.isInt({ expected: "a positive integer" }))
-    .check(Schema.isBetween({ minimum: 1, maximum: 10_000_000 }, { expected: "a positive integer" }))
+    .check(Schema.isBetween({ minimum: 1, maximum }, { expected: `a positive integer up to ${maximum}` }))
     .annotate({ description })
     .pipe(Schema.withDecodingDefaultKey(Effect.succeed(value)))
 
@@ -42,7 +42,8 @@ export const defaultPackageLimits: PackageLimits = Schema.decodeUnknownSync(Pack
 export const ObjectLimitsConfig = Schema.Struct({
   maxEntryDepth: count("nesting depth of an entry value (deeper state breaks function runtimes: protobuf recursion limits)", DEFAULT_MAX_DEPTH),
   maxEntries: count("entries per object", 1024),
-  maxEntryKeyLength: count("characters of an entry key", 256),
+  // Entry keys travel in protos and storage keys that allow 256 characters: the limit can only go lower.
+  maxEntryKeyLength: count("characters of an entry key (at most 256)", 256, 256),
   maxObjectTriggers: count("triggers per object", 64),
   maxCollectionFunctions: count("functions per collection", 256),
   maxCollectionTriggers: count("triggers per collection", 256),
