@@ -60,6 +60,20 @@ describe("help and completions", () => {
     const bash = await cli.run(["--completions", "bash"])
     const check = Bun.spawn(["bash", "-n"], { stdin: new TextEncoder().encode(bash.stdout), stderr: "pipe" })
     expect(await check.exited).toBe(0)
+    // What bash offers after sourcing the script (COMP_* as bash sets them for <TAB>).
+    const script = `${cli.home}/oprc.bash`
+    await Bun.write(script, bash.stdout)
+    const complete = async (line: string) => {
+      const words = line.split(" ")
+      const program = `source '${script}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; COMP_LINE='${line}'; COMP_POINT=\${#COMP_LINE}; _oprc; echo "\${COMPREPLY[*]}"`
+      const p = Bun.spawn(["bash", "-c", program], { stdout: "pipe", stderr: "pipe" })
+      return (await new Response(p.stdout).text()).trim().split(" ")
+    }
+    expect(await complete("oprc de")).toEqual(["dep", "dead-letters", "dev"])
+    expect(await complete("oprc dep st")).toEqual(["status"])
+    expect(await complete("oprc pkg list --o")).toEqual(["--output", "--odgm-url"]) // global flags too
+    expect(await complete("oprc pkg list -o ")).toEqual(["table", "json", "yaml"])
+    expect(await complete("oprc dep status --w")).toEqual(["--watch"])
   }, 60_000)
 })
 

@@ -3,6 +3,7 @@ import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import { VERSION } from "@oprc/rpc"
 import { Api } from "./Api"
+import { CompletionsWithGlobals } from "./completions"
 import { ContextStore } from "./ContextStore"
 import { type CliFailure, exitCodeOf, renderFailure } from "./errors"
 
@@ -36,7 +37,7 @@ export const cliLayer = Layer.mergeAll(
   ContextStore.layer,
   Api.layer,
   // --wizard and --log-level make no sense for this CLI; help, version and completions stay.
-  CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions] }),
+  CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, CompletionsWithGlobals] }),
   CliOutput.layerPresenter(presenter),
 )
 
