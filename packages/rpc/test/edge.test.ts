@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test"
+import { Code, ConnectError, createClient } from "@connectrpc/connect"
+import { createGrpcTransport } from "@connectrpc/connect-node"
 import { Effect, Exit, Redacted } from "effect"
-import { odgmv1, pmv1 } from "@oprc/proto"
-import { classCredential, makeAuthorizer, type Need, normalizeConnectJson, scanJsonText } from "../src"
+import { functionv1, odgmv1, pmv1 } from "@oprc/proto"
+import { classCredential, makeAuthorizer, type Need, normalizeConnectJson, scanJsonText, startServer } from "../src"
+import { testServer } from "./fixture"
 
 describe("Connect JSON pre-pass", () => {
   test("short enum names become proto names in messages, lists and maps; full names stay", () => {
@@ -72,5 +75,23 @@ describe("authorizer", () => {
     expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("s3cret", "a.B") }))).toEqual({ internal: true, callerClass: "a.B" })
     expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("other", "a.B") }))).toEqual({ internal: false, callerClass: undefined })
     expect(auth.identify(new Headers({ "x-oprc-internal-token": "s3cret", "x-oprc-caller-class": "a.B" }))).toEqual({ internal: true, callerClass: undefined })
+  })
+})
+
+describe("body budget", () => {
+  test("gRPC bodies (read by connect-es) count against server.bodyBudgetBytes too", async () => {
+    const server = await startServer(testServer({ calls: 0 }, { bodyBudgetBytes: 4096 }))
+    try {
+      const client = createClient(functionv1.FunctionService, createGrpcTransport({ baseUrl: server.url }))
+      const small = new TextEncoder().encode(JSON.stringify({ echo: "x" }))
+      expect((await client.invoke({ payload: small })).status).toBe(functionv1.InvocationStatus.OK)
+      const big = new TextEncoder().encode(JSON.stringify({ echo: "x".repeat(64 * 1024) }))
+      const code = await client.invoke({ payload: big }).then(() => "ok", (e: unknown) => ConnectError.from(e).code)
+      expect(code).toBe(Code.Unavailable)
+      // The budget is given back: small calls keep working.
+      expect((await client.invoke({ payload: small })).status).toBe(functionv1.InvocationStatus.OK)
+    } finally {
+      await server.stop()
+    }
   })
 })

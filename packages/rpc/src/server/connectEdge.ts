@@ -176,14 +176,36 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
     const nodeRes = res as unknown as Parameters<typeof universalResponseToNodeResponse>[1]
     const json = parsed instanceof Uint8Array ? undefined : parsed
     const base = universalRequestFromNodeRequest(node, nodeRes as never, json as JsonValue, undefined)
-    const uReq = parsed instanceof Uint8Array ? { ...base, body: (async function* () { yield parsed })() } : base
+    let held = 0
+    const uReq =
+      parsed instanceof Uint8Array
+        ? { ...base, body: (async function* () { yield parsed })() }
+        : parsed === undefined && typeof base.body === "object" && base.body !== null && Symbol.asyncIterator in base.body
+          ? { ...base, body: budgeted(base.body as AsyncIterable<Uint8Array>, (n) => void (held += n)) }
+          : base
     return handler(uReq)
       .then(remapDecodeFailure)
       .then((uRes) => universalResponseToNodeResponse(uRes, nodeRes))
       .catch((reason: unknown) =>
         options.onFailure(`/${handler.service.typeName}/${handler.method.name}`, reason, ConnectError.from(reason).code === Code.Aborted || uReq.signal.aborted),
       )
+      .finally(() => options.body.budget.give(held))
   }
+
+  /**
+   * Bodies connect-es reads itself (gRPC, gRPC-Web, Connect streaming, compressed) count against
+   * the same memory budget as the ones read here, until the call is answered.
+   */
+  const budgeted = (body: AsyncIterable<Uint8Array>, onHeld: (bytes: number) => void) =>
+    (async function* () {
+      for await (const chunk of body) {
+        if (!options.body.budget.take(chunk.length)) {
+          throw new ConnectError("the server is reading too many request bodies at once; retry shortly", Code.Unavailable)
+        }
+        onHeld(chunk.length)
+        yield chunk
+      }
+    })()
 
   return (req: NodeReq, res: NodeRes, pathname: string) => {
     const handler = paths.get(pathname)
