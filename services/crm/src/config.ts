@@ -42,7 +42,7 @@ export const ProcessDriverConfig = Schema.Struct({
   crashLoopCount: int("an integer from 2 to 100", 2, 100)
     .annotate({ description: "exits within crashLoopWindowMs that make a function Degraded (crash loop)" }).pipe(withDefault(3)),
   crashLoopWindowMs: millis().annotate({ description: "window of the crash-loop rule" }).pipe(withDefault(10_000)),
-  healthIntervalMs: millis(100).annotate({ description: "how often a ready replica's /readyz is checked" }).pipe(withDefault(10_000)),
+  healthIntervalMs: millis(100).annotate({ description: "how often a ready replica's /readyz is checked" }).pipe(withDefault(30_000)),
   healthFailures: int("an integer from 1 to 100", 1, 100)
     .annotate({ description: "failed health checks in a row that take a replica out of the ODGM route (until it answers again)" })
     .pipe(withDefault(3)),
