@@ -48,9 +48,9 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
     return p && p.token === claim.claimToken && p.dueAt > now ? p : undefined
   }
 
-  const setResult = (id: string, value: unknown, expiresAt: number, final: boolean) => {
+  const setResult = (id: string, value: unknown, expiresAt: number, final: boolean, now: number) => {
     const existing = results.get(id)
-    if (!final && existing?.final) return
+    if (!final && existing?.final && existing.expiresAt > now) return
     results.set(id, { value: structuredClone(value), expiresAt, final })
   }
   const liveResult = (id: string, now: number) => {
@@ -81,7 +81,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
         if (outbox.has(e.id) || dead.has(e.id)) continue
         outbox.set(e.id, { event: cloneEvent(e), seq: seq++, attempts: 0, dueAt: e.availableAt, token: undefined })
       }
-      if (req.invocation) setResult(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs, req.invocation.final)
+      if (req.invocation) setResult(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs, req.invocation.final, now)
       return d.stored
     }),
 
@@ -165,7 +165,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
 
     putResult: Effect.fn("MemoryStore.putResult")(function* (id, result, ttlMs, final) {
       const now = yield* Clock.currentTimeMillis
-      setResult(id, result, now + ttlMs, final)
+      setResult(id, result, now + ttlMs, final, now)
     }),
 
     getResult: Effect.fn("MemoryStore.getResult")(function* (id) {

@@ -211,11 +211,15 @@ export function conformance(name: string, backend: () => Backend, timeout = 30_0
         const store = yield* ObjectStoreService
         yield* store.putResult("short", { status: "OK", output: [1, 2] }, 400, false)
         yield* store.putResult("long", "kept", 60_000, true)
+        yield* store.putResult("final-short", "first", 400, true)
         expect(yield* store.getResult("short")).toEqual(Option.some({ status: "OK", output: [1, 2] }))
         expect(Option.isNone(yield* store.getResult("missing"))).toBe(true)
         yield* Effect.sleep("700 millis")
         expect(Option.isNone(yield* store.getResult("short"))).toBe(true)
         expect(yield* store.getResult("long")).toEqual(Option.some("kept"))
+        // An expired final result no longer holds its id: a new (non-final) one takes it.
+        yield* store.putResult("final-short", "again", 60_000, false)
+        expect(yield* store.getResult("final-short")).toEqual(Option.some("again"))
       }),
     ), timeout)
 

@@ -103,20 +103,25 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
     interface ResultValue { readonly v: unknown; readonly x: number; readonly f?: boolean }
     const putFinal = (id: string, value: unknown, expiresAt: number) =>
       retrying("putResult", () => results.put(plainKey(id), JSON.stringify({ v: value ?? null, x: expiresAt, f: true })), idem)
-    const readResult = (id: string) =>
+    /** The stored result, expired or not (a KV entry outlives its `x` until the bucket's max age). */
+    const readRaw = (id: string) =>
       Effect.gen(function* () {
         const entry = yield* retrying("getResult", () => results.get(plainKey(id)), idem)
-        if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return undefined
-        const r = yield* decodeJson<ResultValue>("getResult", entry.value)
-        return r.x > (yield* Clock.currentTimeMillis) ? { value: r, revision: entry.revision } : undefined
+        if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return entry ? { value: undefined, revision: entry.revision } : undefined
+        return { value: yield* decodeJson<ResultValue>("getResult", entry.value), revision: entry.revision }
+      })
+    const readResult = (id: string) =>
+      Effect.gen(function* () {
+        const raw = yield* readRaw(id)
+        return raw?.value && raw.value.x > (yield* Clock.currentTimeMillis) ? { value: raw.value } : undefined
       })
     /** A non-final result never replaces a live final one: compare-and-swap on the results key. */
     const putNonFinal = (id: string, value: unknown, expiresAt: number) =>
       Effect.gen(function* () {
         const body = JSON.stringify({ v: value ?? null, x: expiresAt })
         for (let round = 0; round < 8; round++) {
-          const found = yield* readResult(id)
-          if (found?.value.f) return
+          const found = yield* readRaw(id)
+          if (found?.value?.f && found.value.x > (yield* Clock.currentTimeMillis)) return
           const put = yield* call("putResult", () => (found ? results.update(plainKey(id), body, found.revision) : results.create(plainKey(id), body))).pipe(Effect.result)
           if (put._tag === "Success") return
           // Conflict (JetStream 10071, also create() on a live key): someone wrote first; look again.
