@@ -131,7 +131,14 @@ export const makeProcessDriver = (options: ProcessDriverOptions) =>
           if (p.kind !== "process") continue
           const h = healthOf(rt, p.fn.key)
           for (let i = 0; i < (wanted.get(p.fn.key) ?? 0); i++) {
-            if (!rt.replicas.has(slot(p.fn.key, i)) && t >= h.nextStartAt) yield* start(rt, unit, p, i)
+            const key = slot(p.fn.key, i)
+            if (rt.replicas.has(key)) continue
+            // The old process of a slot being rolled over died: its replacement takes the slot.
+            const next = rt.surge.get(key)
+            if (next !== undefined && next.specHash === p.specHash) {
+              rt.surge.delete(key)
+              rt.replicas.set(key, next)
+            } else if (t >= h.nextStartAt) yield* start(rt, unit, p, i)
           }
         }
         const urls = new Map<string, ReadonlyArray<string>>()
