@@ -48,6 +48,16 @@ describe("objects", () => {
     expect(again.message).toBe("resourceVersion should not be set on objects to be created")
   })
 
+  test("wrong JSON types are refused at decoding (400), as the real server's Go structs do", async () => {
+    const d = { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "typed" }, spec: { replicas: "3", selector: { matchLabels: { app: "t" } }, template: { metadata: { labels: { app: "t" } }, spec: { containers: [{ name: "a", image: "i" }] } } } }
+    const res = await raw(c.emulator, "POST", "/apis/apps/v1/namespaces/default/deployments", d)
+    expect(res.status).toBe(400)
+    expect(res.body.message).toBe('Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field .spec.replicas of type int32')
+    const label = await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", { metadata: { name: "lbl", labels: { n: 1 } } })
+    expect(label.status).toBe(400)
+    expect(label.body.message).toContain("metadata.labels")
+  })
+
   test("generateName makes a unique name", async () => {
     const a = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { generateName: "gen-" } } })
     const b = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { generateName: "gen-" } } })

@@ -1,6 +1,7 @@
 // Admission of a write: the body's kind and version, the namespace it goes to, then defaults,
 // pruning and validation (422 with every field error).
 import { defaultCrd, validateCrd } from "./crd.ts"
+import { checkDecodable } from "./decode.ts"
 import { applyBuiltinDefaults, defaultJobSelector } from "./defaults.ts"
 import { badRequest, type FieldError, forbidden, invalidObject, notFound } from "./errors.ts"
 import { admitCustomResource } from "./schema.ts"
@@ -71,6 +72,7 @@ export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: Admi
   const name = String(o.metadata.name ?? "")
   if (!old) errors.push(...validateName(rt.kind, name))
   errors.push(...validateMetadata(o.metadata))
+  checkDecodable(rt, o)
   if (rt.builtin) {
     checkMicroTimes(rt, o)
     applyBuiltinDefaults(o)
