@@ -279,6 +279,21 @@ describe("objects and invocations", () => {
     expect(internal.stderr).toContain("permission_denied, HTTP 403")
   }, 90_000)
 
+  test("stateless invocations: payload as JSON, from a file, from stdin; an invalid payload exits 1 with the function's reason", async () => {
+    const hello = await cli.run(["invoke", "greeter.Greeter", "hello", "--payload", '{"name": "ada"}', "-o", "json"])
+    expect(hello.code).toBe(0)
+    expect(hello.json()).toEqual({ greeting: "Hello, ada!" })
+    const file = `${cli.home}/payload.json`
+    await Bun.write(file, '{"name": "grace", "language": "fr"}')
+    expect((await cli.run(["invoke", "greeter.Greeter", "hello", "--payload", `@${file}`, "-o", "json"])).json()).toEqual({ greeting: "Bonjour, grace!" })
+    expect((await cli.run(["invoke", "greeter.Greeter", "wordCount", "--payload", "-", "-o", "yaml"], { stdin: '{"text": "one two three"}' })).stdout.trim()).toBe("words: 3")
+    const blank = await cli.run(["invoke", "greeter.Greeter", "hello", "--payload", '{"name": " "}'])
+    expect(blank.code).toBe(1)
+    expect(blank.stderr.trim()).toMatch(/^error: ODGM: .*name must not be blank.*\(invalid_argument, HTTP 400\)$/)
+    const missing = await cli.run(["invoke", "greeter.Greeter", "hello", "--payload", "@/nonexistent.json"])
+    expect(missing.code).toBe(2)
+  }, 60_000)
+
   test("invoke --async with an idempotency key, result --wait; a repeated key is applied once", async () => {
     const first = await cli.run(["invoke", "counter.Counter", "increment", "--object", "cli-async", "--async", "--idempotency-key", "cli-key-1", "-o", "json"])
     expect(first.code).toBe(0)

@@ -108,7 +108,7 @@ export const startPmWith = async (extra: Record<string, unknown>) => {
   return startServer(PmApp({ ...config, server: { ...config.server, port: 0 } }).pipe(Layer.provide(quiet)))
 }
 
-/** PM (memory) with two test CRMs as clusters, ODGM (memory) with the counter class served by the real counter function. */
+/** PM (memory) with two test CRMs as clusters, ODGM (memory) with the counter and greeter classes served by their real functions. */
 export const startStack = async (opts: { readonly readyDelayMs?: number } = {}): Promise<Stack> => {
   const crms = await Promise.all(["edge", "cloud"].map((name, i) => CrmTestServer.start({ name, availability: i === 0 ? 0.99 : 0.95, readyDelayMs: opts.readyDelayMs ?? 6000 })))
   const pmConfig = Schema.decodeUnknownSync(PmConfig)({
@@ -119,16 +119,15 @@ export const startStack = async (opts: { readonly readyDelayMs?: number } = {}):
   })
   const pm = await startServer(PmApp({ ...pmConfig, server: { ...pmConfig.server, port: 0 } }).pipe(Layer.provide(quiet)))
 
-  const fnPort = await freePort()
-  const fnUrl = `http://127.0.0.1:${fnPort}`
-  const fn: ServerProcess = spawnServer({
-    name: "counter-fn",
-    cmd: [bun, join(repoRoot, "examples/counter/src/main.ts")],
-    ports: [fnPort],
-    env: { PORT: String(fnPort), HOST: "127.0.0.1" },
-    cwd: repoRoot,
-  })
-  await waitForHttp(`${fnUrl}/healthz`, (s) => s === 200, 20_000, { abortIf: () => (fn.alive() ? undefined : fn.logTail()) })
+  const startFunction = async (example: string) => {
+    const port = await freePort()
+    const url = `http://127.0.0.1:${port}`
+    const proc: ServerProcess = spawnServer({ name: `${example}-fn`, cmd: [bun, join(repoRoot, `examples/${example}/src/main.ts`)], ports: [port], env: { PORT: String(port), HOST: "127.0.0.1" }, cwd: repoRoot })
+    await waitForHttp(`${url}/healthz`, (s) => s === 200, 20_000, { abortIf: () => (proc.alive() ? undefined : proc.logTail()) })
+    return { url, proc }
+  }
+  const [counter, greeter] = await Promise.all([startFunction("counter"), startFunction("greeter")])
+  const fnUrl = counter.url
 
   const odgmConfig = Schema.decodeUnknownSync(OdgmConfig)({
     server: { host: "127.0.0.1" },
@@ -138,13 +137,14 @@ export const startStack = async (opts: { readonly readyDelayMs?: number } = {}):
     telemetry: { log: { level: "error" } },
   })
   const odgm = await startServer(OdgmApp({ ...odgmConfig, server: { ...odgmConfig.server, port: 0 } }))
-  const collection = {
-    name: "counter.Counter",
-    partitionCount: 4,
-    functions: { increment: { url: fnUrl }, get: { url: fnUrl }, reset: { url: fnUrl, access: "INTERNAL" } },
+  const collections = [
+    { name: "counter.Counter", partitionCount: 4, functions: { increment: { url: fnUrl }, get: { url: fnUrl }, reset: { url: fnUrl, access: "INTERNAL" } } },
+    { name: "greeter.Greeter", functions: { hello: { url: greeter.url, stateless: true }, wordCount: { url: greeter.url, stateless: true } } },
+  ]
+  for (const c of collections) {
+    const put = await fetch(`${odgm.url}/api/collections/${c.name}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(c) })
+    if (put.status !== 200) throw new Error(`collection ${c.name}: ${put.status} ${await put.text()}`)
   }
-  const put = await fetch(`${odgm.url}/api/collections/counter.Counter`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(collection) })
-  if (put.status !== 200) throw new Error(`collection: ${put.status} ${await put.text()}`)
 
   return {
     pmUrl: pm.url,
@@ -152,7 +152,7 @@ export const startStack = async (opts: { readonly readyDelayMs?: number } = {}):
     crms,
     fnUrl,
     async stop() {
-      await Promise.allSettled([pm.stop(), odgm.stop(), fn.stop(3000), ...crms.map((c) => c.close())])
+      await Promise.allSettled([pm.stop(), odgm.stop(), counter.proc.stop(3000), greeter.proc.stop(3000), ...crms.map((c) => c.close())])
     },
   }
 }
