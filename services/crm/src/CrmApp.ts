@@ -14,15 +14,23 @@ import { NfrBridge } from "./runtime/NfrBridge"
 import { Runtime } from "./runtime/Runtime"
 import { CrmStore, crmStorageLayer } from "./storage/CrmStore"
 
-/** Storage, the process driver and the runtime (reconcile loop + status) for a configuration. */
+/** The Driver chosen by `driver.kind` (a new driver is one more case here). It may use the CRM's store. */
+const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> => {
+  switch (config.driver.kind) {
+    case "process":
+      return ProcessDriverLayer({
+        process: config.driver.process,
+        odgm: config.odgm,
+        otlpEndpoint: config.telemetry.otlp.endpoint,
+        baseEnv: inheritedEnv(config.driver.process.inheritEnv),
+      }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
+  }
+}
+
+/** Storage, the driver and the runtime (reconcile loop + status) for a configuration. */
 export const CrmServices = (config: CrmConfig) => {
   const storage = CrmStore.layer.pipe(Layer.provideMerge(crmStorageLayer(config.storage)))
-  const driver = ProcessDriverLayer({
-    process: config.driver.process,
-    odgm: config.odgm,
-    otlpEndpoint: config.telemetry.otlp.endpoint,
-    baseEnv: inheritedEnv(config.driver.process.inheritEnv),
-  }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
+  const driver = driverLayer(config)
   const runtime = Runtime.layer(config).pipe(Layer.provideMerge(driver), Layer.provideMerge(storage))
   // The NFR loop (services/crm/src/nfr) runs beside the runtime, over the bridge.
   const nfr = Nfr.layer(config.nfr).pipe(Layer.provideMerge(NfrBridge(config.odgm.url)))
