@@ -125,6 +125,18 @@ describe("main.ts", () => {
     }
   })
 
+  test("a port in use exits 1 naming the address", async () => {
+    const port = await freePort()
+    const blocker = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } })
+    try {
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", String(port)], { stdout: "pipe", stderr: "pipe" })
+      expect(await proc.exited).toBe(1)
+      expect(await new Response(proc.stderr).text()).toContain(`cannot start on 127.0.0.1:${port}`)
+    } finally {
+      blocker.stop(true)
+    }
+  })
+
   test("bad flags exit 2 with the reason", async () => {
     const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", "99999"], { stdout: "pipe", stderr: "pipe" })
     expect(await proc.exited).toBe(2)

@@ -52,6 +52,10 @@ const emulator = await startEmulator({
   knative: values.knative,
   keda: values.keda,
   tls: values.tls,
+}).catch((e: unknown) => {
+  // e.g. EADDRINUSE: say which address, not a stack trace.
+  console.error(`k8s-emulator: cannot start on ${values.host}:${port}: ${(e as Error).message}`)
+  process.exit(1)
 })
 console.log(`k8s-emulator listening on ${emulator.url}`)
 console.log(`kubeconfig: ${emulator.kubeconfigPath}`)

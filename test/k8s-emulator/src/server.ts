@@ -2,6 +2,7 @@
 // Tables and Status errors. JSON only, HTTP/1.1 on loopback.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { createServer as createTlsServer } from "node:https"
+import { defaultManager, parseJson, readBody, send, sendWritten } from "./httpio.ts"
 import { type Api, PATCH_TYPES, pendingFinalizers, type Target, type WriteOptions } from "./api.ts"
 import * as discovery from "./discovery.ts"
 import { ApiError, badRequest, invalidObject, fieldError } from "./errors.ts"
@@ -11,8 +12,6 @@ import { objectFilter, parseFieldSelector, parseLabelSelector } from "./selector
 import { type IncludeObject, toTable, wantsTable } from "./table.ts"
 import type { Obj, ResourceType } from "./types.ts"
 import { serveWatch, type WatchHub } from "./watch.ts"
-
-const MAX_BODY = 3 * 1024 * 1024
 
 export interface ServerContext {
   api: Api
@@ -28,59 +27,6 @@ export interface ServerContext {
 
 const notFoundPath = () =>
   new ApiError(404, "NotFound", "the server could not find the requested resource", {})
-
-function send(res: ServerResponse, code: number, body: unknown, contentType = "application/json") {
-  const text = typeof body === "string" ? body : JSON.stringify(body)
-  res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-cache, private" })
-  res.end(text)
-}
-
-/** Sends a write's result with its `Warning` headers (e.g. unknown fields that were dropped). */
-function sendWritten(res: ServerResponse, code: number, body: unknown, opts: WriteOptions) {
-  if (opts.warnings && opts.warnings.length > 0) res.setHeader("Warning", opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
-  send(res, code, body)
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on("data", (c: Buffer) => {
-      size += c.length
-      // Past the limit the rest is read and dropped, so the client gets the 413 and not a reset.
-      if (size > MAX_BODY) return
-      chunks.push(c)
-    })
-    // Every request's work is bounded: a body that never finishes is cut off.
-    const timer = setTimeout(() => {
-      reject(new ApiError(408, "Timeout", "request body not received within 30 s"))
-      req.destroy()
-    }, 30_000)
-    req.on("close", () => clearTimeout(timer))
-    req.on("end", () =>
-      size > MAX_BODY
-        ? reject(new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${MAX_BODY}`))
-        : resolve(Buffer.concat(chunks).toString("utf8")),
-    )
-    req.on("error", reject)
-  })
-}
-
-function parseJson(text: string): unknown {
-  if (text.trim() === "") return undefined
-  try {
-    return JSON.parse(text)
-  } catch (e) {
-    throw badRequest(`error decoding request body: ${(e as Error).message}`)
-  }
-}
-
-/** The fieldManager of writes that name none: the user agent's product token, as the real server does. */
-function defaultManager(req: IncomingMessage): string {
-  const ua = req.headers["user-agent"] ?? ""
-  const token = ua.split("/")[0]?.trim() ?? ""
-  return token.length > 0 ? token.slice(0, 128) : "unknown"
-}
 
 interface Route {
   rt: ResourceType
