@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test"
 import { Deferred, Effect, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { prometheusText } from "@oprc/observability"
 import { makeController, Outcome } from "../src/index.ts"
 
 class Boom extends Schema.TaggedError<Boom>()("Boom", {}) {}
@@ -144,5 +145,24 @@ describe("makeController", () => {
       yield* settle
       expect(waiter.pollUnsafe()?._tag).toBe("Success")
       expect(passes).toBe(1)
+    })))
+
+  test("metrics: passes by outcome, failures by error tag, durations, per controller", () =>
+    run(Effect.gen(function* () {
+      let n = 0
+      const c = yield* makeController({ name: "metrics-test", workers: 1, resyncMs: 0, backoff: { baseMs: 10, maxMs: 10 } }, () =>
+        Effect.suspend(() => (++n <= 2 ? Effect.fail(new Boom()) : n === 3 ? Effect.succeed(Outcome.retry("later")) : Effect.succeed(Outcome.done))), Effect.succeed([]))
+      yield* c.enqueue("k")
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust("10 millis")
+        yield* settle
+      }
+      expect(n).toBe(4)
+      const text = yield* prometheusText
+      expect(text).toContain('oprc_reconcile_failures_total{controller="metrics-test",error="Boom"} 2')
+      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="error"} 2')
+      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="retry"} 1')
+      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="done"} 1')
+      expect(text).toContain('oprc_reconcile_duration_seconds_count{controller="metrics-test"} 4')
     })))
 })
