@@ -67,7 +67,8 @@ export const resolveEndpoints: Effect.Effect<
         : fromFile !== undefined
         ? { value: fromFile, from: `context ${Option.getOrElse(chosen, () => "")}` }
         : { value: fallback, from: "the default" })
-  const token = (yield* pick(yield* TokenFlag, "OPRC_TOKEN", entry.token, undefined)).value
+  // An empty --token '' means "no token", overriding the context's.
+  const token = (yield* pick(yield* TokenFlag, "OPRC_TOKEN", entry.token, undefined)).value || undefined
   const caPick = yield* pick(yield* CaFileFlag, "OPRC_CA_FILE", entry.caFile, undefined)
   // An empty --ca-file '' means "no CA file", overriding the context's.
   const ca = caPick.value === undefined || caPick.value === "" ? undefined : yield* Effect.try({

@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs"
 import * as path from "node:path"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Redacted, Schema } from "effect"
 import { section, TelemetryConfig } from "@oprc/config"
 import { CrmApp, CrmConfig } from "@oprc/crm"
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
@@ -108,7 +108,9 @@ export const runDev = (argv: ReadonlyArray<string>) => {
       flags: devFlags,
       app: (input) => {
         const config = inDataDir(wireDev(input), dataDir)
-        const startup = devStartup({ pm: urlOf(config.pm.server), odgm: urlOf(config.odgm.server), crm: urlOf(config.crm.server) }, apply, dataDir).pipe(
+        const admin = config.pm.auth.tokens.find((t) => t.role === "admin")
+        const urls = { pm: urlOf(config.pm.server), odgm: urlOf(config.odgm.server), crm: urlOf(config.crm.server), pmToken: admin === undefined ? undefined : Redacted.value(admin.token) }
+        const startup = devStartup(urls, apply, dataDir).pipe(
           Effect.provide(Api.layer),
           Effect.forkScoped,
         )

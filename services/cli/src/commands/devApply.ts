@@ -11,6 +11,8 @@ export interface DevUrls {
   readonly pm: string
   readonly odgm: string
   readonly crm: string
+  /** An admin token when the PM's auth is on (from its config), so --apply is allowed to write. */
+  readonly pmToken: string | undefined
 }
 
 type Json = Record<string, unknown>
@@ -49,7 +51,7 @@ const isPackageFile = (file: string) =>
 export const devStartup = (urls: DevUrls, files: ReadonlyArray<string>, dataDir: string) =>
   Effect.gen(function* () {
     const api = yield* Api
-    const pm: Endpoint = { server: "PM", url: urls.pm, token: undefined, ca: undefined }
+    const pm: Endpoint = { server: "PM", url: urls.pm, token: urls.pmToken, ca: undefined }
     const call = (request: ApiRequest) => api.call(pm, request)
     if (!(yield* waitReady(urls.pm))) return yield* Console.error(`oprc dev: the PM at ${urls.pm} did not become ready`)
     yield* Console.log(`oprc dev: PM ${urls.pm}  ODGM ${urls.odgm}  CRM ${urls.crm}  (data in ${dataDir}; Ctrl-C stops everything)`)
