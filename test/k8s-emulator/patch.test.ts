@@ -110,6 +110,15 @@ describe("server-side apply", () => {
     expect(conflict.details.causes[0]).toMatchObject({ field: ".spec.replicas", message: 'conflict with "scaler" using example.com/v1' })
   })
 
+  test("an apply conflicts with the same manager's earlier non-apply write (ownership is per manager and operation)", async () => {
+    await c.custom.createNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", body: widget("own", { size: "small" }), fieldManager: "me" })
+    const self = await failure(applyWidget("me", { size: "large" }, false, "own"))
+    expect(self.code).toBe(409)
+    expect(self.message).toContain('conflict with "me"')
+    const forced = await applyWidget("me", { size: "large" }, true, "own")
+    expect(forced.metadata.managedFields.find((m: any) => m.manager === "me" && m.operation === "Apply")).toBeDefined()
+  })
+
   test("fieldManager is required for apply (400/422 with the field); apply of unchanged config keeps the RV", async () => {
     const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/ssa", widget("ssa", { size: "large" }), { "Content-Type": "application/apply-patch+yaml" })
     expect(res.status).toBe(422)

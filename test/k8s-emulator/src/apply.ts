@@ -96,17 +96,19 @@ export function serverSideApply(req: ApplyRequest): Obj {
   const previous = mine?.set ?? new Set<string>()
   const base = live ? clone(live) : {}
 
-  const conflicts: { manager: string; apiVersion: string; path: string }[] = []
+  // Every other entry can conflict, including this manager's own Update entry (a create or
+  // update it made without apply): the real server keys ownership by manager and operation.
+  const conflicts: { owner: Owner; manager: string; apiVersion: string; path: string }[] = []
   for (const p of applied) {
     for (const o of list) {
-      if (o === mine || o.entry.manager === manager || !o.set.has(p)) continue
+      if (o === mine || !o.set.has(p)) continue
       const a = valueAt(base, p)
       const b = valueAt(config, p)
-      if (a.found && !deepEqual(a.value, b.value)) conflicts.push({ manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p })
+      if (a.found && !deepEqual(a.value, b.value)) conflicts.push({ owner: o, manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p })
     }
   }
   if (conflicts.length > 0 && !req.force) throw conflictError(conflicts)
-  if (req.force) for (const c of conflicts) for (const o of list) if (o.entry.manager === c.manager) o.set.delete(c.path)
+  if (req.force) for (const c of conflicts) c.owner.set.delete(c.path)
 
   // Fields this manager applied before and no longer does go, unless someone else still owns them.
   // Outermost first: removing a list item takes its fields with it (its key fields included,
