@@ -51,8 +51,15 @@ beforeAll(async () => {
 
 afterAll(async () => {
   if (dev !== undefined && dev.exitCode === null) {
+    // Only when a test failed before Ctrl-C: its function processes would outlive a SIGKILL.
+    const children = childrenOf(dev.pid)
     dev.kill("SIGKILL")
     await dev.exited
+    for (const pid of children) {
+      try {
+        process.kill(pid, "SIGKILL")
+      } catch {}
+    }
   }
 })
 
