@@ -138,8 +138,9 @@ describe("failures", () => {
       const nonexistent = counterUnit({ id: "nobin-local", deploymentKey: "nobin", packageName: "nobin" as never }, ["no-such-command-oprc", "x"])
       const portTaken = counterUnit({ id: "port-local", deploymentKey: "port", packageName: "port" as never }, undefined, { port })
       const template = counterUnit({ id: "tmpl-local", deploymentKey: "tmpl", packageName: "tmpl" as never, template: "knative" })
+      const nowhere = counterUnit({ id: "nodir-local", deploymentKey: "nodir", packageName: "nodir" as never }, undefined, { workingDir: "no/such/dir" })
       const good = counterUnit({ id: "good-local", deploymentKey: "good", packageName: "good" as never })
-      for (const u of [missing, nonexistent, portTaken, template, good]) await apply(u)
+      for (const u of [missing, nonexistent, portTaken, template, nowhere, good]) await apply(u)
 
       const failed = await waitPhase(missing.id, commonv1.DeploymentPhase.FAILED)
       expect(failed.message).toContain("function `Counter.fn`: provision.command is empty")
@@ -157,6 +158,11 @@ describe("failures", () => {
         return st.functions[0]?.message.includes("is taken") ? st : undefined
       })
       expect(busy.functions[0]!.message).toContain(`port ${port} (provision.port) is taken`)
+      const nodir = await eventually("missing working dir reported", async () => {
+        const st = await statusOf(nowhere.id)
+        return st.functions[0]?.message.includes("does not exist") ? st : undefined
+      })
+      expect(nodir.functions[0]!.message).toContain("no/such/dir does not exist")
       await waitPhase(good.id, commonv1.DeploymentPhase.RUNNING)
 
       // An invalid unit is refused with the field path; a unit for another cluster too.
@@ -171,7 +177,7 @@ describe("failures", () => {
       const elsewhere = await Effect.runPromise(Effect.flip(client.applyDeploymentUnit({ unit: deploymentUnitToProto(counterUnit({ cluster: "edge" })) })))
       expect(elsewhere.code).toBe("invalid_argument")
       expect(elsewhere.reason).toContain("unit.cluster")
-      for (const u of [missing, nonexistent, portTaken, template, good]) await run(client.deleteDeploymentUnit({ unitId: u.id }))
+      for (const u of [missing, nonexistent, portTaken, template, nowhere, good]) await run(client.deleteDeploymentUnit({ unitId: u.id }))
       expect(pidsOfUnit(good.id)).toEqual([])
     } finally {
       taken.close()

@@ -42,6 +42,14 @@ const executable = (file: string) => {
   }
 }
 
+const isDirectory = (dir: string) => {
+  try {
+    return statSync(dir).isDirectory()
+  } catch {
+    return false
+  }
+}
+
 /**
  * argv[0] as a path: a name with a slash is relative to the working dir; a bare name is looked up
  * like an npm script does, on PATH and then in <cwd>/node_modules/.bin (so `bun` works from a
@@ -110,6 +118,7 @@ export class Processes extends Context.Service<Processes, {
       spawn: (spec) =>
         Effect.gen(function* () {
           const [name = "", ...args] = spec.argv
+          if (!isDirectory(spec.cwd)) return yield* new SpawnError({ reason: `working directory ${spec.cwd} does not exist` })
           const file = resolveCommand(name, spec.cwd, spec.env.PATH ?? "")
           if (file === undefined) {
             return yield* new SpawnError({ reason: `command \`${name}\` was not found (looked on PATH and in ${join(spec.cwd, "node_modules", ".bin")})` })
