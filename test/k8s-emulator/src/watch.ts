@@ -18,6 +18,8 @@ export interface WatchRequest {
   render: (o: Obj, first: boolean) => Obj
 }
 
+const MAX_BUFFERED = 16 * 1024 * 1024
+
 export type WatchEventType = "ADDED" | "MODIFIED" | "DELETED" | "BOOKMARK" | "ERROR"
 
 /** Open watch streams, so a test hook can drop them all at once. */
@@ -57,6 +59,9 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
   let first = true
   const send = (type: WatchEventType, object: Obj) => {
     if (res.writableEnded) return
+    // A client that stops reading is cut off, as the real server drops watchers whose buffer
+    // fills, instead of buffering without bound; it re-watches (or gets 410 and re-lists).
+    if (res.writableLength > MAX_BUFFERED) return close()
     const rendered = type === "ERROR" || type === "BOOKMARK" ? object : w.render(object, first)
     if (type !== "ERROR" && type !== "BOOKMARK") first = false
     res.write(`${JSON.stringify({ type, object: rendered })}\n`)
@@ -106,7 +111,9 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
     const t = setInterval(() => send("BOOKMARK", { kind: w.rt.kind, apiVersion: groupVersion(w.rt), metadata: { resourceVersion: String(store.currentRv) } }), w.bookmarkIntervalMs)
     timers.push(t)
   }
-  if (w.timeoutSeconds !== undefined && w.timeoutSeconds > 0) timers.push(setTimeout(close, w.timeoutSeconds * 1000))
+  // Without timeoutSeconds the real server ends a watch after a random 30 to 60 minutes.
+  const timeout = w.timeoutSeconds !== undefined && w.timeoutSeconds > 0 ? w.timeoutSeconds : 1800 * (1 + Math.random())
+  timers.push(setTimeout(close, timeout * 1000))
   const unregister = hub.add(close, storage)
   cleanup = () => {
     unsubscribe()
