@@ -92,7 +92,8 @@ export class Api {
     for (const k of ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"]) delete o.metadata[k]
     o.metadata.uid = randomUUID()
     o.metadata.creationTimestamp = nowTimestamp()
-    if (rt.status && o.kind !== "Namespace") delete o.status
+    // Status is the server's: dropped on create (a Namespace then defaults to phase Active).
+    if (rt.status) delete o.status
     if (this.tracksGeneration(rt)) o.metadata.generation = 1
     else delete o.metadata.generation
     admit(rt, o, undefined, opts)
