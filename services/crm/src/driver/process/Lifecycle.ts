@@ -4,7 +4,7 @@ import { classCredential } from "@oprc/rpc"
 import { recordRestart } from "../../Metrics"
 import { CrmStore, replicaKey } from "../../storage/CrmStore"
 import { lastLine, logFile } from "./logs"
-import { Processes } from "./Processes"
+import { Processes, SpawnError } from "./Processes"
 import type { ProcessDriverOptions } from "./ProcessDriver"
 import { type FunctionPlan, globalClass } from "./spec"
 import { type FunctionHealth, type ReplicaState, slot, type UnitRuntime } from "./state"
@@ -137,9 +137,9 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
     const start = (rt: UnitRuntime, unit: DeploymentUnit, plan: Extract<FunctionPlan, { kind: "process" }>, index: number, into: "replicas" | "surge" = "replicas") =>
       Effect.gen(function* () {
         const fixed = plan.fn.provision.port
-        const port = fixed === 0 ? yield* processes.freePort(cfg.host).pipe(Effect.mapError((e) => e.reason)) : fixed + index
+        const port = fixed === 0 ? yield* processes.freePort(cfg.host) : fixed + index
         if (fixed !== 0 && !(yield* processes.portFree(cfg.host, port))) {
-          return yield* Effect.fail(`port ${port} (provision.port${index > 0 ? ` + ${index}` : ""}) is taken on ${cfg.host}`)
+          return yield* new SpawnError({ reason: `port ${port} (provision.port${index > 0 ? ` + ${index}` : ""}) is taken on ${cfg.host}` })
         }
         const spawned = yield* processes.spawn({
           argv: plan.argv,
@@ -147,7 +147,7 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
           env: envFor(unit, plan, index, port),
           stdoutFile: logFile(cfg.logDir, unit.id, plan.fn.key, index, "stdout"),
           stderrFile: logFile(cfg.logDir, unit.id, plan.fn.key, index, "stderr"),
-        }).pipe(Effect.mapError((e) => e.reason))
+        })
         const startedAt = yield* now
         const r: ReplicaState = {
           unitId: unit.id, fn: plan.fn.key, index, specHash: plan.specHash, argv: plan.argv, port,
@@ -159,7 +159,7 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
         }).pipe(Effect.ignore)
         yield* watch(rt, r, Effect.map(Deferred.await(spawned.exit), (e) => describeExit(r.argv, e.code, e.signal)))
       }).pipe(
-        Effect.catch((reason: string) =>
+        Effect.catch((e: SpawnError) =>
           Effect.gen(function* () {
             const t = yield* now
             const h = healthOf(rt, plan.fn.key)
@@ -167,7 +167,7 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
             h.exits = [...h.exits.filter((e) => t - e < cfg.crashLoopWindowMs), t]
             const delay = Math.min(cfg.restartMaxMs, cfg.restartBaseMs * 2 ** (h.crashes - 1))
             h.nextStartAt = t + delay
-            h.lastError = `function \`${plan.fn.key}\`: ${reason}; retrying in ${delay} ms`
+            h.lastError = `function \`${plan.fn.key}\`: ${e.reason}; retrying in ${delay} ms`
             yield* Effect.logWarning(`unit ${unit.id}: ${h.lastError}`)
           })
         ),
