@@ -1,3 +1,4 @@
+import { hostname } from "node:os"
 import { Layer } from "effect"
 import type { Health } from "@oprc/observability"
 import { serve, serverOptions } from "@oprc/rpc"
@@ -5,6 +6,7 @@ import { makeCrmAuthorizer } from "./auth"
 import { type CrmConfig, inheritedEnv } from "./config"
 import { Driver } from "./driver/Driver"
 import { OdgmCollections } from "./driver/process/OdgmCollections"
+import { KubernetesDriverLayer } from "./driver/kubernetes/KubernetesDriver"
 import { ProcessDriverLayer } from "./driver/process/ProcessDriver"
 import { Processes } from "./driver/process/Processes"
 import { clusterInfoRpc } from "./rpc/ClusterInfoRpc"
@@ -24,6 +26,20 @@ const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> =>
         otlpEndpoint: config.telemetry.otlp.endpoint,
         baseEnv: inheritedEnv(config.driver.process.inheritEnv),
       }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
+    case "kubernetes": {
+      const k = config.driver.kubernetes
+      return KubernetesDriverLayer({
+        kubeconfig: k.kubeconfig,
+        namespace: k.namespace,
+        environment: k.environment,
+        leaseName: k.leaseName,
+        leaseDurationMs: k.leaseDurationMs,
+        identity: k.identity ?? `${hostname()}-${process.pid}`,
+        workers: config.reconcile.workers,
+        resyncMs: config.reconcile.resyncMs,
+        odgmUrl: config.odgm.url,
+      }).pipe(Layer.provide(OdgmCollections.layer(config.odgm)))
+    }
   }
 }
 

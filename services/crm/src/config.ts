@@ -55,6 +55,16 @@ export const ProcessDriverConfig = Schema.Struct({
 })
 export type ProcessDriverConfig = typeof ProcessDriverConfig.Type
 
+export const KubernetesDriverConfig = Schema.Struct({
+  kubeconfig: Schema.optionalKey(NonEmptyString.annotate({ description: "kubeconfig file; absent = in-cluster (service account token and CA under /var/run/secrets/kubernetes.io/serviceaccount)" })),
+  namespace: NonEmptyString.annotate({ description: "namespace of the DeploymentRecords, their workloads and the Lease" }).pipe(withDefault("default")),
+  environment: NonEmptyString.annotate({ description: "EnvironmentConfig used when a record names none" }).pipe(withDefault("default")),
+  leaseName: NonEmptyString.annotate({ description: "coordination.k8s.io/v1 Lease of the leader election (one per CRM group)" }).pipe(withDefault("oprc-crm")),
+  leaseDurationMs: millis(300).annotate({ description: "a leader that has not renewed for this long is replaced; it renews every third of it" }).pipe(withDefault(15_000)),
+  identity: Schema.optionalKey(NonEmptyString.annotate({ description: "this replica's holder identity in the Lease (default: hostname-pid)" })),
+})
+export type KubernetesDriverConfig = typeof KubernetesDriverConfig.Type
+
 /** oprc-crm configuration: file (--config), OPRC_* environment, flags. */
 export const CrmConfig = Schema.Struct({
   server: section(serverConfig(8088)),
@@ -76,8 +86,9 @@ export const CrmConfig = Schema.Struct({
     timeoutMs: millis().annotate({ description: "deadline of one call to ODGM" }).pipe(withDefault(3000)),
   })),
   driver: section(Schema.Struct({
-    kind: Schema.Literals(["process"]).annotate({ description: "runtime driver: process (local processes)" }).pipe(withDefault("process")),
+    kind: Schema.Literals(["process", "kubernetes"]).annotate({ description: "runtime driver: process (local processes) or kubernetes (DeploymentRecords reconciled into workloads)" }).pipe(withDefault("process")),
     process: section(ProcessDriverConfig),
+    kubernetes: section(KubernetesDriverConfig),
   })),
   nfr: section(NfrConfig),
   reconcile: section(Schema.Struct({
@@ -95,6 +106,9 @@ export const crmFlags = {
   "--storage": "storage.kind",
   "--sqlite-path": "storage.sqlite.path",
   "--prometheus-url": "nfr.prometheusUrl",
+  "--driver": "driver.kind",
+  "--kubeconfig": "driver.kubernetes.kubeconfig",
+  "--namespace": "driver.kubernetes.namespace",
 } as const
 
 /** The part of the CRM's own environment function processes inherit (the only env read outside the loader). */
