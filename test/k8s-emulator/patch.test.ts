@@ -80,6 +80,16 @@ describe("server-side apply", () => {
     expect(alice.operation).toBe("Apply")
     expect(alice.fieldsV1["f:spec"]["f:ports"]['k:{"name":"http"}']).toEqual({ ".": {}, "f:name": {}, "f:port": {} })
     expect(alice.fieldsV1["f:spec"]["f:size"]).toEqual({})
+    // Defaults filled in by the server are not the applier's.
+    expect(alice.fieldsV1["f:spec"]["f:color"]).toBeUndefined()
+  })
+
+  test("a partial apply from another manager is validated merged, not alone", async () => {
+    await applyWidget("first", { size: "small" }, false, "part")
+    // No spec.size (required) in this config: fine, the merged object has it.
+    const o = await applyWidget("second", { color: "red" }, false, "part")
+    expect(o.spec.color).toBe("red")
+    expect(o.spec.size).toBe("small")
   })
 
   test("a second manager changing an owned field gets 409 with causes; same value co-owns; force takes over", async () => {

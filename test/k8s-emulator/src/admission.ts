@@ -4,7 +4,7 @@ import { defaultCrd, validateCrd } from "./crd.ts"
 import { checkDecodable } from "./decode.ts"
 import { applyBuiltinDefaults, defaultJobSelector } from "./defaults.ts"
 import { badRequest, type FieldError, forbidden, invalidObject, notFound } from "./errors.ts"
-import { admitCustomResource } from "./schema.ts"
+import { admitCustomResource, pruneCustomResource } from "./schema.ts"
 import type { Store } from "./store.ts"
 import { clone, groupVersion, isObject, type Obj, type ResourceType } from "./types.ts"
 import { validateBuiltin, validateMetadata, validateName } from "./validate.ts"
@@ -93,13 +93,16 @@ export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: Admi
 }
 
 
-/** An applied configuration of a custom resource is pruned, defaulted and validated like an object. */
+/**
+ * An applied configuration of a custom resource loses its unknown fields before ownership is
+ * computed. It is partial, so defaults and validation wait for the merged object (the applier
+ * does not own the defaults).
+ */
 export function admitConfig(rt: ResourceType, o: Obj, opts: AdmissionOptions): void {
   if (rt.builtin || !rt.schema) return
   const pruned: string[] = []
-  const errors = admitCustomResource(o, rt.schema, pruned)
+  pruneCustomResource(o, rt.schema, pruned)
   checkPruned(pruned, opts)
-  if (errors.length > 0) throw invalidObject(rt.kind, rt.group, String(o.metadata.name ?? ""), errors)
 }
 
 function checkPruned(pruned: string[], opts: AdmissionOptions): void {

@@ -18,6 +18,11 @@ export function admitCustomResource(obj: Obj, schema: Obj | undefined, pruned: s
   return errors
 }
 
+/** Only the pruning step (an applied configuration is partial: it is defaulted and validated merged). */
+export function pruneCustomResource(obj: Obj, schema: Obj | undefined, pruned: string[] = []): void {
+  if (schema) pruneNode(obj, schema, "", pruned, true)
+}
+
 const preserves = (s: Obj) => s["x-kubernetes-preserve-unknown-fields"] === true
 
 function pruneNode(v: unknown, s: Obj, path: string, pruned: string[], root = false): void {
