@@ -80,7 +80,7 @@ export const makeLifecycle = (options: ProcessDriverOptions) =>
               return yield* processes.stop(r.pid, r.ticks, cfg.stopGraceMs)
             }
             yield* Effect.sleep(Duration.millis(pause))
-            pause = Math.min(pause * 2, 200)
+            pause = Math.min(pause * 2, 50)
           }
           if (r.phase === "starting") r.phase = "ready"
           yield* changed(r.unitId)
