@@ -1,11 +1,10 @@
-import { chmodSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Layer, References, Schema } from "effect"
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { PmApp, PmConfig } from "@oprc/pm"
 import { startServer } from "@oprc/rpc"
 import { CrmTestServer } from "../../../test/crm-test-server"
-import { freePort, makeTempDir, type ServerProcess, spawnServer, waitForHttp } from "../../../test/harness/index.ts"
+import { type Cli, cliRunner as harnessCliRunner, freePort, makeTempDir, type ServerProcess, spawnServer, waitForHttp } from "../../../test/harness/index.ts"
 
 /** Real servers for the CLI tests (PM, test CRMs, ODGM, the counter function) and the compiled CLI. */
 
@@ -24,73 +23,10 @@ const compile = async (): Promise<string> => {
   return join(outdir, "oprc")
 }
 
-export interface CliResult {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-  /** stdout parsed as JSON (for -o json). */
-  json(): any
-}
+export { type Cli, type CliResult, runInPty } from "../../../test/harness/index.ts"
 
-export interface Cli {
-  readonly home: string
-  readonly configFile: string
-  run(args: ReadonlyArray<string>, opts?: { readonly env?: Record<string, string>; readonly stdin?: string; readonly cwd?: string }): Promise<CliResult>
-}
-
-/**
- * Runs the compiled CLI asynchronously (the servers in this process must keep answering) with
- * its own HOME and config file, and none of the caller's OPRC_* variables.
- */
-export const cliRunner = (binary: string, baseEnv: Record<string, string>): Cli => {
-  const home = makeTempDir("oprc-cli-home")
-  const configFile = join(home, "config.yaml")
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
-  return {
-    home,
-    configFile,
-    async run(args, opts = {}) {
-      const proc = Bun.spawn([binary, ...args], {
-        cwd: opts.cwd ?? repoRoot,
-        env: { ...clean, HOME: home, OPRC_CONFIG: configFile, NO_COLOR: "1", ...baseEnv, ...opts.env },
-        stdin: opts.stdin === undefined ? "ignore" : new TextEncoder().encode(opts.stdin),
-        stdout: "pipe",
-        stderr: "pipe",
-      })
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
-      return {
-        code,
-        stdout,
-        stderr,
-        json() {
-          try {
-            return JSON.parse(stdout)
-          } catch {
-            throw new Error(`stdout is not JSON (exit ${code}):\n${stdout}\nstderr:\n${stderr}`)
-          }
-        },
-      }
-    },
-  }
-}
-
-/**
- * Runs a command in a pseudo-terminal (util-linux `script`), so the CLI sees a TTY on stdout;
- * returns everything the terminal received, escape sequences included.
- */
-export const runInPty = async (binary: string, args: ReadonlyArray<string>, env: Record<string, string>): Promise<{ code: number; output: string }> => {
-  const dir = makeTempDir("oprc-cli-pty")
-  const script = join(dir, "run.sh")
-  const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
-  writeFileSync(script, `#!/bin/sh\nexec ${quoted}\n`)
-  chmodSync(script, 0o755)
-  const typescript = join(dir, "typescript")
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
-  // -e: script exits with the child's code; -f: flush as it goes.
-  const proc = Bun.spawn(["script", "-q", "-e", "-f", "-c", script, typescript], { env: { ...clean, TERM: "xterm", ...env }, stdin: "pipe", stdout: "pipe", stderr: "pipe" })
-  const [output, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
-  return { code, output }
-}
+/** The compiled CLI run from the repository root (relative `-f` paths), see test/harness/cli.ts. */
+export const cliRunner = (binary: string, baseEnv: Record<string, string>): Cli => harnessCliRunner(binary, baseEnv, repoRoot)
 
 const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
 

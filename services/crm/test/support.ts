@@ -86,33 +86,5 @@ export const isAlive = (pid: number) => {
   }
 }
 
-/** The pid of a replica the CRM started, found by its environment (OPRC_UNIT, OPRC_REPLICA). */
-export const pidOf = (unitId: string, index: number): number | undefined => {
-  const fs = require("node:fs") as typeof import("node:fs")
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")
-      if (env.includes(`OPRC_UNIT=${unitId}`) && env.includes(`OPRC_REPLICA=${index}`) && isAlive(Number(entry))) return Number(entry)
-    } catch {
-      // not ours, or gone
-    }
-  }
-  return undefined
-}
-
-/** Every live process started for a unit (any replica). */
-export const pidsOfUnit = (unitId: string): Array<number> => {
-  const fs = require("node:fs") as typeof import("node:fs")
-  const out: Array<number> = []
-  for (const entry of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const env = fs.readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")
-      if (env.includes(`OPRC_UNIT=${unitId}`) && isAlive(Number(entry))) out.push(Number(entry))
-    } catch {
-      // not ours, or gone
-    }
-  }
-  return out.sort((a, b) => a - b)
-}
+/** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
+export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"

@@ -1,0 +1,131 @@
+import { existsSync, readdirSync, statSync } from "node:fs"
+import { join } from "node:path"
+import { makeTempDir, type ReceivedSpan, waitFor } from "../harness/index.ts"
+
+// Shared by the e2e files: the compiled binaries, the two packages of the flow, small HTTP helpers.
+
+export const repoRoot = join(import.meta.dir, "../..")
+export const BINARIES = ["oprc-pm", "oprc-crm", "oprc-odgm", "oprc"] as const
+export type BinaryName = (typeof BINARIES)[number]
+
+/** Newest modification time of what goes into a binary (sources, protos, lockfile). */
+const newestSource = (): number => {
+  let newest = 0
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.name === "node_modules" || entry.name === "test" || entry.name.startsWith(".")) continue
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else if (/\.(ts|json|proto)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs)
+    }
+  }
+  for (const top of ["packages", "services"]) walk(join(repoRoot, top))
+  for (const file of ["package.json", "bun.lock", "scripts/build.ts"]) newest = Math.max(newest, statSync(join(repoRoot, file)).mtimeMs)
+  return newest
+}
+
+let binaries: Promise<string> | undefined
+
+/**
+ * The directory holding the four compiled binaries: dist/ when `npm run build` is newer than every
+ * source file, otherwise a fresh build into a temp dir (once per test process; ~16 s here), so the
+ * suite never runs yesterday's binaries.
+ */
+export const binaryDir = (): Promise<string> => (binaries ??= resolveBinaries())
+
+const resolveBinaries = async (): Promise<string> => {
+  const dist = join(repoRoot, "dist")
+  const sources = newestSource()
+  if (BINARIES.every((b) => existsSync(join(dist, b)) && statSync(join(dist, b)).mtimeMs >= sources)) return dist
+  const outdir = makeTempDir("e2e-build")
+  const build = Bun.spawn([process.execPath, "scripts/build.ts", "--outdir", outdir], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" })
+  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
+  return outdir
+}
+
+/**
+ * The second package of the flow: `tally.Tally` depends on `counter` and its trigger crosses
+ * classes: every completed `increment` of a tally increments the counter object `total`.
+ * The tally's function is the counter example's process (any class with a `count` entry).
+ */
+export const tallyPackage = (totalId = "total") => `name: tally
+version: 1.0.0
+dependencies:
+  - {name: counter, version: ^1.0.0}
+classes:
+  - key: Tally
+    state:
+      keys:
+        - {name: count, type: NUMBER}
+    bindings:
+      - {name: increment, function: Tally.fn}
+      - {name: get, function: Tally.fn}
+    triggers:
+      - event: FUNC_COMPLETE
+        source: increment
+        target: {cls: counter.Counter, function: increment, objectId: ${totalId}}
+functions:
+  - key: Tally.fn
+    provision:
+      command: [bun, examples/counter/src/main.ts]
+`
+
+export interface HttpReply {
+  readonly status: number
+  readonly body: any
+}
+
+/** A request with a JSON (or YAML, for a string body) body; the answer parsed when it is JSON. */
+export const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpReply> => {
+  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(40_000) }
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body)
+    ;(init.headers as Record<string, string>)["content-type"] ??= typeof body === "string" ? "application/yaml" : "application/json"
+  }
+  const res = await fetch(url, init)
+  const text = await res.text()
+  let parsed: unknown = text
+  try {
+    parsed = text === "" ? undefined : JSON.parse(text)
+  } catch {
+    // not JSON: keep the text
+  }
+  return { status: res.status, body: parsed }
+}
+
+/** Like `call`, but anything other than 2xx is an error naming the request and the answer. */
+export const ok = async (method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<any> => {
+  const r = await call(method, url, body, headers)
+  if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${url}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
+  return r.body
+}
+
+/**
+ * Waits until the spans of `traceId` include `service`'s, and checks the trace hangs together:
+ * every span but the root has its parent in the trace. Returns the trace's spans.
+ */
+export const waitForTrace = async (spans: () => ReadonlyArray<ReceivedSpan>, traceId: string, services: ReadonlyArray<string>, timeoutMs = 20_000): Promise<Array<ReceivedSpan>> => {
+  const trace = () => spans().filter((s) => s.traceId === traceId)
+  try {
+    return await waitFor(`one trace ${traceId} across ${services.join(", ")}`, async () => {
+      const have = new Set(trace().map((s) => s.resource["service.name"] as string))
+      return services.every((s) => have.has(s)) ? trace() : undefined
+    }, { timeoutMs, intervalMs: 100 })
+  } catch (e) {
+    const seen = trace().map((s) => `${s.resource["service.name"]}: ${s.name}`)
+    throw new Error(`${(e as Error).message}; spans of the trace: ${seen.length === 0 ? "none" : seen.join("; ")}`)
+  }
+}
+
+/** The chain of services from a span up to the root of its trace (parent links followed). */
+export const ancestry = (trace: ReadonlyArray<ReceivedSpan>, from: ReceivedSpan): Array<string> => {
+  const byId = new Map(trace.map((s) => [s.spanId, s]))
+  const chain: Array<string> = []
+  let at: ReceivedSpan | undefined = from
+  while (at !== undefined) {
+    const service = at.resource["service.name"] as string
+    if (chain[chain.length - 1] !== service) chain.push(service)
+    at = at.parentSpanId === "" ? undefined : byId.get(at.parentSpanId)
+  }
+  return chain
+}
