@@ -37,13 +37,21 @@ export const layer = (identity: ServiceIdentity, options: TelemetryOptions): Lay
     Layer.succeed(References.MinimumLogLevel, levels[options.log.level]),
     Layer.succeed(SamplingRatio, options.otlp.samplingRatio),
   )
-  const endpoint = options.otlp.endpoint
-  if (endpoint === undefined || endpoint === "") return logs
+  return Layer.mergeAll(logs, tracing(identity, options.otlp))
+}
+
+/**
+ * OTLP/HTTP JSON trace export alone (no logger change), or nothing without an endpoint; for
+ * processes that keep their own logging, such as function servers (@oprc/sdk).
+ */
+export const tracing = (identity: ServiceIdentity, otlp: TelemetryOptions["otlp"]): Layer.Layer<never> => {
+  const endpoint = otlp.endpoint
+  if (endpoint === undefined || endpoint === "") return Layer.empty
   const traces = OtlpTracer.layer({
     url: new URL("v1/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`).toString(),
-    resource: { serviceName: options.otlp.serviceName ?? identity.name, serviceVersion: identity.version },
+    resource: { serviceName: otlp.serviceName ?? identity.name, serviceVersion: identity.version },
     exportInterval: "500 millis",
     shutdownTimeout: "1 second",
   }).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer))
-  return Layer.mergeAll(logs, Layer.orDie(traces))
+  return Layer.orDie(traces)
 }

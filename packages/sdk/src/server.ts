@@ -1,5 +1,6 @@
 import { Effect, Layer, References } from "effect"
 import { functionv1 } from "@oprc/proto"
+import { Telemetry } from "@oprc/observability"
 import { rpcService, serve as serveRpc, startServer, VERSION } from "@oprc/rpc"
 import type { ClassDef, StateSchema } from "./define.ts"
 import { makeInvoke } from "./handler.ts"
@@ -61,8 +62,15 @@ export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: Se
     },
     { rpc: [functionService] },
   )
+  // The CRM sets OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_SERVICE_NAME when it traces: the server's span
+  // of each call then continues the caller's traceparent (ODGM's) and is exported, so an
+  // invocation is one trace from the gateway into the function.
+  const traced = server.pipe(Layer.provide(Telemetry.tracing(
+    { name: env.OTEL_SERVICE_NAME || "oprc-function", version: VERSION },
+    { endpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, samplingRatio: 1, serviceName: env.OTEL_SERVICE_NAME || undefined },
+  )))
   const started = await startServer(
-    options.quiet ? server.pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))) : server,
+    options.quiet ? traced.pipe(Layer.provide(Layer.succeed(References.MinimumLogLevel, "Warn"))) : traced,
   )
   return { port: started.port, url: started.url, close: started.stop }
 }
