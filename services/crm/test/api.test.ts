@@ -3,7 +3,7 @@ import { Effect, Fiber, Stream } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
 import { commonv1 } from "@oprc/proto"
 import { freePort, makeTempDir, removeTempDir, startEtcd } from "@oprc/test-harness"
-import { counterUnit, eventually, pidOf, runtimeClient, startCrm, startOdgm } from "./support"
+import { counterUnit, eventually, pidOf, pidsOfUnit, runtimeClient, startCrm, startOdgm } from "./support"
 
 const dirs: Array<string> = []
 const tmp = (name: string) => {
@@ -102,6 +102,39 @@ describe("RuntimeService and ClusterInfoService", () => {
       await crm.stop()
       await odgm.stop()
       await etcd.stop()
+    }
+  }, 60_000)
+
+  test("a restarted CRM replaces a replica that died while it was down, and starts no second one", async () => {
+    const odgm = await startOdgm()
+    const dir = tmp("crm-dead")
+    const input = { driver: { process: { stopOnExit: false } } }
+    let crm = await startCrm(odgm.url, dir, input)
+    const unit = counterUnit({ id: "dead-local", deploymentKey: "dead", packageName: "deadpkg" as never }, undefined, { minScale: 2 })
+    try {
+      await run(runtimeClient(crm.url).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+      const running = async () => {
+        const s = (await run(runtimeClient(crm.url).getDeploymentUnit({ unitId: unit.id }))).status
+        return s?.phase === commonv1.DeploymentPhase.RUNNING && s.functions[0]?.readyReplicas === 2 ? s : undefined
+      }
+      await eventually("Running with 2", running)
+      const [p0, p1] = [pidOf(unit.id, 0)!, pidOf(unit.id, 1)!]
+      await crm.stop()
+      process.kill(p1, "SIGKILL")
+      await eventually("replica 1 gone", async () => (pidOf(unit.id, 1) === undefined ? true : undefined))
+      crm = await startCrm(odgm.url, dir, input)
+      await eventually("Running with 2 again", running)
+      expect(pidOf(unit.id, 0)).toBe(p0)
+      const replaced = pidOf(unit.id, 1)
+      expect(replaced).toBeDefined()
+      expect(replaced).not.toBe(p1)
+      expect(pidsOfUnit(unit.id).length).toBe(2)
+      await run(runtimeClient(crm.url).deleteDeploymentUnit({ unitId: unit.id }))
+      await eventually("all stopped", async () => (pidsOfUnit(unit.id).length === 0 ? true : undefined))
+    } finally {
+      for (const pid of pidsOfUnit(unit.id)) process.kill(pid, "SIGKILL")
+      await crm.stop()
+      await odgm.stop()
     }
   }, 60_000)
 })
