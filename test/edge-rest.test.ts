@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test"
 import { spawnService } from "./edge-support"
 
 // Issue 7, observations 2, 4 and 8 on the REST edge of real PM and ODGM processes: deep and
 // invalid-UTF-8 bodies are 400 (not 500, not U+FFFD), error bodies stay small, one content-type
 // rule on both servers, and a client that leaves is not an ERROR line in the log.
 
+setDefaultTimeout(30_000)
 let pm: Awaited<ReturnType<typeof spawnService>>
 let odgm: Awaited<ReturnType<typeof spawnService>>
 beforeAll(async () => {

@@ -104,8 +104,9 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
       const runner = makeCallRunner({
         authorize: routes.authorize,
         base: base as Context.Context<never>,
-        onStart: () => void inFlight++,
-        onEnd: () => void inFlight--,
+        // Calls are counted from their arrival (below), so one still sending its body counts too.
+        onStart: () => undefined,
+        onEnd: () => undefined,
       })
       const limits = serverLimits(options)
       const body = { maxBytes: options.bodyLimitBytes, timeoutMs: limits.bodyTimeoutMs, budget: makeBodyBudget(limits.bodyBudgetBytes) }
@@ -224,7 +225,11 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           })
         }
         const match = matchRest(req.method ?? "GET", pathname)
-        if (match === undefined) return connectHandler(req, res, pathname)
+        if (match === undefined) {
+          inFlight++
+          res.on("close", () => void inFlight--)
+          return connectHandler(req, res, pathname)
+        }
         void handleRest(req, res, new URL(raw, "http://localhost"), match).then(
           () => undefined,
           (e) => {
