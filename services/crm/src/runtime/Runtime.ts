@@ -160,6 +160,10 @@ export class Runtime extends Context.Service<Runtime, {
             // The tombstone first: a CRM that crashes right after still knows what to clean up.
             yield* deleted.upsert(unitId, existing.value.value).pipe(Effect.mapError(unavailable))
             yield* store.units.delete(unitId).pipe(Effect.mapError(unavailable))
+            const current = statuses.get(unitId)
+            if (current !== undefined) {
+              yield* publish({ ...current, phase: "Deleting", message: "deleting: routes removed, replicas draining", updatedAt: yield* Clock.currentTimeMillis })
+            }
             // Bounded below the PM's call deadline (3 s): a slow SIGTERM finishes in the background.
             yield* controller.awaitPass(unitId, 2000)
             return true
