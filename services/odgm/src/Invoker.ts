@@ -99,10 +99,14 @@ export class Invoker extends Context.Service<Invoker, {
             return toDeliveries(firings, source, `${base}.f`, yield* Clock.currentTimeMillis)
           })
 
-        /** The record to commit with the outcome, for a recorded invocation. */
+        /**
+         * The record to commit with the outcome, for a recorded invocation that succeeded. Other
+         * outcomes applied nothing and are not recorded: a retry (or a trigger's next delivery
+         * attempt) runs the function again instead of replaying a failure that may have passed.
+         */
         const recordOf = (rec: Recorded | undefined, r: InvocationResult) =>
           Effect.map(Clock.currentTimeMillis, (now): InvocationRecord | undefined =>
-            rec && { id: rec.id, final: true, ttlMs: options.resultTtlMs, result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs) })
+            rec && r.status === "OK" ? { id: rec.id, final: true, ttlMs: options.resultTtlMs, result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs) } : undefined)
 
         /** Loads the object (if any) and, for a recorded invocation, its earlier outcome. */
         const load = (ref: ObjectRef, rec: Recorded | undefined, deadline: number) =>

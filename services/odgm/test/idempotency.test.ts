@@ -65,10 +65,21 @@ for (const kind of ["memory", "sqlite"] as const) {
       expect([bad.status, bad.json.error.violations?.[0]?.path]).toEqual([400, "idempotency-key"])
     })
 
-    test("outcomes without a state change (app errors, stateless calls) are replayed too", async () => {
-      const failed = await api.post(obj("k5", "fail"), undefined, { "idempotency-key": "key-5" })
+    test("successful outcomes without a state change are replayed; failures applied nothing and run again", async () => {
+      // A read: the replay answers the first output even after the state moved on.
+      expect((await api.post(obj("k5", "increment"))).status).toBe(200)
+      expect((await api.post(obj("k5", "get"), undefined, { "idempotency-key": "key-5" })).json.count).toBe(1)
+      expect((await api.post(obj("k5", "increment"))).status).toBe(200)
+      expect((await api.post(obj("k5", "get"), undefined, { "idempotency-key": "key-5" })).json.count).toBe(1)
+      expect((await api.post(obj("k5", "get"))).json.count).toBe(2)
+      // An APP_ERROR is not recorded: the retry runs the function again (and it refuses again).
+      // (The metrics registry is per process, shared by this file's two ODGMs: count the difference.)
+      const refusals = async () => Number(/oprc_odgm_invocations_total\{cls="idem.Probe",fn="fail",status="app_error"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0)
+      const before = await refusals()
+      const failed = await api.post(obj("k5", "fail"), undefined, { "idempotency-key": "key-5b" })
       expect(failed.status).toBe(422)
-      expect((await api.post(obj("k5", "fail"), undefined, { "idempotency-key": "key-5" })).json).toEqual(failed.json)
+      expect((await api.post(obj("k5", "fail"), undefined, { "idempotency-key": "key-5b" })).json).toEqual(failed.json)
+      expect(await refusals()).toBe(before + 2)
       const hello = await api.post(`/api/class/${cls}/-/invokes/hello`, { name: "a" }, { "idempotency-key": "key-6" })
       expect(hello.json.greeting).toBe("hello a")
       expect((await api.post(`/api/class/${cls}/-/invokes/hello`, { name: "b" }, { "idempotency-key": "key-6" })).status).toBe(409)
