@@ -17,11 +17,15 @@ const owner = (o: { metadata?: { name?: string; uid?: string } }, kind: string, 
 })
 
 describe("finalizers", () => {
-  test("DELETE with a finalizer sets deletionTimestamp (202) and keeps the object until it is removed", async () => {
+  test("DELETE with a finalizer sets deletionTimestamp (200 with the object) and keeps it until the finalizer goes", async () => {
     await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "fin", finalizers: ["example.com/hold"] } } })
     const res = await raw(c.emulator, "DELETE", "/api/v1/namespaces/default/configmaps/fin")
-    expect(res.status).toBe(202)
+    expect(res.status).toBe(200)
     expect(res.body.metadata.deletionTimestamp).toBeDefined()
+    // Deleting again changes nothing; the deprecated orphanDependents=false makes it 202.
+    const again = await raw(c.emulator, "DELETE", "/api/v1/namespaces/default/configmaps/fin", { orphanDependents: false })
+    expect(again.status).toBe(202)
+    expect(again.body.metadata.deletionTimestamp).toBe(res.body.metadata.deletionTimestamp)
     const held = await c.core.readNamespacedConfigMap({ name: "fin", namespace: "default" })
     expect(held.metadata?.deletionTimestamp).toBeDefined()
     const noNew = await failure(c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: ["example.com/hold", "example.com/more"] } } }, merge))
@@ -32,6 +36,16 @@ describe("finalizers", () => {
     expect(cleared.metadata?.deletionTimestamp).toEqual(held.metadata?.deletionTimestamp)
     await c.core.patchNamespacedConfigMap({ name: "fin", namespace: "default", body: { metadata: { finalizers: null } } }, merge)
     expect(await gone(c.core.readNamespacedConfigMap({ name: "fin", namespace: "default" }))).toBe(true)
+  })
+
+  test("an immediate delete answers a Success Status (Pods and ServiceAccounts answer the object)", async () => {
+    const o = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "quick" } } })
+    const res = await raw(c.emulator, "DELETE", "/api/v1/namespaces/default/configmaps/quick")
+    expect(res.status).toBe(200)
+    expect(res.body).toEqual({ kind: "Status", apiVersion: "v1", metadata: {}, status: "Success", details: { name: "quick", group: "", kind: "configmaps", uid: o.metadata!.uid } })
+    await c.core.createNamespacedServiceAccount({ namespace: "default", body: { metadata: { name: "robot" } } })
+    const sa = await raw(c.emulator, "DELETE", "/api/v1/namespaces/default/serviceaccounts/robot")
+    expect(sa.body.kind).toBe("ServiceAccount")
   })
 })
 

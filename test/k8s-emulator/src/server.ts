@@ -10,7 +10,7 @@ import { listObjects } from "./list.ts"
 import { openApiV2Json, openApiV2Protobuf } from "./openapi.ts"
 import { objectFilter, parseFieldSelector, parseLabelSelector } from "./selectors.ts"
 import { type IncludeObject, toTable, wantsTable } from "./table.ts"
-import type { Obj, ResourceType } from "./types.ts"
+import { isObject, type Obj, type ResourceType } from "./types.ts"
 import { serveWatch, type WatchHub } from "./watch.ts"
 
 export interface ServerContext {
@@ -27,6 +27,9 @@ export interface ServerContext {
 
 const notFoundPath = () =>
   new ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+/** Storages configured with ReturnDeletedObject on a real server. */
+const RETURNS_DELETED_OBJECT = new Set(["/pods", "/serviceaccounts", "/namespaces"])
 
 interface Route {
   rt: ResourceType
@@ -200,10 +203,20 @@ async function resource(
     }
     if (method === "DELETE") {
       const dryRun = q.getAll("dryRun").includes("All")
-      const out = api.delete(t, parseJson(body), { propagationPolicy: q.get("propagationPolicy"), dryRun })
-      // 202 while finalizers hold the object, 200 once it is gone.
+      const options = parseJson(body)
+      const out = api.delete(t, options, { propagationPolicy: q.get("propagationPolicy"), dryRun })
       const gone = dryRun ? pendingFinalizers(out).length === 0 : !api.find(rt, namespace, r.name)
-      return send(res, gone ? 200 : 202, out)
+      // As the real handler: 202 only when the object stays and the (deprecated)
+      // orphanDependents=false was asked for; otherwise 200.
+      const orphanFalse = (isObject(options) && options.orphanDependents === false) || q.get("orphanDependents") === "false"
+      const code = !gone && orphanFalse ? 202 : 200
+      // An object still held by finalizers comes back; one that is gone is a Success Status,
+      // except for the kinds whose storage returns the deleted object.
+      if (!gone || RETURNS_DELETED_OBJECT.has(`${rt.group}/${rt.plural}`)) return send(res, code, out)
+      return send(res, code, {
+        kind: "Status", apiVersion: "v1", metadata: {}, status: "Success",
+        details: { name: r.name, group: rt.group, kind: rt.plural, uid: out.metadata.uid },
+      })
     }
     throw new ApiError(405, "MethodNotAllowed", `${method} is not supported on ${rt.plural}/${r.name}`)
   }
