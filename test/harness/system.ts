@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from "node:fs"
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -38,6 +38,14 @@ const LOCK_FILE = join(tmpdir(), "oprc-apt-install.lock")
 let aptUpdated = false
 const resolved = new Map<string, string>()
 
+const lockAgeMs = () => {
+  try {
+    return Date.now() - statSync(LOCK_FILE).mtimeMs
+  } catch {
+    return 0
+  }
+}
+
 const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
@@ -64,6 +72,9 @@ async function withInstallLock<T>(fn: () => Promise<T>, timeoutMs = 15 * 60_000)
         owner = Number(readFileSync(LOCK_FILE, "utf8"))
       } catch {}
       if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) rmSync(LOCK_FILE, { force: true })
+      // A lock without a pid (written by something else, e.g. flock(1), or cut off between create
+      // and write) is stale once it is older than that window.
+      else if (!(Number.isInteger(owner) && owner > 0) && lockAgeMs() > 10_000) rmSync(LOCK_FILE, { force: true })
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${LOCK_FILE} (held by pid ${owner})`)
       await Bun.sleep(200)
     }
