@@ -52,7 +52,7 @@ const ssa = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.ServerSideApp
 const merge = k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch)
 
 /** The few API calls the driver and its controller make, over client-node (kubeconfig TLS honoured). */
-export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string) => {
+export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string, identity = "oprc-crm") => {
   const objects = k8s.KubernetesObjectApi.makeApiClient(kc)
   const custom = kc.makeApiClient(k8s.CustomObjectsApi)
   const core = kc.makeApiClient(k8s.CoreV1Api)
@@ -107,9 +107,9 @@ export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string) => {
             metadata: { generateName: `${involved.metadata.name}.`, namespace },
             involvedObject: { apiVersion: involved.apiVersion, kind: involved.kind, name: involved.metadata.name, namespace, uid: involved.metadata.uid as string },
             type, reason, message: message.slice(0, 1024),
-            source: { component: "oprc-crm" },
+            source: { component: "oprc-crm", host: identity },
             firstTimestamp: now, lastTimestamp: now, count: 1,
-            reportingComponent: "oprc.dev/crm", reportingInstance: "oprc-crm",
+            reportingComponent: "oprc.dev/crm", reportingInstance: identity,
           },
         })
       )

@@ -40,11 +40,11 @@ export const KubernetesDriverLayer = (options: KubernetesDriverOptions) =>
   Layer.effect(Driver)(Effect.gen(function* () {
     const odgm = yield* OdgmCollections
     const kc = yield* Effect.try({ try: () => loadKubeConfig(options), catch: (e) => new DriverError({ unitId: "", reason: `kubeconfig: ${String(e)}` }) }).pipe(Effect.orDie)
-    const kube = makeKubeClient(kc, options.namespace)
+    const kube = makeKubeClient(kc, options.namespace, options.identity)
     const changes = yield* PubSub.unbounded<string>()
     const seen = new Map<string, string>()
     let leader = false
-    const records = yield* makeRecordController(kube, odgm, { workers: options.workers, resyncMs: options.resyncMs, defaultEnvironment: options.environment, odgmUrl: options.odgmUrl, followerRecheckMs: Math.max(100, Math.floor(options.leaseDurationMs / 3)) }, () => leader, (record) => {
+    const records = yield* makeRecordController(kube, odgm, { workers: options.workers, resyncMs: options.resyncMs, defaultEnvironment: options.environment, odgmUrl: options.odgmUrl, followerRecheckMs: Math.max(100, Math.floor(options.leaseDurationMs / 3)), passTimeoutMs: 10_000 }, () => leader, (record) => {
       // A status change of a record is a change of its unit for the runtime (it re-reads it).
       const key = JSON.stringify([record.metadata.resourceVersion, record.status])
       if (seen.get(record.metadata.name) === key) return

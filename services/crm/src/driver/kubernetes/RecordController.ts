@@ -1,4 +1,3 @@
-import * as k8s from "@kubernetes/client-node"
 import { Effect, Schema } from "effect"
 import type { Collection } from "@oprc/models"
 import { makeController, Outcome } from "@oprc/reconcile"
@@ -6,6 +5,7 @@ import type { OdgmCollections } from "../process/OdgmCollections"
 import { API_VERSION, type Condition, DeploymentRecordSpec, type DeploymentRecordStatus, DeploymentTemplateSpec, EnvironmentConfigSpec, GROUP, VERSION } from "./crds"
 import { FINALIZER, type KubeClient, KubeCallError } from "./KubeClient"
 import { observeChildren } from "./observe"
+import { makeReflector } from "./Reflector"
 import { type KObject, RECORD_LABEL, recordLabel, renderChildren, selectTemplate } from "./templates"
 
 export interface RecordControllerOptions {
@@ -15,6 +15,7 @@ export interface RecordControllerOptions {
   readonly defaultEnvironment: string
   readonly odgmUrl: string
   readonly followerRecheckMs: number
+  readonly passTimeoutMs: number
 }
 
 const decodeSpec = Schema.decodeUnknownSync(DeploymentRecordSpec)
@@ -39,7 +40,7 @@ const cond = (type: string, ok: boolean | "Unknown", reason: string, message: st
 }
 
 /**
- * The DeploymentRecord controller (the shape of kube-rs's controller-rs): an informer (list +
+ * The DeploymentRecord controller (the shape of kube-rs's controller-rs): a reflector (list +
  * watch from the resourceVersion, re-list on 410) feeds @oprc/reconcile's work queue; a pass
  * adds the finalizer, picks the template, applies every child by server-side apply with
  * ownerReferences, applies the ODGM collection, and writes conditions + observedGeneration
@@ -51,8 +52,15 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
   Effect.gen(function* () {
     const ns = kube.namespace
     const path = `/apis/${GROUP}/${VERSION}/namespaces/${ns}/deploymentrecords`
-    const informer = k8s.makeInformer<KObject & k8s.KubernetesObject>(kube.kc, path, () => kube.listRecords("deploymentrecords"))
-    const cached = (name: string) => informer.get(name, ns) as KObject | undefined
+    let enqueue: (name: string) => void = () => {}
+    const reflector = makeReflector(kube.kc, path, () => kube.listRecords("deploymentrecords"), {
+      changed: (o) => {
+        onStatus(o)
+        enqueue(o.metadata.name)
+      },
+      relisted: (all) => all.forEach((o) => (onStatus(o), enqueue(o.metadata.name))),
+    })
+    const cached = (name: string) => reflector.get(name)
 
     const environment = Effect.fn("k8s.environment")(function* (name: string) {
       const env = yield* Effect.tryPromise(() => kube.read(API_VERSION, "EnvironmentConfig", name)).pipe(Effect.catch(() => Effect.succeed(undefined)))
@@ -104,21 +112,27 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
         const spec = decodeSpec(record.spec)
         // What garbage collection cannot reach: the class's collection in the cluster's ODGM (objects stay).
         yield* odgm.remove(`${spec.packageName}.${spec.class.key}`).pipe(Effect.mapError((e) => new Error(`ODGM: ${e.message}`)))
-        yield* Effect.tryPromise(() => kube.setFinalizers(record.metadata.name, record.metadata.resourceVersion as string, finalizers.filter((f) => f !== FINALIZER)))
+        // A 404: it is gone already (our cache lagged); a 409: newer record, the queue retries.
+        yield* Effect.tryPromise(() => kube.setFinalizers(record.metadata.name, record.metadata.resourceVersion as string, finalizers.filter((f) => f !== FINALIZER)).catch((e) => {
+          if (!(e instanceof KubeCallError && e.code === 404)) throw e
+        }))
         return Outcome.done
       })
 
-    const pass = (name: string) =>
-      Effect.gen(function* () {
+    const pass = (name: string) => {
+      let step = "start"
+      const at = (what: string) => Effect.sync(() => void (step = what))
+      return Effect.gen(function* () {
         // Not the leader: look again later (cheap, no API call), so nothing is lost at a takeover.
         if (!isLeader()) return Outcome.requeueAfter(options.followerRecheckMs)
         const record = cached(name)
         if (record === undefined) return Outcome.done
-        if (record.metadata.deletionTimestamp !== undefined) return yield* finalize(record)
+        if (record.metadata.deletionTimestamp !== undefined) return yield* Effect.andThen(at("finalize"), finalize(record))
         const generation = Number(record.metadata.generation ?? 1)
         const previous = (record.status?.conditions ?? []) as ReadonlyArray<Condition>
         const finalizers = (record.metadata.finalizers ?? []) as Array<string>
         if (!finalizers.includes(FINALIZER)) {
+          yield* at("add finalizer")
           // The finalizer goes on first (a 409 here means a newer record: the queue retries).
           yield* Effect.tryPromise(() => kube.setFinalizers(name, record.metadata.resourceVersion as string, [...finalizers, FINALIZER]))
           return Outcome.done
@@ -130,6 +144,7 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
           yield* writeStatus(record, invalidStatus(generation, "InvalidSpec", String(e).slice(0, 500), previous))
           return Outcome.done
         }
+        yield* at("read EnvironmentConfig and DeploymentTemplates")
         const env = yield* environment(spec.environment ?? options.defaultEnvironment)
         const selection = selectTemplate(spec, yield* templates, env)
         if (!selection.ok) {
@@ -142,13 +157,17 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
         const applied = new Set<string>()
         for (const { objects } of rendered) {
           for (const o of objects) {
+            yield* at(`apply ${o.kind} ${o.metadata.name}`)
             yield* Effect.tryPromise(() => kube.apply(o, "oprc-crm-controller"))
             applied.add(`${o.apiVersion}/${o.kind}/${o.metadata.name}`)
           }
         }
+        yield* at("remove stale children")
         yield* removeStale(name, applied)
+        yield* at("observe children")
         const observed = yield* observeChildren(kube, rendered, selection.base)
         const urls = new Map(observed.functions.flatMap((f) => (f.url === undefined ? [] : [[f.function, f.url] as const])))
+        yield* at("apply the ODGM collection")
         const odgmResult = yield* Effect.result(odgm.apply(collectionOf(spec, urls)))
         const odgmError = odgmResult._tag === "Failure" ? `the collection could not be applied to ODGM (${odgm.url}): ${odgmResult.failure.message}` : ""
         const settled = observed.allReady && odgmError === ""
@@ -165,13 +184,18 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
             (record.status?.conditions ?? []).find((c: Condition) => c.type === "NfrObserved") ?? cond("NfrObserved", "Unknown", "ReportedByCrm", "the CRM's NFR analyzer reports in the unit's status", generation, previous),
           ],
         }
+        yield* at("write status")
         yield* writeStatus(record, status)
         return settled ? Outcome.done : Outcome.requeueAfter(observed.failed.length > 0 ? 2000 : 250)
-      }).pipe(Effect.catch((e) => {
+      }).pipe(
+        // Every pass is bounded: a hung API call must not hold its key forever.
+        Effect.timeoutOrElse({ duration: options.passTimeoutMs, orElse: () => Effect.fail(new Error(`reconcile pass timed out after ${options.passTimeoutMs} ms (step: ${step})`)) }),
+        Effect.catch((e) => {
         const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e
         const reason = cause instanceof Error ? cause.message : String(cause)
         return Effect.as(Effect.logWarning(`DeploymentRecord ${name}: ${reason}`), Outcome.retry(reason))
       }))
+    }
 
     const removeStale = (name: string, keep: ReadonlySet<string>) =>
       Effect.forEach(CHILD_KINDS, ([apiVersion, kind]) =>
@@ -189,30 +213,11 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
     const controller = yield* makeController(
       { name: "crm-k8s-records", workers: options.workers, resyncMs: options.resyncMs, backoff: { baseMs: 100, maxMs: 5000 } },
       pass,
-      Effect.sync(() => informer.list(ns).map((r) => r.metadata!.name!)),
+      Effect.sync(() => reflector.list().map((r) => r.metadata.name)),
     )
-    const run = Effect.runFork
-    const enqueue = (o: k8s.KubernetesObject) => {
-      run(controller.enqueue(o.metadata!.name!))
-    }
-    informer.on("add", (o) => {
-      onStatus(o as KObject)
-      enqueue(o)
-    })
-    informer.on("update", (o) => {
-      onStatus(o as KObject)
-      enqueue(o)
-    })
-    informer.on("delete", (o) => {
-      onStatus(o as KObject)
-      enqueue(o)
-    })
-    // client-node stops on any error but 410 (which it answers with a re-list): start it again.
-    informer.on("error", () => {
-      setTimeout(() => void informer.start().catch(() => {}), 500)
-    })
-    yield* Effect.acquireRelease(Effect.promise(() => informer.start().catch(() => {})), () => Effect.promise(() => informer.stop().catch(() => {})))
-    return { controller, cached, list: () => [...informer.list(ns)] as Array<KObject>, enqueueAll: Effect.suspend(() => Effect.forEach(informer.list(ns), (r) => controller.enqueue(r.metadata!.name!), { discard: true })) }
+    enqueue = (name) => void Effect.runFork(controller.enqueue(name))
+    yield* Effect.acquireRelease(Effect.sync(() => void reflector.start()), () => Effect.sync(() => reflector.stop()))
+    return { controller, cached, list: reflector.list, relists: reflector.relists, enqueueAll: Effect.suspend(() => Effect.forEach(reflector.list(), (r) => controller.enqueue(r.metadata.name), { discard: true })) }
   })
 
 const invalidStatus = (generation: number, reason: string, message: string, previous: ReadonlyArray<Condition>): DeploymentRecordStatus => ({
