@@ -1,7 +1,8 @@
-import { Console, Effect } from "effect"
+import { Effect } from "effect"
 import { Api, pm, seg } from "../cli/Api"
 import { resolveEndpoints } from "../cli/Endpoints"
 import { CommandFailed } from "../cli/errors"
+import { OutputFormat } from "../cli/flags"
 import { emit, table } from "../cli/Output"
 
 type Json = Record<string, unknown>
@@ -116,11 +117,13 @@ const clock = () => new Date().toISOString().slice(11, 19)
  */
 export const watchStatus = (key: string, timeoutSeconds: number) =>
   Effect.gen(function* () {
-    const tty = process.stdout.isTTY === true
+    // With -o json|yaml stdout is the result alone (scripts parse it): progress goes to stderr.
+    const progress = (yield* OutputFormat) === "table" ? process.stdout : process.stderr
+    const tty = progress.isTTY === true
     const started = Date.now()
     let last = ""
     let frame = 0
-    const write = (s: string) => Effect.sync(() => process.stdout.write(s))
+    const write = (s: string) => Effect.sync(() => progress.write(s))
     for (;;) {
       const v = yield* fetchStatus(key)
       if (v === undefined) {
@@ -134,7 +137,7 @@ export const watchStatus = (key: string, timeoutSeconds: number) =>
         if (line !== last) yield* write(`\r\x1b[2K${clock()} ${line}\n`)
         if (!done) yield* write(`\r\x1b[2K${spinner[frame++ % spinner.length]} ${v.phase} for ${Math.round((Date.now() - started) / 1000)}s: ${line}`)
       } else if (line !== last) {
-        yield* Console.log(`${clock()} ${line}`)
+        yield* write(`${clock()} ${line}\n`)
       }
       last = line
       if (done) {
