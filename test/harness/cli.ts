@@ -71,3 +71,57 @@ export const runInPty = async (binary: string, args: ReadonlyArray<string>, env:
   const [output, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
   return { code, output }
 }
+
+export interface DevPlatform {
+  readonly pid: number
+  readonly pmUrl: string
+  readonly odgmUrl: string
+  readonly crmUrl: string
+  /** Everything `oprc dev` printed so far (stdout and stderr). */
+  output(): string
+  /** Resolves once the output matches; fails with the output's tail on timeout or exit. */
+  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void>
+  readonly exited: Promise<number>
+  exitCode(): number | null
+  kill(signal: NodeJS.Signals): void
+}
+
+/**
+ * Starts `oprc dev` (the compiled CLI) on the given loopback ports with `--data-dir` and any
+ * further arguments (`--apply FILE...`, `--set k=v`), collecting its output.
+ */
+export const startOprcDev = (binary: string, opts: { readonly ports: readonly [number, number, number]; readonly dataDir: string; readonly args?: ReadonlyArray<string>; readonly cwd: string; readonly env?: Record<string, string> }): DevPlatform => {
+  const [pmPort, odgmPort, crmPort] = opts.ports
+  const proc = Bun.spawn([binary, "dev", "--pm-port", String(pmPort), "--odgm-port", String(odgmPort), "--crm-port", String(crmPort),
+    "--set", "pm.server.host=127.0.0.1", "--set", "odgm.server.host=127.0.0.1", "--set", "crm.server.host=127.0.0.1", "--data-dir", opts.dataDir, ...(opts.args ?? [])], {
+    cwd: opts.cwd,
+    env: { ...process.env, OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  let output = ""
+  for (const stream of [proc.stdout, proc.stderr] as Array<ReadableStream<Uint8Array>>) {
+    void (async () => {
+      const decoder = new TextDecoder()
+      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
+    })()
+  }
+  return {
+    pid: proc.pid,
+    pmUrl: `http://127.0.0.1:${pmPort}`,
+    odgmUrl: `http://127.0.0.1:${odgmPort}`,
+    crmUrl: `http://127.0.0.1:${crmPort}`,
+    output: () => output,
+    async waitForOutput(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs
+      while (!pattern.test(output)) {
+        if (Date.now() > deadline) throw new Error(`oprc dev did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output.slice(-3000)}`)
+        if (proc.exitCode !== null) throw new Error(`oprc dev exited with ${proc.exitCode}:\n${output.slice(-3000)}`)
+        await Bun.sleep(100)
+      }
+    },
+    exited: proc.exited,
+    exitCode: () => proc.exitCode,
+    kill: (signal) => proc.kill(signal),
+  }
+}

@@ -1,26 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { ensurePythonModules, freePorts, isPidAlive, makeTempDir } from "../../../test/harness/index.ts"
+import { type DevPlatform, ensurePythonModules, freePorts, isPidAlive, makeTempDir, startOprcDev } from "../../../test/harness/index.ts"
 import { buildCli, type Cli, cliRunner, repoRoot } from "./support"
 
 // `oprc dev --apply` from the compiled binary: PM, CRM (process driver) and ODGM in one process,
 // the TypeScript and the Python counter started by the CRM as real processes, Ctrl-C stops all.
 let binary: string
-let dev: ReturnType<typeof Bun.spawn>
-let output = ""
+let dev: DevPlatform
 let cli: Cli
-let ports: Array<number>
+let ports: [number, number, number]
 const dataDir = makeTempDir("oprc-dev-data")
-
-const waitForOutput = async (pattern: RegExp, timeoutMs: number) => {
-  const deadline = Date.now() + timeoutMs
-  while (!pattern.test(output)) {
-    if (Date.now() > deadline) throw new Error(`oprc dev did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output.slice(-3000)}`)
-    if (dev.exitCode !== null) throw new Error(`oprc dev exited with ${dev.exitCode}:\n${output.slice(-3000)}`)
-    await Bun.sleep(100)
-  }
-}
 
 const childrenOf = (pid: number): Array<number> => {
   const r = Bun.spawnSync(["pgrep", "-P", String(pid)])
@@ -30,23 +20,10 @@ const childrenOf = (pid: number): Array<number> => {
 beforeAll(async () => {
   await ensurePythonModules()
   binary = await buildCli()
-  ports = await freePorts(3)
-  const [pmPort, odgmPort, crmPort] = ports as [number, number, number]
-  dev = Bun.spawn([binary, "dev", "--pm-port", String(pmPort), "--odgm-port", String(odgmPort), "--crm-port", String(crmPort), "--set", "pm.server.host=127.0.0.1", "--set", "odgm.server.host=127.0.0.1", "--set", "crm.server.host=127.0.0.1",
-    "--data-dir", dataDir, "--apply", "examples/counter/package.yaml", "examples/python-counter/package.yaml"], {
-    cwd: repoRoot,
-    env: { ...process.env, OPRC_TELEMETRY_LOG_LEVEL: "warn" },
-    stdout: "pipe",
-    stderr: "pipe",
-  })
-  for (const stream of [dev.stdout, dev.stderr] as Array<ReadableStream<Uint8Array>>) {
-    void (async () => {
-      const decoder = new TextDecoder()
-      for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
-    })()
-  }
-  cli = cliRunner(binary, { OPRC_PM_URL: `http://127.0.0.1:${pmPort}`, OPRC_ODGM_URL: `http://127.0.0.1:${odgmPort}`, OPRC_CRM_URL: `http://127.0.0.1:${crmPort}` })
-  await waitForOutput(/^try it:\n.*\n.*\n/m, 120_000)
+  ports = (await freePorts(3)) as [number, number, number]
+  dev = startOprcDev(binary, { ports, dataDir, cwd: repoRoot, args: ["--apply", "examples/counter/package.yaml", "examples/python-counter/package.yaml"] })
+  cli = cliRunner(binary, { OPRC_PM_URL: dev.pmUrl, OPRC_ODGM_URL: dev.odgmUrl, OPRC_CRM_URL: dev.crmUrl })
+  await dev.waitForOutput(/^try it:\n.*\n.*\n/m, 120_000)
 }, 240_000)
 
 afterAll(async () => {
@@ -66,6 +43,7 @@ afterAll(async () => {
 describe("oprc dev --apply", () => {
   test("prints the URLs, applies both packages, both deployments reach Running, prints a curl and an oprc line", () => {
     const [pmPort, odgmPort, crmPort] = ports
+    const output = dev.output()
     expect(output).toContain(`oprc dev: PM http://127.0.0.1:${pmPort}  ODGM http://127.0.0.1:${odgmPort}  CRM http://127.0.0.1:${crmPort}  (data in ${dataDir}`)
     for (const line of ["package counter created", "deployment counter-dev created", "package pycounter created", "deployment pycounter-dev created"]) expect(output).toContain(`oprc dev: ${line}`)
     expect(output).toMatch(/oprc dev: deployment counter-dev Running/)
@@ -76,6 +54,7 @@ describe("oprc dev --apply", () => {
   })
 
   test("the printed lines work: curl-style POST, then the oprc invoke line as printed", async () => {
+    const output = dev.output()
     const tryLines = output.slice(output.indexOf("try it:")).split("\n").slice(1, 3).map((l) => l.trim())
     const curl = Bun.spawn(["sh", "-c", tryLines[0]!], { stdout: "pipe" })
     expect(JSON.parse(await new Response(curl.stdout).text())).toEqual({ count: 1 })
