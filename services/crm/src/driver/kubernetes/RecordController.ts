@@ -144,6 +144,12 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
           yield* writeStatus(record, invalidStatus(generation, "InvalidSpec", String(e).slice(0, 500), previous))
           return Outcome.done
         }
+        const imageless = (spec.functions ?? []).filter((f) => (f.image ?? "") === "").map((f) => f.key)
+        if (imageless.length > 0) {
+          const why = `function ${imageless.map((k) => `\`${k}\``).join(", ")}: provision.image is empty (the kubernetes driver runs containers; provision.command is for the process driver)`
+          yield* writeStatus(record, invalidStatus(generation, "InvalidFunction", why, previous))
+          return Outcome.done
+        }
         yield* at("read EnvironmentConfig and DeploymentTemplates")
         const env = yield* environment(spec.environment ?? options.defaultEnvironment)
         const selection = selectTemplate(spec, yield* templates, env)

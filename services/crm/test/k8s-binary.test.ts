@@ -1,0 +1,90 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { parse, stringify } from "yaml"
+import { diedWith, freePorts, makeTempDir, removeTempDir, spawnServer, waitForHttp, type ServerProcess } from "@oprc/test-harness"
+import { startK8s } from "./k8s-support"
+import { eventually, repoRoot } from "./support"
+
+// The acceptance path: PM -> dist/oprc-crm --driver kubernetes --kubeconfig FILE -> the emulator
+// over TLS (the kubeconfig's CA verified by the compiled binary's bundled undici), with ODGM as a
+// compiled binary too. A deployment reaches Running when the simulated Knative Service reports ready.
+const buildDir = makeTempDir("crm-k8s-bin-build")
+const dataDir = makeTempDir("crm-k8s-bin-data")
+let k: Awaited<ReturnType<typeof startK8s>>
+let pm: ServerProcess
+let crm: ServerProcess
+let odgm: ServerProcess
+let PM: string
+
+const json = async (res: Response) => {
+  const text = await res.text()
+  if (res.status >= 300) throw new Error(`HTTP ${res.status}: ${text}`)
+  return JSON.parse(text)
+}
+
+// Under `bun test`, client-node's TLS options are ignored (Bun's undici shim), so the test reads
+// the emulator with fetch and the emulator's CA; the compiled CRM uses client-node with the kubeconfig.
+const get = async (path: string) => {
+  const res = await fetch(k.emulator.url + path, { tls: { ca: k.emulator.caCert } } as RequestInit)
+  return res.status === 404 ? undefined : ((await res.json()) as any)
+}
+
+beforeAll(async () => {
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm", "oprc-crm", "oprc-odgm"], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  k = await startK8s({ tls: true, workloads: { readyDelayMs: 300 } })
+  const ports = await freePorts(3)
+  PM = `http://127.0.0.1:${ports[0]}`
+  const ODGM = `http://127.0.0.1:${ports[2]}`
+  odgm = spawnServer({ name: "oprc-odgm", cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[2]!] })
+  crm = spawnServer({
+    name: "oprc-crm",
+    cmd: [join(buildDir, "oprc-crm"), "--driver", "kubernetes", "--kubeconfig", k.emulator.kubeconfigPath, "--port", String(ports[1]), "--host", "127.0.0.1", "--odgm-url", ODGM, "--storage", "memory"],
+    cwd: dataDir,
+    ports: [ports[1]!],
+    env: { OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500", OPRC_RECONCILE_RESYNC_MS: "2000" },
+    logFile: join(dataDir, "crm.log"),
+  })
+  writeFileSync(join(dataDir, "pm.yaml"), `clusters:\n  - {name: local, url: "http://127.0.0.1:${ports[1]}"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`)
+  pm = spawnServer({ name: "oprc-pm", cmd: [join(buildDir, "oprc-pm"), "--config", join(dataDir, "pm.yaml"), "--port", String(ports[0]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[0]!] })
+  for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
+    await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
+  }
+}, 240_000)
+
+afterAll(async () => {
+  await pm?.stop()
+  await crm?.stop()
+  await odgm?.stop()
+  await k?.emulator.stop()
+  removeTempDir(buildDir)
+  removeTempDir(dataDir)
+})
+
+describe("PM -> oprc-crm (kubernetes driver, compiled) -> Kubernetes API emulator over TLS", () => {
+  test("the counter (as a container image, minScale 0: Knative) reaches Running when the simulated Knative Service is ready; the PM shows the cluster's conditions; delete cleans up", async () => {
+    const pkg = parse(readFileSync(join(repoRoot, "examples/counter/package.yaml"), "utf8"))
+    pkg.functions[0].provision = { image: "ghcr.io/oprc/counter:1.0.0", port: 8080 }
+    await json(await fetch(`${PM}/api/v1/packages`, { method: "POST", headers: { "content-type": "application/yaml" }, body: stringify(pkg) }))
+    await json(await fetch(`${PM}/api/v1/deployments`, { method: "POST", headers: { "content-type": "application/yaml" }, body: Bun.file(join(repoRoot, "examples/counter/deployment.yaml")) }))
+    const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
+    expect(running.status.phase).toBe("Running")
+    const cluster = running.status.clusters[0]
+    // minScale 0 and no template: Knative, scaled to zero (0 of 0 replicas is all there is to run).
+    expect(cluster.message).toContain("Counter.fn 0/0")
+    expect(Object.fromEntries(cluster.conditions.map((c: { type: string; status: string }) => [c.type, c.status]))).toMatchObject({ Available: "True", Progressing: "False", Degraded: "False" })
+    const record = await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")
+    expect(record.status.template).toBe("knative")
+    expect(record.status.templateReason).toContain("minScale 0 asks for scale to zero")
+    const ksvc = await get("/apis/serving.knative.dev/v1/namespaces/default/services/counter-dev-local-counter-fn")
+    expect(ksvc.spec.template.spec.containers[0].image).toBe("ghcr.io/oprc/counter:1.0.0")
+    expect(ksvc.spec.template.metadata.annotations["autoscaling.knative.dev/min-scale"]).toBe("0")
+
+    const deleted = await fetch(`${PM}/api/v1/deployments/counter-dev`, { method: "DELETE" })
+    expect(deleted.status).toBeLessThan(300)
+    await eventually("record gone", async () => ((await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")) === undefined ? true : undefined), 30_000)
+    await eventually("Knative Service collected", async () =>
+      (await get("/apis/serving.knative.dev/v1/namespaces/default/services")).items.length === 0 ? true : undefined, 10_000)
+  }, 120_000)
+})
