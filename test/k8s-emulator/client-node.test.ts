@@ -236,7 +236,7 @@ describe("watch", () => {
     expect(seen).toEqual(["ADDED replayed"])
 
     c.emulator.hooks.compact()
-    const res = await raw(c.emulator, "GET", `/api/v1/namespaces/w1/configmaps?watch=true&resourceVersion=${list.metadata!.resourceVersion}`)
+    const res = await raw(c.emulator, "GET", `/api/v1/namespaces/w1/configmaps?watch=true&timeoutSeconds=5&resourceVersion=${list.metadata!.resourceVersion}`)
     expect(res.status).toBe(200)
     const event = events(res.text)[0]
     expect(event.type).toBe("ERROR")
