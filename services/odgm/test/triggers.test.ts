@@ -74,6 +74,19 @@ describe("event triggers", () => {
     expect((await api.get("/api/class/trig.Sensor/-/objects/o1")).json.triggers).toHaveLength(1)
   })
 
+  test("a delivery the target refused is tried again and succeeds once the target accepts (a failure is not replayed)", async () => {
+    const target = { cls: "trig.Log", function: "gate", objectId: "gate" }
+    expect((await api.put("/api/class/trig.Log/-/objects/gate", { entries: {} })).status).toBe(201)
+    // The event's id is the invocation id of every attempt; the first attempts answer APP_ERROR.
+    expect((await api.put("/api/class/trig.Sensor/-/objects/g1", { entries: { value: 1 }, triggers: [{ event: "DATA_UPDATE", source: "value", target }] })).status).toBe(201)
+    expect((await api.patch("/api/class/trig.Sensor/-/objects/g1", { entries: { value: 2 } })).status).toBe(200)
+    await Bun.sleep(30)
+    expect((await api.patch("/api/class/trig.Log/-/objects/gate", { entries: { value: "ready" } })).status).toBe(200)
+    await eventually("the gate counted the event once", async () => ((await api.get("/api/class/trig.Log/-/objects/gate")).json.entries.count === 1 ? true : undefined))
+    await Bun.sleep(300)
+    expect((await api.get("/api/class/trig.Log/-/objects/gate")).json.entries.count).toBe(1)
+  })
+
   test("undeliverable events are retried, then dead-lettered (API, RPC, metrics), and can be redriven", async () => {
     const unreachable = { name: "trig.Dead", partitionCount: 1, functions: { record: { url: "http://127.0.0.1:9" }, set: { url: probe.url } }, triggers: [
       { event: "DATA_UPDATE", source: "value", target: { function: "record" } },

@@ -38,6 +38,12 @@ export const Probe = defineClass({
       }
       return { events: state.events.length }
     }),
+    /** A trigger target that refuses until its object's `value` is "ready", then counts. */
+    gate: fn({}, ({ state }) => {
+      if (state.value !== "ready") throw new AppError("the gate is closed", { value: state.value ?? null })
+      state.count += 1
+      return { count: state.count }
+    }),
     remove: fn({}, ({ deleteObject }) => deleteObject()),
     fail: fn({}, () => {
       throw new AppError("the probe refuses", { reason: "asked to fail" })
