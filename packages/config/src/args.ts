@@ -1,4 +1,5 @@
 import type { Schema } from "effect"
+import { editDistance } from "@oprc/models/distance"
 import type { ConfigIssue } from "./errors.ts"
 import { type ConfigSpec, describeSchema, type Leaf } from "./spec.ts"
 
@@ -24,27 +25,11 @@ export interface ParsedArgs {
 
 const RESERVED = new Set(["--config", "--help", "-h", "--version", "--set"])
 
-// Edit distance counting a swap of neighbours as one edit: "--prot" is one typo away from "--port".
-const distance = (a: string, b: string): number => {
-  const d: Array<Array<number>> = Array.from({ length: a.length + 1 }, (_, i) =>
-    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)))
-  const at = (i: number, j: number) => d[i]?.[j] ?? Infinity
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      let best = Math.min(at(i - 1, j) + 1, at(i, j - 1) + 1, at(i - 1, j - 1) + cost)
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) best = Math.min(best, at(i - 2, j - 2) + 1)
-      d[i]![j] = best
-    }
-  }
-  return at(a.length, b.length)
-}
-
 export const didYouMean = (word: string, candidates: Iterable<string>): string => {
   let best: string | undefined
   let bestDistance = Math.max(1, Math.floor(word.length / 5)) + 1
   for (const candidate of candidates) {
-    const d = distance(word, candidate)
+    const d = editDistance(word, candidate)
     if (d < bestDistance) [best, bestDistance] = [candidate, d]
   }
   return best === undefined ? "" : ` (did you mean ${best}?)`

@@ -1,7 +1,7 @@
 import { Effect, Result, Schema, SchemaAST, SchemaIssue } from "effect"
 import { type FlagMap, parseArgsWith } from "./args.ts"
 import { coerce } from "./coerce.ts"
-import { ConfigIssue, ConfigLoadError, type ConfigSource } from "./errors.ts"
+import { type ConfigIssue, ConfigLoadError, type ConfigSource } from "./errors.ts"
 import { type ConfigFile, defaultReadFile, loadConfigFile, type ReadFile } from "./file.ts"
 import { describeSchema, isSensitivePath } from "./spec.ts"
 

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test"
-import { Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Effect, type Layer, Option, Schema, type Scope } from "effect"
 import { ControlPlaneStore, type DocumentCollection, type StorageError } from "../src/index.ts"
 import { watchTests } from "./conformance-watch.ts"
 

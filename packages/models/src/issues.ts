@@ -1,5 +1,6 @@
 import { Effect, Result, type Schema, type SchemaAST, type SchemaIssue, SchemaParser } from "effect"
 import { type FieldViolation, ValidationError } from "./errors"
+import { editDistance } from "./distance"
 
 /** At most this many violations are reported; the rest are counted (bounds.ts re-exports it). */
 export const MAX_VIOLATIONS = 100
@@ -74,27 +75,13 @@ const expected = (ast: SchemaAST.AST): string => {
 
 const camel = (s: string): string => s.replace(/[_-]([a-z0-9])/g, (_, c: string) => c.toUpperCase())
 
-const distance = (a: string, b: string): number => {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = cur
-    }
-  }
-  return row[b.length]!
-}
-
 // Snake_case keys from the Rust format (function_key, class_key) are the likeliest typos.
 const suggest = (key: PropertyKey | undefined, ast: SchemaAST.AST): string => {
   if (typeof key !== "string" || ast._tag !== "Objects") return ""
   const known = ast.propertySignatures.map((p) => p.name).filter((n): n is string => typeof n === "string")
   const lower = camel(key).toLowerCase()
   const hit = known.find((n) => n.toLowerCase() === lower)
-    ?? known.find((n) => distance(n.toLowerCase(), lower) <= 2)
+    ?? known.find((n) => editDistance(n.toLowerCase(), lower) <= 2)
     ?? known.find((n) => n.length >= 3 && lower.includes(n.toLowerCase()))
   return hit === undefined ? "" : `; did you mean "${hit}"?`
 }

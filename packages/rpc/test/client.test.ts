@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Effect, Exit } from "effect"
 import { functionv1 } from "@oprc/proto"
-import { CircuitBreaker, makeClient, RpcClientError, startServer } from "../src"
+import { CircuitBreaker, makeClient, type RpcClientError, startServer } from "../src"
 import { testServer } from "./fixture"
 
 const payload = (o: unknown) => new TextEncoder().encode(JSON.stringify(o))

@@ -1,5 +1,5 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
-import { Cause, Context, Effect, Exit, Stream } from "effect"
+import { type Cause, type Context, Effect, Exit, Stream } from "effect"
 import { recordRpc, withServerSpan } from "@oprc/observability"
 import { codeName, logIfInternal, mapCause, toConnectError } from "../errors"
 import type { CallContext } from "./rpcService"

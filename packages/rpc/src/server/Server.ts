@@ -1,6 +1,6 @@
 import type { ConnectRouter } from "@connectrpc/connect"
 import type * as http from "node:http"
-import { Cause, Context, Effect, Exit, Layer } from "effect"
+import { type Cause, Context, Effect, Exit, Layer } from "effect"
 import { Health, prometheusText, recordHttp, withServerSpan } from "@oprc/observability"
 import { DEFAULT_MAX_DEPTH } from "@oprc/models"
 import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
@@ -11,7 +11,7 @@ import { type Authorizer, type CallRunner, makeCallRunner } from "./CallRunner"
 import { healthService } from "./health"
 import { compileRoutes, DEFAULT_MAX_JSON_VALUES, type RestRequest, type RestRoute } from "./rest"
 import type { RpcService } from "./rpcService"
-import { drain, makeServers, ServerStartError, type NodeReq, type NodeRes, sendJson, sendResponse, toWebHeaders } from "./transport"
+import { drain, makeInFlight, makeServers, ServerStartError, type NodeReq, type NodeRes, sendJson, sendResponse, toWebHeaders } from "./transport"
 
 export interface ServerOptions {
   readonly name: string
@@ -99,7 +99,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         [...services, healthService(services.map((s) => s.service.typeName))] as ReadonlyArray<RpcService<R | Health>>,
         (s) => s.mount,
       )
-      let inFlight = 0
+      const inFlight = makeInFlight()
       let draining = false
       const runner = makeCallRunner({
         authorize: routes.authorize,
@@ -132,7 +132,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
       ) => {
         const method = req.method ?? "GET"
         const started = performance.now()
-        inFlight++
+        inFlight.start()
         const finish = (route: string, status: number) =>
           runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
         try {
@@ -203,7 +203,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
             await finish(match.route.path, mapped.status)
           }
         } finally {
-          inFlight--
+          inFlight.end()
         }
       }
 
@@ -226,8 +226,8 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         }
         const match = matchRest(req.method ?? "GET", pathname)
         if (match === undefined) {
-          inFlight++
-          res.on("close", () => void inFlight--)
+          inFlight.start()
+          res.on("close", inFlight.end)
           return connectHandler(req, res, pathname)
         }
         void handleRest(req, res, new URL(raw, "http://localhost"), match).then(
@@ -250,7 +250,7 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           Effect.gen(function* () {
             draining = true
             yield* health.setDraining
-            yield* Effect.promise(() => drain(servers, () => inFlight, options.shutdownGraceMs))
+            yield* Effect.promise(() => drain(servers, inFlight, options.shutdownGraceMs))
             yield* Effect.logInfo(`${options.name} stopped serving`)
           }),
       )

@@ -1,4 +1,5 @@
 import type { DescEnum, DescField, DescMessage } from "@bufbuild/protobuf"
+import { editDistance } from "@oprc/models/distance"
 
 /**
  * The Connect JSON pre-pass: walks a parsed request body along the request's message descriptor
@@ -65,27 +66,12 @@ const shortNames = (desc: DescEnum): string => {
     .join(", ")
 }
 
-/** Levenshtein distance, bounded: names are short, and only close ones matter. */
-const distance = (a: string, b: string): number => {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i)
-  for (let i = 1; i <= a.length; i++) {
-    let prev = row[0]!
-    row[0] = i
-    for (let j = 1; j <= b.length; j++) {
-      const cur = row[j]!
-      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1))
-      prev = cur
-    }
-  }
-  return row[b.length]!
-}
-
 export const didYouMean = (given: string, names: ReadonlyArray<string>): string => {
   if (given.length > 64) return ""
   let best: string | undefined
   let bestDistance = Math.max(2, Math.floor(given.length / 3)) + 1
   for (const n of names) {
-    const d = distance(given.toLowerCase(), n.toLowerCase())
+    const d = editDistance(given.toLowerCase(), n.toLowerCase())
     if (d < bestDistance) {
       best = n
       bestDistance = d

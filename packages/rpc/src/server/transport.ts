@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as http2 from "node:http2"
-import * as net from "node:net"
+import type * as net from "node:net"
 import { Effect, Schema } from "effect"
 import type { ServerOptions } from "./Server"
 import { type ConnectionTimeouts, guardHttp1, guardHttp2 } from "./connections"
@@ -129,12 +129,45 @@ const expectContinue = (
     handler(req as never, res as never)
   })
 
+/**
+ * Calls in flight, with a latch that opens when the count reaches zero: drain waits on it
+ * (bounded by the grace period) instead of polling the count.
+ */
+export interface InFlight {
+  readonly start: () => void
+  readonly end: () => void
+  /** Resolves as soon as no call is in flight (at once if none is). */
+  readonly idle: () => Promise<void>
+}
+
+export const makeInFlight = (): InFlight => {
+  let count = 0
+  let waiters: Array<() => void> = []
+  return {
+    start: () => void count++,
+    end: () => {
+      if (--count > 0) return
+      const open = waiters
+      waiters = []
+      for (const w of open) w()
+    },
+    idle: () => (count <= 0 ? Promise.resolve() : new Promise<void>((resolve) => void waiters.push(resolve))),
+  }
+}
+
+const FLUSH_WINDOW_MS = 20
+
 /** Stop accepting, let in-flight calls finish (bounded by the grace period), then cut the rest. */
-export const drain = async (servers: Servers, inFlight: () => number, graceMs: number) => {
+export const drain = async (servers: Servers, inFlight: InFlight, graceMs: number) => {
   servers.stopAccepting()
   for (const s of servers.sessions) s.close()
-  const deadline = Date.now() + graceMs
-  while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  let timer: ReturnType<typeof setTimeout> | undefined
+  await Promise.race([inFlight.idle(), new Promise<void>((resolve) => void (timer = setTimeout(resolve, graceMs)))])
+  clearTimeout(timer)
+  // A call ends when the inner server has written its answer; the bytes still cross the proxy
+  // front (one unix-socket hop, a few event-loop turns) before the client has them. Cutting at
+  // once would reset answers already given, so the last ones get a short, fixed window.
+  await new Promise((resolve) => setTimeout(resolve, FLUSH_WINDOW_MS))
   for (const s of servers.sessions) s.destroy()
   servers.closeAll()
 }

@@ -1,4 +1,4 @@
-import { Context, Effect, Schema } from "effect"
+import { Context, type Effect, Schema } from "effect"
 import type { Condition, DeploymentUnit, EnforcementMode, Nfr } from "@oprc/models"
 import type { Observation } from "./queries"
 
