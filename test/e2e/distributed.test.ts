@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
-  diedWith, ensurePythonModules, type EtcdServer, freePorts, makeTempDir, type NatsServer, type OtlpReceiver, pidsOfUnit, type PrometheusServer, removeTempDir,
+  diedWith, ensurePythonModules, type EtcdServer, freePorts, makeTempDir, type NatsServer, type OtlpReceiver, pidsOfUnit, type PrometheusServer, type ReceivedSpan, removeTempDir,
   type ServerProcess, spawnServer, startEtcd, startNats, startOtlpReceiver, startPrometheus, waitForHttp,
 } from "../harness/index.ts"
 import { applyAndDeploy, crossClassTrigger, deployment, invoke, nfrObserved, objectsAndInvocations, type Platform, teardown, waitRunning } from "./flow"
@@ -97,22 +97,21 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
     const traceId = crypto.randomUUID().replaceAll("-", "")
     await ok("POST", `${PM}/api/v1/deployments`, deployment(platform(), "pycounter-e2e", "pycounter", { targetClusters: ["east"] }), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })
     expect((await waitRunning(platform(), "pycounter-e2e")).status.phase).toBe("Running")
-    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"])
     // ODGM's server span of ApplyCollection hangs under the CRM's call, which hangs under the PM's pass.
-    const applied = trace.find((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection"))
-    expect(applied, trace.map((s) => `${s.resource["service.name"]}: ${s.name}`).join("; ")).toBeDefined()
-    expect(ancestry(trace, applied!)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
+    const appliedIn = (t: ReadonlyArray<ReceivedSpan>) => t.find((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection"))
+    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"], (t) => appliedIn(t) !== undefined && ancestry(t, appliedIn(t)!).length === 3)
+    expect(ancestry(trace, appliedIn(trace)!)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
+    expect(trace.some((s) => s.resource["service.name"] === "oprc-pm" && s.parentSpanId === "00f067aa0ba902b7"), "the PM continues the caller's traceparent").toBe(true)
   }, 60_000)
 
   test("one invocation is one trace: gateway -> ODGM -> the TypeScript and the Python function", async () => {
     for (const [cls, fnService] of [["counter.Counter", "counter.Counter/Counter.fn"], ["pycounter.Counter", "pycounter.Counter/Counter.py"]] as const) {
       const traceId = crypto.randomUUID().replaceAll("-", "")
       expect((await invoke(platform(), "east", cls, "traced", "increment", {}, { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })).status).toBe(200)
-      const trace = await waitForTrace(otlp.spans, traceId, ["oprc-odgm", fnService])
-      const fnSpan = trace.find((s) => s.resource["service.name"] === fnService && s.kind === 2)!
-      expect(fnSpan, `${fnService} has a server span`).toBeDefined()
-      // The function's span hangs under ODGM's, which hangs under the caller's span (not exported here).
-      expect(ancestry(trace, fnSpan)).toEqual([fnService, "oprc-odgm"])
+      // The function's server span hangs under ODGM's, which hangs under the caller's span (not exported here).
+      const fnSpanIn = (t: ReadonlyArray<ReceivedSpan>) => t.find((s) => s.resource["service.name"] === fnService && s.kind === 2)
+      const trace = await waitForTrace(otlp.spans, traceId, ["oprc-odgm", fnService], (t) => fnSpanIn(t) !== undefined && ancestry(t, fnSpanIn(t)!).length === 2)
+      expect(ancestry(trace, fnSpanIn(trace)!)).toEqual([fnService, "oprc-odgm"])
       const root = trace.find((s) => s.resource["service.name"] === "oprc-odgm" && s.parentSpanId === "00f067aa0ba902b7")
       expect(root, "ODGM's server span continues the caller's traceparent").toBeDefined()
     }

@@ -104,12 +104,20 @@ export const ok = async (method: string, url: string, body?: unknown, headers?: 
  * Waits until the spans of `traceId` include `service`'s, and checks the trace hangs together:
  * every span but the root has its parent in the trace. Returns the trace's spans.
  */
-export const waitForTrace = async (spans: () => ReadonlyArray<ReceivedSpan>, traceId: string, services: ReadonlyArray<string>, timeoutMs = 20_000): Promise<Array<ReceivedSpan>> => {
+export const waitForTrace = async (
+  spans: () => ReadonlyArray<ReceivedSpan>,
+  traceId: string,
+  services: ReadonlyArray<string>,
+  /** More the trace must hold (each process exports on its own schedule, so spans arrive in any order). */
+  complete: (trace: ReadonlyArray<ReceivedSpan>) => boolean = () => true,
+  timeoutMs = 20_000,
+): Promise<Array<ReceivedSpan>> => {
   const trace = () => spans().filter((s) => s.traceId === traceId)
   try {
     return await waitFor(`one trace ${traceId} across ${services.join(", ")}`, async () => {
-      const have = new Set(trace().map((s) => s.resource["service.name"] as string))
-      return services.every((s) => have.has(s)) ? trace() : undefined
+      const now = trace()
+      const have = new Set(now.map((s) => s.resource["service.name"] as string))
+      return services.every((s) => have.has(s)) && complete(now) ? now : undefined
     }, { timeoutMs, intervalMs: 100 })
   } catch (e) {
     const seen = trace().map((s) => `${s.resource["service.name"]}: ${s.name}`)
