@@ -27,7 +27,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  if (dev !== undefined && dev.exitCode === null) {
+  if (dev !== undefined && dev.exitCode() === null) {
     // Only when a test failed before Ctrl-C: its function processes would outlive a SIGKILL.
     const children = childrenOf(dev.pid)
     dev.kill("SIGKILL")

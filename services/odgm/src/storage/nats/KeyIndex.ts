@@ -25,6 +25,8 @@ interface Entry {
 }
 
 interface Index {
+  /** The bucket handle it indexes: a bucket destroyed and made again (deleteClass) gets a new handle, and a new index. */
+  readonly bucket: Bucket
   readonly ready: Deferred.Deferred<void, StorageError>
   /** key -> last revision applied (live or deleted: a tombstone keeps an older PUT from resurrecting it). */
   readonly revisions: Map<string, number>
@@ -124,8 +126,12 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
     const indexOf = (b: Bucket) =>
       Effect.gen(function* () {
         let ix = indexes.get(b.name)
+        if (ix && ix.bucket !== b) {
+          yield* drop(ix.bucket, ix)
+          ix = undefined
+        }
         if (!ix) {
-          ix = { ready: yield* Deferred.make<void, StorageError>(), revisions: new Map(), partitions: new Map() }
+          ix = { bucket: b, ready: yield* Deferred.make<void, StorageError>(), revisions: new Map(), partitions: new Map() }
           indexes.set(b.name, ix)
           yield* Effect.forkIn(build(b, ix), scope)
         }
@@ -143,7 +149,7 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
       /** A write this node committed (revision = its stream sequence). */
       note: (b: Bucket, key: string, revision: number, deleted: boolean, id: string) => {
         const ix = indexes.get(b.name)
-        if (ix) apply(ix, key, revision, deleted, id)
+        if (ix && ix.bucket === b) apply(ix, key, revision, deleted, id)
       },
       /** Up to `want` keys in (partition, id) order after `after`, in one partition or all, with an id prefix. */
       page: (b: Bucket, q: { readonly partition: number | undefined; readonly prefix: string; readonly after: Position | undefined; readonly want: number }) =>
