@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { type DevPlatform, ensurePythonModules, freePorts, isPidAlive, makeTempDir, startOprcDev } from "../../../test/harness/index.ts"
+import { type DevPlatform, ensurePythonModules, freePorts, isPidAlive, makeTempDir, type PrometheusServer, startOprcDev, startPrometheus } from "../../../test/harness/index.ts"
 import { buildCli, type Cli, cliRunner, repoRoot } from "./support"
 
 // `oprc dev --apply` from the compiled binary: PM, CRM (process driver) and ODGM in one process,
@@ -10,6 +10,7 @@ let binary: string
 let dev: DevPlatform
 let cli: Cli
 let ports: [number, number, number]
+let prometheus: PrometheusServer
 const dataDir = makeTempDir("oprc-dev-data")
 
 const childrenOf = (pid: number): Array<number> => {
@@ -21,12 +22,23 @@ beforeAll(async () => {
   await ensurePythonModules()
   binary = await buildCli()
   ports = (await freePorts(3)) as [number, number, number]
-  dev = startOprcDev(binary, { ports, dataDir, cwd: repoRoot, args: ["--apply", "examples/counter/package.yaml", "examples/python-counter/package.yaml"] })
+  // A real Prometheus scraping the function replicas the CRM lists, so the NFR analyzer reports numbers.
+  prometheus = await startPrometheus({ targets: [], scrapeIntervalMs: 1000, httpSd: { url: `http://127.0.0.1:${ports[2]}/api/v1/sd/targets`, refreshIntervalMs: 1000 } })
+  dev = startOprcDev(binary, {
+    ports,
+    dataDir,
+    cwd: repoRoot,
+    args: [
+      "--set", `crm.nfr.prometheusUrl=${prometheus.url}`, "--set", "crm.nfr.intervalMs=1000", "--set", "crm.nfr.rateWindowMs=3000",
+      "--apply", "examples/counter/package.yaml", "examples/python-counter/package.yaml",
+    ],
+  })
   cli = cliRunner(binary, { OPRC_PM_URL: dev.pmUrl, OPRC_ODGM_URL: dev.odgmUrl, OPRC_CRM_URL: dev.crmUrl })
   await dev.waitForOutput(/^try it:\n.*\n.*\n/m, 120_000)
 }, 240_000)
 
 afterAll(async () => {
+  await prometheus?.stop()
   if (dev !== undefined && dev.exitCode() === null) {
     // Only when a test failed before Ctrl-C: its function processes would outlive a SIGKILL.
     const children = childrenOf(dev.pid)
@@ -94,6 +106,30 @@ describe("oprc dev --apply", () => {
       follow.kill("SIGINT")
     }
     expect(await follow.exited).toBe(130) // Ctrl-C ends --follow with 130
+  }, 90_000)
+
+  test("dep status shows the NFR analyzer's numbers once Prometheus has measured the load", async () => {
+    let stop = false
+    const load = (async () => {
+      while (!stop) await fetch(`${dev.odgmUrl}/api/class/counter.Counter/-/objects/nfr-1/invokes/increment`, { method: "POST" }).then((r) => r.text())
+    })()
+    try {
+      let status: any
+      for (let i = 0; i < 80; i++) {
+        status = (await cli.run(["dep", "status", "counter-dev", "-o", "json"])).json()
+        if ((status.clusters[0]?.nfr?.observedRps ?? 0) > 0) break
+        await Bun.sleep(500)
+      }
+      expect(status.clusters[0].nfr.observedRps).toBeGreaterThan(0)
+      expect(status.clusters[0].nfr.observedP99Ms).toBeGreaterThan(0)
+      expect(status.clusters[0].nfr.recommendedReplicas).toBeGreaterThanOrEqual(1)
+      const table = (await cli.run(["dep", "status", "counter-dev"])).stdout
+      expect(table).toMatch(/^CLUSTER\s+PHASE\s+REASON\s+GENERATION\s+CONDITIONS\s+REPLICAS\s+NFR$/m)
+      expect(table).toMatch(/^local\s+Running\s.*Counter\.fn 1\/1\s+[\d.]+ rps, p99 [\d.]+ ms, recommends \d+$/m)
+    } finally {
+      stop = true
+      await load
+    }
   }, 90_000)
 
   test("docs/cli.md's walkthrough runs as written (oprc on PATH, this platform in the environment)", async () => {

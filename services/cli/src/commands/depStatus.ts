@@ -22,8 +22,10 @@ export interface ClusterView {
   readonly message: string
   readonly acknowledgedGeneration: number
   readonly conditions: ReadonlyArray<{ readonly type: string; readonly status: string; readonly reason: string; readonly message: string }>
-  /** From the cluster's CRM; null when it could not be asked. */
+  /** As the PM has them from the cluster's CRM (or, from older PMs, asked from the CRM); null when unknown. */
   readonly functions: ReadonlyArray<FunctionReplicas> | null
+  /** The NFR analyzer's latest numbers for the unit; null until it reported. */
+  readonly nfr: { readonly observedRps: number; readonly observedP99Ms: number; readonly recommendedReplicas: number; readonly reason: string } | null
 }
 
 export interface StatusView {
@@ -62,8 +64,18 @@ export const fetchStatus = (key: string) =>
     const status = (d["status"] as Json | undefined) ?? {}
     const clusters = arr(((yield* pm({ method: "GET", path: "/api/v1/clusters" })).json as Json)["items"])
     const urlOf = new Map(clusters.map((c) => [str(c["name"]), str(c["url"])]))
+    const replicasOf = (c: Json) =>
+      Array.isArray(c["functions"])
+        ? Effect.succeed(arr(c["functions"]).map((f): FunctionReplicas => ({ function: str(f["function"]), readyReplicas: Number(f["readyReplicas"] ?? 0), desiredReplicas: Number(f["desiredReplicas"] ?? 0) })))
+        : unitFunctions(urlOf.get(str(c["cluster"])) ?? "", str(c["unitId"]))
+    const nfrOf = (c: Json): ClusterView["nfr"] => {
+      const n = c["nfr"]
+      if (n === null || typeof n !== "object" || Array.isArray(n)) return null
+      const r = n as Json
+      return { observedRps: Number(r["observedRps"] ?? 0), observedP99Ms: Number(r["observedP99Ms"] ?? 0), recommendedReplicas: Number(r["recommendedReplicas"] ?? 0), reason: str(r["reason"]) }
+    }
     const views = yield* Effect.forEach(arr(status["clusters"]), (c) =>
-      Effect.map(unitFunctions(urlOf.get(str(c["cluster"])) ?? "", str(c["unitId"])), (functions): ClusterView => ({
+      Effect.map(replicasOf(c), (functions): ClusterView => ({
         cluster: str(c["cluster"]),
         phase: str(c["phase"]) || "Pending",
         reason: str(c["reason"]),
@@ -71,6 +83,7 @@ export const fetchStatus = (key: string) =>
         acknowledgedGeneration: Number(c["acknowledgedGeneration"] ?? 0),
         conditions: arr(c["conditions"]).map((x) => ({ type: str(x["type"]), status: str(x["status"]), reason: str(x["reason"]), message: str(x["message"]) })),
         functions,
+        nfr: nfrOf(c),
       })), { concurrency: 4 })
     const view: StatusView = { key, phase: str(status["phase"]) || "Pending", message: str(status["message"]), clusters: views }
     return view
@@ -79,15 +92,22 @@ export const fetchStatus = (key: string) =>
 const replicas = (c: ClusterView) =>
   c.functions === null ? "?" : c.functions.length === 0 ? "-" : c.functions.map((f) => `${f.function} ${f.readyReplicas}/${f.desiredReplicas}`).join(", ")
 
-export const renderStatus = (v: StatusView): string =>
-  [
+const round = (n: number) => (n >= 100 ? Math.round(n) : Math.round(n * 10) / 10)
+const nfrCell = (c: ClusterView) =>
+  c.nfr === null ? "-" : `${round(c.nfr.observedRps)} rps, p99 ${round(c.nfr.observedP99Ms)} ms, recommends ${c.nfr.recommendedReplicas}`
+
+export const renderStatus = (v: StatusView): string => {
+  // The NFR column only once some cluster's analyzer has reported.
+  const withNfr = v.clusters.some((c) => c.nfr !== null)
+  return [
     `deployment ${v.key}: ${v.phase}${v.message === "" ? "" : ` (${v.message})`}`,
     table(
-      ["cluster", "phase", "reason", "generation", "conditions", "replicas"],
-      v.clusters.map((c) => [c.cluster, c.phase, c.reason || "-", String(c.acknowledgedGeneration), c.conditions.map((x) => `${x.type}=${x.status}`).join(" ") || "-", replicas(c)]),
+      ["cluster", "phase", "reason", "generation", "conditions", "replicas", ...(withNfr ? ["nfr"] : [])],
+      v.clusters.map((c) => [c.cluster, c.phase, c.reason || "-", String(c.acknowledgedGeneration), c.conditions.map((x) => `${x.type}=${x.status}`).join(" ") || "-", replicas(c), ...(withNfr ? [nfrCell(c)] : [])]),
       "(no clusters yet)",
     ),
   ].join("\n")
+}
 
 const replicaTotals = (c: ClusterView) =>
   c.functions === null
