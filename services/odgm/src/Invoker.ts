@@ -118,7 +118,7 @@ export class Invoker extends Context.Service<Invoker, {
               if (record.value.fp !== undefined && record.value.fp !== rec.fp) {
                 return yield* new FailedPrecondition({ reason: `invocation id ${rec.id} was already used for a different request (class, object, function or payload); use a new id` })
               }
-              return { current: undefined, replay: { ...recordedResult(rec.id, record.value), code: undefined } }
+              return { current: undefined, replay: recordedResult(rec.id, record.value) }
             }
             return { current: Option.getOrUndefined(found.object), replay: undefined }
           })
