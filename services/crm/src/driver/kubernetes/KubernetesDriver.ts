@@ -23,6 +23,8 @@ export interface KubernetesDriverOptions {
   readonly odgmUrl: string
 }
 
+const managed = (r: KObject) => r.metadata.labels?.["app.kubernetes.io/managed-by"] === "oprc-crm"
+
 const reasonOf = (e: unknown) => (e instanceof KubeCallError ? `Kubernetes API ${e.code === 0 ? "unreachable" : `answered ${e.code} ${e.reason}`}: ${e.message}` : String(e))
 
 const toCondition = (c: RecordCondition): Condition => ({
@@ -45,7 +47,9 @@ export const KubernetesDriverLayer = (options: KubernetesDriverOptions) =>
     const seen = new Map<string, string>()
     let leader = false
     const records = yield* makeRecordController(kube, odgm, { workers: options.workers, resyncMs: options.resyncMs, defaultEnvironment: options.environment, odgmUrl: options.odgmUrl, followerRecheckMs: Math.max(100, Math.floor(options.leaseDurationMs / 3)), passTimeoutMs: 10_000 }, () => leader, (record) => {
-      // A status change of a record is a change of its unit for the runtime (it re-reads it).
+      // A status change of a record is a change of its unit for the runtime (it re-reads it);
+      // records made with kubectl are not units (the runtime would remove them as orphans).
+      if (!managed(record)) return
       const key = JSON.stringify([record.metadata.resourceVersion, record.status])
       if (seen.get(record.metadata.name) === key) return
       seen.set(record.metadata.name, key)
@@ -122,7 +126,8 @@ export const KubernetesDriverLayer = (options: KubernetesDriverOptions) =>
         }),
       replicas: (unitId) =>
         Effect.sync(() =>
-          records.list().filter((r) => unitId === undefined || r.metadata.name === unitId).flatMap((r) =>
+          // Only the CRM's own records are units; one made with kubectl is reconciled, never removed by the runtime.
+          records.list().filter((r) => managed(r) && (unitId === undefined || r.metadata.name === unitId)).flatMap((r) =>
             ((r.status?.functions ?? []) as NonNullable<DeploymentRecordStatus["functions"]>).flatMap((f) =>
               Array.from({ length: f.readyReplicas }, (_, index): Replica => {
                 const cls = `${r.spec.packageName}.${r.spec.class.key}`
