@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, type Option, type Schema, type Scope, type Stream } from "effect"
 import type { AlreadyExists, NotFound, ValidationError, VersionConflict } from "@oprc/models"
-import { StorageError } from "./errors.ts"
+import { StorageError } from "@oprc/models"
 import { makeEtcdBackend } from "./EtcdBackend.ts"
 import { makeMemoryBackend } from "./MemoryBackend.ts"
 import { makeSqliteBackend } from "./SqliteBackend.ts"

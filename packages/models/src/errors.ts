@@ -106,6 +106,24 @@ export class DeadlineExceeded extends Schema.TaggedError<DeadlineExceeded>()("De
   }
 }
 
+/**
+ * A storage backend failed (I/O, connection, a corrupt document, a closed store): the one class
+ * for the control-plane stores (@oprc/cp-storage) and the ODGM's object stores. `retryable`
+ * says whether the same request may succeed later (etcd leader election, a busy SQLite file, NATS
+ * failover): the edge answers a retryable one 503 / UNAVAILABLE, any other 500 / INTERNAL.
+ * `operation` names the step that failed when the store knows it ("commit", "open", ...).
+ */
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  operation: Schema.optional(Schema.String),
+  reason: Schema.String,
+  retryable: Schema.Boolean,
+  cause: Schema.optional(Schema.Defect()),
+}) {
+  override get message(): string {
+    return this.operation === undefined ? this.reason : `storage ${this.operation} failed: ${this.reason}`
+  }
+}
+
 /** A body or payload over the configured limit. 413 / RESOURCE_EXHAUSTED. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   limitBytes: Schema.Number,
@@ -126,3 +144,4 @@ export type DomainError =
   | Unavailable
   | DeadlineExceeded
   | PayloadTooLarge
+  | StorageError

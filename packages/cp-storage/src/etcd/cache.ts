@@ -1,7 +1,7 @@
 import { Clock, Deferred, Effect, type Scope } from "effect"
 import type { Etcd3, IEvent, IKeyValue } from "etcd3"
 import type { Change } from "../DocumentStore.ts"
-import type { StorageError } from "../errors.ts"
+import type { StorageError } from "@oprc/models"
 import type { ChangeHub, Snapshot } from "../internal/ChangeHub.ts"
 import { SortedIndex } from "../internal/SortedIndex.ts"
 import { call, toDoc, type CachedDoc, type KeySpace } from "./client.ts"

@@ -11,7 +11,7 @@ import {
   type IKeyValue,
   type IOptions,
 } from "etcd3"
-import { StorageError } from "../errors.ts"
+import { StorageError } from "@oprc/models"
 
 type Policy = NonNullable<NonNullable<IOptions["faultHandling"]>["global"]>
 type Backoff = NonNullable<NonNullable<IOptions["faultHandling"]>["watchBackoff"]>

@@ -1,6 +1,6 @@
 import { Effect, PubSub, type Scope, Stream } from "effect"
 import type { Change } from "../DocumentStore.ts"
-import type { StorageError } from "../errors.ts"
+import type { StorageError } from "@oprc/models"
 import type { RawDoc } from "./backend.ts"
 
 interface KindChange {

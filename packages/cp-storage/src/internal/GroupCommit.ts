@@ -1,7 +1,7 @@
 import { Deferred, Effect, Queue } from "effect"
 import type { Scope } from "effect"
 import type { Change } from "../DocumentStore.ts"
-import { StorageError } from "../errors.ts"
+import { StorageError } from "@oprc/models"
 
 /** What one write decided inside the transaction: its result plus the changes to announce. */
 export type Outcome<A, E> =

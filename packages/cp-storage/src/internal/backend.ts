@@ -1,7 +1,6 @@
 import type { Effect, Option, Scope, Stream } from "effect"
-import type { AlreadyExists, NotFound, VersionConflict } from "@oprc/models"
+import type { AlreadyExists, NotFound, VersionConflict, StorageError } from "@oprc/models"
 import type { Backend, Change, Versioned } from "../DocumentStore.ts"
-import type { StorageError } from "../errors.ts"
 
 /** A stored document whose value is the JSON text of the schema's encoded form. */
 export type RawDoc = Versioned<string>

@@ -1,7 +1,6 @@
 import { Effect, Option, Schema, Stream } from "effect"
-import { ValidationError } from "@oprc/models"
+import { ValidationError, StorageError } from "@oprc/models"
 import type { Change, ControlPlaneStore, DocumentCollection, ListOptions, Versioned, WatchOptions } from "../DocumentStore.ts"
-import { StorageError } from "../errors.ts"
 import type { RawBackend, RawDoc } from "./backend.ts"
 
 // Kinds become path segments of etcd keys and SQLite rows; a "/" would make kinds overlap.
