@@ -76,6 +76,9 @@ export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string, identity =
     },
     list: (apiVersion: string, kind: string, labelSelector?: string) =>
       call(() => objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector)).then((l) => l.items as unknown as Array<KObject>),
+    /** A list with its resourceVersion (for a reflector). */
+    listRaw: (apiVersion: string, kind: string, labelSelector?: string) =>
+      call(() => objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector)) as unknown as Promise<{ items: Array<KObject>; metadata?: { resourceVersion?: string } }>,
     remove: async (apiVersion: string, kind: string, name: string, propagationPolicy = "Background"): Promise<void> => {
       try {
         await call(() => objects.delete({ apiVersion, kind, metadata: { name, namespace } }, undefined, undefined, undefined, undefined, propagationPolicy))

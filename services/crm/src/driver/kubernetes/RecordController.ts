@@ -61,6 +61,14 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
       relisted: (all) => all.forEach((o) => (onStatus(o), enqueue(o.metadata.name))),
     })
     const cached = (name: string) => reflector.get(name)
+    // Deployments report readiness on their own: their changes bring the owning record back at once.
+    const children = makeReflector(kube.kc, `/apis/apps/v1/namespaces/${ns}/deployments`, () => kube.listRaw("apps/v1", "Deployment", RECORD_LABEL), {
+      changed: (o) => {
+        const owner = (o.metadata.ownerReferences ?? []).find((r) => r.kind === "DeploymentRecord")
+        if (owner !== undefined) enqueue(owner.name as string)
+      },
+      relisted: () => {},
+    }, RECORD_LABEL)
 
     const environment = Effect.fn("k8s.environment")(function* (name: string) {
       const env = yield* Effect.tryPromise(() => kube.read(API_VERSION, "EnvironmentConfig", name)).pipe(Effect.catch(() => Effect.succeed(undefined)))
@@ -133,9 +141,9 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
         const finalizers = (record.metadata.finalizers ?? []) as Array<string>
         if (!finalizers.includes(FINALIZER)) {
           yield* at("add finalizer")
-          // The finalizer goes on first (a 409 here means a newer record: the queue retries).
+          // The finalizer goes on before any child exists (a 409 here means a newer record: the
+          // queue retries); the pass goes on with the same spec, no second watch round trip.
           yield* Effect.tryPromise(() => kube.setFinalizers(name, record.metadata.resourceVersion as string, [...finalizers, FINALIZER]))
-          return Outcome.done
         }
         let spec: DeploymentRecordSpec
         try {
@@ -223,6 +231,7 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
     )
     enqueue = (name) => void Effect.runFork(controller.enqueue(name))
     yield* Effect.acquireRelease(Effect.sync(() => void reflector.start()), () => Effect.sync(() => reflector.stop()))
+    yield* Effect.acquireRelease(Effect.sync(() => void children.start()), () => Effect.sync(() => children.stop()))
     return { controller, cached, list: reflector.list, relists: reflector.relists, enqueueAll: Effect.suspend(() => Effect.forEach(reflector.list(), (r) => controller.enqueue(r.metadata.name), { discard: true })) }
   })
 

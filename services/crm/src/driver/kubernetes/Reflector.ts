@@ -15,7 +15,13 @@ export interface ReflectorHandlers {
  * event. Failures back off (200 ms doubling to 5 s). client-node's informer stops on any other
  * error and keeps no bookmarks, which is why the driver has its own.
  */
-export const makeReflector = (kc: k8s.KubeConfig, path: string, list: () => Promise<{ items: Array<KObject>; metadata?: { resourceVersion?: string } }>, handlers: ReflectorHandlers) => {
+export const makeReflector = (
+  kc: k8s.KubeConfig,
+  path: string,
+  list: () => Promise<{ items: Array<KObject>; metadata?: { resourceVersion?: string } }>,
+  handlers: ReflectorHandlers,
+  labelSelector?: string,
+) => {
   const cache = new Map<string, KObject>()
   const watch = new k8s.Watch(kc)
   let resourceVersion = ""
@@ -54,7 +60,7 @@ export const makeReflector = (kc: k8s.KubeConfig, path: string, list: () => Prom
     if (stopped) return
     let gone = false
     try {
-      abort = await watch.watch(path, { resourceVersion, allowWatchBookmarks: true }, (type, obj: KObject & { code?: number }) => {
+      abort = await watch.watch(path, { resourceVersion, allowWatchBookmarks: true, ...(labelSelector === undefined ? {} : { labelSelector }) }, (type, obj: KObject & { code?: number }) => {
         if (type === "BOOKMARK") {
           resourceVersion = (obj.metadata?.resourceVersion as string | undefined) ?? resourceVersion
           return
