@@ -1,5 +1,5 @@
 // Compiles the four binaries with `bun build --compile` into dist/.
-// Two plugins make the binaries self-contained (see ../shared/notes/stack.md §6-8):
+// Two plugins make the binaries self-contained (see docs/toolchain.md §4):
 //  - etcd3 loads its .proto from __dirname at run time, which in a compiled binary is the
 //    build machine's path: inline the parsed descriptor instead (keepCase is required).
 //  - under Bun, `undici` resolves to Bun's shim whose TLS options are ignored: bundle the real

@@ -102,7 +102,7 @@ const lastCount = (text: string, word: string) => {
   return all.length > 0 ? Number(all[all.length - 1]![1]) : undefined
 }
 
-/** Test counts from the end of `bun test` output (the ` N pass` / ` N fail` lines, stack.md §10). */
+/** Test counts from the end of `bun test` output (the ` N pass` / ` N fail` lines, docs/toolchain.md §6). */
 export function parseBunSummary(output: string, code: number | null, timedOut: boolean) {
   const text = stripAnsi(output)
   const pass = lastCount(text, "pass") ?? 0

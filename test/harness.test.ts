@@ -150,7 +150,7 @@ describe("nats", () => {
     expect(victim).toBeGreaterThanOrEqual(0)
     await cluster.kill(victim)
 
-    // nats-server 2.9 needs ~6 s to elect a new stream leader after a SIGKILL (notes/nats.md).
+    // nats-server 2.9 needs ~6 s to elect a new stream leader after a SIGKILL (docs/storage-engines.md §2, Failover).
     await eventually("put after stream leader loss", () => kv.put("k.after", "new"), 30_000)
     expect((await kv.get("k.before"))?.string()).toBe("old")
 

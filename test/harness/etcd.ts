@@ -18,7 +18,7 @@ export interface EtcdTimings {
   electionMs: number
 }
 
-// Start-up is ~1 s with etcd's defaults (100/1000) and ~0.1 s with these (infra.md).
+// Start-up is ~1 s with etcd's defaults (100/1000) and ~0.1 s with these (docs/toolchain.md §7).
 const SINGLE_TIMINGS: EtcdTimings = { heartbeatMs: 10, electionMs: 100 }
 // A cluster on 2 busy shared cores would flap with 10/100: missed heartbeats trigger elections.
 const CLUSTER_TIMINGS: EtcdTimings = { heartbeatMs: 50, electionMs: 500 }

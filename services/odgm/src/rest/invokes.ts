@@ -8,7 +8,7 @@ import { Invoker } from "../Invoker.ts"
 import { intParam, parsePartition } from "./common.ts"
 
 /**
- * Invocation status -> HTTP status (DESIGN.md): OK 200, INVALID 400, APP_ERROR 422 (the function
+ * Invocation status -> HTTP status (docs/odgm.md "REST gateway"): OK 200, INVALID 400, APP_ERROR 422 (the function
  * refused: the request was well-formed but the application said no), SYSTEM_ERROR 502. Failures
  * ODGM itself reports travel as errors: unknown class/function 404, INTERNAL/PRIVATE 403, version
  * conflict after the bounded re-runs 409, function unreachable 503, deadline 504.

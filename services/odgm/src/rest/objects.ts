@@ -34,7 +34,7 @@ const address = (req: RestRequest) =>
 const base = "/api/class/:cls/:partition/objects"
 
 /**
- * ObjectService over REST (paths of the Rust Oparaca gateway, DESIGN.md):
+ * ObjectService over REST (paths of the Rust Oparaca gateway, docs/odgm.md "REST gateway"):
  * GET|PUT|PATCH|DELETE /api/class/{cls}/{partition}/objects/{id} and GET .../objects?prefix&limit&cursor.
  * Writes take `If-Match: "<version>"` (or `?expectedVersion=`); a stale version answers 409.
  */

@@ -41,7 +41,7 @@ export type { NatsOptions } from "./nats/NatsStore.ts"
  * - NATS rides out a leader election (5-7 s on nats-server 2.9) inside each call, up to
  *   `failoverBudget` (15 s), then answers `StorageError { retryable: true }`; expect such stalls.
  * - NATS list() reads a node-local key index kept current by a watch on the bucket (see NatsStore).
- * - NATS R1 acknowledges before fsync (notes/nats.md §3.6); R3 acknowledges after a quorum.
+ * - NATS R1 acknowledges before fsync (docs/storage-engines.md §2.6); R3 acknowledges after a quorum.
  * - NATS `attempts` also counts one early delivery of an event committed with a future `availableAt`.
  * - A result's TTL is capped by `NatsOptions.maxResultTtlMs` (24 h) on NATS.
  */

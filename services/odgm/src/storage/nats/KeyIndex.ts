@@ -8,7 +8,7 @@ import { call, decodeJson, parseObjectKey, retrying } from "./client.ts"
 /**
  * A node-local index of the keys of each class bucket, so a listing page costs a binary search
  * plus reading the page's values, not a scan of every key of the class (keys() has no order and no
- * cursor; notes/nats.md §3.4: ~200 ms per 20k keys, per page).
+ * cursor; docs/storage-engines.md §2.4: ~200 ms per 20k keys, per page).
  *
  * Built on the first listing of a class from a headers-only KV watch (one pass over the keys, no
  * values), then kept current by the same watch, so writes by other nodes appear within

@@ -27,7 +27,7 @@ import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageErro
  * msgID never recurs for a legitimate write; a writer stale for longer than the 2 min dedupe
  * window is caught by the header, because whatever replaced its revision is applied by then.
  *
- * Failover (notes/nats.md §4): without a stream leader calls fail fast ("jetstream not enabled")
+ * Failover (docs/storage-engines.md §2, Failover): without a stream leader calls fail fast ("jetstream not enabled")
  * and are retried with backoff for `failoverBudget` (15 s); a publish that times out is
  * ambiguous, so its write id is remembered and the next read checks `ws` (the last 16 write ids
  * in the value) to learn whether it landed before deciding anything else.

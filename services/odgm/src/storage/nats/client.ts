@@ -7,7 +7,7 @@ import { storageError } from "../common.ts"
 
 /**
  * NATS plumbing shared by the engine: naming, key encoding, error classification and the
- * bounded retry that rides out a JetStream failover (notes/nats.md §3.8, §4: 5-7 s without a
+ * bounded retry that rides out a JetStream failover (docs/storage-engines.md §2.8 and Failover: 5-7 s without a
  * stream leader on 2.9, reported as "jetstream not enabled" / no responders, plus puts in
  * flight that time out with an unknown outcome).
  */
@@ -88,7 +88,7 @@ const shortHash = (s: string) => createHash("sha256").update(s).digest("base64ur
 export const objectBucket = (prefix: string, cls: string) => `${prefix}_o_${cls.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 48)}_${shortHash(cls)}`
 export const objectBucketStreamPrefix = (prefix: string) => `KV_${prefix}_o_`
 
-// Keys (notes/nats.md gotcha 3): `<partition>.<base64url(id)>`; ids too long for the 4 KB control
+// Keys (docs/storage-engines.md §2.3): `<partition>.<base64url(id)>`; ids too long for the 4 KB control
 // line are hashed into a third token and recovered from the value.
 const MAX_ID_TOKEN = 700
 export const objectKey = (partition: number, id: string): string => {
