@@ -65,7 +65,7 @@ export const OdgmConfig = Schema.Struct({
   /** Entry depth, entries per object, key length, triggers and functions per collection (docs/api.md). */
   limits: section(ObjectLimitsConfig),
   internalToken: Schema.optionalKey(
-    Schema.RedactedFromValue(NonEmptyString).annotate({ description: "credential functions present (x-oprc-internal-token) for INTERNAL and PRIVATE access" }),
+    Schema.RedactedFromValue(NonEmptyString).annotate({ description: "internal secret: functions present it (x-oprc-internal-token) for INTERNAL access; PRIVATE needs the class credential derived from it (oprc-caller-token: <class>:HMAC-SHA256(secret, class:<class>))" }),
   ),
 })
 export type OdgmConfig = typeof OdgmConfig.Type

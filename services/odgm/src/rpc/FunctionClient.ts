@@ -1,6 +1,6 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 import { Context, Effect, Layer } from "effect"
-import { DeadlineExceeded, Unavailable, valueFromProto, valueToProto } from "@oprc/models"
+import { DeadlineExceeded, entryKeyMessage, isEntryKey, Unavailable, valueFromProto, valueToProto } from "@oprc/models"
 import { functionv1 } from "@oprc/proto"
 import { type BreakerState, CircuitBreaker, type CircuitOpen } from "@oprc/rpc"
 import { currentTraceHeaders } from "@oprc/observability"
@@ -63,6 +63,11 @@ const toProtoEntries = (entries: Entries) => {
 
 const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<FunctionReply> =>
   Effect.gen(function* () {
+    // A function is trusted code, but a key it makes up must still be one a client could write and
+    // read back (no control characters or whitespace, 1-256 characters), or it would poison the object.
+    const remove = response.state?.delete ?? []
+    const badKey = [...Object.keys(response.state?.set ?? {}), ...remove].find((k) => !isEntryKey(k))
+    if (badKey !== undefined) return systemError(`function returned an invalid entry key ${previewKey(badKey)}: an entry key ${entryKeyMessage}`)
     const set: Record<string, Value> = {}
     for (const [k, v] of Object.entries(response.state?.set ?? {})) {
       const decoded = yield* Effect.result(valueFromProto(v))
@@ -75,10 +80,12 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
       error: response.error,
       headers: response.headers,
       set,
-      remove: response.state?.delete ?? [],
+      remove,
       deleteObject: response.state?.deleteObject ?? false,
     }
   })
+
+const previewKey = (k: string): string => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)
 
 /** Connect error codes that mean "the function was not reached or did not answer in time". */
 type Failure =
