@@ -90,17 +90,22 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
     for (const prom of proms) expect((await prom.targets()).some((t) => t.health === "up"), "an SD target is scraped").toBe(true)
   }, 60_000)
 
-  test("one deploy is one trace: PM -> CRM -> ODGM", async () => {
-    // As services/crm/test/binaries.test.ts checks for one cluster: here the Python counter's
-    // deployment, created with the caller's traceparent, through the PM's pass and east's CRM into east's ODGM.
+  test("one deploy is one trace: PM -> both CRMs -> both ODGMs", async () => {
+    // services/crm/test/binaries.test.ts checks this for one cluster; here the Python counter's
+    // deployment, created with the caller's traceparent, is placed on both clusters: the PM's
+    // passes, each CRM's pass and each ODGM's ApplyCollection are in the caller's trace.
     await ok("POST", `${PM}/api/v1/packages`, await Bun.file(join(repoRoot, "examples/python-counter/package.yaml")).text())
     const traceId = crypto.randomUUID().replaceAll("-", "")
-    await ok("POST", `${PM}/api/v1/deployments`, deployment(platform(), "pycounter-e2e", "pycounter", { targetClusters: ["east"] }), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })
+    await ok("POST", `${PM}/api/v1/deployments`, deployment(platform(), "pycounter-e2e", "pycounter"), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })
     expect((await waitRunning(platform(), "pycounter-e2e")).status.phase).toBe("Running")
-    // ODGM's server span of ApplyCollection hangs under the CRM's call, which hangs under the PM's pass.
-    const appliedIn = (t: ReadonlyArray<ReceivedSpan>) => t.find((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection"))
-    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"], (t) => appliedIn(t) !== undefined && ancestry(t, appliedIn(t)!).length === 3)
-    expect(ancestry(trace, appliedIn(trace)!)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
+    // Each ODGM's server span of ApplyCollection hangs under a CRM's call, under the PM's pass.
+    const appliedIn = (t: ReadonlyArray<ReceivedSpan>) =>
+      t.filter((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection") && ancestry(t, s).length === 3)
+    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"], (t) => appliedIn(t).length >= 2)
+    for (const applied of appliedIn(trace)) expect(ancestry(trace, applied)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
+    // Both clusters' CRMs took part: each reconciled its own unit in the trace.
+    const units = trace.filter((s) => s.name === "ProcessDriver.reconcile").map((s) => s.attributes["oprc.unit"])
+    expect([...new Set(units)].sort()).toEqual(["pycounter-e2e-east", "pycounter-e2e-west"])
     expect(trace.some((s) => s.resource["service.name"] === "oprc-pm" && s.parentSpanId === "00f067aa0ba902b7"), "the PM continues the caller's traceparent").toBe(true)
   }, 60_000)
 
