@@ -62,11 +62,15 @@ export const runWrk = (o: WrkOptions): WrkResult => {
 }
 
 /** Spawns a bench server (a bun script printing nothing special) and waits for its port. */
-export const startBenchServer = async (script: string, port: number, env: Record<string, string> = {}) => {
+export const startBenchServer = async (script: string, port: number, env: Record<string, string> = {}, ready: "http" | "tcp" = "http") => {
   const proc = Bun.spawn([process.execPath, script], { env: { ...process.env, PORT: String(port), ...env }, stdout: "ignore", stderr: "inherit" })
   const deadline = Date.now() + 15_000
+  const probe = ready === "http"
+    ? () => fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(300) }).then(() => true, () => false)
+    // An h2c-only server answers nothing to HTTP/1.1: accepting the connection is the sign.
+    : () => Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((s) => (s.end(), true), () => false)
   for (;;) {
-    const up = await fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(300) }).then(() => true, () => false)
+    const up = await probe()
     if (up) break
     if (Date.now() > deadline || proc.exitCode !== null) throw new Error(`${script} did not start`)
     await Bun.sleep(50)

@@ -1,41 +1,89 @@
-// bench/rpc: unary Connect JSON over HTTP/1.1 through packages/rpc vs a bare Bun Connect server
-// with the same handler, measured alternately in one run. Usage: bun bench/rpc/run.ts [seconds]
+// bench/rpc: one unary echo through every server shape, measured alternately in one run:
+//  - Connect JSON over HTTP/1.1 (wrk): native Bun.serve doing the same work by hand (the physical
+//    limit), bare connect-node on node:http, packages/rpc today (front -> node:http), and the
+//    direction-(a) prototype (the same front -> Bun.serve on a unix socket, lean Connect JSON),
+//    with the prototype's Bun.serve alone on TCP to show what the front costs;
+//  - a REST echo (wrk): native vs packages/rpc vs the prototype;
+//  - gRPC over h2c (bench/rpc/grpc-load.ts): bare node:http2 connect-node vs packages/rpc vs the
+//    prototype (which keeps gRPC on node:http2 behind the same port).
+// Usage: bun bench/rpc/run.ts [seconds] [--full]
+import { ratioLine, secondsArg } from "../lib/report"
 import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 import { requestBody } from "./handler"
 
-const seconds = Number(process.argv[2] ?? 10)
+const seconds = secondsArg(process.argv)
+const rounds = process.argv.includes("--full") ? 2 : 1
+const warmSec = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const here = new URL(".", import.meta.url).pathname
 type Measured = WrkResult & { readonly cpuUsPerRequest: number }
-const measure = async (script: string): Promise<Measured> => {
+type Kind = "connect" | "rest" | "grpc"
+const servers = {
+  native: { script: "prototype/server-native.ts", env: {} },
+  bare: { script: "server-bare.ts", env: {} },
+  bareH2: { script: "server-bare-h2.ts", env: {} },
+  oprc: { script: "server-oprc.ts", env: {} },
+  split: { script: "prototype/server-split.ts", env: {} },
+  leanTcp: { script: "prototype/server-split.ts", env: { LEAN: "tcp" } },
+} as const
+type Name = keyof typeof servers
+
+const load = (kind: Kind, port: number, durationSec: number): WrkResult => {
+  if (kind === "grpc") {
+    const r = Bun.spawnSync([process.execPath, `${here}grpc-load.ts`, `http://127.0.0.1:${port}`, String(durationSec), "50"], { stdout: "pipe", stderr: "pipe" })
+    if (r.exitCode !== 0) throw new Error(`grpc-load: ${r.stderr.toString()}`)
+    return JSON.parse(r.stdout.toString()) as WrkResult
+  }
+  const path = kind === "rest" ? "/api/echo" : "/oprc.function.v1.FunctionService/Invoke"
+  const body = kind === "rest" ? JSON.stringify({ cls: "bench.Echo", payload: "aGVsbG8gd29ybGQ=" }) : requestBody
+  return runWrk({ url: `http://127.0.0.1:${port}${path}`, connections: 50, method: "POST", body, headers: { "content-type": "application/json" }, durationSec })
+}
+
+const measure = async (name: Name, kind: Kind): Promise<Measured> => {
   const port = await freePort()
-  const server = await startBenchServer(`${here}${script}`, port)
+  const server = await startBenchServer(`${here}${servers[name].script}`, port, servers[name].env, name === "bareH2" ? "tcp" : "http")
   try {
-    const opts = {
-      url: `http://127.0.0.1:${port}/oprc.function.v1.FunctionService/Invoke`,
-      connections: 50,
-      method: "POST",
-      body: requestBody,
-      headers: { "content-type": "application/json" },
-    }
-    runWrk({ ...opts, durationSec: 3 }) // warm-up (JIT, connection pools)
+    load(kind, port, warmSec) // warm-up (JIT, connection pools)
     const cpuBefore = cpuMs(server.pid)
-    const r = runWrk({ ...opts, durationSec: seconds })
+    const r = load(kind, port, seconds)
     const cpu = cpuMs(server.pid) - cpuBefore
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${script}: ${r.non2xx} non-2xx, ${r.errors} socket errors`)
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name} ${kind}: ${r.non2xx} non-2xx, ${r.errors} socket errors`)
     return { ...r, cpuUsPerRequest: (cpu * 1000) / (r.requestsPerSec * seconds) }
   } finally {
     await server.stop()
   }
 }
 
-const rounds: Array<{ bare: Measured; oprc: Measured }> = []
-for (let i = 0; i < 2; i++) rounds.push({ bare: await measure("server-bare.ts"), oprc: await measure("server-oprc.ts") })
-for (const [i, r] of rounds.entries()) {
-  console.log(
-    `round ${i + 1}: bare ${fmt(r.bare)}, ${r.bare.cpuUsPerRequest.toFixed(0)} us CPU/req | packages/rpc ${fmt(r.oprc)}, ${r.oprc.cpuUsPerRequest.toFixed(0)} us CPU/req | throughput ratio ${(r.oprc.requestsPerSec / r.bare.requestsPerSec).toFixed(2)}`,
-  )
+const plan: Record<Kind, ReadonlyArray<Name>> = {
+  connect: ["native", "bare", "oprc", "split", "leanTcp"],
+  rest: ["native", "oprc", "split"],
+  grpc: ["bareH2", "oprc", "split"],
 }
-const sum = (f: (r: { bare: Measured; oprc: Measured }) => number) => rounds.reduce((a, r) => a + f(r), 0)
-console.log(`throughput ratio (packages/rpc / bare), over ${rounds.length} rounds: ${(sum((r) => r.oprc.requestsPerSec) / sum((r) => r.bare.requestsPerSec)).toFixed(2)}`)
-// Server CPU per request does not depend on what else the machine runs: the steadier figure.
-console.log(`CPU-efficiency ratio (bare CPU/req ÷ packages/rpc CPU/req): ${(sum((r) => r.bare.cpuUsPerRequest) / sum((r) => r.oprc.cpuUsPerRequest)).toFixed(2)}`)
+const results = new Map<string, Array<Measured>>()
+for (let i = 0; i < rounds; i++) {
+  for (const [kind, names] of Object.entries(plan) as Array<[Kind, ReadonlyArray<Name>]>) {
+    for (const name of names) {
+      const m = await measure(name, kind)
+      results.set(`${kind}/${name}`, [...(results.get(`${kind}/${name}`) ?? []), m])
+      console.log(`round ${i + 1} ${kind.padEnd(7)} ${name.padEnd(8)} ${fmt(m)}, ${m.cpuUsPerRequest.toFixed(0)} µs CPU/req`)
+    }
+  }
+}
+const mean = (key: string, f: (m: Measured) => number) => {
+  const xs = results.get(key)!
+  return xs.reduce((a, m) => a + f(m), 0) / xs.length
+}
+const rps = (key: string) => mean(key, (m) => m.requestsPerSec)
+const cpu = (key: string) => mean(key, (m) => m.cpuUsPerRequest)
+const show = (key: string) => `${Math.round(rps(key))} req/s, p99 ${mean(key, (m) => m.p99Ms).toFixed(2)} ms, ${cpu(key).toFixed(0)} µs CPU/req`
+const line = (measure: string, now: string, base: string, aim: string) =>
+  ratioLine(measure, `${now}: ${show(now)}`, `${base}: ${show(base)}`, `${(rps(now) / rps(base)).toFixed(2)} (CPU-eff ${(cpu(base) / cpu(now)).toFixed(2)})`, aim)
+
+line("rpc Connect echo, packages/rpc vs bare Connect on node:http", "connect/oprc", "connect/bare", "~1")
+line("rpc Connect echo, packages/rpc vs native Bun.serve", "connect/oprc", "connect/native", ">= 0.5")
+line("rpc Connect echo, prototype (a) front->Bun.serve vs native Bun.serve", "connect/split", "connect/native", ">= 0.5")
+line("rpc Connect echo, prototype (a) Bun.serve alone (no front) vs native", "connect/leanTcp", "connect/native", "-")
+line("rpc Connect echo, prototype (a) vs packages/rpc today", "connect/split", "connect/oprc", "> 1")
+line("rpc REST echo, packages/rpc vs native Bun.serve", "rest/oprc", "rest/native", ">= 0.5")
+line("rpc REST echo, prototype (a) vs native Bun.serve", "rest/split", "rest/native", ">= 0.5")
+line("rpc gRPC echo, packages/rpc vs bare node:http2", "grpc/oprc", "grpc/bareH2", ">= 0.9")
+line("rpc gRPC echo, prototype (a) vs bare node:http2", "grpc/split", "grpc/bareH2", ">= 0.9")

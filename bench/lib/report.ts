@@ -1,0 +1,16 @@
+// The one-line ratio every benchmark prints; bench/run.ts collects these lines into its summary.
+import { readFileSync } from "node:fs"
+
+export const RATIO_PREFIX = "RATIO "
+
+/** Prints `RATIO <measure> | <now> | <baseline> | <ratio> | aim <aim>` (aim may be empty). */
+export const ratioLine = (measure: string, now: string, baseline: string, ratio: number | string, aim = "") =>
+  console.log(`${RATIO_PREFIX}${measure} | ${now} | ${baseline} | ${typeof ratio === "number" ? ratio.toFixed(2) : ratio} | aim ${aim || "-"}`)
+
+export const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
+
+/** Seconds per measure: argv[2] if given, else 2 (quick) or 10 with --full. */
+export const secondsArg = (argv: ReadonlyArray<string>) => {
+  const n = argv.slice(2).find((a) => /^\d+(\.\d+)?$/.test(a))
+  return n !== undefined ? Number(n) : argv.includes("--full") ? 10 : 2
+}
