@@ -1,7 +1,7 @@
 import { Context, Layer, type Redacted } from "effect"
 import type { AuthConfig } from "@oprc/config"
 import { type Authorizer, isRead, makeAuthorizer, type Need } from "@oprc/rpc"
-import type { Caller } from "./domain/types.ts"
+import type { Caller } from "../domain/types.ts"
 
 /**
  * ODGM's role rules. The data plane (objects, invocations, async results) is open to the

@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
 import { Collection, decodeCollection, FailedPrecondition, NotFound, prefixViolations, Unavailable, ValidationError } from "@oprc/models"
 import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
-import { ObjectStoreService, type StorageError } from "./storage/ObjectStore.ts"
+import { ObjectStoreService, type StorageError } from "../storage/ObjectStore.ts"
 
 /** Collections live in the object store under this class, so every node sharing the store sees them. */
 export const COLLECTIONS_CLASS = "_odgm.collections"

@@ -1,8 +1,8 @@
 import { Clock, Context, Effect, Latch, Layer, Random, Schedule } from "effect"
 import { DeadlineExceeded, Unavailable } from "@oprc/models"
-import { orUnavailable } from "./CollectionRegistry.ts"
-import { invocationSlot } from "./storage/common.ts"
-import { type InvocationRecord, ObjectStoreService, type OutboxEvent, type StorageError } from "./storage/ObjectStore.ts"
+import { orUnavailable } from "../collections/CollectionRegistry.ts"
+import { invocationSlot } from "../storage/common.ts"
+import { type InvocationRecord, ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
 
 /**
  * Records outbox events that belong to no object write (function events of an invocation that

@@ -1,14 +1,14 @@
 import { Clock, Context, Effect, FiberSet, Layer, Option, Random, Schema } from "effect"
 import { NotFound, Unavailable } from "@oprc/models"
-import { AsyncInvocations, type JobOutcome } from "./AsyncInvocations.ts"
-import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
-import { OutboxPayload, type TriggerDelivery } from "./domain/events.ts"
-import { internalCaller } from "./domain/types.ts"
-import { Invoker } from "./Invoker.ts"
-import { recordDelivery, setInFlight } from "./OdgmMetrics.ts"
+import { AsyncInvocations, type JobOutcome } from "../invocation/AsyncInvocations.ts"
+import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { OutboxPayload, type TriggerDelivery } from "../domain/events.ts"
+import { internalCaller } from "../domain/types.ts"
+import { Invoker } from "../invocation/Invoker.ts"
+import { recordDelivery, setInFlight } from "../OdgmMetrics.ts"
 import { Outbox } from "./Outbox.ts"
-import { type ClaimedEvent, type DeadLetterPage, ObjectStoreService, type OutboxEvent } from "./storage/ObjectStore.ts"
-import type { TriggerConfig } from "./config.ts"
+import { type ClaimedEvent, type DeadLetterPage, ObjectStoreService, type OutboxEvent } from "../storage/ObjectStore.ts"
+import type { TriggerConfig } from "../config.ts"
 
 const decodePayload = Schema.decodeUnknownOption(OutboxPayload)
 const utf8 = new TextEncoder()

@@ -1,12 +1,12 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
 import { FailedPrecondition, isObjectId, NotFound, Unavailable, ValidationError } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
-import type { AsyncInvocation } from "./domain/events.ts"
-import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "./domain/records.ts"
-import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } from "./domain/types.ts"
+import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import type { AsyncInvocation } from "../domain/events.ts"
+import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "../domain/records.ts"
+import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } from "../domain/types.ts"
 import { type InvokeError, Invoker, routeFor } from "./Invoker.ts"
-import { Outbox } from "./Outbox.ts"
-import { ObjectStoreService } from "./storage/ObjectStore.ts"
+import { Outbox } from "../events/Outbox.ts"
+import { ObjectStoreService } from "../storage/ObjectStore.ts"
 
 /** What GetResult answers. `result` is set once the state is DONE. */
 export interface AsyncResult {

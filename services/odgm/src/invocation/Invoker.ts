@@ -11,17 +11,17 @@ import {
   ValidationError,
   VersionConflict,
 } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
-import { functionFirings, objectTriggers, type Source, toDeliveries } from "./domain/events.ts"
-import type { Caller, Entries, InvocationRequest, InvocationResult, ObjectRef, StoredObject, Value } from "./domain/types.ts"
-import { lockKey, ObjectGateway, writeEvents } from "./ObjectGateway.ts"
-import { ObjectLocks } from "./ObjectLocks.ts"
-import { recordConflict, recordInvocation } from "./OdgmMetrics.ts"
-import { Outbox, retryStorage } from "./Outbox.ts"
-import { FunctionClient, type FunctionReply } from "./rpc/FunctionClient.ts"
-import { decodeRecord, doneRecord, fingerprint, recordedResult } from "./domain/records.ts"
-import { invocationSlot } from "./storage/common.ts"
-import { type InvocationRecord, ObjectStoreService, type ObjectState } from "./storage/ObjectStore.ts"
+import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { functionFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
+import type { Caller, Entries, InvocationRequest, InvocationResult, ObjectRef, StoredObject, Value } from "../domain/types.ts"
+import { lockKey, ObjectGateway, writeEvents } from "../objects/ObjectGateway.ts"
+import { ObjectLocks } from "../objects/ObjectLocks.ts"
+import { recordConflict, recordInvocation } from "../OdgmMetrics.ts"
+import { Outbox, retryStorage } from "../events/Outbox.ts"
+import { FunctionClient, type FunctionReply } from "./FunctionClient.ts"
+import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
+import { invocationSlot } from "../storage/common.ts"
+import { type InvocationRecord, ObjectStoreService, type ObjectState } from "../storage/ObjectStore.ts"
 
 export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict | FailedPrecondition
 

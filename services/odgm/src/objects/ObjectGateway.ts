@@ -1,13 +1,13 @@
 import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import { type Collection, DeadlineExceeded, NotFound, Trigger, type Unavailable, ValidationError, VersionConflict } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "./CollectionRegistry.ts"
-import { dataFirings, objectTriggers, type Source, toDeliveries } from "./domain/events.ts"
-import { checkObjectId, resolvePartition } from "./domain/partition.ts"
-import type { Entries, ObjectAddress, ObjectPage, ObjectRef, StoredObject } from "./domain/types.ts"
+import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { dataFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
+import { checkObjectId, resolvePartition } from "../domain/partition.ts"
+import type { Entries, ObjectAddress, ObjectPage, ObjectRef, StoredObject } from "../domain/types.ts"
 import { ObjectLocks } from "./ObjectLocks.ts"
-import { recordObjectOp } from "./OdgmMetrics.ts"
-import { Outbox, retryStorage } from "./Outbox.ts"
-import { ObjectStoreService, type ObjectState, type OutboxEvent, type StorageError } from "./storage/ObjectStore.ts"
+import { recordObjectOp } from "../OdgmMetrics.ts"
+import { Outbox, retryStorage } from "../events/Outbox.ts"
+import { ObjectStoreService, type ObjectState, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
 

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Semaphore } from "effect"
 import { DeadlineExceeded } from "@oprc/models"
-import { setQueueDepth } from "./OdgmMetrics.ts"
+import { setQueueDepth } from "../OdgmMetrics.ts"
 
 interface Slot {
   readonly semaphore: Semaphore.Semaphore

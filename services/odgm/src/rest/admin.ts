@@ -1,9 +1,9 @@
 import { Effect, Schema } from "effect"
 import { Collection, decodeCollection, NotFound, ValidationError } from "@oprc/models"
 import { json, route } from "@oprc/rpc"
-import { CollectionRegistry } from "../CollectionRegistry.ts"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import type { DeadLetter } from "../storage/ObjectStore.ts"
-import { TriggerDispatcher } from "../TriggerDispatcher.ts"
+import { TriggerDispatcher } from "../events/TriggerDispatcher.ts"
 import { boolParam, intParam, readJson } from "./common.ts"
 
 const encodeCollection = Schema.encodeSync(Collection)

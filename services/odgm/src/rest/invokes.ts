@@ -1,10 +1,10 @@
 import { Effect } from "effect"
 import { isObjectId, ValidationError } from "@oprc/models"
 import { json, type RestRequest, type RestResponse, route } from "@oprc/rpc"
-import { Access } from "../Access.ts"
-import { AsyncInvocations, type AsyncResult } from "../AsyncInvocations.ts"
+import { Access } from "../access/Access.ts"
+import { AsyncInvocations, type AsyncResult } from "../invocation/AsyncInvocations.ts"
 import type { InvocationResult, InvocationStatus } from "../domain/types.ts"
-import { Invoker } from "../Invoker.ts"
+import { Invoker } from "../invocation/Invoker.ts"
 import { intParam, parsePartition } from "./common.ts"
 
 /**

@@ -3,7 +3,7 @@ import { checkObjectWrite, decodeWith, EntryKey, Trigger } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
-import { ObjectGateway } from "../ObjectGateway.ts"
+import { ObjectGateway } from "../objects/ObjectGateway.ts"
 import { createOnly, etag, readJson, expectedVersion, intParam, objectJson, parsePartition, summaryJson, boolParam } from "./common.ts"
 
 const PutBody = Schema.Struct({

@@ -4,10 +4,10 @@ import { Effect, Option, Schema } from "effect"
 import { collectionFromProto, collectionToProto, ValidationError } from "@oprc/models"
 import { commonv1, odgmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
-import { CollectionRegistry } from "../CollectionRegistry.ts"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { OutboxPayload } from "../domain/events.ts"
 import type { DeadLetter } from "../storage/ObjectStore.ts"
-import { TriggerDispatcher } from "../TriggerDispatcher.ts"
+import { TriggerDispatcher } from "../events/TriggerDispatcher.ts"
 
 /** oprc.odgm.v1.CollectionService: what the CRM calls to create, update and delete collections. */
 export const collectionService = rpcService(

@@ -3,10 +3,10 @@ import { Effect } from "effect"
 import { isObjectId, ValidationError } from "@oprc/models"
 import { odgmv1 } from "@oprc/proto"
 import { type CallContext, rpcService } from "@oprc/rpc"
-import { Access } from "../Access.ts"
-import { AsyncInvocations } from "../AsyncInvocations.ts"
+import { Access } from "../access/Access.ts"
+import { AsyncInvocations } from "../invocation/AsyncInvocations.ts"
 import type { InvocationRequest, InvocationResult } from "../domain/types.ts"
-import { Invoker } from "../Invoker.ts"
+import { Invoker } from "../invocation/Invoker.ts"
 import { statusToProto } from "./convert.ts"
 
 const toRequest = (

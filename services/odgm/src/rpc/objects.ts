@@ -2,8 +2,8 @@ import { Effect } from "effect"
 import { odgmv1 } from "@oprc/proto"
 import { checkObjectWrite } from "@oprc/models"
 import { rpcService } from "@oprc/rpc"
-import { ObjectGateway } from "../ObjectGateway.ts"
-import { Outbox } from "../Outbox.ts"
+import { ObjectGateway } from "../objects/ObjectGateway.ts"
+import { Outbox } from "../events/Outbox.ts"
 import { entriesFromProto, objectToProto, summaryToProto, triggersFromProto } from "./convert.ts"
 
 const address = (r: { readonly cls: string; readonly partition?: number | undefined; readonly id: string }) => ({ cls: r.cls, partition: r.partition, id: r.id })

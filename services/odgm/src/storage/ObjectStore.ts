@@ -1,7 +1,7 @@
 import { Context, type Effect, Layer, type Option } from "effect"
 import type { NotFound, VersionConflict } from "@oprc/models"
 import type { StorageError } from "./errors.ts"
-import { makeMemoryStore } from "./MemoryStore.ts"
+import { makeMemoryStore } from "./memory/MemoryStore.ts"
 import { makeSqliteStore, type SqliteOptions } from "./sqlite/SqliteStore.ts"
 import { makeNatsStore, type NatsOptions } from "./nats/NatsStore.ts"
 

@@ -2,8 +2,8 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Effect, Layer } from "effect"
 import { Health } from "@oprc/observability"
-import type { StorageConfig } from "./config.ts"
-import { ObjectStoreService, StorageError } from "./storage/ObjectStore.ts"
+import type { StorageConfig } from "../config.ts"
+import { ObjectStoreService, StorageError } from "./ObjectStore.ts"
 
 /** The object store chosen by `storage.kind`, with its readiness check registered for /readyz. */
 export const storageLayer = (config: StorageConfig): Layer.Layer<ObjectStoreService, StorageError, Health> => {

@@ -1,6 +1,6 @@
 import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
-import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "./ObjectStore.ts"
+import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
 import {
   cloneEvent,
   cloneObject,
@@ -12,7 +12,7 @@ import {
   leaseOf,
   newToken,
   validateLimit,
-} from "./common.ts"
+} from "../common.ts"
 
 /**
  * The in-process engine: a full, honest implementation (tests and `oprc dev --memory`), not a stub.

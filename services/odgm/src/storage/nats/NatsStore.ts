@@ -7,7 +7,7 @@ import { StorageError } from "../errors.ts"
 import { decide, decodeCursor, encodeCursor, fromJson, invocationSlot, newToken, toJson, validateLimit } from "../common.ts"
 import { isNotFound, makeBuckets, writeHeaders, type Applied, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
 import { makeKeyIndex } from "./KeyIndex.ts"
-import { makeOutbox } from "./Outbox.ts"
+import { makeOutbox } from "./NatsOutbox.ts"
 import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageError } from "./client.ts"
 
 /**
