@@ -4,24 +4,15 @@ import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { PmApp, PmConfig } from "@oprc/pm"
 import { startServer } from "@oprc/rpc"
 import { CrmTestServer } from "../../../test/crm-test-server"
-import { type Cli, cliRunner as harnessCliRunner, freePort, makeTempDir, type ServerProcess, spawnServer, waitForHttp } from "../../../test/harness/index.ts"
+import { binaryDir, type Cli, cliRunner as harnessCliRunner, freePort, type ServerProcess, spawnServer, waitForHttp } from "../../../test/harness/index.ts"
 
 /** Real servers for the CLI tests (PM, test CRMs, ODGM, the counter function) and the compiled CLI. */
 
 export const repoRoot = join(import.meta.dir, "../../..")
 const bun = process.execPath
 
-let built: Promise<string> | undefined
-
-/** Compiles the CLI the way `npm run build` does (scripts/build.ts), into a temp dir; once per test run. */
-export const buildCli = (): Promise<string> => (built ??= compile())
-
-const compile = async (): Promise<string> => {
-  const outdir = makeTempDir("oprc-cli-build")
-  const build = Bun.spawn([bun, "scripts/build.ts", "--outdir", outdir, "oprc"], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" })
-  if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
-  return join(outdir, "oprc")
-}
+/** The compiled CLI: dist/oprc when `npm run build` is fresh, else one build per test run shared with test/e2e (test/harness/binaries.ts). */
+export const buildCli = async (): Promise<string> => join(await binaryDir(), "oprc")
 
 export { type Cli, type CliResult, runInPty } from "../../../test/harness/index.ts"
 
