@@ -9,7 +9,7 @@ import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Effect, Layer, PubSub, Stream } from "effect"
-import { type DeploymentPhase, type DeploymentUnit, deploymentUnitFromProto, deploymentUnitToProto, NotFound, prefixViolations, Unauthenticated, ValidationError } from "@oprc/models"
+import { type DeploymentPhase, type DeploymentUnit, deploymentUnitFromProto, deploymentUnitToProto, NotFound, prefixViolations, protoEnum, Unauthenticated, ValidationError } from "@oprc/models"
 import { commonv1, crmv1 } from "@oprc/proto"
 import { type CallContext, rpcService, serve, startServer } from "@oprc/rpc"
 
@@ -43,15 +43,6 @@ export interface AppliedCall {
 interface UnitState {
   unit: DeploymentUnit
   status: crmv1.DeploymentUnitStatus
-}
-
-const phaseOf: Record<DeploymentPhase, commonv1.DeploymentPhase> = {
-  Pending: commonv1.DeploymentPhase.PENDING,
-  Deploying: commonv1.DeploymentPhase.DEPLOYING,
-  Running: commonv1.DeploymentPhase.RUNNING,
-  Degraded: commonv1.DeploymentPhase.DEGRADED,
-  Failed: commonv1.DeploymentPhase.FAILED,
-  Deleting: commonv1.DeploymentPhase.DELETING,
 }
 
 const condition = (type: string, ok: boolean, reason: string, message: string, generation: number) =>
@@ -131,7 +122,7 @@ export class CrmTestServer {
     const generation = state.unit.generation
     state.status = create(crmv1.DeploymentUnitStatusSchema, {
       unitId: state.unit.id,
-      phase: phaseOf[phase],
+      phase: protoEnum.phase.toProto(phase),
       observedGeneration: BigInt(generation),
       message,
       updatedAt: timestampFromMs(Date.now()),

@@ -31,3 +31,7 @@ export type DeploymentPhase = typeof DeploymentPhase.Type
 
 export const ConditionStatus = Schema.Literals(["True", "False", "Unknown"])
 export type ConditionStatus = typeof ConditionStatus.Type
+
+/** How an invocation ended (functionv1.InvocationStatus without the prefix). */
+export const InvocationStatus = Schema.Literals(["OK", "INVALID", "APP_ERROR", "SYSTEM_ERROR"])
+export type InvocationStatus = typeof InvocationStatus.Type

@@ -14,5 +14,7 @@ export { brokenDependents, checkDependencies, dependencyViolations, triggerTarge
 export { conditionFromProto, conditionToProto, deploymentFromProto, deploymentToProto, deploymentUnitFromProto, deploymentUnitToProto } from "./proto/deployment"
 export { collectionFromProto, collectionToProto, objectFromProto, objectToProto, valueFromProto, valueToProto } from "./proto/object"
 export { classToProto, functionToProto, packageFromProto, packageToProto } from "./proto/package"
+/** Domain literal <-> proto enum number tables (phase, trigger event, access, invocation status, ...): the one home. */
+export * as protoEnum from "./proto/enums"
 export * from "./limits"
 export { scanJson, yamlFlowTooDeep } from "./text-scan"

@@ -1,6 +1,8 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { CALLER_TOKEN_HEADER, connectFetchTransport, INTERNAL_TOKEN_HEADER } from "@oprc/rpc"
-import { functionv1, odgmv1 } from "@oprc/proto"
+import { protoEnum } from "@oprc/models"
+import type { functionv1 } from "@oprc/proto"
+import { odgmv1 } from "@oprc/proto"
 import { type EntryValue, entriesFromProto, entryToProto } from "./state.ts"
 
 export interface ObjectSnapshot {
@@ -26,18 +28,8 @@ export interface OdgmClient {
   readonly invoke: (cls: string, id: string | undefined, fn: string, payload?: unknown) => Promise<InvokeResult>
 }
 
-const statusName = (s: functionv1.InvocationStatus): InvokeResult["status"] => {
-  switch (s) {
-    case functionv1.InvocationStatus.OK:
-      return "OK"
-    case functionv1.InvocationStatus.INVALID:
-      return "INVALID"
-    case functionv1.InvocationStatus.APP_ERROR:
-      return "APP_ERROR"
-    default:
-      return "SYSTEM_ERROR"
-  }
-}
+// A status this build does not know is reported as the platform failing, never as success.
+const statusName = (s: functionv1.InvocationStatus): InvokeResult["status"] => protoEnum.invocationStatus.literalOr(s, "SYSTEM_ERROR")
 
 const snapshot = (o: odgmv1.Object$): ObjectSnapshot => ({ id: o.id, partition: o.partition, version: o.version, entries: entriesFromProto(o.entries) })
 

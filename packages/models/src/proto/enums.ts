@@ -1,4 +1,4 @@
-import { commonv1 } from "@oprc/proto"
+import { commonv1, functionv1 } from "@oprc/proto"
 import type * as E from "../enums"
 
 /**
@@ -11,6 +11,8 @@ export interface EnumTable<L extends string> {
   readonly toProto: (literal: L) => number
   /** The literal, the raw number when unknown, or undefined for UNSPECIFIED. */
   readonly fromProto: (n: number) => L | number | undefined
+  /** The literal for a known number; `fallback` for UNSPECIFIED or a number this build does not know. */
+  readonly literalOr: (n: number, fallback: L) => L
 }
 
 const table = <L extends string>(mapping: { readonly [K in L]: number }): EnumTable<L> => {
@@ -19,6 +21,7 @@ const table = <L extends string>(mapping: { readonly [K in L]: number }): EnumTa
   return {
     toProto: (literal) => mapping[literal],
     fromProto: (n) => (n === 0 ? undefined : reverse.get(n) ?? n),
+    literalOr: (n, fallback) => reverse.get(n) ?? fallback,
   }
 }
 
@@ -83,6 +86,13 @@ export const conditionStatus = table<E.ConditionStatus>({
   True: commonv1.ConditionStatus.TRUE,
   False: commonv1.ConditionStatus.FALSE,
   Unknown: commonv1.ConditionStatus.UNKNOWN,
+})
+
+export const invocationStatus = table<E.InvocationStatus>({
+  OK: functionv1.InvocationStatus.OK,
+  INVALID: functionv1.InvocationStatus.INVALID,
+  APP_ERROR: functionv1.InvocationStatus.APP_ERROR,
+  SYSTEM_ERROR: functionv1.InvocationStatus.SYSTEM_ERROR,
 })
 
 /** `{ [key]: literal }` for a proto enum value, or {} when UNSPECIFIED. */

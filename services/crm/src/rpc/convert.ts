@@ -1,23 +1,14 @@
 import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
-import { conditionToProto, type DeploymentPhase } from "@oprc/models"
-import { commonv1, crmv1 } from "@oprc/proto"
+import { conditionToProto, protoEnum } from "@oprc/models"
+import { crmv1 } from "@oprc/proto"
 import type { UnitStatus } from "../runtime/status"
-
-const phaseOf: Record<DeploymentPhase, commonv1.DeploymentPhase> = {
-  Pending: commonv1.DeploymentPhase.PENDING,
-  Deploying: commonv1.DeploymentPhase.DEPLOYING,
-  Running: commonv1.DeploymentPhase.RUNNING,
-  Degraded: commonv1.DeploymentPhase.DEGRADED,
-  Failed: commonv1.DeploymentPhase.FAILED,
-  Deleting: commonv1.DeploymentPhase.DELETING,
-}
 
 /** A unit's status on the wire. */
 export const statusToProto = (s: UnitStatus): crmv1.DeploymentUnitStatus =>
   create(crmv1.DeploymentUnitStatusSchema, {
     unitId: s.unitId,
-    phase: phaseOf[s.phase],
+    phase: protoEnum.phase.toProto(s.phase),
     conditions: s.conditions.map(conditionToProto),
     observedGeneration: BigInt(s.observedGeneration),
     message: s.message,

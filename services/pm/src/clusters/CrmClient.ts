@@ -1,6 +1,6 @@
 import { Clock, Effect, Option, Redacted, Schema, Stream } from "effect"
-import { type Condition, conditionFromProto, type DeploymentPhase, type DeploymentUnit, deploymentUnitToProto, type FunctionReadiness, type NfrReport } from "@oprc/models"
-import { commonv1, crmv1 } from "@oprc/proto"
+import { type Condition, conditionFromProto, type DeploymentPhase, type DeploymentUnit, deploymentUnitToProto, type FunctionReadiness, type NfrReport, protoEnum } from "@oprc/models"
+import { crmv1 } from "@oprc/proto"
 import { CircuitBreaker, makeClient, type RpcClientError } from "@oprc/rpc"
 import type { ClusterConfig, OrchestrationConfig } from "../config"
 import { recordBreaker, recordCrmCall } from "../Metrics"
@@ -52,15 +52,6 @@ export interface CrmClient {
   readonly watch: Stream.Stream<UnitStatus, CrmError>
 }
 
-const phases: Record<number, DeploymentPhase> = {
-  [commonv1.DeploymentPhase.PENDING]: "Pending",
-  [commonv1.DeploymentPhase.DEPLOYING]: "Deploying",
-  [commonv1.DeploymentPhase.RUNNING]: "Running",
-  [commonv1.DeploymentPhase.DEGRADED]: "Degraded",
-  [commonv1.DeploymentPhase.FAILED]: "Failed",
-  [commonv1.DeploymentPhase.DELETING]: "Deleting",
-}
-
 export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConfig): CrmClient => {
   const breaker = new CircuitBreaker(cluster.name, {
     failureThreshold: options.breakerFailures,
@@ -102,7 +93,7 @@ export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConf
       : Effect.forEach(s.conditions, conditionFromProto).pipe(
         Effect.map((conditions): UnitStatus => ({
           unitId: s.unitId,
-          phase: phases[s.phase] ?? "Pending",
+          phase: protoEnum.phase.literalOr(s.phase, "Pending"),
           conditions,
           observedGeneration: Number(s.observedGeneration),
           message: s.message,
