@@ -39,9 +39,9 @@ export interface HttpReply {
   readonly body: any
 }
 
-/** A request with a JSON (or YAML, for a string body) body; the answer parsed when it is JSON. */
+/** A request with a JSON (or YAML, for a string body) body; the answer parsed when it is JSON. Bounded: 50 s, beyond the longest server-side wait the flow asks for (40 s). */
 export const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpReply> => {
-  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(40_000) }
+  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(50_000) }
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body)
     ;(init.headers as Record<string, string>)["content-type"] ??= typeof body === "string" ? "application/yaml" : "application/json"
