@@ -1,8 +1,35 @@
-import type { ObjectRef, StoredObject, Value } from "../storage/ObjectStore.ts"
+/**
+ * The domain types ODGM's services speak (proto types stay in src/rpc, JSON shapes in src/rest).
+ * The object model is defined here and the storage engines (src/storage) implement it.
+ */
 
-/** The domain types ODGM's services speak (proto types stay in src/rpc, JSON shapes in src/rest). */
+/** An entry value: JSON, or raw bytes. */
+export type Value =
+  | { readonly _tag: "Json"; readonly value: unknown }
+  | { readonly _tag: "Bytes"; readonly value: Uint8Array }
 
-export type { ObjectRef, StoredObject, Value }
+export interface ObjectRef {
+  readonly cls: string
+  readonly partition: number
+  /** Non-empty; the gateway validates it (`isObjectId` in @oprc/models). */
+  readonly id: string
+}
+
+/** What a writer supplies; a `StoredObject` is assignable to it. */
+export interface ObjectState {
+  readonly entries: Entries
+  /** Per-object trigger specs: opaque JSON to storage. */
+  readonly triggers: ReadonlyArray<unknown>
+}
+
+export interface StoredObject extends ObjectRef, ObjectState {
+  /** 1 on create, +1 per commit. */
+  readonly version: bigint
+  /** Epoch ms. */
+  readonly createdAt: number
+  readonly updatedAt: number
+}
+
 export type Entries = Readonly<Record<string, Value>>
 
 /** An object address as a caller gives it: the partition may be left to ODGM (hash of the id). */

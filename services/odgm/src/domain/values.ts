@@ -1,5 +1,4 @@
-import type { Value } from "../storage/ObjectStore.ts"
-import type { Entries } from "./types.ts"
+import type { Entries, Value } from "./types.ts"
 
 /** Entry values between their storage form (tagged) and the models' form (bytes | JSON). */
 

@@ -21,7 +21,8 @@ import { Outbox, retryStorage } from "../events/Outbox.ts"
 import { FunctionClient, type FunctionReply } from "./FunctionClient.ts"
 import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
 import { invocationSlot } from "../storage/common.ts"
-import { type InvocationRecord, ObjectStoreService, type ObjectState } from "../storage/ObjectStore.ts"
+import type { ObjectState } from "../domain/types.ts"
+import { type InvocationRecord, ObjectStoreService } from "../storage/ObjectStore.ts"
 
 export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict | FailedPrecondition
 

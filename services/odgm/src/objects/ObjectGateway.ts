@@ -7,7 +7,8 @@ import type { Entries, ObjectAddress, ObjectPage, ObjectRef, StoredObject } from
 import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordObjectOp } from "../OdgmMetrics.ts"
 import { Outbox, retryStorage } from "../events/Outbox.ts"
-import { ObjectStoreService, type ObjectState, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
+import type { ObjectState } from "../domain/types.ts"
+import { ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
 

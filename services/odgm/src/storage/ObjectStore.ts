@@ -1,5 +1,6 @@
 import { Context, type Effect, Layer, type Option } from "effect"
 import type { NotFound, VersionConflict } from "@oprc/models"
+import type { ObjectRef, ObjectState, StoredObject } from "../domain/types.ts"
 import type { StorageError } from "./errors.ts"
 import { makeMemoryStore } from "./memory/MemoryStore.ts"
 import { makeSqliteStore, type SqliteOptions } from "./sqlite/SqliteStore.ts"
@@ -45,33 +46,6 @@ export type { NatsOptions } from "./nats/NatsStore.ts"
  * - NATS `attempts` also counts one early delivery of an event committed with a future `availableAt`.
  * - A result's TTL is capped by `NatsOptions.maxResultTtlMs` (24 h) on NATS.
  */
-
-/** An entry value: JSON, or raw bytes. */
-export type Value =
-  | { readonly _tag: "Json"; readonly value: unknown }
-  | { readonly _tag: "Bytes"; readonly value: Uint8Array }
-
-export interface ObjectRef {
-  readonly cls: string
-  readonly partition: number
-  /** Non-empty; the gateway validates the charset (DESIGN: `[a-z0-9._:-]{1,160}`). */
-  readonly id: string
-}
-
-/** What a writer supplies; a `StoredObject` is assignable to it. */
-export interface ObjectState {
-  readonly entries: Readonly<Record<string, Value>>
-  /** Per-object trigger specs: opaque JSON to storage. */
-  readonly triggers: ReadonlyArray<unknown>
-}
-
-export interface StoredObject extends ObjectRef, ObjectState {
-  /** 1 on create, +1 per commit. */
-  readonly version: bigint
-  /** Epoch ms. */
-  readonly createdAt: number
-  readonly updatedAt: number
-}
 
 export interface OutboxEvent {
   /** Unique: the idempotency key consumers dedupe on (and the NATS publish msgID). */

@@ -1,7 +1,8 @@
 import { Effect, Random } from "effect"
 import { VersionConflict } from "@oprc/models"
 import { partitionOf } from "../domain/partition.ts"
-import type { CommitRequest, ObjectRef, OutboxEvent, StoredObject, Value } from "./ObjectStore.ts"
+import type { ObjectRef, StoredObject, Value } from "../domain/types.ts"
+import type { CommitRequest, OutboxEvent } from "./ObjectStore.ts"
 import { StorageError } from "./errors.ts"
 
 /** Shared by the engines so the CAS rule, the ordering and the wire format cannot drift apart. */

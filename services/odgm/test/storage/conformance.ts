@@ -3,7 +3,8 @@
 import { expect, test } from "bun:test"
 import { Effect, Layer, Option, Schedule } from "effect"
 import type { VersionConflict } from "@oprc/models"
-import { ObjectStoreService, type ClaimedEvent, type StorageError, type Value } from "../../src/storage/ObjectStore.ts"
+import type { Value } from "../../src/domain/types.ts"
+import { ObjectStoreService, type ClaimedEvent, type StorageError } from "../../src/storage/ObjectStore.ts"
 import { invocationSlot } from "../../src/storage/common.ts"
 
 export interface Backend {

@@ -1,6 +1,7 @@
 import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
-import type { ClaimedEvent, DeadLetter, ObjectRef, ObjectStore, OutboxEvent, StoredObject } from "../ObjectStore.ts"
+import type { ObjectRef, StoredObject } from "../../domain/types.ts"
+import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import {
   cloneEvent,
   cloneObject,
