@@ -10,7 +10,8 @@ import { Job } from "kubernetes-models/batch/v1/Job"
 import { Service } from "kubernetes-models/v1/Service"
 import type { DeploymentRecordSpec, EnvironmentConfigSpec } from "../src/driver/kubernetes/crds"
 import { generatedFiles } from "../src/driver/kubernetes/manifests"
-import { type KObject, renderChildren, renderOdgm, selectTemplate } from "../src/driver/kubernetes/templates"
+import { renderOdgm } from "../src/driver/kubernetes/odgm"
+import { type KObject, renderChildren, selectTemplate } from "../src/driver/kubernetes/templates"
 import { repoRoot } from "./support"
 
 const spec = (over: Partial<DeploymentRecordSpec> = {}, fn: Record<string, unknown> = {}): DeploymentRecordSpec => ({

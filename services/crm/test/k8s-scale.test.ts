@@ -46,9 +46,14 @@ describe("Driver.scale in Kubernetes", () => {
     const hpaApi = k.kc.makeApiClient((await import("@kubernetes/client-node")).AutoscalingV2Api)
     await until("HPA floor 3", async () => (await hpaApi.readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" })).spec?.minReplicas === 3 || undefined)
     expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 50))).toBe(5)
+    expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 3))).toBe(3)
+    await until("HPA floor 3 again", async () => (await hpaApi.readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" }).catch(() => undefined))?.spec?.minReplicas === 3 || undefined)
 
     // The environment says KEDA is installed: the next pass renders a ScaledObject and removes the HPA.
-    await k.custom.createNamespacedCustomObject({ group: "oprc.dev", version: "v1alpha1", namespace: "default", plural: "environmentconfigs", body: { apiVersion: "oprc.dev/v1alpha1", kind: "EnvironmentConfig", metadata: { name: "default" }, spec: { kedaInstalled: true, prometheusUrl: "http://prom:9090" } } })
+    await k.custom.createNamespacedCustomObject({ group: "oprc.dev", version: "v1alpha1", namespace: "default", plural: "environmentconfigs", body: { apiVersion: "oprc.dev/v1alpha1", kind: "EnvironmentConfig", metadata: { name: "default" }, spec: { kedaInstalled: true, prometheusUrl: "http://prom:9090", natsUrl: "nats://nats:4222", odgm: { deploy: true, replicas: 3 } } } })
+    // An environment change alone (no new record generation): the periodic resync re-renders it.
+    await until("ScaledObject from the environment change", async () => (await obj("keda.sh", "scaledobjects", "ranged-local-counter-fn"))?.spec?.minReplicaCount === 3 || undefined)
+    await until("HPA removed", async () => ((await hpaApi.readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" }).catch(() => undefined)) === undefined ? true : undefined))
     expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 4))).toBe(4)
     const so = await until("ScaledObject", async () => {
       const o = await obj("keda.sh", "scaledobjects", "ranged-local-counter-fn")
@@ -56,6 +61,11 @@ describe("Driver.scale in Kubernetes", () => {
     })
     expect(so.spec.maxReplicaCount).toBe(5)
     await until("HPA removed", async () => ((await hpaApi.readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" }).catch(() => undefined)) === undefined ? true : undefined))
+
+    // The same EnvironmentConfig asks for ODGM itself: a StatefulSet on NATS, owned by the EnvironmentConfig.
+    const sts = await until("ODGM StatefulSet", async () => (await k.apps.readNamespacedStatefulSet({ name: "oprc-odgm", namespace: "default" }).catch(() => undefined)) ?? undefined)
+    expect(sts.metadata!.ownerReferences![0]!.kind).toBe("EnvironmentConfig")
+    expect(sts.spec!.template.spec!.containers[0]!.args).toContain("nats://nats:4222")
 
     // A new generation of the unit starts from its own bounds again.
     await drive((d) => d.reconcile({ ...ranged, generation: 2 }))

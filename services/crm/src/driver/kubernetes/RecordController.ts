@@ -3,7 +3,8 @@ import type { Collection } from "@oprc/models"
 import { makeController, Outcome } from "@oprc/reconcile"
 import type { OdgmCollections } from "../process/OdgmCollections"
 import { API_VERSION, type Condition, DeploymentRecordSpec, type DeploymentRecordStatus, DeploymentTemplateSpec, EnvironmentConfigSpec, GROUP, VERSION } from "./crds"
-import { FINALIZER, type KubeClient, KubeCallError } from "./KubeClient"
+import { CONTROLLER_MANAGER, FINALIZER, type KubeClient, KubeCallError } from "./KubeClient"
+import { renderOdgm } from "./odgm"
 import { observeChildren } from "./observe"
 import { makeReflector } from "./Reflector"
 import { type KObject, RECORD_LABEL, recordLabel, renderChildren, selectTemplate } from "./templates"
@@ -71,8 +72,13 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
     }, RECORD_LABEL)
 
     const environment = Effect.fn("k8s.environment")(function* (name: string) {
-      const env = yield* Effect.tryPromise(() => kube.read(API_VERSION, "EnvironmentConfig", name)).pipe(Effect.catch(() => Effect.succeed(undefined)))
-      return env?.spec === undefined ? {} : decodeEnv(env.spec)
+      const env = yield* Effect.tryPromise(() => kube.read(API_VERSION, "EnvironmentConfig", name))
+      const spec = env?.spec === undefined ? {} : decodeEnv(env.spec)
+      // ODGM itself (StatefulSet on NATS), owned by the EnvironmentConfig, when it asks for it.
+      if (env !== undefined && spec.odgm?.deploy === true) {
+        for (const o of renderOdgm({ name, namespace: ns, uid: env.metadata.uid as string, spec })) yield* Effect.tryPromise(() => kube.apply(o, CONTROLLER_MANAGER))
+      }
+      return spec
     })
     const templates = Effect.tryPromise(() => kube.list(API_VERSION, "DeploymentTemplate")).pipe(
       Effect.map((items) => new Map(items.flatMap((t) => {
@@ -172,12 +178,16 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
         for (const { objects } of rendered) {
           for (const o of objects) {
             yield* at(`apply ${o.kind} ${o.metadata.name}`)
-            yield* Effect.tryPromise(() => kube.apply(o, "oprc-crm-controller"))
+            yield* Effect.tryPromise(() => kube.apply(o, CONTROLLER_MANAGER))
             applied.add(`${o.apiVersion}/${o.kind}/${o.metadata.name}`)
           }
         }
-        yield* at("remove stale children")
-        yield* removeStale(name, applied)
+        // Children can only go stale when the set applied differs from the last status's (spec, template or environment changed).
+        const childKeys = [...applied].sort()
+        if (record.status?.observedGeneration !== generation || JSON.stringify(record.status?.children ?? []) !== JSON.stringify(childKeys)) {
+          yield* at("remove stale children")
+          yield* removeStale(name, applied)
+        }
         yield* at("observe children")
         const observed = yield* observeChildren(kube, rendered, selection.base)
         const urls = new Map(observed.functions.flatMap((f) => (f.url === undefined ? [] : [[f.function, f.url] as const])))
@@ -190,6 +200,7 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
           phase: observed.failed.length > 0 ? "Degraded" : settled ? "Running" : "Deploying",
           template: selection.name,
           templateReason: selection.reason,
+          children: childKeys,
           functions: observed.functions,
           conditions: [
             cond("Available", observed.allReady, observed.allReady ? "ReplicasReady" : observed.failed.length > 0 ? "ReplicasFailing" : "ReplicasStarting", observed.summary, generation, previous),

@@ -94,6 +94,7 @@ export const DeploymentRecordStatus = Schema.Struct({
   phase: opt(Str),
   template: opt(Str.annotate({ description: "the template in use" })),
   templateReason: opt(Str.annotate({ description: "why that template was chosen" })),
+  children: opt(Schema.Array(Str).annotate({ description: "the objects the controller applied: apiVersion/kind/name" })),
   conditions: opt(Schema.Array(Condition)),
   functions: opt(Schema.Array(Schema.Struct({
     function: Str,
