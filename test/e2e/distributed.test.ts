@@ -98,6 +98,8 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
     const traceId = crypto.randomUUID().replaceAll("-", "")
     await ok("POST", `${PM}/api/v1/deployments`, deployment(platform(), "pycounter-e2e", "pycounter"), { traceparent: `00-${traceId}-00f067aa0ba902b7-01` })
     expect((await waitRunning(platform(), "pycounter-e2e")).status.phase).toBe("Running")
+    // The Python function answers on both clusters like the TypeScript one.
+    for (const cluster of ["east", "west"]) expect(await invoke(platform(), cluster, "pycounter.Counter", "py-1", "increment", { by: 2 })).toEqual({ status: 200, body: { count: 2 } })
     // Each ODGM's server span of ApplyCollection hangs under a CRM's call, under the PM's pass.
     const appliedIn = (t: ReadonlyArray<ReceivedSpan>) =>
       t.filter((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection") && ancestry(t, s).length === 3)
