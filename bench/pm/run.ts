@@ -2,15 +2,21 @@
 // measured in the same run on the same machine:
 //  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
 //  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
-// Usage: bun bench/pm/run.ts [seconds]   (writes bench/pm/RESULTS.md)
+//  - direction (b) of issue 13: GetPackage on the lean Bun.serve path (prototype-get.ts), JSON
+//    encoded per request vs cached per revision, beside both.
+// Usage: bun bench/pm/run.ts [seconds] [--full]   (writes bench/pm/RESULTS.md)
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
 import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
+import { ratioLine, secondsArg } from "../lib/report"
+import { shopPackage } from "../lib/shop"
 
-const seconds = Number(process.argv[2] ?? 10)
+const seconds = secondsArg(process.argv)
+const ROUNDS = process.argv.includes("--full") ? 2 : 1
+const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const here = new URL(".", import.meta.url).pathname
 const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-"))
@@ -32,8 +38,7 @@ try {
     if (i > 300) throw new Error("the PM did not become ready")
     await Bun.sleep(50)
   }
-  const shop = JSON.parse(JSON.stringify(Bun.YAML.parse(await Bun.file(`${root}examples/shop/package.yaml`).text())))
-  const packageJson = (name: string) => JSON.stringify({ ...shop, name })
+  const packageJson = (name: string) => JSON.stringify(shopPackage(name))
   for (let i = 0; i < SEED; i += 20) {
     await Promise.all(Array.from({ length: 20 }, (_, j) =>
       fetch(`${base}/api/v1/packages`, { method: "POST", headers: { "content-type": "application/json" }, body: packageJson(`seed-${i + j}`) })
@@ -57,7 +62,7 @@ try {
 
   type Measured = WrkResult & { cpuUsPerRequest: number }
   const measure = (pid: number, o: Omit<Parameters<typeof runWrk>[0], "durationSec">): Measured => {
-    runWrk({ ...o, durationSec: 3 }) // warm-up
+    runWrk({ ...o, durationSec: WARM }) // warm-up
     const before = cpuMs(pid)
     const r = runWrk({ ...o, durationSec: seconds })
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${o.url}: ${r.non2xx} non-2xx, ${r.errors} socket errors`)
@@ -85,11 +90,24 @@ try {
     }
   }
 
-  const reads: Array<Record<"bareGet" | "connect" | "get" | "bareList" | "list", Measured>> = []
-  for (let round = 0; round < 2; round++) {
-    reads.push({ bareGet: await bare(getFile), connect: await bareConnect(), get: measure(pm.pid, getReq), bareList: await bare(listFile), list: measure(pm.pid, listReq) })
+  const prototypeGet = async (mode: "serialise" | "cached") => {
+    const p = await freePort()
+    const server = await startBenchServer(`${here}prototype-get.ts`, p, { MODE: mode, SEED: String(SEED) })
+    try {
+      return measure(server.pid, { ...getReq, url: `http://127.0.0.1:${p}/oprc.pm.v1.PackageService/GetPackage` })
+    } finally {
+      await server.stop()
+    }
+  }
+
+  const reads: Array<Record<"bareGet" | "connect" | "get" | "bareList" | "list" | "protoSerialise" | "protoCached", Measured>> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    reads.push({
+      bareGet: await bare(getFile), connect: await bareConnect(), get: measure(pm.pid, getReq), bareList: await bare(listFile), list: measure(pm.pid, listReq),
+      protoSerialise: await prototypeGet("serialise"), protoCached: await prototypeGet("cached"),
+    })
     const r = reads[round]!
-    console.log(`round ${round + 1}: bare(get) ${fmt(r.bareGet)} | bare connect ${fmt(r.connect)} | GetPackage ${fmt(r.get)} | bare(list) ${fmt(r.bareList)} | ListPackages ${fmt(r.list)}`)
+    console.log(`round ${round + 1}: bare(get) ${fmt(r.bareGet)} | bare connect ${fmt(r.connect)} | GetPackage ${fmt(r.get)} | bare(list) ${fmt(r.bareList)} | ListPackages ${fmt(r.list)} | prototype get (serialise) ${fmt(r.protoSerialise)} | prototype get (cached) ${fmt(r.protoCached)}`)
   }
 
   // Creates: every request a new package; then raw puts of the same stored size.
@@ -120,18 +138,18 @@ try {
   const md = [
     "# bench/pm results",
     "",
-    `Run: ${new Date().toISOString()}, \`bun bench/pm/run.ts ${seconds}\`. PM from source (\`bun services/pm/src/main.ts --storage etcd\`) on a`,
-    `single-node etcd 3.4 (harness timings), ${SEED} shop packages seeded; wrk -t1 -c${CONNECTIONS}, ${seconds} s per figure after a 3 s warm-up;`,
-    "reads alternate with their baseline over 2 rounds (figures are the means). wrk, the PM, etcd and the baseline share this",
+    `Run: ${new Date().toISOString()}, \`bun bench/pm/run.ts ${seconds}${ROUNDS > 1 ? " --full" : ""}\`. PM from source (\`bun services/pm/src/main.ts --storage etcd\`) on a`,
+    `single-node etcd 3.4 (harness timings), ${SEED} shop packages seeded; wrk -t1 -c${CONNECTIONS}, ${seconds} s per figure after a ${WARM} s warm-up;`,
+    `reads alternate with their baseline over ${ROUNDS} round(s) (figures are the means). wrk, the PM, etcd and the baseline share this`,
     "machine's 2 cores with other work, so compare ratios, not absolute numbers.",
     `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAvg()}.`,
     "",
     "| measurement | req/s | p50 ms | p99 ms | server CPU µs/req | baseline (same run) | ratio | aim |",
     "|---|---|---|---|---|---|---|---|",
     row("GetPackage (Connect JSON)", avg((r) => r.get.requestsPerSec), avg((r) => r.get.p50Ms), avg((r) => r.get.p99Ms), avg((r) => r.get.cpuUsPerRequest).toFixed(0),
-      `bare Bun.serve, same ${readSize(getFile)} B answer: ${Math.round(avg((r) => r.bareGet.requestsPerSec))} req/s, p99 ${avg((r) => r.bareGet.p99Ms).toFixed(2)} ms`, getRatio.toFixed(2), ">= 0.6, p99 < 10 ms"),
+      `bare Bun.serve, same ${readSize(getFile)} B answer: ${Math.round(avg((r) => r.bareGet.requestsPerSec))} req/s, p99 ${avg((r) => r.bareGet.p99Ms).toFixed(2)} ms`, getRatio.toFixed(2), ">= 0.3, p99 < 5 ms"),
     row("ListPackages limit 10 (Connect JSON)", avg((r) => r.list.requestsPerSec), avg((r) => r.list.p50Ms), avg((r) => r.list.p99Ms), avg((r) => r.list.cpuUsPerRequest).toFixed(0),
-      `bare Bun.serve, same ${readSize(listFile)} B answer: ${Math.round(avg((r) => r.bareList.requestsPerSec))} req/s, p99 ${avg((r) => r.bareList.p99Ms).toFixed(2)} ms`, listRatio.toFixed(2), ">= 0.6, p99 < 10 ms"),
+      `bare Bun.serve, same ${readSize(listFile)} B answer: ${Math.round(avg((r) => r.bareList.requestsPerSec))} req/s, p99 ${avg((r) => r.bareList.p99Ms).toFixed(2)} ms`, listRatio.toFixed(2), ">= 0.5"),
     row("CreatePackage (REST JSON, shop package)", creates.requestsPerSec, creates.p50Ms, creates.p99Ms, "-",
       `raw etcd3 puts of ${stored} B at ${CONNECTIONS} in flight: ${Math.round(puts.requestsPerSec)}/s, p99 ${puts.p99Ms.toFixed(2)} ms`, createRatio.toFixed(2), ">= 0.5"),
     "",
@@ -160,6 +178,16 @@ try {
   ].join("\n")
   writeFileSync(`${here}RESULTS.md`, md)
   console.log(md)
+  const at = (f: (r: (typeof reads)[number]) => Measured) => `${Math.round(avg((r) => f(r).requestsPerSec))} req/s, p99 ${avg((r) => f(r).p99Ms).toFixed(2)} ms, ${avg((r) => f(r).cpuUsPerRequest).toFixed(0)} µs CPU/req`
+  const ratio = (f: (r: (typeof reads)[number]) => Measured, b: (r: (typeof reads)[number]) => Measured) =>
+    `${(sum((r) => f(r).requestsPerSec) / sum((r) => b(r).requestsPerSec)).toFixed(2)} (CPU-eff ${cpuRatio(f, b).toFixed(2)})`
+  ratioLine("pm GetPackage (Connect JSON, 4 KB) vs Bun.serve same bytes", `PM: ${at((r) => r.get)}`, `Bun.serve: ${at((r) => r.bareGet)}`, ratio((r) => r.get, (r) => r.bareGet), ">= 0.3, p99 < 5 ms")
+  ratioLine("pm ListPackages (page of 10) vs Bun.serve same bytes", `PM: ${at((r) => r.list)}`, `Bun.serve: ${at((r) => r.bareList)}`, ratio((r) => r.list, (r) => r.bareList), ">= 0.5")
+  ratioLine("pm ListPackages (page of 10) vs bare Connect echo", `PM: ${at((r) => r.list)}`, `bare Connect: ${at((r) => r.connect)}`, ratio((r) => r.list, (r) => r.connect), "-")
+  ratioLine("pm CreatePackage (REST, shop) vs raw etcd3 puts same size", `PM: ${fmt(creates)}`, `etcd3 puts: ${fmt({ ...puts, non2xx: 0, errors: 0 })}`, createRatio, ">= 0.5")
+  ratioLine("pm prototype (b) GetPackage lean path, JSON per request vs Bun.serve", `prototype: ${at((r) => r.protoSerialise)}`, `Bun.serve: ${at((r) => r.bareGet)}`, ratio((r) => r.protoSerialise, (r) => r.bareGet), ">= 0.3")
+  ratioLine("pm prototype (b) GetPackage lean path, cached per revision vs Bun.serve", `prototype: ${at((r) => r.protoCached)}`, `Bun.serve: ${at((r) => r.bareGet)}`, ratio((r) => r.protoCached, (r) => r.bareGet), ">= 0.3")
+  ratioLine("pm prototype (b) cached lean GetPackage vs PM GetPackage today", `prototype: ${at((r) => r.protoCached)}`, `PM: ${at((r) => r.get)}`, ratio((r) => r.protoCached, (r) => r.get), "> 1")
 } finally {
   pm.kill("SIGTERM")
   await pm.exited

@@ -11,6 +11,11 @@ interface Method {
   readonly impl: Unary
 }
 
+/** An answer already serialised (e.g. cached per stored revision): sent as is, not re-encoded. */
+export class Serialised {
+  constructor(readonly json: string) {}
+}
+
 const connectError = (status: number, code: string, message: string) =>
   new Response(JSON.stringify({ code, message }), { status, headers: { "content-type": "application/json" } })
 
@@ -40,6 +45,7 @@ export const leanConnect = (
       return connectError(400, "invalid_argument", e instanceof Error ? e.message : String(e))
     }
     const output = await method.impl(input as never)
+    if (output instanceof Serialised) return new Response(output.json, { headers: { "content-type": "application/json" } })
     // Handlers may return an init object, as connect-es allows.
     const message = isMessage(output, method.output) ? output : create(method.output, output as MessageInitShape<DescMessage>)
     return new Response(toJsonString(method.output, message), { headers: { "content-type": "application/json" } })

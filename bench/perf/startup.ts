@@ -1,0 +1,64 @@
+// bench/perf/startup.ts: start-up of every compiled binary (dist/, from `npm run build`) to its
+// first healthy answer, median of N starts: the server binaries to /healthz 200 (and /readyz 200),
+// polled every 2 ms; the CLI to the end of `oprc --version`. Memory storage, free ports.
+// Usage: bun bench/perf/startup.ts [starts=10]   (prints RATIO lines: median vs the 200 ms aim)
+import { existsSync, mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { ratioLine } from "../lib/report"
+import { freePort } from "../lib/wrk"
+
+const starts = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10)
+const dist = new URL("../../dist/", import.meta.url).pathname
+const cwd = mkdtempSync(join(tmpdir(), "oprc-startup-"))
+const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+const until = async (url: string, deadline: number) => {
+  for (;;) {
+    const ok = await fetch(url, { signal: AbortSignal.timeout(200) }).then((r) => r.status === 200, () => false)
+    if (ok) return performance.now()
+    if (performance.now() > deadline) throw new Error(`${url}: no 200 in time`)
+    await Bun.sleep(2)
+  }
+}
+
+const server = async (binary: string, args: ReadonlyArray<string>, waitReady: boolean) => {
+  const healthy: Array<number> = []
+  const ready: Array<number> = []
+  for (let i = 0; i < starts; i++) {
+    const port = await freePort()
+    const t0 = performance.now()
+    const proc = Bun.spawn([`${dist}${binary}`, "--host", "127.0.0.1", "--port", String(port), "--set", "telemetry.log.level=warn", ...args], { cwd, stdout: "ignore", stderr: "ignore" })
+    try {
+      healthy.push((await until(`http://127.0.0.1:${port}/healthz`, t0 + 20_000)) - t0)
+      if (waitReady) ready.push((await until(`http://127.0.0.1:${port}/readyz`, t0 + 20_000)) - t0)
+    } finally {
+      proc.kill("SIGTERM")
+      await proc.exited
+    }
+  }
+  return { healthy: median(healthy), ready: waitReady ? `${median(ready).toFixed(0)} ms` : "not waited for: no ODGM behind it" }
+}
+
+if (!existsSync(`${dist}oprc-pm`)) {
+  console.log("dist/ has no binaries: run `npm run build` first (startup skipped)")
+  process.exit(0)
+}
+const odgmPort = await freePort()
+for (const [binary, args, ready] of [
+  ["oprc-pm", ["--storage", "memory"], true],
+  ["oprc-odgm", ["--storage", "memory"], true],
+  // The CRM's ODGM URL is only configuration at start-up (nothing listens there).
+  ["oprc-crm", ["--storage", "memory", "--odgm-url", `http://127.0.0.1:${odgmPort}`], false],
+] as const) {
+  const r = await server(binary, args, ready)
+  ratioLine(`startup ${binary} to /healthz (median of ${starts})`, `${r.healthy.toFixed(0)} ms (/readyz ${r.ready})`, "aim 200 ms", r.healthy / 200, "< 1 (under 200 ms)")
+}
+const cli: Array<number> = []
+for (let i = 0; i < starts; i++) {
+  const t0 = performance.now()
+  const r = Bun.spawnSync([`${dist}oprc`, "--version"], { cwd, stdout: "pipe", stderr: "pipe" })
+  if (r.exitCode !== 0) throw new Error(`oprc --version: ${r.stderr.toString()}`)
+  cli.push(performance.now() - t0)
+}
+ratioLine(`startup oprc (CLI) --version to exit (median of ${starts})`, `${median(cli).toFixed(0)} ms`, "aim 200 ms", median(cli) / 200, "< 1 (under 200 ms)")
