@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import { Effect, Schema } from "effect"
 
 /**
  * The platform's domain errors. Services fail with these (or subclasses of their tags) and the
@@ -123,6 +123,21 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
     return this.operation === undefined ? this.reason : `storage ${this.operation} failed: ${this.reason}`
   }
 }
+
+/** A retryable storage failure as a client sees it: 503 / UNAVAILABLE, "storage unavailable: ...". */
+export const storageUnavailable = (e: StorageError): Unavailable => new Unavailable({ reason: `storage unavailable: ${e.reason}` })
+
+/**
+ * Storage failures at a service boundary, the one helper for every service: a retryable one (etcd
+ * electing a leader, a busy SQLite file, a NATS failover) becomes Unavailable so clients retry;
+ * any other is a defect (500 with a reference id, logged with its cause). It does not retry:
+ * retries belong to the storage layer (docs/architecture.md "Retries").
+ */
+export const orUnavailable = <A, E, R>(
+  effect: Effect.Effect<A, E | StorageError, R>,
+): Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R> =>
+  Effect.catch(effect, (e): Effect.Effect<never, Exclude<E, StorageError> | Unavailable> =>
+    e instanceof StorageError ? (e.retryable ? Effect.fail(storageUnavailable(e)) : Effect.die(e)) : Effect.fail(e as Exclude<E, StorageError>))
 
 /** A body or payload over the configured limit. 413 / RESOURCE_EXHAUSTED. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {

@@ -14,7 +14,8 @@ import {
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
 import { filteredPage, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable, PmStore, renamed, unavailable } from "../storage/PmStore"
+import { orUnavailable, storageUnavailable } from "@oprc/models"
+import { PmStore, renamed } from "../storage/PmStore"
 import { place } from "./placement"
 import { Reconciler } from "./Reconciler"
 import { type DeploymentRecord, deploymentView, resolveClass, sameDesiredState } from "./records"
@@ -204,7 +205,7 @@ export class Deployments extends Context.Service<Deployments, {
               Stream.takeWhile((o): o is Option.Some<Deployment> => Option.isSome(o)),
               Stream.map((o) => o.value),
               Stream.changesWith((a, b) => a.revision === b.revision && statusFingerprint(a.status!) === statusFingerprint(b.status!)),
-              Stream.mapError((e): NotFound | Unavailable => (e instanceof StorageError ? unavailable(e) : e)),
+              Stream.mapError((e): NotFound | Unavailable => (e instanceof StorageError ? storageUnavailable(e) : e)),
             )
           })))
         }

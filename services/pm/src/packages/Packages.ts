@@ -1,10 +1,9 @@
-import { Clock, Context, Duration, Effect, Layer, Option, Schedule } from "effect"
+import { Clock, Context, Effect, Layer, Option } from "effect"
 import type { Versioned } from "@oprc/cp-storage"
 import {
   AlreadyExists,
   brokenDependents,
   checkDependencies,
-  encodePackage,
   FailedPrecondition,
   NotFound,
   type Package,
@@ -15,7 +14,8 @@ import {
 } from "@oprc/models"
 import { Deployments } from "../deployments/Deployments"
 import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable, PmStore, renamed } from "../storage/PmStore"
+import { orUnavailable } from "@oprc/models"
+import { PmStore, renamed } from "../storage/PmStore"
 
 export interface PackageQuery {
   /** Glob over names ('*', '?'); empty matches all. */
@@ -92,31 +92,15 @@ export class Packages extends Context.Service<Packages, {
       const dependentsOf = (name: string) =>
         Effect.map(all, (ps) => ps.filter((p) => p.dependencies.some((d) => d.name === name)))
 
-      const same = (a: Package, b: Package) => JSON.stringify(encodePackage(a)) === JSON.stringify(encodePackage(b))
-
       const create = Effect.fn("Packages.create")(function* (pkg: Package) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
         yield* checkDeps(pkg)
         const now = yield* Clock.currentTimeMillis
         const stored: Package = { ...pkg, revision: 0, createdAt: now, updatedAt: now }
-        let attempts = 0
-        // A write whose outcome is unknown (etcd lost its leader mid-request) is retried; if the
-        // retry finds exactly our document, the first attempt committed: that is our success,
-        // not a conflict, and nothing was written twice.
-        const attempt = Effect.suspend(() => {
-          const first = attempts++ === 0
-          return collection.create(pkg.name, stored).pipe(
-            Effect.catchTag("AlreadyExists", (e) =>
-              first ? Effect.fail(e) : Effect.flatMap(collection.get(pkg.name), (o) =>
-                Option.isSome(o) && same(o.value.value, stored) ? Effect.succeed(o.value) : Effect.fail(e))),
-          )
-        })
-        const written = yield* attempt.pipe(
-          Effect.retry({
-            schedule: Schedule.exponential(Duration.millis(50)).pipe(Schedule.jittered),
-            times: 8,
-            while: (e) => e._tag === "StorageError" && e.retryable,
-          }),
+        // Retries belong to the storage layer (docs/architecture.md "Retries"): the etcd backend
+        // retries a write whose outcome is unknown and recognises its own earlier attempt, so a
+        // retry here would only multiply its budget.
+        const written = yield* collection.create(pkg.name, stored).pipe(
           Effect.catchTag("AlreadyExists", () => Effect.fail(new AlreadyExists({ resource: "package", name: pkg.name }))),
         )
         return withRevision(written)

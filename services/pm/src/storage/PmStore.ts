@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import { Context, Effect, Layer } from "effect"
 import { ControlPlaneStore, type Backend, type DocumentCollection, Kinds, StorageError } from "@oprc/cp-storage"
-import { DeploymentStatus, Package, Unavailable, VersionConflict } from "@oprc/models"
+import { DeploymentStatus, Package, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
 import { DeploymentRecord } from "../deployments/records"
@@ -51,17 +51,6 @@ export const storageLayer = (config: StorageConfig): Layer.Layer<ControlPlaneSto
       return Layer.unwrap(Effect.as(ensureDir(config.sqlite.path), ControlPlaneStore.layerSqlite({ path: config.sqlite.path })))
   }
 }
-
-/** A storage failure as the client sees it. */
-export const unavailable = (e: StorageError): Unavailable => new Unavailable({ reason: `storage unavailable: ${e.reason}` })
-
-/**
- * Storage failures at the service boundary: a retryable one (etcd electing a leader, a busy
- * SQLite file) is UNAVAILABLE so clients retry; anything else is a defect (500, logged).
- */
-export const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | StorageError, R>): Effect.Effect<A, E | Unavailable, R> =>
-  Effect.catch(effect, (e): Effect.Effect<never, E | Unavailable> =>
-    e instanceof StorageError ? (e.retryable ? Effect.fail(unavailable(e)) : Effect.die(e)) : Effect.fail(e))
 
 /** A storage conflict named after the resource clients know ("package", not the collection "packages"). */
 export const renamed = (e: VersionConflict, resource: string): VersionConflict =>
