@@ -206,7 +206,8 @@ export const makeRecordController = (kube: KubeClient, odgm: OdgmCollections["Se
             cond("Available", observed.allReady, observed.allReady ? "ReplicasReady" : observed.failed.length > 0 ? "ReplicasFailing" : "ReplicasStarting", observed.summary, generation, previous),
             cond("Progressing", !settled, settled ? "Settled" : odgmError !== "" ? "OdgmUnavailable" : "RollingOut", odgmError !== "" ? odgmError : observed.summary, generation, previous),
             cond("Degraded", observed.failed.length > 0, observed.failed.length > 0 ? "WorkloadFailed" : "Healthy", observed.failed.join("; "), generation, previous),
-            (record.status?.conditions ?? []).find((c: Condition) => c.type === "NfrObserved") ?? cond("NfrObserved", "Unknown", "ReportedByCrm", "the CRM's NFR analyzer reports in the unit's status", generation, previous),
+            // The NFR loop's findings live in the unit's status (RuntimeService, the PM), not here.
+            cond("NfrObserved", "Unknown", "ReportedByCrm", "the CRM's NFR analyzer reports in the unit's status (RuntimeService and the PM)", generation, previous),
           ],
         }
         yield* at("write status")
