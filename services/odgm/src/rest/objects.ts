@@ -4,7 +4,7 @@ import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
 import { ObjectGateway } from "../objects/ObjectGateway.ts"
-import { createOnly, etag, readJson, expectedVersion, intParam, objectJson, parsePartition, summaryJson, boolParam } from "./common.ts"
+import { createOnly, etag, readJson, expectedVersion, intParam, objectJson, objectResponse, parsePartition, summaryJson, boolParam } from "./common.ts"
 
 const PutBody = Schema.Struct({
   entries: Schema.Record(EntryKey, Schema.Unknown),
@@ -42,7 +42,7 @@ export const objectRoutes = [
   route("GET", `${base}/:id`, (req) =>
     Effect.gen(function* () {
       const o = yield* (yield* ObjectGateway).get(yield* address(req))
-      return { status: 200, body: objectJson(o), headers: etag(o.version) }
+      return objectResponse(200, objectJson(o), etag(o.version))
     })),
 
   route("PUT", `${base}/:id`, (req) =>
@@ -55,7 +55,7 @@ export const objectRoutes = [
         expectedVersion: expected,
         createOnly: createOnly(req),
       })
-      return { status: o.version === 1n ? 201 : 200, body: objectJson(o), headers: etag(o.version) }
+      return objectResponse(o.version === 1n ? 201 : 200, objectJson(o), etag(o.version))
     })),
 
   route("PATCH", `${base}/:id`, (req) =>
@@ -66,7 +66,7 @@ export const objectRoutes = [
         remove: body.delete ?? [],
         expectedVersion: yield* expectedVersion(req),
       })
-      return { status: 200, body: objectJson(o), headers: etag(o.version) }
+      return objectResponse(200, objectJson(o), etag(o.version))
     })),
 
   route("DELETE", `${base}/:id`, (req) =>
@@ -86,7 +86,7 @@ export const objectRoutes = [
         cursor: req.query.get("cursor") || undefined,
       })
       const withEntries = boolParam(req, "entries")
-      return json(200, {
+      return objectResponse(200, {
         objects: page.items.map((o) => (withEntries ? objectJson(o) : summaryJson(o))),
         ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
       })
