@@ -17,6 +17,7 @@ import { startNats } from "@oprc/test-harness"
 import { partitionOf } from "../../services/odgm/src/domain/partition.ts"
 import { toJson } from "../../services/odgm/src/storage/common.ts"
 import { makeSqliteStore } from "../../services/odgm/src/storage/sqlite/SqliteStore.ts"
+import { ratioLine } from "../lib/report"
 import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 
 const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
@@ -176,6 +177,9 @@ try {
     `| GET random id, c16, while 1 client loops \`?limit=1000&entries=true\` (${listRate.toFixed(1)} lists/s, p50 ${listing.p50Ms.toFixed(1)} ms) | | ${fmt(getUnderList)} | p99 ${ratio(getUnderList.p99Ms, getBig.p99Ms)}x of the quiet GET at ${BIG} | | |`,
     `| sync invoke \`touch\` (stateful, random of 10 k objects), c16; medians of 3 runs (req/s / µs ODGM CPU per req each) | no key: ${Math.round(plain)} req/s, ODGM ${Math.round(plainCpu)} µs CPU/req (${runs(plainRuns)}) | Idempotency-Key: ${Math.round(keyed)} req/s, ODGM ${Math.round(keyedCpu)} µs CPU/req (${runs(keyedRuns)}) | throughput ${((1 - keyed / plain) * 100).toFixed(1)} % lower, CPU/req ${((keyedCpu / plainCpu - 1) * 100).toFixed(1)} % higher | <= 10 % | |`,
   )
+  ratioLine(`odgm growth LIST prefix (100 matches), 1 M vs 10 k, SQLite`, `${BIG}: ${fmt(listBig)}`, `10 k: ${fmt(listSmall)}`, `p50 ${ratio(listBig.p50Ms, listSmall.p50Ms)}x, throughput 10 k / big ${ratio(listSmall.requestsPerSec, listBig.requestsPerSec)}`, "within 1.3x")
+  ratioLine(`odgm growth GET random id, 1 M vs 10 k, SQLite`, `${BIG}: ${fmt(getBig)}`, `10 k: ${fmt(getSmall)}`, `p50 ${ratio(getBig.p50Ms, getSmall.p50Ms)}x, throughput 10 k / big ${ratio(getSmall.requestsPerSec, getBig.requestsPerSec)}`, "within 1.3x")
+  ratioLine(`odgm LIST prefix on NATS (10 k) vs SQLite (10 k)`, `NATS: ${fmt(listNats)}`, `SQLite: ${fmt(listSmall)}`, ratio(listNats.requestsPerSec, listSmall.requestsPerSec), "-")
   writeFileSync(`${here}SCALE.md`, `# bench/odgm/scale.ts results
 
 Run: ${new Date().toISOString()}, \`bun bench/odgm/scale.ts ${seconds} ${BIG}\`; load average at the end ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")}.

@@ -2,7 +2,8 @@
 // PM GetPackage, PM CreatePackage (memory store, so validation is what is left), ODGM object GET
 // and ODGM no-op invoke (memory store). Each server runs from source under the profiler, is loaded
 // for `seconds`, then stopped with SIGTERM (the profile is written on exit); the top frames by
-// self time are printed per path, and the Markdown profiles are kept in the printed directory.
+// self time are printed per path and written to bench/perf/PROFILES.md; the full Markdown profiles stay in
+// the printed directory.
 // Usage: bun bench/perf/profile.ts [seconds]
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -87,4 +88,14 @@ const loadBefore = loadAvg()
     await fn.stop()
   }
 }
-console.log(`load average before ${loadBefore}, after ${loadAvg()}; profiles in ${out}`)
+const tail = `load average before ${loadBefore}, after ${loadAvg()}; profiles in ${out}`
+writeFileSync(new URL("PROFILES.md", import.meta.url).pathname, [
+  "# bench/perf/profile.ts results",
+  "",
+  `Run: ${new Date().toISOString()}, \`bun bench/perf/profile.ts ${seconds}\` (servers from source under \`bun --cpu-prof-md\`, memory storage,`,
+  `wrk on the same shared 2-core machine); ${tail}. Top frames by self time; "Total" counts a recursive frame once per`,
+  "level, so it can exceed the real share (protobuf's compiledWriter recurses per nested message).",
+  "",
+  ...summaries,
+].join("\n"))
+console.log(tail)
