@@ -67,3 +67,45 @@ describe("kubernetes driver against the emulator", () => {
     }
   }, 60_000)
 })
+
+describe("kubernetes driver: other templates and failures", () => {
+  test("job runs to completion (Available); a failing Deployment makes the unit Degraded with the workload's reason, and recovers", async () => {
+    const k = await startK8s()
+    const odgm = await startOdgm()
+    const crm = await startK8sCrm(odgm.url, k.emulator.kubeconfigPath, { identity: "crm-jobs" })
+    try {
+      const client = runtimeClient(crm.url)
+      const phase = (id: string) => run(client.getDeploymentUnit({ unitId: id })).then((r) => r.status!)
+      const job = counterUnit({ id: "batch-local", deploymentKey: "batch", template: "job" }, [], { image: "ghcr.io/oprc/batch:1", minScale: 2 })
+      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(job) }))
+      await eventually("job Running", async () => ((await phase(job.id)).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined), 15_000)
+      // Running while its pods run, and still after they completed.
+      const batch = k.kc.makeApiClient((await import("@kubernetes/client-node")).BatchV1Api)
+      const done = await eventually("job complete", async () => {
+        const j = (await batch.listNamespacedJob({ namespace: "default" })).items
+        return j.length === 1 && j[0]!.status?.succeeded === 2 ? j[0]! : undefined
+      }, 15_000)
+      expect(done.spec!.parallelism).toBe(2)
+      await Bun.sleep(300)
+      expect((await phase(job.id)).phase).toBe(commonv1.DeploymentPhase.RUNNING)
+
+      const web = counterUnit({ id: "web-local", deploymentKey: "web", template: "k8s-deployment" }, [], { image: "ghcr.io/oprc/web:1", minScale: 1, maxScale: 1 })
+      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(web) }))
+      await eventually("web Running", async () => ((await phase(web.id)).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined), 15_000)
+      k.emulator.hooks.failWorkload("Deployment", "default", "web-local-counter-fn", "ProgressDeadlineExceeded", "ImagePullBackOff: ghcr.io/oprc/web:1 not found")
+      const degraded = await eventually("web Degraded", async () => {
+        const s = await phase(web.id)
+        return s.phase === commonv1.DeploymentPhase.DEGRADED ? s : undefined
+      }, 15_000)
+      const c = degraded.conditions.find((x) => x.type === "Degraded")!
+      expect(c.reason).toBe("WorkloadFailed")
+      expect(c.message).toContain("ImagePullBackOff")
+      k.emulator.hooks.succeedWorkload("Deployment", "default", "web-local-counter-fn")
+      await eventually("web Running again", async () => ((await phase(web.id)).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined), 15_000)
+    } finally {
+      await crm.stop()
+      await odgm.stop()
+      await k.emulator.stop()
+    }
+  }, 60_000)
+})
