@@ -5,8 +5,11 @@ export { type Authorizer, type CallRunner } from "./server/CallRunner"
 export { serve, serverLimits, ServerAddress, ServerStartError, type ServerOptions, type ServerRoutes } from "./server/Server"
 export * from "./client/CircuitBreaker"
 export * from "./client/client"
-export * from "./testing"
-export * from "./binary"
+/** A server layer in its own runtime, for embedding (`oprc dev`, the SDK's function server) and tests. */
+export { startServer } from "./server/embedded"
+export { serverOptions } from "./server/options"
+/** The build's version, owned by @oprc/runtime; re-exported for servers that report it. */
+export { VERSION } from "@oprc/runtime"
 export { jsonTextDepthExceeded, scanJsonText } from "./server/jsonDepth"
 export { normalizeConnectJson } from "./server/strictJson"
 export * from "./auth"

@@ -1,4 +1,4 @@
-import { runBinary } from "@oprc/rpc"
+import { runBinary } from "@oprc/runtime"
 import { CrmConfig, crmFlags } from "./config"
 import { CrmApp } from "./CrmApp"
 

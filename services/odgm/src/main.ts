@@ -1,4 +1,4 @@
-import { runBinary } from "@oprc/rpc"
+import { runBinary } from "@oprc/runtime"
 import { OdgmConfig, odgmFlags } from "./config"
 import { OdgmApp } from "./OdgmApp"
 

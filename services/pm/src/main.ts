@@ -1,4 +1,4 @@
-import { runBinary } from "@oprc/rpc"
+import { runBinary } from "@oprc/runtime"
 import { PmConfig, pmFlags } from "./config"
 import { PmApp } from "./PmApp"
 

@@ -1,6 +1,6 @@
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { Health } from "@oprc/observability"
-import { ServerAddress } from "./server/Server"
+import { ServerAddress } from "./Server"
 
 /**
  * Builds a server layer in its own runtime, for tests and embedding (`oprc dev`): returns the

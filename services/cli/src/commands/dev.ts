@@ -5,7 +5,7 @@ import { section, TelemetryConfig } from "@oprc/config"
 import { CrmApp, CrmConfig } from "@oprc/crm"
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { PmApp, PmConfig } from "@oprc/pm"
-import { runBinary } from "@oprc/rpc"
+import { runBinary } from "@oprc/runtime"
 import { Api } from "../cli/Api"
 import { devStartup } from "./devApply"
 
