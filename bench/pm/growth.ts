@@ -1,0 +1,143 @@
+// bench/pm/growth.ts: PM reads as the catalog grows, 10 vs BIG packages (default 10,000), on SQLite
+// and on etcd (single node), in one run: GetPackage of a random name and ListPackages' first page
+// (limit 10), Connect JSON, wrk -c16. The first 10 packages are created through the REST API; the
+// rest are copies of their stored documents (renamed, classes' self-references too) written
+// straight into the store while the PM is stopped: 10,000 validated creates would take minutes on
+// this shared machine, and reads do not depend on how a document got there. The PM then starts
+// on the filled store (its start-up to ready is reported too); both sizes run at once and are
+// measured alternately (10, big, big, 10).
+// Usage: bun bench/pm/growth.ts [seconds] [big=10000]
+import { Database } from "bun:sqlite"
+import { mkdtempSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Etcd3 } from "etcd3"
+import { startEtcd } from "@oprc/test-harness"
+import { ratioLine, secondsArg } from "../lib/report"
+import { shopPackage } from "../lib/shop"
+import { fmt, freePort, runWrk, type WrkResult } from "../lib/wrk"
+
+const seconds = secondsArg(process.argv)
+const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
+const root = new URL("../../", import.meta.url).pathname
+const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-growth-"))
+const nameOf = (i: number) => `g-${String(i).padStart(5, "0")}`
+const json = { "content-type": "application/json" }
+
+const startPm = async (args: ReadonlyArray<string>) => {
+  const port = await freePort()
+  const t0 = performance.now()
+  const proc = Bun.spawn([process.execPath, `${root}services/pm/src/main.ts`, "--host", "127.0.0.1", "--port", String(port), "--set", "telemetry.log.level=warn", ...args], { cwd: tmp, stdout: "ignore", stderr: "inherit" })
+  const base = `http://127.0.0.1:${port}`
+  for (let i = 0; (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
+    if (i > 1200 || proc.exitCode !== null) throw new Error("the PM did not become ready")
+    await Bun.sleep(25)
+  }
+  return { base, readyMs: performance.now() - t0, stop: async () => { proc.kill("SIGTERM"); await proc.exited } }
+}
+
+const createTen = async (base: string) => {
+  for (let i = 0; i < 10; i++) {
+    const r = await fetch(`${base}/api/v1/packages`, { method: "POST", headers: json, body: JSON.stringify(shopPackage(nameOf(i))) })
+    if (r.status !== 201) throw new Error(`create ${nameOf(i)}: ${r.status} ${await r.text()}`)
+  }
+}
+/** The stored document of package j (0..9) as package i: its name and self-references renamed. */
+const renamed = (value: string, i: number) => value.replaceAll(nameOf(i % 10), nameOf(i))
+
+const measure = (base: string, n: number) => {
+  const rpc = (m: string) => `${base}/oprc.pm.v1.PackageService/${m}`
+  const get = (d: number) => runWrk({
+    url: rpc("GetPackage"), connections: 16, durationSec: d, method: "POST", headers: json,
+    script: `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${n - 1})) .. '"}')\nend`,
+  })
+  const list = (d: number) => runWrk({ url: rpc("ListPackages"), connections: 16, durationSec: d, method: "POST", headers: json, body: JSON.stringify({ limit: 10 }) })
+  get(1), list(1) // warm-up
+  const check = (what: string, r: WrkResult) => {
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`)
+    return r
+  }
+  return { get: check("GetPackage", get(seconds)), list: check("ListPackages", list(seconds)) }
+}
+
+type Figures = ReturnType<typeof measure> & { readyMs: number }
+const results: Record<string, Record<number, Figures>> = { sqlite: {}, etcd: {} }
+
+const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
+  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2, p50Ms: (a.p50Ms + b.p50Ms) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2, non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors,
+})
+/** Both sizes served at once, measured small, big, big, small so drift of the shared machine hits both alike. */
+const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => ReadonlyArray<string>) => {
+  const small = await startPm(argsOf(10))
+  const big = await startPm(argsOf(BIG))
+  try {
+    const s1 = measure(small.base, 10), b1 = measure(big.base, BIG), b2 = measure(big.base, BIG), s2 = measure(small.base, 10)
+    results[storage]![10] = { get: mean(s1.get, s2.get), list: mean(s1.list, s2.list), readyMs: small.readyMs }
+    results[storage]![BIG] = { get: mean(b1.get, b2.get), list: mean(b1.list, b2.list), readyMs: big.readyMs }
+  } finally {
+    await Promise.all([small.stop(), big.stop()])
+  }
+}
+
+// SQLite: one file per size.
+const sqliteArgs = (n: number) => ["--storage", "sqlite", "--sqlite-path", join(tmp, `pm-${n}.sqlite`)]
+for (const n of [10, BIG]) {
+  const path = join(tmp, `pm-${n}.sqlite`)
+  const pm = await startPm(sqliteArgs(n))
+  await createTen(pm.base)
+  await pm.stop()
+  if (n > 10) {
+    const db = new Database(path)
+    const rows = db.query<{ kind: string; key: string; value: string }, []>("SELECT kind, key, value FROM documents WHERE key LIKE 'g-0000_'").all()
+    const base = db.query<{ value: number }, []>("SELECT value FROM meta WHERE name = 'revision'").get()!.value
+    const insert = db.query("INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)")
+    db.transaction(() => {
+      for (let i = 10; i < n; i++) {
+        const row = rows.find((r) => r.key === nameOf(i % 10))!
+        insert.run(row.kind, nameOf(i), renamed(row.value, i), base + i, base + i)
+      }
+      db.run("UPDATE meta SET value = ? WHERE name = 'revision'", [base + n])
+    })()
+    db.close()
+  }
+}
+await alternate("sqlite", sqliteArgs)
+
+// etcd: one prefix per size on one etcd.
+const etcd = await startEtcd()
+try {
+  const client = new Etcd3({ hosts: etcd.endpoints })
+  const etcdArgs = (n: number) => ["--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(","), "--etcd-prefix", `/bench-growth-${n}`]
+  for (const n of [10, BIG]) {
+    const prefix = `/bench-growth-${n}`
+    const pm = await startPm(etcdArgs(n))
+    await createTen(pm.base)
+    await pm.stop()
+    if (n > 10) {
+      const stored = await client.getAll().prefix(`${prefix}/`).strings()
+      const source = new Map(Object.entries(stored).filter(([k]) => /\/g-0000\d$/.test(k)).map(([k, v]) => [k.slice(-7), { key: k, value: v }]))
+      for (let i = 10; i < n; i += 100) {
+        await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => {
+          const doc = source.get(nameOf((i + j) % 10))!
+          return client.put(doc.key.replace(/g-\d{5}$/, nameOf(i + j))).value(renamed(doc.value, i + j))
+        }))
+      }
+    }
+  }
+  client.close()
+  await alternate("etcd", etcdArgs)
+} finally {
+  await etcd.kill()
+}
+
+for (const storage of ["sqlite", "etcd"] as const) {
+  const small = results[storage]![10]!, big = results[storage]![BIG]!
+  for (const what of ["get", "list"] as const) {
+    ratioLine(
+      `pm growth ${what === "get" ? "GetPackage (random name)" : "ListPackages first page"}, ${BIG} vs 10 packages, ${storage}`,
+      `${BIG}: ${fmt(big[what])}`, `10: ${fmt(small[what])}`,
+      `p50 ${(big[what].p50Ms / small[what].p50Ms).toFixed(2)}x, throughput 10 / big ${(small[what].requestsPerSec / big[what].requestsPerSec).toFixed(2)}`, "within 1.2x",
+    )
+  }
+  ratioLine(`pm growth start-up to ready, ${BIG} vs 10 packages, ${storage}`, `${BIG}: ${big.readyMs.toFixed(0)} ms`, `10: ${small.readyMs.toFixed(0)} ms`, big.readyMs / small.readyMs, "-")
+}
