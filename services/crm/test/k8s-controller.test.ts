@@ -100,6 +100,35 @@ describe("kubernetes driver: controller behaviour against the emulator", () => {
     }
   }, 60_000)
 
+  test("a conflicting write (the record changed between the controller's read and its finalizer patch) is a 409, retried until it converges", async () => {
+    const crm = await startK8sCrm(odgm.url, k.emulator.kubeconfigPath, { identity: "crm-c", leaseName: "c-test" })
+    const retries = async () => {
+      const text = await (await fetch(`${crm.url}/metrics`)).text()
+      const line = text.split("\n").find((l) => l.startsWith("oprc_reconcile_runs_total") && l.includes(`controller="crm-k8s-records"`) && l.includes(`outcome="retry"`))
+      return line === undefined ? 0 : Number(line.split(" ").at(-1))
+    }
+    try {
+      await Bun.sleep(300)
+      const before = await retries()
+      // Every request waits 150 ms: our label patch, sent right after the create, lands before the
+      // controller's finalizer patch, which carries the resourceVersion it read with the create.
+      k.emulator.hooks.setLatency(150)
+      await k.custom.createNamespacedCustomObject({ ...rec, body: { apiVersion: "oprc.dev/v1alpha1", kind: "DeploymentRecord", metadata: { name: "conflict" }, spec: { unitId: "conflict", deploymentKey: "conflict", packageName: "c", class: { key: "C", bindings: [{ name: "f", function: "C.fn" }] }, functions: [{ key: "C.fn", image: "ghcr.io/x/c:1", minScale: 1, maxScale: 1 }], template: "k8s-deployment" } } })
+      await k.custom.patchNamespacedCustomObject({ ...rec, name: "conflict", body: { metadata: { labels: { touched: "yes" } } } }, merge)
+      await Bun.sleep(600)
+      k.emulator.hooks.setLatency(0)
+      const r = await available("conflict")
+      expect(r.metadata.finalizers).toContain("oprc.dev/cleanup")
+      expect(r.metadata.labels.touched).toBe("yes")
+      expect(await retries()).toBeGreaterThan(before)
+      await k.custom.deleteNamespacedCustomObject({ ...rec, name: "conflict" })
+      await eventually("gone", async () => ((await k.record("conflict")) === undefined ? true : undefined), 10_000)
+    } finally {
+      k.emulator.hooks.setLatency(0)
+      await crm.stop()
+    }
+  }, 60_000)
+
   test("unknown template: Failed with the reason in the conditions, no crash (the next unit runs); an invalid record is 422 with the field paths", async () => {
     const crm = await startK8sCrm(odgm.url, k.emulator.kubeconfigPath, { identity: "crm-t", leaseName: "t-test" })
     try {
