@@ -103,11 +103,12 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
     // Each ODGM's server span of ApplyCollection hangs under a CRM's call, under the PM's pass.
     const appliedIn = (t: ReadonlyArray<ReceivedSpan>) =>
       t.filter((s) => s.resource["service.name"] === "oprc-odgm" && s.kind === 2 && s.name.includes("ApplyCollection") && ancestry(t, s).length === 3)
-    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"], (t) => appliedIn(t).length >= 2)
+    // Both clusters' CRMs took part: each reconciled its own unit in the trace (a pass's span ends,
+    // and is exported, after the ODGM call inside it).
+    const unitsIn = (t: ReadonlyArray<ReceivedSpan>) => [...new Set(t.filter((s) => s.name === "ProcessDriver.reconcile").map((s) => s.attributes["oprc.unit"]))].sort()
+    const trace = await waitForTrace(otlp.spans, traceId, ["oprc-pm", "oprc-crm", "oprc-odgm"], (t) => appliedIn(t).length >= 2 && unitsIn(t).length >= 2)
     for (const applied of appliedIn(trace)) expect(ancestry(trace, applied)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
-    // Both clusters' CRMs took part: each reconciled its own unit in the trace.
-    const units = trace.filter((s) => s.name === "ProcessDriver.reconcile").map((s) => s.attributes["oprc.unit"])
-    expect([...new Set(units)].sort()).toEqual(["pycounter-e2e-east", "pycounter-e2e-west"])
+    expect(unitsIn(trace)).toEqual(["pycounter-e2e-east", "pycounter-e2e-west"])
     expect(trace.some((s) => s.resource["service.name"] === "oprc-pm" && s.parentSpanId === "00f067aa0ba902b7"), "the PM continues the caller's traceparent").toBe(true)
   }, 60_000)
 
