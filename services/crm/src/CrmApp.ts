@@ -30,6 +30,7 @@ const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> =>
       const k = config.driver.kubernetes
       return KubernetesDriverLayer({
         kubeconfig: k.kubeconfig,
+        serviceAccountRoot: k.serviceAccountRoot,
         namespace: k.namespace,
         environment: k.environment,
         leaseName: k.leaseName,
@@ -44,7 +45,7 @@ const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> =>
 }
 
 /** Storage, the driver and the runtime (reconcile loop + status) for a configuration. */
-export const CrmServices = (config: CrmConfig) => {
+const CrmServices = (config: CrmConfig) => {
   const storage = CrmStore.layer.pipe(Layer.provideMerge(crmStorageLayer(config.storage)))
   const driver = driverLayer(config)
   const runtime = Runtime.layer(config).pipe(Layer.provideMerge(driver), Layer.provideMerge(storage))

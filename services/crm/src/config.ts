@@ -62,6 +62,8 @@ export const KubernetesDriverConfig = Schema.Struct({
   leaseName: NonEmptyString.annotate({ description: "coordination.k8s.io/v1 Lease of the leader election (one per CRM group)" }).pipe(withDefault("oprc-crm")),
   leaseDurationMs: millis(300).annotate({ description: "a leader that has not renewed for this long is replaced; it renews every third of it" }).pipe(withDefault(15_000)),
   identity: Schema.optionalKey(NonEmptyString.annotate({ description: "this replica's holder identity in the Lease (default: hostname-pid)" })),
+  serviceAccountRoot: Schema.String.annotate({ description: "in-cluster only: prefix of /var/run/secrets/kubernetes.io/serviceaccount (token, ca.crt), e.g. for a copy mounted elsewhere" })
+    .pipe(withDefault("")),
 })
 export type KubernetesDriverConfig = typeof KubernetesDriverConfig.Type
 

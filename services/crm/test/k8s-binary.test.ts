@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse, stringify } from "yaml"
 import { diedWith, freePorts, makeTempDir, removeTempDir, spawnServer, waitForHttp, type ServerProcess } from "@oprc/test-harness"
+import { Effect } from "effect"
+import { deploymentUnitToProto } from "@oprc/models"
+import { counterUnit, eventually as until, runtimeClient } from "./support"
 import { startK8s } from "./k8s-support"
-import { eventually, repoRoot } from "./support"
+import { repoRoot } from "./support"
+const eventually = until
 
 // The acceptance path: PM -> dist/oprc-crm --driver kubernetes --kubeconfig FILE -> the emulator
 // over TLS (the kubeconfig's CA verified by the compiled binary's bundled undici), with ODGM as a
@@ -87,4 +91,39 @@ describe("PM -> oprc-crm (kubernetes driver, compiled) -> Kubernetes API emulato
     await eventually("Knative Service collected", async () =>
       (await get("/apis/serving.knative.dev/v1/namespaces/default/services")).items.length === 0 ? true : undefined, 10_000)
   }, 120_000)
+})
+
+describe("in-cluster: service account token and CA instead of a kubeconfig", () => {
+  test("the compiled CRM without --kubeconfig uses KUBERNETES_SERVICE_HOST/PORT, the token and the CA (verified), and runs a unit", async () => {
+    const cluster = await startK8s({ tls: true, token: "sa-token-123", workloads: { readyDelayMs: 100 } })
+    const sa = join(dataDir, "sa")
+    mkdirSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount"), { recursive: true })
+    writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/token"), "sa-token-123")
+    writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/ca.crt"), cluster.emulator.caCert!)
+    const url = new URL(cluster.emulator.url)
+    const [port] = await freePorts(1)
+    const inCluster = spawnServer({
+      name: "oprc-crm-in-cluster",
+      cmd: [join(buildDir, "oprc-crm"), "--driver", "kubernetes", "--port", String(port), "--host", "127.0.0.1", "--odgm-url", `http://127.0.0.1:1`, "--storage", "memory"],
+      cwd: dataDir,
+      ports: [port!],
+      env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port, OPRC_DRIVER_KUBERNETES_SERVICE_ACCOUNT_ROOT: sa, OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500" },
+      logFile: join(dataDir, "crm-in-cluster.log"),
+    })
+    try {
+      await waitForHttp(`http://127.0.0.1:${port}/healthz`, (status) => status === 200, 30_000, { abortIf: diedWith(inCluster) })
+      const unit = counterUnit({ id: "incluster-local", deploymentKey: "incluster", template: "k8s-deployment" }, [], { image: "ghcr.io/oprc/counter:1", minScale: 1, maxScale: 1 })
+      await Effect.runPromise(runtimeClient(`http://127.0.0.1:${port}`).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+      // ODGM is unreachable here (port 1), so the unit stays Progressing; the workloads are what this checks.
+      const rec = await eventually("record reconciled in-cluster", async () => {
+        const res = await fetch(`${cluster.emulator.url}/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/incluster-local`, { headers: { authorization: "Bearer sa-token-123" }, tls: { ca: cluster.emulator.caCert } } as RequestInit)
+        const r = res.status === 200 ? ((await res.json()) as any) : undefined
+        return r?.status?.conditions?.find((c: any) => c.type === "Available")?.status === "True" ? r : undefined
+      }, 20_000)
+      expect(rec.status.conditions.find((c: any) => c.type === "Progressing").reason).toBe("OdgmUnavailable")
+    } finally {
+      await inCluster.stop()
+      await cluster.emulator.stop()
+    }
+  }, 60_000)
 })

@@ -11,6 +11,8 @@ export const FINALIZER = "oprc.dev/cleanup"
 export interface KubeConnection {
   /** A kubeconfig file; absent = in-cluster (service account token and CA). */
   readonly kubeconfig: string | undefined
+  /** In-cluster: prefix of the service account's token and CA paths ("" = the real ones). */
+  readonly serviceAccountRoot?: string
   readonly namespace: string
 }
 
@@ -43,8 +45,14 @@ const call = async <T>(p: () => Promise<T>): Promise<T> => {
 export const loadKubeConfig = (conn: KubeConnection): k8s.KubeConfig => {
   const kc = new k8s.KubeConfig()
   // In-cluster: /var/run/secrets/kubernetes.io/serviceaccount/{token,ca.crt} and KUBERNETES_SERVICE_HOST.
-  if (conn.kubeconfig === undefined) kc.loadFromCluster()
+  if (conn.kubeconfig === undefined) kc.loadFromCluster(conn.serviceAccountRoot ?? "")
   else kc.loadFromFile(conn.kubeconfig)
+  const server = kc.getCurrentCluster()?.server ?? ""
+  if (server === "" || server.includes("undefined")) {
+    throw new Error(conn.kubeconfig === undefined
+      ? "driver.kubernetes.kubeconfig is not set and this is not a pod (KUBERNETES_SERVICE_HOST/PORT are unset): give --kubeconfig FILE"
+      : `the kubeconfig ${conn.kubeconfig} has no current cluster`)
+  }
   return kc
 }
 

@@ -12,6 +12,8 @@ import type { KObject } from "./templates"
 export interface KubernetesDriverOptions {
   /** kubeconfig file; undefined = in-cluster service account. */
   readonly kubeconfig: string | undefined
+  /** In-cluster: prefix of the service account's token and CA paths ("" = the real ones). */
+  readonly serviceAccountRoot?: string
   readonly namespace: string
   readonly leaseName: string
   readonly leaseDurationMs: number
