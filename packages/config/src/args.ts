@@ -25,7 +25,7 @@ export interface ParsedArgs {
 
 const RESERVED = new Set(["--config", "--help", "-h", "--version", "--set"])
 
-export const didYouMean = (word: string, candidates: Iterable<string>): string => {
+const didYouMean = (word: string, candidates: Iterable<string>): string => {
   let best: string | undefined
   let bestDistance = Math.max(1, Math.floor(word.length / 5)) + 1
   for (const candidate of candidates) {

@@ -46,7 +46,7 @@ const merge = (base: unknown, over: unknown): unknown =>
     ? Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(over)])].map((k) => [k, k in over ? merge(base[k], over[k]) : base[k]]))
     : over
 
-export const renderPath = (path: Path): string =>
+const renderPath = (path: Path): string =>
   path.reduce<string>((acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`, "")
 
 const keyPart = (path: Path): ReadonlyArray<string> => {

@@ -26,7 +26,7 @@ export interface ConfigSpec {
 }
 
 /** camelCase / PascalCase / kebab-case segment to UPPER_SNAKE ("bodyLimitBytes" -> "BODY_LIMIT_BYTES"). */
-export const toUpperSnake = (segment: string): string =>
+const toUpperSnake = (segment: string): string =>
   segment
     .replace(/([a-z0-9])([A-Z])/g, "$1_$2")
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1_$2")

@@ -2,7 +2,7 @@ import { Effect, Result, Schema } from "effect"
 import { AuthConfig, type ConfigLoadError, type LoadOptions, loadConfig, section, serverConfig, TelemetryConfig } from "../src/index.ts"
 
 // A root config shaped like a real service's: shared sections plus a service-specific one.
-export const Storage = Schema.Struct({
+const Storage = Schema.Struct({
   kind: Schema.Literals(["sqlite", "etcd"]).pipe(Schema.withDecodingDefaultKey(Effect.succeed("sqlite" as const))),
   sqlite: section(Schema.Struct({
     path: Schema.String.pipe(Schema.withDecodingDefaultKey(Effect.succeed("oprc.db"))),
@@ -30,7 +30,7 @@ export const flags = {
 } as const
 
 /** An in-memory file system: reading anything else fails the way node:fs does. */
-export const memoryFiles = (files: Readonly<Record<string, string>>) => (path: string) => {
+const memoryFiles = (files: Readonly<Record<string, string>>) => (path: string) => {
   const text = files[path]
   return text === undefined
     ? Effect.fail(Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: "ENOENT" }))

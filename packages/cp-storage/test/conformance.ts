@@ -28,7 +28,7 @@ export const withStore = async <A>(f: StoreFactory, body: Body<A>, name = `t${Da
     }).pipe(Effect.scoped, Effect.provide(f.layer(name))),
   )
 
-export const errorOf = <A, E>(e: Effect.Effect<A, E>) => Effect.flip(e)
+const errorOf = <A, E>(e: Effect.Effect<A, E>) => Effect.flip(e)
 
 /** The behaviour every backend must share. */
 export function conformance(f: StoreFactory): void {

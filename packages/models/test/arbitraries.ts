@@ -24,7 +24,7 @@ import {
  * defaulted fields present, optional ones present or absent.
  */
 
-export const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/)
+const dnsLabel = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,10}[a-z0-9])?$/)
 export const packageName = dnsLabel.map(Schema.decodeSync(PackageName))
 export const classKey = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_-]{0,10}$/).map(Schema.decodeSync(ClassKey))
 const functionKey = fc.stringMatching(/^[A-Za-z][A-Za-z0-9_.-]{0,14}$/)

@@ -8,7 +8,7 @@ import { json, route, rpcService, serve, type ServerOptions } from "../src"
  * A FunctionService whose behaviour is chosen by the JSON payload, so tests can make the server
  * answer, sleep, fail with a domain error, or crash, through every protocol.
  */
-export const behaviourService = (counter: { calls: number }) =>
+const behaviourService = (counter: { calls: number }) =>
   rpcService(
     functionv1.FunctionService,
     Effect.succeed({
@@ -35,7 +35,7 @@ export const behaviourService = (counter: { calls: number }) =>
     }),
   )
 
-export const options = (overrides: Partial<ServerOptions> = {}): ServerOptions => ({
+const options = (overrides: Partial<ServerOptions> = {}): ServerOptions => ({
   name: "test",
   version: "0.0.0",
   host: "127.0.0.1",

@@ -8,10 +8,10 @@ export type PlainSchema<T = unknown> = Schema.Codec<T, unknown, never, never>
 export type StateSchema = Schema.Codec<object, object, never, never>
 
 /** `state.count += 1` must compile: handlers get a mutable view of the decoded state. */
-export type Mutable<T> = { -readonly [K in keyof T]: T[K] }
+type Mutable<T> = { -readonly [K in keyof T]: T[K] }
 
 /** What a handler may return: a value, a Promise, or an Effect. */
-export type Result<A> = A | Promise<A> | Effect.Effect<A, unknown>
+type Result<A> = A | Promise<A> | Effect.Effect<A, unknown>
 
 type TypeOf<S> = S extends Schema.Top ? S["Type"] : unknown
 
@@ -62,7 +62,7 @@ export interface StatefulFn<St, P, O> {
 }
 
 /** A stateless function: invoked on the class, never sees an object. */
-export interface StatelessFn<P, O> {
+interface StatelessFn<P, O> {
   readonly _tag: "Stateless"
   readonly spec: FnSpec<Schema.Top | undefined, Schema.Top | undefined>
   readonly handler: (ctx: BaseContext<P>) => Result<O>

@@ -12,7 +12,7 @@ import type { StateSchema } from "./define.ts"
 
 export type EntryValue = JsonValue | Uint8Array
 
-export const entryFromProto = (v: commonv1.Value): EntryValue | undefined => {
+const entryFromProto = (v: commonv1.Value): EntryValue | undefined => {
   switch (v.kind.case) {
     case "bytes":
       return v.kind.value
@@ -100,7 +100,7 @@ export const diffState = (schema: StateSchema, loaded: LoadedState, after: objec
   return { ok: true, value: { set, delete: deleted } }
 }
 
-export const sameValue = (a: unknown, b: unknown): boolean => {
+const sameValue = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (a instanceof Uint8Array || b instanceof Uint8Array) {
     return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.from(a).equals(Buffer.from(b))

@@ -7,7 +7,7 @@ import { type Authorizer, isRead, makeAuthorizer, type Need } from "@oprc/rpc"
  * `clusters[].token`); anything else admin. The CRM has no data plane: the internal credential
  * opens nothing here. Health is public on every server.
  */
-export const requiredRole = (procedure: string): Need => {
+const requiredRole = (procedure: string): Need => {
   if (isRead(procedure) || procedure.startsWith("/oprc.crm.v1.RuntimeService/TailLogs")) return "reader"
   return /^\/oprc\.crm\.v1\.RuntimeService\/(Apply|Delete)DeploymentUnit$/.test(procedure) ? "deployer" : "admin"
 }

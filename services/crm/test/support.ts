@@ -76,15 +76,5 @@ export const eventually = async <T>(what: string, check: () => Promise<T | undef
   throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? "" : ` (last: ${String(last)})`}`)
 }
 
-export const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0)
-    const stat = require("node:fs").readFileSync(`/proc/${pid}/stat`, "utf8") as string
-    return !/\) [ZX] /.test(stat)
-  } catch {
-    return false
-  }
-}
-
 /** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
 export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"

@@ -22,7 +22,7 @@ const deploymentsBy = labelled(deployments, ["phase"])
 const crmErrorsBy = labelled(crmErrors, ["cluster", "method", "code"])
 const crmLatencyBy = labelled(crmLatency, ["cluster", "method"])
 
-export const phases: ReadonlyArray<DeploymentPhase> = ["Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting"]
+const phases: ReadonlyArray<DeploymentPhase> = ["Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting"]
 
 export const recordPhases = (counts: ReadonlyMap<DeploymentPhase, number>) =>
   Effect.forEach(phases, (p) => Metric.update(deploymentsBy({ phase: p }), counts.get(p) ?? 0), { discard: true })

@@ -26,7 +26,7 @@ export const StorageConfig = Schema.Struct({
 })
 export type StorageConfig = typeof StorageConfig.Type
 
-export const ClusterTls = Schema.Struct({
+const ClusterTls = Schema.Struct({
   caFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM CA bundle that signed the CRM's certificate" })),
   certFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM client certificate (mTLS)" })),
   keyFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM client key (mTLS)" })),

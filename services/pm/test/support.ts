@@ -37,7 +37,6 @@ export const startCrms = (names: ReadonlyArray<string>, options: Partial<CrmTest
 export const clustersOf = (crms: ReadonlyArray<CrmTestServer>) => crms.map((c) => ({ name: c.name, url: c.url }))
 
 export const shopYaml = () => Bun.file(new URL("../../../examples/shop/package.yaml", import.meta.url)).text()
-export const shopDeploymentYaml = () => Bun.file(new URL("../../../examples/shop/deployment.yaml", import.meta.url)).text()
 
 /** A tiny REST client for tests: returns status and parsed JSON. */
 export const http = (base: string, headers: Record<string, string> = {}) => {

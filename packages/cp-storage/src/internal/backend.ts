@@ -5,7 +5,7 @@ import type { Backend, Change, Versioned } from "../DocumentStore.ts"
 /** A stored document whose value is the JSON text of the schema's encoded form. */
 export type RawDoc = Versioned<string>
 
-export interface RawPage {
+interface RawPage {
   readonly items: ReadonlyArray<RawDoc>
   /** True when more keys match after the last item. */
   readonly more: boolean

@@ -142,7 +142,7 @@ export const deploymentToProto = (d: Deployment): commonv1.Deployment =>
     placedClusters: [...d.placedClusters],
   })
 
-export const deploymentInput = (d: commonv1.Deployment): Input => ({
+const deploymentInput = (d: commonv1.Deployment): Input => ({
   key: d.key,
   packageName: d.packageName,
   classKey: d.classKey,

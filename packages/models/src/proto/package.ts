@@ -128,7 +128,7 @@ export const packageToProto = (pkg: Package): commonv1.Package =>
   })
 
 /** The file form of a proto package (not yet validated). */
-export const packageInput = (msg: commonv1.Package): Input => ({
+const packageInput = (msg: commonv1.Package): Input => ({
   name: msg.name,
   version: msg.version,
   ...(msg.metadata === undefined ? {} : {

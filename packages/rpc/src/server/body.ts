@@ -25,7 +25,7 @@ const refusal = (status: number, code: Code, message: string): BodyRefusal => ({
 
 export const isRefusal = (r: Uint8Array | BodyRefusal): r is BodyRefusal => !(r instanceof Uint8Array)
 
-export const tooLarge = (maxBytes: number) =>
+const tooLarge = (maxBytes: number) =>
   refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`)
 
 /** Bytes held by bodies being read, across all connections of one server. */

@@ -66,7 +66,7 @@ const shortNames = (desc: DescEnum): string => {
     .join(", ")
 }
 
-export const didYouMean = (given: string, names: ReadonlyArray<string>): string => {
+const didYouMean = (given: string, names: ReadonlyArray<string>): string => {
   if (given.length > 64) return ""
   let best: string | undefined
   let bestDistance = Math.max(2, Math.floor(given.length / 3)) + 1

@@ -28,7 +28,7 @@ const stamp = (c: Condition, previous: ReadonlyArray<Condition>, now: number): C
   return { ...c, lastTransitionTime: before !== undefined && before.status === c.status && before.lastTransitionTime !== undefined ? before.lastTransitionTime : now }
 }
 
-export const phaseOf = (conditions: ReadonlyArray<Condition>): DeploymentPhase => {
+const phaseOf = (conditions: ReadonlyArray<Condition>): DeploymentPhase => {
   const available = find(conditions, "Available")?.status === "True"
   const degraded = find(conditions, "Degraded")
   if (degraded?.status === "True" && !available && (degraded.reason === "UnknownTemplate" || degraded.reason === "InvalidFunction")) return "Failed"

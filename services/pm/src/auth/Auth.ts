@@ -7,7 +7,7 @@ import { type Authorizer, isRead, makeAuthorizer as makeRpcAuthorizer, type Need
  * is public on every server. The PM has no data plane, so the internal credential opens nothing.
  * `procedure` is "/pkg.Service/Method" for RPC and "METHOD /route/:pattern" for REST.
  */
-export const requiredRole = (procedure: string): Need => {
+const requiredRole = (procedure: string): Need => {
   if (procedure === "GET /openapi.json") return "public"
   if (isRead(procedure)) return "reader"
   if (procedure.startsWith("/")) return procedure.startsWith("/oprc.pm.v1.DeploymentService/") ? "deployer" : "admin"

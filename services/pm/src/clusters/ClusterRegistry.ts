@@ -5,7 +5,7 @@ import type { ClusterConfig, OrchestrationConfig } from "../config"
 import { recordCluster } from "../Metrics"
 import { type CrmClient, makeCrmClient } from "./CrmClient"
 
-export type ClusterHealth = "Unknown" | "Healthy" | "Degraded" | "Unreachable"
+type ClusterHealth = "Unknown" | "Healthy" | "Degraded" | "Unreachable"
 
 /** What the PM knows about one cluster, from its config and its last health poll. */
 export interface ClusterState {

@@ -29,7 +29,7 @@ export interface UnitStatus {
   readonly nfr: NfrReport | undefined
 }
 
-export interface ClusterInfo {
+interface ClusterInfo {
   readonly healthy: boolean
   readonly nodeCount: number
   readonly readyNodes: number

@@ -10,11 +10,12 @@ import {
   type Unavailable,
   ValidationError,
   VersionConflict,
+  orUnavailable,
+  storageUnavailable,
 } from "@oprc/models"
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
 import { filteredPage, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable, storageUnavailable } from "@oprc/models"
 import { PmStore, renamed } from "../storage/PmStore"
 import { place } from "./placement"
 import { Reconciler } from "./Reconciler"

@@ -17,7 +17,7 @@ import { aggregate, scheduled, statusFingerprint } from "./status"
  * - "settling": all sent, but a cluster is still rolling out; look again soon.
  * - "retry": something failed (a CRM, storage, a concurrent writer); retry with backoff.
  */
-export type Outcome = "done" | "settling" | "retry"
+type Outcome = "done" | "settling" | "retry"
 
 export interface PassResult {
   readonly outcome: Outcome

@@ -11,10 +11,10 @@ import {
   type Unavailable,
   ValidationError,
   VersionConflict,
+  orUnavailable,
 } from "@oprc/models"
 import { Deployments } from "../deployments/Deployments"
 import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
-import { orUnavailable } from "@oprc/models"
 import { PmStore, renamed } from "../storage/PmStore"
 
 export interface PackageQuery {

@@ -9,7 +9,7 @@ import type { Packages } from "./Packages"
  * condition says so, with the reason, whenever the deployment is read.
  */
 
-export const REFERENCES_RESOLVED = "ReferencesResolved"
+const REFERENCES_RESOLVED = "ReferencesResolved"
 
 type Lookup = (name: string) => Effect.Effect<Package | undefined, Unavailable>
 

@@ -30,7 +30,7 @@ const common = {
 }
 const revisionNote = "Conditional on ?expectedRevision=N, an If-Match header, or the body's revision (409 when stale; 0/absent = unconditional)."
 
-export const openApiDocument = {
+const openApiDocument = {
   openapi: "3.1.0",
   info: {
     title: "oprc Package Manager",

@@ -2,8 +2,8 @@ import { Effect } from "effect"
 import type { ListOptions, Page, Versioned } from "@oprc/cp-storage"
 import { ValidationError } from "@oprc/models"
 
-export const DEFAULT_LIMIT = 100
-export const MAX_LIMIT = 1000
+const DEFAULT_LIMIT = 100
+const MAX_LIMIT = 1000
 
 /** A page size from a request: 0/absent = the default; more than the maximum is an error, not a silent cap. */
 export const pageLimit = (limit: number | undefined): Effect.Effect<number, ValidationError> =>

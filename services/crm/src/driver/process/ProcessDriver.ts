@@ -25,7 +25,7 @@ export interface ProcessDriverOptions {
  * CRM adopts the processes an earlier one recorded (pid + start time) instead of starting more.
  * Processes, ODGM, the store and time are services, so tests swap any of them.
  */
-export const makeProcessDriver = (options: ProcessDriverOptions) =>
+const makeProcessDriver = (options: ProcessDriverOptions) =>
   Effect.gen(function* () {
     const scope = yield* Scope.Scope
     const odgm = yield* OdgmCollections

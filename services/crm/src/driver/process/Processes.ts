@@ -21,7 +21,7 @@ export interface SpawnSpec {
   readonly stderrFile: string
 }
 
-export interface ExitInfo {
+interface ExitInfo {
   readonly code: number | null
   readonly signal: string | null
 }
