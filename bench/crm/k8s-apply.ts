@@ -7,7 +7,7 @@
 //  3. reconcile throughput: every record changed at once (new image), records/s until every
 //     status has the new observedGeneration.
 //  4. memory (RSS) of the CRM process holding 0, N and M records (with their children).
-// Usage: npx bun bench/crm/k8s-apply.ts [records=100] [memory records=1000]
+// Usage: [WORKERS=8] npx bun bench/crm/k8s-apply.ts [records=100] [memory records=1000]
 import * as k8s from "@kubernetes/client-node"
 import { readFileSync } from "node:fs"
 import { startEmulator } from "../../test/k8s-emulator/index.ts"
@@ -26,7 +26,7 @@ const odgm = spawnServer({ name: "odgm", cmd: [process.execPath, "services/odgm/
 const crm = spawnServer({
   name: "crm",
   cmd: [process.execPath, "services/crm/src/main.ts", "--driver", "kubernetes", "--kubeconfig", emu.kubeconfigPath, "--port", String(crmPort), "--host", "127.0.0.1", "--odgm-url", ODGM, "--storage", "memory"],
-  cwd: root, ports: [crmPort!], env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", OPRC_RECONCILE_RESYNC_MS: "60000" },
+  cwd: root, ports: [crmPort!], env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", OPRC_RECONCILE_RESYNC_MS: "60000", OPRC_RECONCILE_WORKERS: process.env.WORKERS ?? "8" },
 })
 await waitForHttp(`${ODGM}/readyz`, (s) => s === 200, 60_000)
 await waitForHttp(`http://127.0.0.1:${crmPort}/readyz`, (s) => s === 200, 60_000)
