@@ -7,6 +7,7 @@ export * from "./client/CircuitBreaker"
 export * from "./client/client"
 /** A server layer in its own runtime, for embedding (`oprc dev`, the SDK's function server) and tests. */
 export { startServer } from "./server/embedded"
+export { inMemoryTransport } from "./server/inMemory"
 export { serverOptions } from "./server/options"
 /** The build's version, owned by @oprc/runtime; re-exported for servers that report it. */
 export { VERSION } from "@oprc/runtime"
