@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { type Cli, cliRunner, type DevPlatform, freePort, freePorts, makeTempDir, pidsOfUnit, removeTempDir, runInPty, startOprcDev, waitFor, waitForHttp } from "../harness/index.ts"
+import { type Cli, cliRunner, type DevPlatform, freePort, freePorts, killReplicas, makeTempDir, pidsOfUnit, removeTempDir, runInPty, startOprcDev, waitFor, waitForHttp } from "../harness/index.ts"
 import { binaryDir, repoRoot, tallyPackage } from "./support"
 
 // The flow a third time, driven only through the compiled `oprc` CLI (against one `oprc dev`):
@@ -34,7 +34,7 @@ afterAll(async () => {
     await Promise.race([dev.exited, Bun.sleep(10_000)])
     if (dev.exitCode() === null) dev.kill("SIGKILL")
   }
-  for (const unit of UNITS) for (const pid of pidsOfUnit(unit)) process.kill(pid, "SIGKILL")
+  killReplicas(UNITS)
   removeTempDir(dir)
 })
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { type DevPlatform, freePorts, isPidAlive, makeTempDir, pidsOfUnit, type PrometheusServer, removeTempDir, startOprcDev, startPrometheus, waitForHttp } from "../harness/index.ts"
+import { type DevPlatform, freePorts, isPidAlive, killReplicas, makeTempDir, type PrometheusServer, removeTempDir, startOprcDev, startPrometheus, waitForHttp } from "../harness/index.ts"
 import { applyAndDeploy, crossClassTrigger, nfrObserved, objectsAndInvocations, type Platform, teardown, unitsOf } from "./flow"
 import { binaryDir, repoRoot } from "./support"
 
@@ -34,7 +34,7 @@ afterAll(async () => {
     dev.kill("SIGKILL")
     await dev.exited
   }
-  for (const unit of unitsOf(platform)) for (const pid of pidsOfUnit(unit)) process.kill(pid, "SIGKILL")
+  if (platform !== undefined) killReplicas(unitsOf(platform))
   await prometheus?.stop()
   removeTempDir(dataDir)
 })

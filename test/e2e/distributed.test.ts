@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
-  diedWith, ensurePythonModules, type EtcdServer, freePorts, makeTempDir, type NatsServer, type OtlpReceiver, pidsOfUnit, type PrometheusServer, type ReceivedSpan, removeTempDir,
+  diedWith, ensurePythonModules, type EtcdServer, freePorts, killReplicas, makeTempDir, type NatsServer, type OtlpReceiver, type PrometheusServer, type ReceivedSpan, removeTempDir,
   type ServerProcess, spawnServer, startEtcd, startNats, startOtlpReceiver, startPrometheus, waitForHttp,
 } from "../harness/index.ts"
 import { applyAndDeploy, crossClassTrigger, deployment, invoke, nfrObserved, objectsAndInvocations, type Platform, teardown, waitRunning } from "./flow"
@@ -74,7 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.allSettled(procs.map((p) => p.stop(3000)))
   // Replicas outlive a CRM on purpose (adoption); never leave any behind on a shared machine.
-  for (const unit of UNITS) for (const pid of pidsOfUnit(unit)) process.kill(-pid, "SIGKILL")
+  killReplicas(UNITS)
   await Promise.allSettled([...proms.map((p) => p.stop()), ...nats.map((n) => n.stop()), etcd?.stop(), otlp.stop()])
   removeTempDir(dir)
 })

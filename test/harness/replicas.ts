@@ -32,3 +32,20 @@ export const pidsOfUnit = (unitId: string): Array<number> => pidsWhere((env) => 
 /** The pid of one replica of a unit. */
 export const pidOfReplica = (unitId: string, index: number): number | undefined =>
   pidsWhere((env) => env.includes(`OPRC_UNIT=${unitId}`) && env.includes(`OPRC_REPLICA=${index}`))[0]
+
+/** SIGKILLs every live replica of the units (its process group when it leads one): cleanup after a failed test. */
+export const killReplicas = (unitIds: ReadonlyArray<string>): void => {
+  for (const unitId of unitIds) {
+    for (const pid of pidsOfUnit(unitId)) {
+      try {
+        process.kill(-pid, "SIGKILL")
+      } catch {
+        try {
+          process.kill(pid, "SIGKILL")
+        } catch {
+          // gone meanwhile
+        }
+      }
+    }
+  }
+}
