@@ -54,9 +54,14 @@ if (crm["crm-10"] && crm[`crm-${crmUnits}`]) {
   ratios.push(`crm growth apply->Available p50 (minus the function's own start), ${crmUnits} vs 10 units, process driver | ${crmUnits}: ${b} ms | 10: ${a} ms | ${(b / Math.max(a, 1)).toFixed(2)} | aim p50 < 200 ms`)
 }
 
-console.log(`\n== summary (${full ? "--full" : "quick"}, ${seconds} s per measure): measure | now | baseline | ratio | aim`)
-for (const r of ratios) console.log(r)
-console.log(`load average at start ${loadStart}, at end ${loadAvg()} (1/5/15 min; the machine is shared: compare ratios, not absolute numbers)`)
+const summary = [
+  `== summary (${full ? "--full" : "quick"}, ${seconds} s per measure, ${new Date().toISOString()}): measure | now | baseline | ratio | aim`,
+  ...ratios,
+  `load average at start ${loadStart}, at end ${loadAvg()} (1/5/15 min; the machine is shared: compare ratios, not absolute numbers)`,
+]
+console.log(`\n${summary.join("\n")}`)
+// The last summary, for docs/benchmarks.md (a partial run with --only does not overwrite it).
+if (!only) await Bun.write(`${here}SUMMARY.txt`, `${summary.join("\n")}\n`)
 if (failed.length > 0) {
   console.log(`failed: ${failed.join(", ")}`)
   process.exit(1)
