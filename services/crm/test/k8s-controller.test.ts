@@ -47,6 +47,10 @@ describe("kubernetes driver: controller behaviour against the emulator", () => {
       const reporters = async (name: string) =>
         new Set((await k.core.listNamespacedEvent({ namespace: "default" })).items.filter((e) => e.involvedObject.name === name).map((e) => e.reportingInstance))
       expect([...(await reporters(u.id))]).toEqual(["crm-a"])
+      // crm-a's store does not have the unit (crm-b took the Apply): past a resync it must not remove it as an orphan.
+      const uid = ((await k.record(u.id)) as any).metadata.uid
+      await Bun.sleep(2500)
+      expect(((await k.record(u.id)) as any)?.metadata.uid).toBe(uid)
 
       const killedAt = Date.now()
       await a.stop() // no release: the Lease must expire

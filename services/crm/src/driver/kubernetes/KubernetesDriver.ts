@@ -103,8 +103,11 @@ export const KubernetesDriverLayer = (options: KubernetesDriverOptions) =>
           // The informer may lag the write by a moment; the newer of the two tells the status.
           return observe(unit, cached !== undefined && Number(cached.metadata.resourceVersion) >= Number(written.metadata.resourceVersion) ? cached : written)
         })),
-      remove: (unitId) =>
-        Effect.tryPromise({
+      // Only a unit this CRM deleted (the runtime passes its last version) loses its record. A
+      // record the store does not know may belong to another CRM replica (several share the
+      // cluster), so it is never removed as an orphan.
+      remove: (unitId, last) =>
+        last === undefined ? Effect.void : Effect.tryPromise({
           try: () => kube.remove(API_VERSION, "DeploymentRecord", unitId),
           catch: (e) => new DriverError({ unitId, reason: `DeploymentRecord ${unitId}: ${reasonOf(e)}` }),
         }),
