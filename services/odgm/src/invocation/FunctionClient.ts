@@ -222,7 +222,10 @@ export class FunctionClient extends Context.Service<FunctionClient, {
       return {
         call: Effect.fnUntraced(function* (c: FunctionCall) {
           const trace = yield* currentTraceHeaders
-          const request = create(functionv1.InvokeRequestSchema, {
+          // Encoded only once the breaker lets the call through: a stateful call carries the whole
+          // object, and encoding a 4 MB object for each of a burst of trigger deliveries to a
+          // function whose circuit is open stalled the process for seconds (bench/odgm/large-object.ts).
+          const encode = () => toBinary(functionv1.InvokeRequestSchema, create(functionv1.InvokeRequestSchema, {
             invocationId: c.invocationId,
             cls: c.cls,
             function: c.fn,
@@ -239,10 +242,9 @@ export class FunctionClient extends Context.Service<FunctionClient, {
                     exists: c.object.state !== undefined,
                   },
                 }),
-          })
-          const body = toBinary(functionv1.InvokeRequestSchema, request)
+          }))
           const url = pick(c)
-          return yield* breakerFor(url).protect(post(url, body, trace, c.timeoutMs), (f) => f._tag !== "Failed").pipe(
+          return yield* breakerFor(url).protect(Effect.suspend(() => post(url, encode(), trace, c.timeoutMs)), (f) => f._tag !== "Failed").pipe(
             Effect.flatMap(fromResponse),
             Effect.catch((f: Failure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
               switch (f._tag) {
