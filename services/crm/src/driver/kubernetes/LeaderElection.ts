@@ -57,7 +57,8 @@ export const runLeaderElection = (kube: KubeClient, options: LeaderElectionOptio
     })
 
     const step = Effect.gen(function* () {
-      const result = yield* Effect.result(attempt)
+      // Bounded: a hung API call must not keep a holder leading past its lease.
+      const result = yield* Effect.result(attempt.pipe(Effect.timeout(Math.max(100, Math.floor(options.leaseDurationMs / 2)))))
       const now = Date.now()
       if (result._tag === "Success" && result.success) {
         lastRenew = now
