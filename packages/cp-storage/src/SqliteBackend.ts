@@ -1,11 +1,12 @@
-import { Database, type Statement } from "bun:sqlite"
+import type { Statement } from "bun:sqlite"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Effect, Option } from "effect"
 import { AlreadyExists, NotFound, VersionConflict, StorageError } from "@oprc/models"
 import type { RawBackend, RawDoc } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
-import { makeGroupCommit, type Outcome } from "./internal/GroupCommit.ts"
+import { failed, type JobResult, makeWriter, ok, openDatabase } from "@oprc/sqlite"
+import type { Change } from "./DocumentStore.ts"
 
 interface Row {
   readonly key: string
@@ -33,12 +34,7 @@ const open = (path: string) =>
   Effect.try({
     try: () => {
       if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true })
-      const db = new Database(path, { create: true, readwrite: true, strict: true, safeIntegers: true })
-      // WAL lets readers run during a commit; FULL fsyncs the WAL on every commit so an
-      // acknowledged write survives a power loss (NORMAL would only survive a crash).
-      db.exec("PRAGMA journal_mode = WAL")
-      db.exec("PRAGMA synchronous = FULL")
-      db.exec("PRAGMA busy_timeout = 5000")
+      const db = openDatabase(path, { safeIntegers: true })
       db.exec(SCHEMA)
       return db
     },
@@ -76,8 +72,12 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       return { items, more: false }
     }
 
-    const tx = db.transaction((run: () => void) => run())
-    const commits = yield* makeGroupCommit((run) => tx.immediate(run), hub.publish)
+    // One group-commit writer (the ODGM's too): concurrent writes share one transaction and one
+    // fsync; each write's watch events are announced after COMMIT, in batch (= revision) order.
+    const writer = yield* makeWriter(db, { groupCommit: true, maxBatch: 1024 })
+    const announce = (changes: ReadonlyArray<readonly [kind: string, Change<string>]>) => () => {
+      for (const [kind, change] of changes) hub.publish(kind, change)
+    }
 
     const conflict = (kind: string, key: string, expected: bigint, actual: Row | null) =>
       new VersionConflict({
@@ -86,12 +86,12 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
         expected: expected.toString(),
         ...(actual ? { actual: actual.revision.toString() } : {}),
       })
-    const put = (kind: string, key: string, json: string, current: Row | null): Outcome<RawDoc, never> => {
+    const put = (kind: string, key: string, json: string, current: Row | null): JobResult<RawDoc, never> => {
       const revision = nextRevision()
       if (current === null) q.insert.run(kind, key, json, revision, revision)
       else q.update.run(json, revision, kind, key)
       const item: RawDoc = { key, value: json, revision, createRevision: current?.create_revision ?? revision }
-      return { _tag: "Ok", value: item, changes: [[kind, { _tag: "Put", item }]] }
+      return ok(item, announce([[kind, { _tag: "Put", item }]]))
     }
 
     const backend: RawBackend = {
@@ -100,29 +100,25 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       get: (kind, key) => read("get", () => Option.map(Option.fromNullishOr(q.get.get(kind, key)), toDoc)),
       list: (kind, prefix, after, limit) => read("list", () => range(q.range, kind, prefix, after, limit)),
       create: (kind, key, json) =>
-        commits.write((): Outcome<RawDoc, AlreadyExists> =>
-          q.get.get(kind, key) !== null
-            ? { _tag: "Err", error: new AlreadyExists({ resource: kind, name: key }) }
-            : put(kind, key, json, null)),
+        writer.write("create", (): JobResult<RawDoc, AlreadyExists> =>
+          q.get.get(kind, key) !== null ? failed(new AlreadyExists({ resource: kind, name: key })) : put(kind, key, json, null)),
       update: (kind, key, json, expected) =>
-        commits.write((): Outcome<RawDoc, NotFound | VersionConflict> => {
+        writer.write("update", (): JobResult<RawDoc, NotFound | VersionConflict> => {
           const current = q.get.get(kind, key)
           if (expected !== undefined && current?.revision !== expected) {
-            return { _tag: "Err", error: conflict(kind, key, expected, current) }
+            return failed(conflict(kind, key, expected, current))
           }
-          if (current === null) return { _tag: "Err", error: new NotFound({ resource: kind, name: key }) }
+          if (current === null) return failed(new NotFound({ resource: kind, name: key }))
           return put(kind, key, json, current)
         }),
-      upsert: (kind, key, json) => commits.write(() => put(kind, key, json, q.get.get(kind, key))),
+      upsert: (kind, key, json) => writer.write("upsert", () => put(kind, key, json, q.get.get(kind, key))),
       delete: (kind, key, expected) =>
-        commits.write((): Outcome<boolean, VersionConflict> => {
+        writer.write("delete", (): JobResult<boolean, VersionConflict> => {
           const current = q.get.get(kind, key)
-          if (expected !== undefined && current?.revision !== expected) {
-            return { _tag: "Err", error: conflict(kind, key, expected, current) }
-          }
-          if (current === null) return { _tag: "Ok", value: false, changes: [] }
+          if (expected !== undefined && current?.revision !== expected) return failed(conflict(kind, key, expected, current))
+          if (current === null) return ok(false)
           q.delete.run(kind, key)
-          return { _tag: "Ok", value: true, changes: [[kind, { _tag: "Delete", key, revision: nextRevision() }]] }
+          return ok(true, announce([[kind, { _tag: "Delete", key, revision: nextRevision() }]]))
         }),
       // Items and revision come from one synchronous read, so they agree; ChangeHub drops live
       // events at or below that revision (already in the snapshot).

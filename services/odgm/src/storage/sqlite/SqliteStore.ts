@@ -5,12 +5,12 @@ import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
 import { compareIds, decide, decodeCursor, encodeCursor, fromJson, leaseOf, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectJson, type Position } from "../common.ts"
-import { failed, makeWriter, ok } from "./GroupCommit.ts"
+import { failed, makeWriter, ok } from "@oprc/sqlite"
 
 /**
  * The embedded engine: one SQLite file, WAL, synchronous=FULL (a COMMIT returns after fsync, so
  * an acknowledged write survives a crash or power loss), writes batched by group commit
- * (GroupCommit.ts). The outbox rows are inserted in the same transaction as the object row, so
+ * (@oprc/sqlite GroupCommit.ts). The outbox rows are inserted in the same transaction as the object row, so
  * an event exists iff its write committed. Reads go straight to the connection: bun:sqlite is
  * synchronous, so they always see whole batches.
  */

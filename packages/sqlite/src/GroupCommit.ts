@@ -1,7 +1,6 @@
 import type { Database } from "bun:sqlite"
 import { Deferred, Effect, Exit, Queue, type Scope } from "effect"
-import { StorageError } from "../errors.ts"
-import { storageError } from "../common.ts"
+import { StorageError } from "@oprc/models"
 
 /**
  * Group commit for bun:sqlite. With synchronous=FULL every COMMIT pays an fsync, so one
@@ -13,9 +12,15 @@ import { storageError } from "../common.ts"
  * see a half-written batch, and while the fsync blocks, the next batch gathers in the queue.
  */
 
-/** What a job decided: a value, or a domain failure (a CAS conflict) that wrote nothing. */
-export type JobResult<A, E> = { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: E }
-export const ok = <A>(value: A): JobResult<A, never> => ({ ok: true, value })
+/**
+ * What a job decided: a value, or a domain failure (a CAS conflict) that wrote nothing.
+ * `afterCommit` runs once the batch is durable, in batch order, before the caller is answered
+ * (the control-plane store announces its watch events there, so they arrive in revision order).
+ */
+export type JobResult<A, E> =
+  | { readonly ok: true; readonly value: A; readonly afterCommit?: (() => void) | undefined }
+  | { readonly ok: false; readonly error: E }
+export const ok = <A>(value: A, afterCommit?: () => void): JobResult<A, never> => ({ ok: true, value, afterCommit })
 export const failed = <E>(error: E): JobResult<never, E> => ({ ok: false, error })
 
 interface Job {
@@ -71,6 +76,8 @@ const settleAll = (jobs: ReadonlyArray<Job>, error: StorageError | undefined) =>
 export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<Writer, never, Scope.Scope> =>
   Effect.gen(function* () {
     const queue = yield* Queue.unbounded<Job>()
+    // After the scope closes nothing drains the queue: later writes fail at once instead of waiting.
+    let closed = false
 
     if (options.groupCommit) {
       const drain = Effect.uninterruptibleMask((restore) =>
@@ -88,14 +95,17 @@ export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<
       yield* Effect.forkScoped(Effect.forever(drain))
       // Whatever is still queued when the store closes is answered, not left hanging.
       yield* Effect.addFinalizer(() =>
-        Effect.flatMap(Queue.clear(queue), (jobs) =>
+        Effect.flatMap(Effect.andThen(Effect.sync(() => (closed = true)), Queue.clear(queue)), (jobs) =>
           settleAll(jobs, new StorageError({ operation: "commit", reason: "store closed", retryable: true })),
         ),
       )
     }
 
+    if (!options.groupCommit) yield* Effect.addFinalizer(() => Effect.sync(() => (closed = true)))
+
     const write = <A, E>(operation: string, f: (db: Database) => JobResult<A, E>) =>
       Effect.gen(function* () {
+        if (closed) return yield* new StorageError({ operation, reason: "the store is closed", retryable: false })
         const done = yield* Deferred.make<A, E | StorageError>()
         let outcome: JobResult<A, E | StorageError> | undefined
         const job: Job = {
@@ -105,9 +115,10 @@ export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<
           onThrow: (cause) => {
             outcome = failed(storageError(operation, isBusy(cause))(cause))
           },
-          settle: Effect.suspend(() =>
-            Deferred.done(done, outcome === undefined ? Exit.fail(lost(operation)) : outcome.ok ? Exit.succeed(outcome.value) : Exit.fail(outcome.error)),
-          ),
+          settle: Effect.suspend(() => {
+            if (outcome?.ok === true) outcome.afterCommit?.()
+            return Deferred.done(done, outcome === undefined ? Exit.fail(lost(operation)) : outcome.ok ? Exit.succeed(outcome.value) : Exit.fail(outcome.error))
+          }),
           abort: (error) => Deferred.fail(done, error),
         }
         if (options.groupCommit) yield* Queue.offer(queue, job)
@@ -122,3 +133,6 @@ const lost = (operation: string) => new StorageError({ operation, reason: "write
 
 const isBusy = (cause: unknown): boolean =>
   cause instanceof Error && "code" in cause && typeof cause.code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL)/.test(cause.code)
+
+const storageError = (operation: string, retryable: boolean) => (cause: unknown) =>
+  new StorageError({ operation, reason: cause instanceof Error ? cause.message : String(cause), retryable, cause })
