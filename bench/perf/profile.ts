@@ -50,7 +50,7 @@ const summaries: Array<string> = []
 const profile = async (name: string, server: Awaited<ReturnType<typeof startProfiled>>, load: WrkOptions) => {
   runWrk(load)
   const file = await server.stop()
-  summaries.push(`### ${name}\n\n\`${load.method ?? "GET"} ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n`)
+  summaries.push(`### ${name}\n\n\`${load.method ?? (load.script !== undefined ? "POST (wrk script)" : "GET")} ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n`)
   console.log(summaries[summaries.length - 1])
 }
 
