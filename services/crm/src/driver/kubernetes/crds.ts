@@ -16,7 +16,7 @@ const opt = Schema.optionalKey
 const Str = Schema.String
 const StringMap = Schema.Record(Schema.String, Schema.String)
 
-export const Resources = Schema.Struct({
+const Resources = Schema.Struct({
   cpuRequest: opt(Str),
   memoryRequest: opt(Str),
   cpuLimit: opt(Str),
@@ -36,14 +36,14 @@ export const RecordFunction = Schema.Struct({
 })
 export type RecordFunction = typeof RecordFunction.Type
 
-export const RecordBinding = Schema.Struct({
+const RecordBinding = Schema.Struct({
   name: Str,
   function: Str,
   access: opt(Schema.Literals(["PUBLIC", "INTERNAL", "PRIVATE"])),
   stateless: opt(Schema.Boolean),
 })
 
-export const RecordTrigger = Schema.Struct({
+const RecordTrigger = Schema.Struct({
   event: Schema.Literals(["DATA_CREATE", "DATA_UPDATE", "DATA_DELETE", "FUNC_COMPLETE", "FUNC_ERROR"]),
   source: Str,
   target: Schema.Struct({ cls: opt(Str), function: Str, objectId: opt(Str), headers: opt(StringMap) }),
@@ -147,7 +147,7 @@ interface CrdDef {
   readonly columns: ReadonlyArray<{ name: string; type: string; jsonPath: string; description?: string }>
 }
 
-export const crdDefs: ReadonlyArray<CrdDef> = [
+const crdDefs: ReadonlyArray<CrdDef> = [
   {
     kind: "DeploymentRecord", plural: "deploymentrecords", singular: "deploymentrecord", shortNames: ["drec"],
     spec: DeploymentRecordSpec, status: DeploymentRecordStatus,
@@ -191,7 +191,7 @@ const structural = (node: unknown, defs: Record<string, unknown>): unknown => {
   return out
 }
 
-export const openApiOf = (schema: Schema.Top): Record<string, unknown> => {
+const openApiOf = (schema: Schema.Top): Record<string, unknown> => {
   const doc = Schema.toJsonSchemaDocument(schema as never)
   return structural(doc.schema, doc.definitions as Record<string, unknown>) as Record<string, unknown>
 }

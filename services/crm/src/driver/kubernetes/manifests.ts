@@ -2,8 +2,8 @@ import { stringify } from "yaml"
 import { crdManifests, GROUP } from "./crds"
 
 /** Namespace and names of the controller's identity in deploy/rbac (kubectl apply -f deploy/rbac). */
-export const RBAC_NAMESPACE = "oprc-system"
-export const RBAC_NAME = "oprc-crm"
+const RBAC_NAMESPACE = "oprc-system"
+const RBAC_NAME = "oprc-crm"
 
 const rw = ["get", "list", "watch", "create", "update", "patch", "delete"]
 
@@ -12,7 +12,7 @@ const rw = ["get", "list", "watch", "create", "update", "patch", "delete"]
  * finalizers; templates and environments: read only), the kinds it renders (full control, it owns
  * them), Events (create/patch only), and Leases for leader election (no list of other objects).
  */
-export const rbacManifests = (): ReadonlyArray<Record<string, unknown>> => [
+const rbacManifests = (): ReadonlyArray<Record<string, unknown>> => [
   { apiVersion: "v1", kind: "ServiceAccount", metadata: { name: RBAC_NAME, namespace: RBAC_NAMESPACE } },
   {
     apiVersion: "rbac.authorization.k8s.io/v1",

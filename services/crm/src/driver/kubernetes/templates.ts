@@ -11,7 +11,7 @@ export interface KObject {
   [k: string]: unknown
 }
 
-export const BUILTIN_TEMPLATES = ["knative", "k8s-deployment", "job"] as const
+const BUILTIN_TEMPLATES = ["knative", "k8s-deployment", "job"] as const
 export type TemplateBase = (typeof BUILTIN_TEMPLATES)[number]
 
 export type Selection =
@@ -78,7 +78,7 @@ export const replicasOf = (fn: PlannedFunction, allowZero: boolean): number => {
 }
 
 /** A DNS-1035 child name (<= 63) from the record and the function key; hashed when too long. */
-export const childName = (record: string, fn: string): string => {
+const childName = (record: string, fn: string): string => {
   const raw = `${record}-${fn}`.toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/-+/g, "-").replace(/^-|-$/g, "")
   const name = /^[a-z]/.test(raw) ? raw : `f-${raw}`
   if (name.length <= 63) return name
@@ -96,7 +96,7 @@ export interface RenderContext {
 
 const MANAGED_BY = "oprc-crm"
 export const RECORD_LABEL = "oprc.dev/record"
-export const FUNCTION_LABEL = "oprc.dev/function"
+const FUNCTION_LABEL = "oprc.dev/function"
 
 /** A label value naming the record (names can be 253 long, label values 63). */
 export const recordLabel = (name: string) => (name.length <= 63 ? name : `h-${createHash("sha256").update(name).digest("hex").slice(0, 20)}`)
@@ -279,7 +279,7 @@ const renderJob = (ctx: RenderContext, fn: PlannedFunction, generation: number):
 }
 
 /** The record's functions with the enforcer's replica counts (only those set for the current unit generation). */
-export const plannedFunctions = (spec: DeploymentRecordSpec): Array<PlannedFunction> => {
+const plannedFunctions = (spec: DeploymentRecordSpec): Array<PlannedFunction> => {
   const scale = (spec.scaleUnitGeneration ?? 0) === (spec.unitGeneration ?? 0) ? spec.scale ?? {} : {}
   return (spec.functions ?? []).map((fn) => (scale[fn.key] === undefined ? fn : { ...fn, replicas: scale[fn.key]! }))
 }
