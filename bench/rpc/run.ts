@@ -5,7 +5,8 @@
 //    with the prototype's Bun.serve alone on TCP to show what the front costs;
 //  - a REST echo (wrk): native vs packages/rpc vs the prototype;
 //  - gRPC over h2c (bench/rpc/grpc-load.ts): bare node:http2 connect-node vs packages/rpc vs the
-//    prototype (which keeps gRPC on node:http2 behind the same port).
+//    prototype (which keeps gRPC on node:http2 behind the same port);
+//  - first, every protocol on the port (bench/rpc/protocols.ts) for packages/rpc and the prototype.
 // Usage: bun bench/rpc/run.ts [seconds] [--full]
 import { ratioLine, secondsArg } from "../lib/report"
 import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
@@ -58,6 +59,21 @@ const plan: Record<Kind, ReadonlyArray<Name>> = {
   rest: ["native", "oprc", "split"],
   grpc: ["bareH2", "oprc", "split"],
 }
+// Every protocol must still work on the one port (for packages/rpc and the prototype alike).
+for (const name of ["oprc", "split"] as const) {
+  const port = await freePort()
+  const server = await startBenchServer(`${here}${servers[name].script}`, port, servers[name].env)
+  try {
+    const r = Bun.spawnSync([process.execPath, `${here}protocols.ts`, `http://127.0.0.1:${port}`], { stdout: "pipe", stderr: "pipe" })
+    const lines = r.stdout.toString().trim().split("\n")
+    const ok = lines.filter((l) => l.endsWith(": ok")).length
+    ratioLine(`rpc protocols on the one port, ${name === "oprc" ? "packages/rpc" : "prototype (a)"}`, lines.join("; "), `${lines.length} protocols`, `${ok}/${lines.length} ok`, "all ok")
+    if (r.exitCode !== 0) process.exitCode = 1
+  } finally {
+    await server.stop()
+  }
+}
+
 const results = new Map<string, Array<Measured>>()
 for (let i = 0; i < rounds; i++) {
   for (const [kind, names] of Object.entries(plan) as Array<[Kind, ReadonlyArray<Name>]>) {
