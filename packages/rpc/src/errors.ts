@@ -1,7 +1,10 @@
 import { create } from "@bufbuild/protobuf"
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Cause, Effect, Option, Schema } from "effect"
+import type { DomainError } from "@oprc/models"
 import { commonv1 } from "@oprc/proto"
+import type { CircuitOpen } from "./client/CircuitBreaker"
+import type { RpcClientError } from "./client/client"
 
 /**
  * The one edge mapper: domain error tags -> Connect codes and HTTP statuses. Handlers only fail
@@ -18,6 +21,14 @@ export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaTyp
     return `unsupported content-type "${this.contentType}"; send ${this.accepted}`
   }
 }
+
+/**
+ * Every failure a handler may put in its error channel (RPC methods, REST routes, the
+ * authorizer): the platform's domain errors, a downstream call's failure, and a ConnectError
+ * passed through. The mapper below knows each; anything else in a handler's error channel is a
+ * compile error rather than a 500 at run time (defects still become Internal).
+ */
+export type EdgeError = DomainError | UnsupportedMediaType | RpcClientError | CircuitOpen | ConnectError
 
 interface Mapping {
   readonly code: Code

@@ -1,14 +1,14 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import { type Cause, type Context, Effect, Exit, Stream } from "effect"
 import { recordRpc, withServerSpan } from "@oprc/observability"
-import { codeName, logIfInternal, mapCause, toConnectError } from "../errors"
+import { codeName, type EdgeError, logIfInternal, mapCause, toConnectError } from "../errors"
 import type { CallContext } from "./rpcService"
 
 /**
  * Decides whether a call may proceed (bearer tokens, roles). Fails with Unauthenticated or
  * PermissionDenied; the same hook guards RPC procedures and REST routes.
  */
-export type Authorizer = (call: { readonly procedure: string; readonly headers: Headers }) => Effect.Effect<void, unknown>
+export type Authorizer = (call: { readonly procedure: string; readonly headers: Headers }) => Effect.Effect<void, EdgeError>
 
 /** Runs handler effects for Connect: auth, server span, metrics, error mapping at the edge. */
 export interface CallRunner {
@@ -18,14 +18,14 @@ export interface CallRunner {
     call: CallContext,
     /** The handler's services merged with `base` once, at mount time (not per call). */
     context: Context.Context<R>,
-    effect: Effect.Effect<A, unknown, R>,
+    effect: Effect.Effect<A, EdgeError, R>,
   ) => Promise<A>
   readonly stream: <A, R>(
     service: DescService,
     method: DescMethod,
     call: CallContext,
     context: Context.Context<R>,
-    stream: Stream.Stream<A, unknown, R>,
+    stream: Stream.Stream<A, EdgeError, R>,
   ) => AsyncIterable<A>
 }
 

@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { parse as parseYaml } from "yaml"
 import { DEFAULT_MAX_DEPTH, depthExceeded, formatPath, ValidationError } from "@oprc/models"
 import { depthMessage, issueMessage, jsonTextDepthExceeded, scanJsonText } from "./jsonDepth"
-import { UnsupportedMediaType } from "../errors"
+import { type EdgeError, UnsupportedMediaType } from "../errors"
 
 /** A REST request after routing: path parameters decoded, body already read within the size limit. */
 export interface RestRequest {
@@ -34,7 +34,7 @@ export interface RestResponse {
 export interface RestRoute<R> {
   readonly method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE"
   readonly path: string
-  readonly handler: (request: RestRequest) => Effect.Effect<RestResponse, unknown, R>
+  readonly handler: (request: RestRequest) => Effect.Effect<RestResponse, EdgeError, R>
 }
 
 export const route = <R = never>(

@@ -1,6 +1,7 @@
 import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect"
 import { Context, Effect, type Stream } from "effect"
+import type { EdgeError } from "../errors"
 import type { CallRunner } from "./CallRunner"
 
 /** What a handler knows about the call besides the request message. */
@@ -16,12 +17,12 @@ export interface CallContext {
 type UnaryEffect<I extends DescMessage, O extends DescMessage, R> = (
   request: MessageShape<I>,
   call: CallContext,
-) => Effect.Effect<MessageInitShape<O>, unknown, R>
+) => Effect.Effect<MessageInitShape<O>, EdgeError, R>
 
 type StreamEffect<I extends DescMessage, O extends DescMessage, R> = (
   request: MessageShape<I>,
   call: CallContext,
-) => Stream.Stream<MessageInitShape<O>, unknown, R>
+) => Stream.Stream<MessageInitShape<O>, EdgeError, R>
 
 export type EffectMethodImpl<M extends DescMethod, R> = M extends DescMethodUnary<infer I, infer O>
   ? UnaryEffect<I, O, R>
