@@ -1,4 +1,4 @@
-import { Clock, Deferred, Effect, type Scope } from "effect"
+import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
 import type { Etcd3, IEvent, IKeyValue } from "etcd3"
 import type { Change } from "../DocumentStore.ts"
 import type { StorageError } from "@oprc/models"
@@ -165,7 +165,18 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
     }
   })
 
-  const backoff = (failures: number) => Effect.sleep(Math.min(50 * 2 ** failures, 1000))
+  // Between watch sessions: capped exponential (50 ms doubling to 1 s) as a Schedule; a session
+  // that got connected starts the next failure streak from the first step again.
+  const reconnect = Schedule.min([Schedule.exponential("50 millis"), Schedule.spaced("1 second")])
+  type Step = (now: number, input: unknown) => Effect.Effect<readonly [unknown, Duration.Duration], unknown>
+  const freshStep = Effect.map(Schedule.toStep(reconnect), (step) => step as unknown as Step)
+  let step: Step | undefined
+  const backoff = (failures: number) =>
+    Effect.gen(function* () {
+      if (failures === 0 || step === undefined) step = yield* freshStep
+      const [, delay] = yield* step(yield* Clock.currentTimeMillis, undefined).pipe(Effect.orDie)
+      yield* Effect.sleep(delay)
+    })
 
   const follow: Effect.Effect<never> = Effect.gen(function* () {
     let failures = 0
