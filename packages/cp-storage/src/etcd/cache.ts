@@ -1,4 +1,4 @@
-import { Clock, Deferred, Duration, Effect, Schedule, type Scope } from "effect"
+import { Clock, Deferred, type Duration, Effect, Schedule, type Scope } from "effect"
 import type { Etcd3, IEvent, IKeyValue } from "etcd3"
 import type { Change } from "../DocumentStore.ts"
 import type { StorageError } from "@oprc/models"

@@ -1,7 +1,5 @@
-import { mkdirSync } from "node:fs"
-import { dirname, resolve } from "node:path"
 import { Context, Effect, Layer, Schema } from "effect"
-import { ControlPlaneStore, type DocumentCollection, StorageError } from "@oprc/cp-storage"
+import { configuredStore, ControlPlaneStore, type DocumentCollection, type StorageError } from "@oprc/cp-storage"
 import { DeploymentUnit } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { CrmStorageConfig } from "../config"
@@ -51,20 +49,5 @@ export class CrmStore extends Context.Service<CrmStore, {
   )
 }
 
-const ensureDir = (file: string) =>
-  Effect.try({
-    try: () => mkdirSync(dirname(resolve(file)), { recursive: true }),
-    catch: (e) => new StorageError({ reason: `cannot create the directory of ${file}: ${String(e)}`, retryable: false }),
-  })
-
 /** The backend chosen by configuration: SQLite (default), etcd, or memory. */
-export const crmStorageLayer = (config: CrmStorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => {
-  switch (config.kind) {
-    case "memory":
-      return ControlPlaneStore.layerMemory
-    case "etcd":
-      return ControlPlaneStore.layerEtcd({ endpoints: config.etcd.endpoints, prefix: config.etcd.prefix })
-    case "sqlite":
-      return Layer.unwrap(Effect.as(ensureDir(config.sqlite.path), ControlPlaneStore.layerSqlite({ path: config.sqlite.path })))
-  }
-}
+export const crmStorageLayer = (config: CrmStorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => configuredStore(config)

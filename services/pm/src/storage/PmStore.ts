@@ -1,7 +1,5 @@
-import { mkdirSync } from "node:fs"
-import { dirname, resolve } from "node:path"
 import { Context, Effect, Layer } from "effect"
-import { ControlPlaneStore, type Backend, type DocumentCollection, Kinds, StorageError } from "@oprc/cp-storage"
+import { configuredStore, ControlPlaneStore, type Backend, type DocumentCollection, Kinds, type StorageError } from "@oprc/cp-storage"
 import { DeploymentStatus, Package, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
@@ -34,23 +32,8 @@ export class PmStore extends Context.Service<PmStore, {
   )
 }
 
-const ensureDir = (file: string) =>
-  Effect.try({
-    try: () => mkdirSync(dirname(resolve(file)), { recursive: true }),
-    catch: (e) => new StorageError({ reason: `cannot create the directory of ${file}: ${String(e)}`, retryable: false }),
-  })
-
-/** The storage backend chosen by configuration: SQLite (default), etcd, or memory. */
-export const storageLayer = (config: StorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => {
-  switch (config.kind) {
-    case "memory":
-      return ControlPlaneStore.layerMemory
-    case "etcd":
-      return ControlPlaneStore.layerEtcd({ endpoints: config.etcd.endpoints, prefix: config.etcd.prefix })
-    case "sqlite":
-      return Layer.unwrap(Effect.as(ensureDir(config.sqlite.path), ControlPlaneStore.layerSqlite({ path: config.sqlite.path })))
-  }
-}
+/** The backend chosen by configuration: SQLite (default), etcd, or memory. */
+export const storageLayer = (config: StorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => configuredStore(config)
 
 /** A storage conflict named after the resource clients know ("package", not the collection "packages"). */
 export const renamed = (e: VersionConflict, resource: string): VersionConflict =>
