@@ -26,7 +26,10 @@ export type Decision =
   | { readonly _tag: "Apply"; readonly stored: StoredObject | null }
 
 /** The one compare-and-swap rule (see `CommitRequest.expectedVersion`). */
-export const decide = (current: StoredObject | undefined, req: CommitRequest, now: number): Decision => {
+/** What a commit needs to know of the current object: its version and when it was created. */
+export type ObjectHead = Pick<StoredObject, "version" | "createdAt">
+
+export const decide = (current: ObjectHead | undefined, req: CommitRequest, now: number): Decision => {
   const actual = current?.version ?? 0n
   const expected = req.expectedVersion
   if (expected !== undefined && expected !== actual) {

@@ -4,7 +4,7 @@ import { NotFound } from "@oprc/models"
 import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { compareIds, decide, decodeCursor, encodeCursor, fromJson, leaseOf, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectJson, type Position } from "../common.ts"
+import { compareIds, decide, decodeCursor, encodeCursor, fromJson, leaseOf, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectHead, type ObjectJson, type Position } from "../common.ts"
 import { failed, makeWriter, ok } from "@oprc/sqlite"
 
 /**
@@ -80,12 +80,18 @@ const open = (path: string) =>
 const readObject = (ref: ObjectRef, row: ObjectRow | null): StoredObject | undefined =>
   row ? fromJson({ cls: ref.cls, partition: row.partition, id: row.id }, JSON.parse(row.body) as ObjectJson) : undefined
 
+const readHead = (row: { version: number; c: number } | null): ObjectHead | undefined =>
+  row ? { version: BigInt(row.version), createdAt: row.c } : undefined
+
 export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectStore, StorageError, Scope.Scope> =>
   Effect.gen(function* () {
     const db = yield* open(options.path)
     const writer = yield* makeWriter(db, { groupCommit: options.groupCommit ?? true, maxBatch: options.maxBatch ?? 512 })
     const q = {
       get: db.query<ObjectRow, [string, number, string]>("SELECT partition, id, body FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
+      // The compare-and-swap needs only the version and createdAt: SQLite pulls `c` out of the body
+      // in C, half the cost of parsing a 3.5 MB body in JS (docs/odgm.md "Large objects").
+      head: db.query<{ version: number; c: number }, [string, number, string]>("SELECT version, json_extract(body, '$.c') AS c FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
       upsert: db.query("INSERT INTO objects (cls, partition, id, version, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version, body = excluded.body"),
       remove: db.query("DELETE FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
       // A duplicate event id of a still-pending or dead event is recorded once (idempotency key).
@@ -157,7 +163,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         // A CAS that is already stale fails at once instead of waiting for a batch's fsync: a
         // valid answer, since the object was not at the expected version at this instant.
         if (req.expectedVersion !== undefined) {
-          const d = decide(yield* read("commit", () => readObject(req.ref, q.get.get(cls, partition, id))), req, now)
+          const d = decide(yield* read("commit", () => readHead(q.head.get(cls, partition, id))), req, now)
           if (d._tag === "Conflict") return yield* d.error
         }
         const invocation = req.invocation && {
@@ -166,7 +172,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         }
         return yield* writer.write("commit", () => {
           // The CAS check runs inside the batch's transaction, after the writes queued before it.
-          const d = decide(readObject(req.ref, q.get.get(cls, partition, id)), req, now)
+          const d = decide(readHead(q.head.get(cls, partition, id)), req, now)
           if (d._tag === "Conflict") return failed(d.error)
           if (d.stored) q.upsert.run(cls, partition, id, Number(d.stored.version), JSON.stringify(toJson(d.stored)))
           else q.remove.run(cls, partition, id)
