@@ -1,6 +1,7 @@
-import { create, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf"
+import { toJson } from "@bufbuild/protobuf"
 import { ValueSchema as PbValueSchema } from "@bufbuild/protobuf/wkt"
-import { commonv1 } from "@oprc/proto"
+import { type Value, valueToProto } from "@oprc/models"
+import type { commonv1 } from "@oprc/proto"
 import { Cause, Exit, Schema } from "effect"
 import type { StateSchema } from "./define.ts"
 
@@ -10,7 +11,8 @@ import type { StateSchema } from "./define.ts"
  * only the fields whose encoded value changed are written back.
  */
 
-export type EntryValue = JsonValue | Uint8Array
+/** One entry of an object's state: the platform's object model (`Value` of @oprc/models). */
+export type EntryValue = Value
 
 const entryFromProto = (v: commonv1.Value): EntryValue | undefined => {
   switch (v.kind.case) {
@@ -23,10 +25,8 @@ const entryFromProto = (v: commonv1.Value): EntryValue | undefined => {
   }
 }
 
-export const entryToProto = (v: EntryValue): commonv1.Value =>
-  v instanceof Uint8Array
-    ? create(commonv1.ValueSchema, { kind: { case: "bytes", value: v } })
-    : create(commonv1.ValueSchema, { kind: { case: "json", value: fromJson(PbValueSchema, v) } })
+/** The one proto mapping of a value (@oprc/models). */
+export const entryToProto = valueToProto
 
 export const entriesFromProto = (entries: Record<string, commonv1.Value>): Record<string, EntryValue> => {
   const out: Record<string, EntryValue> = {}
