@@ -1,7 +1,7 @@
 import { create } from "@bufbuild/protobuf"
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Cause, Effect, Option, Schema } from "effect"
-import type { DomainError } from "@oprc/models"
+import { type DomainError, StorageError } from "@oprc/models"
 import { commonv1 } from "@oprc/proto"
 import type { CircuitOpen } from "./client/CircuitBreaker"
 import type { RpcClientError } from "./client/client"
@@ -110,9 +110,9 @@ export const mapFailure = (e: unknown): MappedError => {
     return { code, status: statusOfCode[code] ?? 502, message: messageOf(e), violations: [] }
   }
   if (tag === "CircuitOpen") return { code: Code.Unavailable, status: 503, message: messageOf(e), violations: [] }
-  // Storage errors (cp-storage, ODGM engines) say whether retrying may help: a retryable one is
+  // The one StorageError (cp-storage and the ODGM's engines) says whether retrying may help: a retryable one is
   // the backend being unreachable right now (503); any other is a bug or corruption (Internal).
-  if (tag === "StorageError" && typeof e === "object" && e !== null && "retryable" in e && e.retryable === true) {
+  if (e instanceof StorageError && e.retryable) {
     return { code: Code.Unavailable, status: 503, message: "storage is unavailable right now; retry later", violations: [] }
   }
   const mapping = tag !== undefined ? byTag[tag] : undefined
