@@ -20,7 +20,13 @@ export type Failure =
   | { readonly _tag: "Fatal"; readonly cause: unknown }
 
 const WRONG_LAST_SEQUENCE = 10071
-const retryableApiCodes = new Set([10008 /* cluster temporarily unavailable */, 10039 /* jetstream not enabled for account */])
+// 10005 "no suitable peers for placement": a replica's node is back but not yet current (right after a
+// restart); nothing was created, and placement succeeds once it catches up, within the failover budget.
+const retryableApiCodes = new Set([
+  10005 /* no suitable peers for placement */,
+  10008 /* cluster temporarily unavailable */,
+  10039 /* jetstream not enabled for account */,
+])
 
 export const classify = (cause: unknown): Failure => {
   if (cause instanceof JetStreamApiError) {
