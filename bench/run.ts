@@ -13,7 +13,11 @@ const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split("
 const flags = full ? ["--full"] : []
 const crmUnits = full ? 200 : 50
 
-interface Step { readonly name: string; readonly args: ReadonlyArray<string>; readonly timeoutSec: number }
+interface Step {
+  readonly name: string
+  readonly args: ReadonlyArray<string>
+  readonly timeoutSec: number
+}
 const steps: ReadonlyArray<Step> = [
   { name: "rpc", args: ["rpc/run.ts", seconds, ...flags], timeoutSec: 600 },
   { name: "pm", args: ["pm/run.ts", seconds, ...flags], timeoutSec: 600 },
@@ -24,7 +28,9 @@ const steps: ReadonlyArray<Step> = [
   { name: `crm-${crmUnits}`, args: ["crm/run.ts", String(crmUnits), "2"], timeoutSec: 600 },
   { name: "perf-jit", args: ["perf/jit.ts", seconds], timeoutSec: 300 },
   { name: "startup", args: ["perf/startup.ts", "10"], timeoutSec: 300 },
-  ...(process.argv.includes("--profile") ? [{ name: "profile", args: ["perf/profile.ts", seconds], timeoutSec: 600 }] : []),
+  ...(process.argv.includes("--profile")
+    ? [{ name: "profile", args: ["perf/profile.ts", seconds], timeoutSec: 600 }]
+    : []),
 ]
 
 const loadStart = loadAvg()
@@ -34,7 +40,12 @@ const crm: Record<string, string> = {}
 for (const step of steps) {
   if (only && !only.some((o) => step.name.startsWith(o))) continue
   console.log(`\n== bench/${step.args[0]} ${step.args.slice(1).join(" ")}   (load ${loadAvg()})`)
-  const proc = Bun.spawn([process.execPath, `${here}${step.args[0]}`, ...step.args.slice(1)], { stdout: "pipe", stderr: "inherit", timeout: step.timeoutSec * 1000, killSignal: "SIGTERM" })
+  const proc = Bun.spawn([process.execPath, `${here}${step.args[0]}`, ...step.args.slice(1)], {
+    stdout: "pipe",
+    stderr: "inherit",
+    timeout: step.timeoutSec * 1000,
+    killSignal: "SIGTERM",
+  })
   let rest = ""
   for await (const chunk of proc.stdout.pipeThrough(new TextDecoderStream())) {
     const lines = (rest + chunk).split("\n")
@@ -51,11 +62,17 @@ for (const step of steps) {
 }
 if (crm["crm-10"] && crm[`crm-${crmUnits}`]) {
   const a = Number(crm["crm-10"]), b = Number(crm[`crm-${crmUnits}`])
-  ratios.push(`crm growth apply->Available p50 (minus the function's own start), ${crmUnits} vs 10 units, process driver | ${crmUnits}: ${b} ms | 10: ${a} ms | ${(b / Math.max(a, 1)).toFixed(2)} | aim p50 < 200 ms`)
+  ratios.push(
+    `crm growth apply->Available p50 (minus the function's own start), ${crmUnits} vs 10 units, process driver | ${crmUnits}: ${b} ms | 10: ${a} ms | ${
+      (b / Math.max(a, 1)).toFixed(2)
+    } | aim p50 < 200 ms`,
+  )
 }
 
 const summary = [
-  `== summary (${full ? "--full" : "quick"}, ${seconds} s per measure, ${new Date().toISOString()}): measure | now | baseline | ratio | aim`,
+  `== summary (${full ? "--full" : "quick"}, ${seconds} s per measure, ${
+    new Date().toISOString()
+  }): measure | now | baseline | ratio | aim`,
   ...ratios,
   `load average at start ${loadStart}, at end ${loadAvg()} (1/5/15 min; the machine is shared: compare ratios, not absolute numbers)`,
 ]

@@ -31,7 +31,9 @@ for (const check of checks) {
   const r = spawnSync(check.cmd[0]!, check.cmd.slice(1), { cwd: root, stdio: "inherit", timeout: 5 * 60_000 })
   const secs = ((performance.now() - t0) / 1000).toFixed(1)
   const ok = r.status === 0
-  console.error(`[style] ${check.name}: ${ok ? "clean" : r.error ? `could not run (${r.error.message})` : "findings"} (${secs} s)`)
+  console.error(
+    `[style] ${check.name}: ${ok ? "clean" : r.error ? `could not run (${r.error.message})` : "findings"} (${secs} s)`,
+  )
   if (ok) passed++
   else failed++
 }

@@ -147,8 +147,9 @@ if (import.meta.main) {
   await systemDeps()
   // (b) type-check and (c) proto lint, one test each.
   await check("type-check", [bin("tsc"), "--noEmit", "-p", "tsconfig.json"], minutes("OPRC_TYPECHECK_TIMEOUT_MIN", 10))
-  if (existsSync(join(root, "buf.yaml"))) await check("buf lint", [bin("buf"), "lint"], minutes("OPRC_LINT_TIMEOUT_MIN", 5))
-  else log("SKIP buf lint: no buf.yaml at the repository root")
+  if (existsSync(join(root, "buf.yaml"))) {
+    await check("buf lint", [bin("buf"), "lint"], minutes("OPRC_LINT_TIMEOUT_MIN", 5))
+  } else log("SKIP buf lint: no buf.yaml at the repository root")
   await bunTest(process.argv.slice(2))
   console.log(`${passed} passed, ${failed} failed`)
   process.exit(failed > 0 ? 1 : 0)

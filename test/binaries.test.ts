@@ -3,7 +3,16 @@ import { copyFileSync, readdirSync } from "node:fs"
 import { join } from "node:path"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
-import { diedWith, freePort, makeTempDir, spawnServer, startOtlpReceiver, waitForHttp, type OtlpReceiver, type ServerProcess } from "./harness/index.ts"
+import {
+  diedWith,
+  freePort,
+  makeTempDir,
+  type OtlpReceiver,
+  type ServerProcess,
+  spawnServer,
+  startOtlpReceiver,
+  waitForHttp,
+} from "./harness/index.ts"
 
 // The foundation's acceptance: a compiled binary, copied ALONE into an empty folder, serves
 // every protocol on one port, counts calls in /metrics, exports spans, and drains on SIGTERM.
@@ -15,7 +24,11 @@ let pm: ServerProcess
 let port: number
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm"], { cwd: root, stderr: "pipe", stdout: "pipe" })
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm"], {
+    cwd: root,
+    stderr: "pipe",
+    stdout: "pipe",
+  })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
   copyFileSync(join(buildDir, "oprc-pm"), join(runDir, "oprc-pm"))
   Bun.spawnSync(["chmod", "+x", join(runDir, "oprc-pm")])
@@ -57,13 +70,18 @@ describe("dist/oprc-pm copied alone into an empty folder", () => {
   })
 
   test("a @grpc/grpc-js client over h2c gets SERVING on the same port", async () => {
-    const def = protoLoader.loadSync("grpc/health/v1/health.proto", { includeDirs: [join(root, "proto")], enums: String })
+    const def = protoLoader.loadSync("grpc/health/v1/health.proto", {
+      includeDirs: [join(root, "proto")],
+      enums: String,
+    })
     const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      grpc: { health: { v1: { Health: new (a: string, c: grpc.ChannelCredentials) => grpc.Client & { check: Function } } } }
+      grpc: {
+        health: { v1: { Health: new(a: string, c: grpc.ChannelCredentials) => grpc.Client & { check: Function } } }
+      }
     }
     const client = new pkg.grpc.health.v1.Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure())
     const reply = await new Promise<{ status: string }>((resolve, reject) =>
-      client.check({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r))),
+      client.check({ service: "" }, (err: Error | null, r: { status: string }) => (err ? reject(err) : resolve(r)))
     )
     client.close()
     expect(reply.status).toBe("SERVING")
@@ -71,7 +89,9 @@ describe("dist/oprc-pm copied alone into an empty folder", () => {
 
   test("/metrics counts those calls", async () => {
     const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
-    const line = text.split("\n").find((l) => l.startsWith('oprc_rpc_requests_total{service="grpc.health.v1.Health",method="Check",code="ok"}'))
+    const line = text.split("\n").find((l) =>
+      l.startsWith("oprc_rpc_requests_total{service=\"grpc.health.v1.Health\",method=\"Check\",code=\"ok\"}")
+    )
     expect(line).toBeDefined()
     expect(Number(line!.split(" ").pop())).toBeGreaterThanOrEqual(2)
   })
@@ -80,7 +100,10 @@ describe("dist/oprc-pm copied alone into an empty folder", () => {
     const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
     const parentId = "00f067aa0ba902b7"
     await check({ traceparent: `00-${traceId}-${parentId}-01` })
-    const span = await otlp.waitForSpan((s) => s.name === "rpc grpc.health.v1.Health/Check" && s.traceId === traceId, 10_000)
+    const span = await otlp.waitForSpan(
+      (s) => s.name === "rpc grpc.health.v1.Health/Check" && s.traceId === traceId,
+      10_000,
+    )
     expect(span.parentSpanId).toBe(parentId)
     expect(span.resource["service.name"]).toBe("oprc-pm")
   })

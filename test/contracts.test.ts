@@ -18,7 +18,12 @@ describe("protobuf contracts", () => {
     const template = JSON.stringify({
       version: "v2",
       inputs: [{ directory: "proto" }],
-      plugins: [{ local: join(bin, "protoc-gen-es"), out, include_imports: true, opt: ["target=ts", "import_extension=none"] }],
+      plugins: [{
+        local: join(bin, "protoc-gen-es"),
+        out,
+        include_imports: true,
+        opt: ["target=ts", "import_extension=none"],
+      }],
     })
     const gen = Bun.spawnSync([join(bin, "buf"), "generate", "--template", template], { cwd: root, stderr: "pipe" })
     expect(gen.stderr.toString()).toBe("")
@@ -30,11 +35,19 @@ describe("protobuf contracts", () => {
 
   test("every read-only RPC is marked NO_SIDE_EFFECTS (so Connect GET works)", () => {
     const services = [pmv1, crmv1, odgmv1, functionv1].flatMap((ns) =>
-      Object.values(ns).filter((v): v is DescService => typeof v === "object" && v !== null && "kind" in v && v.kind === "service"),
+      Object.values(ns).filter((v): v is DescService =>
+        typeof v === "object" && v !== null && "kind" in v && v.kind === "service"
+      )
     )
     expect(services.length).toBeGreaterThanOrEqual(10)
-    const readOnly = services.flatMap((s) => s.methods.filter((m) => /^(Get|List|Watch)/.test(m.name)).map((m) => [`${s.typeName}/${m.name}`, m.idempotency] as const))
+    const readOnly = services.flatMap((s) =>
+      s.methods.filter((m) => /^(Get|List|Watch)/.test(m.name)).map((m) =>
+        [`${s.typeName}/${m.name}`, m.idempotency] as const
+      )
+    )
     expect(readOnly.length).toBeGreaterThan(10)
-    for (const [name, level] of readOnly) expect([name, level]).toEqual([name, MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS])
+    for (const [name, level] of readOnly) {
+      expect([name, level]).toEqual([name, MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS])
+    }
   })
 })

@@ -9,7 +9,17 @@ import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Effect, Layer, PubSub, Stream } from "effect"
-import { type DeploymentPhase, type DeploymentUnit, deploymentUnitFromProto, deploymentUnitToProto, NotFound, prefixViolations, protoEnum, Unauthenticated, ValidationError } from "@oprc/models"
+import {
+  type DeploymentPhase,
+  type DeploymentUnit,
+  deploymentUnitFromProto,
+  deploymentUnitToProto,
+  NotFound,
+  prefixViolations,
+  protoEnum,
+  Unauthenticated,
+  ValidationError,
+} from "@oprc/models"
 import { commonv1, crmv1 } from "@oprc/proto"
 import { type CallContext, rpcService, serve, startServer } from "@oprc/rpc"
 
@@ -29,7 +39,12 @@ export interface CrmTestServerOptions {
   readonly readyDelayMs?: number
   /** When set, every call but health checks needs `Authorization: Bearer <token>`. */
   readonly token?: string
-  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string; readonly requireClientCert?: boolean }
+  readonly tls?: {
+    readonly certFile: string
+    readonly keyFile: string
+    readonly caFile?: string
+    readonly requireClientCert?: boolean
+  }
 }
 
 export interface AppliedCall {
@@ -128,7 +143,13 @@ export class CrmTestServer {
       updatedAt: timestampFromMs(Date.now()),
       conditions: [
         condition("Available", phase === "Running" || phase === "Degraded", phase, message, generation),
-        condition("Progressing", phase === "Deploying", phase === "Deploying" ? "NewGeneration" : "Settled", message, generation),
+        condition(
+          "Progressing",
+          phase === "Deploying",
+          phase === "Deploying" ? "NewGeneration" : "Settled",
+          message,
+          generation,
+        ),
         condition("Degraded", phase === "Degraded" || phase === "Failed", phase, message, generation),
       ],
       functions: state.unit.functions.map((f) => ({
@@ -147,7 +168,9 @@ export class CrmTestServer {
         case "ok":
           return effect
         case "fail":
-          return Effect.fail(new ConnectError(m.message ?? `${this.name}: injected failure`, m.code ?? Code.Unavailable))
+          return Effect.fail(
+            new ConnectError(m.message ?? `${this.name}: injected failure`, m.code ?? Code.Unavailable),
+          )
         case "hang":
           return Effect.never
         case "slow":
@@ -159,7 +182,12 @@ export class CrmTestServer {
   private apply(unit: DeploymentUnit, call: CallContext): crmv1.DeploymentUnitStatus {
     const existing = this.units.get(unit.id)
     const changed = existing === undefined || unit.generation > existing.unit.generation
-    this.applied.push({ unitId: unit.id, generation: unit.generation, changed, traceparent: call.headers.get("traceparent") ?? undefined })
+    this.applied.push({
+      unitId: unit.id,
+      generation: unit.generation,
+      changed,
+      traceparent: call.headers.get("traceparent") ?? undefined,
+    })
     if (!changed) return existing.status
     const state: UnitState = { unit, status: create(crmv1.DeploymentUnitStatusSchema, {}) }
     this.units.set(unit.id, state)
@@ -174,58 +202,71 @@ export class CrmTestServer {
 
   private layer() {
     const self = this
-    const runtime = rpcService(crmv1.RuntimeService, Effect.succeed({
-      applyDeploymentUnit: (req: crmv1.ApplyDeploymentUnitRequest, call: CallContext) =>
-        self.faulty(Effect.gen(function* () {
-          if (req.unit === undefined) return yield* ValidationError.single("unit", "is required")
-          const unit = yield* deploymentUnitFromProto(req.unit).pipe(Effect.mapError(prefixViolations("unit")))
-          if (unit.cluster !== self.name) return yield* ValidationError.single("unit.cluster", `this CRM manages cluster "${self.name}"`)
-          return { status: self.apply(unit, call) }
-        })),
-      deleteDeploymentUnit: (req: crmv1.DeleteDeploymentUnitRequest) =>
-        self.faulty(Effect.sync(() => ({ existed: self.units.delete(req.unitId) }))),
-      getDeploymentUnit: (req: crmv1.GetDeploymentUnitRequest) =>
-        self.faulty(Effect.suspend(() => {
-          const s = self.units.get(req.unitId)
-          return s === undefined
-            ? Effect.fail(new NotFound({ resource: "deployment unit", name: req.unitId }))
-            : Effect.succeed({ unit: deploymentUnitToProto(s.unit), status: s.status })
-        })),
-      listDeploymentUnits: (req: crmv1.ListDeploymentUnitsRequest) =>
-        self.faulty(Effect.sync(() => ({
-          units: [...self.units.values()]
-            .filter((s) => req.deploymentKey === "" || s.unit.deploymentKey === req.deploymentKey)
-            .map((s) => ({ unit: deploymentUnitToProto(s.unit), status: s.status })),
-        }))),
-      // This CRM starts no processes, so no unit has logs.
-      tailLogs: (req: crmv1.TailLogsRequest) =>
-        self.faulty(Effect.fail(new NotFound({ resource: "replica log", name: `${req.unitId}/${req.function}/${req.replica}` }))),
-      watchDeploymentUnits: (req: crmv1.WatchDeploymentUnitsRequest) =>
-        Stream.unwrap(self.faulty(Effect.gen(function* () {
-          const sub = yield* PubSub.subscribe(self.changes)
-          const wanted = (s: crmv1.DeploymentUnitStatus) => req.unitId === "" || s.unitId === req.unitId
-          const current = [...self.units.values()].map((s) => s.status).filter(wanted)
-          return Stream.concat(Stream.fromIterable(current), Stream.fromSubscription(sub).pipe(Stream.filter(wanted))).pipe(
-            Stream.map((status) => ({ status })),
-          )
-        }))),
-    }))
-    const info = rpcService(crmv1.ClusterInfoService, Effect.succeed({
-      getClusterInfo: (_req: crmv1.GetClusterInfoRequest) =>
-        self.faulty(Effect.sync(() => {
-          const nodes = self.options.nodeCount ?? 3
-          return {
-            cluster: self.name,
-            driver: "process",
-            healthy: self.healthy,
-            nodeCount: nodes,
-            readyNodes: self.healthy ? nodes : 0,
-            availability: self.availability,
-            message: self.healthy ? "all nodes ready" : "nodes not ready",
-            version: "test",
-          }
-        })),
-    }))
+    const runtime = rpcService(
+      crmv1.RuntimeService,
+      Effect.succeed({
+        applyDeploymentUnit: (req: crmv1.ApplyDeploymentUnitRequest, call: CallContext) =>
+          self.faulty(Effect.gen(function*() {
+            if (req.unit === undefined) return yield* ValidationError.single("unit", "is required")
+            const unit = yield* deploymentUnitFromProto(req.unit).pipe(Effect.mapError(prefixViolations("unit")))
+            if (unit.cluster !== self.name) {
+              return yield* ValidationError.single("unit.cluster", `this CRM manages cluster "${self.name}"`)
+            }
+            return { status: self.apply(unit, call) }
+          })),
+        deleteDeploymentUnit: (req: crmv1.DeleteDeploymentUnitRequest) =>
+          self.faulty(Effect.sync(() => ({ existed: self.units.delete(req.unitId) }))),
+        getDeploymentUnit: (req: crmv1.GetDeploymentUnitRequest) =>
+          self.faulty(Effect.suspend(() => {
+            const s = self.units.get(req.unitId)
+            return s === undefined
+              ? Effect.fail(new NotFound({ resource: "deployment unit", name: req.unitId }))
+              : Effect.succeed({ unit: deploymentUnitToProto(s.unit), status: s.status })
+          })),
+        listDeploymentUnits: (req: crmv1.ListDeploymentUnitsRequest) =>
+          self.faulty(Effect.sync(() => ({
+            units: [...self.units.values()]
+              .filter((s) => req.deploymentKey === "" || s.unit.deploymentKey === req.deploymentKey)
+              .map((s) => ({ unit: deploymentUnitToProto(s.unit), status: s.status })),
+          }))),
+        // This CRM starts no processes, so no unit has logs.
+        tailLogs: (req: crmv1.TailLogsRequest) =>
+          self.faulty(
+            Effect.fail(
+              new NotFound({ resource: "replica log", name: `${req.unitId}/${req.function}/${req.replica}` }),
+            ),
+          ),
+        watchDeploymentUnits: (req: crmv1.WatchDeploymentUnitsRequest) =>
+          Stream.unwrap(self.faulty(Effect.gen(function*() {
+            const sub = yield* PubSub.subscribe(self.changes)
+            const wanted = (s: crmv1.DeploymentUnitStatus) => req.unitId === "" || s.unitId === req.unitId
+            const current = [...self.units.values()].map((s) => s.status).filter(wanted)
+            return Stream.concat(Stream.fromIterable(current), Stream.fromSubscription(sub).pipe(Stream.filter(wanted)))
+              .pipe(
+                Stream.map((status) => ({ status })),
+              )
+          }))),
+      }),
+    )
+    const info = rpcService(
+      crmv1.ClusterInfoService,
+      Effect.succeed({
+        getClusterInfo: (_req: crmv1.GetClusterInfoRequest) =>
+          self.faulty(Effect.sync(() => {
+            const nodes = self.options.nodeCount ?? 3
+            return {
+              cluster: self.name,
+              driver: "process",
+              healthy: self.healthy,
+              nodeCount: nodes,
+              readyNodes: self.healthy ? nodes : 0,
+              availability: self.availability,
+              message: self.healthy ? "all nodes ready" : "nodes not ready",
+              version: "test",
+            }
+          })),
+      }),
+    )
     const token = this.options.token
     return serve(
       {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { connectJson, startPm, startCrms, clustersOf } from "../services/pm/test/support"
+import { clustersOf, connectJson, startCrms, startPm } from "../services/pm/test/support"
 import { startOdgm } from "../services/odgm/test/support/odgm"
 
 // Issue 7, observation 1: Connect JSON must not change meaning silently. Short enum spellings
@@ -24,18 +24,26 @@ const pkg = (name: string, access: string) => ({
   package: {
     name,
     version: "1.0.0",
-    classes: [{ key: "Thing", state: { consistency: "STRONG" }, bindings: [{ name: "poke", function: "Thing.poke", access }] }],
+    classes: [{
+      key: "Thing",
+      state: { consistency: "STRONG" },
+      bindings: [{ name: "poke", function: "Thing.poke", access }],
+    }],
     functions: [{ key: "Thing.poke", provision: { url: "http://127.0.0.1:9/" } }],
   },
 })
 
 describe("Connect JSON on PM", () => {
-  test('CreatePackage with "access":"INTERNAL" stores INTERNAL, like the proto name does', async () => {
+  test("CreatePackage with \"access\":\"INTERNAL\" stores INTERNAL, like the proto name does", async () => {
     const short = await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", pkg("edge-short", "INTERNAL"))
     expect(short.status).toBe(200)
     expect(short.body.package.classes[0].bindings[0].access).toBe("ACCESS_MODIFIER_INTERNAL")
     expect(short.body.package.classes[0].state.consistency).toBe("CONSISTENCY_STRONG")
-    const full = await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", pkg("edge-full", "ACCESS_MODIFIER_PRIVATE"))
+    const full = await connectJson(
+      pm.url,
+      "oprc.pm.v1.PackageService/CreatePackage",
+      pkg("edge-full", "ACCESS_MODIFIER_PRIVATE"),
+    )
     expect(full.body.package.classes[0].bindings[0].access).toBe("ACCESS_MODIFIER_PRIVATE")
     // Read back through REST: the stored value, not just the echo.
     const stored: any = await (await fetch(`${pm.url}/api/v1/packages/edge-short`)).json()
@@ -44,11 +52,13 @@ describe("Connect JSON on PM", () => {
   })
 
   test("a misspelt field is 400 naming it, with a suggestion, and nothing is created", async () => {
-    const r = await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", { package: { name: "edge-typo", version: "1.0.0", clases: [] } })
+    const r = await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", {
+      package: { name: "edge-typo", version: "1.0.0", clases: [] },
+    })
     expect(r.status).toBe(400)
     expect(r.body.code).toBe("invalid_argument")
     expect(r.body.message).toContain("package.clases")
-    expect(r.body.message).toContain('did you mean "classes"')
+    expect(r.body.message).toContain("did you mean \"classes\"")
     expect((await fetch(`${pm.url}/api/v1/packages/edge-typo`)).status).toBe(404)
   })
 
@@ -62,10 +72,18 @@ describe("Connect JSON on PM", () => {
     expect(n.status).toBe(400)
   })
 
-  test('CreateDeployment keeps "enforcement":"ENFORCE" and "consistency":"STRONG"', async () => {
-    expect((await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", pkg("edge-dep", "PUBLIC"))).status).toBe(200)
+  test("CreateDeployment keeps \"enforcement\":\"ENFORCE\" and \"consistency\":\"STRONG\"", async () => {
+    expect((await connectJson(pm.url, "oprc.pm.v1.PackageService/CreatePackage", pkg("edge-dep", "PUBLIC"))).status)
+      .toBe(200)
     const r = await connectJson(pm.url, "oprc.pm.v1.DeploymentService/CreateDeployment", {
-      deployment: { key: "edge-dep-1", packageName: "edge-dep", classKey: "Thing", targetClusters: ["edge-a"], enforcement: "ENFORCE", nfr: { consistency: "STRONG" } },
+      deployment: {
+        key: "edge-dep-1",
+        packageName: "edge-dep",
+        classKey: "Thing",
+        targetClusters: ["edge-a"],
+        enforcement: "ENFORCE",
+        nfr: { consistency: "STRONG" },
+      },
     })
     expect(r.status).toBe(200)
     expect(r.body.deployment.enforcement).toBe("ENFORCEMENT_MODE_ENFORCE")
@@ -75,32 +93,52 @@ describe("Connect JSON on PM", () => {
   })
 
   test("invalid UTF-8 and 100 k deep JSON are 400, not 500", async () => {
-    const bad = new Uint8Array([...new TextEncoder().encode('{"name":"'), 0xff, 0xfe, ...new TextEncoder().encode('"}')])
-    const utf = await fetch(`${pm.url}/oprc.pm.v1.PackageService/GetPackage`, { method: "POST", headers: { "content-type": "application/json" }, body: bad })
+    const bad = new Uint8Array([
+      ...new TextEncoder().encode("{\"name\":\""),
+      0xff,
+      0xfe,
+      ...new TextEncoder().encode("\"}"),
+    ])
+    const utf = await fetch(`${pm.url}/oprc.pm.v1.PackageService/GetPackage`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: bad,
+    })
     expect(utf.status).toBe(400)
     expect(((await utf.json()) as any).message).toContain("UTF-8")
     const deep = "[".repeat(100_000) + "]".repeat(100_000)
-    const d = await fetch(`${pm.url}/oprc.pm.v1.PackageService/GetPackage`, { method: "POST", headers: { "content-type": "application/json" }, body: deep })
+    const d = await fetch(`${pm.url}/oprc.pm.v1.PackageService/GetPackage`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: deep,
+    })
     expect(d.status).toBe(400)
     expect(((await d.json()) as any).message).toContain("nested deeper than 32")
   })
 })
 
 describe("Connect JSON on ODGM", () => {
-  test('ApplyCollection with "access":"INTERNAL" makes the function refuse outside callers', async () => {
+  test("ApplyCollection with \"access\":\"INTERNAL\" makes the function refuse outside callers", async () => {
     const r = await connectJson(odgm.url, "oprc.odgm.v1.CollectionService/ApplyCollection", {
-      collection: { name: "edge.Thing", functions: { poke: { url: "http://127.0.0.1:9/", stateless: true, access: "INTERNAL" } } },
+      collection: {
+        name: "edge.Thing",
+        functions: { poke: { url: "http://127.0.0.1:9/", stateless: true, access: "INTERNAL" } },
+      },
     })
     expect(r.status).toBe(200)
     expect(r.body.collection.functions.poke.access).toBe("ACCESS_MODIFIER_INTERNAL")
-    const outside = await fetch(`${odgm.url}/api/class/edge.Thing/0/invokes/poke`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+    const outside = await fetch(`${odgm.url}/api/class/edge.Thing/0/invokes/poke`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    })
     expect(outside.status).toBe(403)
   })
 
   test("unknown fields on ODGM are 400 with the path", async () => {
     const r = await connectJson(odgm.url, "oprc.odgm.v1.ObjectService/GetObject", { cls: "edge.Thing", idd: "x" })
     expect(r.status).toBe(400)
-    expect(r.body.message).toContain('"idd"')
-    expect(r.body.message).toContain('did you mean "id"')
+    expect(r.body.message).toContain("\"idd\"")
+    expect(r.body.message).toContain("did you mean \"id\"")
   })
 })

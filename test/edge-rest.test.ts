@@ -9,8 +9,15 @@ setDefaultTimeout(30_000)
 let pm: Awaited<ReturnType<typeof spawnService>>
 let odgm: Awaited<ReturnType<typeof spawnService>>
 beforeAll(async () => {
-  ;[pm, odgm] = await Promise.all([spawnService("pm", { OPRC_TELEMETRY_LOG_LEVEL: "debug" }), spawnService("odgm", { OPRC_TELEMETRY_LOG_LEVEL: "debug" })])
-  const apply = await fetch(`${odgm.url}/api/collections/edge.T`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ name: "edge.T", functions: {} }) })
+  ;[pm, odgm] = await Promise.all([
+    spawnService("pm", { OPRC_TELEMETRY_LOG_LEVEL: "debug" }),
+    spawnService("odgm", { OPRC_TELEMETRY_LOG_LEVEL: "debug" }),
+  ])
+  const apply = await fetch(`${odgm.url}/api/collections/edge.T`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "edge.T", functions: {} }),
+  })
   expect(apply.status).toBe(200)
 })
 afterAll(async () => {
@@ -42,7 +49,12 @@ describe("bad bodies are 400 with a reason", () => {
   })
 
   test("invalid UTF-8 is refused, not turned into U+FFFD", async () => {
-    const body = new Uint8Array([...new TextEncoder().encode('{"name":"x'), 0xc3, 0x28, ...new TextEncoder().encode('"}')])
+    const body = new Uint8Array([
+      ...new TextEncoder().encode("{\"name\":\"x"),
+      0xc3,
+      0x28,
+      ...new TextEncoder().encode("\"}"),
+    ])
     for (const e of edges()) {
       const r = await send(e, body)
       expect({ edge: e.name, status: r.status }).toEqual({ edge: e.name, status: 400 })
@@ -61,7 +73,11 @@ describe("bad bodies are 400 with a reason", () => {
 
 describe("one content-type rule on PM and ODGM", () => {
   test("curl's default form type is read as JSON on both", async () => {
-    const pkg = await send(edges()[0]!, JSON.stringify({ name: "edge-form", version: "1.0.0" }), "application/x-www-form-urlencoded")
+    const pkg = await send(
+      edges()[0]!,
+      JSON.stringify({ name: "edge-form", version: "1.0.0" }),
+      "application/x-www-form-urlencoded",
+    )
     expect(pkg.status).toBe(201)
     const obj = await send(edges()[1]!, JSON.stringify({ entries: { a: 1 } }), "application/x-www-form-urlencoded")
     expect(obj.status).toBe(201)
@@ -91,7 +107,9 @@ describe("client disconnects", () => {
       await reader.read()
       abort.abort()
       await Bun.sleep(1500)
-      const errors = s.proc.logTail(200).split("\n").filter((l) => /"level":"(ERROR|FATAL)"|handler for rpc .* failed/i.test(l))
+      const errors = s.proc.logTail(200).split("\n").filter((l) =>
+        /"level":"(ERROR|FATAL)"|handler for rpc .* failed/i.test(l)
+      )
       expect(errors).toEqual([])
     }
   })

@@ -9,7 +9,9 @@ const root = join(import.meta.dir, "..")
 const entries = { pm: join(root, "services/pm/src/main.ts"), odgm: join(root, "services/odgm/src/main.ts") }
 /** `OPRC_EDGE_BINARIES=1` runs the compiled `dist/oprc-pm` and `dist/oprc-odgm` (after `npm run build`). */
 const compiled = process.env.OPRC_EDGE_BINARIES === "1"
-const command = (kind: "pm" | "odgm") => (compiled ? [join(root, "dist", `oprc-${kind}`)] : [process.execPath, entries[kind]])
+const command = (
+  kind: "pm" | "odgm",
+) => (compiled ? [join(root, "dist", `oprc-${kind}`)] : [process.execPath, entries[kind]])
 
 export const spawnService = async (kind: "pm" | "odgm", env: Record<string, string> = {}) => {
   const port = await freePort()
@@ -21,7 +23,9 @@ export const spawnService = async (kind: "pm" | "odgm", env: Record<string, stri
     env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...env },
     cwd: root,
   })
-  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (proc.alive() ? undefined : `${kind} exited: ${proc.logTail()}`) })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+    abortIf: () => (proc.alive() ? undefined : `${kind} exited: ${proc.logTail()}`),
+  })
   return { url, port, proc, rssMb: () => rssMb(proc.pid) }
 }
 

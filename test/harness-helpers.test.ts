@@ -45,10 +45,14 @@ const child = (port: number, ignoreTerm: boolean) =>
     name: "child",
     ports: [port],
     logFile: `${logDir}/child-${port}.log`,
-    cmd: [process.execPath, "-e", `
-      ${ignoreTerm ? 'process.on("SIGTERM", () => console.log("ignoring SIGTERM"))' : ""}
+    cmd: [
+      process.execPath,
+      "-e",
+      `
+      ${ignoreTerm ? "process.on(\"SIGTERM\", () => console.log(\"ignoring SIGTERM\"))" : ""}
       Bun.serve({ hostname: "127.0.0.1", port: ${port}, fetch: () => new Response("up") })
-      console.log("listening")`],
+      console.log("listening")`,
+    ],
   })
 
 describe("processes", () => {
@@ -77,9 +81,15 @@ describe("processes", () => {
   })
 
   test("a wait fails fast when the server dies, with its log", async () => {
-    const sp = spawnServer({ name: "dies", cmd: [process.execPath, "-e", 'console.error("bad flag"); process.exit(3)'] })
+    const sp = spawnServer({
+      name: "dies",
+      cmd: [process.execPath, "-e", "console.error(\"bad flag\"); process.exit(3)"],
+    })
     await expect(
-      waitFor("never ready", async () => undefined, { timeoutMs: 10_000, abortIf: () => (sp.alive() ? undefined : sp.logTail()) }),
+      waitFor("never ready", async () => undefined, {
+        timeoutMs: 10_000,
+        abortIf: () => (sp.alive() ? undefined : sp.logTail()),
+      }),
     ).rejects.toThrow(/bad flag/)
     expect(await sp.exited).toBe(3)
     await sp.kill9()
@@ -87,7 +97,11 @@ describe("processes", () => {
 
   test("retryOnPortClash retries only port clashes", async () => {
     let calls = 0
-    expect(await retryOnPortClash(async () => (++calls < 3 ? Promise.reject(new Error("bind: address already in use")) : calls))).toBe(3)
+    expect(
+      await retryOnPortClash(
+        async () => (++calls < 3 ? Promise.reject(new Error("bind: address already in use")) : calls),
+      ),
+    ).toBe(3)
     calls = 0
     await expect(retryOnPortClash(async () => (++calls, Promise.reject(new Error("other"))))).rejects.toThrow("other")
     expect(calls).toBe(1)

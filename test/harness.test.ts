@@ -10,6 +10,8 @@ import {
   ensureBinaries,
   isPidAlive,
   isPortFree,
+  type PrometheusServer,
+  type ServerProcess,
   startEtcd,
   startEtcdCluster,
   startNats,
@@ -17,8 +19,6 @@ import {
   startOtlpReceiver,
   startPrometheus,
   waitFor,
-  type PrometheusServer,
-  type ServerProcess,
 } from "./harness/index.ts"
 
 // bun's default is 5 s and bunfig.toml has no timeout setting; failovers alone take ~6 s here.
@@ -58,9 +58,11 @@ beforeAll(async () => {
       port: 0,
       fetch: (req) =>
         new URL(req.url).pathname === "/metrics"
-          ? new Response(`# TYPE oprc_harness_probe_total counter\noprc_harness_probe_total{target="t${n}"} ${n * 21}\n`)
+          ? new Response(
+            `# TYPE oprc_harness_probe_total counter\noprc_harness_probe_total{target="t${n}"} ${n * 21}\n`,
+          )
           : new Response("", { status: 404 }),
-    }),
+    })
   )
   const [a, b] = metricTargets.map((s) => `127.0.0.1:${s.port}`) as [string, string]
   prom = await startPrometheus({ targets: [a], scrapeIntervalMs: 500 })
@@ -107,7 +109,12 @@ describe("etcd", () => {
     // The restarted member must have caught up from its peers, read through it alone.
     const solo = etcdClient([cluster.endpoints[leader]!])
     onCleanup(async () => solo.close())
-    expect(await eventually("read via restarted member", async () => (await solo.get("harness/after").string()) ?? undefined)).toBe("new")
+    expect(
+      await eventually(
+        "read via restarted member",
+        async () => (await solo.get("harness/after").string()) ?? undefined,
+      ),
+    ).toBe("new")
     solo.close()
     client.close()
 
@@ -170,9 +177,9 @@ describe("nats", () => {
 
 describe("prometheus", () => {
   test("scrapes a target added by reload and answers queries", async () => {
-    const samples = await prom.waitForQuery('oprc_harness_probe_total{target="t2"}', (s) => s.length === 1, 30_000)
+    const samples = await prom.waitForQuery("oprc_harness_probe_total{target=\"t2\"}", (s) => s.length === 1, 30_000)
     expect(samples[0]!.value).toBe(42)
-    const first = await prom.query('oprc_harness_probe_total{target="t1"}')
+    const first = await prom.query("oprc_harness_probe_total{target=\"t1\"}")
     expect(first.map((s) => s.value)).toEqual([21])
     const targets = await prom.targets()
     expect(targets.map((t) => t.health)).toEqual(["up", "up"])

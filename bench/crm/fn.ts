@@ -3,7 +3,11 @@
 // subtract the function's own start time from apply -> Available.
 import { readFileSync } from "node:fs"
 
-const server = Bun.serve({ port: Number(process.env.PORT), hostname: process.env.HOST ?? "127.0.0.1", fetch: () => new Response("ok") })
+const server = Bun.serve({
+  port: Number(process.env.PORT),
+  hostname: process.env.HOST ?? "127.0.0.1",
+  fetch: () => new Response("ok"),
+})
 const now = Date.now()
 const stat = readFileSync("/proc/self/stat", "utf8")
 const startTicks = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19])

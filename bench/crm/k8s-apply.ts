@@ -22,11 +22,47 @@ const emu = await startEmulator({ workloads: { readyDelayMs: 20 }, historyLimit:
 for (const crd of crdManifests()) await emu.hooks.registerCrd(crd as never)
 const [odgmPort, crmPort] = await freePorts(2)
 const ODGM = `http://127.0.0.1:${odgmPort}`
-const odgm = spawnServer({ name: "odgm", cmd: [process.execPath, "services/odgm/src/main.ts", "--port", String(odgmPort), "--host", "127.0.0.1", "--storage", "memory"], cwd: root, ports: [odgmPort!], env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" } })
+const odgm = spawnServer({
+  name: "odgm",
+  cmd: [
+    process.execPath,
+    "services/odgm/src/main.ts",
+    "--port",
+    String(odgmPort),
+    "--host",
+    "127.0.0.1",
+    "--storage",
+    "memory",
+  ],
+  cwd: root,
+  ports: [odgmPort!],
+  env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" },
+})
 const crm = spawnServer({
   name: "crm",
-  cmd: [process.execPath, "services/crm/src/main.ts", "--driver", "kubernetes", "--kubeconfig", emu.kubeconfigPath, "--port", String(crmPort), "--host", "127.0.0.1", "--odgm-url", ODGM, "--storage", "memory"],
-  cwd: root, ports: [crmPort!], env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", OPRC_RECONCILE_RESYNC_MS: "60000", OPRC_RECONCILE_WORKERS: process.env.WORKERS ?? "8" },
+  cmd: [
+    process.execPath,
+    "services/crm/src/main.ts",
+    "--driver",
+    "kubernetes",
+    "--kubeconfig",
+    emu.kubeconfigPath,
+    "--port",
+    String(crmPort),
+    "--host",
+    "127.0.0.1",
+    "--odgm-url",
+    ODGM,
+    "--storage",
+    "memory",
+  ],
+  cwd: root,
+  ports: [crmPort!],
+  env: {
+    OPRC_TELEMETRY_LOG_LEVEL: "warn",
+    OPRC_RECONCILE_RESYNC_MS: "60000",
+    OPRC_RECONCILE_WORKERS: process.env.WORKERS ?? "8",
+  },
 })
 await waitForHttp(`${ODGM}/readyz`, (s) => s === 200, 60_000)
 await waitForHttp(`http://127.0.0.1:${crmPort}/readyz`, (s) => s === 200, 60_000)
@@ -36,10 +72,20 @@ const kc = new k8s.KubeConfig()
 kc.loadFromFile(emu.kubeconfigPath)
 const objects = k8s.KubernetesObjectApi.makeApiClient(kc)
 const record = (name: string, image: string) => ({
-  apiVersion: "oprc.dev/v1alpha1", kind: "DeploymentRecord", metadata: { name, namespace: "default" },
-  spec: { unitId: name, deploymentKey: name, packageName: "bench", class: { key: `C${name.replace(/-/g, "")}`, bindings: [{ name: "f", function: "C.fn" }] }, functions: [{ key: "C.fn", image, minScale: 1, maxScale: 1 }], template: "k8s-deployment" },
+  apiVersion: "oprc.dev/v1alpha1",
+  kind: "DeploymentRecord",
+  metadata: { name, namespace: "default" },
+  spec: {
+    unitId: name,
+    deploymentKey: name,
+    packageName: "bench",
+    class: { key: `C${name.replace(/-/g, "")}`, bindings: [{ name: "f", function: "C.fn" }] },
+    functions: [{ key: "C.fn", image, minScale: 1, maxScale: 1 }],
+    template: "k8s-deployment",
+  },
 })
-const apply = (name: string, image: string) => objects.patch(record(name, image) as never, undefined, undefined, "bench", true, k8s.PatchStrategy.ServerSideApply)
+const apply = (name: string, image: string) =>
+  objects.patch(record(name, image) as never, undefined, undefined, "bench", true, k8s.PatchStrategy.ServerSideApply)
 
 // Watches: when each record's Service arrives, when its finalizer appears, when its status catches up.
 const waiters = new Map<string, () => void>()
@@ -49,13 +95,21 @@ const fire = (key: string) => {
   if (w !== undefined) waiters.delete(key), w()
 }
 const watch = new k8s.Watch(kc)
-await watch.watch("/api/v1/namespaces/default/services", {}, (type, o) => type === "ADDED" && fire(`svc:${o.metadata.labels?.["oprc.dev/record"]}`), () => {})
+await watch.watch(
+  "/api/v1/namespaces/default/services",
+  {},
+  (type, o) => type === "ADDED" && fire(`svc:${o.metadata.labels?.["oprc.dev/record"]}`),
+  () => {},
+)
 await watch.watch("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords", {}, (_t, o) => {
   if ((o.metadata.finalizers ?? []).includes("oprc.dev/cleanup")) fire(`fin:${o.metadata.name}`)
-  if (o.status?.observedGeneration === o.metadata.generation && o.status?.phase === "Running") fire(`gen:${o.metadata.name}:${o.metadata.generation}`)
+  if (o.status?.observedGeneration === o.metadata.generation && o.status?.phase === "Running") {
+    fire(`gen:${o.metadata.name}:${o.metadata.generation}`)
+  }
 }, () => {})
 
-const pct = (xs: Array<number>, p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!
+const pct = (xs: Array<number>, p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!
 const rssIdle = rss()
 const toChildren: Array<number> = []
 const toFirstPass: Array<number> = []
@@ -89,9 +143,17 @@ const rssM = rss()
 const ms = (x: number) => `${x.toFixed(1)} ms`
 console.log(`records: ${n} (one at a time), memory run: ${m}`)
 console.log(`apply -> children applied: p50 ${ms(pct(toChildren, 50))}, p99 ${ms(pct(toChildren, 99))}`)
-console.log(`record written -> first controller write (finalizer): p50 ${ms(pct(toFirstPass, 50))}, p99 ${ms(pct(toFirstPass, 99))}`)
-console.log(`reconcile throughput (all ${n} changed at once -> status at the new generation): ${throughput.toFixed(0)} records/s`)
-console.log(`CRM RSS: idle ${rssIdle.toFixed(0)} MiB, ${n} records ${rssN.toFixed(0)} MiB, ${m} records ${rssM.toFixed(0)} MiB`)
+console.log(
+  `record written -> first controller write (finalizer): p50 ${ms(pct(toFirstPass, 50))}, p99 ${
+    ms(pct(toFirstPass, 99))
+  }`,
+)
+console.log(
+  `reconcile throughput (all ${n} changed at once -> status at the new generation): ${throughput.toFixed(0)} records/s`,
+)
+console.log(
+  `CRM RSS: idle ${rssIdle.toFixed(0)} MiB, ${n} records ${rssN.toFixed(0)} MiB, ${m} records ${rssM.toFixed(0)} MiB`,
+)
 await crm.stop()
 await odgm.stop()
 await emu.stop()

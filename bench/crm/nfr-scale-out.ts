@@ -22,28 +22,52 @@ const root = new URL("../../", import.meta.url).pathname
 const quiet = Layer.succeed(References.MinimumLogLevel, "Error")
 const nfr = { intervalMs: 1000, rateWindowMs: 5000, stabilityMs: 3000, cooldownMs: 8000, defaultReplicaCapacityRps: 40 }
 
-const odgmConfig = Schema.decodeUnknownSync(OdgmConfig)({ server: { host: "127.0.0.1", port: 8081, shutdownGraceMs: 200 }, storage: { kind: "memory" }, collections: { refreshMs: 200 } })
-const odgm = await startServer(OdgmApp({ ...odgmConfig, server: { ...odgmConfig.server, port: 0 } }).pipe(Layer.provide(quiet)))
+const odgmConfig = Schema.decodeUnknownSync(OdgmConfig)({
+  server: { host: "127.0.0.1", port: 8081, shutdownGraceMs: 200 },
+  storage: { kind: "memory" },
+  collections: { refreshMs: 200 },
+})
+const odgm = await startServer(
+  OdgmApp({ ...odgmConfig, server: { ...odgmConfig.server, port: 0 } }).pipe(Layer.provide(quiet)),
+)
 const dir = makeTempDir("bench-nfr")
 const crmPort = await freePort()
-const prometheus = await startPrometheus({ targets: [], httpSd: { url: `http://127.0.0.1:${crmPort}/api/v1/sd/targets`, refreshIntervalMs: 1000 } })
-const crm = await startServer(CrmApp(Schema.decodeUnknownSync(CrmConfig)({
-  server: { host: "127.0.0.1", port: crmPort, shutdownGraceMs: 200 },
-  storage: { kind: "memory" },
-  odgm: { url: odgm.url },
-  driver: { process: { workDir: root, logDir: `${dir}/logs`, stopGraceMs: 1000 } },
-  reconcile: { resyncMs: 2000 },
-  nfr: { prometheusUrl: prometheus.url, ...nfr },
-})).pipe(Layer.provide(quiet)))
+const prometheus = await startPrometheus({
+  targets: [],
+  httpSd: { url: `http://127.0.0.1:${crmPort}/api/v1/sd/targets`, refreshIntervalMs: 1000 },
+})
+const crm = await startServer(
+  CrmApp(
+    Schema.decodeUnknownSync(CrmConfig)({
+      server: { host: "127.0.0.1", port: crmPort, shutdownGraceMs: 200 },
+      storage: { kind: "memory" },
+      odgm: { url: odgm.url },
+      driver: { process: { workDir: root, logDir: `${dir}/logs`, stopGraceMs: 1000 } },
+      reconcile: { resyncMs: 2000 },
+      nfr: { prometheusUrl: prometheus.url, ...nfr },
+    }),
+  ).pipe(Layer.provide(quiet)),
+)
 const client = makeClient(crmv1.RuntimeService, { baseUrl: crm.url, timeoutMs: 10_000 })
 const statusOf = async (unitId: string) => (await Effect.runPromise(client.getDeploymentUnit({ unitId }))).status!
 
-const unit = (id: string) => Effect.runSync(decodeDeploymentUnit({
-  id, deploymentKey: id.replace(/-local$/, ""), packageName: "nfrbench", packageVersion: "1.0.0", cluster: "local",
-  cls: { key: "Worker", bindings: [{ name: "work", function: "Worker.fn", stateless: true }] },
-  functions: [{ key: "Worker.fn", provision: { command: [process.execPath, "services/crm/test/nfr-support/worker.ts"], minScale: 1, maxScale: 2 }, config: { WORK_MS: "10" } }],
-  nfr: { minThroughputRps: 250, maxLatencyP99Ms: 1000 }, enforcement: "ENFORCE", generation: 1,
-}))
+const unit = (id: string) =>
+  Effect.runSync(decodeDeploymentUnit({
+    id,
+    deploymentKey: id.replace(/-local$/, ""),
+    packageName: "nfrbench",
+    packageVersion: "1.0.0",
+    cluster: "local",
+    cls: { key: "Worker", bindings: [{ name: "work", function: "Worker.fn", stateless: true }] },
+    functions: [{
+      key: "Worker.fn",
+      provision: { command: [process.execPath, "services/crm/test/nfr-support/worker.ts"], minScale: 1, maxScale: 2 },
+      config: { WORK_MS: "10" },
+    }],
+    nfr: { minThroughputRps: 250, maxLatencyP99Ms: 1000 },
+    enforcement: "ENFORCE",
+    generation: 1,
+  }))
 
 const until = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> => {
   const end = Date.now() + timeoutMs
@@ -55,7 +79,12 @@ const until = async <T>(what: string, check: () => Promise<T | undefined>, timeo
   throw new Error(`${what}: not within ${timeoutMs} ms`)
 }
 
-interface Run { detect: number; scaleOut: number; ready: number; newPidServed: number | undefined }
+interface Run {
+  detect: number
+  scaleOut: number
+  ready: number
+  newPidServed: number | undefined
+}
 const results: Array<Run> = []
 for (let i = 0; i < runs; i++) {
   const u = unit(`nfrbench${i}-local`)
@@ -67,7 +96,12 @@ for (let i = 0; i < runs; i++) {
   let newPidServed: number | undefined
   const caller = async () => {
     while (!stop) {
-      const res = await fetch(`${odgm.url}/api/class/nfrbench.Worker/0/invokes/work`, { method: "POST", body: "{}", headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(5000) }).catch(() => undefined)
+      const res = await fetch(`${odgm.url}/api/class/nfrbench.Worker/0/invokes/work`, {
+        method: "POST",
+        body: "{}",
+        headers: { "content-type": "application/json" },
+        signal: AbortSignal.timeout(5000),
+      }).catch(() => undefined)
       const pid = res?.ok ? ((await res.json()) as { pid: number }).pid : undefined
       if (pid !== undefined) {
         firstPid ??= pid
@@ -98,9 +132,13 @@ for (let i = 0; i < runs; i++) {
 
 const med = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const served = results.flatMap((r) => (r.newPidServed === undefined ? [] : [r.newPidServed - r.detect]))
-console.log(`\nmedian over ${runs} runs (ms): load start -> violation seen ${med(results.map((r) => r.detect))}; ` +
-  `violation -> scale-out ${med(results.map((r) => r.scaleOut - r.detect))}; violation -> new replica ready ${med(results.map((r) => r.ready - r.detect))}; ` +
-  `violation -> first call served by it ${served.length > 0 ? med(served) : "n/a (ODGM did not route to it)"}`)
+console.log(
+  `\nmedian over ${runs} runs (ms): load start -> violation seen ${med(results.map((r) => r.detect))}; ` +
+    `violation -> scale-out ${med(results.map((r) => r.scaleOut - r.detect))}; violation -> new replica ready ${
+      med(results.map((r) => r.ready - r.detect))
+    }; ` +
+    `violation -> first call served by it ${served.length > 0 ? med(served) : "n/a (ODGM did not route to it)"}`,
+)
 
 await crm.stop()
 await prometheus.stop()

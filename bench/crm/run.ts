@@ -20,19 +20,53 @@ const ODGM = `http://127.0.0.1:${odgmPort}`
 const CRM = `http://127.0.0.1:${crmPort}`
 const logDir = join(dir, "logs")
 
-const odgm = spawnServer({ name: "odgm", cmd: [process.execPath, "services/odgm/src/main.ts", "--port", String(odgmPort), "--host", "127.0.0.1", "--storage", "memory"], cwd: root, ports: [odgmPort!], env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" } })
+const odgm = spawnServer({
+  name: "odgm",
+  cmd: [
+    process.execPath,
+    "services/odgm/src/main.ts",
+    "--port",
+    String(odgmPort),
+    "--host",
+    "127.0.0.1",
+    "--storage",
+    "memory",
+  ],
+  cwd: root,
+  ports: [odgmPort!],
+  env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" },
+})
 const crm = spawnServer({
   name: "crm",
-  cmd: [process.execPath, "services/crm/src/main.ts", "--port", String(crmPort), "--host", "127.0.0.1", "--odgm-url", ODGM, "--storage", "memory"],
+  cmd: [
+    process.execPath,
+    "services/crm/src/main.ts",
+    "--port",
+    String(crmPort),
+    "--host",
+    "127.0.0.1",
+    "--odgm-url",
+    ODGM,
+    "--storage",
+    "memory",
+  ],
   cwd: root,
   ports: [crmPort!],
-  env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", OPRC_DRIVER_PROCESS_LOG_DIR: logDir, OPRC_DRIVER_PROCESS_STOP_ON_EXIT: "true" },
+  env: {
+    OPRC_TELEMETRY_LOG_LEVEL: "warn",
+    OPRC_DRIVER_PROCESS_LOG_DIR: logDir,
+    OPRC_DRIVER_PROCESS_STOP_ON_EXIT: "true",
+  },
 })
 await waitForHttp(`${ODGM}/readyz`, (s) => s === 200, 60_000)
 await waitForHttp(`${CRM}/readyz`, (s) => s === 200, 60_000)
 
 const call = async (method: string, body: unknown) => {
-  const r = await fetch(`${CRM}/oprc.crm.v1.RuntimeService/${method}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  const r = await fetch(`${CRM}/oprc.crm.v1.RuntimeService/${method}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  })
   if (r.status !== 200) throw new Error(`${method}: HTTP ${r.status} ${await r.text()}`)
   return r.json() as Promise<any>
 }
@@ -55,7 +89,9 @@ const availableAt = (u: any): number | undefined => {
   return c === undefined ? undefined : Date.parse(c.lastTransitionTime)
 }
 const cpuTicks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").slice(readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2).split(" ")
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").slice(
+    readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2,
+  ).split(" ")
   return Number(f[11]) + Number(f[12])
 }
 
@@ -85,7 +121,9 @@ try {
   const overhead: Array<number> = []
   for (const u of list.units) {
     const id = u.unit.id as string
-    const line = readFileSync(join(logDir, id, "Noop.fn-0.stdout.log"), "utf8").split("\n").find((l) => l.startsWith("started"))!
+    const line = readFileSync(join(logDir, id, "Noop.fn-0.stdout.log"), "utf8").split("\n").find((l) =>
+      l.startsWith("started")
+    )!
     const [, started, , listening] = line.split(" ")
     const a = availableAt(u)! - applied.get(id)!
     const s = Number(listening) - Number(started)
@@ -95,19 +133,36 @@ try {
   }
   console.log(`units: ${units} (${inflight} applies in flight), all Available after ${(total / 1000).toFixed(1)} s`)
   console.log(`apply -> Available: p50 ${pct(raw, 50)} ms, p95 ${pct(raw, 95)} ms`)
-  console.log(`function start (process start -> listening): p50 ${pct(startup, 50).toFixed(0)} ms, p95 ${pct(startup, 95).toFixed(0)} ms`)
-  console.log(`apply -> Available excluding function start: p50 ${pct(overhead, 50).toFixed(0)} ms, p95 ${pct(overhead, 95).toFixed(0)} ms`)
+  console.log(
+    `function start (process start -> listening): p50 ${pct(startup, 50).toFixed(0)} ms, p95 ${
+      pct(startup, 95).toFixed(0)
+    } ms`,
+  )
+  console.log(
+    `apply -> Available excluding function start: p50 ${pct(overhead, 50).toFixed(0)} ms, p95 ${
+      pct(overhead, 95).toFixed(0)
+    } ms`,
+  )
 
   // 2. reconcile throughput: a new generation of every unit, same spec.
   const t1 = performance.now()
   await Promise.all(Array.from({ length: units }, (_, i) => call("ApplyDeploymentUnit", { unit: unit(i, 2) })))
   for (;;) {
     list = await call("ListDeploymentUnits", {})
-    if (list.units.every((u: any) => u.status.observedGeneration === "2" && availableAt(u) !== undefined && u.status.phase === "DEPLOYMENT_PHASE_RUNNING")) break
+    if (
+      list.units.every((u: any) =>
+        u.status.observedGeneration === "2" && availableAt(u) !== undefined &&
+        u.status.phase === "DEPLOYMENT_PHASE_RUNNING"
+      )
+    ) break
     await Bun.sleep(20)
   }
   const secs = (performance.now() - t1) / 1000
-  console.log(`reconcile throughput: ${units} units to generation 2 in ${secs.toFixed(2)} s = ${(units / secs).toFixed(0)} units/s (same spec, no restarts)`)
+  console.log(
+    `reconcile throughput: ${units} units to generation 2 in ${secs.toFixed(2)} s = ${
+      (units / secs).toFixed(0)
+    } units/s (same spec, no restarts)`,
+  )
 
   // 3. idle CPU of the CRM.
   await Bun.sleep(1000)
@@ -115,9 +170,18 @@ try {
   const c0 = cpuTicks(crm.pid)
   await Bun.sleep(idleSeconds * 1000)
   const used = (cpuTicks(crm.pid) - c0) / hz
-  console.log(`idle CPU of the CRM holding ${units} units: ${((used / idleSeconds) * 100).toFixed(1)}% of one core over ${idleSeconds} s`)
+  console.log(
+    `idle CPU of the CRM holding ${units} units: ${
+      ((used / idleSeconds) * 100).toFixed(1)
+    }% of one core over ${idleSeconds} s`,
+  )
 } finally {
-  await Promise.all(Array.from({ length: units }, (_, i) => call("DeleteDeploymentUnit", { unitId: `bench-${i}-local` }).catch(() => undefined)))
+  await Promise.all(
+    Array.from(
+      { length: units },
+      (_, i) => call("DeleteDeploymentUnit", { unitId: `bench-${i}-local` }).catch(() => undefined),
+    ),
+  )
   await crm.stop()
   await odgm.stop()
   removeTempDir(dir)

@@ -5,7 +5,11 @@ export const RATIO_PREFIX = "RATIO "
 
 /** Prints `RATIO <measure> | <now> | <baseline> | <ratio> | aim <aim>` (aim may be empty). */
 export const ratioLine = (measure: string, now: string, baseline: string, ratio: number | string, aim = "") =>
-  console.log(`${RATIO_PREFIX}${measure} | ${now} | ${baseline} | ${typeof ratio === "number" ? ratio.toFixed(2) : ratio} | aim ${aim || "-"}`)
+  console.log(
+    `${RATIO_PREFIX}${measure} | ${now} | ${baseline} | ${typeof ratio === "number" ? ratio.toFixed(2) : ratio} | aim ${
+      aim || "-"
+    }`,
+  )
 
 export const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 

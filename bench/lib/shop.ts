@@ -4,4 +4,7 @@
 const root = new URL("../../", import.meta.url).pathname
 const text = JSON.stringify(Bun.YAML.parse(await Bun.file(`${root}examples/shop/package.yaml`).text()))
 
-export const shopPackage = (name: string): Record<string, unknown> => ({ ...JSON.parse(text.replaceAll('"shop.', `"${name}.`)), name })
+export const shopPackage = (name: string): Record<string, unknown> => ({
+  ...JSON.parse(text.replaceAll("\"shop.", `"${name}.`)),
+  name,
+})

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs"
 // Runs wrk against a URL and parses its report. wrk and the server share the machine's cores,
 // so only ratios between runs of the same benchmark are meaningful (see docs/benchmarks.md).
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 
@@ -50,25 +49,45 @@ export const parseWrk = (out: string): WrkResult => {
 export const runWrk = (o: WrkOptions): WrkResult => {
   const dir = mkdtempSync(join(tmpdir(), "oprc-wrk-"))
   const script = join(dir, "req.lua")
-  const headers = Object.entries(o.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)
+  const headers = Object.entries(o.headers ?? {}).map(([k, v]) =>
+    `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`
+  )
   writeFileSync(
     script,
-    [`wrk.method = ${JSON.stringify(o.method ?? "GET")}`, ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []), ...headers, o.script ?? ""].join("\n"),
+    [
+      `wrk.method = ${JSON.stringify(o.method ?? "GET")}`,
+      ...(o.body ? [`wrk.body = ${JSON.stringify(o.body)}`] : []),
+      ...headers,
+      o.script ?? "",
+    ].join("\n"),
   )
-  const r = Bun.spawnSync(["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url], { stdout: "pipe", stderr: "pipe" })
+  const r = Bun.spawnSync(
+    ["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url],
+    { stdout: "pipe", stderr: "pipe" },
+  )
   const out = r.stdout.toString()
   if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
   return parseWrk(out)
 }
 
 /** Spawns a bench server (a bun script printing nothing special) and waits for its port. */
-export const startBenchServer = async (script: string, port: number, env: Record<string, string> = {}, ready: "http" | "tcp" = "http") => {
-  const proc = Bun.spawn([process.execPath, script], { env: { ...process.env, PORT: String(port), ...env }, stdout: "ignore", stderr: "inherit" })
+export const startBenchServer = async (
+  script: string,
+  port: number,
+  env: Record<string, string> = {},
+  ready: "http" | "tcp" = "http",
+) => {
+  const proc = Bun.spawn([process.execPath, script], {
+    env: { ...process.env, PORT: String(port), ...env },
+    stdout: "ignore",
+    stderr: "inherit",
+  })
   const deadline = Date.now() + 15_000
   const probe = ready === "http"
     ? () => fetch(`http://127.0.0.1:${port}/`, { signal: AbortSignal.timeout(300) }).then(() => true, () => false)
     // An h2c-only server answers nothing to HTTP/1.1: accepting the connection is the sign.
-    : () => Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((s) => (s.end(), true), () => false)
+    : () =>
+      Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } }).then((s) => (s.end(), true), () => false)
   for (;;) {
     const up = await probe()
     if (up) break
@@ -99,4 +118,5 @@ export const cpuMs = (pid: number): number => {
   return (ticks * 1000) / 100
 }
 
-export const fmt = (r: WrkResult) => `${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`
+export const fmt = (r: WrkResult) =>
+  `${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`

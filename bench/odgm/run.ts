@@ -22,16 +22,35 @@ const OBJECTS = 1000
 
 const fnPort = await freePort()
 const fnUrl = `http://127.0.0.1:${fnPort}`
-writeFileSync(join(tmp, "collections.json"), JSON.stringify({
-  collections: [
-    { name: "bench.Obj", partitionCount: 4, functions: {} },
-    { name: "bench.Noop", partitionCount: 4, functions: { noop: { url: fnUrl, stateless: true }, touch: { url: fnUrl } } },
-  ],
-}))
+writeFileSync(
+  join(tmp, "collections.json"),
+  JSON.stringify({
+    collections: [
+      { name: "bench.Obj", partitionCount: 4, functions: {} },
+      {
+        name: "bench.Noop",
+        partitionCount: 4,
+        functions: { noop: { url: fnUrl, stateless: true }, touch: { url: fnUrl } },
+      },
+    ],
+  }),
+)
 
 const spawnOdgm = async (args: ReadonlyArray<string>) => {
   const port = await freePort()
-  const proc = Bun.spawn([process.execPath, `${root}services/odgm/src/main.ts`, "--host", "127.0.0.1", "--port", String(port), "--collections", join(tmp, "collections.json"), "--set", "telemetry.log.level=warn", ...args], {
+  const proc = Bun.spawn([
+    process.execPath,
+    `${root}services/odgm/src/main.ts`,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--collections",
+    join(tmp, "collections.json"),
+    "--set",
+    "telemetry.log.level=warn",
+    ...args,
+  ], {
     cwd: tmp,
     stdout: "ignore",
     stderr: "inherit",
@@ -41,10 +60,18 @@ const spawnOdgm = async (args: ReadonlyArray<string>) => {
     if (i > 400 || proc.exitCode !== null) throw new Error("ODGM did not become ready")
     await Bun.sleep(50)
   }
-  return { url, pid: proc.pid, stop: async () => { proc.kill("SIGTERM"); await proc.exited } }
+  return {
+    url,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGTERM")
+      await proc.exited
+    },
+  }
 }
 
-const randomPath = (prefix: string) => `math.randomseed(os.time())
+const randomPath = (prefix: string) =>
+  `math.randomseed(os.time())
 request = function()
   return wrk.format(nil, "${prefix}" .. "o" .. math.random(0, ${OBJECTS - 1}))
 end`
@@ -77,51 +104,142 @@ try {
   const entries = JSON.stringify({ entries: { n: 1, name: "a benchmark object", tags: ["x", "y"] } })
   for (const base of [sqlite.url, natsOdgm.url, bareUrl]) {
     for (let i = 0; i < OBJECTS; i += 50) {
-      await Promise.all(Array.from({ length: 50 }, (_, j) =>
-        fetch(`${base}/api/class/bench.Obj/-/objects/o${i + j}`, { method: "PUT", headers: { "content-type": "application/json" }, body: entries }).then((r) => {
-          if (r.status >= 300) throw new Error(`seed ${base}: ${r.status}`)
-        })))
+      await Promise.all(
+        Array.from({ length: 50 }, (_, j) =>
+          fetch(`${base}/api/class/bench.Obj/-/objects/o${i + j}`, {
+            method: "PUT",
+            headers: { "content-type": "application/json" },
+            body: entries,
+          }).then((r) => {
+            if (r.status >= 300) {
+              throw new Error(`seed ${base}: ${r.status}`)
+            }
+          })),
+      )
     }
   }
 
   const objPath = "/api/class/bench.Obj/-/objects/"
   type Opts = WrkOptions
-  const get = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, script: randomPath(objPath) })
-  const put = (url: string): Opts => ({ url: `${url}${objPath}o0`, connections: C, durationSec: seconds, method: "PUT", body: entries, headers: { "content-type": "application/json" }, script: randomPath(objPath) })
-  const viaOdgm = (url: string, c: number): WrkOptions => ({ url: `${url}/api/class/bench.Noop/-/invokes/noop`, connections: c, durationSec: seconds, method: "POST", body: "{}", headers: { "content-type": "application/json" } })
+  const get = (url: string): Opts => ({
+    url: `${url}${objPath}o0`,
+    connections: C,
+    durationSec: seconds,
+    script: randomPath(objPath),
+  })
+  const put = (url: string): Opts => ({
+    url: `${url}${objPath}o0`,
+    connections: C,
+    durationSec: seconds,
+    method: "PUT",
+    body: entries,
+    headers: { "content-type": "application/json" },
+    script: randomPath(objPath),
+  })
+  const viaOdgm = (url: string, c: number): WrkOptions => ({
+    url: `${url}/api/class/bench.Noop/-/invokes/noop`,
+    connections: c,
+    durationSec: seconds,
+    method: "POST",
+    body: "{}",
+    headers: { "content-type": "application/json" },
+  })
   const direct = (c: number): WrkOptions => ({
-    url: `${fnUrl}/oprc.function.v1.FunctionService/Invoke`, connections: c, durationSec: seconds, method: "POST",
-    body: JSON.stringify({ cls: "bench.Noop", function: "noop" }), headers: { "content-type": "application/json" },
+    url: `${fnUrl}/oprc.function.v1.FunctionService/Invoke`,
+    connections: c,
+    durationSec: seconds,
+    method: "POST",
+    body: JSON.stringify({ cls: "bench.Noop", function: "noop" }),
+    headers: { "content-type": "application/json" },
   })
 
   // Warm up every path (JIT, connection pools, SQLite pages) before measuring.
-  for (const o of [get(sqlite.url), get(bareUrl), get(natsOdgm.url), viaOdgm(sqlite.url, C), viaOdgm(natsOdgm.url, C), direct(C)]) runWrk({ ...o, durationSec: WARM })
+  for (
+    const o of [
+      get(sqlite.url),
+      get(bareUrl),
+      get(natsOdgm.url),
+      viaOdgm(sqlite.url, C),
+      viaOdgm(natsOdgm.url, C),
+      direct(C),
+    ]
+  ) runWrk({ ...o, durationSec: WARM })
 
-  const pair = (name: string, aim: string, odgm: () => Measured, base: () => Measured, nats: () => Measured, ratio: (o: Measured, b: Measured) => string) => {
+  const pair = (
+    name: string,
+    aim: string,
+    odgm: () => Measured,
+    base: () => Measured,
+    nats: () => Measured,
+    ratio: (o: Measured, b: Measured) => string,
+  ) => {
     // Alternate so slow drift of the shared machine hits both sides alike.
     const o1 = odgm(), b1 = base(), b2 = base(), o2 = odgm()
     const avg = (a: Measured, b: Measured): Measured => ({
-      requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2, p50Ms: (a.p50Ms + b.p50Ms) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2,
-      non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors, cpuUsPerReq: (a.cpuUsPerReq + b.cpuUsPerReq) / 2,
+      requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
+      p50Ms: (a.p50Ms + b.p50Ms) / 2,
+      p99Ms: (a.p99Ms + b.p99Ms) / 2,
+      non2xx: a.non2xx + b.non2xx,
+      errors: a.errors + b.errors,
+      cpuUsPerReq: (a.cpuUsPerReq + b.cpuUsPerReq) / 2,
     })
     const o = avg(o1, o2), b = avg(b1, b2), n = nats()
-    const f = (m: Measured) => `${Math.round(m.requestsPerSec)} req/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${Math.round(m.cpuUsPerReq)} µs CPU/req`
+    const f = (m: Measured) =>
+      `${Math.round(m.requestsPerSec)} req/s, p50 ${m.p50Ms.toFixed(2)} ms, p99 ${m.p99Ms.toFixed(2)} ms, ${
+        Math.round(m.cpuUsPerReq)
+      } µs CPU/req`
     rows.push(`| ${name} | ${f(o)} | ${f(b)} | ${ratio(o, b)} | ${aim} | ${f(n)} |`)
-    detail.push(`- ${name}: ODGM rounds ${Math.round(o1.requestsPerSec)} / ${Math.round(o2.requestsPerSec)} req/s; baseline rounds ${Math.round(b1.requestsPerSec)} / ${Math.round(b2.requestsPerSec)} req/s`)
+    detail.push(
+      `- ${name}: ODGM rounds ${Math.round(o1.requestsPerSec)} / ${
+        Math.round(o2.requestsPerSec)
+      } req/s; baseline rounds ${Math.round(b1.requestsPerSec)} / ${Math.round(b2.requestsPerSec)} req/s`,
+    )
     console.log(rows[rows.length - 1])
     ratioLine(`odgm ${name}`, `ODGM (SQLite): ${f(o)}`, `baseline: ${f(b)}`, ratio(o, b), aim)
     ratioLine(`odgm ${name}, NATS engine`, `ODGM (NATS): ${f(n)}`, `baseline: ${f(b)}`, ratio(n, b), aim)
   }
-  const throughput = (o: Measured, b: Measured) => `${(o.requestsPerSec / b.requestsPerSec).toFixed(2)}x throughput, ${(o.cpuUsPerReq / b.cpuUsPerReq).toFixed(1)}x CPU/req`
+  const throughput = (o: Measured, b: Measured) =>
+    `${(o.requestsPerSec / b.requestsPerSec).toFixed(2)}x throughput, ${
+      (o.cpuUsPerReq / b.cpuUsPerReq).toFixed(1)
+    }x CPU/req`
 
-  pair("object GET (REST, random of 1,000 ids, c50)", ">= 0.5x", () => measure(get(sqlite.url), [sqlite.pid]), () => measure(get(bareUrl), [bare.pid]), () => measure(get(natsOdgm.url), [natsOdgm.pid]), throughput)
-  pair("object PUT (REST, replace, c50)", ">= 0.5x", () => measure(put(sqlite.url), [sqlite.pid]), () => measure(put(bareUrl), [bare.pid]), () => measure(put(natsOdgm.url), [natsOdgm.pid]), throughput)
-  pair("no-op invoke, 1 connection (latency)", "<= +0.3 ms at p50", () => measure(viaOdgm(sqlite.url, 1), [sqlite.pid, fnServer.pid]), () => measure(direct(1), [fnServer.pid]), () => measure(viaOdgm(natsOdgm.url, 1), [natsOdgm.pid, fnServer.pid]),
-    (o, b) => `+${(o.p50Ms - b.p50Ms).toFixed(2)} ms at p50`)
-  pair("no-op invoke, c50 (throughput)", ">= 0.7x", () => measure(viaOdgm(sqlite.url, C), [sqlite.pid, fnServer.pid]), () => measure(direct(C), [fnServer.pid]), () => measure(viaOdgm(natsOdgm.url, C), [natsOdgm.pid, fnServer.pid]), throughput)
+  pair(
+    "object GET (REST, random of 1,000 ids, c50)",
+    ">= 0.5x",
+    () => measure(get(sqlite.url), [sqlite.pid]),
+    () => measure(get(bareUrl), [bare.pid]),
+    () => measure(get(natsOdgm.url), [natsOdgm.pid]),
+    throughput,
+  )
+  pair(
+    "object PUT (REST, replace, c50)",
+    ">= 0.5x",
+    () => measure(put(sqlite.url), [sqlite.pid]),
+    () => measure(put(bareUrl), [bare.pid]),
+    () => measure(put(natsOdgm.url), [natsOdgm.pid]),
+    throughput,
+  )
+  pair(
+    "no-op invoke, 1 connection (latency)",
+    "<= +0.3 ms at p50",
+    () => measure(viaOdgm(sqlite.url, 1), [sqlite.pid, fnServer.pid]),
+    () => measure(direct(1), [fnServer.pid]),
+    () => measure(viaOdgm(natsOdgm.url, 1), [natsOdgm.pid, fnServer.pid]),
+    (o, b) => `+${(o.p50Ms - b.p50Ms).toFixed(2)} ms at p50`,
+  )
+  pair(
+    "no-op invoke, c50 (throughput)",
+    ">= 0.7x",
+    () => measure(viaOdgm(sqlite.url, C), [sqlite.pid, fnServer.pid]),
+    () => measure(direct(C), [fnServer.pid]),
+    () => measure(viaOdgm(natsOdgm.url, C), [natsOdgm.pid, fnServer.pid]),
+    throughput,
+  )
 
   const now = new Date().toISOString()
-  writeFileSync(`${here}RESULTS.md`, `# bench/odgm results
+  writeFileSync(
+    `${here}RESULTS.md`,
+    `# bench/odgm results
 
 Run: ${now}, \`bun bench/odgm/run.ts ${seconds}\`. ODGM from source (\`bun services/odgm/src/main.ts\`), SQLite engine
 (WAL, synchronous=FULL, group commit) and NATS engine (one nats-server 2.9, R1); functions served by @oprc/sdk.
@@ -150,7 +268,8 @@ CPU per call and the Connect framing, breaker and Effect plumbing about 100 µs 
 cost about three times as much on Bun, so ODGM speaks the Connect protocol over fetch). PUT is at or above the
 baseline because ODGM's SQLite engine batches concurrent commits into one fsync (group commit), while the bare
 server commits each upsert alone with the same synchronous=FULL durability.
-`)
+`,
+  )
 } finally {
   await Promise.allSettled([sqlite.stop(), natsOdgm.stop(), bare.stop(), fnServer.stop()])
   await nats.stop()

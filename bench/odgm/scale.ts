@@ -21,8 +21,11 @@ import { ratioLine } from "../lib/report"
 import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 
 const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
-  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2, p50Ms: (a.p50Ms + b.p50Ms) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2,
-  non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors,
+  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
+  p50Ms: (a.p50Ms + b.p50Ms) / 2,
+  p99Ms: (a.p99Ms + b.p99Ms) / 2,
+  non2xx: a.non2xx + b.non2xx,
+  errors: a.errors + b.errors,
 })
 
 const seconds = Number(process.argv[2] ?? 5)
@@ -37,7 +40,10 @@ const idOf = (i: number) => `k${String(i).padStart(7, "0")}`
 
 const fnPort = await freePort()
 const fnUrl = `http://127.0.0.1:${fnPort}`
-writeFileSync(join(tmp, "collections.json"), JSON.stringify({ collections: [{ name: CLS, partitionCount: PARTITIONS, functions: { touch: { url: fnUrl } } }] }))
+writeFileSync(
+  join(tmp, "collections.json"),
+  JSON.stringify({ collections: [{ name: CLS, partitionCount: PARTITIONS, functions: { touch: { url: fnUrl } } }] }),
+)
 
 /** A SQLite file with `n` objects, written in the engine's format (schema from the engine itself). */
 const seed = async (path: string, n: number) => {
@@ -53,7 +59,16 @@ const seed = async (path: string, n: number) => {
       for (let i = start; i < Math.min(n, start + 100_000); i++) {
         const id = idOf(i)
         const partition = partitionOf(id, PARTITIONS)
-        const body = toJson({ cls: CLS, partition, id, version: 1n, entries: { n: { _tag: "Json", value: i }, name: { _tag: "Json", value: "a benchmark object" } }, triggers: [], createdAt: now, updatedAt: now })
+        const body = toJson({
+          cls: CLS,
+          partition,
+          id,
+          version: 1n,
+          entries: { n: { _tag: "Json", value: i }, name: { _tag: "Json", value: "a benchmark object" } },
+          triggers: [],
+          createdAt: now,
+          updatedAt: now,
+        })
         insert.run(CLS, partition, id, JSON.stringify(body))
       }
     })()
@@ -64,7 +79,19 @@ const seed = async (path: string, n: number) => {
 
 const spawnOdgm = async (args: ReadonlyArray<string>) => {
   const port = await freePort()
-  const proc = Bun.spawn([process.execPath, `${root}services/odgm/src/main.ts`, "--host", "127.0.0.1", "--port", String(port), "--collections", join(tmp, "collections.json"), "--set", "telemetry.log.level=warn", ...args], {
+  const proc = Bun.spawn([
+    process.execPath,
+    `${root}services/odgm/src/main.ts`,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--collections",
+    join(tmp, "collections.json"),
+    "--set",
+    "telemetry.log.level=warn",
+    ...args,
+  ], {
     cwd: tmp,
     stdout: "ignore",
     stderr: "inherit",
@@ -74,24 +101,35 @@ const spawnOdgm = async (args: ReadonlyArray<string>) => {
     if (i > 600 || proc.exitCode !== null) throw new Error("ODGM did not become ready")
     await Bun.sleep(50)
   }
-  return { url, pid: proc.pid, stop: async () => { proc.kill("SIGTERM"); await proc.exited } }
+  return {
+    url,
+    pid: proc.pid,
+    stop: async () => {
+      proc.kill("SIGTERM")
+      await proc.exited
+    },
+  }
 }
 
 const objects = `/api/class/${CLS}/-/objects`
 const listPrefix = `${objects}?prefix=k00012&limit=100` // k0001200..k0001299 at every size
 const heaviest = `${objects}?limit=1000&entries=true`
-const randomGet = (n: number) => `math.randomseed(os.time())
+const randomGet = (n: number) =>
+  `math.randomseed(os.time())
 request = function()
   return wrk.format(nil, "${objects}/k" .. string.format("%07d", math.random(0, ${n - 1})))
 end`
-const invokeScript = (n: number, keyed: boolean) => `math.randomseed(os.time())
+const invokeScript = (n: number, keyed: boolean) =>
+  `math.randomseed(os.time())
 counter = 0
 nonce = tostring(math.random(100000, 999999))
 request = function()
   counter = counter + 1
   local headers = { ["content-type"] = "application/json" }
   ${keyed ? `headers["idempotency-key"] = "b-" .. nonce .. "-" .. counter` : ""}
-  return wrk.format("POST", "${objects}/k" .. string.format("%07d", math.random(0, ${n - 1})) .. "/invokes/touch", headers, "{}")
+  return wrk.format("POST", "${objects}/k" .. string.format("%07d", math.random(0, ${
+    n - 1
+  })) .. "/invokes/touch", headers, "{}")
 end`
 
 const check = (what: string, r: WrkResult) => {
@@ -115,33 +153,71 @@ try {
   const entries = JSON.stringify({ entries: { n: 1, name: "a benchmark object" } })
   const t0 = performance.now()
   for (let i = 0; i < SMALL; i += 64) {
-    await Promise.all(Array.from({ length: Math.min(64, SMALL - i) }, (_, j) =>
-      fetch(`${natsOdgm.url}${objects}/${idOf(i + j)}`, { method: "PUT", headers: { "content-type": "application/json" }, body: entries }).then((r) => {
-        if (r.status >= 300) throw new Error(`seed nats: ${r.status}`)
-      })))
+    await Promise.all(
+      Array.from({ length: Math.min(64, SMALL - i) }, (_, j) =>
+        fetch(`${natsOdgm.url}${objects}/${idOf(i + j)}`, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+          body: entries,
+        }).then((r) => {
+          if (r.status >= 300) {
+            throw new Error(`seed nats: ${r.status}`)
+          }
+        })),
+    )
   }
   const seeded = performance.now() - t0
   const t1 = performance.now()
   const first = await (await fetch(`${natsOdgm.url}${listPrefix}`)).json() as { objects: unknown[] }
   const firstList = performance.now() - t1
-  console.log(`nats: seeded ${SMALL} in ${Math.round(seeded)} ms; first listing ${Math.round(firstList)} ms (${first.objects.length} objects)`)
+  console.log(
+    `nats: seeded ${SMALL} in ${Math.round(seeded)} ms; first listing ${
+      Math.round(firstList)
+    } ms (${first.objects.length} objects)`,
+  )
 
   // Warm up (JIT, pages) briefly.
-  for (const u of [small.url, big.url, natsOdgm.url]) runWrk({ url: `${u}${listPrefix}`, connections: 4, durationSec: 2 })
+  for (const u of [small.url, big.url, natsOdgm.url]) {
+    runWrk({ url: `${u}${listPrefix}`, connections: 4, durationSec: 2 })
+  }
   runWrk({ url: `${big.url}${objects}/k0000000`, connections: 16, durationSec: 2, script: randomGet(BIG) })
 
   // Each pair alternates (small, big, big, small) so drift of the shared machine hits both alike.
   const pair = (what: string, run: (big: boolean) => WrkResult) => {
-    const a1 = check(`${what}, 10k`, run(false)), b1 = check(`${what}, ${BIG}`, run(true)), b2 = check(`${what}, ${BIG}`, run(true)), a2 = check(`${what}, 10k`, run(false))
+    const a1 = check(`${what}, 10k`, run(false)),
+      b1 = check(`${what}, ${BIG}`, run(true)),
+      b2 = check(`${what}, ${BIG}`, run(true)),
+      a2 = check(`${what}, 10k`, run(false))
     return [mean(a1, a2), mean(b1, b2)] as const
   }
-  const [listSmall, listBig] = pair("LIST prefix, sqlite", (isBig) => runWrk({ url: `${isBig ? big.url : small.url}${listPrefix}`, connections: 4, durationSec: seconds }))
-  const listNats = check("LIST prefix, nats 10k", runWrk({ url: `${natsOdgm.url}${listPrefix}`, connections: 4, durationSec: seconds }))
-  const [getSmall, getBig] = pair("GET random, sqlite", (isBig) => runWrk({ url: `${isBig ? big.url : small.url}${objects}/k0000000`, connections: 16, durationSec: seconds, script: randomGet(isBig ? BIG : SMALL) }))
+  const [listSmall, listBig] = pair(
+    "LIST prefix, sqlite",
+    (isBig) => runWrk({ url: `${isBig ? big.url : small.url}${listPrefix}`, connections: 4, durationSec: seconds }),
+  )
+  const listNats = check(
+    "LIST prefix, nats 10k",
+    runWrk({ url: `${natsOdgm.url}${listPrefix}`, connections: 4, durationSec: seconds }),
+  )
+  const [getSmall, getBig] = pair(
+    "GET random, sqlite",
+    (isBig) =>
+      runWrk({
+        url: `${isBig ? big.url : small.url}${objects}/k0000000`,
+        connections: 16,
+        durationSec: seconds,
+        script: randomGet(isBig ? BIG : SMALL),
+      }),
+  )
 
   // GET while one client (another wrk process: this one blocks while wrk runs) loops the heaviest listing.
-  const lister = Bun.spawn(["wrk", "-t1", "-c1", `-d${seconds}s`, "--latency", `${big.url}${heaviest}`], { stdout: "pipe", stderr: "ignore" })
-  const getUnderList = check(`GET random, sqlite ${BIG}, while a client loops LIST limit=1000&entries=true`, runWrk({ url: `${big.url}${objects}/k0000000`, connections: 16, durationSec: seconds, script: randomGet(BIG) }))
+  const lister = Bun.spawn(["wrk", "-t1", "-c1", `-d${seconds}s`, "--latency", `${big.url}${heaviest}`], {
+    stdout: "pipe",
+    stderr: "ignore",
+  })
+  const getUnderList = check(
+    `GET random, sqlite ${BIG}, while a client loops LIST limit=1000&entries=true`,
+    runWrk({ url: `${big.url}${objects}/k0000000`, connections: 16, durationSec: seconds, script: randomGet(BIG) }),
+  )
   const listing = parseWrk(await new Response(lister.stdout).text())
   await lister.exited
   const listRate = listing.requestsPerSec
@@ -150,49 +226,109 @@ try {
   // request of ODGM (from /proc) is the figure least disturbed by the other load on the machine.
   const invoke = (keyed: boolean) => {
     const before = cpuMs(small.pid)
-    const r = runWrk({ url: `${small.url}${objects}/k0000000/invokes/touch`, connections: 16, durationSec: seconds, script: invokeScript(SMALL, keyed) })
+    const r = runWrk({
+      url: `${small.url}${objects}/k0000000/invokes/touch`,
+      connections: 16,
+      durationSec: seconds,
+      script: invokeScript(SMALL, keyed),
+    })
     const cpu = ((cpuMs(small.pid) - before) * 1000) / (r.requestsPerSec * seconds)
     console.log(`  ODGM CPU ${Math.round(cpu)} µs/req`)
     return { ...r, cpu }
   }
-  runWrk({ url: `${small.url}${objects}/k0000000/invokes/touch`, connections: 16, durationSec: 2, script: invokeScript(SMALL, true) })
+  runWrk({
+    url: `${small.url}${objects}/k0000000/invokes/touch`,
+    connections: 16,
+    durationSec: 2,
+    script: invokeScript(SMALL, true),
+  })
   // Three alternating pairs (ABBA-style): the median of each side.
   const plainRuns: Array<ReturnType<typeof invoke>> = []
   const keyedRuns: Array<ReturnType<typeof invoke>> = []
   for (let round = 0; round < 3; round++) {
     const order = round % 2 === 0 ? [false, true] : [true, false]
-    for (const keyedRun of order) (keyedRun ? keyedRuns : plainRuns).push(check(`invoke touch, ${keyedRun ? "Idempotency-Key" : "no key"}`, invoke(keyedRun)) as ReturnType<typeof invoke>)
+    for (const keyedRun of order) {
+      ;(keyedRun ? keyedRuns : plainRuns).push(
+        check(`invoke touch, ${keyedRun ? "Idempotency-Key" : "no key"}`, invoke(keyedRun)) as ReturnType<
+          typeof invoke
+        >,
+      )
+    }
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const plain = median(plainRuns.map((r) => r.requestsPerSec))
   const keyed = median(keyedRuns.map((r) => r.requestsPerSec))
   const plainCpu = median(plainRuns.map((r) => r.cpu))
   const keyedCpu = median(keyedRuns.map((r) => r.cpu))
-  const runs = (rs: Array<ReturnType<typeof invoke>>) => rs.map((r) => `${Math.round(r.requestsPerSec)}/${Math.round(r.cpu)}`).join(", ")
+  const runs = (rs: Array<ReturnType<typeof invoke>>) =>
+    rs.map((r) => `${Math.round(r.requestsPerSec)}/${Math.round(r.cpu)}`).join(", ")
 
   const ratio = (a: number, b: number) => (a / b).toFixed(2)
   lines.push(
-    `| LIST \`?prefix=k00012&limit=100\` (100 matches), c4 | ${fmt(listSmall)} | ${fmt(listBig)} | p50 ${ratio(listBig.p50Ms, listSmall.p50Ms)}x, throughput 10 k / 1 M ${ratio(listSmall.requestsPerSec, listBig.requestsPerSec)} | within 1.5x | NATS R1, 10 k: ${fmt(listNats)} |`,
-    `| GET random id, c16 | ${fmt(getSmall)} | ${fmt(getBig)} | p50 ${ratio(getBig.p50Ms, getSmall.p50Ms)}x, throughput 10 k / 1 M ${ratio(getSmall.requestsPerSec, getBig.requestsPerSec)} | within 1.2x | |`,
-    `| GET random id, c16, while 1 client loops \`?limit=1000&entries=true\` (${listRate.toFixed(1)} lists/s, p50 ${listing.p50Ms.toFixed(1)} ms) | | ${fmt(getUnderList)} | p99 ${ratio(getUnderList.p99Ms, getBig.p99Ms)}x of the quiet GET at ${BIG} | | |`,
-    `| sync invoke \`touch\` (stateful, random of 10 k objects), c16; medians of 3 runs (req/s / µs ODGM CPU per req each) | no key: ${Math.round(plain)} req/s, ODGM ${Math.round(plainCpu)} µs CPU/req (${runs(plainRuns)}) | Idempotency-Key: ${Math.round(keyed)} req/s, ODGM ${Math.round(keyedCpu)} µs CPU/req (${runs(keyedRuns)}) | throughput ${((1 - keyed / plain) * 100).toFixed(1)} % lower, CPU/req ${((keyedCpu / plainCpu - 1) * 100).toFixed(1)} % higher | <= 10 % | |`,
+    `| LIST \`?prefix=k00012&limit=100\` (100 matches), c4 | ${fmt(listSmall)} | ${fmt(listBig)} | p50 ${
+      ratio(listBig.p50Ms, listSmall.p50Ms)
+    }x, throughput 10 k / 1 M ${
+      ratio(listSmall.requestsPerSec, listBig.requestsPerSec)
+    } | within 1.5x | NATS R1, 10 k: ${fmt(listNats)} |`,
+    `| GET random id, c16 | ${fmt(getSmall)} | ${fmt(getBig)} | p50 ${
+      ratio(getBig.p50Ms, getSmall.p50Ms)
+    }x, throughput 10 k / 1 M ${ratio(getSmall.requestsPerSec, getBig.requestsPerSec)} | within 1.2x | |`,
+    `| GET random id, c16, while 1 client loops \`?limit=1000&entries=true\` (${listRate.toFixed(1)} lists/s, p50 ${
+      listing.p50Ms.toFixed(1)
+    } ms) | | ${fmt(getUnderList)} | p99 ${ratio(getUnderList.p99Ms, getBig.p99Ms)}x of the quiet GET at ${BIG} | | |`,
+    `| sync invoke \`touch\` (stateful, random of 10 k objects), c16; medians of 3 runs (req/s / µs ODGM CPU per req each) | no key: ${
+      Math.round(plain)
+    } req/s, ODGM ${Math.round(plainCpu)} µs CPU/req (${runs(plainRuns)}) | Idempotency-Key: ${
+      Math.round(keyed)
+    } req/s, ODGM ${Math.round(keyedCpu)} µs CPU/req (${runs(keyedRuns)}) | throughput ${
+      ((1 - keyed / plain) * 100).toFixed(1)
+    } % lower, CPU/req ${((keyedCpu / plainCpu - 1) * 100).toFixed(1)} % higher | <= 10 % | |`,
   )
-  ratioLine(`odgm growth LIST prefix (100 matches), 1 M vs 10 k, SQLite`, `${BIG}: ${fmt(listBig)}`, `10 k: ${fmt(listSmall)}`, `p50 ${ratio(listBig.p50Ms, listSmall.p50Ms)}x, throughput 10 k / big ${ratio(listSmall.requestsPerSec, listBig.requestsPerSec)}`, "within 1.3x")
-  ratioLine(`odgm growth GET random id, 1 M vs 10 k, SQLite`, `${BIG}: ${fmt(getBig)}`, `10 k: ${fmt(getSmall)}`, `p50 ${ratio(getBig.p50Ms, getSmall.p50Ms)}x, throughput 10 k / big ${ratio(getSmall.requestsPerSec, getBig.requestsPerSec)}`, "within 1.3x")
-  ratioLine(`odgm LIST prefix on NATS (10 k) vs SQLite (10 k)`, `NATS: ${fmt(listNats)}`, `SQLite: ${fmt(listSmall)}`, ratio(listNats.requestsPerSec, listSmall.requestsPerSec), "-")
-  writeFileSync(`${here}SCALE.md`, `# bench/odgm/scale.ts results
+  ratioLine(
+    `odgm growth LIST prefix (100 matches), 1 M vs 10 k, SQLite`,
+    `${BIG}: ${fmt(listBig)}`,
+    `10 k: ${fmt(listSmall)}`,
+    `p50 ${ratio(listBig.p50Ms, listSmall.p50Ms)}x, throughput 10 k / big ${
+      ratio(listSmall.requestsPerSec, listBig.requestsPerSec)
+    }`,
+    "within 1.3x",
+  )
+  ratioLine(
+    `odgm growth GET random id, 1 M vs 10 k, SQLite`,
+    `${BIG}: ${fmt(getBig)}`,
+    `10 k: ${fmt(getSmall)}`,
+    `p50 ${ratio(getBig.p50Ms, getSmall.p50Ms)}x, throughput 10 k / big ${
+      ratio(getSmall.requestsPerSec, getBig.requestsPerSec)
+    }`,
+    "within 1.3x",
+  )
+  ratioLine(
+    `odgm LIST prefix on NATS (10 k) vs SQLite (10 k)`,
+    `NATS: ${fmt(listNats)}`,
+    `SQLite: ${fmt(listSmall)}`,
+    ratio(listNats.requestsPerSec, listSmall.requestsPerSec),
+    "-",
+  )
+  writeFileSync(
+    `${here}SCALE.md`,
+    `# bench/odgm/scale.ts results
 
-Run: ${new Date().toISOString()}, \`bun bench/odgm/scale.ts ${seconds} ${BIG}\`; load average at the end ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")}.
+Run: ${new Date().toISOString()}, \`bun bench/odgm/scale.ts ${seconds} ${BIG}\`; load average at the end ${
+      (await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")
+    }.
 ODGM from source, SQLite engine (files seeded directly in the engine's row format: ${SMALL} and ${BIG} objects of class
 ${CLS}, ${PARTITIONS} partitions, ids k0000000...), NATS engine on one nats-server 2.9 (R1, ${SMALL} objects seeded through
-REST in ${Math.round(seeded)} ms; the first listing, which builds the node's key index, took ${Math.round(firstList)} ms).
+REST in ${Math.round(seeded)} ms; the first listing, which builds the node's key index, took ${
+      Math.round(firstList)
+    } ms).
 wrk -t1, ${seconds} s per figure; SQLite pairs alternate 10 k / ${BIG} / ${BIG} / 10 k (means shown), once each, on a shared
 2-core machine (other engineers' tests running): compare ratios, not absolute numbers.
 
 | measurement | 10 k objects (SQLite) | ${BIG} objects (SQLite) | ratio | aim | beside |
 |---|---|---|---|---|---|
 ${lines.join("\n")}
-`)
+`,
+  )
   console.log(lines.join("\n"))
 } finally {
   await Promise.allSettled([small.stop(), big.stop(), natsOdgm.stop(), fn.stop()])

@@ -19,7 +19,18 @@ const out = mkdtempSync(join(tmpdir(), "oprc-profiles-"))
 const startProfiled = async (name: string, args: ReadonlyArray<string>, cwd: string) => {
   const port = await freePort()
   const dir = join(out, name)
-  const proc = Bun.spawn([process.execPath, "--cpu-prof-md", `--cpu-prof-dir=${dir}`, ...args, "--host", "127.0.0.1", "--port", String(port), "--set", "telemetry.log.level=warn"], { cwd, stdout: "ignore", stderr: "inherit" })
+  const proc = Bun.spawn([
+    process.execPath,
+    "--cpu-prof-md",
+    `--cpu-prof-dir=${dir}`,
+    ...args,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--set",
+    "telemetry.log.level=warn",
+  ], { cwd, stdout: "ignore", stderr: "inherit" })
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
     if (i > 400 || proc.exitCode !== null) throw new Error(`${name} did not become ready`)
@@ -50,7 +61,11 @@ const summaries: Array<string> = []
 const profile = async (name: string, server: Awaited<ReturnType<typeof startProfiled>>, load: WrkOptions) => {
   runWrk(load)
   const file = await server.stop()
-  summaries.push(`### ${name}\n\n\`${load.method ?? (load.script !== undefined ? "POST (wrk script)" : "GET")} ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n`)
+  summaries.push(
+    `### ${name}\n\n\`${
+      load.method ?? (load.script !== undefined ? "POST (wrk script)" : "GET")
+    } ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n`,
+  )
   console.log(summaries[summaries.length - 1])
 }
 
@@ -59,43 +74,97 @@ const loadBefore = loadAvg()
 // PM GetPackage
 {
   const pm = await startProfiled("pm-get", [`${root}services/pm/src/main.ts`, "--storage", "memory"], tmp)
-  const r = await fetch(`${pm.base}/api/v1/packages`, { method: "POST", headers: json, body: JSON.stringify(shopPackage("shop")) })
+  const r = await fetch(`${pm.base}/api/v1/packages`, {
+    method: "POST",
+    headers: json,
+    body: JSON.stringify(shopPackage("shop")),
+  })
   if (r.status !== 201) throw new Error(`seed: ${r.status} ${await r.text()}`)
-  await profile("PM GetPackage (Connect JSON)", pm, { url: `${pm.base}/oprc.pm.v1.PackageService/GetPackage`, connections: 50, durationSec: seconds, method: "POST", body: JSON.stringify({ name: "shop" }), headers: json })
+  await profile("PM GetPackage (Connect JSON)", pm, {
+    url: `${pm.base}/oprc.pm.v1.PackageService/GetPackage`,
+    connections: 50,
+    durationSec: seconds,
+    method: "POST",
+    body: JSON.stringify({ name: "shop" }),
+    headers: json,
+  })
 }
 // PM CreatePackage (every request a new name)
 {
   const pm = await startProfiled("pm-create", [`${root}services/pm/src/main.ts`, "--storage", "memory"], tmp)
   const template = join(tmp, "template.json")
   writeFileSync(template, JSON.stringify(shopPackage("__NAME__")))
-  const script = readFileSync(`${root}bench/pm/create.lua`, "utf8").replace('os.getenv("TEMPLATE_FILE")', JSON.stringify(template))
-  await profile("PM CreatePackage (REST, shop package)", pm, { url: pm.base, connections: 20, durationSec: seconds, script })
+  const script = readFileSync(`${root}bench/pm/create.lua`, "utf8").replace(
+    "os.getenv(\"TEMPLATE_FILE\")",
+    JSON.stringify(template),
+  )
+  await profile("PM CreatePackage (REST, shop package)", pm, {
+    url: pm.base,
+    connections: 20,
+    durationSec: seconds,
+    script,
+  })
 }
 // ODGM object GET and no-op invoke
 {
   const fnPort = await freePort()
   const fn = await startBenchServer(`${root}bench/odgm/noop-function.ts`, fnPort)
-  writeFileSync(join(tmp, "collections.json"), JSON.stringify({ collections: [{ name: "bench.Obj", partitionCount: 4, functions: { noop: { url: `http://127.0.0.1:${fnPort}`, stateless: true } } }] }))
+  writeFileSync(
+    join(tmp, "collections.json"),
+    JSON.stringify({
+      collections: [{
+        name: "bench.Obj",
+        partitionCount: 4,
+        functions: { noop: { url: `http://127.0.0.1:${fnPort}`, stateless: true } },
+      }],
+    }),
+  )
   try {
-    const args = [`${root}services/odgm/src/main.ts`, "--storage", "memory", "--collections", join(tmp, "collections.json")]
+    const args = [
+      `${root}services/odgm/src/main.ts`,
+      "--storage",
+      "memory",
+      "--collections",
+      join(tmp, "collections.json"),
+    ]
     const get = await startProfiled("odgm-get", args, tmp)
-    const put = await fetch(`${get.base}/api/class/bench.Obj/-/objects/o1`, { method: "PUT", headers: json, body: JSON.stringify({ entries: { n: 1, name: "a benchmark object" } }) })
+    const put = await fetch(`${get.base}/api/class/bench.Obj/-/objects/o1`, {
+      method: "PUT",
+      headers: json,
+      body: JSON.stringify({ entries: { n: 1, name: "a benchmark object" } }),
+    })
     if (put.status >= 300) throw new Error(`seed: ${put.status}`)
-    await profile("ODGM object GET (REST)", get, { url: `${get.base}/api/class/bench.Obj/-/objects/o1`, connections: 50, durationSec: seconds })
+    await profile("ODGM object GET (REST)", get, {
+      url: `${get.base}/api/class/bench.Obj/-/objects/o1`,
+      connections: 50,
+      durationSec: seconds,
+    })
     const inv = await startProfiled("odgm-invoke", args, tmp)
-    await profile("ODGM no-op invoke (REST, stateless)", inv, { url: `${inv.base}/api/class/bench.Obj/-/invokes/noop`, connections: 50, durationSec: seconds, method: "POST", body: "{}", headers: json })
+    await profile("ODGM no-op invoke (REST, stateless)", inv, {
+      url: `${inv.base}/api/class/bench.Obj/-/invokes/noop`,
+      connections: 50,
+      durationSec: seconds,
+      method: "POST",
+      body: "{}",
+      headers: json,
+    })
   } finally {
     await fn.stop()
   }
 }
 const tail = `load average before ${loadBefore}, after ${loadAvg()}; profiles in ${out}`
-writeFileSync(new URL("PROFILES.md", import.meta.url).pathname, [
-  "# bench/perf/profile.ts results",
-  "",
-  `Run: ${new Date().toISOString()}, \`bun bench/perf/profile.ts ${seconds}\` (servers from source under \`bun --cpu-prof-md\`, memory storage,`,
-  `wrk on the same shared 2-core machine); ${tail}. Top frames by self time; "Total" counts a recursive frame once per`,
-  "level, so it can exceed the real share (protobuf's compiledWriter recurses per nested message).",
-  "",
-  ...summaries,
-].join("\n"))
+writeFileSync(
+  new URL("PROFILES.md", import.meta.url).pathname,
+  [
+    "# bench/perf/profile.ts results",
+    "",
+    `Run: ${
+      new Date().toISOString()
+    }, \`bun bench/perf/profile.ts ${seconds}\` (servers from source under \`bun --cpu-prof-md\`, memory storage,`,
+    `wrk on the same shared 2-core machine); ${tail}. Top frames by self time; "Total" counts a recursive frame once per`,
+    "level, so it can exceed the real share (protobuf's compiledWriter recurses per nested message).",
+    "",
+    ...summaries,
+  ].join("\n"),
+)
 console.log(tail)

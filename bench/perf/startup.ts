@@ -28,7 +28,16 @@ const server = async (binary: string, args: ReadonlyArray<string>, waitReady: bo
   for (let i = 0; i < starts; i++) {
     const port = await freePort()
     const t0 = performance.now()
-    const proc = Bun.spawn([`${dist}${binary}`, "--host", "127.0.0.1", "--port", String(port), "--set", "telemetry.log.level=warn", ...args], { cwd, stdout: "ignore", stderr: "ignore" })
+    const proc = Bun.spawn([
+      `${dist}${binary}`,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--set",
+      "telemetry.log.level=warn",
+      ...args,
+    ], { cwd, stdout: "ignore", stderr: "ignore" })
     try {
       healthy.push((await until(`http://127.0.0.1:${port}/healthz`, t0 + 20_000)) - t0)
       if (waitReady) ready.push((await until(`http://127.0.0.1:${port}/readyz`, t0 + 20_000)) - t0)
@@ -37,7 +46,10 @@ const server = async (binary: string, args: ReadonlyArray<string>, waitReady: bo
       await proc.exited
     }
   }
-  return { healthy: median(healthy), ready: waitReady ? `${median(ready).toFixed(0)} ms` : "not waited for: no ODGM behind it" }
+  return {
+    healthy: median(healthy),
+    ready: waitReady ? `${median(ready).toFixed(0)} ms` : "not waited for: no ODGM behind it",
+  }
 }
 
 if (!existsSync(`${dist}oprc-pm`)) {
@@ -45,14 +57,22 @@ if (!existsSync(`${dist}oprc-pm`)) {
   process.exit(0)
 }
 const odgmPort = await freePort()
-for (const [binary, args, ready] of [
-  ["oprc-pm", ["--storage", "memory"], true],
-  ["oprc-odgm", ["--storage", "memory"], true],
-  // The CRM's ODGM URL is only configuration at start-up (nothing listens there).
-  ["oprc-crm", ["--storage", "memory", "--odgm-url", `http://127.0.0.1:${odgmPort}`], false],
-] as const) {
+for (
+  const [binary, args, ready] of [
+    ["oprc-pm", ["--storage", "memory"], true],
+    ["oprc-odgm", ["--storage", "memory"], true],
+    // The CRM's ODGM URL is only configuration at start-up (nothing listens there).
+    ["oprc-crm", ["--storage", "memory", "--odgm-url", `http://127.0.0.1:${odgmPort}`], false],
+  ] as const
+) {
   const r = await server(binary, args, ready)
-  ratioLine(`startup ${binary} to /healthz (median of ${starts})`, `${r.healthy.toFixed(0)} ms (/readyz ${r.ready})`, "aim 200 ms", r.healthy / 200, "< 1 (under 200 ms)")
+  ratioLine(
+    `startup ${binary} to /healthz (median of ${starts})`,
+    `${r.healthy.toFixed(0)} ms (/readyz ${r.ready})`,
+    "aim 200 ms",
+    r.healthy / 200,
+    "< 1 (under 200 ms)",
+  )
 }
 const cli: Array<number> = []
 for (let i = 0; i < starts; i++) {
@@ -61,4 +81,10 @@ for (let i = 0; i < starts; i++) {
   if (r.exitCode !== 0) throw new Error(`oprc --version: ${r.stderr.toString()}`)
   cli.push(performance.now() - t0)
 }
-ratioLine(`startup oprc (CLI) --version to exit (median of ${starts})`, `${median(cli).toFixed(0)} ms`, "aim 200 ms", median(cli) / 200, "< 1 (under 200 ms)")
+ratioLine(
+  `startup oprc (CLI) --version to exit (median of ${starts})`,
+  `${median(cli).toFixed(0)} ms`,
+  "aim 200 ms",
+  median(cli) / 200,
+  "< 1 (under 200 ms)",
+)

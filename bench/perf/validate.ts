@@ -47,6 +47,10 @@ const result = {
   cachedUs: perCall(() => cached.get(`shop@1`)),
   answerBytes: cached.get("shop@1")!.length,
   // The JIT must not change what is accepted or what the user is told: compare across modes.
-  rejection: Effect.runSync(Effect.flip(decodePackageChecked({ ...shop, name: "Bad Name!", version: 7, classes: [{ key: "" }] })).pipe(Effect.map((e) => JSON.stringify(e.violations)))),
+  rejection: Effect.runSync(
+    Effect.flip(decodePackageChecked({ ...shop, name: "Bad Name!", version: 7, classes: [{ key: "" }] })).pipe(
+      Effect.map((e) => JSON.stringify(e.violations)),
+    ),
+  ),
 }
 console.log(JSON.stringify(result))

@@ -15,7 +15,8 @@ const run = async (deadline: number, record: boolean) => {
     if (record) latencies.push(performance.now() - started)
   }
 }
-const workers = (ms: number, record: boolean) => Promise.all(Array.from({ length: Number(connections) }, () => run(Date.now() + ms, record)))
+const workers = (ms: number, record: boolean) =>
+  Promise.all(Array.from({ length: Number(connections) }, () => run(Date.now() + ms, record)))
 await workers(2000, false) // warm-up
 const t0 = performance.now()
 await workers(Number(seconds) * 1000, true)

@@ -27,18 +27,39 @@ const json = { "content-type": "application/json" }
 const startPm = async (args: ReadonlyArray<string>) => {
   const port = await freePort()
   const t0 = performance.now()
-  const proc = Bun.spawn([process.execPath, `${root}services/pm/src/main.ts`, "--host", "127.0.0.1", "--port", String(port), "--set", "telemetry.log.level=warn", ...args], { cwd: tmp, stdout: "ignore", stderr: "inherit" })
+  const proc = Bun.spawn([
+    process.execPath,
+    `${root}services/pm/src/main.ts`,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+    "--set",
+    "telemetry.log.level=warn",
+    ...args,
+  ], { cwd: tmp, stdout: "ignore", stderr: "inherit" })
   const base = `http://127.0.0.1:${port}`
   for (let i = 0; (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
     if (i > 1200 || proc.exitCode !== null) throw new Error("the PM did not become ready")
     await Bun.sleep(25)
   }
-  return { base, readyMs: performance.now() - t0, stop: async () => { proc.kill("SIGTERM"); await proc.exited } }
+  return {
+    base,
+    readyMs: performance.now() - t0,
+    stop: async () => {
+      proc.kill("SIGTERM")
+      await proc.exited
+    },
+  }
 }
 
 const createTen = async (base: string) => {
   for (let i = 0; i < 10; i++) {
-    const r = await fetch(`${base}/api/v1/packages`, { method: "POST", headers: json, body: JSON.stringify(shopPackage(nameOf(i))) })
+    const r = await fetch(`${base}/api/v1/packages`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify(shopPackage(nameOf(i))),
+    })
     if (r.status !== 201) throw new Error(`create ${nameOf(i)}: ${r.status} ${await r.text()}`)
   }
 }
@@ -53,21 +74,45 @@ const renamed = (value: string, i: number) => value.replaceAll(nameOf(i % 10), n
 const readAll = async (base: string, n: number) => {
   const t0 = performance.now()
   for (let i = 0; i < n; i += 16) {
-    await Promise.all(Array.from({ length: Math.min(16, n - i) }, (_, j) =>
-      fetch(`${base}/oprc.pm.v1.PackageService/GetPackage`, { method: "POST", headers: json, body: JSON.stringify({ name: nameOf(i + j) }) }).then(async (r) => {
-        if (r.status !== 200) throw new Error(`first read ${nameOf(i + j)}: ${r.status} ${await r.text()}`)
-      })))
+    await Promise.all(
+      Array.from({ length: Math.min(16, n - i) }, (_, j) =>
+        fetch(`${base}/oprc.pm.v1.PackageService/GetPackage`, {
+          method: "POST",
+          headers: json,
+          body: JSON.stringify({ name: nameOf(i + j) }),
+        }).then(async (r) => {
+          if (r.status !== 200) {
+            throw new Error(`first read ${nameOf(i + j)}: ${r.status} ${await r.text()}`)
+          }
+        })),
+    )
   }
   return n / ((performance.now() - t0) / 1000)
 }
 
 const measure = (base: string, n: number) => {
   const rpc = (m: string) => `${base}/oprc.pm.v1.PackageService/${m}`
-  const get = (d: number) => runWrk({
-    url: rpc("GetPackage"), connections: 16, durationSec: d, method: "POST", headers: json,
-    script: `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${n - 1})) .. '"}')\nend`,
-  })
-  const list = (d: number) => runWrk({ url: rpc("ListPackages"), connections: 16, durationSec: d, method: "POST", headers: json, body: JSON.stringify({ limit: 10 }) })
+  const get = (d: number) =>
+    runWrk({
+      url: rpc("GetPackage"),
+      connections: 16,
+      durationSec: d,
+      method: "POST",
+      headers: json,
+      script:
+        `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${
+          n - 1
+        })) .. '"}')\nend`,
+    })
+  const list = (d: number) =>
+    runWrk({
+      url: rpc("ListPackages"),
+      connections: 16,
+      durationSec: d,
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ limit: 10 }),
+    })
   get(1), list(1) // warm-up
   const check = (what: string, r: WrkResult) => {
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`)
@@ -80,7 +125,11 @@ type Figures = ReturnType<typeof measure> & { readyMs: number; firstReadsPerSec:
 const results: Record<string, Record<number, Figures>> = { sqlite: {}, etcd: {} }
 
 const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
-  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2, p50Ms: (a.p50Ms + b.p50Ms) / 2, p99Ms: (a.p99Ms + b.p99Ms) / 2, non2xx: a.non2xx + b.non2xx, errors: a.errors + b.errors,
+  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
+  p50Ms: (a.p50Ms + b.p50Ms) / 2,
+  p99Ms: (a.p99Ms + b.p99Ms) / 2,
+  non2xx: a.non2xx + b.non2xx,
+  errors: a.errors + b.errors,
 })
 /** Both sizes served at once, measured small, big, big, small so drift of the shared machine hits both alike. */
 const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => ReadonlyArray<string>) => {
@@ -88,9 +137,22 @@ const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => Read
   const big = await startPm(argsOf(BIG))
   try {
     const firstSmall = await readAll(small.base, 10), firstBig = await readAll(big.base, BIG)
-    const s1 = measure(small.base, 10), b1 = measure(big.base, BIG), b2 = measure(big.base, BIG), s2 = measure(small.base, 10)
-    results[storage]![10] = { get: mean(s1.get, s2.get), list: mean(s1.list, s2.list), readyMs: small.readyMs, firstReadsPerSec: firstSmall }
-    results[storage]![BIG] = { get: mean(b1.get, b2.get), list: mean(b1.list, b2.list), readyMs: big.readyMs, firstReadsPerSec: firstBig }
+    const s1 = measure(small.base, 10),
+      b1 = measure(big.base, BIG),
+      b2 = measure(big.base, BIG),
+      s2 = measure(small.base, 10)
+    results[storage]![10] = {
+      get: mean(s1.get, s2.get),
+      list: mean(s1.list, s2.list),
+      readyMs: small.readyMs,
+      firstReadsPerSec: firstSmall,
+    }
+    results[storage]![BIG] = {
+      get: mean(b1.get, b2.get),
+      list: mean(b1.list, b2.list),
+      readyMs: big.readyMs,
+      firstReadsPerSec: firstBig,
+    }
   } finally {
     await Promise.all([small.stop(), big.stop()])
   }
@@ -105,9 +167,13 @@ for (const n of [10, BIG]) {
   await pm.stop()
   if (n > 10) {
     const db = new Database(path)
-    const rows = db.query<{ kind: string; key: string; value: string }, []>("SELECT kind, key, value FROM documents WHERE key LIKE 'g-0000_'").all()
+    const rows = db.query<{ kind: string; key: string; value: string }, []>(
+      "SELECT kind, key, value FROM documents WHERE key LIKE 'g-0000_'",
+    ).all()
     const base = db.query<{ value: number }, []>("SELECT value FROM meta WHERE name = 'revision'").get()!.value
-    const insert = db.query("INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)")
+    const insert = db.query(
+      "INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)",
+    )
     db.transaction(() => {
       for (let i = 10; i < n; i++) {
         const row = rows.find((r) => r.key === nameOf(i % 10))!
@@ -124,7 +190,9 @@ await alternate("sqlite", sqliteArgs)
 const etcd = await startEtcd()
 try {
   const client = new Etcd3({ hosts: etcd.endpoints })
-  const etcdArgs = (n: number) => ["--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(","), "--etcd-prefix", `/bench-growth-${n}`]
+  const etcdArgs = (
+    n: number,
+  ) => ["--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(","), "--etcd-prefix", `/bench-growth-${n}`]
   for (const n of [10, BIG]) {
     const prefix = `/bench-growth-${n}`
     const pm = await startPm(etcdArgs(n))
@@ -132,7 +200,11 @@ try {
     await pm.stop()
     if (n > 10) {
       const stored = await client.getAll().prefix(`${prefix}/`).strings()
-      const source = new Map(Object.entries(stored).filter(([k]) => /\/g-0000\d$/.test(k)).map(([k, v]) => [k.slice(-7), { key: k, value: v }]))
+      const source = new Map(
+        Object.entries(stored).filter(([k]) => /\/g-0000\d$/.test(k)).map((
+          [k, v],
+        ) => [k.slice(-7), { key: k, value: v }]),
+      )
       for (let i = 10; i < n; i += 100) {
         await Promise.all(Array.from({ length: Math.min(100, n - i) }, (_, j) => {
           const doc = source.get(nameOf((i + j) % 10))!
@@ -151,11 +223,29 @@ for (const storage of ["sqlite", "etcd"] as const) {
   const small = results[storage]![10]!, big = results[storage]![BIG]!
   for (const what of ["get", "list"] as const) {
     ratioLine(
-      `pm growth ${what === "get" ? "GetPackage (random name)" : "ListPackages first page"}, ${BIG} vs 10 packages, ${storage}`,
-      `${BIG}: ${fmt(big[what])}`, `10: ${fmt(small[what])}`,
-      `p50 ${(big[what].p50Ms / small[what].p50Ms).toFixed(2)}x, throughput 10 / big ${(small[what].requestsPerSec / big[what].requestsPerSec).toFixed(2)}`, "within 1.2x",
+      `pm growth ${
+        what === "get" ? "GetPackage (random name)" : "ListPackages first page"
+      }, ${BIG} vs 10 packages, ${storage}`,
+      `${BIG}: ${fmt(big[what])}`,
+      `10: ${fmt(small[what])}`,
+      `p50 ${(big[what].p50Ms / small[what].p50Ms).toFixed(2)}x, throughput 10 / big ${
+        (small[what].requestsPerSec / big[what].requestsPerSec).toFixed(2)
+      }`,
+      "within 1.2x",
     )
   }
-  ratioLine(`pm growth first read of every package (decode once per revision), ${BIG} vs 10, ${storage}`, `${BIG}: ${Math.round(big.firstReadsPerSec)} reads/s`, `10: ${Math.round(small.firstReadsPerSec)} reads/s`, small.firstReadsPerSec / big.firstReadsPerSec, "-")
-  ratioLine(`pm growth start-up to ready, ${BIG} vs 10 packages, ${storage}`, `${BIG}: ${big.readyMs.toFixed(0)} ms`, `10: ${small.readyMs.toFixed(0)} ms`, big.readyMs / small.readyMs, "-")
+  ratioLine(
+    `pm growth first read of every package (decode once per revision), ${BIG} vs 10, ${storage}`,
+    `${BIG}: ${Math.round(big.firstReadsPerSec)} reads/s`,
+    `10: ${Math.round(small.firstReadsPerSec)} reads/s`,
+    small.firstReadsPerSec / big.firstReadsPerSec,
+    "-",
+  )
+  ratioLine(
+    `pm growth start-up to ready, ${BIG} vs 10 packages, ${storage}`,
+    `${BIG}: ${big.readyMs.toFixed(0)} ms`,
+    `10: ${small.readyMs.toFixed(0)} ms`,
+    big.readyMs / small.readyMs,
+    "-",
+  )
 }

@@ -14,14 +14,23 @@ import { leanConnect, Serialised } from "../rpc/prototype/lean"
 
 const seed = Number(process.env.SEED ?? 200)
 const store = new Map<string, Package & { revision: number }>()
-for (let i = 0; i < seed; i++) store.set(`seed-${i}`, { ...Effect.runSync(decodePackageChecked(shopPackage(`seed-${i}`))), revision: i + 1 })
+for (let i = 0; i < seed; i++) {
+  store.set(`seed-${i}`, { ...Effect.runSync(decodePackageChecked(shopPackage(`seed-${i}`))), revision: i + 1 })
+}
 
 const protoOf = new WeakMap<Package, commonv1.Package>()
 const toProto = (pkg: Package) => protoOf.get(pkg) ?? (protoOf.set(pkg, packageToProto(pkg)), protoOf.get(pkg)!)
 const textOf = new WeakMap<Package, Serialised>()
 const toText = (pkg: Package) => {
   let t = textOf.get(pkg)
-  if (t === undefined) textOf.set(pkg, (t = new Serialised(toJsonString(pmv1.GetPackageResponseSchema, create(pmv1.GetPackageResponseSchema, { package: toProto(pkg) })))))
+  if (t === undefined) {
+    textOf.set(
+      pkg,
+      t = new Serialised(
+        toJsonString(pmv1.GetPackageResponseSchema, create(pmv1.GetPackageResponseSchema, { package: toProto(pkg) })),
+      ),
+    )
+  }
   return t
 }
 const dns1123 = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/

@@ -7,7 +7,12 @@ import { functionv1 } from "@oprc/proto"
 
 const [baseUrl = "", seconds = "3", concurrency = "50"] = process.argv.slice(2)
 const client = createClient(functionv1.FunctionService, createGrpcTransport({ baseUrl }))
-const request = { invocationId: "bench", cls: "bench.Echo", function: "echo", payload: new TextEncoder().encode("hello world") }
+const request = {
+  invocationId: "bench",
+  cls: "bench.Echo",
+  function: "echo",
+  payload: new TextEncoder().encode("hello world"),
+}
 const latencies: Array<number> = []
 const loop = async (deadline: number) => {
   while (Date.now() < deadline) {
@@ -22,4 +27,6 @@ await Promise.all(Array.from({ length: Number(concurrency) }, () => loop(Date.no
 const elapsed = (performance.now() - t0) / 1000
 latencies.sort((a, b) => a - b)
 const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN
-console.log(JSON.stringify({ requestsPerSec: latencies.length / elapsed, p50Ms: at(0.5), p99Ms: at(0.99), non2xx: 0, errors: 0 }))
+console.log(
+  JSON.stringify({ requestsPerSec: latencies.length / elapsed, p50Ms: at(0.5), p99Ms: at(0.99), non2xx: 0, errors: 0 }),
+)

@@ -7,4 +7,9 @@ export const echo = (req: functionv1.InvokeRequest) => ({
   headers: { "x-cls": req.cls },
 })
 
-export const requestBody = JSON.stringify({ invocationId: "bench", cls: "bench.Echo", function: "echo", payload: "aGVsbG8gd29ybGQ=" })
+export const requestBody = JSON.stringify({
+  invocationId: "bench",
+  cls: "bench.Echo",
+  function: "echo",
+  payload: "aGVsbG8gd29ybGQ=",
+})

@@ -16,7 +16,10 @@ const transports: Record<string, Transport> = {
 let failed = false
 for (const [name, transport] of Object.entries(transports)) {
   try {
-    const r = await createClient(functionv1.FunctionService, transport).invoke({ cls: "bench.Echo", payload: new TextEncoder().encode("hi") }, { timeoutMs: 10_000 })
+    const r = await createClient(functionv1.FunctionService, transport).invoke({
+      cls: "bench.Echo",
+      payload: new TextEncoder().encode("hi"),
+    }, { timeoutMs: 10_000 })
     const ok = r.headers["x-cls"] === "bench.Echo" && new TextDecoder().decode(r.output) === "hi"
     failed ||= !ok
     console.log(`${name}: ${ok ? "ok" : "wrong answer"}`)

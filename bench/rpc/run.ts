@@ -30,18 +30,36 @@ type Name = keyof typeof servers
 
 const load = (kind: Kind, port: number, durationSec: number): WrkResult => {
   if (kind === "grpc") {
-    const r = Bun.spawnSync([process.execPath, `${here}grpc-load.ts`, `http://127.0.0.1:${port}`, String(durationSec), "50"], { stdout: "pipe", stderr: "pipe" })
+    const r = Bun.spawnSync([
+      process.execPath,
+      `${here}grpc-load.ts`,
+      `http://127.0.0.1:${port}`,
+      String(durationSec),
+      "50",
+    ], { stdout: "pipe", stderr: "pipe" })
     if (r.exitCode !== 0) throw new Error(`grpc-load: ${r.stderr.toString()}`)
     return JSON.parse(r.stdout.toString()) as WrkResult
   }
   const path = kind === "rest" ? "/api/echo" : "/oprc.function.v1.FunctionService/Invoke"
   const body = kind === "rest" ? JSON.stringify({ cls: "bench.Echo", payload: "aGVsbG8gd29ybGQ=" }) : requestBody
-  return runWrk({ url: `http://127.0.0.1:${port}${path}`, connections: 50, method: "POST", body, headers: { "content-type": "application/json" }, durationSec })
+  return runWrk({
+    url: `http://127.0.0.1:${port}${path}`,
+    connections: 50,
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json" },
+    durationSec,
+  })
 }
 
 const measure = async (name: Name, kind: Kind): Promise<Measured> => {
   const port = await freePort()
-  const server = await startBenchServer(`${here}${servers[name].script}`, port, servers[name].env, name === "bareH2" ? "tcp" : "http")
+  const server = await startBenchServer(
+    `${here}${servers[name].script}`,
+    port,
+    servers[name].env,
+    name === "bareH2" ? "tcp" : "http",
+  )
   try {
     load(kind, port, warmSec) // warm-up (JIT, connection pools)
     const cpuBefore = cpuMs(server.pid)
@@ -64,10 +82,19 @@ for (const name of ["oprc", "split"] as const) {
   const port = await freePort()
   const server = await startBenchServer(`${here}${servers[name].script}`, port, servers[name].env)
   try {
-    const r = Bun.spawnSync([process.execPath, `${here}protocols.ts`, `http://127.0.0.1:${port}`], { stdout: "pipe", stderr: "pipe" })
+    const r = Bun.spawnSync([process.execPath, `${here}protocols.ts`, `http://127.0.0.1:${port}`], {
+      stdout: "pipe",
+      stderr: "pipe",
+    })
     const lines = r.stdout.toString().trim().split("\n")
     const ok = lines.filter((l) => l.endsWith(": ok")).length
-    ratioLine(`rpc protocols on the one port, ${name === "oprc" ? "packages/rpc" : "prototype (a)"}`, lines.join("; "), `${lines.length} protocols`, `${ok}/${lines.length} ok`, "all ok")
+    ratioLine(
+      `rpc protocols on the one port, ${name === "oprc" ? "packages/rpc" : "prototype (a)"}`,
+      lines.join("; "),
+      `${lines.length} protocols`,
+      `${ok}/${lines.length} ok`,
+      "all ok",
+    )
     if (r.exitCode !== 0) process.exitCode = 1
   } finally {
     await server.stop()
@@ -80,7 +107,9 @@ for (let i = 0; i < rounds; i++) {
     for (const name of names) {
       const m = await measure(name, kind)
       results.set(`${kind}/${name}`, [...(results.get(`${kind}/${name}`) ?? []), m])
-      console.log(`round ${i + 1} ${kind.padEnd(7)} ${name.padEnd(8)} ${fmt(m)}, ${m.cpuUsPerRequest.toFixed(0)} µs CPU/req`)
+      console.log(
+        `round ${i + 1} ${kind.padEnd(7)} ${name.padEnd(8)} ${fmt(m)}, ${m.cpuUsPerRequest.toFixed(0)} µs CPU/req`,
+      )
     }
   }
 }
@@ -90,13 +119,25 @@ const mean = (key: string, f: (m: Measured) => number) => {
 }
 const rps = (key: string) => mean(key, (m) => m.requestsPerSec)
 const cpu = (key: string) => mean(key, (m) => m.cpuUsPerRequest)
-const show = (key: string) => `${Math.round(rps(key))} req/s, p99 ${mean(key, (m) => m.p99Ms).toFixed(2)} ms, ${cpu(key).toFixed(0)} µs CPU/req`
+const show = (key: string) =>
+  `${Math.round(rps(key))} req/s, p99 ${mean(key, (m) => m.p99Ms).toFixed(2)} ms, ${cpu(key).toFixed(0)} µs CPU/req`
 const line = (measure: string, now: string, base: string, aim: string) =>
-  ratioLine(measure, `${now}: ${show(now)}`, `${base}: ${show(base)}`, `${(rps(now) / rps(base)).toFixed(2)} (CPU-eff ${(cpu(base) / cpu(now)).toFixed(2)})`, aim)
+  ratioLine(
+    measure,
+    `${now}: ${show(now)}`,
+    `${base}: ${show(base)}`,
+    `${(rps(now) / rps(base)).toFixed(2)} (CPU-eff ${(cpu(base) / cpu(now)).toFixed(2)})`,
+    aim,
+  )
 
 line("rpc Connect echo, packages/rpc vs bare Connect on node:http", "connect/oprc", "connect/bare", "~1")
 line("rpc Connect echo, packages/rpc vs native Bun.serve", "connect/oprc", "connect/native", ">= 0.5")
-line("rpc Connect echo, prototype (a) front->Bun.serve vs native Bun.serve", "connect/split", "connect/native", ">= 0.5")
+line(
+  "rpc Connect echo, prototype (a) front->Bun.serve vs native Bun.serve",
+  "connect/split",
+  "connect/native",
+  ">= 0.5",
+)
 line("rpc Connect echo, prototype (a) Bun.serve alone (no front) vs native", "connect/leanTcp", "connect/native", "-")
 line("rpc Connect echo, prototype (a) vs packages/rpc today", "connect/split", "connect/oprc", "> 1")
 line("rpc REST echo, packages/rpc vs native Bun.serve", "rest/oprc", "rest/native", ">= 0.5")

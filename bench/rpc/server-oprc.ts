@@ -6,11 +6,27 @@ import { json, route, rpcService, serve } from "@oprc/rpc"
 import { functionv1 } from "@oprc/proto"
 import { echo } from "./handler"
 
-const service = rpcService(functionv1.FunctionService, Effect.succeed({ invoke: (req: functionv1.InvokeRequest) => Effect.succeed(echo(req)) }))
-const server = serve(
-  { name: "bench", version: "0", host: "127.0.0.1", port: Number(process.env.PORT), bodyLimitBytes: 1 << 20, shutdownGraceMs: 200 },
-  // The REST echo: the same bytes back through the REST router (strict JSON, limits, metrics).
-  { rpc: [service], rest: [route("POST", "/api/echo", (req) => Effect.succeed(json(200, JSON.parse(req.text ?? "null"))))] },
+const service = rpcService(
+  functionv1.FunctionService,
+  Effect.succeed({ invoke: (req: functionv1.InvokeRequest) => Effect.succeed(echo(req)) }),
 )
-const telemetry = Telemetry.layer({ name: "bench", version: "0" }, { log: { level: "warn", format: "json" }, otlp: { samplingRatio: 1 } })
+const server = serve(
+  {
+    name: "bench",
+    version: "0",
+    host: "127.0.0.1",
+    port: Number(process.env.PORT),
+    bodyLimitBytes: 1 << 20,
+    shutdownGraceMs: 200,
+  },
+  // The REST echo: the same bytes back through the REST router (strict JSON, limits, metrics).
+  {
+    rpc: [service],
+    rest: [route("POST", "/api/echo", (req) => Effect.succeed(json(200, JSON.parse(req.text ?? "null"))))],
+  },
+)
+const telemetry = Telemetry.layer({ name: "bench", version: "0" }, {
+  log: { level: "warn", format: "json" },
+  otlp: { samplingRatio: 1 },
+})
 Effect.runFork(Layer.launch(server.pipe(Layer.provide(Health.layer), Layer.provide(telemetry))))

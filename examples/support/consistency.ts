@@ -11,7 +11,8 @@ export const expectConsistent = (name: string) => {
     const fns = c!.functions as Record<string, { stateless?: boolean; access?: string }>
     expect(Object.keys(fns).sort()).toEqual(cls.bindings.map((b) => b.name).sort())
     for (const b of cls.bindings) {
-      expect({ name: b.name, stateless: fns[b.name]?.stateless ?? false, access: fns[b.name]?.access ?? "PUBLIC" }).toEqual({ name: b.name, stateless: b.stateless, access: b.access })
+      expect({ name: b.name, stateless: fns[b.name]?.stateless ?? false, access: fns[b.name]?.access ?? "PUBLIC" })
+        .toEqual({ name: b.name, stateless: b.stateless, access: b.access })
     }
     expect(((c!.triggers as unknown[] | undefined) ?? []).length).toBe(cls.triggers.length)
   }

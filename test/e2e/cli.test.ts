@@ -1,7 +1,21 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { type Cli, cliRunner, type DevPlatform, freePort, freePorts, killReplicas, makeTempDir, pidsOfUnit, removeTempDir, runInPty, startOprcDev, waitFor, waitForHttp } from "../harness/index.ts"
+import {
+  type Cli,
+  cliRunner,
+  type DevPlatform,
+  freePort,
+  freePorts,
+  killReplicas,
+  makeTempDir,
+  pidsOfUnit,
+  removeTempDir,
+  runInPty,
+  startOprcDev,
+  waitFor,
+  waitForHttp,
+} from "../harness/index.ts"
 import { binaryDir, repoRoot, tallyPackage } from "./support"
 
 // The flow a third time, driven only through the compiled `oprc` CLI (against one `oprc dev`):
@@ -17,15 +31,27 @@ const deploymentsFile = join(dir, "deployments.yaml")
 beforeAll(async () => {
   binary = join(await binaryDir(), "oprc")
   const ports = (await freePorts(3)) as [number, number, number]
-  dev = startOprcDev(binary, { ports, dataDir: join(dir, "data"), cwd: repoRoot, args: ["--set", "odgm.triggers.pollIntervalMs=50"] })
+  dev = startOprcDev(binary, {
+    ports,
+    dataDir: join(dir, "data"),
+    cwd: repoRoot,
+    args: ["--set", "odgm.triggers.pollIntervalMs=50"],
+  })
   cli = cliRunner(binary, { OPRC_PM_URL: dev.pmUrl, OPRC_ODGM_URL: dev.odgmUrl, OPRC_CRM_URL: dev.crmUrl }, repoRoot)
   writeFileSync(tallyFile, tallyPackage())
-  writeFileSync(deploymentsFile, [
-    "key: counter-cli\npackageName: counter\nclassKey: Counter\ntargetClusters: [local]\nodgm: {partitionCount: 2}",
-    "key: tally-cli\npackageName: tally\nclassKey: Tally\ntargetClusters: [local]\nodgm: {partitionCount: 2}",
-  ].join("\n---\n") + "\n")
+  writeFileSync(
+    deploymentsFile,
+    [
+      "key: counter-cli\npackageName: counter\nclassKey: Counter\ntargetClusters: [local]\nodgm: {partitionCount: 2}",
+      "key: tally-cli\npackageName: tally\nclassKey: Tally\ntargetClusters: [local]\nodgm: {partitionCount: 2}",
+    ].join("\n---\n") + "\n",
+  )
   await dev.waitForOutput(/oprc dev: PM http/, 60_000)
-  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (dev.exitCode() === null ? undefined : dev.output()) })
+  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) {
+    await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+      abortIf: () => (dev.exitCode() === null ? undefined : dev.output()),
+    })
+  }
 }, 120_000)
 
 afterAll(async () => {
@@ -52,16 +78,28 @@ describe("the platform flow through dist/oprc only", () => {
     const lines = early.stderr.trim().split("\n")
     expect(lines[0]).toMatch(/^error: PM: .*\(invalid_argument, HTTP 400\)$/)
     expect(lines.slice(1).some((l) => l.trim().startsWith("dependencies[0].name:"))).toBe(true)
-    expect(await okJson("pkg", "apply", "-f", "examples/counter/package.yaml")).toMatchObject({ name: "counter", action: "created" })
+    expect(await okJson("pkg", "apply", "-f", "examples/counter/package.yaml")).toMatchObject({
+      name: "counter",
+      action: "created",
+    })
     expect(await okJson("pkg", "apply", "-f", tallyFile)).toMatchObject({ name: "tally", action: "created" })
     expect(await okJson("pkg", "apply", "-f", tallyFile)).toMatchObject({ name: "tally", action: "unchanged" })
-    expect((await okJson("pkg", "list")).items.map((p: { name: string }) => p.name).sort()).toEqual(["counter", "tally"])
+    expect((await okJson("pkg", "list")).items.map((p: { name: string }) => p.name).sort()).toEqual([
+      "counter",
+      "tally",
+    ])
   }, 60_000)
 
   test("dep apply, then dep status --watch until Running (on a pseudo-terminal and in a pipe)", async () => {
     const applied = await okJson("dep", "apply", "-f", deploymentsFile)
-    expect(applied.items.map((i: { key: string; action: string }) => [i.key, i.action])).toEqual([["counter-cli", "created"], ["tally-cli", "created"]])
-    const watched = await runInPty(binary, ["dep", "status", "counter-cli", "--watch", "--timeout", "60"], { OPRC_PM_URL: dev.pmUrl, OPRC_CONFIG: cli.configFile })
+    expect(applied.items.map((i: { key: string; action: string }) => [i.key, i.action])).toEqual([[
+      "counter-cli",
+      "created",
+    ], ["tally-cli", "created"]])
+    const watched = await runInPty(binary, ["dep", "status", "counter-cli", "--watch", "--timeout", "60"], {
+      OPRC_PM_URL: dev.pmUrl,
+      OPRC_CONFIG: cli.configFile,
+    })
     expect(watched.code, watched.output).toBe(0)
     expect(watched.output).toMatch(/deployment counter-cli: Running/)
     expect(watched.output).toMatch(/local\s+Running\s+.*Counter\.fn 1\/1/)
@@ -70,26 +108,72 @@ describe("the platform flow through dist/oprc only", () => {
     expect(piped.stderr + piped.stdout).not.toContain("\x1b[")
     // Progress is for people: on stderr, so stdout is the JSON alone.
     expect(piped.stderr).toMatch(/^\d\d:\d\d:\d\d tally-cli (Deploying|Running) \| local: /m)
-    expect(piped.json()).toMatchObject({ key: "tally-cli", phase: "Running", clusters: [{ cluster: "local", phase: "Running", functions: [{ function: "Tally.fn", readyReplicas: 1, desiredReplicas: 1 }] }] })
+    expect(piped.json()).toMatchObject({
+      key: "tally-cli",
+      phase: "Running",
+      clusters: [{
+        cluster: "local",
+        phase: "Running",
+        functions: [{ function: "Tally.fn", readyReplicas: 1, desiredReplicas: 1 }],
+      }],
+    })
     for (const unit of UNITS) expect(pidsOfUnit(unit).length, unit).toBe(1)
   }, 90_000)
 
   test("obj put/get, invoke, invoke --async and result --wait", async () => {
     expect((await cli.run(["obj", "put", "counter.Counter", "c1", "--set", "count=10"])).code).toBe(0)
     expect((await okJson("obj", "get", "counter.Counter", "c1")).entries).toEqual({ count: 10 })
-    expect(await okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--payload", '{"by": 5}')).toEqual({ count: 15 })
-    expect(await okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--async", "--idempotency-key", "cli-job-1")).toEqual({ invocationId: "cli-job-1" })
-    expect(await okJson("result", "cli-job-1", "--wait", "--timeout", "20")).toMatchObject({ invocationId: "cli-job-1", state: "DONE", status: "OK", output: { count: 16 } })
+    expect(await okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--payload", "{\"by\": 5}"))
+      .toEqual({ count: 15 })
+    expect(
+      await okJson(
+        "invoke",
+        "counter.Counter",
+        "increment",
+        "--object",
+        "c1",
+        "--async",
+        "--idempotency-key",
+        "cli-job-1",
+      ),
+    ).toEqual({ invocationId: "cli-job-1" })
+    expect(await okJson("result", "cli-job-1", "--wait", "--timeout", "20")).toMatchObject({
+      invocationId: "cli-job-1",
+      state: "DONE",
+      status: "OK",
+      output: { count: 16 },
+    })
     // The same key again is the same invocation: answered, not applied twice.
-    expect(await okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--async", "--idempotency-key", "cli-job-1")).toEqual({ invocationId: "cli-job-1" })
+    expect(
+      await okJson(
+        "invoke",
+        "counter.Counter",
+        "increment",
+        "--object",
+        "c1",
+        "--async",
+        "--idempotency-key",
+        "cli-job-1",
+      ),
+    ).toEqual({ invocationId: "cli-job-1" })
     expect((await okJson("obj", "get", "counter.Counter", "c1")).entries).toEqual({ count: 16 })
-    const wrong = await cli.run(["invoke", "counter.Counter", "increment", "--object", "c1", "--payload", '{"by": "x"}'])
+    const wrong = await cli.run([
+      "invoke",
+      "counter.Counter",
+      "increment",
+      "--object",
+      "c1",
+      "--payload",
+      "{\"by\": \"x\"}",
+    ])
     expect(wrong.code).toBe(1)
     expect(wrong.stderr.trim().split("\n")[0]).toMatch(/^error: /)
   }, 60_000)
 
   test("a trigger crosses classes: tally increments reach counter object total", async () => {
-    for (let i = 1; i <= 3; i++) expect(await okJson("invoke", "tally.Tally", "increment", "--object", "t1")).toEqual({ count: i })
+    for (let i = 1; i <= 3; i++) {
+      expect(await okJson("invoke", "tally.Tally", "increment", "--object", "t1")).toEqual({ count: i })
+    }
     const total = await waitFor("total reaches 3", async () => {
       const r = await run("obj", "get", "counter.Counter", "total")
       return r.code === 0 && r.json().entries.count === 3 ? r.json() : undefined
@@ -114,7 +198,11 @@ describe("the platform flow through dist/oprc only", () => {
     expect(early.stderr.trim().split("\n")[0]).toMatch(/^error: PM: .*HTTP 409\)$/)
     for (const name of ["tally", "counter"]) expect((await cli.run(["pkg", "delete", name])).code).toBe(0)
     expect((await okJson("pkg", "list")).items).toEqual([])
-    await waitFor("function processes gone", async () => (UNITS.every((u) => pidsOfUnit(u).length === 0) ? true : undefined), { timeoutMs: 15_000, intervalMs: 100 })
+    await waitFor(
+      "function processes gone",
+      async () => (UNITS.every((u) => pidsOfUnit(u).length === 0) ? true : undefined),
+      { timeoutMs: 15_000, intervalMs: 100 },
+    )
     const gone = await cli.run(["invoke", "counter.Counter", "get", "--object", "c1"])
     expect(gone.code).toBe(1)
   }, 60_000)

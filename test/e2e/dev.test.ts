@@ -1,8 +1,27 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { existsSync } from "node:fs"
 import { join } from "node:path"
-import { type DevPlatform, freePorts, isPidAlive, killReplicas, makeTempDir, type PrometheusServer, removeTempDir, startOprcDev, startPrometheus, waitForHttp } from "../harness/index.ts"
-import { applyAndDeploy, crossClassTrigger, nfrObserved, objectsAndInvocations, type Platform, teardown, unitsOf } from "./flow"
+import {
+  type DevPlatform,
+  freePorts,
+  isPidAlive,
+  killReplicas,
+  makeTempDir,
+  type PrometheusServer,
+  removeTempDir,
+  startOprcDev,
+  startPrometheus,
+  waitForHttp,
+} from "../harness/index.ts"
+import {
+  applyAndDeploy,
+  crossClassTrigger,
+  nfrObserved,
+  objectsAndInvocations,
+  type Platform,
+  teardown,
+  unitsOf,
+} from "./flow"
 import { binaryDir, repoRoot } from "./support"
 
 // The same flow as distributed.test.ts on the embedded defaults: one `dist/oprc dev` (PM, CRM
@@ -17,16 +36,33 @@ let platform: Platform
 beforeAll(async () => {
   const bin = await binaryDir()
   const ports = (await freePorts(3)) as [number, number, number]
-  prometheus = await startPrometheus({ targets: [], scrapeIntervalMs: 1000, httpSd: { url: `http://127.0.0.1:${ports[2]}/api/v1/sd/targets`, refreshIntervalMs: 1000 } })
+  prometheus = await startPrometheus({
+    targets: [],
+    scrapeIntervalMs: 1000,
+    httpSd: { url: `http://127.0.0.1:${ports[2]}/api/v1/sd/targets`, refreshIntervalMs: 1000 },
+  })
   dev = startOprcDev(join(bin, "oprc"), {
     ports,
     dataDir,
     cwd: repoRoot,
-    args: ["--set", `crm.nfr.prometheusUrl=${prometheus.url}`, "--set", "crm.nfr.intervalMs=1000", "--set", "crm.nfr.rateWindowMs=3000", "--set", "odgm.triggers.pollIntervalMs=50"],
+    args: [
+      "--set",
+      `crm.nfr.prometheusUrl=${prometheus.url}`,
+      "--set",
+      "crm.nfr.intervalMs=1000",
+      "--set",
+      "crm.nfr.rateWindowMs=3000",
+      "--set",
+      "odgm.triggers.pollIntervalMs=50",
+    ],
   })
   platform = { pm: dev.pmUrl, odgm: { local: dev.odgmUrl }, crm: { local: dev.crmUrl } }
   await dev.waitForOutput(/oprc dev: PM http/, 60_000)
-  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (dev.exitCode() === null ? undefined : dev.output()) })
+  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) {
+    await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+      abortIf: () => (dev.exitCode() === null ? undefined : dev.output()),
+    })
+  }
 }, 120_000)
 
 afterAll(async () => {
@@ -42,13 +78,22 @@ afterAll(async () => {
 describe("the platform flow on one `oprc dev`", () => {
   test("packages with a dependency deploy to cluster local and reach Running", () => applyAndDeploy(platform), 90_000)
   test("objects: put/get, sync and async invocations (GetResult)", () => objectsAndInvocations(platform), 60_000)
-  test("a trigger crosses classes: each tally increment increments counter object total", () => crossClassTrigger(platform), 40_000)
+  test(
+    "a trigger crosses classes: each tally increment increments counter object total",
+    () => crossClassTrigger(platform),
+    40_000,
+  )
   test("NFR observe mode reports numbers measured by Prometheus", () => nfrObserved(platform), 60_000)
-  test("delete the deployments and the packages: no function process, no collection, no unit is left", () =>
-    teardown(platform, ["tally-e2e", "counter-e2e"], ["tally", "counter"]), 60_000)
+  test(
+    "delete the deployments and the packages: no function process, no collection, no unit is left",
+    () => teardown(platform, ["tally-e2e", "counter-e2e"], ["tally", "counter"]),
+    60_000,
+  )
 
   test("everything lived in the data dir; Ctrl-C ends oprc dev with 0", async () => {
-    for (const f of ["pm.sqlite", "odgm.sqlite", "crm.sqlite", "crm-logs"]) expect(existsSync(join(dataDir, f)), f).toBe(true)
+    for (const f of ["pm.sqlite", "odgm.sqlite", "crm.sqlite", "crm-logs"]) {
+      expect(existsSync(join(dataDir, f)), f).toBe(true)
+    }
     const pid = dev.pid
     dev.kill("SIGINT")
     expect(await Promise.race([dev.exited, Bun.sleep(15_000).then(() => "still running after 15 s")])).toBe(0)

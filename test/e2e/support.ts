@@ -12,7 +12,8 @@ export const repoRoot = join(import.meta.dir, "../..")
  * classes: every completed `increment` of a tally increments the counter object `total`.
  * The tally's function is the counter example's process (any class with a `count` entry).
  */
-export const tallyPackage = (totalId = "total") => `name: tally
+export const tallyPackage = (totalId = "total") =>
+  `name: tally
 version: 1.0.0
 dependencies:
   - {name: counter, version: ^1.0.0}
@@ -40,11 +41,18 @@ export interface HttpReply {
 }
 
 /** A request with a JSON (or YAML, for a string body) body; the answer parsed when it is JSON. Bounded: 50 s, beyond the longest server-side wait the flow asks for (40 s). */
-export const call = async (method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpReply> => {
+export const call = async (
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<HttpReply> => {
   const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(50_000) }
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body)
-    ;(init.headers as Record<string, string>)["content-type"] ??= typeof body === "string" ? "application/yaml" : "application/json"
+    ;(init.headers as Record<string, string>)["content-type"] ??= typeof body === "string"
+      ? "application/yaml"
+      : "application/json"
   }
   const res = await fetch(url, init)
   const text = await res.text()
@@ -58,7 +66,12 @@ export const call = async (method: string, url: string, body?: unknown, headers:
 }
 
 /** Like `call`, but anything other than 2xx is an error naming the request and the answer. */
-export const ok = async (method: string, url: string, body?: unknown, headers?: Record<string, string>): Promise<any> => {
+export const ok = async (
+  method: string,
+  url: string,
+  body?: unknown,
+  headers?: Record<string, string>,
+): Promise<any> => {
   const r = await call(method, url, body, headers)
   if (r.status < 200 || r.status >= 300) throw new Error(`${method} ${url}: HTTP ${r.status} ${JSON.stringify(r.body)}`)
   return r.body

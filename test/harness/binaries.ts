@@ -19,7 +19,9 @@ const newestSource = (): number => {
     }
   }
   for (const top of ["packages", "services"]) walk(join(repoRoot, top))
-  for (const file of ["package.json", "bun.lock", "scripts/build.ts"]) newest = Math.max(newest, statSync(join(repoRoot, file)).mtimeMs)
+  for (const file of ["package.json", "bun.lock", "scripts/build.ts"]) {
+    newest = Math.max(newest, statSync(join(repoRoot, file)).mtimeMs)
+  }
   return newest
 }
 
@@ -37,7 +39,11 @@ const resolveBinaries = async (): Promise<string> => {
   const sources = newestSource()
   if (BINARIES.every((b) => existsSync(join(dist, b)) && statSync(join(dist, b)).mtimeMs >= sources)) return dist
   const outdir = makeTempDir("e2e-build")
-  const build = Bun.spawn([process.execPath, "scripts/build.ts", "--outdir", outdir], { cwd: repoRoot, stdout: "pipe", stderr: "pipe" })
+  const build = Bun.spawn([process.execPath, "scripts/build.ts", "--outdir", outdir], {
+    cwd: repoRoot,
+    stdout: "pipe",
+    stderr: "pipe",
+  })
   if ((await build.exited) !== 0) throw new Error(`build failed: ${await new Response(build.stderr).text()}`)
   return outdir
 }

@@ -15,7 +15,10 @@ export interface CliResult {
 export interface Cli {
   readonly home: string
   readonly configFile: string
-  run(args: ReadonlyArray<string>, opts?: { readonly env?: Record<string, string>; readonly stdin?: string; readonly cwd?: string }): Promise<CliResult>
+  run(
+    args: ReadonlyArray<string>,
+    opts?: { readonly env?: Record<string, string>; readonly stdin?: string; readonly cwd?: string },
+  ): Promise<CliResult>
 }
 
 /**
@@ -25,7 +28,10 @@ export interface Cli {
 export const cliRunner = (binary: string, baseEnv: Record<string, string>, cwd: string = process.cwd()): Cli => {
   const home = makeTempDir("oprc-cli-home")
   const configFile = join(home, "config.yaml")
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<
+    string,
+    string
+  >
   return {
     home,
     configFile,
@@ -37,7 +43,11 @@ export const cliRunner = (binary: string, baseEnv: Record<string, string>, cwd: 
         stdout: "pipe",
         stderr: "pipe",
       })
-      const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+      const [stdout, stderr, code] = await Promise.all([
+        new Response(proc.stdout).text(),
+        new Response(proc.stderr).text(),
+        proc.exited,
+      ])
       return {
         code,
         stdout,
@@ -58,17 +68,33 @@ export const cliRunner = (binary: string, baseEnv: Record<string, string>, cwd: 
  * Runs a command in a pseudo-terminal (util-linux `script`), so the CLI sees a TTY on stdout;
  * returns everything the terminal received, escape sequences included.
  */
-export const runInPty = async (binary: string, args: ReadonlyArray<string>, env: Record<string, string>): Promise<{ code: number; output: string }> => {
+export const runInPty = async (
+  binary: string,
+  args: ReadonlyArray<string>,
+  env: Record<string, string>,
+): Promise<{ code: number; output: string }> => {
   const dir = makeTempDir("oprc-cli-pty")
   const script = join(dir, "run.sh")
   const quoted = [binary, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(" ")
   writeFileSync(script, `#!/bin/sh\nexec ${quoted}\n`)
   chmodSync(script, 0o755)
   const typescript = join(dir, "typescript")
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<string, string>
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("OPRC_"))) as Record<
+    string,
+    string
+  >
   // -e: script exits with the child's code; -f: flush as it goes.
-  const proc = Bun.spawn(["script", "-q", "-e", "-f", "-c", script, typescript], { env: { ...clean, TERM: "xterm", ...env }, stdin: "pipe", stdout: "pipe", stderr: "pipe" })
-  const [output, , code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited])
+  const proc = Bun.spawn(["script", "-q", "-e", "-f", "-c", script, typescript], {
+    env: { ...clean, TERM: "xterm", ...env },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "pipe",
+  })
+  const [output, , code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ])
   return { code, output }
 }
 
@@ -90,10 +116,36 @@ export interface DevPlatform {
  * Starts `oprc dev` (the compiled CLI) on the given loopback ports with `--data-dir` and any
  * further arguments (`--apply FILE...`, `--set k=v`), collecting its output.
  */
-export const startOprcDev = (binary: string, opts: { readonly ports: readonly [number, number, number]; readonly dataDir: string; readonly args?: ReadonlyArray<string>; readonly cwd: string; readonly env?: Record<string, string> }): DevPlatform => {
+export const startOprcDev = (
+  binary: string,
+  opts: {
+    readonly ports: readonly [number, number, number]
+    readonly dataDir: string
+    readonly args?: ReadonlyArray<string>
+    readonly cwd: string
+    readonly env?: Record<string, string>
+  },
+): DevPlatform => {
   const [pmPort, odgmPort, crmPort] = opts.ports
-  const proc = Bun.spawn([binary, "dev", "--pm-port", String(pmPort), "--odgm-port", String(odgmPort), "--crm-port", String(crmPort),
-    "--set", "pm.server.host=127.0.0.1", "--set", "odgm.server.host=127.0.0.1", "--set", "crm.server.host=127.0.0.1", "--data-dir", opts.dataDir, ...(opts.args ?? [])], {
+  const proc = Bun.spawn([
+    binary,
+    "dev",
+    "--pm-port",
+    String(pmPort),
+    "--odgm-port",
+    String(odgmPort),
+    "--crm-port",
+    String(crmPort),
+    "--set",
+    "pm.server.host=127.0.0.1",
+    "--set",
+    "odgm.server.host=127.0.0.1",
+    "--set",
+    "crm.server.host=127.0.0.1",
+    "--data-dir",
+    opts.dataDir,
+    ...(opts.args ?? []),
+  ], {
     cwd: opts.cwd,
     env: { ...process.env, OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
     stdout: "pipe",
@@ -115,7 +167,11 @@ export const startOprcDev = (binary: string, opts: { readonly ports: readonly [n
     async waitForOutput(pattern, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       while (!pattern.test(output)) {
-        if (Date.now() > deadline) throw new Error(`oprc dev did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output.slice(-3000)}`)
+        if (Date.now() > deadline) {
+          throw new Error(
+            `oprc dev did not print ${pattern} within ${timeoutMs} ms; it printed:\n${output.slice(-3000)}`,
+          )
+        }
         if (proc.exitCode !== null) throw new Error(`oprc dev exited with ${proc.exitCode}:\n${output.slice(-3000)}`)
         await Bun.sleep(100)
       }

@@ -6,10 +6,10 @@ import {
   makeTempDir,
   removeTempDir,
   retryOnPortClash,
+  type ServerProcess,
   spawnServer,
   waitFor,
   waitForHttp,
-  type ServerProcess,
 } from "./process.ts"
 import { binary } from "./system.ts"
 
@@ -51,20 +51,33 @@ function spawnMember(etcd: string, m: Member, all: Member[], t: EtcdTimings): Se
     ports: [m.clientPort, m.peerPort],
     cmd: [
       etcd,
-      "--name", m.name,
-      "--data-dir", m.dataDir,
-      "--listen-client-urls", clientUrl(m),
-      "--advertise-client-urls", clientUrl(m),
-      "--listen-peer-urls", peerUrl(m),
-      "--initial-advertise-peer-urls", peerUrl(m),
-      "--initial-cluster", all.map((x) => `${x.name}=${peerUrl(x)}`).join(","),
+      "--name",
+      m.name,
+      "--data-dir",
+      m.dataDir,
+      "--listen-client-urls",
+      clientUrl(m),
+      "--advertise-client-urls",
+      clientUrl(m),
+      "--listen-peer-urls",
+      peerUrl(m),
+      "--initial-advertise-peer-urls",
+      peerUrl(m),
+      "--initial-cluster",
+      all.map((x) => `${x.name}=${peerUrl(x)}`).join(","),
       // The same for every member, unique per cluster so stray peers from another run are refused.
-      "--initial-cluster-token", `oprc-${all[0]!.peerPort}`,
-      "--initial-cluster-state", "new",
-      "--heartbeat-interval", String(t.heartbeatMs),
-      "--election-timeout", String(t.electionMs),
-      "--logger", "zap",
-      "--log-level", "error",
+      "--initial-cluster-token",
+      `oprc-${all[0]!.peerPort}`,
+      "--initial-cluster-state",
+      "new",
+      "--heartbeat-interval",
+      String(t.heartbeatMs),
+      "--election-timeout",
+      String(t.electionMs),
+      "--logger",
+      "zap",
+      "--log-level",
+      "error",
     ],
   })
 }
@@ -82,8 +95,12 @@ async function startMember(m: Member, all: Member[], t: EtcdTimings, readyTimeou
 
 // /health is true only once the member sees a leader and can serve; faster to poll than etcdctl.
 const waitForHealthy = (m: Member, timeoutMs: number, abortIf?: () => string | undefined) =>
-  waitForHttp(`${clientUrl(m)}/health`, (s, body) => s === 200 && body.includes('"true"'), timeoutMs,
-    abortIf ? { abortIf } : {})
+  waitForHttp(
+    `${clientUrl(m)}/health`,
+    (s, body) => s === 200 && body.includes("\"true\""),
+    timeoutMs,
+    abortIf ? { abortIf } : {},
+  )
 
 export interface StartEtcdOptions {
   timings?: EtcdTimings
@@ -101,7 +118,13 @@ export function startEtcd(opts: StartEtcdOptions = {}): Promise<EtcdServer> {
         await f()
         removeTempDir(base)
       }
-      return { endpoints: [clientUrl(m)], pid: sp.pid, process: sp, stop: done(() => sp.stop(5000)), kill: done(() => sp.kill9()) }
+      return {
+        endpoints: [clientUrl(m)],
+        pid: sp.pid,
+        process: sp,
+        stop: done(() => sp.stop(5000)),
+        kill: done(() => sp.kill9()),
+      }
     } catch (e) {
       removeTempDir(base)
       throw e

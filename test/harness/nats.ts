@@ -6,9 +6,9 @@ import {
   makeTempDir,
   removeTempDir,
   retryOnPortClash,
+  type ServerProcess,
   spawnServer,
   waitForHttp,
-  type ServerProcess,
 } from "./process.ts"
 import { binary } from "./system.ts"
 
@@ -36,14 +36,35 @@ const monitorUrl = (n: Node) => `http://${LOOPBACK}:${n.monitorPort}`
 function spawnNode(bin: string, n: Node, cluster?: { name: string; routes: string[] }): ServerProcess {
   mkdirSync(n.storeDir, { recursive: true, mode: 0o700 })
   const clusterArgs = cluster && n.clusterPort
-    ? ["--cluster_name", cluster.name, "--cluster", `nats://${LOOPBACK}:${n.clusterPort}`, "--routes", cluster.routes.join(",")]
+    ? [
+      "--cluster_name",
+      cluster.name,
+      "--cluster",
+      `nats://${LOOPBACK}:${n.clusterPort}`,
+      "--routes",
+      cluster.routes.join(","),
+    ]
     : []
   const ports = [n.clientPort, n.monitorPort, ...(n.clusterPort ? [n.clusterPort] : [])]
   return spawnServer({
     name: `nats-${n.name}`,
     logFile: `${n.storeDir}.log`,
     ports,
-    cmd: [bin, "-a", LOOPBACK, "-p", String(n.clientPort), "-m", String(n.monitorPort), "-js", "-sd", n.storeDir, "-n", n.name, ...clusterArgs],
+    cmd: [
+      bin,
+      "-a",
+      LOOPBACK,
+      "-p",
+      String(n.clientPort),
+      "-m",
+      String(n.monitorPort),
+      "-js",
+      "-sd",
+      n.storeDir,
+      "-n",
+      n.name,
+      ...clusterArgs,
+    ],
   })
 }
 
@@ -52,9 +73,14 @@ function spawnNode(bin: string, n: Node, cluster?: { name: string; routes: strin
 // for a long time (seen: > 45 s), so restarts only wait for JetStream to be enabled again; clients
 // retry while the cluster finishes recovering, as they must in production.
 const waitHealthy = (n: Node, sp: ServerProcess, timeoutMs: number, mode: "strict" | "jetstream" = "strict") =>
-  waitForHttp(`${monitorUrl(n)}/healthz${mode === "jetstream" ? "?js-enabled-only=true" : ""}`, (s) => s === 200, timeoutMs, {
-    abortIf: diedWith(sp),
-  })
+  waitForHttp(
+    `${monitorUrl(n)}/healthz${mode === "jetstream" ? "?js-enabled-only=true" : ""}`,
+    (s) => s === 200,
+    timeoutMs,
+    {
+      abortIf: diedWith(sp),
+    },
+  )
 
 export interface StartNatsOptions {
   readyTimeoutMs?: number

@@ -93,7 +93,7 @@ function flattenSpans(body: Raw): ReceivedSpan[] {
         events: (s.events ?? []).map((e: Raw) => ({ name: e.name ?? "", attributes: decodeAttributes(e.attributes) })),
         resource,
         scope: { name: ss.scope?.name, version: ss.scope?.version },
-      })),
+      }))
     )
   })
 }
@@ -102,7 +102,7 @@ function flattenMetrics(body: Raw): ReceivedMetric[] {
   return (body.resourceMetrics ?? []).flatMap((rm: Raw) => {
     const resource = decodeAttributes(rm.resource?.attributes)
     return (rm.scopeMetrics ?? []).flatMap((sm: Raw) =>
-      (sm.metrics ?? []).map((m: Raw) => ({ name: m.name ?? "", resource, scope: sm.scope ?? {}, raw: m })),
+      (sm.metrics ?? []).map((m: Raw) => ({ name: m.name ?? "", resource, scope: sm.scope ?? {}, raw: m }))
     )
   })
 }
@@ -119,7 +119,7 @@ function flattenLogs(body: Raw): ReceivedLog[] {
         spanId: l.spanId ?? "",
         resource,
         scope: sl.scope ?? {},
-      })),
+      }))
     )
   })
 }

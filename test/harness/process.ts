@@ -221,7 +221,7 @@ const PORT_CLASH = /address already in use|EADDRINUSE/i
  * (free ports are only free until someone else binds them).
  */
 export async function retryOnPortClash<T>(start: () => Promise<T>, attempts = 3): Promise<T> {
-  for (let i = 1; ; i++) {
+  for (let i = 1;; i++) {
     try {
       return await start()
     } catch (e) {

@@ -6,10 +6,10 @@ import {
   makeTempDir,
   removeTempDir,
   retryOnPortClash,
+  type ServerProcess,
   spawnServer,
   waitFor,
   waitForHttp,
-  type ServerProcess,
 } from "./process.ts"
 import { binary } from "./system.ts"
 
@@ -59,17 +59,27 @@ export interface PrometheusServer {
 const renderConfig = (o: PrometheusOptions, targets: string[]) => {
   const scrape = `${o.scrapeIntervalMs ?? 1000}ms`
   // JSON is valid YAML and needs no escaping rules of its own.
-  return JSON.stringify({
-    global: { scrape_interval: scrape, scrape_timeout: scrape, evaluation_interval: `${o.evaluationIntervalMs ?? 1000}ms` },
-    scrape_configs: [
-      {
-        job_name: o.jobName ?? "oprc",
-        metrics_path: o.metricsPath ?? "/metrics",
-        static_configs: [{ targets }],
-        ...(o.httpSd ? { http_sd_configs: [{ url: o.httpSd.url, refresh_interval: `${o.httpSd.refreshIntervalMs ?? 1000}ms` }] } : {}),
+  return JSON.stringify(
+    {
+      global: {
+        scrape_interval: scrape,
+        scrape_timeout: scrape,
+        evaluation_interval: `${o.evaluationIntervalMs ?? 1000}ms`,
       },
-    ],
-  }, null, 2)
+      scrape_configs: [
+        {
+          job_name: o.jobName ?? "oprc",
+          metrics_path: o.metricsPath ?? "/metrics",
+          static_configs: [{ targets }],
+          ...(o.httpSd
+            ? { http_sd_configs: [{ url: o.httpSd.url, refresh_interval: `${o.httpSd.refreshIntervalMs ?? 1000}ms` }] }
+            : {}),
+        },
+      ],
+    },
+    null,
+    2,
+  )
 }
 
 interface QueryResponse {
@@ -129,9 +139,14 @@ export function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServ
       }
       const targets = async (): Promise<TargetStatus[]> => {
         const res = await fetch(`${url}/api/v1/targets?state=active`, { signal: AbortSignal.timeout(5000) })
-        const body = (await res.json()) as { data?: { activeTargets?: (TargetStatus & { labels: Record<string, string> })[] } }
+        const body = (await res.json()) as {
+          data?: { activeTargets?: (TargetStatus & { labels: Record<string, string> })[] }
+        }
         return (body.data?.activeTargets ?? []).map((t) => ({
-          instance: t.labels.instance ?? "", health: t.health, lastError: t.lastError, lastScrape: t.lastScrape,
+          instance: t.labels.instance ?? "",
+          health: t.health,
+          lastError: t.lastError,
+          lastScrape: t.lastScrape,
         }))
       }
       const done = (f: () => Promise<void>) => async () => {
@@ -154,7 +169,9 @@ export function startPrometheus(opts: PrometheusOptions): Promise<PrometheusServ
           } catch (e) {
             // Why nothing arrived is usually a scrape problem; say which.
             const t = await targets().catch(() => [])
-            throw new Error(`${(e as Error).message}; last result ${JSON.stringify(last)}; targets ${JSON.stringify(t)}`)
+            throw new Error(
+              `${(e as Error).message}; last result ${JSON.stringify(last)}; targets ${JSON.stringify(t)}`,
+            )
           }
         },
         targets,

@@ -18,7 +18,9 @@ const pidsWhere = (matches: (env: Array<string>) => boolean): Array<number> => {
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry)) continue
     try {
-      if (matches(readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")) && isRunning(Number(entry))) out.push(Number(entry))
+      if (matches(readFileSync(`/proc/${entry}/environ`, "utf8").split("\0")) && isRunning(Number(entry))) {
+        out.push(Number(entry))
+      }
     } catch {
       // not ours, or gone
     }

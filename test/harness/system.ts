@@ -123,7 +123,12 @@ export async function ensureBinaries(
   }
   let missing = lookup()
   if (missing.length > 0) {
-    await aptInstall(missing.map((n) => DEBIAN_PACKAGES[n] ?? n), `binaries ${missing.join(", ")}`, () => lookup().length === 0, log)
+    await aptInstall(
+      missing.map((n) => DEBIAN_PACKAGES[n] ?? n),
+      `binaries ${missing.join(", ")}`,
+      () => lookup().length === 0,
+      log,
+    )
     missing = lookup()
     if (missing.length > 0) throw new Error(`still missing after apt-get install: ${missing.join(", ")}`)
   }
@@ -134,10 +139,19 @@ export async function ensureBinaries(
  * Installs Debian packages (root only) under the shared lock, unless `satisfied()` turns true
  * while waiting for it. Throws a message naming the packages when it cannot install.
  */
-async function aptInstall(packages: readonly string[], what: string, satisfied: () => boolean, log: (line: string) => void): Promise<void> {
+async function aptInstall(
+  packages: readonly string[],
+  what: string,
+  satisfied: () => boolean,
+  log: (line: string) => void,
+): Promise<void> {
   const pkgs = [...new Set(packages.flatMap((p) => p.split(" ")))]
   if (process.getuid?.() !== 0) {
-    throw new Error(`missing ${what}. Not root, so cannot install them; run: sudo apt-get install -y --no-install-recommends ${pkgs.join(" ")}`)
+    throw new Error(
+      `missing ${what}. Not root, so cannot install them; run: sudo apt-get install -y --no-install-recommends ${
+        pkgs.join(" ")
+      }`,
+    )
   }
   const aptGet = findBinary("apt-get")
   if (!aptGet) throw new Error(`missing ${what} and no apt-get to install ${pkgs.join(" ")}`)
@@ -165,8 +179,15 @@ export async function ensurePythonModules(
   const log = opts.log ?? ((l: string) => console.error(`[system] ${l}`))
   const missing = () => modules.filter((m) => !pythonHas(m))
   if (missing().length > 0) {
-    await aptInstall(["python3", ...missing().map((m) => DEBIAN_PYTHON_MODULES[m] ?? m)], `python modules ${missing().join(", ")}`, () => missing().length === 0, log)
-    if (missing().length > 0) throw new Error(`python modules still missing after apt-get install: ${missing().join(", ")}`)
+    await aptInstall(
+      ["python3", ...missing().map((m) => DEBIAN_PYTHON_MODULES[m] ?? m)],
+      `python modules ${missing().join(", ")}`,
+      () => missing().length === 0,
+      log,
+    )
+    if (missing().length > 0) {
+      throw new Error(`python modules still missing after apt-get install: ${missing().join(", ")}`)
+    }
   }
   return DEBIAN_PYTHON
 }

@@ -15,7 +15,10 @@ const deployment = (i: number, image: string) => ({
   spec: {
     replicas: 1,
     selector: { matchLabels: { app: `d${i}` } },
-    template: { metadata: { labels: { app: `d${i}` } }, spec: { containers: [{ name: "app", image, env: [{ name: "A", value: "1" }], ports: [{ containerPort: 80 }] }] } },
+    template: {
+      metadata: { labels: { app: `d${i}` } },
+      spec: { containers: [{ name: "app", image, env: [{ name: "A", value: "1" }], ports: [{ containerPort: 80 }] }] },
+    },
   },
 })
 
@@ -48,16 +51,24 @@ const api = emu.hooks.api
 const cm = api.registry.get("", "v1", "configmaps")!
 for (let i = 0; i < 1000; i++) {
   const o = api.create({ rt: cm, namespace: "default" }, { metadata: { name: `o${i}` } }, { fieldManager: "bench" })
-  for (let j = 0; j < 4; j++)
-    api.create({ rt: cm, namespace: "default" }, { metadata: { name: `o${i}-d${j}`, ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: `o${i}`, uid: o.metadata.uid }] } }, { fieldManager: "bench" })
+  for (let j = 0; j < 4; j++) {
+    api.create({ rt: cm, namespace: "default" }, {
+      metadata: {
+        name: `o${i}-d${j}`,
+        ownerReferences: [{ apiVersion: "v1", kind: "ConfigMap", name: `o${i}`, uid: o.metadata.uid }],
+      },
+    }, { fieldManager: "bench" })
+  }
 }
 await Bun.sleep(200)
-const patches = await timed(500, (i) =>
-  fetch(`${emu.url}/api/v1/namespaces/default/configmaps/o${i}?fieldManager=bench`, {
-    method: "PATCH",
-    headers: { "Content-Type": "application/merge-patch+json" },
-    body: JSON.stringify({ data: { n: String(i) } }),
-  }),
+const patches = await timed(
+  500,
+  (i) =>
+    fetch(`${emu.url}/api/v1/namespaces/default/configmaps/o${i}?fieldManager=bench`, {
+      method: "PATCH",
+      headers: { "Content-Type": "application/merge-patch+json" },
+      body: JSON.stringify({ data: { n: String(i) } }),
+    }),
 )
 console.log(`merge patch among 6000 objects (500): p50 ${pct(patches, 0.5)} ms, p99 ${pct(patches, 0.99)} ms`)
 const t0 = performance.now()
@@ -66,5 +77,9 @@ while (api.find(cm, "default", "o999-d3")) await Bun.sleep(1)
 console.log(`owner deleted -> its 4 dependents collected: ${(performance.now() - t0).toFixed(1)} ms`)
 const l0 = performance.now()
 const list = (await (await fetch(`${emu.url}/api/v1/configmaps`)).json()) as { items: unknown[] }
-console.log(`list of ${list.items.length} ConfigMaps: ${(performance.now() - l0).toFixed(1)} ms; rss ${(process.memoryUsage().rss / 1e6).toFixed(0)} MB`)
+console.log(
+  `list of ${list.items.length} ConfigMaps: ${(performance.now() - l0).toFixed(1)} ms; rss ${
+    (process.memoryUsage().rss / 1e6).toFixed(0)
+  } MB`,
+)
 await emu.stop()

@@ -28,7 +28,9 @@ export async function startCluster(opts: EmulatorOptions = {}): Promise<Cluster>
 }
 
 /** The Status object of a failed client-node call. */
-export async function failure(p: Promise<unknown>): Promise<{ code: number; reason: string; message: string; details?: any }> {
+export async function failure(
+  p: Promise<unknown>,
+): Promise<{ code: number; reason: string; message: string; details?: any }> {
   try {
     await p
   } catch (e) {
@@ -42,7 +44,11 @@ export async function failure(p: Promise<unknown>): Promise<{ code: number; reas
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails after `ms`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, ms = 10_000): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  ms = 10_000,
+): Promise<T> {
   const deadline = Date.now() + ms
   let last: unknown
   for (;;) {
@@ -52,7 +58,9 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
     } catch (e) {
       last = e
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`)
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`)
+    }
     await Bun.sleep(10)
   }
 }
@@ -61,7 +69,13 @@ export async function eventually<T>(what: string, check: () => Promise<T | undef
 export const events = (text: string) => text.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l))
 
 /** A raw HTTP call to the emulator, for what client-node does not expose (Tables, odd patches). */
-export async function raw(emulator: Emulator, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function raw(
+  emulator: Emulator,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(emulator.url + path, {
     method,
     headers: { "Content-Type": "application/json", ...headers },
@@ -90,7 +104,14 @@ export const WIDGET_CRD = {
         name: "v1",
         served: true,
         storage: true,
-        subresources: { status: {}, scale: { specReplicasPath: ".spec.replicas", statusReplicasPath: ".status.replicas", labelSelectorPath: ".status.selector" } },
+        subresources: {
+          status: {},
+          scale: {
+            specReplicasPath: ".spec.replicas",
+            statusReplicasPath: ".status.replicas",
+            labelSelectorPath: ".status.selector",
+          },
+        },
         additionalPrinterColumns: [{ name: "Size", type: "string", jsonPath: ".spec.size" }],
         schema: {
           openAPIV3Schema: {
@@ -107,12 +128,19 @@ export const WIDGET_CRD = {
                     type: "array",
                     "x-kubernetes-list-type": "map",
                     "x-kubernetes-list-map-keys": ["name"],
-                    items: { type: "object", required: ["name"], properties: { name: { type: "string" }, port: { type: "integer" } } },
+                    items: {
+                      type: "object",
+                      required: ["name"],
+                      properties: { name: { type: "string" }, port: { type: "integer" } },
+                    },
                   },
                   extra: { type: "object", "x-kubernetes-preserve-unknown-fields": true },
                 },
               },
-              status: { type: "object", properties: { replicas: { type: "integer" }, selector: { type: "string" }, phase: { type: "string" } } },
+              status: {
+                type: "object",
+                properties: { replicas: { type: "integer" }, selector: { type: "string" }, phase: { type: "string" } },
+              },
             },
           },
         },
@@ -121,7 +149,11 @@ export const WIDGET_CRD = {
   },
 }
 
-export const widget = (name: string, spec: Record<string, unknown> = { size: "small" }, metadata: Record<string, unknown> = {}) => ({
+export const widget = (
+  name: string,
+  spec: Record<string, unknown> = { size: "small" },
+  metadata: Record<string, unknown> = {},
+) => ({
   apiVersion: "example.com/v1",
   kind: "Widget",
   metadata: { name, ...metadata },

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { join } from "node:path"
 import { freePort } from "../harness/index.ts"
-import { type Cluster, deployment, events, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
+import { type Cluster, deployment, events, raw, startCluster, widget, WIDGET_CRD } from "./helpers.ts"
 import { startEmulator } from "./index.ts"
 
 let c: Cluster
@@ -13,18 +13,37 @@ beforeAll(async () => {
 })
 afterAll(() => c.emulator.stop())
 
-const TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
+const TABLE =
+  "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 
 describe("tables", () => {
   test("a list as a Table: columns from the CRD's printer columns, rows with partial metadata", async () => {
-    await c.custom.createNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", body: widget("t1", { size: "medium" }) })
-    const res = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets", undefined, { Accept: TABLE })
+    await c.custom.createNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      body: widget("t1", { size: "medium" }),
+    })
+    const res = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets", undefined, {
+      Accept: TABLE,
+    })
     expect(res.body.kind).toBe("Table")
     expect(res.body.apiVersion).toBe("meta.k8s.io/v1")
     expect(res.body.columnDefinitions.map((d: any) => d.name)).toEqual(["Name", "Size"])
     expect(res.body.rows[0].cells).toEqual(["t1", "medium"])
-    expect(res.body.rows[0].object).toMatchObject({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: { name: "t1" } })
-    const none = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets?includeObject=None", undefined, { Accept: TABLE })
+    expect(res.body.rows[0].object).toMatchObject({
+      kind: "PartialObjectMetadata",
+      apiVersion: "meta.k8s.io/v1",
+      metadata: { name: "t1" },
+    })
+    const none = await raw(
+      c.emulator,
+      "GET",
+      "/apis/example.com/v1/namespaces/default/widgets?includeObject=None",
+      undefined,
+      { Accept: TABLE },
+    )
     expect(none.body.rows[0].object).toBeUndefined()
     const plain = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets")
     expect(plain.body.kind).toBe("WidgetList")
@@ -32,19 +51,45 @@ describe("tables", () => {
 
   test("built-in kinds have kubectl's columns", async () => {
     await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("tab", "nginx:1", 2) })
-    const res = await raw(c.emulator, "GET", "/apis/apps/v1/namespaces/default/deployments/tab", undefined, { Accept: TABLE })
-    expect(res.body.columnDefinitions.map((d: any) => d.name)).toEqual(["Name", "Ready", "Up-to-date", "Available", "Age"])
+    const res = await raw(c.emulator, "GET", "/apis/apps/v1/namespaces/default/deployments/tab", undefined, {
+      Accept: TABLE,
+    })
+    expect(res.body.columnDefinitions.map((d: any) => d.name)).toEqual([
+      "Name",
+      "Ready",
+      "Up-to-date",
+      "Available",
+      "Age",
+    ])
     expect(res.body.rows[0].cells.slice(0, 4)).toEqual(["tab", "0/2", 0, 0])
   })
 
   test("watch events carry one-row Tables; only the first has column definitions", async () => {
-    const res = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets?watch=true&timeoutSeconds=1", undefined, { Accept: TABLE })
+    const res = await raw(
+      c.emulator,
+      "GET",
+      "/apis/example.com/v1/namespaces/default/widgets?watch=true&timeoutSeconds=1",
+      undefined,
+      { Accept: TABLE },
+    )
     const [first] = events(res.text)
     expect(first.type).toBe("ADDED")
     expect(first.object.kind).toBe("Table")
     expect(first.object.columnDefinitions.length).toBe(2)
-    await c.custom.createNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", body: widget("t2", { size: "large" }) })
-    const again = await raw(c.emulator, "GET", "/apis/example.com/v1/namespaces/default/widgets?watch=true&timeoutSeconds=1", undefined, { Accept: TABLE })
+    await c.custom.createNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      body: widget("t2", { size: "large" }),
+    })
+    const again = await raw(
+      c.emulator,
+      "GET",
+      "/apis/example.com/v1/namespaces/default/widgets?watch=true&timeoutSeconds=1",
+      undefined,
+      { Accept: TABLE },
+    )
     const all = events(again.text)
     expect(all.length).toBe(2)
     expect(all[1].object.columnDefinitions).toBeNull()
@@ -69,20 +114,34 @@ describe("discovery", () => {
   test("/openapi/v2 answers JSON, or gnostic protobuf when asked (kubectl 1.20 needs it)", async () => {
     const json = await raw(c.emulator, "GET", "/openapi/v2")
     expect(json.body.swagger).toBe("2.0")
-    const pb = await fetch(`${c.emulator.url}/openapi/v2`, { headers: { Accept: "application/com.github.proto-openapi.spec.v2@v1.0+protobuf" } })
+    const pb = await fetch(`${c.emulator.url}/openapi/v2`, {
+      headers: { Accept: "application/com.github.proto-openapi.spec.v2@v1.0+protobuf" },
+    })
     const bytes = new Uint8Array(await pb.arrayBuffer())
     // field 1 (swagger), length 3, "2.0"
     expect([...bytes.slice(0, 5)]).toEqual([0x0a, 3, 0x32, 0x2e, 0x30])
   })
 
   test("unknown paths and methods are Status errors", async () => {
-    expect((await raw(c.emulator, "GET", "/apis/apps/v1/namespaces/default/nothings")).body).toMatchObject({ kind: "Status", code: 404, reason: "NotFound" })
+    expect((await raw(c.emulator, "GET", "/apis/apps/v1/namespaces/default/nothings")).body).toMatchObject({
+      kind: "Status",
+      code: 404,
+      reason: "NotFound",
+    })
     expect((await raw(c.emulator, "POST", "/apis/apps/v1/namespaces/default/deployments/x", {})).status).toBe(405)
     // Namespaces have no deletecollection verb, as discovery says.
-    expect((await raw(c.emulator, "DELETE", "/api/v1/namespaces")).body).toMatchObject({ code: 405, reason: "MethodNotAllowed" })
+    expect((await raw(c.emulator, "DELETE", "/api/v1/namespaces")).body).toMatchObject({
+      code: 405,
+      reason: "MethodNotAllowed",
+    })
     expect((await raw(c.emulator, "GET", "/api/v1/namespaces/default")).status).toBe(200)
     expect((await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", "{not json")).status).toBe(400)
-    const big = await raw(c.emulator, "POST", "/api/v1/namespaces/default/configmaps", JSON.stringify({ metadata: { name: "big" }, data: { a: "x".repeat(4 * 1024 * 1024) } }))
+    const big = await raw(
+      c.emulator,
+      "POST",
+      "/api/v1/namespaces/default/configmaps",
+      JSON.stringify({ metadata: { name: "big" }, data: { a: "x".repeat(4 * 1024 * 1024) } }),
+    )
     expect(big.status).toBe(413)
   })
 })
@@ -94,7 +153,10 @@ describe("tls", () => {
       expect(emu.url).toStartWith("https://127.0.0.1:")
       expect(await Bun.file(emu.kubeconfigPath).text()).toContain("certificate-authority-data:")
       await expect(fetch(`${emu.url}/version`)).rejects.toThrow()
-      const ok = await fetch(`${emu.url}/api/v1/namespaces`, { headers: { Authorization: "Bearer t0k" }, tls: { ca: emu.caCert! } })
+      const ok = await fetch(`${emu.url}/api/v1/namespaces`, {
+        headers: { Authorization: "Bearer t0k" },
+        tls: { ca: emu.caCert! },
+      })
       expect(ok.status).toBe(200)
     } finally {
       await emu.stop()
@@ -105,7 +167,10 @@ describe("tls", () => {
 describe("main.ts", () => {
   test("runs alone: prints the URL and a kubeconfig that works", async () => {
     const port = await freePort()
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", String(port), "--workloads"], { stdout: "pipe", stderr: "pipe" })
+    const proc = Bun.spawn(
+      [process.execPath, join(import.meta.dir, "main.ts"), "--port", String(port), "--workloads"],
+      { stdout: "pipe", stderr: "pipe" },
+    )
     try {
       const reader = proc.stdout.getReader()
       let out = ""
@@ -129,7 +194,10 @@ describe("main.ts", () => {
     const port = await freePort()
     const blocker = Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } })
     try {
-      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", String(port)], { stdout: "pipe", stderr: "pipe" })
+      const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", String(port)], {
+        stdout: "pipe",
+        stderr: "pipe",
+      })
       expect(await proc.exited).toBe(1)
       expect(await new Response(proc.stderr).text()).toContain(`cannot start on 127.0.0.1:${port}`)
     } finally {
@@ -138,7 +206,10 @@ describe("main.ts", () => {
   })
 
   test("bad flags exit 2 with the reason", async () => {
-    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", "99999"], { stdout: "pipe", stderr: "pipe" })
+    const proc = Bun.spawn([process.execPath, join(import.meta.dir, "main.ts"), "--port", "99999"], {
+      stdout: "pipe",
+      stderr: "pipe",
+    })
     expect(await proc.exited).toBe(2)
     expect(await new Response(proc.stderr).text()).toContain("--port: 99999 is not a port number")
   })

@@ -22,10 +22,16 @@ afterAll(async () => {
   if (cacheDir) rmSync(cacheDir, { recursive: true, force: true })
 })
 
-const args = (a: string[]) => [bin, "--kubeconfig", emulator.kubeconfigPath, "--cache-dir", cacheDir, "--request-timeout", "20s", ...a]
+const args = (
+  a: string[],
+) => [bin, "--kubeconfig", emulator.kubeconfigPath, "--cache-dir", cacheDir, "--request-timeout", "20s", ...a]
 
 async function kubectl(a: string[], stdin?: string): Promise<{ code: number; out: string; err: string }> {
-  const p = Bun.spawn(args(a), { stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin), stdout: "pipe", stderr: "pipe" })
+  const p = Bun.spawn(args(a), {
+    stdin: stdin === undefined ? "ignore" : new TextEncoder().encode(stdin),
+    stdout: "pipe",
+    stderr: "pipe",
+  })
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
   return { code, out, err }
 }
@@ -46,8 +52,11 @@ describe("kubectl 1.20", () => {
   })
 
   test("apply -f a CRD, wait for Established, apply a custom resource, get it as a Table", async () => {
-    expect(await ok(["apply", "-f", join(FIXTURES, "widget-crd.yaml")])).toContain("customresourcedefinition.apiextensions.k8s.io/widgets.example.com created")
-    expect(await ok(["wait", "--for", "condition=established", "--timeout", "20s", "crd/widgets.example.com"])).toContain("condition met")
+    expect(await ok(["apply", "-f", join(FIXTURES, "widget-crd.yaml")])).toContain(
+      "customresourcedefinition.apiextensions.k8s.io/widgets.example.com created",
+    )
+    expect(await ok(["wait", "--for", "condition=established", "--timeout", "20s", "crd/widgets.example.com"]))
+      .toContain("condition met")
     expect(await ok(["apply", "-f", join(FIXTURES, "widget.yaml")])).toContain("widget.example.com/gadget created")
     const table = rows(await ok(["get", "widgets"]))
     expect(table[0]).toEqual(["NAME", "SIZE", "REPLICAS", "READY", "AGE"])
@@ -58,14 +67,16 @@ describe("kubectl 1.20", () => {
     // Re-applying the same file sends a patch (the pruned field differs from the last applied
     // configuration), which changes nothing on the server: no new resourceVersion.
     await ok(["apply", "-f", join(FIXTURES, "widget.yaml")])
-    expect(JSON.parse(await ok(["get", "wd", "gadget", "-o", "json"])).metadata.resourceVersion).toBe(json.metadata.resourceVersion)
+    expect(JSON.parse(await ok(["get", "wd", "gadget", "-o", "json"])).metadata.resourceVersion).toBe(
+      json.metadata.resourceVersion,
+    )
   })
 
   test("an invalid custom resource is refused with the field path", async () => {
     const bad = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: bad\nspec:\n  size: enormous\n"
     const r = await kubectl(["apply", "-f", "-"], bad)
     expect(r.code).not.toBe(0)
-    expect(r.err).toContain('spec.size: Unsupported value: "enormous"')
+    expect(r.err).toContain("spec.size: Unsupported value: \"enormous\"")
   })
 
   test("get -w shows an update", async () => {
@@ -81,7 +92,7 @@ describe("kubectl 1.20", () => {
     })()
     try {
       await eventually("initial row", () => /gadget\s+small/.test(seen))
-      await ok(["patch", "widget", "gadget", "--type", "merge", "-p", '{"spec":{"size":"large"}}'])
+      await ok(["patch", "widget", "gadget", "--type", "merge", "-p", "{\"spec\":{\"size\":\"large\"}}"])
       await eventually("updated row", () => /gadget\s+large/.test(seen))
       expect(seen.split("\n")[0]).toMatch(/^NAME\s+SIZE/)
       expect(seen.match(/^NAME/gm)?.length).toBe(1)
@@ -95,14 +106,30 @@ describe("kubectl 1.20", () => {
   test("describe shows the object and its Events (written through events.k8s.io/v1)", async () => {
     const w = JSON.parse(await ok(["get", "widget", "gadget", "-o", "json"]))
     const event = {
-      apiVersion: "events.k8s.io/v1", kind: "Event", metadata: { name: "gadget.1", namespace: "default" },
+      apiVersion: "events.k8s.io/v1",
+      kind: "Event",
+      metadata: { name: "gadget.1", namespace: "default" },
       // MicroTime: six fractional digits.
       eventTime: new Date().toISOString().replace(/Z$/, "000Z"),
-      reportingController: "example.com/widget-controller", reportingInstance: "ctl-0", action: "Resize",
-      reason: "Resized", note: "size changed to large", type: "Normal",
-      regarding: { apiVersion: "example.com/v1", kind: "Widget", name: "gadget", namespace: "default", uid: w.metadata.uid },
+      reportingController: "example.com/widget-controller",
+      reportingInstance: "ctl-0",
+      action: "Resize",
+      reason: "Resized",
+      note: "size changed to large",
+      type: "Normal",
+      regarding: {
+        apiVersion: "example.com/v1",
+        kind: "Widget",
+        name: "gadget",
+        namespace: "default",
+        uid: w.metadata.uid,
+      },
     }
-    const res = await fetch(`${emulator.url}/apis/events.k8s.io/v1/namespaces/default/events`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(event) })
+    const res = await fetch(`${emulator.url}/apis/events.k8s.io/v1/namespaces/default/events`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify(event),
+    })
     expect(res.status).toBe(201)
     const out = await ok(["describe", "widget", "gadget"])
     expect(out).toMatch(/Normal\s+Resized\s+.*size changed to large/)
@@ -115,7 +142,7 @@ describe("kubectl 1.20", () => {
     const medium = (await Bun.file(join(FIXTURES, "widget.yaml")).text()).replace("size: small", "size: medium")
     const conflict = await kubectl(["apply", "--server-side", "-f", "-"], medium)
     expect(conflict.code).not.toBe(0)
-    expect(conflict.err).toContain('conflict with "kubectl-patch"')
+    expect(conflict.err).toContain("conflict with \"kubectl-patch\"")
     expect(conflict.err).toContain(".spec.size")
     expect(await ok(["apply", "--server-side", "--force-conflicts", "-f", "-"], medium)).toContain("serverside-applied")
     expect(rows(await ok(["get", "widget", "gadget", "--no-headers"]))[0]!.slice(0, 2)).toEqual(["gadget", "medium"])
@@ -124,7 +151,9 @@ describe("kubectl 1.20", () => {
   test("a Deployment: create, scale, rollout status against the simulated controller, describe", async () => {
     await ok(["create", "deployment", "web", "--image", "nginx:1.25"])
     await ok(["scale", "deployment", "web", "--replicas", "3"])
-    expect(await ok(["rollout", "status", "deployment/web", "--timeout", "20s"])).toContain('deployment "web" successfully rolled out')
+    expect(await ok(["rollout", "status", "deployment/web", "--timeout", "20s"])).toContain(
+      "deployment \"web\" successfully rolled out",
+    )
     const table = rows(await ok(["get", "deploy"]))
     expect(table[0]).toEqual(["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"])
     expect(table[1]!.slice(0, 4)).toEqual(["web", "3/3", "3", "3"])
@@ -136,13 +165,37 @@ describe("kubectl 1.20", () => {
   test("over TLS with the kubeconfig's CA and a bearer token", async () => {
     const secure = await startEmulator({ tls: true, token: "kubectl-token" })
     try {
-      const p = Bun.spawn([bin, "--kubeconfig", secure.kubeconfigPath, "--cache-dir", cacheDir, "get", "namespaces", "-o", "name"], { stdout: "pipe", stderr: "pipe" })
-      const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
+      const p = Bun.spawn([
+        bin,
+        "--kubeconfig",
+        secure.kubeconfigPath,
+        "--cache-dir",
+        cacheDir,
+        "get",
+        "namespaces",
+        "-o",
+        "name",
+      ], { stdout: "pipe", stderr: "pipe" })
+      const [out, err, code] = await Promise.all([
+        new Response(p.stdout).text(),
+        new Response(p.stderr).text(),
+        p.exited,
+      ])
       expect(err).toBe("")
       expect(code).toBe(0)
       expect(out).toContain("namespace/default")
       // Without the CA, verification fails.
-      const bad = Bun.spawn([bin, "--server", secure.url, "--token", "kubectl-token", "--cache-dir", cacheDir, "get", "namespaces"], { stdout: "pipe", stderr: "pipe" })
+      const bad = Bun.spawn([
+        bin,
+        "--server",
+        secure.url,
+        "--token",
+        "kubectl-token",
+        "--cache-dir",
+        cacheDir,
+        "get",
+        "namespaces",
+      ], { stdout: "pipe", stderr: "pipe" })
       const [badErr, badCode] = await Promise.all([new Response(bad.stderr).text(), bad.exited])
       expect(badCode).not.toBe(0)
       expect(badErr).toContain("certificate")
@@ -152,7 +205,7 @@ describe("kubectl 1.20", () => {
   })
 
   test("delete removes the custom resource, then the CRD", async () => {
-    expect(await ok(["delete", "-f", join(FIXTURES, "widget.yaml")])).toContain('widget.example.com "gadget" deleted')
+    expect(await ok(["delete", "-f", join(FIXTURES, "widget.yaml")])).toContain("widget.example.com \"gadget\" deleted")
     const none = await kubectl(["get", "widgets"])
     expect(none.err).toContain("No resources found")
     expect(await ok(["delete", "-f", join(FIXTURES, "widget-crd.yaml")])).toContain("deleted")

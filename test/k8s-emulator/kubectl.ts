@@ -17,7 +17,12 @@ async function clientVersion(path: string): Promise<string> {
 }
 
 async function run(cmd: string[], cwd: string): Promise<void> {
-  const p = Bun.spawn(cmd, { cwd, stdout: "inherit", stderr: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } })
+  const p = Bun.spawn(cmd, {
+    cwd,
+    stdout: "inherit",
+    stderr: "inherit",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
+  })
   if ((await p.exited) !== 0) throw new Error(`${cmd.join(" ")} failed`)
 }
 
@@ -29,7 +34,9 @@ export async function kubectl120(): Promise<string> {
     const installed = await binary("kubectl")
     if ((await clientVersion(installed)).includes("v1.20")) return installed
   } else if ((await clientVersion(onPath)).includes("v1.20")) return onPath
-  if (process.getuid?.() !== 0) throw new Error("kubectl 1.20 missing and not root: run apt-get install kubernetes-client")
+  if (process.getuid?.() !== 0) {
+    throw new Error("kubectl 1.20 missing and not root: run apt-get install kubernetes-client")
+  }
   mkdirSync(CACHE, { recursive: true })
   const apt = findBinary("apt-get") ?? "apt-get"
   try {

@@ -4,7 +4,8 @@
 import { parseArgs } from "node:util"
 import { startEmulator } from "./index.ts"
 
-const USAGE = "usage: main.ts [--port N] [--host H] [--kubeconfig FILE] [--token T] [--workloads] [--ready-delay-ms MS] [--knative] [--keda] [--tls]"
+const USAGE =
+  "usage: main.ts [--port N] [--host H] [--kubeconfig FILE] [--token T] [--workloads] [--ready-delay-ms MS] [--knative] [--keda] [--tls]"
 
 const { values } = (() => {
   try {

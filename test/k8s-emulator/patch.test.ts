@@ -1,7 +1,7 @@
 // Patches through client-node and raw HTTP: JSON patch (with test), merge patch, strategic
 // merge by keys, server-side apply with managedFields, conflicts and force.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { type Cluster, deployment, failure, k8s, raw, startCluster, WIDGET_CRD, widget } from "./helpers.ts"
+import { type Cluster, deployment, failure, k8s, raw, startCluster, widget, WIDGET_CRD } from "./helpers.ts"
 
 let c: Cluster
 beforeAll(async () => {
@@ -15,29 +15,63 @@ const ssa = (manager: string, force = false) => ({ fieldManager: manager, ...(fo
 
 describe("json and merge patch", () => {
   test("json patch applies ops in order; a failing test op rejects the whole patch", async () => {
-    await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "jp" }, data: { a: "1", b: "2" } } })
+    await c.core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "jp" }, data: { a: "1", b: "2" } },
+    })
     const patched = await c.core.patchNamespacedConfigMap(
-      { name: "jp", namespace: "default", body: [{ op: "test", path: "/data/a", value: "1" }, { op: "replace", path: "/data/a", value: "10" }, { op: "remove", path: "/data/b" }, { op: "add", path: "/data/c", value: "3" }] },
+      {
+        name: "jp",
+        namespace: "default",
+        body: [{ op: "test", path: "/data/a", value: "1" }, { op: "replace", path: "/data/a", value: "10" }, {
+          op: "remove",
+          path: "/data/b",
+        }, { op: "add", path: "/data/c", value: "3" }],
+      },
       as(k8s.PatchStrategy.JsonPatch),
     )
     expect(patched.data).toEqual({ a: "10", c: "3" })
-    const failed = await failure(c.core.patchNamespacedConfigMap({ name: "jp", namespace: "default", body: [{ op: "test", path: "/data/a", value: "1" }, { op: "add", path: "/data/z", value: "x" }] }, as(k8s.PatchStrategy.JsonPatch)))
+    const failed = await failure(
+      c.core.patchNamespacedConfigMap({
+        name: "jp",
+        namespace: "default",
+        body: [{ op: "test", path: "/data/a", value: "1" }, { op: "add", path: "/data/z", value: "x" }],
+      }, as(k8s.PatchStrategy.JsonPatch)),
+    )
     expect(failed.code).toBe(422)
     expect(failed.message).toContain("/data/a")
-    expect((await c.core.readNamespacedConfigMap({ name: "jp", namespace: "default" })).data).toEqual({ a: "10", c: "3" })
+    expect((await c.core.readNamespacedConfigMap({ name: "jp", namespace: "default" })).data).toEqual({
+      a: "10",
+      c: "3",
+    })
   })
 
   test("merge patch: null deletes, maps merge, lists replace; a stale RV in the patch is 409", async () => {
-    const o = await c.core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "mp", labels: { x: "1", y: "2" } }, data: { a: "1" } } })
-    const p = await c.core.patchNamespacedConfigMap({ name: "mp", namespace: "default", body: { metadata: { labels: { x: null, z: "3" } }, data: { b: "2" } } }, as(k8s.PatchStrategy.MergePatch))
+    const o = await c.core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "mp", labels: { x: "1", y: "2" } }, data: { a: "1" } },
+    })
+    const p = await c.core.patchNamespacedConfigMap({
+      name: "mp",
+      namespace: "default",
+      body: { metadata: { labels: { x: null, z: "3" } }, data: { b: "2" } },
+    }, as(k8s.PatchStrategy.MergePatch))
     expect(p.metadata?.labels).toEqual({ y: "2", z: "3" })
     expect(p.data).toEqual({ a: "1", b: "2" })
-    const stale = await failure(c.core.patchNamespacedConfigMap({ name: "mp", namespace: "default", body: { metadata: { resourceVersion: o.metadata!.resourceVersion }, data: { c: "3" } } }, as(k8s.PatchStrategy.MergePatch)))
+    const stale = await failure(
+      c.core.patchNamespacedConfigMap({
+        name: "mp",
+        namespace: "default",
+        body: { metadata: { resourceVersion: o.metadata!.resourceVersion }, data: { c: "3" } },
+      }, as(k8s.PatchStrategy.MergePatch)),
+    )
     expect(stale.code).toBe(409)
   })
 
   test("unknown patch content types are 415", async () => {
-    const res = await raw(c.emulator, "PATCH", "/api/v1/namespaces/default/configmaps/mp", "{}", { "Content-Type": "application/xml" })
+    const res = await raw(c.emulator, "PATCH", "/api/v1/namespaces/default/configmaps/mp", "{}", {
+      "Content-Type": "application/xml",
+    })
     expect(res.status).toBe(415)
     expect(res.body.reason).toBe("UnsupportedMediaType")
   })
@@ -49,7 +83,22 @@ describe("strategic merge patch", () => {
     d.spec.template.spec.containers.push({ name: "sidecar", image: "busybox:1" })
     await c.apps.createNamespacedDeployment({ namespace: "default", body: d })
     const patched = await c.apps.patchNamespacedDeployment(
-      { name: "smp", namespace: "default", body: { spec: { template: { spec: { containers: [{ name: "app", image: "nginx:1.26", env: [{ name: "A", value: "1" }] }, { name: "sidecar", $patch: "delete" }] } } } } },
+      {
+        name: "smp",
+        namespace: "default",
+        body: {
+          spec: {
+            template: {
+              spec: {
+                containers: [{ name: "app", image: "nginx:1.26", env: [{ name: "A", value: "1" }] }, {
+                  name: "sidecar",
+                  $patch: "delete",
+                }],
+              },
+            },
+          },
+        },
+      },
       as(k8s.PatchStrategy.StrategicMergePatch),
     )
     const containers = patched.spec!.template.spec!.containers
@@ -59,8 +108,16 @@ describe("strategic merge patch", () => {
   })
 
   test("custom resources refuse strategic merge with 415", async () => {
-    await c.custom.createNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", body: widget("w-smp") })
-    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/w-smp", { spec: { size: "large" } }, { "Content-Type": "application/strategic-merge-patch+json" })
+    await c.custom.createNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      body: widget("w-smp"),
+    })
+    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/w-smp", {
+      spec: { size: "large" },
+    }, { "Content-Type": "application/strategic-merge-patch+json" })
     expect(res.status).toBe(415)
     expect(res.body).toMatchObject({ kind: "Status", reason: "UnsupportedMediaType", code: 415 })
   })
@@ -69,7 +126,15 @@ describe("strategic merge patch", () => {
 describe("server-side apply", () => {
   const applyWidget = (manager: string, spec: Record<string, unknown>, force = false, name = "ssa") =>
     c.custom.patchNamespacedCustomObject(
-      { group: "example.com", version: "v1", namespace: "default", plural: "widgets", name, body: widget(name, spec), ...ssa(manager, force) },
+      {
+        group: "example.com",
+        version: "v1",
+        namespace: "default",
+        plural: "widgets",
+        name,
+        body: widget(name, spec),
+        ...ssa(manager, force),
+      },
       as(k8s.PatchStrategy.ServerSideApply),
     ) as Promise<any>
 
@@ -78,7 +143,11 @@ describe("server-side apply", () => {
     expect(o.spec).toEqual({ size: "small", ports: [{ name: "http", port: 80 }], replicas: 1, color: "blue" })
     const alice = o.metadata.managedFields.find((m: any) => m.manager === "alice")
     expect(alice.operation).toBe("Apply")
-    expect(alice.fieldsV1["f:spec"]["f:ports"]['k:{"name":"http"}']).toEqual({ ".": {}, "f:name": {}, "f:port": {} })
+    expect(alice.fieldsV1["f:spec"]["f:ports"]["k:{\"name\":\"http\"}"]).toEqual({
+      ".": {},
+      "f:name": {},
+      "f:port": {},
+    })
     expect(alice.fieldsV1["f:spec"]["f:size"]).toEqual({})
     // Defaults filled in by the server are not the applier's.
     expect(alice.fieldsV1["f:spec"]["f:color"]).toBeUndefined()
@@ -96,8 +165,13 @@ describe("server-side apply", () => {
     const conflict = await failure(applyWidget("bob", { size: "large" }))
     expect(conflict.code).toBe(409)
     expect(conflict.reason).toBe("Conflict")
-    expect(conflict.message).toContain('conflict with "alice"')
-    expect(conflict.details.causes).toEqual([{ type: "FieldManagerConflict", reason: "FieldManagerConflict", message: 'conflict with "alice" using example.com/v1', field: ".spec.size" }])
+    expect(conflict.message).toContain("conflict with \"alice\"")
+    expect(conflict.details.causes).toEqual([{
+      type: "FieldManagerConflict",
+      reason: "FieldManagerConflict",
+      message: "conflict with \"alice\" using example.com/v1",
+      field: ".spec.size",
+    }])
     const shared = await applyWidget("bob", { size: "small", replicas: 1 })
     expect(shared.metadata.managedFields.map((m: any) => m.manager).sort()).toEqual(["alice", "bob"])
     const forced = await applyWidget("bob", { size: "large" }, true)
@@ -114,23 +188,47 @@ describe("server-side apply", () => {
 
   test("an update by another client makes it an owner: the next apply of that field conflicts", async () => {
     await applyWidget("dave", { size: "small", replicas: 2 }, false, "upd")
-    await c.custom.patchNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", name: "upd", body: { spec: { replicas: 5 } }, fieldManager: "scaler" }, as(k8s.PatchStrategy.MergePatch))
+    await c.custom.patchNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      name: "upd",
+      body: { spec: { replicas: 5 } },
+      fieldManager: "scaler",
+    }, as(k8s.PatchStrategy.MergePatch))
     const conflict = await failure(applyWidget("dave", { size: "small", replicas: 3 }, false, "upd"))
     expect(conflict.code).toBe(409)
-    expect(conflict.details.causes[0]).toMatchObject({ field: ".spec.replicas", message: 'conflict with "scaler" using example.com/v1' })
+    expect(conflict.details.causes[0]).toMatchObject({
+      field: ".spec.replicas",
+      message: "conflict with \"scaler\" using example.com/v1",
+    })
   })
 
   test("an apply conflicts with the same manager's earlier non-apply write (ownership is per manager and operation)", async () => {
-    await c.custom.createNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", body: widget("own", { size: "small" }), fieldManager: "me" })
+    await c.custom.createNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      body: widget("own", { size: "small" }),
+      fieldManager: "me",
+    })
     const self = await failure(applyWidget("me", { size: "large" }, false, "own"))
     expect(self.code).toBe(409)
-    expect(self.message).toContain('conflict with "me"')
+    expect(self.message).toContain("conflict with \"me\"")
     const forced = await applyWidget("me", { size: "large" }, true, "own")
     expect(forced.metadata.managedFields.find((m: any) => m.manager === "me" && m.operation === "Apply")).toBeDefined()
   })
 
   test("fieldManager is required for apply (400/422 with the field); apply of unchanged config keeps the RV", async () => {
-    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/ssa", widget("ssa", { size: "large" }), { "Content-Type": "application/apply-patch+yaml" })
+    const res = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/example.com/v1/namespaces/default/widgets/ssa",
+      widget("ssa", { size: "large" }),
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(res.status).toBe(422)
     expect(res.body.details.causes[0].field).toBe("fieldManager")
     const a = await applyWidget("bob", { size: "large" })
@@ -140,23 +238,62 @@ describe("server-side apply", () => {
 
   test("apply accepts YAML bodies and merges Deployment containers by name", async () => {
     const yaml = [
-      "apiVersion: apps/v1", "kind: Deployment", "metadata:", "  name: yd", "spec:", "  selector:", "    matchLabels: {app: yd}",
-      "  template:", "    metadata:", "      labels: {app: yd}", "    spec:", "      containers:", "      - name: app", "        image: nginx:1",
+      "apiVersion: apps/v1",
+      "kind: Deployment",
+      "metadata:",
+      "  name: yd",
+      "spec:",
+      "  selector:",
+      "    matchLabels: {app: yd}",
+      "  template:",
+      "    metadata:",
+      "      labels: {app: yd}",
+      "    spec:",
+      "      containers:",
+      "      - name: app",
+      "        image: nginx:1",
     ].join("\n")
-    const res = await raw(c.emulator, "PATCH", "/apis/apps/v1/namespaces/default/deployments/yd?fieldManager=yaml-user", yaml, { "Content-Type": "application/apply-patch+yaml" })
+    const res = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/apps/v1/namespaces/default/deployments/yd?fieldManager=yaml-user",
+      yaml,
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(res.status).toBe(200)
     expect(res.body.spec.replicas).toBe(1)
-    const side = await raw(c.emulator, "PATCH", "/apis/apps/v1/namespaces/default/deployments/yd?fieldManager=injector",
-      { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "yd" }, spec: { template: { spec: { containers: [{ name: "proxy", image: "envoy:1" }] } } } },
-      { "Content-Type": "application/apply-patch+yaml" })
+    const side = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/apps/v1/namespaces/default/deployments/yd?fieldManager=injector",
+      {
+        apiVersion: "apps/v1",
+        kind: "Deployment",
+        metadata: { name: "yd" },
+        spec: { template: { spec: { containers: [{ name: "proxy", image: "envoy:1" }] } } },
+      },
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(side.status).toBe(200)
     expect(side.body.spec.template.spec.containers.map((x: any) => x.name)).toEqual(["app", "proxy"])
   })
 
   test("apply to /status changes only status, with its own managedFields entry", async () => {
     await applyWidget("ctl", { size: "small" }, false, "stat")
-    const body = { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "stat" }, status: { phase: "Ready", replicas: 1 }, spec: { size: "large" } }
-    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=ctl-status", body, { "Content-Type": "application/apply-patch+yaml" })
+    const body = {
+      apiVersion: "example.com/v1",
+      kind: "Widget",
+      metadata: { name: "stat" },
+      status: { phase: "Ready", replicas: 1 },
+      spec: { size: "large" },
+    }
+    const res = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=ctl-status",
+      body,
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(res.status).toBe(200)
     expect(res.body.status).toEqual({ phase: "Ready", replicas: 1 })
     expect(res.body.spec.size).toBe("small")
@@ -164,16 +301,40 @@ describe("server-side apply", () => {
     expect(entry).toMatchObject({ operation: "Apply", subresource: "status" })
     expect(Object.keys(entry.fieldsV1)).toEqual(["f:status"])
     // Another status manager changing the same field conflicts.
-    const other = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=intruder", { ...body, status: { phase: "Failed" } }, { "Content-Type": "application/apply-patch+yaml" })
+    const other = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/example.com/v1/namespaces/default/widgets/stat/status?fieldManager=intruder",
+      { ...body, status: { phase: "Failed" } },
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(other.status).toBe(409)
     expect(other.body.details.causes[0].field).toBe(".status.phase")
   })
 
   test("dryRun=All apply answers the merged object and stores nothing", async () => {
-    const before = await c.custom.getNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", name: "ssa" }) as any
-    const res = await raw(c.emulator, "PATCH", "/apis/example.com/v1/namespaces/default/widgets/ssa?fieldManager=bob&dryRun=All", widget("ssa", { size: "medium" }), { "Content-Type": "application/apply-patch+yaml" })
+    const before = await c.custom.getNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      name: "ssa",
+    }) as any
+    const res = await raw(
+      c.emulator,
+      "PATCH",
+      "/apis/example.com/v1/namespaces/default/widgets/ssa?fieldManager=bob&dryRun=All",
+      widget("ssa", { size: "medium" }),
+      { "Content-Type": "application/apply-patch+yaml" },
+    )
     expect(res.body.spec.size).toBe("medium")
-    const after = await c.custom.getNamespacedCustomObject({ group: "example.com", version: "v1", namespace: "default", plural: "widgets", name: "ssa" }) as any
+    const after = await c.custom.getNamespacedCustomObject({
+      group: "example.com",
+      version: "v1",
+      namespace: "default",
+      plural: "widgets",
+      name: "ssa",
+    }) as any
     expect(after.metadata.resourceVersion).toBe(before.metadata.resourceVersion)
     expect(after.spec.size).toBe(before.spec.size)
   })

@@ -28,7 +28,9 @@ describe("selectors", () => {
     const o = { metadata: { name: "x", namespace: "ns" }, involvedObject: { name: "pod-1" } }
     expect(parseFieldSelector("metadata.name=x,metadata.namespace!=other", "ConfigMap")(o)).toBe(true)
     expect(parseFieldSelector("involvedObject.name=pod-1", "Event")(o)).toBe(true)
-    expect(() => parseFieldSelector("involvedObject.name=pod-1", "ConfigMap")).toThrow("field label not supported: involvedObject.name")
+    expect(() => parseFieldSelector("involvedObject.name=pod-1", "ConfigMap")).toThrow(
+      "field label not supported: involvedObject.name",
+    )
   })
 })
 
@@ -36,19 +38,29 @@ describe("patches", () => {
   test("strategic merge directives: $retainKeys, $deleteFromPrimitiveList, $setElementOrder, $patch: replace", () => {
     const orig = {
       metadata: { finalizers: ["a", "b", "c"] },
-      spec: { strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } }, template: { spec: { containers: [{ name: "x", image: "1" }, { name: "y", image: "2" }] } } },
+      spec: {
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxSurge: 1 } },
+        template: { spec: { containers: [{ name: "x", image: "1" }, { name: "y", image: "2" }] } },
+      },
     }
     const out = strategicMerge(orig, {
       metadata: { "$deleteFromPrimitiveList/finalizers": ["b"], finalizers: ["d"] },
       spec: {
         strategy: { $retainKeys: ["type"], type: "Recreate" },
-        template: { spec: { "$setElementOrder/containers": [{ name: "y" }, { name: "x" }], containers: [{ name: "y", image: "3" }] } },
+        template: {
+          spec: {
+            "$setElementOrder/containers": [{ name: "y" }, { name: "x" }],
+            containers: [{ name: "y", image: "3" }],
+          },
+        },
       },
     })
     expect(out.metadata.finalizers).toEqual(["a", "c", "d"])
     expect(out.spec.strategy).toEqual({ type: "Recreate" })
     expect(out.spec.template.spec.containers).toEqual([{ name: "x", image: "1" }, { name: "y", image: "3" }])
-    const replaced = strategicMerge(orig, { spec: { template: { spec: { containers: [{ $patch: "replace" }, { name: "z", image: "9" }] } } } })
+    const replaced = strategicMerge(orig, {
+      spec: { template: { spec: { containers: [{ $patch: "replace" }, { name: "z", image: "9" }] } } },
+    })
     expect(replaced.spec.template.spec.containers).toEqual([{ name: "z", image: "9" }])
     // Lists without a merge key (args) are replaced whole.
     expect(strategicMerge({ args: ["a", "b"] }, { args: ["c"] }).args).toEqual(["c"])
@@ -69,22 +81,32 @@ describe("managed fields", () => {
     const set = fieldsOf(obj, { builtin: true }, "main")
     const v1 = toFieldsV1(set)
     expect(v1).toEqual({
-      "f:metadata": { "f:labels": { "f:app": {} }, "f:finalizers": { 'v:"f"': {} } },
+      "f:metadata": { "f:labels": { "f:app": {} }, "f:finalizers": { "v:\"f\"": {} } },
       "f:spec": {
-        "f:containers": { 'k:{"name":"c"}': { ".": {}, "f:name": {}, "f:image": {}, "f:ports": { 'k:{"containerPort":80}': { ".": {}, "f:containerPort": {} } } } },
+        "f:containers": {
+          "k:{\"name\":\"c\"}": {
+            ".": {},
+            "f:name": {},
+            "f:image": {},
+            "f:ports": { "k:{\"containerPort\":80}": { ".": {}, "f:containerPort": {} } },
+          },
+        },
         "f:replicas": {},
       },
     })
     expect([...fromFieldsV1(v1)].sort()).toEqual([...set].sort())
     const image = [...set].find((p) => p.endsWith("f:image"))!
-    expect(pathString(image)).toBe('.spec.containers[name="c"].image')
+    expect(pathString(image)).toBe(".spec.containers[name=\"c\"].image")
   })
 })
 
 describe("tables and discovery", () => {
   test("JSONPath for printer columns", () => {
-    const o = { status: { conditions: [{ type: "A", status: "False" }, { type: "Ready", status: "True" }] }, spec: { items: [1, 2] } }
-    expect(evaluate('.status.conditions[?(@.type=="Ready")].status', o)).toEqual(["True"])
+    const o = {
+      status: { conditions: [{ type: "A", status: "False" }, { type: "Ready", status: "True" }] },
+      spec: { items: [1, 2] },
+    }
+    expect(evaluate(".status.conditions[?(@.type==\"Ready\")].status", o)).toEqual(["True"])
     expect(evaluate(".spec.items[1]", o)).toEqual([2])
     expect(evaluate(".spec.missing", o)).toEqual([])
   })
@@ -100,6 +122,12 @@ describe("tables and discovery", () => {
   })
 
   test("version priority: GA, then beta, then alpha", () => {
-    expect(["v1beta1", "v1alpha1", "v2", "v1", "v2beta2"].sort(compareVersions)).toEqual(["v2", "v1", "v2beta2", "v1beta1", "v1alpha1"])
+    expect(["v1beta1", "v1alpha1", "v2", "v1", "v2beta2"].sort(compareVersions)).toEqual([
+      "v2",
+      "v1",
+      "v2beta2",
+      "v1beta1",
+      "v1alpha1",
+    ])
   })
 })

@@ -30,10 +30,16 @@ describe("workload controllers", () => {
     expect(condition(ready, "Progressing")).toMatchObject({ status: "True", reason: "NewReplicaSetAvailable" })
     expect(ready.status).toMatchObject({ replicas: 2, updatedReplicas: 2, availableReplicas: 2 })
 
-    await c.apps.patchNamespacedDeployment({ name: "web", namespace: "default", body: { spec: { template: { spec: { containers: [{ name: "app", image: "nginx:2" }] } } } } }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch))
+    await c.apps.patchNamespacedDeployment({
+      name: "web",
+      namespace: "default",
+      body: { spec: { template: { spec: { containers: [{ name: "app", image: "nginx:2" }] } } } },
+    }, k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch))
     const again = await eventually("generation 2 ready", async () => {
       const d = await c.apps.readNamespacedDeployment({ name: "web", namespace: "default" })
-      return d.status?.observedGeneration === 2 && condition(d, "Progressing")?.reason === "NewReplicaSetAvailable" ? d : undefined
+      return d.status?.observedGeneration === 2 && condition(d, "Progressing")?.reason === "NewReplicaSetAvailable"
+        ? d
+        : undefined
     })
     expect(again.metadata?.generation).toBe(2)
   })
@@ -49,15 +55,27 @@ describe("workload controllers", () => {
     expect(condition(failed, "Available").status).toBe("False")
     expect(failed.status?.readyReplicas).toBe(0)
     c.emulator.hooks.succeedWorkload("Deployment", "default", "flaky")
-    await eventually("recovered", async () => condition(await c.apps.readNamespacedDeployment({ name: "flaky", namespace: "default" }), "Available")?.status === "True")
+    await eventually(
+      "recovered",
+      async () =>
+        condition(await c.apps.readNamespacedDeployment({ name: "flaky", namespace: "default" }), "Available")
+          ?.status === "True",
+    )
   })
 
   test("StatefulSets become ready; Jobs complete or fail", async () => {
     const sts = { ...deployment("db"), kind: "StatefulSet", spec: { ...deployment("db").spec, serviceName: "db" } }
     await c.apps.createNamespacedStatefulSet({ namespace: "default", body: sts as any })
-    await eventually("sts ready", async () => (await c.apps.readNamespacedStatefulSet({ name: "db", namespace: "default" })).status?.readyReplicas === 1)
+    await eventually(
+      "sts ready",
+      async () =>
+        (await c.apps.readNamespacedStatefulSet({ name: "db", namespace: "default" })).status?.readyReplicas === 1,
+    )
     const batch = c.kc.makeApiClient(k8s.BatchV1Api)
-    const job = (name: string) => ({ metadata: { name }, spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "run", image: "busybox:1" }] } } } })
+    const job = (name: string) => ({
+      metadata: { name },
+      spec: { template: { spec: { restartPolicy: "Never", containers: [{ name: "run", image: "busybox:1" }] } } },
+    })
     await batch.createNamespacedJob({ namespace: "default", body: job("ok") })
     await batch.createNamespacedJob({ namespace: "default", body: job("bad") })
     c.emulator.hooks.failWorkload("Job", "default", "bad")
@@ -77,15 +95,36 @@ describe("workload controllers", () => {
   test("an HPA keeps its target within min/max through /scale and reports current/desired replicas", async () => {
     await c.apps.createNamespacedDeployment({ namespace: "default", body: deployment("scaled", "nginx:1", 1) })
     const hpa = c.kc.makeApiClient(k8s.AutoscalingV2Api)
-    await hpa.createNamespacedHorizontalPodAutoscaler({ namespace: "default", body: { metadata: { name: "scaled" }, spec: { scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "scaled" }, minReplicas: 3, maxReplicas: 5 } } })
-    await eventually("target scaled to min", async () => (await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })).spec?.replicas === 3)
+    await hpa.createNamespacedHorizontalPodAutoscaler({
+      namespace: "default",
+      body: {
+        metadata: { name: "scaled" },
+        spec: {
+          scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: "scaled" },
+          minReplicas: 3,
+          maxReplicas: 5,
+        },
+      },
+    })
+    await eventually(
+      "target scaled to min",
+      async () =>
+        (await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })).spec?.replicas === 3,
+    )
     const status = await eventually("hpa status", async () => {
       const h = await hpa.readNamespacedHorizontalPodAutoscaler({ name: "scaled", namespace: "default" })
       return h.status?.currentReplicas === 3 ? h.status : undefined
     })
     expect(status.desiredReplicas).toBe(3)
-    await c.apps.patchNamespacedDeployment({ name: "scaled", namespace: "default", body: { spec: { replicas: 9 } } }, merge)
-    await eventually("target capped at max", async () => (await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })).spec?.replicas === 5)
+    await c.apps.patchNamespacedDeployment(
+      { name: "scaled", namespace: "default", body: { spec: { replicas: 9 } } },
+      merge,
+    )
+    await eventually(
+      "target capped at max",
+      async () =>
+        (await c.apps.readNamespacedDeployment({ name: "scaled", namespace: "default" })).spec?.replicas === 5,
+    )
   })
 
   test("once everything is ready the controllers go quiet (no writes without a change)", async () => {
@@ -96,7 +135,12 @@ describe("workload controllers", () => {
   })
 
   test("a Knative Service gets Ready and a URL; a failed one reports why", async () => {
-    const ksvc = (name: string) => ({ apiVersion: "serving.knative.dev/v1", kind: "Service", metadata: { name }, spec: { template: { spec: { containers: [{ image: "ghcr.io/x/fn:1" }] } } } })
+    const ksvc = (name: string) => ({
+      apiVersion: "serving.knative.dev/v1",
+      kind: "Service",
+      metadata: { name },
+      spec: { template: { spec: { containers: [{ image: "ghcr.io/x/fn:1" }] } } },
+    })
     const g = { group: "serving.knative.dev", version: "v1", namespace: "default", plural: "services" }
     await c.custom.createNamespacedCustomObject({ ...g, body: ksvc("fn") })
     await c.custom.createNamespacedCustomObject({ ...g, body: ksvc("broken") })
@@ -116,10 +160,30 @@ describe("workload controllers", () => {
 
   test("a KEDA ScaledObject is validated by its CRD schema and reports Ready", async () => {
     const g = { group: "keda.sh", version: "v1alpha1", namespace: "default", plural: "scaledobjects" }
-    const so = { apiVersion: "keda.sh/v1alpha1", kind: "ScaledObject", metadata: { name: "so" }, spec: { scaleTargetRef: { name: "web" }, minReplicaCount: 0, maxReplicaCount: 4, triggers: [{ type: "prometheus", metadata: { serverAddress: "http://prom:9090", query: "sum(rate(x[1m]))", threshold: "5" } }] } }
+    const so = {
+      apiVersion: "keda.sh/v1alpha1",
+      kind: "ScaledObject",
+      metadata: { name: "so" },
+      spec: {
+        scaleTargetRef: { name: "web" },
+        minReplicaCount: 0,
+        maxReplicaCount: 4,
+        triggers: [{
+          type: "prometheus",
+          metadata: { serverAddress: "http://prom:9090", query: "sum(rate(x[1m]))", threshold: "5" },
+        }],
+      },
+    }
     await c.custom.createNamespacedCustomObject({ ...g, body: so })
-    await eventually("so ready", async () => condition(await c.custom.getNamespacedCustomObject({ ...g, name: "so" }), "Ready")?.status === "True")
-    const bad = { ...so, metadata: { name: "bad" }, spec: { ...so.spec, triggers: [{ type: "prometheus", metadata: { threshold: 5 } }] } }
+    await eventually(
+      "so ready",
+      async () => condition(await c.custom.getNamespacedCustomObject({ ...g, name: "so" }), "Ready")?.status === "True",
+    )
+    const bad = {
+      ...so,
+      metadata: { name: "bad" },
+      spec: { ...so.spec, triggers: [{ type: "prometheus", metadata: { threshold: 5 } }] },
+    }
     await expect(c.custom.createNamespacedCustomObject({ ...g, body: bad })).rejects.toMatchObject({ code: 422 })
   })
 })

@@ -2,7 +2,16 @@
 // in issue 13: decode the body with the method's generated schema, run the handler, encode the
 // answer. No universal-handler machinery (connect-es's createFetchHandler costs about as much as
 // connect-node here). Streaming, gRPC and gRPC-Web stay on node:http2 (see server-split.ts).
-import { create, type DescMessage, type DescService, fromJsonString, isMessage, type MessageInitShape, type MessageShape, toJsonString } from "@bufbuild/protobuf"
+import {
+  create,
+  type DescMessage,
+  type DescService,
+  fromJsonString,
+  isMessage,
+  type MessageInitShape,
+  type MessageShape,
+  toJsonString,
+} from "@bufbuild/protobuf"
 
 type Unary = (input: never) => unknown | Promise<unknown>
 interface Method {
@@ -28,16 +37,22 @@ export const leanConnect = (
   for (const s of services) {
     for (const m of s.desc.methods) {
       const impl = s.impl[m.localName]
-      if (m.methodKind === "unary" && impl !== undefined) methods.set(`/${s.desc.typeName}/${m.name}`, { input: m.input, output: m.output, impl })
+      if (m.methodKind === "unary" && impl !== undefined) {
+        methods.set(`/${s.desc.typeName}/${m.name}`, { input: m.input, output: m.output, impl })
+      }
     }
   }
   return async (req: Request, pathname: string): Promise<Response | undefined> => {
     const method = methods.get(pathname)
     if (method === undefined || req.method !== "POST") return undefined
     if (req.headers.get("content-type")?.split(";")[0] !== "application/json") return undefined
-    if (Number(req.headers.get("content-length") ?? 0) > bodyLimitBytes) return connectError(413, "resource_exhausted", `request body is larger than the limit of ${bodyLimitBytes} bytes`)
+    if (Number(req.headers.get("content-length") ?? 0) > bodyLimitBytes) {
+      return connectError(413, "resource_exhausted", `request body is larger than the limit of ${bodyLimitBytes} bytes`)
+    }
     const text = await req.text()
-    if (text.length > bodyLimitBytes) return connectError(413, "resource_exhausted", `request body is larger than the limit of ${bodyLimitBytes} bytes`)
+    if (text.length > bodyLimitBytes) {
+      return connectError(413, "resource_exhausted", `request body is larger than the limit of ${bodyLimitBytes} bytes`)
+    }
     let input: MessageShape<DescMessage>
     try {
       input = fromJsonString(method.input, text, { ignoreUnknownFields: true })
@@ -45,9 +60,13 @@ export const leanConnect = (
       return connectError(400, "invalid_argument", e instanceof Error ? e.message : String(e))
     }
     const output = await method.impl(input as never)
-    if (output instanceof Serialised) return new Response(output.json, { headers: { "content-type": "application/json" } })
+    if (output instanceof Serialised) {
+      return new Response(output.json, { headers: { "content-type": "application/json" } })
+    }
     // Handlers may return an init object, as connect-es allows.
-    const message = isMessage(output, method.output) ? output : create(method.output, output as MessageInitShape<DescMessage>)
+    const message = isMessage(output, method.output)
+      ? output
+      : create(method.output, output as MessageInitShape<DescMessage>)
     return new Response(toJsonString(method.output, message), { headers: { "content-type": "application/json" } })
   }
 }

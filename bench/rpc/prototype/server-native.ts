@@ -7,7 +7,9 @@ Bun.serve({
     const path = new URL(req.url).pathname
     if (path === "/oprc.function.v1.FunctionService/Invoke" || path === "/api/echo") {
       const r = (await req.json()) as { cls?: string; payload?: string }
-      return Response.json(path === "/api/echo" ? r : { status: "INVOCATION_STATUS_OK", output: r.payload, headers: { "x-cls": r.cls } })
+      return Response.json(
+        path === "/api/echo" ? r : { status: "INVOCATION_STATUS_OK", output: r.payload, headers: { "x-cls": r.cls } },
+      )
     }
     return new Response("ok")
   },

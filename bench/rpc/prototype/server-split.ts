@@ -50,5 +50,11 @@ const bunServeOnUnix = (): http.Server => {
 if (process.env.LEAN === "tcp") {
   Bun.serve({ hostname: "127.0.0.1", port: Number(process.env.PORT), fetch })
 } else {
-  await startProxyFront({ host: "127.0.0.1", port: Number(process.env.PORT), h1: bunServeOnUnix(), h2: http2.createServer(connectNodeAdapter({ routes })), maxConnections: 1024 })
+  await startProxyFront({
+    host: "127.0.0.1",
+    port: Number(process.env.PORT),
+    h1: bunServeOnUnix(),
+    h2: http2.createServer(connectNodeAdapter({ routes })),
+    maxConnections: 1024,
+  })
 }

@@ -13,7 +13,8 @@ afterAll(async () => {
   await fn?.proc.stop()
 })
 
-const call = (id: string, f: string, body?: unknown, headers?: Record<string, string>) => post(`${odgm.url}/api/class/counter.Counter/-/objects/${id}/invokes/${f}`, body, headers)
+const call = (id: string, f: string, body?: unknown, headers?: Record<string, string>) =>
+  post(`${odgm.url}/api/class/counter.Counter/-/objects/${id}/invokes/${f}`, body, headers)
 
 test("package.yaml is valid and matches collections.yaml", () => expectConsistent("counter"))
 
@@ -24,6 +25,8 @@ test("increment and get through ODGM", async () => {
   expect((await call("c1", "increment", { by: "two" })).status).toBe(400)
   // reset is INTERNAL: refused from outside.
   expect((await call("c1", "reset")).status).toBe(403)
-  const stored = (await (await fetch(`${odgm.url}/api/class/counter.Counter/-/objects/c1`)).json()) as { entries: unknown }
+  const stored = (await (await fetch(`${odgm.url}/api/class/counter.Counter/-/objects/c1`)).json()) as {
+    entries: unknown
+  }
   expect(stored.entries).toEqual({ count: 42 })
 })

@@ -4,7 +4,10 @@ import { defineFunctions, InvalidInput, stateless } from "@oprc/sdk"
 /** Stateless functions: invoked on the class (`POST /api/class/greeter.Greeter/-/invokes/hello`), no object. */
 export const Greeter = defineFunctions({
   hello: stateless(
-    { payload: Schema.Struct({ name: Schema.String, language: Schema.optional(Schema.Literals(["en", "fr", "ja"])) }), output: Schema.Struct({ greeting: Schema.String }) },
+    {
+      payload: Schema.Struct({ name: Schema.String, language: Schema.optional(Schema.Literals(["en", "fr", "ja"])) }),
+      output: Schema.Struct({ greeting: Schema.String }),
+    },
     ({ payload }) => {
       if (payload.name.trim() === "") throw new InvalidInput("name must not be blank")
       const word = { en: "Hello", fr: "Bonjour", ja: "こんにちは" }[payload.language ?? "en"]

@@ -24,12 +24,18 @@ test("stateless functions through ODGM, no object involved", async () => {
   expect(await hello({ name: "Ada", language: "ja" })).toEqual({ status: 200, json: { greeting: "こんにちは, Ada!" } })
   expect((await hello({ name: " " })).status).toBe(400)
   expect((await hello({ language: "de" })).status).toBe(400)
-  expect(await post(`${odgm.url}/api/class/greeter.Greeter/-/invokes/wordCount`, { text: "one two  three" })).toEqual({ status: 200, json: { words: 3 } })
+  expect(await post(`${odgm.url}/api/class/greeter.Greeter/-/invokes/wordCount`, { text: "one two  three" })).toEqual({
+    status: 200,
+    json: { words: 3 },
+  })
 })
 
 test("the function server itself speaks gRPC", async () => {
   const client = createClient(functionv1.FunctionService, createGrpcTransport({ baseUrl: fn.url }))
-  const r = await client.invoke({ function: "hello", payload: new TextEncoder().encode(JSON.stringify({ name: "grpc" })) })
+  const r = await client.invoke({
+    function: "hello",
+    payload: new TextEncoder().encode(JSON.stringify({ name: "grpc" })),
+  })
   expect(r.status).toBe(functionv1.InvocationStatus.OK)
   expect(JSON.parse(new TextDecoder().decode(r.output))).toEqual({ greeting: "Hello, grpc!" })
 })

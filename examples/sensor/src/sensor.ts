@@ -24,10 +24,16 @@ export const Sensor = defineClass({
     }),
     check: fn({ payload: TriggerEvent }, ({ state, payload }) => {
       if (state.reading !== undefined && state.reading > state.threshold) {
-        state.alerts = [...state.alerts, `${eventName(payload)}: ${payload.source}=${state.reading} > ${state.threshold}`]
+        state.alerts = [
+          ...state.alerts,
+          `${eventName(payload)}: ${payload.source}=${state.reading} > ${state.threshold}`,
+        ]
       }
       return { alerts: state.alerts.length }
     }),
-    status: fn({}, ({ state }) => ({ reading: state.reading ?? null, threshold: state.threshold, alerts: state.alerts })),
+    status: fn(
+      {},
+      ({ state }) => ({ reading: state.reading ?? null, threshold: state.threshold, alerts: state.alerts }),
+    ),
   }),
 })

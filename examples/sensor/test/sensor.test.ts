@@ -13,7 +13,8 @@ afterAll(async () => {
   await fn?.proc.stop()
 })
 
-const call = (id: string, f: string, body?: unknown) => post(`${odgm.url}/api/class/sensor.Sensor/-/objects/${id}/invokes/${f}`, body)
+const call = (id: string, f: string, body?: unknown) =>
+  post(`${odgm.url}/api/class/sensor.Sensor/-/objects/${id}/invokes/${f}`, body)
 
 const alertsOf = async (id: string, n: number) => {
   const until = Date.now() + 10_000

@@ -24,7 +24,9 @@ export type ConfigIssue = typeof ConfigIssue.Type
 export const formatSource = (source: ConfigSource): string => {
   switch (source._tag) {
     case "File":
-      return `file ${source.file}${source.line === undefined ? "" : `:${source.line}${source.column === undefined ? "" : `:${source.column}`}`}`
+      return `file ${source.file}${
+        source.line === undefined ? "" : `:${source.line}${source.column === undefined ? "" : `:${source.column}`}`
+      }`
     case "Env":
       return `env ${source.name}`
     case "Flag":

@@ -38,8 +38,7 @@ const describeReadError = (cause: unknown): string => {
   }
 }
 
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 // smol-toml builds null-prototype objects; rebuilding plain ones keeps later merging and
 // error printing ordinary.
@@ -52,7 +51,10 @@ const plain = (u: unknown): unknown =>
 
 const noPosition = () => undefined
 
-type Parsed = Result.Result<{ readonly data: unknown; readonly locate: ConfigFile["locate"] }, ReadonlyArray<ConfigIssue>>
+type Parsed = Result.Result<
+  { readonly data: unknown; readonly locate: ConfigFile["locate"] },
+  ReadonlyArray<ConfigIssue>
+>
 
 const fileIssue = (file: string, message: string, at?: Position): ConfigIssue => ({
   path: "",
@@ -129,6 +131,8 @@ export const parseConfigText = (file: string, text: string): Result.Result<Confi
 /** Reads and parses a config file; failures name the file (and the line when the parser knows it). */
 export const loadConfigFile = (file: string, readFile: ReadFile = defaultReadFile) =>
   readFile(file).pipe(
-    Effect.mapError((cause): ReadonlyArray<ConfigIssue> => [fileIssue(file, `cannot read: ${describeReadError(cause)}`)]),
+    Effect.mapError((
+      cause,
+    ): ReadonlyArray<ConfigIssue> => [fileIssue(file, `cannot read: ${describeReadError(cause)}`)]),
     Effect.flatMap((text) => Effect.fromResult(parseConfigText(file, text))),
   )

@@ -30,7 +30,8 @@ const showDefault = (value: unknown): string =>
 const status = (leaf: Leaf): string =>
   Option.match(leaf.default, {
     onSome: (value) => `default ${showDefault(value)}`,
-    onNone: () => leaf.required ? (leaf.within === undefined ? "required" : `required with ${leaf.within}`) : "optional",
+    onNone: () =>
+      leaf.required ? (leaf.within === undefined ? "required" : `required with ${leaf.within}`) : "optional",
   })
 
 const table = (rows: ReadonlyArray<readonly [string, string]>): ReadonlyArray<string> => {
@@ -49,7 +50,9 @@ export const helpText = (schema: Schema.Top, flags: FlagMap = {}, envPrefix = "O
     ["--config <file>", "read a .yaml, .yml, .toml or .json config file"],
     ...Object.entries(flags).map(([flag, key]): readonly [string, string] => {
       const leaf = spec.byKey.get(key)
-      const value = leaf?.encoded._tag === "Boolean" ? "" : ` <${leaf === undefined ? "value" : typeHint(leaf.encoded)}>`
+      const value = leaf?.encoded._tag === "Boolean"
+        ? ""
+        : ` <${leaf === undefined ? "value" : typeHint(leaf.encoded)}>`
       return [`${flag}${value}`, `set ${key}`]
     }),
     ["--set <key>=<value>", "set any key listed below"],

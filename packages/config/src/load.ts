@@ -21,8 +21,7 @@ export interface LoadOptions {
 
 type Path = ReadonlyArray<PropertyKey>
 
-const isRecord = (u: unknown): u is Record<string, unknown> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
+const isRecord = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 
 const setIn = (tree: Record<string, unknown>, path: ReadonlyArray<string>, value: unknown): void => {
   const [head, ...rest] = path
@@ -38,16 +37,26 @@ const setIn = (tree: Record<string, unknown>, path: ReadonlyArray<string>, value
 }
 
 const getIn = (tree: unknown, path: Path): unknown =>
-  path.reduce<unknown>((node, key) => (isRecord(node) || Array.isArray(node) ? Reflect.get(node, key) : undefined), tree)
+  path.reduce<unknown>(
+    (node, key) => (isRecord(node) || Array.isArray(node) ? Reflect.get(node, key) : undefined),
+    tree,
+  )
 
 // Objects merge key by key; anything else (arrays included) is replaced by the later layer.
 const merge = (base: unknown, over: unknown): unknown =>
   isRecord(base) && isRecord(over)
-    ? Object.fromEntries([...new Set([...Object.keys(base), ...Object.keys(over)])].map((k) => [k, k in over ? merge(base[k], over[k]) : base[k]]))
+    ? Object.fromEntries(
+      [...new Set([...Object.keys(base), ...Object.keys(over)])].map((
+        k,
+      ) => [k, k in over ? merge(base[k], over[k]) : base[k]]),
+    )
     : over
 
 const renderPath = (path: Path): string =>
-  path.reduce<string>((acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`, "")
+  path.reduce<string>(
+    (acc, key) => typeof key === "number" ? `${acc}[${key}]` : acc === "" ? String(key) : `${acc}.${String(key)}`,
+    "",
+  )
 
 const keyPart = (path: Path): ReadonlyArray<string> => {
   const end = path.findIndex((k) => typeof k !== "string")
@@ -94,12 +103,15 @@ const toConfigIssues = (layers: Layers, issue: SchemaIssue.Issue): ReadonlyArray
   formatter(issue).issues.map(({ path: raw, message }) => {
     const path = (raw ?? []).map((p) => (typeof p === "object" ? p.key : p))
     const value = getIn(layers.merged, path)
-    const got = message === MISSING || message === UNKNOWN || value === undefined || isSensitivePath(layers.schema.ast, path)
-      ? ""
-      : `, got ${show(value)}`
+    const got =
+      message === MISSING || message === UNKNOWN || value === undefined || isSensitivePath(layers.schema.ast, path)
+        ? ""
+        : `, got ${show(value)}`
     const source = sourceOf(layers, path)
     const text = `${message.charAt(0).toLowerCase()}${message.slice(1)}${got}`
-    return source === undefined ? { path: renderPath(path), message: text } : { path: renderPath(path), message: text, source }
+    return source === undefined
+      ? { path: renderPath(path), message: text }
+      : { path: renderPath(path), message: text, source }
   })
 
 /**
@@ -107,54 +119,60 @@ const toConfigIssues = (layers: Layers, issue: SchemaIssue.Issue): ReadonlyArray
  * variables < command-line flags. Fails with every problem found, each naming its key and
  * where the value came from; secrets (`Redacted`) are never printed.
  */
-export const loadConfig: <A>(schema: Schema.Decoder<A>, options: LoadOptions) => Effect.Effect<A, ConfigLoadError> = Effect.fn(
-  "Config.load",
-)(function*<A>(schema: Schema.Decoder<A>, options: LoadOptions) {
-  const spec = yield* Effect.sync(() => describeSchema(schema, options.envPrefix ?? "OPRC"))
-  const args = yield* Effect.sync(() => parseArgsWith(spec, options.argv, options.flags ?? {}))
-  const early: Array<ConfigIssue> = [...args.issues]
-  let file: ConfigFile | undefined
-  if (args.config !== undefined) {
-    const loaded = yield* Effect.result(loadConfigFile(args.config, options.readFile ?? defaultReadFile))
-    if (Result.isSuccess(loaded)) file = loaded.success
-    else early.push(...loaded.failure)
-  }
-  // Without the file or with a broken command line, validating would only add noise
-  // ("server.port is required" because the file that sets it could not be read).
-  if (early.length > 0) return yield* new ConfigLoadError({ issues: early })
-
-  const origins = new Map<string, ConfigSource>()
-  const overrides: Record<string, unknown> = {}
-  const coercionIssues: Array<ConfigIssue> = []
-  const apply = (key: string, raw: string, source: ConfigSource) => {
-    const leaf = spec.byKey.get(key)
-    if (leaf === undefined) return
-    const coerced = coerce(leaf.encoded, raw, leaf.sensitive)
-    if (coerced._tag === "Invalid") {
-      coercionIssues.push({ path: key, message: coerced.reason, source })
-      return
+export const loadConfig: <A>(schema: Schema.Decoder<A>, options: LoadOptions) => Effect.Effect<A, ConfigLoadError> =
+  Effect.fn(
+    "Config.load",
+  )(function*<A>(schema: Schema.Decoder<A>, options: LoadOptions) {
+    const spec = yield* Effect.sync(() => describeSchema(schema, options.envPrefix ?? "OPRC"))
+    const args = yield* Effect.sync(() => parseArgsWith(spec, options.argv, options.flags ?? {}))
+    const early: Array<ConfigIssue> = [...args.issues]
+    let file: ConfigFile | undefined
+    if (args.config !== undefined) {
+      const loaded = yield* Effect.result(loadConfigFile(args.config, options.readFile ?? defaultReadFile))
+      if (Result.isSuccess(loaded)) file = loaded.success
+      else early.push(...loaded.failure)
     }
-    setIn(overrides, leaf.path, coerced.value)
-    origins.set(key, source)
-  }
-  // An empty variable counts as unset: `FOO=` in env files usually means "not configured".
-  for (const leaf of spec.leaves) {
-    const raw = options.env[leaf.env]
-    if (raw !== undefined && raw !== "") apply(leaf.key, raw, { _tag: "Env", name: leaf.env })
-  }
-  for (const { key, value, flag } of args.assignments) apply(key, value, { _tag: "Flag", flag })
+    // Without the file or with a broken command line, validating would only add noise
+    // ("server.port is required" because the file that sets it could not be read).
+    if (early.length > 0) return yield* new ConfigLoadError({ issues: early })
 
-  const merged = merge(file?.data ?? {}, overrides)
-  const decoded = yield* Effect.result(Schema.decodeUnknownEffect(schema)(merged, {
-    errors: "all",
-    onExcessProperty: options.allowUnknownKeys === true ? "ignore" : "error",
-  }))
-  if (Result.isSuccess(decoded) && coercionIssues.length === 0) return decoded.success
-  const schemaIssues = Result.isFailure(decoded)
-    ? toConfigIssues({ schema, merged, file, origins }, decoded.failure.issue)
-    : []
-  // A value that could not even be read was left out, so the schema's complaint about that
-  // key is a duplicate of the issue already reported for it.
-  const covered = (issue: ConfigIssue) => coercionIssues.some((c) => issue.path === c.path || issue.path.startsWith(`${c.path}.`) || issue.path.startsWith(`${c.path}[`))
-  return yield* new ConfigLoadError({ issues: [...coercionIssues, ...schemaIssues.filter((i) => !covered(i))] })
-})
+    const origins = new Map<string, ConfigSource>()
+    const overrides: Record<string, unknown> = {}
+    const coercionIssues: Array<ConfigIssue> = []
+    const apply = (key: string, raw: string, source: ConfigSource) => {
+      const leaf = spec.byKey.get(key)
+      if (leaf === undefined) return
+      const coerced = coerce(leaf.encoded, raw, leaf.sensitive)
+      if (coerced._tag === "Invalid") {
+        coercionIssues.push({ path: key, message: coerced.reason, source })
+        return
+      }
+      setIn(overrides, leaf.path, coerced.value)
+      origins.set(key, source)
+    }
+    // An empty variable counts as unset: `FOO=` in env files usually means "not configured".
+    for (const leaf of spec.leaves) {
+      const raw = options.env[leaf.env]
+      if (raw !== undefined && raw !== "") apply(leaf.key, raw, { _tag: "Env", name: leaf.env })
+    }
+    for (const { key, value, flag } of args.assignments) apply(key, value, { _tag: "Flag", flag })
+
+    const merged = merge(file?.data ?? {}, overrides)
+    const decoded = yield* Effect.result(
+      Schema.decodeUnknownEffect(schema)(merged, {
+        errors: "all",
+        onExcessProperty: options.allowUnknownKeys === true ? "ignore" : "error",
+      }),
+    )
+    if (Result.isSuccess(decoded) && coercionIssues.length === 0) return decoded.success
+    const schemaIssues = Result.isFailure(decoded)
+      ? toConfigIssues({ schema, merged, file, origins }, decoded.failure.issue)
+      : []
+    // A value that could not even be read was left out, so the schema's complaint about that
+    // key is a duplicate of the issue already reported for it.
+    const covered = (issue: ConfigIssue) =>
+      coercionIssues.some((c) =>
+        issue.path === c.path || issue.path.startsWith(`${c.path}.`) || issue.path.startsWith(`${c.path}[`)
+      )
+    return yield* new ConfigLoadError({ issues: [...coercionIssues, ...schemaIssues.filter((i) => !covered(i))] })
+  })

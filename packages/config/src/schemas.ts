@@ -18,11 +18,11 @@ const withDefault = <S extends Schema.Top>(value: S["Encoded"]) => (schema: S) =
  * key without a default, for which `{}` would not be a valid encoded value.
  */
 export const section = <S extends Schema.Top>(
-  schema: S & ({} extends S["Encoded"] ? unknown : "section(): every key of the section needs a default")
+  schema: S & ({} extends S["Encoded"] ? unknown : "section(): every key of the section needs a default"),
 ) => schema.pipe(Schema.withDecodingDefaultKey(Effect.succeed<S["Encoded"]>({} as S["Encoded"])))
 
 export const NonEmptyString = Schema.String.check(
-  Schema.isMinLength(1, { expected: "a non-empty string" })
+  Schema.isMinLength(1, { expected: "a non-empty string" }),
 )
 
 export const Port = integer("an integer between 1 and 65535", { minimum: 1, maximum: 65535 })
@@ -33,14 +33,18 @@ const isHttpUrl = (s: string): boolean => {
   return protocol === "http:" || protocol === "https:"
 }
 export const HttpUrl = Schema.String.check(
-  Schema.makeFilter(isHttpUrl, { expected: "an http(s) URL" })
+  Schema.makeFilter(isHttpUrl, { expected: "an http(s) URL" }),
 )
 
 export const TlsConfig = Schema.Struct({
   certFile: NonEmptyString.annotate({ description: "PEM certificate chain file" }),
   keyFile: NonEmptyString.annotate({ description: "PEM private key file" }),
-  caFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM CA bundle used to verify client certificates" })),
-  requireClientCert: Schema.Boolean.annotate({ description: "require a client certificate (mTLS)" }).pipe(withDefault(false)),
+  caFile: Schema.optionalKey(
+    NonEmptyString.annotate({ description: "PEM CA bundle used to verify client certificates" }),
+  ),
+  requireClientCert: Schema.Boolean.annotate({ description: "require a client certificate (mTLS)" }).pipe(
+    withDefault(false),
+  ),
 }).check(
   // Without a CA bundle Node falls back to the public roots, which is never what mTLS between
   // our own components wants: reject it instead of silently trusting any public certificate.
@@ -48,7 +52,7 @@ export const TlsConfig = Schema.Struct({
     tls.requireClientCert && tls.caFile === undefined
       ? { path: ["caFile"], issue: "required when requireClientCert is true" }
       : undefined
-  )
+  ),
 )
 export type TlsConfig = typeof TlsConfig.Type
 
@@ -111,12 +115,14 @@ const uniqueTokens = Schema.makeFilter((tokens: ReadonlyArray<AuthToken>) => {
   const values = new Map<string, number>()
   tokens.forEach((t, i) => {
     const sameName = names.get(t.name)
-    if (sameName !== undefined) issues.push({ path: [i, "name"], issue: `duplicate name (also used by entry ${sameName})` })
-    else names.set(t.name, i)
+    if (sameName !== undefined) {
+      issues.push({ path: [i, "name"], issue: `duplicate name (also used by entry ${sameName})` })
+    } else names.set(t.name, i)
     const secret = Redacted.value(t.token)
     const sameValue = values.get(secret)
-    if (sameValue !== undefined) issues.push({ path: [i, "token"], issue: `duplicate token (same value as entry ${sameValue})` })
-    else values.set(secret, i)
+    if (sameValue !== undefined) {
+      issues.push({ path: [i, "token"], issue: `duplicate token (same value as entry ${sameValue})` })
+    } else values.set(secret, i)
   })
   return issues
 })
@@ -138,7 +144,7 @@ export const LogFormat = Schema.Literals(["json", "pretty"])
 export type LogFormat = typeof LogFormat.Type
 
 const SamplingRatio = Schema.Number.check(
-  Schema.isBetween({ minimum: 0, maximum: 1 }, { expected: "a number between 0 and 1" })
+  Schema.isBetween({ minimum: 0, maximum: 1 }, { expected: "a number between 0 and 1" }),
 )
 
 export const TelemetryConfig = Schema.Struct({
@@ -147,7 +153,9 @@ export const TelemetryConfig = Schema.Struct({
     format: LogFormat.annotate({ description: "log line format" }).pipe(withDefault("json")),
   })),
   otlp: section(Schema.Struct({
-    endpoint: Schema.optionalKey(HttpUrl.annotate({ description: "OTLP/HTTP collector URL; tracing is off when unset" })),
+    endpoint: Schema.optionalKey(
+      HttpUrl.annotate({ description: "OTLP/HTTP collector URL; tracing is off when unset" }),
+    ),
     samplingRatio: SamplingRatio.annotate({ description: "fraction of traces sampled" }).pipe(withDefault(1)),
     serviceName: Schema.optionalKey(NonEmptyString.annotate({ description: "service.name resource attribute" })),
   })),

@@ -155,19 +155,26 @@ export const describeSchema = (schema: Schema.Top, prefix = "OPRC"): ConfigSpec 
         const encoded = SchemaAST.toEncoded(ps.type)
         const seen = leaves.get(key)
         // A key present in several members of a union of structs accepts any member's type.
-        leaves.set(key, seen !== undefined
-          ? { ...seen, encoded: unionEncoded(seen.encoded, encoded), sensitive: seen.sensitive || containsRedacted(ps.type) }
-          : {
-            path: childPath,
-            key,
-            env: envName(prefix, childPath),
-            encoded,
-            sensitive: containsRedacted(ps.type),
-            required: !conditional && !SchemaAST.isOptional(encoded),
-            within,
-            default: defaultOf(ps),
-            description: SchemaAST.resolveDescription(ps.type),
-          })
+        leaves.set(
+          key,
+          seen !== undefined
+            ? {
+              ...seen,
+              encoded: unionEncoded(seen.encoded, encoded),
+              sensitive: seen.sensitive || containsRedacted(ps.type),
+            }
+            : {
+              path: childPath,
+              key,
+              env: envName(prefix, childPath),
+              encoded,
+              sensitive: containsRedacted(ps.type),
+              required: !conditional && !SchemaAST.isOptional(encoded),
+              within,
+              default: defaultOf(ps),
+              description: SchemaAST.resolveDescription(ps.type),
+            },
+        )
       }
     }
   }

@@ -1,5 +1,13 @@
 import { Effect, Result, Schema } from "effect"
-import { AuthConfig, type ConfigLoadError, type LoadOptions, loadConfig, section, serverConfig, TelemetryConfig } from "../src/index.ts"
+import {
+  AuthConfig,
+  type ConfigLoadError,
+  loadConfig,
+  type LoadOptions,
+  section,
+  serverConfig,
+  TelemetryConfig,
+} from "../src/index.ts"
 
 // A root config shaped like a real service's: shared sections plus a service-specific one.
 const Storage = Schema.Struct({
@@ -9,7 +17,9 @@ const Storage = Schema.Struct({
     synchronousFull: Schema.Boolean.pipe(Schema.withDecodingDefaultKey(Effect.succeed(true))),
   })),
   etcd: section(Schema.Struct({
-    endpoints: Schema.Array(Schema.String).pipe(Schema.withDecodingDefaultKey(Effect.succeed(["http://127.0.0.1:2379"]))),
+    endpoints: Schema.Array(Schema.String).pipe(
+      Schema.withDecodingDefaultKey(Effect.succeed(["http://127.0.0.1:2379"])),
+    ),
     timeoutMs: Schema.Number.pipe(Schema.withDecodingDefaultKey(Effect.succeed(5000))),
   })),
 })

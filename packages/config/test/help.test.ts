@@ -15,7 +15,7 @@ test("help lists flags and every key with its variable and default", () => {
   expect(line("server.tls.keyFile")).toContain("OPRC_SERVER_TLS_KEY_FILE  (required with server.tls)")
   expect(line("telemetry.otlp.endpoint")).toContain("(optional)")
   expect(line("auth.tokens <json>")).toContain("OPRC_AUTH_TOKENS  (default [], secret)")
-  expect(line("storage.etcd.endpoints <string,...>")).toContain('(default ["http://127.0.0.1:2379"])')
+  expect(line("storage.etcd.endpoints <string,...>")).toContain("(default [\"http://127.0.0.1:2379\"])")
   expect(text).toContain("listen port")
 })
 

@@ -74,8 +74,16 @@ describe("config files", () => {
   test("YAML", async () => {
     const config = await loadOk(["--config", "oprc.yaml"], {}, { "oprc.yaml": yaml })
     expect(config.server.port).toBe(9000)
-    expect(config.server.tls).toEqual({ certFile: "/etc/oprc/tls.crt", keyFile: "/etc/oprc/tls.key", requireClientCert: false })
-    expect(config.auth.tokens.map((t) => [t.name, Redacted.value(t.token), t.role])).toEqual([["ops", "yaml-secret-token", "admin"]])
+    expect(config.server.tls).toEqual({
+      certFile: "/etc/oprc/tls.crt",
+      keyFile: "/etc/oprc/tls.key",
+      requireClientCert: false,
+    })
+    expect(config.auth.tokens.map((t) => [t.name, Redacted.value(t.token), t.role])).toEqual([[
+      "ops",
+      "yaml-secret-token",
+      "admin",
+    ]])
     expect(config.telemetry.log.level).toBe("debug")
     expect(config.storage.etcd.endpoints).toEqual(["http://a:2379", "http://b:2379"])
   })
@@ -104,46 +112,66 @@ describe("config files", () => {
     writeFileSync(file, "server:\n  port: 9999\n")
     const config = await Effect.runPromise(loadConfig(Root, { argv: ["--config", file], env: {} }))
     expect(config.server.port).toBe(9999)
-    const error = await Effect.runPromise(Effect.flip(loadConfig(Root, { argv: ["--config", join(dir, "nope.yaml")], env: {} })))
+    const error = await Effect.runPromise(
+      Effect.flip(loadConfig(Root, { argv: ["--config", join(dir, "nope.yaml")], env: {} })),
+    )
     expect(error.message).toContain(`config file ${join(dir, "nope.yaml")}: cannot read: file not found`)
   })
 
   test("a missing file is one clear error naming the file", async () => {
     const error = await loadErr(["--config", "missing.yaml"])
     expect(error._tag).toBe("ConfigLoadError")
-    expect(error.issues).toEqual([{ path: "", message: "cannot read: file not found", source: { _tag: "File", file: "missing.yaml" } }])
+    expect(error.issues).toEqual([{
+      path: "",
+      message: "cannot read: file not found",
+      source: { _tag: "File", file: "missing.yaml" },
+    }])
     expect(error.message).toBe("invalid configuration:\n  - config file missing.yaml: cannot read: file not found")
   })
 
   test("malformed YAML names the file and the line", async () => {
-    const error = await loadErr(["--config", "bad.yaml"], {}, { "bad.yaml": "server:\n  port: 9000\n  host: [oops\nauth: {}\n" })
+    const error = await loadErr(["--config", "bad.yaml"], {}, {
+      "bad.yaml": "server:\n  port: 9000\n  host: [oops\nauth: {}\n",
+    })
     expect(error.issues[0]?.source).toMatchObject({ _tag: "File", file: "bad.yaml", line: 4 })
     expect(error.message).toMatch(/config file bad\.yaml:4:\d+: invalid YAML: /)
   })
 
   test("malformed TOML names the file and the line, without echoing the source", async () => {
-    const error = await loadErr(["--config", "bad.toml"], {}, { "bad.toml": "[server]\nport = 1\ntoken = \"unterminated-secret\nx = 2\n" })
+    const error = await loadErr(["--config", "bad.toml"], {}, {
+      "bad.toml": "[server]\nport = 1\ntoken = \"unterminated-secret\nx = 2\n",
+    })
     expect(error.issues[0]?.source).toMatchObject({ _tag: "File", file: "bad.toml", line: 3 })
     expect(error.message).toContain("config file bad.toml:3:")
     expect(error.message).not.toContain("unterminated-secret")
   })
 
   test("malformed JSON names the file without echoing the offending text", async () => {
-    const error = await loadErr(["--config", "bad.json"], {}, { "bad.json": `{"auth": {"tokens": [{"token": hunter2hunter2}]}}` })
+    const error = await loadErr(["--config", "bad.json"], {}, {
+      "bad.json": `{"auth": {"tokens": [{"token": hunter2hunter2}]}}`,
+    })
     expect(error.message).toContain("config file bad.json")
     expect(error.message).toContain("invalid JSON")
     expect(error.message).not.toContain("hunter2")
   })
 
   test("an unsupported extension and a non-mapping document are rejected", async () => {
-    expect((await loadErr(["--config", "c.ini"], {}, { "c.ini": "" })).message).toContain('unsupported extension ".ini"')
-    expect((await loadErr(["--config", "c.yaml"], {}, { "c.yaml": "- a\n- b\n" })).message).toContain("expected a mapping")
+    expect((await loadErr(["--config", "c.ini"], {}, { "c.ini": "" })).message).toContain(
+      "unsupported extension \".ini\"",
+    )
+    expect((await loadErr(["--config", "c.yaml"], {}, { "c.yaml": "- a\n- b\n" })).message).toContain(
+      "expected a mapping",
+    )
   })
 
   test("unknown keys in a file are reported (typos), unless allowed", async () => {
     const files = { "c.yaml": "server:\n  prot: 9000\n" }
     const error = await loadErr(["--config", "c.yaml"], {}, files)
-    expect(error.issues).toEqual([{ path: "server.prot", message: "unknown key", source: { _tag: "File", file: "c.yaml", line: 2, column: 9 } }])
+    expect(error.issues).toEqual([{
+      path: "server.prot",
+      message: "unknown key",
+      source: { _tag: "File", file: "c.yaml", line: 2, column: 9 },
+    }])
     expect((await loadOk(["--config", "c.yaml"], {}, files, { allowUnknownKeys: true })).server.port).toBe(8081)
   })
 })
@@ -174,18 +202,33 @@ describe("environment overrides", () => {
   })
 
   test("unknown OPRC_* variables are ignored, and empty ones count as unset", async () => {
-    const config = await loadOk([], { OPRC_CRM_SOMETHING: "x", OPRC_SERVER_PORTT: "1", OPRC_SERVER_PORT: "", PATH: "/bin" })
+    const config = await loadOk([], {
+      OPRC_CRM_SOMETHING: "x",
+      OPRC_SERVER_PORTT: "1",
+      OPRC_SERVER_PORT: "",
+      PATH: "/bin",
+    })
     expect(config.server.port).toBe(8081)
   })
 
   test("a custom prefix", async () => {
-    expect((await loadOk([], { TEST_SERVER_PORT: "1234", OPRC_SERVER_PORT: "1" }, {}, { envPrefix: "TEST" })).server.port).toBe(1234)
+    expect(
+      (await loadOk([], { TEST_SERVER_PORT: "1234", OPRC_SERVER_PORT: "1" }, {}, { envPrefix: "TEST" })).server.port,
+    ).toBe(1234)
   })
 })
 
 describe("flags", () => {
   test("service flags in both forms, and --set for any key", async () => {
-    const config = await loadOk(["--port", "9002", "--host=127.0.0.1", "--storage", "etcd", "--set", "storage.etcd.timeoutMs=250"])
+    const config = await loadOk([
+      "--port",
+      "9002",
+      "--host=127.0.0.1",
+      "--storage",
+      "etcd",
+      "--set",
+      "storage.etcd.timeoutMs=250",
+    ])
     expect(config.server).toMatchObject({ port: 9002, host: "127.0.0.1" })
     expect(config.storage).toMatchObject({ kind: "etcd", etcd: { timeoutMs: 250 } })
   })
@@ -203,7 +246,11 @@ describe("flags", () => {
 
   test("an unknown flag is an error naming it, with a suggestion", async () => {
     const error = await loadErr(["--prot", "9000"])
-    expect(error.issues).toEqual([{ path: "", message: "unknown flag (did you mean --port?)", source: { _tag: "Flag", flag: "--prot" } }])
+    expect(error.issues).toEqual([{
+      path: "",
+      message: "unknown flag (did you mean --port?)",
+      source: { _tag: "Flag", flag: "--prot" },
+    }])
     expect(error.message).toContain("flag --prot: unknown flag")
   })
 
@@ -212,7 +259,7 @@ describe("flags", () => {
     expect(error.issues.map((i) => i.message)).toEqual([
       "unknown flag",
       "unknown key server.nope",
-      'unexpected argument "stray"',
+      "unexpected argument \"stray\"",
       "needs a value",
       "cannot read: file not found",
     ])
@@ -221,20 +268,28 @@ describe("flags", () => {
 
 describe("validation errors", () => {
   test("name the key, the reason, the value and where it came from", async () => {
-    const error = await loadErr(["--config", "c.yaml"], { OPRC_SERVER_PORT: "abc" }, { "c.yaml": "telemetry:\n  log:\n    level: loud\n" })
+    const error = await loadErr(["--config", "c.yaml"], { OPRC_SERVER_PORT: "abc" }, {
+      "c.yaml": "telemetry:\n  log:\n    level: loud\n",
+    })
     expect(error.issues).toContainEqual({
       path: "server.port",
-      message: 'expected an integer between 1 and 65535, got "abc"',
+      message: "expected an integer between 1 and 65535, got \"abc\"",
       source: { _tag: "Env", name: "OPRC_SERVER_PORT" },
     })
-    expect(error.message).toContain('server.port: expected an integer between 1 and 65535, got "abc" (from env OPRC_SERVER_PORT)')
-    expect(error.message).toContain('telemetry.log.level: expected "trace" | "debug" | "info" | "warn" | "error", got "loud" (from file c.yaml:3:12)')
+    expect(error.message).toContain(
+      "server.port: expected an integer between 1 and 65535, got \"abc\" (from env OPRC_SERVER_PORT)",
+    )
+    expect(error.message).toContain(
+      "telemetry.log.level: expected \"trace\" | \"debug\" | \"info\" | \"warn\" | \"error\", got \"loud\" (from file c.yaml:3:12)",
+    )
   })
 
   test("out of range and fractional ports read the same way", async () => {
     for (const port of ["0", "65536", "80.5"]) {
       const error = await loadErr(["--port", port])
-      expect(error.message).toContain(`server.port: expected an integer between 1 and 65535, got ${Number(port)} (from flag --port)`)
+      expect(error.message).toContain(
+        `server.port: expected an integer between 1 and 65535, got ${Number(port)} (from flag --port)`,
+      )
     }
   })
 
@@ -243,7 +298,11 @@ describe("validation errors", () => {
       OPRC_SERVER_BODY_LIMIT_BYTES: "0",
       OPRC_TELEMETRY_OTLP_ENDPOINT: "not a url",
     })
-    expect(error.issues.map((i) => i.path).sort()).toEqual(["server.bodyLimitBytes", "telemetry.otlp.endpoint", "telemetry.otlp.samplingRatio"])
+    expect(error.issues.map((i) => i.path).sort()).toEqual([
+      "server.bodyLimitBytes",
+      "telemetry.otlp.endpoint",
+      "telemetry.otlp.samplingRatio",
+    ])
     expect(error.message.split("\n")[0]).toBe("invalid configuration (3 problems):")
   })
 
@@ -273,7 +332,11 @@ describe("secrets", () => {
 
   test("a malformed token list in the environment is reported without its text", async () => {
     const error = await loadErr([], { OPRC_AUTH_TOKENS: `[{"name": "a", "token": ${secret}}]` })
-    expect(error.issues).toEqual([{ path: "auth.tokens", message: "expected a JSON array", source: { _tag: "Env", name: "OPRC_AUTH_TOKENS" } }])
+    expect(error.issues).toEqual([{
+      path: "auth.tokens",
+      message: "expected a JSON array",
+      source: { _tag: "Env", name: "OPRC_AUTH_TOKENS" },
+    }])
     expect(show(error)).not.toContain(secret)
   })
 
@@ -297,12 +360,14 @@ describe("secrets", () => {
   test("a duplicate token is reported by position", async () => {
     const tokens = [{ name: "a", token: secret, role: "admin" }, { name: "b", token: secret, role: "reader" }]
     const error = await loadErr([], { OPRC_AUTH_TOKENS: JSON.stringify(tokens) })
-    expect(error.message).toContain("auth.tokens[1].token: duplicate token (same value as entry 0) (from env OPRC_AUTH_TOKENS)")
+    expect(error.message).toContain(
+      "auth.tokens[1].token: duplicate token (same value as entry 0) (from env OPRC_AUTH_TOKENS)",
+    )
   })
 
   test("other values of a token entry are still shown", async () => {
     const error = await loadErr([], { OPRC_AUTH_TOKENS: JSON.stringify([{ name: "a", token: secret, role: "root" }]) })
-    expect(error.message).toContain('auth.tokens[0].role: expected "admin" | "deployer" | "reader", got "root"')
+    expect(error.message).toContain("auth.tokens[0].role: expected \"admin\" | \"deployer\" | \"reader\", got \"root\"")
   })
 
   test("a loaded config prints and serializes tokens redacted", async () => {
@@ -314,14 +379,19 @@ describe("secrets", () => {
 
 describe("schema defects", () => {
   test("two keys mapping to one variable is a defect, not a user error", async () => {
-    const Clash = Schema.Struct({ tls: Schema.Struct({ certFile: Schema.String }), tlsCert: Schema.Struct({ file: Schema.String }) })
+    const Clash = Schema.Struct({
+      tls: Schema.Struct({ certFile: Schema.String }),
+      tlsCert: Schema.Struct({ file: Schema.String }),
+    })
     const exit = await Effect.runPromiseExit(loadConfig(Clash, { argv: [], env: {} }))
     expect(exit._tag).toBe("Failure")
     expect(String(exit)).toContain("both map to OPRC_TLS_CERT_FILE")
   })
 
   test("a flag mapped to an unknown key is a defect", async () => {
-    const exit = await Effect.runPromiseExit(loadConfig(Root, { argv: [], env: {}, flags: { ...flags, "--x": "server.x" } }))
+    const exit = await Effect.runPromiseExit(
+      loadConfig(Root, { argv: [], env: {}, flags: { ...flags, "--x": "server.x" } }),
+    )
     expect(String(exit)).toContain("--x maps to unknown key server.x")
   })
 })

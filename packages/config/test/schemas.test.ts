@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test"
 import { Redacted, Result, Schema } from "effect"
 import { AuthConfig, authEnabled, section, ServerConfig, serverConfig, TelemetryConfig } from "../src/index.ts"
 
-const decode = <S extends Schema.Decoder<unknown>>(schema: S) => (input: unknown) => Schema.decodeUnknownResult(schema)(input)
+const decode = <S extends Schema.Decoder<unknown>>(schema: S) => (input: unknown) =>
+  Schema.decodeUnknownResult(schema)(input)
 
 describe("shared sections", () => {
   test("each service gives its own default port", () => {
@@ -44,7 +45,10 @@ describe("shared sections", () => {
   })
 
   test("telemetry defaults and limits", () => {
-    expect(Schema.decodeUnknownSync(TelemetryConfig)({})).toEqual({ log: { level: "info", format: "json" }, otlp: { samplingRatio: 1 } })
+    expect(Schema.decodeUnknownSync(TelemetryConfig)({})).toEqual({
+      log: { level: "info", format: "json" },
+      otlp: { samplingRatio: 1 },
+    })
     expect(Result.isFailure(decode(TelemetryConfig)({ otlp: { samplingRatio: 1.5 } }))).toBe(true)
     expect(Result.isFailure(decode(TelemetryConfig)({ otlp: { endpoint: "collector:4318" } }))).toBe(true)
     expect(Result.isFailure(decode(TelemetryConfig)({ log: { format: "text" } }))).toBe(true)

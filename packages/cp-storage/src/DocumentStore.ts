@@ -52,7 +52,11 @@ export interface DocumentCollection<A> {
   list(options?: ListOptions): Effect.Effect<Page<A>, ValidationError | StorageError>
   create(key: string, value: A): Effect.Effect<Versioned<A>, AlreadyExists | StorageError>
   /** expectedRevision undefined = unconditional (still a CAS on the revision just read, retried). */
-  update(key: string, value: A, expectedRevision?: bigint): Effect.Effect<Versioned<A>, NotFound | VersionConflict | StorageError>
+  update(
+    key: string,
+    value: A,
+    expectedRevision?: bigint,
+  ): Effect.Effect<Versioned<A>, NotFound | VersionConflict | StorageError>
   upsert(key: string, value: A): Effect.Effect<Versioned<A>, StorageError>
   /** false when the key did not exist (and no expectedRevision was given). */
   delete(key: string, expectedRevision?: bigint): Effect.Effect<boolean, VersionConflict | StorageError>
@@ -90,8 +94,10 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, {
   readonly ready: Effect.Effect<void, StorageError>
   readonly backend: Backend
 }>()("oprc/cp-storage/ControlPlaneStore") {
-  static readonly layerMemory: Layer.Layer<ControlPlaneStore> = Layer.effect(ControlPlaneStore,
-    Effect.map(makeMemoryBackend, makeControlPlaneStore))
+  static readonly layerMemory: Layer.Layer<ControlPlaneStore> = Layer.effect(
+    ControlPlaneStore,
+    Effect.map(makeMemoryBackend, makeControlPlaneStore),
+  )
 
   /** One SQLite file (created with its folder if missing); this process must be its only writer. */
   static readonly layerSqlite = (options: { readonly path: string }): Layer.Layer<ControlPlaneStore, StorageError> =>

@@ -1,9 +1,9 @@
 import { Effect, Metric, Option, Random, Schedule } from "effect"
 import type { IKeyValue } from "etcd3"
-import { AlreadyExists, NotFound, VersionConflict, StorageError } from "@oprc/models"
+import { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
 import type { EtcdOptions } from "./DocumentStore.ts"
 import { makeEtcdCache } from "./etcd/cache.ts"
-import { call, KeySpace, makeClient, toDoc, toStorageError, unwrap, wrap, type CachedDoc } from "./etcd/client.ts"
+import { type CachedDoc, call, KeySpace, makeClient, toDoc, toStorageError, unwrap, wrap } from "./etcd/client.ts"
 import type { RawBackend } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
 
@@ -35,11 +35,16 @@ const retrySchedule = Schedule.min([Schedule.exponential("25 millis"), Schedule.
 )
 
 const conflict = (kind: string, key: string, expected: bigint, current: IKeyValue | undefined) =>
-  new VersionConflict({ resource: kind, name: key, expected: expected.toString(), ...(current ? { actual: current.mod_revision } : {}) })
+  new VersionConflict({
+    resource: kind,
+    name: key,
+    expected: expected.toString(),
+    ...(current ? { actual: current.mod_revision } : {}),
+  })
 
 /** The etcd backend: CAS on mod_revision for every write, reads from a watch-fed cache. */
 export const makeEtcdBackend = (options: EtcdOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const dialMs = options.dialTimeoutMs ?? 5000
     const timeoutMs = options.requestTimeoutMs ?? 2000
     const keys = new KeySpace(options.prefix ?? "/oprc/pm")
@@ -52,16 +57,22 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
     const cache = yield* makeEtcdCache(client, keys, hub, timeoutMs)
     yield* cache.load.pipe(
       Effect.retry({ schedule: retrySchedule.pipe(Schedule.upTo({ duration: dialMs })), while: (e) => e.retryable }),
-      Effect.mapError((e) => new StorageError({ reason: `etcd ${options.endpoints.join(",")}: ${e.reason}`, retryable: e.retryable })),
+      Effect.mapError((e) =>
+        new StorageError({ reason: `etcd ${options.endpoints.join(",")}: ${e.reason}`, retryable: e.retryable })
+      ),
     )
     yield* Effect.forkScoped(cache.sync)
     yield* cache.firstWatch.pipe(Effect.timeoutOrElse({
       duration: dialMs,
-      orElse: () => Effect.fail(new StorageError({ reason: `etcd ${options.endpoints.join(",")}: watch did not start`, retryable: true })),
+      orElse: () =>
+        Effect.fail(
+          new StorageError({ reason: `etcd ${options.endpoints.join(",")}: watch did not start`, retryable: true }),
+        ),
     }))
 
     // Write ids: unique per process (random) and per write (counter); see client.ts `wrap`.
-    const instance = (yield* Random.nextInt).toString(36).replace("-", "") + (yield* Random.nextInt).toString(36).replace("-", "")
+    const instance = (yield* Random.nextInt).toString(36).replace("-", "") +
+      (yield* Random.nextInt).toString(36).replace("-", "")
     let seq = 0
     const nextWriteId = () => `${instance}.${(seq++).toString(36)}`
 
@@ -89,20 +100,24 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
           success: [{ request_put: { key: full, value: wrap(writeId, json), prev_kv: expected !== 0n } }],
           failure: [{ request_range: { key: full } }],
         }, o)).pipe(
-        Effect.map((res): Outcome => {
-          if (res.succeeded) {
-            const revision = BigInt(res.header.revision)
-            const prev = res.responses[0]?.response_put?.prev_kv
-            const createRevision = prev ? BigInt(prev.create_revision) : revision
-            return { _tag: "Applied", doc: { key, value: json, revision, createRevision, writeId }, recovered: false }
-          }
-          const current = res.responses[0]?.response_range?.kvs[0]
-          // Our own earlier attempt, applied before its response was lost.
-          if (current && unwrap(current.value).writeId === writeId) return { _tag: "Applied", doc: toDoc(key, current), recovered: true }
-          return { _tag: "Conflict", current }
-        }),
-        Effect.tap((r) => (r._tag === "Applied" && r.recovered ? Metric.update(etcdMetrics.recoveredWrites, 1) : Effect.void)),
-      )
+          Effect.map((res): Outcome => {
+            if (res.succeeded) {
+              const revision = BigInt(res.header.revision)
+              const prev = res.responses[0]?.response_put?.prev_kv
+              const createRevision = prev ? BigInt(prev.create_revision) : revision
+              return { _tag: "Applied", doc: { key, value: json, revision, createRevision, writeId }, recovered: false }
+            }
+            const current = res.responses[0]?.response_range?.kvs[0]
+            // Our own earlier attempt, applied before its response was lost.
+            if (current && unwrap(current.value).writeId === writeId) {
+              return { _tag: "Applied", doc: toDoc(key, current), recovered: true }
+            }
+            return { _tag: "Conflict", current }
+          }),
+          Effect.tap((
+            r,
+          ) => (r._tag === "Applied" && r.recovered ? Metric.update(etcdMetrics.recoveredWrites, 1) : Effect.void)),
+        )
     }
     // The same write id across retries, so it is created once per put, not per attempt.
     const putOnce = (kind: string, key: string, json: string, expected: bigint) =>
@@ -111,7 +126,9 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
         return retried(() => attempt)
       })
     const applied = (doc: CachedDoc) => Effect.as(cache.waitFor(doc.revision), doc)
-    const seen = (current: IKeyValue | undefined) => (current ? cache.waitFor(BigInt(current.mod_revision)) : Effect.void)
+    const seen = (
+      current: IKeyValue | undefined,
+    ) => (current ? cache.waitFor(BigInt(current.mod_revision)) : Effect.void)
 
     /** The key's revision, from the cache; a miss is confirmed by etcd (the cache may lag). */
     const currentRevision = (kind: string, key: string) =>
@@ -125,7 +142,10 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
 
     /** CAS rounds until the put lands: each lost round retries on the revision etcd returned. */
     const casLoop = (kind: string, key: string, json: string, start: bigint, upsert: boolean) => {
-      const round = (expected: bigint, n: number): Effect.Effect<CachedDoc, NotFound | VersionConflict | StorageError> =>
+      const round = (
+        expected: bigint,
+        n: number,
+      ): Effect.Effect<CachedDoc, NotFound | VersionConflict | StorageError> =>
         putOnce(kind, key, json, expected).pipe(
           Effect.flatMap((r) => {
             if (r._tag === "Applied") return applied(r.doc)
@@ -147,22 +167,31 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
             success: [{ request_delete_range: { key: full } }],
             failure: [{ request_range: { key: full } }],
           }, o)).pipe(
-          Effect.map((res) => ({
-            deletedAt: res.succeeded ? BigInt(res.header.revision) : undefined,
-            current: res.responses[0]?.response_range?.kvs[0],
-            isRetry,
-          })),
-        ))
+            Effect.map((res) => ({
+              deletedAt: res.succeeded ? BigInt(res.header.revision) : undefined,
+              current: res.responses[0]?.response_range?.kvs[0],
+              isRetry,
+            })),
+          )
+      )
     }
 
-    const deleteLoop = (kind: string, key: string, expected: bigint | undefined, start: bigint, n: number): Effect.Effect<boolean, VersionConflict | StorageError> =>
+    const deleteLoop = (
+      kind: string,
+      key: string,
+      expected: bigint | undefined,
+      start: bigint,
+      n: number,
+    ): Effect.Effect<boolean, VersionConflict | StorageError> =>
       deleteIf(kind, key, expected ?? start).pipe(
         Effect.flatMap((r) => {
           if (r.deletedAt !== undefined) return Effect.as(cache.waitFor(r.deletedAt), true)
           // Gone after an ambiguous attempt: most likely that attempt deleted it.
           if (r.current === undefined) {
             if (r.isRetry) return Effect.succeed(true)
-            return expected === undefined ? Effect.succeed(false) : Effect.fail(conflict(kind, key, expected, undefined))
+            return expected === undefined
+              ? Effect.succeed(false)
+              : Effect.fail(conflict(kind, key, expected, undefined))
           }
           if (expected !== undefined || n >= MAX_CAS_ROUNDS) {
             return Effect.andThen(seen(r.current), Effect.fail(conflict(kind, key, expected ?? start, r.current)))
@@ -176,8 +205,16 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
       ready: Effect.suspend(() =>
         cache.watching()
           ? call("status", Math.min(timeoutMs, 2000), (o) => client.maintenance.status(o)).pipe(
-            Effect.flatMap((s) => s.leader === "0" ? Effect.fail(new StorageError({ reason: "etcd has no leader", retryable: true })) : Effect.void))
-          : Effect.fail(new StorageError({ reason: "etcd watch is not connected; the read cache may be stale", retryable: true }))),
+            Effect.flatMap((s) =>
+              s.leader === "0"
+                ? Effect.fail(new StorageError({ reason: "etcd has no leader", retryable: true }))
+                : Effect.void
+            ),
+          )
+          : Effect.fail(
+            new StorageError({ reason: "etcd watch is not connected; the read cache may be stale", retryable: true }),
+          )
+      ),
       get: (kind, key) => Effect.sync(() => Option.fromUndefinedOr(cache.index(kind).get(key))),
       list: (kind, prefix, after, limit) => Effect.sync(() => cache.index(kind).range(prefix, after, limit)),
       create: (kind, key, json) =>
@@ -185,7 +222,8 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
           Effect.flatMap((r) =>
             r._tag === "Applied"
               ? applied(r.doc)
-              : Effect.andThen(seen(r.current), Effect.fail(new AlreadyExists({ resource: kind, name: key })))),
+              : Effect.andThen(seen(r.current), Effect.fail(new AlreadyExists({ resource: kind, name: key })))
+          ),
         ),
       update: (kind, key, json, expected) =>
         expected === undefined
@@ -194,18 +232,23 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
             Effect.flatMap((r) =>
               r._tag === "Applied"
                 ? applied(r.doc)
-                : Effect.andThen(seen(r.current), Effect.fail(conflict(kind, key, expected, r.current)))),
+                : Effect.andThen(seen(r.current), Effect.fail(conflict(kind, key, expected, r.current)))
+            ),
           ),
       upsert: (kind, key, json) =>
         Effect.flatMap(currentRevision(kind, key), (start) => casLoop(kind, key, json, start, true)).pipe(
           // Only reachable after MAX_CAS_ROUNDS lost races: upsert has no conflict in its contract.
-          Effect.mapError((e) => e instanceof StorageError ? e : new StorageError({ reason: e.message, retryable: true })),
+          Effect.mapError((e) =>
+            e instanceof StorageError ? e : new StorageError({ reason: e.message, retryable: true })
+          ),
         ),
       delete: (kind, key, expected) =>
         expected !== undefined
           ? deleteLoop(kind, key, expected, expected, 0)
-          : Effect.flatMap(currentRevision(kind, key), (start) =>
-            start === 0n ? Effect.succeed(false) : deleteLoop(kind, key, undefined, start, 0)),
+          : Effect.flatMap(
+            currentRevision(kind, key),
+            (start) => start === 0n ? Effect.succeed(false) : deleteLoop(kind, key, undefined, start, 0),
+          ),
       subscribe: (kind, includeExisting) =>
         hub.subscribe(kind, includeExisting ? Effect.sync(() => cache.snapshot(kind)) : undefined),
     }

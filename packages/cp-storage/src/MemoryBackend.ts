@@ -9,7 +9,7 @@ import { SortedIndex } from "./internal/SortedIndex.ts"
  * watch), so PM tests that use it exercise the real contract. Every operation runs in one
  * synchronous step, which makes each one atomic without locks.
  */
-export const makeMemoryBackend = Effect.gen(function* () {
+export const makeMemoryBackend = Effect.gen(function*() {
   const hub = yield* makeChangeHub
   yield* Effect.addFinalizer(() => hub.shutdown)
   const kinds = new Map<string, SortedIndex<RawDoc>>()
@@ -17,7 +17,7 @@ export const makeMemoryBackend = Effect.gen(function* () {
 
   const index = (kind: string): SortedIndex<RawDoc> => {
     let idx = kinds.get(kind)
-    if (idx === undefined) kinds.set(kind, (idx = new SortedIndex<RawDoc>()))
+    if (idx === undefined) kinds.set(kind, idx = new SortedIndex<RawDoc>())
     return idx
   }
   const put = (kind: string, key: string, json: string, createRevision: bigint | undefined): RawDoc => {
@@ -44,7 +44,8 @@ export const makeMemoryBackend = Effect.gen(function* () {
       Effect.suspend(() =>
         index(kind).get(key) !== undefined
           ? Effect.fail(new AlreadyExists({ resource: kind, name: key }))
-          : Effect.succeed(put(kind, key, json, undefined))),
+          : Effect.succeed(put(kind, key, json, undefined))
+      ),
     update: (kind, key, json, expected) =>
       Effect.suspend((): Effect.Effect<RawDoc, NotFound | VersionConflict> => {
         const current = index(kind).get(key)
@@ -68,9 +69,12 @@ export const makeMemoryBackend = Effect.gen(function* () {
         return Effect.succeed(true)
       }),
     subscribe: (kind, includeExisting) =>
-      hub.subscribe(kind, includeExisting
-        ? Effect.sync(() => ({ items: index(kind).range("", undefined, undefined).items, revision }))
-        : undefined),
+      hub.subscribe(
+        kind,
+        includeExisting
+          ? Effect.sync(() => ({ items: index(kind).range("", undefined, undefined).items, revision }))
+          : undefined,
+      ),
   }
   return backend
 })

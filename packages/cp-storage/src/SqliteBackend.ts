@@ -2,7 +2,7 @@ import type { Statement } from "bun:sqlite"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Effect, Option } from "effect"
-import { AlreadyExists, NotFound, VersionConflict, StorageError } from "@oprc/models"
+import { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
 import type { RawBackend, RawDoc } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
 import { failed, type JobResult, makeWriter, ok, openDatabase } from "@oprc/sqlite"
@@ -25,7 +25,12 @@ CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL) 
 INSERT OR IGNORE INTO meta (name, value) VALUES ('revision', 0);
 `
 
-const toDoc = (r: Row): RawDoc => ({ key: r.key, value: r.value, revision: r.revision, createRevision: r.create_revision })
+const toDoc = (r: Row): RawDoc => ({
+  key: r.key,
+  value: r.value,
+  revision: r.revision,
+  createRevision: r.create_revision,
+})
 
 const sqliteError = (what: string) => (cause: unknown) =>
   new StorageError({ reason: `sqlite ${what}: ${String(cause)}`, retryable: /SQLITE_BUSY|locked/i.test(String(cause)) })
@@ -43,25 +48,39 @@ const open = (path: string) =>
 
 /** The embedded backend: one SQLite file, one writer process (the PM), watch fed in-process. */
 export const makeSqliteBackend = (options: { readonly path: string }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const db = yield* Effect.acquireRelease(open(options.path), (db) => Effect.sync(() => db.close(false)))
     const hub = yield* makeChangeHub
     yield* Effect.addFinalizer(() => hub.shutdown)
 
     const q = {
-      get: db.query<Row, [string, string]>("SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key = ?"),
+      get: db.query<Row, [string, string]>(
+        "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key = ?",
+      ),
       range: db.query<Row, [string, string, string]>(
-        "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key"),
-      nextRevision: db.query<{ value: bigint }, []>("UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value"),
+        "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key",
+      ),
+      nextRevision: db.query<{ value: bigint }, []>(
+        "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
+      ),
       revision: db.query<{ value: bigint }, []>("SELECT value FROM meta WHERE name = 'revision'"),
       insert: db.query<null, [string, string, string, bigint, bigint]>(
-        "INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)"),
-      update: db.query<null, [string, bigint, string, string]>("UPDATE documents SET value = ?, revision = ? WHERE kind = ? AND key = ?"),
+        "INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)",
+      ),
+      update: db.query<null, [string, bigint, string, string]>(
+        "UPDATE documents SET value = ?, revision = ? WHERE kind = ? AND key = ?",
+      ),
       delete: db.query<null, [string, string]>("DELETE FROM documents WHERE kind = ? AND key = ?"),
     }
     const read = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: sqliteError(what) })
     const nextRevision = (): bigint => q.nextRevision.get()!.value
-    const range = (stmt: Statement<Row, [string, string, string]>, kind: string, prefix: string, after: string | undefined, limit: number | undefined) => {
+    const range = (
+      stmt: Statement<Row, [string, string, string]>,
+      kind: string,
+      prefix: string,
+      after: string | undefined,
+      limit: number | undefined,
+    ) => {
       const items: RawDoc[] = []
       // A range scan from the prefix; stop at the first key outside it (rows come in key order).
       for (const row of stmt.iterate(kind, prefix, after ?? "")) {
@@ -101,21 +120,27 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       list: (kind, prefix, after, limit) => read("list", () => range(q.range, kind, prefix, after, limit)),
       create: (kind, key, json) =>
         writer.write("create", (): JobResult<RawDoc, AlreadyExists> =>
-          q.get.get(kind, key) !== null ? failed(new AlreadyExists({ resource: kind, name: key })) : put(kind, key, json, null)),
+          q.get.get(kind, key) !== null
+            ? failed(new AlreadyExists({ resource: kind, name: key }))
+            : put(kind, key, json, null)),
       update: (kind, key, json, expected) =>
         writer.write("update", (): JobResult<RawDoc, NotFound | VersionConflict> => {
           const current = q.get.get(kind, key)
           if (expected !== undefined && current?.revision !== expected) {
             return failed(conflict(kind, key, expected, current))
           }
-          if (current === null) return failed(new NotFound({ resource: kind, name: key }))
+          if (current === null) {
+            return failed(new NotFound({ resource: kind, name: key }))
+          }
           return put(kind, key, json, current)
         }),
       upsert: (kind, key, json) => writer.write("upsert", () => put(kind, key, json, q.get.get(kind, key))),
       delete: (kind, key, expected) =>
         writer.write("delete", (): JobResult<boolean, VersionConflict> => {
           const current = q.get.get(kind, key)
-          if (expected !== undefined && current?.revision !== expected) return failed(conflict(kind, key, expected, current))
+          if (expected !== undefined && current?.revision !== expected) {
+            return failed(conflict(kind, key, expected, current))
+          }
           if (current === null) return ok(false)
           q.delete.run(kind, key)
           return ok(true, announce([[kind, { _tag: "Delete", key, revision: nextRevision() }]]))
@@ -123,9 +148,18 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       // Items and revision come from one synchronous read, so they agree; ChangeHub drops live
       // events at or below that revision (already in the snapshot).
       subscribe: (kind, includeExisting) =>
-        hub.subscribe(kind, includeExisting
-          ? read("watch snapshot", () => ({ items: range(q.range, kind, "", undefined, undefined).items, revision: q.revision.get()!.value }))
-          : undefined),
+        hub.subscribe(
+          kind,
+          includeExisting
+            ? read(
+              "watch snapshot",
+              () => ({
+                items: range(q.range, kind, "", undefined, undefined).items,
+                revision: q.revision.get()!.value,
+              }),
+            )
+            : undefined,
+        ),
     }
     return backend
   })

@@ -8,8 +8,10 @@ export const Kinds = {
   clusterState: "cluster-state",
 } as const
 
-const collectionOf = (kind: string) => <A, I>(schema: Schema.Codec<A, I>): Effect.Effect<DocumentCollection<A>, never, ControlPlaneStore> =>
-  ControlPlaneStore.useSync((store) => store.collection(kind, schema))
+const collectionOf =
+  (kind: string) =>
+  <A, I>(schema: Schema.Codec<A, I>): Effect.Effect<DocumentCollection<A>, never, ControlPlaneStore> =>
+    ControlPlaneStore.useSync((store) => store.collection(kind, schema))
 
 /** Packages by name. The domain schema comes from @oprc/models. */
 export const PackageStorage = collectionOf(Kinds.packages)

@@ -14,7 +14,8 @@ export interface StorageChoice {
 const ensureDir = (file: string) =>
   Effect.try({
     try: () => mkdirSync(dirname(resolve(file)), { recursive: true }),
-    catch: (e) => new StorageError({ reason: `cannot create the directory of ${file}: ${String(e)}`, retryable: false }),
+    catch: (e) =>
+      new StorageError({ reason: `cannot create the directory of ${file}: ${String(e)}`, retryable: false }),
   })
 
 /** The backend chosen by configuration: SQLite (the file's directory is created), etcd, or memory. */
@@ -25,6 +26,8 @@ export const configuredStore = (config: StorageChoice): Layer.Layer<ControlPlane
     case "etcd":
       return ControlPlaneStore.layerEtcd({ endpoints: config.etcd.endpoints, prefix: config.etcd.prefix })
     case "sqlite":
-      return Layer.unwrap(Effect.as(ensureDir(config.sqlite.path), ControlPlaneStore.layerSqlite({ path: config.sqlite.path })))
+      return Layer.unwrap(
+        Effect.as(ensureDir(config.sqlite.path), ControlPlaneStore.layerSqlite({ path: config.sqlite.path })),
+      )
   }
 }

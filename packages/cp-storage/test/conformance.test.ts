@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe } from "bun:test"
 import { join } from "node:path"
 import { Layer } from "effect"
-import { makeTempDir, removeTempDir, startEtcd, type EtcdServer } from "@oprc/test-harness"
+import { type EtcdServer, makeTempDir, removeTempDir, startEtcd } from "@oprc/test-harness"
 import { ControlPlaneStore } from "../src/index.ts"
 import { conformance } from "./conformance.ts"
 
@@ -13,7 +13,11 @@ describe("sqlite", () => {
   const dir = makeTempDir("cp-storage-sqlite")
   afterAll(() => removeTempDir(dir))
   // A nested folder checks that the layer creates it.
-  conformance({ backend: "sqlite", persistent: true, layer: (name) => ControlPlaneStore.layerSqlite({ path: join(dir, name, "pm.db") }) })
+  conformance({
+    backend: "sqlite",
+    persistent: true,
+    layer: (name) => ControlPlaneStore.layerSqlite({ path: join(dir, name, "pm.db") }),
+  })
 })
 
 describe("etcd", () => {

@@ -64,7 +64,12 @@ const preview = (key: string): string => JSON.stringify(key.length > 40 ? `${key
  * Checks `input` against `limits`, adding what it finds to `out` (paths under `prefix`). Cost is
  * linear in the part of the input within the limits: nothing over a limit is descended into.
  */
-export const checkShape = (input: unknown, limits: ShapeLimits, out: Violations, prefix: ReadonlyArray<PropertyKey> = []): void => {
+export const checkShape = (
+  input: unknown,
+  limits: ShapeLimits,
+  out: Violations,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): void => {
   const at = (frame: Frame | undefined, last?: PropertyKey) => formatPath([...prefix, ...keysOf(frame, last)])
   const scalar = (value: unknown, frame: Frame | undefined, key: PropertyKey | undefined): void => {
     if (typeof value === "string" && value.length > limits.maxStringLength) {
@@ -98,12 +103,21 @@ export const checkShape = (input: unknown, limits: ShapeLimits, out: Violations,
     for (let i = 0; i < count; i++) {
       const key: string | number = isList ? i : keys![i]!
       if (typeof key === "string" && key.length > limits.maxKeyLength) {
-        out.add(at(frame), `key ${preview(key)} is ${key.length} characters long; at most ${limits.maxKeyLength} are allowed`)
+        out.add(
+          at(frame),
+          `key ${preview(key)} is ${key.length} characters long; at most ${limits.maxKeyLength} are allowed`,
+        )
         continue
       }
       const child: unknown = (v as Record<string | number, unknown>)[key]
       if (isContainer(child)) {
-        containers.push({ value: child, depth: frame.depth + 1, pattern: childPattern(frame.pattern, key), key, parent: frame })
+        containers.push({
+          value: child,
+          depth: frame.depth + 1,
+          pattern: childPattern(frame.pattern, key),
+          key,
+          parent: frame,
+        })
       } else {
         scalar(child, frame, key)
       }

@@ -11,8 +11,8 @@ import {
   optArray,
   optLiteral,
   optNonNegative,
-  optStringMap,
   optString,
+  optStringMap,
   optStruct,
   optUInt,
   optUInt32,
@@ -38,9 +38,11 @@ export const Nfr = Schema.Struct({
   minThroughputRps: optNonNegative,
   maxLatencyP99Ms: optNonNegative,
   availability: withDefault(
-    Schema.Number.check(Schema.makeFilter((n: number) =>
-      n === 0 || (n > 0 && n < 1) || "must be between 0 and 1, exclusive (e.g. 0.999), or 0 for not required"
-    )),
+    Schema.Number.check(
+      Schema.makeFilter((n: number) =>
+        n === 0 || (n > 0 && n < 1) || "must be between 0 and 1, exclusive (e.g. 0.999), or 0 for not required"
+      ),
+    ),
     0,
     (n) => n === 0,
   ),
@@ -51,9 +53,11 @@ export type Nfr = typeof Nfr.Type
 
 export const OdgmSpec = Schema.Struct({
   partitionCount: withDefault(
-    Schema.Number.check(Schema.makeFilter((n: number) =>
-      (Number.isInteger(n) && n >= 1 && n <= MAX_PARTITIONS) || `must be an integer from 1 to ${MAX_PARTITIONS}`
-    )),
+    Schema.Number.check(
+      Schema.makeFilter((n: number) =>
+        (Number.isInteger(n) && n >= 1 && n <= MAX_PARTITIONS) || `must be an integer from 1 to ${MAX_PARTITIONS}`
+      ),
+    ),
     1,
     (n) => n === 1,
   ),
@@ -109,7 +113,8 @@ export const DeploymentStatus = Schema.Struct({
 })
 export type DeploymentStatus = typeof DeploymentStatus.Type
 
-const clusterKey = (k: string): true | string => isDnsLabel(k) || `${JSON.stringify(k)} is not a cluster name (a DNS-1123 label)`
+const clusterKey = (k: string): true | string =>
+  isDnsLabel(k) || `${JSON.stringify(k)} is not a cluster name (a DNS-1123 label)`
 
 export const DeploymentFields = Schema.Struct({
   key: DeploymentKey,
@@ -136,13 +141,18 @@ const duplicateIssues = (
   what: string,
   field: ReadonlyArray<PropertyKey> = [],
 ): Array<PathIssue> =>
-  items.flatMap((c, i) => (items.indexOf(c) < i ? [{ path: [...at, i, ...field], issue: `duplicate ${what} "${c}"` }] : []))
+  items.flatMap((
+    c,
+    i,
+  ) => (items.indexOf(c) < i ? [{ path: [...at, i, ...field], issue: `duplicate ${what} "${c}"` }] : []))
 
 const deploymentIssues = (d: typeof DeploymentFields.Type): Array<PathIssue> => {
   const out: Array<PathIssue> = [
     ...duplicateIssues(d.targetClusters, ["targetClusters"], "cluster"),
     ...duplicateIssues(d.placedClusters, ["placedClusters"], "cluster"),
-    ...duplicateIssues((d.status?.clusters ?? []).map((c) => c.cluster), ["status", "clusters"], "cluster", ["cluster"]),
+    ...duplicateIssues((d.status?.clusters ?? []).map((c) => c.cluster), ["status", "clusters"], "cluster", [
+      "cluster",
+    ]),
   ]
   for (const [cluster, template] of Object.entries(d.clusterTemplates)) {
     if (template === "") out.push({ path: ["clusterTemplates", cluster], issue: "template name must not be empty" })

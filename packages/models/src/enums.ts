@@ -17,7 +17,13 @@ export type KeyType = typeof KeyType.Type
 export const FunctionType = Schema.Literals(["CUSTOM", "BUILTIN", "MACRO", "LOGICAL"])
 export type FunctionType = typeof FunctionType.Type
 
-export const TriggerEvent = Schema.Literals(["DATA_CREATE", "DATA_UPDATE", "DATA_DELETE", "FUNC_COMPLETE", "FUNC_ERROR"])
+export const TriggerEvent = Schema.Literals([
+  "DATA_CREATE",
+  "DATA_UPDATE",
+  "DATA_DELETE",
+  "FUNC_COMPLETE",
+  "FUNC_ERROR",
+])
 export type TriggerEvent = typeof TriggerEvent.Type
 
 export const EnforcementMode = Schema.Literals(["OFF", "OBSERVE", "ENFORCE"])

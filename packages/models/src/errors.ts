@@ -56,7 +56,9 @@ export class VersionConflict extends Schema.TaggedError<VersionConflict>()("Vers
   actual: Schema.optional(Schema.String),
 }) {
   override get message(): string {
-    const detail = this.expected !== undefined ? ` (expected version ${this.expected}${this.actual !== undefined ? `, found ${this.actual}` : ""})` : ""
+    const detail = this.expected !== undefined
+      ? ` (expected version ${this.expected}${this.actual !== undefined ? `, found ${this.actual}` : ""})`
+      : ""
     return `${this.resource} "${this.name}" was modified concurrently${detail}; read it again and retry`
   }
 }
@@ -125,7 +127,8 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
 }
 
 /** A retryable storage failure as a client sees it: 503 / UNAVAILABLE, "storage unavailable: ...". */
-export const storageUnavailable = (e: StorageError): Unavailable => new Unavailable({ reason: `storage unavailable: ${e.reason}` })
+export const storageUnavailable = (e: StorageError): Unavailable =>
+  new Unavailable({ reason: `storage unavailable: ${e.reason}` })
 
 /**
  * Storage failures at a service boundary, the one helper for every service: a retryable one (etcd
@@ -136,8 +139,13 @@ export const storageUnavailable = (e: StorageError): Unavailable => new Unavaila
 export const orUnavailable = <A, E, R>(
   effect: Effect.Effect<A, E | StorageError, R>,
 ): Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R> =>
-  Effect.catch(effect, (e): Effect.Effect<never, Exclude<E, StorageError> | Unavailable> =>
-    e instanceof StorageError ? (e.retryable ? Effect.fail(storageUnavailable(e)) : Effect.die(e)) : Effect.fail(e as Exclude<E, StorageError>))
+  Effect.catch(
+    effect,
+    (e): Effect.Effect<never, Exclude<E, StorageError> | Unavailable> =>
+      e instanceof StorageError
+        ? (e.retryable ? Effect.fail(storageUnavailable(e)) : Effect.die(e))
+        : Effect.fail(e as Exclude<E, StorageError>),
+  )
 
 /** A body or payload over the configured limit. 413 / RESOURCE_EXHAUSTED. */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {

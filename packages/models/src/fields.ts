@@ -55,7 +55,8 @@ export const optStringMap = (validKey?: (key: string) => true | string) =>
           : Object.keys(m).flatMap((k) => {
             const r = validKey(k)
             return r === true ? [] : [{ path: [k], issue: r }]
-          })),
+          })
+      ),
     ),
     {},
     (m) => Object.keys(m).length === 0,
@@ -74,10 +75,14 @@ export const UInt = Schema.Number.check(
   Schema.makeFilter((n: number) => (Number.isSafeInteger(n) && n >= 0) || "must be a non-negative integer"),
 )
 export const UInt32 = Schema.Number.check(
-  Schema.makeFilter((n: number) => (Number.isInteger(n) && n >= 0 && n <= 4294967295) || "must be an integer between 0 and 4294967295"),
+  Schema.makeFilter((n: number) =>
+    (Number.isInteger(n) && n >= 0 && n <= 4294967295) || "must be an integer between 0 and 4294967295"
+  ),
 )
 export const Port = Schema.Number.check(
-  Schema.makeFilter((n: number) => (Number.isInteger(n) && n >= 0 && n <= 65535) || "must be a port number (0 to 65535)"),
+  Schema.makeFilter((n: number) =>
+    (Number.isInteger(n) && n >= 0 && n <= 65535) || "must be a port number (0 to 65535)"
+  ),
 )
 export const optUInt = withDefault(UInt, 0, (n) => n === 0)
 export const optUInt32 = withDefault(UInt32, 0, (n) => n === 0)
@@ -109,7 +114,9 @@ const classKeyPattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/
 /** A class key within its package: `[A-Za-z][A-Za-z0-9_-]*`, at most 63 characters. */
 export const ClassKey = Schema.String.check(
   Schema.makeFilter((s: string) =>
-    classKeyPattern.test(s) || "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)"),
+    classKeyPattern.test(s) ||
+    "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)"
+  ),
 ).pipe(Schema.brand("ClassKey"))
 export type ClassKey = typeof ClassKey.Type
 
@@ -117,14 +124,18 @@ const functionKeyPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/
 /** A function key within its package, e.g. "Order.create". */
 export const FunctionKey = Schema.String.check(
   Schema.makeFilter((s: string) =>
-    functionKeyPattern.test(s) || "must start with a letter and contain only letters, digits, '_', '-' and '.' (at most 128 characters)"),
+    functionKeyPattern.test(s) ||
+    "must start with a letter and contain only letters, digits, '_', '-' and '.' (at most 128 characters)"
+  ),
 )
 
 const bindingNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/
 /** A binding name: how objects are invoked (`/invokes/{name}`), so URL-path safe. */
 export const BindingName = Schema.String.check(
   Schema.makeFilter((s: string) =>
-    bindingNamePattern.test(s) || "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)"),
+    bindingNamePattern.test(s) ||
+    "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)"
+  ),
 )
 
 /** The global class key "<package>.<Class>" (an ODGM collection name). */
@@ -145,7 +156,8 @@ export const isHttpUrl = (s: string): boolean => {
 const objectIdPattern = /^[a-z0-9._:-]{1,160}$/
 /** `.` and `..` match the pattern but are path segments URL clients resolve away: unaddressable. */
 export const isObjectId = (s: string): boolean => objectIdPattern.test(s) && s !== "." && s !== ".."
-export const objectIdMessage = "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-' (not \".\" or \"..\")"
+export const objectIdMessage =
+  "must be 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-' (not \".\" or \"..\")"
 /** An object id: `[a-z0-9._:-]{1,160}`, except `.` and `..`. */
 export const ObjectId = Schema.String.check(
   Schema.makeFilter((s: string) => isObjectId(s) || objectIdMessage),
@@ -154,8 +166,10 @@ export type ObjectId = typeof ObjectId.Type
 
 // Whitespace, C0/C1 controls (NUL included), DEL, lone surrogates (not encodable as UTF-8) and
 // U+FFFD (what a lossy decoder makes of invalid UTF-8) never belong in a key name.
-const badKeyChar = /[\s\u0000-\u001f\u007f-\u009f\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const badKeyChar =
+  /[\s\u0000-\u001f\u007f-\u009f\ufffd]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 
 /** An entry key: 1 to `maxLength` characters, no whitespace or control characters, valid Unicode. */
-export const isEntryKey = (s: string, maxLength = 256): boolean => s.length > 0 && s.length <= maxLength && !badKeyChar.test(s)
+export const isEntryKey = (s: string, maxLength = 256): boolean =>
+  s.length > 0 && s.length <= maxLength && !badKeyChar.test(s)
 export const entryKeyMessage = "must be 1 to 256 characters without whitespace or control characters"

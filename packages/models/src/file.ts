@@ -41,7 +41,9 @@ const firstLook = (text: string, limits: PackageLimits): FirstLook => {
     return { _tag: "Parsed", value: native.parse(text) }
   } catch (cause) {
     // Only a document nested beyond any limit overflows its stack: refuse it without a second parse.
-    if (cause instanceof RangeError) return { _tag: "Refused", reason: `YAML is nested deeper than ${limits.maxDepth} levels` }
+    if (cause instanceof RangeError) {
+      return { _tag: "Refused", reason: `YAML is nested deeper than ${limits.maxDepth} levels` }
+    }
     if (cause instanceof Error && /alias/i.test(cause.message) && /excessive/i.test(cause.message)) {
       return { _tag: "Refused", reason: "YAML expands too many aliases (at most 100)" }
     }
@@ -49,7 +51,12 @@ const firstLook = (text: string, limits: PackageLimits): FirstLook => {
     // parser to be run on a document already known to be broken.
     if (text.length > LOCATE_YAML_ERRORS_BELOW) {
       const reason = cause instanceof Error ? cause.message.replace(/^YAML Parse error: /, "") : String(cause)
-      return { _tag: "Refused", reason: `YAML syntax error: ${reason} (documents over ${LOCATE_YAML_ERRORS_BELOW / 1024} KiB are not searched for its line)` }
+      return {
+        _tag: "Refused",
+        reason: `YAML syntax error: ${reason} (documents over ${
+          LOCATE_YAML_ERRORS_BELOW / 1024
+        } KiB are not searched for its line)`,
+      }
     }
     return { _tag: "Unknown" }
   }
@@ -62,10 +69,14 @@ const firstLook = (text: string, limits: PackageLimits): FirstLook => {
  */
 const parseYaml = (text: string, limits: PackageLimits): Effect.Effect<unknown, ValidationError> =>
   Effect.gen(function*() {
-    if (yamlFlowTooDeep(text, limits.maxDepth)) return yield* syntaxError(`YAML is nested deeper than ${limits.maxDepth} levels`)
+    if (yamlFlowTooDeep(text, limits.maxDepth)) {
+      return yield* syntaxError(`YAML is nested deeper than ${limits.maxDepth} levels`)
+    }
     const look = firstLook(text, limits)
     if (look._tag === "Refused") return yield* syntaxError(look.reason)
-    if (look._tag === "Parsed") yield* checkInputShape(look.value, { ...packageShape(limits), maxNodes: limits.maxYamlValues })
+    if (look._tag === "Parsed") {
+      yield* checkInputShape(look.value, { ...packageShape(limits), maxNodes: limits.maxYamlValues })
+    }
     // Let other requests run between the cheap checks and the expensive parse.
     yield* Effect.yieldNow
     const doc = YAML.parseDocument(text)
@@ -107,7 +118,11 @@ const parseJsonText = (text: string): Effect.Effect<unknown, ValidationError> =>
     catch: (cause) =>
       cause instanceof RangeError
         ? syntaxError("JSON is nested too deeply")
-        : syntaxError(`JSON syntax error${jsonPosition(text)}: ${cause instanceof Error ? cause.message.replace(/^JSON Parse error: /, "") : String(cause)}`),
+        : syntaxError(
+          `JSON syntax error${jsonPosition(text)}: ${
+            cause instanceof Error ? cause.message.replace(/^JSON Parse error: /, "") : String(cause)
+          }`,
+        ),
   })
 
 const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
@@ -118,7 +133,9 @@ const dropNulls = (u: unknown): unknown => {
   if (u === null || typeof u !== "object") return u
   const out: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(u)) {
-    if (v !== null) Object.defineProperty(out, k, { value: dropNulls(v), enumerable: true, writable: true, configurable: true })
+    if (v !== null) {
+      Object.defineProperty(out, k, { value: dropNulls(v), enumerable: true, writable: true, configurable: true })
+    }
   }
   return out
 }
@@ -139,13 +156,20 @@ export const decodePackageFile = Effect.fn("Models.decodePackageFile")(function*
     })
   }
   const name = typeof rest["name"] === "string" ? rest["name"] : undefined
-  const deployments = yield* Effect.forEach(rawDeployments, (d, i) =>
-    Effect.result(decodeDeployment(withPackageName(d, name)).pipe(
-      Effect.flatMap((dep) => checkAgainstPackage(dep, pkg)),
-      Effect.mapError((e) =>
-        new ValidationError({ violations: e.violations.map((v) => ({ ...v, path: joinPath(`deployments[${i}]`, v.path) })) })
+  const deployments = yield* Effect.forEach(
+    rawDeployments,
+    (d, i) =>
+      Effect.result(
+        decodeDeployment(withPackageName(d, name)).pipe(
+          Effect.flatMap((dep) => checkAgainstPackage(dep, pkg)),
+          Effect.mapError((e) =>
+            new ValidationError({
+              violations: e.violations.map((v) => ({ ...v, path: joinPath(`deployments[${i}]`, v.path) })),
+            })
+          ),
+        ),
       ),
-    )))
+  )
   const violations = [...violationsOf(pkg), ...deployments.flatMap(violationsOf)]
   if (violations.length > 0 || Result.isFailure(pkg)) return yield* new ValidationError({ violations })
   const file: PackageFile = {
@@ -199,7 +223,10 @@ export const parsePackageText = Effect.fn("Models.parsePackageText")(function*(t
     ? "yaml"
     : undefined
   if (format === undefined) {
-    return yield* ValidationError.single("", `unsupported content type "${contentType}" (use application/json or application/yaml)`)
+    return yield* ValidationError.single(
+      "",
+      `unsupported content type "${contentType}" (use application/json or application/yaml)`,
+    )
   }
   return yield* loadPackageFile(text, format)
 })

@@ -11,8 +11,22 @@ export { decodeWith, failIfAny, formatPath, issueViolations, joinPath, prefixVio
 export * from "./object"
 export * from "./package"
 export { brokenDependents, checkDependencies, dependencyViolations, triggerTargetViolations } from "./package-checks"
-export { conditionFromProto, conditionToProto, deploymentFromProto, deploymentToProto, deploymentUnitFromProto, deploymentUnitToProto } from "./proto/deployment"
-export { collectionFromProto, collectionToProto, objectFromProto, objectToProto, valueFromProto, valueToProto } from "./proto/object"
+export {
+  conditionFromProto,
+  conditionToProto,
+  deploymentFromProto,
+  deploymentToProto,
+  deploymentUnitFromProto,
+  deploymentUnitToProto,
+} from "./proto/deployment"
+export {
+  collectionFromProto,
+  collectionToProto,
+  objectFromProto,
+  objectToProto,
+  valueFromProto,
+  valueToProto,
+} from "./proto/object"
 export { classToProto, functionToProto, packageFromProto, packageToProto } from "./proto/package"
 /** Domain literal <-> proto enum number tables (phase, trigger event, access, invocation status, ...): the one home. */
 export * as protoEnum from "./proto/enums"

@@ -30,7 +30,10 @@ export const PackageLimitsConfig = Schema.Struct({
   maxDeployments: count("deployments in one package file", 64),
   maxListItems: count("items of any other list or map (command, config, headers, ...)", 256),
   maxValues: count("values in one JSON package document in all", 50_000),
-  maxYamlValues: count("values in one YAML package document in all (YAML parsing costs ~10x JSON's per value and cannot be sliced: post larger packages as JSON)", 2_000),
+  maxYamlValues: count(
+    "values in one YAML package document in all (YAML parsing costs ~10x JSON's per value and cannot be sliced: post larger packages as JSON)",
+    2_000,
+  ),
   maxDepth: count("nesting depth of a package document", DEFAULT_MAX_DEPTH),
   maxStringLength: count("characters of any string in a package", 65_536),
   maxKeyLength: count("characters of any map key in a package", 256),
@@ -40,7 +43,10 @@ export const defaultPackageLimits: PackageLimits = Schema.decodeUnknownSync(Pack
 
 /** Object and collection limits; ODGM's `limits` config section. */
 export const ObjectLimitsConfig = Schema.Struct({
-  maxEntryDepth: count("nesting depth of an entry value (deeper state breaks function runtimes: protobuf recursion limits)", DEFAULT_MAX_DEPTH),
+  maxEntryDepth: count(
+    "nesting depth of an entry value (deeper state breaks function runtimes: protobuf recursion limits)",
+    DEFAULT_MAX_DEPTH,
+  ),
   maxEntries: count("entries per object", 1024),
   // Entry keys travel in protos and storage keys that allow 256 characters: the limit can only go lower.
   maxEntryKeyLength: count("characters of an entry key (at most 256)", 256, 256),
@@ -52,9 +58,13 @@ export type ObjectLimits = typeof ObjectLimitsConfig.Type
 export const defaultObjectLimits: ObjectLimits = Schema.decodeUnknownSync(ObjectLimitsConfig)({})
 
 /** The limits packages are validated against (defaults unless a server provides its own). */
-export const PackageLimits = Context.Reference<PackageLimits>("oprc/models/PackageLimits", { defaultValue: () => defaultPackageLimits })
+export const PackageLimits = Context.Reference<PackageLimits>("oprc/models/PackageLimits", {
+  defaultValue: () => defaultPackageLimits,
+})
 /** The limits objects and collections are validated against. */
-export const ObjectLimits = Context.Reference<ObjectLimits>("oprc/models/ObjectLimits", { defaultValue: () => defaultObjectLimits })
+export const ObjectLimits = Context.Reference<ObjectLimits>("oprc/models/ObjectLimits", {
+  defaultValue: () => defaultObjectLimits,
+})
 
 const packageItems = (l: PackageLimits): Record<string, number> => ({
   classes: l.maxClasses,
@@ -91,11 +101,17 @@ export const collectionShape = (l: ObjectLimits): ShapeLimits => ({
 /** A ValidationError with at most MAX_VIOLATIONS violations, the rest counted in a last one. */
 export const violationsError = (v: Violations): ValidationError =>
   new ValidationError({
-    violations: v.omitted === 0 ? v.list : [...v.list, { path: "", message: `and ${v.omitted} more violations not listed` }],
+    violations: v.omitted === 0
+      ? v.list
+      : [...v.list, { path: "", message: `and ${v.omitted} more violations not listed` }],
   })
 
 /** Fails when `input` does not fit `limits`: cheap, before any Schema decoding. */
-export const checkInputShape = (input: unknown, limits: ShapeLimits, prefix: ReadonlyArray<PropertyKey> = []): Effect.Effect<void, ValidationError> => {
+export const checkInputShape = (
+  input: unknown,
+  limits: ShapeLimits,
+  prefix: ReadonlyArray<PropertyKey> = [],
+): Effect.Effect<void, ValidationError> => {
   const v = new Violations()
   checkShape(input, limits, v, prefix)
   return v.size === 0 ? Effect.void : Effect.fail(violationsError(v))
@@ -122,19 +138,30 @@ export const checkEntries = (
   }
   for (const k of keys) {
     if (!isEntryKey(k, l.maxEntryKeyLength)) {
-      out.add(joinPath(path, formatPath([k.slice(0, 64)])), `key ${previewKey(k)} is not an entry key: use 1 to ${l.maxEntryKeyLength} characters without whitespace or control characters`)
+      out.add(
+        joinPath(path, formatPath([k.slice(0, 64)])),
+        `key ${
+          previewKey(k)
+        } is not an entry key: use 1 to ${l.maxEntryKeyLength} characters without whitespace or control characters`,
+      )
       continue
     }
     if (!checkDepth) continue
     const deep = depthExceeded(entries[k], l.maxEntryDepth)
     if (deep !== undefined) {
-      out.add(joinPath(path, formatPath([k, ...deep])), `is nested deeper than ${l.maxEntryDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state`)
+      out.add(
+        joinPath(path, formatPath([k, ...deep])),
+        `is nested deeper than ${l.maxEntryDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state`,
+      )
     }
   }
 }
 
 /** {@link checkEntries} as an Effect with the current ObjectLimits. */
-export const checkObjectEntries = (entries: Readonly<Record<string, unknown>>, path = "entries"): Effect.Effect<void, ValidationError> =>
+export const checkObjectEntries = (
+  entries: Readonly<Record<string, unknown>>,
+  path = "entries",
+): Effect.Effect<void, ValidationError> =>
   ObjectLimits.use((l) => {
     const v = new Violations()
     checkEntries(entries, l, v, path)
@@ -156,16 +183,21 @@ export const checkObjectWrite = (write: {
   ObjectLimits.use((l) => {
     const v = new Violations()
     const { entries, triggers } = write
-    if (entries !== null && typeof entries === "object" && !Array.isArray(entries)) checkEntries(entries as Record<string, unknown>, l, v, "entries", write.protoValues !== true)
+    if (entries !== null && typeof entries === "object" && !Array.isArray(entries)) {
+      checkEntries(entries as Record<string, unknown>, l, v, "entries", write.protoValues !== true)
+    }
     if (Array.isArray(triggers) && triggers.length > l.maxObjectTriggers) {
       v.add("triggers", `has ${triggers.length} items; at most ${l.maxObjectTriggers} are allowed`)
     }
     const path = write.deletePath ?? "delete"
     if (Array.isArray(write.delete)) {
-      if (write.delete.length > l.maxEntries) v.add(path, `has ${write.delete.length} items; at most ${l.maxEntries} are allowed`)
-      else {
+      if (write.delete.length > l.maxEntries) {
+        v.add(path, `has ${write.delete.length} items; at most ${l.maxEntries} are allowed`)
+      } else {
         write.delete.forEach((k: unknown, i) => {
-          if (typeof k === "string" && !isEntryKey(k, l.maxEntryKeyLength)) v.add(`${path}[${i}]`, `${previewKey(k)} is not an entry key`)
+          if (typeof k === "string" && !isEntryKey(k, l.maxEntryKeyLength)) {
+            v.add(`${path}[${i}]`, `${previewKey(k)} is not an entry key`)
+          }
         })
       }
     }

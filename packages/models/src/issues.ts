@@ -128,7 +128,9 @@ export const issueViolations = (issue: SchemaIssue.Issue, input: unknown, prefix
       case "AnyOf": {
         // Report the members that got past the type check (their errors are the useful ones);
         // when none did, one "expected A or B" line says it all.
-        const deeper = i.ast.annotations?.["expected"] === undefined ? i.issues.filter((x) => x._tag !== "InvalidType") : []
+        const deeper = i.ast.annotations?.["expected"] === undefined
+          ? i.issues.filter((x) => x._tag !== "InvalidType")
+          : []
         if (deeper.length > 0) return deeper.forEach((x) => walk(x, path))
         return leaf(path, `expected ${expected(i.ast)}, got ${describe(valueAt(input, path))}`)
       }
@@ -185,4 +187,6 @@ export const failIfAny = (violations: ReadonlyArray<FieldViolation>): Effect.Eff
 
 /** Re-roots a ValidationError's paths under `prefix` (e.g. "deployments[2]"). */
 export const prefixViolations = (prefix: string) => (error: ValidationError): ValidationError =>
-  new ValidationError({ violations: error.violations.map((v) => ({ path: joinPath(prefix, v.path), message: v.message })) })
+  new ValidationError({
+    violations: error.violations.map((v) => ({ path: joinPath(prefix, v.path), message: v.message })),
+  })

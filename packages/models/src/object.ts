@@ -82,7 +82,9 @@ export const FunctionRoute = Schema.Struct({
   /** Function key in its package (informational). */
   functionKey: optString,
   /** Every replica's base URL (the CRM keeps it current); invocations are spread over them. Empty: `url` alone. */
-  urls: Schema.optionalKey(Schema.Array(Schema.String.check(stringCheck(isHttpUrl, (u) => `${JSON.stringify(u)} is not an http(s) URL`)))),
+  urls: Schema.optionalKey(
+    Schema.Array(Schema.String.check(stringCheck(isHttpUrl, (u) => `${JSON.stringify(u)} is not an http(s) URL`))),
+  ),
 })
 export type FunctionRoute = typeof FunctionRoute.Type
 
@@ -90,9 +92,11 @@ const CollectionFields = Schema.Struct({
   /** The class's global key, "<package>.<Class>". */
   name: GlobalClassKey,
   partitionCount: withDefault(
-    Schema.Number.check(Schema.makeFilter((n: number) =>
-      (Number.isInteger(n) && n >= 1 && n <= MAX_PARTITIONS) || `must be an integer from 1 to ${MAX_PARTITIONS}`
-    )),
+    Schema.Number.check(
+      Schema.makeFilter((n: number) =>
+        (Number.isInteger(n) && n >= 1 && n <= MAX_PARTITIONS) || `must be an integer from 1 to ${MAX_PARTITIONS}`
+      ),
+    ),
     1,
     (n) => n === 1,
   ),
@@ -113,7 +117,10 @@ const collectionIssues = (c: typeof CollectionFields.Type): Array<PathIssue> =>
       out.push({ path: ["triggers", i, "source"], issue: `"${t.source}" is not a function of collection "${c.name}"` })
     }
     if ((t.target.cls === "" || t.target.cls === c.name) && !Object.hasOwn(c.functions, t.target.function)) {
-      out.push({ path: ["triggers", i, "target", "function"], issue: `"${t.target.function}" is not a function of collection "${c.name}"` })
+      out.push({
+        path: ["triggers", i, "target", "function"],
+        issue: `"${t.target.function}" is not a function of collection "${c.name}"`,
+      })
     }
     return out
   })

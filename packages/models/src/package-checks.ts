@@ -59,7 +59,10 @@ export const classIssues = (cls: Class, ctx: ClassContext, at: Path): Array<Path
   })))
   cls.bindings.forEach((b, i) => {
     if (!ctx.functions.has(b.function)) {
-      out.push({ path: [...at, "bindings", i, "function"], issue: `function "${b.function}" is not defined ${ctx.scope}` })
+      out.push({
+        path: [...at, "bindings", i, "function"],
+        issue: `function "${b.function}" is not defined ${ctx.scope}`,
+      })
     }
   })
   const own = new Set(cls.bindings.map((b) => b.name))
@@ -76,7 +79,10 @@ export const classIssues = (cls: Class, ctx: ClassContext, at: Path): Array<Path
     if (bindings === undefined) {
       out.push({ path: [...tp, "target", "cls"], issue: `class "${targetCls}" is not defined ${ctx.scope}` })
     } else if (!bindings.has(t.target.function)) {
-      out.push({ path: [...tp, "target", "function"], issue: `"${t.target.function}" is not a binding of class "${targetCls}"` })
+      out.push({
+        path: [...tp, "target", "function"],
+        issue: `"${t.target.function}" is not a binding of class "${targetCls}"`,
+      })
     }
   })
   return out
@@ -130,7 +136,10 @@ export const toViolations = (issues: ReadonlyArray<PathIssue>): Array<FieldViola
  * dependency leads back to `pkg`. `lookup` sees the stored packages; `pkg` itself wins over a
  * stored package of the same name, so an update that introduces a cycle is caught.
  */
-export const dependencyViolations = (pkg: Package, lookup: (name: string) => Package | undefined): Array<FieldViolation> => {
+export const dependencyViolations = (
+  pkg: Package,
+  lookup: (name: string) => Package | undefined,
+): Array<FieldViolation> => {
   const out: Array<FieldViolation> = []
   const find = (name: string): Package | undefined => (name === pkg.name ? pkg : lookup(name))
   pkg.dependencies.forEach((dep, i) => {
@@ -180,7 +189,10 @@ const pathBack = (from: string, to: string, find: (name: string) => Package | un
 }
 
 /** {@link dependencyViolations} as an Effect, for the Package Manager's create/update path. */
-export const checkDependencies = (pkg: Package, lookup: (name: string) => Package | undefined): Effect.Effect<void, ValidationError> => {
+export const checkDependencies = (
+  pkg: Package,
+  lookup: (name: string) => Package | undefined,
+): Effect.Effect<void, ValidationError> => {
   const violations = dependencyViolations(pkg, lookup)
   return violations.length === 0 ? Effect.void : Effect.fail(new ValidationError({ violations }))
 }
@@ -190,7 +202,10 @@ export const checkDependencies = (pkg: Package, lookup: (name: string) => Packag
  * reachable through its dependencies), hold the class, and the class the binding. `lookup` sees
  * the dependency closure (stored packages); targets in `pkg` itself are checked on decode.
  */
-export const triggerTargetViolations = (pkg: Package, lookup: (name: string) => Package | undefined): Array<FieldViolation> => {
+export const triggerTargetViolations = (
+  pkg: Package,
+  lookup: (name: string) => Package | undefined,
+): Array<FieldViolation> => {
   const out: Array<FieldViolation> = []
   pkg.classes.forEach((cls, ci) => {
     cls.triggers.forEach((t, ti) => {
@@ -200,14 +215,24 @@ export const triggerTargetViolations = (pkg: Package, lookup: (name: string) => 
       const at = `classes[${ci}].triggers[${ti}].target`
       const found = lookup(targetPkg)
       if (found === undefined) {
-        out.push({ path: `${at}.cls`, message: `package "${targetPkg}" is not a dependency of "${pkg.name}" (add it to dependencies)` })
+        out.push({
+          path: `${at}.cls`,
+          message: `package "${targetPkg}" is not a dependency of "${pkg.name}" (add it to dependencies)`,
+        })
         return
       }
       const target = found.classes.find((c) => c.key === targetCls)
       if (target === undefined) {
-        out.push({ path: `${at}.cls`, message: `class "${targetCls}" is not defined in package "${targetPkg}" ${found.version}` })
+        out.push({
+          path: `${at}.cls`,
+          message: `class "${targetCls}" is not defined in package "${targetPkg}" ${found.version}`,
+        })
       } else if (!target.bindings.some((b) => b.name === t.target.function)) {
-        out.push({ path: `${at}.function`, message: `"${t.target.function}" is not a binding of class "${t.target.cls}" (package "${targetPkg}" ${found.version})` })
+        out.push({
+          path: `${at}.function`,
+          message:
+            `"${t.target.function}" is not a binding of class "${t.target.cls}" (package "${targetPkg}" ${found.version})`,
+        })
       }
     })
   })

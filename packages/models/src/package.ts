@@ -5,8 +5,8 @@ import {
   BindingName,
   ClassKey,
   entryKeyMessage,
-  isEntryKey,
   FunctionKey,
+  isEntryKey,
   isHttpUrl,
   isObjectId,
   Millis,
@@ -14,14 +14,14 @@ import {
   optBoolean,
   optChecked,
   optLiteral,
-  optStruct,
   optString,
   optStringMap,
+  optStruct,
   optUInt,
   optUInt32,
   PackageName,
-  stringCheck,
   Port,
+  stringCheck,
   withDefault,
 } from "./fields"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
@@ -34,7 +34,9 @@ export const isSemVer = (s: string): boolean => SemVer.parse(s)._tag === "Succes
 export const isSemVerRange = (s: string): boolean => SemVerRange.parse(s)._tag === "Success"
 
 /** A semantic version (https://semver.org), e.g. "1.2.0"; kept as the author's string. */
-export const Version = Schema.String.check(stringCheck(isSemVer, (s) => `${JSON.stringify(s)} is not a semantic version (e.g. "1.2.0")`))
+export const Version = Schema.String.check(
+  stringCheck(isSemVer, (s) => `${JSON.stringify(s)} is not a semantic version (e.g. "1.2.0")`),
+)
 
 /** An entry key of an object's state. */
 export const EntryKey = Schema.String.check(stringCheck((s) => isEntryKey(s), entryKeyMessage))
@@ -81,13 +83,18 @@ export type TriggerTarget = typeof TriggerTarget.Type
 export const Trigger = Schema.Struct({
   event: TriggerEvent,
   /** Entry key for data events ("*" = any key); binding name for function events. */
-  source: Schema.String.check(stringCheck((s) => s.length > 0, "must not be empty (an entry key, \"*\", or a binding name)")),
+  source: Schema.String.check(
+    stringCheck((s) => s.length > 0, "must not be empty (an entry key, \"*\", or a binding name)"),
+  ),
   target: TriggerTarget,
 })
 export type Trigger = typeof Trigger.Type
 
 const quantity = /^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/
-const optQuantity = optChecked((s) => quantity.test(s), (s) => `${JSON.stringify(s)} is not a resource quantity (e.g. "250m", "1", "512Mi")`)
+const optQuantity = optChecked(
+  (s) => quantity.test(s),
+  (s) => `${JSON.stringify(s)} is not a resource quantity (e.g. "250m", "1", "512Mi")`,
+)
 
 export const Resources = Schema.Struct({
   cpuRequest: optQuantity,
@@ -200,13 +207,21 @@ const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typ
  * hold the event loop. Same checks, same result as decoding it whole; violations are reported
  * top-level fields first, then classes, then functions, then cross-field ones.
  */
-const decodeInSlices = (input: Record<string, unknown>, classes: ReadonlyArray<unknown>, functions: ReadonlyArray<unknown>) =>
+const decodeInSlices = (
+  input: Record<string, unknown>,
+  classes: ReadonlyArray<unknown>,
+  functions: ReadonlyArray<unknown>,
+) =>
   Effect.gen(function*() {
     const violations: Array<FieldViolation> = []
     const top = yield* Effect.result(decodeFields({ ...input, classes: [], functions: [] }))
     if (Result.isFailure(top)) violations.push(...top.failure.violations)
     let since = performance.now()
-    const each = <A>(items: ReadonlyArray<unknown>, decode: (u: unknown) => Effect.Effect<A, ValidationError>, field: string) =>
+    const each = <A>(
+      items: ReadonlyArray<unknown>,
+      decode: (u: unknown) => Effect.Effect<A, ValidationError>,
+      field: string,
+    ) =>
       Effect.gen(function*() {
         const out: Array<A> = []
         for (let i = 0; i < items.length; i++) {
@@ -222,7 +237,9 @@ const decodeInSlices = (input: Record<string, unknown>, classes: ReadonlyArray<u
       })
     const cs = yield* each(classes, decodeClass, "classes")
     const fs = yield* each(functions, decodeFunction, "functions")
-    if (violations.length > 0 || Result.isFailure(top)) return yield* new ValidationError({ violations: capped(violations) })
+    if (violations.length > 0 || Result.isFailure(top)) {
+      return yield* new ValidationError({ violations: capped(violations) })
+    }
     const pkg: Package = { ...top.success, classes: cs, functions: fs }
     const issues = packageIssues(pkg)
     if (issues.length > 0) return yield* new ValidationError({ violations: capped(toViolations(issues)) })
@@ -230,7 +247,12 @@ const decodeInSlices = (input: Record<string, unknown>, classes: ReadonlyArray<u
   })
 
 const capped = (vs: ReadonlyArray<FieldViolation>): Array<FieldViolation> =>
-  vs.length <= MAX_VIOLATIONS ? [...vs] : [...vs.slice(0, MAX_VIOLATIONS), { path: "", message: `and ${vs.length - MAX_VIOLATIONS} more violations not listed` }]
+  vs.length <= MAX_VIOLATIONS
+    ? [...vs]
+    : [...vs.slice(0, MAX_VIOLATIONS), {
+      path: "",
+      message: `and ${vs.length - MAX_VIOLATIONS} more violations not listed`,
+    }]
 
 /** Decodes without the shape pre-pass, for callers that ran it on a larger document already. */
 export const decodePackageChecked = (input: unknown): Effect.Effect<Package, ValidationError> => {
@@ -242,7 +264,9 @@ export const decodePackageChecked = (input: unknown): Effect.Effect<Package, Val
   }
   return decodePackageSchema(input)
 }
-export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn("Models.decodePackage")(
+export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn(
+  "Models.decodePackage",
+)(
   function*(input: unknown) {
     yield* PackageLimits.use((l) => checkInputShape(input, packageShape(l)))
     return yield* decodePackageChecked(input)

@@ -36,7 +36,7 @@ export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | un
     if (c === 0x22 /* " */) {
       let j = i + 1
       for (;;) {
-        const q = text.indexOf('"', j)
+        const q = text.indexOf("\"", j)
         if (q < 0) return undefined
         let backslashes = 0
         for (let k = q - 1; k > i && text.charCodeAt(k) === 0x5c; k--) backslashes++
@@ -45,7 +45,9 @@ export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | un
       }
       const top = stack[stack.length - 1]
       // Only object keys are needed (short); values are skipped without copying.
-      lastString = top !== undefined && !top.list && top.key === undefined && j - i < 512 ? text.slice(i + 1, j - 1) : undefined
+      lastString = top !== undefined && !top.list && top.key === undefined && j - i < 512
+        ? text.slice(i + 1, j - 1)
+        : undefined
       i = j - 1
     } else if (c === 0x3a /* : */) {
       const top = stack[stack.length - 1]
@@ -54,7 +56,9 @@ export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | un
       const parent = stack[stack.length - 1]
       const path = parent === undefined ? [] : [...parent.path, parent.list ? parent.commas : (parent.key ?? "")]
       const pattern = parent === undefined ? "" : childPattern(parent, parent.list, parent.key)
-      if (stack.length + 1 > limits.maxDepth) return { path: formatPath(path), message: `is nested deeper than ${limits.maxDepth} levels` }
+      if (stack.length + 1 > limits.maxDepth) {
+        return { path: formatPath(path), message: `is nested deeper than ${limits.maxDepth} levels` }
+      }
       stack.push({ list: c === 0x5b, pattern, path, commas: 0, key: undefined })
     } else if (c === 0x5d /* ] */ || c === 0x7d /* } */) {
       const closed = stack.pop()
@@ -62,7 +66,10 @@ export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | un
       // Finished counting the first container over its limit: report it with its size.
       if (over !== undefined && closed === over.open) {
         const noun = closed.list ? "items" : "entries"
-        return { path: formatPath(closed.path), message: `has ${closed.commas + 1} ${noun}; at most ${over.limit} are allowed` }
+        return {
+          path: formatPath(closed.path),
+          message: `has ${closed.commas + 1} ${noun}; at most ${over.limit} are allowed`,
+        }
       }
       const parent = stack[stack.length - 1]
       if (parent !== undefined && !parent.list) parent.key = undefined

@@ -6,13 +6,13 @@ import {
   type Collection,
   type Condition,
   type DataObject,
-  isEntryKey,
-  ObjectId,
   type Deployment,
   DeploymentKey,
   type DeploymentUnit,
   type Function,
   type FunctionRoute,
+  isEntryKey,
+  ObjectId,
   type Package,
   PackageName,
   type Trigger,
@@ -36,14 +36,22 @@ const text = fc.oneof(fc.constant(""), fc.string({ maxLength: 24 }), fc.string({
 const nonEmptyText = fc.string({ minLength: 1, maxLength: 16 })
 const labelKey = fc.stringMatching(/^[a-z][a-z0-9./-]{0,12}$/)
 const headerName = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,12}$/)
-const envName = fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,10}$/).filter((s) => !["PORT", "ODGM_URL", "OPRC_CLASS", "OPRC_FUNCTION"].includes(s))
+const envName = fc.stringMatching(/^[A-Z_][A-Z0-9_]{0,10}$/).filter((s) =>
+  !["PORT", "ODGM_URL", "OPRC_CLASS", "OPRC_FUNCTION"].includes(s)
+)
 const millis = fc.integer({ min: 0, max: 4_102_444_800_000 })
 const uint = fc.oneof(fc.constant(0), fc.nat(1000), fc.maxSafeNat())
 const uint32 = fc.oneof(fc.constant(0), fc.nat(100), fc.nat())
 const stringMap = (key: fc.Arbitrary<string>) => fc.dictionary(key, text, { maxKeys: 3, noNullPrototype: true })
 
 export const semver = fc
-  .tuple(fc.nat(20), fc.nat(20), fc.nat(200), fc.constantFrom("", "-alpha.1", "-rc.2", "-0.3.7"), fc.constantFrom("", "+build.5"))
+  .tuple(
+    fc.nat(20),
+    fc.nat(20),
+    fc.nat(200),
+    fc.constantFrom("", "-alpha.1", "-rc.2", "-0.3.7"),
+    fc.constantFrom("", "+build.5"),
+  )
   .map(([a, b, c, pre, build]) => `${a}.${b}.${c}${pre}${build}`)
 // Effect's SemVerRange (unlike npm's) rejects build metadata in ranges.
 const rangeVersion = semver.map((v) => v.replace(/\+.*$/, ""))
@@ -53,7 +61,13 @@ const range = fc.oneof(
   rangeVersion.map((v) => `~${v}`),
 )
 
-const triggerEvent = fc.constantFrom("DATA_CREATE", "DATA_UPDATE", "DATA_DELETE", "FUNC_COMPLETE", "FUNC_ERROR" as const)
+const triggerEvent = fc.constantFrom(
+  "DATA_CREATE",
+  "DATA_UPDATE",
+  "DATA_DELETE",
+  "FUNC_COMPLETE",
+  "FUNC_ERROR" as const,
+)
 
 const resources = fc.record({
   cpuRequest: fc.constantFrom("", "250m", "1", "0.5"),
@@ -115,7 +129,12 @@ const triggers = (pkg: string, self: Skeleton, classes: ReadonlyArray<Skeleton>)
   return fc.array(trigger, { maxLength: 3 }).map((ts) => ts.filter((t): t is Trigger => t !== undefined))
 }
 
-const classOf = (pkg: string, self: Skeleton, classes: ReadonlyArray<Skeleton>, functions: ReadonlyArray<string>): fc.Arbitrary<Class> =>
+const classOf = (
+  pkg: string,
+  self: Skeleton,
+  classes: ReadonlyArray<Skeleton>,
+  functions: ReadonlyArray<string>,
+): fc.Arbitrary<Class> =>
   fc.record({
     key: fc.constant(self.key),
     description: text,
@@ -190,12 +209,18 @@ const condition: fc.Arbitrary<Condition> = fc.record({
 export { condition }
 
 const phase = fc.constantFrom("Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting" as const)
-const nonNegative = fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1e6, noNaN: true, noDefaultInfinity: true })).map((n) => n + 0)
+const nonNegative = fc.oneof(fc.constant(0), fc.double({ min: 0, max: 1e6, noNaN: true, noDefaultInfinity: true })).map(
+  (n) => n + 0,
+)
 
 const nfr = fc.record({
   minThroughputRps: nonNegative,
   maxLatencyP99Ms: nonNegative,
-  availability: fc.oneof(fc.constant(0), fc.constantFrom(0.9, 0.99, 0.999), fc.double({ min: 1e-6, max: 0.999999, noNaN: true })),
+  availability: fc.oneof(
+    fc.constant(0),
+    fc.constantFrom(0.9, 0.99, 0.999),
+    fc.double({ min: 1e-6, max: 0.999999, noNaN: true }),
+  ),
   consistency: fc.constantFrom("EVENTUAL", "READ_YOUR_WRITES", "BOUNDED_STALENESS", "STRONG" as const),
 }, { requiredKeys: ["minThroughputRps", "maxLatencyP99Ms", "availability"] })
 
@@ -236,14 +261,29 @@ export const deployment: fc.Arbitrary<Deployment> = fc.uniqueArray(dnsLabel, { m
     enforcement: fc.constantFrom("OFF", "OBSERVE", "ENFORCE" as const),
     clusterTemplates: targets.length === 0
       ? fc.dictionary(dnsLabel, nonEmptyText, { maxKeys: 3, noNullPrototype: true })
-      : fc.subarray(targets).chain((ks) => fc.tuple(...ks.map(() => nonEmptyText)).map((vs) => Object.fromEntries(ks.map((k, i) => [k, vs[i]!])))),
+      : fc.subarray(targets).chain((ks) =>
+        fc.tuple(...ks.map(() => nonEmptyText)).map((vs) => Object.fromEntries(ks.map((k, i) => [k, vs[i]!])))
+      ),
     odgm,
     revision: uint,
     createdAt: millis,
     updatedAt: millis,
     status,
     placedClusters: targets.length > 0 ? fc.constant(targets) : fc.uniqueArray(dnsLabel, { maxLength: 3 }),
-  }, { requiredKeys: ["key", "packageName", "classKey", "targetClusters", "nfr", "enforcement", "clusterTemplates", "odgm", "revision", "placedClusters"] })
+  }, {
+    requiredKeys: [
+      "key",
+      "packageName",
+      "classKey",
+      "targetClusters",
+      "nfr",
+      "enforcement",
+      "clusterTemplates",
+      "odgm",
+      "revision",
+      "placedClusters",
+    ],
+  })
 )
 
 export const deploymentUnit: fc.Arbitrary<DeploymentUnit> = pkg
@@ -283,12 +323,16 @@ export const collection: fc.Arbitrary<Collection> = fc
       name: fc.constant(`${pkg}.${cls}`),
       partitionCount: fc.integer({ min: 1, max: 1024 }),
       functions: fc.tuple(...names.map(() => route)).map((rs) => Object.fromEntries(names.map((n, i) => [n, rs[i]!]))),
-      triggers: triggers(pkg, { key: cls, bindings: names }, []).map((ts) => ts.filter((t) => t.target.cls !== `${pkg}.${cls}` || names.includes(t.target.function))),
+      triggers: triggers(pkg, { key: cls, bindings: names }, []).map((ts) =>
+        ts.filter((t) => t.target.cls !== `${pkg}.${cls}` || names.includes(t.target.function))
+      ),
       consistency: fc.constantFrom("EVENTUAL", "READ_YOUR_WRITES", "BOUNDED_STALENESS", "STRONG" as const),
     })
   )
 
-const json: fc.Arbitrary<Value> = fc.jsonValue({ maxDepth: 3, noUnicodeString: false }).map((j) => JSON.parse(JSON.stringify(j)))
+const json: fc.Arbitrary<Value> = fc.jsonValue({ maxDepth: 3, noUnicodeString: false }).map((j) =>
+  JSON.parse(JSON.stringify(j))
+)
 export const value: fc.Arbitrary<Value> = fc.oneof(json, fc.uint8Array({ maxLength: 16 }))
 
 export const dataObject: fc.Arbitrary<DataObject> = fc.record({
@@ -297,7 +341,11 @@ export const dataObject: fc.Arbitrary<DataObject> = fc.record({
   id: objectId.map(Schema.decodeSync(ObjectId)),
   version: uint,
   // "__proto__" must survive as an ordinary entry key; keys are never empty, blank or control characters.
-  entries: fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }).filter((k) => isEntryKey(k)), fc.constant("__proto__")), value, { maxKeys: 4, noNullPrototype: true }),
+  entries: fc.dictionary(
+    fc.oneof(fc.string({ maxLength: 8 }).filter((k) => isEntryKey(k)), fc.constant("__proto__")),
+    value,
+    { maxKeys: 4, noNullPrototype: true },
+  ),
   createdAt: millis,
   updatedAt: millis,
   triggers: triggers("foreign-package-x", { key: Schema.decodeSync(ClassKey)("Obj"), bindings: ["run"] }, []),

@@ -13,9 +13,18 @@ describe("loadPackageFile", () => {
     expect(pkg.classes.map((c): string => c.key)).toEqual(["Order", "Inventory"])
     expect(pkg.classes[0]!.state.consistency).toBe("STRONG")
     expect(pkg.classes[0]!.bindings.find((b) => b.name === "ship")!.access).toBe("INTERNAL")
-    expect(pkg.functions.find((f) => f.key === "Order.create")!.provision).toMatchObject({ port: 8080, http2: true, minScale: 1, maxScale: 10 })
+    expect(pkg.functions.find((f) => f.key === "Order.create")!.provision).toMatchObject({
+      port: 8080,
+      http2: true,
+      minScale: 1,
+      maxScale: 10,
+    })
     expect(pkg.functions.find((f) => f.key === "Inventory.restock")!.type).toBe("BUILTIN")
-    expect(deployments.map((d): Array<string> => [d.key, d.packageName, d.classKey])).toEqual([["order-prod", "shop", "Order"], ["inventory-dev", "shop", "Inventory"]])
+    expect(deployments.map((d): Array<string> => [d.key, d.packageName, d.classKey])).toEqual([[
+      "order-prod",
+      "shop",
+      "Order",
+    ], ["inventory-dev", "shop", "Inventory"]])
     expect(deployments[0]!.odgm).toEqual({ partitionCount: 4, replicaCount: 0, storage: "NATS" })
     expect(deployments[1]!.enforcement).toBe("OBSERVE")
   })
@@ -29,13 +38,19 @@ describe("loadPackageFile", () => {
     expect(packageToYaml(pkg)).toBe("name: tiny\nversion: 0.1.0\nclasses:\n  - key: A\n")
   })
   test("an empty value counts as absent", () => {
-    const { package: pkg } = valueOf(loadPackageFile("name: tiny\nversion: 0.1.0\nmetadata:\n  description:\nclasses:\n", "yaml"))
+    const { package: pkg } = valueOf(
+      loadPackageFile("name: tiny\nversion: 0.1.0\nmetadata:\n  description:\nclasses:\n", "yaml"),
+    )
     expect(pkg.metadata.description).toBe("")
     expect(pkg.classes).toEqual([])
   })
   test("YAML syntax errors carry line and column, at path \"\"", () => {
     expect(violationsOf(loadPackageFile("name: shop\nversion: 1.0.0\nclasses: [a, b\n", "yaml"))).toEqual([
-      { path: "", message: "YAML syntax error at line 4, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]" },
+      {
+        path: "",
+        message:
+          "YAML syntax error at line 4, column 1: Flow sequence in block collection must be sufficiently indented and end with a ]",
+      },
     ])
     expect(violationsOf(loadPackageFile("name: a\nname: b\n", "yaml"))).toEqual([
       { path: "", message: "YAML syntax error at line 2, column 1: Map keys must be unique" },
@@ -52,7 +67,8 @@ describe("loadPackageFile", () => {
     ])
   })
   test("schema errors in a file point into the file", () => {
-    const text = "name: shop\nversion: 1.0.0\nclasses:\n  - key: Order\n    bindings:\n      - {name: create, function: Order.create}\n"
+    const text =
+      "name: shop\nversion: 1.0.0\nclasses:\n  - key: Order\n    bindings:\n      - {name: create, function: Order.create}\n"
     expect(violationsOf(loadPackageFile(text, "yaml"))).toEqual([
       { path: "classes[0].bindings[0].function", message: `function "Order.create" is not defined in this package` },
     ])
@@ -71,10 +87,19 @@ describe("loadPackageFile", () => {
     ].join("\n")
     expect(violationsOf(loadPackageFile(text, "yaml"))).toEqual([
       { path: "description", message: "unknown field" },
-      { path: "deployments[3].key", message: "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)" },
-      { path: "deployments[3].nfr.availability", message: "must be between 0 and 1, exclusive (e.g. 0.999), or 0 for not required" },
+      {
+        path: "deployments[3].key",
+        message: "must be a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)",
+      },
+      {
+        path: "deployments[3].nfr.availability",
+        message: "must be between 0 and 1, exclusive (e.g. 0.999), or 0 for not required",
+      },
     ])
-    const valid = text.replace("description: misplaced\n", "").replace("  - {key: D, classKey: Order, nfr: {availability: 2}}", "")
+    const valid = text.replace("description: misplaced\n", "").replace(
+      "  - {key: D, classKey: Order, nfr: {availability: 2}}",
+      "",
+    )
     expect(violationsOf(loadPackageFile(valid, "yaml"))).toEqual([
       { path: "deployments[1].classKey", message: `class "Ghost" is not defined in this package` },
       { path: "deployments[2].packageName", message: `must be "shop", the package of this file` },
@@ -91,7 +116,9 @@ describe("parsePackageText", () => {
   const json = JSON.stringify({ name: "tiny", version: "1.0.0" })
   test("chooses the format from the content type, ignoring parameters", () => {
     expect<string>(valueOf(parsePackageText(json, "application/json; charset=utf-8")).package.name).toBe("tiny")
-    expect<string>(valueOf(parsePackageText("name: tiny\nversion: 1.0.0\n", "application/yaml")).package.name).toBe("tiny")
+    expect<string>(valueOf(parsePackageText("name: tiny\nversion: 1.0.0\n", "application/yaml")).package.name).toBe(
+      "tiny",
+    )
     expect<string>(valueOf(parsePackageText("name: tiny\nversion: 1.0.0\n", "text/x-yaml")).package.name).toBe("tiny")
   })
   test("sniffs the format without a content type", () => {

@@ -16,4 +16,5 @@ export const valueOf = <A>(effect: Effect.Effect<A, ValidationError>): A => {
 }
 
 /** Paths of the violations, for asserting exactly where problems were found. */
-export const pathsOf = <A>(effect: Effect.Effect<A, ValidationError>): ReadonlyArray<string> => violationsOf(effect).map((v) => v.path)
+export const pathsOf = <A>(effect: Effect.Effect<A, ValidationError>): ReadonlyArray<string> =>
+  violationsOf(effect).map((v) => v.path)

@@ -37,7 +37,11 @@ const timed = <A>(f: () => A): { value: A; ms: number } => {
 
 describe("bounded validation of packages", () => {
   test("a 1 M-tag JSON package is refused in well under a second, with one violation", () => {
-    const text = JSON.stringify({ name: "big", version: "1.0.0", metadata: { tags: Array.from({ length: 1_000_000 }, (_, i) => i) } })
+    const text = JSON.stringify({
+      name: "big",
+      version: "1.0.0",
+      metadata: { tags: Array.from({ length: 1_000_000 }, (_, i) => i) },
+    })
     expect(text.length).toBeGreaterThan(3_000_000)
     const { value: e, ms } = timed(() => failure(parsePackageText(text, "application/json")))
     expect(e.violations).toEqual([{ path: "metadata.tags", message: "has 1000000 items; at most 64 are allowed" }])
@@ -62,14 +66,18 @@ describe("bounded validation of packages", () => {
 
   test("JSON nested 100 k levels is a 400, not a stack overflow", () => {
     const deep = "[".repeat(100_000) + "]".repeat(100_000)
-    const e = failure(parsePackageText(`{"name":"x","version":"1.0.0","metadata":{"tags":${deep}}}`, "application/json"))
+    const e = failure(
+      parsePackageText(`{"name":"x","version":"1.0.0","metadata":{"tags":${deep}}}`, "application/json"),
+    )
     expect(e.violations.length).toBe(1)
     expect(e.violations[0]!.message).toMatch(/nested (deeper than 32 levels|too deeply)/)
   })
 
   test("YAML alias bombs are refused", () => {
-    const lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
-    for (let i = 1; i < 9; i++) lines.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(",")}]`)
+    const lines = ["a: &a [\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\",\"x\"]"]
+    for (let i = 1; i < 9; i++) {
+      lines.push(`${"abcdefghi"[i]}: &${"abcdefghi"[i]} [${Array(9).fill(`*${"abcdefghi"[i - 1]}`).join(",")}]`)
+    }
     const e = failure(loadPackageFile(lines.join("\n"), "yaml"))
     expect(e.violations.length).toBe(1)
   })
@@ -90,7 +98,10 @@ describe("bounded validation of packages", () => {
   })
 
   test("at most 100 violations plus a count of the rest, and the message does not repeat them all", () => {
-    const classes = Array.from({ length: 250 }, (_, i) => ({ key: `C${i}`, bindings: [{ name: "x", function: "missing" }] }))
+    const classes = Array.from(
+      { length: 250 },
+      (_, i) => ({ key: `C${i}`, bindings: [{ name: "x", function: "missing" }] }),
+    )
     const e = failure(decodePackage({ name: "p", version: "1.0.0", classes }))
     expect(e.violations.length).toBe(MAX_VIOLATIONS + 1)
     expect(e.violations[MAX_VIOLATIONS]).toEqual({ path: "", message: "and 150 more violations not listed" })
@@ -142,7 +153,13 @@ describe("large packages are decoded in slices", () => {
     name: "big",
     version: "1.0.0",
     functions: Array.from({ length: 40 }, (_, i) => ({ key: `f${i}` })),
-    classes: Array.from({ length: 100 }, (_, c) => ({ key: `C${c}`, bindings: Array.from({ length: bindings }, (_, b) => ({ name: `b${b}`, function: fn })) })),
+    classes: Array.from(
+      { length: 100 },
+      (_, c) => ({
+        key: `C${c}`,
+        bindings: Array.from({ length: bindings }, (_, b) => ({ name: `b${b}`, function: fn })),
+      }),
+    ),
   })
   test("with the same result as decoding the whole package at once", async () => {
     const { Schema } = await import("effect")
@@ -151,12 +168,20 @@ describe("large packages are decoded in slices", () => {
     expect(Effect.runSync(decodePackage(input))).toEqual(Schema.decodeUnknownSync(Package)(input))
   })
   test("and the same violations, with their paths", () => {
-    const input = big(2, "nope") as { classes: Array<{ key: string; bindings: Array<{ name: string; function: string }> }> }
+    const input = big(2, "nope") as {
+      classes: Array<{ key: string; bindings: Array<{ name: string; function: string }> }>
+    }
     input.classes[3]!.key = "bad key"
     const e = failure(decodePackage(input))
-    expect(e.violations[0]).toEqual({ path: "classes[3].key", message: "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)" })
+    expect(e.violations[0]).toEqual({
+      path: "classes[3].key",
+      message: "must start with a letter and contain only letters, digits, '_' and '-' (at most 63 characters)",
+    })
     const refs = failure(decodePackage(big(2, "nope")))
-    expect(refs.violations[0]).toEqual({ path: "classes[0].bindings[0].function", message: `function "nope" is not defined in this package` })
+    expect(refs.violations[0]).toEqual({
+      path: "classes[0].bindings[0].function",
+      message: `function "nope" is not defined in this package`,
+    })
     expect(refs.violations.length).toBe(MAX_VIOLATIONS + 1)
   })
 })
@@ -164,20 +189,36 @@ describe("large packages are decoded in slices", () => {
 describe("text scans before parsing", () => {
   const limits = { ...packageShape(defaultPackageLimits), maxItems: 3, items: { "a.tags": 2 }, maxDepth: 4 }
   test("JSON: the first list or map over its limit, with its size and path; strings do not count", () => {
-    expect(scanJson(JSON.stringify({ a: { tags: ["x,", "]", "\"[,"] } }), limits)).toEqual({ path: "a.tags", message: "has 3 items; at most 2 are allowed" })
-    expect(scanJson(JSON.stringify({ a: { tags: ["x", "y"] }, b: [1, [1, 2, 3, 4]] }), limits)).toEqual({ path: "b[1]", message: "has 4 items; at most 3 are allowed" })
-    expect(scanJson(JSON.stringify({ m: { a: 1, b: 2, c: 3, d: 4 } }), limits)).toEqual({ path: "m", message: "has 4 entries; at most 3 are allowed" })
+    expect(scanJson(JSON.stringify({ a: { tags: ["x,", "]", "\"[,"] } }), limits)).toEqual({
+      path: "a.tags",
+      message: "has 3 items; at most 2 are allowed",
+    })
+    expect(scanJson(JSON.stringify({ a: { tags: ["x", "y"] }, b: [1, [1, 2, 3, 4]] }), limits)).toEqual({
+      path: "b[1]",
+      message: "has 4 items; at most 3 are allowed",
+    })
+    expect(scanJson(JSON.stringify({ m: { a: 1, b: 2, c: 3, d: 4 } }), limits)).toEqual({
+      path: "m",
+      message: "has 4 entries; at most 3 are allowed",
+    })
     expect(scanJson(JSON.stringify({ "k\\\"": [[[[1]]]] }), limits)?.message).toBe("is nested deeper than 4 levels")
     expect(scanJson(JSON.stringify({ a: { tags: ["x", "y"] }, b: [1, 2, { c: "[[[[[" }] }), limits)).toBeUndefined()
   })
   test("JSON: agrees with the shape check on random documents", () => {
-    fc.assert(fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
-      const out = new Violations()
-      checkShape(v, { ...limits, maxStringLength: Number.MAX_SAFE_INTEGER, maxKeyLength: Number.MAX_SAFE_INTEGER }, out)
-      const scanned = scanJson(JSON.stringify(v), limits)
-      // The same verdict (the scan may name another of the offending lists: it stops at the first to close).
-      expect(scanned === undefined).toBe(out.size === 0)
-    }), { numRuns: 500 })
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 6 }), (v) => {
+        const out = new Violations()
+        checkShape(
+          v,
+          { ...limits, maxStringLength: Number.MAX_SAFE_INTEGER, maxKeyLength: Number.MAX_SAFE_INTEGER },
+          out,
+        )
+        const scanned = scanJson(JSON.stringify(v), limits)
+        // The same verdict (the scan may name another of the offending lists: it stops at the first to close).
+        expect(scanned === undefined).toBe(out.size === 0)
+      }),
+      { numRuns: 500 },
+    )
   })
   test("YAML: flow nesting, ignoring quoted scalars and comments", () => {
     expect(yamlFlowTooDeep("a: [[[[[1]]]]]", 4)).toBe(true)

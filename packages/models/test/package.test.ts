@@ -67,25 +67,37 @@ describe("decodePackage: field rules, each reported at its path", () => {
     expect(pathsOf(decodePackage({ ...base(), name: "a".repeat(64) }))).toEqual(["name"])
   })
   test("version must be a semantic version", () => {
-    expect(only({ ...base(), version: "1.x" })).toEqual([{ path: "version", message: `"1.x" is not a semantic version (e.g. "1.2.0")` }])
+    expect(only({ ...base(), version: "1.x" })).toEqual([{
+      path: "version",
+      message: `"1.x" is not a semantic version (e.g. "1.2.0")`,
+    }])
   })
   test("missing required fields", () => {
     expect(only({})).toEqual([{ path: "name", message: "is required" }, { path: "version", message: "is required" }])
   })
   test("wrong types say what was expected and what was given", () => {
-    expect(only({ ...base(), classes: "Counter" })).toEqual([{ path: "classes", message: `expected a list, got "Counter"` }])
+    expect(only({ ...base(), classes: "Counter" })).toEqual([{
+      path: "classes",
+      message: `expected a list, got "Counter"`,
+    }])
     expect(only(42)).toEqual([{ path: "", message: "expected an object, got 42" }])
   })
   test("enum values list the allowed ones", () => {
     const input = base()
     input.classes[0]!.bindings[1]!.access = "internal"
     expect(only(input)).toEqual([
-      { path: "classes[0].bindings[1].access", message: `expected one of "PUBLIC", "INTERNAL", "PRIVATE", got "internal"` },
+      {
+        path: "classes[0].bindings[1].access",
+        message: `expected one of "PUBLIC", "INTERNAL", "PRIVATE", got "internal"`,
+      },
     ])
   })
   test("unknown fields are errors, with a suggestion for the Rust format's names", () => {
     const input = { ...base(), classes: [{ key: "Counter", function_bindings: [] }] }
-    expect(only(input)).toEqual([{ path: "classes[0].function_bindings", message: `unknown field; did you mean "bindings"?` }])
+    expect(only(input)).toEqual([{
+      path: "classes[0].function_bindings",
+      message: `unknown field; did you mean "bindings"?`,
+    }])
   })
   test("class keys, binding names, function keys follow their patterns", () => {
     const input = base()
@@ -100,11 +112,17 @@ describe("decodePackage: field rules, each reported at its path", () => {
     expect(only(input)).toEqual([
       { path: "functions[0].provision.url", message: `"ftp://x" is not an http(s) URL` },
       { path: "functions[0].provision.port", message: "must be a port number (0 to 65535)" },
-      { path: "functions[0].provision.resources.cpuLimit", message: `"lots" is not a resource quantity (e.g. "250m", "1", "512Mi")` },
+      {
+        path: "functions[0].provision.resources.cpuLimit",
+        message: `"lots" is not a resource quantity (e.g. "250m", "1", "512Mi")`,
+      },
     ])
   })
   test("config keys are environment variable names the platform does not set", () => {
-    const input = { ...base(), functions: [...base().functions, { key: "X", config: { PORT: "1", "log-level": "x", OK_1: "y" } }] }
+    const input = {
+      ...base(),
+      functions: [...base().functions, { key: "X", config: { PORT: "1", "log-level": "x", OK_1: "y" } }],
+    }
     expect(only(input)).toEqual([
       { path: "functions[3].config.PORT", message: "PORT is set by the platform and cannot be configured" },
       { path: `functions[3].config["log-level"]`, message: `"log-level" is not an environment variable name` },
@@ -144,7 +162,10 @@ describe("decodePackage: references and uniqueness", () => {
   test("function-event triggers need a binding of the class as source", () => {
     const input = base()
     input.classes[0]!.triggers = [{ event: "FUNC_COMPLETE", source: "reset", target: { function: "get" } }]
-    expect(only(input)).toEqual([{ path: "classes[0].triggers[0].source", message: `"reset" is not a binding of class "Counter"` }])
+    expect(only(input)).toEqual([{
+      path: "classes[0].triggers[0].source",
+      message: `"reset" is not a binding of class "Counter"`,
+    }])
   })
   test("data-event triggers accept any entry key or *", () => {
     const input = base()
@@ -160,7 +181,11 @@ describe("decodePackage: references and uniqueness", () => {
       { event: "DATA_UPDATE", source: "count", target: { function: "nope" } },
       { event: "DATA_UPDATE", source: "count", target: { cls: "counter.Audit", function: "nope" } },
       { event: "DATA_UPDATE", source: "count", target: { cls: "counter.Ghost", function: "record" } },
-      { event: "DATA_UPDATE", source: "count", target: { cls: "counter.Audit", function: "record", objectId: "log-1" } },
+      {
+        event: "DATA_UPDATE",
+        source: "count",
+        target: { cls: "counter.Audit", function: "record", objectId: "log-1" },
+      },
       { event: "DATA_UPDATE", source: "count", target: { cls: "other.Thing", function: "whatever" } },
     ]
     expect(only(input)).toEqual([
@@ -171,15 +196,29 @@ describe("decodePackage: references and uniqueness", () => {
   })
   test("trigger target class and object id formats", () => {
     const input = base()
-    input.classes[0]!.triggers = [{ event: "DATA_UPDATE", source: "count", target: { cls: "Audit", function: "record", objectId: "Log 1" } }]
-    expect(pathsOf(decodePackage(input))).toEqual(["classes[0].triggers[0].target.cls", "classes[0].triggers[0].target.objectId"])
+    input.classes[0]!.triggers = [{
+      event: "DATA_UPDATE",
+      source: "count",
+      target: { cls: "Audit", function: "record", objectId: "Log 1" },
+    }]
+    expect(pathsOf(decodePackage(input))).toEqual([
+      "classes[0].triggers[0].target.cls",
+      "classes[0].triggers[0].target.objectId",
+    ])
   })
   test("trigger header names and state key names", () => {
     const input = base()
     input.classes[0]!.state!.keys[0]!.name = "my count"
-    input.classes[0]!.triggers = [{ event: "DATA_UPDATE", source: "count", target: { function: "get", headers: { "x ok": "1", "x-ok": "2" } } }]
+    input.classes[0]!.triggers = [{
+      event: "DATA_UPDATE",
+      source: "count",
+      target: { function: "get", headers: { "x ok": "1", "x-ok": "2" } },
+    }]
     expect(only(input)).toEqual([
-      { path: "classes[0].state.keys[0].name", message: "must be 1 to 256 characters without whitespace or control characters" },
+      {
+        path: "classes[0].state.keys[0].name",
+        message: "must be 1 to 256 characters without whitespace or control characters",
+      },
       { path: `classes[0].triggers[0].target.headers["x ok"]`, message: `"x ok" is not an HTTP header name` },
     ])
   })
@@ -191,9 +230,15 @@ describe("decodePackage: references and uniqueness", () => {
   test("dependencies: valid names and ranges, no duplicates, not itself", () => {
     const input = {
       ...base(),
-      dependencies: [{ name: "counter" }, { name: "lib", version: "^1.2.0" }, { name: "lib" }, { name: "x", version: "latest!" }],
+      dependencies: [{ name: "counter" }, { name: "lib", version: "^1.2.0" }, { name: "lib" }, {
+        name: "x",
+        version: "latest!",
+      }],
     }
-    expect(only(input)).toEqual([{ path: "dependencies[3].version", message: `"latest!" is not a version range (e.g. "^1.2.0")` }])
+    expect(only(input)).toEqual([{
+      path: "dependencies[3].version",
+      message: `"latest!" is not a version range (e.g. "^1.2.0")`,
+    }])
     input.dependencies.pop()
     expect(only(input)).toEqual([
       { path: "dependencies[2].name", message: `duplicate dependency "lib" (also dependencies[1])` },
@@ -204,7 +249,13 @@ describe("decodePackage: references and uniqueness", () => {
 
 describe("checkDependencies", () => {
   const make = (name: string, deps: ReadonlyArray<readonly [string, string?]>, version = "1.0.0"): Package =>
-    valueOf(decodePackage({ name, version, dependencies: deps.map(([n, v]) => (v === undefined ? { name: n } : { name: n, version: v })) }))
+    valueOf(
+      decodePackage({
+        name,
+        version,
+        dependencies: deps.map(([n, v]) => (v === undefined ? { name: n } : { name: n, version: v })),
+      }),
+    )
   const store = (...pkgs: ReadonlyArray<Package>) => (name: string) => pkgs.find((p) => p.name === name)
 
   test("missing dependencies", () => {
@@ -225,9 +276,10 @@ describe("checkDependencies", () => {
   })
   test("a longer cycle, found through the stored graph", () => {
     const lookup = store(make("b", [["c"]]), make("c", [["d"]]), make("d", [["a"]]))
-    expect(dependencyViolations(make("a", [["x-ok"], ["b"]]), (n) => (n === "x-ok" ? make("x-ok", []) : lookup(n)))).toEqual([
-      { path: "dependencies[1]", message: `package "b" depends back on "a" (cycle a -> b -> c -> d -> a)` },
-    ])
+    expect(dependencyViolations(make("a", [["x-ok"], ["b"]]), (n) => (n === "x-ok" ? make("x-ok", []) : lookup(n))))
+      .toEqual([
+        { path: "dependencies[1]", message: `package "b" depends back on "a" (cycle a -> b -> c -> d -> a)` },
+      ])
   })
   test("an update of a stored package is checked as the new version", () => {
     // Stored: a (no deps) <- b. Updating a to depend on b closes a cycle.

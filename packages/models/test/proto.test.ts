@@ -44,7 +44,9 @@ describe("fromProto: unset fields get the domain defaults", () => {
     expect(c).toEqual({ type: "Available", status: "Unknown", reason: "", message: "", observedGeneration: 0 })
   })
   test("timestamps become epoch milliseconds", () => {
-    const pkg = packageToProto(valueOf(packageFromProto(create(commonv1.PackageSchema, { name: "a", version: "1.0.0" }))))
+    const pkg = packageToProto(
+      valueOf(packageFromProto(create(commonv1.PackageSchema, { name: "a", version: "1.0.0" }))),
+    )
     pkg.createdAt = { $typeName: "google.protobuf.Timestamp", seconds: 1_700_000_000n, nanos: 123_000_000 }
     expect(valueOf(packageFromProto(pkg)).createdAt).toBe(1_700_000_000_123)
   })
@@ -57,7 +59,10 @@ describe("fromProto validates like a REST body", () => {
       version: "1.0",
       classes: [{ key: "Order", bindings: [{ name: "create", function: "Order.create" }] }],
     })
-    expect(violationsOf(packageFromProto(msg))).toEqual([{ path: "version", message: `"1.0" is not a semantic version (e.g. "1.2.0")` }])
+    expect(violationsOf(packageFromProto(msg))).toEqual([{
+      path: "version",
+      message: `"1.0" is not a semantic version (e.g. "1.2.0")`,
+    }])
     msg.version = "1.0.0"
     expect(violationsOf(packageFromProto(msg))).toEqual([
       { path: "classes[0].bindings[0].function", message: `function "Order.create" is not defined in this package` },
@@ -76,8 +81,16 @@ describe("fromProto validates like a REST body", () => {
     ])
   })
   test("uint64 values beyond 2^53 are rejected instead of rounded", () => {
-    const msg = create(commonv1.DeploymentSchema, { key: "d", packageName: "shop", classKey: "Order", revision: 2n ** 60n })
-    expect(violationsOf(deploymentFromProto(msg))).toEqual([{ path: "revision", message: "must be a non-negative integer" }])
+    const msg = create(commonv1.DeploymentSchema, {
+      key: "d",
+      packageName: "shop",
+      classKey: "Order",
+      revision: 2n ** 60n,
+    })
+    expect(violationsOf(deploymentFromProto(msg))).toEqual([{
+      path: "revision",
+      message: "must be a non-negative integer",
+    }])
   })
   test("required sub-messages: a trigger's target, a unit's class", () => {
     const pkg = create(commonv1.PackageSchema, {
@@ -85,7 +98,10 @@ describe("fromProto validates like a REST body", () => {
       version: "1.0.0",
       classes: [{ key: "Order", triggers: [{ event: commonv1.TriggerEvent.DATA_UPDATE, source: "*" }] }],
     })
-    expect(violationsOf(packageFromProto(pkg))).toEqual([{ path: "classes[0].triggers[0].target", message: "is required" }])
+    expect(violationsOf(packageFromProto(pkg))).toEqual([{
+      path: "classes[0].triggers[0].target",
+      message: "is required",
+    }])
     const unit = create(commonv1.DeploymentUnitSchema, {
       id: "d-eu",
       deploymentKey: "d",
@@ -101,7 +117,10 @@ describe("fromProto validates like a REST body", () => {
       version: "1.0.0",
       classes: [{ key: "Order", triggers: [{ source: "*", target: { function: "x" } }] }],
     })
-    expect(violationsOf(packageFromProto(pkg))).toContainEqual({ path: "classes[0].triggers[0].event", message: "is required" })
+    expect(violationsOf(packageFromProto(pkg))).toContainEqual({
+      path: "classes[0].triggers[0].event",
+      message: "is required",
+    })
   })
   test("collections", () => {
     const msg = create(odgmv1.CollectionSchema, {
@@ -112,7 +131,10 @@ describe("fromProto validates like a REST body", () => {
     expect(c.partitionCount).toBe(1)
     expect(c.functions["create"]!.access).toBe("PRIVATE")
     msg.functions["create"]!.url = "fn:8080"
-    expect(violationsOf(collectionFromProto(msg))).toEqual([{ path: "functions.create.url", message: `"fn:8080" is not an http(s) URL` }])
+    expect(violationsOf(collectionFromProto(msg))).toEqual([{
+      path: "functions.create.url",
+      message: `"fn:8080" is not an http(s) URL`,
+    }])
   })
 })
 
@@ -134,16 +156,30 @@ describe("values", () => {
         }),
       },
     })
-    expect(violationsOf(valueFromProto(nan))).toEqual([{ path: "x", message: "must be a finite number (JSON has no NaN or Infinity)" }])
-    expect(violationsOf(valueFromProto(create(commonv1.ValueSchema, {})))).toEqual([{ path: "", message: "must hold json or bytes" }])
+    expect(violationsOf(valueFromProto(nan))).toEqual([{
+      path: "x",
+      message: "must be a finite number (JSON has no NaN or Infinity)",
+    }])
+    expect(violationsOf(valueFromProto(create(commonv1.ValueSchema, {})))).toEqual([{
+      path: "",
+      message: "must hold json or bytes",
+    }])
     const object = create(odgmv1.ObjectSchema, {
       cls: "shop.Order",
       id: "o1",
       entries: {
-        ok: { kind: { case: "json", value: create(PbValueSchema, { kind: { case: "nullValue", value: NullValue.NULL_VALUE } }) } },
+        ok: {
+          kind: {
+            case: "json",
+            value: create(PbValueSchema, { kind: { case: "nullValue", value: NullValue.NULL_VALUE } }),
+          },
+        },
         "bad key": {},
       },
     })
-    expect(violationsOf(objectFromProto(object))).toEqual([{ path: `entries["bad key"]`, message: "must hold json or bytes" }])
+    expect(violationsOf(objectFromProto(object))).toEqual([{
+      path: `entries["bad key"]`,
+      message: "must hold json or bytes",
+    }])
   })
 })

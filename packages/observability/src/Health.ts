@@ -23,7 +23,7 @@ export class Health extends Context.Service<Health, {
   readonly draining: Effect.Effect<boolean>
 }>()("oprc/observability/Health") {
   static readonly layer: Layer.Layer<Health> = Layer.effect(Health)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const checks = yield* Ref.make(new Map<string, Effect.Effect<void, unknown>>())
       const draining = yield* Ref.make(false)
       const runCheck = (name: string, check: Effect.Effect<void, unknown>) =>
@@ -34,10 +34,14 @@ export class Health extends Context.Service<Health, {
         )
       return {
         register: (name, check) => Ref.update(checks, (m) => new Map(m).set(name, check)),
-        readiness: Effect.gen(function* () {
-          if (yield* Ref.get(draining)) return { ready: false, checks: [{ name: "draining", ok: false, message: "shutting down" }] }
+        readiness: Effect.gen(function*() {
+          if (yield* Ref.get(draining)) {
+            return { ready: false, checks: [{ name: "draining", ok: false, message: "shutting down" }] }
+          }
           const all = yield* Ref.get(checks)
-          const results = yield* Effect.forEach([...all], ([name, check]) => runCheck(name, check), { concurrency: "unbounded" })
+          const results = yield* Effect.forEach([...all], ([name, check]) => runCheck(name, check), {
+            concurrency: "unbounded",
+          })
           return { ready: results.every((r) => r.ok), checks: results }
         }),
         setDraining: Ref.set(draining, true),

@@ -3,7 +3,21 @@ import { PrometheusMetrics } from "effect/observability"
 
 /** Latency buckets in seconds: sub-millisecond calls up to 30 s function timeouts. */
 export const latencyBuckets: ReadonlyArray<number> = [
-  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+  0.0005,
+  0.001,
+  0.0025,
+  0.005,
+  0.01,
+  0.025,
+  0.05,
+  0.1,
+  0.25,
+  0.5,
+  1,
+  2.5,
+  5,
+  10,
+  30,
 ]
 
 const rpcRequests = Metric.counter("oprc_rpc_requests_total", {
@@ -32,7 +46,7 @@ export const labelled = <I, S, const K extends string>(metric: Metric.Metric<I, 
   return (labels: Readonly<Record<K, string>>): Metric.Metric<I, S> => {
     const key = keys.map((k) => labels[k]).join("\u0000")
     let m = cache.get(key)
-    if (m === undefined) cache.set(key, (m = Metric.withAttributes(metric, labels)))
+    if (m === undefined) cache.set(key, m = Metric.withAttributes(metric, labels))
     return m
   }
 }
@@ -75,5 +89,7 @@ const processMetrics = (): string => {
 }
 
 /** The Prometheus text exposition of every metric in the process, plus its CPU and memory. */
-export const prometheusText: Effect.Effect<string> = Effect.map(PrometheusMetrics.format(), (text) =>
-  (text === "" || text.endsWith("\n") ? text : `${text}\n`) + processMetrics())
+export const prometheusText: Effect.Effect<string> = Effect.map(
+  PrometheusMetrics.format(),
+  (text) => (text === "" || text.endsWith("\n") ? text : `${text}\n`) + processMetrics(),
+)

@@ -11,7 +11,11 @@ export interface ServiceIdentity {
 
 export interface TelemetryOptions {
   readonly log: { readonly level: "trace" | "debug" | "info" | "warn" | "error"; readonly format: "json" | "pretty" }
-  readonly otlp: { readonly endpoint?: string | undefined; readonly samplingRatio: number; readonly serviceName?: string | undefined }
+  readonly otlp: {
+    readonly endpoint?: string | undefined
+    readonly samplingRatio: number
+    readonly serviceName?: string | undefined
+  }
 }
 
 const levels: Record<TelemetryOptions["log"]["level"], LogLevel> = {

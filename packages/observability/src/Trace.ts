@@ -5,13 +5,25 @@ import { SamplingRatio } from "./Telemetry"
 const traceparent = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/
 
 /** The remote parent carried by W3C `traceparent` (or b3) headers, if any. */
-export const parentFromHeaders = (headers: Record<string, string | undefined> | globalThis.Headers): Option.Option<Tracer.ExternalSpan> => {
+export const parentFromHeaders = (
+  headers: Record<string, string | undefined> | globalThis.Headers,
+): Option.Option<Tracer.ExternalSpan> => {
   // Fast path for the common cases (a W3C parent, or none) without copying the headers.
-  const tp = headers instanceof globalThis.Headers ? headers.get("traceparent") : (headers.traceparent ?? headers.Traceparent)
+  const tp = headers instanceof globalThis.Headers
+    ? headers.get("traceparent")
+    : (headers.traceparent ?? headers.Traceparent)
   if (tp !== null && tp !== undefined) {
     const m = traceparent.exec(tp.trim())
-    if (m) return Option.some(Tracer.externalSpan({ traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 }))
-  } else if (headers instanceof globalThis.Headers ? !headers.has("b3") && !headers.has("x-b3-traceid") : headers.b3 === undefined && headers["x-b3-traceid"] === undefined) {
+    if (m) {
+      return Option.some(
+        Tracer.externalSpan({ traceId: m[1]!, spanId: m[2]!, sampled: (parseInt(m[3]!, 16) & 1) === 1 }),
+      )
+    }
+  } else if (
+    headers instanceof globalThis.Headers
+      ? !headers.has("b3") && !headers.has("x-b3-traceid")
+      : headers.b3 === undefined && headers["x-b3-traceid"] === undefined
+  ) {
     return Option.none()
   }
   const record: Record<string, string> = {}
@@ -30,7 +42,7 @@ export const withServerSpan = <A, E, R>(
   attributes: Record<string, unknown>,
   effect: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const parent = parentFromHeaders(headers)
     const ratio = yield* SamplingRatio
     const sampled = Option.isSome(parent) ? parent.value.sampled : ratio >= 1 || Math.random() < ratio

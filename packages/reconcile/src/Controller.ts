@@ -62,7 +62,7 @@ export const makeController = <E, R, R2>(
   reconcile: (key: string) => Effect.Effect<Outcome, E, R>,
   keys: Effect.Effect<Iterable<string>, unknown, R2>,
 ): Effect.Effect<Controller, never, Scope.Scope | R | R2> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const queue = yield* makeWorkQueue
     const maxMs = options.backoff?.maxMs ?? (options.resyncMs > 0 ? options.resyncMs : 30_000)
     const baseMs = Math.min(options.backoff?.baseMs ?? 200, maxMs)
@@ -74,7 +74,7 @@ export const makeController = <E, R, R2>(
     const backoff = new Map<string, { step: (now: number, input: unknown) => Effect.Effect<unknown>; n: number }>()
 
     const nextDelay = (key: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let state = backoff.get(key)
         if (state === undefined) {
           const step = yield* Schedule.toStep(schedule)
@@ -88,7 +88,7 @@ export const makeController = <E, R, R2>(
       })
 
     const process = (key: string, parent: Tracer.AnySpan | undefined) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
         const exit = yield* reconcile(key).pipe(
           Effect.withSpan(options.span?.name ?? `${options.name}.reconcile`, {
@@ -102,8 +102,9 @@ export const makeController = <E, R, R2>(
           const tag = errorTag(exit.cause)
           yield* recordFailure(options.name, tag)
           yield* recordRun(options.name, "error", seconds)
-          if (tag === "Defect") yield* Effect.logError(`${options.name}: reconcile ${key} died`, Cause.pretty(exit.cause))
-          else yield* Effect.logWarning(`${options.name}: reconcile ${key} failed (${tag})`)
+          if (tag === "Defect") {
+            yield* Effect.logError(`${options.name}: reconcile ${key} died`, Cause.pretty(exit.cause))
+          } else yield* Effect.logWarning(`${options.name}: reconcile ${key} failed (${tag})`)
           return yield* queue.enqueueAfter(key, yield* nextDelay(key))
         }
         const outcome = exit.value
@@ -119,7 +120,9 @@ export const makeController = <E, R, R2>(
             yield* recordRun(options.name, "retry", seconds)
             return yield* queue.enqueueAfter(key, yield* nextDelay(key))
         }
-      }).pipe(Effect.catchCause((cause) => Effect.logError(`${options.name}: worker failed on ${key}`, Cause.pretty(cause))))
+      }).pipe(
+        Effect.catchCause((cause) => Effect.logError(`${options.name}: worker failed on ${key}`, Cause.pretty(cause))),
+      )
 
     yield* queue.run(options.workers, process).pipe(Effect.forkScoped)
 
@@ -137,7 +140,7 @@ export const makeController = <E, R, R2>(
       enqueue: queue.enqueue,
       enqueueAfter: queue.enqueueAfter,
       awaitPass: (key, waitMs) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const span = yield* Effect.option(Effect.currentSpan)
           yield* queue.awaitPass(key, Option.getOrUndefined(span)).pipe(Effect.timeoutOption(Duration.millis(waitMs)))
         }),

@@ -21,6 +21,8 @@ const failuresBy = labelled(failures, ["controller", "error"])
 const durationBy = labelled(duration, ["controller"])
 
 export const recordRun = (controller: string, outcome: string, seconds: number) =>
-  Effect.all([Metric.update(runsBy({ controller, outcome }), 1), Metric.update(durationBy({ controller }), seconds)], { discard: true })
+  Effect.all([Metric.update(runsBy({ controller, outcome }), 1), Metric.update(durationBy({ controller }), seconds)], {
+    discard: true,
+  })
 
 export const recordFailure = (controller: string, error: string) => Metric.update(failuresBy({ controller, error }), 1)

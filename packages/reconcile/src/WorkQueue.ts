@@ -13,7 +13,10 @@ export interface WorkQueue {
   /** Enqueue and wait until a pass that started after this call has finished. */
   readonly awaitPass: (key: string, span: Tracer.AnySpan | undefined) => Effect.Effect<void>
   /** Runs `process` for queued keys forever, `workers` at a time. */
-  readonly run: <R>(workers: number, process: (key: string, parent: Tracer.AnySpan | undefined) => Effect.Effect<void, never, R>) => Effect.Effect<never, never, R>
+  readonly run: <R>(
+    workers: number,
+    process: (key: string, parent: Tracer.AnySpan | undefined) => Effect.Effect<void, never, R>,
+  ) => Effect.Effect<never, never, R>
 }
 
 interface Waiter {
@@ -21,7 +24,7 @@ interface Waiter {
   readonly span: Tracer.AnySpan | undefined
 }
 
-export const makeWorkQueue: Effect.Effect<WorkQueue, never, Scope.Scope> = Effect.gen(function* () {
+export const makeWorkQueue: Effect.Effect<WorkQueue, never, Scope.Scope> = Effect.gen(function*() {
   const scope = yield* Scope.Scope
   const queue = yield* Queue.unbounded<string>()
   const queued = new Set<string>()
@@ -54,7 +57,7 @@ export const makeWorkQueue: Effect.Effect<WorkQueue, never, Scope.Scope> = Effec
     })
 
   const awaitPass = (key: string, span: Tracer.AnySpan | undefined) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const done = yield* Deferred.make<void>()
       const list = waiters.get(key) ?? []
       list.push({ done, span })
@@ -64,7 +67,7 @@ export const makeWorkQueue: Effect.Effect<WorkQueue, never, Scope.Scope> = Effec
     })
 
   const run: WorkQueue["run"] = (workers, process) => {
-    const worker = Effect.gen(function* () {
+    const worker = Effect.gen(function*() {
       const key = yield* Queue.take(queue)
       queued.delete(key)
       running.add(key)
@@ -72,7 +75,7 @@ export const makeWorkQueue: Effect.Effect<WorkQueue, never, Scope.Scope> = Effec
       waiters.delete(key)
       const parent = mine.find((w) => w.span !== undefined)?.span
       yield* process(key, parent).pipe(
-        Effect.ensuring(Effect.gen(function* () {
+        Effect.ensuring(Effect.gen(function*() {
           running.delete(key)
           yield* Effect.forEach(mine, (w) => Deferred.succeed(w.done, undefined), { discard: true })
           if (again.delete(key)) yield* enqueue(key)

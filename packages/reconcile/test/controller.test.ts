@@ -11,19 +11,19 @@ const run = <A, E>(program: Effect.Effect<A, E, import("effect").Scope.Scope>) =
   Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(TestClock.layer())))
 
 /** Lets forked fibers run until they block (on the queue or the test clock). */
-const settle = Effect.gen(function* () {
+const settle = Effect.gen(function*() {
   for (let i = 0; i < 20; i++) yield* Effect.yieldNow
 })
 
 describe("makeController", () => {
   test("a key is never reconciled twice at once, and enqueues during a pass collapse into one more pass", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       let passes = 0
       let concurrent = 0
       let maxConcurrent = 0
       const gate = yield* Deferred.make<void>()
       const c = yield* makeController({ name: "t", workers: 4, resyncMs: 0 }, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           passes++
           concurrent++
           maxConcurrent = Math.max(maxConcurrent, concurrent)
@@ -44,12 +44,12 @@ describe("makeController", () => {
     })))
 
   test("different keys run in parallel up to the worker count", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       let concurrent = 0
       let maxConcurrent = 0
       const gate = yield* Deferred.make<void>()
       const c = yield* makeController({ name: "t", workers: 2, resyncMs: 0 }, () =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           concurrent++
           maxConcurrent = Math.max(maxConcurrent, concurrent)
           yield* Deferred.await(gate)
@@ -63,14 +63,18 @@ describe("makeController", () => {
     })))
 
   test("failures retry with jittered exponential backoff, capped, and a success resets it", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       const at: Array<number> = []
       let failUntil = 6
-      const c = yield* makeController({ name: "t", workers: 1, resyncMs: 0, backoff: { baseMs: 100, maxMs: 1000 } }, () =>
-        Effect.gen(function* () {
-          at.push(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
-          return at.length < failUntil ? yield* new Boom() : Outcome.done
-        }), Effect.succeed([]))
+      const c = yield* makeController(
+        { name: "t", workers: 1, resyncMs: 0, backoff: { baseMs: 100, maxMs: 1000 } },
+        () =>
+          Effect.gen(function*() {
+            at.push(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
+            return at.length < failUntil ? yield* new Boom() : Outcome.done
+          }),
+        Effect.succeed([]),
+      )
       yield* c.enqueue("k")
       for (let t = 0; t < 400; t++) {
         yield* TestClock.adjust("10 millis")
@@ -98,10 +102,13 @@ describe("makeController", () => {
     })))
 
   test("a pass that dies is retried like a failure, not lost", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       let passes = 0
-      const c = yield* makeController({ name: "t", workers: 1, resyncMs: 0, backoff: { baseMs: 50, maxMs: 50 } }, () =>
-        Effect.suspend(() => (++passes === 1 ? Effect.die(new Error("bug")) : Effect.succeed(Outcome.done))), Effect.succeed([]))
+      const c = yield* makeController(
+        { name: "t", workers: 1, resyncMs: 0, backoff: { baseMs: 50, maxMs: 50 } },
+        () => Effect.suspend(() => (++passes === 1 ? Effect.die(new Error("bug")) : Effect.succeed(Outcome.done))),
+        Effect.succeed([]),
+      )
       yield* c.enqueue("k")
       yield* settle
       expect(passes).toBe(1)
@@ -111,10 +118,10 @@ describe("makeController", () => {
     })))
 
   test("RequeueAfter looks again after exactly that delay; Done waits for the resync", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       const at: Record<string, Array<number>> = { moving: [], still: [] }
       const c = yield* makeController({ name: "t", workers: 2, resyncMs: 5000 }, (key) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           at[key]!.push(yield* Effect.clockWith((clock) => clock.currentTimeMillis))
           return key === "moving" && at[key]!.length < 3 ? Outcome.requeueAfter(300) : Outcome.done
         }), Effect.succeed(["moving", "still"]))
@@ -134,10 +141,13 @@ describe("makeController", () => {
     })))
 
   test("awaitPass returns once a pass that started after the call has finished", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       let passes = 0
-      const c = yield* makeController({ name: "t", workers: 1, resyncMs: 0 }, () =>
-        Effect.as(Effect.sleep("50 millis"), Outcome.done).pipe(Effect.tap(() => Effect.sync(() => passes++))), Effect.succeed([]))
+      const c = yield* makeController(
+        { name: "t", workers: 1, resyncMs: 0 },
+        () => Effect.as(Effect.sleep("50 millis"), Outcome.done).pipe(Effect.tap(() => Effect.sync(() => passes++))),
+        Effect.succeed([]),
+      )
       const waiter = yield* Effect.forkChild(c.awaitPass("k", 10_000))
       yield* settle
       expect(passes).toBe(0)
@@ -148,10 +158,19 @@ describe("makeController", () => {
     })))
 
   test("metrics: passes by outcome, failures by error tag, durations, per controller", () =>
-    run(Effect.gen(function* () {
+    run(Effect.gen(function*() {
       let n = 0
-      const c = yield* makeController({ name: "metrics-test", workers: 1, resyncMs: 0, backoff: { baseMs: 10, maxMs: 10 } }, () =>
-        Effect.suspend(() => (++n <= 2 ? Effect.fail(new Boom()) : n === 3 ? Effect.succeed(Outcome.retry("later")) : Effect.succeed(Outcome.done))), Effect.succeed([]))
+      const c = yield* makeController(
+        { name: "metrics-test", workers: 1, resyncMs: 0, backoff: { baseMs: 10, maxMs: 10 } },
+        () =>
+          Effect.suspend(() => (++n <= 2
+            ? Effect.fail(new Boom())
+            : n === 3
+            ? Effect.succeed(Outcome.retry("later"))
+            : Effect.succeed(Outcome.done))
+          ),
+        Effect.succeed([]),
+      )
       yield* c.enqueue("k")
       for (let i = 0; i < 10; i++) {
         yield* TestClock.adjust("10 millis")
@@ -159,10 +178,10 @@ describe("makeController", () => {
       }
       expect(n).toBe(4)
       const text = yield* prometheusText
-      expect(text).toContain('oprc_reconcile_failures_total{controller="metrics-test",error="Boom"} 2')
-      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="error"} 2')
-      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="retry"} 1')
-      expect(text).toContain('oprc_reconcile_runs_total{controller="metrics-test",outcome="done"} 1')
-      expect(text).toContain('oprc_reconcile_duration_seconds_count{controller="metrics-test"} 4')
+      expect(text).toContain("oprc_reconcile_failures_total{controller=\"metrics-test\",error=\"Boom\"} 2")
+      expect(text).toContain("oprc_reconcile_runs_total{controller=\"metrics-test\",outcome=\"error\"} 2")
+      expect(text).toContain("oprc_reconcile_runs_total{controller=\"metrics-test\",outcome=\"retry\"} 1")
+      expect(text).toContain("oprc_reconcile_runs_total{controller=\"metrics-test\",outcome=\"done\"} 1")
+      expect(text).toContain("oprc_reconcile_duration_seconds_count{controller=\"metrics-test\"} 4")
     })))
 })

@@ -63,8 +63,12 @@ export const isRead = (procedure: string): boolean =>
 const describe = (procedure: string) =>
   procedure.startsWith("/") ? procedure.slice(1).replace(/^([a-z0-9_]+\.)+/, "").replace("/", ".") : procedure
 
-export const makeAuthorizer = (options: AuthorizerOptions): { readonly authorize: Authorizer; readonly identify: (headers: Headers) => Caller } => {
-  const byDigest = new Map(options.tokens.map((t) => [digest(Redacted.value(t.token)).toString("hex"), { name: t.name, role: t.role }]))
+export const makeAuthorizer = (
+  options: AuthorizerOptions,
+): { readonly authorize: Authorizer; readonly identify: (headers: Headers) => Caller } => {
+  const byDigest = new Map(
+    options.tokens.map((t) => [digest(Redacted.value(t.token)).toString("hex"), { name: t.name, role: t.role }]),
+  )
   const secret = options.internalSecret === undefined ? undefined : Redacted.value(options.internalSecret)
   const enabled = options.tokens.length > 0
 
@@ -74,7 +78,9 @@ export const makeAuthorizer = (options: AuthorizerOptions): { readonly authorize
     if (classToken !== null) {
       const cut = classToken.lastIndexOf(":")
       const cls = cut > 0 ? classToken.slice(0, cut) : ""
-      if (cls !== "" && sameSecret(classToken.slice(cut + 1), mac(secret, cls))) return { internal: true, callerClass: cls }
+      if (cls !== "" && sameSecret(classToken.slice(cut + 1), mac(secret, cls))) {
+        return { internal: true, callerClass: cls }
+      }
     }
     const internal = headers.get(INTERNAL_TOKEN_HEADER)
     return { internal: internal !== null && sameSecret(internal, secret), callerClass: undefined }
@@ -86,23 +92,39 @@ export const makeAuthorizer = (options: AuthorizerOptions): { readonly authorize
       const need = options.rules(procedure)
       if (need === "public") return Effect.void
       const caller = identify(headers)
-      if (caller.internal && typeof need === "object") return Effect.annotateCurrentSpan({ "oprc.principal": caller.callerClass ?? "internal" })
+      if (caller.internal && typeof need === "object") {
+        return Effect.annotateCurrentSpan({ "oprc.principal": caller.callerClass ?? "internal" })
+      }
       // Without bearer tokens (the embedded default) the server is open.
       if (!enabled) return Effect.void
       const header = headers.get("authorization")
       if (header === null || header.trim() === "") {
         if (caller.internal) {
-          return Effect.fail(new PermissionDenied({ reason: `the internal credential opens the data plane only, not ${describe(procedure)}` }))
+          return Effect.fail(
+            new PermissionDenied({
+              reason: `the internal credential opens the data plane only, not ${describe(procedure)}`,
+            }),
+          )
         }
-        return Effect.fail(new Unauthenticated({ reason: `${describe(procedure)} needs a bearer token: send "Authorization: Bearer <token>"` }))
+        return Effect.fail(
+          new Unauthenticated({
+            reason: `${describe(procedure)} needs a bearer token: send "Authorization: Bearer <token>"`,
+          }),
+        )
       }
       const match = /^Bearer\s+(\S+)\s*$/i.exec(header.trim())
-      if (match === null) return Effect.fail(new Unauthenticated({ reason: `the Authorization header must be "Bearer <token>"` }))
+      if (match === null) {
+        return Effect.fail(new Unauthenticated({ reason: `the Authorization header must be "Bearer <token>"` }))
+      }
       const holder = byDigest.get(digest(match[1]!).toString("hex"))
       if (holder === undefined) return Effect.fail(new Unauthenticated({ reason: "invalid bearer token" }))
       const role = typeof need === "object" ? need.dataPlane : need
       if (rank[holder.role] < rank[role]) {
-        return Effect.fail(new PermissionDenied({ reason: `token "${holder.name}" has role ${holder.role}, but ${describe(procedure)} needs ${role}` }))
+        return Effect.fail(
+          new PermissionDenied({
+            reason: `token "${holder.name}" has role ${holder.role}, but ${describe(procedure)} needs ${role}`,
+          }),
+        )
       }
       return Effect.annotateCurrentSpan({ "oprc.principal": holder.name, "oprc.role": holder.role })
     })

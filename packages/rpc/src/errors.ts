@@ -113,11 +113,18 @@ export const mapFailure = (e: unknown): MappedError => {
   // The one StorageError (cp-storage and the ODGM's engines) says whether retrying may help: a retryable one is
   // the backend being unreachable right now (503); any other is a bug or corruption (Internal).
   if (e instanceof StorageError && e.retryable) {
-    return { code: Code.Unavailable, status: 503, message: "storage is unavailable right now; retry later", violations: [] }
+    return {
+      code: Code.Unavailable,
+      status: 503,
+      message: "storage is unavailable right now; retry later",
+      violations: [],
+    }
   }
   const mapping = tag !== undefined ? byTag[tag] : undefined
   if (mapping === undefined) return internal()
-  if (tag === "ValidationError" && typeof e === "object" && e !== null && "violations" in e && Array.isArray(e.violations)) {
+  if (
+    tag === "ValidationError" && typeof e === "object" && e !== null && "violations" in e && Array.isArray(e.violations)
+  ) {
     return boundedViolations(mapping, e.violations as ReadonlyArray<{ path: string; message: string }>)
   }
   return { code: mapping.code, status: mapping.status, message: cut(messageOf(e), MAX_TEXT * 4), violations: [] }
@@ -127,7 +134,10 @@ export const mapFailure = (e: unknown): MappedError => {
 export const MAX_VIOLATIONS = 100
 const MAX_TEXT = 512
 
-const cut = (s: string, max = MAX_TEXT) => (s.length > max ? `${s.slice(0, max)}... (${s.length - max} more characters)` : s)
+const cut = (
+  s: string,
+  max = MAX_TEXT,
+) => (s.length > max ? `${s.slice(0, max)}... (${s.length - max} more characters)` : s)
 
 /**
  * Error bodies stay small whatever the input: at most 100 violations of at most 512 characters
@@ -139,10 +149,9 @@ const boundedViolations = (mapping: Mapping, all: ReadonlyArray<{ path: string; 
   const rest = all.length - shown.length
   const violations = rest > 0 ? [...shown, { path: "", message: `${rest} more violations not shown` }] : shown
   const first = shown[0]
-  const message =
-    first === undefined
-      ? "invalid request"
-      : `${first.path ? `${first.path}: ` : ""}${first.message}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`
+  const message = first === undefined
+    ? "invalid request"
+    : `${first.path ? `${first.path}: ` : ""}${first.message}${all.length > 1 ? ` (and ${all.length - 1} more)` : ""}`
   return { code: mapping.code, status: mapping.status, message, violations }
 }
 
@@ -150,7 +159,9 @@ const boundedViolations = (mapping: Mapping, all: ReadonlyArray<{ path: string; 
 export const mapCause = (cause: Cause.Cause<unknown>): MappedError => {
   const failure = Cause.findErrorOption(cause)
   if (Option.isSome(failure)) return mapFailure(failure.value)
-  if (Cause.hasInterruptsOnly(cause)) return { code: Code.Canceled, status: 499, message: "request cancelled", violations: [] }
+  if (Cause.hasInterruptsOnly(cause)) {
+    return { code: Code.Canceled, status: 499, message: "request cancelled", violations: [] }
+  }
   return internal()
 }
 
@@ -161,10 +172,12 @@ export const logIfInternal = (mapped: MappedError, cause: Cause.Cause<unknown>, 
     : Effect.logError(`internal error in ${where}`, cause).pipe(Effect.annotateLogs({ ref: mapped.internalRef }))
 
 export const toConnectError = (mapped: MappedError): ConnectError => {
-  const details =
-    mapped.violations.length > 0
-      ? [{ desc: commonv1.FieldViolationsSchema, value: create(commonv1.FieldViolationsSchema, { violations: [...mapped.violations] }) }]
-      : []
+  const details = mapped.violations.length > 0
+    ? [{
+      desc: commonv1.FieldViolationsSchema,
+      value: create(commonv1.FieldViolationsSchema, { violations: [...mapped.violations] }),
+    }]
+    : []
   return new ConnectError(mapped.message, mapped.code, undefined, details)
 }
 

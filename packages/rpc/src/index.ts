@@ -2,7 +2,14 @@ export * from "./errors"
 export * from "./server/rpcService"
 export * from "./server/rest"
 export { type Authorizer, type CallRunner } from "./server/CallRunner"
-export { serve, serverLimits, ServerAddress, ServerStartError, type ServerOptions, type ServerRoutes } from "./server/Server"
+export {
+  serve,
+  ServerAddress,
+  serverLimits,
+  type ServerOptions,
+  type ServerRoutes,
+  ServerStartError,
+} from "./server/Server"
 export * from "./client/CircuitBreaker"
 export * from "./client/client"
 /** A server layer in its own runtime, for embedding (`oprc dev`, the SDK's function server) and tests. */

@@ -9,22 +9,37 @@ import { testServer } from "./fixture"
 describe("Connect JSON pre-pass", () => {
   test("short enum names become proto names in messages, lists and maps; full names stay", () => {
     const body: any = {
-      package: { name: "p", classes: [{ key: "A", state: { consistency: "strong" }, bindings: [{ name: "f", access: "INTERNAL" }, { name: "g", access: "ACCESS_MODIFIER_PRIVATE" }] }] },
+      package: {
+        name: "p",
+        classes: [{
+          key: "A",
+          state: { consistency: "strong" },
+          bindings: [{ name: "f", access: "INTERNAL" }, { name: "g", access: "ACCESS_MODIFIER_PRIVATE" }],
+        }],
+      },
     }
     expect(normalizeConnectJson(pmv1.CreatePackageRequestSchema, body)).toEqual([])
     expect(body.package.classes[0].state.consistency).toBe("CONSISTENCY_STRONG")
-    expect(body.package.classes[0].bindings.map((b: any) => b.access)).toEqual(["ACCESS_MODIFIER_INTERNAL", "ACCESS_MODIFIER_PRIVATE"])
+    expect(body.package.classes[0].bindings.map((b: any) => b.access)).toEqual([
+      "ACCESS_MODIFIER_INTERNAL",
+      "ACCESS_MODIFIER_PRIVATE",
+    ])
     const collection: any = { collection: { name: "c", functions: { f: { access: "Private" } } } }
     expect(normalizeConnectJson(odgmv1.ApplyCollectionRequestSchema, collection)).toEqual([])
     expect(collection.collection.functions.f.access).toBe("ACCESS_MODIFIER_PRIVATE")
   })
 
   test("unknown fields and values are reported with their path; proto field names are accepted", () => {
-    const v = normalizeConnectJson(pmv1.CreatePackageRequestSchema, { package: { name: "p", clases: [], class_es: 1, classes: [{ key: "A", bindings: [{ access: "SECRET" }] }] } })
+    const v = normalizeConnectJson(pmv1.CreatePackageRequestSchema, {
+      package: { name: "p", clases: [], class_es: 1, classes: [{ key: "A", bindings: [{ access: "SECRET" }] }] },
+    })
     expect(v).toEqual([
-      { path: "package.clases", message: 'unknown field "clases"; did you mean "classes"?' },
-      { path: "package.class_es", message: 'unknown field "class_es"; did you mean "classes"?' },
-      { path: "package.classes[0].bindings[0].access", message: 'unknown value "SECRET"; use one of PUBLIC, INTERNAL, PRIVATE' },
+      { path: "package.clases", message: "unknown field \"clases\"; did you mean \"classes\"?" },
+      { path: "package.class_es", message: "unknown field \"class_es\"; did you mean \"classes\"?" },
+      {
+        path: "package.classes[0].bindings[0].access",
+        message: "unknown value \"SECRET\"; use one of PUBLIC, INTERNAL, PRIVATE",
+      },
     ])
     expect(normalizeConnectJson(pmv1.GetPackageRequestSchema, { name: "p" })).toEqual([])
     expect(normalizeConnectJson(odgmv1.PutObjectRequestSchema, { cls: "c", create_only: true })).toEqual([])
@@ -42,16 +57,26 @@ describe("JSON text scan", () => {
   test("depth and value count are found before parsing; strings do not count", () => {
     expect(scanJsonText("[[[]]]", 3)).toBeUndefined()
     expect(scanJsonText("[[[[]]]]", 3)).toEqual({ kind: "depth", limit: 3, offset: 3 })
-    expect(scanJsonText('["[[[[[", "\\"[[[["]', 2)).toBeUndefined()
+    expect(scanJsonText("[\"[[[[[\", \"\\\"[[[[\"]", 2)).toBeUndefined()
     expect(scanJsonText("[1,2,3]", 10, 2)).toBeUndefined()
     expect(scanJsonText("[1,2,3,4]", 10, 2)).toEqual({ kind: "values", limit: 2, offset: 6 })
   })
 })
 
 describe("authorizer", () => {
-  const rules = (p: string): Need => (p.startsWith("GET ") ? { dataPlane: "reader" } : p.includes("Admin") ? "admin" : { dataPlane: "deployer" })
+  const rules = (
+    p: string,
+  ): Need => (p.startsWith("GET ")
+    ? { dataPlane: "reader" }
+    : p.includes("Admin")
+    ? "admin"
+    : { dataPlane: "deployer" })
   const auth = makeAuthorizer({
-    tokens: [{ name: "r", token: Redacted.make("read"), role: "reader" }, { name: "a", token: Redacted.make("adm"), role: "admin" }],
+    tokens: [{ name: "r", token: Redacted.make("read"), role: "reader" }, {
+      name: "a",
+      token: Redacted.make("adm"),
+      role: "admin",
+    }],
     internalSecret: Redacted.make("s3cret"),
     rules,
   })
@@ -72,9 +97,18 @@ describe("authorizer", () => {
   })
 
   test("the class comes from a verified class credential only", () => {
-    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("s3cret", "a.B") }))).toEqual({ internal: true, callerClass: "a.B" })
-    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("other", "a.B") }))).toEqual({ internal: false, callerClass: undefined })
-    expect(auth.identify(new Headers({ "x-oprc-internal-token": "s3cret", "x-oprc-caller-class": "a.B" }))).toEqual({ internal: true, callerClass: undefined })
+    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("s3cret", "a.B") }))).toEqual({
+      internal: true,
+      callerClass: "a.B",
+    })
+    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("other", "a.B") }))).toEqual({
+      internal: false,
+      callerClass: undefined,
+    })
+    expect(auth.identify(new Headers({ "x-oprc-internal-token": "s3cret", "x-oprc-caller-class": "a.B" }))).toEqual({
+      internal: true,
+      callerClass: undefined,
+    })
   })
 })
 

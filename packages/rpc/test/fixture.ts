@@ -13,9 +13,13 @@ const behaviourService = (counter: { calls: number }) =>
     functionv1.FunctionService,
     Effect.succeed({
       invoke: (req: functionv1.InvokeRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           counter.calls++
-          const cmd = JSON.parse(new TextDecoder().decode(req.payload) || "{}") as { do?: string; ms?: number; failFirst?: number }
+          const cmd = JSON.parse(new TextDecoder().decode(req.payload) || "{}") as {
+            do?: string
+            ms?: number
+            failFirst?: number
+          }
           switch (cmd.do) {
             case "sleep":
               yield* Effect.sleep(cmd.ms ?? 100)
@@ -27,7 +31,9 @@ const behaviourService = (counter: { calls: number }) =>
             case "defect":
               return yield* Effect.die(new Error("secret internal detail"))
             case "flaky":
-              if (counter.calls <= (cmd.failFirst ?? 2)) return yield* Effect.fail(new ConnectError("try later", Code.Unavailable))
+              if (counter.calls <= (cmd.failFirst ?? 2)) {
+                return yield* Effect.fail(new ConnectError("try later", Code.Unavailable))
+              }
               break
           }
           return { status: functionv1.InvocationStatus.OK, output: req.payload }
@@ -51,6 +57,10 @@ export const testServer = (counter: { calls: number }, overrides: Partial<Server
     rest: [
       route("GET", "/api/echo/:name", (r) => Effect.succeed(json(200, { name: r.params.name, q: r.query.get("q") }))),
       route("POST", "/api/echo", (r) => Effect.succeed(json(201, { size: r.body.length }))),
-      route("GET", "/api/missing/:id", (r) => Effect.fail(new NotFound({ resource: "thing", name: r.params.id ?? "" }))),
+      route(
+        "GET",
+        "/api/missing/:id",
+        (r) => Effect.fail(new NotFound({ resource: "thing", name: r.params.id ?? "" })),
+      ),
     ],
   })

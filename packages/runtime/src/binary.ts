@@ -45,17 +45,24 @@ export const runBinary = <A extends { readonly telemetry: TelemetryConfig }>(
 ): void => {
   const args = parseArgs(spec.schema, argv, spec.flags)
   if (args.help) {
-    console.log(`${spec.name} ${VERSION}: ${spec.summary}\n\nUsage: ${spec.usage ?? `${spec.name} [--config FILE] [options]`}\n\n${helpText(spec.schema, spec.flags)}`)
+    console.log(
+      `${spec.name} ${VERSION}: ${spec.summary}\n\nUsage: ${
+        spec.usage ?? `${spec.name} [--config FILE] [options]`
+      }\n\n${helpText(spec.schema, spec.flags)}`,
+    )
     process.exit(0)
   }
   if (args.version) {
     console.log(`${spec.name} ${VERSION}`)
     process.exit(0)
   }
-  const program = Effect.gen(function* () {
+  const program = Effect.gen(function*() {
     const config = yield* loadConfig(spec.schema, { argv, env, flags: spec.flags })
     const identity = { name: spec.name, version: VERSION }
-    const app = spec.app(config).pipe(Layer.provide(Health.layer), Layer.provide(Telemetry.layer(identity, config.telemetry)))
+    const app = spec.app(config).pipe(
+      Layer.provide(Health.layer),
+      Layer.provide(Telemetry.layer(identity, config.telemetry)),
+    )
     return yield* Layer.launch(app)
   })
   const forceExitLater = (signal: string) => () =>
@@ -72,7 +79,9 @@ export const runBinary = <A extends { readonly telemetry: TelemetryConfig }>(
       const code = exitCodeOf(exit)
       if (code !== 0 && Exit.isFailure(exit)) {
         const failure = Cause.findErrorOption(exit.cause)
-        const text = failure._tag === "Some" && failure.value instanceof Error ? failure.value.message : Cause.pretty(exit.cause)
+        const text = failure._tag === "Some" && failure.value instanceof Error
+          ? failure.value.message
+          : Cause.pretty(exit.cause)
         console.error(`${spec.name}: ${text}`)
       }
       // runMain leaves a clean end without a signal to the event loop; a server's end is final.

@@ -85,7 +85,11 @@ export interface Builders<St> {
 export const stateless = <P extends Schema.Top | undefined = undefined, O extends Schema.Top | undefined = undefined>(
   spec: FnSpec<P, O>,
   handler: (ctx: BaseContext<TypeOf<P>>) => Result<O extends Schema.Top ? O["Type"] : unknown>,
-): StatelessFn<TypeOf<P>, unknown> => ({ _tag: "Stateless", spec, handler: handler as StatelessFn<TypeOf<P>, unknown>["handler"] })
+): StatelessFn<TypeOf<P>, unknown> => ({
+  _tag: "Stateless",
+  spec,
+  handler: handler as StatelessFn<TypeOf<P>, unknown>["handler"],
+})
 
 const builders: Builders<any> = {
   fn: (spec, handler) => ({ _tag: "Stateful", spec, handler: handler as StatefulFn<any, any, unknown>["handler"] }),
@@ -108,8 +112,10 @@ export const defineClass = <S extends StateSchema>(def: {
 }): ClassDef<S> => ({ state: def.state, functions: def.functions(builders) })
 
 /** A class with stateless functions only. */
-export const defineFunctions = (functions: Readonly<Record<string, StatelessFn<any, any>>>): ClassDef =>
-  ({ state: Schema.Struct({}), functions })
+export const defineFunctions = (functions: Readonly<Record<string, StatelessFn<any, any>>>): ClassDef => ({
+  state: Schema.Struct({}),
+  functions,
+})
 
 /** A state field that reads as `value` while its entry is absent. */
 export const withDefault = <S extends PlainSchema>(schema: S, value: S["Encoded"]) =>

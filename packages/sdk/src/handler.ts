@@ -1,7 +1,7 @@
 import type { MessageInitShape } from "@bufbuild/protobuf"
 import { functionv1 } from "@oprc/proto"
 import { Cause, Effect, Exit, type Schema } from "effect"
-import { AppError, type AnyFn, type ClassDef, InvalidInput, type StateSchema } from "./define.ts"
+import { type AnyFn, AppError, type ClassDef, InvalidInput, type StateSchema } from "./define.ts"
 import type { OdgmClient } from "./odgm.ts"
 import { decodeWith, diffState, encodeWith, entriesFromProto, entryToProto, loadState } from "./state.ts"
 
@@ -20,11 +20,16 @@ const text = new TextDecoder()
 const answer = (status: functionv1.InvocationStatus, error: string, output?: unknown): Response => ({
   status,
   error,
-  ...(output === undefined ? {} : { output: utf8.encode(JSON.stringify(output)), headers: { "content-type": "application/json" } }),
+  ...(output === undefined
+    ? {}
+    : { output: utf8.encode(JSON.stringify(output)), headers: { "content-type": "application/json" } }),
 })
 const invalid = (message: string) => answer(InvocationStatus.INVALID, message)
 
-const decodePayload = (schema: Schema.Top | undefined, payload: Uint8Array): { ok: true; value: unknown } | { ok: false; message: string } => {
+const decodePayload = (
+  schema: Schema.Top | undefined,
+  payload: Uint8Array,
+): { ok: true; value: unknown } | { ok: false; message: string } => {
   const raw = text.decode(payload).trim()
   let json: unknown = undefined
   if (raw !== "") {
@@ -61,7 +66,9 @@ const failureResponse = (error: unknown): Response => {
 
 const encodeOutput = (f: AnyFn<never>, value: unknown): Response => {
   if (value === undefined) return { status: InvocationStatus.OK }
-  if (value instanceof Uint8Array) return { status: InvocationStatus.OK, output: value, headers: { "content-type": "application/octet-stream" } }
+  if (value instanceof Uint8Array) {
+    return { status: InvocationStatus.OK, output: value, headers: { "content-type": "application/octet-stream" } }
+  }
   const schema = f.spec.output as Schema.Codec<unknown, unknown, never, never> | undefined
   const encoded = schema === undefined ? { ok: true as const, value } : encodeWith(schema, value)
   if (!encoded.ok) return answer(InvocationStatus.APP_ERROR, `output does not match its schema: ${encoded.message}`)
@@ -69,13 +76,23 @@ const encodeOutput = (f: AnyFn<never>, value: unknown): Response => {
 }
 
 /** Answers one FunctionService.Invoke for a class definition. Never throws. */
-export const makeInvoke = <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmClient | undefined) =>
+export const makeInvoke =
+  <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmClient | undefined) =>
   async (req: functionv1.InvokeRequest): Promise<Response> => {
     const f = def.functions[req.function]
-    if (f === undefined) return invalid(`unknown function "${req.function}" (this server has: ${Object.keys(def.functions).join(", ")})`)
+    if (f === undefined) {
+      return invalid(`unknown function "${req.function}" (this server has: ${Object.keys(def.functions).join(", ")})`)
+    }
     const payload = decodePayload(f.spec.payload, req.payload)
     if (!payload.ok) return invalid(payload.message)
-    const base = { payload: payload.value, invocationId: req.invocationId, cls: req.cls, fn: req.function, headers: req.headers, odgm }
+    const base = {
+      payload: payload.value,
+      invocationId: req.invocationId,
+      cls: req.cls,
+      fn: req.function,
+      headers: req.headers,
+      odgm,
+    }
 
     if (f._tag === "Stateless") {
       const result = await settle(() => f.handler(base))
@@ -83,7 +100,9 @@ export const makeInvoke = <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmCl
     }
 
     const obj = req.object
-    if (obj === undefined) return invalid(`function "${req.function}" is stateful and needs an object; invoke it on an object id`)
+    if (obj === undefined) {
+      return invalid(`function "${req.function}" is stateful and needs an object; invoke it on an object id`)
+    }
     const loaded = loadState(def.state, entriesFromProto(obj.entries))
     if (!loaded.ok) return invalid(loaded.message)
     let deleteObject = false
@@ -96,7 +115,7 @@ export const makeInvoke = <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmCl
         deleteObject: () => {
           deleteObject = true
         },
-      }),
+      })
     )
     if (!result.ok) return failureResponse(result.error)
     const response = encodeOutput(f, result.value)

@@ -35,7 +35,10 @@ export interface FunctionServer {
  * `/readyz`, `/metrics` and graceful drain. This is the entry point of a function process, so it
  * reads PORT, HOST, ODGM_URL, OPRC_INTERNAL_TOKEN and OPRC_CALLER_TOKEN from the environment.
  */
-export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: ServeOptions = {}): Promise<FunctionServer> => {
+export const serve = async <S extends StateSchema>(
+  def: ClassDef<S>,
+  options: ServeOptions = {},
+): Promise<FunctionServer> => {
   const env = process.env
   const port = options.port ?? (env.PORT ? Number(env.PORT) : 8080)
   const host = options.host ?? env.HOST ?? "0.0.0.0"
@@ -43,7 +46,11 @@ export const serve = async <S extends StateSchema>(def: ClassDef<S>, options: Se
   const token = options.internalToken ?? env.OPRC_INTERNAL_TOKEN
   const callerToken = options.callerToken ?? env.OPRC_CALLER_TOKEN
   const odgm = odgmUrl
-    ? makeOdgmClient({ baseUrl: odgmUrl, ...(token ? { internalToken: token } : {}), ...(callerToken ? { callerToken } : {}) })
+    ? makeOdgmClient({
+      baseUrl: odgmUrl,
+      ...(token ? { internalToken: token } : {}),
+      ...(callerToken ? { callerToken } : {}),
+    })
     : undefined
   const invoke = makeInvoke(def, odgm)
 

@@ -43,12 +43,16 @@ const errorText = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 export const decodeWith = <A>(schema: Schema.Codec<A, unknown, never, never>, input: unknown): Decoded<A> => {
   const exit = Schema.decodeUnknownExit(schema)(input)
-  return Exit.isSuccess(exit) ? { ok: true, value: exit.value } : { ok: false, message: Exit.isFailure(exit) ? prettyCause(exit.cause) : "" }
+  return Exit.isSuccess(exit)
+    ? { ok: true, value: exit.value }
+    : { ok: false, message: Exit.isFailure(exit) ? prettyCause(exit.cause) : "" }
 }
 
 export const encodeWith = <A>(schema: Schema.Codec<A, unknown, never, never>, value: A): Decoded<unknown> => {
   const exit = Schema.encodeUnknownExit(schema)(value)
-  return Exit.isSuccess(exit) ? { ok: true, value: exit.value } : { ok: false, message: Exit.isFailure(exit) ? prettyCause(exit.cause) : "" }
+  return Exit.isSuccess(exit)
+    ? { ok: true, value: exit.value }
+    : { ok: false, message: Exit.isFailure(exit) ? prettyCause(exit.cause) : "" }
 }
 
 const prettyCause = (cause: Cause.Cause<unknown>): string => {
@@ -79,7 +83,10 @@ export const loadState = (schema: StateSchema, entries: Record<string, EntryValu
   const encoded = encodeWith(schema, decoded.value)
   if (!encoded.ok) return { ok: false, message: `object state cannot be encoded: ${encoded.message}` }
   // A structured copy, so handler mutations cannot alias the baseline.
-  return { ok: true, value: { state: structuredClone(decoded.value), baseline: asEntries(encoded.value), stored: entries } }
+  return {
+    ok: true,
+    value: { state: structuredClone(decoded.value), baseline: asEntries(encoded.value), stored: entries },
+  }
 }
 
 export interface Changes {
@@ -110,5 +117,7 @@ const sameValue = (a: unknown, b: unknown): boolean => {
   const ka = Object.keys(a)
   const kb = Object.keys(b)
   if (ka.length !== kb.length) return false
-  return ka.every((k) => Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  return ka.every((k) =>
+    Object.hasOwn(b, k) && sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
+  )
 }

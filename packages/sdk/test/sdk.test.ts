@@ -5,7 +5,15 @@ import { createClient } from "@connectrpc/connect"
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node"
 import { Effect, Schema } from "effect"
 import { commonv1, functionv1 } from "@oprc/proto"
-import { AppError, defineClass, type FunctionServer, InvalidInput, makeInvoke, serve, withDefault } from "../src/index.ts"
+import {
+  AppError,
+  defineClass,
+  type FunctionServer,
+  InvalidInput,
+  makeInvoke,
+  serve,
+  withDefault,
+} from "../src/index.ts"
 
 const Doc = defineClass({
   state: Schema.Struct({
@@ -15,11 +23,14 @@ const Doc = defineClass({
     blob: Schema.optionalKey(Schema.Uint8Array),
   }),
   functions: ({ fn, stateless }) => ({
-    rename: fn({ payload: Schema.Struct({ title: Schema.String }), output: Schema.Struct({ old: Schema.String }) }, ({ state, payload }) => {
-      const old = state.title
-      state.title = payload.title
-      return { old }
-    }),
+    rename: fn(
+      { payload: Schema.Struct({ title: Schema.String }), output: Schema.Struct({ old: Schema.String }) },
+      ({ state, payload }) => {
+        const old = state.title
+        state.title = payload.title
+        return { old }
+      },
+    ),
     tag: fn({ payload: Schema.Struct({ tag: Schema.String }) }, async ({ state, payload }) => {
       await Bun.sleep(1)
       state.tags = [...state.tags, payload.tag]
@@ -30,7 +41,10 @@ const Doc = defineClass({
     setBlob: fn({}, ({ state }) => {
       state.blob = new Uint8Array([1, 2, 3])
     }),
-    read: fn({}, ({ state, object }) => ({ ...state, blob: undefined, version: object.version.toString(), exists: object.exists })),
+    read: fn(
+      {},
+      ({ state, object }) => ({ ...state, blob: undefined, version: object.version.toString(), exists: object.exists }),
+    ),
     drop: fn({}, ({ deleteObject }) => deleteObject()),
     refuse: fn({}, () => {
       throw new AppError("not allowed", { why: "policy" })
@@ -47,30 +61,45 @@ const Doc = defineClass({
         return "done"
       })),
     failingEffect: fn({}, () => Effect.fail(new AppError("effect failed"))),
-    echo: stateless({}, ({ payload, headers, invocationId }) => ({ payload, contentType: headers["content-type"], invocationId })),
+    echo: stateless(
+      {},
+      ({ payload, headers, invocationId }) => ({ payload, contentType: headers["content-type"], invocationId }),
+    ),
   }),
 })
 
 const handle = makeInvoke(Doc, undefined)
 /** The handler's answer as the InvokeResponse message the server sends. */
 const invoke = async (r: functionv1.InvokeRequest) => create(functionv1.InvokeResponseSchema, await handle(r))
-const json = (v: unknown) => create(commonv1.ValueSchema, { kind: { case: "json", value: fromJson(ValueSchema, v as never) } })
-const req = (fnName: string, opts: { payload?: unknown; entries?: Record<string, commonv1.Value>; stateless?: boolean } = {}) =>
+const json = (v: unknown) =>
+  create(commonv1.ValueSchema, { kind: { case: "json", value: fromJson(ValueSchema, v as never) } })
+const req = (
+  fnName: string,
+  opts: { payload?: unknown; entries?: Record<string, commonv1.Value>; stateless?: boolean } = {},
+) =>
   create(functionv1.InvokeRequestSchema, {
     invocationId: "inv-1",
     cls: "docs.Doc",
     function: fnName,
     payload: opts.payload === undefined ? new Uint8Array() : new TextEncoder().encode(JSON.stringify(opts.payload)),
     headers: { "content-type": "application/json" },
-    ...(opts.stateless ? {} : { object: { id: "d1", partition: 0, version: 7n, exists: true, entries: opts.entries ?? {} } }),
+    ...(opts.stateless
+      ? {}
+      : { object: { id: "d1", partition: 0, version: 7n, exists: true, entries: opts.entries ?? {} } }),
   })
 const output = (r: { output?: Uint8Array }) => JSON.parse(new TextDecoder().decode(r.output))
 const setOf = (r: functionv1.InvokeResponse) =>
-  Object.fromEntries(Object.entries(r.state?.set ?? {}).map(([k, v]) => [k, v.kind.case === "json" ? toJson(ValueSchema, v.kind.value) : v.kind.value]))
+  Object.fromEntries(
+    Object.entries(r.state?.set ?? {}).map((
+      [k, v],
+    ) => [k, v.kind.case === "json" ? toJson(ValueSchema, v.kind.value) : v.kind.value]),
+  )
 
 describe("the wire mapping of a class", () => {
   test("typed state from entries; only changed fields are written; unknown entries untouched", async () => {
-    const r = await invoke(req("rename", { payload: { title: "new" }, entries: { title: json("old"), other: json({ keep: true }) } }))
+    const r = await invoke(
+      req("rename", { payload: { title: "new" }, entries: { title: json("old"), other: json({ keep: true }) } }),
+    )
     expect(r.status).toBe(functionv1.InvocationStatus.OK)
     expect(output(r)).toEqual({ old: "old" })
     expect(setOf(r)).toEqual({ title: "new" })
@@ -84,7 +113,9 @@ describe("the wire mapping of a class", () => {
   })
 
   test("async handlers, arrays, removed optional fields, bytes", async () => {
-    expect(setOf(await invoke(req("tag", { payload: { tag: "a" }, entries: { tags: json(["x"]) } })))).toEqual({ tags: ["x", "a"] })
+    expect(setOf(await invoke(req("tag", { payload: { tag: "a" }, entries: { tags: json(["x"]) } })))).toEqual({
+      tags: ["x", "a"],
+    })
     const cleared = await invoke(req("clearNote", { entries: { note: json("n") } }))
     expect(cleared.state?.delete).toEqual(["note"])
     const blob = await invoke(req("setBlob"))
@@ -101,7 +132,11 @@ describe("the wire mapping of a class", () => {
 
   test("errors: AppError and any throw -> APP_ERROR, InvalidInput and bad input -> INVALID", async () => {
     const refused = await invoke(req("refuse"))
-    expect([refused.status, refused.error, output(refused)]).toEqual([functionv1.InvocationStatus.APP_ERROR, "not allowed", { why: "policy" }])
+    expect([refused.status, refused.error, output(refused)]).toEqual([
+      functionv1.InvocationStatus.APP_ERROR,
+      "not allowed",
+      { why: "policy" },
+    ])
     expect((await invoke(req("crash"))).status).toBe(functionv1.InvocationStatus.APP_ERROR)
     expect((await invoke(req("reject"))).status).toBe(functionv1.InvocationStatus.INVALID)
     const cases: Array<ReturnType<typeof req>> = [
@@ -113,7 +148,10 @@ describe("the wire mapping of a class", () => {
     ]
     for (const c of cases) {
       const r = await invoke(c)
-      expect({ fn: c.function, status: r.status }).toEqual({ fn: c.function, status: functionv1.InvocationStatus.INVALID })
+      expect({ fn: c.function, status: r.status }).toEqual({
+        fn: c.function,
+        status: functionv1.InvocationStatus.INVALID,
+      })
       expect(r.error.length).toBeGreaterThan(0)
       expect(r.state).toBeUndefined()
     }
@@ -151,7 +189,7 @@ describe("serve(): one port, every protocol", () => {
     const r = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ function: "echo", payload: Buffer.from('{"x":1}').toString("base64") }),
+      body: JSON.stringify({ function: "echo", payload: Buffer.from("{\"x\":1}").toString("base64") }),
     })
     expect(await r.json()).toMatchObject({ status: "INVOCATION_STATUS_OK" })
   })

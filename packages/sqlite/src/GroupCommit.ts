@@ -74,37 +74,40 @@ const settleAll = (jobs: ReadonlyArray<Job>, error: StorageError | undefined) =>
   Effect.forEach(jobs, (j) => (error ? j.abort(error) : j.settle), { discard: true })
 
 export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<Writer, never, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const queue = yield* Queue.unbounded<Job>()
     // After the scope closes nothing drains the queue: later writes fail at once instead of waiting.
     let closed = false
 
     if (options.groupCommit) {
       const drain = Effect.uninterruptibleMask((restore) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const first = yield* restore(Queue.takeBetween(queue, 1, options.maxBatch))
           // Callers just answered by the previous batch resume on this tick; letting them enqueue
           // before we start makes the batches (and so the fsync savings) much larger.
           yield* Effect.yieldNow
-          const more = first.length < options.maxBatch ? yield* Queue.takeBetween(queue, 0, options.maxBatch - first.length) : []
+          const more = first.length < options.maxBatch
+            ? yield* Queue.takeBetween(queue, 0, options.maxBatch - first.length)
+            : []
           const jobs = [...first, ...more]
           const error = yield* Effect.sync(() => runBatch(db, jobs))
           yield* settleAll(jobs, error)
-        }),
+        })
       )
       yield* Effect.forkScoped(Effect.forever(drain))
       // Whatever is still queued when the store closes is answered, not left hanging.
       yield* Effect.addFinalizer(() =>
-        Effect.flatMap(Effect.andThen(Effect.sync(() => (closed = true)), Queue.clear(queue)), (jobs) =>
-          settleAll(jobs, new StorageError({ operation: "commit", reason: "store closed", retryable: true })),
-        ),
+        Effect.flatMap(
+          Effect.andThen(Effect.sync(() => (closed = true)), Queue.clear(queue)),
+          (jobs) => settleAll(jobs, new StorageError({ operation: "commit", reason: "store closed", retryable: true })),
+        )
       )
     }
 
     if (!options.groupCommit) yield* Effect.addFinalizer(() => Effect.sync(() => (closed = true)))
 
     const write = <A, E>(operation: string, f: (db: Database) => JobResult<A, E>) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (closed) return yield* new StorageError({ operation, reason: "the store is closed", retryable: false })
         const done = yield* Deferred.make<A, E | StorageError>()
         let outcome: JobResult<A, E | StorageError> | undefined
@@ -117,7 +120,14 @@ export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<
           },
           settle: Effect.suspend(() => {
             if (outcome?.ok === true) outcome.afterCommit?.()
-            return Deferred.done(done, outcome === undefined ? Exit.fail(lost(operation)) : outcome.ok ? Exit.succeed(outcome.value) : Exit.fail(outcome.error))
+            return Deferred.done(
+              done,
+              outcome === undefined
+                ? Exit.fail(lost(operation))
+                : outcome.ok
+                ? Exit.succeed(outcome.value)
+                : Exit.fail(outcome.error),
+            )
           }),
           abort: (error) => Deferred.fail(done, error),
         }
@@ -132,7 +142,8 @@ export const makeWriter = (db: Database, options: WriterOptions): Effect.Effect<
 const lost = (operation: string) => new StorageError({ operation, reason: "write job did not run", retryable: true })
 
 const isBusy = (cause: unknown): boolean =>
-  cause instanceof Error && "code" in cause && typeof cause.code === "string" && /^SQLITE_(BUSY|LOCKED|IOERR|FULL)/.test(cause.code)
+  cause instanceof Error && "code" in cause && typeof cause.code === "string" &&
+  /^SQLITE_(BUSY|LOCKED|IOERR|FULL)/.test(cause.code)
 
 const storageError = (operation: string, retryable: boolean) => (cause: unknown) =>
   new StorageError({ operation, reason: cause instanceof Error ? cause.message : String(cause), retryable, cause })

@@ -14,7 +14,12 @@ export interface OpenOptions {
  * like bun:sqlite does; callers turn that into their StorageError.
  */
 export const openDatabase = (path: string, options: OpenOptions = {}): Database => {
-  const db = new Database(path, { create: true, readwrite: true, strict: true, safeIntegers: options.safeIntegers ?? false })
+  const db = new Database(path, {
+    create: true,
+    readwrite: true,
+    strict: true,
+    safeIntegers: options.safeIntegers ?? false,
+  })
   db.run("PRAGMA journal_mode = WAL")
   db.run("PRAGMA synchronous = FULL")
   db.run(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`)

@@ -13,7 +13,20 @@ import { devCommand, startDev, versionCommand } from "./commands/platform"
 
 const root = Command.make("oprc").pipe(
   Command.withDescription("Command-line interface of the oprc Object-as-a-Service platform"),
-  Command.withSubcommands([ctxCommand, pkgCommand, clsCommand, fnCommand, depCommand, clustersCommand, objCommand, ...invokeCommands, logsCommand, deadLettersCommand, devCommand, versionCommand]),
+  Command.withSubcommands([
+    ctxCommand,
+    pkgCommand,
+    clsCommand,
+    fnCommand,
+    depCommand,
+    clustersCommand,
+    objCommand,
+    ...invokeCommands,
+    logsCommand,
+    deadLettersCommand,
+    devCommand,
+    versionCommand,
+  ]),
   Command.withGlobalFlags(globalFlags),
 )
 

@@ -20,14 +20,41 @@ afterAll(async () => {
 
 const commandPaths = [
   [],
-  ["ctx"], ["ctx", "set"], ["ctx", "use"], ["ctx", "list"], ["ctx", "show"], ["ctx", "delete"],
-  ["pkg"], ["pkg", "apply"], ["pkg", "get"], ["pkg", "list"], ["pkg", "delete"],
-  ["cls"], ["cls", "list"], ["fn"], ["fn", "list"],
-  ["dep"], ["dep", "apply"], ["dep", "list"], ["dep", "get"], ["dep", "status"], ["dep", "delete"],
-  ["clusters"], ["clusters", "list"],
-  ["obj"], ["obj", "get"], ["obj", "put"], ["obj", "merge"], ["obj", "delete"], ["obj", "list"],
-  ["invoke"], ["result"],
-  ["dead-letters"], ["dead-letters", "list"], ["dead-letters", "redrive"], ["dead-letters", "delete"],
+  ["ctx"],
+  ["ctx", "set"],
+  ["ctx", "use"],
+  ["ctx", "list"],
+  ["ctx", "show"],
+  ["ctx", "delete"],
+  ["pkg"],
+  ["pkg", "apply"],
+  ["pkg", "get"],
+  ["pkg", "list"],
+  ["pkg", "delete"],
+  ["cls"],
+  ["cls", "list"],
+  ["fn"],
+  ["fn", "list"],
+  ["dep"],
+  ["dep", "apply"],
+  ["dep", "list"],
+  ["dep", "get"],
+  ["dep", "status"],
+  ["dep", "delete"],
+  ["clusters"],
+  ["clusters", "list"],
+  ["obj"],
+  ["obj", "get"],
+  ["obj", "put"],
+  ["obj", "merge"],
+  ["obj", "delete"],
+  ["obj", "list"],
+  ["invoke"],
+  ["result"],
+  ["dead-letters"],
+  ["dead-letters", "list"],
+  ["dead-letters", "redrive"],
+  ["dead-letters", "delete"],
   ["version"],
 ]
 
@@ -35,7 +62,9 @@ describe("help and completions", () => {
   test("every command's --help has a description, usage and examples", async () => {
     // Four at a time: the machine is shared.
     const results: Array<Awaited<ReturnType<Cli["run"]>>> = []
-    for (let i = 0; i < commandPaths.length; i += 4) results.push(...(await Promise.all(commandPaths.slice(i, i + 4).map((p) => cli.run([...p, "--help"])))))
+    for (let i = 0; i < commandPaths.length; i += 4) {
+      results.push(...(await Promise.all(commandPaths.slice(i, i + 4).map((p) => cli.run([...p, "--help"])))))
+    }
     for (const [i, r] of results.entries()) {
       const where = `oprc ${commandPaths[i]!.join(" ")} --help`
       expect(r.code, where).toBe(0)
@@ -44,7 +73,22 @@ describe("help and completions", () => {
       if (commandPaths[i]!.length > 0) expect(r.stdout, where).toContain("EXAMPLES")
     }
     const top = results[0]!.stdout
-    for (const c of ["ctx", "pkg", "cls", "fn", "dep", "clusters", "obj", "invoke", "result", "dead-letters", "dev", "version"]) expect(top).toMatch(new RegExp(`^  ${c} `, "m"))
+    for (
+      const c of [
+        "ctx",
+        "pkg",
+        "cls",
+        "fn",
+        "dep",
+        "clusters",
+        "obj",
+        "invoke",
+        "result",
+        "dead-letters",
+        "dev",
+        "version",
+      ]
+    ) expect(top).toMatch(new RegExp(`^  ${c} `, "m"))
     expect(top).toContain("--output, -o")
   }, 120_000)
 
@@ -65,7 +109,9 @@ describe("help and completions", () => {
     await Bun.write(script, bash.stdout)
     const complete = async (line: string) => {
       const words = line.split(" ")
-      const program = `source '${script}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; COMP_LINE='${line}'; COMP_POINT=\${#COMP_LINE}; _oprc; echo "\${COMPREPLY[*]}"`
+      const program = `source '${script}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${
+        words.length - 1
+      }; COMP_LINE='${line}'; COMP_POINT=\${#COMP_LINE}; _oprc; echo "\${COMPREPLY[*]}"`
       const p = Bun.spawn(["bash", "-c", program], { stdout: "pipe", stderr: "pipe" })
       return (await new Response(p.stdout).text()).trim().split(" ")
     }
@@ -89,16 +135,27 @@ describe("contexts", () => {
     expect(JSON.stringify(list)).not.toContain("sekret")
     expect((await own.run(["ctx", "use", "b"])).code).toBe(0)
     expect((await own.run(["ctx", "show", "-o", "json"])).json().pmUrl).toBe("http://127.0.0.1:2222")
-    expect((await own.run(["ctx", "show", "-o", "json"], { env: { OPRC_PM_URL: "http://127.0.0.1:3333" } })).json().pmUrl).toBe("http://127.0.0.1:3333")
-    expect((await own.run(["ctx", "show", "-o", "json", "--pm-url", "http://127.0.0.1:4444"], { env: { OPRC_PM_URL: "http://127.0.0.1:3333" } })).json().pmUrl).toBe("http://127.0.0.1:4444")
+    expect(
+      (await own.run(["ctx", "show", "-o", "json"], { env: { OPRC_PM_URL: "http://127.0.0.1:3333" } })).json().pmUrl,
+    ).toBe("http://127.0.0.1:3333")
+    expect(
+      (await own.run(["ctx", "show", "-o", "json", "--pm-url", "http://127.0.0.1:4444"], {
+        env: { OPRC_PM_URL: "http://127.0.0.1:3333" },
+      })).json().pmUrl,
+    ).toBe("http://127.0.0.1:4444")
     const viaA = (await own.run(["--context", "a", "ctx", "show", "-o", "json"])).json()
-    expect(viaA).toMatchObject({ context: "a", pmUrl: "http://127.0.0.1:1111", odgmUrl: "http://localhost:8081", token: "(set)" })
+    expect(viaA).toMatchObject({
+      context: "a",
+      pmUrl: "http://127.0.0.1:1111",
+      odgmUrl: "http://localhost:8081",
+      token: "(set)",
+    })
     const unknown = await own.run(["--context", "nope", "ctx", "show"])
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toContain('no context "nope"')
+    expect(unknown.stderr).toContain("no context \"nope\"")
     const badUrl = await own.run(["ctx", "set", "c", "--odgm-url", "ftp://x"])
     expect(badUrl.code).toBe(2)
-    expect(badUrl.stderr.trim()).toBe('error: ODGM URL "ftp://x" (from --odgm-url) is not an http:// or https:// URL')
+    expect(badUrl.stderr.trim()).toBe("error: ODGM URL \"ftp://x\" (from --odgm-url) is not an http:// or https:// URL")
     expect((await own.run(["ctx", "delete", "b"])).code).toBe(0)
     list = (await own.run(["ctx", "list", "-o", "yaml"])).stdout
     expect(YAML.parse(list).items.map((c: any) => c.name)).toEqual(["a"])
@@ -106,7 +163,9 @@ describe("contexts", () => {
 
   test("without OPRC_CONFIG the file is $HOME/.oprc/config.yaml", async () => {
     const own = cliRunner(binary, {})
-    expect((await own.run(["ctx", "set", "home", "--pm-url", "http://127.0.0.1:5555"], { env: { OPRC_CONFIG: "" } })).code).toBe(0)
+    expect(
+      (await own.run(["ctx", "set", "home", "--pm-url", "http://127.0.0.1:5555"], { env: { OPRC_CONFIG: "" } })).code,
+    ).toBe(0)
     expect(statSync(`${own.home}/.oprc/config.yaml`).isFile()).toBe(true)
   }, 30_000)
 })
@@ -116,7 +175,10 @@ describe("exit codes and errors", () => {
     const r = await cli.run(["pkg", "apply"])
     expect(r.code).toBe(2)
     expect(r.stdout).toBe("")
-    expect(r.stderr.trim().split("\n")).toEqual(["error: Missing required flag: --file", "Run 'oprc pkg apply --help' for usage."])
+    expect(r.stderr.trim().split("\n")).toEqual([
+      "error: Missing required flag: --file",
+      "Run 'oprc pkg apply --help' for usage.",
+    ])
     expect((await cli.run(["pkg", "lst"])).code).toBe(2)
     expect((await cli.run(["-o", "xml", "pkg", "list"])).code).toBe(2)
     const missing = await cli.run(["pkg", "apply", "-f", "/nonexistent/p.yaml"])
@@ -143,7 +205,9 @@ describe("exit codes and errors", () => {
 
   test("a server refusal exits 1: one line, then the field path the server named", async () => {
     await cli.run(["pkg", "apply", "-f", "examples/counter/package.yaml"])
-    const r = await cli.run(["dep", "apply", "-f", "-"], { stdin: "key: wrong\npackageName: counter\nclassKey: Nope\n" })
+    const r = await cli.run(["dep", "apply", "-f", "-"], {
+      stdin: "key: wrong\npackageName: counter\nclassKey: Nope\n",
+    })
     expect(r.code).toBe(1)
     const lines = r.stderr.trim().split("\n")
     expect(lines[0]).toMatch(/^error: PM: .*\(invalid_argument, HTTP 400\)$/)
@@ -155,40 +219,54 @@ describe("exit codes and errors", () => {
 })
 
 describe("packages", () => {
-  test("apply creates, re-apply is unchanged, --dry-run shows the diff, apply updates, get/list parse, delete", async () => {
-    const created = await cli.run(["pkg", "apply", "-f", "examples/shop/package.yaml", "-o", "json"])
-    expect(created.code).toBe(0)
-    expect(created.json()).toMatchObject({ name: "shop", action: "created" })
-    const revision = created.json().revision as number // the store's revision counter is shared by every record
-    expect((await cli.run(["pkg", "apply", "-f", "examples/shop/package.yaml", "-o", "json"])).json()).toMatchObject({ action: "unchanged", revision })
+  test(
+    "apply creates, re-apply is unchanged, --dry-run shows the diff, apply updates, get/list parse, delete",
+    async () => {
+      const created = await cli.run(["pkg", "apply", "-f", "examples/shop/package.yaml", "-o", "json"])
+      expect(created.code).toBe(0)
+      expect(created.json()).toMatchObject({ name: "shop", action: "created" })
+      const revision = created.json().revision as number // the store's revision counter is shared by every record
+      expect((await cli.run(["pkg", "apply", "-f", "examples/shop/package.yaml", "-o", "json"])).json()).toMatchObject({
+        action: "unchanged",
+        revision,
+      })
 
-    const changed = (await Bun.file(`${import.meta.dir}/../../../examples/shop/package.yaml`).text()).replace(/^version: .*$/m, "version: 2.0.0").replace("author: team-a", "author: team-b")
-    const dry = await cli.run(["pkg", "apply", "-f", "-", "--dry-run"], { stdin: changed })
-    expect(dry.code).toBe(0)
-    expect(dry.stdout).toContain('~ version: "1.0.0" -> "2.0.0"')
-    expect(dry.stdout).toContain('~ metadata.author: "team-a" -> "team-b"')
-    expect((await cli.run(["pkg", "get", "shop", "-o", "json"])).json().version).toBe("1.0.0") // dry run changed nothing
-    const updated = await cli.run(["pkg", "apply", "-f", "-", "-o", "json"], { stdin: changed })
-    expect(updated.json().action).toBe("updated")
-    expect(updated.json().revision).toBeGreaterThan(revision)
-    expect(updated.json().changes.map((c: any) => c.path).sort()).toEqual(["metadata.author", "version"])
+      const changed = (await Bun.file(`${import.meta.dir}/../../../examples/shop/package.yaml`).text()).replace(
+        /^version: .*$/m,
+        "version: 2.0.0",
+      ).replace("author: team-a", "author: team-b")
+      const dry = await cli.run(["pkg", "apply", "-f", "-", "--dry-run"], { stdin: changed })
+      expect(dry.code).toBe(0)
+      expect(dry.stdout).toContain("~ version: \"1.0.0\" -> \"2.0.0\"")
+      expect(dry.stdout).toContain("~ metadata.author: \"team-a\" -> \"team-b\"")
+      expect((await cli.run(["pkg", "get", "shop", "-o", "json"])).json().version).toBe("1.0.0") // dry run changed nothing
+      const updated = await cli.run(["pkg", "apply", "-f", "-", "-o", "json"], { stdin: changed })
+      expect(updated.json().action).toBe("updated")
+      expect(updated.json().revision).toBeGreaterThan(revision)
+      expect(updated.json().changes.map((c: any) => c.path).sort()).toEqual(["metadata.author", "version"])
 
-    const got = (await cli.run(["pkg", "get", "shop", "-o", "yaml"])).stdout
-    expect(YAML.parse(got)).toMatchObject({ name: "shop", version: "2.0.0", revision: updated.json().revision })
-    const list = (await cli.run(["pkg", "list", "-o", "json"])).json()
-    expect(list.items.map((p: any) => p.name)).toContain("shop")
-    const table = (await cli.run(["pkg", "list"])).stdout.split("\n")
-    expect(table[0]).toMatch(/^NAME\s+VERSION\s+REVISION\s+CLASSES\s+FUNCTIONS/)
-    expect(table.find((l) => l.startsWith("shop "))).toMatch(/^shop\s+2\.0\.0\s+\d+\s+3\s+10\s/)
-    const classes = (await cli.run(["cls", "list", "-p", "shop", "-o", "json"])).json()
-    expect(classes.items.map((c: any) => c.globalKey).sort()).toEqual(["shop.Customer", "shop.Inventory", "shop.Order"])
-    const fns = (await cli.run(["fn", "list", "-p", "shop", "-o", "json"])).json()
-    expect(fns.items).toHaveLength(10)
+      const got = (await cli.run(["pkg", "get", "shop", "-o", "yaml"])).stdout
+      expect(YAML.parse(got)).toMatchObject({ name: "shop", version: "2.0.0", revision: updated.json().revision })
+      const list = (await cli.run(["pkg", "list", "-o", "json"])).json()
+      expect(list.items.map((p: any) => p.name)).toContain("shop")
+      const table = (await cli.run(["pkg", "list"])).stdout.split("\n")
+      expect(table[0]).toMatch(/^NAME\s+VERSION\s+REVISION\s+CLASSES\s+FUNCTIONS/)
+      expect(table.find((l) => l.startsWith("shop "))).toMatch(/^shop\s+2\.0\.0\s+\d+\s+3\s+10\s/)
+      const classes = (await cli.run(["cls", "list", "-p", "shop", "-o", "json"])).json()
+      expect(classes.items.map((c: any) => c.globalKey).sort()).toEqual([
+        "shop.Customer",
+        "shop.Inventory",
+        "shop.Order",
+      ])
+      const fns = (await cli.run(["fn", "list", "-p", "shop", "-o", "json"])).json()
+      expect(fns.items).toHaveLength(10)
 
-    const deleted = await cli.run(["pkg", "delete", "shop"])
-    expect(deleted.code).toBe(0)
-    expect((await cli.run(["pkg", "get", "shop"])).code).toBe(1)
-  }, 90_000)
+      const deleted = await cli.run(["pkg", "delete", "shop"])
+      expect(deleted.code).toBe(0)
+      expect((await cli.run(["pkg", "get", "shop"])).code).toBe(1)
+    },
+    90_000,
+  )
 })
 
 const ansi = /\x1b\[[0-9;]*[A-Za-z]/
@@ -201,50 +279,75 @@ describe("deployments", () => {
     expect(applied.json().items[0]).toMatchObject({ key: "counter-dev", action: "created" })
 
     // The test CRMs stay Deploying for 6 s (ample for the CLI to start on a loaded machine): the watch must show that, then Running.
-    const watched = await runInPty(binary, ["dep", "status", "counter-dev", "--watch", "--timeout", "60"], { OPRC_PM_URL: stack.pmUrl, OPRC_CONFIG: cli.configFile })
+    const watched = await runInPty(binary, ["dep", "status", "counter-dev", "--watch", "--timeout", "60"], {
+      OPRC_PM_URL: stack.pmUrl,
+      OPRC_CONFIG: cli.configFile,
+    })
     expect(watched.code).toBe(0)
     const screen = watched.output
     expect(screen).toMatch(/[⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏] Deploying for \d+s/) // the spinner line
     expect(screen).toContain("\r\x1b[2K") // redrawn in place
-    expect(screen).toMatch(/\d\d:\d\d:\d\d counter-dev Deploying \| edge: Deploying, replicas 0\/1 \[.*Progressing=True.*\]/)
+    expect(screen).toMatch(
+      /\d\d:\d\d:\d\d counter-dev Deploying \| edge: Deploying, replicas 0\/1 \[.*Progressing=True.*\]/,
+    )
     expect(screen).toMatch(/\d\d:\d\d:\d\d counter-dev Running \| edge: Running, replicas 1\/1/)
     expect(screen).toMatch(/deployment counter-dev: Running/)
     expect(screen).toMatch(/edge\s+Running\s+-\s+1\s+Available=True.*Counter\.fn 1\/1/)
 
     const status = (await cli.run(["dep", "status", "counter-dev", "-o", "json"])).json()
     expect(status).toMatchObject({ key: "counter-dev", phase: "Running" })
-    expect(status.clusters[0]).toMatchObject({ cluster: "edge", phase: "Running", acknowledgedGeneration: 1, functions: [{ function: "Counter.fn", readyReplicas: 1, desiredReplicas: 1 }] })
+    expect(status.clusters[0]).toMatchObject({
+      cluster: "edge",
+      phase: "Running",
+      acknowledgedGeneration: 1,
+      functions: [{ function: "Counter.fn", readyReplicas: 1, desiredReplicas: 1 }],
+    })
     expect(status.clusters[0].conditions.map((c: any) => c.type)).toContain("Available")
 
     const again = await cli.run(["dep", "apply", "-f", "examples/counter/package.yaml", "-o", "json"])
     expect(again.json().items[0].action).toBe("unchanged")
     const list = (await cli.run(["dep", "list", "-o", "json"])).json()
-    expect(list.items.find((d: any) => d.key === "counter-dev")).toMatchObject({ packageName: "counter", classKey: "Counter", placedClusters: ["edge"] })
+    expect(list.items.find((d: any) => d.key === "counter-dev")).toMatchObject({
+      packageName: "counter",
+      classKey: "Counter",
+      placedClusters: ["edge"],
+    })
     const clusters = (await cli.run(["clusters", "list", "-o", "json"])).json()
     expect(clusters.items.map((c: any) => [c.name, c.health])).toEqual([["edge", "Healthy"], ["cloud", "Healthy"]])
   }, 120_000)
 
-  test("without a terminal the watch prints plain timestamped lines; a new deployment placed on both clusters", async () => {
-    const spec = "key: counter-both\npackageName: counter\nclassKey: Counter\ntargetClusters: [edge, cloud]\n"
-    const dry = await cli.run(["dep", "apply", "-f", "-", "--dry-run"], { stdin: spec })
-    expect(dry.stdout.trim()).toBe("deployment counter-both would be created")
-    expect((await cli.run(["dep", "apply", "-f", "-"], { stdin: spec })).code).toBe(0)
-    const watched = await cli.run(["dep", "status", "counter-both", "--watch", "--timeout", "60"])
-    expect(watched.code).toBe(0)
-    expect(watched.stdout).not.toMatch(ansi)
-    const lines = watched.stdout.split("\n")
-    expect(lines.some((l) => /^\d\d:\d\d:\d\d counter-both Running \| edge: Running, replicas 1\/1 \[Available=True .*\] \| cloud: Running, replicas 1\/1 \[Available=True .*\]$/.test(l))).toBe(true)
-    expect(lines.filter((l) => /^\d\d:\d\d:\d\d /.test(l)).length).toBeGreaterThanOrEqual(1)
+  test(
+    "without a terminal the watch prints plain timestamped lines; a new deployment placed on both clusters",
+    async () => {
+      const spec = "key: counter-both\npackageName: counter\nclassKey: Counter\ntargetClusters: [edge, cloud]\n"
+      const dry = await cli.run(["dep", "apply", "-f", "-", "--dry-run"], { stdin: spec })
+      expect(dry.stdout.trim()).toBe("deployment counter-both would be created")
+      expect((await cli.run(["dep", "apply", "-f", "-"], { stdin: spec })).code).toBe(0)
+      const watched = await cli.run(["dep", "status", "counter-both", "--watch", "--timeout", "60"])
+      expect(watched.code).toBe(0)
+      expect(watched.stdout).not.toMatch(ansi)
+      const lines = watched.stdout.split("\n")
+      expect(
+        lines.some((l) =>
+          /^\d\d:\d\d:\d\d counter-both Running \| edge: Running, replicas 1\/1 \[Available=True .*\] \| cloud: Running, replicas 1\/1 \[Available=True .*\]$/
+            .test(l)
+        ),
+      ).toBe(true)
+      expect(
+        lines.filter((l) => /^\d\d:\d\d:\d\d /.test(l)).length,
+      ).toBeGreaterThanOrEqual(1)
 
-    const deleted = await cli.run(["dep", "delete", "counter-both", "--wait"])
-    expect(deleted.code).toBe(0)
-    expect(deleted.stdout).toContain("deleted from every cluster")
-    expect((await cli.run(["dep", "get", "counter-both"])).code).toBe(1)
-    const gone = await cli.run(["dep", "status", "counter-both", "--watch"])
-    expect(gone.code).toBe(1)
-    expect(gone.stderr.trim()).toBe("error: deployment counter-both does not exist (or was deleted)")
-    const now = await cli.run(["dep", "status", "counter-both"])
-    expect(now.code).toBe(1)
-    expect(now.stderr).toMatch(/^error: PM: .*counter-both.*\(not_found, HTTP 404\)/)
-  }, 120_000)
+      const deleted = await cli.run(["dep", "delete", "counter-both", "--wait"])
+      expect(deleted.code).toBe(0)
+      expect(deleted.stdout).toContain("deleted from every cluster")
+      expect((await cli.run(["dep", "get", "counter-both"])).code).toBe(1)
+      const gone = await cli.run(["dep", "status", "counter-both", "--watch"])
+      expect(gone.code).toBe(1)
+      expect(gone.stderr.trim()).toBe("error: deployment counter-both does not exist (or was deleted)")
+      const now = await cli.run(["dep", "status", "counter-both"])
+      expect(now.code).toBe(1)
+      expect(now.stderr).toMatch(/^error: PM: .*counter-both.*\(not_found, HTTP 404\)/)
+    },
+    120_000,
+  )
 })

@@ -7,14 +7,23 @@ import { newLines } from "../src/commands/logs"
 // The pure pieces behind apply --dry-run, logs --follow, tables and oprc dev's own flags.
 describe("diff", () => {
   test("field paths for changed, added and removed values; nothing for equal input", () => {
-    const before = { name: "p", version: "1.0.0", classes: [{ key: "A", bindings: [{ name: "f", function: "x" }] }], metadata: { tags: ["a"] } }
-    const after = { name: "p", version: "1.1.0", classes: [{ key: "A", bindings: [{ name: "f", function: "y" }] }, { key: "B" }] }
+    const before = {
+      name: "p",
+      version: "1.0.0",
+      classes: [{ key: "A", bindings: [{ name: "f", function: "x" }] }],
+      metadata: { tags: ["a"] },
+    }
+    const after = {
+      name: "p",
+      version: "1.1.0",
+      classes: [{ key: "A", bindings: [{ name: "f", function: "y" }] }, { key: "B" }],
+    }
     expect(diff(before, before)).toEqual([])
     expect(renderChanges(diff(before, after))).toBe([
-      '~ version: "1.0.0" -> "1.1.0"',
-      '~ classes[0].bindings[0].function: "x" -> "y"',
-      '+ classes[1]: {"key":"B"}',
-      '- metadata: {"tags":["a"]}',
+      "~ version: \"1.0.0\" -> \"1.1.0\"",
+      "~ classes[0].bindings[0].function: \"x\" -> \"y\"",
+      "+ classes[1]: {\"key\":\"B\"}",
+      "- metadata: {\"tags\":[\"a\"]}",
     ].join("\n"))
   })
 })
@@ -31,18 +40,22 @@ describe("newLines", () => {
 
 describe("devArgs", () => {
   test("--apply takes files up to the next flag, --data-dir its value; the rest goes to the servers", () => {
-    expect(devArgs(["--apply", "a.yaml", "b.yaml", "--pm-port", "9080", "--data-dir", "/d", "--apply=c.yaml"])).toEqual({
-      rest: ["--pm-port", "9080"],
-      apply: ["a.yaml", "b.yaml", "c.yaml"],
-      dataDir: "/d",
-    })
+    expect(devArgs(["--apply", "a.yaml", "b.yaml", "--pm-port", "9080", "--data-dir", "/d", "--apply=c.yaml"])).toEqual(
+      {
+        rest: ["--pm-port", "9080"],
+        apply: ["a.yaml", "b.yaml", "c.yaml"],
+        dataDir: "/d",
+      },
+    )
     expect(devArgs([]).dataDir).toBe(".oprc-dev")
   })
 })
 
 describe("table", () => {
   test("aligned columns under upper-case headers; a message when empty", () => {
-    expect(table(["name", "phase"], [["a", "Running"], ["long-name", "Pending"]])).toBe("NAME       PHASE\na          Running\nlong-name  Pending")
+    expect(table(["name", "phase"], [["a", "Running"], ["long-name", "Pending"]])).toBe(
+      "NAME       PHASE\na          Running\nlong-name  Pending",
+    )
     expect(table(["name"], [], "no items")).toBe("no items")
   })
 })

@@ -14,7 +14,7 @@ import { runtimeRpc } from "./rpc/RuntimeRpc"
 import { Nfr, type NfrTarget, sdRoute } from "./nfr"
 import { NfrBridge } from "./runtime/NfrBridge"
 import { Runtime } from "./runtime/Runtime"
-import { CrmStore, crmStorageLayer } from "./storage/CrmStore"
+import { crmStorageLayer, CrmStore } from "./storage/CrmStore"
 
 /** The Driver chosen by `driver.kind` (a new driver is one more case here). It may use the CRM's store. */
 const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> => {

@@ -8,7 +8,9 @@ const restarts = Metric.counter("oprc_crm_replica_restarts_total", {
   incremental: true,
 })
 const desired = Metric.gauge("oprc_crm_replicas_desired", { description: "replicas wanted, by unit and function" })
-const ready = Metric.gauge("oprc_crm_replicas_ready", { description: "replicas answering /readyz and registered with ODGM, by unit and function" })
+const ready = Metric.gauge("oprc_crm_replicas_ready", {
+  description: "replicas answering /readyz and registered with ODGM, by unit and function",
+})
 const units = Metric.gauge("oprc_crm_units", { description: "deployment units held, by phase" })
 
 const restartsBy = labelled(restarts, ["unit_id", "function"])
@@ -19,7 +21,10 @@ const unitsBy = labelled(units, ["phase"])
 export const recordRestart = (unit: string, fn: string) => Metric.update(restartsBy({ unit_id: unit, function: fn }), 1)
 
 export const recordReplicas = (unit: string, fn: string, want: number, have: number) =>
-  Effect.all([Metric.update(desiredBy({ unit_id: unit, function: fn }), want), Metric.update(readyBy({ unit_id: unit, function: fn }), have)], { discard: true })
+  Effect.all([
+    Metric.update(desiredBy({ unit_id: unit, function: fn }), want),
+    Metric.update(readyBy({ unit_id: unit, function: fn }), have),
+  ], { discard: true })
 
 export const recordUnits = (counts: ReadonlyMap<string, number>, phases: ReadonlyArray<string>) =>
   Effect.forEach(phases, (p) => Metric.update(unitsBy({ phase: p }), counts.get(p) ?? 0), { discard: true })

@@ -15,44 +15,74 @@ afterAll(() => dirs.forEach(removeTempDir))
 const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
 
 describe("RuntimeService and ClusterInfoService", () => {
-  test("Watch starts with the current state, then streams changes; /metrics counts reconciles and replicas", async () => {
-    const odgm = await startOdgm()
-    const crm = await startCrm(odgm.url, tmp("crm-watch"))
-    try {
-      const client = runtimeClient(crm.url)
-      const first = counterUnit({ id: "w1-local", deploymentKey: "w1", packageName: "w1" as never })
-      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(first) }))
-      await eventually("w1 Running", async () => ((await run(client.getDeploymentUnit({ unitId: first.id }))).status?.phase === commonv1.DeploymentPhase.RUNNING ? true : undefined))
-      const seen: Array<string> = []
-      const fiber = Effect.runFork(client.watchDeploymentUnits({}).pipe(
-        Stream.tap((r) => Effect.sync(() => void seen.push(`${r.status?.unitId} ${commonv1.DeploymentPhase[r.status?.phase ?? 0]}`))),
-        Stream.runDrain,
-      ))
-      await eventually("current state first", async () => (seen.length >= 1 ? true : undefined))
-      expect(seen[0]).toBe("w1-local RUNNING")
-      const second = counterUnit({ id: "w2-local", deploymentKey: "w2", packageName: "w2" as never })
-      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(second) }))
-      await eventually("w2 Running streamed", async () => (seen.includes("w2-local RUNNING") ? true : undefined))
-      expect(seen.indexOf("w2-local PENDING") < seen.indexOf("w2-local RUNNING") || seen.indexOf("w2-local DEPLOYING") < seen.indexOf("w2-local RUNNING")).toBe(true)
-      await run(Fiber.interrupt(fiber))
+  test(
+    "Watch starts with the current state, then streams changes; /metrics counts reconciles and replicas",
+    async () => {
+      const odgm = await startOdgm()
+      const crm = await startCrm(odgm.url, tmp("crm-watch"))
+      try {
+        const client = runtimeClient(crm.url)
+        const first = counterUnit({ id: "w1-local", deploymentKey: "w1", packageName: "w1" as never })
+        await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(first) }))
+        await eventually(
+          "w1 Running",
+          async () => ((await run(client.getDeploymentUnit({ unitId: first.id }))).status?.phase ===
+              commonv1.DeploymentPhase.RUNNING
+            ? true
+            : undefined),
+        )
+        const seen: Array<string> = []
+        const fiber = Effect.runFork(
+          client.watchDeploymentUnits({}).pipe(
+            Stream.tap((r) =>
+              Effect.sync(() => void seen.push(`${r.status?.unitId} ${commonv1.DeploymentPhase[r.status?.phase ?? 0]}`))
+            ),
+            Stream.runDrain,
+          ),
+        )
+        await eventually("current state first", async () => (seen.length >= 1 ? true : undefined))
+        expect(seen[0]).toBe("w1-local RUNNING")
+        const second = counterUnit({ id: "w2-local", deploymentKey: "w2", packageName: "w2" as never })
+        await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(second) }))
+        await eventually("w2 Running streamed", async () => (seen.includes("w2-local RUNNING") ? true : undefined))
+        expect(
+          seen.indexOf("w2-local PENDING") < seen.indexOf("w2-local RUNNING") ||
+            seen.indexOf("w2-local DEPLOYING") < seen.indexOf("w2-local RUNNING"),
+        ).toBe(true)
+        await run(Fiber.interrupt(fiber))
 
-      const metrics = await (await fetch(`${crm.url}/metrics`)).text()
-      expect(metrics).toMatch(/oprc_reconcile_runs_total\{[^}]*controller="crm-units"[^}]*\} [1-9]/)
-      expect(metrics).toMatch(/oprc_crm_replicas_ready\{[^}]*unit_id="w2-local"[^}]*\} 1/)
-      expect(metrics).toMatch(/oprc_crm_replicas_desired\{[^}]*unit_id="w2-local"[^}]*\} 1/)
-      const info = await (await fetch(`${crm.url}/oprc.crm.v1.ClusterInfoService/GetClusterInfo`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json() as Record<string, unknown>
-      expect(info).toMatchObject({ cluster: "local", driver: "process", healthy: true, units: 2, replicas: 2, availability: 1 })
-      expect(Number(info.cpuCores)).toBeGreaterThan(0)
-      for (const u of [first, second]) await run(client.deleteDeploymentUnit({ unitId: u.id }))
-    } finally {
-      await crm.stop()
-      await odgm.stop()
-    }
-  }, 60_000)
+        const metrics = await (await fetch(`${crm.url}/metrics`)).text()
+        expect(metrics).toMatch(/oprc_reconcile_runs_total\{[^}]*controller="crm-units"[^}]*\} [1-9]/)
+        expect(metrics).toMatch(/oprc_crm_replicas_ready\{[^}]*unit_id="w2-local"[^}]*\} 1/)
+        expect(metrics).toMatch(/oprc_crm_replicas_desired\{[^}]*unit_id="w2-local"[^}]*\} 1/)
+        const info = await (await fetch(`${crm.url}/oprc.crm.v1.ClusterInfoService/GetClusterInfo`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: "{}",
+        })).json() as Record<string, unknown>
+        expect(info).toMatchObject({
+          cluster: "local",
+          driver: "process",
+          healthy: true,
+          units: 2,
+          replicas: 2,
+          availability: 1,
+        })
+        expect(Number(info.cpuCores)).toBeGreaterThan(0)
+        for (const u of [first, second]) await run(client.deleteDeploymentUnit({ unitId: u.id }))
+      } finally {
+        await crm.stop()
+        await odgm.stop()
+      }
+    },
+    60_000,
+  )
 
   test("without ODGM: /readyz and cluster health say so, and a unit waits with the reason", async () => {
     const port = await freePort()
-    const crm = await startCrm(`http://127.0.0.1:${port}`, tmp("crm-noodgm"), { odgm: { url: `http://127.0.0.1:${port}`, timeoutMs: 500 } })
+    const crm = await startCrm(`http://127.0.0.1:${port}`, tmp("crm-noodgm"), {
+      odgm: { url: `http://127.0.0.1:${port}`, timeoutMs: 500 },
+    })
     try {
       const client = runtimeClient(crm.url)
       const ready = await fetch(`${crm.url}/readyz`)
@@ -66,7 +96,11 @@ describe("RuntimeService and ClusterInfoService", () => {
       })
       expect(waiting.message).toContain(`cannot apply collection noodgm.Counter to ODGM at http://127.0.0.1:${port}`)
       expect(waiting.phase).not.toBe(commonv1.DeploymentPhase.RUNNING)
-      const info = await (await fetch(`${crm.url}/oprc.crm.v1.ClusterInfoService/GetClusterInfo`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })).json() as Record<string, unknown>
+      const info = await (await fetch(`${crm.url}/oprc.crm.v1.ClusterInfoService/GetClusterInfo`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: "{}",
+      })).json() as Record<string, unknown>
       // proto3 JSON leaves false out.
       expect(info.healthy ?? false).toBe(false)
       await run(client.deleteDeploymentUnit({ unitId: unit.id }).pipe(Effect.ignore))
@@ -79,12 +113,21 @@ describe("RuntimeService and ClusterInfoService", () => {
     const etcd = await startEtcd()
     const odgm = await startOdgm()
     const dir = tmp("crm-etcd")
-    const input = { storage: { kind: "etcd" as const, etcd: { endpoints: etcd.endpoints, prefix: "/test-crm" } }, driver: { process: { stopOnExit: false } } }
+    const input = {
+      storage: { kind: "etcd" as const, etcd: { endpoints: etcd.endpoints, prefix: "/test-crm" } },
+      driver: { process: { stopOnExit: false } },
+    }
     let crm = await startCrm(odgm.url, dir, input)
     const unit = counterUnit({ id: "etcd-local", deploymentKey: "etcd", packageName: "etcdpkg" as never })
     try {
       await run(runtimeClient(crm.url).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
-      await eventually("Running", async () => ((await run(runtimeClient(crm.url).getDeploymentUnit({ unitId: unit.id }))).status?.phase === commonv1.DeploymentPhase.RUNNING ? true : undefined))
+      await eventually(
+        "Running",
+        async () => ((await run(runtimeClient(crm.url).getDeploymentUnit({ unitId: unit.id }))).status?.phase ===
+            commonv1.DeploymentPhase.RUNNING
+          ? true
+          : undefined),
+      )
       const pid = pidOf(unit.id, 0)
       await crm.stop()
       crm = await startCrm(odgm.url, dir, input)
@@ -110,7 +153,9 @@ describe("RuntimeService and ClusterInfoService", () => {
     const dir = tmp("crm-dead")
     const input = { driver: { process: { stopOnExit: false } } }
     let crm = await startCrm(odgm.url, dir, input)
-    const unit = counterUnit({ id: "dead-local", deploymentKey: "dead", packageName: "deadpkg" as never }, undefined, { minScale: 2 })
+    const unit = counterUnit({ id: "dead-local", deploymentKey: "dead", packageName: "deadpkg" as never }, undefined, {
+      minScale: 2,
+    })
     try {
       await run(runtimeClient(crm.url).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
       const running = async () => {

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { diedWith, freePorts, makeTempDir, type OtlpReceiver, removeTempDir, spawnServer, startOtlpReceiver, waitForHttp, type ServerProcess } from "@oprc/test-harness"
+import {
+  diedWith,
+  freePorts,
+  makeTempDir,
+  type OtlpReceiver,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  startOtlpReceiver,
+  waitForHttp,
+} from "@oprc/test-harness"
 import { eventually, pidsOfUnit, repoRoot } from "./support"
 
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
@@ -22,10 +32,24 @@ const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
 const startCrm = () =>
   spawnServer({
     name: "oprc-crm",
-    cmd: [join(buildDir, "oprc-crm"), "--port", String(ports[1]), "--host", "127.0.0.1", "--odgm-url", ODGM, "--sqlite-path", join(dataDir, "crm.sqlite")],
+    cmd: [
+      join(buildDir, "oprc-crm"),
+      "--port",
+      String(ports[1]),
+      "--host",
+      "127.0.0.1",
+      "--odgm-url",
+      ODGM,
+      "--sqlite-path",
+      join(dataDir, "crm.sqlite"),
+    ],
     cwd: repoRoot,
     ports: [ports[1]!],
-    env: { OPRC_DRIVER_PROCESS_LOG_DIR: join(dataDir, "logs"), OPRC_RECONCILE_RESYNC_MS: "1000", OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
+    env: {
+      OPRC_DRIVER_PROCESS_LOG_DIR: join(dataDir, "logs"),
+      OPRC_RECONCILE_RESYNC_MS: "1000",
+      OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url,
+    },
     logFile: join(dataDir, "crm.log"),
   })
 
@@ -35,19 +59,58 @@ const json = async (res: Response) => {
   return JSON.parse(text)
 }
 const invoke = (fn: string, body = "{}") =>
-  fetch(`${ODGM}/api/class/counter.Counter/-/objects/b1/invokes/${fn}?timeoutMs=3000`, { method: "POST", body, headers: { "content-type": "application/json" } })
+  fetch(`${ODGM}/api/class/counter.Counter/-/objects/b1/invokes/${fn}?timeoutMs=3000`, {
+    method: "POST",
+    body,
+    headers: { "content-type": "application/json" },
+  })
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm", "oprc-crm", "oprc-odgm"], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
+  const build = Bun.spawnSync([
+    process.execPath,
+    "scripts/build.ts",
+    "--outdir",
+    buildDir,
+    "oprc-pm",
+    "oprc-crm",
+    "oprc-odgm",
+  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
   ports = await freePorts(3)
   otlp = startOtlpReceiver()
   PM = `http://127.0.0.1:${ports[0]}`
   ODGM = `http://127.0.0.1:${ports[2]}`
-  odgm = spawnServer({ name: "oprc-odgm", cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[2]!], env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url } })
+  odgm = spawnServer({
+    name: "oprc-odgm",
+    cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"],
+    cwd: dataDir,
+    ports: [ports[2]!],
+    env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
+  })
   crm = startCrm()
-  writeFileSync(join(dataDir, "pm.yaml"), `clusters:\n  - {name: local, url: "http://127.0.0.1:${ports[1]}"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`)
-  pm = spawnServer({ name: "oprc-pm", cmd: [join(buildDir, "oprc-pm"), "--config", join(dataDir, "pm.yaml"), "--port", String(ports[0]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[0]!], env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url } })
+  writeFileSync(
+    join(dataDir, "pm.yaml"),
+    `clusters:\n  - {name: local, url: "http://127.0.0.1:${
+      ports[1]
+    }"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
+  )
+  pm = spawnServer({
+    name: "oprc-pm",
+    cmd: [
+      join(buildDir, "oprc-pm"),
+      "--config",
+      join(dataDir, "pm.yaml"),
+      "--port",
+      String(ports[0]),
+      "--host",
+      "127.0.0.1",
+      "--storage",
+      "memory",
+    ],
+    cwd: dataDir,
+    ports: [ports[0]!],
+    env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
+  })
   for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
     await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
   }
@@ -65,55 +128,93 @@ afterAll(async () => {
 })
 
 describe("PM -> CRM -> ODGM as compiled binaries", () => {
-  test("the counter deploys to Running, answers, survives a CRM SIGKILL without duplicates, and delete leaves nothing", async () => {
-    await json(await fetch(`${PM}/api/v1/packages`, { method: "POST", headers: { "content-type": "application/yaml" }, body: Bun.file(join(repoRoot, "examples/counter/package.yaml")) }))
-    const traceparent = `00-${traceId}-00f067aa0ba902b7-01`
-    await json(await fetch(`${PM}/api/v1/deployments`, { method: "POST", headers: { "content-type": "application/yaml", traceparent }, body: Bun.file(join(repoRoot, "examples/counter/deployment.yaml")) }))
-    const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
-    expect(running.status.phase).toBe("Running")
-    expect(running.status.clusters[0].message).toContain("Counter.fn 1/1")
-    // The PM shows each function's readiness as the CRM reports it.
-    expect(running.status.clusters[0].functions, JSON.stringify(running.status.clusters[0].functions)).toEqual([{ function: "Counter.fn", desiredReplicas: 1, readyReplicas: 1, message: "" }])
-    expect(await json(await invoke("increment", `{"by": 2}`))).toEqual({ count: 2 })
-    // One trace from the user's request through the PM's pass and the CRM's pass into ODGM.
-    const inTrace = (service: string) => otlp.waitForSpan((sp) => sp.traceId === traceId && sp.resource["service.name"] === service, 15_000)
-    const [pmSpan, crmSpan, odgmSpan] = await Promise.all([inTrace("oprc-pm"), inTrace("oprc-crm"), inTrace("oprc-odgm")])
-    expect([pmSpan.traceId, crmSpan.traceId, odgmSpan.traceId]).toEqual([traceId, traceId, traceId])
-    await otlp.waitForSpan((sp) => sp.traceId === traceId && sp.name === "OdgmCollections.apply", 15_000)
-    const before = pidsOfUnit(unitId)
-    expect(before.length).toBe(1)
+  test(
+    "the counter deploys to Running, answers, survives a CRM SIGKILL without duplicates, and delete leaves nothing",
+    async () => {
+      await json(
+        await fetch(`${PM}/api/v1/packages`, {
+          method: "POST",
+          headers: { "content-type": "application/yaml" },
+          body: Bun.file(join(repoRoot, "examples/counter/package.yaml")),
+        }),
+      )
+      const traceparent = `00-${traceId}-00f067aa0ba902b7-01`
+      await json(
+        await fetch(`${PM}/api/v1/deployments`, {
+          method: "POST",
+          headers: { "content-type": "application/yaml", traceparent },
+          body: Bun.file(join(repoRoot, "examples/counter/deployment.yaml")),
+        }),
+      )
+      const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
+      expect(running.status.phase).toBe("Running")
+      expect(running.status.clusters[0].message).toContain("Counter.fn 1/1")
+      // The PM shows each function's readiness as the CRM reports it.
+      expect(running.status.clusters[0].functions, JSON.stringify(running.status.clusters[0].functions)).toEqual([{
+        function: "Counter.fn",
+        desiredReplicas: 1,
+        readyReplicas: 1,
+        message: "",
+      }])
+      expect(await json(await invoke("increment", `{"by": 2}`))).toEqual({ count: 2 })
+      // One trace from the user's request through the PM's pass and the CRM's pass into ODGM.
+      const inTrace = (service: string) =>
+        otlp.waitForSpan((sp) => sp.traceId === traceId && sp.resource["service.name"] === service, 15_000)
+      const [pmSpan, crmSpan, odgmSpan] = await Promise.all([
+        inTrace("oprc-pm"),
+        inTrace("oprc-crm"),
+        inTrace("oprc-odgm"),
+      ])
+      expect([pmSpan.traceId, crmSpan.traceId, odgmSpan.traceId]).toEqual([traceId, traceId, traceId])
+      await otlp.waitForSpan((sp) => sp.traceId === traceId && sp.name === "OdgmCollections.apply", 15_000)
+      const before = pidsOfUnit(unitId)
+      expect(before.length).toBe(1)
 
-    let stop = false
-    let slowest = 0
-    const load = async () => {
-      while (!stop) {
-        const t = performance.now()
-        await (await invoke("get")).arrayBuffer()
-        slowest = Math.max(slowest, performance.now() - t)
+      let stop = false
+      let slowest = 0
+      const load = async () => {
+        while (!stop) {
+          const t = performance.now()
+          await (await invoke("get")).arrayBuffer()
+          slowest = Math.max(slowest, performance.now() - t)
+        }
       }
-    }
-    const loop = load()
-    await crm.kill9()
-    // Functions keep serving while their CRM is down.
-    expect((await invoke("increment")).status).toBe(200)
-    crm = startCrm()
-    await waitForHttp(`http://127.0.0.1:${ports[1]}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(crm) })
-    const unit = await eventually("the restarted CRM reports the unit Running", async () => {
-      const r = await fetch(`http://127.0.0.1:${ports[1]}/oprc.crm.v1.RuntimeService/GetDeploymentUnit`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ unitId }) })
-      const body = r.status === 200 ? (await r.json()) as { status?: { phase?: string; functions: Array<{ readyReplicas: number }> } } : undefined
-      return body?.status?.phase === "DEPLOYMENT_PHASE_RUNNING" ? body : undefined
-    })
-    expect(unit.status?.functions[0]?.readyReplicas).toBe(1)
-    await Bun.sleep(1500)
-    stop = true
-    await loop
-    expect(pidsOfUnit(unitId)).toEqual(before)
-    expect(slowest).toBeLessThan(5000)
+      const loop = load()
+      await crm.kill9()
+      // Functions keep serving while their CRM is down.
+      expect((await invoke("increment")).status).toBe(200)
+      crm = startCrm()
+      await waitForHttp(`http://127.0.0.1:${ports[1]}/readyz`, (status) => status === 200, 30_000, {
+        abortIf: diedWith(crm),
+      })
+      const unit = await eventually("the restarted CRM reports the unit Running", async () => {
+        const r = await fetch(`http://127.0.0.1:${ports[1]}/oprc.crm.v1.RuntimeService/GetDeploymentUnit`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ unitId }),
+        })
+        const body = r.status === 200
+          ? (await r.json()) as { status?: { phase?: string; functions: Array<{ readyReplicas: number }> } }
+          : undefined
+        return body?.status?.phase === "DEPLOYMENT_PHASE_RUNNING" ? body : undefined
+      })
+      expect(unit.status?.functions[0]?.readyReplicas).toBe(1)
+      await Bun.sleep(1500)
+      stop = true
+      await loop
+      expect(pidsOfUnit(unitId)).toEqual(before)
+      expect(slowest).toBeLessThan(5000)
 
-    const deleted = await fetch(`${PM}/api/v1/deployments/counter-dev`, { method: "DELETE" })
-    expect(deleted.status).toBeLessThan(300)
-    await eventually("deployment gone", async () => ((await fetch(`${PM}/api/v1/deployments/counter-dev`)).status === 404 ? true : undefined), 30_000)
-    await eventually("processes gone", async () => (pidsOfUnit(unitId).length === 0 ? true : undefined), 10_000)
-    expect((await invoke("get")).status).toBe(404)
-  }, 120_000)
+      const deleted = await fetch(`${PM}/api/v1/deployments/counter-dev`, { method: "DELETE" })
+      expect(deleted.status).toBeLessThan(300)
+      await eventually(
+        "deployment gone",
+        async () => ((await fetch(`${PM}/api/v1/deployments/counter-dev`)).status === 404 ? true : undefined),
+        30_000,
+      )
+      await eventually("processes gone", async () => (pidsOfUnit(unitId).length === 0 ? true : undefined), 10_000)
+      expect((await invoke("get")).status).toBe(404)
+    },
+    120_000,
+  )
 })

@@ -2,12 +2,19 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse, stringify } from "yaml"
-import { diedWith, freePorts, makeTempDir, removeTempDir, spawnServer, waitForHttp, type ServerProcess } from "@oprc/test-harness"
+import {
+  diedWith,
+  freePorts,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  waitForHttp,
+} from "@oprc/test-harness"
 import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
-import { counterUnit, eventually as until, runtimeClient } from "./support"
+import { counterUnit, eventually as until, repoRoot, runtimeClient } from "./support"
 import { startK8s } from "./k8s-support"
-import { repoRoot } from "./support"
 const eventually = until
 
 // The acceptance path: PM -> dist/oprc-crm --driver kubernetes --kubeconfig FILE -> the emulator
@@ -35,23 +42,70 @@ const get = async (path: string) => {
 }
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm", "oprc-crm", "oprc-odgm"], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
+  const build = Bun.spawnSync([
+    process.execPath,
+    "scripts/build.ts",
+    "--outdir",
+    buildDir,
+    "oprc-pm",
+    "oprc-crm",
+    "oprc-odgm",
+  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
   k = await startK8s({ tls: true, workloads: { readyDelayMs: 300 } })
   const ports = await freePorts(3)
   PM = `http://127.0.0.1:${ports[0]}`
   const ODGM = `http://127.0.0.1:${ports[2]}`
-  odgm = spawnServer({ name: "oprc-odgm", cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[2]!] })
+  odgm = spawnServer({
+    name: "oprc-odgm",
+    cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"],
+    cwd: dataDir,
+    ports: [ports[2]!],
+  })
   crm = spawnServer({
     name: "oprc-crm",
-    cmd: [join(buildDir, "oprc-crm"), "--driver", "kubernetes", "--kubeconfig", k.emulator.kubeconfigPath, "--port", String(ports[1]), "--host", "127.0.0.1", "--odgm-url", ODGM, "--storage", "memory"],
+    cmd: [
+      join(buildDir, "oprc-crm"),
+      "--driver",
+      "kubernetes",
+      "--kubeconfig",
+      k.emulator.kubeconfigPath,
+      "--port",
+      String(ports[1]),
+      "--host",
+      "127.0.0.1",
+      "--odgm-url",
+      ODGM,
+      "--storage",
+      "memory",
+    ],
     cwd: dataDir,
     ports: [ports[1]!],
     env: { OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500", OPRC_RECONCILE_RESYNC_MS: "2000" },
     logFile: join(dataDir, "crm.log"),
   })
-  writeFileSync(join(dataDir, "pm.yaml"), `clusters:\n  - {name: local, url: "http://127.0.0.1:${ports[1]}"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`)
-  pm = spawnServer({ name: "oprc-pm", cmd: [join(buildDir, "oprc-pm"), "--config", join(dataDir, "pm.yaml"), "--port", String(ports[0]), "--host", "127.0.0.1", "--storage", "memory"], cwd: dataDir, ports: [ports[0]!] })
+  writeFileSync(
+    join(dataDir, "pm.yaml"),
+    `clusters:\n  - {name: local, url: "http://127.0.0.1:${
+      ports[1]
+    }"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
+  )
+  pm = spawnServer({
+    name: "oprc-pm",
+    cmd: [
+      join(buildDir, "oprc-pm"),
+      "--config",
+      join(dataDir, "pm.yaml"),
+      "--port",
+      String(ports[0]),
+      "--host",
+      "127.0.0.1",
+      "--storage",
+      "memory",
+    ],
+    cwd: dataDir,
+    ports: [ports[0]!],
+  })
   for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
     await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
   }
@@ -67,63 +121,123 @@ afterAll(async () => {
 })
 
 describe("PM -> oprc-crm (kubernetes driver, compiled) -> Kubernetes API emulator over TLS", () => {
-  test("the counter (as a container image, minScale 0: Knative) reaches Running when the simulated Knative Service is ready; the PM shows the cluster's conditions; delete cleans up", async () => {
-    const pkg = parse(readFileSync(join(repoRoot, "examples/counter/package.yaml"), "utf8"))
-    pkg.functions[0].provision = { image: "ghcr.io/oprc/counter:1.0.0", port: 8080 }
-    await json(await fetch(`${PM}/api/v1/packages`, { method: "POST", headers: { "content-type": "application/yaml" }, body: stringify(pkg) }))
-    await json(await fetch(`${PM}/api/v1/deployments`, { method: "POST", headers: { "content-type": "application/yaml" }, body: Bun.file(join(repoRoot, "examples/counter/deployment.yaml")) }))
-    const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
-    expect(running.status.phase).toBe("Running")
-    const cluster = running.status.clusters[0]
-    // minScale 0 and no template: Knative, scaled to zero (0 of 0 replicas is all there is to run).
-    expect(cluster.message).toContain("Counter.fn 0/0")
-    expect(Object.fromEntries(cluster.conditions.map((c: { type: string; status: string }) => [c.type, c.status]))).toMatchObject({ Available: "True", Progressing: "False", Degraded: "False" })
-    const record = await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")
-    expect(record.status.template).toBe("knative")
-    expect(record.status.templateReason).toContain("minScale 0 asks for scale to zero")
-    const ksvc = await get("/apis/serving.knative.dev/v1/namespaces/default/services/counter-dev-local-counter-fn")
-    expect(ksvc.spec.template.spec.containers[0].image).toBe("ghcr.io/oprc/counter:1.0.0")
-    expect(ksvc.spec.template.metadata.annotations["autoscaling.knative.dev/min-scale"]).toBe("0")
+  test(
+    "the counter (as a container image, minScale 0: Knative) reaches Running when the simulated Knative Service is ready; the PM shows the cluster's conditions; delete cleans up",
+    async () => {
+      const pkg = parse(readFileSync(join(repoRoot, "examples/counter/package.yaml"), "utf8"))
+      pkg.functions[0].provision = { image: "ghcr.io/oprc/counter:1.0.0", port: 8080 }
+      await json(
+        await fetch(`${PM}/api/v1/packages`, {
+          method: "POST",
+          headers: { "content-type": "application/yaml" },
+          body: stringify(pkg),
+        }),
+      )
+      await json(
+        await fetch(`${PM}/api/v1/deployments`, {
+          method: "POST",
+          headers: { "content-type": "application/yaml" },
+          body: Bun.file(join(repoRoot, "examples/counter/deployment.yaml")),
+        }),
+      )
+      const running = await json(await fetch(`${PM}/api/v1/deployments/counter-dev?waitFor=Running&timeoutMs=30000`))
+      expect(running.status.phase).toBe("Running")
+      const cluster = running.status.clusters[0]
+      // minScale 0 and no template: Knative, scaled to zero (0 of 0 replicas is all there is to run).
+      expect(cluster.message).toContain("Counter.fn 0/0")
+      expect(Object.fromEntries(cluster.conditions.map((c: { type: string; status: string }) => [c.type, c.status])))
+        .toMatchObject({ Available: "True", Progressing: "False", Degraded: "False" })
+      const record = await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")
+      expect(record.status.template).toBe("knative")
+      expect(record.status.templateReason).toContain("minScale 0 asks for scale to zero")
+      const ksvc = await get("/apis/serving.knative.dev/v1/namespaces/default/services/counter-dev-local-counter-fn")
+      expect(ksvc.spec.template.spec.containers[0].image).toBe("ghcr.io/oprc/counter:1.0.0")
+      expect(ksvc.spec.template.metadata.annotations["autoscaling.knative.dev/min-scale"]).toBe("0")
 
-    const deleted = await fetch(`${PM}/api/v1/deployments/counter-dev`, { method: "DELETE" })
-    expect(deleted.status).toBeLessThan(300)
-    await eventually("record gone", async () => ((await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")) === undefined ? true : undefined), 30_000)
-    await eventually("Knative Service collected", async () =>
-      (await get("/apis/serving.knative.dev/v1/namespaces/default/services")).items.length === 0 ? true : undefined, 10_000)
-  }, 120_000)
+      const deleted = await fetch(`${PM}/api/v1/deployments/counter-dev`, { method: "DELETE" })
+      expect(deleted.status).toBeLessThan(300)
+      await eventually(
+        "record gone",
+        async () => ((await get("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/counter-dev-local")) ===
+            undefined
+          ? true
+          : undefined),
+        30_000,
+      )
+      await eventually(
+        "Knative Service collected",
+        async () =>
+          (await get("/apis/serving.knative.dev/v1/namespaces/default/services")).items.length === 0 ? true : undefined,
+        10_000,
+      )
+    },
+    120_000,
+  )
 })
 
 describe("in-cluster: service account token and CA instead of a kubeconfig", () => {
-  test("the compiled CRM without --kubeconfig uses KUBERNETES_SERVICE_HOST/PORT, the token and the CA (verified), and runs a unit", async () => {
-    const cluster = await startK8s({ tls: true, token: "sa-token-123", workloads: { readyDelayMs: 100 } })
-    const sa = join(dataDir, "sa")
-    mkdirSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount"), { recursive: true })
-    writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/token"), "sa-token-123")
-    writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/ca.crt"), cluster.emulator.caCert!)
-    const url = new URL(cluster.emulator.url)
-    const [port] = await freePorts(1)
-    const inCluster = spawnServer({
-      name: "oprc-crm-in-cluster",
-      cmd: [join(buildDir, "oprc-crm"), "--driver", "kubernetes", "--port", String(port), "--host", "127.0.0.1", "--odgm-url", `http://127.0.0.1:1`, "--storage", "memory"],
-      cwd: dataDir,
-      ports: [port!],
-      env: { KUBERNETES_SERVICE_HOST: url.hostname, KUBERNETES_SERVICE_PORT: url.port, OPRC_DRIVER_KUBERNETES_SERVICE_ACCOUNT_ROOT: sa, OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500" },
-      logFile: join(dataDir, "crm-in-cluster.log"),
-    })
-    try {
-      await waitForHttp(`http://127.0.0.1:${port}/healthz`, (status) => status === 200, 30_000, { abortIf: diedWith(inCluster) })
-      const unit = counterUnit({ id: "incluster-local", deploymentKey: "incluster", template: "k8s-deployment" }, [], { image: "ghcr.io/oprc/counter:1", minScale: 1, maxScale: 1 })
-      await Effect.runPromise(runtimeClient(`http://127.0.0.1:${port}`).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
-      // ODGM is unreachable here (port 1), so the unit stays Progressing; the workloads are what this checks.
-      const rec = await eventually("record reconciled in-cluster", async () => {
-        const res = await fetch(`${cluster.emulator.url}/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/incluster-local`, { headers: { authorization: "Bearer sa-token-123" }, tls: { ca: cluster.emulator.caCert } } as RequestInit)
-        const r = res.status === 200 ? ((await res.json()) as any) : undefined
-        return r?.status?.conditions?.find((c: any) => c.type === "Available")?.status === "True" ? r : undefined
-      }, 20_000)
-      expect(rec.status.conditions.find((c: any) => c.type === "Progressing").reason).toBe("OdgmUnavailable")
-    } finally {
-      await inCluster.stop()
-      await cluster.emulator.stop()
-    }
-  }, 60_000)
+  test(
+    "the compiled CRM without --kubeconfig uses KUBERNETES_SERVICE_HOST/PORT, the token and the CA (verified), and runs a unit",
+    async () => {
+      const cluster = await startK8s({ tls: true, token: "sa-token-123", workloads: { readyDelayMs: 100 } })
+      const sa = join(dataDir, "sa")
+      mkdirSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount"), { recursive: true })
+      writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/token"), "sa-token-123")
+      writeFileSync(join(sa, "var/run/secrets/kubernetes.io/serviceaccount/ca.crt"), cluster.emulator.caCert!)
+      const url = new URL(cluster.emulator.url)
+      const [port] = await freePorts(1)
+      const inCluster = spawnServer({
+        name: "oprc-crm-in-cluster",
+        cmd: [
+          join(buildDir, "oprc-crm"),
+          "--driver",
+          "kubernetes",
+          "--port",
+          String(port),
+          "--host",
+          "127.0.0.1",
+          "--odgm-url",
+          `http://127.0.0.1:1`,
+          "--storage",
+          "memory",
+        ],
+        cwd: dataDir,
+        ports: [port!],
+        env: {
+          KUBERNETES_SERVICE_HOST: url.hostname,
+          KUBERNETES_SERVICE_PORT: url.port,
+          OPRC_DRIVER_KUBERNETES_SERVICE_ACCOUNT_ROOT: sa,
+          OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500",
+        },
+        logFile: join(dataDir, "crm-in-cluster.log"),
+      })
+      try {
+        await waitForHttp(`http://127.0.0.1:${port}/healthz`, (status) => status === 200, 30_000, {
+          abortIf: diedWith(inCluster),
+        })
+        const unit = counterUnit(
+          { id: "incluster-local", deploymentKey: "incluster", template: "k8s-deployment" },
+          [],
+          { image: "ghcr.io/oprc/counter:1", minScale: 1, maxScale: 1 },
+        )
+        await Effect.runPromise(
+          runtimeClient(`http://127.0.0.1:${port}`).applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }),
+        )
+        // ODGM is unreachable here (port 1), so the unit stays Progressing; the workloads are what this checks.
+        const rec = await eventually("record reconciled in-cluster", async () => {
+          const res = await fetch(
+            `${cluster.emulator.url}/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords/incluster-local`,
+            { headers: { authorization: "Bearer sa-token-123" }, tls: { ca: cluster.emulator.caCert } } as RequestInit,
+          )
+          const r = res.status === 200 ? ((await res.json()) as any) : undefined
+          return r?.status?.conditions?.find((c: any) => c.type === "Available")?.status === "True" ? r : undefined
+        }, 20_000)
+        expect(rec.status.conditions.find((c: any) => c.type === "Progressing").reason).toBe("OdgmUnavailable")
+      } finally {
+        await inCluster.stop()
+        await cluster.emulator.stop()
+      }
+    },
+    60_000,
+  )
 })

@@ -3,7 +3,7 @@ import { join } from "node:path"
 import { describe, expect, test } from "bun:test"
 import { Effect, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Nfr as NfrSchema, type EnforcementMode } from "@oprc/models"
+import { type EnforcementMode, Nfr as NfrSchema } from "@oprc/models"
 import { freePort, makeTempDir, removeTempDir } from "@oprc/test-harness"
 import {
   NfrConfig,
@@ -13,9 +13,9 @@ import {
   type NfrWorkload,
   Prometheus,
   promql,
+  type Sample,
   ScaleFailed,
   sdLabels,
-  type Sample,
 } from "../src/nfr"
 
 // The decision loop over simulated time (TestClock): the NFR controller with an in-memory
@@ -66,7 +66,10 @@ const makeWorld = (opts: {
     workload = {
       ...workload,
       desiredReplicas: n,
-      replicas: Array.from({ length: n }, (_, i) => ({ id: `r${i}`, url: `http://127.0.0.1:${9100 + i}`, ready: true })),
+      replicas: Array.from(
+        { length: n },
+        (_, i) => ({ id: `r${i}`, url: `http://127.0.0.1:${9100 + i}`, ready: true }),
+      ),
     }
   }
   setReplicas(opts.replicas ?? 1)
@@ -91,15 +94,16 @@ const makeWorld = (opts: {
   const one = (v: number | undefined): ReadonlyArray<Sample> => (v === undefined ? [] : [{ labels, value: v }])
   const prometheus = Layer.succeed(Prometheus)({
     url: "scripted",
-    query: (text) => Effect.sync(() => {
-      queries++
-      if (text === q.rps) return one(series.rps)
-      if (text === q.p99) return one(series.p99Ms === undefined ? undefined : series.p99Ms / 1000)
-      if (text === q.errors) return one(series.rps === undefined ? undefined : series.errors ?? 0)
-      if (text === q.cpu) return one(0.25)
-      if (text === q.memory) return one(64 * 1048576)
-      return []
-    }),
+    query: (text) =>
+      Effect.sync(() => {
+        queries++
+        if (text === q.rps) return one(series.rps)
+        if (text === q.p99) return one(series.p99Ms === undefined ? undefined : series.p99Ms / 1000)
+        if (text === q.errors) return one(series.rps === undefined ? undefined : series.errors ?? 0)
+        if (text === q.cpu) return one(0.25)
+        if (text === q.memory) return one(64 * 1048576)
+        return []
+      }),
   })
   return {
     /** "scripted": the series set by the test; "none": no Prometheus configured; or a real client. */
@@ -128,7 +132,7 @@ type World = ReturnType<typeof makeWorld>
 
 /** Runs `passes` analyses one interval apart (the first at t = 0), returning replicas after each. */
 const passes = (w: World, n: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const controller = yield* NfrController
     const after: Array<number> = []
     for (let i = 0; i < n; i++) {
@@ -154,7 +158,7 @@ describe("NFR decision loop (TestClock)", () => {
 
   test("a pass at the current count restarts the stability window", async () => {
     const w = makeWorld({})
-    const controller = Effect.gen(function* () {
+    const controller = Effect.gen(function*() {
       const c = yield* NfrController
       const out: Array<number> = []
       for (const rps of [250, 250, 50, 250, 250, 250, 250]) {
@@ -171,7 +175,7 @@ describe("NFR decision loop (TestClock)", () => {
 
   test("while rates drift in one direction, the most conservative count is applied", async () => {
     const w = makeWorld({})
-    const controller = Effect.gen(function* () {
+    const controller = Effect.gen(function*() {
       const c = yield* NfrController
       for (const rps of [450, 250, 350, 500]) {
         w.set({ rps })
@@ -186,7 +190,7 @@ describe("NFR decision loop (TestClock)", () => {
 
   test("scale-in waits for the cooldown after a change, and goes to the lower bound with no traffic", async () => {
     const w = makeWorld({})
-    const program = Effect.gen(function* () {
+    const program = Effect.gen(function*() {
       const c = yield* NfrController
       w.set({ rps: 250 })
       const out: Array<number> = []
@@ -262,7 +266,7 @@ describe("NFR decision loop (TestClock)", () => {
     // 3 at t = 3; the rate stays at 250, now per 3 replicas: no further change.
     expect(out.at(-1)).toBe(3)
     const w2 = makeWorld({})
-    const program = Effect.gen(function* () {
+    const program = Effect.gen(function*() {
       const c = yield* NfrController
       const seen: Array<number> = []
       for (let t = 0; t < 12; t++) {
@@ -281,7 +285,7 @@ describe("NFR decision loop (TestClock)", () => {
 
   test("observe mode reports the numbers and the recommendation and never scales", async () => {
     const w = makeWorld({ enforcement: "OBSERVE", nfr: { maxLatencyP99Ms: 50 } })
-    const program = Effect.gen(function* () {
+    const program = Effect.gen(function*() {
       w.set({ rps: 300, p99Ms: 20 })
       yield* passes(w, 4)
       const within = { condition: w.lastCondition(), fn: w.lastFunction() }
@@ -291,7 +295,12 @@ describe("NFR decision loop (TestClock)", () => {
       return within
     })
     const within = await run(w, program)
-    expect(within.condition).toMatchObject({ type: "NfrObserved", status: "True", reason: "WithinTargets", observedGeneration: 3 })
+    expect(within.condition).toMatchObject({
+      type: "NfrObserved",
+      status: "True",
+      reason: "WithinTargets",
+      observedGeneration: 3,
+    })
     expect(within.condition.message).toContain("300 rps, p99 20 ms, errors 0%, cpu 0.3 cores, memory 64 MiB")
     // Capacity learned at 300 rps within the target: one replica is enough.
     expect(within.fn).toMatchObject({ recommendedReplicas: 1, desiredReplicas: 1, capacityRps: 300 })
@@ -334,7 +343,7 @@ describe("NFR decision loop (TestClock)", () => {
     const w = makeWorld({})
     w.set({ rps: 250 })
     const looping = NfrController.layerLoop(config).pipe(Layer.provideMerge(w.layer()))
-    const program = Effect.gen(function* () {
+    const program = Effect.gen(function*() {
       yield* TestClock.adjust(config.intervalMs * 5)
       return w.reports.length
     })
@@ -381,13 +390,21 @@ describe("NFR decision loop (TestClock)", () => {
       expect(JSON.parse(readFileSync(file, "utf8"))).toEqual([
         {
           targets: ["127.0.0.1:9100", "127.0.0.1:9101"],
-          labels: { oprc_component: "function", oprc_deployment: "shop", oprc_unit: "shop-local", oprc_class: "shop.Cart", oprc_function: "Cart.fn" },
+          labels: {
+            oprc_component: "function",
+            oprc_deployment: "shop",
+            oprc_unit: "shop-local",
+            oprc_class: "shop.Cart",
+            oprc_function: "Cart.fn",
+          },
         },
         { targets: ["127.0.0.1:8081"], labels: { oprc_component: "odgm" } },
       ])
       const bad = makeWorld({})
       bad.set({ rps: 10 })
-      await Effect.runPromise(Effect.provide(passes(bad, 1), bad.layer("scripted", { ...config, fileSd: "/proc/no-such-dir/targets.json" })))
+      await Effect.runPromise(
+        Effect.provide(passes(bad, 1), bad.layer("scripted", { ...config, fileSd: "/proc/no-such-dir/targets.json" })),
+      )
       expect(bad.lastCondition()).toMatchObject({ status: "True" })
     } finally {
       removeTempDir(dir)
@@ -399,7 +416,9 @@ describe("NFR decision loop (TestClock)", () => {
     w.set({ rps: 250 })
     expect((await run(w, passes(w, 6))).at(-1)).toBe(1)
     expect(w.scaleCalls).toEqual([3, 3, 3])
-    expect(w.lastFunction().reason).toContain("cannot scale function Cart.fn of shop-local to 3: unit shop-local is being deleted")
+    expect(w.lastFunction().reason).toContain(
+      "cannot scale function Cart.fn of shop-local to 3: unit shop-local is being deleted",
+    )
     expect(w.lastFunction()).toMatchObject({ desiredReplicas: 1, scaled: false })
   })
 

@@ -15,7 +15,11 @@ const quiet = Layer.succeed(References.MinimumLogLevel, process.env.CRM_TEST_LOG
 
 /** ODGM in this process (memory store) on a free port: the real CollectionService and gateway. */
 export const startOdgm = async () => {
-  const decoded = Schema.decodeUnknownSync(OdgmConfig)({ server: { host: "127.0.0.1", port: 8081, shutdownGraceMs: 200 }, storage: { kind: "memory" }, collections: { refreshMs: 200 } })
+  const decoded = Schema.decodeUnknownSync(OdgmConfig)({
+    server: { host: "127.0.0.1", port: 8081, shutdownGraceMs: 200 },
+    storage: { kind: "memory" },
+    collections: { refreshMs: 200 },
+  })
   return startServer(OdgmApp({ ...decoded, server: { ...decoded.server, port: 0 } }).pipe(Layer.provide(quiet)))
 }
 
@@ -30,7 +34,16 @@ export const startCrm = async (odgmUrl: string, dataDir: string, input: Partial<
     reconcile: { resyncMs: 2000 },
     ...input,
     // A failing test must not leave function processes behind on a shared machine: stop them with the CRM.
-    driver: { process: { workDir: repoRoot, logDir: `${dataDir}/logs`, stopGraceMs: 1000, restartBaseMs: 100, stopOnExit: true, ...(input.driver?.process ?? {}) } },
+    driver: {
+      process: {
+        workDir: repoRoot,
+        logDir: `${dataDir}/logs`,
+        stopGraceMs: 1000,
+        restartBaseMs: 100,
+        stopOnExit: true,
+        ...(input.driver?.process ?? {}),
+      },
+    },
   })
   return startServer(CrmApp({ ...decoded, server: { ...decoded.server, port: 0 } }).pipe(Layer.provide(quiet)))
 }
@@ -38,7 +51,11 @@ export const startCrm = async (odgmUrl: string, dataDir: string, input: Partial<
 export const runtimeClient = (url: string) => makeClient(crmv1.RuntimeService, { baseUrl: url, timeoutMs: 20_000 })
 
 /** The counter example as a unit for cluster `local`; `command` replaces its provision.command. */
-export const counterUnit = (overrides: Partial<DeploymentUnitInput> = {}, command: ReadonlyArray<string> = [bun, "examples/counter/src/main.ts"], provision: Record<string, unknown> = {}): DeploymentUnit =>
+export const counterUnit = (
+  overrides: Partial<DeploymentUnitInput> = {},
+  command: ReadonlyArray<string> = [bun, "examples/counter/src/main.ts"],
+  provision: Record<string, unknown> = {},
+): DeploymentUnit =>
   Effect.runSync(decodeDeploymentUnit({
     id: "counter-dev-local",
     deploymentKey: "counter-dev",
@@ -61,7 +78,11 @@ export const counterUnit = (overrides: Partial<DeploymentUnitInput> = {}, comman
   }))
 
 /** Polls until `check` returns a value, or fails with the last thing seen. */
-export const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> => {
+export const eventually = async <T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> => {
   const until = Date.now() + timeoutMs
   let last: unknown
   while (Date.now() < until) {

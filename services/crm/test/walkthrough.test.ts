@@ -1,7 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { diedWith, freePorts, makeTempDir, removeTempDir, type ServerProcess, spawnServer, waitForHttp } from "@oprc/test-harness"
+import {
+  diedWith,
+  freePorts,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  waitForHttp,
+} from "@oprc/test-harness"
 import { eventually, pidsOfUnit, repoRoot } from "./support"
 
 // docs/crm.md's curl walkthrough, block by block, against `oprc dev` (what `npm start` runs)
@@ -20,19 +28,39 @@ beforeAll(async () => {
   const [pm, odgm, crm] = await freePorts(3)
   env = { PM: `http://127.0.0.1:${pm}`, ODGM: `http://127.0.0.1:${odgm}`, CRM: `http://127.0.0.1:${crm}` }
   const config = join(dataDir, "dev.yaml")
-  writeFileSync(config, JSON.stringify({
-    pm: { storage: { kind: "sqlite", sqlite: { path: join(dataDir, "pm.sqlite") } } },
-    odgm: { storage: { kind: "sqlite", sqlite: { path: join(dataDir, "odgm.sqlite") } } },
-    crm: { storage: { sqlite: { path: join(dataDir, "crm.sqlite") } }, driver: { process: { logDir: join(dataDir, "logs") } } },
-    telemetry: { log: { level: "warn" } },
-  }))
+  writeFileSync(
+    config,
+    JSON.stringify({
+      pm: { storage: { kind: "sqlite", sqlite: { path: join(dataDir, "pm.sqlite") } } },
+      odgm: { storage: { kind: "sqlite", sqlite: { path: join(dataDir, "odgm.sqlite") } } },
+      crm: {
+        storage: { sqlite: { path: join(dataDir, "crm.sqlite") } },
+        driver: { process: { logDir: join(dataDir, "logs") } },
+      },
+      telemetry: { log: { level: "warn" } },
+    }),
+  )
   dev = spawnServer({
     name: "oprc-dev",
-    cmd: [process.execPath, "services/cli/src/main.ts", "dev", "--config", config, "--pm-port", String(pm), "--odgm-port", String(odgm), "--crm-port", String(crm)],
+    cmd: [
+      process.execPath,
+      "services/cli/src/main.ts",
+      "dev",
+      "--config",
+      config,
+      "--pm-port",
+      String(pm),
+      "--odgm-port",
+      String(odgm),
+      "--crm-port",
+      String(crm),
+    ],
     cwd: repoRoot,
     ports: [pm!, odgm!, crm!],
   })
-  for (const url of Object.values(env)) await waitForHttp(`${url}/readyz`, (s) => s === 200, 60_000, { abortIf: diedWith(dev) })
+  for (const url of Object.values(env)) {
+    await waitForHttp(`${url}/readyz`, (s) => s === 200, 60_000, { abortIf: diedWith(dev) })
+  }
 }, 90_000)
 
 afterAll(async () => {
@@ -42,7 +70,12 @@ afterAll(async () => {
 })
 
 const run = async (script: string) => {
-  const p = Bun.spawn(["bash", "-eo", "pipefail", "-c", script], { cwd: repoRoot, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" })
+  const p = Bun.spawn(["bash", "-eo", "pipefail", "-c", script], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
   if (code !== 0) throw new Error(`block failed (exit ${code}):\n${script}\n--- stdout\n${out}\n--- stderr\n${err}`)
   return out
@@ -66,10 +99,16 @@ describe("docs/crm.md walkthrough on oprc dev", () => {
       "Degraded=CONDITION_STATUS_FALSE Healthy",
     ])
     expect(out[1]).toMatch(/NfrObserved=CONDITION_STATUS_UNKNOWN \w+\n$/)
-    expect(out[2]).toBe('{"count":5}\n{"count":5}\n')
-    expect(out[3]).toMatch(/^[1-5] log line\(s\)\nlocal process healthy=true units=1 replicas=1\nstorage \(sqlite\)=true odgm=true\n$/)
+    expect(out[2]).toBe("{\"count\":5}\n{\"count\":5}\n")
+    expect(out[3]).toMatch(
+      /^[1-5] log line\(s\)\nlocal process healthy=true units=1 replicas=1\nstorage \(sqlite\)=true odgm=true\n$/,
+    )
     expect(out[4]).toMatch(/^Deleting\n/)
     expect(out[4]).toContain("invoke after delete: HTTP 404\n")
-    await eventually("no function process left", async () => (pidsOfUnit("counter-dev-local").length === 0 ? true : undefined), 10_000)
+    await eventually(
+      "no function process left",
+      async () => (pidsOfUnit("counter-dev-local").length === 0 ? true : undefined),
+      10_000,
+    )
   }, 90_000)
 })

@@ -19,9 +19,10 @@ import { TriggerDispatcher } from "./events/TriggerDispatcher.ts"
 
 /** Every ODGM service over the configured store, built once. */
 export const OdgmServices = (config: OdgmConfig) => {
-  const stored = Layer.mergeAll(Outbox.layer, CollectionRegistry.layer({ refreshMs: config.collections.refreshMs })).pipe(
-    Layer.provideMerge(storageLayer(config.storage)),
-  )
+  const stored = Layer.mergeAll(Outbox.layer, CollectionRegistry.layer({ refreshMs: config.collections.refreshMs }))
+    .pipe(
+      Layer.provideMerge(storageLayer(config.storage)),
+    )
   const local = Layer.mergeAll(
     ObjectLocks.layer,
     FunctionClient.layer(config.invocation),
@@ -35,12 +36,18 @@ export const OdgmServices = (config: OdgmConfig) => {
 
 /** Collections from `collections.file`, applied before the server starts answering. */
 const startup = (config: OdgmConfig) =>
-  Layer.effectDiscard(config.collections.file === undefined ? Effect.void : CollectionRegistry.loadFile(config.collections.file))
+  Layer.effectDiscard(
+    config.collections.file === undefined ? Effect.void : CollectionRegistry.loadFile(config.collections.file),
+  )
 
 /** oprc-odgm on one port: ObjectService, InvocationService, CollectionService, EventService and the REST gateway. */
 export const OdgmApp = (config: OdgmConfig) => {
   const services = OdgmServices(config)
-  const rest: ReadonlyArray<RestRoute<Layer.Success<ReturnType<typeof OdgmServices>>>> = [...objectRoutes, ...invokeRoutes, ...adminRoutes]
+  const rest: ReadonlyArray<RestRoute<Layer.Success<ReturnType<typeof OdgmServices>>>> = [
+    ...objectRoutes,
+    ...invokeRoutes,
+    ...adminRoutes,
+  ]
   return serve(serverOptions("oprc-odgm", config.server), {
     rpc: rpcServices,
     rest,

@@ -8,7 +8,8 @@ import { labelled, latencyBuckets } from "@oprc/observability"
  */
 
 const invocations = Metric.counter("oprc_odgm_invocations_total", {
-  description: "Invocations answered, by class, function and status (ok, invalid, app_error, system_error, unavailable, deadline_exceeded, conflict, ...)",
+  description:
+    "Invocations answered, by class, function and status (ok, invalid, app_error, system_error, unavailable, deadline_exceeded, conflict, ...)",
   incremental: true,
 })
 const duration = Metric.histogram("oprc_odgm_invocation_duration_seconds", {
@@ -23,7 +24,8 @@ const conflicts = Metric.counter("oprc_odgm_invocation_conflicts_total", {
   incremental: true,
 })
 const deliveries = Metric.counter("oprc_odgm_trigger_deliveries_total", {
-  description: "Outbox deliveries (triggers, async invocations), by target class, function and result (delivered, retry, dead_letter)",
+  description:
+    "Outbox deliveries (triggers, async invocations), by target class, function and result (delivered, retry, dead_letter)",
   incremental: true,
 })
 const retries = Metric.counter("oprc_odgm_trigger_retries_total", {
@@ -67,4 +69,5 @@ export const recordDelivery = (cls: string, fn: string, result: "delivered" | "r
 
 export const setInFlight = (n: number) => Metric.update(inFlight, n)
 
-export const recordObjectOp = (cls: string, op: string, result: string) => Metric.update(objectOpsBy({ cls, op, result }), 1)
+export const recordObjectOp = (cls: string, op: string, result: string) =>
+  Metric.update(objectOpsBy({ cls, op, result }), 1)

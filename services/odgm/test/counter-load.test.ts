@@ -17,18 +17,32 @@ let dir: string
 beforeAll(async () => {
   counter = await startFunction(join(repoRoot, "examples/counter/src/main.ts"))
   dir = makeTempDir("odgm-load")
-  writeFileSync(join(dir, "collections.json"), JSON.stringify({ collections: [{ name: cls, partitionCount: 4, functions: { increment: { url: counter.url }, get: { url: counter.url } } }] }))
+  writeFileSync(
+    join(dir, "collections.json"),
+    JSON.stringify({
+      collections: [{
+        name: cls,
+        partitionCount: 4,
+        functions: { increment: { url: counter.url }, get: { url: counter.url } },
+      }],
+    }),
+  )
 }, 30_000)
 afterAll(() => counter?.stop())
 
 const hammer = async (urls: ReadonlyArray<string>, id: string) => {
   const started = Date.now()
   const replies = await Promise.all(
-    Array.from({ length: N }, (_, i) =>
-      fetch(`${urls[i % urls.length]}/api/class/${cls}/-/objects/${id}/invokes/increment`, { method: "POST", body: "{}" }).then(async (r) => ({
-        status: r.status,
-        body: await r.text(),
-      })),
+    Array.from(
+      { length: N },
+      (_, i) =>
+        fetch(`${urls[i % urls.length]}/api/class/${cls}/-/objects/${id}/invokes/increment`, {
+          method: "POST",
+          body: "{}",
+        }).then(async (r) => ({
+          status: r.status,
+          body: await r.text(),
+        })),
     ),
   )
   const seconds = (Date.now() - started) / 1000
@@ -36,7 +50,10 @@ const hammer = async (urls: ReadonlyArray<string>, id: string) => {
   expect(failed.slice(0, 3)).toEqual([])
   const counts = replies.map((r) => (JSON.parse(r.body) as { count: number }).count).sort((a, b) => a - b)
   expect(counts).toEqual(Array.from({ length: N }, (_, i) => i + 1))
-  const final = (await (await fetch(`${urls[0]}/api/class/${cls}/-/objects/${id}`)).json()) as { entries: { count: number }; version: string }
+  const final = (await (await fetch(`${urls[0]}/api/class/${cls}/-/objects/${id}`)).json()) as {
+    entries: { count: number }
+    version: string
+  }
   expect(final.entries.count).toBe(N)
   expect(final.version).toBe(String(N))
   return seconds
@@ -44,7 +61,14 @@ const hammer = async (urls: ReadonlyArray<string>, id: string) => {
 
 describe("1,000 concurrent increments on one counter", () => {
   test("SQLite, one ODGM", async () => {
-    const odgm = await spawnOdgm(["--storage", "sqlite", "--sqlite", join(dir, "odgm.sqlite"), "--collections", join(dir, "collections.json")])
+    const odgm = await spawnOdgm([
+      "--storage",
+      "sqlite",
+      "--sqlite",
+      join(dir, "odgm.sqlite"),
+      "--collections",
+      join(dir, "collections.json"),
+    ])
     try {
       const seconds = await hammer([odgm.url], "sqlite-counter")
       console.log(`sqlite: ${N} increments in ${seconds.toFixed(1)} s`)
@@ -68,7 +92,9 @@ describe("1,000 concurrent increments on one counter", () => {
         console.log(`nats (2 nodes): ${N} increments in ${seconds.toFixed(1)} s`)
         // Both nodes did real work, and the cross-node races were resolved by re-runs.
         const metrics = await Promise.all([a, b].map(async (o) => (await fetch(`${o.url}/metrics`)).text()))
-        for (const m of metrics) expect(m).toMatch(/oprc_odgm_invocations_total\{cls="counter.Counter",fn="increment",status="ok"\} 500/)
+        for (const m of metrics) {
+          expect(m).toMatch(/oprc_odgm_invocations_total\{cls="counter.Counter",fn="increment",status="ok"\} 500/)
+        }
       } finally {
         await Promise.all([a.proc.stop(5000), b.proc.stop(5000)])
       }

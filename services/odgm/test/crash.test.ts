@@ -2,7 +2,15 @@ import { afterAll, beforeAll, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { freePort, makeTempDir } from "@oprc/test-harness"
-import { eventually, type FunctionProcess, probeCollection, probeEntry, rest, spawnOdgm, startFunction } from "./support/odgm.ts"
+import {
+  eventually,
+  type FunctionProcess,
+  probeCollection,
+  probeEntry,
+  rest,
+  spawnOdgm,
+  startFunction,
+} from "./support/odgm.ts"
 
 // SIGKILL ODGM while trigger deliveries are pending (their target is down, so they sit in the
 // outbox with retries scheduled, some claimed mid-delivery). After a restart on the same SQLite
@@ -17,17 +25,33 @@ beforeAll(async () => {
   dir = makeTempDir("odgm-crash")
   targetPort = await freePort()
   const targetUrl = `http://127.0.0.1:${targetPort}`
-  writeFileSync(join(dir, "collections.json"), JSON.stringify({
-    collections: [
-      probeCollection("crash.Log", targetUrl),
-      probeCollection("crash.Src", targetUrl, { triggers: [{ event: "DATA_CREATE", source: "value", target: { cls: "crash.Log", function: "record", objectId: "log" } }] }),
-    ],
-  }))
+  writeFileSync(
+    join(dir, "collections.json"),
+    JSON.stringify({
+      collections: [
+        probeCollection("crash.Log", targetUrl),
+        probeCollection("crash.Src", targetUrl, {
+          triggers: [{
+            event: "DATA_CREATE",
+            source: "value",
+            target: { cls: "crash.Log", function: "record", objectId: "log" },
+          }],
+        }),
+      ],
+    }),
+  )
 })
 afterAll(() => target?.stop())
 
 test("pending triggers survive SIGKILL and are all delivered after the restart", async () => {
-  const args = ["--storage", "sqlite", "--sqlite", join(dir, "odgm.sqlite"), "--collections", join(dir, "collections.json")]
+  const args = [
+    "--storage",
+    "sqlite",
+    "--sqlite",
+    join(dir, "odgm.sqlite"),
+    "--collections",
+    join(dir, "collections.json"),
+  ]
   const env = {
     OPRC_INVOCATION_TIMEOUT_MS: "1000",
     OPRC_TRIGGERS_LEASE_MARGIN_MS: "500",
@@ -38,9 +62,18 @@ test("pending triggers survive SIGKILL and are all delivered after the restart",
   }
   const first = await spawnOdgm(args, { env })
   const api = rest(first.url)
-  for (let i = 0; i < M; i++) expect((await api.put(`/api/class/crash.Src/-/objects/s${i}`, { entries: { value: i } })).status).toBe(201)
+  for (let i = 0; i < M; i++) {
+    expect((await api.put(`/api/class/crash.Src/-/objects/s${i}`, { entries: { value: i } })).status).toBe(201)
+  }
   // Deliveries are being attempted (and failing: the target is down).
-  await eventually("delivery retries", async () => ((await (await fetch(`${first.url}/metrics`)).text()).match(/oprc_odgm_trigger_retries_total\{[^}]*\} ([1-9]\d*)/) ? true : undefined))
+  await eventually(
+    "delivery retries",
+    async () => ((await (await fetch(`${first.url}/metrics`)).text()).match(
+        /oprc_odgm_trigger_retries_total\{[^}]*\} ([1-9]\d*)/,
+      )
+      ? true
+      : undefined),
+  )
   await first.proc.kill9()
 
   target = await startFunction(probeEntry, { port: targetPort })

@@ -40,7 +40,10 @@ const odgm = (path: string) => {
 }
 
 type Step = { readonly kind: "sync" | "async"; readonly cutAfterMs: number }
-const step: fc.Arbitrary<Step> = fc.record({ kind: fc.constantFrom("sync" as const, "async" as const), cutAfterMs: fc.integer({ min: 0, max: 40 }) })
+const step: fc.Arbitrary<Step> = fc.record({
+  kind: fc.constantFrom("sync" as const, "async" as const),
+  cutAfterMs: fc.integer({ min: 0, max: 40 }),
+})
 
 let run = 0
 test("one invocation id under submit/crash/restart/retry: at most once, exactly once when acknowledged", async () => {
@@ -48,9 +51,18 @@ test("one invocation id under submit/crash/restart/retry: at most once, exactly 
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 5 }), async (steps) => {
       const path = join(dir, `p${run++}.sqlite`)
       const id = "the-one"
-      const req: InvocationRequest = { cls, partition: undefined, objectId: "obj", fn: "increment", payload: new Uint8Array(), headers: {}, timeoutMs: undefined, invocationId: id }
+      const req: InvocationRequest = {
+        cls,
+        partition: undefined,
+        objectId: "obj",
+        fn: "increment",
+        payload: new Uint8Array(),
+        headers: {},
+        timeoutMs: undefined,
+        invocationId: id,
+      }
       const count = (rt: ReturnType<typeof odgm>) =>
-        rt.runPromise(Effect.gen(function* () {
+        rt.runPromise(Effect.gen(function*() {
           const store = yield* ObjectStoreService
           const o = yield* store.get({ cls, partition: 0, id: "obj" })
           const v = Option.isSome(o) ? o.value.entries.count : undefined
@@ -59,12 +71,12 @@ test("one invocation id under submit/crash/restart/retry: at most once, exactly 
       let acknowledged = false
       let submittedAsync = false
       let rt = odgm(path)
-      await rt.runPromise(Effect.gen(function* () {
+      await rt.runPromise(Effect.gen(function*() {
         const registry = yield* CollectionRegistry
         yield* registry.apply(yield* decodeCollection(probeCollection(cls, fn.url, { partitionCount: 1 })))
       }))
       for (const s of steps) {
-        const call = Effect.gen(function* () {
+        const call = Effect.gen(function*() {
           if (s.kind === "sync") yield* (yield* Invoker).invoke(req, external)
           else yield* (yield* AsyncInvocations).submit(req, external)
         })
@@ -84,11 +96,13 @@ test("one invocation id under submit/crash/restart/retry: at most once, exactly 
         if (acknowledged && !submittedAsync) expect(n).toBe(1)
       }
       // The client retries until acknowledged (sync), then the async job (if any) finishes.
-      await rt.runPromise(Effect.gen(function* () {
-        return yield* (yield* Invoker).invoke(req, external)
-      }).pipe(Effect.retry({ times: 20 })))
+      await rt.runPromise(
+        Effect.gen(function*() {
+          return yield* (yield* Invoker).invoke(req, external)
+        }).pipe(Effect.retry({ times: 20 })),
+      )
       if (submittedAsync) {
-        const r = await rt.runPromise(Effect.gen(function* () {
+        const r = await rt.runPromise(Effect.gen(function*() {
           return yield* (yield* AsyncInvocations).get(id, 5000)
         }))
         expect(r.state).toBe("DONE")

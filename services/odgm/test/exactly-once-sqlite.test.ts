@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { join } from "node:path"
 import { freePort, makeTempDir } from "@oprc/test-harness"
-import { checkExactlyOnce, prepareObjects, fastRecovery, runLoad, writeCollections } from "./support/exactly-once.ts"
+import { checkExactlyOnce, fastRecovery, prepareObjects, runLoad, writeCollections } from "./support/exactly-once.ts"
 import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, startFunction } from "./support/odgm.ts"
 
 // Acceptance (issue 9): the compiled oprc-odgm on SQLite, SIGKILLed three times under a load of
@@ -21,7 +21,14 @@ afterAll(() => fn?.stop())
 
 test("sqlite: SIGKILL x3 mid-load; every acknowledged id applied exactly once", async () => {
   const port = await freePort()
-  const args = ["--storage", "sqlite", "--sqlite", join(dir, "odgm.sqlite"), "--collections", writeCollections(dir, fn.url)]
+  const args = [
+    "--storage",
+    "sqlite",
+    "--sqlite",
+    join(dir, "odgm.sqlite"),
+    "--collections",
+    writeCollections(dir, fn.url),
+  ]
   let node = await spawnBinary(bin, port, args, { env: fastRecovery })
   await prepareObjects(node.url)
   let stopping = false
@@ -39,7 +46,11 @@ test("sqlite: SIGKILL x3 mid-load; every acknowledged id applied exactly once", 
   const report = await load
   try {
     const applied = await checkExactlyOnce(node.url, report)
-    console.log(`sqlite: ${applied} increments acknowledged over ${report.calls} calls (${report.unknown} unknown outcomes retried), 3 kills, restart to ready ${recoveries.join("/")} ms`)
+    console.log(
+      `sqlite: ${applied} increments acknowledged over ${report.calls} calls (${report.unknown} unknown outcomes retried), 3 kills, restart to ready ${
+        recoveries.join("/")
+      } ms`,
+    )
     expect(report.unknown).toBeGreaterThan(0) // the kills did cut calls off
     expect(applied).toBeGreaterThan(50)
   } finally {

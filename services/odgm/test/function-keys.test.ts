@@ -18,7 +18,10 @@ const reply = (body: Uint8Array) => {
   const req = fromBinary(functionv1.InvokeRequestSchema, body)
   const ask = JSON.parse(new TextDecoder().decode(req.payload)) as { set?: string[]; delete?: string[] }
   const set = Object.fromEntries((ask.set ?? []).map((k) => [k, valueToProto(1)]))
-  return create(functionv1.InvokeResponseSchema, { status: functionv1.InvocationStatus.OK, state: { set, delete: ask.delete ?? [] } })
+  return create(functionv1.InvokeResponseSchema, {
+    status: functionv1.InvocationStatus.OK,
+    state: { set, delete: ask.delete ?? [] },
+  })
 }
 
 beforeAll(async () => {
@@ -27,7 +30,9 @@ beforeAll(async () => {
     port: 0,
     fetch: async (r) => {
       const res = reply(new Uint8Array(await r.arrayBuffer()))
-      return new Response(toBinary(functionv1.InvokeResponseSchema, res), { headers: { "content-type": "application/proto" } })
+      return new Response(toBinary(functionv1.InvokeResponseSchema, res), {
+        headers: { "content-type": "application/proto" },
+      })
     },
   })
   odgm = await startOdgm()
@@ -55,7 +60,9 @@ test("a set key with a control character, whitespace, empty or too long is a SYS
     const r = await invoke({ set: ["fine", key] })
     expect([JSON.stringify(key).slice(0, 20), r.status]).toEqual([JSON.stringify(key).slice(0, 20), 502])
     expect(r.text).toContain("invalid entry key")
-    expect(r.text).toContain(JSON.stringify(JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)).slice(1, -1))
+    expect(r.text).toContain(
+      JSON.stringify(JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)).slice(1, -1),
+    )
   }
   // Nothing of those answers was stored, not even the valid key beside the bad one.
   expect((await api.get(`${base}/o`)).json.entries).toEqual({ keep: 7, "a.b:c-d": 1 })

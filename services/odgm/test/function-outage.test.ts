@@ -14,7 +14,9 @@ let odgm: Awaited<ReturnType<typeof startOdgm>>
 beforeAll(async () => {
   fn = await startFunction(probeEntry)
   odgm = await startOdgm({ invocation: { timeoutMs: DEADLINE_MS, breakerResetMs: 5000 } })
-  expect((await rest(odgm.url).put("/api/collections/load.Probe", probeCollection("load.Probe", fn.url))).status).toBe(200)
+  expect((await rest(odgm.url).put("/api/collections/load.Probe", probeCollection("load.Probe", fn.url))).status).toBe(
+    200,
+  )
 }, 30_000)
 afterAll(async () => {
   await odgm?.stop()
@@ -47,7 +49,10 @@ test("a killed function: fast 503s, no hangs, no lost updates, recovery", async 
   await fn.proc.kill9()
   await Bun.sleep(500)
   const rpc = createClient(odgmv1.InvocationService, createConnectTransport({ baseUrl: odgm.url, httpVersion: "1.1" }))
-  const viaRpc = await rpc.invoke({ cls: "load.Probe", objectId: "rpc", function: "increment" }).then(() => undefined, (e: unknown) => ConnectError.from(e).code)
+  const viaRpc = await rpc.invoke({ cls: "load.Probe", objectId: "rpc", function: "increment" }).then(
+    () => undefined,
+    (e: unknown) => ConnectError.from(e).code,
+  )
   expect(viaRpc).toBe(Code.Unavailable)
   await Bun.sleep(1500)
   const restartAt = Date.now() - t0
@@ -71,7 +76,10 @@ test("a killed function: fast 503s, no hangs, no lost updates, recovery", async 
   expect(sorted[Math.floor(sorted.length * 0.99)]!).toBeLessThan(250)
   // Back: calls succeed again, as soon as the function is (its health check says SERVING), not
   // when the breaker's backoff (up to 5 s here) would next have let a trial through.
-  const firstOk = calls.filter((c) => c.status === 200 && c.start + c.ms > upAt).map((c) => c.start + c.ms).sort((a, b) => a - b)[0]!
+  const firstOk = calls.filter((c) => c.status === 200 && c.start + c.ms > upAt).map((c) => c.start + c.ms).sort((
+    a,
+    b,
+  ) => a - b)[0]!
   expect(firstOk - upAt).toBeLessThan(1000)
   expect(after.length).toBeGreaterThan(20)
   expect(after.every((c) => c.status === 200)).toBe(true)
@@ -84,5 +92,9 @@ test("a killed function: fast 503s, no hangs, no lost updates, recovery", async 
     const ok = calls.filter((c) => c.worker === w && c.status === 200).length
     expect((await api.get(`/api/class/load.Probe/-/objects/w${w}`)).json.entries.count).toBe(ok)
   }
-  console.log(`calls: ${calls.length} (before ${before.length}, outage ${outage.length} p99 ${sorted[Math.floor(sorted.length * 0.99)]} ms, after ${after.length}; first OK ${firstOk - upAt} ms after the function was up)`)
+  console.log(
+    `calls: ${calls.length} (before ${before.length}, outage ${outage.length} p99 ${
+      sorted[Math.floor(sorted.length * 0.99)]
+    } ms, after ${after.length}; first OK ${firstOk - upAt} ms after the function was up)`,
+  )
 }, 60_000)

@@ -26,7 +26,9 @@ for (const kind of ["memory", "sqlite"] as const) {
     let url: string
     beforeAll(async () => {
       const dir = (await import("@oprc/test-harness")).makeTempDir("odgm-idem")
-      const odgm = await startOdgm({ storage: kind === "memory" ? { kind } : { kind, sqlite: { path: `${dir}/odgm.sqlite` } } })
+      const odgm = await startOdgm({
+        storage: kind === "memory" ? { kind } : { kind, sqlite: { path: `${dir}/odgm.sqlite` } },
+      })
       servers.push(odgm)
       url = odgm.url
       api = rest(url)
@@ -39,7 +41,12 @@ for (const kind of ["memory", "sqlite"] as const) {
       expect([first.status, first.json, first.headers.get("x-oprc-object-version")]).toEqual([200, { count: 1 }, "1"])
       for (let i = 0; i < 3; i++) {
         const again = await api.post(obj("k1", "increment"), undefined, { "idempotency-key": "key-1" })
-        expect([again.status, again.json, again.headers.get("x-oprc-invocation-id"), again.headers.get("x-oprc-object-version")]).toEqual([200, { count: 1 }, "key-1", "1"])
+        expect([
+          again.status,
+          again.json,
+          again.headers.get("x-oprc-invocation-id"),
+          again.headers.get("x-oprc-object-version"),
+        ]).toEqual([200, { count: 1 }, "key-1", "1"])
       }
       expect(await count("k1")).toBe(1)
       // Without a key every call is a new invocation.
@@ -49,7 +56,9 @@ for (const kind of ["memory", "sqlite"] as const) {
     })
 
     test("concurrent calls with one key run the function once", async () => {
-      const replies = await Promise.all(Array.from({ length: 8 }, () => api.post(obj("k2", "increment"), undefined, { "idempotency-key": "key-2" })))
+      const replies = await Promise.all(
+        Array.from({ length: 8 }, () => api.post(obj("k2", "increment"), undefined, { "idempotency-key": "key-2" })),
+      )
       expect(replies.map((r) => r.json)).toEqual(Array.from({ length: 8 }, () => ({ count: 1 })))
       expect(await count("k2")).toBe(1)
     })
@@ -74,7 +83,12 @@ for (const kind of ["memory", "sqlite"] as const) {
       expect((await api.post(obj("k5", "get"))).json.count).toBe(2)
       // An APP_ERROR is not recorded: the retry runs the function again (and it refuses again).
       // (The metrics registry is per process, shared by this file's two ODGMs: count the difference.)
-      const refusals = async () => Number(/oprc_odgm_invocations_total\{cls="idem.Probe",fn="fail",status="app_error"\} (\d+)/.exec(await (await fetch(`${url}/metrics`)).text())?.[1] ?? 0)
+      const refusals = async () =>
+        Number(
+          /oprc_odgm_invocations_total\{cls="idem.Probe",fn="fail",status="app_error"\} (\d+)/.exec(
+            await (await fetch(`${url}/metrics`)).text(),
+          )?.[1] ?? 0,
+        )
       const before = await refusals()
       const failed = await api.post(obj("k5", "fail"), undefined, { "idempotency-key": "key-5b" })
       expect(failed.status).toBe(422)
@@ -82,7 +96,9 @@ for (const kind of ["memory", "sqlite"] as const) {
       expect(await refusals()).toBe(before + 2)
       const hello = await api.post(`/api/class/${cls}/-/invokes/hello`, { name: "a" }, { "idempotency-key": "key-6" })
       expect(hello.json.greeting).toBe("hello a")
-      expect((await api.post(`/api/class/${cls}/-/invokes/hello`, { name: "b" }, { "idempotency-key": "key-6" })).status).toBe(409)
+      expect(
+        (await api.post(`/api/class/${cls}/-/invokes/hello`, { name: "b" }, { "idempotency-key": "key-6" })).status,
+      ).toBe(409)
     })
 
     test("async: a re-submit of a known id is the same invocation; sync with the async id replays it", async () => {
@@ -106,7 +122,10 @@ for (const kind of ["memory", "sqlite"] as const) {
       expect([a.invocationId, b.invocationId, b.objectVersion]).toEqual(["rpc-1", "rpc-1", 1n])
       expect(new TextDecoder().decode(b.output)).toBe(new TextDecoder().decode(a.output))
       expect(await count("k8")).toBe(1)
-      const bad = await inv.invoke({ cls, objectId: "k8", function: "increment", invocationId: "UPPER" }).then(() => "ok", (e: unknown) => String(e))
+      const bad = await inv.invoke({ cls, objectId: "k8", function: "increment", invocationId: "UPPER" }).then(
+        () => "ok",
+        (e: unknown) => String(e),
+      )
       expect(bad).toMatch(/invalid_argument|invocationId/i)
     })
   })

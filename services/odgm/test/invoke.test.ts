@@ -3,7 +3,15 @@ import { createClient } from "@connectrpc/connect"
 import { createGrpcTransport } from "@connectrpc/connect-node"
 import { functionv1, odgmv1 } from "@oprc/proto"
 import { classCredential } from "@oprc/rpc"
-import { type FunctionProcess, probeCollection, probeEntry, rest, startFunction, startOdgm, systemErrorEntry } from "./support/odgm.ts"
+import {
+  type FunctionProcess,
+  probeCollection,
+  probeEntry,
+  rest,
+  startFunction,
+  startOdgm,
+  systemErrorEntry,
+} from "./support/odgm.ts"
 
 const token = "internal-secret"
 let probe: FunctionProcess
@@ -24,8 +32,15 @@ beforeAll(async () => {
     }))).status,
   ).toBe(200)
   // Binding names are what the function server dispatches on, so these reuse the probe's names.
-  expect((await apply({ name: "probe.Guarded", functions: { echo: { url: probe.url, access: "INTERNAL" }, get: { url: probe.url, access: "PRIVATE" } } })).status).toBe(200)
-  expect((await apply({ name: "probe.Quick", functions: { sleep: { url: probe.url, timeoutMs: 300 } } })).status).toBe(200)
+  expect(
+    (await apply({
+      name: "probe.Guarded",
+      functions: { echo: { url: probe.url, access: "INTERNAL" }, get: { url: probe.url, access: "PRIVATE" } },
+    })).status,
+  ).toBe(200)
+  expect((await apply({ name: "probe.Quick", functions: { sleep: { url: probe.url, timeoutMs: 300 } } })).status).toBe(
+    200,
+  )
 }, 60_000)
 afterAll(async () => {
   await odgm?.stop()
@@ -40,7 +55,10 @@ describe("invocation", () => {
     expect(first.headers.get("x-oprc-object-version")).toBe("1")
     const second = await api.post(obj("c1", "increment"))
     expect(second.json).toEqual({ count: 2 })
-    expect((await api.get(`/api/class/${cls}/-/objects/c1`)).json).toMatchObject({ version: "2", entries: { count: 2 } })
+    expect((await api.get(`/api/class/${cls}/-/objects/c1`)).json).toMatchObject({
+      version: "2",
+      entries: { count: 2 },
+    })
     // A function that changes nothing writes nothing: no version bump, and no object is created.
     expect((await api.post(obj("c1", "get"))).headers.get("x-oprc-object-version")).toBe("2")
     expect((await api.post(obj("ghost", "get"))).status).toBe(200)
@@ -48,7 +66,9 @@ describe("invocation", () => {
   })
 
   test("the function sees payload, content-type, traceparent and the invocation id", async () => {
-    const r = await api.post(obj("e1", "echo"), { hi: 1 }, { traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01" })
+    const r = await api.post(obj("e1", "echo"), { hi: 1 }, {
+      traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    })
     expect(r.status).toBe(200)
     expect(r.json.payload).toEqual({ hi: 1 })
     expect(r.json.headers["content-type"]).toBe("application/json")
@@ -70,7 +90,12 @@ describe("invocation", () => {
     const bad = await api.post(obj("s1", "set"), { nope: 1 })
     expect(bad.status).toBe(400)
     const app = await api.post(obj("s1", "fail"))
-    expect([app.status, app.json.error.code, app.json.error.message, app.json.error.details]).toEqual([422, "app_error", "the probe refuses", { reason: "asked to fail" }])
+    expect([app.status, app.json.error.code, app.json.error.message, app.json.error.details]).toEqual([
+      422,
+      "app_error",
+      "the probe refuses",
+      { reason: "asked to fail" },
+    ])
     expect((await api.post(obj("s1", "broken"))).status).toBe(502)
     const down = await api.post(obj("s1", "down"))
     expect([down.status, down.json.error.code]).toEqual([503, "unavailable"])
@@ -115,14 +140,20 @@ describe("invocation", () => {
     expect(done.json).toMatchObject({ state: "DONE", status: "OK", output: { slept: 300 } })
 
     const mine = { "x-oprc-invocation-id": "my-call-1" }
-    expect((await api.post(`${obj("a2", "increment")}?async=true`, undefined, mine)).json.invocationId).toBe("my-call-1")
+    expect((await api.post(`${obj("a2", "increment")}?async=true`, undefined, mine)).json.invocationId).toBe(
+      "my-call-1",
+    )
     await api.get(`/api/invocations/my-call-1?waitMs=5000`)
     expect((await api.post(`${obj("a2", "increment")}?async=true`, undefined, mine)).status).toBe(202)
     await Bun.sleep(300)
     expect((await api.get(`/api/class/${cls}/-/objects/a2`)).json.entries.count).toBe(1)
 
     const failed = await api.post(`${obj("a3", "fail")}?async=true`)
-    expect((await api.get(`/api/invocations/${failed.json.invocationId}?waitMs=5000`)).json).toMatchObject({ state: "DONE", status: "APP_ERROR", error: "the probe refuses" })
+    expect((await api.get(`/api/invocations/${failed.json.invocationId}?waitMs=5000`)).json).toMatchObject({
+      state: "DONE",
+      status: "APP_ERROR",
+      error: "the probe refuses",
+    })
     expect((await api.get(`/api/invocations/never-issued`)).status).toBe(404)
     // Refused at once when it could never run.
     expect((await api.post(`${obj("a4", "nope")}?async=true`)).status).toBe(404)
@@ -145,7 +176,10 @@ describe("invocation", () => {
     const res = await inv.getResult({ invocationId, waitMs: 5000 })
     expect(res.state).toBe(odgmv1.ResultState.DONE)
     expect(res.result?.objectVersion).toBe(2n)
-    const down = await inv.invoke({ cls, objectId: "g1", function: "down" }).then(() => "resolved", (e: unknown) => String(e))
+    const down = await inv.invoke({ cls, objectId: "g1", function: "down" }).then(
+      () => "resolved",
+      (e: unknown) => String(e),
+    )
     expect(down).toMatch(/unavailable/)
   })
 
@@ -154,6 +188,8 @@ describe("invocation", () => {
     expect(text).toMatch(/oprc_odgm_invocations_total\{cls="probe.Probe",fn="increment",status="ok"\} \d+/)
     expect(text).toMatch(/oprc_odgm_invocations_total\{cls="probe.Probe",fn="fail",status="app_error"\} \d+/)
     expect(text).toMatch(/oprc_odgm_invocations_total\{cls="probe.Probe",fn="down",status="unavailable"\} \d+/)
-    expect(text).toMatch(/oprc_odgm_invocation_duration_seconds_bucket\{cls="probe.Probe",fn="increment",le="[^"]+"\} \d+/)
+    expect(text).toMatch(
+      /oprc_odgm_invocation_duration_seconds_bucket\{cls="probe.Probe",fn="increment",le="[^"]+"\} \d+/,
+    )
   })
 })

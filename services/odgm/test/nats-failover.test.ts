@@ -14,12 +14,20 @@ let counter: FunctionProcess
 let dir: string
 
 beforeAll(async () => {
-  ;[cluster, counter] = await Promise.all([startNatsCluster(3), startFunction(join(repoRoot, "examples/counter/src/main.ts"))])
+  ;[cluster, counter] = await Promise.all([
+    startNatsCluster(3),
+    startFunction(join(repoRoot, "examples/counter/src/main.ts")),
+  ])
   dir = makeTempDir("odgm-nats-failover")
-  writeFileSync(join(dir, "collections.json"), JSON.stringify({ collections: [
-    { name: "fo.Item", partitionCount: 2, functions: {} },
-    { name: "counter.Counter", partitionCount: 1, functions: { increment: { url: counter.url } } },
-  ] }))
+  writeFileSync(
+    join(dir, "collections.json"),
+    JSON.stringify({
+      collections: [
+        { name: "fo.Item", partitionCount: 2, functions: {} },
+        { name: "counter.Counter", partitionCount: 1, functions: { increment: { url: counter.url } } },
+      ],
+    }),
+  )
 }, 60_000)
 afterAll(async () => {
   await counter?.stop()
@@ -32,14 +40,24 @@ const streamLeader = async (part: string): Promise<number> => {
     const j = (await (await fetch(`${m}/jsz?accounts=true&streams=true`)).json()) as {
       account_details?: Array<{ stream_detail?: Array<{ name: string; cluster?: { leader?: string } }> }>
     }
-    const leader = j.account_details?.flatMap((a) => a.stream_detail ?? []).find((s) => s.name.includes(part))?.cluster?.leader
+    const leader = j.account_details?.flatMap((a) => a.stream_detail ?? []).find((s) => s.name.includes(part))?.cluster
+      ?.leader
     if (leader) return Number(leader.replace(/^n/, "")) - 1
   }
   throw new Error(`no leader found for a stream named *${part}*`)
 }
 
 test("a NATS node dies under write load: ODGM keeps serving, no acknowledged write is lost", async () => {
-  const odgm = await spawnOdgm(["--storage", "nats", "--nats", cluster.urls.join(","), "--nats-replicas", "3", "--collections", join(dir, "collections.json")], {
+  const odgm = await spawnOdgm([
+    "--storage",
+    "nats",
+    "--nats",
+    cluster.urls.join(","),
+    "--nats-replicas",
+    "3",
+    "--collections",
+    join(dir, "collections.json"),
+  ], {
     env: { OPRC_INVOCATION_TIMEOUT_MS: "20000" },
   })
   const api = rest(odgm.url)
@@ -84,7 +102,11 @@ test("a NATS node dies under write load: ODGM keeps serving, no acknowledged wri
   await Bun.sleep(12_000)
   stop = true
   await Promise.all(load)
-  console.log(`acked ${acked.size} PUTs (${ackedAfterKill} after killing n${leader + 1} at ${killedAt - t0} ms), increments ${increments.acked}/${increments.attempted}`)
+  console.log(
+    `acked ${acked.size} PUTs (${ackedAfterKill} after killing n${leader + 1} at ${
+      killedAt - t0
+    } ms), increments ${increments.acked}/${increments.attempted}`,
+  )
 
   try {
     expect(acked.size).toBeGreaterThan(50)

@@ -22,9 +22,14 @@ describe("objects over REST", () => {
   test("put, get, merge, delete with versions", async () => {
     const created = await api.put(`${base}/-/objects/a1`, { entries: { name: "apple", price: 3, tags: ["fruit"] } })
     expect(created.status).toBe(201)
-    expect(created.json).toMatchObject({ cls, id: "a1", version: "1", entries: { name: "apple", price: 3, tags: ["fruit"] } })
+    expect(created.json).toMatchObject({
+      cls,
+      id: "a1",
+      version: "1",
+      entries: { name: "apple", price: 3, tags: ["fruit"] },
+    })
     expect(created.json.partition).toBe(partitionOf("a1", 4))
-    expect(created.headers.get("etag")).toBe('"1"')
+    expect(created.headers.get("etag")).toBe("\"1\"")
 
     // "-" and "auto" pick hash(id) mod partition count; the explicit partition reaches the same object.
     for (const p of ["-", "auto", String(partitionOf("a1", 4))]) {
@@ -35,12 +40,14 @@ describe("objects over REST", () => {
     // Another partition holds no such object.
     expect((await api.get(`${base}/${(partitionOf("a1", 4) + 1) % 4}/objects/a1`)).status).toBe(404)
 
-    const merged = await api.patch(`${base}/-/objects/a1`, { entries: { price: 4 }, delete: ["tags"] }, { "if-match": '"1"' })
+    const merged = await api.patch(`${base}/-/objects/a1`, { entries: { price: 4 }, delete: ["tags"] }, {
+      "if-match": "\"1\"",
+    })
     expect(merged.status).toBe(200)
     expect(merged.json).toMatchObject({ version: "2", entries: { name: "apple", price: 4 } })
     expect(merged.json.entries.tags).toBeUndefined()
 
-    const stale = await api.put(`${base}/-/objects/a1`, { entries: { name: "pear" } }, { "if-match": '"1"' })
+    const stale = await api.put(`${base}/-/objects/a1`, { entries: { name: "pear" } }, { "if-match": "\"1\"" })
     expect(stale.status).toBe(409)
     expect(stale.json.error.code).toBe("aborted")
     expect((await api.get(`${base}/-/objects/a1`)).json.entries.name).toBe("apple")
@@ -59,19 +66,25 @@ describe("objects over REST", () => {
   })
 
   test("bytes entries round-trip as {$bytes}", async () => {
-    const put = await api.put(`${base}/-/objects/blob`, { entries: { raw: { $bytes: Buffer.from([0, 1, 255]).toString("base64") } } })
+    const put = await api.put(`${base}/-/objects/blob`, {
+      entries: { raw: { $bytes: Buffer.from([0, 1, 255]).toString("base64") } },
+    })
     expect(put.status).toBe(201)
     expect((await api.get(`${base}/-/objects/blob`)).json.entries.raw).toEqual({ $bytes: "AAH/" })
   })
 
   test("list with prefix, limit and cursor, over all partitions or one", async () => {
-    for (let i = 0; i < 25; i++) expect((await api.put(`${base}/-/objects/l-${String(i).padStart(2, "0")}`, { entries: { i } })).status).toBe(201)
+    for (let i = 0; i < 25; i++) {
+      expect((await api.put(`${base}/-/objects/l-${String(i).padStart(2, "0")}`, { entries: { i } })).status).toBe(201)
+    }
     await api.put(`${base}/-/objects/other`, { entries: {} })
     const seen: string[] = []
     let cursor: string | undefined
     let pages = 0
     do {
-      const page = await api.get(`${base}/-/objects?prefix=l-&limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`)
+      const page = await api.get(
+        `${base}/-/objects?prefix=l-&limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`,
+      )
       expect(page.status).toBe(200)
       seen.push(...page.json.objects.map((o: { id: string }) => o.id))
       cursor = page.json.nextCursor
@@ -80,7 +93,9 @@ describe("objects over REST", () => {
     expect(pages).toBe(3)
     expect(seen.sort()).toEqual(Array.from({ length: 25 }, (_, i) => `l-${String(i).padStart(2, "0")}`))
     const p0 = await api.get(`${base}/0/objects?prefix=l-&limit=1000&entries=true`)
-    expect(p0.json.objects.every((o: { partition: number; entries: object }) => o.partition === 0 && o.entries)).toBe(true)
+    expect(p0.json.objects.every((o: { partition: number; entries: object }) => o.partition === 0 && o.entries)).toBe(
+      true,
+    )
     expect(p0.json.objects.length).toBe(seen.filter((id) => partitionOf(id, 4) === 0).length)
   })
 

@@ -2,7 +2,15 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { createClient } from "@connectrpc/connect"
 import { createConnectTransport } from "@connectrpc/connect-node"
 import { odgmv1 } from "@oprc/proto"
-import { eventually, type FunctionProcess, probeCollection, probeEntry, rest, startFunction, startOdgm } from "./support/odgm.ts"
+import {
+  eventually,
+  type FunctionProcess,
+  probeCollection,
+  probeEntry,
+  rest,
+  startFunction,
+  startOdgm,
+} from "./support/odgm.ts"
 
 let probe: FunctionProcess
 let odgm: Awaited<ReturnType<typeof startOdgm>>
@@ -35,7 +43,8 @@ const events = async (cls: string, id: string): Promise<string[]> => {
 }
 const countIs = (cls: string, id: string, n: number) =>
   eventually(`${cls}/${id} has ${n} events`, async () => ((await events(cls, id)).length === n ? true : undefined))
-const invoke = (id: string, fn: string, body?: unknown) => api.post(`/api/class/trig.Sensor/-/objects/${id}/invokes/${fn}`, body)
+const invoke = (id: string, fn: string, body?: unknown) =>
+  api.post(`/api/class/trig.Sensor/-/objects/${id}/invokes/${fn}`, body)
 
 describe("event triggers", () => {
   test("data triggers: create of any key, update of a watched key, only on real changes", async () => {
@@ -45,7 +54,9 @@ describe("event triggers", () => {
     await countIs("trig.Sensor", "s1", 1) // `value` changed: `record` ran on s1 itself...
     await countIs("trig.Log", "creations", 4) // ...and created its `events` and `seen` entries there
     expect((await invoke("s1", "set", { value: 2 })).status).toBe(200) // same value: no update event
-    expect((await api.put("/api/class/trig.Sensor/-/objects/s2", { entries: { value: { deep: [1] } } })).status).toBe(201)
+    expect((await api.put("/api/class/trig.Sensor/-/objects/s2", { entries: { value: { deep: [1] } } })).status).toBe(
+      201,
+    )
     await countIs("trig.Log", "creations", 5) // plain object writes fire triggers too
     await Bun.sleep(300)
     expect(await events("trig.Sensor", "s1")).toHaveLength(1)
@@ -67,7 +78,9 @@ describe("event triggers", () => {
 
   test("per-object triggers, kept across writes", async () => {
     const trigger = { event: "DATA_DELETE", source: "value", target: log("deletions") }
-    expect((await api.put("/api/class/trig.Sensor/-/objects/o1", { entries: { value: 1 }, triggers: [trigger] })).status).toBe(201)
+    expect(
+      (await api.put("/api/class/trig.Sensor/-/objects/o1", { entries: { value: 1 }, triggers: [trigger] })).status,
+    ).toBe(201)
     expect((await api.patch("/api/class/trig.Sensor/-/objects/o1", { entries: { other: true } })).status).toBe(200)
     expect((await api.patch("/api/class/trig.Sensor/-/objects/o1", { delete: ["value"] })).status).toBe(200)
     await countIs("trig.Log", "deletions", 1)
@@ -78,29 +91,49 @@ describe("event triggers", () => {
     const target = { cls: "trig.Log", function: "gate", objectId: "gate" }
     expect((await api.put("/api/class/trig.Log/-/objects/gate", { entries: {} })).status).toBe(201)
     // The event's id is the invocation id of every attempt; the first attempts answer APP_ERROR.
-    expect((await api.put("/api/class/trig.Sensor/-/objects/g1", { entries: { value: 1 }, triggers: [{ event: "DATA_UPDATE", source: "value", target }] })).status).toBe(201)
+    expect(
+      (await api.put("/api/class/trig.Sensor/-/objects/g1", {
+        entries: { value: 1 },
+        triggers: [{ event: "DATA_UPDATE", source: "value", target }],
+      })).status,
+    ).toBe(201)
     expect((await api.patch("/api/class/trig.Sensor/-/objects/g1", { entries: { value: 2 } })).status).toBe(200)
     await Bun.sleep(30)
     expect((await api.patch("/api/class/trig.Log/-/objects/gate", { entries: { value: "ready" } })).status).toBe(200)
-    await eventually("the gate counted the event once", async () => ((await api.get("/api/class/trig.Log/-/objects/gate")).json.entries.count === 1 ? true : undefined))
+    await eventually(
+      "the gate counted the event once",
+      async () => ((await api.get("/api/class/trig.Log/-/objects/gate")).json.entries.count === 1 ? true : undefined),
+    )
     await Bun.sleep(300)
     expect((await api.get("/api/class/trig.Log/-/objects/gate")).json.entries.count).toBe(1)
   })
 
   test("undeliverable events are retried, then dead-lettered (API, RPC, metrics), and can be redriven", async () => {
-    const unreachable = { name: "trig.Dead", partitionCount: 1, functions: { record: { url: "http://127.0.0.1:9" }, set: { url: probe.url } }, triggers: [
-      { event: "DATA_UPDATE", source: "value", target: { function: "record" } },
-    ] }
+    const unreachable = {
+      name: "trig.Dead",
+      partitionCount: 1,
+      functions: { record: { url: "http://127.0.0.1:9" }, set: { url: probe.url } },
+      triggers: [
+        { event: "DATA_UPDATE", source: "value", target: { function: "record" } },
+      ],
+    }
     expect((await api.put("/api/collections/trig.Dead", unreachable)).status).toBe(200)
     expect((await api.post("/api/class/trig.Dead/-/objects/d1/invokes/set", { value: 1 })).status).toBe(200)
     expect((await api.post("/api/class/trig.Dead/-/objects/d1/invokes/set", { value: 2 })).status).toBe(200)
     const dead = await eventually("a dead letter", async () => {
       const r = await api.get("/api/dead-letters")
-      return r.json.deadLetters.find((d: { payload: { target: { cls: string } } }) => d.payload.target.cls === "trig.Dead")
+      return r.json.deadLetters.find((d: { payload: { target: { cls: string } } }) =>
+        d.payload.target.cls === "trig.Dead"
+      )
     })
     expect(dead.attempts).toBe(3)
     expect(dead.error).toMatch(/unavailable/)
-    expect(dead.payload.event).toMatchObject({ type: "TRIGGER_EVENT_DATA_UPDATE", sourceCls: "trig.Dead", sourceObjectId: "d1", source: "value" })
+    expect(dead.payload.event).toMatchObject({
+      type: "TRIGGER_EVENT_DATA_UPDATE",
+      sourceCls: "trig.Dead",
+      sourceObjectId: "d1",
+      source: "value",
+    })
 
     const rpc = createClient(odgmv1.EventService, createConnectTransport({ baseUrl: odgm.url, httpVersion: "1.1" }))
     const listed = await rpc.listDeadLetters({ cls: "trig.Dead" })
@@ -111,10 +144,20 @@ describe("event triggers", () => {
     expect(metrics).toMatch(/oprc_odgm_trigger_retries_total\{cls="trig.Dead",fn="record"\} 2/)
 
     // The function gets an address; redriving delivers the event.
-    expect((await api.put("/api/collections/trig.Dead", { ...unreachable, functions: { ...unreachable.functions, record: { url: probe.url } } })).status).toBe(200)
+    expect(
+      (await api.put("/api/collections/trig.Dead", {
+        ...unreachable,
+        functions: { ...unreachable.functions, record: { url: probe.url } },
+      })).status,
+    ).toBe(200)
     expect((await api.post(`/api/dead-letters/${dead.id}/redrive`)).status).toBe(200)
-    await eventually("redriven event delivered", async () => ((await events("trig.Dead", "d1")).includes(dead.id) ? true : undefined))
-    expect((await api.get("/api/dead-letters")).json.deadLetters.some((d: { id: string }) => d.id === dead.id)).toBe(false)
+    await eventually(
+      "redriven event delivered",
+      async () => ((await events("trig.Dead", "d1")).includes(dead.id) ? true : undefined),
+    )
+    expect((await api.get("/api/dead-letters")).json.deadLetters.some((d: { id: string }) => d.id === dead.id)).toBe(
+      false,
+    )
     expect((await api.post(`/api/dead-letters/${dead.id}/redrive`)).status).toBe(404)
   })
 })

@@ -25,8 +25,10 @@ beforeAll(async () => {
 })
 afterAll(() => odgm?.proc.stop(3000))
 
-const rssMb = (pid: number): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024
-const percentile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
+const rssMb = (pid: number): number =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024
+const percentile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
 const nest = (n: number): unknown => {
   let v: unknown = 1
   for (let i = 0; i < n; i++) v = { d: v }
@@ -50,22 +52,57 @@ const pollHealth = async (ms: number, sample: () => void = () => {}) => {
 
 test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 worst-case requests run", async () => {
   const functions = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`f${i}`, { url: "http://127.0.0.1:9" }]))
-  const under = { functions, triggers: Array.from({ length: 256 }, (_, i) => ({ event: "DATA_UPDATE", source: "*", target: { function: `f${i}` } })) }
-  expect((await fetch(`${odgm.url}/api/collections/${cls}`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(under) })).status).toBe(200)
+  const under = {
+    functions,
+    triggers: Array.from(
+      { length: 256 },
+      (_, i) => ({ event: "DATA_UPDATE", source: "*", target: { function: `f${i}` } }),
+    ),
+  }
+  expect(
+    (await fetch(`${odgm.url}/api/collections/${cls}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(under),
+    })).status,
+  ).toBe(200)
   // The request body adds two levels above an entry; 30 keeps it under server.maxJsonDepth (32).
   const entries = Object.fromEntries(Array.from({ length: 1024 }, (_, i) => [`k${i}`, nest(30)]))
   const requests = [
-    { name: "collection just under every limit", method: "PUT", path: `/api/collections/${cls}`, body: JSON.stringify(under) },
+    {
+      name: "collection just under every limit",
+      method: "PUT",
+      path: `/api/collections/${cls}`,
+      body: JSON.stringify(under),
+    },
     // Every entry a list: 100 k values. (A 3.5 MB object of 717 k values takes 200-330 ms per PUT
     // on a loaded machine in the write path itself -- copies and parses of the body, the storage
     // write -- not in validation; docs/odgm.md "Large objects".)
-    { name: "object of 1024 lists, 100 k values", method: "PUT", path: `/api/class/${cls}/-/objects/big`, body: JSON.stringify({ entries: Object.fromEntries(Array.from({ length: 1024 }, (_, i) => [`k${i}`, Array(100).fill(1)])) }) },
-    { name: "object with 1024 entries 30 deep", method: "PUT", path: `/api/class/${cls}/-/objects/deep`, body: JSON.stringify({ entries }) },
-    { name: "object with 2000 entries", method: "PUT", path: `/api/class/${cls}/-/objects/wide`, body: JSON.stringify({ entries: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])) }) },
+    {
+      name: "object of 1024 lists, 100 k values",
+      method: "PUT",
+      path: `/api/class/${cls}/-/objects/big`,
+      body: JSON.stringify({
+        entries: Object.fromEntries(Array.from({ length: 1024 }, (_, i) => [`k${i}`, Array(100).fill(1)])),
+      }),
+    },
+    {
+      name: "object with 1024 entries 30 deep",
+      method: "PUT",
+      path: `/api/class/${cls}/-/objects/deep`,
+      body: JSON.stringify({ entries }),
+    },
+    {
+      name: "object with 2000 entries",
+      method: "PUT",
+      path: `/api/class/${cls}/-/objects/wide`,
+      body: JSON.stringify({ entries: Object.fromEntries(Array.from({ length: 2000 }, (_, i) => [`k${i}`, i])) }),
+    },
   ]
   for (const r of requests) expect(r.body.length).toBeLessThan(4 * 1024 * 1024)
   const send = (r: (typeof requests)[number]) =>
-    fetch(`${odgm.url}${r.path}`, { method: r.method, headers: { "content-type": "application/json" }, body: r.body }).then(async (x) => (await x.text(), x.status))
+    fetch(`${odgm.url}${r.path}`, { method: r.method, headers: { "content-type": "application/json" }, body: r.body })
+      .then(async (x) => (await x.text(), x.status))
   for (const r of requests) await send(r)
   const baseline = rssMb(odgm.proc.pid)
   const idle = percentile(await pollHealth(1500), 0.99)
@@ -112,7 +149,9 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
     expect([name, [...seen.keys()].every((s) => expected[name]!.includes(s))]).toEqual([name, true])
   }
   // On a loaded machine every stretch of CPU work takes longer by about load/cores: the bound grows by that factor.
-  console.log(`/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${slowdown})`)
+  console.log(
+    `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${slowdown})`,
+  )
   expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * slowdown + report.idleP99Ms)
   expect(peak - baseline).toBeLessThan(RSS_GROWTH_BUDGET_MB)
 }, 60_000)

@@ -39,7 +39,10 @@ afterAll(async () => {
 
 const rpcClient = () => {
   const transport = createConnectTransport({ baseUrl: odgm.url, httpVersion: "1.1" })
-  return { objects: createClient(odgmv1.ObjectService, transport), invocations: createClient(odgmv1.InvocationService, transport) }
+  return {
+    objects: createClient(odgmv1.ObjectService, transport),
+    invocations: createClient(odgmv1.InvocationService, transport),
+  }
 }
 
 describe("entry depth (limits.maxEntryDepth, default 32)", () => {
@@ -50,7 +53,10 @@ describe("entry depth (limits.maxEntryDepth, default 32)", () => {
       expect((await t.put(`/api/collections/${cls}`, { functions: {} })).status).toBe(200)
       expect((await t.put(`${base}/four`, { entries: { s: nest(4) } })).status).toBe(201)
       const r = await t.put(`${base}/five`, { entries: { s: nest(5) } })
-      expect([r.status, r.json.error.violations[0].message]).toEqual([400, "is nested deeper than 4 levels (limits.maxEntryDepth); function runtimes cannot take such state"])
+      expect([r.status, r.json.error.violations[0].message]).toEqual([
+        400,
+        "is nested deeper than 4 levels (limits.maxEntryDepth); function runtimes cannot take such state",
+      ])
     } finally {
       await tight.stop()
     }
@@ -103,7 +109,9 @@ describe("ids and key names", () => {
       expect(codeOf(await objects.putObject({ cls, id, entries: {} }).catch((e) => e))).toBe(Code.InvalidArgument)
     }
     // A raw request line keeps the dot segment as it is.
-    const raw = await rawRequest(`PUT ${base}/.. HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 14\r\nconnection: close\r\n\r\n{"entries":{}}`)
+    const raw = await rawRequest(
+      `PUT ${base}/.. HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 14\r\nconnection: close\r\n\r\n{"entries":{}}`,
+    )
     expect(raw).toStartWith("HTTP/1.1 400")
   })
 
@@ -112,7 +120,11 @@ describe("ids and key names", () => {
       const r = await api.put(`${base}/${id}`, { entries: {} })
       expect([id, r.status]).toEqual([id, 400])
     }
-    expect((await api.get(`/api/class/${cls}/-/objects?limit=1000`)).json.objects.some((o: { id: string }) => o.id.includes("\ufffd"))).toBe(false)
+    expect(
+      (await api.get(`/api/class/${cls}/-/objects?limit=1000`)).json.objects.some((o: { id: string }) =>
+        o.id.includes("\ufffd")
+      ),
+    ).toBe(false)
   })
 
   test("NUL and control characters in entry key names are 400, over REST and RPC", async () => {
@@ -135,12 +147,19 @@ describe("bounded work per request", () => {
     const body = JSON.stringify({ functions: {}, triggers: Array.from({ length: 1_000_000 }, () => ({})) })
     expect(body.length).toBeLessThan(4 * 1024 * 1024)
     const t = performance.now()
-    const res = await fetch(`${odgm.url}/api/collections/valid.Bomb`, { method: "PUT", headers: { "content-type": "application/json" }, body })
+    const res = await fetch(`${odgm.url}/api/collections/valid.Bomb`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body,
+    })
     const text = await res.text()
     const ms = performance.now() - t
     expect(res.status).toBe(400)
     expect(text.length).toBeLessThan(1024)
-    expect(JSON.parse(text).error.violations).toEqual([{ path: "triggers", message: "has 1000000 items; at most 256 are allowed" }])
+    expect(JSON.parse(text).error.violations).toEqual([{
+      path: "triggers",
+      message: "has 1000000 items; at most 256 are allowed",
+    }])
     expect(ms).toBeLessThan(1000 * slowdown()) // ~100 ms on a quiet machine; 111 MB and seconds before
   })
 
@@ -148,7 +167,10 @@ describe("bounded work per request", () => {
     const entries = Object.fromEntries(Array.from({ length: 1025 }, (_, i) => [`k${i}`, i]))
     const r = await api.put(`${base}/wide`, { entries })
     expect(r.status).toBe(400)
-    expect(r.json.error.violations).toEqual([{ path: "entries", message: "has 1025 entries; at most 1024 are allowed" }])
+    expect(r.json.error.violations).toEqual([{
+      path: "entries",
+      message: "has 1025 entries; at most 1024 are allowed",
+    }])
   })
 })
 

@@ -31,9 +31,12 @@ const walkthrough = (): Step[] => {
 /** `expected` is a pattern: "…" matches anything, objects match a subset of keys, arrays element-wise. */
 const matches = (actual: unknown, expected: unknown): boolean => {
   if (expected === "…") return true
-  if (Array.isArray(expected)) return Array.isArray(actual) && actual.length === expected.length && expected.every((e, i) => matches(actual[i], e))
+  if (Array.isArray(expected)) {
+    return Array.isArray(actual) && actual.length === expected.length && expected.every((e, i) => matches(actual[i], e))
+  }
   if (expected !== null && typeof expected === "object") {
-    return actual !== null && typeof actual === "object" && Object.entries(expected).every(([k, v]) => matches((actual as Record<string, unknown>)[k], v))
+    return actual !== null && typeof actual === "object" &&
+      Object.entries(expected).every(([k, v]) => matches((actual as Record<string, unknown>)[k], v))
   }
   return actual === expected
 }
@@ -44,21 +47,39 @@ let url: string
 
 beforeAll(async () => {
   const dir = makeTempDir("odgm-walkthrough")
-  const built = Bun.spawnSync([process.execPath, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], { cwd: repoRoot, stderr: "pipe" })
+  const built = Bun.spawnSync([process.execPath, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], {
+    cwd: repoRoot,
+    stderr: "pipe",
+  })
   if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`)
   fn = await startFunction(join(repoRoot, "examples/counter/src/main.ts"))
-  const collections = readFileSync(join(repoRoot, "examples/counter/collections.yaml"), "utf8").replaceAll("http://127.0.0.1:9001", fn.url)
+  const collections = readFileSync(join(repoRoot, "examples/counter/collections.yaml"), "utf8").replaceAll(
+    "http://127.0.0.1:9001",
+    fn.url,
+  )
   writeFileSync(join(dir, "collections.yaml"), collections)
   const port = await freePort()
   url = `http://127.0.0.1:${port}`
   // The binary alone, from an empty directory: nothing but its flags and the files they name.
   odgm = spawnServer({
     name: "oprc-odgm",
-    cmd: [join(dir, "oprc-odgm"), "--host", "127.0.0.1", "--port", String(port), "--collections", join(dir, "collections.yaml"), "--sqlite", join(dir, "data/odgm.sqlite")],
+    cmd: [
+      join(dir, "oprc-odgm"),
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--collections",
+      join(dir, "collections.yaml"),
+      "--sqlite",
+      join(dir, "data/odgm.sqlite"),
+    ],
     ports: [port],
     cwd: dir,
   })
-  await waitForHttp(`${url}/readyz`, (s) => s === 200, 20_000, { abortIf: () => (odgm.alive() ? undefined : odgm.logTail()) })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 20_000, {
+    abortIf: () => (odgm.alive() ? undefined : odgm.logTail()),
+  })
 }, 60_000)
 afterAll(async () => {
   await odgm?.stop(5000)
@@ -73,7 +94,9 @@ test("docs/odgm.md walkthrough, replayed against dist/oprc-odgm", async () => {
     const readOnly = !/ -X | -d |--data/.test(step.script)
     const until = Date.now() + 10_000
     for (;;) {
-      const r = Bun.spawnSync(["bash", "-c", `set -eo pipefail\ncurl() { command curl "$@"; echo; }\n${step.script}`], { env: { ...process.env, ODGM: url } })
+      const r = Bun.spawnSync(["bash", "-c", `set -eo pipefail\ncurl() { command curl "$@"; echo; }\n${step.script}`], {
+        env: { ...process.env, ODGM: url },
+      })
       const lines = r.stdout.toString().split("\n").filter((l) => l.trim() !== "")
       const ok = r.exitCode === 0 && lines.length >= step.expected.length && step.expected.every((e, i) => {
         try {
@@ -84,7 +107,11 @@ test("docs/odgm.md walkthrough, replayed against dist/oprc-odgm", async () => {
       })
       if (ok) break
       if (!readOnly || Date.now() > until) {
-        throw new Error(`walkthrough step failed:\n${step.script}\nexit ${r.exitCode}, got:\n${lines.join("\n")}\n${r.stderr.toString()}\nexpected:\n${step.expected.map((e) => JSON.stringify(e)).join("\n")}`)
+        throw new Error(
+          `walkthrough step failed:\n${step.script}\nexit ${r.exitCode}, got:\n${
+            lines.join("\n")
+          }\n${r.stderr.toString()}\nexpected:\n${step.expected.map((e) => JSON.stringify(e)).join("\n")}`,
+        )
       }
       await Bun.sleep(200)
     }

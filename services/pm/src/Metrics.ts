@@ -4,7 +4,9 @@ import { labelled, latencyBuckets } from "@oprc/observability"
 
 /** The PM's own metrics, next to the per-method RPC/REST latency histograms the server records. */
 
-const deployments = Metric.gauge("oprc_pm_deployments", { description: "deployments known to this PM, by overall phase" })
+const deployments = Metric.gauge("oprc_pm_deployments", {
+  description: "deployments known to this PM, by overall phase",
+})
 const crmErrors = Metric.counter("oprc_pm_crm_call_errors_total", {
   description: "failed calls to a cluster's CRM, by cluster, method and code",
   incremental: true,
@@ -13,10 +15,17 @@ const crmLatency = Metric.histogram("oprc_pm_crm_call_duration_seconds", {
   description: "calls to a cluster's CRM, by cluster and method",
   boundaries: latencyBuckets,
 })
-const breaker = Metric.gauge("oprc_pm_cluster_breaker_state", { description: "circuit breaker per cluster: 0 closed, 1 half-open, 2 open" })
+const breaker = Metric.gauge("oprc_pm_cluster_breaker_state", {
+  description: "circuit breaker per cluster: 0 closed, 1 half-open, 2 open",
+})
 const up = Metric.gauge("oprc_pm_cluster_up", { description: "1 when the cluster's CRM answered the last health poll" })
-const availability = Metric.gauge("oprc_pm_cluster_availability", { description: "availability the cluster's CRM reports (0..1)" })
-const passes = Metric.counter("oprc_pm_reconcile_passes_total", { description: "reconcile passes, by result", incremental: true })
+const availability = Metric.gauge("oprc_pm_cluster_availability", {
+  description: "availability the cluster's CRM reports (0..1)",
+})
+const passes = Metric.counter("oprc_pm_reconcile_passes_total", {
+  description: "reconcile passes, by result",
+  incremental: true,
+})
 
 const deploymentsBy = labelled(deployments, ["phase"])
 const crmErrorsBy = labelled(crmErrors, ["cluster", "method", "code"])
@@ -38,11 +47,15 @@ const breakerValue = { closed: 0, "half-open": 1, open: 2 } as const
 export const recordBreaker = (cluster: string, state: keyof typeof breakerValue) =>
   Metric.update(Metric.withAttributes(breaker, { cluster }), breakerValue[state])
 
-export const recordCluster = (cluster: string, state: { breaker: keyof typeof breakerValue; up: boolean; availability: number }) =>
+export const recordCluster = (
+  cluster: string,
+  state: { breaker: keyof typeof breakerValue; up: boolean; availability: number },
+) =>
   Effect.all([
     recordBreaker(cluster, state.breaker),
     Metric.update(Metric.withAttributes(up, { cluster }), state.up ? 1 : 0),
     Metric.update(Metric.withAttributes(availability, { cluster }), state.availability),
   ], { discard: true })
 
-export const recordPass = (result: "ok" | "retry" | "error") => Metric.update(Metric.withAttributes(passes, { result }), 1)
+export const recordPass = (result: "ok" | "retry" | "error") =>
+  Metric.update(Metric.withAttributes(passes, { result }), 1)

@@ -30,7 +30,7 @@ export const PmServices = (config: PmConfig) =>
 
 /** The PM's APIs on one port: Connect/gRPC/gRPC-Web services, REST, /openapi.json, health and metrics. */
 const PmServer = (config: PmConfig) =>
-  Layer.unwrap(Effect.gen(function* () {
+  Layer.unwrap(Effect.gen(function*() {
     const packages = yield* Packages
     const deployments = yield* Deployments
     const registry = yield* ClusterRegistry

@@ -21,13 +21,17 @@ export const StorageConfig = Schema.Struct({
   etcd: section(Schema.Struct({
     endpoints: Schema.Array(HttpUrl).annotate({ description: "etcd client URLs (comma-separated)" })
       .pipe(withDefault(["http://127.0.0.1:2379"])),
-    prefix: NonEmptyString.annotate({ description: "key prefix of every PM key in etcd" }).pipe(withDefault("/oprc/pm")),
+    prefix: NonEmptyString.annotate({ description: "key prefix of every PM key in etcd" }).pipe(
+      withDefault("/oprc/pm"),
+    ),
   })),
 })
 export type StorageConfig = typeof StorageConfig.Type
 
 const ClusterTls = Schema.Struct({
-  caFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM CA bundle that signed the CRM's certificate" })),
+  caFile: Schema.optionalKey(
+    NonEmptyString.annotate({ description: "PEM CA bundle that signed the CRM's certificate" }),
+  ),
   certFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM client certificate (mTLS)" })),
   keyFile: Schema.optionalKey(NonEmptyString.annotate({ description: "PEM client key (mTLS)" })),
 })

@@ -46,11 +46,14 @@ describe("bearer tokens with roles", () => {
   test("no token or a wrong one is 401 with a clear message; health and the OpenAPI document stay public", async () => {
     const none = await http(pm.url).get("/api/v1/packages")
     expect(none.status).toBe(401)
-    expect(none.body.error).toEqual({ code: "unauthenticated", message: 'GET /api/v1/packages needs a bearer token: send "Authorization: Bearer <token>"' })
+    expect(none.body.error).toEqual({
+      code: "unauthenticated",
+      message: "GET /api/v1/packages needs a bearer token: send \"Authorization: Bearer <token>\"",
+    })
     const wrong = await http(pm.url, bearer("nope")).get("/api/v1/packages")
     expect([wrong.status, wrong.body.error.message]).toEqual([401, "invalid bearer token"])
     const malformed = await http(pm.url, { authorization: "Basic abc" }).get("/api/v1/packages")
-    expect(malformed.body.error.message).toBe('the Authorization header must be "Bearer <token>"')
+    expect(malformed.body.error.message).toBe("the Authorization header must be \"Bearer <token>\"")
     const rpc = await connectJson(pm.url, "oprc.pm.v1.PackageService/ListPackages", {})
     expect([rpc.status, rpc.body.code]).toEqual([401, "unauthenticated"])
     expect((await fetch(`${pm.url}/healthz`)).status).toBe(200)
@@ -64,28 +67,60 @@ describe("bearer tokens with roles", () => {
     const reader = http(pm.url, bearer("reader-secret"))
     const asDeployer = await deployer.post("/api/v1/packages", await shopYaml(), "application/yaml")
     expect(asDeployer.status).toBe(403)
-    expect(asDeployer.body.error).toEqual({ code: "permission_denied", message: 'token "ci" has role deployer, but POST /api/v1/packages needs admin' })
+    expect(asDeployer.body.error).toEqual({
+      code: "permission_denied",
+      message: "token \"ci\" has role deployer, but POST /api/v1/packages needs admin",
+    })
     expect((await admin.post("/api/v1/packages", await shopYaml(), "application/yaml")).status).toBe(201)
     expect((await reader.get("/api/v1/packages/shop")).status).toBe(200)
     expect((await reader.get("/api/v1/classes")).status).toBe(200)
-    const readerDeploys = await reader.post("/api/v1/deployments", { key: "d1", packageName: "shop", classKey: "Order", targetClusters: ["secure"] })
+    const readerDeploys = await reader.post("/api/v1/deployments", {
+      key: "d1",
+      packageName: "shop",
+      classKey: "Order",
+      targetClusters: ["secure"],
+    })
     expect(readerDeploys.status).toBe(403)
-    const rpc = await connectJson(pm.url, "oprc.pm.v1.DeploymentService/DeleteDeployment", { key: "d1" }, bearer("reader-secret"))
-    expect([rpc.status, rpc.body.message]).toEqual([403, 'token "dash" has role reader, but DeploymentService.DeleteDeployment needs deployer'])
-    expect((await deployer.post("/api/v1/deployments", { key: "d1", packageName: "shop", classKey: "Order", targetClusters: ["secure"] })).status).toBe(201)
+    const rpc = await connectJson(
+      pm.url,
+      "oprc.pm.v1.DeploymentService/DeleteDeployment",
+      { key: "d1" },
+      bearer("reader-secret"),
+    )
+    expect([rpc.status, rpc.body.message]).toEqual([
+      403,
+      "token \"dash\" has role reader, but DeploymentService.DeleteDeployment needs deployer",
+    ])
+    expect(
+      (await deployer.post("/api/v1/deployments", {
+        key: "d1",
+        packageName: "shop",
+        classKey: "Order",
+        targetClusters: ["secure"],
+      })).status,
+    ).toBe(201)
     expect((await deployer.delete("/api/v1/packages/shop")).status).toBe(403)
   })
 
   test("PM -> CRM over mTLS with the cluster's token; a wrong token shows as the cluster's reason", async () => {
     const running = await (async () => {
-      const r = await fetch(`${pm.url}/api/v1/deployments/d1?waitFor=Running&timeoutMs=8000`, { headers: bearer("reader-secret") })
+      const r = await fetch(`${pm.url}/api/v1/deployments/d1?waitFor=Running&timeoutMs=8000`, {
+        headers: bearer("reader-secret"),
+      })
       const body: any = await r.json()
       return body
     })()
     expect(running.status.phase).toBe("Running")
     expect(secure.appliedChanges("d1-secure").length).toBe(1)
     const deployer = http(pm.url, bearer("deployer-secret"))
-    expect((await deployer.post("/api/v1/deployments", { key: "d2", packageName: "shop", classKey: "Order", targetClusters: ["locked"] })).status).toBe(201)
+    expect(
+      (await deployer.post("/api/v1/deployments", {
+        key: "d2",
+        packageName: "shop",
+        classKey: "Order",
+        targetClusters: ["locked"],
+      })).status,
+    ).toBe(201)
     const d = await eventually("locked cluster refuses", async () => {
       const d = (await deployer.get("/api/v1/deployments/d2")).body
       return d.status.clusters[0].reason === "Unauthorized" ? d : undefined
@@ -118,5 +153,3 @@ describe("TLS", () => {
     }
   })
 })
-
-

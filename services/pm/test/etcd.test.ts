@@ -1,6 +1,15 @@
 import { afterAll, describe, expect, test } from "bun:test"
 import { Etcd3 } from "etcd3"
-import { type EtcdCluster, type EtcdServer, freePort, makeTempDir, removeTempDir, type ServerProcess, startEtcd, startEtcdCluster } from "@oprc/test-harness"
+import {
+  type EtcdCluster,
+  type EtcdServer,
+  freePort,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  startEtcd,
+  startEtcdCluster,
+} from "@oprc/test-harness"
 import { eventually, http, shopYaml, spawnPm } from "./support"
 
 const dir = makeTempDir("pm-etcd")
@@ -27,7 +36,14 @@ describe("PM on etcd", () => {
   test("single node: --storage etcd --etcd-endpoints; readiness follows etcd; data outlives the PM", async () => {
     single = await startEtcd()
     const port = await freePort()
-    const args = ["--storage", "etcd", "--etcd-endpoints", single.endpoints.join(","), "--set", "telemetry.log.level=warn"]
+    const args = [
+      "--storage",
+      "etcd",
+      "--etcd-endpoints",
+      single.endpoints.join(","),
+      "--set",
+      "telemetry.log.level=warn",
+    ]
     const first = await spawnPm({ dir, port, args })
     procs.push(first)
     const api = http(`http://127.0.0.1:${port}`)
@@ -57,65 +73,84 @@ describe("PM on etcd", () => {
     await second.kill9()
   }, 60_000)
 
-  test("3 members: killing the leader during 500 concurrent creates loses no acknowledged create and applies none twice", async () => {
-    cluster = await startEtcdCluster(3)
-    const port = await freePort()
-    const pm = await spawnPm({ dir, port, args: ["--storage", "etcd", "--etcd-endpoints", cluster.endpoints.join(","), "--set", "telemetry.log.level=warn"] })
-    procs.push(pm)
-    const base = `http://127.0.0.1:${port}`
-    const leader = await cluster.leaderIndex()
+  test(
+    "3 members: killing the leader during 500 concurrent creates loses no acknowledged create and applies none twice",
+    async () => {
+      cluster = await startEtcdCluster(3)
+      const port = await freePort()
+      const pm = await spawnPm({
+        dir,
+        port,
+        args: [
+          "--storage",
+          "etcd",
+          "--etcd-endpoints",
+          cluster.endpoints.join(","),
+          "--set",
+          "telemetry.log.level=warn",
+        ],
+      })
+      procs.push(pm)
+      const base = `http://127.0.0.1:${port}`
+      const leader = await cluster.leaderIndex()
 
-    const acknowledged: Array<string> = []
-    const outcomes = new Map<number | string, number>()
-    let killed: Promise<void> | undefined
-    const create = async (i: number) => {
-      const name = `load-${i}`
-      const status = await fetch(`${base}/api/v1/packages`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(pkg(name)),
-        signal: AbortSignal.timeout(40_000),
-      }).then((r) => r.status, (e: Error) => e.name)
-      outcomes.set(status, (outcomes.get(status) ?? 0) + 1)
-      if (status === 201) acknowledged.push(name)
-      // Kill the leader once a fifth of the creates are through, with the rest in flight.
-      if (acknowledged.length === 100 && killed === undefined) killed = cluster!.kill(leader)
-    }
-    await Promise.all(Array.from({ length: 500 }, (_, i) => create(i)))
-    await killed
-    const metrics = await (await fetch(`${base}/metrics`)).text()
-    const counter = (name: string) => metrics.split("\n").find((l) => l.startsWith(name))?.split(" ").pop() ?? "0"
-    console.log(`creates: ${JSON.stringify(Object.fromEntries(outcomes))}; leader was member ${leader}; etcd retries ${counter("oprc_cp_storage_etcd_retries_total")}, recovered writes ${counter("oprc_cp_storage_etcd_recovered_writes_total")}`)
-    expect(killed).toBeDefined()
-    // Only "acknowledged" or "unavailable, try again" — never a duplicate (409) or an internal error.
-    expect([...outcomes.keys()].every((s) => s === 201 || s === 503)).toBe(true)
-    expect(acknowledged.length).toBeGreaterThan(100)
+      const acknowledged: Array<string> = []
+      const outcomes = new Map<number | string, number>()
+      let killed: Promise<void> | undefined
+      const create = async (i: number) => {
+        const name = `load-${i}`
+        const status = await fetch(`${base}/api/v1/packages`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(pkg(name)),
+          signal: AbortSignal.timeout(40_000),
+        }).then((r) => r.status, (e: Error) => e.name)
+        outcomes.set(status, (outcomes.get(status) ?? 0) + 1)
+        if (status === 201) acknowledged.push(name)
+        // Kill the leader once a fifth of the creates are through, with the rest in flight.
+        if (acknowledged.length === 100 && killed === undefined) killed = cluster!.kill(leader)
+      }
+      await Promise.all(Array.from({ length: 500 }, (_, i) => create(i)))
+      await killed
+      const metrics = await (await fetch(`${base}/metrics`)).text()
+      const counter = (name: string) => metrics.split("\n").find((l) => l.startsWith(name))?.split(" ").pop() ?? "0"
+      console.log(
+        `creates: ${JSON.stringify(Object.fromEntries(outcomes))}; leader was member ${leader}; etcd retries ${
+          counter("oprc_cp_storage_etcd_retries_total")
+        }, recovered writes ${counter("oprc_cp_storage_etcd_recovered_writes_total")}`,
+      )
+      expect(killed).toBeDefined()
+      // Only "acknowledged" or "unavailable, try again" — never a duplicate (409) or an internal error.
+      expect([...outcomes.keys()].every((s) => s === 201 || s === 503)).toBe(true)
+      expect(acknowledged.length).toBeGreaterThan(100)
 
-    // The PM keeps serving after the re-election.
-    const api = http(base)
-    expect((await api.post("/api/v1/packages", pkg("after-election"))).status).toBe(201)
-    for (const name of acknowledged) {
-      const r = await api.get(`/api/v1/packages/${name}`)
-      expect([name, r.status]).toEqual([name, 200])
-    }
-    const listed = new Set<string>()
-    let cursor: string | undefined
-    do {
-      const page = await api.get(`/api/v1/packages?namePattern=load-*&limit=1000${cursor ? `&cursor=${cursor}` : ""}`)
-      page.body.items.forEach((p: { name: string }) => listed.add(p.name))
-      cursor = page.body.nextCursor
-    } while (cursor)
-    for (const name of acknowledged) expect(listed.has(name)).toBe(true)
+      // The PM keeps serving after the re-election.
+      const api = http(base)
+      expect((await api.post("/api/v1/packages", pkg("after-election"))).status).toBe(201)
+      for (const name of acknowledged) {
+        const r = await api.get(`/api/v1/packages/${name}`)
+        expect([name, r.status]).toEqual([name, 200])
+      }
+      const listed = new Set<string>()
+      let cursor: string | undefined
+      do {
+        const page = await api.get(`/api/v1/packages?namePattern=load-*&limit=1000${cursor ? `&cursor=${cursor}` : ""}`)
+        page.body.items.forEach((p: { name: string }) => listed.add(p.name))
+        cursor = page.body.nextCursor
+      } while (cursor)
+      for (const name of acknowledged) expect(listed.has(name)).toBe(true)
 
-    // Straight from etcd: every stored package was written exactly once (key version 1).
-    const etcd = new Etcd3({ hosts: cluster.endpoints.filter((_, i) => i !== leader) })
-    try {
-      const kvs = (await etcd.getAll().prefix("/oprc/pm/packages/load-").exec()).kvs
-      expect(kvs.length).toBe(listed.size)
-      const rewritten = kvs.filter((kv) => kv.version !== "1").map((kv) => kv.key.toString())
-      expect(rewritten).toEqual([])
-    } finally {
-      etcd.close()
-    }
-  }, 60_000)
+      // Straight from etcd: every stored package was written exactly once (key version 1).
+      const etcd = new Etcd3({ hosts: cluster.endpoints.filter((_, i) => i !== leader) })
+      try {
+        const kvs = (await etcd.getAll().prefix("/oprc/pm/packages/load-").exec()).kvs
+        expect(kvs.length).toBe(listed.size)
+        const rewritten = kvs.filter((kv) => kv.version !== "1").map((kv) => kv.key.toString())
+        expect(rewritten).toEqual([])
+      } finally {
+        etcd.close()
+      }
+    },
+    60_000,
+  )
 })

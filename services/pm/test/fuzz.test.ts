@@ -71,8 +71,19 @@ describe("fuzzing package creation: never a 5xx, and the server stays up", () =>
   test("arbitrary bodies and content types (300 cases)", async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(fc.string({ maxLength: 200 }), fc.json({ maxDepth: 4 }), fc.uint8Array({ maxLength: 100 }).map((b) => new TextDecoder().decode(b))),
-        fc.constantFrom("application/json", "application/yaml", "text/yaml", "application/x-yaml", "text/plain", "application/json; charset=utf-8"),
+        fc.oneof(
+          fc.string({ maxLength: 200 }),
+          fc.json({ maxDepth: 4 }),
+          fc.uint8Array({ maxLength: 100 }).map((b) => new TextDecoder().decode(b)),
+        ),
+        fc.constantFrom(
+          "application/json",
+          "application/yaml",
+          "text/yaml",
+          "application/x-yaml",
+          "text/plain",
+          "application/json; charset=utf-8",
+        ),
         async (body, contentType) => {
           const r = await api.post("/api/v1/packages", body, contentType)
           expect(acceptable(record(r.status))).toBe(true)

@@ -28,7 +28,12 @@ const metric = async (line: RegExp) => {
 
 describe("one CRM of three down", () => {
   test("its cluster is Pending with the reason, the other two run, the deployment is Degraded; the breaker opens", async () => {
-    const created = await api.post("/api/v1/deployments", { key: "orders", packageName: "shop", classKey: "Order", targetClusters: ["east", "west", "north"] })
+    const created = await api.post("/api/v1/deployments", {
+      key: "orders",
+      packageName: "shop",
+      classKey: "Order",
+      targetClusters: ["east", "west", "north"],
+    })
     expect(created.status).toBe(201)
     const degraded = await waitForPhase(pm.url, "orders", "Degraded")
     await eventually("east and west running", async () => {
@@ -49,7 +54,9 @@ describe("one CRM of three down", () => {
     expect(c.health).toBe("Unreachable")
     expect(c.consecutiveFailures).toBeGreaterThan(0)
     const viaConnect = await connectJson(pm.url, "oprc.pm.v1.ClusterService/GetCluster", { name: "north" })
-    expect(viaConnect.body.cluster.breaker).toBe(pmv1.BreakerState[pmv1.BreakerState.OPEN].replace(/^/, "BREAKER_STATE_"))
+    expect(viaConnect.body.cluster.breaker).toBe(
+      pmv1.BreakerState[pmv1.BreakerState.OPEN].replace(/^/, "BREAKER_STATE_"),
+    )
     expect(await metric(/^oprc_pm_cluster_breaker_state\{cluster="north"\} 2/)).toBeDefined()
     expect(await metric(/^oprc_pm_crm_call_errors_total\{.*cluster="north".*\} [1-9]/)).toBeDefined()
     expect(await metric(/^oprc_pm_deployments\{phase="Degraded"\} 1/)).toBeDefined()
@@ -86,7 +93,9 @@ describe("one CRM of three down", () => {
     crm("west").mode = { kind: "slow", ms: 100 }
     await eventually("generation 2 everywhere", async () => {
       const d = (await api.get("/api/v1/deployments/orders")).body
-      return d.status.phase === "Running" && d.status.clusters.every((c: any) => c.acknowledgedGeneration === 2) ? true : undefined
+      return d.status.phase === "Running" && d.status.clusters.every((c: any) => c.acknowledgedGeneration === 2)
+        ? true
+        : undefined
     }, 15_000)
     crm("west").mode = { kind: "ok" }
     expect(crm("west").units.get("orders-west")!.unit.enforcement).toBe("ENFORCE")
@@ -100,7 +109,7 @@ describe("one CRM of three down", () => {
   })
 
   test("a CRM that rejects the unit marks its cluster Failed with the CRM's reason", async () => {
-    crm("east").mode = { kind: "fail", code: 3 /* invalid_argument */, message: "unit.cls: unsupported by this driver" }
+    crm("east").mode = { kind: "fail", code: 3, /* invalid_argument */ message: "unit.cls: unsupported by this driver" }
     const current = (await api.get("/api/v1/deployments/orders")).body
     expect((await api.put("/api/v1/deployments/orders", { ...current, enforcement: "OFF" })).status).toBe(200)
     const d = await eventually("east failed", async () => {

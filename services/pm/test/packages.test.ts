@@ -24,7 +24,8 @@ const pkg = (name: string, extra: Record<string, unknown> = {}) => ({
   ...extra,
 })
 
-const violations = (body: { error?: { violations?: Array<{ path: string; message: string }> } }) => body.error?.violations ?? []
+const violations = (body: { error?: { violations?: Array<{ path: string; message: string }> } }) =>
+  body.error?.violations ?? []
 
 describe("package CRUD over REST", () => {
   test("a package file posts as it is (YAML), then reads back; a duplicate is 409", async () => {
@@ -38,12 +39,16 @@ describe("package CRUD over REST", () => {
     const dup = await api.post("/api/v1/packages", await shopYaml(), "application/yaml")
     expect(dup.status).toBe(409)
     expect(dup.body.error.code).toBe("already_exists")
-    expect(dup.body.error.message).toBe('package "shop" already exists')
+    expect(dup.body.error.message).toBe("package \"shop\" already exists")
   })
 
   test("the catalog lists every class and function under global keys", async () => {
     const classes = await api.get("/api/v1/classes?package=shop")
-    expect(classes.body.items.map((c: { globalKey: string }) => c.globalKey)).toEqual(["shop.Order", "shop.Inventory", "shop.Customer"])
+    expect(classes.body.items.map((c: { globalKey: string }) => c.globalKey)).toEqual([
+      "shop.Order",
+      "shop.Inventory",
+      "shop.Customer",
+    ])
     expect(classes.body.items[0].class.bindings.length).toBe(5)
     const fns = await api.get("/api/v1/functions")
     expect(fns.body.items.map((f: { globalKey: string }) => f.globalKey)).toContain("shop.Order.create")
@@ -83,17 +88,25 @@ describe("package CRUD over REST", () => {
     const stale = await api.put("/api/v1/packages/upd", { ...first, version: "1.2.0" })
     expect(stale.status).toBe(409)
     expect(stale.body.error.code).toBe("aborted")
-    const viaQuery = await api.put(`/api/v1/packages/upd?expectedRevision=${first.revision}`, pkg("upd", { version: "1.3.0" }))
+    const viaQuery = await api.put(
+      `/api/v1/packages/upd?expectedRevision=${first.revision}`,
+      pkg("upd", { version: "1.3.0" }),
+    )
     expect(viaQuery.status).toBe(409)
     const wrongName = await api.put("/api/v1/packages/upd", pkg("other"))
     expect(wrongName.status).toBe(400)
-    expect(violations(wrongName.body)).toEqual([{ path: "name", message: 'must be "upd", the name in the path' }])
+    expect(violations(wrongName.body)).toEqual([{ path: "name", message: "must be \"upd\", the name in the path" }])
     expect((await api.put("/api/v1/packages/nope", pkg("nope"))).status).toBe(404)
   })
 
   test("delete: 409 while deployments exist, cascade deletes them too", async () => {
     expect((await api.post("/api/v1/packages", pkg("dep-pkg"))).status).toBe(201)
-    const d = await api.post("/api/v1/deployments", { key: "dep-pkg-thing", packageName: "dep-pkg", classKey: "Thing", targetClusters: ["one"] })
+    const d = await api.post("/api/v1/deployments", {
+      key: "dep-pkg-thing",
+      packageName: "dep-pkg",
+      classKey: "Thing",
+      targetClusters: ["one"],
+    })
     expect(d.status).toBe(201)
     const refused = await api.delete("/api/v1/packages/dep-pkg")
     expect(refused.status).toBe(409)
@@ -130,35 +143,65 @@ describe("validation: 4xx with the field path and reason", () => {
     else expect(hit.message).toMatch(message)
   }
 
-  test("versions are semantic versions", () => expectViolation(pkg("v", { version: "1.0" }), "version", /not a semantic version/))
+  test("versions are semantic versions", () =>
+    expectViolation(pkg("v", { version: "1.0" }), "version", /not a semantic version/))
   test("names are DNS labels", () => expectViolation(pkg("Bad_Name"), "name", /DNS-1123/))
-  test("wrong types", () => expectViolation(pkg("t", { classes: "Thing" }), "classes", "expected a list, got \"Thing\""))
+  test("wrong types", () =>
+    expectViolation(pkg("t", { classes: "Thing" }), "classes", "expected a list, got \"Thing\""))
   test("unknown fields, with a suggestion", () =>
-    expectViolation(pkg("u", { functions: [{ key: "run", function_type: "CUSTOM" }] }), "functions[0].function_type", /unknown field; did you mean "type"/))
+    expectViolation(
+      pkg("u", { functions: [{ key: "run", function_type: "CUSTOM" }] }),
+      "functions[0].function_type",
+      /unknown field; did you mean "type"/,
+    ))
   test("every binding's function exists", () =>
-    expectViolation(pkg("b", { classes: [{ key: "T", bindings: [{ name: "x", function: "missing" }] }] }), "classes[0].bindings[0].function", /"missing" is not defined/))
+    expectViolation(
+      pkg("b", { classes: [{ key: "T", bindings: [{ name: "x", function: "missing" }] }] }),
+      "classes[0].bindings[0].function",
+      /"missing" is not defined/,
+    ))
   test("keys are unique", () =>
-    expectViolation(pkg("k", { functions: [{ key: "run" }, { key: "run" }] }), "functions[1].key", /duplicate function key/))
-  test("dependencies exist", () => expectViolation(pkg("d", { dependencies: [{ name: "ghost" }] }), "dependencies[0].name", 'package "ghost" does not exist'))
+    expectViolation(
+      pkg("k", { functions: [{ key: "run" }, { key: "run" }] }),
+      "functions[1].key",
+      /duplicate function key/,
+    ))
+  test("dependencies exist", () =>
+    expectViolation(
+      pkg("d", { dependencies: [{ name: "ghost" }] }),
+      "dependencies[0].name",
+      "package \"ghost\" does not exist",
+    ))
   test("dependency versions satisfy their range", async () => {
     expect((await api.post("/api/v1/packages", pkg("base"))).status).toBe(201)
-    await expectViolation(pkg("needs-base", { dependencies: [{ name: "base", version: "^2.0.0" }] }), "dependencies[0].version", /does not satisfy/)
+    await expectViolation(
+      pkg("needs-base", { dependencies: [{ name: "base", version: "^2.0.0" }] }),
+      "dependencies[0].version",
+      /does not satisfy/,
+    )
   })
   test("dependencies form no cycle (an update that would close one is refused)", async () => {
     expect((await api.post("/api/v1/packages", pkg("cyc-a"))).status).toBe(201)
     expect((await api.post("/api/v1/packages", pkg("cyc-b", { dependencies: [{ name: "cyc-a" }] }))).status).toBe(201)
     const r = await api.put("/api/v1/packages/cyc-a", pkg("cyc-a", { dependencies: [{ name: "cyc-b" }] }))
     expect(r.status).toBe(400)
-    expect(violations(r.body)[0]).toEqual({ path: "dependencies[0]", message: 'package "cyc-b" depends back on "cyc-a" (cycle cyc-a -> cyc-b -> cyc-a)' })
+    expect(violations(r.body)[0]).toEqual({
+      path: "dependencies[0]",
+      message: "package \"cyc-b\" depends back on \"cyc-a\" (cycle cyc-a -> cyc-b -> cyc-a)",
+    })
     const blocked = await api.delete("/api/v1/packages/cyc-a")
     expect(blocked.status).toBe(409)
-    expect(blocked.body.error.message).toBe('package "cyc-a" is a dependency of "cyc-b"')
+    expect(blocked.body.error.message).toBe("package \"cyc-a\" is a dependency of \"cyc-b\"")
   })
-  test("malformed JSON names where", () => expectViolation('{"name": "x", ', "", /JSON syntax error/, "application/json"))
-  test("malformed YAML names line and column", () => expectViolation("name: x\nversion: [1.0\n", "", /YAML syntax error at line \d+, column \d+/, "application/yaml"))
-  test("an unsupported content type is refused", () => expectViolation("name,x", "", /unsupported content type/, "text/csv"))
+  test("malformed JSON names where", () =>
+    expectViolation("{\"name\": \"x\", ", "", /JSON syntax error/, "application/json"))
+  test("malformed YAML names line and column", () =>
+    expectViolation("name: x\nversion: [1.0\n", "", /YAML syntax error at line \d+, column \d+/, "application/yaml"))
+  test("an unsupported content type is refused", () =>
+    expectViolation("name,x", "", /unsupported content type/, "text/csv"))
   // curl -d sends this type by default; every REST edge reads it as JSON (packages/rpc).
-  test("curl's default form content type is read as JSON", () => expectViolation("name=x", "", /JSON syntax error/, "application/x-www-form-urlencoded"))
+  test("curl's default form content type is read as JSON", () =>
+    expectViolation("name=x", "", /JSON syntax error/, "application/x-www-form-urlencoded"))
   test("an empty body is refused", () => expectViolation("", "", /empty/, "application/json"))
   test("an invalid name in the path is refused", async () => {
     const r = await api.get("/api/v1/packages/NOT_A_NAME")

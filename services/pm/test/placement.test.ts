@@ -33,7 +33,8 @@ describe("placement", () => {
   })
 
   test("exactly meeting the target counts as met despite floating point", () => {
-    expect(placed(place({ targetClusters: [], nfr: { availability: 0.99 } }, [cluster("x", 0.9), cluster("y", 0.9)]))).toEqual(["x", "y"])
+    expect(placed(place({ targetClusters: [], nfr: { availability: 0.99 } }, [cluster("x", 0.9), cluster("y", 0.9)])))
+      .toEqual(["x", "y"])
   })
 
   test("an unreachable cluster counts as availability 0 and is chosen last", () => {
@@ -42,15 +43,23 @@ describe("placement", () => {
   })
 
   test("an unmeetable availability is refused on nfr.availability with the best reachable figure", () => {
-    const v = refused(place({ targetClusters: [], nfr: { availability: 0.999999 } }, [cluster("a", 0.9), cluster("b", 0.9)]))
+    const v = refused(
+      place({ targetClusters: [], nfr: { availability: 0.999999 } }, [cluster("a", 0.9), cluster("b", 0.9)]),
+    )
     expect(v[0]!.path).toBe("nfr.availability")
     expect(v[0]!.message).toContain("0.990000")
   })
 
   test("explicit targets are kept as given, and unknown ones are refused by index", () => {
-    expect(placed(place({ targetClusters: ["c", "a"], nfr: { availability: 0.9999999 } }, clusters))).toEqual(["c", "a"])
+    expect(placed(place({ targetClusters: ["c", "a"], nfr: { availability: 0.9999999 } }, clusters))).toEqual([
+      "c",
+      "a",
+    ])
     const v = refused(place({ targetClusters: ["a", "zz"], nfr: { availability: 0 } }, clusters))
-    expect(v).toEqual([{ path: "targetClusters[1]", message: 'cluster "zz" is not configured (configured: a, b, c, d)' }])
+    expect(v).toEqual([{
+      path: "targetClusters[1]",
+      message: "cluster \"zz\" is not configured (configured: a, b, c, d)",
+    }])
   })
 
   test("no configured clusters: automatic placement is refused", () => {

@@ -64,7 +64,12 @@ export const http = (base: string, headers: Record<string, string> = {}) => {
 }
 
 /** Polls until `check` returns a value (not undefined), or fails with the last observation. */
-export const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000, intervalMs = 50): Promise<T> => {
+export const eventually = async <T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  intervalMs = 50,
+): Promise<T> => {
   const deadline = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -74,13 +79,20 @@ export const eventually = async <T>(what: string, check: () => Promise<T | undef
     } catch (e) {
       last = e
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms${last ? ` (${String(last)})` : ""}`)
+    if (Date.now() > deadline) {
+      throw new Error(`${what}: not reached within ${timeoutMs} ms${last ? ` (${String(last)})` : ""}`)
+    }
     await Bun.sleep(intervalMs)
   }
 }
 
 /** A Connect unary call with JSON (what curl would send). */
-export const connectJson = async (base: string, procedure: string, body: object, headers: Record<string, string> = {}) => {
+export const connectJson = async (
+  base: string,
+  procedure: string,
+  body: object,
+  headers: Record<string, string> = {},
+) => {
   const res = await fetch(`${base}/${procedure}`, {
     method: "POST",
     headers: { "content-type": "application/json", ...headers },
@@ -94,7 +106,9 @@ export const connectJson = async (base: string, procedure: string, body: object,
 export const waitForPhase = async (base: string, key: string, phase: string, timeoutMs = 10_000) => {
   const r = await fetch(`${base}/api/v1/deployments/${key}?waitFor=${phase}&timeoutMs=${timeoutMs}`)
   const body: any = await r.json()
-  if (body?.status?.phase !== phase) throw new Error(`${key} did not reach ${phase}: ${JSON.stringify(body?.status ?? body)}`)
+  if (body?.status?.phase !== phase) {
+    throw new Error(`${key} did not reach ${phase}: ${JSON.stringify(body?.status ?? body)}`)
+  }
   return body
 }
 
@@ -108,7 +122,14 @@ export const writeConfig = async (dir: string, config: Record<string, unknown>) 
 const pmMain = new URL("../src/main.ts", import.meta.url).pathname
 
 /** The PM as a real process (`bun services/pm/src/main.ts ...`), ready when /readyz says so. */
-export const spawnPm = async (opts: { readonly dir: string; readonly port: number; readonly args: ReadonlyArray<string>; readonly env?: Record<string, string> }) => {
+export const spawnPm = async (
+  opts: {
+    readonly dir: string
+    readonly port: number
+    readonly args: ReadonlyArray<string>
+    readonly env?: Record<string, string>
+  },
+) => {
   const { spawnServer, waitForHttp, diedWith } = await import("@oprc/test-harness")
   const proc = spawnServer({
     name: "oprc-pm",

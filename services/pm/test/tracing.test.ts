@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { freePort, makeTempDir, type OtlpReceiver, removeTempDir, type ServerProcess, startOtlpReceiver } from "@oprc/test-harness"
+import {
+  freePort,
+  makeTempDir,
+  type OtlpReceiver,
+  removeTempDir,
+  type ServerProcess,
+  startOtlpReceiver,
+} from "@oprc/test-harness"
 import { CrmTestServer } from "../../../test/crm-test-server"
 import { fastOrchestration, http, shopYaml, spawnPm, writeConfig } from "./support"
 
@@ -36,10 +43,23 @@ describe("traces and metrics", () => {
   test("a CreateDeployment trace continues from the caller through the reconcile pass into the CRM call", async () => {
     const api = http(base, { traceparent })
     expect((await api.post("/api/v1/packages", await shopYaml(), "application/yaml")).status).toBe(201)
-    expect((await api.post("/api/v1/deployments", { key: "traced", packageName: "shop", classKey: "Order", targetClusters: ["traced"] })).status).toBe(201)
-    const server = await otlp.waitForSpan((s) => s.traceId === traceId && s.name === "http POST /api/v1/deployments", 10_000)
+    expect(
+      (await api.post("/api/v1/deployments", {
+        key: "traced",
+        packageName: "shop",
+        classKey: "Order",
+        targetClusters: ["traced"],
+      })).status,
+    ).toBe(201)
+    const server = await otlp.waitForSpan(
+      (s) => s.traceId === traceId && s.name === "http POST /api/v1/deployments",
+      10_000,
+    )
     const pass = await otlp.waitForSpan((s) => s.traceId === traceId && s.name === "Reconciler.reconcile", 10_000)
-    const apply = await otlp.waitForSpan((s) => s.traceId === traceId && s.name === "rpc.client oprc.crm.v1.RuntimeService/ApplyDeploymentUnit", 10_000)
+    const apply = await otlp.waitForSpan(
+      (s) => s.traceId === traceId && s.name === "rpc.client oprc.crm.v1.RuntimeService/ApplyDeploymentUnit",
+      10_000,
+    )
     expect(server.resource["service.name"]).toBe("oprc-pm")
     expect(pass.attributes["oprc.deployment"]).toBe("traced")
     // The pass hangs under the request's span tree, and the CRM call under the pass.

@@ -25,7 +25,12 @@ let url: string
 
 beforeAll(async () => {
   const port = await freePort()
-  pm = await spawnPm({ dir: makeTempDir("pm-load"), port, args: ["--storage", "memory"], env: { OPRC_TELEMETRY_LOG_LEVEL: "error" } })
+  pm = await spawnPm({
+    dir: makeTempDir("pm-load"),
+    port,
+    args: ["--storage", "memory"],
+    env: { OPRC_TELEMETRY_LOG_LEVEL: "error" },
+  })
   url = `http://127.0.0.1:${port}`
 })
 afterAll(() => pm?.stop(3000))
@@ -51,7 +56,8 @@ const pollHealth = async (ms: number, sample: () => void = () => {}) => {
   return out.sort((a, b) => a - b)
 }
 
-const percentile = (sorted: ReadonlyArray<number>, q: number) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
+const percentile = (sorted: ReadonlyArray<number>, q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
 
 const values = (input: unknown) => {
   const v = new Violations()
@@ -60,7 +66,7 @@ const values = (input: unknown) => {
   const stack: Array<unknown> = [input]
   while (stack.length > 0) {
     const x = stack.pop()
-    if (x !== null && typeof x === "object") for (const c of Object.values(x)) (n++, stack.push(c))
+    if (x !== null && typeof x === "object") { for (const c of Object.values(x)) (n++, stack.push(c)) }
   }
   return { violations: v.size, values: n }
 }
@@ -74,12 +80,18 @@ const worstPackage = (name: string, classes: number, bindings: number) => ({
     tags: Array.from({ length: defaultPackageLimits.maxTags }, (_, i) => `tag-${i}`),
     labels: Object.fromEntries(Array.from({ length: defaultPackageLimits.maxLabels }, (_, i) => [`l${i}`, "v"])),
   },
-  functions: Array.from({ length: 64 }, (_, i) => ({ key: `f${i}`, provision: { image: "img", command: ["run", "--x"] } })),
+  functions: Array.from(
+    { length: 64 },
+    (_, i) => ({ key: `f${i}`, provision: { image: "img", command: ["run", "--x"] } }),
+  ),
   classes: Array.from({ length: classes }, (_, c) => ({
     key: `C${c}`,
     state: { keys: Array.from({ length: 4 }, (_, k) => ({ name: `k${k}` })) },
     bindings: Array.from({ length: bindings }, (_, b) => ({ name: `b${b}`, function: `f${b % 64}` })),
-    triggers: Array.from({ length: 4 }, (_, t) => ({ event: "DATA_UPDATE", source: "k1", target: { function: `b${t}` } })),
+    triggers: Array.from(
+      { length: 4 },
+      (_, t) => ({ event: "DATA_UPDATE", source: "k1", target: { function: `b${t}` } }),
+    ),
   })),
 })
 
@@ -99,13 +111,25 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
   const requests = [
     { name: "json just under every limit", type: "application/json", body: JSON.stringify(json) },
     { name: "yaml just under every limit", type: "application/yaml", body: YAML.stringify(yaml) },
-    { name: "json with 1 M tags", type: "application/json", body: JSON.stringify({ name: "tags", version: "1.0.0", metadata: { tags: Array(1_000_000).fill(1) } }) },
-    { name: "yaml nested 1 M levels", type: "application/yaml", body: "name: " + "[".repeat(1_000_000) + "]".repeat(1_000_000) },
+    {
+      name: "json with 1 M tags",
+      type: "application/json",
+      body: JSON.stringify({ name: "tags", version: "1.0.0", metadata: { tags: Array(1_000_000).fill(1) } }),
+    },
+    {
+      name: "yaml nested 1 M levels",
+      type: "application/yaml",
+      body: "name: " + "[".repeat(1_000_000) + "]".repeat(1_000_000),
+    },
   ]
   for (const r of requests) expect(r.body.length).toBeLessThan(4 * 1024 * 1024)
 
   // Warm up (JIT, first create), then take the baselines: RSS, and /healthz on this machine as it is.
-  for (const r of requests) await fetch(`${url}/api/v1/packages`, { method: "POST", headers: { "content-type": r.type }, body: r.body }).then((x) => x.text())
+  for (const r of requests) {
+    await fetch(`${url}/api/v1/packages`, { method: "POST", headers: { "content-type": r.type }, body: r.body }).then((
+      x,
+    ) => x.text())
+  }
   const baseline = rssMb(pm.pid)
   const idle = percentile(await pollHealth(1500), 0.99)
 
@@ -117,7 +141,11 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
     const seen = new Map<number, number>()
     statuses.set(r.name, seen)
     while (!stop) {
-      const res = await fetch(`${url}/api/v1/packages`, { method: "POST", headers: { "content-type": r.type }, body: r.body })
+      const res = await fetch(`${url}/api/v1/packages`, {
+        method: "POST",
+        headers: { "content-type": r.type },
+        body: r.body,
+      })
       await res.text()
       seen.set(res.status, (seen.get(res.status) ?? 0) + 1)
     }
@@ -149,7 +177,9 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
     expect(seen.size).toBeGreaterThan(0)
   }
   // On a loaded machine every stretch of CPU work takes longer by about load/cores: the bound grows by that factor.
-  console.log(`/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${report.slowdown})`)
+  console.log(
+    `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${report.slowdown})`,
+  )
   expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * report.slowdown + report.idleP99Ms)
   expect(peak - baseline).toBeLessThan(RSS_GROWTH_BUDGET_MB)
 }, 60_000)

@@ -1,7 +1,16 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { copyFileSync, existsSync, readdirSync, readFileSync } from "node:fs"
 import { join } from "node:path"
-import { diedWith, freePort, makeTempDir, removeTempDir, type ServerProcess, spawnServer, startEtcd, waitForHttp } from "@oprc/test-harness"
+import {
+  diedWith,
+  freePort,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  startEtcd,
+  waitForHttp,
+} from "@oprc/test-harness"
 import { CrmTestServer } from "../../../test/crm-test-server"
 import { eventually, fastOrchestration, http, shopYaml } from "./support"
 
@@ -21,7 +30,11 @@ const blocks = (): Array<string> => {
 }
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm"], { cwd: root, stderr: "pipe", stdout: "pipe" })
+  const build = Bun.spawnSync([process.execPath, "scripts/build.ts", "--outdir", buildDir, "oprc-pm"], {
+    cwd: root,
+    stderr: "pipe",
+    stdout: "pipe",
+  })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
   copyFileSync(join(buildDir, "oprc-pm"), join(runDir, "oprc-pm"))
   Bun.spawnSync(["chmod", "+x", join(runDir, "oprc-pm")])
@@ -32,11 +45,28 @@ beforeAll(async () => {
   const port = await freePort()
   base = `http://127.0.0.1:${port}`
   const config = join(buildDir, "pm.yaml")
-  await Bun.write(config, JSON.stringify({ clusters: crms.map((c) => ({ name: c.name, url: c.url })), orchestration: fastOrchestration, telemetry: { log: { level: "warn" } } }))
-  pm = spawnServer({ name: "oprc-pm", cmd: [join(runDir, "oprc-pm"), "--config", config, "--port", String(port), "--host", "127.0.0.1"], cwd: runDir, ports: [port] })
+  await Bun.write(
+    config,
+    JSON.stringify({
+      clusters: crms.map((c) => ({ name: c.name, url: c.url })),
+      orchestration: fastOrchestration,
+      telemetry: { log: { level: "warn" } },
+    }),
+  )
+  pm = spawnServer({
+    name: "oprc-pm",
+    cmd: [join(runDir, "oprc-pm"), "--config", config, "--port", String(port), "--host", "127.0.0.1"],
+    cwd: runDir,
+    ports: [port],
+  })
   await waitForHttp(`${base}/readyz`, (s) => s === 200, 15_000, { abortIf: diedWith(pm) })
-  await eventually("both clusters polled", async () =>
-    (await http(base).get("/api/v1/clusters")).body.items.every((c: { health: string }) => c.health === "Healthy") ? true : undefined)
+  await eventually(
+    "both clusters polled",
+    async () =>
+      (await http(base).get("/api/v1/clusters")).body.items.every((c: { health: string }) => c.health === "Healthy")
+        ? true
+        : undefined,
+  )
 }, 60_000)
 
 afterAll(async () => {
@@ -48,7 +78,12 @@ afterAll(async () => {
 
 // Asynchronous on purpose: the CRM test servers live in this process and must keep answering.
 const run = async (script: string) => {
-  const p = Bun.spawn(["bash", "-eo", "pipefail", "-c", script], { cwd: root, env: { ...process.env, PM: base }, stdout: "pipe", stderr: "pipe" })
+  const p = Bun.spawn(["bash", "-eo", "pipefail", "-c", script], {
+    cwd: root,
+    env: { ...process.env, PM: base },
+    stdout: "pipe",
+    stderr: "pipe",
+  })
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited])
   if (code !== 0) throw new Error(`block failed (exit ${code}):\n${script}\n--- stdout\n${out}\n--- stderr\n${err}`)
   return out
@@ -61,18 +96,26 @@ describe("docs/pm.md walkthrough on dist/oprc-pm in an empty folder", () => {
     const out: Array<string> = []
     for (const step of steps) out.push(await run(step))
     expect(out[0]).toMatch(/^created shop 1\.0\.0 at revision \d+\n/)
-    expect(out[0]).toContain('{"name":"shop","version":"1.0.0","classes":["Order","Inventory","Customer"]}')
+    expect(out[0]).toContain(
+      "{\"name\":\"shop\",\"version\":\"1.0.0\",\"classes\":[\"Order\",\"Inventory\",\"Customer\"]}",
+    )
     expect(out[1]).toContain("shop.Order\nshop.Inventory\nshop.Customer\n")
     expect(out[1]).toContain("shop.Order.create ghcr.io/acme/shop-order:1.0.0")
     expect(out[1]).toContain("shop.Order.quote http://quotes.internal:9000")
-    expect(out[2]).toBe("edge Healthy breaker=closed availability=0.99\ncloud Healthy breaker=closed availability=0.95\n")
-    expect(out[3]).toMatch(/^\{"key":"shop-orders","placedClusters":\["edge","cloud"\],"phase":"(Deploying|Running)"\}\n$/)
-    expect(out[4]).toBe("Running: running on edge, cloud (generation 1)\n  edge Running generation 1\n  cloud Running generation 1\n")
+    expect(out[2]).toBe(
+      "edge Healthy breaker=closed availability=0.99\ncloud Healthy breaker=closed availability=0.95\n",
+    )
+    expect(out[3]).toMatch(
+      /^\{"key":"shop-orders","placedClusters":\["edge","cloud"\],"phase":"(Deploying|Running)"\}\n$/,
+    )
+    expect(out[4]).toBe(
+      "Running: running on edge, cloud (generation 1)\n  edge Running generation 1\n  cloud Running generation 1\n",
+    )
     expect(out[5]).toBe("1.0.0\nDEPLOYMENT_PHASE_RUNNING\n")
     expect(JSON.parse(out[6]!)).toEqual({
       code: "invalid_argument",
-      message: 'classKey: class "Nope" is not defined in package "shop"',
-      violations: [{ path: "classKey", message: 'class "Nope" is not defined in package "shop"' }],
+      message: "classKey: class \"Nope\" is not defined in package \"shop\"",
+      violations: [{ path: "classKey", message: "class \"Nope\" is not defined in package \"shop\"" }],
     })
     expect(out[7]).toMatch(/^Deleting\n(.|\n)*after delete: HTTP 404\n$/)
     expect(crms.every((c) => c.units.size === 0)).toBe(true)
@@ -92,7 +135,17 @@ describe("docs/pm.md walkthrough on dist/oprc-pm in an empty folder", () => {
     Bun.spawnSync(["chmod", "+x", join(dir, "oprc-pm")])
     const proc = spawnServer({
       name: "oprc-pm-etcd",
-      cmd: [join(dir, "oprc-pm"), "--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(","), "--port", String(port), "--host", "127.0.0.1"],
+      cmd: [
+        join(dir, "oprc-pm"),
+        "--storage",
+        "etcd",
+        "--etcd-endpoints",
+        etcd.endpoints.join(","),
+        "--port",
+        String(port),
+        "--host",
+        "127.0.0.1",
+      ],
       cwd: dir,
       ports: [port],
     })

@@ -20,10 +20,15 @@ export function checkBody(rt: ResourceType, body: unknown, apply = false): Obj {
   if (!isObject(body)) throw badRequest("the request body must be a JSON object")
   const o = clone(body)
   if (apply || o.kind !== undefined || o.apiVersion !== undefined) {
-    if (o.kind === undefined || o.kind === "") throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`)
+    if (o.kind === undefined || o.kind === "") {
+      throw badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`)
+    }
     if (o.kind !== rt.kind) throw badRequest(`the object provided is unrecognized (kind ${o.kind} is not ${rt.kind})`)
-    if (o.apiVersion !== groupVersion(rt))
-      throw badRequest(`the API version in the data (${o.apiVersion}) does not match the expected API version (${groupVersion(rt)})`)
+    if (o.apiVersion !== groupVersion(rt)) {
+      throw badRequest(
+        `the API version in the data (${o.apiVersion}) does not match the expected API version (${groupVersion(rt)})`,
+      )
+    }
   }
   o.apiVersion = groupVersion(rt)
   o.kind = rt.kind
@@ -36,13 +41,23 @@ export function checkNamespace(store: Store, rt: ResourceType, namespace: string
   if (!rt.namespaced) return
   const ns = store.get("/namespaces", "", namespace)
   if (!ns) throw notFound("namespaces", "", namespace)
-  if (ns.metadata.deletionTimestamp)
-    throw forbidden(`${rt.plural}${rt.group ? `.${rt.group}` : ""} "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`, {
-      name,
-      group: rt.group,
-      kind: rt.plural,
-      causes: [{ reason: "NamespaceTerminating", message: `namespace ${namespace} is being terminated`, field: "metadata.namespace" }],
-    })
+  if (ns.metadata.deletionTimestamp) {
+    throw forbidden(
+      `${rt.plural}${
+        rt.group ? `.${rt.group}` : ""
+      } "${name}" is forbidden: unable to create new content in namespace ${namespace} because it is being terminated`,
+      {
+        name,
+        group: rt.group,
+        kind: rt.plural,
+        causes: [{
+          reason: "NamespaceTerminating",
+          message: `namespace ${namespace} is being terminated`,
+          field: "metadata.namespace",
+        }],
+      },
+    )
+  }
 }
 
 // MicroTime fields: the real server decodes them with Go's fixed six-digit layout, before any
@@ -61,7 +76,9 @@ function checkMicroTimes(rt: ResourceType, o: Obj): void {
     if (typeof v !== "string" || !MICRO_TIME.test(v)) {
       const text = typeof v === "string" ? v : JSON.stringify(v)
       const tail = typeof v === "string" ? (v.match(/(\.\d*)?(Z|[+-]\d{2}:\d{2})?$/)?.[0] || v) : text
-      throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: parsing time "${text}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${tail}" as ".000000"`)
+      throw badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: parsing time "${text}" as "2006-01-02T15:04:05.000000Z07:00": cannot parse "${tail}" as ".000000"`,
+      )
     }
   }
 }
@@ -85,13 +102,13 @@ export function admit(rt: ResourceType, o: Obj, old: Obj | undefined, opts: Admi
   } else {
     const pruned: string[] = []
     errors.push(...admitCustomResource(o, rt.schema, pruned))
-    if (pruned.length > 0 && opts.fieldValidation === "Strict")
+    if (pruned.length > 0 && opts.fieldValidation === "Strict") {
       throw badRequest(`strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(", ")}`)
-    if (opts.fieldValidation !== "Ignore") for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`)
+    }
+    if (opts.fieldValidation !== "Ignore") { for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`) }
   }
   if (errors.length > 0) throw invalidObject(rt.kind, rt.group, name, errors)
 }
-
 
 /**
  * An applied configuration of a custom resource loses its unknown fields before ownership is
@@ -106,7 +123,8 @@ export function admitConfig(rt: ResourceType, o: Obj, opts: AdmissionOptions): v
 }
 
 function checkPruned(pruned: string[], opts: AdmissionOptions): void {
-  if (pruned.length > 0 && opts.fieldValidation === "Strict")
+  if (pruned.length > 0 && opts.fieldValidation === "Strict") {
     throw badRequest(`strict decoding error: ${pruned.map((p) => `unknown field "${p}"`).join(", ")}`)
-  if (opts.fieldValidation !== "Ignore") for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`)
+  }
+  if (opts.fieldValidation !== "Ignore") { for (const p of pruned) opts.warnings?.push(`unknown field "${p}"`) }
 }

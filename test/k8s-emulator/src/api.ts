@@ -7,8 +7,16 @@ import { type AdmissionOptions, admit, admitConfig, checkBody, checkNamespace } 
 import { GENERATION_KINDS } from "./defaults.ts"
 import { deleteObject, pendingFinalizers } from "./deletion.ts"
 import {
-  ApiError, alreadyExists, badRequest, conflict, fieldError, invalidObject,
-  methodNotAllowed, MODIFIED_MESSAGE, notFound, unsupportedMediaType,
+  alreadyExists,
+  ApiError,
+  badRequest,
+  conflict,
+  fieldError,
+  invalidObject,
+  methodNotAllowed,
+  MODIFIED_MESSAGE,
+  notFound,
+  unsupportedMediaType,
 } from "./errors.ts"
 import type { Shape } from "./fieldset.ts"
 import { applyJsonPatch, mergePatch } from "./patch.ts"
@@ -16,7 +24,17 @@ import type { Registry } from "./registry.ts"
 import { fromScale, toScale } from "./scale.ts"
 import type { Store } from "./store.ts"
 import { strategicMerge } from "./strategic.ts"
-import { clone, deepEqual, groupVersion, isObject, nowTimestamp, type Obj, type ResourceType, served, storageKey } from "./types.ts"
+import {
+  clone,
+  deepEqual,
+  groupVersion,
+  isObject,
+  nowTimestamp,
+  type Obj,
+  type ResourceType,
+  served,
+  storageKey,
+} from "./types.ts"
 
 export interface Target {
   rt: ResourceType
@@ -72,24 +90,40 @@ export class Api {
   create(t: Omit<Target, "name">, body: unknown, opts: WriteOptions, appliedManagedFields?: Obj[]): Obj {
     const { rt } = t
     const o = toStorage(rt, checkBody(rt, body))
-    if (o.metadata.namespace !== undefined && rt.namespaced && o.metadata.namespace !== t.namespace)
+    if (o.metadata.namespace !== undefined && rt.namespaced && o.metadata.namespace !== t.namespace) {
       throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
-    if (rt.crd && this.terminatingCrds.has(rt.crd))
+    }
+    if (rt.crd && this.terminatingCrds.has(rt.crd)) {
       throw methodNotAllowed(`create not allowed while custom resource definition is terminating`)
+    }
     if (!o.metadata.name) {
-      if (!o.metadata.generateName)
-        throw invalidObject(rt.kind, rt.group, "", [fieldError("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")])
-      o.metadata.name = o.metadata.generateName + Array.from({ length: 5 }, () => NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)]).join("")
+      if (!o.metadata.generateName) {
+        throw invalidObject(rt.kind, rt.group, "", [
+          fieldError("FieldValueRequired", "metadata.name", "Required value: name or generateName is required"),
+        ])
+      }
+      o.metadata.name = o.metadata.generateName +
+        Array.from({ length: 5 }, () => NAME_CHARS[Math.floor(Math.random() * NAME_CHARS.length)]).join("")
     }
     const name = String(o.metadata.name)
     // The real storage layer refuses this with a reason-less 500; it catches copied objects.
-    if (/^[1-9][0-9]*$/.test(String(o.metadata.resourceVersion ?? "")))
+    if (/^[1-9][0-9]*$/.test(String(o.metadata.resourceVersion ?? ""))) {
       throw new ApiError(500, "", "resourceVersion should not be set on objects to be created")
+    }
     checkNamespace(this.store, rt, t.namespace, name)
     if (this.find(rt, t.namespace, name)) throw alreadyExists(rt.plural, rt.group, name)
     if (rt.namespaced) o.metadata.namespace = t.namespace
     else delete o.metadata.namespace
-    for (const k of ["uid", "resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields", "selfLink"]) delete o.metadata[k]
+    for (
+      const k of [
+        "uid",
+        "resourceVersion",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "managedFields",
+        "selfLink",
+      ]
+    ) delete o.metadata[k]
     o.metadata.uid = randomUUID()
     o.metadata.creationTimestamp = nowTimestamp()
     // Status is the server's: dropped on create (a Namespace then defaults to phase Active).
@@ -109,11 +143,13 @@ export class Api {
     if (!old) throw notFound(rt.plural, rt.group, t.name)
     if (t.subresource === "scale") return this.writeScale(t, old, body, opts)
     const o = toStorage(rt, checkBody(rt, body))
-    if (o.metadata.name !== undefined && o.metadata.name !== t.name)
+    if (o.metadata.name !== undefined && o.metadata.name !== t.name) {
       throw badRequest(`the name of the object (${o.metadata.name}) does not match the name on the URL (${t.name})`)
+    }
     const rv = o.metadata.resourceVersion
-    if (rv !== undefined && rv !== "" && rv !== old.metadata.resourceVersion)
+    if (rv !== undefined && rv !== "" && rv !== old.metadata.resourceVersion) {
       throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
+    }
     return this.write(t, old, o, opts, false)
   }
 
@@ -131,20 +167,30 @@ export class Api {
       throw badRequest(`error decoding patch: ${(e as Error).message}`)
     }
     const current = t.subresource === "scale" ? toScale(rt, old) : this.view(rt, old)
-    const patched =
-      type === "json" ? applyJsonPatch(current, doc) : type === "merge" ? (mergePatch(current, doc) as Obj) : strategicMerge(current, doc)
+    const patched = type === "json"
+      ? applyJsonPatch(current, doc)
+      : type === "merge"
+      ? (mergePatch(current, doc) as Obj)
+      : strategicMerge(current, doc)
     if (t.subresource === "scale") return this.writeScale(t, old, patched, opts)
     if (!isObject(patched.metadata)) throw badRequest("patched object has no metadata")
     const rv = isObject(doc) ? doc.metadata?.resourceVersion : undefined
-    if (rv !== undefined && rv !== old.metadata.resourceVersion) throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
-    if (patched.metadata.name !== t.name) throw badRequest(`metadata.name: Invalid value: ${JSON.stringify(patched.metadata.name)}: field is immutable`)
+    if (rv !== undefined && rv !== old.metadata.resourceVersion) {
+      throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
+    }
+    if (patched.metadata.name !== t.name) {
+      throw badRequest(`metadata.name: Invalid value: ${JSON.stringify(patched.metadata.name)}: field is immutable`)
+    }
     return this.write(t, old, toStorage(rt, checkBody(rt, patched)), opts, false)
   }
 
   private apply(t: Target, body: string, opts: WriteOptions): Obj {
     const { rt } = t
-    if (!opts.fieldManager)
-      throw invalidObject("PatchOptions", "meta.k8s.io", "", [fieldError("FieldValueRequired", "fieldManager", "Required value: is required for apply patch")])
+    if (!opts.fieldManager) {
+      throw invalidObject("PatchOptions", "meta.k8s.io", "", [
+        fieldError("FieldValueRequired", "fieldManager", "Required value: is required for apply patch"),
+      ])
+    }
     let config: unknown
     try {
       config = parseYaml(body)
@@ -152,17 +198,22 @@ export class Api {
       throw badRequest(`error decoding YAML: ${(e as Error).message}`)
     }
     const o = checkBody(rt, config, true)
-    if (o.metadata.name !== undefined && o.metadata.name !== t.name)
+    if (o.metadata.name !== undefined && o.metadata.name !== t.name) {
       throw badRequest(`the name of the object (${o.metadata.name}) does not match the name on the URL (${t.name})`)
+    }
     o.metadata.name = t.name
     if (rt.namespaced) {
-      if (o.metadata.namespace !== undefined && o.metadata.namespace !== t.namespace)
+      if (o.metadata.namespace !== undefined && o.metadata.namespace !== t.namespace) {
         throw badRequest("the namespace of the provided object does not match the namespace sent on the request")
+      }
       o.metadata.namespace = t.namespace
     }
     const old = this.find(rt, t.namespace, t.name)
-    if (old && o.metadata.resourceVersion !== undefined && o.metadata.resourceVersion !== old.metadata.resourceVersion)
+    if (
+      old && o.metadata.resourceVersion !== undefined && o.metadata.resourceVersion !== old.metadata.resourceVersion
+    ) {
       throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
+    }
     if (!old && t.subresource) throw notFound(rt.plural, rt.group, t.name)
     // The applied config is admitted like any object, so defaults and pruning apply to it too.
     admitConfig(rt, o, opts)
@@ -207,20 +258,32 @@ export class Api {
     if (rt.namespaced) o.metadata.namespace = old.metadata.namespace
     if (!applied) o.metadata.managedFields = old.metadata.managedFields
     if (old.metadata.deletionTimestamp) {
-      const added = ((o.metadata.finalizers ?? []) as string[]).filter((f) => !((old.metadata.finalizers ?? []) as string[]).includes(f))
-      if (added.length > 0)
+      const added = ((o.metadata.finalizers ?? []) as string[]).filter((f) =>
+        !((old.metadata.finalizers ?? []) as string[]).includes(f)
+      )
+      if (added.length > 0) {
         throw invalidObject(rt.kind, rt.group, t.name, [
-          fieldError("FieldValueForbidden", "metadata.finalizers", `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${added.map((f) => JSON.stringify(f)).join(", ")}}`),
+          fieldError(
+            "FieldValueForbidden",
+            "metadata.finalizers",
+            `Forbidden: no new finalizers can be added if the object is being deleted, found new finalizers []string{${
+              added.map((f) => JSON.stringify(f)).join(", ")
+            }}`,
+          ),
         ])
+      }
     }
     admit(rt, o, old, opts)
-    if (this.tracksGeneration(rt) && t.subresource === undefined && specChanged(rt, old, o)) o.metadata.generation = (old.metadata.generation ?? 0) + 1
+    if (this.tracksGeneration(rt) && t.subresource === undefined && specChanged(rt, old, o)) {
+      o.metadata.generation = (old.metadata.generation ?? 0) + 1
+    }
     if (!applied) recordUpdate(old, o, shapeOf(rt), this.manager(opts), groupVersion(rt), t.subresource)
     o.metadata.resourceVersion = old.metadata.resourceVersion
     if (sameIgnoringTimes(old, o)) return this.view(rt, old)
     if (opts.dryRun) return this.view(rt, o)
-    if (o.metadata.deletionTimestamp && pendingFinalizers(o).length === 0)
+    if (o.metadata.deletionTimestamp && pendingFinalizers(o).length === 0) {
       return this.view(rt, this.store.commit(storageKey(rt), t.namespace, t.name, o, "DELETED"))
+    }
     return this.view(rt, this.store.commit(storageKey(rt), t.namespace, t.name, o, "MODIFIED"))
   }
 
@@ -228,10 +291,19 @@ export class Api {
     const { rt } = t
     if (!isObject(body)) throw badRequest("Scale body must be an object")
     const rv = body.metadata?.resourceVersion
-    if (rv !== undefined && rv !== "" && rv !== old.metadata.resourceVersion) throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
+    if (rv !== undefined && rv !== "" && rv !== old.metadata.resourceVersion) {
+      throw conflict(rt.plural, rt.group, t.name, MODIFIED_MESSAGE)
+    }
     const replicas = body.spec?.replicas
-    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0)
-      throw invalidObject("Scale", "autoscaling", t.name, [fieldError("FieldValueInvalid", "spec.replicas", `Invalid value: ${JSON.stringify(replicas ?? null)}: must be greater than or equal to 0`)])
+    if (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 0) {
+      throw invalidObject("Scale", "autoscaling", t.name, [
+        fieldError(
+          "FieldValueInvalid",
+          "spec.replicas",
+          `Invalid value: ${JSON.stringify(replicas ?? null)}: must be greater than or equal to 0`,
+        ),
+      ])
+    }
     const next = fromScale(rt, this.view(rt, old), replicas)
     const written = this.write({ ...t, subresource: undefined }, old, next, opts, false)
     return toScale(rt, written)

@@ -2,7 +2,18 @@
 // change a field another manager owns is a conflict unless forced; fields a manager stops applying
 // are removed when nobody else owns them.
 import { ApiError } from "./errors.ts"
-import { type FieldSet, fieldsOf, fromFieldsV1, isUnder, pathString, removeAt, type Shape, splitPath, toFieldsV1, valueAt } from "./fieldset.ts"
+import {
+  type FieldSet,
+  fieldsOf,
+  fromFieldsV1,
+  isUnder,
+  pathString,
+  removeAt,
+  type Shape,
+  splitPath,
+  toFieldsV1,
+  valueAt,
+} from "./fieldset.ts"
 import { builtinListType, childSchema, keyOf, schemaListType } from "./listtypes.ts"
 import { clone, deepEqual, isObject, nowTimestamp, type Obj } from "./types.ts"
 
@@ -22,7 +33,10 @@ interface Owner {
 }
 
 const owners = (obj: Obj | undefined): Owner[] =>
-  ((obj?.metadata?.managedFields ?? []) as ManagedEntry[]).map((entry) => ({ entry, set: fromFieldsV1(entry.fieldsV1) }))
+  ((obj?.metadata?.managedFields ?? []) as ManagedEntry[]).map((entry) => ({
+    entry,
+    set: fromFieldsV1(entry.fieldsV1),
+  }))
 
 const sameEntry = (e: ManagedEntry, manager: string, operation: string, subresource: string | undefined) =>
   e.manager === manager && e.operation === operation && (e.subresource ?? "") === (subresource ?? "")
@@ -59,7 +73,15 @@ export function recordUpdate(
     let mine = list.find((o) => sameEntry(o.entry, manager, "Update", subresource))
     if (!mine) {
       mine = {
-        entry: { manager, operation: "Update", apiVersion, time: nowTimestamp(), fieldsType: "FieldsV1", fieldsV1: {}, ...(subresource ? { subresource } : {}) },
+        entry: {
+          manager,
+          operation: "Update",
+          apiVersion,
+          time: nowTimestamp(),
+          fieldsType: "FieldsV1",
+          fieldsV1: {},
+          ...(subresource ? { subresource } : {}),
+        },
         set: new Set(),
       }
       list.push(mine)
@@ -104,11 +126,13 @@ export function serverSideApply(req: ApplyRequest): Obj {
       if (o === mine || !o.set.has(p)) continue
       const a = valueAt(base, p)
       const b = valueAt(config, p)
-      if (a.found && !deepEqual(a.value, b.value)) conflicts.push({ owner: o, manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p })
+      if (a.found && !deepEqual(a.value, b.value)) {
+        conflicts.push({ owner: o, manager: o.entry.manager, apiVersion: o.entry.apiVersion, path: p })
+      }
     }
   }
   if (conflicts.length > 0 && !req.force) throw conflictError(conflicts)
-  if (req.force) for (const c of conflicts) c.owner.set.delete(c.path)
+  if (req.force) { for (const c of conflicts) c.owner.set.delete(c.path) }
 
   // Fields this manager applied before and no longer does go, unless someone else still owns them.
   // Outermost first: removing a list item takes its fields with it (its key fields included,
@@ -127,7 +151,15 @@ export function serverSideApply(req: ApplyRequest): Obj {
 
   const merged = mergeApplied(base, config, shape, part)
   const entry: Owner = mine ?? {
-    entry: { manager, operation: "Apply", apiVersion: req.apiVersion, time: "", fieldsType: "FieldsV1", fieldsV1: {}, ...(subresource ? { subresource } : {}) },
+    entry: {
+      manager,
+      operation: "Apply",
+      apiVersion: req.apiVersion,
+      time: "",
+      fieldsType: "FieldsV1",
+      fieldsV1: {},
+      ...(subresource ? { subresource } : {}),
+    },
     set: new Set(),
   }
   entry.entry.time = nowTimestamp()
@@ -149,10 +181,11 @@ function conflictError(conflicts: { manager: string; apiVersion: string; path: s
   }))
   const lines = conflicts.map((c) => `- ${c.manager} ${c.apiVersion}: ${pathString(c.path)}`)
   const head = `Apply failed with ${conflicts.length} conflict${conflicts.length === 1 ? "" : "s"}:`
-  const message =
-    conflicts.length === 1
-      ? `${head} conflict with "${conflicts[0]!.manager}" using ${conflicts[0]!.apiVersion}: ${pathString(conflicts[0]!.path)}`
-      : `${head} conflicts with ${[...new Set(conflicts.map((c) => `"${c.manager}"`))].join(", ")}:\n${lines.join("\n")}`
+  const message = conflicts.length === 1
+    ? `${head} conflict with "${conflicts[0]!.manager}" using ${conflicts[0]!.apiVersion}: ${
+      pathString(conflicts[0]!.path)
+    }`
+    : `${head} conflicts with ${[...new Set(conflicts.map((c) => `"${c.manager}"`))].join(", ")}:\n${lines.join("\n")}`
   return new ApiError(409, "Conflict", message, { causes })
 }
 

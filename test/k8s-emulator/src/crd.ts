@@ -19,32 +19,80 @@ export function validateCrd(o: Obj, old: Obj | undefined): FieldError[] {
   if (!isObject(spec)) return [required("spec")]
   const names = isObject(spec.names) ? spec.names : {}
   if (typeof spec.group !== "string" || spec.group === "") errors.push(required("spec.group"))
-  else if (!spec.group.includes(".")) errors.push(invalid("spec.group", spec.group, "should be a domain with at least one dot"))
+  else if (!spec.group.includes(".")) {
+    errors.push(invalid("spec.group", spec.group, "should be a domain with at least one dot"))
+  }
   if (typeof names.plural !== "string" || names.plural === "") errors.push(required("spec.names.plural"))
-  else if (!DNS_LABEL.test(names.plural)) errors.push(invalid("spec.names.plural", names.plural, "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'"))
+  else if (!DNS_LABEL.test(names.plural)) {
+    errors.push(
+      invalid(
+        "spec.names.plural",
+        names.plural,
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-'",
+      ),
+    )
+  }
   if (typeof names.kind !== "string" || names.kind === "") errors.push(required("spec.names.kind"))
-  if (spec.scope !== "Namespaced" && spec.scope !== "Cluster")
-    errors.push(fieldError("FieldValueNotSupported", "spec.scope", `Unsupported value: ${JSON.stringify(spec.scope ?? "")}: supported values: "Cluster", "Namespaced"`))
-  if (typeof spec.group === "string" && typeof names.plural === "string" && o.metadata.name !== `${names.plural}.${spec.group}`)
-    errors.push(invalid("metadata.name", o.metadata.name, 'must be spec.names.plural+"."+spec.group'))
+  if (spec.scope !== "Namespaced" && spec.scope !== "Cluster") {
+    errors.push(
+      fieldError(
+        "FieldValueNotSupported",
+        "spec.scope",
+        `Unsupported value: ${JSON.stringify(spec.scope ?? "")}: supported values: "Cluster", "Namespaced"`,
+      ),
+    )
+  }
+  if (
+    typeof spec.group === "string" && typeof names.plural === "string" &&
+    o.metadata.name !== `${names.plural}.${spec.group}`
+  ) {
+    errors.push(invalid("metadata.name", o.metadata.name, "must be spec.names.plural+\".\"+spec.group"))
+  }
   const versions = Array.isArray(spec.versions) ? spec.versions : []
   if (versions.length === 0) errors.push(required("spec.versions"))
-  if (versions.filter((v: Obj) => v?.storage === true).length !== 1)
-    errors.push(invalid("spec.versions", "[]apiextensions.CustomResourceDefinitionVersion{...}", "must have exactly one version marked as storage version"))
+  if (versions.filter((v: Obj) => v?.storage === true).length !== 1) {
+    errors.push(
+      invalid(
+        "spec.versions",
+        "[]apiextensions.CustomResourceDefinitionVersion{...}",
+        "must have exactly one version marked as storage version",
+      ),
+    )
+  }
   versions.forEach((v: Obj, i: number) => {
     const p = `spec.versions[${i}]`
-    if (typeof v?.name !== "string" || !/^v\d+((alpha|beta)\d+)?$|^[a-z0-9]+$/.test(v.name)) errors.push(required(`${p}.name`))
+    if (typeof v?.name !== "string" || !/^v\d+((alpha|beta)\d+)?$|^[a-z0-9]+$/.test(v.name)) {
+      errors.push(required(`${p}.name`))
+    }
     if (typeof v?.served !== "boolean") errors.push(required(`${p}.served`))
     const schema = v?.schema?.openAPIV3Schema
-    if (!isObject(schema)) errors.push(fieldError("FieldValueRequired", `${p}.schema.openAPIV3Schema`, "Required value: schemas are required"))
-    else if (schema.type !== "object") errors.push(invalid(`${p}.schema.openAPIV3Schema.type`, schema.type ?? "", "must be object at the root"))
-    else errors.push(...structuralErrors(schema, `${p}.schema.openAPIV3Schema`))
+    if (!isObject(schema)) {
+      errors.push(
+        fieldError("FieldValueRequired", `${p}.schema.openAPIV3Schema`, "Required value: schemas are required"),
+      )
+    } else if (schema.type !== "object") {
+      errors.push(invalid(`${p}.schema.openAPIV3Schema.type`, schema.type ?? "", "must be object at the root"))
+    } else errors.push(...structuralErrors(schema, `${p}.schema.openAPIV3Schema`))
     const scale = v?.subresources?.scale
     if (isObject(scale)) {
-      if (typeof scale.specReplicasPath !== "string" || !scale.specReplicasPath.startsWith(".spec."))
-        errors.push(invalid(`${p}.subresources.scale.specReplicasPath`, scale.specReplicasPath ?? "", "should be a json path under .spec"))
-      if (typeof scale.statusReplicasPath !== "string" || !scale.statusReplicasPath.startsWith(".status."))
-        errors.push(invalid(`${p}.subresources.scale.statusReplicasPath`, scale.statusReplicasPath ?? "", "should be a json path under .status"))
+      if (typeof scale.specReplicasPath !== "string" || !scale.specReplicasPath.startsWith(".spec.")) {
+        errors.push(
+          invalid(
+            `${p}.subresources.scale.specReplicasPath`,
+            scale.specReplicasPath ?? "",
+            "should be a json path under .spec",
+          ),
+        )
+      }
+      if (typeof scale.statusReplicasPath !== "string" || !scale.statusReplicasPath.startsWith(".status.")) {
+        errors.push(
+          invalid(
+            `${p}.subresources.scale.statusReplicasPath`,
+            scale.statusReplicasPath ?? "",
+            "should be a json path under .status",
+          ),
+        )
+      }
     }
   })
   if (old && old.spec?.group !== spec.group) errors.push(immutable("spec.group", spec.group))
@@ -62,7 +110,9 @@ export function defaultCrd(o: Obj): void {
   }
   o.spec.conversion ??= { strategy: "None" }
   o.metadata.finalizers ??= []
-  if (!o.metadata.deletionTimestamp && !o.metadata.finalizers.includes(CLEANUP_FINALIZER)) o.metadata.finalizers.push(CLEANUP_FINALIZER)
+  if (!o.metadata.deletionTimestamp && !o.metadata.finalizers.includes(CLEANUP_FINALIZER)) {
+    o.metadata.finalizers.push(CLEANUP_FINALIZER)
+  }
 }
 
 export function typesOf(crd: Obj): ResourceType[] {
@@ -90,7 +140,11 @@ export function typesOf(crd: Obj): ResourceType[] {
 }
 
 const condition = (type: string, status: string, reason: string, message: string) => ({
-  type, status, reason, message, lastTransitionTime: nowTimestamp(),
+  type,
+  status,
+  reason,
+  message,
+  lastTransitionTime: nowTimestamp(),
 })
 
 export interface CrdTimings {
@@ -131,7 +185,9 @@ export class CrdController {
     }
     const established = (crd.status?.conditions ?? []).some((c: Obj) => c.type === "Established" && c.status === "True")
     if (established) {
-      if (e.type === "MODIFIED" && e.previous && JSON.stringify(e.previous.spec) !== JSON.stringify(crd.spec)) this.serve(crd)
+      if (e.type === "MODIFIED" && e.previous && JSON.stringify(e.previous.spec) !== JSON.stringify(crd.spec)) {
+        this.serve(crd)
+      }
       return
     }
     if (e.type === "ADDED") this.later(() => this.acceptNames(name), this.timings.establishDelayMs)
@@ -158,7 +214,9 @@ export class CrdController {
     const next = clone(crd)
     next.status ??= {}
     change(next.status, next)
-    return this.api.update({ rt: this.crdType(), namespace: "", name, subresource: "status" }, next, { fieldManager: "apiextensions-controller" })
+    return this.api.update({ rt: this.crdType(), namespace: "", name, subresource: "status" }, next, {
+      fieldManager: "apiextensions-controller",
+    })
   }
 
   private conflictFor(crd: Obj): string | undefined {
@@ -176,8 +234,14 @@ export class CrdController {
     this.writeStatus(name, (status, c) => {
       status.acceptedNames = clash ? {} : clone(c.spec.names)
       status.conditions = clash
-        ? [condition("NamesAccepted", "False", "KindConflict", clash), condition("Established", "False", "NotAccepted", "not all names are accepted")]
-        : [condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"), condition("Established", "False", "Installing", "the initial names have been accepted")]
+        ? [
+          condition("NamesAccepted", "False", "KindConflict", clash),
+          condition("Established", "False", "NotAccepted", "not all names are accepted"),
+        ]
+        : [
+          condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
+          condition("Established", "False", "Installing", "the initial names have been accepted"),
+        ]
       status.storedVersions ??= []
     })
     if (!clash) this.later(() => this.establish(name), this.timings.establishDelayMs)
@@ -189,7 +253,9 @@ export class CrdController {
     this.serve(crd)
     this.writeStatus(name, (status) => {
       status.conditions = (status.conditions ?? []).filter((c: Obj) => c.type !== "Established")
-      status.conditions.push(condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"))
+      status.conditions.push(
+        condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"),
+      )
     })
   }
 
@@ -198,10 +264,11 @@ export class CrdController {
     this.registry.removeCrd(crd.metadata.name)
     for (const t of typesOf(crd)) this.registry.add(t)
     const storage = (crd.spec.versions as Obj[]).find((v) => v.storage)?.name
-    if (storage && !(crd.status?.storedVersions ?? []).includes(storage))
+    if (storage && !(crd.status?.storedVersions ?? []).includes(storage)) {
       this.writeStatus(crd.metadata.name, (status) => {
         status.storedVersions = [...(status.storedVersions ?? []), storage]
       })
+    }
   }
 
   /** Deletes every custom resource, waits for their finalizers, then releases the CRD. */
@@ -212,7 +279,14 @@ export class CrdController {
     if (rt) {
       this.writeStatus(name, (status) => {
         status.conditions = (status.conditions ?? []).filter((c: Obj) => c.type !== "Terminating")
-        status.conditions.push(condition("Terminating", "True", "InstanceDeletionInProgress", "CustomResourceDefinition marked for deletion; deleting instances"))
+        status.conditions.push(
+          condition(
+            "Terminating",
+            "True",
+            "InstanceDeletionInProgress",
+            "CustomResourceDefinition marked for deletion; deleting instances",
+          ),
+        )
       })
       const remaining = this.api.store.list(storageKey(rt))
       for (const o of remaining) {

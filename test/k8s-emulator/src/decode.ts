@@ -22,20 +22,40 @@ const CONTAINER_FIELDS: [string, GoType][] = [
 const pod = (prefix: string): [string, GoType][] => CONTAINER_FIELDS.map(([p, t]) => [`${prefix}.${p}`, t])
 
 const FIELDS: Record<string, [string, GoType][]> = {
-  Deployment: [["spec.replicas", "int32"], ["spec.selector", "object"], ["spec.template.metadata.labels", "map[string]string"], ...pod(POD)],
+  Deployment: [["spec.replicas", "int32"], ["spec.selector", "object"], [
+    "spec.template.metadata.labels",
+    "map[string]string",
+  ], ...pod(POD)],
   StatefulSet: [["spec.replicas", "int32"], ["spec.serviceName", "string"], ["spec.selector", "object"], ...pod(POD)],
   ReplicaSet: [["spec.replicas", "int32"], ...pod(POD)],
   Job: [["spec.completions", "int32"], ["spec.parallelism", "int32"], ["spec.backoffLimit", "int32"], ...pod(POD)],
   Pod: pod("spec"),
-  Service: [["spec.ports", "array"], ["spec.ports[*].port", "int32"], ["spec.selector", "map[string]string"], ["spec.type", "string"]],
-  HorizontalPodAutoscaler: [["spec.minReplicas", "int32"], ["spec.maxReplicas", "int32"], ["spec.scaleTargetRef", "object"], ["spec.scaleTargetRef.name", "string"]],
-  Lease: [["spec.holderIdentity", "string"], ["spec.leaseDurationSeconds", "int32"], ["spec.leaseTransitions", "int32"]],
+  Service: [["spec.ports", "array"], ["spec.ports[*].port", "int32"], ["spec.selector", "map[string]string"], [
+    "spec.type",
+    "string",
+  ]],
+  HorizontalPodAutoscaler: [["spec.minReplicas", "int32"], ["spec.maxReplicas", "int32"], [
+    "spec.scaleTargetRef",
+    "object",
+  ], ["spec.scaleTargetRef.name", "string"]],
+  Lease: [["spec.holderIdentity", "string"], ["spec.leaseDurationSeconds", "int32"], [
+    "spec.leaseTransitions",
+    "int32",
+  ]],
   ConfigMap: [["data", "map[string]string"]],
   Secret: [["data", "map[string]string"], ["stringData", "map[string]string"]],
 }
 
 const jsonType = (v: unknown) =>
-  v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "number" ? "number" : typeof v === "object" ? "object" : typeof v
+  v === null
+    ? "null"
+    : Array.isArray(v)
+    ? "array"
+    : typeof v === "number"
+    ? "number"
+    : typeof v === "object"
+    ? "object"
+    : typeof v
 
 function fits(v: unknown, t: GoType): boolean {
   switch (t) {
@@ -67,7 +87,9 @@ function at(o: unknown, path: string): { path: string; value: unknown }[] {
       if (!isObject(c.value) || c.value[name] === undefined || c.value[name] === null) continue
       const p = c.path ? `${c.path}.${name}` : name
       if (!many) next.push({ path: p, value: c.value[name] })
-      else if (Array.isArray(c.value[name])) c.value[name].forEach((v: unknown, i: number) => next.push({ path: `${p}[${i}]`, value: v }))
+      else if (Array.isArray(c.value[name])) {
+        c.value[name].forEach((v: unknown, i: number) => next.push({ path: `${p}[${i}]`, value: v }))
+      }
     }
     cur = next
   }
@@ -75,12 +97,25 @@ function at(o: unknown, path: string): { path: string; value: unknown }[] {
 }
 
 export function checkDecodable(rt: ResourceType, o: Obj): void {
-  const fields: [string, GoType][] = [["metadata.labels", "map[string]string"], ["metadata.annotations", "map[string]string"], ["metadata.finalizers", "array"], ...(rt.builtin ? (FIELDS[o.kind] ?? []) : [])]
+  const fields: [string, GoType][] = [
+    ["metadata.labels", "map[string]string"],
+    ["metadata.annotations", "map[string]string"],
+    ["metadata.finalizers", "array"],
+    ...(rt.builtin ? (FIELDS[o.kind] ?? []) : []),
+  ]
   for (const [path, type] of fields) {
     for (const { path: where, value } of at(o, path)) {
       if (fits(value, type)) continue
-      const shown = type === "map[string]string" && isObject(value) ? Object.values(value).find((x) => typeof x !== "string") : value
-      throw badRequest(`${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: json: cannot unmarshal ${jsonType(shown)} into Go struct field .${where} of type ${type === "map[string]string" ? "string" : type === "array" ? "[]" : type}`)
+      const shown = type === "map[string]string" && isObject(value)
+        ? Object.values(value).find((x) => typeof x !== "string")
+        : value
+      throw badRequest(
+        `${rt.kind} in version "${rt.version}" cannot be handled as a ${rt.kind}: json: cannot unmarshal ${
+          jsonType(shown)
+        } into Go struct field .${where} of type ${
+          type === "map[string]string" ? "string" : type === "array" ? "[]" : type
+        }`,
+      )
     }
   }
 }

@@ -14,8 +14,9 @@ function podSpec(spec: Obj | undefined): void {
     c.terminationMessagePath ??= "/dev/termination-log"
     c.terminationMessagePolicy ??= "File"
     c.resources ??= {}
-    if (c.imagePullPolicy === undefined && typeof c.image === "string")
+    if (c.imagePullPolicy === undefined && typeof c.image === "string") {
       c.imagePullPolicy = c.image.endsWith(":latest") || !/:[^/]+$/.test(c.image) ? "Always" : "IfNotPresent"
+    }
     for (const p of c.ports ?? []) if (isObject(p)) p.protocol ??= "TCP"
   }
 }
@@ -63,7 +64,9 @@ const DEFAULTERS: Record<string, (o: Obj) => void> = {
     o.spec.revisionHistoryLimit ??= 10
     o.spec.progressDeadlineSeconds ??= 600
     o.spec.strategy ??= { type: "RollingUpdate" }
-    if (o.spec.strategy.type === "RollingUpdate") o.spec.strategy.rollingUpdate ??= { maxUnavailable: "25%", maxSurge: "25%" }
+    if (o.spec.strategy.type === "RollingUpdate") {
+      o.spec.strategy.rollingUpdate ??= { maxUnavailable: "25%", maxSurge: "25%" }
+    }
     podSpec(o.spec.template?.spec)
   },
   StatefulSet(o) {
@@ -102,7 +105,12 @@ export function applyBuiltinDefaults(o: Obj): void {
 export function defaultJobSelector(o: Obj): void {
   if (o.kind !== "Job" || !isObject(o.spec) || o.spec.manualSelector === true) return
   const uid = o.metadata.uid as string
-  const labels = { "batch.kubernetes.io/controller-uid": uid, "batch.kubernetes.io/job-name": o.metadata.name, "controller-uid": uid, "job-name": o.metadata.name }
+  const labels = {
+    "batch.kubernetes.io/controller-uid": uid,
+    "batch.kubernetes.io/job-name": o.metadata.name,
+    "controller-uid": uid,
+    "job-name": o.metadata.name,
+  }
   o.spec.selector ??= { matchLabels: { "batch.kubernetes.io/controller-uid": uid } }
   if (isObject(o.spec.template)) {
     o.spec.template.metadata ??= {}
@@ -112,5 +120,10 @@ export function defaultJobSelector(o: Obj): void {
 
 /** Kinds whose metadata.generation the server maintains. */
 export const GENERATION_KINDS = new Set([
-  "Deployment", "StatefulSet", "ReplicaSet", "Job", "HorizontalPodAutoscaler", "CustomResourceDefinition",
+  "Deployment",
+  "StatefulSet",
+  "ReplicaSet",
+  "Job",
+  "HorizontalPodAutoscaler",
+  "CustomResourceDefinition",
 ])

@@ -44,14 +44,35 @@ function resourceEntries(rt: ResourceType): Obj[] {
       storageVersionHash: Buffer.from(`${rt.group}/${rt.plural}`).toString("base64").slice(0, 11),
     },
   ]
-  if (rt.status) out.push({ name: `${rt.plural}/status`, singularName: "", namespaced: rt.namespaced, kind: rt.kind, verbs: SUB_VERBS })
-  if (rt.scale)
-    out.push({ name: `${rt.plural}/scale`, singularName: "", namespaced: rt.namespaced, group: "autoscaling", version: "v1", kind: "Scale", verbs: SUB_VERBS })
+  if (rt.status) {
+    out.push({
+      name: `${rt.plural}/status`,
+      singularName: "",
+      namespaced: rt.namespaced,
+      kind: rt.kind,
+      verbs: SUB_VERBS,
+    })
+  }
+  if (rt.scale) {
+    out.push({
+      name: `${rt.plural}/scale`,
+      singularName: "",
+      namespaced: rt.namespaced,
+      group: "autoscaling",
+      version: "v1",
+      kind: "Scale",
+      verbs: SUB_VERBS,
+    })
+  }
   return out
 }
 
 export function apiVersions(serverAddress: string): Obj {
-  return { kind: "APIVersions", versions: ["v1"], serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }] }
+  return {
+    kind: "APIVersions",
+    versions: ["v1"],
+    serverAddressByClientCIDRs: [{ clientCIDR: "0.0.0.0/0", serverAddress }],
+  }
 }
 
 export function resourceList(registry: Registry, group: string, version: string): Obj | undefined {
@@ -119,8 +140,16 @@ export function aggregated(registry: Registry, core: boolean): Obj {
               ...(t.shortNames.length ? { shortNames: t.shortNames } : {}),
               ...(t.categories.length ? { categories: t.categories } : {}),
               subresources: [
-                ...(t.status ? [{ subresource: "status", responseKind: { group: g, version: v, kind: t.kind }, verbs: SUB_VERBS }] : []),
-                ...(t.scale ? [{ subresource: "scale", responseKind: { group: "autoscaling", version: "v1", kind: "Scale" }, verbs: SUB_VERBS }] : []),
+                ...(t.status
+                  ? [{ subresource: "status", responseKind: { group: g, version: v, kind: t.kind }, verbs: SUB_VERBS }]
+                  : []),
+                ...(t.scale
+                  ? [{
+                    subresource: "scale",
+                    responseKind: { group: "autoscaling", version: "v1", kind: "Scale" },
+                    verbs: SUB_VERBS,
+                  }]
+                  : []),
               ],
             })),
         })),

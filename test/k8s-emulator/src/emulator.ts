@@ -86,10 +86,17 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const registry = new Registry()
   const api = new Api(store, registry)
   const hub = new WatchHub()
-  const crds = new CrdController(api, registry, { establishDelayMs: opts.crdEstablishDelayMs ?? 50, cleanupPollMs: 50 }, (s) => hub.dropStorage(s))
+  const crds = new CrdController(
+    api,
+    registry,
+    { establishDelayMs: opts.crdEstablishDelayMs ?? 50, cleanupPollMs: 50 },
+    (s) => hub.dropStorage(s),
+  )
   const gc = new GarbageCollector(api, registry, opts.gcDelayMs ?? 20)
   const workloadOpts = typeof opts.workloads === "object" ? opts.workloads : opts.workloads ? {} : undefined
-  const workloads = workloadOpts ? new WorkloadControllers(api, registry, { readyDelayMs: workloadOpts.readyDelayMs ?? 200 }) : undefined
+  const workloads = workloadOpts
+    ? new WorkloadControllers(api, registry, { readyDelayMs: workloadOpts.readyDelayMs ?? 200 })
+    : undefined
   // Controllers react after the write that caused the event has returned, as a real
   // controller does; watch streams get events synchronously, in resourceVersion order.
   const later = (fn: (e: StoreEvent) => void) => (e: StoreEvent) => queueMicrotask(() => fn(e))
@@ -98,7 +105,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   if (workloads) store.subscribe(later((e) => workloads.onEvent(e)))
 
   const nsType = registry.get("", "v1", "namespaces")!
-  for (const name of INITIAL_NAMESPACES) api.create({ rt: nsType, namespace: "" }, { metadata: { name } }, { fieldManager: "kube-apiserver" })
+  for (const name of INITIAL_NAMESPACES) {
+    api.create({ rt: nsType, namespace: "" }, { metadata: { name } }, { fieldManager: "kube-apiserver" })
+  }
 
   let latency = 0
   const requestLog: string[] = []
@@ -132,9 +141,15 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   const crdType = registry.get("apiextensions.k8s.io", "v1", "customresourcedefinitions")!
   const registerCrd = async (crd: Obj) => {
     const name = crd.metadata.name
-    if (!api.find(crdType, "", name)) api.create({ rt: crdType, namespace: "" }, clone(crd), { fieldManager: "emulator" })
+    if (!api.find(crdType, "", name)) {
+      api.create({ rt: crdType, namespace: "" }, clone(crd), { fieldManager: "emulator" })
+    }
     const deadline = Date.now() + 10_000
-    while (!(api.find(crdType, "", name)?.status?.conditions ?? []).some((c: Obj) => c.type === "Established" && c.status === "True")) {
+    while (
+      !(api.find(crdType, "", name)?.status?.conditions ?? []).some((c: Obj) =>
+        c.type === "Established" && c.status === "True"
+      )
+    ) {
       if (Date.now() > deadline) throw new Error(`CRD ${name} not Established within 10 s`)
       await Bun.sleep(5)
     }

@@ -66,14 +66,19 @@ export const conflict = (resource: string, group: string, name: string, why: str
     { name, group, kind: resource },
   )
 
-export const MODIFIED_MESSAGE = "the object has been modified; please apply your changes to the latest version and try again"
+export const MODIFIED_MESSAGE =
+  "the object has been modified; please apply your changes to the latest version and try again"
 
 export const badRequest = (message: string) => new ApiError(400, "BadRequest", message)
 
 export const methodNotAllowed = (message: string) => new ApiError(405, "MethodNotAllowed", message)
 
 export const unsupportedMediaType = (contentType: string) =>
-  new ApiError(415, "UnsupportedMediaType", `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${contentType})`)
+  new ApiError(
+    415,
+    "UnsupportedMediaType",
+    `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got ${contentType})`,
+  )
 
 export const expired = (message: string) => new ApiError(410, "Expired", message)
 

@@ -8,8 +8,16 @@ export type FieldSet = Set<string>
 
 /** Fields the server sets itself, never owned by a manager. */
 const SERVER_METADATA = new Set([
-  "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
-  "managedFields", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
+  "name",
+  "namespace",
+  "uid",
+  "resourceVersion",
+  "generation",
+  "creationTimestamp",
+  "managedFields",
+  "deletionTimestamp",
+  "deletionGracePeriodSeconds",
+  "selfLink",
 ])
 
 export interface Shape {
@@ -50,7 +58,9 @@ function walk(v: unknown, path: string[], c: Cursor, shape: Shape, out: FieldSet
   if (isObject(v)) {
     const keys = Object.keys(v).filter((k) => v[k] !== undefined)
     if (keys.length === 0) out.add(path.join(SEP))
-    for (const k of keys) walk(v[k], [...path, `f:${k}`], { names: [...c.names, k], schema: childSchema(c.schema, k) }, shape, out)
+    for (const k of keys) {
+      walk(v[k], [...path, `f:${k}`], { names: [...c.names, k], schema: childSchema(c.schema, k) }, shape, out)
+    }
     return
   }
   if (Array.isArray(v)) {
@@ -64,8 +74,15 @@ function walk(v: unknown, path: string[], c: Cursor, shape: Shape, out: FieldSet
       for (const item of v) {
         const elem = [...path, `k:${keyOf(item, lt.keys)}`]
         out.add(elem.join(SEP))
-        for (const [k, iv] of Object.entries(item as Obj))
-          walk(iv, [...elem, `f:${k}`], { names: [...c.names, k], schema: childSchema(itemCursor.schema, k) }, shape, out)
+        for (const [k, iv] of Object.entries(item as Obj)) {
+          walk(
+            iv,
+            [...elem, `f:${k}`],
+            { names: [...c.names, k], schema: childSchema(itemCursor.schema, k) },
+            shape,
+            out,
+          )
+        }
       }
       return
     }
@@ -91,7 +108,11 @@ export function valueAt(obj: unknown, path: string): { found: boolean; value?: u
 function step(cur: unknown, e: string): { found: boolean; value?: unknown; index?: number } {
   const tag = e.slice(0, 2)
   const rest = e.slice(2)
-  if (tag === "f:") return isObject(cur) && cur[rest] !== undefined ? { found: true, value: cur[rest] } : { found: false }
+  if (tag === "f:") {
+    return isObject(cur) && cur[rest] !== undefined
+      ? { found: true, value: cur[rest] }
+      : { found: false }
+  }
   if (!Array.isArray(cur)) return { found: false }
   if (tag === "k:") {
     const want = JSON.parse(rest) as Obj

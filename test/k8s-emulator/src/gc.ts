@@ -38,7 +38,9 @@ export class GarbageCollector {
     const key = keyOf(e.storage, e.namespace, e.name)
     const uid = e.object.metadata.uid as string
     const before = ((e.previous?.metadata?.ownerReferences ?? []) as Obj[]).map((r) => r.uid as string)
-    const after = e.type === "DELETED" ? [] : ((e.object.metadata.ownerReferences ?? []) as Obj[]).map((r) => r.uid as string)
+    const after = e.type === "DELETED"
+      ? []
+      : ((e.object.metadata.ownerReferences ?? []) as Obj[]).map((r) => r.uid as string)
     for (const u of before) this.dependents.get(u)?.delete(key)
     for (const u of after) {
       const set = this.dependents.get(u) ?? new Set<string>()
@@ -56,7 +58,7 @@ export class GarbageCollector {
     } else {
       this.byUid.set(uid, key)
       if (after.length > 0 || e.object.metadata.deletionTimestamp) this.dirty.add(key)
-      if (e.object.metadata.deletionTimestamp) for (const d of this.dependents.get(uid) ?? []) this.dirty.add(d)
+      if (e.object.metadata.deletionTimestamp) { for (const d of this.dependents.get(uid) ?? []) this.dirty.add(d) }
     }
     if (e.storage === "/namespaces") this.dirtyNamespaces.add(e.name)
     else if (e.namespace !== "") this.dirtyNamespaces.add(e.namespace)
@@ -93,7 +95,9 @@ export class GarbageCollector {
     const next = clone(latest)
     change(next)
     try {
-      this.api.update({ rt: x.rt, namespace: x.o.metadata.namespace ?? "", name: x.o.metadata.name }, next, { fieldManager: MANAGER })
+      this.api.update({ rt: x.rt, namespace: x.o.metadata.namespace ?? "", name: x.o.metadata.name }, next, {
+        fieldManager: MANAGER,
+      })
       return true
     } catch {
       return false
@@ -102,7 +106,9 @@ export class GarbageCollector {
 
   private remove(x: Found, policy: string): boolean {
     try {
-      this.api.delete({ rt: x.rt, namespace: x.o.metadata.namespace ?? "", name: x.o.metadata.name }, { propagationPolicy: policy }, {})
+      this.api.delete({ rt: x.rt, namespace: x.o.metadata.namespace ?? "", name: x.o.metadata.name }, {
+        propagationPolicy: policy,
+      }, {})
       return true
     } catch {
       return false
@@ -124,7 +130,9 @@ export class GarbageCollector {
     const key = this.byUid.get(ref.uid)
     const x = key ? this.lookup(key) : undefined
     if (!x) return undefined
-    if (x.rt.namespaced && (!dependent.rt.namespaced || x.o.metadata.namespace !== dependent.o.metadata.namespace)) return undefined
+    if (x.rt.namespaced && (!dependent.rt.namespaced || x.o.metadata.namespace !== dependent.o.metadata.namespace)) {
+      return undefined
+    }
     return x
   }
 
@@ -134,7 +142,8 @@ export class GarbageCollector {
     this.dirty.clear()
     let failed = false
     const finalizers = (o: Obj) => (o.metadata.finalizers ?? []) as string[]
-    const waitsForDependents = (o: Obj) => !!o.metadata.deletionTimestamp && finalizers(o).includes("foregroundDeletion")
+    const waitsForDependents = (o: Obj) =>
+      !!o.metadata.deletionTimestamp && finalizers(o).includes("foregroundDeletion")
     const again = (key: string) => {
       failed = true
       this.dirty.add(key)
@@ -146,20 +155,33 @@ export class GarbageCollector {
       const uid = o.metadata.uid as string
       if (o.metadata.deletionTimestamp && finalizers(o).includes("orphan")) {
         let ok = true
-        for (const d of this.dependentsOf(uid))
+        for (const d of this.dependentsOf(uid)) {
           ok = this.update(d.x, (n) => {
             n.metadata.ownerReferences = (n.metadata.ownerReferences ?? []).filter((r: Obj) => r.uid !== uid)
             if (n.metadata.ownerReferences.length === 0) delete n.metadata.ownerReferences
           }) && ok
-        if (!ok || !this.update(x, (n) => void (n.metadata.finalizers = finalizers(n).filter((f) => f !== "orphan")))) again(key)
+        }
+        if (!ok || !this.update(x, (n) => void (n.metadata.finalizers = finalizers(n).filter((f) => f !== "orphan")))) {
+          again(key)
+        }
         continue
       }
       if (waitsForDependents(o)) {
         const deps = this.dependentsOf(uid)
-        for (const d of deps)
-          if (!d.x.o.metadata.deletionTimestamp && !this.remove(d.x, (this.dependents.get(d.x.o.metadata.uid)?.size ?? 0) > 0 ? "Foreground" : "Background")) again(key)
-        if (!deps.some((d) => d.ref.blockOwnerDeletion === true))
-          if (!this.update(x, (n) => void (n.metadata.finalizers = finalizers(n).filter((f) => f !== "foregroundDeletion")))) again(key)
+        for (const d of deps) {
+          if (
+            !d.x.o.metadata.deletionTimestamp &&
+            !this.remove(d.x, (this.dependents.get(d.x.o.metadata.uid)?.size ?? 0) > 0 ? "Foreground" : "Background")
+          ) again(key)
+        }
+        if (!deps.some((d) => d.ref.blockOwnerDeletion === true)) {
+          if (
+            !this.update(
+              x,
+              (n) => void (n.metadata.finalizers = finalizers(n).filter((f) => f !== "foregroundDeletion")),
+            )
+          ) again(key)
+        }
       }
       const refs = (o.metadata.ownerReferences ?? []) as Obj[]
       if (refs.length === 0 || o.metadata.deletionTimestamp) continue
@@ -168,9 +190,13 @@ export class GarbageCollector {
       const waiting = owners.filter((p) => p.owner && waitsForDependents(p.owner.o))
       const solid = refs.length - absent.length - waiting.length
       if (solid === 0) {
-        if (!this.remove(x, waiting.length > 0 && (this.dependents.get(uid)?.size ?? 0) > 0 ? "Foreground" : "Background")) again(key)
+        if (
+          !this.remove(x, waiting.length > 0 && (this.dependents.get(uid)?.size ?? 0) > 0 ? "Foreground" : "Background")
+        ) again(key)
       } else if (absent.length > 0) {
-        if (!this.update(x, (n) => void (n.metadata.ownerReferences = owners.filter((p) => p.owner).map((p) => p.r)))) again(key)
+        if (!this.update(x, (n) => void (n.metadata.ownerReferences = owners.filter((p) => p.owner).map((p) => p.r)))) {
+          again(key)
+        }
       }
     }
     if (this.namespaces()) failed = true
@@ -188,10 +214,13 @@ export class GarbageCollector {
       const ns = this.api.store.get("/namespaces", "", name)
       if (!ns) continue
       if (!ns.metadata.deletionTimestamp) {
-        if (!this.api.find(sa, name, "default"))
+        if (!this.api.find(sa, name, "default")) {
           try {
-            this.api.create({ rt: sa, namespace: name }, { metadata: { name: "default" } }, { fieldManager: "kube-controller-manager" })
+            this.api.create({ rt: sa, namespace: name }, { metadata: { name: "default" } }, {
+              fieldManager: "kube-controller-manager",
+            })
           } catch {}
+        }
         continue
       }
       let left = 0
@@ -205,14 +234,17 @@ export class GarbageCollector {
       }
       if (left > 0) continue
       const ok = this.update({ rt: nsType, o: ns }, (n) => {
-        n.spec = { ...(n.spec ?? {}), finalizers: ((n.spec?.finalizers ?? []) as string[]).filter((f) => f !== "kubernetes") }
+        n.spec = {
+          ...(n.spec ?? {}),
+          finalizers: ((n.spec?.finalizers ?? []) as string[]).filter((f) => f !== "kubernetes"),
+        }
       })
       if (!ok) {
         failed = true
         this.dirtyNamespaces.add(name)
       }
     }
-    if (failed) for (const n of names) this.dirtyNamespaces.add(n)
+    if (failed) { for (const n of names) this.dirtyNamespaces.add(n) }
     return failed
   }
 }

@@ -7,13 +7,22 @@ const MAX_BODY = 3 * 1024 * 1024
 
 export function send(res: ServerResponse, code: number, body: unknown, contentType = "application/json") {
   const text = typeof body === "string" ? body : JSON.stringify(body)
-  res.writeHead(code, { "Content-Type": contentType, "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-cache, private" })
+  res.writeHead(code, {
+    "Content-Type": contentType,
+    "Content-Length": Buffer.byteLength(text),
+    "Cache-Control": "no-cache, private",
+  })
   res.end(text)
 }
 
 /** Sends a write's result with its `Warning` headers (e.g. unknown fields that were dropped). */
 export function sendWritten(res: ServerResponse, code: number, body: unknown, opts: WriteOptions) {
-  if (opts.warnings && opts.warnings.length > 0) res.setHeader("Warning", opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`))
+  if (opts.warnings && opts.warnings.length > 0) {
+    res.setHeader(
+      "Warning",
+      opts.warnings.map((w) => `299 - ${JSON.stringify(w)}`),
+    )
+  }
   send(res, code, body)
 }
 
@@ -36,8 +45,7 @@ export function readBody(req: IncomingMessage): Promise<string> {
     req.on("end", () =>
       size > MAX_BODY
         ? reject(new ApiError(413, "RequestEntityTooLarge", `Request entity too large: limit is ${MAX_BODY}`))
-        : resolve(Buffer.concat(chunks).toString("utf8")),
-    )
+        : resolve(Buffer.concat(chunks).toString("utf8")))
     req.on("error", reject)
   })
 }
@@ -57,4 +65,3 @@ export function defaultManager(req: IncomingMessage): string {
   const token = ua.split("/")[0]?.trim() ?? ""
   return token.length > 0 ? token.slice(0, 128) : "unknown"
 }
-

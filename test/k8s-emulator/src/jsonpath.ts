@@ -5,7 +5,8 @@ type Step = { field: string } | { index: number } | { all: true } | { filter: { 
 
 function parse(expr: string): Step[] {
   const steps: Step[] = []
-  const re = /\.([A-Za-z0-9_\-$]+)|\[(\d+)\]|\[\*\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*["']([^"']*)["']\)\]|\['([^']+)'\]/g
+  const re =
+    /\.([A-Za-z0-9_\-$]+)|\[(\d+)\]|\[\*\]|\[\?\(@\.([A-Za-z0-9_.\-]+)\s*==\s*["']([^"']*)["']\)\]|\['([^']+)'\]/g
   let m: RegExpExecArray | null
   const body = expr.trim().replace(/^\{|\}$/g, "").replace(/^\$/, "")
   while ((m = re.exec(body)) !== null) {

@@ -4,8 +4,8 @@ import { stringify } from "yaml"
 export function kubeconfigYaml(server: string, token: string, ca?: string, namespace = "default"): string {
   const cluster = ca
     ? { server, "certificate-authority-data": Buffer.from(ca).toString("base64") }
-    : // client-node refuses http:// servers unless TLS verification is off; nothing is encrypted anyway.
-      { server, "insecure-skip-tls-verify": true }
+    // client-node refuses http:// servers unless TLS verification is off; nothing is encrypted anyway.
+    : { server, "insecure-skip-tls-verify": true }
   return stringify({
     apiVersion: "v1",
     kind: "Config",

@@ -48,10 +48,11 @@ export function listObjects(store: Store, rt: ResourceType, q: ListQuery): Obj {
     if (q.resourceVersion) throw badRequest("specifying resource version is not allowed when using continue")
     const token = decode(q.continueToken)
     const snapshot = store.listAt(storage, token.rv, q.namespace)
-    if (!snapshot)
+    if (!snapshot) {
       throw expired(
         "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue value from the response.",
       )
+    }
     rv = token.rv
     items = snapshot
     after = token.start
@@ -59,13 +60,20 @@ export function listObjects(store: Store, rt: ResourceType, q: ListQuery): Obj {
     const match = q.resourceVersionMatch
     const requested = q.resourceVersion
     if (match && !requested) throw badRequest("resourceVersionMatch is forbidden unless resourceVersion is provided")
-    if (match && match !== "Exact" && match !== "NotOlderThan")
+    if (match && match !== "Exact" && match !== "NotOlderThan") {
       throw badRequest(`resourceVersionMatch: Unsupported value: "${match}": supported values: "Exact", "NotOlderThan"`)
-    if (match === "Exact" && requested === "0") throw badRequest('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')
+    }
+    if (match === "Exact" && requested === "0") {
+      throw badRequest("resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"")
+    }
     if (requested && requested !== "0") {
       const n = parseRv(requested)
-      if (n > store.currentRv)
-        throw new ApiError(504, "Timeout", `Too large resource version: ${n}, current: ${store.currentRv}`, { causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }], retryAfterSeconds: 1 })
+      if (n > store.currentRv) {
+        throw new ApiError(504, "Timeout", `Too large resource version: ${n}, current: ${store.currentRv}`, {
+          causes: [{ reason: "ResourceVersionTooLarge", message: "Too large resource version" }],
+          retryAfterSeconds: 1,
+        })
+      }
       if (match === "Exact") {
         const snapshot = store.listAt(storage, n, q.namespace)
         if (!snapshot) throw expired(`too old resource version: ${n} (${store.oldestAvailableRv})`)

@@ -68,8 +68,9 @@ export function applyJsonPatch(doc: Obj, ops: unknown): Obj {
   if (!Array.isArray(ops)) throw badRequest("json patch must be an array of operations")
   let cur: unknown = clone(doc)
   for (const [i, op] of ops.entries()) {
-    if (!isObject(op) || typeof op.op !== "string" || typeof op.path !== "string")
+    if (!isObject(op) || typeof op.op !== "string" || typeof op.path !== "string") {
       throw badRequest(`json patch operation ${i} needs "op" and "path"`)
+    }
     const need = (k: string) => {
       if (!Object.hasOwn(op, k)) throw badRequest(`json patch operation ${i} (${op.op}) needs "${k}"`)
       return op[k]
@@ -96,8 +97,9 @@ export function applyJsonPatch(doc: Obj, ops: unknown): Obj {
         break
       case "test": {
         const want = need("value")
-        if (!deepEqual(getAt(cur, op.path), want))
+        if (!deepEqual(getAt(cur, op.path), want)) {
           throw patchFailed(`testing value ${op.path} failed: the value is not ${JSON.stringify(want)}`)
+        }
         break
       }
       default:

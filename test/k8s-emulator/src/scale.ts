@@ -27,8 +27,8 @@ export function toScale(rt: ResourceType, o: Obj): Obj {
   const selector = rt.builtin
     ? selectorString(o.spec?.selector)
     : rt.scale.labelSelectorPath
-      ? getPath(o, rt.scale.labelSelectorPath)
-      : undefined
+    ? getPath(o, rt.scale.labelSelectorPath)
+    : undefined
   return {
     kind: "Scale",
     apiVersion: "autoscaling/v1",

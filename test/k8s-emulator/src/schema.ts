@@ -53,14 +53,24 @@ function defaultNode(v: unknown, s: Obj): void {
       if (v[k] === undefined && ps.default !== undefined) v[k] = clone(ps.default)
       if (v[k] !== undefined) defaultNode(v[k], ps)
     }
-    if (isObject(s.additionalProperties)) for (const k of Object.keys(v)) if (!s.properties?.[k]) defaultNode(v[k], s.additionalProperties)
+    if (isObject(s.additionalProperties)) {
+      for (const k of Object.keys(v)) if (!s.properties?.[k]) defaultNode(v[k], s.additionalProperties)
+    }
   } else if (Array.isArray(v) && isObject(s.items)) {
     for (const item of v) defaultNode(item, s.items)
   }
 }
 
 const typeName = (v: unknown) =>
-  v === null ? "null" : Array.isArray(v) ? "array" : typeof v === "number" ? (Number.isInteger(v) ? "integer" : "number") : typeof v === "object" ? "object" : typeof v
+  v === null
+    ? "null"
+    : Array.isArray(v)
+    ? "array"
+    : typeof v === "number"
+    ? (Number.isInteger(v) ? "integer" : "number")
+    : typeof v === "object"
+    ? "object"
+    : typeof v
 
 function typeMatches(v: unknown, t: string): boolean {
   switch (t) {
@@ -91,8 +101,9 @@ function validateNode(v: unknown, s: Obj, path: string, errors: FieldError[], ro
     return
   }
   if (s["x-kubernetes-int-or-string"] === true) {
-    if (typeof v !== "string" && !(typeof v === "number" && Number.isInteger(v)))
+    if (typeof v !== "string" && !(typeof v === "number" && Number.isInteger(v))) {
       errors.push(invalid(at, typeName(v), `${at} in body must be of type integer,string: "${typeName(v)}"`))
+    }
     return
   }
   if (typeof s.type === "string" && !typeMatches(v, s.type)) {
@@ -101,7 +112,13 @@ function validateNode(v: unknown, s: Obj, path: string, errors: FieldError[], ro
   }
   if (Array.isArray(s.enum) && !s.enum.some((e: unknown) => deepEqual(e, v))) {
     errors.push(
-      fieldError("FieldValueNotSupported", at, `Unsupported value: ${JSON.stringify(v)}: supported values: ${s.enum.map((e: unknown) => JSON.stringify(e)).join(", ")}`),
+      fieldError(
+        "FieldValueNotSupported",
+        at,
+        `Unsupported value: ${JSON.stringify(v)}: supported values: ${
+          s.enum.map((e: unknown) => JSON.stringify(e)).join(", ")
+        }`,
+      ),
     )
   }
   if (typeof v === "string") checkString(v, s, at, errors)
@@ -117,8 +134,12 @@ function validateNode(v: unknown, s: Obj, path: string, errors: FieldError[], ro
       if (combine === "all") errors.push(...errs)
       return errs.length === 0
     }).length
-    if (combine === "any" && passing === 0) errors.push(invalid(at, v, `${at} in body must match at least one schema in anyOf`))
-    if (combine === "one" && passing !== 1) errors.push(invalid(at, v, `${at} in body must match exactly one schema in oneOf`))
+    if (combine === "any" && passing === 0) {
+      errors.push(invalid(at, v, `${at} in body must match at least one schema in anyOf`))
+    }
+    if (combine === "one" && passing !== 1) {
+      errors.push(invalid(at, v, `${at} in body must match exactly one schema in oneOf`))
+    }
   }
   if (isObject(s.not)) {
     const errs: FieldError[] = []
@@ -128,40 +149,55 @@ function validateNode(v: unknown, s: Obj, path: string, errors: FieldError[], ro
 }
 
 function checkString(v: string, s: Obj, at: string, errors: FieldError[]) {
-  if (typeof s.maxLength === "number" && v.length > s.maxLength)
+  if (typeof s.maxLength === "number" && v.length > s.maxLength) {
     errors.push(fieldError("FieldValueTooLong", at, `Too long: may not be longer than ${s.maxLength}`))
-  if (typeof s.minLength === "number" && v.length < s.minLength)
+  }
+  if (typeof s.minLength === "number" && v.length < s.minLength) {
     errors.push(invalid(at, v, `${at} in body should be at least ${s.minLength} chars long`))
-  if (typeof s.pattern === "string" && !new RegExp(s.pattern, "u").test(v))
+  }
+  if (typeof s.pattern === "string" && !new RegExp(s.pattern, "u").test(v)) {
     errors.push(invalid(at, v, `${at} in body should match '${s.pattern}'`))
-  if (s.format === "date-time" && Number.isNaN(Date.parse(v)))
+  }
+  if (s.format === "date-time" && Number.isNaN(Date.parse(v))) {
     errors.push(invalid(at, v, `${at} in body must be of type date-time: ${JSON.stringify(v)}`))
+  }
 }
 
 function checkNumber(v: number, s: Obj, at: string, errors: FieldError[]) {
-  if (typeof s.minimum === "number" && (s.exclusiveMinimum === true ? v <= s.minimum : v < s.minimum))
+  if (typeof s.minimum === "number" && (s.exclusiveMinimum === true ? v <= s.minimum : v < s.minimum)) {
     errors.push(invalid(at, v, `${at} in body should be greater than or equal to ${s.minimum}`))
-  if (typeof s.maximum === "number" && (s.exclusiveMaximum === true ? v >= s.maximum : v > s.maximum))
+  }
+  if (typeof s.maximum === "number" && (s.exclusiveMaximum === true ? v >= s.maximum : v > s.maximum)) {
     errors.push(invalid(at, v, `${at} in body should be less than or equal to ${s.maximum}`))
-  if (typeof s.multipleOf === "number" && v % s.multipleOf !== 0)
+  }
+  if (typeof s.multipleOf === "number" && v % s.multipleOf !== 0) {
     errors.push(invalid(at, v, `${at} in body should be a multiple of ${s.multipleOf}`))
+  }
 }
 
 function checkArray(v: unknown[], s: Obj, path: string, errors: FieldError[]) {
   const at = path === "" ? "<root>" : path
-  if (typeof s.maxItems === "number" && v.length > s.maxItems)
+  if (typeof s.maxItems === "number" && v.length > s.maxItems) {
     errors.push(fieldError("FieldValueTooMany", at, `Too many: ${v.length}: must have at most ${s.maxItems} items`))
-  if (typeof s.minItems === "number" && v.length < s.minItems)
+  }
+  if (typeof s.minItems === "number" && v.length < s.minItems) {
     errors.push(invalid(at, v, `${at} in body should have at least ${s.minItems} items`))
+  }
   const listType = s["x-kubernetes-list-type"]
   const keys = s["x-kubernetes-list-map-keys"] as string[] | undefined
   const seen: unknown[] = []
   v.forEach((item, i) => {
     const itemPath = `${path}[${i}]`
     if (isObject(s.items)) validateNode(item, s.items, itemPath, errors)
-    const identity = listType === "map" && keys && isObject(item) ? keys.map((k) => item[k]) : listType === "set" ? item : undefined
+    const identity = listType === "map" && keys && isObject(item)
+      ? keys.map((k) => item[k])
+      : listType === "set"
+      ? item
+      : undefined
     if (identity !== undefined) {
-      if (seen.some((x) => deepEqual(x, identity))) errors.push(fieldError("FieldValueDuplicate", itemPath, `Duplicate value: ${JSON.stringify(item)}`))
+      if (seen.some((x) => deepEqual(x, identity))) {
+        errors.push(fieldError("FieldValueDuplicate", itemPath, `Duplicate value: ${JSON.stringify(item)}`))
+      }
       seen.push(identity)
     }
   })
@@ -177,10 +213,16 @@ function checkObject(v: Obj, s: Obj, path: string, errors: FieldError[], root: b
     else if (isObject(s.additionalProperties)) validateNode(child, s.additionalProperties, join(path, k), errors)
   }
   const n = Object.keys(v).length
-  if (typeof s.maxProperties === "number" && n > s.maxProperties)
-    errors.push(fieldError("FieldValueTooMany", path || "<root>", `Too many: ${n}: must have at most ${s.maxProperties} items`))
-  if (typeof s.minProperties === "number" && n < s.minProperties)
-    errors.push(invalid(path || "<root>", v, `${path || "<root>"} in body should have at least ${s.minProperties} properties`))
+  if (typeof s.maxProperties === "number" && n > s.maxProperties) {
+    errors.push(
+      fieldError("FieldValueTooMany", path || "<root>", `Too many: ${n}: must have at most ${s.maxProperties} items`),
+    )
+  }
+  if (typeof s.minProperties === "number" && n < s.minProperties) {
+    errors.push(
+      invalid(path || "<root>", v, `${path || "<root>"} in body should have at least ${s.minProperties} properties`),
+    )
+  }
 }
 
 /**
@@ -191,14 +233,29 @@ function checkObject(v: Obj, s: Obj, path: string, errors: FieldError[], root: b
 export function structuralErrors(s: Obj, path: string, root = true): FieldError[] {
   const errors: FieldError[] = []
   const loose = s["x-kubernetes-int-or-string"] === true || s["x-kubernetes-preserve-unknown-fields"] === true
-  if (!root && (typeof s.type !== "string" || s.type === "") && !loose)
-    errors.push(fieldError("FieldValueRequired", `${path}.type`, "Required value: must not be empty for specified object fields"))
-  if (s.type === "array" && !isObject(s.items)) errors.push(fieldError("FieldValueRequired", `${path}.items`, "Required value: must be specified"))
-  if (isObject(s.properties) && s.additionalProperties !== undefined && s.additionalProperties !== false)
-    errors.push(fieldError("FieldValueForbidden", `${path}.additionalProperties`, "Forbidden: additionalProperties and properties are mutual exclusive"))
-  for (const [k, child] of Object.entries((s.properties ?? {}) as Obj))
+  if (!root && (typeof s.type !== "string" || s.type === "") && !loose) {
+    errors.push(
+      fieldError("FieldValueRequired", `${path}.type`, "Required value: must not be empty for specified object fields"),
+    )
+  }
+  if (s.type === "array" && !isObject(s.items)) {
+    errors.push(fieldError("FieldValueRequired", `${path}.items`, "Required value: must be specified"))
+  }
+  if (isObject(s.properties) && s.additionalProperties !== undefined && s.additionalProperties !== false) {
+    errors.push(
+      fieldError(
+        "FieldValueForbidden",
+        `${path}.additionalProperties`,
+        "Forbidden: additionalProperties and properties are mutual exclusive",
+      ),
+    )
+  }
+  for (const [k, child] of Object.entries((s.properties ?? {}) as Obj)) {
     if (isObject(child)) errors.push(...structuralErrors(child, `${path}.properties[${k}]`, false))
+  }
   if (isObject(s.items)) errors.push(...structuralErrors(s.items, `${path}.items`, false))
-  if (isObject(s.additionalProperties)) errors.push(...structuralErrors(s.additionalProperties, `${path}.additionalProperties`, false))
+  if (isObject(s.additionalProperties)) {
+    errors.push(...structuralErrors(s.additionalProperties, `${path}.additionalProperties`, false))
+  }
   return errors
 }

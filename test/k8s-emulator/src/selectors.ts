@@ -34,7 +34,9 @@ function checkKey(key: string, raw: string) {
   if (!KEY.test(key)) throw badRequest(`unable to parse requirement: invalid label key "${key}" in selector "${raw}"`)
 }
 function checkValue(v: string, raw: string) {
-  if (v.length > 63 || !VALUE.test(v)) throw badRequest(`unable to parse requirement: invalid label value: "${v}" in selector "${raw}"`)
+  if (v.length > 63 || !VALUE.test(v)) {
+    throw badRequest(`unable to parse requirement: invalid label value: "${v}" in selector "${raw}"`)
+  }
 }
 
 export function parseLabelSelector(raw: string | null): Selector {
@@ -42,7 +44,9 @@ export function parseLabelSelector(raw: string | null): Selector {
   const reqs: Requirement[] = []
   for (const part0 of splitTop(raw)) {
     const part = part0.trim()
-    if (part === "") throw badRequest(`unable to parse requirement: found '', expected: identifier in selector "${raw}"`)
+    if (part === "") {
+      throw badRequest(`unable to parse requirement: found '', expected: identifier in selector "${raw}"`)
+    }
     const set = /^(\S+)\s+(in|notin)\s*\((.*)\)$/.exec(part)
     if (set) {
       checkKey(set[1]!, raw)

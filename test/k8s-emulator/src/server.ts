@@ -5,7 +5,7 @@ import { createServer as createTlsServer } from "node:https"
 import { defaultManager, parseJson, readBody, send, sendWritten } from "./httpio.ts"
 import { type Api, PATCH_TYPES, pendingFinalizers, type Target, type WriteOptions } from "./api.ts"
 import * as discovery from "./discovery.ts"
-import { ApiError, badRequest, invalidObject, fieldError } from "./errors.ts"
+import { ApiError, badRequest, fieldError, invalidObject } from "./errors.ts"
 import { listObjects } from "./list.ts"
 import { openApiV2Json, openApiV2Protobuf } from "./openapi.ts"
 import { objectFilter, parseFieldSelector, parseLabelSelector } from "./selectors.ts"
@@ -25,8 +25,7 @@ export interface ServerContext {
   onRequest: (line: string) => void
 }
 
-const notFoundPath = () =>
-  new ApiError(404, "NotFound", "the server could not find the requested resource", {})
+const notFoundPath = () => new ApiError(404, "NotFound", "the server could not find the requested resource", {})
 
 /** Storages configured with ReturnDeletedObject on a real server. */
 const RETURNS_DELETED_OBJECT = new Set(["/pods", "/serviceaccounts", "/namespaces"])
@@ -56,15 +55,26 @@ function route(ctx: ServerContext, group: string, version: string, segs: string[
   if (!rt) return undefined
   if (!rt.namespaced && namespace !== undefined) return undefined
   if (rt.namespaced && namespace === undefined && name !== undefined) return undefined
-  if (subresource !== undefined && !(subresource === "status" && rt.status) && !(subresource === "scale" && rt.scale) && !(subresource === "finalize" && rt.kind === "Namespace"))
+  if (
+    subresource !== undefined && !(subresource === "status" && rt.status) && !(subresource === "scale" && rt.scale) &&
+    !(subresource === "finalize" && rt.kind === "Namespace")
+  ) {
     return undefined
+  }
   return { rt, namespace, name, subresource, watch }
 }
 
-export function startServer(ctx: ServerContext, host: string, port: number, tls?: { key: string; cert: string }): Promise<Server> {
+export function startServer(
+  ctx: ServerContext,
+  host: string,
+  port: number,
+  tls?: { key: string; cert: string },
+): Promise<Server> {
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     handle(ctx, req, res).catch((e: unknown) => {
-      const err = e instanceof ApiError ? e : new ApiError(500, "InternalError", `Internal error occurred: ${(e as Error)?.message ?? String(e)}`)
+      const err = e instanceof ApiError
+        ? e
+        : new ApiError(500, "InternalError", `Internal error occurred: ${(e as Error)?.message ?? String(e)}`)
       if (!res.headersSent) send(res, err.code, err.toStatus())
       else res.end()
     })
@@ -85,8 +95,9 @@ async function handle(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
   const path = url.pathname.replace(/\/+$/, "") || "/"
   // As on a real cluster, version and health need no credentials.
   const open = path === "/version" || path === "/healthz" || path === "/livez" || path === "/readyz"
-  if (ctx.token !== undefined && !open && req.headers.authorization !== `Bearer ${ctx.token}`)
+  if (ctx.token !== undefined && !open && req.headers.authorization !== `Bearer ${ctx.token}`) {
     throw new ApiError(401, "Unauthorized", "Unauthorized")
+  }
   const accept = req.headers.accept
   const method = req.method ?? "GET"
   const segs = path.split("/").filter((s) => s !== "")
@@ -102,9 +113,19 @@ async function handle(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
       return send(res, 200, openApiV2Json())
     }
     if (path === "/api" || path === "/apis") {
-      if (discovery.wantsAggregated(accept))
-        return send(res, 200, discovery.aggregated(ctx.api.registry, path === "/api"), discovery.AGGREGATED_CONTENT_TYPE)
-      return send(res, 200, path === "/api" ? discovery.apiVersions(ctx.address()) : discovery.groupList(ctx.api.registry))
+      if (discovery.wantsAggregated(accept)) {
+        return send(
+          res,
+          200,
+          discovery.aggregated(ctx.api.registry, path === "/api"),
+          discovery.AGGREGATED_CONTENT_TYPE,
+        )
+      }
+      return send(
+        res,
+        200,
+        path === "/api" ? discovery.apiVersions(ctx.address()) : discovery.groupList(ctx.api.registry),
+      )
     }
     if (segs[0] === "apis" && segs.length === 2) {
       const g = discovery.group(ctx.api.registry, segs[1]!)
@@ -125,8 +146,12 @@ async function handle(ctx: ServerContext, req: IncomingMessage, res: ServerRespo
   const r = route(ctx, group, version, rest)
   if (!r) throw notFoundPath()
   const verb = verbOf(method, r, url.searchParams)
-  if (r.subresource === undefined && verb && !r.rt.verbs.includes(verb))
-    throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`, { kind: r.rt.plural, ...(r.name ? { name: r.name } : {}) })
+  if (r.subresource === undefined && verb && !r.rt.verbs.includes(verb)) {
+    throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`, {
+      kind: r.rt.plural,
+      ...(r.name ? { name: r.name } : {}),
+    })
+  }
   return resource(ctx, r, url.searchParams, req, res, method, accept)
 }
 
@@ -143,16 +168,27 @@ function verbOf(method: string, r: Route, q: URLSearchParams): string | undefine
 
 function writeOptions(q: URLSearchParams, req: IncomingMessage, isApply: boolean): WriteOptions {
   const dryRun = q.getAll("dryRun")
-  for (const d of dryRun) if (d !== "All") throw badRequest(`Invalid dryRun value: ${d}; the only supported value is All`)
+  for (const d of dryRun) {
+    if (d !== "All") throw badRequest(`Invalid dryRun value: ${d}; the only supported value is All`)
+  }
   const force = q.get("force")
-  if (force !== null && !isApply)
-    throw invalidObject("PatchOptions", "meta.k8s.io", "", [fieldError("FieldValueForbidden", "force", "Forbidden: may not be specified for non-apply patch")])
+  if (force !== null && !isApply) {
+    throw invalidObject("PatchOptions", "meta.k8s.io", "", [
+      fieldError("FieldValueForbidden", "force", "Forbidden: may not be specified for non-apply patch"),
+    ])
+  }
   const manager = q.get("fieldManager")
-  if (manager !== null && manager.length > 128)
-    throw invalidObject("PatchOptions", "meta.k8s.io", "", [fieldError("FieldValueTooLong", "fieldManager", "Too long: may not be longer than 128")])
+  if (manager !== null && manager.length > 128) {
+    throw invalidObject("PatchOptions", "meta.k8s.io", "", [
+      fieldError("FieldValueTooLong", "fieldManager", "Too long: may not be longer than 128"),
+    ])
+  }
   const validation = q.get("fieldValidation")
-  if (validation !== null && !["Ignore", "Warn", "Strict"].includes(validation))
-    throw badRequest(`fieldValidation: Unsupported value: "${validation}": supported values: "Ignore", "Warn", "Strict"`)
+  if (validation !== null && !["Ignore", "Warn", "Strict"].includes(validation)) {
+    throw badRequest(
+      `fieldValidation: Unsupported value: "${validation}": supported values: "Ignore", "Warn", "Strict"`,
+    )
+  }
   return {
     dryRun: dryRun.includes("All"),
     fieldManager: manager ?? (isApply ? undefined : defaultManager(req)),
@@ -186,8 +222,16 @@ async function resource(
     }
     if (method === "GET") {
       const o = api.get(t)
-      if (tableVersion && !sub)
-        return send(res, 200, toTable(rt, [o], { resourceVersion: o.metadata.resourceVersion }, { apiVersion: tableVersion, includeObject: include }))
+      if (tableVersion && !sub) {
+        return send(
+          res,
+          200,
+          toTable(rt, [o], { resourceVersion: o.metadata.resourceVersion }, {
+            apiVersion: tableVersion,
+            includeObject: include,
+          }),
+        )
+      }
       return send(res, 200, o)
     }
     const body = await readBody(req)
@@ -208,28 +252,41 @@ async function resource(
       const gone = dryRun ? pendingFinalizers(out).length === 0 : !api.find(rt, namespace, r.name)
       // As the real handler: 202 only when the object stays and the (deprecated)
       // orphanDependents=false was asked for; otherwise 200.
-      const orphanFalse = (isObject(options) && options.orphanDependents === false) || q.get("orphanDependents") === "false"
+      const orphanFalse = (isObject(options) && options.orphanDependents === false) ||
+        q.get("orphanDependents") === "false"
       const code = !gone && orphanFalse ? 202 : 200
       // An object still held by finalizers comes back; one that is gone is a Success Status,
       // except for the kinds whose storage returns the deleted object.
       if (!gone || RETURNS_DELETED_OBJECT.has(`${rt.group}/${rt.plural}`)) return send(res, code, out)
       return send(res, code, {
-        kind: "Status", apiVersion: "v1", metadata: {}, status: "Success",
+        kind: "Status",
+        apiVersion: "v1",
+        metadata: {},
+        status: "Success",
         details: { name: r.name, group: rt.group, kind: rt.plural, uid: out.metadata.uid },
       })
     }
     throw new ApiError(405, "MethodNotAllowed", `${method} is not supported on ${rt.plural}/${r.name}`)
   }
   if (r.subresource !== undefined) throw notFoundPath()
-  if (method === "GET" && (r.watch || q.get("watch") === "true" || q.get("watch") === "1"))
+  if (method === "GET" && (r.watch || q.get("watch") === "true" || q.get("watch") === "1")) {
     return watch(ctx, r, q, res, tableVersion, include, undefined)
+  }
   if (method === "GET") {
     const list = listObjects(api.store, rt, listQuery(rt, r, q))
-    if (tableVersion) return send(res, 200, toTable(rt, list.items, list.metadata, { apiVersion: tableVersion, includeObject: include }))
+    if (tableVersion) {
+      return send(
+        res,
+        200,
+        toTable(rt, list.items, list.metadata, { apiVersion: tableVersion, includeObject: include }),
+      )
+    }
     return send(res, 200, list)
   }
   if (method === "POST") {
-    if (rt.namespaced && r.namespace === undefined) throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`)
+    if (rt.namespaced && r.namespace === undefined) {
+      throw new ApiError(405, "MethodNotAllowed", `the server does not allow this method on the requested resource`)
+    }
     const body = await readBody(req)
     const opts = writeOptions(q, req, false)
     return sendWritten(res, 201, api.create({ rt, namespace }, parseJson(body), opts), opts)
@@ -240,12 +297,22 @@ async function resource(
     const deleted: Obj[] = []
     for (const o of list.items) {
       try {
-        deleted.push(api.delete({ rt, namespace: o.metadata.namespace ?? "", name: o.metadata.name }, body, { propagationPolicy: q.get("propagationPolicy"), dryRun: q.getAll("dryRun").includes("All") }))
+        deleted.push(
+          api.delete({ rt, namespace: o.metadata.namespace ?? "", name: o.metadata.name }, body, {
+            propagationPolicy: q.get("propagationPolicy"),
+            dryRun: q.getAll("dryRun").includes("All"),
+          }),
+        )
       } catch (e) {
         if (!(e instanceof ApiError && e.code === 404)) throw e
       }
     }
-    return send(res, 200, { kind: rt.listKind, apiVersion: list.apiVersion, metadata: { resourceVersion: String(api.store.currentRv) }, items: deleted })
+    return send(res, 200, {
+      kind: rt.listKind,
+      apiVersion: list.apiVersion,
+      metadata: { resourceVersion: String(api.store.currentRv) },
+      items: deleted,
+    })
   }
   throw new ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 }
@@ -279,7 +346,9 @@ function watch(
   const lq = listQuery(r.rt, r, q, extraFieldSelector)
   const timeout = q.get("timeoutSeconds")
   const timeoutSeconds = timeout === null ? undefined : Number(timeout)
-  if (timeoutSeconds !== undefined && (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)) throw badRequest(`invalid timeoutSeconds: ${timeout}`)
+  if (timeoutSeconds !== undefined && (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)) {
+    throw badRequest(`invalid timeoutSeconds: ${timeout}`)
+  }
   serveWatch(ctx.api.store, ctx.hub, {
     rt: r.rt,
     namespace: r.namespace,
@@ -289,7 +358,12 @@ function watch(
     bookmarkIntervalMs: ctx.bookmarkIntervalMs,
     timeoutSeconds,
     render: tableVersion
-      ? (o, first) => toTable(r.rt, [o], { resourceVersion: o.metadata.resourceVersion }, { apiVersion: tableVersion, includeObject: include, noHeaders: !first })
+      ? (o, first) =>
+        toTable(r.rt, [o], { resourceVersion: o.metadata.resourceVersion }, {
+          apiVersion: tableVersion,
+          includeObject: include,
+          noHeaders: !first,
+        })
       : (o) => o,
   }, res)
 }

@@ -123,7 +123,8 @@ export class Store {
       if (e.type === "ADDED") state.delete(key)
       else if (e.previous) state.set(key, e.previous)
     }
-    return [...state.values()].filter((o) => namespace === undefined || (o.metadata.namespace ?? "") === namespace).sort(byKey)
+    return [...state.values()].filter((o) => namespace === undefined || (o.metadata.namespace ?? "") === namespace)
+      .sort(byKey)
   }
 
   /** Test hook: forget all history, so every watch or continue token from before now gets 410. */

@@ -18,7 +18,9 @@ function mergeMap(original: Obj | undefined, patch: Obj, path: string[]): Obj {
     if (k === "$patch" || k === "$retainKeys" || k.startsWith("$setElementOrder/")) continue
     if (k.startsWith("$deleteFromPrimitiveList/")) {
       const field = k.slice("$deleteFromPrimitiveList/".length)
-      if (Array.isArray(base[field]) && Array.isArray(v)) base[field] = base[field].filter((x: unknown) => !v.some((d) => deepEqual(d, x)))
+      if (Array.isArray(base[field]) && Array.isArray(v)) {
+        base[field] = base[field].filter((x: unknown) => !v.some((d) => deepEqual(d, x)))
+      }
       continue
     }
     if (v === null) {
@@ -27,7 +29,7 @@ function mergeMap(original: Obj | undefined, patch: Obj, path: string[]): Obj {
     }
     base[k] = mergeValue(base[k], v, [...path, k])
   }
-  if (Array.isArray(retain)) for (const k of Object.keys(base)) if (!retain.includes(k)) delete base[k]
+  if (Array.isArray(retain)) { for (const k of Object.keys(base)) if (!retain.includes(k)) delete base[k] }
   return base
 }
 
@@ -45,12 +47,15 @@ function mergeList(original: unknown[] | undefined, patch: unknown[], path: stri
     for (const p of patch) if (!out.some((o) => deepEqual(o, p))) out.push(clone(p))
     return out
   }
-  if (patch.some((p) => isObject(p) && p.$patch === "replace" && Object.keys(p).length === 1))
+  if (patch.some((p) => isObject(p) && p.$patch === "replace" && Object.keys(p).length === 1)) {
     return clone(patch.filter((p) => !(isObject(p) && p.$patch === "replace")))
+  }
   const out = clone(original ?? [])
   for (const p of patch) {
     const key = keyOf(p, lt.keys)
-    if (key === undefined) throw badRequest(`map: ${JSON.stringify(p)} does not contain declared merge key: ${lt.keys.join(",")}`)
+    if (key === undefined) {
+      throw badRequest(`map: ${JSON.stringify(p)} does not contain declared merge key: ${lt.keys.join(",")}`)
+    }
     const at = out.findIndex((o) => keyOf(o, lt.keys) === key)
     if (isObject(p) && p.$patch === "delete") {
       if (at >= 0) out.splice(at, 1)

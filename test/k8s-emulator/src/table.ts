@@ -28,7 +28,12 @@ interface Column {
   cell: (o: Obj) => unknown
 }
 
-const col = (name: string, type: string, cell: (o: Obj) => unknown, format?: string): Column => ({ name, type, cell, ...(format ? { format } : {}) })
+const col = (name: string, type: string, cell: (o: Obj) => unknown, format?: string): Column => ({
+  name,
+  type,
+  cell,
+  ...(format ? { format } : {}),
+})
 const NAME = col("Name", "string", (o) => o.metadata.name, "name")
 const AGE = col("Age", "string", (o) => humanAge(o.metadata.creationTimestamp))
 const n = (v: unknown) => (typeof v === "number" ? v : 0)
@@ -37,9 +42,20 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
   Namespace: [NAME, col("Status", "string", (o) => o.status?.phase ?? ""), AGE],
   Pod: [
     NAME,
-    col("Ready", "string", (o) => `${(o.status?.containerStatuses ?? []).filter((c: Obj) => c.ready).length}/${(o.spec?.containers ?? []).length}`),
+    col(
+      "Ready",
+      "string",
+      (o) =>
+        `${(o.status?.containerStatuses ?? []).filter((c: Obj) => c.ready).length}/${
+          (o.spec?.containers ?? []).length
+        }`,
+    ),
     col("Status", "string", (o) => o.status?.phase ?? "Pending"),
-    col("Restarts", "string", (o) => String((o.status?.containerStatuses ?? []).reduce((a: number, c: Obj) => a + n(c.restartCount), 0))),
+    col(
+      "Restarts",
+      "string",
+      (o) => String((o.status?.containerStatuses ?? []).reduce((a: number, c: Obj) => a + n(c.restartCount), 0)),
+    ),
     AGE,
   ],
   Deployment: [
@@ -63,11 +79,24 @@ const BUILTIN_COLUMNS: Record<string, Column[]> = {
     col("Type", "string", (o) => o.spec?.type ?? ""),
     col("Cluster-IP", "string", (o) => o.spec?.clusterIP ?? ""),
     col("External-IP", "string", () => "<none>"),
-    col("Port(s)", "string", (o) => (o.spec?.ports ?? []).map((p: Obj) => `${p.port}/${p.protocol ?? "TCP"}`).join(",") || "<none>"),
+    col(
+      "Port(s)",
+      "string",
+      (o) => (o.spec?.ports ?? []).map((p: Obj) => `${p.port}/${p.protocol ?? "TCP"}`).join(",") || "<none>",
+    ),
     AGE,
   ],
-  ConfigMap: [NAME, col("Data", "integer", (o) => Object.keys({ ...(o.data ?? {}), ...(o.binaryData ?? {}) }).length), AGE],
-  Secret: [NAME, col("Type", "string", (o) => o.type ?? ""), col("Data", "integer", (o) => Object.keys(o.data ?? {}).length), AGE],
+  ConfigMap: [
+    NAME,
+    col("Data", "integer", (o) => Object.keys({ ...(o.data ?? {}), ...(o.binaryData ?? {}) }).length),
+    AGE,
+  ],
+  Secret: [
+    NAME,
+    col("Type", "string", (o) => o.type ?? ""),
+    col("Data", "integer", (o) => Object.keys(o.data ?? {}).length),
+    AGE,
+  ],
   HorizontalPodAutoscaler: [
     NAME,
     col("Reference", "string", (o) => `${o.spec?.scaleTargetRef?.kind ?? ""}/${o.spec?.scaleTargetRef?.name ?? ""}`),
@@ -112,7 +141,9 @@ function printerColumn(c: PrinterColumn): Column {
 function columnsFor(rt: ResourceType): Column[] {
   if (!rt.builtin) {
     const custom = rt.printerColumns ?? []
-    return custom.length > 0 ? [NAME, ...custom.map(printerColumn)] : [NAME, col("Age", "date", (o) => humanAge(o.metadata.creationTimestamp))]
+    return custom.length > 0
+      ? [NAME, ...custom.map(printerColumn)]
+      : [NAME, col("Age", "date", (o) => humanAge(o.metadata.creationTimestamp))]
   }
   return BUILTIN_COLUMNS[rt.kind] ?? [NAME, AGE]
 }
@@ -140,12 +171,12 @@ export function toTable(rt: ResourceType, items: Obj[], listMeta: Obj, opts: Tab
     columnDefinitions: opts.noHeaders
       ? null
       : columns.map((c) => ({
-          name: c.name,
-          type: c.type,
-          format: c.format ?? "",
-          description: c.description ?? (c.name === "Name" ? "Name must be unique within a namespace." : ""),
-          priority: c.priority ?? 0,
-        })),
+        name: c.name,
+        type: c.type,
+        format: c.format ?? "",
+        description: c.description ?? (c.name === "Name" ? "Name must be unique within a namespace." : ""),
+        priority: c.priority ?? 0,
+      })),
     rows: items.map((o) => {
       const obj = rowObject(o, opts.includeObject, opts.apiVersion)
       return { cells: columns.map((c) => c.cell(o)), ...(obj ? { object: obj } : {}) }

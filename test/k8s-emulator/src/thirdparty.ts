@@ -7,10 +7,19 @@ const preserve = { type: "object", "x-kubernetes-preserve-unknown-fields": true 
 export const KNATIVE_SERVICE_CRD: Obj = {
   apiVersion: "apiextensions.k8s.io/v1",
   kind: "CustomResourceDefinition",
-  metadata: { name: "services.serving.knative.dev", labels: { "serving.knative.dev/release": "v1.12.0", "knative.dev/crd-install": "true" } },
+  metadata: {
+    name: "services.serving.knative.dev",
+    labels: { "serving.knative.dev/release": "v1.12.0", "knative.dev/crd-install": "true" },
+  },
   spec: {
     group: "serving.knative.dev",
-    names: { kind: "Service", plural: "services", singular: "service", shortNames: ["kservice", "ksvc"], categories: ["all", "knative", "serving"] },
+    names: {
+      kind: "Service",
+      plural: "services",
+      singular: "service",
+      shortNames: ["kservice", "ksvc"],
+      categories: ["all", "knative", "serving"],
+    },
     scope: "Namespaced",
     versions: [
       {
@@ -18,13 +27,24 @@ export const KNATIVE_SERVICE_CRD: Obj = {
         served: true,
         storage: true,
         subresources: { status: {} },
-        schema: { openAPIV3Schema: { type: "object", properties: { apiVersion: { type: "string" }, kind: { type: "string" }, metadata: { type: "object" }, spec: preserve, status: preserve } } },
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            properties: {
+              apiVersion: { type: "string" },
+              kind: { type: "string" },
+              metadata: { type: "object" },
+              spec: preserve,
+              status: preserve,
+            },
+          },
+        },
         additionalPrinterColumns: [
           { name: "URL", type: "string", jsonPath: ".status.url" },
           { name: "LatestCreated", type: "string", jsonPath: ".status.latestCreatedRevisionName" },
           { name: "LatestReady", type: "string", jsonPath: ".status.latestReadyRevisionName" },
-          { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-          { name: "Reason", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].reason' },
+          { name: "Ready", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status" },
+          { name: "Reason", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].reason" },
         ],
       },
     ],
@@ -37,7 +57,13 @@ export const KEDA_SCALED_OBJECT_CRD: Obj = {
   metadata: { name: "scaledobjects.keda.sh" },
   spec: {
     group: "keda.sh",
-    names: { kind: "ScaledObject", listKind: "ScaledObjectList", plural: "scaledobjects", singular: "scaledobject", shortNames: ["so"] },
+    names: {
+      kind: "ScaledObject",
+      listKind: "ScaledObjectList",
+      plural: "scaledobjects",
+      singular: "scaledobject",
+      shortNames: ["so"],
+    },
     scope: "Namespaced",
     versions: [
       {
@@ -50,8 +76,8 @@ export const KEDA_SCALED_OBJECT_CRD: Obj = {
           { name: "ScaleTargetName", type: "string", jsonPath: ".spec.scaleTargetRef.name" },
           { name: "Min", type: "integer", jsonPath: ".spec.minReplicaCount" },
           { name: "Max", type: "integer", jsonPath: ".spec.maxReplicaCount" },
-          { name: "Ready", type: "string", jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
-          { name: "Active", type: "string", jsonPath: '.status.conditions[?(@.type=="Active")].status' },
+          { name: "Ready", type: "string", jsonPath: ".status.conditions[?(@.type==\"Ready\")].status" },
+          { name: "Active", type: "string", jsonPath: ".status.conditions[?(@.type==\"Active\")].status" },
           { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
         ],
         schema: {
@@ -69,7 +95,12 @@ export const KEDA_SCALED_OBJECT_CRD: Obj = {
                   scaleTargetRef: {
                     type: "object",
                     required: ["name"],
-                    properties: { apiVersion: { type: "string" }, kind: { type: "string" }, name: { type: "string" }, envSourceContainerName: { type: "string" } },
+                    properties: {
+                      apiVersion: { type: "string" },
+                      kind: { type: "string" },
+                      name: { type: "string" },
+                      envSourceContainerName: { type: "string" },
+                    },
                   },
                   minReplicaCount: { type: "integer", format: "int32" },
                   maxReplicaCount: { type: "integer", format: "int32" },

@@ -57,7 +57,8 @@ export const groupVersion = (rt: { group: string; version: string }) =>
   rt.group === "" ? rt.version : `${rt.group}/${rt.version}`
 
 /** Storage is per group and resource: every version of a CRD reads and writes the same objects. */
-export const storageKey = (rt: { group: string; plural: string; storage?: string | undefined }) => rt.storage ?? `${rt.group}/${rt.plural}`
+export const storageKey = (rt: { group: string; plural: string; storage?: string | undefined }) =>
+  rt.storage ?? `${rt.group}/${rt.plural}`
 
 /** A stored object as a client of `rt` sees it: converted, with rt's apiVersion and kind. */
 export function served(rt: ResourceType, o: Obj): Obj {

@@ -96,7 +96,15 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
     const replay = Number.isNaN(n) ? undefined : store.eventsAfter(n)
     if (!replay) {
       const err = Number.isNaN(n)
-        ? { kind: "Status", apiVersion: "v1", metadata: {}, status: "Failure", message: `invalid resource version: ${rv}`, reason: "BadRequest", code: 400 }
+        ? {
+          kind: "Status",
+          apiVersion: "v1",
+          metadata: {},
+          status: "Failure",
+          message: `invalid resource version: ${rv}`,
+          reason: "BadRequest",
+          code: 400,
+        }
         : expired(`too old resource version: ${n} (${store.oldestAvailableRv})`).toStatus()
       send("ERROR", err)
       res.end()
@@ -108,7 +116,15 @@ export function serveWatch(store: Store, hub: WatchHub, w: WatchRequest, res: Se
   const unsubscribe = store.subscribe(deliver)
   const timers: ReturnType<typeof setTimeout>[] = []
   if (w.allowBookmarks) {
-    const t = setInterval(() => send("BOOKMARK", { kind: w.rt.kind, apiVersion: groupVersion(w.rt), metadata: { resourceVersion: String(store.currentRv) } }), w.bookmarkIntervalMs)
+    const t = setInterval(
+      () =>
+        send("BOOKMARK", {
+          kind: w.rt.kind,
+          apiVersion: groupVersion(w.rt),
+          metadata: { resourceVersion: String(store.currentRv) },
+        }),
+      w.bookmarkIntervalMs,
+    )
     timers.push(t)
   }
   // Without timeoutSeconds the real server ends a watch after a random 30 to 60 minutes.

@@ -4,7 +4,7 @@ import type { Change } from "../DocumentStore.ts"
 import type { StorageError } from "@oprc/models"
 import type { ChangeHub, Snapshot } from "../internal/ChangeHub.ts"
 import { SortedIndex } from "../internal/SortedIndex.ts"
-import { call, toDoc, type CachedDoc, type KeySpace } from "./client.ts"
+import { type CachedDoc, call, type KeySpace, toDoc } from "./client.ts"
 
 const PAGE = 1000
 // How long a write waits for its own event before answering anyway (the watch is down).
@@ -33,10 +33,21 @@ export interface EtcdCache {
   readonly sync: Effect.Effect<never>
 }
 
-export const makeEtcdCache = (client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: number): Effect.Effect<EtcdCache> =>
+export const makeEtcdCache = (
+  client: Etcd3,
+  keys: KeySpace,
+  hub: ChangeHub,
+  timeoutMs: number,
+): Effect.Effect<EtcdCache> =>
   Effect.map(Deferred.make<void>(), (firstWatch) => cacheWith(client, keys, hub, timeoutMs, firstWatch))
 
-function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: number, firstWatch: Deferred.Deferred<void>): EtcdCache {
+function cacheWith(
+  client: Etcd3,
+  keys: KeySpace,
+  hub: ChangeHub,
+  timeoutMs: number,
+  firstWatch: Deferred.Deferred<void>,
+): EtcdCache {
   const kinds = new Map<string, SortedIndex<CachedDoc>>()
   let waiters: Array<{ readonly revision: bigint; readonly deadline: number; readonly resume: () => void }> = []
   let revision = -1n
@@ -44,7 +55,7 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
 
   const index = (kind: string): SortedIndex<CachedDoc> => {
     let idx = kinds.get(kind)
-    if (idx === undefined) kinds.set(kind, (idx = new SortedIndex<CachedDoc>()))
+    if (idx === undefined) kinds.set(kind, idx = new SortedIndex<CachedDoc>())
     return idx
   }
   const all = (idx: SortedIndex<CachedDoc>) => idx.range("", undefined, undefined).items
@@ -86,7 +97,7 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
       const parsed = keys.parse(kv.key)
       if (parsed === undefined) continue
       let idx = fresh.get(parsed[0])
-      if (idx === undefined) fresh.set(parsed[0], (idx = new SortedIndex<CachedDoc>()))
+      if (idx === undefined) fresh.set(parsed[0], idx = new SortedIndex<CachedDoc>())
       idx.set(parsed[1], toDoc(parsed[1], kv))
     }
     for (const kind of new Set([...kinds.keys(), ...fresh.keys()])) {
@@ -107,13 +118,16 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
   }
 
   /** A paged range over the whole prefix, every page at the first page's revision. */
-  const load: Effect.Effect<void, StorageError> = Effect.gen(function* () {
+  const load: Effect.Effect<void, StorageError> = Effect.gen(function*() {
     const kvs: IKeyValue[] = []
     let at: string | undefined
     let from = keys.start
     for (;;) {
-      const res = yield* call("range", timeoutMs, (o) =>
-        client.kv.range({ key: from, range_end: keys.end, limit: PAGE, ...(at ? { revision: at } : {}) }, o))
+      const res = yield* call(
+        "range",
+        timeoutMs,
+        (o) => client.kv.range({ key: from, range_end: keys.end, limit: PAGE, ...(at ? { revision: at } : {}) }, o),
+      )
       at ??= res.header.revision
       kvs.push(...res.kvs)
       const last = res.kvs[res.kvs.length - 1]
@@ -124,7 +138,7 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
   }).pipe(Effect.withSpan("EtcdCache.load"))
 
   /** One watch stream from the cache's revision; ends when it breaks or etcd cancels it. */
-  const session: Effect.Effect<SessionEnd, never, Scope.Scope> = Effect.gen(function* () {
+  const session: Effect.Effect<SessionEnd, never, Scope.Scope> = Effect.gen(function*() {
     const ended = yield* Deferred.make<SessionEnd>()
     let connected = false
     const end = (_tag: SessionEnd["_tag"]) => (err: Error) => {
@@ -142,7 +156,8 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
           })
           .on("data", (res) => applyEvents(res.events))
           .on("disconnected", end("Disconnected"))
-          .on("error", end("Canceled"))),
+          .on("error", end("Canceled"))
+      ),
       (w) => Effect.promise(() => w.cancel()).pipe(Effect.timeoutOrElse({ duration: 1000, orElse: () => Effect.void })),
     )
     return yield* Deferred.await(ended)
@@ -153,14 +168,16 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
    * read-your-writes is late while the watch is down. One sweep for all writes is far cheaper
    * than a timer (a race of two fibers) per write.
    */
-  const sweep: Effect.Effect<never> = Effect.gen(function* () {
+  const sweep: Effect.Effect<never> = Effect.gen(function*() {
     for (;;) {
       yield* Effect.sleep(250)
       const now = yield* Clock.currentTimeMillis
       const late = waiters.filter((w) => w.deadline <= now)
       if (late.length === 0) continue
       waiters = waiters.filter((w) => w.deadline > now)
-      yield* Effect.logWarning(`etcd cache is behind: ${late.length} writes answered before their events arrived (at revision ${revision})`)
+      yield* Effect.logWarning(
+        `etcd cache is behind: ${late.length} writes answered before their events arrived (at revision ${revision})`,
+      )
       for (const w of late) w.resume()
     }
   })
@@ -172,13 +189,13 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
   const freshStep = Effect.map(Schedule.toStep(reconnect), (step) => step as unknown as Step)
   let step: Step | undefined
   const backoff = (failures: number) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       if (failures === 0 || step === undefined) step = yield* freshStep
       const [, delay] = yield* step(yield* Clock.currentTimeMillis, undefined).pipe(Effect.orDie)
       yield* Effect.sleep(delay)
     })
 
-  const follow: Effect.Effect<never> = Effect.gen(function* () {
+  const follow: Effect.Effect<never> = Effect.gen(function*() {
     let failures = 0
     let reload = false
     for (;;) {
@@ -218,7 +235,8 @@ function cacheWith(client: Etcd3, keys: KeySpace, hub: ChangeHub, timeoutMs: num
               return Effect.sync(() => {
                 waiters = waiters.filter((w) => w !== waiter)
               })
-            }))),
+            }))
+      ),
     load,
     sync: Effect.raceFirst(follow, sweep),
   }

@@ -65,7 +65,8 @@ const TRANSIENT = [
   GRPCAbortedError,
 ]
 // etcd's own transient states (server.go/errors.go); they arrive with assorted gRPC codes.
-const TRANSIENT_MESSAGE = /leader changed|no leader|request timed out|timed out|too many requests|server stopped|not capable|connection|ECONNREFUSED|ECONNRESET|unavailable/i
+const TRANSIENT_MESSAGE =
+  /leader changed|no leader|request timed out|timed out|too many requests|server stopped|not capable|connection|ECONNREFUSED|ECONNRESET|unavailable/i
 
 const isRetryable = (cause: unknown): boolean =>
   TRANSIENT.some((c) => cause instanceof c) || (cause instanceof Error && TRANSIENT_MESSAGE.test(cause.message))

@@ -31,14 +31,14 @@ export interface ChangeHub {
   readonly shutdown: Effect.Effect<void>
 }
 
-export const makeChangeHub: Effect.Effect<ChangeHub> = Effect.gen(function* () {
+export const makeChangeHub: Effect.Effect<ChangeHub> = Effect.gen(function*() {
   const pubsub = yield* PubSub.unbounded<KindChange>()
   return {
     publish: (kind, change) => {
       PubSub.publishUnsafe(pubsub, { kind, change })
     },
     subscribe: (kind, snapshot) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         // Subscribe before taking the snapshot: a change committed in between is either in the
         // snapshot (revision <= snapshot.revision, dropped from the live part) or only live.
         const subscription = yield* PubSub.subscribe(pubsub)

@@ -1,5 +1,5 @@
 import type { Effect, Option, Scope, Stream } from "effect"
-import type { AlreadyExists, NotFound, VersionConflict, StorageError } from "@oprc/models"
+import type { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
 import type { Backend, Change, Versioned } from "../DocumentStore.ts"
 
 /** A stored document whose value is the JSON text of the schema's encoded form. */
@@ -20,11 +20,28 @@ export interface RawBackend {
   readonly ready: Effect.Effect<void, StorageError>
   get(kind: string, key: string): Effect.Effect<Option.Option<RawDoc>, StorageError>
   /** Keys in (after, ...) starting with prefix, sorted; at most limit items. */
-  list(kind: string, prefix: string, after: string | undefined, limit: number | undefined): Effect.Effect<RawPage, StorageError>
+  list(
+    kind: string,
+    prefix: string,
+    after: string | undefined,
+    limit: number | undefined,
+  ): Effect.Effect<RawPage, StorageError>
   create(kind: string, key: string, json: string): Effect.Effect<RawDoc, AlreadyExists | StorageError>
-  update(kind: string, key: string, json: string, expected: bigint | undefined): Effect.Effect<RawDoc, NotFound | VersionConflict | StorageError>
+  update(
+    kind: string,
+    key: string,
+    json: string,
+    expected: bigint | undefined,
+  ): Effect.Effect<RawDoc, NotFound | VersionConflict | StorageError>
   upsert(kind: string, key: string, json: string): Effect.Effect<RawDoc, StorageError>
-  delete(kind: string, key: string, expected: bigint | undefined): Effect.Effect<boolean, VersionConflict | StorageError>
+  delete(
+    kind: string,
+    key: string,
+    expected: bigint | undefined,
+  ): Effect.Effect<boolean, VersionConflict | StorageError>
   /** Subscribed once this succeeds; the stream ends with an error if the backend loses its feed. */
-  subscribe(kind: string, includeExisting: boolean): Effect.Effect<Stream.Stream<Change<string>, StorageError>, StorageError, Scope.Scope>
+  subscribe(
+    kind: string,
+    includeExisting: boolean,
+  ): Effect.Effect<Stream.Stream<Change<string>, StorageError>, StorageError, Scope.Scope>
 }

@@ -1,6 +1,13 @@
 import { Effect, Option, Schema, Stream } from "effect"
-import { ValidationError, StorageError } from "@oprc/models"
-import type { Change, ControlPlaneStore, DocumentCollection, ListOptions, Versioned, WatchOptions } from "../DocumentStore.ts"
+import { StorageError, ValidationError } from "@oprc/models"
+import type {
+  Change,
+  ControlPlaneStore,
+  DocumentCollection,
+  ListOptions,
+  Versioned,
+  WatchOptions,
+} from "../DocumentStore.ts"
 import type { RawBackend, RawDoc } from "./backend.ts"
 
 // Kinds become path segments of etcd keys and SQLite rows; a "/" would make kinds overlap.
@@ -31,7 +38,8 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
     Schema.encodeEffect(schema)(value, { disableChecks: true }).pipe(
       Effect.flatMap((encoded) => Effect.try({ try: () => JSON.stringify(encoded), catch: (e) => e })),
       Effect.mapError((e) =>
-        new StorageError({ reason: `${kind} "${key}" does not encode: ${String(e)}`, retryable: false })),
+        new StorageError({ reason: `${kind} "${key}" does not encode: ${String(e)}`, retryable: false })
+      ),
     )
   // A stored revision never changes, and decoding (JSON.parse plus the whole Schema with its
   // cross-checks) costs far more than serving a document: decode each revision once and reuse it
@@ -48,7 +56,9 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
     if (hit !== undefined && hit.revision === doc.revision) return Effect.succeed(hit)
     return Effect.try({ try: (): unknown => JSON.parse(doc.value), catch: (e) => e }).pipe(
       Effect.flatMap((json) => Schema.decodeUnknownEffect(schema)(json)),
-      Effect.map((value) => remember({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })),
+      Effect.map((value) =>
+        remember({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })
+      ),
       Effect.mapError((e) => corrupt(kind, doc.key, e)),
     )
   }
@@ -62,12 +72,12 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
 
   return {
     kind,
-    get: Effect.fn("ControlPlaneStore.get")(function* (key: string) {
+    get: Effect.fn("ControlPlaneStore.get")(function*(key: string) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       const doc = yield* raw.get(kind, key)
       return Option.isSome(doc) ? Option.some(yield* decode(doc.value)) : Option.none()
     }),
-    list: Effect.fn("ControlPlaneStore.list")(function* (options?: ListOptions) {
+    list: Effect.fn("ControlPlaneStore.list")(function*(options?: ListOptions) {
       yield* Effect.annotateCurrentSpan({ kind })
       const limit = options?.limit
       if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
@@ -82,25 +92,25 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       const last = items[items.length - 1]
       return { items, nextCursor: page.more && last !== undefined ? encodeCursor(last.key) : undefined }
     }),
-    create: Effect.fn("ControlPlaneStore.create")(function* (key: string, value: A) {
+    create: Effect.fn("ControlPlaneStore.create")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.create(kind, key, yield* encode(key, value))
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    update: Effect.fn("ControlPlaneStore.update")(function* (key: string, value: A, expectedRevision?: bigint) {
+    update: Effect.fn("ControlPlaneStore.update")(function*(key: string, value: A, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.update(kind, key, yield* encode(key, value), expectedRevision)
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    upsert: Effect.fn("ControlPlaneStore.upsert")(function* (key: string, value: A) {
+    upsert: Effect.fn("ControlPlaneStore.upsert")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.upsert(kind, key, yield* encode(key, value))
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    delete: Effect.fn("ControlPlaneStore.delete")(function* (key: string, expectedRevision?: bigint) {
+    delete: Effect.fn("ControlPlaneStore.delete")(function*(key: string, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const existed = yield* raw.delete(kind, key, expectedRevision)

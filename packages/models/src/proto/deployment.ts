@@ -115,10 +115,20 @@ const statusInput = (s: commonv1.DeploymentStatus): Input => ({
     acknowledgedGeneration: num(c.acknowledgedGeneration),
     ...msField("lastContact", c.lastContact),
     ...(c.functions.length === 0 ? {} : {
-      functions: c.functions.map((f) => ({ function: f.function, desiredReplicas: f.desiredReplicas, readyReplicas: f.readyReplicas, message: f.message })),
+      functions: c.functions.map((f) => ({
+        function: f.function,
+        desiredReplicas: f.desiredReplicas,
+        readyReplicas: f.readyReplicas,
+        message: f.message,
+      })),
     }),
     ...(c.nfr === undefined ? {} : {
-      nfr: { recommendedReplicas: c.nfr.recommendedReplicas, observedRps: c.nfr.observedRps, observedP99Ms: c.nfr.observedP99Ms, reason: c.nfr.reason },
+      nfr: {
+        recommendedReplicas: c.nfr.recommendedReplicas,
+        observedRps: c.nfr.observedRps,
+        observedP99Ms: c.nfr.observedP99Ms,
+        reason: c.nfr.reason,
+      },
     }),
   })),
   ...msField("updatedAt", s.updatedAt),

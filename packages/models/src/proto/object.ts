@@ -26,12 +26,20 @@ const jsonToProto = (j: Schema.Json): PbValue => {
 
 // `depth` is the container depth of `v` itself once it is a list or struct (the top level is 1),
 // so recursion never goes below maxDepth + 1 however deep the message is.
-const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>, maxDepth: number, depth = 1): Schema.Json => {
+const jsonFromProto = (
+  v: PbValue,
+  path: string,
+  out: Array<FieldViolation>,
+  maxDepth: number,
+  depth = 1,
+): Schema.Json => {
   switch (v.kind.case) {
     case "nullValue":
       return null
     case "numberValue":
-      if (!Number.isFinite(v.kind.value)) out.push({ path, message: "must be a finite number (JSON has no NaN or Infinity)" })
+      if (!Number.isFinite(v.kind.value)) {
+        out.push({ path, message: "must be a finite number (JSON has no NaN or Infinity)" })
+      }
       return v.kind.value
     case "stringValue":
     case "boolValue":
@@ -42,7 +50,9 @@ const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>, max
     case "structValue":
       if (depth > maxDepth) return tooDeep(path, out, maxDepth)
       return Object.fromEntries(
-        Object.entries(v.kind.value.fields).map(([k, x]) => [k, jsonFromProto(x, joinPath(path, formatPath([k])), out, maxDepth, depth + 1)]),
+        Object.entries(v.kind.value.fields).map((
+          [k, x],
+        ) => [k, jsonFromProto(x, joinPath(path, formatPath([k])), out, maxDepth, depth + 1)]),
       )
     case undefined:
       out.push({ path, message: "google.protobuf.Value has no kind set" })
@@ -51,7 +61,11 @@ const jsonFromProto = (v: PbValue, path: string, out: Array<FieldViolation>, max
 }
 
 const tooDeep = (path: string, out: Array<FieldViolation>, maxDepth: number): null => {
-  out.push({ path, message: `is nested deeper than ${maxDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state` })
+  out.push({
+    path,
+    message:
+      `is nested deeper than ${maxDepth} levels (limits.maxEntryDepth); function runtimes cannot take such state`,
+  })
   return null
 }
 
@@ -81,7 +95,9 @@ export const valueFromProto = (msg: commonv1.Value): Effect.Effect<Value, Valida
   ObjectLimits.use((limits) => {
     const out: Array<FieldViolation> = []
     const value = valueOf(msg, "", out, limits.maxEntryDepth)
-    return out.length === 0 ? Effect.succeed(value) : Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
+    return out.length === 0
+      ? Effect.succeed(value)
+      : Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
   })
 
 export const objectToProto = (o: DataObject): odgmv1.Object$ =>
@@ -96,33 +112,41 @@ export const objectToProto = (o: DataObject): odgmv1.Object$ =>
     triggers: o.triggers.map(triggerToProto),
   })
 
-export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, ValidationError> => ObjectLimits.use((limits) => {
-  const out: Array<FieldViolation> = []
-  const entries = Object.fromEntries(
-    Object.entries(msg.entries).map(([k, v]) => [k, valueOf(v, joinPath("entries", formatPath([k])), out, limits.maxEntryDepth)]),
-  )
-  if (out.length > 0) return Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
-  return decodeObject({
-    cls: msg.cls,
-    partition: msg.partition,
-    id: msg.id,
-    version: num(msg.version),
-    entries,
-    ...msField("createdAt", msg.createdAt),
-    ...msField("updatedAt", msg.updatedAt),
-    triggers: msg.triggers.map(triggerInput),
+export const objectFromProto = (msg: odgmv1.Object$): Effect.Effect<DataObject, ValidationError> =>
+  ObjectLimits.use((limits) => {
+    const out: Array<FieldViolation> = []
+    const entries = Object.fromEntries(
+      Object.entries(msg.entries).map((
+        [k, v],
+      ) => [k, valueOf(v, joinPath("entries", formatPath([k])), out, limits.maxEntryDepth)]),
+    )
+    if (out.length > 0) return Effect.fail(new ValidationError({ violations: out.slice(0, MAX_VIOLATIONS) }))
+    return decodeObject({
+      cls: msg.cls,
+      partition: msg.partition,
+      id: msg.id,
+      version: num(msg.version),
+      entries,
+      ...msField("createdAt", msg.createdAt),
+      ...msField("updatedAt", msg.updatedAt),
+      triggers: msg.triggers.map(triggerInput),
+    })
   })
-})
 
 export const collectionToProto = (c: Collection): odgmv1.Collection => {
-  const functions = Object.fromEntries(Object.entries(c.functions).map(([name, r]) => [name, create(odgmv1.FunctionRouteSchema, {
-    url: r.url,
-    stateless: r.stateless,
-    access: T.access.toProto(r.access),
-    timeoutMs: r.timeoutMs,
-    functionKey: r.functionKey,
-    urls: [...(r.urls ?? [])],
-  })]))
+  const functions = Object.fromEntries(
+    Object.entries(c.functions).map(([name, r]) => [
+      name,
+      create(odgmv1.FunctionRouteSchema, {
+        url: r.url,
+        stateless: r.stateless,
+        access: T.access.toProto(r.access),
+        timeoutMs: r.timeoutMs,
+        functionKey: r.functionKey,
+        urls: [...(r.urls ?? [])],
+      }),
+    ]),
+  )
   return create(odgmv1.CollectionSchema, {
     name: c.name,
     partitionCount: c.partitionCount,
@@ -137,14 +161,16 @@ export const collectionFromProto = (msg: odgmv1.Collection): Effect.Effect<Colle
     name: msg.name,
     // 0 is proto3's "unset".
     ...(msg.partitionCount === 0 ? {} : { partitionCount: msg.partitionCount }),
-    functions: Object.fromEntries(Object.entries(msg.functions).map(([name, r]) => [name, {
-      url: r.url,
-      stateless: r.stateless,
-      ...T.enumField("access", T.access, r.access),
-      timeoutMs: r.timeoutMs,
-      functionKey: r.functionKey,
-      ...(r.urls.length === 0 ? {} : { urls: r.urls }),
-    }])),
+    functions: Object.fromEntries(
+      Object.entries(msg.functions).map(([name, r]) => [name, {
+        url: r.url,
+        stateless: r.stateless,
+        ...T.enumField("access", T.access, r.access),
+        timeoutMs: r.timeoutMs,
+        functionKey: r.functionKey,
+        ...(r.urls.length === 0 ? {} : { urls: r.urls }),
+      }]),
+    ),
     triggers: msg.triggers.map(triggerInput),
     ...T.enumField("consistency", T.consistency, msg.consistency),
   })

@@ -14,8 +14,13 @@ import * as T from "./enums"
 type Input = Record<string, unknown>
 
 /** `{ [key]: ms }` when the timestamp is set. */
-export const msField = (key: string, ts: Timestamp | undefined): Input => (ts === undefined ? {} : { [key]: timestampMs(ts) })
-export const tsOf = (ms: number | undefined): Timestamp | undefined => (ms === undefined ? undefined : timestampFromMs(ms))
+export const msField = (
+  key: string,
+  ts: Timestamp | undefined,
+): Input => (ts === undefined ? {} : { [key]: timestampMs(ts) })
+export const tsOf = (
+  ms: number | undefined,
+): Timestamp | undefined => (ms === undefined ? undefined : timestampFromMs(ms))
 // Number() of a uint64 at or above 2^53 is not a safe integer, which the schema then rejects.
 export const num = (n: bigint): number => Number(n)
 
@@ -23,7 +28,12 @@ export const triggerToProto = (t: Trigger): commonv1.Trigger =>
   create(commonv1.TriggerSchema, {
     event: T.triggerEvent.toProto(t.event),
     source: t.source,
-    target: { cls: t.target.cls, function: t.target.function, objectId: t.target.objectId, headers: { ...t.target.headers } },
+    target: {
+      cls: t.target.cls,
+      function: t.target.function,
+      objectId: t.target.objectId,
+      headers: { ...t.target.headers },
+    },
   })
 
 export const triggerInput = (t: commonv1.Trigger): Input => ({
@@ -39,7 +49,12 @@ export const classToProto = (c: Class): commonv1.Class =>
     key: c.key,
     description: c.description,
     state: {
-      keys: c.state.keys.map((k) => ({ name: k.name, type: T.keyType.toProto(k.type), required: k.required, description: k.description })),
+      keys: c.state.keys.map((k) => ({
+        name: k.name,
+        type: T.keyType.toProto(k.type),
+        required: k.required,
+        description: k.description,
+      })),
       consistency: T.consistency.toProto(c.state.consistency),
     },
     bindings: c.bindings.map((b) => ({
@@ -148,4 +163,5 @@ const packageInput = (msg: commonv1.Package): Input => ({
 })
 
 /** Decodes and validates a package received over the network. */
-export const packageFromProto = (msg: commonv1.Package): Effect.Effect<Package, ValidationError> => decodePackage(packageInput(msg))
+export const packageFromProto = (msg: commonv1.Package): Effect.Effect<Package, ValidationError> =>
+  decodePackage(packageInput(msg))

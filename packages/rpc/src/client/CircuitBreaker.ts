@@ -53,7 +53,7 @@ export class CircuitBreaker {
   /** Wraps one call attempt. `isFailure` decides which errors count against the target. */
   protect<A, E, R>(effect: Effect.Effect<A, E, R>, isFailure: (e: E) => boolean): Effect.Effect<A, E | CircuitOpen, R> {
     const self = this
-    return Effect.gen(function* () {
+    return Effect.gen(function*() {
       const now = yield* Clock.currentTimeMillis
       if (self.stateValue === "open") {
         const waited = now - self.openedAt
@@ -86,7 +86,7 @@ export class CircuitBreaker {
 
   private recordFailure(): Effect.Effect<void> {
     const self = this
-    return Effect.gen(function* () {
+    return Effect.gen(function*() {
       self.failures++
       if (self.stateValue === "half-open" || self.failures >= self.options.failureThreshold) {
         self.openedAt = yield* Clock.currentTimeMillis

@@ -1,5 +1,13 @@
 import * as fs from "node:fs"
-import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf"
 import { MethodOptions_IdempotencyLevel } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect"
 import { createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node"
@@ -33,7 +41,11 @@ export interface ClientOptions {
   readonly breaker?: CircuitBreaker
   /** Extra headers for every call (e.g. a bearer token). */
   readonly headers?: () => Record<string, string>
-  readonly tls?: { readonly caFile?: string | undefined; readonly certFile?: string | undefined; readonly keyFile?: string | undefined }
+  readonly tls?: {
+    readonly caFile?: string | undefined
+    readonly certFile?: string | undefined
+    readonly keyFile?: string | undefined
+  }
 }
 
 export interface CallOptions {
@@ -52,24 +64,28 @@ type StreamFn<I extends DescMessage, O extends DescMessage> = (
 ) => Stream.Stream<MessageShape<O>, RpcClientError>
 
 export type EffectClient<S extends DescService> = {
-  readonly [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary<infer I, infer O>
-    ? UnaryFn<I, O>
-    : S["method"][K] extends DescMethodServerStreaming<infer I, infer O>
-      ? StreamFn<I, O>
-      : never
+  readonly [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary<infer I, infer O> ? UnaryFn<I, O>
+    : S["method"][K] extends DescMethodServerStreaming<infer I, infer O> ? StreamFn<I, O>
+    : never
 }
 
 /** Codes that say "the target is in trouble", as opposed to "your request is wrong". */
-const targetTrouble = new Set<Code>([Code.Unavailable, Code.DeadlineExceeded, Code.Internal, Code.Unknown, Code.ResourceExhausted])
+const targetTrouble = new Set<Code>([
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.Internal,
+  Code.Unknown,
+  Code.ResourceExhausted,
+])
 const retryable = new Set<Code>([Code.Unavailable, Code.DeadlineExceeded, Code.ResourceExhausted])
 
 const makeTransport = (options: ClientOptions): Transport => {
   const tlsOptions = options.tls
     ? {
-        ...(options.tls.caFile ? { ca: fs.readFileSync(options.tls.caFile) } : {}),
-        ...(options.tls.certFile ? { cert: fs.readFileSync(options.tls.certFile) } : {}),
-        ...(options.tls.keyFile ? { key: fs.readFileSync(options.tls.keyFile) } : {}),
-      }
+      ...(options.tls.caFile ? { ca: fs.readFileSync(options.tls.caFile) } : {}),
+      ...(options.tls.certFile ? { cert: fs.readFileSync(options.tls.certFile) } : {}),
+      ...(options.tls.keyFile ? { key: fs.readFileSync(options.tls.keyFile) } : {}),
+    }
     : {}
   switch (options.protocol ?? "connect") {
     case "grpc":
@@ -119,7 +135,10 @@ export const connectFetchTransport = (
  * says so), an optional circuit breaker, and the current trace propagated as `traceparent`.
  */
 export const makeClient = <S extends DescService>(service: S, options: ClientOptions): EffectClient<S> => {
-  const raw = createClient(service, makeTransport(options)) as unknown as Record<string, (req: unknown, opts: unknown) => unknown>
+  const raw = createClient(service, makeTransport(options)) as unknown as Record<
+    string,
+    (req: unknown, opts: unknown) => unknown
+  >
   const timeoutMs = options.timeoutMs ?? 5000
   const retry = options.retry ?? { maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 2000 }
   const out: Record<string, unknown> = {}
@@ -130,7 +149,7 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
     if (method.methodKind === "unary") {
       out[method.localName] = (request: unknown, o?: CallOptions) => {
         let attempts = 0
-        const attempt = Effect.gen(function* () {
+        const attempt = Effect.gen(function*() {
           attempts++
           // Read inside this fiber: the caller's span must be the parent of the traceparent sent.
           const trace = yield* currentTraceHeaders
@@ -146,22 +165,27 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
         })
         const guarded = options.breaker
           ? options.breaker.protect(attempt, (e) => targetTrouble.has(codeOf(e))).pipe(
-              Effect.mapError((e) => (e instanceof CircuitOpen ? fail(e, attempts) : e)),
-            )
+            Effect.mapError((e) => (e instanceof CircuitOpen ? fail(e, attempts) : e)),
+          )
           : attempt
         const mayRetry = o?.idempotent === true || isIdempotent(method)
         const withRetry = mayRetry && retry.maxAttempts > 1
           ? Effect.retry(guarded, {
-              // Exponential backoff capped at maxDelayMs, jittered so retrying clients do not align.
-              schedule: Schedule.min([
-                Schedule.exponential(Duration.millis(retry.baseDelayMs)),
-                Schedule.spaced(Duration.millis(retry.maxDelayMs)),
-              ]).pipe(Schedule.jittered),
-              times: retry.maxAttempts - 1,
-              while: (e: RpcClientError) => e.code !== "circuit_open" && retryable.has(codeOf(e)),
-            })
+            // Exponential backoff capped at maxDelayMs, jittered so retrying clients do not align.
+            schedule: Schedule.min([
+              Schedule.exponential(Duration.millis(retry.baseDelayMs)),
+              Schedule.spaced(Duration.millis(retry.maxDelayMs)),
+            ]).pipe(Schedule.jittered),
+            times: retry.maxAttempts - 1,
+            while: (e: RpcClientError) => e.code !== "circuit_open" && retryable.has(codeOf(e)),
+          })
           : guarded
-        return withRetry.pipe(Effect.withSpan(`rpc.client ${service.typeName}/${method.name}`, { kind: "client", attributes: { "rpc.target": options.baseUrl } }))
+        return withRetry.pipe(
+          Effect.withSpan(`rpc.client ${service.typeName}/${method.name}`, {
+            kind: "client",
+            attributes: { "rpc.target": options.baseUrl },
+          }),
+        )
       }
     } else if (method.methodKind === "server_streaming") {
       out[method.localName] = (request: unknown, o?: CallOptions) =>
@@ -173,8 +197,7 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
                 headers: { ...options.headers?.(), ...trace },
               }) as AsyncIterable<unknown>,
               (e) => fail(e, 1),
-            ),
-          ),
+            )),
         )
     }
   }
@@ -182,13 +205,16 @@ export const makeClient = <S extends DescService>(service: S, options: ClientOpt
 }
 
 const isIdempotent = (method: DescMethod) =>
-  method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS || method.idempotency === MethodOptions_IdempotencyLevel.IDEMPOTENT
+  method.idempotency === MethodOptions_IdempotencyLevel.NO_SIDE_EFFECTS ||
+  method.idempotency === MethodOptions_IdempotencyLevel.IDEMPOTENT
 
 const codeOf = (e: RpcClientError): Code => codeFromName(e.code) ?? Code.Unavailable
 
 const toClientError = (target: string, procedure: string, e: unknown, attempts: number): RpcClientError => {
   if (e instanceof RpcClientError) return e
-  if (e instanceof CircuitOpen) return new RpcClientError({ target, procedure, code: "circuit_open", reason: e.message, attempts })
+  if (e instanceof CircuitOpen) {
+    return new RpcClientError({ target, procedure, code: "circuit_open", reason: e.message, attempts })
+  }
   const ce = ConnectError.from(e)
   // fetch reports a refused or reset connection as a plain error, which Connect calls Unknown;
   // for a caller it means the same as connect-node's Unavailable: the target was not reached.
@@ -196,7 +222,17 @@ const toClientError = (target: string, procedure: string, e: unknown, attempts: 
   return new RpcClientError({ target, procedure, code: codeName(code), reason: ce.rawMessage, attempts })
 }
 
-const networkCodes = new Set(["ConnectionRefused", "ECONNREFUSED", "ECONNRESET", "FailedToOpenSocket", "ConnectionClosed", "EPIPE", "ENOTFOUND", "EAI_AGAIN", "UND_ERR_SOCKET"])
+const networkCodes = new Set([
+  "ConnectionRefused",
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "FailedToOpenSocket",
+  "ConnectionClosed",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "UND_ERR_SOCKET",
+])
 
 const isNetworkError = (e: unknown): boolean => {
   if (!(e instanceof Error) || e instanceof ConnectError) return false

@@ -8,7 +8,9 @@ import type { CallContext } from "./rpcService"
  * Decides whether a call may proceed (bearer tokens, roles). Fails with Unauthenticated or
  * PermissionDenied; the same hook guards RPC procedures and REST routes.
  */
-export type Authorizer = (call: { readonly procedure: string; readonly headers: Headers }) => Effect.Effect<void, EdgeError>
+export type Authorizer = (
+  call: { readonly procedure: string; readonly headers: Headers },
+) => Effect.Effect<void, EdgeError>
 
 /** Runs handler effects for Connect: auth, server span, metrics, error mapping at the edge. */
 export interface CallRunner {
@@ -36,7 +38,9 @@ export const makeCallRunner = (options: {
   readonly onStart: () => void
   readonly onEnd: () => void
 }): CallRunner => {
-  const guard = (call: CallContext) => (options.authorize ? options.authorize({ procedure: call.procedure, headers: call.headers }) : Effect.void)
+  const guard = (
+    call: CallContext,
+  ) => (options.authorize ? options.authorize({ procedure: call.procedure, headers: call.headers }) : Effect.void)
 
   const unary: CallRunner["unary"] = async (service, method, call, context, effect) => {
     const started = performance.now()
@@ -59,7 +63,12 @@ export const makeCallRunner = (options: {
       Effect.runFork(
         Effect.andThen(
           logIfInternal(mapped, exit.cause, call.procedure),
-          recordRpc({ service: service.typeName, method: method.name, code: codeName(mapped.code), seconds: seconds() }),
+          recordRpc({
+            service: service.typeName,
+            method: method.name,
+            code: codeName(mapped.code),
+            seconds: seconds(),
+          }),
         ).pipe(Effect.provideContext(context)),
       )
       throw toConnectError(mapped)
@@ -77,12 +86,20 @@ export const makeCallRunner = (options: {
         const m = mapCause(cause as Cause.Cause<unknown>)
         code = codeName(m.code)
         return Stream.fromEffect(
-          Effect.andThen(logIfInternal(m, cause as Cause.Cause<unknown>, call.procedure), Effect.fail(toConnectError(m))),
+          Effect.andThen(
+            logIfInternal(m, cause as Cause.Cause<unknown>, call.procedure),
+            Effect.fail(toConnectError(m)),
+          ),
         )
       }),
       Stream.ensuring(
         Effect.suspend(() =>
-          recordRpc({ service: service.typeName, method: method.name, code, seconds: (performance.now() - started) / 1000 }),
+          recordRpc({
+            service: service.typeName,
+            method: method.name,
+            code,
+            seconds: (performance.now() - started) / 1000,
+          })
         ),
       ),
     )
@@ -91,4 +108,3 @@ export const makeCallRunner = (options: {
 
   return { unary, stream }
 }
-

@@ -11,7 +11,17 @@ import { type Authorizer, type CallRunner, makeCallRunner } from "./CallRunner"
 import { healthService } from "./health"
 import { compileRoutes, DEFAULT_MAX_JSON_VALUES, type RestRequest, type RestRoute } from "./rest"
 import type { RpcService } from "./rpcService"
-import { drain, makeInFlight, makeServers, ServerStartError, type NodeReq, type NodeRes, sendJson, sendResponse, toWebHeaders } from "./transport"
+import {
+  drain,
+  makeInFlight,
+  makeServers,
+  type NodeReq,
+  type NodeRes,
+  sendJson,
+  sendResponse,
+  ServerStartError,
+  toWebHeaders,
+} from "./transport"
 
 export interface ServerOptions {
   readonly name: string
@@ -19,7 +29,12 @@ export interface ServerOptions {
   readonly host: string
   /** 0 picks a free port (tests); the bound one is in ServerAddress. */
   readonly port: number
-  readonly tls?: { readonly certFile: string; readonly keyFile: string; readonly caFile?: string | undefined; readonly requireClientCert?: boolean | undefined } | undefined
+  readonly tls?: {
+    readonly certFile: string
+    readonly keyFile: string
+    readonly caFile?: string | undefined
+    readonly requireClientCert?: boolean | undefined
+  } | undefined
   readonly bodyLimitBytes: number
   /** How long in-flight calls may take to finish after SIGTERM before connections are cut. */
   readonly shutdownGraceMs: number
@@ -59,7 +74,8 @@ const hasNoBody = (req: NodeReq) =>
   req.headers["transfer-encoding"] === undefined
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
-const textType = /^(application\/(json|x-www-form-urlencoded|(x-)?yaml)|text\/[a-z0-9.+-]+|application\/[a-z0-9.-]+\+json)$/
+const textType =
+  /^(application\/(json|x-www-form-urlencoded|(x-)?yaml)|text\/[a-z0-9.+-]+|application\/[a-z0-9.-]+\+json)$/
 
 /**
  * The REST body rules every route shares (whatever parses the body later): a JSON, YAML, form or
@@ -82,23 +98,27 @@ export class ServerAddress extends Context.Service<ServerAddress, { readonly por
   "oprc/rpc/ServerAddress",
 ) {}
 
-
-
 /**
  * One port for everything: gRPC (h2c or TLS h2), gRPC-Web and Connect over HTTP/1.1 and HTTP/2,
  * REST routes, /metrics, /healthz, /readyz. Plaintext connections are sniffed for the HTTP/2
  * preface (Bun's node:http2 has no h2c-upgrade-free allowHTTP1); TLS uses ALPN.
  */
-export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>): Layer.Layer<ServerAddress, ServerStartError, R | Health> =>
+export const serve = <R = never>(
+  options: ServerOptions,
+  routes: ServerRoutes<R>,
+): Layer.Layer<ServerAddress, ServerStartError, R | Health> =>
   Layer.effect(ServerAddress)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const health = yield* Health
       const base = yield* Effect.context<Health>()
       const services = routes.rpc ?? []
-      const mounts: ReadonlyArray<(router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void> = yield* Effect.forEach(
-        [...services, healthService(services.map((s) => s.service.typeName))] as ReadonlyArray<RpcService<R | Health>>,
-        (s) => s.mount,
-      )
+      const mounts: ReadonlyArray<(router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void> =
+        yield* Effect.forEach(
+          [...services, healthService(services.map((s) => s.service.typeName))] as ReadonlyArray<
+            RpcService<R | Health>
+          >,
+          (s) => s.mount,
+        )
       const inFlight = makeInFlight()
       let draining = false
       const runner = makeCallRunner({
@@ -109,20 +129,30 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         onEnd: () => undefined,
       })
       const limits = serverLimits(options)
-      const body = { maxBytes: options.bodyLimitBytes, timeoutMs: limits.bodyTimeoutMs, budget: makeBodyBudget(limits.bodyBudgetBytes) }
+      const body = {
+        maxBytes: options.bodyLimitBytes,
+        timeoutMs: limits.bodyTimeoutMs,
+        budget: makeBodyBudget(limits.bodyBudgetBytes),
+      }
       const connectHandler = makeConnectEdge({
-        routes: (router: ConnectRouter) => mounts.forEach((mount) => mount(router, runner, base as Context.Context<never>)),
+        routes: (router: ConnectRouter) =>
+          mounts.forEach((mount) => mount(router, runner, base as Context.Context<never>)),
         body,
         maxJsonDepth: limits.maxJsonDepth,
         maxJsonValues: limits.maxJsonValues,
         fallback: (_req, res) => sendJson(res, 404, { error: { code: "not_found", message: "no such route" } }),
         // A client that leaves mid-call is routine (and a flood vector if logged loudly).
         onFailure: (procedure, reason, aborted) =>
-          void runBase(aborted ? Effect.logDebug(`client left during ${procedure}`, String(reason)) : Effect.logError(`writing the answer of ${procedure} failed`, reason)),
+          void runBase(
+            aborted
+              ? Effect.logDebug(`client left during ${procedure}`, String(reason))
+              : Effect.logError(`writing the answer of ${procedure} failed`, reason),
+          ),
       })
       const matchRest = compileRoutes(routes.rest ?? [])
       const restContext = Context.merge(base, yield* Effect.context<R>())
-      const runBase = <A>(effect: Effect.Effect<A, never, Health>) => Effect.runPromise(Effect.provideContext(effect, base))
+      const runBase = <A>(effect: Effect.Effect<A, never, Health>) =>
+        Effect.runPromise(Effect.provideContext(effect, base))
 
       const handleRest = async (
         req: NodeReq,
@@ -137,14 +167,21 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
           runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
         try {
           if (match === "method-not-allowed") {
-            sendJson(res, 405, { error: { code: "unimplemented", message: `method ${method} not allowed on ${url.pathname}` } })
+            sendJson(res, 405, {
+              error: { code: "unimplemented", message: `method ${method} not allowed on ${url.pathname}` },
+            })
             await finish("method_not_allowed", 405)
             return
           }
           // GET/DELETE without a body skip the stream reading entirely.
           const read = hasNoBody(req) ? emptyBody : await readBounded(req, body)
           if (isRefusal(read)) {
-            sendJson(res, read.status, { error: { code: codeName(read.code), message: read.message } }, req.httpVersionMajor === 1)
+            sendJson(
+              res,
+              read.status,
+              { error: { code: codeName(read.code), message: read.message } },
+              req.httpVersionMajor === 1,
+            )
             discardRest(req)
             await finish(match.route.path, read.status)
             return
@@ -189,9 +226,13 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
                   answered = true
                   sendResponse(res, r)
                 }),
-                recordHttp({ route: match.route.path, method, status: r.status, seconds: (performance.now() - started) / 1000 }),
-              ),
-            ),
+                recordHttp({
+                  route: match.route.path,
+                  method,
+                  status: r.status,
+                  seconds: (performance.now() - started) / 1000,
+                }),
+              )),
             { signal: abort.signal },
           )
           if (Exit.isSuccess(exit)) return
@@ -212,9 +253,15 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         const raw = req.url ?? "/"
         const q = raw.indexOf("?")
         const pathname = q === -1 ? raw : raw.slice(0, q)
-        if (req.httpVersionMajor === 1) trackHttp1Request(req as http.IncomingMessage, res as unknown as http.ServerResponse, limits)
-        if (draining && req.httpVersionMajor === 1) res.setHeader("connection", "close")
-        if (pathname === "/healthz") return sendJson(res, 200, { status: "ok", name: options.name, version: options.version })
+        if (req.httpVersionMajor === 1) {
+          trackHttp1Request(req as http.IncomingMessage, res as unknown as http.ServerResponse, limits)
+        }
+        if (draining && req.httpVersionMajor === 1) {
+          res.setHeader("connection", "close")
+        }
+        if (pathname === "/healthz") {
+          return sendJson(res, 200, { status: "ok", name: options.name, version: options.version })
+        }
         if (pathname === "/readyz") {
           return void runBase(health.readiness).then((r) => sendJson(res, r.ready ? 200 : 503, r))
         }
@@ -244,10 +291,12 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
         Effect.tryPromise({
           try: () => servers.listen(),
           catch: (e) =>
-            new ServerStartError({ reason: `cannot listen on ${options.host}:${options.port}: ${e instanceof Error ? e.message : String(e)}` }),
+            new ServerStartError({
+              reason: `cannot listen on ${options.host}:${options.port}: ${e instanceof Error ? e.message : String(e)}`,
+            }),
         }),
         () =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             draining = true
             yield* health.setDraining
             yield* Effect.promise(() => drain(servers, inFlight, options.shutdownGraceMs))
@@ -260,4 +309,3 @@ export const serve = <R = never>(options: ServerOptions, routes: ServerRoutes<R>
       return { port, url: `${scheme}://${shownHost}:${port}` }
     }),
   )
-

@@ -21,7 +21,12 @@ export interface BodyRefusal {
   readonly message: string
 }
 
-const refusal = (status: number, code: Code, message: string): BodyRefusal => ({ _tag: "BodyRefusal", status, code, message })
+const refusal = (status: number, code: Code, message: string): BodyRefusal => ({
+  _tag: "BodyRefusal",
+  status,
+  code,
+  message,
+})
 
 export const isRefusal = (r: Uint8Array | BodyRefusal): r is BodyRefusal => !(r instanceof Uint8Array)
 
@@ -75,7 +80,9 @@ export const readBounded = (req: NodeReq, limits: BodyLimits): Promise<Uint8Arra
       if (done) return
       if (size + c.length > limits.maxBytes) return finish(tooLarge(limits.maxBytes))
       if (!limits.budget.take(c.length)) {
-        return finish(refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly"))
+        return finish(
+          refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly"),
+        )
       }
       size += c.length
       chunks.push(c)

@@ -52,7 +52,10 @@ const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
     Code.InvalidArgument,
     undefined,
     violations.length > 0
-      ? [{ desc: commonv1.FieldViolationsSchema, value: create(commonv1.FieldViolationsSchema, { violations: [...violations] }) }]
+      ? [{
+        desc: commonv1.FieldViolationsSchema,
+        value: create(commonv1.FieldViolationsSchema, { violations: [...violations] }),
+      }]
       : undefined,
   )
 
@@ -66,7 +69,12 @@ const writeError = (res: NodeRes, status: number, error: ConnectError, close: bo
 }
 
 /** Parses a unary Connect JSON body, or says why it cannot be taken. */
-const parseJsonBody = (handler: UniversalHandler, bytes: Uint8Array, maxDepth: number, maxValues: number): JsonValue | ConnectError => {
+const parseJsonBody = (
+  handler: UniversalHandler,
+  bytes: Uint8Array,
+  maxDepth: number,
+  maxValues: number,
+): JsonValue | ConnectError => {
   let text: string
   try {
     text = strictUtf8.decode(bytes)
@@ -84,7 +92,10 @@ const parseJsonBody = (handler: UniversalHandler, bytes: Uint8Array, maxDepth: n
   const violations = normalizeConnectJson(handler.method.input, value)
   if (violations.length > 0) {
     const first = violations[0]!
-    return invalid(`invalid ${handler.method.input.typeName}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`, violations)
+    return invalid(
+      `invalid ${handler.method.input.typeName}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`,
+      violations,
+    )
   }
   return value
 }
@@ -121,25 +132,36 @@ const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<Univer
       if (parsed.code === "internal" && isDecodeFailure(parsed.message ?? null)) {
         const body = errorToJsonBytes(invalid(`request is not a valid message: ${parsed.message}`), {})
         uRes.header?.set("content-length", String(body.byteLength))
-        return { ...uRes, status: 400, body: (async function* () { yield body })() }
+        return {
+          ...uRes,
+          status: 400,
+          body: (async function*() {
+            yield body
+          })(),
+        }
       }
     } catch {
       // not a Connect error body: leave it
     }
-    return { ...uRes, body: (async function* () { yield new Uint8Array(raw) })() }
+    return {
+      ...uRes,
+      body: (async function*() {
+        yield new Uint8Array(raw)
+      })(),
+    }
   }
   const body = uRes.body
   if (body === undefined) return uRes
   // gRPC (trailers, filled in when the body ends) and gRPC-Web (a trailer frame in the body).
   return {
     ...uRes,
-    body: (async function* () {
+    body: (async function*() {
       for await (const chunk of body) {
         // Connect streaming: the end-of-stream frame (flag 0x02) carries the error as JSON.
         if (chunk.length > 5 && (chunk[0]! & 0x02) === 0x02 && (chunk[0]! & 0x80) === 0) {
           const end = text.decode(chunk.subarray(5))
           if (/"code":"internal"/.test(end) && /"message":"parse binary: /.test(end)) {
-            yield frame(chunk[0]!, utf8.encode(end.replace('"code":"internal"', '"code":"invalid_argument"')))
+            yield frame(chunk[0]!, utf8.encode(end.replace("\"code\":\"internal\"", "\"code\":\"invalid_argument\"")))
             continue
           }
         }
@@ -155,7 +177,9 @@ const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<Univer
         yield chunk
       }
       const trailer = uRes.trailer
-      if (trailer?.get("grpc-status") === "13" && isDecodeFailure(trailer.get("grpc-message"))) trailer.set("grpc-status", "3")
+      if (trailer?.get("grpc-status") === "13" && isDecodeFailure(trailer.get("grpc-message"))) {
+        trailer.set("grpc-status", "3")
+      }
     })(),
   }
 }
@@ -177,17 +201,25 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
     const json = parsed instanceof Uint8Array ? undefined : parsed
     const base = universalRequestFromNodeRequest(node, nodeRes as never, json as JsonValue, undefined)
     let held = 0
-    const uReq =
-      parsed instanceof Uint8Array
-        ? { ...base, body: (async function* () { yield parsed })() }
-        : parsed === undefined && typeof base.body === "object" && base.body !== null && Symbol.asyncIterator in base.body
-          ? { ...base, body: budgeted(base.body as AsyncIterable<Uint8Array>, (n) => void (held += n)) }
-          : base
+    const uReq = parsed instanceof Uint8Array
+      ? {
+        ...base,
+        body: (async function*() {
+          yield parsed
+        })(),
+      }
+      : parsed === undefined && typeof base.body === "object" && base.body !== null && Symbol.asyncIterator in base.body
+      ? { ...base, body: budgeted(base.body as AsyncIterable<Uint8Array>, (n) => void (held += n)) }
+      : base
     return handler(uReq)
       .then(remapDecodeFailure)
       .then((uRes) => universalResponseToNodeResponse(uRes, nodeRes))
       .catch((reason: unknown) =>
-        options.onFailure(`/${handler.service.typeName}/${handler.method.name}`, reason, ConnectError.from(reason).code === Code.Aborted || uReq.signal.aborted),
+        options.onFailure(
+          `/${handler.service.typeName}/${handler.method.name}`,
+          reason,
+          ConnectError.from(reason).code === Code.Aborted || uReq.signal.aborted,
+        )
       )
       .finally(() => options.body.budget.give(held))
   }
@@ -197,10 +229,13 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
    * the same memory budget as the ones read here, until the call is answered.
    */
   const budgeted = (body: AsyncIterable<Uint8Array>, onHeld: (bytes: number) => void) =>
-    (async function* () {
+    (async function*() {
       for await (const chunk of body) {
         if (!options.body.budget.take(chunk.length)) {
-          throw new ConnectError("the server is reading too many request bodies at once; retry shortly", Code.Unavailable)
+          throw new ConnectError(
+            "the server is reading too many request bodies at once; retry shortly",
+            Code.Unavailable,
+          )
         }
         onHeld(chunk.length)
         yield chunk

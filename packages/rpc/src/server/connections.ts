@@ -57,7 +57,11 @@ export const trackHttp1Request = (req: http.IncomingMessage, res: http.ServerRes
       if (req.complete) return
       if (!res.headersSent) {
         res.writeHead(408, { "content-type": "application/json", connection: "close" })
-        res.end(JSON.stringify({ error: { code: "deadline_exceeded", message: `request body not received within ${t.bodyTimeoutMs} ms` } }))
+        res.end(
+          JSON.stringify({
+            error: { code: "deadline_exceeded", message: `request body not received within ${t.bodyTimeoutMs} ms` },
+          }),
+        )
       }
       setTimeout(() => socket.destroy(), 200).unref?.()
     }, t.bodyTimeoutMs)

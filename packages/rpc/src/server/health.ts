@@ -14,10 +14,10 @@ const { HealthCheckResponse_ServingStatus: Status } = healthv1
 export const healthService = (serviceNames: ReadonlyArray<string>) =>
   rpcService(
     healthv1.Health,
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const health = yield* Health
       const status = (service: string) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (service !== "" && !serviceNames.includes(service) && service !== "grpc.health.v1.Health") {
             return Status.SERVICE_UNKNOWN
           }
@@ -30,7 +30,7 @@ export const healthService = (serviceNames: ReadonlyArray<string>) =>
             Effect.flatMap((s) =>
               s === Status.SERVICE_UNKNOWN
                 ? Effect.fail(new ConnectError(`unknown service "${req.service}"`, Code.NotFound))
-                : Effect.succeed({ status: s }),
+                : Effect.succeed({ status: s })
             ),
           ),
         watch: (req) =>

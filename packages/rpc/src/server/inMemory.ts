@@ -1,4 +1,4 @@
-import { type Transport, createRouterTransport } from "@connectrpc/connect"
+import { createRouterTransport, type Transport } from "@connectrpc/connect"
 import { type Context, Effect } from "effect"
 import { type Authorizer, makeCallRunner } from "./CallRunner"
 import type { RpcService } from "./rpcService"
@@ -13,10 +13,14 @@ export const inMemoryTransport = <R>(
   services: ReadonlyArray<RpcService<R>>,
   options: { readonly authorize?: Authorizer } = {},
 ): Effect.Effect<Transport, never, R> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const base = (yield* Effect.context<R>()) as Context.Context<never>
     const mounts = yield* Effect.forEach(services, (s) => s.mount)
-    const runner = makeCallRunner({ authorize: options.authorize, base, onStart: () => undefined, onEnd: () => undefined })
+    const runner = makeCallRunner({
+      authorize: options.authorize,
+      base,
+      onStart: () => undefined,
+      onEnd: () => undefined,
+    })
     return createRouterTransport((router) => mounts.forEach((mount) => mount(router, runner, base)))
   })
-

@@ -9,7 +9,11 @@ export type JsonTextIssue =
   | { readonly kind: "depth"; readonly limit: number; readonly offset: number }
   | { readonly kind: "values"; readonly limit: number; readonly offset: number }
 
-export const scanJsonText = (text: string, maxDepth: number, maxValues = Number.POSITIVE_INFINITY): JsonTextIssue | undefined => {
+export const scanJsonText = (
+  text: string,
+  maxDepth: number,
+  maxValues = Number.POSITIVE_INFINITY,
+): JsonTextIssue | undefined => {
   let depth = 0
   let inString = false
   // Values are counted by their separators (each ',' adds one): cheap, and exact for the wide
@@ -38,7 +42,8 @@ export const jsonTextDepthExceeded = (text: string, limit: number) => {
   return issue === undefined ? undefined : { limit: issue.limit, offset: issue.offset }
 }
 
-export const depthMessage = (limit: number, where?: string) => `is nested deeper than ${limit} levels${where ? ` (at ${where})` : ""}`
+export const depthMessage = (limit: number, where?: string) =>
+  `is nested deeper than ${limit} levels${where ? ` (at ${where})` : ""}`
 
 export const issueMessage = (issue: JsonTextIssue) =>
   issue.kind === "depth"

@@ -84,7 +84,8 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
   return (method: string, path: string):
     | { readonly route: RestRoute<R>; readonly params: Record<string, string> }
     | "method-not-allowed"
-    | undefined => {
+    | undefined =>
+  {
     if (!anyFirst && !firstSegments.has(firstSegment(path))) return undefined
     let pathMatched = false
     for (const c of compiled) {
@@ -116,7 +117,8 @@ const yamlTypes = ["application/yaml", "application/x-yaml", "text/yaml", "text/
  * no oprc route takes form data, so it is read as JSON on every server (PM, ODGM, CRM alike).
  */
 const jsonTypes = ["application/json", "application/x-www-form-urlencoded", "text/json"]
-export const acceptedBodyTypes = "application/json (or curl's default application/x-www-form-urlencoded, read as JSON), application/yaml"
+export const acceptedBodyTypes =
+  "application/json (or curl's default application/x-www-form-urlencoded, read as JSON), application/yaml"
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
 /**
@@ -130,7 +132,10 @@ export const DEFAULT_MAX_JSON_VALUES = 1_000_000
 export const bodyText = (request: RestRequest): Effect.Effect<string, ValidationError> =>
   request.text !== undefined
     ? Effect.succeed(request.text)
-    : Effect.try({ try: () => strictUtf8.decode(request.body), catch: () => ValidationError.single("", "request body is not valid UTF-8") })
+    : Effect.try({
+      try: () => strictUtf8.decode(request.body),
+      catch: () => ValidationError.single("", "request body is not valid UTF-8"),
+    })
 
 /**
  * The request body as a value: JSON, or YAML when the content type says so (so a package file
@@ -139,7 +144,7 @@ export const bodyText = (request: RestRequest): Effect.Effect<string, Validation
  * composing, which is iterative in the yaml library). Other content types: 415.
  */
 export const readBody = (request: RestRequest): Effect.Effect<unknown, ValidationError | UnsupportedMediaType> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const type = (request.headers.get("content-type") ?? "application/json").split(";")[0]!.trim().toLowerCase()
     const isYaml = yamlTypes.includes(type)
     if (!isYaml && !jsonTypes.includes(type) && !type.endsWith("+json")) {
@@ -151,10 +156,13 @@ export const readBody = (request: RestRequest): Effect.Effect<unknown, Validatio
     if (isYaml) {
       // Flow collections ("[[[...") nest like JSON: refuse them before the recursive parser runs.
       const flow = jsonTextDepthExceeded(text, maxDepth)
-      if (flow !== undefined) return yield* ValidationError.single("", `body ${depthMessage(flow.limit, `character ${flow.offset}`)}`)
+      if (flow !== undefined) {
+        return yield* ValidationError.single("", `body ${depthMessage(flow.limit, `character ${flow.offset}`)}`)
+      }
       const value = yield* Effect.try({
         try: () => parseYaml(text, { prettyErrors: true }) as unknown,
-        catch: (e) => ValidationError.single("", `body is not valid YAML: ${e instanceof Error ? e.message : String(e)}`),
+        catch: (e) =>
+          ValidationError.single("", `body is not valid YAML: ${e instanceof Error ? e.message : String(e)}`),
       })
       const deep = depthExceeded(value, maxDepth)
       if (deep !== undefined) return yield* ValidationError.single(formatPath(deep), `body ${depthMessage(maxDepth)}`)

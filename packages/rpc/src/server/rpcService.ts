@@ -1,4 +1,12 @@
-import type { DescMessage, DescMethod, DescMethodServerStreaming, DescMethodUnary, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf"
+import type {
+  DescMessage,
+  DescMethod,
+  DescMethodServerStreaming,
+  DescMethodUnary,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf"
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect"
 import { Context, Effect, type Stream } from "effect"
 import type { EdgeError } from "../errors"
@@ -26,9 +34,8 @@ type StreamEffect<I extends DescMessage, O extends DescMessage, R> = (
 
 export type EffectMethodImpl<M extends DescMethod, R> = M extends DescMethodUnary<infer I, infer O>
   ? UnaryEffect<I, O, R>
-  : M extends DescMethodServerStreaming<infer I, infer O>
-    ? StreamEffect<I, O, R>
-    : never
+  : M extends DescMethodServerStreaming<infer I, infer O> ? StreamEffect<I, O, R>
+  : never
 
 /**
  * A Connect service implemented with Effects: unary methods return an Effect, server-streaming
@@ -41,7 +48,11 @@ export type EffectServiceImpl<S extends DescService, R> = {
 /** A service ready to be mounted on the one-port server. */
 export interface RpcService<R> {
   readonly service: DescService
-  readonly mount: Effect.Effect<(router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void, never, R>
+  readonly mount: Effect.Effect<
+    (router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void,
+    never,
+    R
+  >
 }
 
 /**
@@ -51,11 +62,9 @@ export interface RpcService<R> {
  */
 /** The services an implementation's handlers need, inferred from what they return. */
 type Requirements<I> = {
-  readonly [K in keyof I]: I[K] extends (...args: ReadonlyArray<never>) => Effect.Effect<unknown, unknown, infer R>
-    ? R
-    : I[K] extends (...args: ReadonlyArray<never>) => Stream.Stream<unknown, unknown, infer R>
-      ? R
-      : never
+  readonly [K in keyof I]: I[K] extends (...args: ReadonlyArray<never>) => Effect.Effect<unknown, unknown, infer R> ? R
+    : I[K] extends (...args: ReadonlyArray<never>) => Stream.Stream<unknown, unknown, infer R> ? R
+    : never
 }[keyof I]
 
 export const rpcService = <S extends DescService, I extends EffectServiceImpl<S, any>, RMake = never>(
@@ -63,7 +72,7 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
   make: Effect.Effect<I, never, RMake>,
 ): RpcService<Requirements<I> | RMake> => ({
   service,
-  mount: Effect.gen(function* () {
+  mount: Effect.gen(function*() {
     const impl = yield* make
     const handlerContext = yield* Effect.context<Requirements<I>>()
     return (router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => {
@@ -81,12 +90,24 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
         if (method.methodKind === "unary") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
             const c = call(ctx)
-            return runner.unary(service, method, c, context, (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c))
+            return runner.unary(
+              service,
+              method,
+              c,
+              context,
+              (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c),
+            )
           }
         } else if (method.methodKind === "server_streaming") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
             const c = call(ctx)
-            return runner.stream(service, method, c, context, (fn as StreamEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c))
+            return runner.stream(
+              service,
+              method,
+              c,
+              context,
+              (fn as StreamEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c),
+            )
           }
         }
       }

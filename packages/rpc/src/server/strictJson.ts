@@ -80,9 +80,13 @@ const didYouMean = (given: string, names: ReadonlyArray<string>): string => {
   return best === undefined ? "" : `; did you mean "${best}"?`
 }
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
+const isPlainObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v)
 
-const join = (path: string, key: string | number) => (typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`)
+const join = (
+  path: string,
+  key: string | number,
+) => (typeof key === "number" ? `${path}[${key}]` : path === "" ? key : `${path}.${key}`)
 
 /** Shown keys are cut: a 1 MB key must not make a 1 MB error message. */
 const shown = (s: string) => JSON.stringify(s.length > 80 ? `${s.slice(0, 80)}...` : s)
@@ -114,7 +118,11 @@ export const normalizeConnectJson = (desc: DescMessage, value: unknown): Readonl
 
   // Work list instead of recursion: the body's depth is bounded already, but the walk must not
   // depend on that for its own safety.
-  const work: Array<{ readonly desc: DescMessage; readonly value: unknown; readonly path: string }> = [{ desc, value, path: "" }]
+  const work: Array<{ readonly desc: DescMessage; readonly value: unknown; readonly path: string }> = [{
+    desc,
+    value,
+    path: "",
+  }]
   while (work.length > 0) {
     const item = work.pop()!
     // Well-known types (Struct, Value, Timestamp, Duration, wrappers, Any) have their own JSON
@@ -142,12 +150,17 @@ export const normalizeConnectJson = (desc: DescMessage, value: unknown): Readonl
         case "list":
           if (!Array.isArray(v)) break
           if (field.listKind === "enum") v.forEach((x, i) => (v[i] = enumValue(field.enum, x, join(path, i))))
-          else if (field.listKind === "message") v.forEach((x, i) => work.push({ desc: field.message, value: x, path: join(path, i) }))
+          else if (field.listKind === "message") {
+            v.forEach((x, i) => work.push({ desc: field.message, value: x, path: join(path, i) }))
+          }
           break
         case "map":
           if (!isPlainObject(v)) break
-          if (field.mapKind === "enum") for (const k of Object.keys(v)) v[k] = enumValue(field.enum, v[k], join(path, k))
-          else if (field.mapKind === "message") for (const k of Object.keys(v)) work.push({ desc: field.message, value: v[k], path: join(path, k) })
+          if (field.mapKind === "enum") {
+            for (const k of Object.keys(v)) v[k] = enumValue(field.enum, v[k], join(path, k))
+          } else if (field.mapKind === "message") {
+            for (const k of Object.keys(v)) work.push({ desc: field.message, value: v[k], path: join(path, k) })
+          }
           break
         default:
           break

@@ -45,7 +45,9 @@ export const makeServers = (
   Effect.try({
     try: (): Servers => {
       // One handler serves both protocols; it only uses what their request/response types share.
-      const handler = handleAny as unknown as http.RequestListener & ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
+      const handler = handleAny as unknown as
+        & http.RequestListener
+        & ((req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void)
       const sessions = new Set<http2.Http2Session>()
       const trackSessions = (server: http2.Http2Server | http2.Http2SecureServer) =>
         server.on("session", (s) => {
@@ -100,14 +102,21 @@ export const makeServers = (
       return {
         sessions,
         listen: async () => {
-          front = await startProxyFront({ host: options.host, port: options.port, h1, h2, maxConnections: timeouts.maxConnections })
+          front = await startProxyFront({
+            host: options.host,
+            port: options.port,
+            h1,
+            h2,
+            maxConnections: timeouts.maxConnections,
+          })
           return front.port
         },
         stopAccepting: () => front?.stopAccepting(),
         closeAll: () => front?.closeAll(),
       }
     },
-    catch: (e) => new ServerStartError({ reason: `cannot start server: ${e instanceof Error ? e.message : String(e)}` }),
+    catch: (e) =>
+      new ServerStartError({ reason: `cannot start server: ${e instanceof Error ? e.message : String(e)}` }),
   })
 
 /**
@@ -121,8 +130,13 @@ const expectContinue = (
 ) =>
   server.on("checkContinue", (req: NodeReq, res: NodeRes & { writeContinue: () => void }) => {
     if (Number(req.headers["content-length"] ?? "0") > limit) {
-      const body = JSON.stringify({ error: { code: "resource_exhausted", message: `request body is larger than the limit of ${limit} bytes` } })
-      res.writeHead(413, { "content-type": "application/json", ...(req.httpVersionMajor === 1 ? { connection: "close" } : {}) })
+      const body = JSON.stringify({
+        error: { code: "resource_exhausted", message: `request body is larger than the limit of ${limit} bytes` },
+      })
+      res.writeHead(413, {
+        "content-type": "application/json",
+        ...(req.httpVersionMajor === 1 ? { connection: "close" } : {}),
+      })
       return void res.end(body)
     }
     res.writeContinue()
@@ -206,4 +220,3 @@ export const sendResponse = (res: NodeRes, r: RestResponse) => {
 
 /** bigint (uint64 versions) is written as a JSON string, as protobuf's JSON mapping does. */
 const jsonReplacer = (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value)
-

@@ -39,12 +39,23 @@ const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typ
  * `{"code", "message"}` (the CRM's Connect paths), or whatever text came back.
  */
 const refusal = (ep: Endpoint, status: number, text: string, json: unknown): ServerRefused => {
-  const error = isRecord(json) && isRecord(json["error"]) ? json["error"] : isRecord(json) && typeof json["code"] === "string" ? json : undefined
+  const error = isRecord(json) && isRecord(json["error"])
+    ? json["error"]
+    : isRecord(json) && typeof json["code"] === "string"
+    ? json
+    : undefined
   const violations: Array<FieldPath> = Array.isArray(error?.["violations"])
-    ? error["violations"].filter(isRecord).map((v) => ({ path: String(v["path"] ?? ""), message: String(v["message"] ?? "") }))
+    ? error["violations"].filter(isRecord).map((v) => ({
+      path: String(v["path"] ?? ""),
+      message: String(v["message"] ?? ""),
+    }))
     : []
   const firstLine = text.split("\n")[0]!.slice(0, 300)
-  const message = typeof error?.["message"] === "string" ? error["message"] : firstLine === "" ? "no details" : firstLine
+  const message = typeof error?.["message"] === "string"
+    ? error["message"]
+    : firstLine === ""
+    ? "no details"
+    : firstLine
   // The message of a validation error repeats its violations; they are printed one per line below it.
   const repeats = violations.length > 0 && violations.some((v) => message.includes(v.message))
   return new ServerRefused({
@@ -72,9 +83,11 @@ export class Api extends Context.Service<Api, {
 }>()("oprc/cli/Api") {
   static readonly layer = Layer.succeed(Api)({
     call: (ep, request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const url = new URL(ep.url + request.path)
-        for (const [k, v] of Object.entries(request.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v))
+        for (const [k, v] of Object.entries(request.query ?? {})) {
+          if (v !== undefined) url.searchParams.set(k, String(v))
+        }
         const headers: Record<string, string> = { accept: "application/json", ...request.headers }
         if (request.contentType !== undefined) headers["content-type"] = request.contentType
         if (ep.token !== undefined) headers["authorization"] = `Bearer ${ep.token}`
@@ -102,7 +115,7 @@ export class Api extends Context.Service<Api, {
 }
 
 const callOn = (pick: (e: Endpoints) => Endpoint) => (request: ApiRequest) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const endpoints = yield* resolveEndpoints
     return yield* (yield* Api).call(pick(endpoints), request)
   })

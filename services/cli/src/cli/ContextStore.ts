@@ -25,7 +25,7 @@ export type ConfigFile = typeof ConfigFile.Type
 const decodeFile = decodeWith(ConfigFile)
 
 /** The file path: `$OPRC_CONFIG`, else `$HOME/.oprc/config.yaml`. */
-export const configPath = Effect.gen(function* () {
+export const configPath = Effect.gen(function*() {
   const override = yield* Config.option(Config.String("OPRC_CONFIG"))
   if (Option.isSome(override) && override.value !== "") return override.value
   const home = yield* Config.String("HOME").pipe(Config.withDefault(os.homedir()))
@@ -41,11 +41,11 @@ export class ContextStore extends Context.Service<ContextStore, {
   readonly write: (file: ConfigFile) => Effect.Effect<void, UsageError>
 }>()("oprc/cli/ContextStore") {
   static readonly layer = Layer.effect(ContextStore)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const file = yield* configPath
       return ContextStore.of({
         path: file,
-        read: Effect.gen(function* () {
+        read: Effect.gen(function*() {
           if (!fs.existsSync(file)) return {}
           const text = yield* Effect.try({
             try: () => fs.readFileSync(file, "utf8"),
@@ -53,10 +53,13 @@ export class ContextStore extends Context.Service<ContextStore, {
           })
           const raw = yield* Effect.try({
             try: () => YAML.parse(text) as unknown,
-            catch: (e) => new UsageError({ reason: `${file} is not valid YAML: ${(e as Error).message.split("\n")[0]}` }),
+            catch: (e) =>
+              new UsageError({ reason: `${file} is not valid YAML: ${(e as Error).message.split("\n")[0]}` }),
           })
           return yield* decodeFile(raw ?? {}).pipe(
-            Effect.mapError((e) => new UsageError({ reason: `${file} is not a valid oprc config`, violations: e.violations })),
+            Effect.mapError((e) =>
+              new UsageError({ reason: `${file} is not a valid oprc config`, violations: e.violations })
+            ),
           )
         }),
         write: (content) =>
@@ -78,4 +81,6 @@ export class ContextStore extends Context.Service<ContextStore, {
 export const checkContextName = (name: string): Effect.Effect<string, UsageError> =>
   contextName.test(name)
     ? Effect.succeed(name)
-    : Effect.fail(new UsageError({ reason: `context name ${JSON.stringify(name)} must be 1-63 letters, digits, '.', '_' or '-'` }))
+    : Effect.fail(
+      new UsageError({ reason: `context name ${JSON.stringify(name)} must be 1-63 letters, digits, '.', '_' or '-'` }),
+    )

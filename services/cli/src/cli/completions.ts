@@ -8,7 +8,12 @@ type Descriptor = Completions.CommandDescriptor
  * holds each command's own flags, so `oprc pkg list -<TAB>` would not offer -o or --context.
  */
 const globalFlagDescriptors: ReadonlyArray<Completions.FlagDescriptor> = [
-  { name: "output", aliases: ["o"], description: "output format", type: { _tag: "Choice", values: ["table", "json", "yaml"] } },
+  {
+    name: "output",
+    aliases: ["o"],
+    description: "output format",
+    type: { _tag: "Choice", values: ["table", "json", "yaml"] },
+  },
   { name: "context", aliases: [], description: "use this context", type: { _tag: "String" } },
   { name: "pm-url", aliases: [], description: "Package Manager URL", type: { _tag: "String" } },
   { name: "odgm-url", aliases: [], description: "Object Data Grid Manager URL", type: { _tag: "String" } },
@@ -26,11 +31,19 @@ const withGlobalFlags = (d: Descriptor): Descriptor => ({
 
 /** `--completions SHELL`, like effect/cli's built-in one, with the global flags on every command. */
 export const CompletionsWithGlobals: GlobalFlag.Action<Option.Option<Completions.Shell>> = GlobalFlag.Action({
-  flag: Flag.ChoiceWithValue("completions", [["bash", "bash"], ["zsh", "zsh"], ["fish", "fish"], ["powershell", "powershell"], ["sh", "bash"], ["pwsh", "powershell"]] as const).pipe(
+  flag: Flag.ChoiceWithValue(
+    "completions",
+    [["bash", "bash"], ["zsh", "zsh"], ["fish", "fish"], ["powershell", "powershell"], ["sh", "bash"], [
+      "pwsh",
+      "powershell",
+    ]] as const,
+  ).pipe(
     Flag.optional,
     Flag.withMetavar("<bash|zsh|fish|powershell|sh|pwsh>"),
     Flag.withDescription("Print shell completion script"),
   ),
   run: (shell, { command }) =>
-    Option.isNone(shell) ? Effect.void : Console.log(Completions.generate(command.name, shell.value, withGlobalFlags(Completions.fromCommand(command)))),
+    Option.isNone(shell)
+      ? Effect.void
+      : Console.log(Completions.generate(command.name, shell.value, withGlobalFlags(Completions.fromCommand(command)))),
 })

@@ -79,7 +79,14 @@ export const exitCodeOf = (e: CliFailure): number => {
 
 /** One line with the reason, then one indented line per field path. */
 export const renderFailure = (e: CliFailure): string => {
-  const violations = e._tag === "ServerRefused" || e._tag === "InvalidInput" ? e.violations : e._tag === "UsageError" ? (e.violations ?? []) : []
-  const lines = [`error: ${e.message}`, ...violations.map((v) => `  ${v.path === "" ? "(input)" : v.path}: ${v.message}`)]
+  const violations = e._tag === "ServerRefused" || e._tag === "InvalidInput"
+    ? e.violations
+    : e._tag === "UsageError"
+    ? (e.violations ?? [])
+    : []
+  const lines = [
+    `error: ${e.message}`,
+    ...violations.map((v) => `  ${v.path === "" ? "(input)" : v.path}: ${v.message}`),
+  ]
   return lines.join("\n")
 }

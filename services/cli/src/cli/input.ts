@@ -14,7 +14,12 @@ export const readFileArg = (file: string, flag: string): Effect.Effect<string, U
     ? readStdin
     : Effect.try({
       try: () => fs.readFileSync(file, "utf8"),
-      catch: (e) => new UsageError({ reason: `${flag} ${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message}` }),
+      catch: (e) =>
+        new UsageError({
+          reason: `${flag} ${file}: ${
+            (e as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (e as Error).message
+          }`,
+        }),
     })
 
 /** `JSON`, `@file` or `-` (stdin): the raw text of a payload flag. */
@@ -25,7 +30,10 @@ export const readPayloadArg = (value: string, flag: string): Effect.Effect<strin
 export const parseJsonArg = (text: string, flag: string): Effect.Effect<unknown, UsageError> =>
   Effect.try({
     try: () => JSON.parse(text) as unknown,
-    catch: (e) => new UsageError({ reason: `${flag}: not valid JSON (${(e as Error).message.replace(/^JSON Parse error: /, "")})` }),
+    catch: (e) =>
+      new UsageError({
+        reason: `${flag}: not valid JSON (${(e as Error).message.replace(/^JSON Parse error: /, "")})`,
+      }),
   })
 
 /** One or more YAML/JSON documents (`---` separated); the error names the file and the line. */
@@ -35,7 +43,13 @@ export const parseDocuments = (text: string, file: string): Effect.Effect<Readon
   const bad = list.flatMap((d) => d.errors)[0]
   if (bad !== undefined) {
     const at = bad.linePos?.[0]
-    return Effect.fail(new UsageError({ reason: `${file}: syntax error${at === undefined ? "" : ` at line ${at.line}, column ${at.col}`}: ${bad.message.split("\n")[0]}` }))
+    return Effect.fail(
+      new UsageError({
+        reason: `${file}: syntax error${at === undefined ? "" : ` at line ${at.line}, column ${at.col}`}: ${
+          bad.message.split("\n")[0]
+        }`,
+      }),
+    )
   }
   return Effect.try({
     try: () => list.map((d) => d.toJS({ maxAliasCount: 100 }) as unknown).filter((d) => d !== null && d !== undefined),
@@ -45,10 +59,12 @@ export const parseDocuments = (text: string, file: string): Effect.Effect<Readon
 
 /** `key=value` pairs: the value is JSON when it parses as JSON, else the string itself. */
 export const entriesFromPairs = (pairs: Readonly<Record<string, string>>): Record<string, unknown> =>
-  Object.fromEntries(Object.entries(pairs).map(([k, v]) => {
-    try {
-      return [k, JSON.parse(v) as unknown]
-    } catch {
-      return [k, v]
-    }
-  }))
+  Object.fromEntries(
+    Object.entries(pairs).map(([k, v]) => {
+      try {
+        return [k, JSON.parse(v) as unknown]
+      } catch {
+        return [k, v]
+      }
+    }),
+  )

@@ -17,7 +17,7 @@ const isCliFailure = (e: unknown): e is CliFailure =>
  */
 const presenter: CliOutput.Presenter = {
   present: (event) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const formatter = CliOutput.defaultFormatter({ colors: false })
       switch (event._tag) {
         case "Help":
@@ -25,7 +25,9 @@ const presenter: CliOutput.Presenter = {
         case "Version":
           return yield* Console.log(`${event.name} ${event.version}`)
         case "InvalidInvocation":
-          for (const e of event.errors) yield* Console.error(`error: ${e.message.split("\n").join(" ").replace(/\s+/g, " ").trim()}`)
+          for (const e of event.errors) {
+            yield* Console.error(`error: ${e.message.split("\n").join(" ").replace(/\s+/g, " ").trim()}`)
+          }
           return yield* Console.error(`Run '${event.commandPath.join(" ")} --help' for usage.`)
       }
     }),
@@ -54,7 +56,10 @@ export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
 }
 
 /** Runs the command tree on `argv` and exits the process with the code scripts rely on. */
-export const runCli = <Name extends string, Input, E>(root: Command.Command<Name, Input, {}, E, ContextStore | Api>, argv: ReadonlyArray<string>): void => {
+export const runCli = <Name extends string, Input, E>(
+  root: Command.Command<Name, Input, {}, E, ContextStore | Api>,
+  argv: ReadonlyArray<string>,
+): void => {
   const program = Command.runWith(root, { version: VERSION, renderErrors: true })(argv).pipe(
     Effect.tapError((e) => (isCliFailure(e) ? Console.error(renderFailure(e)) : Effect.void)),
     Effect.tapDefect((d) => Console.error(`oprc: internal error: ${d instanceof Error ? d.message : String(d)}`)),

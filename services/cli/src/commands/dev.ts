@@ -38,12 +38,18 @@ const loopback = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0
 
 /** Wires the three components together unless the config already says otherwise. */
 export const wireDev = (config: DevConfig): DevConfig => {
-  const crmUrl = `${config.crm.server.tls ? "https" : "http"}://${loopback(config.crm.server.host)}:${config.crm.server.port}`
-  const odgmUrl = `${config.odgm.server.tls ? "https" : "http"}://${loopback(config.odgm.server.host)}:${config.odgm.server.port}`
+  const crmUrl = `${config.crm.server.tls ? "https" : "http"}://${
+    loopback(config.crm.server.host)
+  }:${config.crm.server.port}`
+  const odgmUrl = `${config.odgm.server.tls ? "https" : "http"}://${
+    loopback(config.odgm.server.host)
+  }:${config.odgm.server.port}`
   const internalToken = config.crm.odgm.internalToken ?? config.odgm.internalToken
   return {
     ...config,
-    pm: config.pm.clusters.length > 0 ? config.pm : { ...config.pm, clusters: [{ name: config.crm.cluster, url: crmUrl }] },
+    pm: config.pm.clusters.length > 0
+      ? config.pm
+      : { ...config.pm, clusters: [{ name: config.crm.cluster, url: crmUrl }] },
     crm: {
       ...config.crm,
       odgm: {
@@ -61,15 +67,49 @@ const urlOf = (server: { readonly host: string; readonly port: number; readonly 
 
 /** Every file `oprc dev` keeps (SQLite stores, function logs) under `dataDir`, unless configured otherwise. */
 export const inDataDir = (config: DevConfig, dataDir: string): DevConfig => {
-  const at = (file: string, current: string, fallback: string) => (current === fallback ? path.join(dataDir, file) : current)
+  const at = (
+    file: string,
+    current: string,
+    fallback: string,
+  ) => (current === fallback ? path.join(dataDir, file) : current)
   return {
     ...config,
-    pm: { ...config.pm, storage: { ...config.pm.storage, sqlite: { ...config.pm.storage.sqlite, path: at("pm.sqlite", config.pm.storage.sqlite.path, pmDefaults.storage.sqlite.path) } } },
-    odgm: { ...config.odgm, storage: { ...config.odgm.storage, sqlite: { ...config.odgm.storage.sqlite, path: at("odgm.sqlite", config.odgm.storage.sqlite.path, odgmDefaults.storage.sqlite.path) } } },
+    pm: {
+      ...config.pm,
+      storage: {
+        ...config.pm.storage,
+        sqlite: {
+          ...config.pm.storage.sqlite,
+          path: at("pm.sqlite", config.pm.storage.sqlite.path, pmDefaults.storage.sqlite.path),
+        },
+      },
+    },
+    odgm: {
+      ...config.odgm,
+      storage: {
+        ...config.odgm.storage,
+        sqlite: {
+          ...config.odgm.storage.sqlite,
+          path: at("odgm.sqlite", config.odgm.storage.sqlite.path, odgmDefaults.storage.sqlite.path),
+        },
+      },
+    },
     crm: {
       ...config.crm,
-      storage: { ...config.crm.storage, sqlite: { ...config.crm.storage.sqlite, path: at("crm.sqlite", config.crm.storage.sqlite.path, crmDefaults.storage.sqlite.path) } },
-      driver: { ...config.crm.driver, process: { ...config.crm.driver.process, logDir: at("crm-logs", config.crm.driver.process.logDir, crmDefaults.driver.process.logDir) } },
+      storage: {
+        ...config.crm.storage,
+        sqlite: {
+          ...config.crm.storage.sqlite,
+          path: at("crm.sqlite", config.crm.storage.sqlite.path, crmDefaults.storage.sqlite.path),
+        },
+      },
+      driver: {
+        ...config.crm.driver,
+        process: {
+          ...config.crm.driver.process,
+          logDir: at("crm-logs", config.crm.driver.process.logDir, crmDefaults.driver.process.logDir),
+        },
+      },
     },
   }
 }
@@ -102,14 +142,20 @@ export const runDev = (argv: ReadonlyArray<string>) => {
   return runBinary(
     {
       name: "oprc dev",
-      summary: "the whole oprc platform (PM, CRM, ODGM) in one process; --apply FILE... applies packages and deployments once it is up, --data-dir DIR keeps its files (default ./.oprc-dev)",
+      summary:
+        "the whole oprc platform (PM, CRM, ODGM) in one process; --apply FILE... applies packages and deployments once it is up, --data-dir DIR keeps its files (default ./.oprc-dev)",
       usage: "oprc dev [--apply FILE...] [--data-dir DIR] [--config FILE] [options]",
       schema: DevConfig,
       flags: devFlags,
       app: (input) => {
         const config = inDataDir(wireDev(input), dataDir)
         const admin = config.pm.auth.tokens.find((t) => t.role === "admin")
-        const urls = { pm: urlOf(config.pm.server), odgm: urlOf(config.odgm.server), crm: urlOf(config.crm.server), pmToken: admin === undefined ? undefined : Redacted.value(admin.token) }
+        const urls = {
+          pm: urlOf(config.pm.server),
+          odgm: urlOf(config.odgm.server),
+          crm: urlOf(config.crm.server),
+          pmToken: admin === undefined ? undefined : Redacted.value(admin.token),
+        }
         const startup = devStartup(urls, apply, dataDir).pipe(
           Effect.provide(Api.layer),
           Effect.forkScoped,

@@ -27,9 +27,11 @@ const selfCommand = (): string => {
 }
 
 const waitReady = (url: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     for (let i = 0; i < 600; i++) {
-      const ok = yield* Effect.tryPromise(() => fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200)).pipe(
+      const ok = yield* Effect.tryPromise(() =>
+        fetch(`${url}/readyz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200)
+      ).pipe(
         Effect.orElseSucceed(() => false),
       )
       if (ok) return true
@@ -40,8 +42,12 @@ const waitReady = (url: string) =>
 
 /** A package file (it has classes, functions or a version) or a deployments file. */
 const isPackageFile = (file: string) =>
-  Effect.map(Effect.flatMap(readFileArg(file, "--apply"), (text) => parseDocuments(text, file)), (docs) =>
-    docs.length === 1 && isRecord(docs[0]) && ("classes" in docs[0] || "functions" in docs[0] || "version" in docs[0]))
+  Effect.map(
+    Effect.flatMap(readFileArg(file, "--apply"), (text) => parseDocuments(text, file)),
+    (docs) =>
+      docs.length === 1 && isRecord(docs[0]) &&
+      ("classes" in docs[0] || "functions" in docs[0] || "version" in docs[0]),
+  )
 
 /**
  * `oprc dev --apply FILE...`: once the PM answers, applies each file (a package and the
@@ -49,22 +55,28 @@ const isPackageFile = (file: string) =>
  * the URLs and one curl and one oprc line to try. A failure is printed and the platform keeps running.
  */
 export const devStartup = (urls: DevUrls, files: ReadonlyArray<string>, dataDir: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const api = yield* Api
     const pm: Endpoint = { server: "PM", url: urls.pm, token: urls.pmToken, ca: undefined }
     const call = (request: ApiRequest) => api.call(pm, request)
     if (!(yield* waitReady(urls.pm))) return yield* Console.error(`oprc dev: the PM at ${urls.pm} did not become ready`)
-    yield* Console.log(`oprc dev: PM ${urls.pm}  ODGM ${urls.odgm}  CRM ${urls.crm}  (data in ${dataDir}; Ctrl-C stops everything)`)
+    yield* Console.log(
+      `oprc dev: PM ${urls.pm}  ODGM ${urls.odgm}  CRM ${urls.crm}  (data in ${dataDir}; Ctrl-C stops everything)`,
+    )
     const deployed: Array<{ readonly key: string; readonly cls: string; readonly fn: string | undefined }> = []
     for (const file of files) {
-      const applied = yield* Effect.gen(function* () {
+      const applied = yield* Effect.gen(function*() {
         if (yield* isPackageFile(file)) {
           const p = yield* applyPackage(call, file, false)
           yield* Console.log(`oprc dev: package ${p.name} ${p.action}`)
           for (const d of p.parsed.deployments) {
             const r = yield* applyDeployment(call, d, false)
             const cls = p.parsed.package.classes.find((c) => c.key === d.classKey)
-            deployed.push({ key: r.key, cls: `${p.name}.${d.classKey}`, fn: cls?.bindings.find((b) => b.access === "PUBLIC" && !b.stateless)?.name })
+            deployed.push({
+              key: r.key,
+              cls: `${p.name}.${d.classKey}`,
+              fn: cls?.bindings.find((b) => b.access === "PUBLIC" && !b.stateless)?.name,
+            })
             yield* Console.log(`oprc dev: deployment ${r.key} ${r.action}`)
           }
         } else {
@@ -75,12 +87,25 @@ export const devStartup = (urls: DevUrls, files: ReadonlyArray<string>, dataDir:
           }
         }
       }).pipe(Effect.result)
-      if (applied._tag === "Failure") yield* Console.error(`oprc dev: --apply ${file}:\n${renderFailure(applied.failure as CliFailure)}`)
+      if (applied._tag === "Failure") {
+        yield* Console.error(`oprc dev: --apply ${file}:\n${renderFailure(applied.failure as CliFailure)}`)
+      }
     }
     for (const d of deployed) {
-      const r = yield* call({ method: "GET", path: `/api/v1/deployments/${seg(d.key)}`, query: { waitFor: "Running", timeoutMs: 60_000 }, timeoutMs: 65_000 }).pipe(Effect.result)
-      const status = r._tag === "Success" && isRecord(r.success.json) && isRecord(r.success.json["status"]) ? r.success.json["status"] : {}
-      yield* Console.log(`oprc dev: deployment ${d.key} ${String(status["phase"] ?? "unknown")}${typeof status["message"] === "string" && status["message"] !== "" ? ` (${status["message"]})` : ""}`)
+      const r = yield* call({
+        method: "GET",
+        path: `/api/v1/deployments/${seg(d.key)}`,
+        query: { waitFor: "Running", timeoutMs: 60_000 },
+        timeoutMs: 65_000,
+      }).pipe(Effect.result)
+      const status = r._tag === "Success" && isRecord(r.success.json) && isRecord(r.success.json["status"])
+        ? r.success.json["status"]
+        : {}
+      yield* Console.log(
+        `oprc dev: deployment ${d.key} ${String(status["phase"] ?? "unknown")}${
+          typeof status["message"] === "string" && status["message"] !== "" ? ` (${status["message"]})` : ""
+        }`,
+      )
     }
     const example = deployed.find((d) => d.fn !== undefined)
     if (example !== undefined) {

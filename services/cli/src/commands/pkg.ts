@@ -14,7 +14,10 @@ export const fileFlag = Flag.String("file").pipe(
   Flag.withMetavar("FILE"),
   Flag.withDescription("YAML or JSON file; - reads standard input"),
 )
-export const dryRunFlag = Flag.Boolean("dry-run").pipe(Flag.withDefault(false), Flag.withDescription("print what would change, change nothing"))
+export const dryRunFlag = Flag.Boolean("dry-run").pipe(
+  Flag.withDefault(false),
+  Flag.withDescription("print what would change, change nothing"),
+)
 
 /** The content type a file is sent with: by extension, else by its first character. */
 export const contentTypeOf = (file: string, text: string): string =>
@@ -26,10 +29,15 @@ const count = (v: unknown) => (Array.isArray(v) ? v.length : 0)
 
 /** A package file, checked with the same validation the PM runs. */
 export const loadPackage = (file: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const text = yield* readFileArg(file, "-f")
     const parsed = yield* parsePackageText(text, contentTypeOf(file, text)).pipe(
-      Effect.mapError((e) => new InvalidInput({ reason: `${file === "-" ? "standard input" : file} is not a valid package`, violations: e.violations })),
+      Effect.mapError((e) =>
+        new InvalidInput({
+          reason: `${file === "-" ? "standard input" : file} is not a valid package`,
+          violations: e.violations,
+        })
+      ),
     )
     return { text, parsed }
   })
@@ -39,7 +47,7 @@ export type PmCall<R> = (request: ApiRequest) => Effect.Effect<ApiReply, ServerR
 
 /** The stored package in the same canonical form the file decodes to, or none. */
 const storedPackage = <R>(call: PmCall<R>, name: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const reply = yield* call({ method: "GET", path: `/api/v1/packages/${seg(name)}`, accept: [404] })
     if (reply.status === 404) return Option.none<{ readonly json: Json; readonly canonical: unknown }>()
     const json = reply.json as Json
@@ -52,7 +60,7 @@ const storedPackage = <R>(call: PmCall<R>, name: string) =>
  * computed against, so a concurrent change is refused, not overwritten); with `dryRun` only the diff.
  */
 export const applyPackage = <R>(call: PmCall<R>, file: string, dryRun: boolean) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const { text, parsed } = yield* loadPackage(file)
     const name = parsed.package.name
     const wanted = withoutManaged(encodePackage(parsed.package), managed)
@@ -65,31 +73,55 @@ export const applyPackage = <R>(call: PmCall<R>, file: string, dryRun: boolean) 
       result = (yield* call({ method: "POST", path: "/api/v1/packages", body: text, contentType })).json as Json
     } else if (!dryRun && action === "update") {
       const expectedRevision = Number(result?.["revision"] ?? 0)
-      result = (yield* call({ method: "PUT", path: `/api/v1/packages/${seg(name)}`, query: { expectedRevision }, body: text, contentType })).json as Json
+      result = (yield* call({
+        method: "PUT",
+        path: `/api/v1/packages/${seg(name)}`,
+        query: { expectedRevision },
+        body: text,
+        contentType,
+      })).json as Json
     }
     const done = dryRun ? action : action === "create" ? "created" : action === "update" ? "updated" : "unchanged"
-    return { name, action: done, revision: result?.["revision"] ?? null, version: parsed.package.version, changes, parsed }
+    return {
+      name,
+      action: done,
+      revision: result?.["revision"] ?? null,
+      version: parsed.package.version,
+      changes,
+      parsed,
+    }
   })
 
-const apply = Command.make("apply", { file: fileFlag, dryRun: dryRunFlag }, ({ file, dryRun }) =>
-  Effect.gen(function* () {
-    const { parsed, ...r } = yield* applyPackage(pm, file, dryRun)
-    yield* emit(r, () =>
-      r.action === "create"
-        ? `package ${r.name} would be created (version ${r.version}, ${parsed.package.classes.length} class(es), ${parsed.package.functions.length} function(s))`
-        : r.action === "none"
-        ? `package ${r.name} is unchanged`
-        : r.action === "update"
-        ? `package ${r.name} would be updated:\n${renderChanges(r.changes)}`
-        : `package ${r.name} ${r.action} (version ${r.version}, revision ${String(r.revision ?? "?")})`)
-    if (!dryRun && parsed.deployments.length > 0) {
-      yield* note(`${file} also declares ${parsed.deployments.length} deployment(s); create them with: oprc dep apply -f ${file}`)
-    }
-  })).pipe(
-  Command.withDescription("Create a package, or update it when it exists (conditional on the revision read, so a concurrent change is refused)"),
+const apply = Command.make(
+  "apply",
+  { file: fileFlag, dryRun: dryRunFlag },
+  ({ file, dryRun }) =>
+    Effect.gen(function*() {
+      const { parsed, ...r } = yield* applyPackage(pm, file, dryRun)
+      yield* emit(r, () =>
+        r.action === "create"
+          ? `package ${r.name} would be created (version ${r.version}, ${parsed.package.classes.length} class(es), ${parsed.package.functions.length} function(s))`
+          : r.action === "none"
+          ? `package ${r.name} is unchanged`
+          : r.action === "update"
+          ? `package ${r.name} would be updated:\n${renderChanges(r.changes)}`
+          : `package ${r.name} ${r.action} (version ${r.version}, revision ${String(r.revision ?? "?")})`)
+      if (!dryRun && parsed.deployments.length > 0) {
+        yield* note(
+          `${file} also declares ${parsed.deployments.length} deployment(s); create them with: oprc dep apply -f ${file}`,
+        )
+      }
+    }),
+).pipe(
+  Command.withDescription(
+    "Create a package, or update it when it exists (conditional on the revision read, so a concurrent change is refused)",
+  ),
   Command.withExamples([
     { command: "oprc pkg apply -f examples/counter/package.yaml", description: "create or update the counter package" },
-    { command: "oprc pkg apply -f package.yaml --dry-run", description: "show the field-by-field changes without applying them" },
+    {
+      command: "oprc pkg apply -f package.yaml --dry-run",
+      description: "show the field-by-field changes without applying them",
+    },
     { command: "cat package.json | oprc pkg apply -f -", description: "from standard input" },
   ]),
 )
@@ -105,22 +137,34 @@ const packageRow = (p: Json) => [
 ]
 const packageHeaders = ["name", "version", "revision", "classes", "functions", "depends on", "age"]
 
-const get = Command.make("get", { name: Argument.String("name").pipe(Argument.withDescription("package name")) }, ({ name }) =>
-  Effect.gen(function* () {
-    const p = (yield* pm({ method: "GET", path: `/api/v1/packages/${seg(name)}` })).json as Json
-    yield* emit(p, () => {
-      const classes = Array.isArray(p["classes"]) ? (p["classes"] as Array<Json>) : []
-      return [
-        table(packageHeaders, [packageRow(p)]),
-        "",
-        table(["class", "bindings", "state keys"], classes.map((c) => [
-          str(c["key"]),
-          Array.isArray(c["bindings"]) ? (c["bindings"] as Array<Json>).map((b) => str(b["name"])).join(",") : "-",
-          Array.isArray((c["state"] as Json | undefined)?.["keys"]) ? ((c["state"] as Json)["keys"] as Array<Json>).map((k) => str(k["name"])).join(",") : "-",
-        ]), "(no classes)"),
-      ].join("\n")
-    })
-  })).pipe(
+const get = Command.make(
+  "get",
+  { name: Argument.String("name").pipe(Argument.withDescription("package name")) },
+  ({ name }) =>
+    Effect.gen(function*() {
+      const p = (yield* pm({ method: "GET", path: `/api/v1/packages/${seg(name)}` })).json as Json
+      yield* emit(p, () => {
+        const classes = Array.isArray(p["classes"]) ? (p["classes"] as Array<Json>) : []
+        return [
+          table(packageHeaders, [packageRow(p)]),
+          "",
+          table(
+            ["class", "bindings", "state keys"],
+            classes.map((c) => [
+              str(c["key"]),
+              Array.isArray(c["bindings"])
+                ? (c["bindings"] as Array<Json>).map((b) => str(b["name"])).join(",")
+                : "-",
+              Array.isArray((c["state"] as Json | undefined)?.["keys"])
+                ? ((c["state"] as Json)["keys"] as Array<Json>).map((k) => str(k["name"])).join(",")
+                : "-",
+            ]),
+            "(no classes)",
+          ),
+        ].join("\n")
+      })
+    }),
+).pipe(
   Command.withDescription("Show one package (-o yaml prints it as a package file)"),
   Command.withExamples([
     { command: "oprc pkg get counter", description: "summary with its classes" },
@@ -130,7 +174,10 @@ const get = Command.make("get", { name: Argument.String("name").pipe(Argument.wi
 
 export const pageFlags = {
   limit: Flag.Int("limit").pipe(Flag.optional, Flag.withDescription("at most this many items (server default 100)")),
-  cursor: Flag.String("cursor").pipe(Flag.optional, Flag.withDescription("continue after the nextCursor of a previous page")),
+  cursor: Flag.String("cursor").pipe(
+    Flag.optional,
+    Flag.withDescription("continue after the nextCursor of a previous page"),
+  ),
 }
 
 /** The `{items, nextCursor?}` a list prints in json/yaml; in a table the cursor goes to stderr. */
@@ -142,45 +189,67 @@ export const moreHint = (nextCursor: unknown) =>
 
 const list = Command.make("list", {
   pattern: Flag.String("pattern").pipe(Flag.optional, Flag.withDescription("glob over names, e.g. 'shop*'")),
-  tags: Flag.String("tag").pipe(Flag.atLeast(0), Flag.withDescription("only packages with every given tag (repeatable)")),
+  tags: Flag.String("tag").pipe(
+    Flag.atLeast(0),
+    Flag.withDescription("only packages with every given tag (repeatable)"),
+  ),
   ...pageFlags,
 }, ({ pattern, tags, limit, cursor }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const page = (yield* pm({
       method: "GET",
       path: "/api/v1/packages",
-      query: { namePattern: Option.getOrUndefined(pattern), tags: tags.length > 0 ? tags.join(",") : undefined, limit: Option.getOrUndefined(limit), cursor: Option.getOrUndefined(cursor) },
+      query: {
+        namePattern: Option.getOrUndefined(pattern),
+        tags: tags.length > 0 ? tags.join(",") : undefined,
+        limit: Option.getOrUndefined(limit),
+        cursor: Option.getOrUndefined(cursor),
+      },
     })).json as Json
     const items = (page["items"] as Array<Json> | undefined) ?? []
     yield* emit(listed(items, page["nextCursor"]), () => table(packageHeaders, items.map(packageRow), "no packages"))
     yield* moreHint(page["nextCursor"])
   })).pipe(
-  Command.withDescription("List packages"),
-  Command.withExamples([
-    { command: "oprc pkg list", description: "every package" },
-    { command: "oprc pkg list --pattern 'shop*' --tag example -o json", description: "filtered, as JSON ({items, nextCursor})" },
-  ]),
-)
+    Command.withDescription("List packages"),
+    Command.withExamples([
+      { command: "oprc pkg list", description: "every package" },
+      {
+        command: "oprc pkg list --pattern 'shop*' --tag example -o json",
+        description: "filtered, as JSON ({items, nextCursor})",
+      },
+    ]),
+  )
 
 const del = Command.make("delete", {
   name: Argument.String("name").pipe(Argument.withDescription("package name")),
-  cascade: Flag.Boolean("cascade").pipe(Flag.withDefault(false), Flag.withDescription("also delete its deployments (otherwise refused while any exist)")),
+  cascade: Flag.Boolean("cascade").pipe(
+    Flag.withDefault(false),
+    Flag.withDescription("also delete its deployments (otherwise refused while any exist)"),
+  ),
 }, ({ name, cascade }) =>
-  Effect.gen(function* () {
-    const r = (yield* pm({ method: "DELETE", path: `/api/v1/packages/${seg(name)}`, query: { cascade: cascade ? true : undefined } })).json as Json
+  Effect.gen(function*() {
+    const r = (yield* pm({
+      method: "DELETE",
+      path: `/api/v1/packages/${seg(name)}`,
+      query: { cascade: cascade ? true : undefined },
+    })).json as Json
     const deps = Array.isArray(r["deletedDeployments"]) ? (r["deletedDeployments"] as Array<string>) : []
     yield* emit(r, () => `package ${name} deleted${deps.length > 0 ? ` with deployments ${deps.join(", ")}` : ""}`)
   })).pipe(
-  Command.withDescription("Delete a package (refused while deployments or dependent packages exist, unless --cascade for deployments)"),
-  Command.withExamples([
-    { command: "oprc pkg delete counter", description: "delete the counter package" },
-    { command: "oprc pkg delete shop --cascade", description: "and its deployments" },
-  ]),
-)
+    Command.withDescription(
+      "Delete a package (refused while deployments or dependent packages exist, unless --cascade for deployments)",
+    ),
+    Command.withExamples([
+      { command: "oprc pkg delete counter", description: "delete the counter package" },
+      { command: "oprc pkg delete shop --cascade", description: "and its deployments" },
+    ]),
+  )
 
 export const pkgCommand = Command.make("pkg").pipe(
   Command.withDescription("Packages: classes, their functions, triggers and dependencies (stored by the PM)"),
   Command.withSubcommands([apply, get, list, del]),
-  Command.withExamples([{ command: "oprc pkg apply -f examples/counter/package.yaml && oprc pkg list", description: "apply a package, then list" }]),
+  Command.withExamples([{
+    command: "oprc pkg apply -f examples/counter/package.yaml && oprc pkg list",
+    description: "apply a package, then list",
+  }]),
 )
-

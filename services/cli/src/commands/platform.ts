@@ -12,7 +12,9 @@ export const startDev = (argv: ReadonlyArray<string>): void => {
 }
 
 export const devCommand = Command.make("dev", {}, () => Effect.sync(() => startDev(["--help"]))).pipe(
-  Command.withDescription("Run the whole platform in one process: PM :8080, ODGM :8081, CRM :8088 ('oprc dev --help' lists its flags)"),
+  Command.withDescription(
+    "Run the whole platform in one process: PM :8080, ODGM :8081, CRM :8088 ('oprc dev --help' lists its flags)",
+  ),
   Command.withExamples([
     { command: "oprc dev", description: "PM, CRM and ODGM on the default ports" },
     { command: "oprc dev --pm-port 9080 --odgm-port 9081 --crm-port 9088", description: "on other ports" },

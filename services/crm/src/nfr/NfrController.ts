@@ -8,7 +8,13 @@ import { applied, boundsOf, type FunctionState, initialState, type ModelSettings
 import { Prometheus } from "./Prometheus"
 import { type Observation, observationOf, runQueries } from "./queries"
 
-const noObservation: Observation = { rps: undefined, errorRate: undefined, p99Ms: undefined, cpuCores: undefined, memoryBytes: undefined }
+const noObservation: Observation = {
+  rps: undefined,
+  errorRate: undefined,
+  p99Ms: undefined,
+  cpuCores: undefined,
+  memoryBytes: undefined,
+}
 
 const settingsOf = (c: NfrConfig): ModelSettings => ({
   defaultReplicaCapacityRps: c.defaultReplicaCapacityRps,
@@ -24,8 +30,12 @@ const f1 = (n: number | undefined, unit: string) => (n === undefined ? "n/a" : `
 
 /** The numbers of one function in words, for the condition message. */
 export const describeObservation = (o: Observation): string =>
-  `${f1(o.rps, " rps")}, p99 ${f1(o.p99Ms, " ms")}, errors ${o.errorRate === undefined ? "n/a" : `${Math.round(o.errorRate * 1000) / 10}%`}, ` +
-  `cpu ${f1(o.cpuCores, " cores")}, memory ${o.memoryBytes === undefined ? "n/a" : `${Math.round(o.memoryBytes / 1048576)} MiB`}`
+  `${f1(o.rps, " rps")}, p99 ${f1(o.p99Ms, " ms")}, errors ${
+    o.errorRate === undefined ? "n/a" : `${Math.round(o.errorRate * 1000) / 10}%`
+  }, ` +
+  `cpu ${f1(o.cpuCores, " cores")}, memory ${
+    o.memoryBytes === undefined ? "n/a" : `${Math.round(o.memoryBytes / 1048576)} MiB`
+  }`
 
 const condition = (status: ConditionStatus, reason: string, message: string, generation: number): Condition => ({
   type: "NfrObserved",
@@ -47,13 +57,18 @@ export class NfrController extends Context.Service<NfrController, {
   readonly analyze: Effect.Effect<ReadonlyArray<NfrUnitReport>>
 }>()("crm/nfr/NfrController") {
   static readonly layer = (config: NfrConfig) =>
-    Layer.effect(NfrController)(Effect.gen(function* () {
+    Layer.effect(NfrController)(Effect.gen(function*() {
       const target = yield* NfrTarget
       const prometheus = yield* Effect.serviceOption(Prometheus)
       const settings = settingsOf(config)
       const states = new Map<string, FunctionState>()
 
-      const unknownForAll = (workloads: ReadonlyArray<NfrWorkload>, reason: string, message: string, status: ConditionStatus = "Unknown") =>
+      const unknownForAll = (
+        workloads: ReadonlyArray<NfrWorkload>,
+        reason: string,
+        message: string,
+        status: ConditionStatus = "Unknown",
+      ) =>
         byUnit(workloads).map(([first, fns]): NfrUnitReport => ({
           unitId: first.unitId,
           generation: first.generation,
@@ -70,11 +85,17 @@ export class NfrController extends Context.Service<NfrController, {
         }))
 
       const analyzeWorkload = (w: NfrWorkload, observation: Observation, now: number) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const state = states.get(key(w)) ?? initialState(settings)
           const ready = w.replicas.filter((r) => r.ready).length
           const bounds = boundsOf(w.minScale, w.maxScale, config.maxReplicas, w.nfr.availability)
-          const rec = recommend(state.capacityRps, { observation, nfr: w.nfr, current: w.desiredReplicas, ready, bounds }, settings)
+          const rec = recommend(state.capacityRps, {
+            observation,
+            nfr: w.nfr,
+            current: w.desiredReplicas,
+            ready,
+            bounds,
+          }, settings)
           const next = step(state, rec, w.desiredReplicas, now, settings)
           let desired = w.desiredReplicas
           let status = next.status
@@ -86,7 +107,9 @@ export class NfrController extends Context.Service<NfrController, {
               desired = to
               newState = applied(next.state, now)
               yield* recordScale(w, to > w.desiredReplicas ? "out" : "in")
-              yield* Effect.logInfo(`NFR: scaled ${w.function} of ${w.unitId} from ${w.desiredReplicas} to ${to}: ${rec.reason}`)
+              yield* Effect.logInfo(
+                `NFR: scaled ${w.function} of ${w.unitId} from ${w.desiredReplicas} to ${to}: ${rec.reason}`,
+              )
             } else {
               // Keep the elapsed window: the next pass tries again instead of waiting anew.
               const direction = to > w.desiredReplicas ? "out" as const : "in" as const
@@ -100,8 +123,13 @@ export class NfrController extends Context.Service<NfrController, {
           states.set(key(w), newState)
           yield* setRecommended(w, rec.replicas)
           const report: FunctionNfrReport = {
-            function: w.function, observation, recommendedReplicas: rec.replicas, reason: `${rec.reason}; ${status}`,
-            desiredReplicas: desired, scaled: desired !== w.desiredReplicas, capacityRps: rec.capacityRps,
+            function: w.function,
+            observation,
+            recommendedReplicas: rec.replicas,
+            reason: `${rec.reason}; ${status}`,
+            desiredReplicas: desired,
+            scaled: desired !== w.desiredReplicas,
+            capacityRps: rec.capacityRps,
           }
           return report
         })
@@ -109,7 +137,11 @@ export class NfrController extends Context.Service<NfrController, {
       const unitReport = (first: NfrWorkload, reports: ReadonlyArray<FunctionNfrReport>): NfrUnitReport => {
         const noData = reports.every((r) => r.observation.rps === undefined && r.observation.p99Ms === undefined)
         const message = reports
-          .map((r) => `function ${r.function}: ${describeObservation(r.observation)}; recommend ${r.recommendedReplicas} replicas (${r.reason})`)
+          .map((r) =>
+            `function ${r.function}: ${
+              describeObservation(r.observation)
+            }; recommend ${r.recommendedReplicas} replicas (${r.reason})`
+          )
           .join(". ")
         const reason = noData
           ? "NoData"
@@ -117,7 +149,9 @@ export class NfrController extends Context.Service<NfrController, {
           ? "Scaled"
           : reports.every((r) => r.recommendedReplicas === r.desiredReplicas)
           ? "WithinTargets"
-          : first.enforcement === "ENFORCE" ? "Scaling" : "Recommending"
+          : first.enforcement === "ENFORCE"
+          ? "Scaling"
+          : "Recommending"
         return {
           unitId: first.unitId,
           generation: first.generation,
@@ -126,17 +160,27 @@ export class NfrController extends Context.Service<NfrController, {
         }
       }
 
-      const analyze = Effect.gen(function* () {
+      const analyze = Effect.gen(function*() {
         const workloads = yield* target.workloads
         if (config.fileSd !== undefined) {
-          const written = yield* Effect.result(writeFileSd(config.fileSd, targetGroups(workloads, yield* target.odgmUrls)))
+          const written = yield* Effect.result(
+            writeFileSd(config.fileSd, targetGroups(workloads, yield* target.odgmUrls)),
+          )
           if (written._tag === "Failure") yield* Effect.logWarning(written.failure.message)
         }
         const active = workloads.filter((w) => w.enforcement !== "OFF")
         const off = workloads.filter((w) => w.enforcement === "OFF")
-        let reports: Array<NfrUnitReport> = [...unknownForAll(off, "Off", "NFR enforcement is off for this deployment", "False")]
+        let reports: Array<NfrUnitReport> = [
+          ...unknownForAll(off, "Off", "NFR enforcement is off for this deployment", "False"),
+        ]
         if (Option.isNone(prometheus)) {
-          reports.push(...unknownForAll(active, "PrometheusNotConfigured", "no Prometheus is configured (set nfr.prometheusUrl); nothing is measured or scaled"))
+          reports.push(
+            ...unknownForAll(
+              active,
+              "PrometheusNotConfigured",
+              "no Prometheus is configured (set nfr.prometheusUrl); nothing is measured or scaled",
+            ),
+          )
         } else if (active.length > 0) {
           const results = yield* Effect.result(runQueries(prometheus.value, config.rateWindowMs))
           if (results._tag === "Failure") {
@@ -146,11 +190,20 @@ export class NfrController extends Context.Service<NfrController, {
               const s = states.get(key(w))
               if (s) states.set(key(w), { ...s, pending: undefined })
             }
-            reports.push(...unknownForAll(active, "PrometheusUnavailable", `${results.failure.message}; replica counts are left as they are`))
+            reports.push(
+              ...unknownForAll(
+                active,
+                "PrometheusUnavailable",
+                `${results.failure.message}; replica counts are left as they are`,
+              ),
+            )
           } else {
             const now = yield* Clock.currentTimeMillis
             for (const [first, fns] of byUnit(active)) {
-              const fnReports = yield* Effect.forEach(fns, (w) => analyzeWorkload(w, observationOf(results.success, w), now))
+              const fnReports = yield* Effect.forEach(
+                fns,
+                (w) => analyzeWorkload(w, observationOf(results.success, w), now),
+              )
               reports.push(unitReport(first, fnReports))
             }
           }
@@ -169,7 +222,7 @@ export class NfrController extends Context.Service<NfrController, {
 
   /** Runs a pass every `nfr.intervalMs` in the background for the layer's lifetime. */
   static readonly layerLoop = (config: NfrConfig) =>
-    Layer.effectDiscard(Effect.gen(function* () {
+    Layer.effectDiscard(Effect.gen(function*() {
       const controller = yield* NfrController
       yield* controller.analyze.pipe(
         Effect.catchCause((cause) => Effect.logError("NFR analysis pass failed", cause)),

@@ -3,7 +3,8 @@ import { labelled } from "@oprc/observability"
 import type { NfrUnitReport, NfrWorkload } from "./NfrTarget"
 
 const passes = Metric.counter("oprc_crm_nfr_observations_total", {
-  description: "NFR analyses of a deployment unit, by NfrObserved reason (WithinTargets, Scaled, PrometheusUnavailable, ...)",
+  description:
+    "NFR analyses of a deployment unit, by NfrObserved reason (WithinTargets, Scaled, PrometheusUnavailable, ...)",
   incremental: true,
 })
 const scales = Metric.counter("oprc_crm_nfr_scale_actions_total", {

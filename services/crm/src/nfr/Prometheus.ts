@@ -46,7 +46,9 @@ const toSamples = (query: string, body: QueryBody): Effect.Effect<ReadonlyArray<
     return Effect.succeed(Number.isFinite(v) ? [{ labels: {}, value: v }] : [])
   }
   if (data.resultType !== "vector" || !Array.isArray(data.result)) {
-    return Effect.fail(new PrometheusQueryError({ query, reason: `expected an instant vector, got ${data.resultType}` }))
+    return Effect.fail(
+      new PrometheusQueryError({ query, reason: `expected an instant vector, got ${data.resultType}` }),
+    )
   }
   const samples: Array<Sample> = []
   for (const r of data.result as ReadonlyArray<VectorElement>) {
@@ -63,7 +65,7 @@ export class Prometheus extends Context.Service<Prometheus, {
 }>()("crm/nfr/Prometheus") {
   static readonly make = (url: string, timeoutMs: number) => {
     const base = url.replace(/\/+$/, "")
-    const query = Effect.fn("Prometheus.query")(function* (promql: string) {
+    const query = Effect.fn("Prometheus.query")(function*(promql: string) {
       const res = yield* Effect.tryPromise({
         try: (signal) =>
           fetch(`${base}/api/v1/query`, {
@@ -77,7 +79,9 @@ export class Prometheus extends Context.Service<Prometheus, {
             url: base,
             reason: cause instanceof Error && cause.name === "TimeoutError"
               ? `no answer within ${timeoutMs} ms`
-              : cause instanceof Error ? cause.message : String(cause),
+              : cause instanceof Error
+              ? cause.message
+              : String(cause),
           }),
       })
       // 400 and 422 are the query's fault; anything else non-2xx is the server's.

@@ -35,12 +35,16 @@ export const NfrConfig = Schema.Struct({
     .pipe(withDefault(120_000)),
   defaultReplicaCapacityRps: Schema.Number.check(
     Schema.isGreaterThan(0, { expected: "a number of requests per second > 0" }),
-  ).annotate({ description: "requests/s one replica is assumed to serve until one has been measured" }).pipe(withDefault(100)),
+  ).annotate({ description: "requests/s one replica is assumed to serve until one has been measured" }).pipe(
+    withDefault(100),
+  ),
   saturation: fraction
     .annotate({ description: "share of a replica's capacity above which it counts as saturated (throughput NFR)" })
     .pipe(withDefault(0.8)),
   scaleInHeadroom: fraction
-    .annotate({ description: "scale in only if the lower count stays under this share of capacity and of the p99 target" })
+    .annotate({
+      description: "scale in only if the lower count stays under this share of capacity and of the p99 target",
+    })
     .pipe(withDefault(0.7)),
   maxReplicas: int("an integer from 1 to 1000", 1, 1000)
     .annotate({ description: "upper bound when a function sets no maxScale" })

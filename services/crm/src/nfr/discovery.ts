@@ -23,7 +23,10 @@ const hostPort = (url: string): { readonly target: string; readonly scheme: stri
   if (!URL.canParse(url)) return undefined
   const u = new URL(url)
   const port = u.port || (u.protocol === "https:" ? "443" : "80")
-  return { target: `${u.hostname.includes(":") ? `[${u.hostname}]` : u.hostname}:${port}`, scheme: u.protocol.slice(0, -1) }
+  return {
+    target: `${u.hostname.includes(":") ? `[${u.hostname}]` : u.hostname}:${port}`,
+    scheme: u.protocol.slice(0, -1),
+  }
 }
 
 /** Groups targets by scheme: Prometheus takes the scheme per group (`__scheme__`). */
@@ -46,7 +49,10 @@ const groups = (urls: ReadonlyArray<string>, labels: Record<string, string>): Ar
  * Every function replica (starting ones too: their first scrapes fail until they listen, which
  * shows in Prometheus's target list instead of hiding them) and every ODGM, labelled by unit.
  */
-export const targetGroups = (workloads: ReadonlyArray<NfrWorkload>, odgmUrls: ReadonlyArray<string>): ReadonlyArray<TargetGroup> => [
+export const targetGroups = (
+  workloads: ReadonlyArray<NfrWorkload>,
+  odgmUrls: ReadonlyArray<string>,
+): ReadonlyArray<TargetGroup> => [
   ...workloads.flatMap((w) =>
     groups(w.replicas.map((r) => r.url), {
       [sdLabels.component]: "function",
@@ -60,7 +66,7 @@ export const targetGroups = (workloads: ReadonlyArray<NfrWorkload>, odgmUrls: Re
 ]
 
 /** The targets now, from the CRM's own view of what runs. */
-export const currentTargetGroups = Effect.gen(function* () {
+export const currentTargetGroups = Effect.gen(function*() {
   const target = yield* NfrTarget
   return targetGroups(yield* target.workloads, yield* target.odgmUrls)
 })

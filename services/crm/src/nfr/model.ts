@@ -83,7 +83,9 @@ export const recommend = (capacityRps: number, input: AnalysisInput, s: ModelSet
   const at = `${f1(rps)} rps, ${f1(perReplica)} per replica of ~${f1(capacity)} capacity`
   const done = (replicas: number, reason: string): Recommendation => {
     const bounded = clamp(replicas, bounds)
-    const note = bounded !== replicas ? ` (bounded by ${bounded === bounds.max ? `maxScale ${bounds.max}` : `the lower bound ${bounds.min}`})` : ""
+    const note = bounded !== replicas
+      ? ` (bounded by ${bounded === bounds.max ? `maxScale ${bounds.max}` : `the lower bound ${bounds.min}`})`
+      : ""
     return { replicas: bounded, capacityRps: capacity, reason: reason + note }
   }
 
@@ -95,16 +97,23 @@ export const recommend = (capacityRps: number, input: AnalysisInput, s: ModelSet
   // Nothing to judge (no ready replica, or no request series: never called, or not scraped,
   // e.g. discovery broken): hold, rather than read missing numbers as "no traffic".
   if (ready === 0) return { replicas: current, capacityRps: capacity, reason: "no ready replica to measure yet" }
-  if (o.rps === undefined) return { replicas: current, capacityRps: capacity, reason: "no request metrics of this function in Prometheus yet" }
+  if (o.rps === undefined) {
+    return { replicas: current, capacityRps: capacity, reason: "no request metrics of this function in Prometheus yet" }
+  }
 
   const decide = (): Recommendation => {
     if (latencyOver) {
       return done(Math.max(needed, current + 1), `p99 ${f1(o.p99Ms!)} ms is above the ${f1(target)} ms target at ${at}`)
     }
     if (needed > current) {
-      return done(needed, short
-        ? `serving ${f1(rps)} rps, below the ${f1(minRps)} rps NFR, with replicas saturated (${f1(perReplica)} rps each of ~${f1(capacity)})`
-        : `${at} needs ${needed} replicas`)
+      return done(
+        needed,
+        short
+          ? `serving ${f1(rps)} rps, below the ${f1(minRps)} rps NFR, with replicas saturated (${
+            f1(perReplica)
+          } rps each of ~${f1(capacity)})`
+          : `${at} needs ${needed} replicas`,
+      )
     }
     const roomy = demand > 0 ? Math.ceil(demand / (capacity * s.scaleInHeadroom)) : bounds.min
     const lower = Math.max(roomy, bounds.min)
@@ -151,28 +160,59 @@ export interface Step {
  * so a drifting rate does not restart the clock. Any pass recommending the current count or the
  * other direction resets it.
  */
-export const step = (state: FunctionState, rec: Recommendation, current: number, now: number, s: ModelSettings): Step => {
+export const step = (
+  state: FunctionState,
+  rec: Recommendation,
+  current: number,
+  now: number,
+  s: ModelSettings,
+): Step => {
   const base = { ...state, capacityRps: rec.capacityRps }
   if (rec.replicas === current) return { state: { ...base, pending: undefined }, scaleTo: undefined, status: "steady" }
   const direction = rec.replicas > current ? "out" : "in"
   const sinceChange = state.lastScaleAt === undefined ? Infinity : now - state.lastScaleAt
   if (direction === "out" && sinceChange < s.settleMs) {
     // The numbers still include the time before the last change; acting on them would overshoot.
-    return { state: { ...base, pending: undefined }, scaleTo: undefined, status: `settling after the last change (${Math.ceil((s.settleMs - sinceChange) / 1000)} s left)` }
+    return {
+      state: { ...base, pending: undefined },
+      scaleTo: undefined,
+      status: `settling after the last change (${Math.ceil((s.settleMs - sinceChange) / 1000)} s left)`,
+    }
   }
   const prior = state.pending?.direction === direction ? state.pending : undefined
   const pending: Pending = prior === undefined
     ? { direction, replicas: rec.replicas, since: now }
-    : { ...prior, replicas: direction === "out" ? Math.min(prior.replicas, rec.replicas) : Math.max(prior.replicas, rec.replicas) }
+    : {
+      ...prior,
+      replicas: direction === "out" ? Math.min(prior.replicas, rec.replicas) : Math.max(prior.replicas, rec.replicas),
+    }
   const stableFor = now - pending.since
   if (stableFor < s.stabilityMs) {
-    return { state: { ...base, pending }, scaleTo: undefined, status: `${pending.replicas} replicas if this holds ${Math.ceil((s.stabilityMs - stableFor) / 1000)} s more` }
+    return {
+      state: { ...base, pending },
+      scaleTo: undefined,
+      status: `${pending.replicas} replicas if this holds ${Math.ceil((s.stabilityMs - stableFor) / 1000)} s more`,
+    }
   }
   if (direction === "in" && sinceChange < s.cooldownMs) {
-    return { state: { ...base, pending }, scaleTo: undefined, status: `scale-in to ${pending.replicas} waits for the cooldown (${Math.ceil((s.cooldownMs - sinceChange) / 1000)} s left)` }
+    return {
+      state: { ...base, pending },
+      scaleTo: undefined,
+      status: `scale-in to ${pending.replicas} waits for the cooldown (${
+        Math.ceil((s.cooldownMs - sinceChange) / 1000)
+      } s left)`,
+    }
   }
-  return { state: { ...base, pending: undefined }, scaleTo: pending.replicas, status: `scaling ${direction} to ${pending.replicas}` }
+  return {
+    state: { ...base, pending: undefined },
+    scaleTo: pending.replicas,
+    status: `scaling ${direction} to ${pending.replicas}`,
+  }
 }
 
 /** The state after the driver applied (or, in observe mode, would have applied) a change. */
-export const applied = (state: FunctionState, now: number): FunctionState => ({ ...state, pending: undefined, lastScaleAt: now })
+export const applied = (state: FunctionState, now: number): FunctionState => ({
+  ...state,
+  pending: undefined,
+  lastScaleAt: now,
+})

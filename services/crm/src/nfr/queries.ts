@@ -20,8 +20,16 @@ const by = `${sdLabels.unit}, ${sdLabels.function}`
 // ODGM statuses that are the caller's doing (bad payload, unknown object, the app's own error
 // answer, a lost race) are not the platform failing its availability target.
 const callerStatuses = [
-  "ok", "invalid", "app_error", "validation_error", "not_found", "conflict", "failed_precondition",
-  "unauthenticated", "permission_denied", "payload_too_large",
+  "ok",
+  "invalid",
+  "app_error",
+  "validation_error",
+  "not_found",
+  "conflict",
+  "failed_precondition",
+  "unauthenticated",
+  "permission_denied",
+  "payload_too_large",
 ]
 
 const seconds = (ms: number) => `${Math.max(1, Math.round(ms / 1000))}s`
@@ -36,7 +44,8 @@ export const promql = (rateWindowMs: number) => {
     cpu: `sum by (${by}) (rate(process_cpu_seconds_total{${sdLabels.component}="function"}[${w}]))`,
     memory: `sum by (${by}) (process_resident_memory_bytes{${sdLabels.component}="function"})`,
     odgmRate: `sum by (cls, fn, status) (rate(oprc_odgm_invocations_total[${w}]))`,
-    odgmP99: `histogram_quantile(0.99, sum by (cls, fn, le) (rate(oprc_odgm_invocation_duration_seconds_bucket[${w}])))`,
+    odgmP99:
+      `histogram_quantile(0.99, sum by (cls, fn, le) (rate(oprc_odgm_invocation_duration_seconds_bucket[${w}])))`,
   } as const
 }
 export type Queries = ReturnType<typeof promql>
@@ -65,7 +74,10 @@ export interface Observation {
 type Results = { readonly [K in keyof Queries]: ReadonlyArray<Sample> }
 
 /** Runs every query once; one failure fails the analysis (partial numbers would mislead). */
-export const runQueries = (prometheus: Prometheus["Service"], rateWindowMs: number): Effect.Effect<Results, PrometheusError> => {
+export const runQueries = (
+  prometheus: Prometheus["Service"],
+  rateWindowMs: number,
+): Effect.Effect<Results, PrometheusError> => {
   const q = promql(rateWindowMs)
   return Effect.all(
     {
@@ -90,7 +102,10 @@ export const observationOf = (results: Results, key: WorkloadKey): Observation =
   const mine = (s: Sample) => s.labels.cls === key.cls && bindings.has(s.labels.fn ?? "")
   const odgmRates = results.odgmRate.filter(mine)
   const odgmTotal = odgmRates.reduce((a, s) => a + s.value, 0)
-  const odgmFailed = odgmRates.filter((s) => !callerStatuses.includes(s.labels.status ?? "")).reduce((a, s) => a + s.value, 0)
+  const odgmFailed = odgmRates.filter((s) => !callerStatuses.includes(s.labels.status ?? "")).reduce(
+    (a, s) => a + s.value,
+    0,
+  )
   // The slowest binding is the function's p99: every binding has to meet the target.
   const odgmP99s = results.odgmP99.filter(mine).map((s) => s.value)
   const odgmP99 = odgmP99s.length > 0 ? Math.max(...odgmP99s) : undefined

@@ -8,19 +8,21 @@ import { Runtime } from "./Runtime"
  * replicas, scaling through Driver.scale, reports into the unit's NfrObserved condition.
  */
 export const NfrBridge = (odgmUrl: string) =>
-  Layer.effect(NfrTarget)(Effect.gen(function* () {
+  Layer.effect(NfrTarget)(Effect.gen(function*() {
     const driver = yield* Driver
     const reports = yield* NfrReports
     const runtime = yield* Runtime
     return NfrTarget.of({
-      workloads: Effect.gen(function* () {
+      workloads: Effect.gen(function*() {
         const units = yield* reports.units
         const replicas = yield* driver.replicas()
         return yield* Effect.forEach(units, (unit) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const status = yield* Effect.option(runtime.get(unit.id))
             const desiredOf = (fn: string) =>
-              status._tag === "Some" ? status.value.status.functions.find((f) => f.function === fn)?.desiredReplicas ?? 0 : 0
+              status._tag === "Some"
+                ? status.value.status.functions.find((f) => f.function === fn)?.desiredReplicas ?? 0
+                : 0
             return unitWorkloads(unit, (fn) => ({
               desired: desiredOf(fn),
               replicas: replicas
@@ -37,7 +39,9 @@ export const NfrBridge = (odgmUrl: string) =>
         ),
       report: (r) => {
         // The proto carries one recommendation per unit: the function furthest from its current count.
-        const first = [...r.functions].sort((a, b) => Math.abs(b.recommendedReplicas - b.desiredReplicas) - Math.abs(a.recommendedReplicas - a.desiredReplicas))[0]
+        const first = [...r.functions].sort((a, b) =>
+          Math.abs(b.recommendedReplicas - b.desiredReplicas) - Math.abs(a.recommendedReplicas - a.desiredReplicas)
+        )[0]
         return reports.report(r.unitId, {
           status: r.condition.status,
           reason: r.condition.reason,

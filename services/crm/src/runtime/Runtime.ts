@@ -1,6 +1,6 @@
 import { Clock, Context, Effect, Layer, Option, PubSub, Stream } from "effect"
 import { type DeploymentUnit, DeploymentUnit as UnitSchema, NotFound, Unavailable, ValidationError } from "@oprc/models"
-import { type StorageError, ControlPlaneStore } from "@oprc/cp-storage"
+import { ControlPlaneStore, type StorageError } from "@oprc/cp-storage"
 import { Health } from "@oprc/observability"
 import { makeController, Outcome } from "@oprc/reconcile"
 import type { CrmConfig } from "../config"
@@ -19,7 +19,11 @@ const unitIdPattern = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/
 const phases = ["Pending", "Deploying", "Running", "Degraded", "Failed", "Deleting"]
 
 const unavailable = (e: StorageError | { readonly _tag: "VersionConflict" }) =>
-  new Unavailable({ reason: e._tag === "StorageError" ? `CRM storage unavailable: ${e.reason}` : "a concurrent change to this unit: retry" })
+  new Unavailable({
+    reason: e._tag === "StorageError"
+      ? `CRM storage unavailable: ${e.reason}`
+      : "a concurrent change to this unit: retry",
+  })
 
 /**
  * The CRM's runtime: desired units are stored first (acknowledged = durable), then a reconcile
@@ -38,7 +42,7 @@ export class Runtime extends Context.Service<Runtime, {
 }>()("crm/Runtime") {
   static readonly layer = (config: CrmConfig) =>
     Layer.effectContext(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* CrmStore
         const cp = yield* ControlPlaneStore
         const driver = yield* Driver
@@ -50,26 +54,32 @@ export class Runtime extends Context.Service<Runtime, {
         const changes = yield* PubSub.unbounded<UnitStatus>()
 
         const publish = (status: UnitStatus) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const before = statuses.get(status.unitId)
             statuses.set(status.unitId, status)
             if (fingerprint(before) === fingerprint(status)) return
             yield* PubSub.publish(changes, status)
-            yield* Effect.forEach(status.functions, (f) => recordReplicas(status.unitId, f.function, f.desiredReplicas, f.readyReplicas), { discard: true })
+            yield* Effect.forEach(
+              status.functions,
+              (f) => recordReplicas(status.unitId, f.function, f.desiredReplicas, f.readyReplicas),
+              { discard: true },
+            )
             const counts = new Map<string, number>()
             for (const s of statuses.values()) counts.set(s.phase, (counts.get(s.phase) ?? 0) + 1)
             yield* recordUnits(counts, phases)
           })
 
         const pass = (key: string) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const doc = yield* store.units.get(key)
             if (Option.isNone(doc)) {
               const last = yield* deleted.get(key)
               yield* driver.remove(key, Option.isSome(last) ? last.value.value : undefined)
               if (Option.isSome(last)) yield* deleted.delete(key)
               // A gone unit runs nothing: its gauges say 0 rather than their last value.
-              yield* Effect.forEach(statuses.get(key)?.functions ?? [], (f) => recordReplicas(key, f.function, 0, 0), { discard: true })
+              yield* Effect.forEach(statuses.get(key)?.functions ?? [], (f) => recordReplicas(key, f.function, 0, 0), {
+                discard: true,
+              })
               units.delete(key)
               statuses.delete(key)
               nfr.delete(key)
@@ -88,15 +98,24 @@ export class Runtime extends Context.Service<Runtime, {
             return after === undefined ? Outcome.done : Outcome.requeueAfter(after)
           })
 
-        const keys = Effect.gen(function* () {
+        const keys = Effect.gen(function*() {
           const stored = yield* store.units.list()
           const gone = yield* deleted.list()
           const running = yield* driver.replicas()
-          return new Set([...stored.items.map((i) => i.key), ...gone.items.map((i) => i.key), ...running.map((r) => r.unitId)])
+          return new Set([
+            ...stored.items.map((i) => i.key),
+            ...gone.items.map((i) => i.key),
+            ...running.map((r) => r.unitId),
+          ])
         })
 
         const controller = yield* makeController(
-          { name: "crm-units", workers: config.reconcile.workers, resyncMs: config.reconcile.resyncMs, backoff: { baseMs: 200, maxMs: 10_000 } },
+          {
+            name: "crm-units",
+            workers: config.reconcile.workers,
+            resyncMs: config.reconcile.resyncMs,
+            backoff: { baseMs: 200, maxMs: 10_000 },
+          },
           pass,
           keys,
         )
@@ -113,7 +132,14 @@ export class Runtime extends Context.Service<Runtime, {
         const pending = (unit: DeploymentUnit, now: number): UnitStatus => ({
           unitId: unit.id,
           phase: "Pending",
-          conditions: [{ type: "Progressing", status: "True", reason: "Accepted", message: `generation ${unit.generation} accepted`, observedGeneration: unit.generation, lastTransitionTime: now }],
+          conditions: [{
+            type: "Progressing",
+            status: "True",
+            reason: "Accepted",
+            message: `generation ${unit.generation} accepted`,
+            observedGeneration: unit.generation,
+            lastTransitionTime: now,
+          }],
           observedGeneration: unit.generation,
           message: `generation ${unit.generation} accepted`,
           functions: [],
@@ -130,13 +156,21 @@ export class Runtime extends Context.Service<Runtime, {
         }
 
         const runtime = Runtime.of({
-          apply: Effect.fn("Runtime.apply")(function* (unit: DeploymentUnit) {
+          apply: Effect.fn("Runtime.apply")(function*(unit: DeploymentUnit) {
             // The id names files and records (log paths, storage keys): DNS-style only, never a path.
             if (!unitIdPattern.test(unit.id)) {
-              return yield* ValidationError.single("unit.id", `${JSON.stringify(unit.id.slice(0, 80))} is not a unit id (lowercase letters, digits, '-' and '.', at most 253 characters)`)
+              return yield* ValidationError.single(
+                "unit.id",
+                `${
+                  JSON.stringify(unit.id.slice(0, 80))
+                } is not a unit id (lowercase letters, digits, '-' and '.', at most 253 characters)`,
+              )
             }
             if (unit.cluster !== config.cluster) {
-              return yield* ValidationError.single("unit.cluster", `this CRM manages cluster "${config.cluster}", not "${unit.cluster}"`)
+              return yield* ValidationError.single(
+                "unit.cluster",
+                `this CRM manages cluster "${config.cluster}", not "${unit.cluster}"`,
+              )
             }
             const existing = yield* store.units.get(unit.id).pipe(Effect.mapError(unavailable))
             // Same or older generation: an idempotent re-send (or a stale one); nothing changes.
@@ -154,7 +188,7 @@ export class Runtime extends Context.Service<Runtime, {
             yield* controller.awaitPass(unit.id, 1000)
             return statuses.get(unit.id) ?? status
           }),
-          remove: Effect.fn("Runtime.remove")(function* (unitId: string) {
+          remove: Effect.fn("Runtime.remove")(function*(unitId: string) {
             const existing = yield* store.units.get(unitId).pipe(Effect.mapError(unavailable))
             if (Option.isNone(existing)) return false
             // The tombstone first: a CRM that crashes right after still knows what to clean up.
@@ -162,7 +196,12 @@ export class Runtime extends Context.Service<Runtime, {
             yield* store.units.delete(unitId).pipe(Effect.mapError(unavailable))
             const current = statuses.get(unitId)
             if (current !== undefined) {
-              yield* publish({ ...current, phase: "Deleting", message: "deleting: routes removed, replicas draining", updatedAt: yield* Clock.currentTimeMillis })
+              yield* publish({
+                ...current,
+                phase: "Deleting",
+                message: "deleting: routes removed, replicas draining",
+                updatedAt: yield* Clock.currentTimeMillis,
+              })
             }
             // Bounded below the PM's call deadline (3 s): a slow SIGTERM finishes in the background.
             yield* controller.awaitPass(unitId, 2000)
@@ -171,7 +210,9 @@ export class Runtime extends Context.Service<Runtime, {
           get: (unitId) =>
             Effect.suspend(() => {
               const v = view(unitId)
-              return v === undefined ? Effect.fail(new NotFound({ resource: "deployment unit", name: unitId })) : Effect.succeed(v)
+              return v === undefined
+                ? Effect.fail(new NotFound({ resource: "deployment unit", name: unitId }))
+                : Effect.succeed(v)
             }),
           list: (deploymentKey) =>
             Effect.sync(() =>
@@ -181,28 +222,34 @@ export class Runtime extends Context.Service<Runtime, {
               })
             ),
           watch: (unitId) =>
-            Stream.unwrap(Effect.gen(function* () {
+            Stream.unwrap(Effect.gen(function*() {
               const sub = yield* PubSub.subscribe(changes)
               const wanted = (s: UnitStatus) => unitId === "" || s.unitId === unitId
               const current = [...statuses.values()].filter(wanted)
-              return Stream.concat(Stream.fromIterable(current), Stream.fromSubscription(sub).pipe(Stream.filter(wanted)))
+              return Stream.concat(
+                Stream.fromIterable(current),
+                Stream.fromSubscription(sub).pipe(Stream.filter(wanted)),
+              )
             })),
-          summary: Effect.gen(function* () {
+          summary: Effect.gen(function*() {
             const all = [...statuses.values()]
             const replicas = yield* driver.replicas()
             return {
               units: all.length,
-              available: all.filter((s) => s.conditions.some((c) => c.type === "Available" && c.status === "True")).length,
+              available: all.filter((s) =>
+                s.conditions.some((c) => c.type === "Available" && c.status === "True")
+              ).length,
               replicas: replicas.length,
             }
           }),
         })
         const reports = NfrReports.of({
           report: (unitId, report) =>
-            Effect.gen(function* () {
+            Effect.gen(function*() {
               // The loop reports every interval; only a change is worth a reconcile pass.
               const same = (a: NfrReport | undefined) =>
-                a !== undefined && a.status === report.status && a.reason === report.reason && a.message === report.message &&
+                a !== undefined && a.status === report.status && a.reason === report.reason &&
+                a.message === report.message &&
                 JSON.stringify(a.recommendation) === JSON.stringify(report.recommendation)
               if (same(nfr.get(unitId))) return
               nfr.set(unitId, report)
@@ -214,4 +261,3 @@ export class Runtime extends Context.Service<Runtime, {
       }),
     )
 }
-

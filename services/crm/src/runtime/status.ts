@@ -19,27 +19,54 @@ const find = (cs: ReadonlyArray<Condition>, type: string) => cs.find((c) => c.ty
 /** NfrObserved before (or without) an analyzer report. */
 const nfrDefault = (unit: DeploymentUnit, generation: number): Condition =>
   unit.enforcement === "OFF"
-    ? { type: "NfrObserved", status: "False", reason: "Off", message: "NFR enforcement is off for this deployment", observedGeneration: generation }
-    : { type: "NfrObserved", status: "Unknown", reason: "NotObservedYet", message: "the NFR analyzer has not reported on this unit yet", observedGeneration: generation }
+    ? {
+      type: "NfrObserved",
+      status: "False",
+      reason: "Off",
+      message: "NFR enforcement is off for this deployment",
+      observedGeneration: generation,
+    }
+    : {
+      type: "NfrObserved",
+      status: "Unknown",
+      reason: "NotObservedYet",
+      message: "the NFR analyzer has not reported on this unit yet",
+      observedGeneration: generation,
+    }
 
 /** Keeps a condition's lastTransitionTime while its status stays the same. */
 const stamp = (c: Condition, previous: ReadonlyArray<Condition>, now: number): Condition => {
   const before = find(previous, c.type)
-  return { ...c, lastTransitionTime: before !== undefined && before.status === c.status && before.lastTransitionTime !== undefined ? before.lastTransitionTime : now }
+  return {
+    ...c,
+    lastTransitionTime: before !== undefined && before.status === c.status && before.lastTransitionTime !== undefined
+      ? before.lastTransitionTime
+      : now,
+  }
 }
 
 const phaseOf = (conditions: ReadonlyArray<Condition>): DeploymentPhase => {
   const available = find(conditions, "Available")?.status === "True"
   const degraded = find(conditions, "Degraded")
-  if (degraded?.status === "True" && !available && (degraded.reason === "UnknownTemplate" || degraded.reason === "InvalidFunction")) return "Failed"
+  if (
+    degraded?.status === "True" && !available &&
+    (degraded.reason === "UnknownTemplate" || degraded.reason === "InvalidFunction")
+  ) return "Failed"
   if (degraded?.status === "True") return "Degraded"
   if (available && find(conditions, "Progressing")?.status !== "True") return "Running"
   return "Deploying"
 }
 
-const messageOf = (phase: DeploymentPhase, conditions: ReadonlyArray<Condition>, functions: ReadonlyArray<FunctionObservation>, generation: number) => {
+const messageOf = (
+  phase: DeploymentPhase,
+  conditions: ReadonlyArray<Condition>,
+  functions: ReadonlyArray<FunctionObservation>,
+  generation: number,
+) => {
   if (phase === "Running") {
-    return `generation ${generation} running: ${functions.map((f) => `${f.function} ${f.readyReplicas}/${f.desiredReplicas}`).join(", ")}`
+    return `generation ${generation} running: ${
+      functions.map((f) => `${f.function} ${f.readyReplicas}/${f.desiredReplicas}`).join(", ")
+    }`
   }
   const why = [find(conditions, "Degraded"), find(conditions, "Progressing"), find(conditions, "Available")]
     .find((c) => c !== undefined && c.status === (c.type === "Available" ? "False" : "True") && c.message !== "")
@@ -56,7 +83,13 @@ export const statusFrom = (
 ): UnitStatus => {
   const nfrCondition: Condition = nfr === undefined
     ? nfrDefault(unit, unit.generation)
-    : { type: "NfrObserved", status: nfr.status, reason: nfr.reason, message: nfr.message, observedGeneration: unit.generation }
+    : {
+      type: "NfrObserved",
+      status: nfr.status,
+      reason: nfr.reason,
+      message: nfr.message,
+      observedGeneration: unit.generation,
+    }
   const conditions = [...obs.conditions, nfrCondition].map((c) => stamp(c, previous?.conditions ?? [], now))
   const phase = phaseOf(conditions)
   return {
@@ -73,10 +106,20 @@ export const statusFrom = (
 }
 
 /** A unit whose driver step failed (e.g. ODGM unreachable): still Progressing, with the reason. */
-export const blockedStatus = (unit: DeploymentUnit, reason: string, message: string, previous: UnitStatus | undefined, now: number): UnitStatus => {
-  const base = previous?.observedGeneration === unit.generation ? previous.conditions.filter((c) => c.type !== "Progressing") : []
+export const blockedStatus = (
+  unit: DeploymentUnit,
+  reason: string,
+  message: string,
+  previous: UnitStatus | undefined,
+  now: number,
+): UnitStatus => {
+  const base = previous?.observedGeneration === unit.generation
+    ? previous.conditions.filter((c) => c.type !== "Progressing")
+    : []
   const conditions = [
-    ...(base.length > 0 ? base : [{ type: "Available", status: "False", reason, message, observedGeneration: unit.generation } as Condition]),
+    ...(base.length > 0
+      ? base
+      : [{ type: "Available", status: "False", reason, message, observedGeneration: unit.generation } as Condition]),
     { type: "Progressing", status: "True", reason, message, observedGeneration: unit.generation } as Condition,
   ].map((c) => stamp(c, previous?.conditions ?? [], now))
   return {
@@ -93,5 +136,4 @@ export const blockedStatus = (unit: DeploymentUnit, reason: string, message: str
 }
 
 /** Status changes worth publishing (the time stamp alone is not one). */
-export const fingerprint = (s: UnitStatus | undefined) =>
-  s === undefined ? "" : JSON.stringify({ ...s, updatedAt: 0 })
+export const fingerprint = (s: UnitStatus | undefined) => s === undefined ? "" : JSON.stringify({ ...s, updatedAt: 0 })

@@ -27,7 +27,8 @@ export const ScaleRecord = Schema.Struct({
 export type ScaleRecord = typeof ScaleRecord.Type
 
 /** One record per process: a slot being rolled over to a new spec briefly has two. */
-export const replicaKey = (unitId: string, fn: string, index: number, specHash: string) => `${unitId}/${fn}/${index}/${specHash}`
+export const replicaKey = (unitId: string, fn: string, index: number, specHash: string) =>
+  `${unitId}/${fn}/${index}/${specHash}`
 
 /** The CRM's durable state: desired units (acknowledged = stored), replica records, scale overrides. */
 export class CrmStore extends Context.Service<CrmStore, {
@@ -36,7 +37,7 @@ export class CrmStore extends Context.Service<CrmStore, {
   readonly scale: DocumentCollection<ScaleRecord>
 }>()("crm/CrmStore") {
   static readonly layer: Layer.Layer<CrmStore, never, ControlPlaneStore | Health> = Layer.effect(CrmStore)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* ControlPlaneStore
       const health = yield* Health
       yield* health.register(`storage (${store.backend})`, store.ready)
@@ -50,4 +51,5 @@ export class CrmStore extends Context.Service<CrmStore, {
 }
 
 /** The backend chosen by configuration: SQLite (default), etcd, or memory. */
-export const crmStorageLayer = (config: CrmStorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => configuredStore(config)
+export const crmStorageLayer = (config: CrmStorageConfig): Layer.Layer<ControlPlaneStore, StorageError> =>
+  configuredStore(config)

@@ -3,7 +3,13 @@
  * REST gateway back to back until `durationMs` has passed or `stop` fires. Returns calls,
  * failures and calls per answering process.
  */
-export const load = async (odgmUrl: string, concurrency: number, durationMs: number, cls = "nfr.Worker", stop?: AbortSignal) => {
+export const load = async (
+  odgmUrl: string,
+  concurrency: number,
+  durationMs: number,
+  cls = "nfr.Worker",
+  stop?: AbortSignal,
+) => {
   const deadline = Date.now() + durationMs
   const running = () => Date.now() < deadline && !stop?.aborted
   let ok = 0

@@ -16,10 +16,11 @@ const oneAtATime = <A>(task: () => Promise<A>): Promise<A> => {
 const Worker = defineClass({
   state: Schema.Struct({}),
   functions: ({ stateless }) => ({
-    work: stateless({}, () => oneAtATime(async () => {
-      await Bun.sleep(workMs)
-      return { pid: process.pid }
-    })),
+    work: stateless({}, () =>
+      oneAtATime(async () => {
+        await Bun.sleep(workMs)
+        return { pid: process.pid }
+      })),
   }),
 })
 

@@ -11,8 +11,7 @@ import type { Caller } from "../domain/types.ts"
  * function URL).
  */
 export const odgmRules = (procedure: string): Need => {
-  const admin =
-    procedure.includes("CollectionService/") || procedure.includes("EventService/") ||
+  const admin = procedure.includes("CollectionService/") || procedure.includes("EventService/") ||
     / \/api\/(collections|dead-letters)/.test(procedure)
   const role = isRead(procedure) ? "reader" : "deployer"
   return admin ? role : { dataPlane: role }
@@ -30,7 +29,14 @@ export class Access extends Context.Service<Access, {
     Layer.succeed(Access)(makeAccess(auth, internalToken))
 }
 
-export const makeAccess = (auth: AuthConfig, internalToken: Redacted.Redacted<string> | undefined): Access["Service"] => {
-  const { authorize, identify } = makeAuthorizer({ tokens: auth.tokens, internalSecret: internalToken, rules: odgmRules })
+export const makeAccess = (
+  auth: AuthConfig,
+  internalToken: Redacted.Redacted<string> | undefined,
+): Access["Service"] => {
+  const { authorize, identify } = makeAuthorizer({
+    tokens: auth.tokens,
+    internalSecret: internalToken,
+    rules: odgmRules,
+  })
   return { callerOf: identify, authorize }
 }

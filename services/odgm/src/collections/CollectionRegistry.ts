@@ -1,5 +1,13 @@
 import { Clock, Context, Effect, Layer, Option, Schema } from "effect"
-import { Collection, decodeCollection, FailedPrecondition, NotFound, prefixViolations, Unavailable, ValidationError } from "@oprc/models"
+import {
+  Collection,
+  decodeCollection,
+  FailedPrecondition,
+  NotFound,
+  prefixViolations,
+  Unavailable,
+  ValidationError,
+} from "@oprc/models"
 import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
 import { ObjectStoreService, type StorageError } from "../storage/ObjectStore.ts"
 
@@ -10,9 +18,14 @@ const ref = (name: string) => ({ cls: COLLECTIONS_CLASS, partition: 0, id: name 
 const encode = Schema.encodeSync(Collection)
 
 /** Storage failures: retryable ones are 503, the rest are ODGM defects (500, logged). */
-export const orUnavailable = <A, E, R>(effect: Effect.Effect<A, E | StorageError, R>): Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R> =>
-  Effect.catchTag(effect as Effect.Effect<A, StorageError, R>, "StorageError", (e) =>
-    e.retryable ? Effect.fail(new Unavailable({ reason: e.message })) : Effect.die(e)) as Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R>
+export const orUnavailable = <A, E, R>(
+  effect: Effect.Effect<A, E | StorageError, R>,
+): Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R> =>
+  Effect.catchTag(
+    effect as Effect.Effect<A, StorageError, R>,
+    "StorageError",
+    (e) => e.retryable ? Effect.fail(new Unavailable({ reason: e.message })) : Effect.die(e),
+  ) as Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R>
 
 /**
  * The collections (one per class) this ODGM serves: partition count, function routes, class
@@ -27,12 +40,12 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
 }>()("oprc/odgm/CollectionRegistry") {
   static readonly layer = (options: { readonly refreshMs: number }) =>
     Layer.effect(CollectionRegistry)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStoreService
         const cache = new Map<string, { readonly value: Collection | undefined; readonly at: number }>()
 
         const read = (name: string) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const stored = yield* store.get(ref(name))
             if (Option.isNone(stored)) return undefined
             const spec = stored.value.entries.spec
@@ -40,7 +53,7 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
             return yield* decodeCollection(spec.value).pipe(Effect.orDie)
           })
 
-        const get = Effect.fnUntraced(function* (name: string) {
+        const get = Effect.fnUntraced(function*(name: string) {
           const now = yield* Clock.currentTimeMillis
           const hit = cache.get(name)
           // Negative answers are cached briefly only: a collection created on another node shows up fast.
@@ -51,11 +64,15 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
           return value
         })
 
-        const listAll = Effect.gen(function* () {
+        const listAll = Effect.gen(function*() {
           const out: Array<Collection> = []
           let cursor: string | undefined
           do {
-            const page = yield* store.list({ cls: COLLECTIONS_CLASS, limit: 1000, ...(cursor === undefined ? {} : { cursor }) })
+            const page = yield* store.list({
+              cls: COLLECTIONS_CLASS,
+              limit: 1000,
+              ...(cursor === undefined ? {} : { cursor }),
+            })
             for (const o of page.items) {
               const spec = o.entries.spec
               if (spec?._tag === "Json") out.push(yield* decodeCollection(spec.value).pipe(Effect.orDie))
@@ -65,7 +82,7 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
           return out
         })
 
-        const refresh = Effect.gen(function* () {
+        const refresh = Effect.gen(function*() {
           const all = yield* listAll
           const now = yield* Clock.currentTimeMillis
           cache.clear()
@@ -79,16 +96,22 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
         )
 
         return {
-          apply: Effect.fn("CollectionRegistry.apply")(function* (c: Collection) {
+          apply: Effect.fn("CollectionRegistry.apply")(function*(c: Collection) {
             const existing = yield* orUnavailable(store.get(ref(c.name)))
             const old = Option.isSome(existing) ? yield* orUnavailable(read(c.name)) : undefined
             if (old !== undefined && old.partitionCount !== c.partitionCount) {
               return yield* new FailedPrecondition({
-                reason: `collection "${c.name}" has ${old.partitionCount} partitions; the partition count cannot change (delete the collection first)`,
+                reason:
+                  `collection "${c.name}" has ${old.partitionCount} partitions; the partition count cannot change (delete the collection first)`,
               })
             }
             yield* orUnavailable(
-              store.commit({ ref: ref(c.name), next: { entries: { spec: { _tag: "Json", value: encode(c) } }, triggers: [] }, expectedVersion: undefined, events: [] }).pipe(
+              store.commit({
+                ref: ref(c.name),
+                next: { entries: { spec: { _tag: "Json", value: encode(c) } }, triggers: [] },
+                expectedVersion: undefined,
+                events: [],
+              }).pipe(
                 Effect.catchTag("VersionConflict", Effect.die), // unconditional writes cannot conflict
               ),
             )
@@ -97,11 +120,15 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
           }),
           get,
           list: orUnavailable(listAll),
-          remove: Effect.fn("CollectionRegistry.remove")(function* (name: string, purgeObjects: boolean) {
+          remove: Effect.fn("CollectionRegistry.remove")(function*(name: string, purgeObjects: boolean) {
             const existing = yield* orUnavailable(store.get(ref(name)))
             if (purgeObjects) yield* orUnavailable(store.deleteClass(name))
             if (Option.isSome(existing)) {
-              yield* orUnavailable(store.commit({ ref: ref(name), next: null, expectedVersion: undefined, events: [] }).pipe(Effect.catchTag("VersionConflict", Effect.die)))
+              yield* orUnavailable(
+                store.commit({ ref: ref(name), next: null, expectedVersion: undefined, events: [] }).pipe(
+                  Effect.catchTag("VersionConflict", Effect.die),
+                ),
+              )
             }
             cache.set(name, { value: undefined, at: yield* Clock.currentTimeMillis })
             return Option.isSome(existing)
@@ -112,16 +139,22 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
 
   /** Applies every collection of a YAML/JSON file (`collections: [...]`) at start-up. */
   static readonly loadFile = (file: string) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const registry = yield* CollectionRegistry
       const parsed = yield* loadConfigFile(file).pipe(
-        Effect.mapError((issues: ReadonlyArray<ConfigIssue>) => new ValidationError({ violations: issues.map((i) => ({ path: file, message: formatIssue(i) })) })),
+        Effect.mapError((issues: ReadonlyArray<ConfigIssue>) =>
+          new ValidationError({ violations: issues.map((i) => ({ path: file, message: formatIssue(i) })) })
+        ),
       )
       const list = parsed.data.collections
-      if (!Array.isArray(list)) return yield* ValidationError.single(`${file}: collections`, "expected a list of collections")
+      if (!Array.isArray(list)) {
+        return yield* ValidationError.single(`${file}: collections`, "expected a list of collections")
+      }
       const decoded = yield* Effect.forEach(list, (c, i) =>
         decodeCollection(c).pipe(Effect.mapError(prefixViolations(`${file}: collections[${i}]`))))
-      for (const c of decoded) yield* registry.apply(c)
+      for (const c of decoded) {
+        yield* registry.apply(c)
+      }
       yield* Effect.logInfo(`applied ${decoded.length} collection(s) from ${file}`)
     })
 }

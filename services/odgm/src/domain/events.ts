@@ -64,7 +64,9 @@ const decodeTriggers = Schema.decodeUnknownOption(Schema.Array(Trigger))
 
 /** Per-object triggers as stored (opaque JSON to storage); malformed specs are ignored. */
 export const objectTriggers = (stored: ReadonlyArray<unknown> | undefined): ReadonlyArray<Trigger> =>
-  stored === undefined || stored.length === 0 ? [] : decodeTriggers(stored).pipe((o) => (o._tag === "Some" ? o.value : []))
+  stored === undefined || stored.length === 0
+    ? []
+    : decodeTriggers(stored).pipe((o) => (o._tag === "Some" ? o.value : []))
 
 export const protoEventName = (e: TriggerEvent): string => `TRIGGER_EVENT_${e}`
 
@@ -84,22 +86,40 @@ interface Firing {
  * every trigger on that key (or "*") fires once. `before`/`after` are undefined when the object
  * did not exist / was deleted.
  */
-export const dataFirings = (source: Source, triggers: ReadonlyArray<Trigger>, before: Entries | undefined, after: Entries | undefined): Array<Firing> => {
-  const data = triggers.filter((t) => t.event === "DATA_CREATE" || t.event === "DATA_UPDATE" || t.event === "DATA_DELETE")
+export const dataFirings = (
+  source: Source,
+  triggers: ReadonlyArray<Trigger>,
+  before: Entries | undefined,
+  after: Entries | undefined,
+): Array<Firing> => {
+  const data = triggers.filter((t) =>
+    t.event === "DATA_CREATE" || t.event === "DATA_UPDATE" || t.event === "DATA_DELETE"
+  )
   if (data.length === 0) return []
   const keys = new Set([...Object.keys(before ?? {}), ...Object.keys(after ?? {})])
   const out: Array<Firing> = []
   for (const key of [...keys].sort()) {
     const old = before?.[key]
     const now = after?.[key]
-    const kind: TriggerEvent | undefined =
-      old === undefined ? "DATA_CREATE" : now === undefined ? "DATA_DELETE" : sameValue(old, now) ? undefined : "DATA_UPDATE"
+    const kind: TriggerEvent | undefined = old === undefined
+      ? "DATA_CREATE"
+      : now === undefined
+      ? "DATA_DELETE"
+      : sameValue(old, now)
+      ? undefined
+      : "DATA_UPDATE"
     if (kind === undefined) continue
     for (const trigger of data) {
       if (trigger.event !== kind || (trigger.source !== key && trigger.source !== "*")) continue
       out.push({
         trigger,
-        event: { type: protoEventName(kind), sourceCls: source.cls, sourcePartition: source.partition, sourceObjectId: source.objectId, source: key },
+        event: {
+          type: protoEventName(kind),
+          sourceCls: source.cls,
+          sourcePartition: source.partition,
+          sourceObjectId: source.objectId,
+          source: key,
+        },
       })
     }
   }
@@ -111,7 +131,12 @@ export const functionFirings = (
   source: Source,
   triggers: ReadonlyArray<Trigger>,
   fn: string,
-  outcome: { readonly invocationId: string; readonly status: InvocationStatus; readonly output: Uint8Array; readonly error: string },
+  outcome: {
+    readonly invocationId: string
+    readonly status: InvocationStatus
+    readonly output: Uint8Array
+    readonly error: string
+  },
 ): Array<Firing> => {
   const kind: TriggerEvent = outcome.status === "OK" ? "FUNC_COMPLETE" : "FUNC_ERROR"
   return triggers
@@ -147,7 +172,12 @@ export const toDeliveries = (
       availableAt: now,
       payload: {
         kind: "trigger",
-        target: { cls: target.cls || source.cls, fn: target.function, objectId: target.objectId, headers: { ...target.headers } },
+        target: {
+          cls: target.cls || source.cls,
+          fn: target.function,
+          objectId: target.objectId,
+          headers: { ...target.headers },
+        },
         event: { ...f.event, eventId: id, time: new Date(now).toISOString() },
       },
     }

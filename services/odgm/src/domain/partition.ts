@@ -14,13 +14,29 @@ export const partitionOf = (id: string, partitionCount: number): number => {
 }
 
 /** The partition to use: the given one (checked against the count) or the id's hash. */
-export const resolvePartition = (id: string, given: number | undefined, partitionCount: number): number | ValidationError => {
+export const resolvePartition = (
+  id: string,
+  given: number | undefined,
+  partitionCount: number,
+): number | ValidationError => {
   if (given === undefined) return partitionOf(id, partitionCount)
   if (!Number.isInteger(given) || given < 0 || given >= partitionCount) {
-    return ValidationError.single("partition", `must be an integer from 0 to ${partitionCount - 1} (the collection has ${partitionCount} partitions), or "-" / "auto"`)
+    return ValidationError.single(
+      "partition",
+      `must be an integer from 0 to ${
+        partitionCount - 1
+      } (the collection has ${partitionCount} partitions), or "-" / "auto"`,
+    )
   }
   return given
 }
 
 export const checkObjectId = (id: string, path = "id"): ValidationError | undefined =>
-  isObjectId(id) ? undefined : ValidationError.single(path, `${JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id)} is not an object id: use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'`)
+  isObjectId(id)
+    ? undefined
+    : ValidationError.single(
+      path,
+      `${
+        JSON.stringify(id.length > 200 ? `${id.slice(0, 200)}…` : id)
+      } is not an object id: use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'`,
+    )

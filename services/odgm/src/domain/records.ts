@@ -26,7 +26,9 @@ export const decodeRecord = Schema.decodeUnknownOption(InvocationRecord)
 
 /** What identifies a request for an idempotency key: the same key with another fingerprint is a client bug. */
 export const fingerprint = (req: Pick<InvocationRequest, "cls" | "objectId" | "fn" | "payload">): string =>
-  createHash("sha256").update(JSON.stringify([req.cls, req.objectId ?? "", req.fn])).update(req.payload).digest("base64url").slice(0, 22)
+  createHash("sha256").update(JSON.stringify([req.cls, req.objectId ?? "", req.fn])).update(req.payload).digest(
+    "base64url",
+  ).slice(0, 22)
 
 export const doneRecord = (
   fp: string | undefined,
@@ -47,7 +49,10 @@ export const doneRecord = (
 })
 
 /** The result a DONE record replays. */
-export const recordedResult = (invocationId: string, s: InvocationRecord): InvocationResult & { readonly code: string } => ({
+export const recordedResult = (
+  invocationId: string,
+  s: InvocationRecord,
+): InvocationResult & { readonly code: string } => ({
   invocationId,
   status: s.status ?? "SYSTEM_ERROR",
   code: s.code ?? "ok",

@@ -29,7 +29,9 @@ const sameJson = (a: unknown, b: unknown): boolean => {
   if (Array.isArray(a) !== Array.isArray(b)) return false
   const ka = Object.keys(a)
   if (ka.length !== Object.keys(b).length) return false
-  return ka.every((k) => Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  return ka.every((k) =>
+    Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
+  )
 }
 
 /** REST JSON of an entry: JSON as is; bytes as `{"$bytes": "<base64>"}`. */
@@ -47,7 +49,9 @@ export const valueFromJson = (j: unknown): Value => {
   if (j !== null && typeof j === "object" && !Array.isArray(j)) {
     const keys = Object.keys(j)
     const b = (j as Record<string, unknown>).$bytes
-    if (keys.length === 1 && typeof b === "string") return { _tag: "Bytes", value: new Uint8Array(Buffer.from(b, "base64")) }
+    if (keys.length === 1 && typeof b === "string") {
+      return { _tag: "Bytes", value: new Uint8Array(Buffer.from(b, "base64")) }
+    }
   }
   return { _tag: "Json", value: j }
 }

@@ -1,8 +1,13 @@
 import { Clock, Context, Effect, Latch, Layer, Random, Schedule } from "effect"
-import { DeadlineExceeded, Unavailable } from "@oprc/models"
+import { DeadlineExceeded, type Unavailable } from "@oprc/models"
 import { orUnavailable } from "../collections/CollectionRegistry.ts"
 import { invocationSlot } from "../storage/common.ts"
-import { type InvocationRecord, ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
+import {
+  type InvocationRecord,
+  ObjectStoreService,
+  type OutboxEvent,
+  type StorageError,
+} from "../storage/ObjectStore.ts"
 
 /**
  * Records outbox events that belong to no object write (function events of an invocation that
@@ -14,7 +19,11 @@ import { type InvocationRecord, ObjectStoreService, type OutboxEvent, type Stora
  * other commit.
  */
 export class Outbox extends Context.Service<Outbox, {
-  readonly enqueue: (cls: string, events: ReadonlyArray<OutboxEvent>, invocation?: InvocationRecord) => Effect.Effect<void, Unavailable>
+  readonly enqueue: (
+    cls: string,
+    events: ReadonlyArray<OutboxEvent>,
+    invocation?: InvocationRecord,
+  ) => Effect.Effect<void, Unavailable>
   /** New events are claimable: wake the dispatcher now instead of at its next poll. */
   readonly notify: Effect.Effect<void>
   /** Waits for `notify` or `ms`, whichever comes first. */
@@ -23,27 +32,30 @@ export class Outbox extends Context.Service<Outbox, {
   readonly newId: (prefix: string) => Effect.Effect<string>
 }>()("oprc/odgm/Outbox") {
   static readonly layer = Layer.effect(Outbox)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* ObjectStoreService
       const latch = yield* Latch.make(false)
       const newId = (prefix: string) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const now = yield* Clock.currentTimeMillis
           const a = yield* Random.nextIntBetween(0, 2 ** 31)
           const b = yield* Random.nextIntBetween(0, 2 ** 31)
           return `${prefix}-${now.toString(36)}-${a.toString(36)}${b.toString(36)}`
         })
       return {
-        enqueue: Effect.fnUntraced(function* (cls: string, events: ReadonlyArray<OutboxEvent>, invocation?: InvocationRecord) {
-          if (events.length === 0 && invocation === undefined) return
-          const ref = invocationSlot(cls, invocation?.id ?? events[0]!.id)
-          yield* orUnavailable(
-            store.commit({ ref, next: null, expectedVersion: 0n, events, ...(invocation ? { invocation } : {}) }).pipe(
-              Effect.catchTag("VersionConflict", Effect.die), // the id cannot exist
-            ),
-          )
-          if (events.length > 0) yield* latch.open
-        }),
+        enqueue: Effect.fnUntraced(
+          function*(cls: string, events: ReadonlyArray<OutboxEvent>, invocation?: InvocationRecord) {
+            if (events.length === 0 && invocation === undefined) return
+            const ref = invocationSlot(cls, invocation?.id ?? events[0]!.id)
+            yield* orUnavailable(
+              store.commit({ ref, next: null, expectedVersion: 0n, events, ...(invocation ? { invocation } : {}) })
+                .pipe(
+                  Effect.catchTag("VersionConflict", Effect.die), // the id cannot exist
+                ),
+            )
+            if (events.length > 0) yield* latch.open
+          },
+        ),
         notify: Effect.asVoid(latch.open),
         awaitWork: (ms) => latch.await.pipe(Effect.timeoutOption(ms), Effect.andThen(latch.close), Effect.asVoid),
         newId,
@@ -60,7 +72,7 @@ export const retryStorage = <A, E, R>(deadline: number, effect: Effect.Effect<A,
   // The common case costs nothing extra: the retry loop and its timer exist only after a failure.
   effect.pipe(
     Effect.catchIf(isRetryable, () =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         return yield* effect.pipe(
           Effect.retry({
@@ -78,5 +90,6 @@ export const retryStorage = <A, E, R>(deadline: number, effect: Effect.Effect<A,
   )
 
 function isRetryable(e: unknown): boolean {
-  return typeof e === "object" && e !== null && "_tag" in e && e._tag === "StorageError" && "retryable" in e && e.retryable === true
+  return typeof e === "object" && e !== null && "_tag" in e && e._tag === "StorageError" && "retryable" in e &&
+    e.retryable === true
 }

@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, FiberSet, Layer, Option, Random, Schema } from "effect"
-import { NotFound, Unavailable } from "@oprc/models"
+import { type NotFound, type Unavailable } from "@oprc/models"
 import { AsyncInvocations, type JobOutcome } from "../invocation/AsyncInvocations.ts"
 import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
 import { OutboxPayload, type TriggerDelivery } from "../domain/events.ts"
@@ -32,7 +32,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
 }>()("oprc/odgm/TriggerDispatcher") {
   static readonly layer = (config: TriggerConfig, invocationTimeoutMs: number) =>
     Layer.effect(TriggerDispatcher)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStoreService
         const registry = yield* CollectionRegistry
         const invoker = yield* Invoker
@@ -47,7 +47,9 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           const p = decodePayload(event.payload)
           if (Option.isNone(p)) return config.leaseMarginMs
           const own = p.value.kind === "invoke" ? p.value.timeoutMs : undefined
-          const key = p.value.kind === "invoke" ? `${p.value.cls}/${p.value.fn}` : `${p.value.target.cls}/${p.value.target.fn}`
+          const key = p.value.kind === "invoke"
+            ? `${p.value.cls}/${p.value.fn}`
+            : `${p.value.target.cls}/${p.value.target.fn}`
           return Math.min((own || routeTimeouts.get(key) || invocationTimeoutMs) + config.leaseMarginMs, config.leaseMs)
         }
         /** Keeps the claim's lease alive while `body` runs (renewed at half its length). */
@@ -62,29 +64,48 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
         }
         const learnRoute = (cls: string, fn: string) =>
           registry.get(cls).pipe(
-            Effect.tap((c) => Effect.sync(() => void routeTimeouts.set(`${cls}/${fn}`, c.functions[fn]?.timeoutMs ?? 0))),
+            Effect.tap((c) =>
+              Effect.sync(() => void routeTimeouts.set(`${cls}/${fn}`, c.functions[fn]?.timeoutMs ?? 0))
+            ),
             Effect.ignore,
           )
         let inFlight = 0
 
         const deliverTrigger = (d: TriggerDelivery) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const collection = yield* registry.get(d.target.cls)
             const route = collection.functions[d.target.fn]
-            if (route === undefined) return yield* Effect.fail<Failure>({ _tag: "Permanent", error: `no function ${d.target.cls}.${d.target.fn}` })
+            if (route === undefined) {
+              return yield* Effect.fail<Failure>({
+                _tag: "Permanent",
+                error: `no function ${d.target.cls}.${d.target.fn}`,
+              })
+            }
             const sameClass = d.target.cls === d.event.sourceCls
-            const objectId = route.stateless ? undefined : d.target.objectId || (sameClass ? d.event.sourceObjectId : "")
+            const objectId = route.stateless
+              ? undefined
+              : d.target.objectId || (sameClass ? d.event.sourceObjectId : "")
             if (objectId === "") {
-              return yield* Effect.fail<Failure>({ _tag: "Permanent", error: `stateful target ${d.target.cls}.${d.target.fn} needs target.objectId` })
+              return yield* Effect.fail<Failure>({
+                _tag: "Permanent",
+                error: `stateful target ${d.target.cls}.${d.target.fn} needs target.objectId`,
+              })
             }
             const r = yield* invoker.invoke(
               {
                 cls: d.target.cls,
-                partition: objectId !== undefined && sameClass && !d.target.objectId ? d.event.sourcePartition : undefined,
+                partition: objectId !== undefined && sameClass && !d.target.objectId
+                  ? d.event.sourcePartition
+                  : undefined,
                 objectId,
                 fn: d.target.fn,
                 payload: utf8.encode(JSON.stringify(d.event)),
-                headers: { ...d.target.headers, "content-type": "application/json", "x-oprc-trigger-event": d.event.type, "x-oprc-event-id": d.event.eventId },
+                headers: {
+                  ...d.target.headers,
+                  "content-type": "application/json",
+                  "x-oprc-trigger-event": d.event.type,
+                  "x-oprc-event-id": d.event.eventId,
+                },
                 timeoutMs: undefined,
                 invocationId: d.event.eventId,
               },
@@ -108,16 +129,21 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           )
 
         const backoff = (attempts: number) =>
-          Effect.map(Random.next, (r) => Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.max(0, attempts - 1)) * (0.5 + r / 2))
+          Effect.map(
+            Random.next,
+            (r) => Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.max(0, attempts - 1)) * (0.5 + r / 2),
+          )
 
         const settle = (claim: ClaimedEvent, target: { cls: string; fn: string }, failure: Failure | undefined) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             if (failure === undefined) {
               yield* orUnavailable(store.ackEvent(claim))
               return yield* recordDelivery(target.cls, target.fn, "delivered")
             }
             if (failure._tag === "Permanent" || claim.attempts >= config.maxAttempts) {
-              yield* Effect.logWarning(`event ${claim.event.id} dead-lettered after ${claim.attempts} attempt(s): ${failure.error}`)
+              yield* Effect.logWarning(
+                `event ${claim.event.id} dead-lettered after ${claim.attempts} attempt(s): ${failure.error}`,
+              )
               yield* orUnavailable(store.deadLetter(claim, failure.error))
               return yield* recordDelivery(target.cls, target.fn, "dead_letter")
             }
@@ -127,24 +153,39 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           })
 
         const deliver = (claim: ClaimedEvent) =>
-          renewing(claim, Effect.gen(function* () {
-            const payload = decodePayload(claim.event.payload)
-            if (Option.isNone(payload)) return yield* settle(claim, { cls: "unknown", fn: "unknown" }, { _tag: "Permanent", error: "malformed outbox record" })
-            const p = payload.value
-            yield* p.kind === "invoke" ? learnRoute(p.cls, p.fn) : learnRoute(p.target.cls, p.target.fn)
-            if (p.kind === "invoke") {
-              const outcome: JobOutcome = yield* jobs.run(p, claim.attempts >= config.maxAttempts)
-              return yield* settle(claim, { cls: p.cls, fn: p.fn }, outcome._tag === "Done" ? undefined : { _tag: "Transient", error: outcome.error })
-            }
-            const failure = yield* deliverTrigger(p).pipe(Effect.as(undefined), Effect.catch((f: Failure) => Effect.succeed(f)))
-            yield* settle(claim, { cls: p.target.cls, fn: p.target.fn }, failure)
-          })).pipe(
+          renewing(
+            claim,
+            Effect.gen(function*() {
+              const payload = decodePayload(claim.event.payload)
+              if (Option.isNone(payload)) {
+                return yield* settle(claim, { cls: "unknown", fn: "unknown" }, {
+                  _tag: "Permanent",
+                  error: "malformed outbox record",
+                })
+              }
+              const p = payload.value
+              yield* p.kind === "invoke" ? learnRoute(p.cls, p.fn) : learnRoute(p.target.cls, p.target.fn)
+              if (p.kind === "invoke") {
+                const outcome: JobOutcome = yield* jobs.run(p, claim.attempts >= config.maxAttempts)
+                return yield* settle(
+                  claim,
+                  { cls: p.cls, fn: p.fn },
+                  outcome._tag === "Done" ? undefined : { _tag: "Transient", error: outcome.error },
+                )
+              }
+              const failure = yield* deliverTrigger(p).pipe(
+                Effect.as(undefined),
+                Effect.catch((f: Failure) => Effect.succeed(f)),
+              )
+              yield* settle(claim, { cls: p.target.cls, fn: p.target.fn }, failure)
+            }),
+          ).pipe(
             // A failure to settle (storage down) leaves the lease to expire: the event comes back.
             Effect.catchCause((cause) => Effect.logWarning(`delivery of ${claim.event.id} not settled`, cause)),
             Effect.ensuring(Effect.suspend(() => setInFlight(--inFlight))),
           )
 
-        const drainOnce = Effect.gen(function* () {
+        const drainOnce = Effect.gen(function*() {
           const claims = yield* orUnavailable(store.claimEvents(config.batchSize, leaseFor))
           inFlight += claims.length
           yield* setInFlight(inFlight)
@@ -156,7 +197,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
         // loop claims only as many events as there are free slots, and wakes on commits, on
         // finished deliveries and on the poll interval.
         const running = yield* FiberSet.make()
-        yield* Effect.gen(function* () {
+        yield* Effect.gen(function*() {
           const want = Math.min(config.batchSize, config.concurrency - inFlight)
           const claims = want <= 0
             ? []
@@ -167,12 +208,15 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
           yield* setInFlight(inFlight)
           for (const claim of claims) yield* FiberSet.run(running, Effect.ensuring(deliver(claim), outbox.notify))
           // Fewer than asked: the outbox is drained. No free slot: wait for a delivery to finish.
-          if (claims.length < want || want <= 0 || inFlight >= config.concurrency) yield* outbox.awaitWork(config.pollIntervalMs)
+          if (claims.length < want || want <= 0 || inFlight >= config.concurrency) {
+            yield* outbox.awaitWork(config.pollIntervalMs)
+          }
         }).pipe(Effect.forever, Effect.forkScoped)
 
         return {
           drainOnce,
-          listDeadLetters: (limit, cursor) => orUnavailable(store.listDeadLetters({ limit, ...(cursor ? { cursor } : {}) })),
+          listDeadLetters: (limit, cursor) =>
+            orUnavailable(store.listDeadLetters({ limit, ...(cursor ? { cursor } : {}) })),
           redrive: (id) => orUnavailable(store.redrive(id)).pipe(Effect.tap(() => outbox.notify)),
           discard: (id) => orUnavailable(store.discard(id)),
         }

@@ -1,5 +1,5 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
-import { FailedPrecondition, isObjectId, NotFound, Unavailable, ValidationError } from "@oprc/models"
+import { FailedPrecondition, isObjectId, NotFound, type Unavailable, ValidationError } from "@oprc/models"
 import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
 import type { AsyncInvocation } from "../domain/events.ts"
 import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "../domain/records.ts"
@@ -16,7 +16,9 @@ export interface AsyncResult {
   readonly expiresAt: number
 }
 
-const errorCode = (e: { readonly _tag: string }) => (e._tag === "VersionConflict" ? "aborted" : e._tag.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())
+const errorCode = (
+  e: { readonly _tag: string },
+) => (e._tag === "VersionConflict" ? "aborted" : e._tag.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase())
 
 /** What running a job decided: done (result stored) or worth another attempt later. */
 export type JobOutcome = { readonly _tag: "Done" } | { readonly _tag: "Retry"; readonly error: string }
@@ -37,14 +39,14 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
 }>()("oprc/odgm/AsyncInvocations") {
   static readonly layer = (options: { readonly resultTtlMs: number }) =>
     Layer.effect(AsyncInvocations)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStoreService
         const registry = yield* CollectionRegistry
         const invoker = yield* Invoker
         const outbox = yield* Outbox
 
         const put = (id: string, record: Omit<InvocationRecord, "expiresAt">, final: boolean) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const expiresAt = (yield* Clock.currentTimeMillis) + options.resultTtlMs
             yield* orUnavailable(store.putResult(id, { ...record, expiresAt }, options.resultTtlMs, final))
           })
@@ -60,7 +62,8 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
         })
 
         const done = (id: string, fp: string, status: InvocationStatus, code: string, r: Partial<InvocationResult>) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) => put(id, doneRecord(fp, status, code, r, now + options.resultTtlMs), true))
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            put(id, doneRecord(fp, status, code, r, now + options.resultTtlMs), true))
 
         const requestOf = (job: AsyncInvocation): InvocationRequest => ({
           cls: job.cls,
@@ -74,15 +77,21 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
         })
 
         return {
-          submit: Effect.fn("AsyncInvocations.submit")(function* (req: InvocationRequest, caller: Caller) {
+          submit: Effect.fn("AsyncInvocations.submit")(function*(req: InvocationRequest, caller: Caller) {
             // Refuse what would certainly fail now (unknown class/function, access), before accepting.
             const collection = yield* registry.get(req.cls)
             const route = yield* routeFor(collection, req.fn, caller)
             if (!route.stateless && !req.objectId) {
-              return yield* ValidationError.single("objectId", `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`)
+              return yield* ValidationError.single(
+                "objectId",
+                `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`,
+              )
             }
             if (req.invocationId !== undefined && !isObjectId(req.invocationId)) {
-              return yield* ValidationError.single("invocationId", "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
+              return yield* ValidationError.single(
+                "invocationId",
+                "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'",
+              )
             }
             const id = req.invocationId ?? (yield* outbox.newId("inv"))
             const fp = fingerprint(req)
@@ -104,10 +113,15 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             const known = yield* read(id)
             if (Option.isSome(known)) {
               if (known.value.fp !== undefined && known.value.fp !== fp) {
-                return yield* new FailedPrecondition({ reason: `invocation id ${id} was already used for a different request (class, object, function or payload); use a new id` })
+                return yield* new FailedPrecondition({
+                  reason:
+                    `invocation id ${id} was already used for a different request (class, object, function or payload); use a new id`,
+                })
               }
               // Not finished: make sure its job is queued (a no-op when it still is).
-              if (known.value.state !== "DONE") yield* outbox.enqueue(req.cls, [event])
+              if (known.value.state !== "DONE") {
+                yield* outbox.enqueue(req.cls, [event])
+              }
               return id
             }
             const pending: InvocationRecord = { state: "PENDING", fp, expiresAt: now + options.resultTtlMs }
@@ -115,27 +129,35 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             return id
           }),
 
-          get: Effect.fn("AsyncInvocations.get")(function* (invocationId: string, waitMs: number) {
+          get: Effect.fn("AsyncInvocations.get")(function*(invocationId: string, waitMs: number) {
             const until = (yield* Clock.currentTimeMillis) + Math.min(waitMs, 60_000)
             let delay = 10
             for (;;) {
               const found = yield* read(invocationId)
-              if (Option.isNone(found)) return yield* new NotFound({ resource: "invocation", name: invocationId })
+              if (Option.isNone(found)) {
+                return yield* new NotFound({ resource: "invocation", name: invocationId })
+              }
               const now = yield* Clock.currentTimeMillis
-              if (found.value.state === "DONE" || now >= until) return toResult(invocationId, found.value)
+              if (found.value.state === "DONE" || now >= until) {
+                return toResult(invocationId, found.value)
+              }
               yield* Effect.sleep(Math.min(delay, until - now))
               delay = Math.min(delay * 2, 200)
             }
           }),
 
-          run: Effect.fn("AsyncInvocations.run")(function* (job: AsyncInvocation, lastAttempt: boolean) {
+          run: Effect.fn("AsyncInvocations.run")(function*(job: AsyncInvocation, lastAttempt: boolean) {
             const existing = yield* read(job.invocationId)
             // Delivered before (a lease expired after the result was stored): do not run it twice.
-            if (Option.isSome(existing) && existing.value.state === "DONE") return { _tag: "Done" } as const
+            if (Option.isSome(existing) && existing.value.state === "DONE") {
+              return { _tag: "Done" } as const
+            }
             const request = requestOf(job)
             const fp = fingerprint(request)
             yield* put(job.invocationId, { state: "RUNNING", fp }, false)
-            const exit = yield* Effect.result(invoker.invoke(request, { internal: job.internal, callerClass: job.callerClass }))
+            const exit = yield* Effect.result(
+              invoker.invoke(request, { internal: job.internal, callerClass: job.callerClass }),
+            )
             if (exit._tag === "Success") {
               // Already recorded with the commit; stored again as a plain result for engines that
               // keep commit records beside the object (NATS), so GetResult sees it at once.
@@ -144,8 +166,12 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             }
             const e = exit.failure
             // The function was not reached: worth another attempt, unless this was the last.
-            if (e._tag === "Unavailable" && !lastAttempt) return { _tag: "Retry", error: e.message } as const
-            yield* done(job.invocationId, fp, e._tag === "ValidationError" ? "INVALID" : "SYSTEM_ERROR", errorCode(e), { error: e.message })
+            if (e._tag === "Unavailable" && !lastAttempt) {
+              return { _tag: "Retry", error: e.message } as const
+            }
+            yield* done(job.invocationId, fp, e._tag === "ValidationError" ? "INVALID" : "SYSTEM_ERROR", errorCode(e), {
+              error: e.message,
+            })
             return { _tag: "Done" } as const
           }),
         }

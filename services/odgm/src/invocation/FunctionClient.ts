@@ -16,7 +16,9 @@ export interface FunctionCall {
   readonly cls: string
   readonly fn: string
   /** Stateful calls: the object as loaded (`exists: false` for an object not created yet). */
-  readonly object: { readonly id: string; readonly partition: number; readonly state: StoredObject | undefined } | undefined
+  readonly object:
+    | { readonly id: string; readonly partition: number; readonly state: StoredObject | undefined }
+    | undefined
   readonly payload: Uint8Array
   readonly headers: Readonly<Record<string, string>>
   readonly timeoutMs: number
@@ -62,16 +64,24 @@ const toProtoEntries = (entries: Entries) => {
 }
 
 const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<FunctionReply> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     // A function is trusted code, but a key it makes up must still be one a client could write and
     // read back (no control characters or whitespace, 1-256 characters), or it would poison the object.
     const remove = response.state?.delete ?? []
     const badKey = [...Object.keys(response.state?.set ?? {}), ...remove].find((k) => !isEntryKey(k))
-    if (badKey !== undefined) return systemError(`function returned an invalid entry key ${previewKey(badKey)}: an entry key ${entryKeyMessage}`)
+    if (badKey !== undefined) {
+      return systemError(
+        `function returned an invalid entry key ${previewKey(badKey)}: an entry key ${entryKeyMessage}`,
+      )
+    }
     const set: Record<string, Value> = {}
     for (const [k, v] of Object.entries(response.state?.set ?? {})) {
       const decoded = yield* Effect.result(valueFromProto(v))
-      if (decoded._tag === "Failure") return systemError(`function returned an invalid value for entry "${k}": ${decoded.failure.message}`)
+      if (decoded._tag === "Failure") {
+        return systemError(
+          `function returned an invalid value for entry "${k}": ${decoded.failure.message}`,
+        )
+      }
       set[k] = fromPlain(decoded.success)
     }
     return {
@@ -97,7 +107,10 @@ const connectError = async (res: Response): Promise<{ code: string; message: str
   const text = await res.text()
   try {
     const e = JSON.parse(text) as { code?: unknown; message?: unknown }
-    return { code: typeof e.code === "string" ? e.code : `http_${res.status}`, message: typeof e.message === "string" ? e.message : text }
+    return {
+      code: typeof e.code === "string" ? e.code : `http_${res.status}`,
+      message: typeof e.message === "string" ? e.message : text,
+    }
   } catch {
     return { code: `http_${res.status}`, message: text.slice(0, 200) }
   }
@@ -161,17 +174,20 @@ export class FunctionClient extends Context.Service<FunctionClient, {
   readonly call: (c: FunctionCall) => Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded>
 }>()("oprc/odgm/FunctionClient") {
   static readonly layer = (options: { readonly breakerResetMinMs: number; readonly breakerResetMs: number }) =>
-    Layer.effect(FunctionClient)(Effect.gen(function* () {
+    Layer.effect(FunctionClient)(Effect.gen(function*() {
       const guards = new Map<string, Guard>()
       const breakerFor = (url: string) => {
         let g = guards.get(url)
-        if (g === undefined) guards.set(url, (g = new Guard(url, options.breakerResetMinMs, options.breakerResetMs)))
+        if (g === undefined) guards.set(url, g = new Guard(url, options.breakerResetMinMs, options.breakerResetMs))
         return g.breaker
       }
       // Only open circuits are probed, so a healthy platform sends no health checks at all.
-      const probe = Effect.gen(function* () {
+      const probe = Effect.gen(function*() {
         const open = [...guards.values()].filter((g) => g.breaker.state === "open")
-        yield* Effect.forEach(open, (g) => Effect.map(healthCheck(g.url), (up) => (up ? g.serving() : undefined)), { concurrency: "unbounded", discard: true })
+        yield* Effect.forEach(open, (g) => Effect.map(healthCheck(g.url), (up) => (up ? g.serving() : undefined)), {
+          concurrency: "unbounded",
+          discard: true,
+        })
       })
       yield* probe.pipe(Effect.delay(HEALTH_POLL_MS), Effect.forever, Effect.forkScoped)
       // Round-robin over a function's replicas, skipping those whose circuit is open (a dead
@@ -197,7 +213,12 @@ export class FunctionClient extends Context.Service<FunctionClient, {
             signal.addEventListener("abort", onAbort)
             const res = await fetch(`${url.replace(/\/$/, "")}/oprc.function.v1.FunctionService/Invoke`, {
               method: "POST",
-              headers: { ...headers, "content-type": "application/proto", "connect-protocol-version": "1", "connect-timeout-ms": String(timeoutMs) },
+              headers: {
+                ...headers,
+                "content-type": "application/proto",
+                "connect-protocol-version": "1",
+                "connect-timeout-ms": String(timeoutMs),
+              },
               body,
               signal: abort.signal,
             })
@@ -207,55 +228,71 @@ export class FunctionClient extends Context.Service<FunctionClient, {
             })
             if (e instanceof ArrayBuffer) return fromBinary(functionv1.InvokeResponseSchema, new Uint8Array(e))
             // A function server answering unavailable / deadline_exceeded itself means the same as not reaching it.
-            const failure: Failure = e.code === "unavailable" ? { _tag: "Unreachable", reason: e.message }
-              : e.code === "deadline_exceeded" ? { _tag: "Deadline", reason: e.message }
+            const failure: Failure = e.code === "unavailable" ?
+              { _tag: "Unreachable", reason: e.message }
+              : e.code === "deadline_exceeded" ?
+              { _tag: "Deadline", reason: e.message }
               : { _tag: "Failed", code: e.code, reason: e.message }
             throw failure
           },
           catch: (e): Failure => {
             if (typeof e === "object" && e !== null && "_tag" in e) return e as Failure
-            if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
+            if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
+              return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
+            }
             return { _tag: "Unreachable", reason: e instanceof Error ? e.message : String(e) }
           },
         })
 
       return {
-        call: Effect.fnUntraced(function* (c: FunctionCall) {
+        call: Effect.fnUntraced(function*(c: FunctionCall) {
           const trace = yield* currentTraceHeaders
           // Encoded only once the breaker lets the call through: a stateful call carries the whole
           // object, and encoding a 4 MB object for each of a burst of trigger deliveries to a
           // function whose circuit is open stalled the process for seconds (bench/odgm/large-object.ts).
-          const encode = () => toBinary(functionv1.InvokeRequestSchema, create(functionv1.InvokeRequestSchema, {
-            invocationId: c.invocationId,
-            cls: c.cls,
-            function: c.fn,
-            payload: c.payload,
-            headers: { ...c.headers, ...trace },
-            ...(c.object === undefined
-              ? {}
-              : {
-                  object: {
-                    id: c.object.id,
-                    partition: c.object.partition,
-                    version: c.object.state?.version ?? 0n,
-                    entries: toProtoEntries(c.object.state?.entries ?? {}),
-                    exists: c.object.state !== undefined,
-                  },
-                }),
-          }))
+          const encode = () =>
+            toBinary(
+              functionv1.InvokeRequestSchema,
+              create(functionv1.InvokeRequestSchema, {
+                invocationId: c.invocationId,
+                cls: c.cls,
+                function: c.fn,
+                payload: c.payload,
+                headers: { ...c.headers, ...trace },
+                ...(c.object === undefined
+                  ? {}
+                  : {
+                    object: {
+                      id: c.object.id,
+                      partition: c.object.partition,
+                      version: c.object.state?.version ?? 0n,
+                      entries: toProtoEntries(c.object.state?.entries ?? {}),
+                      exists: c.object.state !== undefined,
+                    },
+                  }),
+              }),
+            )
           const url = pick(c)
-          return yield* breakerFor(url).protect(Effect.suspend(() => post(url, encode(), trace, c.timeoutMs)), (f) => f._tag !== "Failed").pipe(
+          return yield* breakerFor(url).protect(
+            Effect.suspend(() => post(url, encode(), trace, c.timeoutMs)),
+            (f) => f._tag !== "Failed",
+          ).pipe(
             Effect.flatMap(fromResponse),
             Effect.catch((f: Failure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
               switch (f._tag) {
                 case "CircuitOpen":
                   return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.message}` }))
                 case "Deadline":
-                  return Effect.fail(new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }))
+                  return Effect.fail(
+                    new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }),
+                  )
                 case "Unreachable":
                   return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.reason}` }))
                 case "Failed":
-                  return Effect.as(Effect.logWarning(`function ${c.fn} failed (${f.code}): ${f.reason}`), systemError(`function call failed (${f.code}): ${f.reason}`))
+                  return Effect.as(
+                    Effect.logWarning(`function ${c.fn} failed (${f.code}): ${f.reason}`),
+                    systemError(`function call failed (${f.code}): ${f.reason}`),
+                  )
               }
             }),
           )

@@ -9,11 +9,20 @@ import {
   PermissionDenied,
   Unavailable,
   ValidationError,
-  VersionConflict,
+  type VersionConflict,
 } from "@oprc/models"
 import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
 import { functionFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
-import type { Caller, Entries, InvocationRequest, InvocationResult, ObjectRef, StoredObject, Value } from "../domain/types.ts"
+import type {
+  Caller,
+  Entries,
+  InvocationRequest,
+  InvocationResult,
+  ObjectRef,
+  ObjectState,
+  StoredObject,
+  Value,
+} from "../domain/types.ts"
 import { lockKey, ObjectGateway, writeEvents } from "../objects/ObjectGateway.ts"
 import { ObjectLocks } from "../objects/ObjectLocks.ts"
 import { recordConflict, recordInvocation } from "../OdgmMetrics.ts"
@@ -21,10 +30,16 @@ import { Outbox, retryStorage } from "../events/Outbox.ts"
 import { FunctionClient, type FunctionReply } from "./FunctionClient.ts"
 import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
 import { invocationSlot } from "../storage/common.ts"
-import type { ObjectState } from "../domain/types.ts"
 import { type InvocationRecord, ObjectStoreService } from "../storage/ObjectStore.ts"
 
-export type InvokeError = NotFound | ValidationError | PermissionDenied | Unavailable | DeadlineExceeded | VersionConflict | FailedPrecondition
+export type InvokeError =
+  | NotFound
+  | ValidationError
+  | PermissionDenied
+  | Unavailable
+  | DeadlineExceeded
+  | VersionConflict
+  | FailedPrecondition
 
 /** An invocation whose outcome is recorded under its id (a given id: idempotency key, async job, trigger event). */
 interface Recorded {
@@ -37,11 +52,23 @@ export const mayCall = (access: AccessModifier, caller: Caller, cls: string): bo
   access === "PUBLIC" || (caller.internal && (access === "INTERNAL" || caller.callerClass === cls))
 
 /** The route of `fn` on the collection, checked against the caller. */
-export const routeFor = (collection: Collection, fn: string, caller: Caller): Effect.Effect<FunctionRoute, NotFound | PermissionDenied> => {
+export const routeFor = (
+  collection: Collection,
+  fn: string,
+  caller: Caller,
+): Effect.Effect<FunctionRoute, NotFound | PermissionDenied> => {
   const route = collection.functions[fn]
   if (route === undefined) return Effect.fail(new NotFound({ resource: "function", name: `${collection.name}.${fn}` }))
   if (!mayCall(route.access, caller, collection.name)) {
-    return Effect.fail(new PermissionDenied({ reason: `function ${collection.name}.${fn} is ${route.access}: ${route.access === "PRIVATE" ? "only functions of the same class" : "only functions (with the internal credential)"} may call it` }))
+    return Effect.fail(
+      new PermissionDenied({
+        reason: `function ${collection.name}.${fn} is ${route.access}: ${
+          route.access === "PRIVATE"
+            ? "only functions of the same class"
+            : "only functions (with the internal credential)"
+        } may call it`,
+      }),
+    )
   }
   return Effect.succeed(route)
 }
@@ -55,7 +82,9 @@ const metricStatus = (e: { readonly _tag: string }): string =>
 /** The object state after a successful call, or `undefined` when the function changed nothing. */
 const nextState = (current: StoredObject | undefined, reply: FunctionReply): ObjectState | null | undefined => {
   if (reply.deleteObject) return current === undefined ? undefined : null
-  if (Object.keys(reply.set).length === 0 && reply.remove.every((k) => current?.entries[k] === undefined)) return undefined
+  if (Object.keys(reply.set).length === 0 && reply.remove.every((k) => current?.entries[k] === undefined)) {
+    return undefined
+  }
   const entries: Record<string, Value> = { ...current?.entries, ...reply.set }
   for (const k of reply.remove) delete entries[k]
   return { entries: entries as Entries, triggers: current?.triggers ?? [] }
@@ -76,9 +105,11 @@ const nextState = (current: StoredObject | undefined, reply: FunctionReply): Obj
 export class Invoker extends Context.Service<Invoker, {
   readonly invoke: (req: InvocationRequest, caller: Caller) => Effect.Effect<InvocationResult, InvokeError>
 }>()("oprc/odgm/Invoker") {
-  static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number; readonly resultTtlMs: number }) =>
+  static readonly layer = (
+    options: { readonly timeoutMs: number; readonly maxConflictRetries: number; readonly resultTtlMs: number },
+  ) =>
     Layer.effect(Invoker)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStoreService
         const registry = yield* CollectionRegistry
         const objects = yield* ObjectGateway
@@ -88,15 +119,27 @@ export class Invoker extends Context.Service<Invoker, {
 
         const remaining = (deadline: number) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            deadline - now > 0 ? Effect.succeed(deadline - now) : Effect.fail(new DeadlineExceeded({ reason: "the invocation's deadline passed" })))
+            deadline - now > 0
+              ? Effect.succeed(deadline - now)
+              : Effect.fail(new DeadlineExceeded({ reason: "the invocation's deadline passed" })))
 
         // Event ids are fresh, not derived from the invocation id: a client may reuse its key once
         // the record expired, and a reused event id would be taken for one already delivered.
-        const functionEvents = (collection: Collection, source: Source, triggers: ReadonlyArray<unknown> | undefined, fn: string, invocationId: string, reply: FunctionReply, base: string) =>
-          Effect.gen(function* () {
+        const functionEvents = (
+          collection: Collection,
+          source: Source,
+          triggers: ReadonlyArray<unknown> | undefined,
+          fn: string,
+          invocationId: string,
+          reply: FunctionReply,
+          base: string,
+        ) =>
+          Effect.gen(function*() {
             const all = [...collection.triggers, ...objectTriggers(triggers)]
             const firings = functionFirings(source, all, fn, { invocationId, ...reply })
-            if (firings.length === 0) return []
+            if (firings.length === 0) {
+              return []
+            }
             return toDeliveries(firings, source, `${base}.f`, yield* Clock.currentTimeMillis)
           })
 
@@ -107,24 +150,43 @@ export class Invoker extends Context.Service<Invoker, {
          */
         const recordOf = (rec: Recorded | undefined, r: InvocationResult) =>
           Effect.map(Clock.currentTimeMillis, (now): InvocationRecord | undefined =>
-            rec && r.status === "OK" ? { id: rec.id, final: true, ttlMs: options.resultTtlMs, result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs) } : undefined)
+            rec && r.status === "OK"
+              ? {
+                id: rec.id,
+                final: true,
+                ttlMs: options.resultTtlMs,
+                result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs),
+              }
+              : undefined)
 
         /** Loads the object (if any) and, for a recorded invocation, its earlier outcome. */
         const load = (ref: ObjectRef, rec: Recorded | undefined, deadline: number) =>
-          Effect.gen(function* () {
-            if (rec === undefined) return { current: Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref))), replay: undefined }
+          Effect.gen(function*() {
+            if (rec === undefined) {
+              return {
+                current: Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref))),
+                replay: undefined,
+              }
+            }
             const found = yield* retryStorage(deadline, store.getInvoked(ref, rec.id))
             const record = Option.flatMap(found.recorded, decodeRecord)
             if (Option.isSome(record) && record.value.state === "DONE") {
               if (record.value.fp !== undefined && record.value.fp !== rec.fp) {
-                return yield* new FailedPrecondition({ reason: `invocation id ${rec.id} was already used for a different request (class, object, function or payload); use a new id` })
+                return yield* new FailedPrecondition({
+                  reason:
+                    `invocation id ${rec.id} was already used for a different request (class, object, function or payload); use a new id`,
+                })
               }
               return { current: undefined, replay: recordedResult(rec.id, record.value) }
             }
             return { current: Option.getOrUndefined(found.object), replay: undefined }
           })
 
-        const result = (invocationId: string, reply: FunctionReply, objectVersion: bigint | undefined): InvocationResult => ({
+        const result = (
+          invocationId: string,
+          reply: FunctionReply,
+          objectVersion: bigint | undefined,
+        ): InvocationResult => ({
           invocationId,
           status: reply.status,
           output: reply.output,
@@ -133,8 +195,15 @@ export class Invoker extends Context.Service<Invoker, {
           objectVersion,
         })
 
-        const stateless = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
-          Effect.gen(function* () {
+        const stateless = (
+          collection: Collection,
+          route: FunctionRoute,
+          req: InvocationRequest,
+          invocationId: string,
+          rec: Recorded | undefined,
+          deadline: number,
+        ) =>
+          Effect.gen(function*() {
             const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
             if (replay) return replay
             const reply = yield* functions.call({
@@ -150,14 +219,30 @@ export class Invoker extends Context.Service<Invoker, {
             })
             const source = { cls: req.cls, partition: 0, objectId: "" }
             const r = result(invocationId, reply, undefined)
-            const events = yield* functionEvents(collection, source, undefined, req.fn, invocationId, reply, yield* outbox.newId("evt"))
+            const events = yield* functionEvents(
+              collection,
+              source,
+              undefined,
+              req.fn,
+              invocationId,
+              reply,
+              yield* outbox.newId("evt"),
+            )
             yield* outbox.enqueue(req.cls, events, yield* recordOf(rec, r))
             return r
           })
 
         /** One run: load, call, commit. Fails with VersionConflict when another node committed first. */
-        const attempt = (collection: Collection, route: FunctionRoute, ref: ObjectRef, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
-          Effect.gen(function* () {
+        const attempt = (
+          collection: Collection,
+          route: FunctionRoute,
+          ref: ObjectRef,
+          req: InvocationRequest,
+          invocationId: string,
+          rec: Recorded | undefined,
+          deadline: number,
+        ) =>
+          Effect.gen(function*() {
             const { current, replay } = yield* load(ref, rec, deadline)
             if (replay) return replay
             const reply = yield* functions.call({
@@ -173,7 +258,15 @@ export class Invoker extends Context.Service<Invoker, {
             })
             const source = { cls: ref.cls, partition: ref.partition, objectId: ref.id }
             const base = yield* outbox.newId("evt")
-            const fnEvents = yield* functionEvents(collection, source, current?.triggers, req.fn, invocationId, reply, base)
+            const fnEvents = yield* functionEvents(
+              collection,
+              source,
+              current?.triggers,
+              req.fn,
+              invocationId,
+              reply,
+              base,
+            )
             const next = reply.status === "OK" ? nextState(current, reply) : undefined
             if (next === undefined) {
               const r = result(invocationId, reply, current?.version)
@@ -186,38 +279,70 @@ export class Invoker extends Context.Service<Invoker, {
             const r = result(invocationId, reply, next === null ? 0n : (current?.version ?? 0n) + 1n)
             const invocation = yield* recordOf(rec, r)
             // Once the function ran, the commit is not interrupted by the deadline: it lands or conflicts.
-            const stored = yield* orUnavailable(store.commit({ ref, next, expectedVersion: current?.version ?? 0n, events, ...(invocation ? { invocation } : {}) })).pipe(Effect.uninterruptible)
+            const stored = yield* orUnavailable(
+              store.commit({
+                ref,
+                next,
+                expectedVersion: current?.version ?? 0n,
+                events,
+                ...(invocation ? { invocation } : {}),
+              }),
+            ).pipe(Effect.uninterruptible)
             if (events.length > 0) yield* outbox.notify
             return { ...r, objectVersion: stored?.version ?? 0n }
           })
 
-        const stateful = (collection: Collection, route: FunctionRoute, req: InvocationRequest, invocationId: string, rec: Recorded | undefined, deadline: number) =>
-          Effect.gen(function* () {
+        const stateful = (
+          collection: Collection,
+          route: FunctionRoute,
+          req: InvocationRequest,
+          invocationId: string,
+          rec: Recorded | undefined,
+          deadline: number,
+        ) =>
+          Effect.gen(function*() {
             if (req.objectId === undefined || req.objectId === "") {
-              return yield* ValidationError.single("objectId", `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`)
+              return yield* ValidationError.single(
+                "objectId",
+                `function ${req.cls}.${req.fn} is stateful: invoke it on an object id`,
+              )
             }
             const { ref } = yield* objects.resolve({ cls: req.cls, partition: req.partition, id: req.objectId })
             let runs = 0
             const once = Effect.suspend(() => {
               runs++
               // Each re-run is a new invocation of the function: give it its own id.
-              return attempt(collection, route, ref, req, runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`, rec, deadline)
+              return attempt(
+                collection,
+                route,
+                ref,
+                req,
+                runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`,
+                rec,
+                deadline,
+              )
             })
             const retried = once.pipe(
               Effect.tapError((e) => (e._tag === "VersionConflict" ? recordConflict(req.cls, req.fn) : Effect.void)),
-              Effect.retry({ schedule: conflictBackoff, while: (e) => e._tag === "VersionConflict", times: options.maxConflictRetries }),
+              Effect.retry({
+                schedule: conflictBackoff,
+                while: (e) => e._tag === "VersionConflict",
+                times: options.maxConflictRetries,
+              }),
             )
             const r = yield* locks.withLock(ref.cls, lockKey(ref), yield* remaining(deadline), retried)
             return { ...r, invocationId }
           })
 
         return {
-          invoke: Effect.fn("Invoker.invoke")(function* (req: InvocationRequest, caller: Caller) {
+          invoke: Effect.fn("Invoker.invoke")(function*(req: InvocationRequest, caller: Caller) {
             const started = performance.now()
-            const run = Effect.gen(function* () {
+            const run = Effect.gen(function*() {
               const collection = yield* registry.get(req.cls)
               const route = yield* routeFor(collection, req.fn, caller)
-              if (route.url === "") return yield* new Unavailable({ reason: `function ${req.cls}.${req.fn} has no address yet` })
+              if (route.url === "") {
+                return yield* new Unavailable({ reason: `function ${req.cls}.${req.fn} has no address yet` })
+              }
               const timeoutMs = req.timeoutMs || route.timeoutMs || options.timeoutMs
               const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
               const invocationId = req.invocationId ?? (yield* outbox.newId("inv"))
@@ -227,8 +352,12 @@ export class Invoker extends Context.Service<Invoker, {
                 : yield* stateful(collection, route, req, invocationId, rec, deadline)
             })
             return yield* run.pipe(
-              Effect.tap((r) => recordInvocation(req.cls, req.fn, r.status.toLowerCase(), (performance.now() - started) / 1000)),
-              Effect.tapError((e) => recordInvocation(req.cls, req.fn, metricStatus(e), (performance.now() - started) / 1000)),
+              Effect.tap((r) =>
+                recordInvocation(req.cls, req.fn, r.status.toLowerCase(), (performance.now() - started) / 1000)
+              ),
+              Effect.tapError((e) =>
+                recordInvocation(req.cls, req.fn, metricStatus(e), (performance.now() - started) / 1000)
+              ),
             )
           }),
         }

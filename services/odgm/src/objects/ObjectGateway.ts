@@ -1,13 +1,20 @@
 import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
-import { type Collection, DeadlineExceeded, NotFound, Trigger, type Unavailable, ValidationError, VersionConflict } from "@oprc/models"
+import {
+  type Collection,
+  DeadlineExceeded,
+  NotFound,
+  Trigger,
+  type Unavailable,
+  ValidationError,
+  VersionConflict,
+} from "@oprc/models"
 import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
 import { dataFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
 import { checkObjectId, resolvePartition } from "../domain/partition.ts"
-import type { Entries, ObjectAddress, ObjectPage, ObjectRef, StoredObject } from "../domain/types.ts"
+import type { Entries, ObjectAddress, ObjectPage, ObjectRef, ObjectState, StoredObject } from "../domain/types.ts"
 import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordObjectOp } from "../OdgmMetrics.ts"
 import { Outbox, retryStorage } from "../events/Outbox.ts"
-import type { ObjectState } from "../domain/types.ts"
 import { ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
@@ -66,18 +73,21 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
   readonly get: (addr: ObjectAddress) => Effect.Effect<StoredObject, ObjectError>
   readonly put: (addr: ObjectAddress, req: PutRequest) => Effect.Effect<StoredObject, ObjectError | VersionConflict>
   readonly merge: (addr: ObjectAddress, req: MergeRequest) => Effect.Effect<StoredObject, ObjectError | VersionConflict>
-  readonly remove: (addr: ObjectAddress, expectedVersion: bigint | undefined) => Effect.Effect<void, ObjectError | VersionConflict>
+  readonly remove: (
+    addr: ObjectAddress,
+    expectedVersion: bigint | undefined,
+  ) => Effect.Effect<void, ObjectError | VersionConflict>
   readonly list: (req: ListRequest) => Effect.Effect<ObjectPage, NotFound | ValidationError | Unavailable>
 }>()("oprc/odgm/ObjectGateway") {
   static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number }) =>
     Layer.effect(ObjectGateway)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* ObjectStoreService
         const registry = yield* CollectionRegistry
         const locks = yield* ObjectLocks
         const outbox = yield* Outbox
 
-        const resolve = Effect.fnUntraced(function* (addr: ObjectAddress) {
+        const resolve = Effect.fnUntraced(function*(addr: ObjectAddress) {
           const collection = yield* registry.get(addr.cls)
           const bad = checkObjectId(addr.id)
           if (bad) return yield* bad
@@ -95,19 +105,26 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
           expectedVersion: bigint | undefined,
           change: (current: StoredObject | undefined) => Effect.Effect<ObjectState | null, E>,
         ) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const { collection, ref } = yield* resolve(addr)
             const until = yield* deadline
-            const attempt = Effect.gen(function* () {
+            const attempt = Effect.gen(function*() {
               const current = Option.getOrUndefined(yield* retryStorage(until, store.get(ref)))
               const actual = current?.version ?? 0n
               if (expectedVersion !== undefined && expectedVersion !== actual) {
-                return yield* new VersionConflict({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}`, expected: String(expectedVersion), actual: String(actual) })
+                return yield* new VersionConflict({
+                  resource: "object",
+                  name: `${ref.cls}/${ref.partition}/${ref.id}`,
+                  expected: String(expectedVersion),
+                  actual: String(actual),
+                })
               }
               const next = yield* change(current)
               const now = yield* Clock.currentTimeMillis
               const events = writeEvents(collection, ref, current, next, yield* outbox.newId("evt"), now)
-              const stored = yield* orUnavailable(store.commit({ ref, next, expectedVersion: actual, events }).pipe(Effect.uninterruptible))
+              const stored = yield* orUnavailable(
+                store.commit({ ref, next, expectedVersion: actual, events }).pipe(Effect.uninterruptible),
+              )
               if (events.length > 0) yield* outbox.notify
               return { before: current, after: stored }
             })
@@ -129,21 +146,31 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
 
         return {
           resolve,
-          get: Effect.fn("ObjectGateway.get")(function* (addr: ObjectAddress) {
+          get: Effect.fn("ObjectGateway.get")(function*(addr: ObjectAddress) {
             const { ref } = yield* resolve(addr)
             const found = yield* retryStorage(yield* deadline, store.get(ref))
-            if (Option.isNone(found)) return yield* new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` })
+            if (Option.isNone(found)) {
+              return yield* new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` })
+            }
             return found.value
           }),
 
-          put: Effect.fn("ObjectGateway.put")(function* (addr: ObjectAddress, req: PutRequest) {
+          put: Effect.fn("ObjectGateway.put")(function*(addr: ObjectAddress, req: PutRequest) {
             const expected = req.createOnly ? 0n : req.expectedVersion
-            const { after } = yield* write("put", addr, expected, (current) =>
-              Effect.succeed({ entries: req.entries, triggers: req.triggers === undefined ? (current?.triggers ?? []) : encodeTriggers(req.triggers) }))
+            const { after } = yield* write(
+              "put",
+              addr,
+              expected,
+              (current) =>
+                Effect.succeed({
+                  entries: req.entries,
+                  triggers: req.triggers === undefined ? (current?.triggers ?? []) : encodeTriggers(req.triggers),
+                }),
+            )
             return after!
           }),
 
-          merge: Effect.fn("ObjectGateway.merge")(function* (addr: ObjectAddress, req: MergeRequest) {
+          merge: Effect.fn("ObjectGateway.merge")(function*(addr: ObjectAddress, req: MergeRequest) {
             const { after } = yield* write("merge", addr, req.expectedVersion, (current) => {
               const entries: Record<string, Entries[string]> = { ...current?.entries, ...req.set }
               for (const k of req.remove) delete entries[k]
@@ -152,17 +179,24 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             return after!
           }),
 
-          remove: Effect.fn("ObjectGateway.remove")(function* (addr: ObjectAddress, expectedVersion: bigint | undefined) {
-            yield* write("delete", addr, expectedVersion, (current) =>
-              current === undefined
-                ? Effect.fail(new NotFound({ resource: "object", name: `${addr.cls}/${addr.partition ?? "-"}/${addr.id}` }))
-                : Effect.succeed(null))
-          }),
+          remove: Effect.fn("ObjectGateway.remove")(
+            function*(addr: ObjectAddress, expectedVersion: bigint | undefined) {
+              yield* write("delete", addr, expectedVersion, (current) =>
+                current === undefined
+                  ? Effect.fail(
+                    new NotFound({ resource: "object", name: `${addr.cls}/${addr.partition ?? "-"}/${addr.id}` }),
+                  )
+                  : Effect.succeed(null))
+            },
+          ),
 
-          list: Effect.fn("ObjectGateway.list")(function* (req: ListRequest) {
+          list: Effect.fn("ObjectGateway.list")(function*(req: ListRequest) {
             const collection = yield* registry.get(req.cls)
             if (req.partition !== undefined && (req.partition < 0 || req.partition >= collection.partitionCount)) {
-              return yield* ValidationError.single("partition", `must be from 0 to ${collection.partitionCount - 1}, or "-" for every partition`)
+              return yield* ValidationError.single(
+                "partition",
+                `must be from 0 to ${collection.partitionCount - 1}, or "-" for every partition`,
+              )
             }
             if (!Number.isInteger(req.limit) || req.limit < 1 || req.limit > 1000) {
               return yield* ValidationError.single("limit", "must be an integer from 1 to 1000")
@@ -175,8 +209,13 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
               ...(req.cursor ? { cursor: req.cursor } : {}),
             }).pipe(
               // A non-retryable failure of a listing that was given a cursor is that cursor's fault.
-              Effect.catchTag("StorageError", (e): Effect.Effect<never, StorageError | ValidationError> =>
-                req.cursor && !e.retryable ? Effect.fail(ValidationError.single("cursor", "is not a cursor this server returned")) : Effect.fail(e)),
+              Effect.catchTag(
+                "StorageError",
+                (e): Effect.Effect<never, StorageError | ValidationError> =>
+                  req.cursor && !e.retryable
+                    ? Effect.fail(ValidationError.single("cursor", "is not a cursor this server returned"))
+                    : Effect.fail(e),
+              ),
               orUnavailable,
             )
             return { items: page.items, nextCursor: page.nextCursor }

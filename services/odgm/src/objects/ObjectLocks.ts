@@ -13,7 +13,12 @@ const waitInLine = <A, E, R>(slot: Slot, waitMs: number, body: Effect.Effect<A, 
       slot.semaphore.takeScoped(1).pipe(
         Effect.timeoutOrElse({
           duration: Math.max(0, waitMs),
-          orElse: () => Effect.fail(new DeadlineExceeded({ reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object` })),
+          orElse: () =>
+            Effect.fail(
+              new DeadlineExceeded({
+                reason: `timed out after ${waitMs} ms waiting for earlier invocations on the object`,
+              }),
+            ),
         }),
       ),
       body,
@@ -46,7 +51,7 @@ export class ObjectLocks extends Context.Service<ObjectLocks, {
     const enter = (key: string) =>
       Effect.sync(() => {
         let slot = slots.get(key)
-        if (slot === undefined) slots.set(key, (slot = { semaphore: Semaphore.makeUnsafe(1), users: 0 }))
+        if (slot === undefined) slots.set(key, slot = { semaphore: Semaphore.makeUnsafe(1), users: 0 })
         slot.users++
         return slot
       })
@@ -64,8 +69,11 @@ export class ObjectLocks extends Context.Service<ObjectLocks, {
             Effect.uninterruptibleMask((restore) =>
               slot.users === 1
                 ? Effect.flatMap(slot.semaphore.takeIfAvailable(1), (taken) =>
-                  taken ? Effect.ensuring(restore(body), slot.semaphore.release(1)) : restore(waitInLine(slot, waitMs, body)))
-                : restore(waitInLine(slot, waitMs, body))),
+                  taken
+                    ? Effect.ensuring(restore(body), slot.semaphore.release(1))
+                    : restore(waitInLine(slot, waitMs, body)))
+                : restore(waitInLine(slot, waitMs, body))
+            ),
           (slot) => Effect.andThen(leave(key, slot), track(cls, -1)),
         ),
     }

@@ -10,11 +10,15 @@ import { entriesToJson } from "../domain/values.ts"
 export const parsePartition = (raw: string | undefined): Effect.Effect<number | undefined, ValidationError> => {
   if (raw === undefined || raw === "-" || raw === "auto") return Effect.succeed(undefined)
   if (/^\d{1,9}$/.test(raw)) return Effect.succeed(Number(raw))
-  return Effect.fail(ValidationError.single("partition", `${JSON.stringify(raw)} is not a partition: use a number, "-" or "auto"`))
+  return Effect.fail(
+    ValidationError.single("partition", `${JSON.stringify(raw)} is not a partition: use a number, "-" or "auto"`),
+  )
 }
 
 const uint = (path: string, raw: string): Effect.Effect<bigint, ValidationError> =>
-  /^\d{1,19}$/.test(raw) ? Effect.succeed(BigInt(raw)) : Effect.fail(ValidationError.single(path, `${JSON.stringify(raw)} is not a version number`))
+  /^\d{1,19}$/.test(raw)
+    ? Effect.succeed(BigInt(raw))
+    : Effect.fail(ValidationError.single(path, `${JSON.stringify(raw)} is not a version number`))
 
 /** `If-Match: "3"` (or `?expectedVersion=3`); `If-None-Match: *` means create only. */
 export const expectedVersion = (req: RestRequest): Effect.Effect<bigint | undefined, ValidationError> => {
@@ -28,7 +32,12 @@ export const expectedVersion = (req: RestRequest): Effect.Effect<bigint | undefi
 export const createOnly = (req: RestRequest): boolean =>
   req.headers.get("if-none-match")?.trim() === "*" || req.query.get("createOnly") === "true"
 
-export const intParam = (req: RestRequest, name: string, fallback: number, max: number): Effect.Effect<number, ValidationError> => {
+export const intParam = (
+  req: RestRequest,
+  name: string,
+  fallback: number,
+  max: number,
+): Effect.Effect<number, ValidationError> => {
   const raw = req.query.get(name)
   if (raw === null || raw === "") return Effect.succeed(fallback)
   const n = Number(raw)
@@ -70,7 +79,11 @@ export const etag = (version: bigint) => ({ etag: `"${version}"` })
  * the echoed body cost ~300 ms instead of ~15 ms (bench/odgm/large-object.ts). The shapes above
  * carry no bigint (versions are strings), so the plain JSON.stringify gives the same text.
  */
-export const objectResponse = (status: number, body: unknown, headers?: Readonly<Record<string, string>>): RestResponse => ({
+export const objectResponse = (
+  status: number,
+  body: unknown,
+  headers?: Readonly<Record<string, string>>,
+): RestResponse => ({
   status,
   ...(headers === undefined ? {} : { headers }),
   raw: { contentType: "application/json", data: JSON.stringify(body) },

@@ -14,7 +14,12 @@ import { intParam, parsePartition } from "./common.ts"
  * conflict after the bounded re-runs 409, function unreachable 503, deadline 504.
  */
 export const httpStatus: Record<InvocationStatus, number> = { OK: 200, INVALID: 400, APP_ERROR: 422, SYSTEM_ERROR: 502 }
-const errorCode: Record<InvocationStatus, string> = { OK: "ok", INVALID: "invalid_argument", APP_ERROR: "app_error", SYSTEM_ERROR: "system_error" }
+const errorCode: Record<InvocationStatus, string> = {
+  OK: "ok",
+  INVALID: "invalid_argument",
+  APP_ERROR: "app_error",
+  SYSTEM_ERROR: "system_error",
+}
 
 const forwarded = (headers: Headers, body: Uint8Array): Record<string, string> => {
   const out: Record<string, string> = {}
@@ -41,7 +46,17 @@ export const resultResponse = (r: InvocationResult): RestResponse => {
   if (r.objectVersion !== undefined) headers["x-oprc-object-version"] = r.objectVersion.toString()
   if (r.status !== "OK") {
     const details = parseOutput(r.output)
-    return { status: httpStatus[r.status], headers, body: { error: { code: errorCode[r.status], message: r.error || r.status, ...(details === undefined ? {} : { details }) } } }
+    return {
+      status: httpStatus[r.status],
+      headers,
+      body: {
+        error: {
+          code: errorCode[r.status],
+          message: r.error || r.status,
+          ...(details === undefined ? {} : { details }),
+        },
+      },
+    }
   }
   if (r.output.length === 0) return { status: 200, headers }
   return { status: 200, headers, raw: { data: r.output, contentType: r.headers["content-type"] ?? "application/json" } }
@@ -54,16 +69,16 @@ export const asyncResultJson = (r: AsyncResult) => ({
   ...(r.result === undefined
     ? {}
     : {
-        status: r.result.status,
-        code: r.result.code,
-        ...(r.result.output.length > 0 ? { output: parseOutput(r.result.output) } : {}),
-        ...(r.result.error ? { error: r.result.error } : {}),
-        ...(r.result.objectVersion === undefined ? {} : { objectVersion: r.result.objectVersion.toString() }),
-      }),
+      status: r.result.status,
+      code: r.result.code,
+      ...(r.result.output.length > 0 ? { output: parseOutput(r.result.output) } : {}),
+      ...(r.result.error ? { error: r.result.error } : {}),
+      ...(r.result.objectVersion === undefined ? {} : { objectVersion: r.result.objectVersion.toString() }),
+    }),
 })
 
 const invoke = (req: RestRequest, objectId: string | undefined) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const caller = (yield* Access).callerOf(req.headers)
     const timeoutMs = yield* intParam(req, "timeoutMs", 0, 3_600_000)
     const request = {
@@ -78,7 +93,10 @@ const invoke = (req: RestRequest, objectId: string | undefined) =>
     }
     if (request.invocationId !== undefined && !isObjectId(request.invocationId)) {
       const header = req.headers.has("x-oprc-invocation-id") ? "x-oprc-invocation-id" : "idempotency-key"
-      return yield* ValidationError.single(header, "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
+      return yield* ValidationError.single(
+        header,
+        "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'",
+      )
     }
     if (req.query.get("async") === "true" || req.query.get("async") === "1") {
       const id = yield* (yield* AsyncInvocations).submit(request, caller)
@@ -93,7 +111,7 @@ export const invokeRoutes = [
   route("POST", "/api/class/:cls/:partition/objects/:id/invokes/:fn", (req) => invoke(req, req.params.id)),
   route("POST", "/api/class/:cls/:partition/invokes/:fn", (req) => invoke(req, undefined)),
   route("GET", "/api/invocations/:id", (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const waitMs = yield* intParam(req, "waitMs", 0, 60_000)
       if (!isObjectId(req.params.id!)) return yield* ValidationError.single("invocationId", "is not an invocation id")
       const r = yield* (yield* AsyncInvocations).get(req.params.id!, waitMs)

@@ -4,7 +4,18 @@ import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
 import { ObjectGateway } from "../objects/ObjectGateway.ts"
-import { createOnly, etag, readJson, expectedVersion, intParam, objectJson, objectResponse, parsePartition, summaryJson, boolParam } from "./common.ts"
+import {
+  boolParam,
+  createOnly,
+  etag,
+  expectedVersion,
+  intParam,
+  objectJson,
+  objectResponse,
+  parsePartition,
+  readJson,
+  summaryJson,
+} from "./common.ts"
 
 const PutBody = Schema.Struct({
   entries: Schema.Record(EntryKey, Schema.Unknown),
@@ -29,7 +40,10 @@ const toEntries = (m: Readonly<Record<string, unknown>>): Entries => {
 }
 
 const address = (req: RestRequest) =>
-  Effect.map(parsePartition(req.params.partition), (partition) => ({ cls: req.params.cls!, partition, id: req.params.id! }))
+  Effect.map(
+    parsePartition(req.params.partition),
+    (partition) => ({ cls: req.params.cls!, partition, id: req.params.id! }),
+  )
 
 const base = "/api/class/:cls/:partition/objects"
 
@@ -40,13 +54,13 @@ const base = "/api/class/:cls/:partition/objects"
  */
 export const objectRoutes = [
   route("GET", `${base}/:id`, (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const o = yield* (yield* ObjectGateway).get(yield* address(req))
       return objectResponse(200, objectJson(o), etag(o.version))
     })),
 
   route("PUT", `${base}/:id`, (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const body = yield* decodePut(yield* readJson(req))
       const expected = yield* expectedVersion(req)
       const o = yield* (yield* ObjectGateway).put(yield* address(req), {
@@ -59,7 +73,7 @@ export const objectRoutes = [
     })),
 
   route("PATCH", `${base}/:id`, (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const body = yield* decodeMerge(yield* readJson(req))
       const o = yield* (yield* ObjectGateway).merge(yield* address(req), {
         set: toEntries(body.entries ?? {}),
@@ -70,13 +84,13 @@ export const objectRoutes = [
     })),
 
   route("DELETE", `${base}/:id`, (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       yield* (yield* ObjectGateway).remove(yield* address(req), yield* expectedVersion(req))
       return json(200, { deleted: true })
     })),
 
   route("GET", base, (req) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const limit = yield* intParam(req, "limit", 100, 1000)
       const page = yield* (yield* ObjectGateway).list({
         cls: req.params.cls!,

@@ -12,18 +12,20 @@ import { TriggerDispatcher } from "../events/TriggerDispatcher.ts"
 /** oprc.odgm.v1.CollectionService: what the CRM calls to create, update and delete collections. */
 export const collectionService = rpcService(
   odgmv1.CollectionService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const registry = yield* CollectionRegistry
     return {
       applyCollection: (req: odgmv1.ApplyCollectionRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (req.collection === undefined) return yield* ValidationError.single("collection", "is required")
           const c = yield* collectionFromProto(req.collection)
           return { collection: collectionToProto(yield* registry.apply(c)) }
         }),
-      getCollection: (req: odgmv1.GetCollectionRequest) => Effect.map(registry.get(req.name), (c) => ({ collection: collectionToProto(c) })),
+      getCollection: (req: odgmv1.GetCollectionRequest) =>
+        Effect.map(registry.get(req.name), (c) => ({ collection: collectionToProto(c) })),
       listCollections: () => Effect.map(registry.list, (all) => ({ collections: all.map(collectionToProto) })),
-      deleteCollection: (req: odgmv1.DeleteCollectionRequest) => Effect.map(registry.remove(req.name, req.purgeObjects), (existed) => ({ existed })),
+      deleteCollection: (req: odgmv1.DeleteCollectionRequest) =>
+        Effect.map(registry.remove(req.name, req.purgeObjects), (existed) => ({ existed })),
     }
   }),
 )
@@ -36,15 +38,24 @@ const deadLetterToProto = (d: DeadLetter): odgmv1.DeadLetter => {
   const common = { id: d.event.id, attempts: d.attempts, lastError: d.error, failedAt: timestampFromMs(d.deadAt) }
   if (payload === undefined) return create(odgmv1.DeadLetterSchema, common)
   if (payload.kind === "invoke") {
-    return create(odgmv1.DeadLetterSchema, { ...common, target: { cls: payload.cls, function: payload.fn, objectId: payload.objectId ?? "" } })
+    return create(odgmv1.DeadLetterSchema, {
+      ...common,
+      target: { cls: payload.cls, function: payload.fn, objectId: payload.objectId ?? "" },
+    })
   }
   const e = payload.event
   return create(odgmv1.DeadLetterSchema, {
     ...common,
-    target: { cls: payload.target.cls, function: payload.target.fn, objectId: payload.target.objectId, headers: payload.target.headers },
+    target: {
+      cls: payload.target.cls,
+      function: payload.target.fn,
+      objectId: payload.target.objectId,
+      headers: payload.target.headers,
+    },
     event: {
       eventId: e.eventId,
-      type: commonv1.TriggerEvent[e.type.replace(/^TRIGGER_EVENT_/, "") as keyof typeof commonv1.TriggerEvent] ?? commonv1.TriggerEvent.UNSPECIFIED,
+      type: commonv1.TriggerEvent[e.type.replace(/^TRIGGER_EVENT_/, "") as keyof typeof commonv1.TriggerEvent] ??
+        commonv1.TriggerEvent.UNSPECIFIED,
       sourceCls: e.sourceCls,
       sourcePartition: e.sourcePartition,
       sourceObjectId: e.sourceObjectId,
@@ -61,15 +72,17 @@ const deadLetterToProto = (d: DeadLetter): odgmv1.DeadLetter => {
 /** oprc.odgm.v1.EventService: dead letters, visible and redrivable. */
 export const eventService = rpcService(
   odgmv1.EventService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const dispatcher = yield* TriggerDispatcher
     return {
       listDeadLetters: (req: odgmv1.ListDeadLettersRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (req.limit > 1000) return yield* ValidationError.single("limit", "must be at most 1000")
           const page = yield* dispatcher.listDeadLetters(req.limit || 100, req.cursor || undefined)
           // The class filter applies to the trigger's target (or the async job's class).
-          const items = req.cls === "" ? page.items : page.items.filter((d) => deadLetterToProto(d).target?.cls === req.cls)
+          const items = req.cls === ""
+            ? page.items
+            : page.items.filter((d) => deadLetterToProto(d).target?.cls === req.cls)
           return { deadLetters: items.map(deadLetterToProto), nextCursor: page.nextCursor ?? "" }
         }),
       redriveDeadLetter: (req: odgmv1.RedriveDeadLetterRequest) => Effect.as(dispatcher.redrive(req.id), {}),

@@ -18,8 +18,11 @@ export const entriesToProto = (entries: Entries): Record<string, commonv1.Value>
 const entryKey = /^\S{1,256}$/
 
 /** Entries from the wire: NaN/Infinity and unset values rejected with their paths. */
-export const entriesFromProto = (entries: Record<string, commonv1.Value>, path = "entries"): Effect.Effect<Entries, ValidationError> =>
-  Effect.gen(function* () {
+export const entriesFromProto = (
+  entries: Record<string, commonv1.Value>,
+  path = "entries",
+): Effect.Effect<Entries, ValidationError> =>
+  Effect.gen(function*() {
     const out: Record<string, Value> = {}
     const violations: Array<FieldViolation> = []
     for (const [k, v] of Object.entries(entries)) {
@@ -28,8 +31,14 @@ export const entriesFromProto = (entries: Record<string, commonv1.Value>, path =
         continue
       }
       const decoded = yield* Effect.result(valueFromProto(v))
-      if (decoded._tag === "Failure") violations.push(...decoded.failure.violations.map((x) => ({ path: `${path}.${k}${x.path ? `.${x.path}` : ""}`, message: x.message })))
-      else out[k] = fromPlain(decoded.success)
+      if (decoded._tag === "Failure") {
+        violations.push(
+          ...decoded.failure.violations.map((x) => ({
+            path: `${path}.${k}${x.path ? `.${x.path}` : ""}`,
+            message: x.message,
+          })),
+        )
+      } else out[k] = fromPlain(decoded.success)
     }
     if (violations.length > 0) return yield* new ValidationError({ violations })
     return out
@@ -39,19 +48,38 @@ export const triggerToProto = (t: Trigger): commonv1.Trigger =>
   create(commonv1.TriggerSchema, {
     event: commonv1.TriggerEvent[t.event],
     source: t.source,
-    target: { cls: t.target.cls, function: t.target.function, objectId: t.target.objectId, headers: { ...t.target.headers } },
+    target: {
+      cls: t.target.cls,
+      function: t.target.function,
+      objectId: t.target.objectId,
+      headers: { ...t.target.headers },
+    },
   })
 
 const decodeTriggers = decodeWith(Schema.Array(Trigger))
 
-export const triggersFromProto = (ts: ReadonlyArray<commonv1.Trigger>): Effect.Effect<ReadonlyArray<Trigger>, ValidationError> =>
+export const triggersFromProto = (
+  ts: ReadonlyArray<commonv1.Trigger>,
+): Effect.Effect<ReadonlyArray<Trigger>, ValidationError> =>
   decodeTriggers(
     ts.map((t) => ({
       ...(t.event === commonv1.TriggerEvent.UNSPECIFIED ? {} : { event: commonv1.TriggerEvent[t.event] }),
       source: t.source,
-      target: { cls: t.target?.cls ?? "", function: t.target?.function ?? "", objectId: t.target?.objectId ?? "", headers: { ...t.target?.headers } },
+      target: {
+        cls: t.target?.cls ?? "",
+        function: t.target?.function ?? "",
+        objectId: t.target?.objectId ?? "",
+        headers: { ...t.target?.headers },
+      },
     })),
-  ).pipe(Effect.mapError((e) => new ValidationError({ violations: e.violations.map((v) => ({ path: `triggers${v.path.startsWith("[") ? "" : "."}${v.path}`, message: v.message })) })))
+  ).pipe(Effect.mapError((e) =>
+    new ValidationError({
+      violations: e.violations.map((v) => ({
+        path: `triggers${v.path.startsWith("[") ? "" : "."}${v.path}`,
+        message: v.message,
+      })),
+    })
+  ))
 
 export const objectToProto = (o: StoredObject): odgmv1.Object$ =>
   create(odgmv1.ObjectSchema, {

@@ -10,7 +10,14 @@ import { Invoker } from "../invocation/Invoker.ts"
 import { statusToProto } from "./convert.ts"
 
 const toRequest = (
-  req: { readonly cls: string; readonly partition?: number | undefined; readonly objectId: string; readonly function: string; readonly payload: Uint8Array; readonly headers: Record<string, string> },
+  req: {
+    readonly cls: string
+    readonly partition?: number | undefined
+    readonly objectId: string
+    readonly function: string
+    readonly payload: Uint8Array
+    readonly headers: Record<string, string>
+  },
   timeoutMs: number | undefined,
   invocationId: string | undefined,
 ): InvocationRequest => ({
@@ -39,29 +46,44 @@ const deadline = (own: number, call: CallContext): number | undefined => {
   return candidates.length === 0 ? undefined : Math.min(...candidates)
 }
 
-const resultState = { PENDING: odgmv1.ResultState.PENDING, RUNNING: odgmv1.ResultState.RUNNING, DONE: odgmv1.ResultState.DONE } as const
+const resultState = {
+  PENDING: odgmv1.ResultState.PENDING,
+  RUNNING: odgmv1.ResultState.RUNNING,
+  DONE: odgmv1.ResultState.DONE,
+} as const
 
 /** oprc.odgm.v1.InvocationService: sync (status in the response), async, and results. */
 export const invocationService = rpcService(
   odgmv1.InvocationService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const invoker = yield* Invoker
     const jobs = yield* AsyncInvocations
     const access = yield* Access
     return {
       invoke: (req: odgmv1.InvokeRequest, call: CallContext) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (req.invocationId !== "" && !isObjectId(req.invocationId)) {
-            return yield* ValidationError.single("invocationId", "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'")
+            return yield* ValidationError.single(
+              "invocationId",
+              "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'",
+            )
           }
-          return responseOf(yield* invoker.invoke(toRequest(req, deadline(req.timeoutMs, call), req.invocationId || undefined), access.callerOf(call.headers)))
+          return responseOf(
+            yield* invoker.invoke(
+              toRequest(req, deadline(req.timeoutMs, call), req.invocationId || undefined),
+              access.callerOf(call.headers),
+            ),
+          )
         }),
 
       invokeAsync: (req: odgmv1.InvokeAsyncRequest, call: CallContext) =>
-        Effect.map(jobs.submit(toRequest(req, undefined, req.invocationId || undefined), access.callerOf(call.headers)), (invocationId) => ({ invocationId })),
+        Effect.map(
+          jobs.submit(toRequest(req, undefined, req.invocationId || undefined), access.callerOf(call.headers)),
+          (invocationId) => ({ invocationId }),
+        ),
 
       getResult: (req: odgmv1.GetResultRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (req.invocationId === "") return yield* ValidationError.single("invocationId", "is required")
           const r = yield* jobs.get(req.invocationId, req.waitMs)
           return {

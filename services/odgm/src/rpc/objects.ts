@@ -6,19 +6,24 @@ import { ObjectGateway } from "../objects/ObjectGateway.ts"
 import { Outbox } from "../events/Outbox.ts"
 import { entriesFromProto, objectToProto, summaryToProto, triggersFromProto } from "./convert.ts"
 
-const address = (r: { readonly cls: string; readonly partition?: number | undefined; readonly id: string }) => ({ cls: r.cls, partition: r.partition, id: r.id })
+const address = (r: { readonly cls: string; readonly partition?: number | undefined; readonly id: string }) => ({
+  cls: r.cls,
+  partition: r.partition,
+  id: r.id,
+})
 
 /** oprc.odgm.v1.ObjectService: the same operations as the REST object routes. */
 export const objectService = rpcService(
   odgmv1.ObjectService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const objects = yield* ObjectGateway
     const outbox = yield* Outbox
     return {
-      getObject: (req: odgmv1.GetObjectRequest) => Effect.map(objects.get(address(req)), (o) => ({ object: objectToProto(o) })),
+      getObject: (req: odgmv1.GetObjectRequest) =>
+        Effect.map(objects.get(address(req)), (o) => ({ object: objectToProto(o) })),
 
       putObject: (req: odgmv1.PutObjectRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           // Counts and key names before decoding; entry depth is bounded while decoding (valueFromProto).
           yield* checkObjectWrite({ entries: req.entries, triggers: req.triggers, protoValues: true })
           const id = req.id === "" ? yield* outbox.newId("obj") : req.id
@@ -33,8 +38,13 @@ export const objectService = rpcService(
         }),
 
       mergeObject: (req: odgmv1.MergeObjectRequest) =>
-        Effect.gen(function* () {
-          yield* checkObjectWrite({ entries: req.entries, delete: req.deleteKeys, deletePath: "deleteKeys", protoValues: true })
+        Effect.gen(function*() {
+          yield* checkObjectWrite({
+            entries: req.entries,
+            delete: req.deleteKeys,
+            deletePath: "deleteKeys",
+            protoValues: true,
+          })
           const o = yield* objects.merge(address(req), {
             set: yield* entriesFromProto(req.entries),
             remove: req.deleteKeys,
@@ -46,12 +56,21 @@ export const objectService = rpcService(
       deleteObject: (req: odgmv1.DeleteObjectRequest) =>
         objects.remove(address(req), req.expectedVersion).pipe(
           Effect.as({ existed: true }),
-          Effect.catchTag("NotFound", (e) => (e.resource === "object" ? Effect.succeed({ existed: false }) : Effect.fail(e))),
+          Effect.catchTag(
+            "NotFound",
+            (e) => (e.resource === "object" ? Effect.succeed({ existed: false }) : Effect.fail(e)),
+          ),
         ),
 
       listObjects: (req: odgmv1.ListObjectsRequest) =>
         Effect.map(
-          objects.list({ cls: req.cls, partition: req.partition, prefix: req.prefix || undefined, limit: req.limit || 100, cursor: req.cursor || undefined }),
+          objects.list({
+            cls: req.cls,
+            partition: req.partition,
+            prefix: req.prefix || undefined,
+            limit: req.limit || 100,
+            cursor: req.cursor || undefined,
+          }),
           (page) => ({
             objects: page.items.map(summaryToProto),
             fullObjects: req.withEntries ? page.items.map(objectToProto) : [],

@@ -147,7 +147,10 @@ export interface ObjectStore {
   readonly deleteClass: (cls: string) => Effect.Effect<number, StorageError>
 
   /** Leases up to `max` due events for `leaseMs`, or each for its own lease (at-least-once; see guarantee 4). */
-  readonly claimEvents: (max: number, leaseMs: number | ((event: OutboxEvent) => number)) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
+  readonly claimEvents: (
+    max: number,
+    leaseMs: number | ((event: OutboxEvent) => number),
+  ) => Effect.Effect<ReadonlyArray<ClaimedEvent>, StorageError>
   /** Still working on it: the lease ends `leaseMs` from now instead. Ignored for a stale lease. */
   readonly renewEvent: (claim: ClaimedEvent, leaseMs: number) => Effect.Effect<void, StorageError>
   /** Delivered: remove the event. Idempotent; also accepted on an expired lease. */
@@ -157,7 +160,9 @@ export interface ObjectStore {
   /** Give up: move the event to the dead letters with the error. Ignored for a stale lease. */
   readonly deadLetter: (claim: ClaimedEvent, error: string) => Effect.Effect<void, StorageError>
   /** Dead letters ordered by event id. */
-  readonly listDeadLetters: (q: { readonly limit: number; readonly cursor?: string }) => Effect.Effect<DeadLetterPage, StorageError>
+  readonly listDeadLetters: (
+    q: { readonly limit: number; readonly cursor?: string },
+  ) => Effect.Effect<DeadLetterPage, StorageError>
   /** Put a dead letter back in the outbox, due now, attempts reset to 0. */
   readonly redrive: (eventId: string) => Effect.Effect<void, NotFound | StorageError>
   readonly discard: (eventId: string) => Effect.Effect<void, NotFound | StorageError>

@@ -16,7 +16,11 @@ export const refName = (ref: ObjectRef): string => `${ref.cls}/${ref.partition}/
  * `key`: few enough that the tombstones an engine keeps (NATS KV) stay bounded, enough that
  * concurrent enqueues rarely race for one.
  */
-export const invocationSlot = (cls: string, key: string): ObjectRef => ({ cls, partition: 0, id: `~outbox~${partitionOf(key, 16)}` })
+export const invocationSlot = (cls: string, key: string): ObjectRef => ({
+  cls,
+  partition: 0,
+  id: `~outbox~${partitionOf(key, 16)}`,
+})
 
 export const leaseOf = (leaseMs: number | ((event: OutboxEvent) => number), event: OutboxEvent): number =>
   typeof leaseMs === "number" ? leaseMs : leaseMs(event)
@@ -35,7 +39,12 @@ export const decide = (current: ObjectHead | undefined, req: CommitRequest, now:
   if (expected !== undefined && expected !== actual) {
     return {
       _tag: "Conflict",
-      error: new VersionConflict({ resource: "object", name: refName(req.ref), expected: String(expected), actual: String(actual) }),
+      error: new VersionConflict({
+        resource: "object",
+        name: refName(req.ref),
+        expected: String(expected),
+        actual: String(actual),
+      }),
     }
   }
   if (req.next === null) return { _tag: "Apply", stored: null }
@@ -81,13 +90,19 @@ export interface Position {
   readonly partition: number
   readonly id: string
 }
-export const encodeCursor = (p: Position): string => Buffer.from(JSON.stringify([p.partition, p.id])).toString("base64url")
-export const decodeCursor = (operation: string, cursor: string | undefined): Effect.Effect<Position | undefined, StorageError> => {
+export const encodeCursor = (p: Position): string =>
+  Buffer.from(JSON.stringify([p.partition, p.id])).toString("base64url")
+export const decodeCursor = (
+  operation: string,
+  cursor: string | undefined,
+): Effect.Effect<Position | undefined, StorageError> => {
   if (cursor === undefined) return Effect.succeed(undefined)
   return Effect.try({
     try: () => {
       const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-      if (Array.isArray(parsed) && typeof parsed[0] === "number" && typeof parsed[1] === "string") return { partition: parsed[0], id: parsed[1] }
+      if (Array.isArray(parsed) && typeof parsed[0] === "number" && typeof parsed[1] === "string") {
+        return { partition: parsed[0], id: parsed[1] }
+      }
       throw new Error("malformed cursor")
     },
     catch: (cause) => new StorageError({ operation, reason: "invalid cursor", retryable: false, cause }),
@@ -105,16 +120,31 @@ export interface ObjectJson {
 
 export const toJson = (o: StoredObject): ObjectJson => {
   const e: Record<string, { j: unknown } | { b: string }> = {}
-  for (const [k, v] of Object.entries(o.entries)) e[k] = v._tag === "Json" ? { j: v.value } : { b: Buffer.from(v.value).toString("base64") }
+  for (const [k, v] of Object.entries(o.entries)) {
+    e[k] = v._tag === "Json"
+      ? { j: v.value }
+      : { b: Buffer.from(v.value).toString("base64") }
+  }
   return { v: o.version.toString(), e, t: o.triggers, c: o.createdAt, u: o.updatedAt }
 }
 
 export const fromJson = (ref: ObjectRef, j: ObjectJson): StoredObject => {
   const entries: Record<string, Value> = {}
   for (const [k, v] of Object.entries(j.e)) {
-    entries[k] = "b" in v ? { _tag: "Bytes", value: new Uint8Array(Buffer.from(v.b, "base64")) } : { _tag: "Json", value: v.j }
+    entries[k] = "b" in v
+      ? { _tag: "Bytes", value: new Uint8Array(Buffer.from(v.b, "base64")) }
+      : { _tag: "Json", value: v.j }
   }
-  return { cls: ref.cls, partition: ref.partition, id: ref.id, version: BigInt(j.v), entries, triggers: j.t, createdAt: j.c, updatedAt: j.u }
+  return {
+    cls: ref.cls,
+    partition: ref.partition,
+    id: ref.id,
+    version: BigInt(j.v),
+    entries,
+    triggers: j.t,
+    createdAt: j.c,
+    updatedAt: j.u,
+  }
 }
 
 /** Deep copy so a caller mutating what it passed or got back cannot change stored state. */
@@ -124,7 +154,9 @@ export const cloneEvent = (e: OutboxEvent): OutboxEvent => structuredClone(e)
 export const validateLimit = (operation: string, limit: number): Effect.Effect<number, StorageError> =>
   Number.isInteger(limit) && limit >= 1 && limit <= 1000
     ? Effect.succeed(limit)
-    : Effect.fail(new StorageError({ operation, reason: `limit must be an integer in 1..1000, got ${limit}`, retryable: false }))
+    : Effect.fail(
+      new StorageError({ operation, reason: `limit must be an integer in 1..1000, got ${limit}`, retryable: false }),
+    )
 
 /** A lease id; from Effect's Random so tests can seed it. */
 export const newToken: Effect.Effect<string> = Effect.map(

@@ -18,7 +18,13 @@ export const storageLayer = (config: StorageConfig): Layer.Layer<ObjectStoreServ
               mkdirSync(dirname(config.sqlite.path), { recursive: true })
               return ObjectStoreService.layerSqlite({ path: config.sqlite.path })
             },
-            catch: (cause) => new StorageError({ operation: "open", reason: `cannot create the directory of ${config.sqlite.path}`, retryable: false, cause }),
+            catch: (cause) =>
+              new StorageError({
+                operation: "open",
+                reason: `cannot create the directory of ${config.sqlite.path}`,
+                retryable: false,
+                cause,
+              }),
           }),
         )
       case "nats":
@@ -26,7 +32,7 @@ export const storageLayer = (config: StorageConfig): Layer.Layer<ObjectStoreServ
     }
   })()
   const readiness = Layer.effectDiscard(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* ObjectStoreService
       const health = yield* Health
       yield* health.register(`storage-${config.kind}`, store.ready)

@@ -1,9 +1,9 @@
 // The conformance suite on a real 3-node JetStream cluster with R3 buckets and streams; the
 // persistence case SIGKILLs all three servers and restarts them on their store dirs.
 import { afterAll, beforeAll } from "bun:test"
-import { startNatsCluster, type NatsCluster } from "../../../../test/harness/index.ts"
+import { type NatsCluster, startNatsCluster } from "../../../../test/harness/index.ts"
 import { ObjectStoreService } from "../../src/storage/ObjectStore.ts"
-import { conformance, type Backend } from "./conformance.ts"
+import { type Backend, conformance } from "./conformance.ts"
 
 let cluster: NatsCluster
 let backend: Backend

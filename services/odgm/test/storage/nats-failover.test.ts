@@ -5,8 +5,8 @@ import { afterAll, beforeAll, expect, test } from "bun:test"
 import { Effect, Layer, Option, Schedule } from "effect"
 import { jetstreamManager } from "@nats-io/jetstream"
 import { connect } from "@nats-io/transport-node"
-import { startNatsCluster, type NatsCluster } from "../../../../test/harness/index.ts"
-import { ObjectStoreService, type ObjectStore } from "../../src/storage/ObjectStore.ts"
+import { type NatsCluster, startNatsCluster } from "../../../../test/harness/index.ts"
+import { type ObjectStore, ObjectStoreService } from "../../src/storage/ObjectStore.ts"
 import { makeNatsStore } from "../../src/storage/nats/NatsStore.ts"
 import { objectBucket } from "../../src/storage/nats/client.ts"
 import { claimUntil, newNamespace } from "./conformance.ts"
@@ -37,7 +37,7 @@ test("SIGKILL of the stream leader during 2,000 commits: no acknowledged write o
   let errors = 0
   let killed = -1
   let killing: Promise<void> | undefined
-  await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const store = yield* makeNatsStore({ servers: cluster.urls, replicas: 3, bucketPrefix: ns })
     const write = (i: number) => {
       const tag = `v${i}-${Math.random().toString(36).slice(2, 8)}`
@@ -49,25 +49,38 @@ test("SIGKILL of the stream leader during 2,000 commits: no acknowledged write o
       })
       // Retried until acknowledged, as a client would: StorageError is "try again".
       const untilAcked: Effect.Effect<void> = attempt.pipe(
-        Effect.flatMap((stored) => Effect.sync(() => {
-          acked.set(i, { tag, version: stored!.version })
-          ackTimes.push(Date.now())
-        })),
-        Effect.catch(() => Effect.sync(() => errors++).pipe(Effect.andThen(Effect.sleep("100 millis")), Effect.andThen(Effect.suspend(() => untilAcked)))),
+        Effect.flatMap((stored) =>
+          Effect.sync(() => {
+            acked.set(i, { tag, version: stored!.version })
+            ackTimes.push(Date.now())
+          })
+        ),
+        Effect.catch(() =>
+          Effect.sync(() => errors++).pipe(
+            Effect.andThen(Effect.sleep("100 millis")),
+            Effect.andThen(Effect.suspend(() => untilAcked)),
+          )
+        ),
       )
-      return untilAcked.pipe(Effect.tap(() => Effect.promise(async () => {
-        if (acked.size === WRITES / 2 && killed < 0) {
-          killed = await leaderOf(`KV_${objectBucket(ns, CLS)}`)
-          killing = cluster.kill(killed)
-          await killing
-        }
-      })))
+      return untilAcked.pipe(Effect.tap(() =>
+        Effect.promise(async () => {
+          if (acked.size === WRITES / 2 && killed < 0) {
+            killed = await leaderOf(`KV_${objectBucket(ns, CLS)}`)
+            killing = cluster.kill(killed)
+            await killing
+          }
+        })
+      ))
     }
     const started = Date.now()
     yield* Effect.forEach(Array.from({ length: WRITES }, (_, i) => i), write, { concurrency: IN_FLIGHT, discard: true })
     const elapsed = Date.now() - started
     const stall = ackTimes.slice(1).reduce((m, t, k) => Math.max(m, t - ackTimes[k]!), 0)
-    console.log(`failover: ${WRITES} commits in ${elapsed} ms, killed n${killed + 1} (stream leader), longest ack gap ${stall} ms, ${errors} StorageErrors retried by the caller`)
+    console.log(
+      `failover: ${WRITES} commits in ${elapsed} ms, killed n${
+        killed + 1
+      } (stream leader), longest ack gap ${stall} ms, ${errors} StorageErrors retried by the caller`,
+    )
     expect(killed).toBeGreaterThanOrEqual(0)
     expect(acked.size).toBe(WRITES)
 
@@ -93,7 +106,9 @@ test("nats R3: commit throughput, 32 writers", async () => {
   const withEvents = await commitRate(layer(), 32, 2000)
   const plain = await commitRate(layer(), 32, 2000, false)
   const raw = await rawNatsCasRate(cluster.urls, 3, 32, 2000)
-  console.log(`nats R3 commits/s, 32 writers: ${withEvents} with one outbox event each, ${plain} without; raw client get+CAS loop ${raw}`)
+  console.log(
+    `nats R3 commits/s, 32 writers: ${withEvents} with one outbox event each, ${plain} without; raw client get+CAS loop ${raw}`,
+  )
   expect(plain).toBeGreaterThan(50)
 }, 30_000)
 
@@ -101,13 +116,18 @@ test("two ODGM processes' stores over one cluster serve the same objects and sha
   const ns = newNamespace()
   // Each store on its own connection to a different node, as two processes would be.
   const open = (url: string) => makeNatsStore({ servers: [url], replicas: 3, bucketPrefix: ns })
-  await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
+  await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const a = yield* open(cluster.urls[0]!)
     const b = yield* open(cluster.urls[1]!)
     const ref = { cls: "shared.Counter", partition: 3, id: "c" }
-    yield* a.commit({ ref, next: { entries: { n: { _tag: "Json", value: 0 } }, triggers: [] }, expectedVersion: 0n, events: [] })
+    yield* a.commit({
+      ref,
+      next: { entries: { n: { _tag: "Json", value: 0 } }, triggers: [] },
+      expectedVersion: 0n,
+      events: [],
+    })
     const increment = (s: ObjectStore, i: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const cur = Option.getOrThrow(yield* s.get(ref))
         yield* s.commit({
           ref,
@@ -115,8 +135,14 @@ test("two ODGM processes' stores over one cluster serve the same objects and sha
           expectedVersion: cur.version,
           events: [{ id: `inc-${i}`, payload: { i }, availableAt: 0 }],
         })
-      }).pipe(Effect.retry({ while: (e) => e._tag === "VersionConflict", schedule: Schedule.jittered(Schedule.spaced("10 millis")) }))
-    yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) => increment(i % 2 ? a : b, i), { concurrency: 12, discard: true })
+      }).pipe(Effect.retry({
+        while: (e) => e._tag === "VersionConflict",
+        schedule: Schedule.jittered(Schedule.spaced("10 millis")),
+      }))
+    yield* Effect.forEach(Array.from({ length: 60 }, (_, i) => i), (i) => increment(i % 2 ? a : b, i), {
+      concurrency: 12,
+      discard: true,
+    })
     const fromA = Option.getOrThrow(yield* a.get(ref))
     const fromB = Option.getOrThrow(yield* b.get(ref))
     expect([fromA.entries.n, fromA.version]).toEqual([{ _tag: "Json", value: 60 }, 61n])

@@ -2,9 +2,9 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { Effect, ManagedRuntime } from "effect"
 import { ObjectStoreService } from "../../src/storage/ObjectStore.ts"
-import { conformance, newNamespace, type Backend } from "./conformance.ts"
+import { type Backend, conformance, newNamespace } from "./conformance.ts"
 import { commitRate, rawNatsCasRate } from "./bench.ts"
-import { startRestartableNats, type RestartableNats } from "./natsServer.ts"
+import { type RestartableNats, startRestartableNats } from "./natsServer.ts"
 
 let server: RestartableNats
 let backend: Backend
@@ -23,7 +23,9 @@ test("nats R1: commit throughput, 32 writers", async () => {
   const withEvents = await commitRate(backend.layer(newNamespace()), 32, 2000)
   const plain = await commitRate(backend.layer(newNamespace()), 32, 2000, false)
   const raw = await rawNatsCasRate([server.url], 1, 32, 2000)
-  console.log(`nats R1 commits/s, 32 writers: ${withEvents} with one outbox event each, ${plain} without; raw client get+CAS loop ${raw}`)
+  console.log(
+    `nats R1 commits/s, 32 writers: ${withEvents} with one outbox event each, ${plain} without; raw client get+CAS loop ${raw}`,
+  )
   expect(plain).toBeGreaterThan(100)
 }, 30_000)
 
@@ -32,12 +34,18 @@ test("nats R1: a listing on one node sees another node's creates and deletes (ke
   const [a, b] = [ManagedRuntime.make(backend.layer(ns)), ManagedRuntime.make(backend.layer(ns))]
   const cls = "pkg.Listed"
   const write = (id: string, next: null | object) =>
-    a.runPromise(Effect.gen(function* () {
-      return yield* (yield* ObjectStoreService).commit({ ref: { cls, partition: 1, id }, next: next === null ? null : { entries: {}, triggers: [] }, expectedVersion: undefined, events: [] })
+    a.runPromise(Effect.gen(function*() {
+      return yield* (yield* ObjectStoreService).commit({
+        ref: { cls, partition: 1, id },
+        next: next === null ? null : { entries: {}, triggers: [] },
+        expectedVersion: undefined,
+        events: [],
+      })
     }))
-  const ids = () => b.runPromise(Effect.gen(function* () {
-    return yield* (yield* ObjectStoreService).list({ cls, prefix: "k", limit: 100 })
-  })).then((p) => p.items.map((o) => o.id))
+  const ids = () =>
+    b.runPromise(Effect.gen(function*() {
+      return yield* (yield* ObjectStoreService).list({ cls, prefix: "k", limit: 100 })
+    })).then((p) => p.items.map((o) => o.id))
   const eventually = async (want: string[]) => {
     const until = Date.now() + 5000
     let got = await ids()

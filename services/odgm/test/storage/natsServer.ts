@@ -1,7 +1,17 @@
 // A single nats-server whose store dir survives a restart (the harness's startNats() removes
 // its dir on stop, so it cannot show persistence across a server restart).
 import { join } from "node:path"
-import { binary, diedWith, freePorts, LOOPBACK, makeTempDir, removeTempDir, spawnServer, waitForHttp, type ServerProcess } from "../../../../test/harness/index.ts"
+import {
+  binary,
+  diedWith,
+  freePorts,
+  LOOPBACK,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  waitForHttp,
+} from "../../../../test/harness/index.ts"
 
 export interface RestartableNats {
   readonly url: string
@@ -18,7 +28,20 @@ export async function startRestartableNats(): Promise<RestartableNats> {
       name: "nats-odgm",
       logFile: join(base, "log.txt"),
       ports: [clientPort, monitorPort],
-      cmd: [bin, "-a", LOOPBACK, "-p", String(clientPort), "-m", String(monitorPort), "-js", "-sd", join(base, "store"), "-n", "single"],
+      cmd: [
+        bin,
+        "-a",
+        LOOPBACK,
+        "-p",
+        String(clientPort),
+        "-m",
+        String(monitorPort),
+        "-js",
+        "-sd",
+        join(base, "store"),
+        "-n",
+        "single",
+      ],
     })
     await waitForHttp(`http://${LOOPBACK}:${monitorPort}/healthz`, (s) => s === 200, 10_000, { abortIf: diedWith(sp) })
     return sp

@@ -5,7 +5,7 @@ import { ObjectStoreService } from "../../src/storage/ObjectStore.ts"
 
 const path = process.argv[2]!
 const write = (i: number) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const store = yield* ObjectStoreService
     yield* store.commit({
       ref: { cls: "crash", partition: i % 2, id: `o${i}` },

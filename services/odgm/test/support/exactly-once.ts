@@ -19,7 +19,10 @@ const OBJECTS = 4
 
 export const writeCollections = (dir: string, functionUrl: string): string => {
   const file = join(dir, "collections.json")
-  writeFileSync(file, JSON.stringify({ collections: [probeCollection(CLS, functionUrl), probeCollection(TOTAL, functionUrl)] }))
+  writeFileSync(
+    file,
+    JSON.stringify({ collections: [probeCollection(CLS, functionUrl), probeCollection(TOTAL, functionUrl)] }),
+  )
   return file
 }
 
@@ -29,7 +32,11 @@ const objectIds = ["s", "a"].flatMap((k) => Array.from({ length: OBJECTS }, (_, 
 export const prepareObjects = async (url: string) => {
   for (const id of objectIds) {
     const target = { cls: TOTAL, function: "increment", objectId: `t-${id}` }
-    const triggers = [{ event: "DATA_CREATE", source: "count", target }, { event: "DATA_UPDATE", source: "count", target }]
+    const triggers = [{ event: "DATA_CREATE", source: "count", target }, {
+      event: "DATA_UPDATE",
+      source: "count",
+      target,
+    }]
     const r = await rest(url).put(`/api/class/${CLS}/-/objects/${id}`, { entries: {}, triggers })
     if (r.status !== 201) throw new Error(`prepare ${id}: ${r.status} ${r.text}`)
   }
@@ -58,7 +65,11 @@ export interface LoadReport {
  * Runs `workers` clients until `stop()` says so (then each finishes its current operation).
  * `urls()` lists the ODGM nodes to spread calls over.
  */
-export const runLoad = async (urls: () => ReadonlyArray<string>, workers: number, stop: () => boolean): Promise<LoadReport> => {
+export const runLoad = async (
+  urls: () => ReadonlyArray<string>,
+  workers: number,
+  stop: () => boolean,
+): Promise<LoadReport> => {
   const acked = new Map<string, Set<string>>()
   const asyncIds: string[] = []
   let unknown = 0
@@ -71,7 +82,7 @@ export const runLoad = async (urls: () => ReadonlyArray<string>, workers: number
       const path = `/api/class/${CLS}/-/objects/${object}/invokes/increment${isAsync ? "?async=true" : ""}`
       const headers = isAsync ? { "x-oprc-invocation-id": id } : { "idempotency-key": id }
       const giveUp = Date.now() + 60_000
-      for (let attempt = 0; ; attempt++) {
+      for (let attempt = 0;; attempt++) {
         const list = urls()
         const base = list[(w + n + attempt) % list.length]!
         calls++
@@ -105,7 +116,8 @@ export const checkExactlyOnce = async (url: string, report: LoadReport) => {
     expect([id, r.state, r.status]).toEqual([id, "DONE", "OK"])
   }
   const jobsDone = Date.now() - t0
-  const countOf = async (cls: string, id: string) => (await api.get(`/api/class/${cls}/-/objects/${id}`)).json?.entries?.count ?? 0
+  const countOf = async (cls: string, id: string) =>
+    (await api.get(`/api/class/${cls}/-/objects/${id}`)).json?.entries?.count ?? 0
   let sum = 0
   for (const [object, ids] of report.acked) {
     expect([object, await countOf(CLS, object)]).toEqual([object, ids.size])
@@ -113,12 +125,18 @@ export const checkExactlyOnce = async (url: string, report: LoadReport) => {
   }
   for (const [object, ids] of report.acked) {
     let seen = 0
-    await eventually(`t-${object} reaches ${ids.size}`, async () => ((seen = await countOf(TOTAL, `t-${object}`)) >= ids.size ? true : undefined), 60_000)
+    await eventually(
+      `t-${object} reaches ${ids.size}`,
+      async () => ((seen = await countOf(TOTAL, `t-${object}`)) >= ids.size ? true : undefined),
+      60_000,
+    )
       .catch((e: Error) => Promise.reject(new Error(`${e.message}; it is at ${seen}`)))
   }
   console.log(`after the load: async jobs DONE in ${jobsDone} ms, trigger deliveries complete in ${Date.now() - t0} ms`)
   await Bun.sleep(1000) // late redeliveries would show up now
-  for (const [object, ids] of report.acked) expect([object, await countOf(TOTAL, `t-${object}`)]).toEqual([object, ids.size])
+  for (const [object, ids] of report.acked) {
+    expect([object, await countOf(TOTAL, `t-${object}`)]).toEqual([object, ids.size])
+  }
   expect((await api.get("/api/dead-letters")).json.deadLetters).toEqual([])
   return sum
 }

@@ -22,12 +22,23 @@ export interface FunctionProcess {
   stop(): Promise<void>
 }
 
-export const startFunction = async (entry: string, opts: { port?: number; env?: Record<string, string> } = {}): Promise<FunctionProcess> => {
+export const startFunction = async (
+  entry: string,
+  opts: { port?: number; env?: Record<string, string> } = {},
+): Promise<FunctionProcess> => {
   const port = opts.port ?? (await freePort())
   const url = `http://127.0.0.1:${port}`
   const spawn = async () => {
-    const proc = spawnServer({ name: `fn-${port}`, cmd: [bun, entry], ports: [port], env: { PORT: String(port), HOST: "127.0.0.1", ...opts.env }, cwd: repoRoot })
-    await waitForHttp(`${url}/healthz`, (s) => s === 200, 20_000, { abortIf: () => (proc.alive() ? undefined : `function exited: ${proc.logTail()}`) })
+    const proc = spawnServer({
+      name: `fn-${port}`,
+      cmd: [bun, entry],
+      ports: [port],
+      env: { PORT: String(port), HOST: "127.0.0.1", ...opts.env },
+      cwd: repoRoot,
+    })
+    await waitForHttp(`${url}/healthz`, (s) => s === 200, 20_000, {
+      abortIf: () => (proc.alive() ? undefined : `function exited: ${proc.logTail()}`),
+    })
     return proc
   }
   const fp: FunctionProcess = {
@@ -48,7 +59,9 @@ const merge = (a: ConfigInput, b: ConfigInput): ConfigInput => {
   const out: ConfigInput = { ...a }
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k]
-    out[k] = prev && typeof prev === "object" && !Array.isArray(prev) && v && typeof v === "object" && !Array.isArray(v) ? merge(prev as ConfigInput, v as ConfigInput) : v
+    out[k] = prev && typeof prev === "object" && !Array.isArray(prev) && v && typeof v === "object" && !Array.isArray(v)
+      ? merge(prev as ConfigInput, v as ConfigInput)
+      : v
   }
   return out
 }
@@ -58,14 +71,22 @@ const quietTelemetry = { telemetry: { log: { level: "error" } } }
 /** ODGM in this process (memory store unless told otherwise), on a free port. */
 export const startOdgm = async (overrides: ConfigInput = {}) => {
   const config = Schema.decodeUnknownSync(OdgmConfig)(
-    merge({ server: { host: "127.0.0.1" }, storage: { kind: "memory" }, triggers: { pollIntervalMs: 50 }, ...quietTelemetry }, overrides),
+    merge({
+      server: { host: "127.0.0.1" },
+      storage: { kind: "memory" },
+      triggers: { pollIntervalMs: 50 },
+      ...quietTelemetry,
+    }, overrides),
   )
   // Port 0 (any free port) is for tests only; the config schema rightly refuses it.
   return startServer(OdgmApp({ ...config, server: { ...config.server, port: 0 } }))
 }
 
 /** ODGM as a real process (`bun services/odgm/src/main.ts ...args`), for kill and restart tests. */
-export const spawnOdgm = async (args: ReadonlyArray<string>, opts: { port?: number; env?: Record<string, string>; name?: string } = {}) => {
+export const spawnOdgm = async (
+  args: ReadonlyArray<string>,
+  opts: { port?: number; env?: Record<string, string>; name?: string } = {},
+) => {
   const port = opts.port ?? (await freePort())
   const url = `http://127.0.0.1:${port}`
   const proc = spawnServer({
@@ -75,7 +96,9 @@ export const spawnOdgm = async (args: ReadonlyArray<string>, opts: { port?: numb
     env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
     cwd: repoRoot,
   })
-  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`) })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+    abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`),
+  })
   return { url, port, proc }
 }
 
@@ -110,7 +133,12 @@ export interface Reply {
 
 /** A tiny REST client: JSON bodies in, parsed JSON out (when the body is JSON). */
 export const rest = (base: string, defaults: Record<string, string> = {}) => {
-  const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> => {
+  const call = async (
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<Reply> => {
     const res = await fetch(`${base}${path}`, {
       method,
       headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...defaults, ...headers },
@@ -136,7 +164,11 @@ export const rest = (base: string, defaults: Record<string, string> = {}) => {
 }
 
 /** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
-export const eventually = async <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> => {
+export const eventually = async <T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> => {
   const until = Date.now() + timeoutMs
   let last: unknown
   for (;;) {
@@ -146,20 +178,30 @@ export const eventually = async <T>(what: string, check: () => Promise<T | undef
     } catch (e) {
       last = e
     }
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms${last instanceof Error ? ` (${last.message})` : ""}`)
+    if (Date.now() > until) {
+      throw new Error(`${what}: not within ${timeoutMs} ms${last instanceof Error ? ` (${last.message})` : ""}`)
+    }
     await Bun.sleep(50)
   }
 }
 
 /** Compiles `dist`-style oprc-odgm (scripts/build.ts) into `dir`; returns the binary's path. */
 export const buildOdgm = (dir: string): string => {
-  const built = Bun.spawnSync([bun, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], { cwd: repoRoot, stderr: "pipe" })
+  const built = Bun.spawnSync([bun, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], {
+    cwd: repoRoot,
+    stderr: "pipe",
+  })
   if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`)
   return join(dir, "oprc-odgm")
 }
 
 /** The compiled binary as a process, on `port` (fixed across restarts of one node). */
-export const spawnBinary = async (bin: string, port: number, args: ReadonlyArray<string>, opts: { env?: Record<string, string>; name?: string } = {}) => {
+export const spawnBinary = async (
+  bin: string,
+  port: number,
+  args: ReadonlyArray<string>,
+  opts: { env?: Record<string, string>; name?: string } = {},
+) => {
   const url = `http://127.0.0.1:${port}`
   const proc = spawnServer({
     name: opts.name ?? `odgm-${port}`,
@@ -168,6 +210,8 @@ export const spawnBinary = async (bin: string, port: number, args: ReadonlyArray
     env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
     cwd: repoRoot,
   })
-  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, { abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`) })
+  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+    abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`),
+  })
   return { url, port, proc }
 }

@@ -55,7 +55,10 @@ export const Probe = defineClass({
       await Bun.sleep(payload.ms)
       return { slept: payload.ms }
     }),
-    hello: stateless({ payload: Schema.Struct({ name: Schema.String }) }, ({ payload, headers }) => ({ greeting: `hello ${payload.name}`, contentType: headers["content-type"] })),
+    hello: stateless(
+      { payload: Schema.Struct({ name: Schema.String }) },
+      ({ payload, headers }) => ({ greeting: `hello ${payload.name}`, contentType: headers["content-type"] }),
+    ),
     noop: stateless({}, () => undefined),
   }),
 })

@@ -11,4 +11,7 @@ const handler = connectNodeAdapter({
       invoke: () => ({ status: functionv1.InvocationStatus.SYSTEM_ERROR, error: "runtime crashed" }),
     }),
 })
-http.createServer((req, res) => (req.url === "/healthz" ? res.end("ok") : handler(req, res))).listen(Number(process.env.PORT), "127.0.0.1")
+http.createServer((req, res) => (req.url === "/healthz" ? res.end("ok") : handler(req, res))).listen(
+  Number(process.env.PORT),
+  "127.0.0.1",
+)

@@ -33,7 +33,7 @@ export class ClusterRegistry extends Context.Service<ClusterRegistry, {
 }>()("pm/ClusterRegistry") {
   static readonly layer = (clusters: ReadonlyArray<ClusterConfig>, options: OrchestrationConfig) =>
     Layer.effect(ClusterRegistry)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const clients = new Map(clusters.map((c) => [c.name, makeCrmClient(c, options)]))
         const states = yield* Ref.make(
           new Map<string, ClusterState>(clusters.map((c) => [c.name, {
@@ -53,7 +53,7 @@ export class ClusterRegistry extends Context.Service<ClusterRegistry, {
         yield* Effect.addFinalizer(() => PubSub.shutdown(recovered))
 
         const poll = (client: CrmClient) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const result = yield* Effect.result(client.info)
             const now = yield* Clock.currentTimeMillis
             const before = (yield* Ref.get(states)).get(client.cluster)!
@@ -73,12 +73,18 @@ export class ClusterRegistry extends Context.Service<ClusterRegistry, {
                 ...before,
                 health: "Unreachable",
                 breaker: client.breaker.state,
-                message: result.failure.code === "circuit_open" ? `circuit open: ${result.failure.reason}` : result.failure.reason,
+                message: result.failure.code === "circuit_open"
+                  ? `circuit open: ${result.failure.reason}`
+                  : result.failure.reason,
                 lastChecked: now,
                 consecutiveFailures: before.consecutiveFailures + 1,
               }
             yield* Ref.update(states, (m) => new Map(m).set(client.cluster, next))
-            yield* recordCluster(client.cluster, { breaker: next.breaker, up: result._tag === "Success", availability: next.availability })
+            yield* recordCluster(client.cluster, {
+              breaker: next.breaker,
+              up: result._tag === "Success",
+              availability: next.availability,
+            })
             const wasDown = before.health === "Unreachable" || before.health === "Unknown"
             if (wasDown && next.health !== "Unreachable") {
               yield* Effect.logInfo(`cluster ${client.cluster} is reachable (${next.health})`)
@@ -109,7 +115,10 @@ export class ClusterRegistry extends Context.Service<ClusterRegistry, {
             Effect.map((all) => all.filter((s): s is ClusterState => s !== undefined)),
           ),
           get: (name) =>
-            Effect.flatMap(current(name), (s) => (s === undefined ? Effect.fail(new NotFound({ resource: "cluster", name })) : Effect.succeed(s))),
+            Effect.flatMap(
+              current(name),
+              (s) => (s === undefined ? Effect.fail(new NotFound({ resource: "cluster", name })) : Effect.succeed(s)),
+            ),
           recovered: Stream.fromPubSub(recovered),
         }
       }),

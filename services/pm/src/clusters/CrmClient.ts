@@ -1,5 +1,14 @@
 import { Clock, Effect, Option, Redacted, Schema, Stream } from "effect"
-import { type Condition, conditionFromProto, type DeploymentPhase, type DeploymentUnit, deploymentUnitToProto, type FunctionReadiness, type NfrReport, protoEnum } from "@oprc/models"
+import {
+  type Condition,
+  conditionFromProto,
+  type DeploymentPhase,
+  type DeploymentUnit,
+  deploymentUnitToProto,
+  type FunctionReadiness,
+  type NfrReport,
+  protoEnum,
+} from "@oprc/models"
 import { crmv1 } from "@oprc/proto"
 import { CircuitBreaker, makeClient, type RpcClientError } from "@oprc/rpc"
 import type { ClusterConfig, OrchestrationConfig } from "../config"
@@ -70,43 +79,62 @@ export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConf
     ...(cluster.tls === undefined ? {} : { tls: cluster.tls }),
   }
   const runtime = makeClient(crmv1.RuntimeService, common)
-  const infoClient = makeClient(crmv1.ClusterInfoService, { ...common, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } })
+  const infoClient = makeClient(crmv1.ClusterInfoService, {
+    ...common,
+    retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 },
+  })
 
   const fail = (method: string) => (e: RpcClientError) =>
     new CrmError({ cluster: cluster.name, method, code: e.code, reason: e.reason })
 
   /** Times the call, counts failures by code, and tags them with the cluster. */
-  const call = <A>(method: string, effect: Effect.Effect<A, RpcClientError>, expected?: (e: RpcClientError) => boolean) =>
-    Effect.gen(function* () {
+  const call = <A>(
+    method: string,
+    effect: Effect.Effect<A, RpcClientError>,
+    expected?: (e: RpcClientError) => boolean,
+  ) =>
+    Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       const seconds = Effect.map(Clock.currentTimeMillis, (now) => (now - started) / 1000)
       return yield* effect.pipe(
         Effect.tap(() => Effect.flatMap(seconds, (s) => recordCrmCall(cluster.name, method, s, undefined))),
-        Effect.tapError((e) => Effect.flatMap(seconds, (s) => recordCrmCall(cluster.name, method, s, expected?.(e) ? undefined : e.code))),
+        Effect.tapError((e) =>
+          Effect.flatMap(seconds, (s) => recordCrmCall(cluster.name, method, s, expected?.(e) ? undefined : e.code))
+        ),
         Effect.mapError(fail(method)),
       )
     }).pipe(Effect.withSpan(`Crm.${method}`, { attributes: { "oprc.cluster": cluster.name } }))
 
-  const toStatus = (method: string) => (s: crmv1.DeploymentUnitStatus | undefined): Effect.Effect<UnitStatus, CrmError> =>
-    s === undefined
-      ? Effect.fail(new CrmError({ cluster: cluster.name, method, code: "bad_response", reason: "the CRM sent no status" }))
-      : Effect.forEach(s.conditions, conditionFromProto).pipe(
-        Effect.map((conditions): UnitStatus => ({
-          unitId: s.unitId,
-          phase: protoEnum.phase.literalOr(s.phase, "Pending"),
-          conditions,
-          observedGeneration: Number(s.observedGeneration),
-          message: s.message,
-          functions: s.functions.map((f) => ({ function: f.function, desiredReplicas: f.desiredReplicas, readyReplicas: f.readyReplicas, message: f.message })),
-          nfr: s.recommendation === undefined ? undefined : {
-            recommendedReplicas: s.recommendation.replicas,
-            observedRps: s.recommendation.observedRps,
-            observedP99Ms: s.recommendation.observedP99Ms,
-            reason: s.recommendation.reason,
-          },
-        })),
-        Effect.mapError((e) => new CrmError({ cluster: cluster.name, method, code: "bad_response", reason: e.message })),
-      )
+  const toStatus =
+    (method: string) => (s: crmv1.DeploymentUnitStatus | undefined): Effect.Effect<UnitStatus, CrmError> =>
+      s === undefined
+        ? Effect.fail(
+          new CrmError({ cluster: cluster.name, method, code: "bad_response", reason: "the CRM sent no status" }),
+        )
+        : Effect.forEach(s.conditions, conditionFromProto).pipe(
+          Effect.map((conditions): UnitStatus => ({
+            unitId: s.unitId,
+            phase: protoEnum.phase.literalOr(s.phase, "Pending"),
+            conditions,
+            observedGeneration: Number(s.observedGeneration),
+            message: s.message,
+            functions: s.functions.map((f) => ({
+              function: f.function,
+              desiredReplicas: f.desiredReplicas,
+              readyReplicas: f.readyReplicas,
+              message: f.message,
+            })),
+            nfr: s.recommendation === undefined ? undefined : {
+              recommendedReplicas: s.recommendation.replicas,
+              observedRps: s.recommendation.observedRps,
+              observedP99Ms: s.recommendation.observedP99Ms,
+              reason: s.recommendation.reason,
+            },
+          })),
+          Effect.mapError((e) =>
+            new CrmError({ cluster: cluster.name, method, code: "bad_response", reason: e.message })
+          ),
+        )
 
   const notFound = (e: RpcClientError) => e.code === "not_found"
 
@@ -118,7 +146,8 @@ export const makeCrmClient = (cluster: ClusterConfig, options: OrchestrationConf
       call("ApplyDeploymentUnit", runtime.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) })).pipe(
         Effect.flatMap((r) => toStatus("ApplyDeploymentUnit")(r.status)),
       ),
-    remove: (unitId) => call("DeleteDeploymentUnit", runtime.deleteDeploymentUnit({ unitId })).pipe(Effect.map((r) => r.existed)),
+    remove: (unitId) =>
+      call("DeleteDeploymentUnit", runtime.deleteDeploymentUnit({ unitId })).pipe(Effect.map((r) => r.existed)),
     get: (unitId) =>
       call("GetDeploymentUnit", runtime.getDeploymentUnit({ unitId }), notFound).pipe(
         Effect.flatMap((r) => Effect.map(toStatus("GetDeploymentUnit")(r.status), Option.some)),

@@ -6,12 +6,12 @@ import {
   FailedPrecondition,
   type FieldViolation,
   NotFound,
+  orUnavailable,
   type Package,
+  storageUnavailable,
   type Unavailable,
   ValidationError,
   VersionConflict,
-  orUnavailable,
-  storageUnavailable,
 } from "@oprc/models"
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
@@ -36,54 +36,73 @@ type Errors = ValidationError | Unavailable
 export class Deployments extends Context.Service<Deployments, {
   readonly create: (input: Deployment) => Effect.Effect<Deployment, Errors | AlreadyExists>
   readonly get: (key: string) => Effect.Effect<Deployment, NotFound | Unavailable>
-  readonly list: (query: DeploymentQuery) => Effect.Effect<{ items: ReadonlyArray<Deployment>; nextCursor: string | undefined }, Errors>
+  readonly list: (
+    query: DeploymentQuery,
+  ) => Effect.Effect<{ items: ReadonlyArray<Deployment>; nextCursor: string | undefined }, Errors>
   /** expectedRevision 0/undefined = unconditional. */
-  readonly update: (input: Deployment, expectedRevision?: number) => Effect.Effect<Deployment, Errors | NotFound | VersionConflict | FailedPrecondition>
+  readonly update: (
+    input: Deployment,
+    expectedRevision?: number,
+  ) => Effect.Effect<Deployment, Errors | NotFound | VersionConflict | FailedPrecondition>
   /** Marks the deployment for deletion; units are removed from every cluster, then the record. */
   readonly delete: (key: string) => Effect.Effect<Deployment, NotFound | Unavailable>
   /** The deployment now and after every change; ends once it is deleted. */
   readonly watch: (key: string) => Stream.Stream<Deployment, NotFound | Unavailable>
   /** The deployments of a package that are not being deleted. */
-  readonly ofPackage: (name: string) => Effect.Effect<ReadonlyArray<{ readonly key: string; readonly classKey: string }>, Unavailable>
+  readonly ofPackage: (
+    name: string,
+  ) => Effect.Effect<ReadonlyArray<{ readonly key: string; readonly classKey: string }>, Unavailable>
   /** Rolls a package's new version out to its deployments (a new generation where units change). */
   readonly packageUpdated: (pkg: Package) => Effect.Effect<void, Unavailable>
 }>()("pm/Deployments") {
   static readonly layer = (options: OrchestrationConfig) =>
     Layer.effect(Deployments)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* PmStore
         const registry = yield* ClusterRegistry
         const reconciler = yield* Reconciler
 
         const view = (v: Versioned<DeploymentRecord>) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const doc = yield* store.statuses.get(v.key)
             const now = yield* Clock.currentTimeMillis
             const status = Option.isSome(doc) ? doc.value.value : initialStatus(v.value, now)
             const shown = v.value.deleting && status.phase !== "Deleting"
-              ? { ...status, phase: "Deleting" as const, reason: "DeletionRequested", message: "units are being removed" }
+              ? {
+                ...status,
+                phase: "Deleting" as const,
+                reason: "DeletionRequested",
+                message: "units are being removed",
+              }
               : status
             return deploymentView(v.value, v.revision, shown)
           })
 
         const read = (key: string) =>
           Effect.flatMap(store.deployments.get(key), (o) =>
-            Option.isSome(o) ? Effect.succeed(o.value) : Effect.fail(new NotFound({ resource: "deployment", name: key })))
+            Option.isSome(o)
+              ? Effect.succeed(o.value)
+              : Effect.fail(new NotFound({ resource: "deployment", name: key })))
 
         /** Validates a spec against its package and the clusters, and builds the record to store. */
         const prepare = (input: Deployment, previous: DeploymentRecord | undefined) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const pkg = yield* store.packages.get(input.packageName)
             if (Option.isNone(pkg)) {
               return yield* ValidationError.single("packageName", `package "${input.packageName}" does not exist`)
             }
             const resolved = resolveClass(pkg.value.value, input.classKey)
             if (resolved === undefined) {
-              return yield* ValidationError.single("classKey", `class "${input.classKey}" is not defined in package "${input.packageName}"`)
+              return yield* ValidationError.single(
+                "classKey",
+                `class "${input.classKey}" is not defined in package "${input.packageName}"`,
+              )
             }
             const names = new Set(registry.names)
             const violations: Array<FieldViolation> = Object.keys(input.clusterTemplates).flatMap((c) =>
-              names.has(c) ? [] : [{ path: `clusterTemplates[${JSON.stringify(c)}]`, message: `cluster "${c}" is not configured` }]
+              names.has(c)
+                ? []
+                : [{ path: `clusterTemplates[${JSON.stringify(c)}]`, message: `cluster "${c}" is not configured` }]
             )
             if (violations.length > 0) return yield* new ValidationError({ violations })
             const keepPlacement = previous !== undefined &&
@@ -112,49 +131,73 @@ export class Deployments extends Context.Service<Deployments, {
               generation: previous === undefined ? 1 : previous.generation,
               deleting: false,
             }
-            if (previous !== undefined && !sameDesiredState(previous, record)) return { ...record, generation: previous.generation + 1 }
+            if (previous !== undefined && !sameDesiredState(previous, record)) {
+              return { ...record, generation: previous.generation + 1 }
+            }
             return record
           })
 
         const placement = (input: Deployment) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             const clusters = yield* registry.list
-            const result = place(input, clusters.map((c) => ({
-              name: c.name,
-              availability: c.availability,
-              reachable: c.health === "Healthy" || c.health === "Degraded",
-            })))
+            const result = place(
+              input,
+              clusters.map((c) => ({
+                name: c.name,
+                availability: c.availability,
+                reachable: c.health === "Healthy" || c.health === "Degraded",
+              })),
+            )
             return result._tag === "Placed" ? result.clusters : yield* result.error
           })
 
         const dispatched = (key: string) =>
           Effect.andThen(reconciler.dispatch(key, options.dispatchWaitMs), Effect.flatMap(read(key), view))
 
-        const create = Effect.fn("Deployments.create")(function* (input: Deployment) {
+        const create = Effect.fn("Deployments.create")(function*(input: Deployment) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
           const record = yield* prepare(input, undefined)
           yield* store.deployments.create(input.key, record).pipe(
-            Effect.catchTag("AlreadyExists", () => Effect.fail(new AlreadyExists({ resource: "deployment", name: input.key }))),
+            Effect.catchTag(
+              "AlreadyExists",
+              () => Effect.fail(new AlreadyExists({ resource: "deployment", name: input.key })),
+            ),
           )
           // A package deleted between the check above and the create: undo, rather than leave an orphan.
           if (Option.isNone(yield* store.packages.get(input.packageName))) {
             yield* store.deployments.delete(input.key).pipe(Effect.catchTag("VersionConflict", () => Effect.void))
             return yield* ValidationError.single("packageName", `package "${input.packageName}" was deleted meanwhile`)
           }
-          yield* Effect.logInfo(`deployment ${input.key} accepted: ${input.packageName}.${input.classKey} on ${record.deployment.placedClusters.join(", ")}`)
+          yield* Effect.logInfo(
+            `deployment ${input.key} accepted: ${input.packageName}.${input.classKey} on ${
+              record.deployment.placedClusters.join(", ")
+            }`,
+          )
           return yield* dispatched(input.key).pipe(
             // Deleted again already (by another client): say what was accepted.
-            Effect.catchTag("NotFound", () => Effect.succeed(deploymentView(record, 0n, initialStatus(record, record.deployment.createdAt ?? 0)))),
+            Effect.catchTag(
+              "NotFound",
+              () => Effect.succeed(deploymentView(record, 0n, initialStatus(record, record.deployment.createdAt ?? 0))),
+            ),
           )
         })
 
-        const update = Effect.fn("Deployments.update")(function* (input: Deployment, expectedRevision?: number) {
+        const update = Effect.fn("Deployments.update")(function*(input: Deployment, expectedRevision?: number) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
           const current = yield* read(input.key)
-          if (current.value.deleting) return yield* new FailedPrecondition({ reason: `deployment "${input.key}" is being deleted` })
-          const expected = expectedRevision === undefined || expectedRevision === 0 ? current.revision : BigInt(expectedRevision)
+          if (current.value.deleting) {
+            return yield* new FailedPrecondition({ reason: `deployment "${input.key}" is being deleted` })
+          }
+          const expected = expectedRevision === undefined || expectedRevision === 0
+            ? current.revision
+            : BigInt(expectedRevision)
           if (expected !== current.revision) {
-            return yield* new VersionConflict({ resource: "deployment", name: input.key, expected: String(expected), actual: String(current.revision) })
+            return yield* new VersionConflict({
+              resource: "deployment",
+              name: input.key,
+              expected: String(expected),
+              actual: String(current.revision),
+            })
           }
           const next = yield* prepare(input, current.value)
           yield* store.deployments.update(input.key, next, expected).pipe(
@@ -164,7 +207,7 @@ export class Deployments extends Context.Service<Deployments, {
         })
 
         const markDeleting = (key: string): Effect.Effect<Versioned<DeploymentRecord>, NotFound | Unavailable> =>
-          orUnavailable(Effect.gen(function* () {
+          orUnavailable(Effect.gen(function*() {
             const current = yield* read(key)
             if (current.value.deleting) return current
             const next = { ...current.value, deleting: true, generation: current.value.generation + 1 }
@@ -174,14 +217,14 @@ export class Deployments extends Context.Service<Deployments, {
             Effect.catchTag("VersionConflict", () => markDeleting(key)),
           )
 
-        const remove = Effect.fn("Deployments.delete")(function* (key: string) {
+        const remove = Effect.fn("Deployments.delete")(function*(key: string) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": key })
           const marked = yield* markDeleting(key)
           yield* Effect.logInfo(`deployment ${key}: deletion requested`)
           return yield* dispatched(key).pipe(Effect.catchTag("NotFound", () => view(marked)))
         })
 
-        const list = Effect.fn("Deployments.list")(function* (q: DeploymentQuery) {
+        const list = Effect.fn("Deployments.list")(function*(q: DeploymentQuery) {
           const limit = yield* pageLimit(q.limit)
           const page = yield* filteredPage(store.deployments.list, { limit, cursor: q.cursor }, ({ value: r }) =>
             (q.packageName === undefined || q.packageName === "" || r.deployment.packageName === q.packageName) &&
@@ -192,20 +235,32 @@ export class Deployments extends Context.Service<Deployments, {
         })
 
         const watch = (key: string): Stream.Stream<Deployment, NotFound | Unavailable> => {
-          const mine = <A>(c: Change<A>) => (c._tag === "Put" ? c.item.key : c.key) === key
+          const mine = <A>(c: Change<A>) =>
+            (c._tag === "Put" ? c.item.key : c.key) === key
           const current = store.deployments.get(key).pipe(
-            Effect.flatMap((o) => (Option.isSome(o) ? Effect.map(view(o.value), Option.some) : Effect.succeed(Option.none<Deployment>()))),
+            Effect.flatMap((
+              o,
+            ) => (Option.isSome(o)
+              ? Effect.map(view(o.value), Option.some)
+              : Effect.succeed(Option.none<Deployment>()))
+            ),
           )
           // Subscribe before reading, so no change between the read and the stream is missed.
-          return Stream.unwrap(orUnavailable(Effect.gen(function* () {
+          return Stream.unwrap(orUnavailable(Effect.gen(function*() {
             const statuses = yield* store.statuses.subscribe()
             const specs = yield* store.deployments.subscribe()
             const first = yield* Effect.flatMap(read(key), view)
-            const changes = Stream.merge(statuses.pipe(Stream.filter(mine)), specs.pipe(Stream.filter(mine))).pipe(Stream.mapEffect(() => current))
+            const changes = Stream.merge(statuses.pipe(Stream.filter(mine)), specs.pipe(Stream.filter(mine))).pipe(
+              Stream.mapEffect(() =>
+                current
+              ),
+            )
             return Stream.concat(Stream.make(Option.some(first)), changes).pipe(
               Stream.takeWhile((o): o is Option.Some<Deployment> => Option.isSome(o)),
               Stream.map((o) => o.value),
-              Stream.changesWith((a, b) => a.revision === b.revision && statusFingerprint(a.status!) === statusFingerprint(b.status!)),
+              Stream.changesWith((a, b) =>
+                a.revision === b.revision && statusFingerprint(a.status!) === statusFingerprint(b.status!)
+              ),
               Stream.mapError((e): NotFound | Unavailable => (e instanceof StorageError ? storageUnavailable(e) : e)),
             )
           })))
@@ -215,11 +270,16 @@ export class Deployments extends Context.Service<Deployments, {
           orUnavailable(listAll(store.deployments.list)).pipe(
             // Cursors here are the store's own: a rejected one is a bug.
             Effect.catchTag("ValidationError", (e) => Effect.die(e)),
-            Effect.map((all) => all.filter((d) => d.value.deployment.packageName === name && !d.value.deleting).map((d) => ({ key: d.key, classKey: d.value.deployment.classKey }))),
+            Effect.map((all) =>
+              all.filter((d) => d.value.deployment.packageName === name && !d.value.deleting).map((d) => ({
+                key: d.key,
+                classKey: d.value.deployment.classKey,
+              }))
+            ),
           )
 
         const refresh = (key: string, pkg: Package): Effect.Effect<void, Unavailable> =>
-          orUnavailable(Effect.gen(function* () {
+          orUnavailable(Effect.gen(function*() {
             const current = yield* store.deployments.get(key)
             if (Option.isNone(current) || current.value.value.deleting) return
             const record = current.value.value
@@ -241,7 +301,10 @@ export class Deployments extends Context.Service<Deployments, {
           watch,
           ofPackage,
           packageUpdated: (pkg) =>
-            Effect.flatMap(ofPackage(pkg.name), (ds) => Effect.forEach(ds, (d) => refresh(d.key, pkg), { discard: true })),
+            Effect.flatMap(
+              ofPackage(pkg.name),
+              (ds) => Effect.forEach(ds, (d) => refresh(d.key, pkg), { discard: true }),
+            ),
         }
       }),
     )

@@ -20,7 +20,7 @@ export class Reconciler extends Context.Service<Reconciler, {
 }>()("pm/Reconciler") {
   static readonly layer = (options: OrchestrationConfig) =>
     Layer.effect(Reconciler)(
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const store = yield* PmStore
         const registry = yield* ClusterRegistry
         const pass = makeReconcile(store, registry)
@@ -33,7 +33,7 @@ export class Reconciler extends Context.Service<Reconciler, {
         })
 
         const outcomeOf = (key: string, result: PassResult) =>
-          Effect.gen(function* () {
+          Effect.gen(function*() {
             if (result.gone) phases.delete(key)
             else if (result.phase !== undefined) phases.set(key, result.phase)
             yield* publishPhases
@@ -43,7 +43,7 @@ export class Reconciler extends Context.Service<Reconciler, {
             return Outcome.retry("a cluster or the storage did not answer")
           })
 
-        const allKeys = Effect.gen(function* () {
+        const allKeys = Effect.gen(function*() {
           const keys: Array<string> = []
           let cursor: string | undefined
           do {
@@ -56,9 +56,18 @@ export class Reconciler extends Context.Service<Reconciler, {
 
         // Retries: 200 ms, 400 ms, ... (jittered) capped by the resync period, which would come anyway.
         const queue = yield* makeController(
-          { name: "pm-deployments", workers: options.workers, resyncMs: options.resyncMs, backoff: { baseMs: 200, maxMs: options.resyncMs },
-            span: { name: "Reconciler.reconcile", keyAttribute: "oprc.deployment" } },
-          (key) => pass(key).pipe(Effect.tapCause(() => recordPass("error")), Effect.flatMap((result) => outcomeOf(key, result))),
+          {
+            name: "pm-deployments",
+            workers: options.workers,
+            resyncMs: options.resyncMs,
+            backoff: { baseMs: 200, maxMs: options.resyncMs },
+            span: { name: "Reconciler.reconcile", keyAttribute: "oprc.deployment" },
+          },
+          (key) =>
+            pass(key).pipe(
+              Effect.tapCause(() => recordPass("error")),
+              Effect.flatMap((result) => outcomeOf(key, result)),
+            ),
           allKeys,
         )
         const enqueueAll = Effect.flatMap(allKeys, (keys) => Effect.forEach(keys, queue.enqueue, { discard: true }))

@@ -30,19 +30,27 @@ const describe = (cs: ReadonlyArray<Candidate>) =>
 export const place = (
   spec: { readonly targetClusters: ReadonlyArray<string>; readonly nfr: { readonly availability: number } },
   clusters: ReadonlyArray<Candidate>,
-): { readonly _tag: "Placed"; readonly clusters: ReadonlyArray<string> } | { readonly _tag: "Refused"; readonly error: ValidationError } => {
+): { readonly _tag: "Placed"; readonly clusters: ReadonlyArray<string> } | {
+  readonly _tag: "Refused"
+  readonly error: ValidationError
+} => {
   const known = new Set(clusters.map((c) => c.name))
   const configured = clusters.length === 0 ? "no clusters are configured" : `configured: ${[...known].join(", ")}`
   if (spec.targetClusters.length > 0) {
     const violations: Array<FieldViolation> = spec.targetClusters.flatMap((name, i) =>
-      known.has(name) ? [] : [{ path: `targetClusters[${i}]`, message: `cluster "${name}" is not configured (${configured})` }]
+      known.has(name)
+        ? []
+        : [{ path: `targetClusters[${i}]`, message: `cluster "${name}" is not configured (${configured})` }]
     )
     return violations.length > 0
       ? { _tag: "Refused", error: new ValidationError({ violations }) }
       : { _tag: "Placed", clusters: spec.targetClusters }
   }
   if (clusters.length === 0) {
-    return { _tag: "Refused", error: ValidationError.single("targetClusters", `cannot place automatically: ${configured}`) }
+    return {
+      _tag: "Refused",
+      error: ValidationError.single("targetClusters", `cannot place automatically: ${configured}`),
+    }
   }
   const ranked = [...clusters].sort((a, b) => effective(b) - effective(a) || a.name.localeCompare(b.name))
   const target = spec.nfr.availability
@@ -57,7 +65,9 @@ export const place = (
     _tag: "Refused",
     error: ValidationError.single(
       "nfr.availability",
-      `${target} cannot be met: all ${ranked.length} configured cluster(s) together reach ${best.toFixed(6)} (${describe(ranked)}); lower the target or name targetClusters explicitly`,
+      `${target} cannot be met: all ${ranked.length} configured cluster(s) together reach ${best.toFixed(6)} (${
+        describe(ranked)
+      }); lower the target or name targetClusters explicitly`,
     ),
   }
 }

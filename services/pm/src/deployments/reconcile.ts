@@ -44,7 +44,12 @@ const transient = (reason: string) => reason === "CircuitOpen" || reason === "Cr
 
 export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegistry["Service"]) => {
   /** The entry after the CRM reported `s` for the generation it acknowledged. */
-  const observed = (entry: ClusterDeploymentStatus, s: UnitStatus, acked: number, now: number): ClusterDeploymentStatus => ({
+  const observed = (
+    entry: ClusterDeploymentStatus,
+    s: UnitStatus,
+    acked: number,
+    now: number,
+  ): ClusterDeploymentStatus => ({
     ...entry,
     acknowledgedGeneration: Math.max(acked, s.observedGeneration),
     phase: s.phase,
@@ -60,7 +65,12 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
   const failed = (entry: ClusterDeploymentStatus, e: CrmError, generation: number): ClusterDeploymentStatus => {
     const reason = reasonOf(e)
     const acked = entry.acknowledgedGeneration
-    const at = (phase: DeploymentPhase, why: string): ClusterDeploymentStatus => ({ ...entry, phase, reason: why, message: e.reason })
+    const at = (phase: DeploymentPhase, why: string): ClusterDeploymentStatus => ({
+      ...entry,
+      phase,
+      reason: why,
+      message: e.reason,
+    })
     if (reason === "Rejected") return at("Failed", reason)
     if (acked === 0) return at("Pending", reason)
     if (acked < generation) return at("Deploying", `UpdatePending/${reason}`)
@@ -70,10 +80,15 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
 
   /** Brings one placed cluster to the record's generation. */
   const sync = (record: DeploymentRecord, entry: ClusterDeploymentStatus, now: number) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const client = registry.client(entry.cluster)
       if (client === undefined) {
-        return { ...entry, phase: "Failed" as const, reason: "UnknownCluster", message: `cluster "${entry.cluster}" is not in the PM's configuration` }
+        return {
+          ...entry,
+          phase: "Failed" as const,
+          reason: "UnknownCluster",
+          message: `cluster "${entry.cluster}" is not in the PM's configuration`,
+        }
       }
       const apply = (from: ClusterDeploymentStatus) =>
         client.apply(unitFor(record, entry.cluster)).pipe(
@@ -85,14 +100,17 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
       if (current._tag === "Failure") return failed(entry, current.failure, record.generation)
       // The CRM lost the unit (or holds an older generation, e.g. restored from a backup): send it again.
       if (Option.isNone(current.success) || current.success.value.observedGeneration < record.generation) {
-        return yield* apply({ ...entry, acknowledgedGeneration: Option.isNone(current.success) ? 0 : current.success.value.observedGeneration })
+        return yield* apply({
+          ...entry,
+          acknowledgedGeneration: Option.isNone(current.success) ? 0 : current.success.value.observedGeneration,
+        })
       }
       return observed(entry, current.success.value, record.generation, now)
     })
 
   /** Removes the unit from a cluster that is no longer wanted; undefined once it is gone. */
   const retire = (entry: ClusterDeploymentStatus) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const client = registry.client(entry.cluster)
       if (client === undefined) {
         yield* Effect.logWarning(`dropping unit ${entry.unitId}: cluster "${entry.cluster}" is no longer configured`)
@@ -100,7 +118,12 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
       }
       const removed = yield* Effect.result(client.remove(entry.unitId))
       if (removed._tag === "Success") return undefined
-      return { ...entry, phase: "Deleting" as const, reason: `DeletePending/${reasonOf(removed.failure)}`, message: removed.failure.reason }
+      return {
+        ...entry,
+        phase: "Deleting" as const,
+        reason: `DeletePending/${reasonOf(removed.failure)}`,
+        message: removed.failure.reason,
+      }
     })
 
   const writeStatus = (key: string, status: DeploymentStatus, revision: bigint | undefined) =>
@@ -112,7 +135,7 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
     e.acknowledgedGeneration >= generation && (e.phase === "Running" || e.phase === "Failed" || e.phase === "Degraded")
 
   const pass = (key: string) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const spec = yield* store.deployments.get(key)
       const doc: Option.Option<Versioned<DeploymentStatus>> = yield* store.statuses.get(key)
       if (Option.isNone(spec)) {
@@ -151,7 +174,9 @@ export const makeReconcile = (store: PmStore["Service"], registry: ClusterRegist
         return { outcome: "done", phase: undefined, gone: true } satisfies PassResult
       }
       const current = next.filter((e) => targets.includes(e.cluster))
-      const outcome: Outcome = next.some((e) => !targets.includes(e.cluster)) || current.some((e) => transient(e.reason.split("/").pop() ?? ""))
+      const outcome: Outcome = next.some((e) => !targets.includes(e.cluster)) || current.some((e) =>
+          transient(e.reason.split("/").pop() ?? "")
+        )
         ? "retry"
         : current.every((e) => settledPhase(e, record.generation))
         ? "done"

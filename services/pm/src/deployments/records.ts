@@ -3,9 +3,9 @@ import {
   Class,
   type Deployment,
   Deployment as DeploymentSchema,
-  deploymentUnitId,
   type DeploymentStatus,
   type DeploymentUnit,
+  deploymentUnitId,
   Function as FunctionSchema,
   type Package,
 } from "@oprc/models"
@@ -66,6 +66,7 @@ export const deploymentView = (record: DeploymentRecord, revision: bigint, statu
 
 /** Did the part of the desired state that reaches CRMs change? (Otherwise no new generation.) */
 export const sameDesiredState = (a: DeploymentRecord, b: DeploymentRecord): boolean => {
-  const units = (r: DeploymentRecord) => JSON.stringify(r.deployment.placedClusters.map((c) => ({ ...unitFor(r, c), generation: 0 })))
+  const units = (r: DeploymentRecord) =>
+    JSON.stringify(r.deployment.placedClusters.map((c) => ({ ...unitFor(r, c), generation: 0 })))
   return units(a) === units(b)
 }

@@ -1,4 +1,9 @@
-import { type ClusterDeploymentStatus, type DeploymentPhase, type DeploymentStatus, deploymentUnitId } from "@oprc/models"
+import {
+  type ClusterDeploymentStatus,
+  type DeploymentPhase,
+  type DeploymentStatus,
+  deploymentUnitId,
+} from "@oprc/models"
 import type { DeploymentRecord } from "./records"
 
 /**
@@ -76,5 +81,4 @@ export const statusFingerprint = (s: DeploymentStatus): string =>
   JSON.stringify({ ...s, updatedAt: 0, clusters: s.clusters.map((c) => ({ ...c, lastContact: 0 })) })
 
 /** The status of a deployment the reconciler has not looked at yet. */
-export const initialStatus = (record: DeploymentRecord, now: number): DeploymentStatus =>
-  aggregate(record, [], now)
+export const initialStatus = (record: DeploymentRecord, now: number): DeploymentStatus => aggregate(record, [], now)

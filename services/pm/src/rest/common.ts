@@ -12,12 +12,18 @@ export const param = (request: RestRequest, ...names: ReadonlyArray<string>): st
 }
 
 /** A non-negative integer query parameter, or a 400 naming it. */
-export const intParam = (request: RestRequest, name: string, ...aliases: ReadonlyArray<string>): Effect.Effect<number | undefined, ValidationError> => {
+export const intParam = (
+  request: RestRequest,
+  name: string,
+  ...aliases: ReadonlyArray<string>
+): Effect.Effect<number | undefined, ValidationError> => {
   const raw = param(request, name, ...aliases)
   if (raw === undefined || raw === "") return Effect.succeed(undefined)
   return /^[0-9]{1,15}$/.test(raw)
     ? Effect.succeed(Number(raw))
-    : Effect.fail(ValidationError.single(name, `expected a non-negative integer, got ${JSON.stringify(raw.slice(0, 40))}`))
+    : Effect.fail(
+      ValidationError.single(name, `expected a non-negative integer, got ${JSON.stringify(raw.slice(0, 40))}`),
+    )
 }
 
 export const boolParam = (request: RestRequest, name: string): Effect.Effect<boolean, ValidationError> => {
@@ -36,13 +42,18 @@ export const listParam = (request: RestRequest, name: string): ReadonlyArray<str
  * the `revision` the client read and sent back in the body (0 / absent = unconditional).
  */
 export const expectedRevision = (request: RestRequest, bodyRevision: number): Effect.Effect<number, ValidationError> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const fromQuery = yield* intParam(request, "expectedRevision", "expected_revision")
     if (fromQuery !== undefined) return fromQuery
     const ifMatch = request.headers.get("if-match")
     if (ifMatch !== null) {
       const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(ifMatch)
-      if (m === null) return yield* ValidationError.single("If-Match", `expected a revision such as "12", got ${JSON.stringify(ifMatch.slice(0, 40))}`)
+      if (m === null) {
+        return yield* ValidationError.single(
+          "If-Match",
+          `expected a revision such as "12", got ${JSON.stringify(ifMatch.slice(0, 40))}`,
+        )
+      }
       return Number(m[1])
     }
     return bodyRevision

@@ -1,5 +1,5 @@
 import { Duration, Effect, Option, Stream } from "effect"
-import { type Deployment, decodeDeployment, DeploymentPhase, encodeDeployment, ValidationError } from "@oprc/models"
+import { decodeDeployment, type Deployment, DeploymentPhase, encodeDeployment, ValidationError } from "@oprc/models"
 import { json, readBody, type RestRequest, route } from "@oprc/rpc"
 import type { Deployments } from "../deployments/Deployments"
 import type { Packages } from "../packages/Packages"
@@ -20,10 +20,12 @@ const phases: ReadonlyArray<string> = DeploymentPhase.literals
 export const deploymentRoutes = (deployments: Deployments["Service"], packages: Packages["Service"]) => {
   const resolved = withReferences(packages)
   const waitFor = (request: RestRequest, key: string) =>
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const phase = param(request, "waitFor")
       if (phase === undefined || phase === "") return yield* deployments.get(key)
-      if (!phases.includes(phase)) return yield* ValidationError.single("waitFor", `expected one of ${phases.join(", ")}`)
+      if (!phases.includes(phase)) {
+        return yield* ValidationError.single("waitFor", `expected one of ${phases.join(", ")}`)
+      }
       const timeout = Math.min((yield* intParam(request, "timeoutMs")) ?? 30_000, MAX_WAIT_MS)
       const reached = yield* deployments.watch(key).pipe(
         Stream.filter((d: Deployment) => d.status?.phase === phase),
@@ -37,7 +39,7 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
 
   return [
     route("GET", "/api/v1/deployments", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const page = yield* deployments.list({
           packageName: param(request, "packageName", "package_name"),
           classKey: param(request, "classKey", "class_key"),
@@ -46,38 +48,43 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
           cursor: param(request, "cursor"),
         })
         const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
-        return json(200, { items: items.map(toJson), ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }) })
+        return json(200, {
+          items: items.map(toJson),
+          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
+        })
       })),
     route("POST", "/api/v1/deployments", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const created = yield* deployments.create(yield* decodeBody(request))
         return { status: 201, body: toJson(created), headers: { location: `/api/v1/deployments/${created.key}` } }
       })),
     route("GET", "/api/v1/deployments/:key", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const key = yield* checkName("key", pathParam(request, "key"))
         return json(200, toJson(yield* resolved(yield* waitFor(request, key))))
       })),
     ...(["POST", "PUT"] as const).map((method) =>
       route(method, "/api/v1/deployments/:key", (request) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const key = yield* checkName("key", pathParam(request, "key"))
           const input = yield* decodeBody(request)
           if (input.key !== key) return yield* ValidationError.single("key", `must be "${key}", the key in the path`)
           const updated = yield* deployments.update(input, yield* expectedRevision(request, input.revision))
           return json(200, toJson(updated))
-        }))),
+        }))
+    ),
     route("DELETE", "/api/v1/deployments/:key", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const deleted = yield* deployments.delete(yield* checkName("key", pathParam(request, "key")))
         // Accepted: units are being removed; GET shows Deleting until the deployment is gone (404).
         return json(202, toJson(deleted))
       })),
     ...["cluster-mappings", "env-mappings"].map((alias) =>
       route("GET", `/api/v1/deployments/:key/${alias}`, (request) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const d = yield* deployments.get(yield* checkName("key", pathParam(request, "key")))
           return json(200, Object.fromEntries((d.status?.clusters ?? []).map((c) => [c.cluster, c.unitId])))
-        }))),
+        }))
+    ),
   ]
 }

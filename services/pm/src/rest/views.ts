@@ -27,10 +27,19 @@ export const clusterRoutes = (registry: ClusterRegistry["Service"]) => [
       json(200, {
         healthy: cs.filter((c) => c.health === "Healthy").length,
         total: cs.length,
-        clusters: cs.map((c) => ({ name: c.name, health: c.health, breaker: c.breaker, availability: c.availability, message: c.message })),
+        clusters: cs.map((c) => ({
+          name: c.name,
+          health: c.health,
+          breaker: c.breaker,
+          availability: c.availability,
+          message: c.message,
+        })),
       }))),
-  route("GET", "/api/v1/clusters/:name", (request) =>
-    Effect.map(registry.get(pathParam(request, "name")), (c) => json(200, clusterJson(c)))),
+  route(
+    "GET",
+    "/api/v1/clusters/:name",
+    (request) => Effect.map(registry.get(pathParam(request, "name")), (c) => json(200, clusterJson(c))),
+  ),
 ]
 
 const encodeClass = Schema.encodeSync(Class)
@@ -47,21 +56,38 @@ export const catalogRoutes = (packages: Packages["Service"]) => {
       limit,
       cursor: param(request, "cursor", "pageToken"),
     }))
-  const page = <A>(items: ReadonlyArray<A>, next: string | undefined) => json(200, { items, ...(next === undefined ? {} : { nextCursor: next }) })
+  const page = <A>(items: ReadonlyArray<A>, next: string | undefined) =>
+    json(200, { items, ...(next === undefined ? {} : { nextCursor: next }) })
   return [
     route("GET", "/api/v1/classes", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const q = yield* query(request)
         const all = yield* packages.all
         const p = yield* catalogPage(catalogClasses(all, q.packageName), q)
-        return page(p.items.map((c) => ({ globalKey: c.globalKey, packageName: c.packageName, packageVersion: c.packageVersion, class: encodeClass(c.cls) })), p.nextCursor)
+        return page(
+          p.items.map((c) => ({
+            globalKey: c.globalKey,
+            packageName: c.packageName,
+            packageVersion: c.packageVersion,
+            class: encodeClass(c.cls),
+          })),
+          p.nextCursor,
+        )
       })),
     route("GET", "/api/v1/functions", (request) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const q = yield* query(request)
         const all = yield* packages.all
         const p = yield* catalogPage(catalogFunctions(all, q.packageName), q)
-        return page(p.items.map((f) => ({ globalKey: f.globalKey, packageName: f.packageName, packageVersion: f.packageVersion, function: encodeFunction(f.function) })), p.nextCursor)
+        return page(
+          p.items.map((f) => ({
+            globalKey: f.globalKey,
+            packageName: f.packageName,
+            packageVersion: f.packageVersion,
+            function: encodeFunction(f.function),
+          })),
+          p.nextCursor,
+        )
       })),
   ]
 }

@@ -8,18 +8,24 @@ import { Packages } from "../packages/Packages"
 /** oprc.pm.v1.CatalogService: classes and functions of every stored package, in pages. */
 export const catalogRpc = rpcService(
   pmv1.CatalogService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const packages = yield* Packages
     return {
       listClasses: (req: pmv1.ListClassesRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const page = yield* catalogPage(catalogClasses(yield* packages.all, req.packageName), req)
-          return { classes: page.items.map((c) => ({ ...c, cls: classToProto(c.cls) })), nextCursor: page.nextCursor ?? "" }
+          return {
+            classes: page.items.map((c) => ({ ...c, cls: classToProto(c.cls) })),
+            nextCursor: page.nextCursor ?? "",
+          }
         }),
       listFunctions: (req: pmv1.ListFunctionsRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const page = yield* catalogPage(catalogFunctions(yield* packages.all, req.packageName), req)
-          return { functions: page.items.map((f) => ({ ...f, function: functionToProto(f.function) })), nextCursor: page.nextCursor ?? "" }
+          return {
+            functions: page.items.map((f) => ({ ...f, function: functionToProto(f.function) })),
+            nextCursor: page.nextCursor ?? "",
+          }
         }),
     }
   }),

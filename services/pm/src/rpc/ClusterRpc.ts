@@ -33,10 +33,11 @@ const toProto = (c: ClusterState) => ({
 /** oprc.pm.v1.ClusterService: the configured clusters with health, breaker state and availability. */
 export const clusterRpc = rpcService(
   pmv1.ClusterService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const registry = yield* ClusterRegistry
     return {
-      listClusters: (_req: pmv1.ListClustersRequest) => Effect.map(registry.list, (cs) => ({ clusters: cs.map(toProto) })),
+      listClusters: (_req: pmv1.ListClustersRequest) =>
+        Effect.map(registry.list, (cs) => ({ clusters: cs.map(toProto) })),
       getCluster: (req: pmv1.GetClusterRequest) => Effect.map(registry.get(req.name), (c) => ({ cluster: toProto(c) })),
     }
   }),

@@ -10,7 +10,7 @@ import { checkName } from "./names"
 /** oprc.pm.v1.DeploymentService, including the WatchDeployment status stream. */
 export const deploymentRpc = rpcService(
   pmv1.DeploymentService,
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const deployments = yield* Deployments
     const resolved = withReferences(yield* Packages)
     const decode = (msg: pmv1.CreateDeploymentRequest["deployment"]) =>
@@ -22,15 +22,19 @@ export const deploymentRpc = rpcService(
       Effect.mapError(effect, (e) => (e instanceof ValidationError ? prefixViolations("deployment")(e) : e))
     return {
       createDeployment: (req: pmv1.CreateDeploymentRequest) =>
-        Effect.gen(function* () {
-          return { deployment: deploymentToProto(yield* within(Effect.flatMap(decode(req.deployment), deployments.create))) }
+        Effect.gen(function*() {
+          return {
+            deployment: deploymentToProto(yield* within(Effect.flatMap(decode(req.deployment), deployments.create))),
+          }
         }),
       getDeployment: (req: pmv1.GetDeploymentRequest) =>
-        Effect.gen(function* () {
-          return { deployment: deploymentToProto(yield* resolved(yield* deployments.get(yield* checkName("key", req.key)))) }
+        Effect.gen(function*() {
+          return {
+            deployment: deploymentToProto(yield* resolved(yield* deployments.get(yield* checkName("key", req.key)))),
+          }
         }),
       listDeployments: (req: pmv1.ListDeploymentsRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const page = yield* deployments.list({
             packageName: req.packageName,
             classKey: req.classKey,
@@ -42,17 +46,23 @@ export const deploymentRpc = rpcService(
           return { deployments: items.map(deploymentToProto), nextCursor: page.nextCursor ?? "" }
         }),
       updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
-        Effect.gen(function* () {
-          const updated = yield* within(Effect.flatMap(decode(req.deployment), (d) => deployments.update(d, Number(req.expectedRevision))))
+        Effect.gen(function*() {
+          const updated = yield* within(
+            Effect.flatMap(decode(req.deployment), (d) => deployments.update(d, Number(req.expectedRevision))),
+          )
           return { deployment: deploymentToProto(updated) }
         }),
       deleteDeployment: (req: pmv1.DeleteDeploymentRequest) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           return { deployment: deploymentToProto(yield* deployments.delete(yield* checkName("key", req.key))) }
         }),
       watchDeployment: (req: pmv1.WatchDeploymentRequest) =>
-        Stream.unwrap(Effect.map(checkName("key", req.key), (key) =>
-          deployments.watch(key).pipe(Stream.mapEffect((d) => Effect.map(resolved(d), (r) => ({ deployment: deploymentToProto(r) })))))),
+        Stream.unwrap(
+          Effect.map(checkName("key", req.key), (key) =>
+            deployments.watch(key).pipe(Stream.mapEffect((d) =>
+              Effect.map(resolved(d), (r) => ({ deployment: deploymentToProto(r) }))
+            ))),
+        ),
     }
   }),
 )

@@ -5,4 +5,6 @@ import { dnsLabelMessage, isDnsLabel, ValidationError } from "@oprc/models"
 export const checkName = (field: string, value: string): Effect.Effect<string, ValidationError> =>
   isDnsLabel(value)
     ? Effect.succeed(value)
-    : Effect.fail(ValidationError.single(field, value === "" ? "is required" : `${JSON.stringify(value)} ${dnsLabelMessage}`))
+    : Effect.fail(
+      ValidationError.single(field, value === "" ? "is required" : `${JSON.stringify(value)} ${dnsLabelMessage}`),
+    )

@@ -1,5 +1,12 @@
 import { Context, Effect, Layer } from "effect"
-import { configuredStore, ControlPlaneStore, type Backend, type DocumentCollection, Kinds, type StorageError } from "@oprc/cp-storage"
+import {
+  type Backend,
+  configuredStore,
+  ControlPlaneStore,
+  type DocumentCollection,
+  Kinds,
+  type StorageError,
+} from "@oprc/cp-storage"
 import { DeploymentStatus, Package, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
@@ -18,7 +25,7 @@ export class PmStore extends Context.Service<PmStore, {
   readonly backend: Backend
 }>()("pm/PmStore") {
   static readonly layer: Layer.Layer<PmStore, never, ControlPlaneStore | Health> = Layer.effect(PmStore)(
-    Effect.gen(function* () {
+    Effect.gen(function*() {
       const store = yield* ControlPlaneStore
       const health = yield* Health
       yield* health.register(`storage (${store.backend})`, store.ready)
@@ -33,7 +40,8 @@ export class PmStore extends Context.Service<PmStore, {
 }
 
 /** The backend chosen by configuration: SQLite (default), etcd, or memory. */
-export const storageLayer = (config: StorageConfig): Layer.Layer<ControlPlaneStore, StorageError> => configuredStore(config)
+export const storageLayer = (config: StorageConfig): Layer.Layer<ControlPlaneStore, StorageError> =>
+  configuredStore(config)
 
 /** A storage conflict named after the resource clients know ("package", not the collection "packages"). */
 export const renamed = (e: VersionConflict, resource: string): VersionConflict =>

@@ -23,7 +23,7 @@ export const filteredPage = <A, E>(
   options: { readonly prefix?: string | undefined; readonly limit: number; readonly cursor?: string | undefined },
   keep: (doc: Versioned<A>) => boolean,
 ): Effect.Effect<{ readonly items: ReadonlyArray<Versioned<A>>; readonly nextCursor: string | undefined }, E> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const items: Array<Versioned<A>> = []
     let cursor = options.cursor === "" ? undefined : options.cursor
     for (;;) {
@@ -36,7 +36,7 @@ export const filteredPage = <A, E>(
 
 /** Every document (all pages). */
 export const listAll = <A, E>(list: (options: ListOptions) => Effect.Effect<Page<A>, E>, prefix?: string) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const items: Array<Versioned<A>> = []
     let cursor: string | undefined
     do {

@@ -49,9 +49,11 @@ export const loadKubeConfig = (conn: KubeConnection): k8s.KubeConfig => {
   else kc.loadFromFile(conn.kubeconfig)
   const server = kc.getCurrentCluster()?.server ?? ""
   if (server === "" || server.includes("undefined")) {
-    throw new Error(conn.kubeconfig === undefined
-      ? "driver.kubernetes.kubeconfig is not set and this is not a pod (KUBERNETES_SERVICE_HOST/PORT are unset): give --kubeconfig FILE"
-      : `the kubeconfig ${conn.kubeconfig} has no current cluster`)
+    throw new Error(
+      conn.kubeconfig === undefined
+        ? "driver.kubernetes.kubeconfig is not set and this is not a pod (KUBERNETES_SERVICE_HOST/PORT are unset): give --kubeconfig FILE"
+        : `the kubeconfig ${conn.kubeconfig} has no current cluster`,
+    )
   }
   return kc
 }
@@ -73,41 +75,74 @@ export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string, identity =
     namespace,
     /** Server-side apply with a field manager; `force` takes over fields another manager set (a controller owns its children). */
     apply: (obj: KObject, fieldManager: string, force = true) =>
-      call(() => objects.patch(obj as unknown as k8s.KubernetesObject, undefined, undefined, fieldManager, force, k8s.PatchStrategy.ServerSideApply) as unknown as Promise<KObject>),
+      call(() =>
+        objects.patch(
+          obj as unknown as k8s.KubernetesObject,
+          undefined,
+          undefined,
+          fieldManager,
+          force,
+          k8s.PatchStrategy.ServerSideApply,
+        ) as unknown as Promise<KObject>
+      ),
     read: async (apiVersion: string, kind: string, name: string): Promise<KObject | undefined> => {
       try {
-        return await call(() => objects.read({ apiVersion, kind, metadata: { name, namespace } }) as unknown as Promise<KObject>)
+        return await call(() =>
+          objects.read({ apiVersion, kind, metadata: { name, namespace } }) as unknown as Promise<KObject>
+        )
       } catch (e) {
         if (e instanceof KubeCallError && e.code === 404) return undefined
         throw e
       }
     },
     list: (apiVersion: string, kind: string, labelSelector?: string) =>
-      call(() => objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector)).then((l) => l.items as unknown as Array<KObject>),
+      call(() => objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector))
+        .then((l) => l.items as unknown as Array<KObject>),
     /** A list with its resourceVersion (for a reflector). */
     listRaw: (apiVersion: string, kind: string, labelSelector?: string) =>
-      call(() => objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector)) as unknown as Promise<{ items: Array<KObject>; metadata?: { resourceVersion?: string } }>,
+      call(() =>
+        objects.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector)
+      ) as unknown as Promise<{ items: Array<KObject>; metadata?: { resourceVersion?: string } }>,
     remove: async (apiVersion: string, kind: string, name: string, propagationPolicy = "Background"): Promise<void> => {
       try {
-        await call(() => objects.delete({ apiVersion, kind, metadata: { name, namespace } }, undefined, undefined, undefined, undefined, propagationPolicy))
+        await call(() =>
+          objects.delete(
+            { apiVersion, kind, metadata: { name, namespace } },
+            undefined,
+            undefined,
+            undefined,
+            undefined,
+            propagationPolicy,
+          )
+        )
       } catch (e) {
         if (!(e instanceof KubeCallError && e.code === 404)) throw e
       }
     },
-    listRecords: (plural: string) => call(() => custom.listNamespacedCustomObject(cr(plural))) as Promise<k8s.KubernetesListObject<KObject & k8s.KubernetesObject>>,
+    listRecords: (plural: string) =>
+      call(() => custom.listNamespacedCustomObject(cr(plural))) as Promise<
+        k8s.KubernetesListObject<KObject & k8s.KubernetesObject>
+      >,
     /** Status through the status subresource (server-side apply, the controller's field manager). */
     applyRecordStatus: (name: string, status: unknown) =>
       call(() =>
         custom.patchNamespacedCustomObjectStatus({
-          ...cr("deploymentrecords"), name,
+          ...cr("deploymentrecords"),
+          name,
           body: { apiVersion: API_VERSION, kind: "DeploymentRecord", metadata: { name }, status },
-          fieldManager: CONTROLLER_MANAGER, force: true,
+          fieldManager: CONTROLLER_MANAGER,
+          force: true,
         }, ssa)
       ),
     /** A merge patch guarded by resourceVersion (409 when the record changed meanwhile: retried by the queue). */
     setFinalizers: (name: string, resourceVersion: string, finalizers: ReadonlyArray<string>) =>
       call(() =>
-        custom.patchNamespacedCustomObject({ ...cr("deploymentrecords"), name, body: { metadata: { resourceVersion, finalizers } }, fieldManager: CONTROLLER_MANAGER }, merge)
+        custom.patchNamespacedCustomObject({
+          ...cr("deploymentrecords"),
+          name,
+          body: { metadata: { resourceVersion, finalizers } },
+          fieldManager: CONTROLLER_MANAGER,
+        }, merge)
       ),
     event: (involved: KObject, type: "Normal" | "Warning", reason: string, message: string) => {
       const now = new Date()
@@ -116,11 +151,22 @@ export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string, identity =
           namespace,
           body: {
             metadata: { generateName: `${involved.metadata.name}.`, namespace },
-            involvedObject: { apiVersion: involved.apiVersion, kind: involved.kind, name: involved.metadata.name, namespace, uid: involved.metadata.uid as string },
-            type, reason, message: message.slice(0, 1024),
+            involvedObject: {
+              apiVersion: involved.apiVersion,
+              kind: involved.kind,
+              name: involved.metadata.name,
+              namespace,
+              uid: involved.metadata.uid as string,
+            },
+            type,
+            reason,
+            message: message.slice(0, 1024),
             source: { component: "oprc-crm", host: identity },
-            firstTimestamp: now, lastTimestamp: now, count: 1,
-            reportingComponent: "oprc.dev/crm", reportingInstance: identity,
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+            reportingComponent: "oprc.dev/crm",
+            reportingInstance: identity,
           },
         })
       )
@@ -134,7 +180,8 @@ export const makeKubeClient = (kc: k8s.KubeConfig, namespace: string, identity =
       }
     },
     createLease: (lease: k8s.V1Lease) => call(() => coordination.createNamespacedLease({ namespace, body: lease })),
-    replaceLease: (lease: k8s.V1Lease) => call(() => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
+    replaceLease: (lease: k8s.V1Lease) =>
+      call(() => coordination.replaceNamespacedLease({ name: lease.metadata!.name!, namespace, body: lease })),
     version: () => call(() => version.getCode()),
   }
 }

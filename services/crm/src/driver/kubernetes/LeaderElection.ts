@@ -19,10 +19,12 @@ const micro = (d: Date) => d.toISOString().replace("Z", "000Z")
  * than the duration. A holder that cannot renew within the duration stops leading by itself.
  */
 export const runLeaderElection = (kube: KubeClient, options: LeaderElectionOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     let leader = false
     let lastRenew = 0
-    const set = (next: boolean) => (next === leader ? Effect.void : Effect.suspend(() => ((leader = next), options.onChange(next))))
+    const set = (
+      next: boolean,
+    ) => (next === leader ? Effect.void : Effect.suspend(() => ((leader = next), options.onChange(next))))
     const seconds = Math.max(1, Math.ceil(options.leaseDurationMs / 1000))
 
     const attempt = Effect.tryPromise(async (): Promise<boolean> => {
@@ -30,9 +32,16 @@ export const runLeaderElection = (kube: KubeClient, options: LeaderElectionOptio
       const lease = await kube.readLease(options.leaseName)
       if (lease === undefined) {
         await kube.createLease({
-          apiVersion: "coordination.k8s.io/v1", kind: "Lease",
+          apiVersion: "coordination.k8s.io/v1",
+          kind: "Lease",
           metadata: { name: options.leaseName, namespace: kube.namespace },
-          spec: { holderIdentity: options.identity, leaseDurationSeconds: seconds, acquireTime: micro(now) as never, renewTime: micro(now) as never, leaseTransitions: 0 },
+          spec: {
+            holderIdentity: options.identity,
+            leaseDurationSeconds: seconds,
+            acquireTime: micro(now) as never,
+            renewTime: micro(now) as never,
+            leaseTransitions: 0,
+          },
         })
         return true
       }
@@ -56,9 +65,11 @@ export const runLeaderElection = (kube: KubeClient, options: LeaderElectionOptio
       return true
     })
 
-    const step = Effect.gen(function* () {
+    const step = Effect.gen(function*() {
       // Bounded: a hung API call must not keep a holder leading past its lease.
-      const result = yield* Effect.result(attempt.pipe(Effect.timeout(Math.max(100, Math.floor(options.leaseDurationMs / 2)))))
+      const result = yield* Effect.result(
+        attempt.pipe(Effect.timeout(Math.max(100, Math.floor(options.leaseDurationMs / 2)))),
+      )
       const now = Date.now()
       if (result._tag === "Success" && result.success) {
         lastRenew = now

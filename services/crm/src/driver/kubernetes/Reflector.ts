@@ -60,7 +60,11 @@ export const makeReflector = (
     if (stopped) return
     let gone = false
     try {
-      abort = await watch.watch(path, { resourceVersion, allowWatchBookmarks: true, ...(labelSelector === undefined ? {} : { labelSelector }) }, (type, obj: KObject & { code?: number }) => {
+      abort = await watch.watch(path, {
+        resourceVersion,
+        allowWatchBookmarks: true,
+        ...(labelSelector === undefined ? {} : { labelSelector }),
+      }, (type, obj: KObject & { code?: number }) => {
         if (type === "BOOKMARK") {
           resourceVersion = (obj.metadata?.resourceVersion as string | undefined) ?? resourceVersion
           return
@@ -76,7 +80,10 @@ export const makeReflector = (
         handlers.changed(obj, type as "ADDED" | "MODIFIED" | "DELETED")
       }, (err) => {
         if (stopped) return
-        if (gone || (err as { statusCode?: number; code?: number } | undefined)?.statusCode === 410 || String(err ?? "").includes("410")) void relist()
+        if (
+          gone || (err as { statusCode?: number; code?: number } | undefined)?.statusCode === 410 ||
+          String(err ?? "").includes("410")
+        ) void relist()
         else if (err === null || err === undefined) void rewatch()
         else failed(() => void rewatch())
       })

@@ -28,7 +28,11 @@ export const RecordFunction = Schema.Struct({
   type: opt(Schema.Literals(["CUSTOM", "BUILTIN", "MACRO", "LOGICAL", "BATCH"])),
   image: opt(Str.annotate({ description: "container image (relative names get the environment's registry)" })),
   port: opt(NonNegative.annotate({ description: "container port; 0 = 8080" })),
-  concurrency: opt(NonNegative.annotate({ description: "invocations in flight per replica (Knative containerConcurrency); 0 = unlimited" })),
+  concurrency: opt(
+    NonNegative.annotate({
+      description: "invocations in flight per replica (Knative containerConcurrency); 0 = unlimited",
+    }),
+  ),
   minScale: opt(NonNegative),
   maxScale: opt(NonNegative.annotate({ description: "0 = no upper bound" })),
   resources: opt(Resources),
@@ -72,9 +76,19 @@ export const DeploymentRecordSpec = Schema.Struct({
     availability: opt(Schema.Finite),
   })),
   enforcement: opt(Schema.Literals(["OFF", "OBSERVE", "ENFORCE"])),
-  template: opt(Str.annotate({ description: "knative, k8s-deployment, job, a DeploymentTemplate's name, or empty: chosen from the NFRs" })),
-  scale: opt(Schema.Record(Str, NonNegative).annotate({ description: "function key -> replicas set by the NFR enforcer (its own field manager), clamped to the bounds" })),
-  scaleUnitGeneration: opt(NonNegative.annotate({ description: "the unitGeneration the scale map was set for; ignored for any other" })),
+  template: opt(
+    Str.annotate({
+      description: "knative, k8s-deployment, job, a DeploymentTemplate's name, or empty: chosen from the NFRs",
+    }),
+  ),
+  scale: opt(
+    Schema.Record(Str, NonNegative).annotate({
+      description: "function key -> replicas set by the NFR enforcer (its own field manager), clamped to the bounds",
+    }),
+  ),
+  scaleUnitGeneration: opt(
+    NonNegative.annotate({ description: "the unitGeneration the scale map was set for; ignored for any other" }),
+  ),
   environment: opt(Str.annotate({ description: "EnvironmentConfig name (default: default)" })),
 })
 export type DeploymentRecordSpec = typeof DeploymentRecordSpec.Type
@@ -94,7 +108,9 @@ export const DeploymentRecordStatus = Schema.Struct({
   phase: opt(Str),
   template: opt(Str.annotate({ description: "the template in use" })),
   templateReason: opt(Str.annotate({ description: "why that template was chosen" })),
-  children: opt(Schema.Array(Str).annotate({ description: "the objects the controller applied: apiVersion/kind/name" })),
+  children: opt(
+    Schema.Array(Str).annotate({ description: "the objects the controller applied: apiVersion/kind/name" }),
+  ),
   conditions: opt(Schema.Array(Condition)),
   functions: opt(Schema.Array(Schema.Struct({
     function: Str,
@@ -107,7 +123,9 @@ export const DeploymentRecordStatus = Schema.Struct({
 export type DeploymentRecordStatus = typeof DeploymentRecordStatus.Type
 
 export const DeploymentTemplateSpec = Schema.Struct({
-  base: Schema.Literals(["knative", "k8s-deployment", "job"]).annotate({ description: "the built-in renderer this template configures" }),
+  base: Schema.Literals(["knative", "k8s-deployment", "job"]).annotate({
+    description: "the built-in renderer this template configures",
+  }),
   description: opt(Str),
   selection: opt(Schema.Struct({
     priority: opt(Int.annotate({ description: "added to the score when the criteria match" })),
@@ -149,8 +167,12 @@ interface CrdDef {
 
 const crdDefs: ReadonlyArray<CrdDef> = [
   {
-    kind: "DeploymentRecord", plural: "deploymentrecords", singular: "deploymentrecord", shortNames: ["drec"],
-    spec: DeploymentRecordSpec, status: DeploymentRecordStatus,
+    kind: "DeploymentRecord",
+    plural: "deploymentrecords",
+    singular: "deploymentrecord",
+    shortNames: ["drec"],
+    spec: DeploymentRecordSpec,
+    status: DeploymentRecordStatus,
     columns: [
       { name: "Class", type: "string", jsonPath: ".spec.class.key" },
       { name: "Template", type: "string", jsonPath: ".status.template" },
@@ -160,12 +182,22 @@ const crdDefs: ReadonlyArray<CrdDef> = [
     ],
   },
   {
-    kind: "DeploymentTemplate", plural: "deploymenttemplates", singular: "deploymenttemplate", shortNames: ["dtpl"],
+    kind: "DeploymentTemplate",
+    plural: "deploymenttemplates",
+    singular: "deploymenttemplate",
+    shortNames: ["dtpl"],
     spec: DeploymentTemplateSpec,
-    columns: [{ name: "Base", type: "string", jsonPath: ".spec.base" }, { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" }],
+    columns: [{ name: "Base", type: "string", jsonPath: ".spec.base" }, {
+      name: "Age",
+      type: "date",
+      jsonPath: ".metadata.creationTimestamp",
+    }],
   },
   {
-    kind: "EnvironmentConfig", plural: "environmentconfigs", singular: "environmentconfig", shortNames: ["envcfg"],
+    kind: "EnvironmentConfig",
+    plural: "environmentconfigs",
+    singular: "environmentconfig",
+    shortNames: ["envcfg"],
     spec: EnvironmentConfigSpec,
     columns: [
       { name: "Registry", type: "string", jsonPath: ".spec.imageRegistry" },
@@ -205,7 +237,14 @@ export const crdManifests = (): ReadonlyArray<Record<string, unknown>> =>
     spec: {
       group: GROUP,
       scope: "Namespaced",
-      names: { kind: d.kind, plural: d.plural, singular: d.singular, listKind: `${d.kind}List`, shortNames: [...d.shortNames], categories: ["oprc"] },
+      names: {
+        kind: d.kind,
+        plural: d.plural,
+        singular: d.singular,
+        listKind: `${d.kind}List`,
+        shortNames: [...d.shortNames],
+        categories: ["oprc"],
+      },
       versions: [{
         name: VERSION,
         served: true,

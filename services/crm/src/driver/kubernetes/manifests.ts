@@ -51,7 +51,8 @@ export const generatedFiles = (): Record<string, string> => {
     const name = (crd.metadata as { name: string }).name
     out[`deploy/crds/${name}.yaml`] = header + stringify(crd, { lineWidth: 0 })
   }
-  out["deploy/rbac/namespace.yaml"] = header + stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: RBAC_NAMESPACE } }, { lineWidth: 0 })
+  out["deploy/rbac/namespace.yaml"] = header +
+    stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name: RBAC_NAMESPACE } }, { lineWidth: 0 })
   out["deploy/rbac/rbac.yaml"] = header + rbacManifests().map((m) => stringify(m, { lineWidth: 0 })).join("---\n")
   return out
 }

@@ -2,9 +2,17 @@ import type { EnvironmentConfigSpec } from "./crds"
 import type { KObject } from "./templates"
 
 /** ODGM itself, when the EnvironmentConfig asks for it: a StatefulSet (NATS-backed) and its Service, owned by the EnvironmentConfig. */
-export const renderOdgm = (env: { name: string; namespace: string; uid: string; spec: EnvironmentConfigSpec }): Array<KObject> => {
+export const renderOdgm = (
+  env: { name: string; namespace: string; uid: string; spec: EnvironmentConfigSpec },
+): Array<KObject> => {
   const labels = { "app.kubernetes.io/managed-by": "oprc-crm", "app.kubernetes.io/name": "oprc-odgm" }
-  const owner = [{ apiVersion: "oprc.dev/v1alpha1", kind: "EnvironmentConfig", name: env.name, uid: env.uid, controller: true }]
+  const owner = [{
+    apiVersion: "oprc.dev/v1alpha1",
+    kind: "EnvironmentConfig",
+    name: env.name,
+    uid: env.uid,
+    controller: true,
+  }]
   return [
     {
       apiVersion: "v1",

@@ -5,7 +5,14 @@ import type { DeploymentRecordSpec, DeploymentTemplateSpec, EnvironmentConfigSpe
 export interface KObject {
   apiVersion: string
   kind: string
-  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: Array<Record<string, unknown>>; [k: string]: unknown }
+  metadata: {
+    name: string
+    namespace?: string
+    labels?: Record<string, string>
+    annotations?: Record<string, string>
+    ownerReferences?: Array<Record<string, unknown>>
+    [k: string]: unknown
+  }
   spec?: any
   status?: any
   [k: string]: unknown
@@ -15,7 +22,13 @@ const BUILTIN_TEMPLATES = ["knative", "k8s-deployment", "job"] as const
 export type TemplateBase = (typeof BUILTIN_TEMPLATES)[number]
 
 export type Selection =
-  | { readonly ok: true; readonly base: TemplateBase; readonly name: string; readonly reason: string; readonly custom?: DeploymentTemplateSpec }
+  | {
+    readonly ok: true
+    readonly base: TemplateBase
+    readonly name: string
+    readonly reason: string
+    readonly custom?: DeploymentTemplateSpec
+  }
   | { readonly ok: false; readonly reason: string }
 
 const isBuiltin = (s: string): s is TemplateBase => (BUILTIN_TEMPLATES as ReadonlyArray<string>).includes(s)
@@ -32,9 +45,19 @@ export const selectTemplate = (
 ): Selection => {
   const explicit = spec.template ?? ""
   if (explicit !== "") {
-    if (isBuiltin(explicit)) return { ok: true, base: explicit, name: explicit, reason: `template ${explicit} requested by the deployment` }
+    if (isBuiltin(explicit)) {
+      return { ok: true, base: explicit, name: explicit, reason: `template ${explicit} requested by the deployment` }
+    }
     const custom = templates.get(explicit)
-    if (custom !== undefined) return { ok: true, base: custom.base, name: explicit, reason: `DeploymentTemplate ${explicit} (base ${custom.base}) requested by the deployment`, custom }
+    if (custom !== undefined) {
+      return {
+        ok: true,
+        base: custom.base,
+        name: explicit,
+        reason: `DeploymentTemplate ${explicit} (base ${custom.base}) requested by the deployment`,
+        custom,
+      }
+    }
     const known = [...BUILTIN_TEMPLATES, ...templates.keys()].join(", ")
     return { ok: false, reason: `unknown template "${explicit}" (known: ${known})` }
   }
@@ -46,25 +69,40 @@ export const selectTemplate = (
     job: { score: 0, why: [] },
   }
   if (fns.some((f) => f.type === "BATCH")) scores.job = { score: 10, why: ["batch functions run to completion"] }
-  if (fns.some((f) => (f.minScale ?? 0) === 0)) scores.knative.score += 3, scores.knative.why.push("minScale 0 asks for scale to zero")
+  if (fns.some((f) => (f.minScale ?? 0) === 0)) {
+    scores.knative.score += 3, scores.knative.why.push("minScale 0 asks for scale to zero")
+  }
   if (fns.some((f) => (f.maxScale ?? 0) === 0 || (f.maxScale ?? 0) >= 4 * Math.max(1, f.minScale ?? 0))) {
     scores.knative.score += 1, scores.knative.why.push("a wide scale range (bursty load)")
   }
   if ((nfr.maxLatencyP99Ms ?? 0) > 0 && fns.every((f) => (f.minScale ?? 0) >= 1)) {
-    scores["k8s-deployment"].score += 3, scores["k8s-deployment"].why.push(`latency-sensitive (p99 <= ${nfr.maxLatencyP99Ms} ms) and always warm`)
+    scores["k8s-deployment"].score += 3,
+      scores["k8s-deployment"].why.push(`latency-sensitive (p99 <= ${nfr.maxLatencyP99Ms} ms) and always warm`)
   }
-  if (env.knativeInstalled === false) scores.knative = { score: -1, why: ["Knative is not installed in this environment"] }
+  if (env.knativeInstalled === false) {
+    scores.knative = { score: -1, why: ["Knative is not installed in this environment"] }
+  }
   for (const [name, t] of templates) {
     const sel = t.selection
     if (sel === undefined) continue
-    const matches = (sel.functionTypes === undefined || fns.some((f) => sel.functionTypes!.includes(f.type ?? "CUSTOM"))) &&
+    const matches = (sel.functionTypes === undefined || fns.some((f) =>
+      sel.functionTypes!.includes(f.type ?? "CUSTOM")
+    )) &&
       (sel.minScaleZero === undefined || sel.minScaleZero === fns.some((f) => (f.minScale ?? 0) === 0)) &&
       (sel.latencySensitive === undefined || sel.latencySensitive === (nfr.maxLatencyP99Ms ?? 0) > 0)
     if (matches && (sel.priority ?? 0) > Math.max(...Object.values(scores).map((s) => s.score))) {
-      return { ok: true, base: t.base, name, reason: `DeploymentTemplate ${name} matches (priority ${sel.priority})`, custom: t }
+      return {
+        ok: true,
+        base: t.base,
+        name,
+        reason: `DeploymentTemplate ${name} matches (priority ${sel.priority})`,
+        custom: t,
+      }
     }
   }
-  const best = (Object.entries(scores) as Array<[TemplateBase, { score: number; why: Array<string> }]>).sort((a, b) => b[1].score - a[1].score)[0]!
+  const best = (Object.entries(scores) as Array<[TemplateBase, { score: number; why: Array<string> }]>).sort((a, b) =>
+    b[1].score - a[1].score
+  )[0]!
   return { ok: true, base: best[0], name: best[0], reason: `chosen from the NFRs: ${best[1].why.join("; ")}` }
 }
 
@@ -99,7 +137,9 @@ export const RECORD_LABEL = "oprc.dev/record"
 const FUNCTION_LABEL = "oprc.dev/function"
 
 /** A label value naming the record (names can be 253 long, label values 63). */
-export const recordLabel = (name: string) => (name.length <= 63 ? name : `h-${createHash("sha256").update(name).digest("hex").slice(0, 20)}`)
+export const recordLabel = (
+  name: string,
+) => (name.length <= 63 ? name : `h-${createHash("sha256").update(name).digest("hex").slice(0, 20)}`)
 
 const labelsOf = (ctx: RenderContext, fn: RecordFunction): Record<string, string> => ({
   ...(ctx.selection.custom?.labels ?? {}),
@@ -134,7 +174,9 @@ const imageOf = (fn: RecordFunction, env: EnvironmentConfigSpec) => {
   if (image === "" || registry === "") return image
   const first = image.split("/")[0]!
   // "nginx" or "team/app" are relative; "ghcr.io/x" (a host with a dot or port) is not.
-  return first.includes(".") || first.includes(":") || first === "localhost" ? image : `${registry.replace(/\/$/, "")}/${image}`
+  return first.includes(".") || first.includes(":") || first === "localhost"
+    ? image
+    : `${registry.replace(/\/$/, "")}/${image}`
 }
 
 const resourcesOf = (fn: RecordFunction, env: EnvironmentConfigSpec) => {
@@ -142,9 +184,16 @@ const resourcesOf = (fn: RecordFunction, env: EnvironmentConfigSpec) => {
     const v = fn.resources?.[k] ?? env.resources?.[k] ?? ""
     return v === "" ? undefined : v
   }
-  const requests = Object.fromEntries(Object.entries({ cpu: pick("cpuRequest"), memory: pick("memoryRequest") }).filter(([, v]) => v !== undefined))
-  const limits = Object.fromEntries(Object.entries({ cpu: pick("cpuLimit"), memory: pick("memoryLimit") }).filter(([, v]) => v !== undefined))
-  return { ...(Object.keys(requests).length > 0 ? { requests } : {}), ...(Object.keys(limits).length > 0 ? { limits } : {}) }
+  const requests = Object.fromEntries(
+    Object.entries({ cpu: pick("cpuRequest"), memory: pick("memoryRequest") }).filter(([, v]) => v !== undefined),
+  )
+  const limits = Object.fromEntries(
+    Object.entries({ cpu: pick("cpuLimit"), memory: pick("memoryLimit") }).filter(([, v]) => v !== undefined),
+  )
+  return {
+    ...(Object.keys(requests).length > 0 ? { requests } : {}),
+    ...(Object.keys(limits).length > 0 ? { limits } : {}),
+  }
 }
 
 const container = (ctx: RenderContext, fn: RecordFunction, withProbe: boolean) => {
@@ -169,7 +218,9 @@ const container = (ctx: RenderContext, fn: RecordFunction, withProbe: boolean) =
 
 const podSpec = (ctx: RenderContext, fn: RecordFunction, extra: Record<string, unknown> = {}) => ({
   containers: [container(ctx, fn, true)],
-  ...(ctx.env.nodeSelector !== undefined && Object.keys(ctx.env.nodeSelector).length > 0 ? { nodeSelector: ctx.env.nodeSelector } : {}),
+  ...(ctx.env.nodeSelector !== undefined && Object.keys(ctx.env.nodeSelector).length > 0
+    ? { nodeSelector: ctx.env.nodeSelector }
+    : {}),
   ...extra,
 })
 
@@ -187,7 +238,10 @@ const renderDeployment = (ctx: RenderContext, fn: PlannedFunction): Array<KObjec
   const max = (fn.maxScale ?? 0) === 0 ? Math.max(replicas, 100) : Math.max(replicas, fn.maxScale!)
   const autoscaled = max > replicas
   const name = childName(ctx.record.name, fn.key)
-  const selector = { [RECORD_LABEL]: recordLabel(ctx.record.name), "app.kubernetes.io/name": labelsOf(ctx, fn)["app.kubernetes.io/name"]! }
+  const selector = {
+    [RECORD_LABEL]: recordLabel(ctx.record.name),
+    "app.kubernetes.io/name": labelsOf(ctx, fn)["app.kubernetes.io/name"]!,
+  }
   const out: Array<KObject> = [
     {
       apiVersion: "apps/v1",
@@ -219,7 +273,14 @@ const renderDeployment = (ctx: RenderContext, fn: PlannedFunction): Array<KObjec
         scaleTargetRef: target,
         minReplicaCount: replicas,
         maxReplicaCount: max,
-        triggers: [{ type: "prometheus", metadata: { serverAddress: ctx.env.prometheusUrl ?? "http://prometheus:9090", query: requestsMetric(ctx, fn), threshold: String(rps) } }],
+        triggers: [{
+          type: "prometheus",
+          metadata: {
+            serverAddress: ctx.env.prometheusUrl ?? "http://prometheus:9090",
+            query: requestsMetric(ctx, fn),
+            threshold: String(rps),
+          },
+        }],
       },
     })
   } else {
@@ -231,7 +292,10 @@ const renderDeployment = (ctx: RenderContext, fn: PlannedFunction): Array<KObjec
         scaleTargetRef: target,
         minReplicas: replicas,
         maxReplicas: max,
-        metrics: [{ type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } } }],
+        metrics: [{
+          type: "Resource",
+          resource: { name: "cpu", target: { type: "Utilization", averageUtilization: 70 } },
+        }],
       },
     })
   }
@@ -285,8 +349,15 @@ const plannedFunctions = (spec: DeploymentRecordSpec): Array<PlannedFunction> =>
 }
 
 /** Every child of a record for the selected template, per function. */
-export const renderChildren = (ctx: RenderContext, generation: number): Array<{ fn: PlannedFunction; objects: Array<KObject> }> =>
+export const renderChildren = (
+  ctx: RenderContext,
+  generation: number,
+): Array<{ fn: PlannedFunction; objects: Array<KObject> }> =>
   plannedFunctions(ctx.spec).map((fn) => ({
     fn,
-    objects: ctx.selection.base === "knative" ? renderKnative(ctx, fn) : ctx.selection.base === "job" ? renderJob(ctx, fn, generation) : renderDeployment(ctx, fn),
+    objects: ctx.selection.base === "knative"
+      ? renderKnative(ctx, fn)
+      : ctx.selection.base === "job"
+      ? renderJob(ctx, fn, generation)
+      : renderDeployment(ctx, fn),
   }))

@@ -7,7 +7,16 @@ import { makeLifecycle } from "./Lifecycle"
 import { logFile, rotateIfLarge } from "./logs"
 import { OdgmCollections } from "./OdgmCollections"
 import { Processes } from "./Processes"
-import { boundFunctions, clampReplicas, collectionFor, desiredReplicas, type FunctionPlan, globalClass, knownTemplates, planFunction } from "./spec"
+import {
+  boundFunctions,
+  clampReplicas,
+  collectionFor,
+  desiredReplicas,
+  type FunctionPlan,
+  globalClass,
+  knownTemplates,
+  planFunction,
+} from "./spec"
 import { conditionsOf, type ReplicaState, slot, times, type UnitRuntime } from "./state"
 
 export interface ProcessDriverOptions {
@@ -26,7 +35,7 @@ export interface ProcessDriverOptions {
  * Processes, ODGM, the store and time are services, so tests swap any of them.
  */
 const makeProcessDriver = (options: ProcessDriverOptions) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const scope = yield* Scope.Scope
     const odgm = yield* OdgmCollections
     const processes = yield* Processes
@@ -38,33 +47,65 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
 
     const scaleOverrides = (unit: DeploymentUnit) =>
       store.scale.get(unit.id).pipe(
-        Effect.map((o) => (Option.isSome(o) && o.value.value.generation === unit.generation ? o.value.value.replicas : {})),
+        Effect.map((
+          o,
+        ) => (Option.isSome(o) && o.value.value.generation === unit.generation ? o.value.value.replicas : {})),
         Effect.catch(() => Effect.succeed({} as Record<string, number>)),
       )
 
-    const observe = (rt: UnitRuntime, unit: DeploymentUnit, plans: ReadonlyArray<FunctionPlan>, overrides: Record<string, number>, t: number): UnitObservation => {
+    const observe = (
+      rt: UnitRuntime,
+      unit: DeploymentUnit,
+      plans: ReadonlyArray<FunctionPlan>,
+      overrides: Record<string, number>,
+      t: number,
+    ): UnitObservation => {
       const crashLooping: Array<string> = []
       const rollingOut: Array<string> = []
       let wait: number | undefined
       const functions = plans.map((p): FunctionObservation => {
-        if (p.kind === "external") return { function: p.fn.key, desiredReplicas: 1, readyReplicas: 1, urls: [p.url], message: "" }
-        if (p.kind === "invalid") return { function: p.fn.key, desiredReplicas: 0, readyReplicas: 0, urls: [], message: p.reason }
+        if (p.kind === "external") {
+          return { function: p.fn.key, desiredReplicas: 1, readyReplicas: 1, urls: [p.url], message: "" }
+        }
+        if (p.kind === "invalid") {
+          return { function: p.fn.key, desiredReplicas: 0, readyReplicas: 0, urls: [], message: p.reason }
+        }
         const desired = desiredReplicas(p.fn, overrides[p.fn.key])
-        const ready = [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.phase === "ready").sort((a, b) => a.index - b.index)
+        const ready = [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.phase === "ready").sort((a, b) =>
+          a.index - b.index
+        )
         const h = healthOf(rt, p.fn.key)
-        if (ready.length >= desired) h.lastError = ""
+        if (ready.length >= desired) {
+          h.lastError = ""
+        }
         const recent = h.exits.filter((e) => t - e < cfg.crashLoopWindowMs)
         if (ready.length < desired && recent.length >= cfg.crashLoopCount) {
           const window = `${Math.round(cfg.crashLoopWindowMs / 1000)} s`
-          crashLooping.push(`function \`${p.fn.key}\`: \`${p.argv.join(" ")}\` failed ${times(recent.length)} in ${window}: ${h.lastError.replace(`function \`${p.fn.key}\`: `, "")}`)
+          crashLooping.push(
+            `function \`${p.fn.key}\`: \`${p.argv.join(" ")}\` failed ${times(recent.length)} in ${window}: ${
+              h.lastError.replace(`function \`${p.fn.key}\`: `, "")
+            }`,
+          )
         }
-        if (ready.length < desired && h.nextStartAt > t) wait = Math.min(wait ?? Infinity, h.nextStartAt - t)
+        if (ready.length < desired && h.nextStartAt > t) {
+          wait = Math.min(wait ?? Infinity, h.nextStartAt - t)
+        }
         const outdated = [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.specHash !== p.specHash).length
         if (outdated > 0) {
-          rollingOut.push(`function \`${p.fn.key}\`: ${desired - outdated}/${desired} replicas on generation ${unit.generation}, the rest serve until their replacement is ready`)
+          rollingOut.push(
+            `function \`${p.fn.key}\`: ${
+              desired - outdated
+            }/${desired} replicas on generation ${unit.generation}, the rest serve until their replacement is ready`,
+          )
           if (h.nextStartAt > t) wait = Math.min(wait ?? Infinity, h.nextStartAt - t)
         }
-        return { function: p.fn.key, desiredReplicas: desired, readyReplicas: ready.length, urls: ready.map((r) => r.url), message: h.lastError }
+        return {
+          function: p.fn.key,
+          desiredReplicas: desired,
+          readyReplicas: ready.length,
+          urls: ready.map((r) => r.url),
+          message: h.lastError,
+        }
       })
       return {
         unitId: unit.id,
@@ -77,21 +118,26 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
     }
 
     const reconcile = (unit: DeploymentUnit) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const rt = runtimeOf(unit.id)
         rt.unit = unit
         const t = yield* now
         const plans = boundFunctions(unit).map((f) => planFunction(unit, f, cfg.workDir))
         const invalid = plans.filter((p) => p.kind === "invalid")
         rt.fatal = !knownTemplates.includes(unit.template)
-          ? { reason: "UnknownTemplate", message: `template "${unit.template}" is not known to the process driver (known: process)` }
+          ? {
+            reason: "UnknownTemplate",
+            message: `template "${unit.template}" is not known to the process driver (known: process)`,
+          }
           : invalid.length > 0
           ? { reason: "InvalidFunction", message: invalid.map((p) => p.reason).join("; ") }
           : undefined
         const overrides = yield* scaleOverrides(unit)
         const wanted = new Map<string, number>()
         if (rt.fatal === undefined) {
-          for (const p of plans) if (p.kind === "process") wanted.set(p.fn.key, desiredReplicas(p.fn, overrides[p.fn.key]))
+          for (const p of plans) {
+            if (p.kind === "process") wanted.set(p.fn.key, desiredReplicas(p.fn, overrides[p.fn.key]))
+          }
         }
         // Replicas no longer wanted (scale-in, changed spec, removed function, unrunnable unit) leave the routes first.
         const drained: Array<ReplicaState> = []
@@ -109,7 +155,8 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
         for (const [key, next] of rt.surge) {
           const plan = processPlan(next.fn)
           const current = rt.replicas.get(key)
-          const useless = plan === undefined || next.index >= (wanted.get(next.fn) ?? 0) || next.specHash !== plan.specHash ||
+          const useless = plan === undefined || next.index >= (wanted.get(next.fn) ?? 0) ||
+            next.specHash !== plan.specHash ||
             (current !== undefined && current.specHash === plan.specHash)
           if (useless) drained.push(next)
         }
@@ -145,14 +192,24 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
         for (const p of plans) {
           if (p.kind === "external") urls.set(p.fn.key, [p.url])
           if (p.kind === "process") {
-            urls.set(p.fn.key, [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.phase === "ready").sort((a, b) => a.index - b.index).map((r) => r.url))
+            urls.set(
+              p.fn.key,
+              [...rt.replicas.values()].filter((r) => r.fn === p.fn.key && r.phase === "ready").sort((a, b) =>
+                a.index - b.index
+              ).map((r) => r.url),
+            )
           }
         }
         const collection = collectionFor(unit, urls)
         const fingerprint = JSON.stringify(collection)
         if (fingerprint !== rt.applied) {
           yield* odgm.apply(collection).pipe(
-            Effect.mapError((e) => new DriverError({ unitId: unit.id, reason: `cannot apply collection ${collection.name} to ODGM at ${odgm.url} (${e.code}): ${e.reason}` })),
+            Effect.mapError((e) =>
+              new DriverError({
+                unitId: unit.id,
+                reason: `cannot apply collection ${collection.name} to ODGM at ${odgm.url} (${e.code}): ${e.reason}`,
+              })
+            ),
           )
           rt.applied = fingerprint
         }
@@ -162,13 +219,20 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
       }).pipe(Effect.withSpan("ProcessDriver.reconcile", { attributes: { "oprc.unit": unit.id } }))
 
     const remove = (unitId: string, last?: DeploymentUnit) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const rt = runtimes.get(unitId) ?? (last === undefined ? undefined : runtimeOf(unitId))
         if (rt === undefined) return
         if (rt.unit === undefined && last !== undefined) rt.unit = last
         if (rt.unit !== undefined) {
           yield* odgm.remove(globalClass(rt.unit)).pipe(
-            Effect.mapError((e) => new DriverError({ unitId, reason: `cannot remove collection ${globalClass(rt.unit!)} from ODGM at ${odgm.url} (${e.code}): ${e.reason}` })),
+            Effect.mapError((e) =>
+              new DriverError({
+                unitId,
+                reason: `cannot remove collection ${
+                  globalClass(rt.unit!)
+                } from ODGM at ${odgm.url} (${e.code}): ${e.reason}`,
+              })
+            ),
           )
         }
         const all = [...rt.replicas.values(), ...rt.surge.values(), ...rt.stopping]
@@ -184,17 +248,23 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
     yield* Effect.sync(() => {
       for (const rt of runtimes.values()) {
         for (const r of rt.replicas.values()) {
-          for (const s of ["stdout", "stderr"] as const) rotateIfLarge(logFile(cfg.logDir, r.unitId, r.fn, r.index, s), cfg.logMaxBytes, cfg.logFiles)
+          for (const s of ["stdout", "stderr"] as const) {
+            rotateIfLarge(logFile(cfg.logDir, r.unitId, r.fn, r.index, s), cfg.logMaxBytes, cfg.logFiles)
+          }
         }
       }
     }).pipe(Effect.andThen(Effect.sleep("10 seconds")), Effect.forever, Effect.forkIn(scope))
 
     if (cfg.stopOnExit) {
       yield* Effect.addFinalizer(() =>
-        Effect.forEach([...runtimes.values()].flatMap((rt) => [...rt.replicas.values(), ...rt.surge.values(), ...rt.stopping]), (r) => {
-          r.phase = "stopping"
-          return processes.stop(r.pid, r.ticks, Math.min(cfg.stopGraceMs, 1500))
-        }, { concurrency: "unbounded", discard: true })
+        Effect.forEach(
+          [...runtimes.values()].flatMap((rt) => [...rt.replicas.values(), ...rt.surge.values(), ...rt.stopping]),
+          (r) => {
+            r.phase = "stopping"
+            return processes.stop(r.pid, r.ticks, Math.min(cfg.stopGraceMs, 1500))
+          },
+          { concurrency: "unbounded", discard: true },
+        )
       )
     }
 
@@ -224,16 +294,23 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
       )
 
     const scale = (unitId: string, fn: string, n: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const unit = runtimes.get(unitId)?.unit
         if (unit === undefined) return yield* new NotFound({ resource: "deployment unit", name: unitId })
         const f = unit.functions.find((x) => x.key === fn)
-        if (f === undefined) return yield* ValidationError.single("function", `"${fn}" is not a function of unit ${unitId}`)
-        if (!Number.isFinite(n) || n < 0) return yield* ValidationError.single("replicas", "must be a non-negative number")
+        if (f === undefined) {
+          return yield* ValidationError.single("function", `"${fn}" is not a function of unit ${unitId}`)
+        }
+        if (!Number.isFinite(n) || n < 0) {
+          return yield* ValidationError.single("replicas", "must be a non-negative number")
+        }
         const replicasNow = clampReplicas(f, n)
         const current = yield* store.scale.get(unitId).pipe(Effect.orDie)
-        const base = Option.isSome(current) && current.value.value.generation === unit.generation ? current.value.value.replicas : {}
-        yield* store.scale.upsert(unitId, { generation: unit.generation, replicas: { ...base, [fn]: replicasNow } }).pipe(Effect.orDie)
+        const base = Option.isSome(current) && current.value.value.generation === unit.generation
+          ? current.value.value.replicas
+          : {}
+        yield* store.scale.upsert(unitId, { generation: unit.generation, replicas: { ...base, [fn]: replicasNow } })
+          .pipe(Effect.orDie)
         yield* changed(unitId)
         return replicasNow
       })
@@ -245,7 +322,11 @@ const makeProcessDriver = (options: ProcessDriverOptions) =>
       scale,
       replicas,
       changes: Stream.fromPubSub(changes),
-      ready: odgm.ping.pipe(Effect.mapError((e) => new DriverError({ unitId: "", reason: `ODGM at ${odgm.url} does not answer (${e.code}): ${e.reason}` }))),
+      ready: odgm.ping.pipe(
+        Effect.mapError((e) =>
+          new DriverError({ unitId: "", reason: `ODGM at ${odgm.url} does not answer (${e.code}): ${e.reason}` })
+        ),
+      ),
     })
   })
 

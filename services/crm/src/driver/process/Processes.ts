@@ -87,11 +87,14 @@ export class Processes extends Context.Service<Processes, {
     const listenOn = (host: string, port: number) =>
       Effect.callback<number, SpawnError>((resume) => {
         const server = createServer()
-        server.once("error", (e) => resume(Effect.fail(new SpawnError({ reason: `port ${port} on ${host}: ${e.message}` }))))
+        server.once("error", (e) =>
+          resume(Effect.fail(new SpawnError({ reason: `port ${port} on ${host}: ${e.message}` }))))
         server.listen({ host, port, exclusive: true }, () => {
           const address = server.address()
           const bound = typeof address === "object" && address !== null ? address.port : 0
-          server.close(() => resume(Effect.succeed(bound)))
+          server.close(() =>
+            resume(Effect.succeed(bound))
+          )
         })
       })
 
@@ -108,7 +111,7 @@ export class Processes extends Context.Service<Processes, {
     }
 
     const waitGone = (pid: number, ticks: string, ms: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const until = Date.now() + ms
         while (isAlive(pid, ticks) && Date.now() < until) yield* Effect.sleep(Duration.millis(25))
         return !isAlive(pid, ticks)
@@ -116,12 +119,18 @@ export class Processes extends Context.Service<Processes, {
 
     return {
       spawn: (spec) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const [name = "", ...args] = spec.argv
-          if (!isDirectory(spec.cwd)) return yield* new SpawnError({ reason: `working directory ${spec.cwd} does not exist` })
+          if (!isDirectory(spec.cwd)) {
+            return yield* new SpawnError({ reason: `working directory ${spec.cwd} does not exist` })
+          }
           const file = resolveCommand(name, spec.cwd, spec.env.PATH ?? "")
           if (file === undefined) {
-            return yield* new SpawnError({ reason: `command \`${name}\` was not found (looked on PATH and in ${join(spec.cwd, "node_modules", ".bin")})` })
+            return yield* new SpawnError({
+              reason: `command \`${name}\` was not found (looked on PATH and in ${
+                join(spec.cwd, "node_modules", ".bin")
+              })`,
+            })
           }
           const exit = yield* Deferred.make<ExitInfo>()
           const pid = yield* Effect.try({
@@ -129,7 +138,12 @@ export class Processes extends Context.Service<Processes, {
               const out = openLog(spec.stdoutFile)
               const err = openLog(spec.stderrFile)
               try {
-                const child = spawnChild(file, args, { cwd: spec.cwd, env: spec.env, stdio: ["ignore", out, err], detached: true })
+                const child = spawnChild(file, args, {
+                  cwd: spec.cwd,
+                  env: spec.env,
+                  stdio: ["ignore", out, err],
+                  detached: true,
+                })
                 child.once("exit", (code, signal) => Deferred.doneUnsafe(exit, Effect.succeed({ code, signal })))
                 child.once("error", (e) => Deferred.doneUnsafe(exit, Effect.succeed({ code: null, signal: e.message })))
                 child.unref()
@@ -140,7 +154,10 @@ export class Processes extends Context.Service<Processes, {
                 closeSync(err)
               }
             },
-            catch: (e) => new SpawnError({ reason: `cannot start \`${spec.argv.join(" ")}\`: ${e instanceof Error ? e.message : String(e)}` }),
+            catch: (e) =>
+              new SpawnError({
+                reason: `cannot start \`${spec.argv.join(" ")}\`: ${e instanceof Error ? e.message : String(e)}`,
+              }),
           })
           const ticks = startTicks(pid)
           if (ticks === undefined) {
@@ -151,7 +168,7 @@ export class Processes extends Context.Service<Processes, {
           return { pid, ticks, exit }
         }),
       stop: (pid, ticks, graceMs) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           if (!isAlive(pid, ticks)) return
           signalGroup(pid, "SIGTERM")
           if (yield* waitGone(pid, ticks, graceMs)) return

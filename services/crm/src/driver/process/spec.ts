@@ -7,7 +7,13 @@ export const knownTemplates: ReadonlyArray<string> = ["", "process", "dev"]
 
 /** How one function of a unit runs under the process driver. */
 export type FunctionPlan =
-  | { readonly kind: "process"; readonly fn: Function; readonly argv: ReadonlyArray<string>; readonly cwd: string; readonly specHash: string }
+  | {
+    readonly kind: "process"
+    readonly fn: Function
+    readonly argv: ReadonlyArray<string>
+    readonly cwd: string
+    readonly specHash: string
+  }
   | { readonly kind: "external"; readonly fn: Function; readonly url: string }
   | { readonly kind: "invalid"; readonly fn: Function; readonly reason: string }
 
@@ -26,10 +32,15 @@ export const planFunction = (unit: DeploymentUnit, fn: Function, workDir: string
     return {
       kind: "invalid",
       fn,
-      reason: `function \`${fn.key}\`: provision.command is empty (the process driver starts a function from a command, or routes to provision.url)`,
+      reason:
+        `function \`${fn.key}\`: provision.command is empty (the process driver starts a function from a command, or routes to provision.url)`,
     }
   }
-  const cwd = p.workingDir === "" ? resolve(workDir) : isAbsolute(p.workingDir) ? p.workingDir : resolve(workDir, p.workingDir)
+  const cwd = p.workingDir === ""
+    ? resolve(workDir)
+    : isAbsolute(p.workingDir)
+    ? p.workingDir
+    : resolve(workDir, p.workingDir)
   const specHash = createHash("sha256")
     .update(JSON.stringify([p.command, cwd, Object.entries(fn.config).sort(), p.port, globalClass(unit)]))
     .digest("hex")
@@ -48,17 +59,18 @@ export const desiredReplicas = (fn: Function, override: number | undefined): num
   clampReplicas(fn, override ?? fn.provision.minScale)
 
 /** The unit's class as an ODGM collection, each binding routed to its function's ready replicas. */
-export const collectionFor = (unit: DeploymentUnit, urls: ReadonlyMap<string, ReadonlyArray<string>>): Collection => ({
-  name: globalClass(unit) as Collection["name"],
-  partitionCount: unit.odgm.partitionCount,
-  functions: Object.fromEntries(unit.cls.bindings.map((b) => [b.name, {
-    url: urls.get(b.function)?.[0] ?? "",
-    urls: [...(urls.get(b.function) ?? [])],
-    stateless: b.stateless,
-    access: b.access,
-    timeoutMs: 0,
-    functionKey: b.function,
-  }])),
-  triggers: unit.cls.triggers,
-  consistency: unit.cls.state.consistency,
-}) as Collection
+export const collectionFor = (unit: DeploymentUnit, urls: ReadonlyMap<string, ReadonlyArray<string>>): Collection =>
+  ({
+    name: globalClass(unit) as Collection["name"],
+    partitionCount: unit.odgm.partitionCount,
+    functions: Object.fromEntries(unit.cls.bindings.map((b) => [b.name, {
+      url: urls.get(b.function)?.[0] ?? "",
+      urls: [...(urls.get(b.function) ?? [])],
+      stateless: b.stateless,
+      access: b.access,
+      timeoutMs: 0,
+      functionKey: b.function,
+    }])),
+    triggers: unit.cls.triggers,
+    consistency: unit.cls.state.consistency,
+  }) as Collection

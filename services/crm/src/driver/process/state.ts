@@ -42,10 +42,28 @@ export interface UnitRuntime {
 
 export const slot = (fn: string, index: number) => `${fn}/${index}`
 
-const words = ["zero", "once", "twice", "three times", "four times", "five times", "six times", "seven times", "eight times", "nine times", "ten times"]
+const words = [
+  "zero",
+  "once",
+  "twice",
+  "three times",
+  "four times",
+  "five times",
+  "six times",
+  "seven times",
+  "eight times",
+  "nine times",
+  "ten times",
+]
 export const times = (n: number) => words[n] ?? `${n} times`
 
-const condition = (type: string, status: Condition["status"], reason: string, message: string, generation: number): Condition => ({
+const condition = (
+  type: string,
+  status: Condition["status"],
+  reason: string,
+  message: string,
+  generation: number,
+): Condition => ({
   type,
   status,
   reason,
@@ -76,15 +94,28 @@ export const conditionsOf = (
   const available = functions.every((f) => f.readyReplicas > 0)
   const troubled = notReady.filter((f) => f.message !== "")
   const summary = (fs: ReadonlyArray<FunctionObservation>) =>
-    fs.map((f) => f.message || `function \`${f.function}\`: ${f.readyReplicas}/${f.desiredReplicas} replicas ready`).join("; ")
+    fs.map((f) => f.message || `function \`${f.function}\`: ${f.readyReplicas}/${f.desiredReplicas} replicas ready`)
+      .join("; ")
   return [
     available
       ? condition("Available", "True", "ReplicasReady", `every function has a ready replica`, generation)
-      : condition("Available", "False", troubled.length > 0 ? "ReplicasFailing" : "ReplicasStarting", summary(notReady), generation),
+      : condition(
+        "Available",
+        "False",
+        troubled.length > 0 ? "ReplicasFailing" : "ReplicasStarting",
+        summary(notReady),
+        generation,
+      ),
     notReady.length === 0 && rollingOut.length > 0
       ? condition("Progressing", "True", "RollingOut", rollingOut.join("; "), generation)
       : notReady.length === 0
-      ? condition("Progressing", "False", "Settled", `all ${functions.reduce((n, f) => n + f.desiredReplicas, 0)} replicas ready`, generation)
+      ? condition(
+        "Progressing",
+        "False",
+        "Settled",
+        `all ${functions.reduce((n, f) => n + f.desiredReplicas, 0)} replicas ready`,
+        generation,
+      )
       : condition("Progressing", "True", "RollingOut", summary(notReady), generation),
     crashLooping.length > 0
       ? condition("Degraded", "True", "CrashLoop", crashLooping.join("; "), generation)

@@ -30,7 +30,7 @@ interface Pending {
 
 const key = (partition: number, id: string) => `${partition}\u0000${id}`
 
-export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = Effect.gen(function* () {
+export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = Effect.gen(function*() {
   const classes = new Map<string, Map<string, StoredObject>>()
   const outbox = new Map<string, Pending>()
   const dead = new Map<string, DeadLetter>()
@@ -39,7 +39,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
 
   const objectsOf = (cls: string) => {
     let m = classes.get(cls)
-    if (!m) classes.set(cls, (m = new Map()))
+    if (!m) classes.set(cls, m = new Map())
     return m
   }
   const current = (ref: ObjectRef) => classes.get(ref.cls)?.get(key(ref.partition, ref.id))
@@ -63,7 +63,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
   const store: ObjectStore = {
     get: (ref) => Effect.sync(() => Option.map(Option.fromNullishOr(current(ref)), cloneObject)),
 
-    getInvoked: Effect.fn("MemoryStore.getInvoked")(function* (ref, invocationId) {
+    getInvoked: Effect.fn("MemoryStore.getInvoked")(function*(ref, invocationId) {
       const r = liveResult(invocationId, yield* Clock.currentTimeMillis)
       return {
         object: Option.map(Option.fromNullishOr(current(ref)), cloneObject),
@@ -71,7 +71,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       }
     }),
 
-    commit: Effect.fn("MemoryStore.commit")(function* (req) {
+    commit: Effect.fn("MemoryStore.commit")(function*(req) {
       const now = yield* Clock.currentTimeMillis
       const d = decide(current(req.ref), req, now)
       if (d._tag === "Conflict") return yield* d.error
@@ -82,11 +82,13 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
         if (outbox.has(e.id) || dead.has(e.id)) continue
         outbox.set(e.id, { event: cloneEvent(e), seq: seq++, attempts: 0, dueAt: e.availableAt, token: undefined })
       }
-      if (req.invocation) setResult(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs, req.invocation.final, now)
+      if (req.invocation) {
+        setResult(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs, req.invocation.final, now)
+      }
       return d.stored
     }),
 
-    list: Effect.fn("MemoryStore.list")(function* (q) {
+    list: Effect.fn("MemoryStore.list")(function*(q) {
       const limit = yield* validateLimit("list", q.limit)
       const after = yield* decodeCursor("list", q.cursor)
       const prefix = q.prefix ?? ""
@@ -106,9 +108,10 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
         return n
       }),
 
-    claimEvents: Effect.fn("MemoryStore.claimEvents")(function* (max, leaseMs) {
+    claimEvents: Effect.fn("MemoryStore.claimEvents")(function*(max, leaseMs) {
       const now = yield* Clock.currentTimeMillis
-      const due = [...outbox.values()].filter((p) => p.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq).slice(0, max)
+      const due = [...outbox.values()].filter((p) => p.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
+        .slice(0, max)
       const claims: ClaimedEvent[] = []
       for (const p of due) {
         p.token = yield* newToken
@@ -119,7 +122,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return claims
     }),
 
-    renewEvent: Effect.fn("MemoryStore.renewEvent")(function* (claim, leaseMs) {
+    renewEvent: Effect.fn("MemoryStore.renewEvent")(function*(claim, leaseMs) {
       const now = yield* Clock.currentTimeMillis
       const p = leased(claim, now)
       if (p) p.dueAt = now + leaseMs
@@ -127,14 +130,14 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
 
     ackEvent: (claim) => Effect.sync(() => void outbox.delete(claim.event.id)),
 
-    retryEvent: Effect.fn("MemoryStore.retryEvent")(function* (claim, availableAt) {
+    retryEvent: Effect.fn("MemoryStore.retryEvent")(function*(claim, availableAt) {
       const p = leased(claim, yield* Clock.currentTimeMillis)
       if (!p) return
       p.dueAt = availableAt
       p.token = undefined
     }),
 
-    deadLetter: Effect.fn("MemoryStore.deadLetter")(function* (claim, error) {
+    deadLetter: Effect.fn("MemoryStore.deadLetter")(function*(claim, error) {
       const now = yield* Clock.currentTimeMillis
       const p = leased(claim, now)
       if (!p) return
@@ -142,7 +145,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       dead.set(p.event.id, { event: p.event, attempts: p.attempts, error, deadAt: now })
     }),
 
-    listDeadLetters: Effect.fn("MemoryStore.listDeadLetters")(function* (q) {
+    listDeadLetters: Effect.fn("MemoryStore.listDeadLetters")(function*(q) {
       const limit = yield* validateLimit("listDeadLetters", q.limit)
       const all = [...dead.values()]
         .filter((d) => q.cursor === undefined || compareIds(d.event.id, q.cursor) > 0)
@@ -152,7 +155,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return all.length > limit && last ? { items, nextCursor: last.event.id } : { items }
     }),
 
-    redrive: Effect.fn("MemoryStore.redrive")(function* (eventId) {
+    redrive: Effect.fn("MemoryStore.redrive")(function*(eventId) {
       const d = dead.get(eventId)
       if (!d) return yield* new NotFound({ resource: "dead letter", name: eventId })
       const now = yield* Clock.currentTimeMillis
@@ -160,16 +163,16 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       outbox.set(eventId, { event: d.event, seq: seq++, attempts: 0, dueAt: now, token: undefined })
     }),
 
-    discard: Effect.fn("MemoryStore.discard")(function* (eventId) {
+    discard: Effect.fn("MemoryStore.discard")(function*(eventId) {
       if (!dead.delete(eventId)) return yield* new NotFound({ resource: "dead letter", name: eventId })
     }),
 
-    putResult: Effect.fn("MemoryStore.putResult")(function* (id, result, ttlMs, final) {
+    putResult: Effect.fn("MemoryStore.putResult")(function*(id, result, ttlMs, final) {
       const now = yield* Clock.currentTimeMillis
       setResult(id, result, now + ttlMs, final, now)
     }),
 
-    getResult: Effect.fn("MemoryStore.getResult")(function* (id) {
+    getResult: Effect.fn("MemoryStore.getResult")(function*(id) {
       const r = liveResult(id, yield* Clock.currentTimeMillis)
       return r ? Option.some(structuredClone(r.value)) : Option.none()
     }),
@@ -178,7 +181,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
   }
 
   // Expired results are dropped lazily on read; the sweep bounds memory for ids never read again.
-  const sweep = Effect.gen(function* () {
+  const sweep = Effect.gen(function*() {
     const now = yield* Clock.currentTimeMillis
     for (const [id, r] of results) if (r.expiresAt <= now) results.delete(id)
   })

@@ -1,7 +1,7 @@
-import { Clock, Deferred, Duration, Effect, Fiber, type Scope } from "effect"
+import { Clock, Deferred, type Duration, Effect, Fiber, type Scope } from "effect"
 import { headers, type Msg, type NatsConnection } from "@nats-io/transport-node"
-import { AckPolicy, DeliverPolicy, StorageType, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream"
-import { Kvm, type KV } from "@nats-io/kv"
+import { AckPolicy, DeliverPolicy, type JetStreamClient, type JetStreamManager, StorageType } from "@nats-io/jetstream"
+import { type KV, Kvm } from "@nats-io/kv"
 import type { OutboxEvent } from "../ObjectStore.ts"
 import type { StorageError } from "../errors.ts"
 import type { ObjectJson } from "../common.ts"
@@ -71,7 +71,7 @@ const RELAY_ACK_WAIT_MS = 5_000
 const nanos = (ms: number) => ms * 1_000_000
 
 export const makeBuckets = (ctx: NatsContext) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const kvm = new Kvm(ctx.js)
     const open = new Map<string, Bucket>()
     const relays = new Map<string, Fiber.Fiber<void, never>>()
@@ -79,11 +79,19 @@ export const makeBuckets = (ctx: NatsContext) =>
     const refreshing = new Map<string, Deferred.Deferred<number>>()
     const scope = yield* Effect.scope
 
-    const handle = (name: string, kv: KV): Bucket => ({ name, stream: `KV_${name}`, kv, subject: (key) => `$KV.${name}.${key}` })
+    const handle = (name: string, kv: KV): Bucket => ({
+      name,
+      stream: `KV_${name}`,
+      kv,
+      subject: (key) => `$KV.${name}.${key}`,
+    })
 
     const ensureRelayConsumer = (b: Bucket) =>
       retrying("relay.consumer", async () => {
-        const exists = await ctx.jsm.consumers.info(b.stream, RELAY).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
+        const exists = await ctx.jsm.consumers.info(b.stream, RELAY).then(
+          () => true,
+          (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)),
+        )
         if (!exists) {
           await ctx.jsm.consumers.add(b.stream, {
             durable_name: RELAY,
@@ -99,15 +107,28 @@ export const makeBuckets = (ctx: NatsContext) =>
 
     /** The bucket of `cls`; created (with its relay consumer) if `create`, else undefined when absent. */
     const bucket = (cls: string, create: boolean): Effect.Effect<Bucket | undefined, StorageError> =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const name = objectBucket(ctx.prefix, cls)
         const cached = open.get(name)
         if (cached) return cached
-        const exists = yield* retrying("bucket.info", () => ctx.jsm.streams.info(`KV_${name}`).then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e))), { budget: ctx.budget, idempotent: true })
-        if (!exists && !create) return undefined
+        const exists = yield* retrying("bucket.info", () =>
+          ctx.jsm.streams.info(`KV_${name}`).then(() =>
+            true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e))), {
+          budget: ctx.budget,
+          idempotent: true,
+        })
+        if (!exists && !create) {
+          return undefined
+        }
         // Direct gets are off: a follower could serve a stale value right after an acknowledged write.
         const kv = yield* retrying("bucket.create", () =>
-          kvm.create(name, { replicas: ctx.replicas, history: 1, allow_direct: false, storage: StorageType.File, timeout: ctx.timeoutMs }), { budget: ctx.budget, idempotent: true })
+          kvm.create(name, {
+            replicas: ctx.replicas,
+            history: 1,
+            allow_direct: false,
+            storage: StorageType.File,
+            timeout: ctx.timeoutMs,
+          }), { budget: ctx.budget, idempotent: true })
         const b = handle(name, kv)
         // The relay consumer must exist before the first write, or that write's events could be missed.
         yield* ensureRelayConsumer(b)
@@ -121,15 +142,20 @@ export const makeBuckets = (ctx: NatsContext) =>
      * A cached value is a valid lower bound; concurrent writers share one refresh in flight.
      */
     const relayFloor = (b: Bucket, atLeast: number): Effect.Effect<number> =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const known = floors.get(b.name)
-        if (known && (known.value >= atLeast || now - known.at < 20)) return known.value
+        if (known && (known.value >= atLeast || now - known.at < 20)) {
+          return known.value
+        }
         const running = refreshing.get(b.name)
-        if (running) return yield* Deferred.await(running)
+        if (running) {
+          return yield* Deferred.await(running)
+        }
         const done = yield* Deferred.make<number>()
         refreshing.set(b.name, done)
-        const info = yield* call("relay.info", () => ctx.jsm.consumers.info(b.stream, RELAY)).pipe(Effect.option)
+        const info = yield* call("relay.info", () =>
+          ctx.jsm.consumers.info(b.stream, RELAY)).pipe(Effect.option)
         const value = info._tag === "Some" ? info.value.ack_floor.stream_seq : known?.value ?? 0
         floors.set(b.name, { value, at: yield* Clock.currentTimeMillis })
         refreshing.delete(b.name)
@@ -139,39 +165,56 @@ export const makeBuckets = (ctx: NatsContext) =>
 
     const publishEvents = (events: ReadonlyArray<OutboxEvent>) =>
       Effect.forEach(events, (e) =>
-        retrying("relay.publish", () => ctx.js.publish(ctx.outboxSubject, JSON.stringify(e), { msgID: e.id, timeout: ctx.timeoutMs }), { budget: ctx.budget, idempotent: true }),
-        { concurrency: 16, discard: true })
+        retrying("relay.publish", () =>
+          ctx.js.publish(ctx.outboxSubject, JSON.stringify(e), { msgID: e.id, timeout: ctx.timeoutMs }), {
+          budget: ctx.budget,
+          idempotent: true,
+        }), { concurrency: 16, discard: true })
 
     const relayOne = (m: Msg) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const body = m.data.length > 0 ? yield* decodeJson<Partial<Body>>("relay", m.data) : {}
         yield* publishEvents(body.ev ?? [])
         m.respond("+ACK")
       }).pipe(
         // Not acked: redelivered after the relay ack wait. Never skipped.
-        Effect.catch((e: StorageError) => Effect.logWarning(`relay of ${m.subject} failed; it will be redelivered`, e)),
+        Effect.catch((e: StorageError) =>
+          Effect.logWarning(`relay of ${m.subject} failed; it will be redelivered`, e)
+        ),
       )
 
     // A relay whose bucket was destroyed (deleteClass, maybe by another process) must stop.
     const gone = (b: Bucket) =>
-      call("relay.gone", () => ctx.jsm.streams.info(b.stream)).pipe(
-        Effect.as(false),
-        Effect.catch((e) => Effect.succeed(e.failure._tag === "Fatal" && isNotFound(e.failure.cause))),
-      )
+      call("relay.gone", () =>
+        ctx.jsm.streams.info(b.stream)).pipe(
+          Effect.as(false),
+          Effect.catch((e) =>
+            Effect.succeed(e.failure._tag === "Fatal" && isNotFound(e.failure.cause))
+          ),
+        )
 
     const relayLoop = (b: Bucket) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         // Sweep what is there, or long-poll for the next write.
-        let msgs = yield* call("relay.pull", () => pull(ctx.nc, b.stream, RELAY, 256))
-        if (msgs.length === 0) msgs = yield* call("relay.pull", () => pull(ctx.nc, b.stream, RELAY, 1, 1_000))
+        let msgs = yield* call("relay.pull", () =>
+          pull(ctx.nc, b.stream, RELAY, 256))
+        if (msgs.length === 0) {
+          msgs = yield* call("relay.pull", () =>
+            pull(ctx.nc, b.stream, RELAY, 1, 1_000))
+        }
         yield* Effect.forEach(msgs, relayOne, { concurrency: 64, discard: true })
       }).pipe(
         Effect.catch((e) =>
-          e.failure._tag === "Fatal" ? Effect.fail(e) : Effect.flatMap(gone(b), (g) => (g ? Effect.fail(e) : Effect.sleep("200 millis")))),
+          e.failure._tag === "Fatal"
+            ? Effect.fail(e)
+            : Effect.flatMap(gone(b), (g) => (g ? Effect.fail(e) : Effect.sleep("200 millis")))
+        ),
         Effect.forever,
         // The bucket was destroyed (deleteClass) or the consumer is gone: stop relaying it, and
         // drop the handle so the next write to the class creates a fresh bucket.
-        Effect.catch((e) => Effect.logInfo(`relay for ${b.name} stopped`, e.failure)),
+        Effect.catch((e) =>
+          Effect.logInfo(`relay for ${b.name} stopped`, e.failure)
+        ),
         Effect.ensuring(Effect.sync(() => {
           relays.delete(b.name)
           if (open.get(b.name) === b) open.delete(b.name)
@@ -179,16 +222,18 @@ export const makeBuckets = (ctx: NatsContext) =>
       )
 
     const startRelay = (b: Bucket) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (relays.has(b.name)) return
         relays.set(b.name, yield* Effect.forkIn(relayLoop(b), scope))
       })
 
     // Buckets created by other ODGM processes need a relay here too (work is shared on the durable).
-    const discover = Effect.gen(function* () {
+    const discover = Effect.gen(function*() {
       const names = yield* call("bucket.list", async () => {
         const out: string[] = []
-        for await (const n of ctx.jsm.streams.names()) if (n.startsWith(objectBucketStreamPrefix(ctx.prefix))) out.push(n)
+        for await (const n of ctx.jsm.streams.names()) {
+          if (n.startsWith(objectBucketStreamPrefix(ctx.prefix))) out.push(n)
+        }
         return out
       })
       for (const stream of names) {
@@ -205,8 +250,11 @@ export const makeBuckets = (ctx: NatsContext) =>
 
     /** Waits until the relay has passed every message of the bucket (before destroying it). */
     const drained = (b: Bucket) =>
-      Effect.gen(function* () {
-        const info = yield* retrying("bucket.info", () => ctx.jsm.streams.info(b.stream), { budget: ctx.budget, idempotent: true })
+      Effect.gen(function*() {
+        const info = yield* retrying("bucket.info", () => ctx.jsm.streams.info(b.stream), {
+          budget: ctx.budget,
+          idempotent: true,
+        })
         const last = info.state.last_seq
         for (let i = 0; i < 200; i++) {
           floors.delete(b.name)
@@ -217,7 +265,7 @@ export const makeBuckets = (ctx: NatsContext) =>
       })
 
     const forget = (b: Bucket) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         if (open.get(b.name) === b) open.delete(b.name)
         floors.delete(b.name)
         const relay = relays.get(b.name)

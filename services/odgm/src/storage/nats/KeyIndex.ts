@@ -60,7 +60,7 @@ const lowerBound = (entries: ReadonlyArray<Entry>, id: string): number => {
 }
 
 export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const scope = yield* Effect.scope
     const indexes = new Map<string, Index>()
 
@@ -73,7 +73,7 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
       const theId = parsed.id ?? id
       if (theId === undefined) return
       let entries = ix.partitions.get(parsed.partition)
-      if (!entries) ix.partitions.set(parsed.partition, (entries = []))
+      if (!entries) ix.partitions.set(parsed.partition, entries = [])
       const at = lowerBound(entries, theId)
       const present = entries[at]?.id === theId
       if (deleted && present) entries.splice(at, 1)
@@ -85,13 +85,16 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
       parseObjectKey(e.key)?.id !== undefined || e.operation !== "PUT"
         ? Effect.succeed(undefined)
         : retrying("index.get", () => b.kv.get(e.key), { budget: options.budget, idempotent: true }).pipe(
-          Effect.flatMap((full) => (full && full.value.length > 0 ? decodeJson<{ o?: { i: string } }>("index", full.value) : Effect.succeed({} as { o?: { i: string } }))),
+          Effect.flatMap((full) => (full && full.value.length > 0
+            ? decodeJson<{ o?: { i: string } }>("index", full.value)
+            : Effect.succeed({} as { o?: { i: string } }))
+          ),
           Effect.map((body) => body.o?.i),
           Effect.orElseSucceed(() => undefined),
         )
 
     const build = (b: Bucket, ix: Index) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const info = yield* call("index.info", () => b.kv.status())
         const watch = yield* call("index.watch", () => b.kv.watch({ key: ">", headers_only: true }))
         ix.stop = () => watch.stop()
@@ -101,14 +104,29 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
           try: async () => {
             for await (const e of watch) {
               const hashed = e.operation === "PUT" && parseObjectKey(e.key)?.id === undefined
-              apply(ix, e.key, e.revision, e.operation !== "PUT", hashed ? await Effect.runPromise(idOf(b, e)) : undefined)
+              apply(
+                ix,
+                e.key,
+                e.revision,
+                e.operation !== "PUT",
+                hashed ? await Effect.runPromise(idOf(b, e)) : undefined,
+              )
               if (e.isUpdate || e.delta === 0) Effect.runSync(Deferred.succeed(ix.ready, undefined))
             }
           },
           catch: (cause) => cause,
         })
       }).pipe(
-        Effect.catch((cause) => Deferred.fail(ix.ready, new StorageError({ operation: "list", reason: `key index of ${b.name}: ${String(cause)}`, retryable: true }))),
+        Effect.catch((cause) =>
+          Deferred.fail(
+            ix.ready,
+            new StorageError({
+              operation: "list",
+              reason: `key index of ${b.name}: ${String(cause)}`,
+              retryable: true,
+            }),
+          )
+        ),
         // The watch ended (bucket destroyed, connection replaced): the next listing builds afresh.
         Effect.ensuring(Effect.sync(() => {
           if (indexes.get(b.name) === ix) indexes.delete(b.name)
@@ -124,14 +142,19 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
       })
 
     const indexOf = (b: Bucket) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let ix = indexes.get(b.name)
         if (ix && ix.bucket !== b) {
           yield* drop(ix.bucket, ix)
           ix = undefined
         }
         if (!ix) {
-          ix = { bucket: b, ready: yield* Deferred.make<void, StorageError>(), revisions: new Map(), partitions: new Map() }
+          ix = {
+            bucket: b,
+            ready: yield* Deferred.make<void, StorageError>(),
+            revisions: new Map(),
+            partitions: new Map(),
+          }
           indexes.set(b.name, ix)
           yield* Effect.forkIn(build(b, ix), scope)
         }
@@ -139,7 +162,17 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
         yield* Deferred.await(ix.ready).pipe(
           Effect.timeoutOrElse({
             duration: options.budget,
-            orElse: () => Effect.andThen(drop(b, built), Effect.fail(new StorageError({ operation: "list", reason: `key index of ${b.name} not built in time`, retryable: true }))),
+            orElse: () =>
+              Effect.andThen(
+                drop(b, built),
+                Effect.fail(
+                  new StorageError({
+                    operation: "list",
+                    reason: `key index of ${b.name} not built in time`,
+                    retryable: true,
+                  }),
+                ),
+              ),
           }),
         )
         return ix
@@ -152,16 +185,28 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
         if (ix && ix.bucket === b) apply(ix, key, revision, deleted, id)
       },
       /** Up to `want` keys in (partition, id) order after `after`, in one partition or all, with an id prefix. */
-      page: (b: Bucket, q: { readonly partition: number | undefined; readonly prefix: string; readonly after: Position | undefined; readonly want: number }) =>
-        Effect.gen(function* () {
+      page: (
+        b: Bucket,
+        q: {
+          readonly partition: number | undefined
+          readonly prefix: string
+          readonly after: Position | undefined
+          readonly want: number
+        },
+      ) =>
+        Effect.gen(function*() {
           const ix = yield* indexOf(b)
           const partitions = [...ix.partitions.keys()]
-            .filter((p) => (q.partition === undefined || p === q.partition) && (q.after === undefined || p >= q.after.partition))
+            .filter((p) =>
+              (q.partition === undefined || p === q.partition) && (q.after === undefined || p >= q.after.partition)
+            )
             .sort((x, y) => x - y)
           const out: Array<Entry & { readonly partition: number }> = []
           for (const p of partitions) {
             const entries = ix.partitions.get(p)!
-            const from = q.after && q.after.partition === p && compare(q.after.id, q.prefix) >= 0 ? `${q.after.id}\u0000` : q.prefix
+            const from = q.after && q.after.partition === p && compare(q.after.id, q.prefix) >= 0
+              ? `${q.after.id}\u0000`
+              : q.prefix
             for (let i = lowerBound(entries, from); i < entries.length && out.length < q.want; i++) {
               if (!entries[i]!.id.startsWith(q.prefix)) break
               out.push({ ...entries[i]!, partition: p })

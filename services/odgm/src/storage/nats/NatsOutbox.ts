@@ -29,10 +29,11 @@ const nanos = (ms: number) => ms * 1_000_000
 interface Dead extends DeadLetter {}
 
 export const makeOutbox = (ctx: NatsContext) =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const stream = `${ctx.prefix}_OUTBOX`
     const budget = { budget: ctx.budget, idempotent: true }
-    const exists = (f: () => Promise<unknown>) => f().then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
+    const exists = (f: () => Promise<unknown>) =>
+      f().then(() => true, (e: unknown) => (isNotFound(e) ? false : Promise.reject(e)))
     const ensureStream = retrying("outbox.stream", async () => {
       if (!(await exists(() => ctx.jsm.streams.info(stream)))) {
         await ctx.jsm.streams.add({
@@ -44,7 +45,9 @@ export const makeOutbox = (ctx: NatsContext) =>
           duplicate_window: nanos(120_000),
         })
       }
-      const current = await ctx.jsm.consumers.info(stream, DISPATCH).catch((e: unknown) => (isNotFound(e) ? undefined : Promise.reject(e)))
+      const current = await ctx.jsm.consumers.info(stream, DISPATCH).catch((
+        e: unknown,
+      ) => (isNotFound(e) ? undefined : Promise.reject(e)))
       // Consumers made by an older ODGM had a 60 s backstop: events stranded by a crash waited that long.
       if (current && current.config.ack_wait !== nanos(BACKSTOP_ACK_WAIT_MS)) {
         await ctx.jsm.consumers.update(stream, DISPATCH, { ack_wait: nanos(BACKSTOP_ACK_WAIT_MS) })
@@ -62,7 +65,12 @@ export const makeOutbox = (ctx: NatsContext) =>
       }
     }, budget)
     const openDead = retrying("outbox.dead", () =>
-      new Kvm(ctx.js).create(`${ctx.prefix}_dead`, { replicas: ctx.replicas, history: 1, allow_direct: false, timeout: ctx.timeoutMs }), budget)
+      new Kvm(ctx.js).create(`${ctx.prefix}_dead`, {
+        replicas: ctx.replicas,
+        history: 1,
+        allow_direct: false,
+        timeout: ctx.timeoutMs,
+      }), budget)
     const [, dead] = yield* Effect.all([ensureStream, openDead], { concurrency: "unbounded" })
 
     // claimToken (the delivery's ack subject) -> when this process's lease on it ends.
@@ -74,20 +82,39 @@ export const makeOutbox = (ctx: NatsContext) =>
         return until !== undefined && until > now
       })
     const nak = (token: string, delayMs: number) =>
-      call("outbox.nak", async () => ctx.nc.publish(token, `-NAK ${JSON.stringify({ delay: nanos(Math.max(0, Math.round(delayMs))) })}`))
+      call("outbox.nak", async () =>
+        ctx.nc.publish(token, `-NAK ${JSON.stringify({ delay: nanos(Math.max(0, Math.round(delayMs))) })}`))
     const ackish = (operation: string, token: string, body: "+ACK" | "+TERM") =>
-      retrying(operation, () => ctx.nc.request(token, body, { timeout: ctx.timeoutMs }), budget)
+      retrying(operation, () =>
+        ctx.nc.request(token, body, { timeout: ctx.timeoutMs }), budget)
 
     const readDead = (key: string) =>
-      Effect.flatMap(retrying("outbox.dead.get", () => dead.get(key), budget), (e) =>
-        e && e.operation === "PUT" && e.value.length > 0 ? Effect.asSome(decodeJson<Dead>("outbox.dead.get", e.value)) : Effect.succeedNone)
+      Effect.flatMap(
+        retrying("outbox.dead.get", () => dead.get(key), budget),
+        (e) =>
+          e && e.operation === "PUT" && e.value.length > 0
+            ? Effect.asSome(decodeJson<Dead>("outbox.dead.get", e.value))
+            : Effect.succeedNone,
+      )
 
-    const ops: Pick<ObjectStore, "claimEvents" | "renewEvent" | "ackEvent" | "retryEvent" | "deadLetter" | "listDeadLetters" | "redrive" | "discard"> = {
-      claimEvents: Effect.fn("NatsStore.claimEvents")(function* (max, leaseMs) {
-        const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(Effect.mapError(toStorageError))
+    const ops: Pick<
+      ObjectStore,
+      | "claimEvents"
+      | "renewEvent"
+      | "ackEvent"
+      | "retryEvent"
+      | "deadLetter"
+      | "listDeadLetters"
+      | "redrive"
+      | "discard"
+    > = {
+      claimEvents: Effect.fn("NatsStore.claimEvents")(function*(max, leaseMs) {
+        const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(
+          Effect.mapError(toStorageError),
+        )
         const now = yield* Clock.currentTimeMillis
         // Leases a dispatcher let lapse are forgotten here, or the table would only grow.
-        if (leases.size > 10_000) for (const [token, until] of leases) if (until <= now) leases.delete(token)
+        if (leases.size > 10_000) { for (const [token, until] of leases) if (until <= now) leases.delete(token) }
         const claims: ClaimedEvent[] = []
         for (const m of msgs) {
           const token = m.reply ?? ""
@@ -111,7 +138,7 @@ export const makeOutbox = (ctx: NatsContext) =>
 
       // A second NAK with a delay moves the redelivery (verified on 2.9.10: NAK 1 s, then 3 s half
       // a second later, redelivered after 3.5 s).
-      renewEvent: Effect.fn("NatsStore.renewEvent")(function* (claim, leaseMs) {
+      renewEvent: Effect.fn("NatsStore.renewEvent")(function*(claim, leaseMs) {
         const now = yield* Clock.currentTimeMillis
         const until = leases.get(claim.claimToken)
         if (until === undefined || until <= now) return
@@ -119,18 +146,18 @@ export const makeOutbox = (ctx: NatsContext) =>
         yield* nak(claim.claimToken, leaseMs).pipe(Effect.mapError(toStorageError))
       }),
 
-      ackEvent: Effect.fn("NatsStore.ackEvent")(function* (claim) {
+      ackEvent: Effect.fn("NatsStore.ackEvent")(function*(claim) {
         leases.delete(claim.claimToken)
         yield* ackish("ackEvent", claim.claimToken, "+ACK")
       }),
 
-      retryEvent: Effect.fn("NatsStore.retryEvent")(function* (claim, availableAt) {
+      retryEvent: Effect.fn("NatsStore.retryEvent")(function*(claim, availableAt) {
         if (!(yield* live(claim))) return
         const now = yield* Clock.currentTimeMillis
         yield* nak(claim.claimToken, availableAt - now).pipe(Effect.mapError(toStorageError))
       }),
 
-      deadLetter: Effect.fn("NatsStore.deadLetter")(function* (claim, error) {
+      deadLetter: Effect.fn("NatsStore.deadLetter")(function*(claim, error) {
         if (!(yield* live(claim))) return
         const now = yield* Clock.currentTimeMillis
         const record: Dead = { event: claim.event, attempts: claim.attempts, error, deadAt: now }
@@ -140,7 +167,7 @@ export const makeOutbox = (ctx: NatsContext) =>
       }),
 
       // keys() is an unsorted scan of the whole bucket; dead letters are few, so that is fine.
-      listDeadLetters: Effect.fn("NatsStore.listDeadLetters")(function* (q) {
+      listDeadLetters: Effect.fn("NatsStore.listDeadLetters")(function*(q) {
         const limit = yield* validateLimit("listDeadLetters", q.limit)
         const keys = yield* retrying("listDeadLetters", async () => {
           const out: string[] = []
@@ -157,20 +184,27 @@ export const makeOutbox = (ctx: NatsContext) =>
         return all.length > limit && last ? { items, nextCursor: last.event.id } : { items }
       }),
 
-      redrive: Effect.fn("NatsStore.redrive")(function* (eventId) {
+      redrive: Effect.fn("NatsStore.redrive")(function*(eventId) {
         const d = yield* readDead(plainKey(eventId))
         if (Option.isNone(d)) return yield* new NotFound({ resource: "dead letter", name: eventId })
         const now = yield* Clock.currentTimeMillis
         // A new msgID: the original one may still be inside the dedupe window.
         yield* retrying("redrive", () =>
-          ctx.js.publish(ctx.outboxSubject, JSON.stringify({ ...d.value.event, availableAt: now }), { msgID: `${eventId}#redrive#${now}`, timeout: ctx.timeoutMs }), budget)
-        yield* retrying("redrive", () => dead.purge(plainKey(eventId)), budget)
+          ctx.js.publish(ctx.outboxSubject, JSON.stringify({ ...d.value.event, availableAt: now }), {
+            msgID: `${eventId}#redrive#${now}`,
+            timeout: ctx.timeoutMs,
+          }), budget)
+        yield* retrying("redrive", () =>
+          dead.purge(plainKey(eventId)), budget)
       }),
 
-      discard: Effect.fn("NatsStore.discard")(function* (eventId) {
+      discard: Effect.fn("NatsStore.discard")(function*(eventId) {
         const d = yield* readDead(plainKey(eventId))
-        if (Option.isNone(d)) return yield* new NotFound({ resource: "dead letter", name: eventId })
-        yield* retrying("discard", () => dead.purge(plainKey(eventId)), budget)
+        if (Option.isNone(d)) {
+          return yield* new NotFound({ resource: "dead letter", name: eventId })
+        }
+        yield* retrying("discard", () =>
+          dead.purge(plainKey(eventId)), budget)
       }),
     }
     return ops

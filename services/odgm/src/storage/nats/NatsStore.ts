@@ -1,12 +1,29 @@
 import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
 import { connect } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
-import { Kvm, type KvEntry } from "@nats-io/kv"
+import { type KvEntry, Kvm } from "@nats-io/kv"
 import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { CommitRequest, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
-import { decide, decodeCursor, encodeCursor, fromJson, invocationSlot, newToken, toJson, validateLimit } from "../common.ts"
-import { isNotFound, makeBuckets, writeHeaders, type Applied, type Body, type Bucket, type NatsContext } from "./Buckets.ts"
+import {
+  decide,
+  decodeCursor,
+  encodeCursor,
+  fromJson,
+  invocationSlot,
+  newToken,
+  toJson,
+  validateLimit,
+} from "../common.ts"
+import {
+  type Applied,
+  type Body,
+  type Bucket,
+  isNotFound,
+  makeBuckets,
+  type NatsContext,
+  writeHeaders,
+} from "./Buckets.ts"
 import { makeKeyIndex } from "./KeyIndex.ts"
 import { makeOutbox } from "./NatsOutbox.ts"
 import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageError } from "./client.ts"
@@ -62,19 +79,32 @@ const objectOf = (ref: ObjectRef, entry: KvEntry | null, body: Body): StoredObje
   entry?.operation === "PUT" && body.o ? fromJson(ref, body.o) : undefined
 
 export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, StorageError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const prefix = options.bucketPrefix ?? "oprc"
     const timeoutMs = options.timeoutMs ?? 2_000
     const budget = Duration.fromInputUnsafe(options.failoverBudget ?? "15 seconds")
     const maxTtl = options.maxResultTtlMs ?? 86_400_000
     const nc = yield* Effect.acquireRelease(
-      retrying("connect", () => connect({ servers: [...options.servers], name: "oprc-odgm", maxReconnectAttempts: -1, reconnectTimeWait: 250 }), { budget, idempotent: true }),
+      retrying(
+        "connect",
+        () =>
+          connect({
+            servers: [...options.servers],
+            name: "oprc-odgm",
+            maxReconnectAttempts: -1,
+            reconnectTimeWait: 250,
+          }),
+        { budget, idempotent: true },
+      ),
       (nc) => Effect.promise(() => nc.close()),
     )
     const ctx: NatsContext = {
       nc,
       js: jetstream(nc, { timeout: timeoutMs }),
-      jsm: yield* retrying("jetstream", () => jetstreamManager(nc, { timeout: timeoutMs, checkAPI: false }), { budget, idempotent: true }),
+      jsm: yield* retrying("jetstream", () => jetstreamManager(nc, { timeout: timeoutMs, checkAPI: false }), {
+        budget,
+        idempotent: true,
+      }),
       prefix,
       replicas: options.replicas,
       timeoutMs,
@@ -86,8 +116,18 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
     const [buckets, outbox, results] = yield* Effect.all([
       makeBuckets(ctx),
       makeOutbox(ctx),
-      retrying("results.bucket", () =>
-        new Kvm(ctx.js).create(`${prefix}_results`, { replicas: options.replicas, history: 1, ttl: maxTtl, allow_direct: false, timeout: timeoutMs }), idem),
+      retrying(
+        "results.bucket",
+        () =>
+          new Kvm(ctx.js).create(`${prefix}_results`, {
+            replicas: options.replicas,
+            history: 1,
+            ttl: maxTtl,
+            allow_direct: false,
+            timeout: timeoutMs,
+          }),
+        idem,
+      ),
     ], { concurrency: "unbounded" })
 
     const index = yield* makeKeyIndex({ budget })
@@ -96,34 +136,55 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
     // so the next write recreates it instead of publishing to a stream that is gone.
     const read = (b: Bucket, key: string): Effect.Effect<KvEntry | null, StorageError> =>
       call("get", () => b.kv.get(key)).pipe(
-        Effect.catchIf((e) => e.failure._tag === "Fatal" && isNotFound(e.failure.cause), () => Effect.as(buckets.forget(b), null)),
-        Effect.retry({ schedule: backoff.pipe(Schedule.upTo({ duration: budget })), while: (e) => e.failure._tag !== "Fatal" }),
+        Effect.catchIf(
+          (e) => e.failure._tag === "Fatal" && isNotFound(e.failure.cause),
+          () => Effect.as(buckets.forget(b), null),
+        ),
+        Effect.retry({
+          schedule: backoff.pipe(Schedule.upTo({ duration: budget })),
+          while: (e) => e.failure._tag !== "Fatal",
+        }),
         Effect.mapError(toStorageError),
       )
     // Results bucket values: {v: result, x: expiry, f: final}.
-    interface ResultValue { readonly v: unknown; readonly x: number; readonly f?: boolean }
+    interface ResultValue {
+      readonly v: unknown
+      readonly x: number
+      readonly f?: boolean
+    }
     const putFinal = (id: string, value: unknown, expiresAt: number) =>
-      retrying("putResult", () => results.put(plainKey(id), JSON.stringify({ v: value ?? null, x: expiresAt, f: true })), idem)
+      retrying(
+        "putResult",
+        () => results.put(plainKey(id), JSON.stringify({ v: value ?? null, x: expiresAt, f: true })),
+        idem,
+      )
     /** The stored result, expired or not (a KV entry outlives its `x` until the bucket's max age). */
     const readRaw = (id: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const entry = yield* retrying("getResult", () => results.get(plainKey(id)), idem)
-        if (!entry || entry.operation !== "PUT" || entry.value.length === 0) return entry ? { value: undefined, revision: entry.revision } : undefined
+        if (!entry || entry.operation !== "PUT" || entry.value.length === 0) {
+          return entry
+            ? { value: undefined, revision: entry.revision }
+            : undefined
+        }
         return { value: yield* decodeJson<ResultValue>("getResult", entry.value), revision: entry.revision }
       })
     const readResult = (id: string) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const raw = yield* readRaw(id)
         return raw?.value && raw.value.x > (yield* Clock.currentTimeMillis) ? { value: raw.value } : undefined
       })
     /** A non-final result never replaces a live final one: compare-and-swap on the results key. */
     const putNonFinal = (id: string, value: unknown, expiresAt: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const body = JSON.stringify({ v: value ?? null, x: expiresAt })
         for (let round = 0; round < 8; round++) {
           const found = yield* readRaw(id)
           if (found?.value?.f && found.value.x > (yield* Clock.currentTimeMillis)) return
-          const put = yield* call("putResult", () => (found ? results.update(plainKey(id), body, found.revision) : results.create(plainKey(id), body))).pipe(Effect.result)
+          const put = yield* call(
+            "putResult",
+            () => (found ? results.update(plainKey(id), body, found.revision) : results.create(plainKey(id), body)),
+          ).pipe(Effect.result)
           if (put._tag === "Success") return
           // Conflict (JetStream 10071, also create() on a live key): someone wrote first; look again.
           if (put.failure.failure._tag !== "Conflict") return yield* toStorageError(put.failure)
@@ -133,7 +194,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
 
     /** The ring after adding `invocation`: expired records dropped, the oldest copied out when it is full. */
     const nextRing = (ring: ReadonlyArray<Applied>, invocation: CommitRequest["invocation"], now: number) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         let out = ring.filter((a) => a.x > now && a.i !== invocation?.id)
         if (invocation?.final) out.push({ i: invocation.id, r: invocation.result, x: now + invocation.ttlMs })
         const tooBig = () => out.length > 1 && JSON.stringify(out).length > RING_BYTES
@@ -149,14 +210,14 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       })
 
     const readBody = (ref: ObjectRef) =>
-      Effect.gen(function* () {
+      Effect.gen(function*() {
         const b = yield* buckets.bucket(ref.cls, false)
         if (!b || ref.id.length === 0) return { entry: null, body: empty }
         const entry = yield* read(b, objectKey(ref.partition, ref.id))
         return { entry, body: yield* parseBody(entry) }
       })
 
-    const getInvoked: ObjectStore["getInvoked"] = Effect.fn("NatsStore.getInvoked")(function* (ref, invocationId) {
+    const getInvoked: ObjectStore["getInvoked"] = Effect.fn("NatsStore.getInvoked")(function*(ref, invocationId) {
       const slot = invocationSlot(ref.cls, invocationId)
       const [own, viaSlot, bucketed] = yield* Effect.all([
         readBody(ref),
@@ -165,14 +226,25 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       ], { concurrency: "unbounded" })
       const now = yield* Clock.currentTimeMillis
       const inRing = [...(own.body.ap ?? []), ...(viaSlot.body.ap ?? [])].find((a) => a.i === invocationId && a.x > now)
-      const recorded = inRing ? Option.some(inRing.r) : bucketed?.value.f ? Option.some(bucketed.value.v) : Option.none()
+      const recorded = inRing
+        ? Option.some(inRing.r)
+        : bucketed?.value.f
+        ? Option.some(bucketed.value.v)
+        : Option.none()
       return { object: Option.fromNullishOr(objectOf(ref, own.entry, own.body)), recorded }
     })
 
-    const unavailable = (operation: string) => new StorageError({ operation, reason: "NATS JetStream did not answer within the failover budget", retryable: true })
+    const unavailable = (operation: string) =>
+      new StorageError({
+        operation,
+        reason: "NATS JetStream did not answer within the failover budget",
+        retryable: true,
+      })
 
-    const commit: ObjectStore["commit"] = Effect.fn("NatsStore.commit")(function* (req) {
-      if (req.ref.id.length === 0) return yield* new StorageError({ operation: "commit", reason: "empty object id", retryable: false })
+    const commit: ObjectStore["commit"] = Effect.fn("NatsStore.commit")(function*(req) {
+      if (req.ref.id.length === 0) {
+        return yield* new StorageError({ operation: "commit", reason: "empty object id", retryable: false })
+      }
       const key = objectKey(req.ref.partition, req.ref.id)
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
       // Write ids of publishes whose outcome is unknown, and what each would have stored.
@@ -190,13 +262,18 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const body = yield* parseBody(entry)
         const landed = body.ws.find((w) => ambiguous.has(w))
         if (landed !== undefined) {
-          if (req.invocation && !req.invocation.final) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          if (req.invocation && !req.invocation.final) {
+            yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          }
           return ambiguous.get(landed)!
         }
         const d = decide(objectOf(req.ref, entry, body), req, now)
         if (d._tag === "Conflict") return yield* d.error
         const revision = entry?.revision ?? 0
-        if (d.stored === null && (entry === null || entry.operation !== "PUT") && req.events.length === 0 && !req.invocation?.final) {
+        if (
+          d.stored === null && (entry === null || entry.operation !== "PUT") && req.events.length === 0 &&
+          !req.invocation?.final
+        ) {
           if (req.invocation) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
           return null
         }
@@ -204,7 +281,11 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const carry = body.ev.length > 0 && revision > (yield* buckets.relayFloor(b, revision)) ? body.ev : []
         const ev = dedupe([...carry, ...req.events])
         if (ev.length > MAX_PENDING_EVENTS) {
-          return yield* new StorageError({ operation: "commit", reason: "the outbox relay is behind on this object; retry later", retryable: true })
+          return yield* new StorageError({
+            operation: "commit",
+            reason: "the outbox relay is behind on this object; retry later",
+            retryable: true,
+          })
         }
         const ap = yield* nextRing(body.ap ?? [], req.invocation, now)
         const writeId = yield* newToken
@@ -215,15 +296,23 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
           ...(ap.length > 0 ? { ap } : {}),
         }
         // msgID "<key>@<revision replaced>": see the header; the JetStream dedupe makes it the real CAS on R3.
-        const sent = yield* call("commit", () =>
-          ctx.js.publish(b.subject(key), JSON.stringify(next), { headers: writeHeaders(revision, d.stored === null), msgID: `${key}@${revision}`, timeout: timeoutMs }),
+        const sent = yield* call(
+          "commit",
+          () =>
+            ctx.js.publish(b.subject(key), JSON.stringify(next), {
+              headers: writeHeaders(revision, d.stored === null),
+              msgID: `${key}@${revision}`,
+              timeout: timeoutMs,
+            }),
         ).pipe(Effect.result)
         // A duplicate or a Conflict: someone replaced that revision first; re-read and re-decide.
         if (sent._tag === "Success") {
           if (sent.success.duplicate) continue
           index.note(b, key, sent.success.seq, d.stored === null, req.ref.id)
           // An accepted job's PENDING record is not part of the message (see InvocationRecord.final).
-          if (req.invocation && !req.invocation.final) yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          if (req.invocation && !req.invocation.final) {
+            yield* putNonFinal(req.invocation.id, req.invocation.result, now + req.invocation.ttlMs)
+          }
           return d.stored
         }
         const failure = sent.failure.failure
@@ -233,15 +322,20 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }
     })
 
-    const list: ObjectStore["list"] = Effect.fn("NatsStore.list")(function* (q) {
+    const list: ObjectStore["list"] = Effect.fn("NatsStore.list")(function*(q) {
       const limit = yield* validateLimit("list", q.limit)
       const after = yield* decodeCursor("list", q.cursor)
       const b = yield* buckets.bucket(q.cls, false)
       if (!b) return { items: [] }
-      const candidates = yield* index.page(b, { partition: q.partition, prefix: q.prefix ?? "", after, want: limit + 1 })
+      const candidates = yield* index.page(b, {
+        partition: q.partition,
+        prefix: q.prefix ?? "",
+        after,
+        want: limit + 1,
+      })
       const page = candidates.slice(0, limit)
       const loaded = yield* Effect.forEach(page, (k) =>
-        Effect.gen(function* () {
+        Effect.gen(function*() {
           const e = yield* read(b, k.key)
           return objectOf({ cls: q.cls, partition: k.partition, id: k.id }, e, yield* parseBody(e)) ?? []
         }), { concurrency: 64 }) // gets are pipelined on the one connection
@@ -251,7 +345,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
     })
 
     const store: ObjectStore = {
-      get: Effect.fn("NatsStore.get")(function* (ref) {
+      get: Effect.fn("NatsStore.get")(function*(ref) {
         const b = yield* buckets.bucket(ref.cls, false)
         if (!b || ref.id.length === 0) return Option.none()
         const entry = yield* read(b, objectKey(ref.partition, ref.id))
@@ -259,7 +353,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }),
       commit,
       list,
-      deleteClass: Effect.fn("NatsStore.deleteClass")(function* (cls) {
+      deleteClass: Effect.fn("NatsStore.deleteClass")(function*(cls) {
         const b = yield* buckets.bucket(cls, false)
         if (!b) return 0
         const count = yield* retrying("deleteClass", async () => {
@@ -269,7 +363,11 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         }, idem)
         // Events already committed must reach the OUTBOX before their bucket disappears.
         if (!(yield* buckets.drained(b))) {
-          return yield* new StorageError({ operation: "deleteClass", reason: "the outbox relay has not caught up; retry later", retryable: true })
+          return yield* new StorageError({
+            operation: "deleteClass",
+            reason: "the outbox relay has not caught up; retry later",
+            retryable: true,
+          })
         }
         yield* buckets.forget(b)
         yield* index.drop(b)
@@ -278,11 +376,11 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }),
       ...outbox,
       getInvoked,
-      putResult: Effect.fn("NatsStore.putResult")(function* (id, result, ttlMs, final) {
+      putResult: Effect.fn("NatsStore.putResult")(function*(id, result, ttlMs, final) {
         const expiresAt = (yield* Clock.currentTimeMillis) + Math.min(ttlMs, maxTtl)
         yield* final ? putFinal(id, result, expiresAt) : putNonFinal(id, result, expiresAt)
       }),
-      getResult: Effect.fn("NatsStore.getResult")(function* (id) {
+      getResult: Effect.fn("NatsStore.getResult")(function*(id) {
         const found = yield* readResult(id)
         return found ? Option.some(found.value.v) : Option.none()
       }),

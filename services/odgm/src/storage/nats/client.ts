@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto"
 import { type Duration, Effect, Schedule } from "effect"
-import { RequestError, TimeoutError, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node"
+import { createInbox, type Msg, type NatsConnection, RequestError, TimeoutError } from "@nats-io/transport-node"
 import { JetStreamApiError } from "@nats-io/jetstream"
 import { StorageError } from "../errors.ts"
 import { storageError } from "../common.ts"
@@ -23,15 +23,17 @@ const WRONG_LAST_SEQUENCE = 10071
 // 10005 "no suitable peers for placement": a replica's node is back but not yet current (right after a
 // restart); nothing was created, and placement succeeds once it catches up, within the failover budget.
 const retryableApiCodes = new Set([
-  10005 /* no suitable peers for placement */,
-  10008 /* cluster temporarily unavailable */,
-  10039 /* jetstream not enabled for account */,
+  10005, /* no suitable peers for placement */
+  10008, /* cluster temporarily unavailable */
+  10039, /* jetstream not enabled for account */
 ])
 
 export const classify = (cause: unknown): Failure => {
   if (cause instanceof JetStreamApiError) {
     if (cause.code === WRONG_LAST_SEQUENCE) return { _tag: "Conflict" }
-    return retryableApiCodes.has(cause.code) || cause.status === 503 ? { _tag: "Retryable", cause } : { _tag: "Fatal", cause }
+    return retryableApiCodes.has(cause.code) || cause.status === 503
+      ? { _tag: "Retryable", cause }
+      : { _tag: "Fatal", cause }
   }
   if (cause instanceof RequestError && cause.isNoResponders()) return { _tag: "Retryable", cause }
   const message = cause instanceof Error ? cause.message : String(cause)
@@ -84,14 +86,15 @@ const utf8 = new TextDecoder()
 export const decodeJson = <T>(operation: string, data: Uint8Array): Effect.Effect<T, StorageError> =>
   Effect.try({ try: () => JSON.parse(utf8.decode(data)) as T, catch: storageError(operation) })
 
-
 // ---- naming -------------------------------------------------------------------------------
 
 const b64url = (s: string) => Buffer.from(s, "utf8").toString("base64url")
-const shortHash = (s: string) => createHash("sha256").update(s).digest("base64url").replace(/[^A-Za-z0-9]/g, "").slice(0, 10)
+const shortHash = (s: string) =>
+  createHash("sha256").update(s).digest("base64url").replace(/[^A-Za-z0-9]/g, "").slice(0, 10)
 
 /** Bucket for a class: readable part sanitized to `[A-Za-z0-9_]`, plus a hash so distinct names never collide. */
-export const objectBucket = (prefix: string, cls: string) => `${prefix}_o_${cls.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 48)}_${shortHash(cls)}`
+export const objectBucket = (prefix: string, cls: string) =>
+  `${prefix}_o_${cls.replace(/[^A-Za-z0-9_]/g, "_").slice(0, 48)}_${shortHash(cls)}`
 export const objectBucketStreamPrefix = (prefix: string) => `KV_${prefix}_o_`
 
 // Keys (docs/storage-engines.md §2.3): `<partition>.<base64url(id)>`; ids too long for the 4 KB control
@@ -99,7 +102,9 @@ export const objectBucketStreamPrefix = (prefix: string) => `KV_${prefix}_o_`
 const MAX_ID_TOKEN = 700
 export const objectKey = (partition: number, id: string): string => {
   const token = b64url(id)
-  return token.length <= MAX_ID_TOKEN ? `${partition}.${token}` : `${partition}.h.${shortHash(id)}${createHash("sha256").update(id).digest("hex")}`
+  return token.length <= MAX_ID_TOKEN
+    ? `${partition}.${token}`
+    : `${partition}.h.${shortHash(id)}${createHash("sha256").update(id).digest("hex")}`
 }
 /** The id of a key, or undefined for hashed keys (read the value). */
 export const parseObjectKey = (key: string): { partition: number; id: string | undefined } | undefined => {
@@ -123,7 +128,13 @@ export const plainKey = (s: string) => {
  * (`no_wait`) or at `expiresMs`. Raw because the v3 client's fetch() waits at least 1 s for a
  * full batch, which would add a second to every trigger.
  */
-export const pull = (nc: NatsConnection, stream: string, durable: string, batch: number, expiresMs?: number): Promise<Msg[]> =>
+export const pull = (
+  nc: NatsConnection,
+  stream: string,
+  durable: string,
+  batch: number,
+  expiresMs?: number,
+): Promise<Msg[]> =>
   new Promise((resolve, reject) => {
     const inbox = createInbox()
     const out: Msg[] = []

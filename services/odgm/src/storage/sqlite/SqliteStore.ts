@@ -3,8 +3,23 @@ import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
 import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
-import { StorageError } from "../errors.ts"
-import { compareIds, decide, decodeCursor, encodeCursor, fromJson, leaseOf, newToken, prefixEnd, storageError, toJson, validateLimit, type ObjectHead, type ObjectJson, type Position } from "../common.ts"
+import { type StorageError } from "../errors.ts"
+import {
+  compareIds,
+  decide,
+  decodeCursor,
+  encodeCursor,
+  fromJson,
+  leaseOf,
+  newToken,
+  type ObjectHead,
+  type ObjectJson,
+  type Position,
+  prefixEnd,
+  storageError,
+  toJson,
+  validateLimit,
+} from "../common.ts"
 import { failed, makeWriter, ok } from "@oprc/sqlite"
 
 /**
@@ -84,18 +99,29 @@ const readHead = (row: { version: number; c: number } | null): ObjectHead | unde
   row ? { version: BigInt(row.version), createdAt: row.c } : undefined
 
 export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectStore, StorageError, Scope.Scope> =>
-  Effect.gen(function* () {
+  Effect.gen(function*() {
     const db = yield* open(options.path)
-    const writer = yield* makeWriter(db, { groupCommit: options.groupCommit ?? true, maxBatch: options.maxBatch ?? 512 })
+    const writer = yield* makeWriter(db, {
+      groupCommit: options.groupCommit ?? true,
+      maxBatch: options.maxBatch ?? 512,
+    })
     const q = {
-      get: db.query<ObjectRow, [string, number, string]>("SELECT partition, id, body FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
+      get: db.query<ObjectRow, [string, number, string]>(
+        "SELECT partition, id, body FROM objects WHERE cls = ? AND partition = ? AND id = ?",
+      ),
       // The compare-and-swap needs only the version and createdAt: SQLite pulls `c` out of the body
       // in C, half the cost of parsing a 3.5 MB body in JS (docs/odgm.md "Large objects").
-      head: db.query<{ version: number; c: number }, [string, number, string]>("SELECT version, json_extract(body, '$.c') AS c FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
-      upsert: db.query("INSERT INTO objects (cls, partition, id, version, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version, body = excluded.body"),
+      head: db.query<{ version: number; c: number }, [string, number, string]>(
+        "SELECT version, json_extract(body, '$.c') AS c FROM objects WHERE cls = ? AND partition = ? AND id = ?",
+      ),
+      upsert: db.query(
+        "INSERT INTO objects (cls, partition, id, version, body) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET version = excluded.version, body = excluded.body",
+      ),
       remove: db.query("DELETE FROM objects WHERE cls = ? AND partition = ? AND id = ?"),
       // A duplicate event id of a still-pending or dead event is recorded once (idempotency key).
-      enqueue: db.query("INSERT INTO outbox (id, event, due_at) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1) ON CONFLICT DO NOTHING"),
+      enqueue: db.query(
+        "INSERT INTO outbox (id, event, due_at) SELECT ?1, ?2, ?3 WHERE NOT EXISTS (SELECT 1 FROM dead_letters WHERE id = ?1) ON CONFLICT DO NOTHING",
+      ),
       // Listing walks the primary key (cls, partition, id) one partition at a time: an id range
       // [from, to) per partition is an index seek, never a scan of the class.
       listRange: db.query<ObjectRow, [string, number, string, string, number]>(
@@ -107,13 +133,21 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       nextPartition: db.query<{ partition: number }, [string, number]>(
         "SELECT partition FROM objects WHERE cls = ?1 AND partition > ?2 ORDER BY partition LIMIT 1",
       ),
-      due: db.query<OutboxRow, [number, number]>("SELECT id, event, attempts FROM outbox WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?"),
+      due: db.query<OutboxRow, [number, number]>(
+        "SELECT id, event, attempts FROM outbox WHERE due_at <= ? ORDER BY due_at, rowid LIMIT ?",
+      ),
       lease: db.query("UPDATE outbox SET due_at = ?, attempts = attempts + 1, token = ? WHERE id = ?"),
       ack: db.query("DELETE FROM outbox WHERE id = ?"),
       renew: db.query("UPDATE outbox SET due_at = ? WHERE id = ? AND token = ? AND due_at > ?"),
-      retry: db.query("UPDATE outbox SET due_at = ?, token = NULL, last_error = ? WHERE id = ? AND token = ? AND due_at > ?"),
-      leased: db.query<OutboxRow, [string, string, number]>("SELECT id, event, attempts FROM outbox WHERE id = ? AND token = ? AND due_at > ?"),
-      bury: db.query("INSERT OR REPLACE INTO dead_letters (id, event, attempts, error, dead_at) VALUES (?, ?, ?, ?, ?)"),
+      retry: db.query(
+        "UPDATE outbox SET due_at = ?, token = NULL, last_error = ? WHERE id = ? AND token = ? AND due_at > ?",
+      ),
+      leased: db.query<OutboxRow, [string, string, number]>(
+        "SELECT id, event, attempts FROM outbox WHERE id = ? AND token = ? AND due_at > ?",
+      ),
+      bury: db.query(
+        "INSERT OR REPLACE INTO dead_letters (id, event, attempts, error, dead_at) VALUES (?, ?, ?, ?, ?)",
+      ),
       dead: db.query<DeadRow, [string, number]>("SELECT * FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?"),
       deadOne: db.query<DeadRow, [string]>("SELECT * FROM dead_letters WHERE id = ?"),
       unbury: db.query("DELETE FROM dead_letters WHERE id = ?"),
@@ -122,8 +156,12 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         `INSERT INTO results (id, value, expires_at, final) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE
          SET value = excluded.value, expires_at = excluded.expires_at, final = excluded.final WHERE ?4 = 1 OR final = 0 OR expires_at <= ?5`,
       ),
-      getResult: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ?"),
-      getFinal: db.query<{ value: string }, [string, number]>("SELECT value FROM results WHERE id = ? AND expires_at > ? AND final = 1"),
+      getResult: db.query<{ value: string }, [string, number]>(
+        "SELECT value FROM results WHERE id = ? AND expires_at > ?",
+      ),
+      getFinal: db.query<{ value: string }, [string, number]>(
+        "SELECT value FROM results WHERE id = ? AND expires_at > ? AND final = 1",
+      ),
       // The process that held these leases is gone (one process per file): due again now.
       release: db.query("UPDATE outbox SET due_at = ?1, token = NULL WHERE token IS NOT NULL AND due_at > ?1"),
       sweep: db.query("DELETE FROM results WHERE expires_at <= ?"),
@@ -132,7 +170,13 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
      * Up to `want` rows in (partition, id) order after `after`, restricted to one partition and an
      * id prefix. Cost: one index seek per partition visited plus the rows returned.
      */
-    const listRows = (cls: string, partition: number | undefined, prefix: string, after: Position | undefined, want: number): ObjectRow[] => {
+    const listRows = (
+      cls: string,
+      partition: number | undefined,
+      prefix: string,
+      after: Position | undefined,
+      want: number,
+    ): ObjectRow[] => {
       const end = prefixEnd(prefix)
       const out: ObjectRow[] = []
       let p: number | undefined = partition ?? (after ? after.partition : q.nextPartition.get(cls, -1)?.partition)
@@ -141,7 +185,9 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       while (p !== undefined && out.length < want) {
         // Strictly after the cursor's id: its successor in byte order is id + "\0".
         const lower = from === undefined ? prefix : compareIds(from, prefix) >= 0 ? `${from}\u0000` : prefix
-        const rows = end === undefined ? q.listFrom.all(cls, p, lower, want - out.length) : q.listRange.all(cls, p, lower, end, want - out.length)
+        const rows = end === undefined
+          ? q.listFrom.all(cls, p, lower, want - out.length)
+          : q.listRange.all(cls, p, lower, end, want - out.length)
         out.push(...rows)
         if (partition !== undefined) break
         p = q.nextPartition.get(cls, p)?.partition
@@ -150,14 +196,21 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       return out
     }
     const read = <A>(operation: string, f: () => A) => Effect.try({ try: f, catch: storageError(operation, true) })
-    const toDead = (r: DeadRow): DeadLetter => ({ event: JSON.parse(r.event) as OutboxEvent, attempts: r.attempts, error: r.error, deadAt: r.dead_at })
+    const toDead = (r: DeadRow): DeadLetter => ({
+      event: JSON.parse(r.event) as OutboxEvent,
+      attempts: r.attempts,
+      error: r.error,
+      deadAt: r.dead_at,
+    })
 
     const store: ObjectStore = {
-      get: Effect.fn("SqliteStore.get")(function* (ref) {
-        return Option.fromNullishOr(yield* read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))))
+      get: Effect.fn("SqliteStore.get")(function*(ref) {
+        return Option.fromNullishOr(
+          yield* read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))),
+        )
       }),
 
-      commit: Effect.fn("SqliteStore.commit")(function* (req) {
+      commit: Effect.fn("SqliteStore.commit")(function*(req) {
         const now = yield* Clock.currentTimeMillis
         const { cls, partition, id } = req.ref
         // A CAS that is already stale fails at once instead of waiting for a batch's fsync: a
@@ -168,7 +221,10 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         }
         const invocation = req.invocation && {
           ...req.invocation,
-          json: yield* Effect.try({ try: () => JSON.stringify(req.invocation!.result) ?? "null", catch: storageError("commit") }),
+          json: yield* Effect.try({
+            try: () => JSON.stringify(req.invocation!.result) ?? "null",
+            catch: storageError("commit"),
+          }),
         }
         return yield* writer.write("commit", () => {
           // The CAS check runs inside the batch's transaction, after the writes queued before it.
@@ -177,12 +233,14 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
           if (d.stored) q.upsert.run(cls, partition, id, Number(d.stored.version), JSON.stringify(toJson(d.stored)))
           else q.remove.run(cls, partition, id)
           for (const e of req.events) q.enqueue.run(e.id, JSON.stringify(e), e.availableAt)
-          if (invocation) q.putResult.run(invocation.id, invocation.json, now + invocation.ttlMs, invocation.final ? 1 : 0, now)
+          if (invocation) {
+            q.putResult.run(invocation.id, invocation.json, now + invocation.ttlMs, invocation.final ? 1 : 0, now)
+          }
           return ok(d.stored)
         })
       }),
 
-      list: Effect.fn("SqliteStore.list")(function* (query) {
+      list: Effect.fn("SqliteStore.list")(function*(query) {
         const limit = yield* validateLimit("list", query.limit)
         const after = yield* decodeCursor("list", query.cursor)
         // bun:sqlite is synchronous: a large page is read and decoded in chunks, yielding between
@@ -192,8 +250,19 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         let more = false
         while (items.length < limit) {
           const want = Math.min(LIST_CHUNK, limit - items.length)
-          const rows = yield* read("list", () => listRows(query.cls, query.partition, query.prefix ?? "", from, want + 1))
-          items.push(...(yield* read("list", () => rows.slice(0, want).flatMap((r) => readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []))))
+          const rows = yield* read(
+            "list",
+            () => listRows(query.cls, query.partition, query.prefix ?? "", from, want + 1),
+          )
+          items.push(
+            ...(yield* read(
+              "list",
+              () =>
+                rows.slice(0, want).flatMap((r) =>
+                  readObject({ cls: query.cls, partition: r.partition, id: r.id }, r) ?? []
+                ),
+            )),
+          )
           more = rows.length > want
           if (!more) break
           from = items[items.length - 1]
@@ -206,7 +275,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       deleteClass: (cls) =>
         writer.write("deleteClass", (db) => ok(db.query("DELETE FROM objects WHERE cls = ?").run(cls).changes)),
 
-      claimEvents: Effect.fn("SqliteStore.claimEvents")(function* (max, leaseMs) {
+      claimEvents: Effect.fn("SqliteStore.claimEvents")(function*(max, leaseMs) {
         const now = yield* Clock.currentTimeMillis
         const token = yield* newToken
         return yield* writer.write("claimEvents", () =>
@@ -216,23 +285,28 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
               q.lease.run(now + leaseOf(leaseMs, event), token, r.id)
               return { event, attempts: r.attempts + 1, claimToken: token }
             }),
-          ),
-        )
+          ))
       }),
 
       ackEvent: (claim) => writer.write("ackEvent", () => ok(void q.ack.run(claim.event.id))),
 
-      renewEvent: Effect.fn("SqliteStore.renewEvent")(function* (claim, leaseMs) {
+      renewEvent: Effect.fn("SqliteStore.renewEvent")(function*(claim, leaseMs) {
         const now = yield* Clock.currentTimeMillis
-        yield* writer.write("renewEvent", () => ok(void q.renew.run(now + leaseMs, claim.event.id, claim.claimToken, now)))
+        yield* writer.write(
+          "renewEvent",
+          () => ok(void q.renew.run(now + leaseMs, claim.event.id, claim.claimToken, now)),
+        )
       }),
 
-      retryEvent: Effect.fn("SqliteStore.retryEvent")(function* (claim, availableAt, error) {
+      retryEvent: Effect.fn("SqliteStore.retryEvent")(function*(claim, availableAt, error) {
         const now = yield* Clock.currentTimeMillis
-        yield* writer.write("retryEvent", () => ok(void q.retry.run(availableAt, error, claim.event.id, claim.claimToken, now)))
+        yield* writer.write(
+          "retryEvent",
+          () => ok(void q.retry.run(availableAt, error, claim.event.id, claim.claimToken, now)),
+        )
       }),
 
-      deadLetter: Effect.fn("SqliteStore.deadLetter")(function* (claim, error) {
+      deadLetter: Effect.fn("SqliteStore.deadLetter")(function*(claim, error) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write("deadLetter", () => {
           const row = q.leased.get(claim.event.id, claim.claimToken, now)
@@ -243,7 +317,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         })
       }),
 
-      listDeadLetters: Effect.fn("SqliteStore.listDeadLetters")(function* (query) {
+      listDeadLetters: Effect.fn("SqliteStore.listDeadLetters")(function*(query) {
         const limit = yield* validateLimit("listDeadLetters", query.limit)
         const rows = yield* read("listDeadLetters", () => q.dead.all(query.cursor ?? "", limit + 1))
         const items = yield* read("listDeadLetters", () => rows.slice(0, limit).map(toDead))
@@ -251,7 +325,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         return rows.length > limit && last ? { items, nextCursor: last.event.id } : { items }
       }),
 
-      redrive: Effect.fn("SqliteStore.redrive")(function* (eventId) {
+      redrive: Effect.fn("SqliteStore.redrive")(function*(eventId) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write("redrive", () => {
           const row = q.deadOne.get(eventId)
@@ -264,17 +338,24 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       }),
 
       discard: (eventId) =>
-        writer.write("discard", () =>
-          q.unbury.run(eventId).changes > 0 ? ok(undefined) : failed(new NotFound({ resource: "dead letter", name: eventId })),
+        writer.write(
+          "discard",
+          () =>
+            q.unbury.run(eventId).changes > 0
+              ? ok(undefined)
+              : failed(new NotFound({ resource: "dead letter", name: eventId })),
         ),
 
-      putResult: Effect.fn("SqliteStore.putResult")(function* (id, result, ttlMs, final) {
+      putResult: Effect.fn("SqliteStore.putResult")(function*(id, result, ttlMs, final) {
         const now = yield* Clock.currentTimeMillis
         const json = yield* Effect.try({ try: () => JSON.stringify(result), catch: storageError("putResult") })
-        yield* writer.write("putResult", () => ok(void q.putResult.run(id, json ?? "null", now + ttlMs, final ? 1 : 0, now)))
+        yield* writer.write(
+          "putResult",
+          () => ok(void q.putResult.run(id, json ?? "null", now + ttlMs, final ? 1 : 0, now)),
+        )
       }),
 
-      getInvoked: Effect.fn("SqliteStore.getInvoked")(function* (ref, invocationId) {
+      getInvoked: Effect.fn("SqliteStore.getInvoked")(function*(ref, invocationId) {
         const now = yield* Clock.currentTimeMillis
         return yield* read("getInvoked", () => {
           const row = q.getFinal.get(invocationId, now)
@@ -285,7 +366,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         })
       }),
 
-      getResult: Effect.fn("SqliteStore.getResult")(function* (id) {
+      getResult: Effect.fn("SqliteStore.getResult")(function*(id) {
         const now = yield* Clock.currentTimeMillis
         return yield* read("getResult", () => {
           const row = q.getResult.get(id, now)
@@ -298,7 +379,10 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
 
     yield* Effect.flatMap(Clock.currentTimeMillis, (now) => writer.write("release", () => ok(void q.release.run(now))))
     // Expired results are invisible at once (getResult checks expires_at); the sweep reclaims space.
-    const sweep = Effect.flatMap(Clock.currentTimeMillis, (now) => writer.write("sweep", () => ok(void q.sweep.run(now))))
+    const sweep = Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => writer.write("sweep", () => ok(void q.sweep.run(now))),
+    )
     yield* sweep.pipe(
       Effect.catchTag("StorageError", (e: StorageError) => Effect.logWarning("results sweep failed", e)),
       Effect.delay(options.sweepInterval ?? "30 seconds"),
