@@ -30,7 +30,7 @@ export const spawnService = async (kind: "pm" | "odgm", env: Record<string, stri
 }
 
 /** Resident memory of a process, from /proc (MiB). */
-export const rssMb = (pid: number): number => {
+const rssMb = (pid: number): number => {
   const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
   return Number(line?.replace(/\D+/g, "") ?? "0") / 1024
 }

@@ -15,8 +15,8 @@ export interface Platform {
   readonly crm: Readonly<Record<string, string>>
 }
 
-export const clustersOf = (p: Platform) => Object.keys(p.odgm)
-export const FLOW_DEPLOYMENTS = ["counter-e2e", "tally-e2e"] as const
+const clustersOf = (p: Platform) => Object.keys(p.odgm)
+const FLOW_DEPLOYMENTS = ["counter-e2e", "tally-e2e"] as const
 export const unitsOf = (p: Platform, deployments: ReadonlyArray<string> = FLOW_DEPLOYMENTS) =>
   deployments.flatMap((d) => clustersOf(p).map((c) => `${d}-${c}`))
 

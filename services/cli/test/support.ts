@@ -22,7 +22,7 @@ const bun = process.execPath
 /** The compiled CLI: dist/oprc when `npm run build` is fresh, else one build per test run shared with test/e2e (test/harness/binaries.ts). */
 export const buildCli = async (): Promise<string> => join(await binaryDir(), "oprc")
 
-export { type Cli, type CliResult, runInPty } from "../../../test/harness/index.ts"
+export { type Cli, runInPty } from "../../../test/harness/index.ts"
 
 /** The compiled CLI run from the repository root (relative `-f` paths), see test/harness/cli.ts. */
 export const cliRunner = (binary: string, baseEnv: Record<string, string>): Cli =>

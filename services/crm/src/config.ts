@@ -90,7 +90,7 @@ export const ProcessDriverConfig = Schema.Struct({
 })
 export type ProcessDriverConfig = typeof ProcessDriverConfig.Type
 
-export const KubernetesDriverConfig = Schema.Struct({
+const KubernetesDriverConfig = Schema.Struct({
   kubeconfig: Schema.optionalKey(
     NonEmptyString.annotate({
       description:
@@ -118,7 +118,6 @@ export const KubernetesDriverConfig = Schema.Struct({
   })
     .pipe(withDefault("")),
 })
-export type KubernetesDriverConfig = typeof KubernetesDriverConfig.Type
 
 /** oprc-crm configuration: file (--config), OPRC_* environment, flags. */
 export const CrmConfig = Schema.Struct({

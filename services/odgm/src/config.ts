@@ -10,8 +10,7 @@ const int = (expected: string, minimum: number, maximum: number) =>
 
 const millis = (minimum = 1) => int(`an integer number of milliseconds >= ${minimum}`, minimum, 86_400_000)
 
-export const StorageKind = Schema.Literals(["sqlite", "memory", "nats"])
-export type StorageKind = typeof StorageKind.Type
+const StorageKind = Schema.Literals(["sqlite", "memory", "nats"])
 
 export const StorageConfig = Schema.Struct({
   kind: StorageKind.annotate({ description: "object store engine: sqlite (embedded), memory, nats (JetStream KV)" })
@@ -30,7 +29,7 @@ export const StorageConfig = Schema.Struct({
 })
 export type StorageConfig = typeof StorageConfig.Type
 
-export const InvocationConfig = Schema.Struct({
+const InvocationConfig = Schema.Struct({
   timeoutMs: millis().annotate({
     description: "default deadline of an invocation (lock wait, function call and commit)",
   }).pipe(withDefault(30_000)),
@@ -48,7 +47,6 @@ export const InvocationConfig = Schema.Struct({
   breakerResetMs: millis().annotate({ description: "longest wait between trial calls to a function that stays down" })
     .pipe(withDefault(1000)),
 })
-export type InvocationConfig = typeof InvocationConfig.Type
 
 export const TriggerConfig = Schema.Struct({
   maxAttempts: int("an integer from 1 to 1000", 1, 1000).annotate({

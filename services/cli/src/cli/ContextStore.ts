@@ -25,7 +25,7 @@ export type ConfigFile = typeof ConfigFile.Type
 const decodeFile = decodeWith(ConfigFile)
 
 /** The file path: `$OPRC_CONFIG`, else `$HOME/.oprc/config.yaml`. */
-export const configPath = Effect.gen(function*() {
+const configPath = Effect.gen(function*() {
   const override = yield* Config.option(Config.String("OPRC_CONFIG"))
   if (Option.isSome(override) && override.value !== "") return override.value
   const home = yield* Config.String("HOME").pipe(Config.withDefault(os.homedir()))

@@ -20,7 +20,7 @@ export interface Endpoints {
   readonly crm: Endpoint
 }
 
-export const defaultUrls = {
+const defaultUrls = {
   pm: "http://localhost:8080",
   odgm: "http://localhost:8081",
   crm: "http://localhost:8088",

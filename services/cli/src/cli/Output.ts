@@ -16,7 +16,7 @@ export const table = (
 }
 
 export const toJson = (value: unknown): string => JSON.stringify(value, null, 2)
-export const toYaml = (value: unknown): string =>
+const toYaml = (value: unknown): string =>
   YAML.stringify(value, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd()
 
 /**

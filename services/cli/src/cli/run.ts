@@ -34,7 +34,7 @@ const presenter: CliOutput.Presenter = {
 }
 
 /** The CLI's services; the flags every command shares are global flags of the root command. */
-export const cliLayer = Layer.mergeAll(
+const cliLayer = Layer.mergeAll(
   NodeServices.layer,
   ContextStore.layer,
   Api.layer,
@@ -44,7 +44,7 @@ export const cliLayer = Layer.mergeAll(
 )
 
 /** Exit codes: 0 ok, 1 the server refused (or the outcome failed), 2 usage, 3 unreachable, 130 interrupted. */
-export const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit)) return 0
   if (Cause.hasInterruptsOnly(exit.cause)) return 130
   const failure = Cause.findErrorOption(exit.cause)

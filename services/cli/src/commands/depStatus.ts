@@ -9,13 +9,13 @@ type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : "")
 const arr = (v: unknown): Array<Json> => (Array.isArray(v) ? (v as Array<Json>) : [])
 
-export interface FunctionReplicas {
+interface FunctionReplicas {
   readonly function: string
   readonly readyReplicas: number
   readonly desiredReplicas: number
 }
 
-export interface ClusterView {
+interface ClusterView {
   readonly cluster: string
   readonly phase: string
   readonly reason: string
@@ -35,7 +35,7 @@ export interface ClusterView {
   } | null
 }
 
-export interface StatusView {
+interface StatusView {
   readonly key: string
   readonly phase: string
   readonly message: string
@@ -63,7 +63,7 @@ const unitFunctions = (crmUrl: string, unitId: string) =>
   }).pipe(Effect.orElseSucceed(() => null))
 
 /** The deployment's status with every cluster's replicas, or undefined once it is gone (404). */
-export const fetchStatus = (key: string) =>
+const fetchStatus = (key: string) =>
   Effect.gen(function*() {
     const reply = yield* pm({ method: "GET", path: `/api/v1/deployments/${seg(key)}`, accept: [404] })
     if (reply.status === 404) return undefined
@@ -130,7 +130,7 @@ const nfrCell = (c: ClusterView) =>
     ? "-"
     : `${round(c.nfr.observedRps)} rps, p99 ${round(c.nfr.observedP99Ms)} ms, recommends ${c.nfr.recommendedReplicas}`
 
-export const renderStatus = (v: StatusView): string => {
+const renderStatus = (v: StatusView): string => {
   // The NFR column only once some cluster's analyzer has reported.
   const withNfr = v.clusters.some((c) => c.nfr !== null)
   return [
@@ -161,7 +161,7 @@ const replicaTotals = (c: ClusterView) =>
     }`
 
 /** One line: what changed is visible at a glance when lines are printed one after another. */
-export const summaryLine = (v: StatusView): string =>
+const summaryLine = (v: StatusView): string =>
   `${v.key} ${v.phase}${v.clusters.length === 0 ? "" : " | "}${
     v.clusters.map((c) =>
       `${c.cluster}: ${c.phase}${c.reason !== "" && c.reason !== c.phase ? ` (${c.reason})` : ""}, ${replicaTotals(c)}${

@@ -24,7 +24,7 @@ export const DevConfig = Schema.Struct({
 })
 export type DevConfig = typeof DevConfig.Type
 
-export const devFlags = {
+const devFlags = {
   "--pm-port": "pm.server.port",
   "--odgm-port": "odgm.server.port",
   "--crm-port": "crm.server.port",
@@ -37,7 +37,7 @@ const odgmDefaults = Schema.decodeUnknownSync(OdgmConfig)({})
 const loopback = (host: string) => (host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host)
 
 /** Wires the three components together unless the config already says otherwise. */
-export const wireDev = (config: DevConfig): DevConfig => {
+const wireDev = (config: DevConfig): DevConfig => {
   const crmUrl = `${config.crm.server.tls ? "https" : "http"}://${
     loopback(config.crm.server.host)
   }:${config.crm.server.port}`
@@ -66,7 +66,7 @@ const urlOf = (server: { readonly host: string; readonly port: number; readonly 
   `${server.tls ? "https" : "http"}://${loopback(server.host)}:${server.port}`
 
 /** Every file `oprc dev` keeps (SQLite stores, function logs) under `dataDir`, unless configured otherwise. */
-export const inDataDir = (config: DevConfig, dataDir: string): DevConfig => {
+const inDataDir = (config: DevConfig, dataDir: string): DevConfig => {
   const at = (
     file: string,
     current: string,

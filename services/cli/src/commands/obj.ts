@@ -33,7 +33,7 @@ const setFlag = Flag.KeyValuePair("set").pipe(
   Flag.withDescription("one entry, key=value (the value is JSON when it parses, else a string); repeatable"),
 )
 
-export const objectPath = (cls: string, partition: string, id?: string) =>
+const objectPath = (cls: string, partition: string, id?: string) =>
   `/api/class/${seg(cls)}/${seg(partition)}/objects${id === undefined ? "" : `/${seg(id)}`}`
 
 const ifMatch = (v: Option.Option<string>) => (Option.isSome(v) ? { "if-match": `"${v.value}"` } : {})

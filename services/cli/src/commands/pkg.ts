@@ -20,7 +20,7 @@ export const dryRunFlag = Flag.Boolean("dry-run").pipe(
 )
 
 /** The content type a file is sent with: by extension, else by its first character. */
-export const contentTypeOf = (file: string, text: string): string =>
+const contentTypeOf = (file: string, text: string): string =>
   /\.json$/i.test(file) || (file === "-" && /^\s*[{[]/.test(text)) ? "application/json" : "application/yaml"
 
 type Json = Record<string, unknown>
@@ -28,7 +28,7 @@ const str = (v: unknown) => (typeof v === "string" ? v : "")
 const count = (v: unknown) => (Array.isArray(v) ? v.length : 0)
 
 /** A package file, checked with the same validation the PM runs. */
-export const loadPackage = (file: string) =>
+const loadPackage = (file: string) =>
   Effect.gen(function*() {
     const text = yield* readFileArg(file, "-f")
     const parsed = yield* parsePackageText(text, contentTypeOf(file, text)).pipe(

@@ -29,7 +29,7 @@ const settingsOf = (c: NfrConfig): ModelSettings => ({
 const f1 = (n: number | undefined, unit: string) => (n === undefined ? "n/a" : `${Math.round(n * 10) / 10}${unit}`)
 
 /** The numbers of one function in words, for the condition message. */
-export const describeObservation = (o: Observation): string =>
+const describeObservation = (o: Observation): string =>
   `${f1(o.rps, " rps")}, p99 ${f1(o.p99Ms, " ms")}, errors ${
     o.errorRate === undefined ? "n/a" : `${Math.round(o.errorRate * 1000) / 10}%`
   }, ` +

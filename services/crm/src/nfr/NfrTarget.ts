@@ -82,7 +82,7 @@ export class NfrTarget extends Context.Service<NfrTarget, {
 }>()("crm/nfr/NfrTarget") {}
 
 /** The collection name ODGM serves a unit's class under. */
-export const collectionName = (unit: Pick<DeploymentUnit, "packageName" | "cls">): string =>
+const collectionName = (unit: Pick<DeploymentUnit, "packageName" | "cls">): string =>
   `${unit.packageName}.${unit.cls.key}`
 
 /** The workloads of one unit, given each function's desired count and replicas (from the driver). */

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Schema } from "effect"
 
 /** Prometheus did not answer (refused, timed out, 5xx): the numbers are unknown right now. */
-export class PrometheusUnavailable extends Schema.TaggedError<PrometheusUnavailable>()("PrometheusUnavailable", {
+class PrometheusUnavailable extends Schema.TaggedError<PrometheusUnavailable>()("PrometheusUnavailable", {
   url: Schema.String,
   reason: Schema.String,
 }) {
@@ -11,7 +11,7 @@ export class PrometheusUnavailable extends Schema.TaggedError<PrometheusUnavaila
 }
 
 /** Prometheus answered but rejected the query (a bug in our PromQL, or a result we cannot read). */
-export class PrometheusQueryError extends Schema.TaggedError<PrometheusQueryError>()("PrometheusQueryError", {
+class PrometheusQueryError extends Schema.TaggedError<PrometheusQueryError>()("PrometheusQueryError", {
   query: Schema.String,
   reason: Schema.String,
 }) {

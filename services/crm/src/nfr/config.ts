@@ -55,6 +55,3 @@ export const NfrConfig = Schema.Struct({
   ),
 })
 export type NfrConfig = typeof NfrConfig.Type
-
-/** Defaults of every key, for callers that build the config by hand (tests, `oprc dev`). */
-export const defaultNfrConfig: NfrConfig = Schema.decodeUnknownSync(NfrConfig)({})

@@ -66,7 +66,7 @@ export const targetGroups = (
 ]
 
 /** The targets now, from the CRM's own view of what runs. */
-export const currentTargetGroups = Effect.gen(function*() {
+const currentTargetGroups = Effect.gen(function*() {
   const target = yield* NfrTarget
   return targetGroups(yield* target.workloads, yield* target.odgmUrls)
 })
@@ -79,7 +79,7 @@ export const SD_PATH = "/api/v1/sd/targets"
  */
 export const sdRoute = route<NfrTarget>("GET", SD_PATH, () => Effect.map(currentTargetGroups, (g) => json(200, g)))
 
-export class FileSdError extends Schema.TaggedError<FileSdError>()("FileSdError", {
+class FileSdError extends Schema.TaggedError<FileSdError>()("FileSdError", {
   path: Schema.String,
   reason: Schema.String,
 }) {

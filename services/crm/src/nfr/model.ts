@@ -50,7 +50,7 @@ const clamp = (n: number, b: Bounds) => Math.min(b.max, Math.max(b.min, n))
 const f1 = (n: number) => (Math.round(n * 10) / 10).toString()
 
 /** Availability from which one replica is not enough: its crash or restart is an outage. */
-export const REDUNDANT_AVAILABILITY = 0.99
+const REDUNDANT_AVAILABILITY = 0.99
 
 /**
  * The bounds of a function: minScale (at least 1; at least 2 when the availability NFR is
@@ -128,7 +128,7 @@ export const recommend = (capacityRps: number, input: AnalysisInput, s: ModelSet
 }
 
 /** A scale change waiting for its stability window (and, scaling in, the cooldown). */
-export interface Pending {
+interface Pending {
   readonly direction: "out" | "in"
   readonly replicas: number
   readonly since: number

@@ -48,7 +48,7 @@ export const promql = (rateWindowMs: number) => {
       `histogram_quantile(0.99, sum by (cls, fn, le) (rate(oprc_odgm_invocation_duration_seconds_bucket[${w}])))`,
   } as const
 }
-export type Queries = ReturnType<typeof promql>
+type Queries = ReturnType<typeof promql>
 
 /** Which function of which unit, and the ODGM class and bindings it serves. */
 export interface WorkloadKey {

@@ -10,7 +10,7 @@ import type { Caller } from "../domain/types.ts"
  * admin tokens only, never the internal credential (it would let a function re-point any
  * function URL).
  */
-export const odgmRules = (procedure: string): Need => {
+const odgmRules = (procedure: string): Need => {
   const admin = procedure.includes("CollectionService/") || procedure.includes("EventService/") ||
     / \/api\/(collections|dead-letters)/.test(procedure)
   const role = isRead(procedure) ? "reader" : "deployer"

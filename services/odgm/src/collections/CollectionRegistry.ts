@@ -12,7 +12,7 @@ import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
 import { ObjectStoreService, type StorageError } from "../storage/ObjectStore.ts"
 
 /** Collections live in the object store under this class, so every node sharing the store sees them. */
-export const COLLECTIONS_CLASS = "_odgm.collections"
+const COLLECTIONS_CLASS = "_odgm.collections"
 const ref = (name: string) => ({ cls: COLLECTIONS_CLASS, partition: 0, id: name })
 
 const encode = Schema.encodeSync(Collection)

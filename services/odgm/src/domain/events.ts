@@ -10,7 +10,7 @@ import { sameValue } from "./values.ts"
  */
 
 /** `oprc.odgm.v1.TriggerEvent` in its proto-JSON form: what a trigger's target receives as payload. */
-export const TriggerEventJson = Schema.Struct({
+const TriggerEventJson = Schema.Struct({
   eventId: Schema.String,
   type: Schema.String,
   sourceCls: Schema.String,
@@ -23,7 +23,7 @@ export const TriggerEventJson = Schema.Struct({
   output: Schema.optionalKey(Schema.String),
   error: Schema.optionalKey(Schema.String),
 })
-export type TriggerEventJson = typeof TriggerEventJson.Type
+type TriggerEventJson = typeof TriggerEventJson.Type
 
 const Target = Schema.Struct({
   cls: Schema.String,
@@ -68,7 +68,7 @@ export const objectTriggers = (stored: ReadonlyArray<unknown> | undefined): Read
     ? []
     : decodeTriggers(stored).pipe((o) => (o._tag === "Some" ? o.value : []))
 
-export const protoEventName = (e: TriggerEvent): string => `TRIGGER_EVENT_${e}`
+const protoEventName = (e: TriggerEvent): string => `TRIGGER_EVENT_${e}`
 
 export interface Source {
   readonly cls: string

@@ -9,12 +9,6 @@ export const fromPlain = (v: PlainValue): Value =>
 
 export const toPlain = (v: Value): PlainValue => v.value
 
-export const entriesFromPlain = (m: Readonly<Record<string, PlainValue>>): Entries => {
-  const out: Record<string, Value> = {}
-  for (const [k, v] of Object.entries(m)) out[k] = fromPlain(v)
-  return out
-}
-
 /** Deep equality of two entry values (data triggers fire on real changes only). */
 export const sameValue = (a: Value | undefined, b: Value | undefined): boolean => {
   if (a === undefined || b === undefined) return a === b
@@ -35,7 +29,7 @@ const sameJson = (a: unknown, b: unknown): boolean => {
 }
 
 /** REST JSON of an entry: JSON as is; bytes as `{"$bytes": "<base64>"}`. */
-export const valueToJson = (v: Value): unknown =>
+const valueToJson = (v: Value): unknown =>
   v._tag === "Bytes" ? { $bytes: Buffer.from(v.value).toString("base64") } : v.value
 
 export const entriesToJson = (e: Entries): Record<string, unknown> => {

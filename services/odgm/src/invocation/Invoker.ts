@@ -48,7 +48,7 @@ interface Recorded {
 }
 
 /** PUBLIC: anyone; INTERNAL: functions with the internal credential; PRIVATE: those of the same class. */
-export const mayCall = (access: AccessModifier, caller: Caller, cls: string): boolean =>
+const mayCall = (access: AccessModifier, caller: Caller, cls: string): boolean =>
   access === "PUBLIC" || (caller.internal && (access === "INTERNAL" || caller.callerClass === cls))
 
 /** The route of `fn` on the collection, checked against the caller. */
@@ -74,7 +74,7 @@ export const routeFor = (
 }
 
 /** Re-runs after a lost commit start at once and back off a little, jittered, so racing nodes spread out. */
-export const conflictBackoff = Schedule.min([Schedule.exponential(1, 1.5), Schedule.spaced(20)]).pipe(Schedule.jittered)
+const conflictBackoff = Schedule.min([Schedule.exponential(1, 1.5), Schedule.spaced(20)]).pipe(Schedule.jittered)
 
 const metricStatus = (e: { readonly _tag: string }): string =>
   e._tag === "VersionConflict" ? "conflict" : e._tag.replace(/([a-z])([A-Z])/g, "$1_$2").toLowerCase()

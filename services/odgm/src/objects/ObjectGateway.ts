@@ -224,5 +224,3 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
       }),
     )
 }
-
-export { DeadlineExceeded }

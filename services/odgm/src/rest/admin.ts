@@ -14,7 +14,7 @@ const eventId = (id: string) =>
     ? Effect.succeed(id)
     : Effect.fail(new NotFound({ resource: "dead letter", name: id.slice(0, 100) }))
 
-export const deadLetterJson = (d: DeadLetter) => ({
+const deadLetterJson = (d: DeadLetter) => ({
   id: d.event.id,
   payload: d.event.payload,
   attempts: d.attempts,

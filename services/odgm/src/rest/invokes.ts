@@ -13,7 +13,7 @@ import { intParam, parsePartition } from "./common.ts"
  * ODGM itself reports travel as errors: unknown class/function 404, INTERNAL/PRIVATE 403, version
  * conflict after the bounded re-runs 409, function unreachable 503, deadline 504.
  */
-export const httpStatus: Record<InvocationStatus, number> = { OK: 200, INVALID: 400, APP_ERROR: 422, SYSTEM_ERROR: 502 }
+const httpStatus: Record<InvocationStatus, number> = { OK: 200, INVALID: 400, APP_ERROR: 422, SYSTEM_ERROR: 502 }
 const errorCode: Record<InvocationStatus, string> = {
   OK: "ok",
   INVALID: "invalid_argument",
@@ -41,7 +41,7 @@ const parseOutput = (output: Uint8Array): unknown => {
   }
 }
 
-export const resultResponse = (r: InvocationResult): RestResponse => {
+const resultResponse = (r: InvocationResult): RestResponse => {
   const headers: Record<string, string> = { "x-oprc-invocation-id": r.invocationId }
   if (r.objectVersion !== undefined) headers["x-oprc-object-version"] = r.objectVersion.toString()
   if (r.status !== "OK") {
@@ -62,7 +62,7 @@ export const resultResponse = (r: InvocationResult): RestResponse => {
   return { status: 200, headers, raw: { data: r.output, contentType: r.headers["content-type"] ?? "application/json" } }
 }
 
-export const asyncResultJson = (r: AsyncResult) => ({
+const asyncResultJson = (r: AsyncResult) => ({
   invocationId: r.invocationId,
   state: r.state,
   expiresAt: new Date(r.expiresAt).toISOString(),

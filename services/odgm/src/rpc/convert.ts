@@ -9,7 +9,7 @@ import { fromPlain, toPlain } from "../domain/values.ts"
 
 /** Proto <-> domain at the RPC edge (proto types go no further than src/rpc). */
 
-export const entriesToProto = (entries: Entries): Record<string, commonv1.Value> => {
+const entriesToProto = (entries: Entries): Record<string, commonv1.Value> => {
   const out: Record<string, commonv1.Value> = {}
   for (const [k, v] of Object.entries(entries)) out[k] = valueToProto(toPlain(v) as Parameters<typeof valueToProto>[0])
   return out
@@ -44,7 +44,7 @@ export const entriesFromProto = (
     return out
   })
 
-export const triggerToProto = (t: Trigger): commonv1.Trigger =>
+const triggerToProto = (t: Trigger): commonv1.Trigger =>
   create(commonv1.TriggerSchema, {
     event: commonv1.TriggerEvent[t.event],
     source: t.source,

@@ -88,12 +88,12 @@ export interface InvocationRecord {
 }
 
 /** What `getInvoked` found: the object, and the final record of the invocation if there is one. */
-export interface Invoked {
+interface Invoked {
   readonly object: Option.Option<StoredObject>
   readonly recorded: Option.Option<unknown>
 }
 
-export interface ListQuery {
+interface ListQuery {
   readonly cls: string
   /** Absent: every partition. */
   readonly partition?: number
@@ -105,7 +105,7 @@ export interface ListQuery {
   readonly cursor?: string
 }
 
-export interface ListPage {
+interface ListPage {
   /** Ordered by (partition, id), ids compared as UTF-8 bytes. */
   readonly items: ReadonlyArray<StoredObject>
   /** Present iff more items may follow. */

@@ -7,7 +7,7 @@ import { StorageError } from "./errors.ts"
 
 /** Shared by the engines so the CAS rule, the ordering and the wire format cannot drift apart. */
 
-export const refName = (ref: ObjectRef): string => `${ref.cls}/${ref.partition}/${ref.id}`
+const refName = (ref: ObjectRef): string => `${ref.cls}/${ref.partition}/${ref.id}`
 
 /**
  * The object that carries events and invocation records belonging to no object write (function

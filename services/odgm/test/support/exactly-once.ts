@@ -14,7 +14,7 @@ import { eventually, probeCollection, rest } from "./odgm.ts"
  */
 
 export const CLS = "ex.Counter"
-export const TOTAL = "ex.Total"
+const TOTAL = "ex.Total"
 const OBJECTS = 4
 
 export const writeCollections = (dir: string, functionUrl: string): string => {

@@ -8,10 +8,10 @@ import { OdgmApp } from "../../src/OdgmApp.ts"
 /** Real processes and an in-process ODGM for the tests (no fakes: functions are real servers). */
 
 export const repoRoot = join(import.meta.dir, "../../../..")
-export const bun = process.execPath
+const bun = process.execPath
 export const probeEntry = join(import.meta.dir, "probe.ts")
 export const systemErrorEntry = join(import.meta.dir, "system-error.ts")
-export const odgmEntry = join(repoRoot, "services/odgm/src/main.ts")
+const odgmEntry = join(repoRoot, "services/odgm/src/main.ts")
 
 export interface FunctionProcess {
   readonly url: string

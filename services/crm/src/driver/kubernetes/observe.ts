@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import type { KubeClient } from "./KubeClient"
 import { type KObject, type PlannedFunction, portOf, replicasOf, type TemplateBase } from "./templates"
 
-export interface ObservedFunction {
+interface ObservedFunction {
   function: string
   desiredReplicas: number
   readyReplicas: number

@@ -275,8 +275,6 @@ export const makeBuckets = (ctx: NatsContext) =>
     return { bucket, relayFloor, drained, forget }
   }) satisfies Effect.Effect<unknown, unknown, Scope.Scope>
 
-export type Buckets = Effect.Success<ReturnType<typeof makeBuckets>>
-
 export const isNotFound = (e: unknown) => e instanceof Error && /not found/i.test(e.message)
 
 /** Headers of a CAS write: expected last revision of the key, and KV-Operation DEL for deletes. */

@@ -218,5 +218,3 @@ export const makeKeyIndex = (options: { readonly budget: Duration.Duration }) =>
       drop: (b: Bucket) => drop(b),
     }
   }) satisfies Effect.Effect<unknown, unknown, Scope.Scope>
-
-export type KeyIndex = Effect.Success<ReturnType<typeof makeKeyIndex>>

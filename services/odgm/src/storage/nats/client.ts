@@ -28,7 +28,7 @@ const retryableApiCodes = new Set([
   10039, /* jetstream not enabled for account */
 ])
 
-export const classify = (cause: unknown): Failure => {
+const classify = (cause: unknown): Failure => {
   if (cause instanceof JetStreamApiError) {
     if (cause.code === WRONG_LAST_SEQUENCE) return { _tag: "Conflict" }
     return retryableApiCodes.has(cause.code) || cause.status === 503
