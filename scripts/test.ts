@@ -126,8 +126,21 @@ async function systemDeps() {
   }
 }
 
+/** (d) scripts/style.ts: its closing `N passed, N failed` line adds to the counts (one per tool). */
+async function style() {
+  log("> style gate: dprint, oxlint, knip")
+  const t0 = performance.now()
+  const r = await run([process.execPath, join(root, "scripts", "style.ts")], minutes("OPRC_STYLE_TIMEOUT_MIN", 10))
+  const m = /^(\d+) passed, (\d+) failed\s*$/m.exec(stripAnsi(r.tail))
+  const pass = m ? Number(m[1]) : 0
+  const fail = m ? Number(m[2]) : 1
+  passed += pass
+  failed += r.code === 0 ? fail : Math.max(fail, 1)
+  log(`${r.code === 0 ? "PASS" : "FAIL"} style gate: ${pass} passed, ${fail} failed (${secs(t0)})`)
+}
+
 /**
- * (d) bun test. A per-test timeout catches one hung test; the overall one catches a hung or
+ * (e) bun test. A per-test timeout catches one hung test; the overall one catches a hung or
  * wedged test process, which would otherwise hold CI forever.
  */
 async function bunTest(args: string[]) {
@@ -150,6 +163,9 @@ if (import.meta.main) {
   if (existsSync(join(root, "buf.yaml"))) {
     await check("buf lint", [bin("buf"), "lint"], minutes("OPRC_LINT_TIMEOUT_MIN", 5))
   } else log("SKIP buf lint: no buf.yaml at the repository root")
+  // (d) the style gate: formatting (dprint), lint (oxlint), unused code and dependencies (knip);
+  // one test per tool, so the closing line counts them.
+  await style()
   await bunTest(process.argv.slice(2))
   console.log(`${passed} passed, ${failed} failed`)
   process.exit(failed > 0 ? 1 : 0)

@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import {
   type Collection,
-  DeadlineExceeded,
+  type DeadlineExceeded,
   NotFound,
   Trigger,
   type Unavailable,
