@@ -1,6 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { readFileSync } from "node:fs"
-import { availableParallelism, loadavg } from "node:os"
+import { healthUnderLoad } from "@oprc/test-harness"
 import { spawnOdgm } from "./support/odgm.ts"
 
 // Issue 7, obs. 2 and 5 on ODGM: while four worst-case requests (just under every limit, and one
@@ -25,29 +24,10 @@ beforeAll(async () => {
 })
 afterAll(() => odgm?.proc.stop(3000))
 
-const rssMb = (pid: number): number =>
-  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024
-const percentile = (sorted: ReadonlyArray<number>, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
 const nest = (n: number): unknown => {
   let v: unknown = 1
   for (let i = 0; i < n; i++) v = { d: v }
   return v
-}
-
-const pollHealth = async (ms: number, sample: () => void = () => {}) => {
-  const out: Array<number> = []
-  const started = performance.now()
-  while (performance.now() - started < ms) {
-    const t = performance.now()
-    const res = await fetch(`${odgm.url}/healthz`)
-    await res.text()
-    expect(res.status).toBe(200)
-    out.push(performance.now() - t)
-    sample()
-    await Bun.sleep(10)
-  }
-  return out.sort((a, b) => a - b)
 }
 
 test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 worst-case requests run", async () => {
@@ -103,41 +83,12 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
   const send = (r: (typeof requests)[number]) =>
     fetch(`${odgm.url}${r.path}`, { method: r.method, headers: { "content-type": "application/json" }, body: r.body })
       .then(async (x) => (await x.text(), x.status))
-  for (const r of requests) await send(r)
-  const baseline = rssMb(odgm.proc.pid)
-  const idle = percentile(await pollHealth(1500), 0.99)
-
-  const loadAtStart = loadavg()[0]!
-  let maxLoad = loadAtStart
-  let stop = false
-  const statuses = new Map<string, Map<number, number>>()
-  const workers = requests.map(async (r) => {
-    const seen = new Map<number, number>()
-    statuses.set(r.name, seen)
-    while (!stop) {
-      const status = await send(r)
-      seen.set(status, (seen.get(status) ?? 0) + 1)
-    }
+  const report = await healthUnderLoad({
+    url: odgm.url,
+    pid: odgm.proc.pid,
+    runMs: RUN_MS,
+    requests: requests.map((r) => ({ name: r.name, send: () => send(r) })),
   })
-  let peak = baseline
-  const latencies = await pollHealth(RUN_MS, () => {
-    maxLoad = Math.max(maxLoad, loadavg()[0]!)
-    peak = Math.max(peak, rssMb(odgm.proc.pid))
-  })
-  stop = true
-  await Promise.all(workers)
-  const slowdown = Math.max(1, Math.max(loadAtStart, maxLoad, loadavg()[0]!) / availableParallelism())
-  const report = {
-    healthChecks: latencies.length,
-    idleP99Ms: Number(idle.toFixed(1)),
-    p50Ms: Number(percentile(latencies, 0.5).toFixed(1)),
-    p99Ms: Number(percentile(latencies, 0.99).toFixed(1)),
-    maxMs: Number(percentile(latencies, 1).toFixed(1)),
-    slowdown: Number(slowdown.toFixed(2)),
-    rssBaselineMb: Math.round(baseline),
-    rssPeakMb: Math.round(peak),
-    requests: Object.fromEntries([...statuses].map(([k, v]) => [k, Object.fromEntries(v)])),
-  }
   console.log("odgm worst-case load:", JSON.stringify(report))
   const expected: Record<string, ReadonlyArray<number>> = {
     "collection just under every limit": [200],
@@ -145,13 +96,13 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
     "object with 1024 entries 30 deep": [200, 201],
     "object with 2000 entries": [400],
   }
-  for (const [name, seen] of statuses) {
-    expect([name, [...seen.keys()].every((s) => expected[name]!.includes(s))]).toEqual([name, true])
+  for (const [name, seen] of Object.entries(report.requests)) {
+    expect([name, Object.keys(seen).every((s) => expected[name]!.includes(Number(s)))]).toEqual([name, true])
   }
   // On a loaded machine every stretch of CPU work takes longer by about load/cores: the bound grows by that factor.
   console.log(
-    `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${slowdown})`,
+    `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${report.slowdown})`,
   )
-  expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * slowdown + report.idleP99Ms)
-  expect(peak - baseline).toBeLessThan(RSS_GROWTH_BUDGET_MB)
+  expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * report.slowdown + report.idleP99Ms)
+  expect(report.rssPeakMb - report.rssBaselineMb).toBeLessThan(RSS_GROWTH_BUDGET_MB)
 }, 60_000)

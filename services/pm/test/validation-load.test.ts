@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { readFileSync } from "node:fs"
-import { availableParallelism, loadavg } from "node:os"
 import YAML from "yaml"
 import { checkShape, defaultPackageLimits, packageShape, Violations } from "@oprc/models"
-import { freePort, makeTempDir, type ServerProcess } from "@oprc/test-harness"
+import { freePort, healthUnderLoad, makeTempDir, type ServerProcess } from "@oprc/test-harness"
 import { spawnPm } from "./support"
 
 // Issue 7, obs. 2: while four worst-case package requests (each just under every limit, or far
@@ -34,30 +32,6 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${port}`
 })
 afterAll(() => pm?.stop(3000))
-
-const rssMb = (pid: number): number => {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))
-  return m === null ? 0 : Number(m[1]) / 1024
-}
-
-/** /healthz latencies over `ms`, one request every 10 ms. */
-const pollHealth = async (ms: number, sample: () => void = () => {}) => {
-  const out: Array<number> = []
-  const started = performance.now()
-  while (performance.now() - started < ms) {
-    const t = performance.now()
-    const res = await fetch(`${url}/healthz`)
-    await res.text()
-    expect(res.status).toBe(200)
-    out.push(performance.now() - t)
-    sample()
-    await Bun.sleep(10)
-  }
-  return out.sort((a, b) => a - b)
-}
-
-const percentile = (sorted: ReadonlyArray<number>, q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))]!
 
 const values = (input: unknown) => {
   const v = new Violations()
@@ -124,62 +98,28 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
   ]
   for (const r of requests) expect(r.body.length).toBeLessThan(4 * 1024 * 1024)
 
-  // Warm up (JIT, first create), then take the baselines: RSS, and /healthz on this machine as it is.
-  for (const r of requests) {
-    await fetch(`${url}/api/v1/packages`, { method: "POST", headers: { "content-type": r.type }, body: r.body }).then((
-      x,
-    ) => x.text())
-  }
-  const baseline = rssMb(pm.pid)
-  const idle = percentile(await pollHealth(1500), 0.99)
-
-  const loadAtStart = loadavg()[0]!
-  let maxLoad = loadAtStart
-  let stop = false
-  const statuses = new Map<string, Map<number, number>>()
-  const workers = requests.map(async (r) => {
-    const seen = new Map<number, number>()
-    statuses.set(r.name, seen)
-    while (!stop) {
-      const res = await fetch(`${url}/api/v1/packages`, {
-        method: "POST",
-        headers: { "content-type": r.type },
-        body: r.body,
-      })
-      await res.text()
-      seen.set(res.status, (seen.get(res.status) ?? 0) + 1)
-    }
+  // Warm up (JIT, first create), then the baselines, then all four loop while /healthz is polled.
+  const report = await healthUnderLoad({
+    url,
+    pid: pm.pid,
+    runMs: RUN_MS,
+    requests: requests.map((r) => ({
+      name: r.name,
+      send: () =>
+        fetch(`${url}/api/v1/packages`, { method: "POST", headers: { "content-type": r.type }, body: r.body })
+          .then(async (x) => (await x.text(), x.status)),
+    })),
   })
-  let peak = baseline
-  const latencies = await pollHealth(RUN_MS, () => {
-    maxLoad = Math.max(maxLoad, loadavg()[0]!)
-    peak = Math.max(peak, rssMb(pm.pid))
-  })
-  stop = true
-  await Promise.all(workers)
-  const slowdown = Math.max(1, Math.max(loadAtStart, maxLoad, loadavg()[0]!) / availableParallelism())
-
-  const report = {
-    healthChecks: latencies.length,
-    idleP99Ms: Number(idle.toFixed(1)),
-    p50Ms: Number(percentile(latencies, 0.5).toFixed(1)),
-    p99Ms: Number(percentile(latencies, 0.99).toFixed(1)),
-    maxMs: Number(percentile(latencies, 1).toFixed(1)),
-    slowdown: Number(slowdown.toFixed(2)),
-    rssBaselineMb: Math.round(baseline),
-    rssPeakMb: Math.round(peak),
-    requests: Object.fromEntries([...statuses].map(([k, v]) => [k, Object.fromEntries(v)])),
-  }
   console.log("pm worst-case load:", JSON.stringify(report))
   // Every worst-case request got its answer (409: the under-limit package exists after the first; 400: refused).
-  for (const [name, seen] of statuses) {
-    expect([name, [...seen.keys()].every((s) => s === 400 || s === 409)]).toEqual([name, true])
-    expect(seen.size).toBeGreaterThan(0)
+  for (const [name, seen] of Object.entries(report.requests)) {
+    expect([name, Object.keys(seen).every((s) => s === "400" || s === "409")]).toEqual([name, true])
+    expect(Object.keys(seen).length).toBeGreaterThan(0)
   }
   // On a loaded machine every stretch of CPU work takes longer by about load/cores: the bound grows by that factor.
   console.log(
     `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${report.slowdown})`,
   )
   expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * report.slowdown + report.idleP99Ms)
-  expect(peak - baseline).toBeLessThan(RSS_GROWTH_BUDGET_MB)
+  expect(report.rssPeakMb - report.rssBaselineMb).toBeLessThan(RSS_GROWTH_BUDGET_MB)
 }, 60_000)
