@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import {
   diedWith,
@@ -12,7 +11,7 @@ import {
   startOtlpReceiver,
   waitForHttp,
 } from "@oprc/test-harness"
-import { eventually, pidsOfUnit, repoRoot } from "./support"
+import { eventually, pidsOfUnit, repoRoot, spawnPmOfLocalCluster } from "./support"
 
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
 // counter example deployed through the PM's REST API, invoked through ODGM, the CRM SIGKILLed
@@ -88,27 +87,11 @@ beforeAll(async () => {
     env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
   })
   crm = startCrm()
-  writeFileSync(
-    join(dataDir, "pm.yaml"),
-    `clusters:\n  - {name: local, url: "http://127.0.0.1:${
-      ports[1]
-    }"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
-  )
-  pm = spawnServer({
-    name: "oprc-pm",
-    cmd: [
-      join(buildDir, "oprc-pm"),
-      "--config",
-      join(dataDir, "pm.yaml"),
-      "--port",
-      String(ports[0]),
-      "--host",
-      "127.0.0.1",
-      "--storage",
-      "memory",
-    ],
-    cwd: dataDir,
-    ports: [ports[0]!],
+  pm = spawnPmOfLocalCluster({
+    buildDir,
+    dataDir,
+    port: ports[0]!,
+    crmPort: ports[1]!,
     env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
   })
   for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {

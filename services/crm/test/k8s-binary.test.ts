@@ -13,7 +13,7 @@ import {
 } from "@oprc/test-harness"
 import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
-import { counterUnit, eventually as until, repoRoot, runtimeClient } from "./support"
+import { counterUnit, eventually as until, repoRoot, runtimeClient, spawnPmOfLocalCluster } from "./support"
 import { startK8s } from "./k8s-support"
 const eventually = until
 
@@ -84,28 +84,7 @@ beforeAll(async () => {
     env: { OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500", OPRC_RECONCILE_RESYNC_MS: "2000" },
     logFile: join(dataDir, "crm.log"),
   })
-  writeFileSync(
-    join(dataDir, "pm.yaml"),
-    `clusters:\n  - {name: local, url: "http://127.0.0.1:${
-      ports[1]
-    }"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
-  )
-  pm = spawnServer({
-    name: "oprc-pm",
-    cmd: [
-      join(buildDir, "oprc-pm"),
-      "--config",
-      join(dataDir, "pm.yaml"),
-      "--port",
-      String(ports[0]),
-      "--host",
-      "127.0.0.1",
-      "--storage",
-      "memory",
-    ],
-    cwd: dataDir,
-    ports: [ports[0]!],
-  })
+  pm = spawnPmOfLocalCluster({ buildDir, dataDir, port: ports[0]!, crmPort: ports[1]! })
   for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
     await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
   }

@@ -1,9 +1,11 @@
-import { resolve } from "node:path"
+import { writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
 import { Effect, Layer, References, Schema } from "effect"
 import { decodeDeploymentUnit, type DeploymentUnit, type DeploymentUnitInput } from "@oprc/models"
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { crmv1 } from "@oprc/proto"
 import { makeClient, startServer } from "@oprc/rpc"
+import { type ServerProcess, spawnServer } from "@oprc/test-harness"
 import { CrmApp } from "../src/CrmApp"
 import { CrmConfig } from "../src/config"
 
@@ -99,3 +101,38 @@ export const eventually = async <T>(
 
 /** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
 export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"
+
+/**
+ * The compiled `oprc-pm` (memory storage) with one cluster, `local`, served by the CRM on `crmPort`,
+ * a 1 s resync and 300 ms health polls: what the binary tests put in front of a CRM.
+ */
+export const spawnPmOfLocalCluster = (options: {
+  readonly buildDir: string
+  readonly dataDir: string
+  readonly port: number
+  readonly crmPort: number
+  readonly env?: Record<string, string>
+}): ServerProcess => {
+  const config = join(options.dataDir, "pm.yaml")
+  writeFileSync(
+    config,
+    `clusters:\n  - {name: local, url: "http://127.0.0.1:${options.crmPort}"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
+  )
+  return spawnServer({
+    name: "oprc-pm",
+    cmd: [
+      join(options.buildDir, "oprc-pm"),
+      "--config",
+      config,
+      "--port",
+      String(options.port),
+      "--host",
+      "127.0.0.1",
+      "--storage",
+      "memory",
+    ],
+    cwd: options.dataDir,
+    ports: [options.port],
+    ...(options.env ? { env: options.env } : {}),
+  })
+}
