@@ -4,28 +4,19 @@ import {
   decodeCollection,
   FailedPrecondition,
   NotFound,
+  orUnavailable,
   prefixViolations,
-  Unavailable,
+  type Unavailable,
   ValidationError,
 } from "@oprc/models"
 import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
-import { ObjectStoreService, type StorageError } from "../storage/ObjectStore.ts"
+import { ObjectStoreService } from "../storage/ObjectStore.ts"
 
 /** Collections live in the object store under this class, so every node sharing the store sees them. */
 const COLLECTIONS_CLASS = "_odgm.collections"
 const ref = (name: string) => ({ cls: COLLECTIONS_CLASS, partition: 0, id: name })
 
 const encode = Schema.encodeSync(Collection)
-
-/** Storage failures: retryable ones are 503, the rest are ODGM defects (500, logged). */
-export const orUnavailable = <A, E, R>(
-  effect: Effect.Effect<A, E | StorageError, R>,
-): Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R> =>
-  Effect.catchTag(
-    effect as Effect.Effect<A, StorageError, R>,
-    "StorageError",
-    (e) => e.retryable ? Effect.fail(new Unavailable({ reason: e.message })) : Effect.die(e),
-  ) as Effect.Effect<A, Exclude<E, StorageError> | Unavailable, R>
 
 /**
  * The collections (one per class) this ODGM serves: partition count, function routes, class

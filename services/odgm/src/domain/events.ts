@@ -68,7 +68,14 @@ export const objectTriggers = (stored: ReadonlyArray<unknown> | undefined): Read
     ? []
     : decodeTriggers(stored).pipe((o) => (o._tag === "Some" ? o.value : []))
 
-const protoEventName = (e: TriggerEvent): string => `TRIGGER_EVENT_${e}`
+/** What every event says of itself: its type (as the proto enum's name), where it happened, what fired. */
+const eventHeader = (kind: TriggerEvent, source: Source, firedBy: string) => ({
+  type: `TRIGGER_EVENT_${kind}`,
+  sourceCls: source.cls,
+  sourcePartition: source.partition,
+  sourceObjectId: source.objectId,
+  source: firedBy,
+})
 
 export interface Source {
   readonly cls: string
@@ -113,13 +120,7 @@ export const dataFirings = (
       if (trigger.event !== kind || (trigger.source !== key && trigger.source !== "*")) continue
       out.push({
         trigger,
-        event: {
-          type: protoEventName(kind),
-          sourceCls: source.cls,
-          sourcePartition: source.partition,
-          sourceObjectId: source.objectId,
-          source: key,
-        },
+        event: eventHeader(kind, source, key),
       })
     }
   }
@@ -144,11 +145,7 @@ export const functionFirings = (
     .map((trigger) => ({
       trigger,
       event: {
-        type: protoEventName(kind),
-        sourceCls: source.cls,
-        sourcePartition: source.partition,
-        sourceObjectId: source.objectId,
-        source: fn,
+        ...eventHeader(kind, source, fn),
         invocationId: outcome.invocationId,
         status: outcome.status,
         ...(outcome.output.length > 0 ? { output: Buffer.from(outcome.output).toString("base64") } : {}),

@@ -1,3 +1,5 @@
+import type { InvocationStatus } from "@oprc/models"
+
 /**
  * The domain types ODGM's services speak (proto types stay in src/rpc, JSON shapes in src/rest).
  * The object model is defined here and the storage engines (src/storage) implement it.
@@ -49,9 +51,10 @@ export interface Caller {
 }
 
 export const external: Caller = { internal: false, callerClass: undefined }
-export const internalCaller = (cls: string): Caller => ({ internal: true, callerClass: cls })
+/** How an invocation ended: the platform's one list (@oprc/models). */
+export type { InvocationStatus }
 
-export type InvocationStatus = "OK" | "INVALID" | "APP_ERROR" | "SYSTEM_ERROR"
+export const internalCaller = (cls: string): Caller => ({ internal: true, callerClass: cls })
 
 export interface InvocationRequest {
   readonly cls: string

@@ -1,13 +1,7 @@
-import { Clock, Context, Effect, Latch, Layer, Random, Schedule } from "effect"
-import { DeadlineExceeded, type Unavailable } from "@oprc/models"
-import { orUnavailable } from "../collections/CollectionRegistry.ts"
+import { Clock, Context, Effect, Latch, Layer, Random } from "effect"
+import { orUnavailable, type Unavailable } from "@oprc/models"
 import { invocationSlot } from "../storage/common.ts"
-import {
-  type InvocationRecord,
-  ObjectStoreService,
-  type OutboxEvent,
-  type StorageError,
-} from "../storage/ObjectStore.ts"
+import { type InvocationRecord, ObjectStoreService, type OutboxEvent } from "../storage/ObjectStore.ts"
 
 /**
  * Records outbox events that belong to no object write (function events of an invocation that
@@ -62,34 +56,4 @@ export class Outbox extends Context.Service<Outbox, {
       }
     }),
   )
-}
-
-/**
- * Retries an operation on retryable storage failures (a NATS leader election takes seconds) until
- * `deadline` (epoch ms); then fails with Unavailable. Only for operations safe to repeat.
- */
-export const retryStorage = <A, E, R>(deadline: number, effect: Effect.Effect<A, E | StorageError, R>) =>
-  // The common case costs nothing extra: the retry loop and its timer exist only after a failure.
-  effect.pipe(
-    Effect.catchIf(isRetryable, () =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        return yield* effect.pipe(
-          Effect.retry({
-            // Exponential from 25 ms, capped at 500 ms; the timeout below bounds the whole.
-            schedule: Schedule.min([Schedule.exponential(25, 2), Schedule.spaced(500)]),
-            while: isRetryable,
-          }),
-          Effect.timeoutOrElse({
-            duration: Math.max(1, deadline - now),
-            orElse: () => Effect.fail(new DeadlineExceeded({ reason: "storage did not answer before the deadline" })),
-          }),
-        )
-      })),
-    orUnavailable,
-  )
-
-function isRetryable(e: unknown): boolean {
-  return typeof e === "object" && e !== null && "_tag" in e && e._tag === "StorageError" && "retryable" in e &&
-    e.retryable === true
 }

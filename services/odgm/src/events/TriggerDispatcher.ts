@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, FiberSet, Layer, Option, Random, Schema } from "effect"
-import { type NotFound, type Unavailable } from "@oprc/models"
+import { type NotFound, orUnavailable, type Unavailable } from "@oprc/models"
 import { AsyncInvocations, type JobOutcome } from "../invocation/AsyncInvocations.ts"
-import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { OutboxPayload, type TriggerDelivery } from "../domain/events.ts"
 import { internalCaller } from "../domain/types.ts"
 import { Invoker } from "../invocation/Invoker.ts"
@@ -14,7 +14,7 @@ const decodePayload = Schema.decodeUnknownOption(OutboxPayload)
 const utf8 = new TextEncoder()
 
 /** A delivery that should be tried again (transient), or that can never succeed (permanent). */
-type Failure = { readonly _tag: "Transient" | "Permanent"; readonly error: string }
+type DeliveryFailure = { readonly _tag: "Transient" | "Permanent"; readonly error: string }
 
 /**
  * Drains the durable outbox: claims due events with a lease, delivers each (a trigger invokes its
@@ -76,7 +76,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
             const collection = yield* registry.get(d.target.cls)
             const route = collection.functions[d.target.fn]
             if (route === undefined) {
-              return yield* Effect.fail<Failure>({
+              return yield* Effect.fail<DeliveryFailure>({
                 _tag: "Permanent",
                 error: `no function ${d.target.cls}.${d.target.fn}`,
               })
@@ -86,7 +86,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
               ? undefined
               : d.target.objectId || (sameClass ? d.event.sourceObjectId : "")
             if (objectId === "") {
-              return yield* Effect.fail<Failure>({
+              return yield* Effect.fail<DeliveryFailure>({
                 _tag: "Permanent",
                 error: `stateful target ${d.target.cls}.${d.target.fn} needs target.objectId`,
               })
@@ -112,19 +112,19 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
               internalCaller(d.event.sourceCls),
             )
             if (r.status === "OK") return
-            return yield* Effect.fail<Failure>({
+            return yield* Effect.fail<DeliveryFailure>({
               _tag: r.status === "INVALID" ? "Permanent" : "Transient",
               error: `${r.status}: ${r.error || "(no message)"}`,
             })
           }).pipe(
             Effect.catchTags({
-              NotFound: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
-              ValidationError: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
-              PermissionDenied: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
-              FailedPrecondition: (e) => Effect.fail<Failure>({ _tag: "Permanent", error: e.message }),
-              Unavailable: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
-              DeadlineExceeded: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
-              VersionConflict: (e) => Effect.fail<Failure>({ _tag: "Transient", error: e.message }),
+              NotFound: (e) => Effect.fail<DeliveryFailure>({ _tag: "Transient", error: e.message }),
+              ValidationError: (e) => Effect.fail<DeliveryFailure>({ _tag: "Permanent", error: e.message }),
+              PermissionDenied: (e) => Effect.fail<DeliveryFailure>({ _tag: "Permanent", error: e.message }),
+              FailedPrecondition: (e) => Effect.fail<DeliveryFailure>({ _tag: "Permanent", error: e.message }),
+              Unavailable: (e) => Effect.fail<DeliveryFailure>({ _tag: "Transient", error: e.message }),
+              DeadlineExceeded: (e) => Effect.fail<DeliveryFailure>({ _tag: "Transient", error: e.message }),
+              VersionConflict: (e) => Effect.fail<DeliveryFailure>({ _tag: "Transient", error: e.message }),
             }),
           )
 
@@ -134,7 +134,11 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
             (r) => Math.min(config.backoffMaxMs, config.backoffBaseMs * 2 ** Math.max(0, attempts - 1)) * (0.5 + r / 2),
           )
 
-        const settle = (claim: ClaimedEvent, target: { cls: string; fn: string }, failure: Failure | undefined) =>
+        const settle = (
+          claim: ClaimedEvent,
+          target: { cls: string; fn: string },
+          failure: DeliveryFailure | undefined,
+        ) =>
           Effect.gen(function*() {
             if (failure === undefined) {
               yield* orUnavailable(store.ackEvent(claim))
@@ -175,7 +179,7 @@ export class TriggerDispatcher extends Context.Service<TriggerDispatcher, {
               }
               const failure = yield* deliverTrigger(p).pipe(
                 Effect.as(undefined),
-                Effect.catch((f: Failure) => Effect.succeed(f)),
+                Effect.catch((f: DeliveryFailure) => Effect.succeed(f)),
               )
               yield* settle(claim, { cls: p.target.cls, fn: p.target.fn }, failure)
             }),

@@ -1,6 +1,13 @@
 import { Clock, Context, Effect, Layer, Option } from "effect"
-import { FailedPrecondition, isObjectId, NotFound, type Unavailable, ValidationError } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import {
+  FailedPrecondition,
+  isObjectId,
+  NotFound,
+  orUnavailable,
+  type Unavailable,
+  ValidationError,
+} from "@oprc/models"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import type { AsyncInvocation } from "../domain/events.ts"
 import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "../domain/records.ts"
 import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } from "../domain/types.ts"

@@ -1,11 +1,11 @@
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf"
 import { Context, Effect, Layer } from "effect"
-import { DeadlineExceeded, entryKeyMessage, isEntryKey, Unavailable, valueFromProto, valueToProto } from "@oprc/models"
+import { DeadlineExceeded, entryKeyMessage, isEntryKey, protoEnum, Unavailable } from "@oprc/models"
 import { functionv1 } from "@oprc/proto"
 import { type BreakerState, CircuitBreaker, type CircuitOpen } from "@oprc/rpc"
 import { currentTraceHeaders } from "@oprc/observability"
 import type { Entries, InvocationStatus, StoredObject, Value } from "../domain/types.ts"
-import { fromPlain, toPlain } from "../domain/values.ts"
+import { entriesToProto, entryFromProto } from "../rpc/convert.ts"
 
 /** A call to one function, in domain terms. */
 export interface FunctionCall {
@@ -34,19 +34,6 @@ export interface FunctionReply {
   readonly deleteObject: boolean
 }
 
-const statusOf = (s: functionv1.InvocationStatus): InvocationStatus => {
-  switch (s) {
-    case functionv1.InvocationStatus.OK:
-      return "OK"
-    case functionv1.InvocationStatus.INVALID:
-      return "INVALID"
-    case functionv1.InvocationStatus.APP_ERROR:
-      return "APP_ERROR"
-    default:
-      return "SYSTEM_ERROR"
-  }
-}
-
 const systemError = (error: string): FunctionReply => ({
   status: "SYSTEM_ERROR",
   output: new Uint8Array(),
@@ -56,12 +43,6 @@ const systemError = (error: string): FunctionReply => ({
   remove: [],
   deleteObject: false,
 })
-
-const toProtoEntries = (entries: Entries) => {
-  const out: Record<string, ReturnType<typeof valueToProto>> = {}
-  for (const [k, v] of Object.entries(entries)) out[k] = valueToProto(toPlain(v) as Parameters<typeof valueToProto>[0])
-  return out
-}
 
 const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<FunctionReply> =>
   Effect.gen(function*() {
@@ -76,16 +57,17 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
     }
     const set: Record<string, Value> = {}
     for (const [k, v] of Object.entries(response.state?.set ?? {})) {
-      const decoded = yield* Effect.result(valueFromProto(v))
+      const decoded = yield* Effect.result(entryFromProto(v))
       if (decoded._tag === "Failure") {
         return systemError(
           `function returned an invalid value for entry "${k}": ${decoded.failure.message}`,
         )
       }
-      set[k] = fromPlain(decoded.success)
+      set[k] = decoded.success
     }
     return {
-      status: statusOf(response.status),
+      // UNSPECIFIED or a status this build does not know: the function's runtime misbehaved.
+      status: protoEnum.invocationStatus.literalOr(response.status, "SYSTEM_ERROR"),
       output: response.output,
       error: response.error,
       headers: response.headers,
@@ -97,8 +79,8 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
 
 const previewKey = (k: string): string => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)
 
-/** Connect error codes that mean "the function was not reached or did not answer in time". */
-type Failure =
+/** Why a call to a function produced no InvokeResponse: not reached, no answer in time, or a Connect error. */
+type CallFailure =
   | { readonly _tag: "Unreachable"; readonly reason: string }
   | { readonly _tag: "Deadline"; readonly reason: string }
   | { readonly _tag: "Failed"; readonly code: string; readonly reason: string }
@@ -228,15 +210,15 @@ export class FunctionClient extends Context.Service<FunctionClient, {
             })
             if (e instanceof ArrayBuffer) return fromBinary(functionv1.InvokeResponseSchema, new Uint8Array(e))
             // A function server answering unavailable / deadline_exceeded itself means the same as not reaching it.
-            const failure: Failure = e.code === "unavailable" ?
+            const failure: CallFailure = e.code === "unavailable" ?
               { _tag: "Unreachable", reason: e.message }
               : e.code === "deadline_exceeded" ?
               { _tag: "Deadline", reason: e.message }
               : { _tag: "Failed", code: e.code, reason: e.message }
             throw failure
           },
-          catch: (e): Failure => {
-            if (typeof e === "object" && e !== null && "_tag" in e) return e as Failure
+          catch: (e): CallFailure => {
+            if (typeof e === "object" && e !== null && "_tag" in e) return e as CallFailure
             if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
               return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
             }
@@ -266,7 +248,7 @@ export class FunctionClient extends Context.Service<FunctionClient, {
                       id: c.object.id,
                       partition: c.object.partition,
                       version: c.object.state?.version ?? 0n,
-                      entries: toProtoEntries(c.object.state?.entries ?? {}),
+                      entries: entriesToProto(c.object.state?.entries ?? {}),
                       exists: c.object.state !== undefined,
                     },
                   }),
@@ -278,23 +260,25 @@ export class FunctionClient extends Context.Service<FunctionClient, {
             (f) => f._tag !== "Failed",
           ).pipe(
             Effect.flatMap(fromResponse),
-            Effect.catch((f: Failure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
-              switch (f._tag) {
-                case "CircuitOpen":
-                  return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.message}` }))
-                case "Deadline":
-                  return Effect.fail(
-                    new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }),
-                  )
-                case "Unreachable":
-                  return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.reason}` }))
-                case "Failed":
-                  return Effect.as(
-                    Effect.logWarning(`function ${c.fn} failed (${f.code}): ${f.reason}`),
-                    systemError(`function call failed (${f.code}): ${f.reason}`),
-                  )
-              }
-            }),
+            Effect.catch(
+              (f: CallFailure | CircuitOpen): Effect.Effect<FunctionReply, Unavailable | DeadlineExceeded> => {
+                switch (f._tag) {
+                  case "CircuitOpen":
+                    return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.message}` }))
+                  case "Deadline":
+                    return Effect.fail(
+                      new DeadlineExceeded({ reason: `function ${c.fn} did not answer within ${c.timeoutMs} ms` }),
+                    )
+                  case "Unreachable":
+                    return Effect.fail(new Unavailable({ reason: `function ${c.fn} is unavailable: ${f.reason}` }))
+                  case "Failed":
+                    return Effect.as(
+                      Effect.logWarning(`function ${c.fn} failed (${f.code}): ${f.reason}`),
+                      systemError(`function call failed (${f.code}): ${f.reason}`),
+                    )
+                }
+              },
+            ),
           )
         }),
       }

@@ -6,12 +6,13 @@ import {
   FailedPrecondition,
   type FunctionRoute,
   NotFound,
+  orUnavailable,
   PermissionDenied,
   Unavailable,
   ValidationError,
   type VersionConflict,
 } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { functionFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
 import type {
   Caller,
@@ -23,10 +24,10 @@ import type {
   StoredObject,
   Value,
 } from "../domain/types.ts"
-import { lockKey, ObjectGateway, writeEvents } from "../objects/ObjectGateway.ts"
+import { lockKey, ObjectGateway, readBefore, writeEvents } from "../objects/ObjectGateway.ts"
 import { ObjectLocks } from "../objects/ObjectLocks.ts"
 import { recordConflict, recordInvocation } from "../OdgmMetrics.ts"
-import { Outbox, retryStorage } from "../events/Outbox.ts"
+import { Outbox } from "../events/Outbox.ts"
 import { FunctionClient, type FunctionReply } from "./FunctionClient.ts"
 import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
 import { invocationSlot } from "../storage/common.ts"
@@ -45,6 +46,17 @@ export type InvokeError =
 interface Recorded {
   readonly id: string
   readonly fp: string
+}
+
+/** One invocation as the Invoker runs it: where it goes, what it carries, until when. */
+interface Run {
+  readonly collection: Collection
+  readonly route: FunctionRoute
+  readonly req: InvocationRequest
+  readonly invocationId: string
+  readonly rec: Recorded | undefined
+  /** Epoch ms. */
+  readonly deadline: number
 }
 
 /** PUBLIC: anyone; INTERNAL: functions with the internal credential; PRIVATE: those of the same class. */
@@ -164,11 +176,11 @@ export class Invoker extends Context.Service<Invoker, {
           Effect.gen(function*() {
             if (rec === undefined) {
               return {
-                current: Option.getOrUndefined(yield* retryStorage(deadline, store.get(ref))),
+                current: Option.getOrUndefined(yield* readBefore(deadline, store.get(ref))),
                 replay: undefined,
               }
             }
-            const found = yield* retryStorage(deadline, store.getInvoked(ref, rec.id))
+            const found = yield* readBefore(deadline, store.getInvoked(ref, rec.id))
             const record = Option.flatMap(found.recorded, decodeRecord)
             if (Option.isSome(record) && record.value.state === "DONE") {
               if (record.value.fp !== undefined && record.value.fp !== rec.fp) {
@@ -195,14 +207,7 @@ export class Invoker extends Context.Service<Invoker, {
           objectVersion,
         })
 
-        const stateless = (
-          collection: Collection,
-          route: FunctionRoute,
-          req: InvocationRequest,
-          invocationId: string,
-          rec: Recorded | undefined,
-          deadline: number,
-        ) =>
+        const stateless = ({ collection, route, req, invocationId, rec, deadline }: Run) =>
           Effect.gen(function*() {
             const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
             if (replay) return replay
@@ -292,14 +297,7 @@ export class Invoker extends Context.Service<Invoker, {
             return { ...r, objectVersion: stored?.version ?? 0n }
           })
 
-        const stateful = (
-          collection: Collection,
-          route: FunctionRoute,
-          req: InvocationRequest,
-          invocationId: string,
-          rec: Recorded | undefined,
-          deadline: number,
-        ) =>
+        const stateful = ({ collection, route, req, invocationId, rec, deadline }: Run) =>
           Effect.gen(function*() {
             if (req.objectId === undefined || req.objectId === "") {
               return yield* ValidationError.single(
@@ -337,7 +335,7 @@ export class Invoker extends Context.Service<Invoker, {
         return {
           invoke: Effect.fn("Invoker.invoke")(function*(req: InvocationRequest, caller: Caller) {
             const started = performance.now()
-            const run = Effect.gen(function*() {
+            const invocation = Effect.gen(function*() {
               const collection = yield* registry.get(req.cls)
               const route = yield* routeFor(collection, req.fn, caller)
               if (route.url === "") {
@@ -347,11 +345,10 @@ export class Invoker extends Context.Service<Invoker, {
               const deadline = (yield* Clock.currentTimeMillis) + timeoutMs
               const invocationId = req.invocationId ?? (yield* outbox.newId("inv"))
               const rec = req.invocationId === undefined ? undefined : { id: req.invocationId, fp: fingerprint(req) }
-              return route.stateless
-                ? yield* stateless(collection, route, req, invocationId, rec, deadline)
-                : yield* stateful(collection, route, req, invocationId, rec, deadline)
+              const run: Run = { collection, route, req, invocationId, rec, deadline }
+              return route.stateless ? yield* stateless(run) : yield* stateful(run)
             })
-            return yield* run.pipe(
+            return yield* invocation.pipe(
               Effect.tap((r) =>
                 recordInvocation(req.cls, req.fn, r.status.toLowerCase(), (performance.now() - started) / 1000)
               ),

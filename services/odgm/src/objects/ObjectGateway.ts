@@ -1,20 +1,21 @@
 import { Clock, Context, Effect, Layer, Option, Schedule, Schema } from "effect"
 import {
   type Collection,
-  type DeadlineExceeded,
+  DeadlineExceeded,
   NotFound,
+  orUnavailable,
   Trigger,
   type Unavailable,
   ValidationError,
   VersionConflict,
 } from "@oprc/models"
-import { CollectionRegistry, orUnavailable } from "../collections/CollectionRegistry.ts"
+import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { dataFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
 import { checkObjectId, resolvePartition } from "../domain/partition.ts"
 import type { Entries, ObjectAddress, ObjectPage, ObjectRef, ObjectState, StoredObject } from "../domain/types.ts"
 import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordObjectOp } from "../OdgmMetrics.ts"
-import { Outbox, retryStorage } from "../events/Outbox.ts"
+import { Outbox } from "../events/Outbox.ts"
 import { ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
@@ -64,6 +65,25 @@ export const writeEvents = (
 }
 
 /**
+ * A storage read on a request's path, cut at the caller's `deadline` (epoch ms): 504 rather than
+ * a wait past what the caller asked for. Nothing here retries: the engine rides out its own
+ * failures (NATS within its failover budget, SQLite within its busy timeout; docs/architecture.md
+ * "Retries"), and what is still retryable after that is 503. Commits get no such cut: one that
+ * started lands or conflicts, bounded by the engine's budget.
+ */
+export const readBefore = <A, E, R>(
+  deadline: number,
+  read: Effect.Effect<A, E | StorageError, R>,
+): Effect.Effect<A, Exclude<E, StorageError> | Unavailable | DeadlineExceeded, R> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    orUnavailable(read).pipe(
+      Effect.timeoutOrElse({
+        duration: Math.max(1, deadline - now),
+        orElse: () => Effect.fail(new DeadlineExceeded({ reason: "storage did not answer before the deadline" })),
+      }),
+    ))
+
+/**
  * ObjectService: get / put / merge / delete / list on the objects of a collection. Writes are
  * read-modify-write under the object's lock with a version-checked commit; the data triggers
  * they fire are committed atomically with them.
@@ -109,7 +129,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             const { collection, ref } = yield* resolve(addr)
             const until = yield* deadline
             const attempt = Effect.gen(function*() {
-              const current = Option.getOrUndefined(yield* retryStorage(until, store.get(ref)))
+              const current = Option.getOrUndefined(yield* readBefore(until, store.get(ref)))
               const actual = current?.version ?? 0n
               if (expectedVersion !== undefined && expectedVersion !== actual) {
                 return yield* new VersionConflict({
@@ -148,7 +168,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
           resolve,
           get: Effect.fn("ObjectGateway.get")(function*(addr: ObjectAddress) {
             const { ref } = yield* resolve(addr)
-            const found = yield* retryStorage(yield* deadline, store.get(ref))
+            const found = yield* readBefore(yield* deadline, store.get(ref))
             if (Option.isNone(found)) {
               return yield* new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` })
             }

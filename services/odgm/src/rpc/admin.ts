@@ -1,8 +1,8 @@
 import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Effect, Option, Schema } from "effect"
-import { collectionFromProto, collectionToProto, ValidationError } from "@oprc/models"
-import { commonv1, odgmv1 } from "@oprc/proto"
+import { collectionFromProto, collectionToProto, protoEnum, type TriggerEvent, ValidationError } from "@oprc/models"
+import { odgmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { OutboxPayload } from "../domain/events.ts"
@@ -54,8 +54,8 @@ const deadLetterToProto = (d: DeadLetter): odgmv1.DeadLetter => {
     },
     event: {
       eventId: e.eventId,
-      type: commonv1.TriggerEvent[e.type.replace(/^TRIGGER_EVENT_/, "") as keyof typeof commonv1.TriggerEvent] ??
-        commonv1.TriggerEvent.UNSPECIFIED,
+      // The event names its type as the proto enum name ("TRIGGER_EVENT_DATA_CREATE"); unknown: UNSPECIFIED.
+      type: protoEnum.triggerEvent.toProto(e.type.replace(/^TRIGGER_EVENT_/, "") as TriggerEvent) ?? 0,
       sourceCls: e.sourceCls,
       sourcePartition: e.sourcePartition,
       sourceObjectId: e.sourceObjectId,

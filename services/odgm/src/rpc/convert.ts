@@ -1,19 +1,45 @@
 import { create } from "@bufbuild/protobuf"
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Effect, Schema } from "effect"
-import { decodeWith, type FieldViolation, Trigger, ValidationError, valueFromProto, valueToProto } from "@oprc/models"
-import { commonv1, functionv1, odgmv1 } from "@oprc/proto"
+import {
+  type DataObject,
+  decodeWith,
+  type FieldViolation,
+  objectToProto as dataObjectToProto,
+  protoEnum,
+  Trigger,
+  ValidationError,
+  type Value as PlainValue,
+  valueFromProto,
+  valueToProto,
+} from "@oprc/models"
+import { type commonv1, odgmv1 } from "@oprc/proto"
 import { objectTriggers } from "../domain/events.ts"
-import type { Entries, InvocationStatus, StoredObject, Value } from "../domain/types.ts"
+import type { Entries, StoredObject, Value } from "../domain/types.ts"
 import { fromPlain, toPlain } from "../domain/values.ts"
 
-/** Proto <-> domain at the RPC edge (proto types go no further than src/rpc). */
+/**
+ * Proto <-> ODGM's object model, the one home for both of its edges (the RPC handlers here and
+ * FunctionClient's outbound call): the wire forms themselves (values, triggers, objects, enum
+ * tables) are @oprc/models', shared with the PM, the CRM and the SDK; this file only maps ODGM's
+ * stored form (tagged values, a bigint version, opaque trigger specs) onto them.
+ */
 
-const entriesToProto = (entries: Entries): Record<string, commonv1.Value> => {
-  const out: Record<string, commonv1.Value> = {}
-  for (const [k, v] of Object.entries(entries)) out[k] = valueToProto(toPlain(v) as Parameters<typeof valueToProto>[0])
+const plainEntries = (entries: Entries): Record<string, PlainValue> => {
+  const out: Record<string, PlainValue> = {}
+  for (const [k, v] of Object.entries(entries)) out[k] = toPlain(v) as PlainValue
   return out
 }
+
+export const entriesToProto = (entries: Entries): Record<string, commonv1.Value> => {
+  const out: Record<string, commonv1.Value> = {}
+  for (const [k, v] of Object.entries(entries)) out[k] = valueToProto(toPlain(v) as PlainValue)
+  return out
+}
+
+/** One value from the wire in ODGM's form, or the models' violations (paths relative to the value). */
+export const entryFromProto = (v: commonv1.Value): Effect.Effect<Value, ValidationError> =>
+  Effect.map(valueFromProto(v), fromPlain)
 
 const entryKey = /^\S{1,256}$/
 
@@ -30,7 +56,7 @@ export const entriesFromProto = (
         violations.push({ path: `${path}.${k}`, message: "entry keys are 1 to 256 characters without whitespace" })
         continue
       }
-      const decoded = yield* Effect.result(valueFromProto(v))
+      const decoded = yield* Effect.result(entryFromProto(v))
       if (decoded._tag === "Failure") {
         violations.push(
           ...decoded.failure.violations.map((x) => ({
@@ -38,22 +64,10 @@ export const entriesFromProto = (
             message: x.message,
           })),
         )
-      } else out[k] = fromPlain(decoded.success)
+      } else out[k] = decoded.success
     }
     if (violations.length > 0) return yield* new ValidationError({ violations })
     return out
-  })
-
-const triggerToProto = (t: Trigger): commonv1.Trigger =>
-  create(commonv1.TriggerSchema, {
-    event: commonv1.TriggerEvent[t.event],
-    source: t.source,
-    target: {
-      cls: t.target.cls,
-      function: t.target.function,
-      objectId: t.target.objectId,
-      headers: { ...t.target.headers },
-    },
   })
 
 const decodeTriggers = decodeWith(Schema.Array(Trigger))
@@ -63,7 +77,7 @@ export const triggersFromProto = (
 ): Effect.Effect<ReadonlyArray<Trigger>, ValidationError> =>
   decodeTriggers(
     ts.map((t) => ({
-      ...(t.event === commonv1.TriggerEvent.UNSPECIFIED ? {} : { event: commonv1.TriggerEvent[t.event] }),
+      ...protoEnum.enumField("event", protoEnum.triggerEvent, t.event),
       source: t.source,
       target: {
         cls: t.target?.cls ?? "",
@@ -81,16 +95,18 @@ export const triggersFromProto = (
     })
   ))
 
+/** A stored object as oprc.odgm.v1.Object: the models' conversion (a version stays far below 2^53). */
 export const objectToProto = (o: StoredObject): odgmv1.Object$ =>
-  create(odgmv1.ObjectSchema, {
+  dataObjectToProto({
     cls: o.cls,
     partition: o.partition,
-    id: o.id,
-    version: o.version,
-    entries: entriesToProto(o.entries),
-    createdAt: timestampFromMs(o.createdAt),
-    updatedAt: timestampFromMs(o.updatedAt),
-    triggers: objectTriggers(o.triggers).map(triggerToProto),
+    // The gateway checked the id when the object was written (checkObjectId).
+    id: o.id as DataObject["id"],
+    version: Number(o.version),
+    entries: plainEntries(o.entries),
+    createdAt: o.createdAt,
+    updatedAt: o.updatedAt,
+    triggers: objectTriggers(o.triggers),
   })
 
 export const summaryToProto = (o: StoredObject): odgmv1.ObjectSummary =>
@@ -101,5 +117,3 @@ export const summaryToProto = (o: StoredObject): odgmv1.ObjectSummary =>
     entryCount: Object.keys(o.entries).length,
     updatedAt: timestampFromMs(o.updatedAt),
   })
-
-export const statusToProto = (s: InvocationStatus): functionv1.InvocationStatus => functionv1.InvocationStatus[s]

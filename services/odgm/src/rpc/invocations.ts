@@ -1,13 +1,12 @@
 import { timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { Effect } from "effect"
-import { isObjectId, ValidationError } from "@oprc/models"
+import { isObjectId, protoEnum, ValidationError } from "@oprc/models"
 import { odgmv1 } from "@oprc/proto"
 import { type CallContext, rpcService } from "@oprc/rpc"
 import { Access } from "../access/Access.ts"
 import { AsyncInvocations } from "../invocation/AsyncInvocations.ts"
 import type { InvocationRequest, InvocationResult } from "../domain/types.ts"
 import { Invoker } from "../invocation/Invoker.ts"
-import { statusToProto } from "./convert.ts"
 
 const toRequest = (
   req: {
@@ -33,7 +32,7 @@ const toRequest = (
 
 const responseOf = (r: InvocationResult) => ({
   invocationId: r.invocationId,
-  status: statusToProto(r.status),
+  status: protoEnum.invocationStatus.toProto(r.status),
   output: r.output,
   error: r.error,
   headers: { ...r.headers },

@@ -13,7 +13,7 @@ import { storageError } from "../common.ts"
  */
 
 /** How a failed NATS call may be treated. */
-export type Failure =
+export type NatsFailureKind =
   | { readonly _tag: "Conflict" } // JetStream 10071: wrong last sequence, i.e. our CAS lost
   | { readonly _tag: "Retryable"; readonly cause: unknown } // certainly not applied
   | { readonly _tag: "Ambiguous"; readonly cause: unknown } // may or may not have been applied
@@ -28,7 +28,7 @@ const retryableApiCodes = new Set([
   10039, /* jetstream not enabled for account */
 ])
 
-const classify = (cause: unknown): Failure => {
+const classify = (cause: unknown): NatsFailureKind => {
   if (cause instanceof JetStreamApiError) {
     if (cause.code === WRONG_LAST_SEQUENCE) return { _tag: "Conflict" }
     return retryableApiCodes.has(cause.code) || cause.status === 503
@@ -48,7 +48,7 @@ const classify = (cause: unknown): Failure => {
 /** A NATS call failed; `failure` says whether it may have been applied. */
 export class NatsCallFailed {
   readonly _tag = "NatsCallFailed"
-  constructor(readonly operation: string, readonly failure: Failure) {}
+  constructor(readonly operation: string, readonly failure: NatsFailureKind) {}
 }
 
 export const call = <A>(operation: string, f: () => Promise<A>): Effect.Effect<A, NatsCallFailed> =>
