@@ -17,15 +17,26 @@ export const sameValue = (a: Value | undefined, b: Value | undefined): boolean =
   return sameJson(a.value, b.value)
 }
 
+// Loops, not Object.keys + every: a diff of 1024 entries of 100-item lists took ~40 ms that way.
 const sameJson = (a: unknown, b: unknown): boolean => {
   if (a === b) return true
   if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false
-  if (Array.isArray(a) !== Array.isArray(b)) return false
-  const ka = Object.keys(a)
-  if (ka.length !== Object.keys(b).length) return false
-  return ka.every((k) =>
-    Object.hasOwn(b, k) && sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])
-  )
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false
+    return true
+  }
+  if (Array.isArray(b)) return false
+  const x = a as Record<string, unknown>
+  const y = b as Record<string, unknown>
+  let count = 0
+  for (const k in x) {
+    if (!Object.hasOwn(x, k)) continue
+    if (!Object.hasOwn(y, k) || !sameJson(x[k], y[k])) return false
+    count++
+  }
+  for (const k in y) if (Object.hasOwn(y, k)) count--
+  return count === 0
 }
 
 /** REST JSON of an entry: JSON as is; bytes as `{"$bytes": "<base64>"}`. */
