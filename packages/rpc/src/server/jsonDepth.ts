@@ -15,19 +15,24 @@ export const scanJsonText = (
   maxValues = Number.POSITIVE_INFINITY,
 ): JsonTextIssue | undefined => {
   let depth = 0
-  let inString = false
   // Values are counted by their separators (each ',' adds one): cheap, and exact for the wide
   // arrays and objects that make the work after parsing grow.
   let values = 0
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
-    if (inString) {
-      if (c === 92 /* \ */) i++
-      else if (c === 34 /* " */) inString = false
-      continue
-    }
-    if (c === 34) inString = true
-    else if (c === 44 /* , */) {
+    if (c === 34 /* " */) {
+      // Jump to the closing quote (native indexOf, not a JS loop over every character: a 4 MB
+      // string took ~20 ms that way); a quote after an odd run of backslashes is escaped.
+      let q = i
+      for (;;) {
+        q = text.indexOf("\"", q + 1)
+        if (q < 0) return undefined
+        let backslashes = 0
+        while (text.charCodeAt(q - 1 - backslashes) === 92 /* \ */) backslashes++
+        if (backslashes % 2 === 0) break
+      }
+      i = q
+    } else if (c === 44 /* , */) {
       if (++values > maxValues) return { kind: "values", limit: maxValues, offset: i }
     } else if (c === 123 /* { */ || c === 91 /* [ */) {
       if (++depth > maxDepth) return { kind: "depth", limit: maxDepth, offset: i }
