@@ -47,13 +47,14 @@ const realUndici = (): Bun.BunPlugin | undefined => {
   }
 }
 
+// Every binary carries precompiled bytecode (ESM): parsing the bundle was most of the start-up.
+// Spawn to first /healthz 200, quiet machine (docs/benchmarks.md, start-up): oprc-pm 362 -> 170 ms,
+// oprc-odgm 237 -> 155 ms with bytecode alone.
 const binaries = [
   { name: "oprc-pm", entry: "services/pm/src/main.ts" },
   { name: "oprc-crm", entry: "services/crm/src/main.ts" },
   { name: "oprc-odgm", entry: "services/odgm/src/main.ts" },
-  // Precompiled bytecode (ESM): a CLI starts on every command. `oprc version`, 15 interleaved runs
-  // on the loaded build machine: median 307 ms (min 137) vs 766 ms (min 338) without (docs/cli.md).
-  { name: "oprc", entry: "services/cli/src/main.ts", bytecode: true },
+  { name: "oprc", entry: "services/cli/src/main.ts" },
 ]
 
 // Usage: bun scripts/build.ts [--outdir DIR] [binary ...]   (default: all four into dist/)
@@ -72,7 +73,8 @@ for (const b of binaries) {
     compile: { outfile: `${outdir}/${b.name}` },
     minify: true,
     sourcemap: "linked",
-    ...("bytecode" in b && b.bytecode ? { bytecode: true, format: "esm" as const } : {}),
+    bytecode: true,
+    format: "esm",
     define: { "process.env.OPRC_BUILD_VERSION": JSON.stringify(version) },
     plugins,
   })

@@ -1,15 +1,20 @@
 // bench/perf/startup.ts: start-up of every compiled binary (dist/, from `npm run build`) to its
 // first healthy answer, median of N starts: the server binaries to /healthz 200 (and /readyz 200),
 // polled every 2 ms; the CLI to the end of `oprc --version`. Memory storage, free ports.
-// Usage: bun bench/perf/startup.ts [starts=10]   (prints RATIO lines: median vs the 200 ms aim)
+// Usage: bun bench/perf/startup.ts [starts=10] [--dist DIR]   (prints RATIO lines: median vs the 200 ms aim;
+// --dist compares another build, e.g. `bun scripts/build.ts --outdir DIR`)
 import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ratioLine } from "../lib/report"
 import { freePort } from "../lib/wrk"
 
-const starts = Number(process.argv.slice(2).find((a) => /^\d+$/.test(a)) ?? 10)
-const dist = new URL("../../dist/", import.meta.url).pathname
+const argv = process.argv.slice(2)
+const distIndex = argv.indexOf("--dist")
+const dist = distIndex >= 0
+  ? `${argv.splice(distIndex, 2)[1]!.replace(/\/$/, "")}/`
+  : new URL("../../dist/", import.meta.url).pathname
+const starts = Number(argv.find((a) => /^\d+$/.test(a)) ?? 10)
 const cwd = mkdtempSync(join(tmpdir(), "oprc-startup-"))
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 

@@ -28,7 +28,7 @@ const showDefault = (value: unknown): string =>
   Redacted.isRedacted(value) ? "<redacted>" : JSON.stringify(value) ?? String(value)
 
 const status = (leaf: Leaf): string =>
-  Option.match(leaf.default, {
+  Option.match(leaf.defaultValue(), {
     onSome: (value) => `default ${showDefault(value)}`,
     onNone: () =>
       leaf.required ? (leaf.within === undefined ? "required" : `required with ${leaf.within}`) : "optional",

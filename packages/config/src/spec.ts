@@ -15,7 +15,8 @@ export interface Leaf {
   readonly required: boolean
   /** The nearest optional section around this key, e.g. "server.tls". */
   readonly within: string | undefined
-  readonly default: Option.Option<unknown>
+  /** Only help text shows it, so it is worked out on the first call (decoding it costs start-up time). */
+  readonly defaultValue: () => Option.Option<unknown>
   readonly description: string | undefined
 }
 
@@ -127,14 +128,32 @@ const defaultOf = (ps: SchemaAST.PropertySignature): Option.Option<unknown> => {
     : Option.none()
 }
 
+const memoized = <A>(compute: () => A): () => A => {
+  let value: { readonly a: A } | undefined
+  return () => (value ??= { a: compute() }).a
+}
+
 const unionEncoded = (a: SchemaAST.AST, b: SchemaAST.AST): SchemaAST.AST =>
   new SchemaAST.Union([...(SchemaAST.isUnion(a) ? a.types : [a]), b])
+
+// A binary describes its schema twice at start-up (flags, then the loader): once is enough.
+const described = new WeakMap<Schema.Top, Map<string, ConfigSpec>>()
 
 /**
  * Derives every settable key of a config schema, with its environment variable name. Dies when
  * two keys map to the same variable: that is a defect of the schema, not of the user's input.
  */
 export const describeSchema = (schema: Schema.Top, prefix = "OPRC"): ConfigSpec => {
+  const byPrefix = described.get(schema) ?? new Map<string, ConfigSpec>()
+  described.set(schema, byPrefix)
+  const known = byPrefix.get(prefix)
+  if (known !== undefined) return known
+  const spec = walkSchema(schema, prefix)
+  byPrefix.set(prefix, spec)
+  return spec
+}
+
+const walkSchema = (schema: Schema.Top, prefix: string): ConfigSpec => {
   const leaves = new Map<string, Leaf>()
   const visit = (ast: SchemaAST.AST, path: ReadonlyArray<string>, within: string | undefined, inUnion: boolean) => {
     const structs = structsOf(ast) ?? []
@@ -171,7 +190,7 @@ export const describeSchema = (schema: Schema.Top, prefix = "OPRC"): ConfigSpec 
               sensitive: containsRedacted(ps.type),
               required: !conditional && !SchemaAST.isOptional(encoded),
               within,
-              default: defaultOf(ps),
+              defaultValue: memoized(() => defaultOf(ps)),
               description: SchemaAST.resolveDescription(ps.type),
             },
         )

@@ -1,7 +1,6 @@
 import { Context, Effect, Layer, type Option, type Schema, type Scope, type Stream } from "effect"
 import type { AlreadyExists, NotFound, ValidationError, VersionConflict } from "@oprc/models"
 import { StorageError } from "@oprc/models"
-import { makeEtcdBackend } from "./EtcdBackend.ts"
 import { makeMemoryBackend } from "./MemoryBackend.ts"
 import { makeSqliteBackend } from "./SqliteBackend.ts"
 import { makeControlPlaneStore } from "./internal/typed.ts"
@@ -108,5 +107,11 @@ export class ControlPlaneStore extends Context.Service<ControlPlaneStore, {
    * own and `ready` reports the outages.
    */
   static readonly layerEtcd = (options: EtcdOptions): Layer.Layer<ControlPlaneStore, StorageError> =>
-    Layer.effect(ControlPlaneStore, Effect.map(makeEtcdBackend(options), makeControlPlaneStore))
+    Layer.effect(
+      ControlPlaneStore,
+      // Imported only when chosen: evaluating etcd3 (its gRPC descriptors) costs ~200 ms of start-up.
+      Effect.promise(() => import("./EtcdBackend.ts")).pipe(
+        Effect.flatMap(({ makeEtcdBackend }) => Effect.map(makeEtcdBackend(options), makeControlPlaneStore)),
+      ),
+    )
 }

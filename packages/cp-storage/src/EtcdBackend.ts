@@ -6,18 +6,7 @@ import { makeEtcdCache } from "./etcd/cache.ts"
 import { type CachedDoc, call, KeySpace, makeClient, toDoc, toStorageError, unwrap, wrap } from "./etcd/client.ts"
 import type { RawBackend } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
-
-/** Counters for the etcd backend's fault handling (exported on /metrics by the PM). */
-export const etcdMetrics = {
-  retries: Metric.counter("oprc_cp_storage_etcd_retries_total", {
-    description: "etcd calls retried after a transient failure (leader election, dead member, deadline)",
-    incremental: true,
-  }),
-  recoveredWrites: Metric.counter("oprc_cp_storage_etcd_recovered_writes_total", {
-    description: "retried writes that found their own earlier attempt applied (answered as success, not re-applied)",
-    incremental: true,
-  }),
-}
+import { etcdMetrics } from "./etcd/metrics.ts"
 
 /** What a conditional put found: applied (now or by an earlier attempt of the same write), or the current value. */
 type Outcome =

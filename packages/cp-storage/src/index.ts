@@ -1,4 +1,4 @@
 export * from "./DocumentStore.ts"
 export * from "./collections.ts"
-export { etcdMetrics } from "./EtcdBackend.ts"
+export { etcdMetrics } from "./etcd/metrics.ts"
 export { configuredStore, type StorageChoice } from "./configured.ts"

@@ -1,12 +1,11 @@
 import { hostname } from "node:os"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { Health } from "@oprc/observability"
 import { serve, serverOptions } from "@oprc/rpc"
 import { makeCrmAuthorizer } from "./auth"
 import { type CrmConfig, inheritedEnv } from "./config"
 import { type Driver } from "./driver/Driver"
 import { OdgmCollections } from "./driver/process/OdgmCollections"
-import { KubernetesDriverLayer } from "./driver/kubernetes/KubernetesDriver"
 import { ProcessDriverLayer } from "./driver/process/ProcessDriver"
 import { Processes } from "./driver/process/Processes"
 import { clusterInfoRpc } from "./rpc/ClusterInfoRpc"
@@ -28,18 +27,26 @@ const driverLayer = (config: CrmConfig): Layer.Layer<Driver, never, CrmStore> =>
       }).pipe(Layer.provide(Layer.merge(Processes.layer, OdgmCollections.layer(config.odgm))))
     case "kubernetes": {
       const k = config.driver.kubernetes
-      return KubernetesDriverLayer({
-        kubeconfig: k.kubeconfig,
-        serviceAccountRoot: k.serviceAccountRoot,
-        namespace: k.namespace,
-        environment: k.environment,
-        leaseName: k.leaseName,
-        leaseDurationMs: k.leaseDurationMs,
-        identity: k.identity ?? `${hostname()}-${process.pid}`,
-        workers: config.reconcile.workers,
-        resyncMs: config.reconcile.resyncMs,
-        odgmUrl: config.odgm.url,
-      }).pipe(Layer.provide(OdgmCollections.layer(config.odgm)))
+      // Imported only when chosen: @kubernetes/client-node is most of the bundle, and loading it
+      // cost the process driver's start-up ~200 ms (docs/benchmarks.md, start-up).
+      return Layer.unwrap(
+        Effect.promise(() => import("./driver/kubernetes/KubernetesDriver")).pipe(Effect.map((
+          { KubernetesDriverLayer },
+        ) =>
+          KubernetesDriverLayer({
+            kubeconfig: k.kubeconfig,
+            serviceAccountRoot: k.serviceAccountRoot,
+            namespace: k.namespace,
+            environment: k.environment,
+            leaseName: k.leaseName,
+            leaseDurationMs: k.leaseDurationMs,
+            identity: k.identity ?? `${hostname()}-${process.pid}`,
+            workers: config.reconcile.workers,
+            resyncMs: config.reconcile.resyncMs,
+            odgmUrl: config.odgm.url,
+          })
+        )),
+      ).pipe(Layer.provide(OdgmCollections.layer(config.odgm)))
     }
   }
 }
