@@ -111,6 +111,7 @@ export const PackageName = DnsLabel.pipe(Schema.brand("PackageName"))
 export type PackageName = typeof PackageName.Type
 
 const classKeyPattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/
+export const isClassKey = (s: string): boolean => classKeyPattern.test(s)
 /** A class key within its package: `[A-Za-z][A-Za-z0-9_-]*`, at most 63 characters. */
 export const ClassKey = Schema.String.check(
   Schema.makeFilter((s: string) =>
@@ -121,6 +122,7 @@ export const ClassKey = Schema.String.check(
 export type ClassKey = typeof ClassKey.Type
 
 const functionKeyPattern = /^[A-Za-z][A-Za-z0-9_.-]{0,127}$/
+export const isFunctionKey = (s: string): boolean => functionKeyPattern.test(s)
 /** A function key within its package, e.g. "Order.create". */
 export const FunctionKey = Schema.String.check(
   Schema.makeFilter((s: string) =>
@@ -130,6 +132,7 @@ export const FunctionKey = Schema.String.check(
 )
 
 const bindingNamePattern = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/
+export const isBindingName = (s: string): boolean => bindingNamePattern.test(s)
 /** A binding name: how objects are invoked (`/invokes/{name}`), so URL-path safe. */
 export const BindingName = Schema.String.check(
   Schema.makeFilter((s: string) =>

@@ -10,6 +10,7 @@ export * from "./input-limits"
 export { decodeWith, failIfAny, formatPath, issueViolations, joinPath, prefixViolations } from "./issues"
 export * from "./object"
 export * from "./package"
+export { PackageDocument } from "./package-document"
 export { brokenDependents, checkDependencies, dependencyViolations, triggerTargetViolations } from "./package-checks"
 export {
   conditionFromProto,

@@ -7,7 +7,7 @@ import {
   Kinds,
   type StorageError,
 } from "@oprc/cp-storage"
-import { DeploymentStatus, Package, VersionConflict } from "@oprc/models"
+import { DeploymentStatus, type Package, PackageDocument, VersionConflict } from "@oprc/models"
 import { Health } from "@oprc/observability"
 import type { StorageConfig } from "../config"
 import { DeploymentRecord } from "../deployments/records"
@@ -30,7 +30,8 @@ export class PmStore extends Context.Service<PmStore, {
       const health = yield* Health
       yield* health.register(`storage (${store.backend})`, store.ready)
       return {
-        packages: store.collection(Kinds.packages, Package),
+        // The Package schema's own documents, decoded and encoded without its interpreter (models' package-fast.ts).
+        packages: store.collection(Kinds.packages, PackageDocument),
         deployments: store.collection(Kinds.deployments, DeploymentRecord),
         statuses: store.collection("deployment-status", DeploymentStatus),
         backend: store.backend,
