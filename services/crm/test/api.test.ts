@@ -3,7 +3,7 @@ import { Effect, Fiber, Stream } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
 import { commonv1 } from "@oprc/proto"
 import { freePort, makeTempDir, removeTempDir, startEtcd } from "@oprc/test-harness"
-import { counterUnit, eventually, pidOf, pidsOfUnit, runtimeClient, startCrm, startOdgm } from "./support"
+import { counterUnit, eventually, pidOf, pidsOfUnit, run, runtimeClient, startCrm, startOdgm } from "./support"
 
 const dirs: Array<string> = []
 const tmp = (name: string) => {
@@ -12,7 +12,6 @@ const tmp = (name: string) => {
   return d
 }
 afterAll(() => dirs.forEach(removeTempDir))
-const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
 
 describe("RuntimeService and ClusterInfoService", () => {
   test(

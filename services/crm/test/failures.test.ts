@@ -1,39 +1,33 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import { describe, expect, test } from "bun:test"
 import { createServer, type Server } from "node:net"
 import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
-import { commonv1, type crmv1 } from "@oprc/proto"
-import { makeTempDir, removeTempDir } from "@oprc/test-harness"
-import { bun, counterUnit, eventually, pidOf, pidsOfUnit, runtimeClient, startCrm, startOdgm } from "./support"
+import { commonv1 } from "@oprc/proto"
+import { makeTempDir } from "@oprc/test-harness"
+import {
+  bun,
+  conditionOf,
+  counterUnit,
+  crmForFile,
+  eventually,
+  pidOf,
+  pidsOfUnit,
+  run,
+  runtimeClient,
+  startCrm,
+  unitStatus,
+} from "./support"
 
-let odgm: Awaited<ReturnType<typeof startOdgm>>
-let crm: Awaited<ReturnType<typeof startCrm>>
-let dir: string
-let client: ReturnType<typeof runtimeClient>
+const world = crmForFile("crm-failures")
+const statusOf = (unitId: string) => unitStatus(world.client, unitId)
 
-const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
-const statusOf = async (unitId: string) => (await run(client.getDeploymentUnit({ unitId }))).status!
-const cond = (s: crmv1.DeploymentUnitStatus, type: string) => s.conditions.find((c) => c.type === type)
 const apply = (unit: ReturnType<typeof counterUnit>) =>
-  run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+  run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
 const waitPhase = (unitId: string, phase: commonv1.DeploymentPhase, ms = 20_000) =>
   eventually(`${unitId} in phase ${commonv1.DeploymentPhase[phase]}`, async () => {
     const s = await statusOf(unitId)
     return s.phase === phase ? s : undefined
   }, ms)
-
-beforeAll(async () => {
-  dir = makeTempDir("crm-failures")
-  odgm = await startOdgm()
-  crm = await startCrm(odgm.url, dir)
-  client = runtimeClient(crm.url)
-})
-
-afterAll(async () => {
-  await crm?.stop()
-  await odgm?.stop()
-  removeTempDir(dir)
-})
 
 describe("failures", () => {
   test(
@@ -51,11 +45,14 @@ describe("failures", () => {
       const load = async () => {
         while (!stop) {
           const t = performance.now()
-          const r = await fetch(`${odgm.url}/api/class/kill.Counter/0/objects/k1/invokes/increment?timeoutMs=2000`, {
-            method: "POST",
-            body: "{}",
-            headers: { "content-type": "application/json" },
-          })
+          const r = await fetch(
+            `${world.odgm.url}/api/class/kill.Counter/0/objects/k1/invokes/increment?timeoutMs=2000`,
+            {
+              method: "POST",
+              body: "{}",
+              headers: { "content-type": "application/json" },
+            },
+          )
           await r.arrayBuffer()
           slowest.push(performance.now() - t)
           statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1)
@@ -65,9 +62,9 @@ describe("failures", () => {
       await Bun.sleep(300)
       process.kill(first, "SIGKILL")
       const degraded = await waitPhase(unit.id, commonv1.DeploymentPhase.DEGRADED, 5000)
-      expect(cond(degraded, "Degraded")?.message).toContain("was stopped by SIGKILL")
+      expect(conditionOf(degraded, "Degraded")?.message).toContain("was stopped by SIGKILL")
       const back = await waitPhase(unit.id, commonv1.DeploymentPhase.RUNNING)
-      expect(cond(back, "Available")?.status).toBe(commonv1.ConditionStatus.TRUE)
+      expect(conditionOf(back, "Available")?.status).toBe(commonv1.ConditionStatus.TRUE)
       const second = pidOf(unit.id, 0)
       expect(second).toBeDefined()
       expect(second).not.toBe(first)
@@ -78,7 +75,7 @@ describe("failures", () => {
       expect(Math.max(...slowest)).toBeLessThan(4000)
       expect(statuses.get(200) ?? 0).toBeGreaterThan(0)
       for (const code of statuses.keys()) expect([200, 503, 504]).toContain(code)
-      await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+      await run(world.client.deleteDeploymentUnit({ unitId: unit.id }))
       expect(pidsOfUnit(unit.id)).toEqual([])
     },
     60_000,
@@ -87,7 +84,7 @@ describe("failures", () => {
   test(
     "a replica that stops answering (SIGSTOP) leaves the route after failed health checks and rejoins when it answers",
     async () => {
-      const local = await startCrm(odgm.url, makeTempDir("crm-health"), {
+      const local = await startCrm(world.odgm.url, makeTempDir("crm-health"), {
         driver: { process: { healthIntervalMs: 200, healthFailures: 2 } },
       })
       const c = runtimeClient(local.url)
@@ -106,10 +103,10 @@ describe("failures", () => {
           return s.functions[0]?.readyReplicas === 0 ? s : undefined
         }, 10_000)
         expect(out.functions[0]?.message).toContain("failed 2 health checks in a row")
-        expect(cond(out, "Degraded")?.status).toBe(commonv1.ConditionStatus.TRUE)
+        expect(conditionOf(out, "Degraded")?.status).toBe(commonv1.ConditionStatus.TRUE)
         // ODGM no longer calls it: the invocation fails fast instead of hanging on a frozen process.
         const t = performance.now()
-        const r = await fetch(`${odgm.url}/api/class/frozen.Counter/0/objects/f1/invokes/get?timeoutMs=3000`, {
+        const r = await fetch(`${world.odgm.url}/api/class/frozen.Counter/0/objects/f1/invokes/get?timeoutMs=3000`, {
           method: "POST",
         })
         expect(r.status).toBe(503)
@@ -142,24 +139,26 @@ describe("failures", () => {
       await apply(unit)
       const s = await eventually("crash loop reported", async () => {
         const st = await statusOf(unit.id)
-        return cond(st, "Degraded")?.reason === "CrashLoop" ? st : undefined
+        return conditionOf(st, "Degraded")?.reason === "CrashLoop" ? st : undefined
       }, 15_000)
       expect(s.phase).toBe(commonv1.DeploymentPhase.DEGRADED)
-      const message = cond(s, "Degraded")!.message
+      const message = conditionOf(s, "Degraded")!.message
       expect(message).toContain("function `Counter.fn`")
       expect(message).toContain("exited with code 3")
       expect(message).toContain("three times")
       expect(message).toContain("boom: DATABASE_URL is not set")
-      expect(cond(s, "Available")?.status).toBe(commonv1.ConditionStatus.FALSE)
+      expect(conditionOf(s, "Available")?.status).toBe(commonv1.ConditionStatus.FALSE)
       // Backoff, not a busy loop: starts double their delay from 100 ms, so 3 s hold at most ~6.
       const before =
-        (await run(client.tailLogs({ unitId: unit.id, function: "Counter.fn", replica: 0, lines: 1000 }))).lines.length
+        (await run(world.client.tailLogs({ unitId: unit.id, function: "Counter.fn", replica: 0, lines: 1000 }))).lines
+          .length
       await Bun.sleep(3000)
       const after =
-        (await run(client.tailLogs({ unitId: unit.id, function: "Counter.fn", replica: 0, lines: 1000 }))).lines.length
+        (await run(world.client.tailLogs({ unitId: unit.id, function: "Counter.fn", replica: 0, lines: 1000 }))).lines
+          .length
       expect(after - before).toBeGreaterThanOrEqual(1)
       expect(after - before).toBeLessThanOrEqual(6)
-      await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+      await run(world.client.deleteDeploymentUnit({ unitId: unit.id }))
     },
     60_000,
   )
@@ -199,14 +198,14 @@ describe("failures", () => {
         const failed = await waitPhase(missing.id, commonv1.DeploymentPhase.FAILED)
         expect(failed.message).toContain("function `Counter.fn`: provision.command is empty")
         const tmpl = await waitPhase(template.id, commonv1.DeploymentPhase.FAILED)
-        expect(cond(tmpl, "Degraded")?.reason).toBe("UnknownTemplate")
+        expect(conditionOf(tmpl, "Degraded")?.reason).toBe("UnknownTemplate")
         expect(tmpl.message).toContain(`template "knative" is not known`)
         const nobin = await eventually("not found reported", async () => {
           const st = await statusOf(nonexistent.id)
           return st.functions[0]?.message.includes("was not found") ? st : undefined
         })
         expect(nobin.functions[0]!.message).toContain("command `no-such-command-oprc` was not found")
-        expect(cond(nobin, "Available")?.status).toBe(commonv1.ConditionStatus.FALSE)
+        expect(conditionOf(nobin, "Available")?.status).toBe(commonv1.ConditionStatus.FALSE)
         const busy = await eventually("port taken reported", async () => {
           const st = await statusOf(portTaken.id)
           return st.functions[0]?.message.includes("is taken") ? st : undefined
@@ -222,22 +221,26 @@ describe("failures", () => {
         // An invalid unit is refused with the field path; a unit for another cluster too.
         const bad = deploymentUnitToProto(counterUnit())
         bad.cls!.bindings[0]!.function = "Nope.fn"
-        const refused = await Effect.runPromise(Effect.flip(client.applyDeploymentUnit({ unit: bad })))
+        const refused = await Effect.runPromise(Effect.flip(world.client.applyDeploymentUnit({ unit: bad })))
         expect(refused.code).toBe("invalid_argument")
         expect(refused.reason).toContain("unit.cls.bindings[0].function")
         const traversal = await Effect.runPromise(
-          Effect.flip(client.applyDeploymentUnit({ unit: deploymentUnitToProto(counterUnit({ id: "../../etc/x" })) })),
+          Effect.flip(
+            world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(counterUnit({ id: "../../etc/x" })) }),
+          ),
         )
         expect(traversal.code).toBe("invalid_argument")
         expect(traversal.reason).toContain("unit.id")
         const elsewhere = await Effect.runPromise(
-          Effect.flip(client.applyDeploymentUnit({ unit: deploymentUnitToProto(counterUnit({ cluster: "edge" })) })),
+          Effect.flip(
+            world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(counterUnit({ cluster: "edge" })) }),
+          ),
         )
         expect(elsewhere.code).toBe("invalid_argument")
         expect(elsewhere.reason).toContain("unit.cluster")
         for (const u of [missing, nonexistent, portTaken, template, nowhere, good]) {
           await run(
-            client.deleteDeploymentUnit({ unitId: u.id }),
+            world.client.deleteDeploymentUnit({ unitId: u.id }),
           )
         }
         expect(pidsOfUnit(good.id)).toEqual([])

@@ -15,7 +15,7 @@ import { CrmApp } from "../src/CrmApp"
 import { CrmConfig } from "../src/config"
 import { Prometheus, SD_PATH, sdLabels, type TargetGroup } from "../src/nfr"
 import { load } from "./nfr-support/load"
-import { bun, repoRoot, runtimeClient, startOdgm } from "./support"
+import { bun, repoRoot, run, runtimeClient, startOdgm, unitStatus } from "./support"
 
 // The NFR loop end to end with real components: the CRM's process driver runs replicas of
 // nfr-support/worker.ts (one call at a time, 10 ms each: at most ~100 calls/s per replica), a
@@ -83,8 +83,7 @@ const workerUnit = (
     generation: 1,
   }))
 
-const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
-const statusOf = async (unitId: string) => (await run(client.getDeploymentUnit({ unitId }))).status!
+const statusOf = (unitId: string) => unitStatus(client, unitId)
 const nfrCondition = (s: crmv1.DeploymentUnitStatus) => s.conditions.find((c) => c.type === "NfrObserved")
 const deploy = async (unit: ReturnType<typeof workerUnit>) => {
   await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))

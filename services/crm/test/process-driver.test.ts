@@ -1,50 +1,29 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import { Effect } from "effect"
+import { describe, expect, test } from "bun:test"
 import { deploymentUnitToProto } from "@oprc/models"
-import { commonv1, type crmv1 } from "@oprc/proto"
-import { makeTempDir, removeTempDir } from "@oprc/test-harness"
-import { counterUnit, eventually, pidOf, pidsOfUnit, runtimeClient, startCrm, startOdgm } from "./support"
+import { commonv1 } from "@oprc/proto"
+import { conditionOf, counterUnit, crmForFile, eventually, pidOf, pidsOfUnit, run, unitStatus } from "./support"
 
-let odgm: Awaited<ReturnType<typeof startOdgm>>
-let crm: Awaited<ReturnType<typeof startCrm>>
-let dir: string
-let client: ReturnType<typeof runtimeClient>
-
-const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
-const statusOf = async (unitId: string) => (await run(client.getDeploymentUnit({ unitId }))).status!
-const cond = (s: crmv1.DeploymentUnitStatus, type: string) => s.conditions.find((c) => c.type === type)
-
-beforeAll(async () => {
-  dir = makeTempDir("crm-process")
-  odgm = await startOdgm()
-  crm = await startCrm(odgm.url, dir)
-  client = runtimeClient(crm.url)
-})
-
-afterAll(async () => {
-  await crm?.stop()
-  await odgm?.stop()
-  removeTempDir(dir)
-})
+const world = crmForFile("crm-process")
+const statusOf = (unitId: string) => unitStatus(world.client, unitId)
 
 describe("process driver", () => {
   test(
     "a counter unit runs as a process registered with ODGM, answers invocations, and delete leaves nothing",
     async () => {
       const unit = counterUnit()
-      const applied = await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+      const applied = await run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
       expect(applied.status?.observedGeneration).toBe(1n)
       const running = await eventually("Running", async () => {
         const s = await statusOf(unit.id)
         return s.phase === commonv1.DeploymentPhase.RUNNING ? s : undefined
       })
       expect(running.functions[0]?.readyReplicas).toBe(1)
-      expect(cond(running, "Available")?.status).toBe(commonv1.ConditionStatus.TRUE)
+      expect(conditionOf(running, "Available")?.status).toBe(commonv1.ConditionStatus.TRUE)
       const url = running.functions[0]!.url
       expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
 
       const invoke = (fn: string) =>
-        fetch(`${odgm.url}/api/class/counter.Counter/0/objects/c1/invokes/${fn}`, {
+        fetch(`${world.odgm.url}/api/class/counter.Counter/0/objects/c1/invokes/${fn}`, {
           method: "POST",
           body: JSON.stringify({ by: 2 }),
           headers: { "content-type": "application/json" },
@@ -54,11 +33,11 @@ describe("process driver", () => {
       expect(await r1.json()).toMatchObject({ count: 2 })
 
       // An idempotent re-send changes nothing (same process, same URL).
-      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+      await run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
       expect((await statusOf(unit.id)).functions[0]?.url).toBe(url)
 
       const port = Number(new URL(url).port)
-      const deleted = await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+      const deleted = await run(world.client.deleteDeploymentUnit({ unitId: unit.id }))
       expect(deleted.existed).toBe(true)
       // Processes gone, routes gone.
       const alive = await fetch(`${url}/readyz`).then(() => true, () => false)
@@ -76,7 +55,7 @@ describe("process driver", () => {
       undefined,
       { minScale: 2 },
     )
-    await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
+    await run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(unit) }))
     const running = await eventually("Running with 2 replicas", async () => {
       const s = await statusOf(unit.id)
       return s.phase === commonv1.DeploymentPhase.RUNNING && s.functions[0]?.readyReplicas === 2 ? s : undefined
@@ -84,7 +63,7 @@ describe("process driver", () => {
     const urls = running.functions[0]!.urls
     expect(urls.length).toBe(2)
     for (let i = 0; i < 20; i++) {
-      const r = await fetch(`${odgm.url}/api/class/counter2.Counter/0/objects/o${i}/invokes/increment`, {
+      const r = await fetch(`${world.odgm.url}/api/class/counter2.Counter/0/objects/o${i}/invokes/increment`, {
         method: "POST",
         body: "{}",
         headers: { "content-type": "application/json" },
@@ -100,14 +79,14 @@ describe("process driver", () => {
     }))
     expect(served.every((n) => n >= 5), `invocations per replica: ${served.join(", ")}`).toBe(true)
     expect(served.reduce((a, b) => a + b, 0)).toBe(20)
-    await run(client.deleteDeploymentUnit({ unitId: unit.id }))
+    await run(world.client.deleteDeploymentUnit({ unitId: unit.id }))
   }, 60_000)
 
   test(
     "a new generation with a changed spec rolls over: the old process serves until its replacement is ready, no failed call",
     async () => {
       const gen1 = counterUnit({ id: "roll-local", deploymentKey: "roll", packageName: "roll" as never })
-      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen1) }))
+      await run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen1) }))
       await eventually(
         "Running",
         async () => ((await statusOf(gen1.id)).phase === commonv1.DeploymentPhase.RUNNING ? true : undefined),
@@ -117,7 +96,7 @@ describe("process driver", () => {
       const codes = new Map<number, number>()
       const load = async () => {
         while (!stop) {
-          const r = await fetch(`${odgm.url}/api/class/roll.Counter/0/objects/r1/invokes/increment`, {
+          const r = await fetch(`${world.odgm.url}/api/class/roll.Counter/0/objects/r1/invokes/increment`, {
             method: "POST",
             body: "{}",
             headers: { "content-type": "application/json" },
@@ -131,7 +110,7 @@ describe("process driver", () => {
       const gen2 = counterUnit(
         { ...gen1, generation: 2, functions: [{ ...gen1.functions[0]!, config: { GREETING: "v2" } }] } as never,
       )
-      await run(client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen2) }))
+      await run(world.client.applyDeploymentUnit({ unit: deploymentUnitToProto(gen2) }))
       const done = await eventually("generation 2 Running on a new process", async () => {
         const s = await statusOf(gen1.id)
         const pid = pidOf(gen1.id, 0)
@@ -147,7 +126,7 @@ describe("process driver", () => {
       expect(Object.fromEntries(codes)).toEqual({ 200: codes.get(200) ?? 0 })
       const env = require("node:fs").readFileSync(`/proc/${pidOf(gen1.id, 0)}/environ`, "utf8") as string
       expect(env.split("\0")).toContain("GREETING=v2")
-      await run(client.deleteDeploymentUnit({ unitId: gen1.id }))
+      await run(world.client.deleteDeploymentUnit({ unitId: gen1.id }))
     },
     60_000,
   )

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { Effect, Layer, References, Schema } from "effect"
@@ -5,7 +6,7 @@ import { decodeDeploymentUnit, type DeploymentUnit, type DeploymentUnitInput } f
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { crmv1 } from "@oprc/proto"
 import { makeClient, startServer } from "@oprc/rpc"
-import { type ServerProcess, spawnServer } from "@oprc/test-harness"
+import { makeTempDir, removeTempDir, type ServerProcess, spawnServer } from "@oprc/test-harness"
 import { CrmApp } from "../src/CrmApp"
 import { CrmConfig } from "../src/config"
 
@@ -51,6 +52,39 @@ export const startCrm = async (odgmUrl: string, dataDir: string, input: Partial<
 }
 
 export const runtimeClient = (url: string) => makeClient(crmv1.RuntimeService, { baseUrl: url, timeoutMs: 20_000 })
+
+export const run = <A, E>(e: Effect.Effect<A, E>) => Effect.runPromise(e)
+
+/** A unit's status as the RuntimeService reports it. */
+export const unitStatus = async (client: ReturnType<typeof runtimeClient>, unitId: string) =>
+  (await run(client.getDeploymentUnit({ unitId }))).status!
+
+export const conditionOf = (s: crmv1.DeploymentUnitStatus, type: string) => s.conditions.find((c) => c.type === type)
+
+/**
+ * ODGM and a CRM (process driver, fast timings) in this process, shared by the tests of one file:
+ * started before them with a fresh temp dir named after `name`, stopped after them.
+ */
+export const crmForFile = (name: string) => {
+  const world = {} as {
+    odgm: Awaited<ReturnType<typeof startOdgm>>
+    crm: Awaited<ReturnType<typeof startCrm>>
+    dir: string
+    client: ReturnType<typeof runtimeClient>
+  }
+  beforeAll(async () => {
+    world.dir = makeTempDir(name)
+    world.odgm = await startOdgm()
+    world.crm = await startCrm(world.odgm.url, world.dir)
+    world.client = runtimeClient(world.crm.url)
+  })
+  afterAll(async () => {
+    await world.crm?.stop()
+    await world.odgm?.stop()
+    if (world.dir !== undefined) removeTempDir(world.dir)
+  })
+  return world
+}
 
 /** The counter example as a unit for cluster `local`; `command` replaces its provision.command. */
 export const counterUnit = (
