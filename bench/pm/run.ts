@@ -2,8 +2,6 @@
 // measured in the same run on the same machine:
 //  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
 //  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
-//  - direction (b) of issue 13: GetPackage on the lean Bun.serve path (prototype-get.ts), JSON
-//    encoded per request vs cached per revision, beside both.
 // Usage: bun bench/pm/run.ts [seconds] [--full]   (writes bench/pm/RESULTS.md)
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -126,18 +124,8 @@ try {
     }
   }
 
-  const prototypeGet = async (mode: "serialise" | "cached") => {
-    const p = await freePort()
-    const server = await startBenchServer(`${here}prototype-get.ts`, p, { MODE: mode, SEED: String(SEED) })
-    try {
-      return measure(server.pid, { ...getReq, url: `http://127.0.0.1:${p}/oprc.pm.v1.PackageService/GetPackage` })
-    } finally {
-      await server.stop()
-    }
-  }
-
   const reads: Array<
-    Record<"bareGet" | "connect" | "get" | "bareList" | "list" | "protoSerialise" | "protoCached", Measured>
+    Record<"bareGet" | "connect" | "get" | "bareList" | "list", Measured>
   > = []
   for (let round = 0; round < ROUNDS; round++) {
     reads.push({
@@ -146,16 +134,12 @@ try {
       get: measure(pm.pid, getReq),
       bareList: await bare(listFile),
       list: measure(pm.pid, listReq),
-      protoSerialise: await prototypeGet("serialise"),
-      protoCached: await prototypeGet("cached"),
     })
     const r = reads[round]!
     console.log(
       `round ${round + 1}: bare(get) ${fmt(r.bareGet)} | bare connect ${fmt(r.connect)} | GetPackage ${
         fmt(r.get)
-      } | bare(list) ${fmt(r.bareList)} | ListPackages ${fmt(r.list)} | prototype get (serialise) ${
-        fmt(r.protoSerialise)
-      } | prototype get (cached) ${fmt(r.protoCached)}`,
+      } | bare(list) ${fmt(r.bareList)} | ListPackages ${fmt(r.list)}`,
     )
   }
 
@@ -334,27 +318,6 @@ try {
     `etcd3 puts: ${fmt({ ...puts, non2xx: 0, errors: 0 })}`,
     createRatio,
     ">= 0.5",
-  )
-  ratioLine(
-    "pm prototype (b) GetPackage lean path, JSON per request vs Bun.serve",
-    `prototype: ${at((r) => r.protoSerialise)}`,
-    `Bun.serve: ${at((r) => r.bareGet)}`,
-    ratio((r) => r.protoSerialise, (r) => r.bareGet),
-    ">= 0.3",
-  )
-  ratioLine(
-    "pm prototype (b) GetPackage lean path, cached per revision vs Bun.serve",
-    `prototype: ${at((r) => r.protoCached)}`,
-    `Bun.serve: ${at((r) => r.bareGet)}`,
-    ratio((r) => r.protoCached, (r) => r.bareGet),
-    ">= 0.3",
-  )
-  ratioLine(
-    "pm prototype (b) cached lean GetPackage vs PM GetPackage today",
-    `prototype: ${at((r) => r.protoCached)}`,
-    `PM: ${at((r) => r.get)}`,
-    ratio((r) => r.protoCached, (r) => r.get),
-    "> 1",
   )
 } finally {
   pm.kill("SIGTERM")

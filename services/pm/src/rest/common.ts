@@ -59,7 +59,8 @@ export const expectedRevision = (request: RestRequest, bodyRevision: number): Ef
     return bodyRevision
   })
 
-export const bodyText = (request: RestRequest): string => new TextDecoder().decode(request.body)
+/** The body as text: the edge's strict UTF-8 decode when it made one (text types), decoded here otherwise. */
+export const bodyText = (request: RestRequest): string => request.text ?? new TextDecoder().decode(request.body)
 
 /** The route's path parameter (always present once the route matched). */
 export const pathParam = (request: RestRequest, name: string): string => request.params[name] ?? ""

@@ -3,6 +3,7 @@ import { encodePackage, type Package, parsePackageText, ValidationError } from "
 import { json, type RestRequest, route } from "@oprc/rpc"
 import type { Packages } from "../packages/Packages"
 import { checkName } from "../rpc/names"
+import { perPage, perRevision } from "../storage/answers"
 import { bodyText, boolParam, expectedRevision, intParam, listParam, param, pathParam } from "./common"
 
 /**
@@ -20,28 +21,26 @@ const decodeBody = (request: RestRequest) =>
     return file.package
   })
 
-// Stored packages are one immutable object per revision: encode each once.
-const encodedOf = new WeakMap<Package, unknown>()
-const toJson = (pkg: Package): unknown => {
-  let json = encodedOf.get(pkg)
-  if (json === undefined) encodedOf.set(pkg, json = encodePackage(pkg))
-  return json
-}
+// Stored packages are one immutable object per revision (storage/answers.ts): encode each once, and
+// answer a repeated page with the same body, so the server reuses its JSON text.
+const toJson = perRevision((pkg: Package): object => encodePackage(pkg))
+const listBody = perPage((items: ReadonlyArray<Package>, next: string | undefined) => ({
+  items: items.map(toJson),
+  ...(next === undefined ? {} : { nextCursor: next }),
+}))
 
 /** /api/v1/packages[/{name}] */
 export const packageRoutes = (packages: Packages["Service"]) => [
   route("GET", "/api/v1/packages", (request) =>
     Effect.gen(function*() {
-      const page = yield* packages.list({
+      const query = {
         namePattern: param(request, "namePattern", "name_pattern") ?? "",
         tags: listParam(request, "tags"),
         limit: yield* intParam(request, "limit"),
         cursor: param(request, "cursor"),
-      })
-      return json(200, {
-        items: page.items.map(toJson),
-        ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
-      })
+      }
+      const page = yield* packages.list(query)
+      return json(200, listBody(JSON.stringify(query), page.items, page.nextCursor))
     })),
   route("POST", "/api/v1/packages", (request) =>
     Effect.gen(function*() {

@@ -1,18 +1,21 @@
+import { create } from "@bufbuild/protobuf"
 import { Effect } from "effect"
 import { type Package, packageFromProto, packageToProto, prefixViolations, ValidationError } from "@oprc/models"
-import { type commonv1, pmv1 } from "@oprc/proto"
+import { pmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import { Packages } from "../packages/Packages"
+import { perPage, perRevision } from "../storage/answers"
 import { checkName } from "./names"
 
-// Stored packages are shared, immutable objects per revision (cp-storage decodes each revision once), so their
-// proto form can be built once and reused by every read that returns them.
-const protoOf = new WeakMap<Package, commonv1.Package>()
-const toProto = (pkg: Package): commonv1.Package => {
-  let msg = protoOf.get(pkg)
-  if (msg === undefined) protoOf.set(pkg, msg = packageToProto(pkg))
-  return msg
-}
+// Stored packages are one immutable object per revision (storage/answers.ts), so their proto form
+// and the GetPackage answer are built once per revision, and the server reuses the answer's bytes.
+const toProto = perRevision(packageToProto)
+const getAnswer = perRevision((pkg: Package): pmv1.GetPackageResponse =>
+  create(pmv1.GetPackageResponseSchema, { package: toProto(pkg) })
+)
+const listAnswer = perPage((items: ReadonlyArray<Package>, next: string | undefined): pmv1.ListPackagesResponse =>
+  create(pmv1.ListPackagesResponseSchema, { packages: items.map(toProto), nextCursor: next ?? "" })
+)
 
 /** oprc.pm.v1.PackageService: proto in and out here, domain types inside. */
 export const packageRpc = rpcService(
@@ -34,17 +37,13 @@ export const packageRpc = rpcService(
         }),
       getPackage: (req: pmv1.GetPackageRequest) =>
         Effect.gen(function*() {
-          return { package: toProto(yield* packages.get(yield* checkName("name", req.name))) }
+          return getAnswer(yield* packages.get(yield* checkName("name", req.name)))
         }),
       listPackages: (req: pmv1.ListPackagesRequest) =>
         Effect.gen(function*() {
-          const page = yield* packages.list({
-            namePattern: req.namePattern,
-            tags: req.tags,
-            limit: req.limit,
-            cursor: req.cursor,
-          })
-          return { packages: page.items.map(toProto), nextCursor: page.nextCursor ?? "" }
+          const query = { namePattern: req.namePattern, tags: req.tags, limit: req.limit, cursor: req.cursor }
+          const page = yield* packages.list(query)
+          return listAnswer(JSON.stringify(query), page.items, page.nextCursor)
         }),
       updatePackage: (req: pmv1.UpdatePackageRequest) =>
         Effect.gen(function*() {
