@@ -1,12 +1,11 @@
 // bench/rpc: one unary echo through every server shape, measured alternately in one run:
 //  - Connect JSON over HTTP/1.1 (wrk): native Bun.serve doing the same work by hand (the physical
-//    limit), bare connect-node on node:http, packages/rpc today (front -> node:http), and the
-//    direction-(a) prototype (the same front -> Bun.serve on a unix socket, lean Connect JSON),
-//    with the prototype's Bun.serve alone on TCP to show what the front costs;
-//  - a REST echo (wrk): native vs packages/rpc vs the prototype;
-//  - gRPC over h2c (bench/rpc/grpc-load.ts): bare node:http2 connect-node vs packages/rpc vs the
-//    prototype (which keeps gRPC on node:http2 behind the same port);
-//  - first, every protocol on the port (bench/rpc/protocols.ts) for packages/rpc and the prototype.
+//    limit), bare connect-node on node:http, and packages/rpc (the Bun.listen front -> Bun.serve
+//    on a unix socket, its direct Connect path, CallRunner, spans, metrics, edge limits);
+//  - a REST echo (wrk): native vs packages/rpc;
+//  - gRPC over h2c (bench/rpc/grpc-load.ts): bare node:http2 connect-node vs packages/rpc (the same
+//    front -> node:http2);
+//  - first, every protocol on the one port (bench/rpc/protocols.ts) for packages/rpc.
 // Usage: bun bench/rpc/run.ts [seconds] [--full]
 import { ratioLine, secondsArg } from "../lib/report"
 import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
@@ -19,12 +18,10 @@ const here = new URL(".", import.meta.url).pathname
 type Measured = WrkResult & { readonly cpuUsPerRequest: number }
 type Kind = "connect" | "rest" | "grpc"
 const servers = {
-  native: { script: "prototype/server-native.ts", env: {} },
+  native: { script: "server-native.ts", env: {} },
   bare: { script: "server-bare.ts", env: {} },
   bareH2: { script: "server-bare-h2.ts", env: {} },
   oprc: { script: "server-oprc.ts", env: {} },
-  split: { script: "prototype/server-split.ts", env: {} },
-  leanTcp: { script: "prototype/server-split.ts", env: { LEAN: "tcp" } },
 } as const
 type Name = keyof typeof servers
 
@@ -73,12 +70,12 @@ const measure = async (name: Name, kind: Kind): Promise<Measured> => {
 }
 
 const plan: Record<Kind, ReadonlyArray<Name>> = {
-  connect: ["native", "bare", "oprc", "split", "leanTcp"],
-  rest: ["native", "oprc", "split"],
-  grpc: ["bareH2", "oprc", "split"],
+  connect: ["native", "bare", "oprc"],
+  rest: ["native", "oprc"],
+  grpc: ["bareH2", "oprc"],
 }
-// Every protocol must still work on the one port (for packages/rpc and the prototype alike).
-for (const name of ["oprc", "split"] as const) {
+// Every protocol must still work on the one port.
+for (const name of ["oprc"] as const) {
   const port = await freePort()
   const server = await startBenchServer(`${here}${servers[name].script}`, port, servers[name].env)
   try {
@@ -89,7 +86,7 @@ for (const name of ["oprc", "split"] as const) {
     const lines = r.stdout.toString().trim().split("\n")
     const ok = lines.filter((l) => l.endsWith(": ok")).length
     ratioLine(
-      `rpc protocols on the one port, ${name === "oprc" ? "packages/rpc" : "prototype (a)"}`,
+      "rpc protocols on the one port, packages/rpc",
       lines.join("; "),
       `${lines.length} protocols`,
       `${ok}/${lines.length} ok`,
@@ -130,17 +127,7 @@ const line = (measure: string, now: string, base: string, aim: string) =>
     aim,
   )
 
-line("rpc Connect echo, packages/rpc vs bare Connect on node:http", "connect/oprc", "connect/bare", "~1")
+line("rpc Connect echo, packages/rpc vs bare Connect on node:http", "connect/oprc", "connect/bare", "> 1")
 line("rpc Connect echo, packages/rpc vs native Bun.serve", "connect/oprc", "connect/native", ">= 0.5")
-line(
-  "rpc Connect echo, prototype (a) front->Bun.serve vs native Bun.serve",
-  "connect/split",
-  "connect/native",
-  ">= 0.5",
-)
-line("rpc Connect echo, prototype (a) Bun.serve alone (no front) vs native", "connect/leanTcp", "connect/native", "-")
-line("rpc Connect echo, prototype (a) vs packages/rpc today", "connect/split", "connect/oprc", "> 1")
 line("rpc REST echo, packages/rpc vs native Bun.serve", "rest/oprc", "rest/native", ">= 0.5")
-line("rpc REST echo, prototype (a) vs native Bun.serve", "rest/split", "rest/native", ">= 0.5")
 line("rpc gRPC echo, packages/rpc vs bare node:http2", "grpc/oprc", "grpc/bareH2", ">= 0.9")
-line("rpc gRPC echo, prototype (a) vs bare node:http2", "grpc/split", "grpc/bareH2", ">= 0.9")

@@ -5,7 +5,7 @@ import {
   universalRequestFromNodeRequest,
   universalResponseToNodeResponse,
 } from "@connectrpc/connect-node"
-import { create, type JsonValue } from "@bufbuild/protobuf"
+import { create, type DescMessage, type JsonValue } from "@bufbuild/protobuf"
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol"
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
 import { type BodyLimits, discardRest, isRefusal, readBounded } from "./body"
@@ -26,7 +26,7 @@ import { commonv1 } from "@oprc/proto"
  */
 
 export interface ConnectEdgeOptions {
-  readonly routes: (router: ConnectRouter) => void
+  readonly handlers: ReadonlyArray<UniversalHandler>
   readonly body: BodyLimits
   readonly maxJsonDepth: number
   readonly maxJsonValues: number
@@ -46,7 +46,7 @@ const isUnaryBody = (type: string | undefined) => {
   return t === "application/json" || t === "application/proto"
 }
 
-const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
+export const invalid = (message: string, violations: ReadonlyArray<Violation> = []) =>
   new ConnectError(
     message,
     Code.InvalidArgument,
@@ -68,9 +68,9 @@ const writeError = (res: NodeRes, status: number, error: ConnectError, close: bo
   res.end(body)
 }
 
-/** Parses a unary Connect JSON body, or says why it cannot be taken. */
-const parseJsonBody = (
-  handler: UniversalHandler,
+/** Parses a unary Connect JSON body for message `input`, or says why it cannot be taken. */
+export const parseJsonBody = (
+  input: DescMessage,
   bytes: Uint8Array,
   maxDepth: number,
   maxValues: number,
@@ -89,11 +89,11 @@ const parseJsonBody = (
   } catch (e) {
     return invalid(`request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`)
   }
-  const violations = normalizeConnectJson(handler.method.input, value)
+  const violations = normalizeConnectJson(input, value)
   if (violations.length > 0) {
     const first = violations[0]!
     return invalid(
-      `invalid ${handler.method.input.typeName}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`,
+      `invalid ${input.typeName}: ${first.path === "" ? "" : `${first.path}: `}${first.message}`,
       violations,
     )
   }
@@ -121,7 +121,7 @@ const frame = (flags: number, payload: Uint8Array) => {
 }
 
 /** connect-es answers Internal when protobuf bytes do not decode; that is the client's mistake. */
-const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<UniversalServerResponse> => {
+export const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<UniversalServerResponse> => {
   // Connect unary: a 500 whose JSON error says "parse binary".
   if (uRes.status === 500 && uRes.body !== undefined) {
     const chunks: Array<Uint8Array> = []
@@ -184,16 +184,18 @@ const remapDecodeFailure = async (uRes: UniversalServerResponse): Promise<Univer
   }
 }
 
-export const makeConnectEdge = (options: ConnectEdgeOptions) => {
-  const router = createConnectRouter({
-    readMaxBytes: options.body.maxBytes,
+/** The one connect-es router of a server; both the node:http2 and the Bun.serve side use its handlers. */
+export const makeRouter = (readMaxBytes: number): ConnectRouter =>
+  createConnectRouter({
+    readMaxBytes,
     // Whatever reaches protobuf-es' own JSON parser (compressed or streamed bodies) is strict too.
     jsonOptions: { ignoreUnknownFields: false },
     acceptCompression: [compressionGzip, compressionBrotli],
   })
-  options.routes(router)
+
+export const makeConnectEdge = (options: ConnectEdgeOptions) => {
   const paths = new Map<string, UniversalHandler>()
-  for (const h of router.handlers) paths.set(h.requestPath, h)
+  for (const h of options.handlers) paths.set(h.requestPath, h)
 
   const run = (handler: UniversalHandler, req: NodeReq, res: NodeRes, parsed: JsonValue | Uint8Array | undefined) => {
     const node = req as Parameters<typeof universalRequestFromNodeRequest>[0]
@@ -257,7 +259,7 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
         return discardRest(req)
       }
       if (!isJsonType(type)) return run(handler, req, res, body)
-      const parsed = parseJsonBody(handler, body, options.maxJsonDepth, options.maxJsonValues)
+      const parsed = parseJsonBody(handler.method.input, body, options.maxJsonDepth, options.maxJsonValues)
       if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
       return run(handler, req, res, parsed)
     })

@@ -1,8 +1,9 @@
 import * as fs from "node:fs"
-import type * as http from "node:http"
-import type * as http2 from "node:http2"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import type { ConnectionTimeouts } from "./connections"
+import { type Http1Watch, watchHttp1 } from "./frontTimers"
+import { frontAnswer } from "./http1Frames"
 
 /**
  * The plaintext front of the one-port server. Bun's `node:http` is fast only when it owns its
@@ -10,7 +11,8 @@ import { join } from "node:path"
  * per request (docs/benchmarks.md). So the public port is a native `Bun.listen` that looks at
  * the first bytes of each connection and splices it to one of two internal servers on unix
  * sockets: the HTTP/2 server when the client opens with the h2c preface ("PRI * HTTP/2.0"),
- * the HTTP/1.1 server otherwise. Both run the same handler.
+ * Bun.serve otherwise. HTTP/1.1 connections are followed message by message (frontTimers.ts)
+ * for the connection timers and the 100-continue refusal, which Bun.serve does not have.
  */
 
 interface Side {
@@ -23,6 +25,8 @@ interface Side {
   closed: boolean
   /** This side's peer was paused because this side could not take its bytes. */
   pausedPeer: boolean
+  /** A client speaking HTTP/1.1 (on the client side only). */
+  h1: Http1Watch | undefined
 }
 
 /** A peer that stops reading must not make us buffer without bound. */
@@ -40,7 +44,15 @@ const HIGH_WATER = 256 * 1024
  */
 const copyOf = (chunk: Uint8Array): Uint8Array => chunk.slice()
 
-const newSide = (): Side => ({ peer: undefined, queue: [], queued: 0, early: [], closed: false, pausedPeer: false })
+const newSide = (): Side => ({
+  peer: undefined,
+  queue: [],
+  queued: 0,
+  early: [],
+  closed: false,
+  pausedPeer: false,
+  h1: undefined,
+})
 
 const send = (to: Bun.Socket<Side>, data: Uint8Array) => {
   const state = to.data
@@ -82,7 +94,12 @@ const flush = (s: Bun.Socket<Side>) => {
     state.pausedPeer = false
     state.peer?.resume()
   }
+  // The peer closed while this side still had bytes to write: now they are written.
+  if (state.closed) s.end()
 }
+
+/** After the upstream closed, a client still sending (a refused body) is read for this long. */
+const LINGER_MS = 1000
 
 const close = (s: Bun.Socket<Side>) => {
   if (s.data.closed) return
@@ -90,9 +107,20 @@ const close = (s: Bun.Socket<Side>) => {
   const peer = s.data.peer
   if (peer && !peer.data.closed) {
     // Let the peer finish writing what it already has, then close.
-    if (peer.data.queue.length === 0) peer.end()
+    if (peer.data.queue.length === 0) linger(peer)
     else peer.data.closed = true
   }
+}
+
+/**
+ * Ends our side of a connection but keeps reading (and dropping) for a moment: closing a socket
+ * with unread data makes the kernel send a reset, and a client still sending a refused body
+ * (413, 408) would see "connection reset" instead of the answer.
+ */
+const linger = (s: Bun.Socket<Side>) => {
+  s.data.closed = true
+  s.shutdown()
+  setTimeout(() => s.end(), LINGER_MS).unref?.()
 }
 
 /** A SIGKILLed server cannot remove its socket folder; the next start removes those of dead PIDs. */
@@ -109,40 +137,51 @@ const sweepStaleSocketDirs = () => {
   }
 }
 
-const busyBody = JSON.stringify({ error: { code: "unavailable", message: "too many open connections; retry shortly" } })
-/** The answer to a connection over the limit (HTTP/1, which is what curl and browsers speak first). */
-const busy = new TextEncoder().encode(
-  `HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: ${busyBody.length}\r\nconnection: close\r\n\r\n${busyBody}`,
-)
+const busy = frontAnswer("503 Service Unavailable", "unavailable", "too many open connections; retry shortly")
 
 export interface ProxyFront {
   readonly port: number
-  /** Stop accepting new connections (existing ones keep working). */
+  /** Stop accepting new connections; idle keep-alive ones are closed, busy ones after their answer. */
   readonly stopAccepting: () => void
-  /** Cut every connection and remove the internal sockets. */
+  /** Cut every connection. */
   readonly closeAll: () => void
+  /** Some HTTP/1.1 request has arrived whose answer has not been passed on yet. */
+  readonly busy: () => boolean
 }
 
-export const startProxyFront = async (options: {
-  readonly host: string
-  readonly port: number
-  readonly h1: http.Server
-  readonly h2: http2.Http2Server
-  /** Connections beyond this are answered 503 and closed at once. */
-  readonly maxConnections: number
-}): Promise<ProxyFront> => {
+/** A private folder for the internal unix sockets (removed by `removeSocketDir`). */
+export const makeSocketDir = () => {
   sweepStaleSocketDirs()
   const dir = fs.mkdtempSync(join(tmpdir(), `oprc-front-${process.pid}-`))
-  const h1Path = join(dir, "h1.sock")
-  const h2Path = join(dir, "h2.sock")
-  await Promise.all([
-    new Promise<void>((resolve, reject) => options.h1.once("error", reject).listen(h1Path, () => resolve())),
-    new Promise<void>((resolve, reject) => options.h2.once("error", reject).listen(h2Path, () => resolve())),
-  ])
+  return {
+    h1Path: join(dir, "h1.sock"),
+    h2Path: join(dir, "h2.sock"),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  }
+}
+
+export const startProxyFront = (options: {
+  readonly host: string
+  readonly port: number
+  /** Unix sockets already listening: Bun.serve (HTTP/1.1) and node:http2 (h2c). */
+  readonly h1Path: string
+  readonly h2Path: string
+  /** Connections beyond this are answered 503 and closed at once. */
+  readonly maxConnections: number
+  readonly timeouts: ConnectionTimeouts
+  readonly bodyLimitBytes: number
+}): ProxyFront => {
   const clients = new Set<Bun.Socket<Side>>()
+  let draining = false
 
   const upstreamHandlers: Bun.SocketHandler<Side> = {
-    data: (up, chunk) => up.data.peer && send(up.data.peer, chunk),
+    data: (up, chunk) => {
+      const client = up.data.peer
+      if (client === undefined) return
+      send(client, chunk)
+      // After the bytes are on their way: the end of an answer may close the connection.
+      client.data.h1?.fromServer(chunk)
+    },
     drain: flush,
     close: close,
     end: close,
@@ -164,13 +203,48 @@ export const startProxyFront = async (options: {
     }
   }
 
+  /** Starts following an HTTP/1.1 client (its timers, its 100-continue refusals). */
+  const watch = (client: Bun.Socket<Side>) =>
+    watchHttp1({
+      timeouts: options.timeouts,
+      bodyLimitBytes: options.bodyLimitBytes,
+      draining: () => draining,
+      answer: (bytes) => {
+        // The front answers in the upstream's place: nothing more goes upstream, and the client
+        // is read (and dropped) for a moment before the close, as after any refused body.
+        client.data.peer?.end()
+        client.data.early = []
+        client.write(bytes)
+        linger(client)
+      },
+      close: () => {
+        client.data.peer?.end()
+        // Bytes still queued for the client are written first (flush ends it then).
+        if (client.data.queue.length === 0) client.end()
+        client.data.closed = true
+      },
+      cut: () => client.terminate(),
+    })
+
+  const forward = (client: Bun.Socket<Side>, chunk: Uint8Array) => {
+    const state = client.data
+    if (state.h1 !== undefined) {
+      const n = state.h1.fromClient(chunk)
+      if (n < chunk.length) chunk = chunk.subarray(0, n)
+      if (chunk.length === 0) return
+    }
+    if (state.peer) return send(state.peer, chunk)
+    if (state.closed) return
+    state.early.push(Uint8Array.from(chunk))
+  }
+
   const listener = Bun.listen<Side>({
     hostname: options.host,
     port: options.port,
     socket: {
       open: (client) => {
         client.data = newSide()
-        if (clients.size >= options.maxConnections) {
+        if (clients.size >= options.maxConnections || draining) {
           client.data.closed = true
           client.write(busy)
           return void client.end()
@@ -179,27 +253,40 @@ export const startProxyFront = async (options: {
       },
       data: (client, chunk) => {
         const state = client.data
-        if (state.peer) return send(state.peer, chunk)
         if (state.closed) return
-        const before = state.early.reduce((n, c) => n + c.length, 0)
-        state.early.push(copyOf(chunk))
-        // Until the upstream connection is open, take no more than a first window.
-        if (before + chunk.length > HIGH_WATER) client.pause()
-        // The first three bytes decide the protocol ("PRI" vs an HTTP/1 method); once decided,
-        // later chunks wait in `early` until the upstream connection is open.
-        if (before >= 3 || before + chunk.length < 3) return
-        const head = Buffer.concat(state.early).toString("latin1", 0, 3)
-        void connectUpstream(client, head === "PRI" ? h2Path : h1Path)
+        if (state.peer !== undefined || state.h1 !== undefined || state.early.length > 0) {
+          forward(client, chunk)
+          const before = state.early.reduce((n, c) => n + c.length, 0)
+          // Until the upstream connection is open, take no more than a first window.
+          if (state.peer === undefined && before > HIGH_WATER) client.pause()
+          return
+        }
+        // The first three bytes decide the protocol ("PRI" vs an HTTP/1 method). (Clients send
+        // more than three bytes in their first write; fewer are kept until there are three.)
+        state.early.push(Uint8Array.from(chunk))
+        const first = Buffer.concat(state.early)
+        if (first.length < 3) return
+        state.early = []
+        const h2 = first.toString("latin1", 0, 3) === "PRI"
+        if (!h2) state.h1 = watch(client)
+        forward(client, first)
+        void connectUpstream(client, h2 ? options.h2Path : options.h1Path)
       },
       drain: flush,
       close: (client) => {
         clients.delete(client)
+        client.data.h1?.stop()
         close(client)
       },
       end: close,
       error: (client) => client.data.peer?.terminate(),
     },
   })
+  const sweep = setInterval(() => {
+    const now = performance.now()
+    for (const c of clients) c.data.h1?.tick(now)
+  }, 100)
+  sweep.unref?.()
 
   let stopped = false
   return {
@@ -207,14 +294,18 @@ export const startProxyFront = async (options: {
     stopAccepting: () => {
       if (!stopped) listener.stop(false)
       stopped = true
+      draining = true
+      for (const c of clients) c.data.h1?.drain()
+    },
+    busy: () => {
+      for (const c of clients) if (c.data.h1?.busy() === true) return true
+      return false
     },
     closeAll: () => {
       if (!stopped) listener.stop(true)
       stopped = true
+      clearInterval(sweep)
       for (const c of clients) c.terminate()
-      options.h1.close()
-      options.h2.close()
-      fs.rmSync(dir, { recursive: true, force: true })
     },
   }
 }

@@ -45,14 +45,29 @@ export type EffectServiceImpl<S extends DescService, R> = {
   readonly [K in keyof S["method"]]: EffectMethodImpl<S["method"][K], R>
 }
 
+/**
+ * A unary method callable without connect-es (the one-port server's own Connect path over
+ * HTTP/1.1): the decoded request in, the handler's answer (a message or its init shape) out,
+ * through the same CallRunner as the connect-es routes.
+ */
+export interface DirectUnary {
+  readonly service: DescService
+  readonly method: DescMethodUnary
+  readonly call: (request: unknown, call: CallContext) => Promise<unknown>
+}
+
+/** Where a service is mounted: connect-es's router, and optionally the direct unary table. */
+export type Mount = (
+  router: ConnectRouter,
+  runner: CallRunner,
+  base: Context.Context<never>,
+  direct?: Map<string, DirectUnary>,
+) => void
+
 /** A service ready to be mounted on the one-port server. */
 export interface RpcService<R> {
   readonly service: DescService
-  readonly mount: Effect.Effect<
-    (router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => void,
-    never,
-    R
-  >
+  readonly mount: Effect.Effect<Mount, never, R>
 }
 
 /**
@@ -75,7 +90,12 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
   mount: Effect.gen(function*() {
     const impl = yield* make
     const handlerContext = yield* Effect.context<Requirements<I>>()
-    return (router: ConnectRouter, runner: CallRunner, base: Context.Context<never>) => {
+    return (
+      router: ConnectRouter,
+      runner: CallRunner,
+      base: Context.Context<never>,
+      direct?: Map<string, DirectUnary>,
+    ) => {
       const context = Context.merge(base, handlerContext)
       const handlers: Record<string, unknown> = {}
       for (const method of service.methods) {
@@ -88,16 +108,16 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
           timeoutMs: ctx.timeoutMs(),
         })
         if (method.methodKind === "unary") {
-          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
-            const c = call(ctx)
-            return runner.unary(
+          const run = (req: unknown, c: CallContext) =>
+            runner.unary(
               service,
               method,
               c,
               context,
               (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c),
             )
-          }
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => run(req, call(ctx))
+          direct?.set(`/${service.typeName}/${method.name}`, { service, method: method as DescMethodUnary, call: run })
         } else if (method.methodKind === "server_streaming") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
             const c = call(ctx)

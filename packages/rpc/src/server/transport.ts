@@ -1,11 +1,11 @@
 import * as fs from "node:fs"
-import * as http from "node:http"
+import type * as http from "node:http"
 import * as http2 from "node:http2"
 import type * as net from "node:net"
 import { Effect, Schema } from "effect"
 import type { ServerOptions } from "./Server"
 import { type ConnectionTimeouts, guardHttp1, guardHttp2 } from "./connections"
-import { type ProxyFront, startProxyFront } from "./front"
+import { makeSocketDir, type ProxyFront, startProxyFront } from "./front"
 import type { RestResponse } from "./rest"
 
 // Node plumbing of the one-port server: the listening sockets, drain, body reading, replies.
@@ -29,18 +29,23 @@ export interface NodeRes {
   on(event: "close", listener: () => void): unknown
 }
 
+const internalError = JSON.stringify({ error: { code: "internal", message: "internal error" } })
+
 export interface Servers {
   /** Binds the public port; resolves with the bound port. */
   readonly listen: () => Promise<number>
   readonly stopAccepting: () => void
   readonly closeAll: () => void
   readonly sessions: Set<http2.Http2Session>
+  /** Requests the front has passed on and not seen answered (HTTP/1.1 on the plaintext port). */
+  readonly busy: () => boolean
 }
 
 export const makeServers = (
   options: ServerOptions,
   timeouts: ConnectionTimeouts & { readonly maxConnections: number },
   handleAny: (req: NodeReq, res: NodeRes) => void,
+  handleFetch: (req: Request) => Response | Promise<Response>,
 ) =>
   Effect.try({
     try: (): Servers => {
@@ -88,31 +93,54 @@ export const makeServers = (
               })
             }),
           stopAccepting: () => void secure.close(),
+          busy: () => false,
           closeAll: () => sockets.forEach((s) => s.destroy()),
         }
       }
-      const h1 = http.createServer(handler)
+      // Plaintext: the front on the public port; HTTP/1.1 to Bun.serve, h2c to node:http2.
       const h2 = http2.createServer(handler)
-      expectContinue(h1, options.bodyLimitBytes, handler)
       expectContinue(h2, options.bodyLimitBytes, handler)
       trackSessions(h2)
-      guardHttp1(h1, timeouts)
       guardHttp2(h2, timeouts)
       let front: ProxyFront | undefined
+      let h1: ReturnType<typeof Bun.serve> | undefined
+      const sockets = makeSocketDir()
       return {
         sessions,
         listen: async () => {
-          front = await startProxyFront({
+          await new Promise<void>((resolve, reject) => h2.once("error", reject).listen(sockets.h2Path, () => resolve()))
+          h1 = Bun.serve(
+            {
+              unix: sockets.h1Path,
+              fetch: handleFetch,
+              // The front keeps the idle timer (Bun's would also cut requests being answered).
+              idleTimeout: 0,
+              // The body reader refuses at the limit with its own 413; this only stops what it never reads.
+              maxRequestBodySize: options.bodyLimitBytes + 64 * 1024,
+              error: () =>
+                new Response(internalError, { status: 500, headers: { "content-type": "application/json" } }),
+              // (bun-types list idleTimeout for TCP listeners only; Bun applies it to unix sockets too.)
+            } as unknown as Parameters<typeof Bun.serve>[0],
+          )
+          front = startProxyFront({
             host: options.host,
             port: options.port,
-            h1,
-            h2,
+            h1Path: sockets.h1Path,
+            h2Path: sockets.h2Path,
             maxConnections: timeouts.maxConnections,
+            timeouts,
+            bodyLimitBytes: options.bodyLimitBytes,
           })
           return front.port
         },
         stopAccepting: () => front?.stopAccepting(),
-        closeAll: () => front?.closeAll(),
+        busy: () => front?.busy() ?? false,
+        closeAll: () => {
+          front?.closeAll()
+          void h1?.stop(true)
+          h2.close()
+          sockets.remove()
+        },
       }
     },
     catch: (e) =>
@@ -176,7 +204,13 @@ export const drain = async (servers: Servers, inFlight: InFlight, graceMs: numbe
   servers.stopAccepting()
   for (const s of servers.sessions) s.close()
   let timer: ReturnType<typeof setTimeout> | undefined
-  await Promise.race([inFlight.idle(), new Promise<void>((resolve) => void (timer = setTimeout(resolve, graceMs)))])
+  const graceOver = new Promise<"over">((resolve) => void (timer = setTimeout(() => resolve("over"), graceMs)))
+  // A request the front passed on may not have reached its handler yet (in-flight counts from there).
+  const answered = async () => {
+    await inFlight.idle()
+    while (servers.busy()) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  await Promise.race([answered(), graceOver])
   clearTimeout(timer)
   // A call ends when the inner server has written its answer; the bytes still cross the proxy
   // front (one unix-socket hop, a few event-loop turns) before the client has them. Cutting at

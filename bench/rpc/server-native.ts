@@ -1,4 +1,4 @@
-// Baseline for direction (a): native Bun.serve doing the echo's work by hand (JSON.parse of the
+// Baseline: native Bun.serve doing the echo's work by hand (JSON.parse of the
 // request, the same answer fields, JSON.stringify), plus the REST echo. What Bun itself can do here.
 Bun.serve({
   hostname: "127.0.0.1",

@@ -1,0 +1,58 @@
+import { create, type DescMessage, isMessage, type Message, toBinary, toJsonString } from "@bufbuild/protobuf"
+
+/**
+ * Encoded answers reused per returned object. A handler that returns the *same* object again
+ * (e.g. the PM's one message per stored revision) gets the bytes encoded the first time, not a
+ * second encode. Handlers must therefore treat every object they return as immutable: mutating
+ * it after returning it would keep serving the old bytes. Keys are held weakly, so a revision
+ * that is no longer referenced frees its bytes with it.
+ */
+
+interface Encoded {
+  readonly desc: DescMessage
+  json?: string
+  binary?: Uint8Array
+}
+
+const messages = new WeakMap<object, Encoded>()
+
+const entry = (desc: DescMessage, answer: object): Encoded => {
+  let e = messages.get(answer)
+  // The same object returned for another output type is encoded for that type, uncached.
+  if (e === undefined || e.desc !== desc) {
+    e = { desc }
+    messages.set(answer, e)
+  }
+  return e
+}
+
+const asMessage = (desc: DescMessage, answer: object): Message =>
+  isMessage(answer, desc) ? answer : create(desc, answer as never)
+
+/** The Connect JSON of a handler's answer (a message or its init shape). */
+export const answerJson = (desc: DescMessage, answer: object): string => {
+  const e = entry(desc, answer)
+  return (e.json ??= toJsonString(desc, asMessage(desc, answer)))
+}
+
+/** The protobuf binary of a handler's answer. */
+export const answerBinary = (desc: DescMessage, answer: object): Uint8Array => {
+  const e = entry(desc, answer)
+  return (e.binary ??= toBinary(desc, asMessage(desc, answer)))
+}
+
+const restBodies = new WeakMap<object, string>()
+
+/** bigint (uint64 versions) is written as a JSON string, as protobuf's JSON mapping does. */
+const jsonReplacer = (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value)
+
+/** A REST body as JSON text; the same body object returned again reuses its text. */
+export const restJson = (body: unknown): string => {
+  if (typeof body !== "object" || body === null) return JSON.stringify(body, jsonReplacer)
+  let text = restBodies.get(body)
+  if (text === undefined) {
+    text = JSON.stringify(body, jsonReplacer)
+    restBodies.set(body, text)
+  }
+  return text
+}

@@ -1,0 +1,108 @@
+import { Code } from "@connectrpc/connect"
+import type { BodyLimits, BodyRefusal } from "./body"
+
+/**
+ * The bounded body reader (body.ts) for a fetch `Request` on Bun.serve: the same size limit,
+ * total read time (408) and shared memory budget (503) as the node:http reader, and the same
+ * refusals. A body with a declared length is taken in one native read (its bytes are counted
+ * against the budget up front); a chunked one is read chunk by chunk.
+ */
+
+const refusal = (status: number, code: Code, message: string): BodyRefusal => ({
+  _tag: "BodyRefusal",
+  status,
+  code,
+  message,
+})
+const tooLarge = (maxBytes: number) =>
+  refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`)
+const busy = () =>
+  refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly")
+const late = (ms: number) => refusal(408, Code.DeadlineExceeded, `request body not received within ${ms} ms`)
+const gone = () => refusal(400, Code.Canceled, "client closed the connection before sending the body")
+
+/**
+ * Reads still waiting for their bytes, checked by one coarse sweep instead of a timer per
+ * request (most bodies are complete when the request arrives).
+ */
+const waiting = new Set<{ readonly deadline: number; readonly expire: () => void }>()
+let sweeper: ReturnType<typeof setInterval> | undefined
+const SWEEP_MS = 100
+const watch = (timeoutMs: number, expire: () => void) => {
+  const item = { deadline: performance.now() + timeoutMs, expire }
+  waiting.add(item)
+  if (sweeper === undefined) {
+    sweeper = setInterval(() => {
+      const now = performance.now()
+      for (const w of waiting) {
+        if (w.deadline <= now) {
+          waiting.delete(w)
+          w.expire()
+        }
+      }
+      if (waiting.size === 0) {
+        clearInterval(sweeper)
+        sweeper = undefined
+      }
+    }, SWEEP_MS)
+    sweeper.unref?.()
+  }
+  return () => void waiting.delete(item)
+}
+
+const empty = new Uint8Array(0)
+
+export const readFetchBody = async (req: Request, limits: BodyLimits): Promise<Uint8Array | BodyRefusal> => {
+  if (req.body === null) return empty
+  const declared = req.headers.get("content-length")
+  if (declared !== null) {
+    const size = Number(declared)
+    if (size > limits.maxBytes) return tooLarge(limits.maxBytes)
+    if (!limits.budget.take(size)) return busy()
+    // The native read cannot be cancelled while it runs: the deadline wins a race against it
+    // (the connection is closed with the 408, which ends the read).
+    const timedOut = Promise.withResolvers<undefined>()
+    const unwatch = watch(limits.timeoutMs, () => timedOut.resolve(undefined))
+    try {
+      const bytes = await Promise.race([req.arrayBuffer(), timedOut.promise])
+      return bytes === undefined ? late(limits.timeoutMs) : new Uint8Array(bytes)
+    } catch {
+      return gone()
+    } finally {
+      unwatch()
+      limits.budget.give(size)
+    }
+  }
+  const reader = req.body.getReader()
+  const chunks: Array<Uint8Array> = []
+  let size = 0
+  let expired = false
+  const unwatch = watch(limits.timeoutMs, () => {
+    expired = true
+    void reader.cancel().catch(() => undefined)
+  })
+  try {
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (expired) return late(limits.timeoutMs)
+      if (done) break
+      if (size + value.length > limits.maxBytes) return tooLarge(limits.maxBytes)
+      if (!limits.budget.take(value.length)) return busy()
+      size += value.length
+      chunks.push(value)
+    }
+  } catch {
+    return expired ? late(limits.timeoutMs) : gone()
+  } finally {
+    unwatch()
+    limits.budget.give(size)
+  }
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(size)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}

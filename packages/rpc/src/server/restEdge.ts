@@ -1,0 +1,137 @@
+import { type Cause, type Context, Effect, Exit } from "effect"
+import { recordHttp, withServerSpan } from "@oprc/observability"
+import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
+import { restJson } from "./answerCache"
+import type { BodyRefusal } from "./body"
+import type { Authorizer } from "./CallRunner"
+import type { compileRoutes, RestRequest, RestResponse } from "./rest"
+
+/**
+ * REST calls, whatever carries them (Bun.serve for HTTP/1.1, node:http2 for h2c and TLS): the
+ * shared body rules, the authorizer, a server span, the handler, metrics and the edge error
+ * mapper. The transports only read the body and write the answer.
+ */
+
+export type RestMatch<R> = Exclude<ReturnType<ReturnType<typeof compileRoutes<R>>>, "method-not-allowed" | undefined>
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+const textType =
+  /^(application\/(json|x-www-form-urlencoded|(x-)?yaml)|text\/[a-z0-9.+-]+|application\/[a-z0-9.-]+\+json)$/
+
+/**
+ * The REST body rules every route shares (whatever parses the body later): a JSON, YAML, form or
+ * text body must be UTF-8 (not silently turned into U+FFFD); and curl's default form type is
+ * read as JSON, since no oprc route takes form data (the header is rewritten once, here).
+ */
+const checkTextBody = (
+  headers: Headers,
+  body: Uint8Array,
+): { readonly text?: string; readonly refused?: string; readonly headers: Headers } => {
+  const type = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
+  if (type === undefined || !textType.test(type)) return { headers }
+  let out = headers
+  if (type === "application/x-www-form-urlencoded") {
+    out = new Headers(headers)
+    out.set("content-type", "application/json")
+  }
+  try {
+    return { text: body.length === 0 ? "" : strictUtf8.decode(body), headers: out }
+  } catch {
+    return { refused: `request body is not valid UTF-8 (content-type ${type})`, headers: out }
+  }
+}
+
+export const errorAnswer = (status: number, code: string, message: string): RestResponse => ({
+  status,
+  body: { error: { code, message } },
+})
+
+export const refusalAnswer = (r: BodyRefusal): RestResponse => errorAnswer(r.status, codeName(r.code), r.message)
+
+export interface RestCall {
+  readonly method: string
+  readonly pathname: string
+  readonly search: string
+  readonly headers: Headers
+  readonly body: Uint8Array
+  readonly signal: AbortSignal
+  /** performance.now() when the request arrived (for the duration metric). */
+  readonly started: number
+}
+
+export const makeRestEdge = <R>(options: {
+  readonly authorize: Authorizer | undefined
+  readonly context: Context.Context<R>
+  readonly runBase: (effect: Effect.Effect<void>) => Promise<void>
+  readonly maxJsonDepth: number
+  readonly maxJsonValues: number
+}) => {
+  const record = (route: string, method: string, status: number, started: number) =>
+    options.runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
+
+  const run = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
+    const route = match.route.path
+    const checked = checkTextBody(call.headers, call.body)
+    if (checked.refused !== undefined) {
+      await record(route, call.method, 400, call.started)
+      return errorAnswer(400, "invalid_argument", checked.refused)
+    }
+    const headers = checked.headers
+    const request: RestRequest = {
+      method: call.method,
+      route,
+      path: call.pathname,
+      params: match.params,
+      query: new URLSearchParams(call.search),
+      headers,
+      body: call.body,
+      ...(checked.text === undefined ? {} : { text: checked.text }),
+      signal: call.signal,
+      maxJsonDepth: options.maxJsonDepth,
+      maxJsonValues: options.maxJsonValues,
+    }
+    const procedure = `${call.method} ${route}`
+    const guard = options.authorize ? options.authorize({ procedure, headers }) : Effect.void
+    const program = withServerSpan(
+      `http ${procedure}`,
+      headers,
+      { "http.method": call.method, "http.route": route },
+      Effect.andThen(guard, match.route.handler(request)),
+    ).pipe(
+      // The success path records its metric inside the same run: one runtime entry per call.
+      Effect.tap((r) =>
+        recordHttp({ route, method: call.method, status: r.status, seconds: (performance.now() - call.started) / 1000 })
+      ),
+      Effect.provideContext(options.context),
+    )
+    const exit = await Effect.runPromiseExit(program, { signal: call.signal })
+    if (Exit.isSuccess(exit)) return exit.value
+    const mapped = mapCause(exit.cause)
+    await options.runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure))
+    await record(route, call.method, mapped.status, call.started)
+    return { status: mapped.status, body: toJsonBody(mapped) }
+  }
+
+  return { run, record }
+}
+
+const jsonHeaders = { "content-type": "application/json" }
+const jsonClose = { "content-type": "application/json", connection: "close" }
+
+/** A REST answer as a fetch Response (Bun.serve); `close` ends the keep-alive connection. */
+export const toFetchResponse = (r: RestResponse, close: boolean): Response => {
+  if (r.raw !== undefined) {
+    const headers: Record<string, string> = { "content-type": r.raw.contentType, ...r.headers }
+    if (close) headers.connection = "close"
+    return new Response(r.raw.data, { status: r.status, headers })
+  }
+  if (r.body === undefined) {
+    const headers: Record<string, string> = { ...r.headers }
+    if (close) headers.connection = "close"
+    return new Response(null, { status: r.status, headers })
+  }
+  const headers = r.headers === undefined
+    ? close ? jsonClose : jsonHeaders
+    : { ...(close ? jsonClose : jsonHeaders), ...r.headers }
+  return new Response(restJson(r.body), { status: r.status, headers })
+}
