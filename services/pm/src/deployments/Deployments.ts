@@ -62,9 +62,16 @@ export class Deployments extends Context.Service<Deployments, {
         const registry = yield* ClusterRegistry
         const reconciler = yield* Reconciler
 
+        // One view per (desired state, status) revision pair, so reads of an unchanged deployment
+        // return the same object and what is derived from it (proto, JSON, bytes) is built once
+        // (storage/answers.ts). Both halves are the store's own objects per revision; a
+        // deployment without a status yet shows one made now, and is not kept.
+        const views = new WeakMap<Versioned<DeploymentRecord>, { readonly status: object; readonly view: Deployment }>()
         const view = (v: Versioned<DeploymentRecord>) =>
           Effect.gen(function*() {
             const doc = yield* store.statuses.get(v.key)
+            const hit = Option.isSome(doc) ? views.get(v) : undefined
+            if (hit !== undefined && Option.isSome(doc) && hit.status === doc.value) return hit.view
             const now = yield* Clock.currentTimeMillis
             const status = Option.isSome(doc) ? doc.value.value : initialStatus(v.value, now)
             const shown = v.value.deleting && status.phase !== "Deleting"
@@ -75,7 +82,9 @@ export class Deployments extends Context.Service<Deployments, {
                 message: "units are being removed",
               }
               : status
-            return deploymentView(v.value, v.revision, shown)
+            const built = deploymentView(v.value, v.revision, shown)
+            if (Option.isSome(doc)) views.set(v, { status: doc.value, view: built })
+            return built
           })
 
         const read = (key: string) =>

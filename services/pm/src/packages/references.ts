@@ -42,30 +42,61 @@ const unresolved = (d: Deployment, lookup: Lookup) =>
     return problems
   })
 
-/** The deployment with its ReferencesResolved condition (only for classes with triggers into other packages). */
+interface Resolved {
+  /** The packages the condition was computed from, as looked up (one object per stored revision). */
+  readonly seen: ReadonlyArray<readonly [string, Package | undefined]>
+  readonly result: Deployment
+}
+
+/**
+ * The deployment with its ReferencesResolved condition (only for classes with triggers into other
+ * packages). The same deployment object with the same packages behind it (each looked up again,
+ * compared by identity: a new revision is a new object) gets the same result object, so an
+ * unchanged deployment reads as one object per revision (storage/answers.ts).
+ */
 export const withReferences = (packages: Packages["Service"]) => {
   const lookup: Lookup = (name) => packages.get(name).pipe(Effect.catchTag("NotFound", () => Effect.succeed(undefined)))
+  const resolved = new WeakMap<Deployment, Resolved>()
+  const stillValid = (hit: Resolved) =>
+    Effect.gen(function*() {
+      for (const [name, pkg] of hit.seen) if ((yield* lookup(name)) !== pkg) return false
+      return true
+    })
   return (d: Deployment): Effect.Effect<Deployment, Unavailable> =>
     Effect.gen(function*() {
       if (d.status === undefined) return d
-      const problems = yield* unresolved(d, lookup)
-      if (problems === undefined) return d
-      const condition: Condition = problems.length === 0
-        ? {
-          type: REFERENCES_RESOLVED,
-          status: "True",
-          reason: "AllResolved",
-          message: "every trigger target exists",
-          observedGeneration: 0,
-        }
-        : {
-          type: REFERENCES_RESOLVED,
-          status: "False",
-          reason: "UnresolvedReference",
-          message: `class "${d.classKey}": ${problems.join("; ")}`,
-          observedGeneration: 0,
-        }
-      const conditions = [...d.status.conditions.filter((c) => c.type !== REFERENCES_RESOLVED), condition]
-      return { ...d, status: { ...d.status, conditions } }
+      const hit = resolved.get(d)
+      if (hit !== undefined && (yield* stillValid(hit))) return hit.result
+      const seen: Array<readonly [string, Package | undefined]> = []
+      const result = yield* withCondition(d, d.status, (name) =>
+        Effect.map(lookup(name), (pkg) => {
+          seen.push([name, pkg])
+          return pkg
+        }))
+      resolved.set(d, { seen, result })
+      return result
     })
 }
+
+const withCondition = (d: Deployment, status: NonNullable<Deployment["status"]>, lookup: Lookup) =>
+  Effect.gen(function*() {
+    const problems = yield* unresolved(d, lookup)
+    if (problems === undefined) return d
+    const condition: Condition = problems.length === 0
+      ? {
+        type: REFERENCES_RESOLVED,
+        status: "True",
+        reason: "AllResolved",
+        message: "every trigger target exists",
+        observedGeneration: 0,
+      }
+      : {
+        type: REFERENCES_RESOLVED,
+        status: "False",
+        reason: "UnresolvedReference",
+        message: `class "${d.classKey}": ${problems.join("; ")}`,
+        observedGeneration: 0,
+      }
+    const conditions = [...status.conditions.filter((c) => c.type !== REFERENCES_RESOLVED), condition]
+    return { ...d, status: { ...status, conditions } }
+  })

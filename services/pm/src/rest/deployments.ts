@@ -5,12 +5,24 @@ import type { Deployments } from "../deployments/Deployments"
 import type { Packages } from "../packages/Packages"
 import { withReferences } from "../packages/references"
 import { checkName } from "../rpc/names"
+import { perPage, perRevision } from "../storage/answers"
 import { expectedRevision, intParam, param, pathParam } from "./common"
 
 const MAX_WAIT_MS = 60_000
 
-/** The file form of the spec, with the status in full (a phase of Pending or a generation of 0 is information here). */
-const toJson = (d: Deployment) => ({ ...encodeDeployment(d), ...(d.status === undefined ? {} : { status: d.status }) })
+/**
+ * The file form of the spec, with the status in full (a phase of Pending or a generation of 0 is
+ * information here); once per deployment object, which reads of an unchanged deployment share
+ * (storage/answers.ts).
+ */
+const toJson = perRevision((d: Deployment): object => ({
+  ...encodeDeployment(d),
+  ...(d.status === undefined ? {} : { status: d.status }),
+}))
+const listBody = perPage((items: ReadonlyArray<Deployment>, next: string | undefined) => ({
+  items: items.map(toJson),
+  ...(next === undefined ? {} : { nextCursor: next }),
+}))
 
 const decodeBody = (request: RestRequest) => Effect.flatMap(readBody(request), decodeDeployment)
 
@@ -40,18 +52,16 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
   return [
     route("GET", "/api/v1/deployments", (request) =>
       Effect.gen(function*() {
-        const page = yield* deployments.list({
+        const query = {
           packageName: param(request, "packageName", "package_name"),
           classKey: param(request, "classKey", "class_key"),
           cluster: param(request, "cluster", "target_cluster", "target_env"),
           limit: yield* intParam(request, "limit"),
           cursor: param(request, "cursor"),
-        })
+        }
+        const page = yield* deployments.list(query)
         const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
-        return json(200, {
-          items: items.map(toJson),
-          ...(page.nextCursor === undefined ? {} : { nextCursor: page.nextCursor }),
-        })
+        return json(200, listBody(JSON.stringify(query), items, page.nextCursor))
       })),
     route("POST", "/api/v1/deployments", (request) =>
       Effect.gen(function*() {

@@ -1,11 +1,29 @@
+import { create } from "@bufbuild/protobuf"
 import { Effect, Stream } from "effect"
-import { deploymentFromProto, deploymentToProto, prefixViolations, ValidationError } from "@oprc/models"
+import {
+  type Deployment,
+  deploymentFromProto,
+  deploymentToProto,
+  prefixViolations,
+  ValidationError,
+} from "@oprc/models"
 import { pmv1 } from "@oprc/proto"
 import { rpcService } from "@oprc/rpc"
 import { Deployments } from "../deployments/Deployments"
 import { Packages } from "../packages/Packages"
 import { withReferences } from "../packages/references"
+import { perPage, perRevision } from "../storage/answers"
 import { checkName } from "./names"
+
+// An unchanged deployment reads as the same object (Deployments' views, withReferences), so its
+// proto form and the GetDeployment answer are built once per revision (storage/answers.ts).
+const toProto = perRevision(deploymentToProto)
+const getAnswer = perRevision((d: Deployment): pmv1.GetDeploymentResponse =>
+  create(pmv1.GetDeploymentResponseSchema, { deployment: toProto(d) })
+)
+const listAnswer = perPage((items: ReadonlyArray<Deployment>, next: string | undefined): pmv1.ListDeploymentsResponse =>
+  create(pmv1.ListDeploymentsResponseSchema, { deployments: items.map(toProto), nextCursor: next ?? "" })
+)
 
 /** oprc.pm.v1.DeploymentService, including the WatchDeployment status stream. */
 export const deploymentRpc = rpcService(
@@ -29,21 +47,20 @@ export const deploymentRpc = rpcService(
         }),
       getDeployment: (req: pmv1.GetDeploymentRequest) =>
         Effect.gen(function*() {
-          return {
-            deployment: deploymentToProto(yield* resolved(yield* deployments.get(yield* checkName("key", req.key)))),
-          }
+          return getAnswer(yield* resolved(yield* deployments.get(yield* checkName("key", req.key))))
         }),
       listDeployments: (req: pmv1.ListDeploymentsRequest) =>
         Effect.gen(function*() {
-          const page = yield* deployments.list({
+          const query = {
             packageName: req.packageName,
             classKey: req.classKey,
             cluster: req.cluster,
             limit: req.limit,
             cursor: req.cursor,
-          })
+          }
+          const page = yield* deployments.list(query)
           const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
-          return { deployments: items.map(deploymentToProto), nextCursor: page.nextCursor ?? "" }
+          return listAnswer(JSON.stringify(query), items, page.nextCursor)
         }),
       updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
         Effect.gen(function*() {
@@ -60,7 +77,7 @@ export const deploymentRpc = rpcService(
         Stream.unwrap(
           Effect.map(checkName("key", req.key), (key) =>
             deployments.watch(key).pipe(Stream.mapEffect((d) =>
-              Effect.map(resolved(d), (r) => ({ deployment: deploymentToProto(r) }))
+              Effect.map(resolved(d), (r) => ({ deployment: toProto(r) }))
             ))),
         ),
     }
