@@ -1,6 +1,4 @@
-import { Context, Layer, Logger, References } from "effect"
-import { FetchHttpClient } from "effect/http"
-import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import { Context, Effect, Layer, Logger, References } from "effect"
 import type { LogLevel } from "effect/LogLevel"
 
 /** What a binary says about itself in logs, traces and `--version`. */
@@ -51,11 +49,10 @@ export const layer = (identity: ServiceIdentity, options: TelemetryOptions): Lay
 export const tracing = (identity: ServiceIdentity, otlp: TelemetryOptions["otlp"]): Layer.Layer<never> => {
   const endpoint = otlp.endpoint
   if (endpoint === undefined || endpoint === "") return Layer.empty
-  const traces = OtlpTracer.layer({
-    url: new URL("v1/traces", endpoint.endsWith("/") ? endpoint : `${endpoint}/`).toString(),
-    resource: { serviceName: otlp.serviceName ?? identity.name, serviceVersion: identity.version },
-    exportInterval: "500 millis",
-    shutdownTimeout: "1 second",
-  }).pipe(Layer.provide(OtlpSerialization.layerJson), Layer.provide(FetchHttpClient.layer))
-  return Layer.orDie(traces)
+  // The exporter and its HTTP client are loaded only when an endpoint is set (start-up time).
+  return Layer.unwrap(
+    Effect.promise(() => import("./Otlp.ts")).pipe(
+      Effect.map(({ otlpTraces }) => otlpTraces(identity, otlp, endpoint)),
+    ),
+  )
 }
