@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeTempDir, type NatsServer, startNats } from "@oprc/test-harness"
-import { type FunctionProcess, repoRoot, spawnOdgm, startFunction } from "./support/odgm.ts"
+import { type FunctionProcess, repoRoot, spawnOdgm, sqliteArgs, startFunction } from "./support/odgm.ts"
 
 // 1,000 concurrent `increment` calls on ONE counter through the REST gateway: no update may be
 // lost to a race. Every call must succeed, each must see a distinct count, and the final count
@@ -61,14 +61,7 @@ const hammer = async (urls: ReadonlyArray<string>, id: string) => {
 
 describe("1,000 concurrent increments on one counter", () => {
   test("SQLite, one ODGM", async () => {
-    const odgm = await spawnOdgm([
-      "--storage",
-      "sqlite",
-      "--sqlite",
-      join(dir, "odgm.sqlite"),
-      "--collections",
-      join(dir, "collections.json"),
-    ])
+    const odgm = await spawnOdgm(sqliteArgs(join(dir, "odgm.sqlite"), join(dir, "collections.json")))
     try {
       const seconds = await hammer([odgm.url], "sqlite-counter")
       console.log(`sqlite: ${N} increments in ${seconds.toFixed(1)} s`)

@@ -9,6 +9,7 @@ import {
   probeEntry,
   rest,
   spawnOdgm,
+  sqliteArgs,
   startFunction,
 } from "./support/odgm.ts"
 
@@ -44,14 +45,7 @@ beforeAll(async () => {
 afterAll(() => target?.stop())
 
 test("pending triggers survive SIGKILL and are all delivered after the restart", async () => {
-  const args = [
-    "--storage",
-    "sqlite",
-    "--sqlite",
-    join(dir, "odgm.sqlite"),
-    "--collections",
-    join(dir, "collections.json"),
-  ]
+  const args = sqliteArgs(join(dir, "odgm.sqlite"), join(dir, "collections.json"))
   const env = {
     OPRC_INVOCATION_TIMEOUT_MS: "1000",
     OPRC_TRIGGERS_LEASE_MARGIN_MS: "500",

@@ -12,6 +12,7 @@ import {
   buildOdgm,
   eventually,
   type FunctionProcess,
+  natsR3Args,
   probeEntry,
   rest,
   spawnBinary,
@@ -43,15 +44,7 @@ test("nats R3, two ODGMs: each SIGKILLed twice mid-load; every acknowledged id a
   const collections = writeCollections(dir, fn.url)
   const args = (
     i: number,
-  ) => [
-    "--storage",
-    "nats",
-    "--nats",
-    cluster.urls.join(","),
-    "--nats-replicas",
-    "3",
-    ...(i === 0 ? ["--collections", collections] : []),
-  ]
+  ) => [...natsR3Args(cluster.urls), ...(i === 0 ? ["--collections", collections] : [])]
   const env = { ...fastRecovery, OPRC_COLLECTIONS_REFRESH_MS: "500" }
   const nodes = [await spawnBinary(bin, ports[0]!, args(0), { env, name: "odgm-a" })]
   nodes.push(await spawnBinary(bin, ports[1]!, args(1), { env, name: "odgm-b" }))
@@ -97,16 +90,7 @@ test(
   "nats R3: a job in flight on a node that dies is run by the other node within seconds, not after the 30 s deadline",
   async () => {
     const ports = await freePorts(2)
-    const args = [
-      "--storage",
-      "nats",
-      "--nats",
-      cluster.urls.join(","),
-      "--nats-replicas",
-      "3",
-      "--collections",
-      writeCollections(dir, fn.url),
-    ]
+    const args = [...natsR3Args(cluster.urls), "--collections", writeCollections(dir, fn.url)]
     // Default invocation timeout (30 s): the lease is capped at triggers.leaseMs (5 s) and renewed while the job runs.
     const a = await spawnBinary(bin, ports[0]!, args, { name: "odgm-lease-a" })
     let b: Awaited<ReturnType<typeof spawnBinary>> | undefined

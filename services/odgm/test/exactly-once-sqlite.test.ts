@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test"
 import { join } from "node:path"
 import { freePort, makeTempDir } from "@oprc/test-harness"
 import { checkExactlyOnce, fastRecovery, prepareObjects, runLoad, writeCollections } from "./support/exactly-once.ts"
-import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, startFunction } from "./support/odgm.ts"
+import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, sqliteArgs, startFunction } from "./support/odgm.ts"
 
 // Acceptance (issue 9): the compiled oprc-odgm on SQLite, SIGKILLed three times under a load of
 // sync increments with idempotency keys, async increments and the trigger deliveries they fire,
@@ -21,14 +21,7 @@ afterAll(() => fn?.stop())
 
 test("sqlite: SIGKILL x3 mid-load; every acknowledged id applied exactly once", async () => {
   const port = await freePort()
-  const args = [
-    "--storage",
-    "sqlite",
-    "--sqlite",
-    join(dir, "odgm.sqlite"),
-    "--collections",
-    writeCollections(dir, fn.url),
-  ]
+  const args = sqliteArgs(join(dir, "odgm.sqlite"), writeCollections(dir, fn.url))
   let node = await spawnBinary(bin, port, args, { env: fastRecovery })
   await prepareObjects(node.url)
   let stopping = false

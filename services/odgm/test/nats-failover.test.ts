@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, test } from "bun:test"
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { makeTempDir, type NatsCluster, startNatsCluster } from "@oprc/test-harness"
-import { type FunctionProcess, repoRoot, rest, spawnOdgm, startFunction } from "./support/odgm.ts"
+import { type FunctionProcess, natsR3Args, repoRoot, rest, spawnOdgm, startFunction } from "./support/odgm.ts"
 
 // Kill one of three nats-servers during a write load through ODGM's API (NATS engine, R3):
 // ODGM keeps serving (writes are acknowledged again after the failover) and no acknowledged
@@ -48,16 +48,7 @@ const streamLeader = async (part: string): Promise<number> => {
 }
 
 test("a NATS node dies under write load: ODGM keeps serving, no acknowledged write is lost", async () => {
-  const odgm = await spawnOdgm([
-    "--storage",
-    "nats",
-    "--nats",
-    cluster.urls.join(","),
-    "--nats-replicas",
-    "3",
-    "--collections",
-    join(dir, "collections.json"),
-  ], {
+  const odgm = await spawnOdgm([...natsR3Args(cluster.urls), "--collections", join(dir, "collections.json")], {
     env: { OPRC_INVOCATION_TIMEOUT_MS: "20000" },
   })
   const api = rest(odgm.url)

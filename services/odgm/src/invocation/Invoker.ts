@@ -28,7 +28,7 @@ import { lockKey, ObjectGateway, readBefore, writeEvents } from "../objects/Obje
 import { ObjectLocks } from "../objects/ObjectLocks.ts"
 import { recordConflict, recordInvocation } from "../OdgmMetrics.ts"
 import { Outbox } from "../events/Outbox.ts"
-import { FunctionClient, type FunctionReply } from "./FunctionClient.ts"
+import { type FunctionCall, FunctionClient, type FunctionReply } from "./FunctionClient.ts"
 import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
 import { invocationSlot } from "../storage/common.ts"
 import { type InvocationRecord, ObjectStoreService } from "../storage/ObjectStore.ts"
@@ -207,21 +207,27 @@ export class Invoker extends Context.Service<Invoker, {
           objectVersion,
         })
 
-        const stateless = ({ collection, route, req, invocationId, rec, deadline }: Run) =>
+        /** The function's call for this run, with what is left of the deadline. */
+        const callFunction = (run: Run, object: FunctionCall["object"]) =>
+          Effect.flatMap(remaining(run.deadline), (timeoutMs) =>
+            functions.call({
+              url: run.route.url,
+              urls: run.route.urls,
+              invocationId: run.invocationId,
+              cls: run.req.cls,
+              fn: run.req.fn,
+              object,
+              payload: run.req.payload,
+              headers: run.req.headers,
+              timeoutMs,
+            }))
+
+        const stateless = (run: Run) =>
           Effect.gen(function*() {
+            const { collection, req, invocationId, rec, deadline } = run
             const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
             if (replay) return replay
-            const reply = yield* functions.call({
-              url: route.url,
-              urls: route.urls,
-              invocationId,
-              cls: req.cls,
-              fn: req.fn,
-              object: undefined,
-              payload: req.payload,
-              headers: req.headers,
-              timeoutMs: yield* remaining(deadline),
-            })
+            const reply = yield* callFunction(run, undefined)
             const source = { cls: req.cls, partition: 0, objectId: "" }
             const r = result(invocationId, reply, undefined)
             const events = yield* functionEvents(
@@ -238,29 +244,12 @@ export class Invoker extends Context.Service<Invoker, {
           })
 
         /** One run: load, call, commit. Fails with VersionConflict when another node committed first. */
-        const attempt = (
-          collection: Collection,
-          route: FunctionRoute,
-          ref: ObjectRef,
-          req: InvocationRequest,
-          invocationId: string,
-          rec: Recorded | undefined,
-          deadline: number,
-        ) =>
+        const attempt = (run: Run, ref: ObjectRef) =>
           Effect.gen(function*() {
+            const { collection, req, invocationId, rec, deadline } = run
             const { current, replay } = yield* load(ref, rec, deadline)
             if (replay) return replay
-            const reply = yield* functions.call({
-              url: route.url,
-              urls: route.urls,
-              invocationId,
-              cls: req.cls,
-              fn: req.fn,
-              object: { id: ref.id, partition: ref.partition, state: current },
-              payload: req.payload,
-              headers: req.headers,
-              timeoutMs: yield* remaining(deadline),
-            })
+            const reply = yield* callFunction(run, { id: ref.id, partition: ref.partition, state: current })
             const source = { cls: ref.cls, partition: ref.partition, objectId: ref.id }
             const base = yield* outbox.newId("evt")
             const fnEvents = yield* functionEvents(
@@ -297,8 +286,9 @@ export class Invoker extends Context.Service<Invoker, {
             return { ...r, objectVersion: stored?.version ?? 0n }
           })
 
-        const stateful = ({ collection, route, req, invocationId, rec, deadline }: Run) =>
+        const stateful = (run: Run) =>
           Effect.gen(function*() {
+            const { req, invocationId, deadline } = run
             if (req.objectId === undefined || req.objectId === "") {
               return yield* ValidationError.single(
                 "objectId",
@@ -310,15 +300,7 @@ export class Invoker extends Context.Service<Invoker, {
             const once = Effect.suspend(() => {
               runs++
               // Each re-run is a new invocation of the function: give it its own id.
-              return attempt(
-                collection,
-                route,
-                ref,
-                req,
-                runs === 1 ? invocationId : `${invocationId}.r${runs - 1}`,
-                rec,
-                deadline,
-              )
+              return attempt({ ...run, invocationId: runs === 1 ? invocationId : `${invocationId}.r${runs - 1}` }, ref)
             })
             const retried = once.pipe(
               Effect.tapError((e) => (e._tag === "VersionConflict" ? recordConflict(req.cls, req.fn) : Effect.void)),

@@ -86,21 +86,27 @@ export const startOdgm = async (overrides: ConfigInput = {}) => {
 export const spawnOdgm = async (
   args: ReadonlyArray<string>,
   opts: { port?: number; env?: Record<string, string>; name?: string } = {},
-) => {
-  const port = opts.port ?? (await freePort())
-  const url = `http://127.0.0.1:${port}`
-  const proc = spawnServer({
-    name: opts.name ?? `odgm-${port}`,
-    cmd: [bun, odgmEntry, "--host", "127.0.0.1", "--port", String(port), ...args],
-    ports: [port],
-    env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
-    cwd: repoRoot,
-  })
-  await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
-    abortIf: () => (proc.alive() ? undefined : `odgm exited: ${proc.logTail()}`),
-  })
-  return { url, port, proc }
-}
+) => spawnBinary([bun, odgmEntry], opts.port ?? (await freePort()), args, opts)
+
+/** Flags for ODGM on SQLite at `path` with the collections of a file. */
+export const sqliteArgs = (path: string, collectionsFile: string) => [
+  "--storage",
+  "sqlite",
+  "--sqlite",
+  path,
+  "--collections",
+  collectionsFile,
+]
+
+/** Flags for ODGM on a NATS cluster, R3 (every test cluster has three servers). */
+export const natsR3Args = (urls: ReadonlyArray<string>) => [
+  "--storage",
+  "nats",
+  "--nats",
+  urls.join(","),
+  "--nats-replicas",
+  "3",
+]
 
 /** A collection of the probe's functions at `url`. */
 export const probeCollection = (name: string, url: string, extra: Record<string, unknown> = {}) => ({
@@ -195,9 +201,9 @@ export const buildOdgm = (dir: string): string => {
   return join(dir, "oprc-odgm")
 }
 
-/** The compiled binary as a process, on `port` (fixed across restarts of one node). */
+/** The compiled binary (or a `[bun, entry]` command) as a process, on `port` (fixed across restarts of one node). */
 export const spawnBinary = async (
-  bin: string,
+  bin: string | ReadonlyArray<string>,
   port: number,
   args: ReadonlyArray<string>,
   opts: { env?: Record<string, string>; name?: string } = {},
@@ -205,7 +211,7 @@ export const spawnBinary = async (
   const url = `http://127.0.0.1:${port}`
   const proc = spawnServer({
     name: opts.name ?? `odgm-${port}`,
-    cmd: [bin, "--host", "127.0.0.1", "--port", String(port), ...args],
+    cmd: [...(typeof bin === "string" ? [bin] : bin), "--host", "127.0.0.1", "--port", String(port), ...args],
     ports: [port],
     env: { OPRC_TELEMETRY_LOG_LEVEL: "warn", ...opts.env },
     cwd: repoRoot,
