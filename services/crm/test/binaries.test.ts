@@ -11,7 +11,7 @@ import {
   startOtlpReceiver,
   waitForHttp,
 } from "@oprc/test-harness"
-import { eventually, pidsOfUnit, repoRoot, spawnPmOfLocalCluster } from "./support"
+import { buildBinaries, eventually, pidsOfUnit, repoRoot, spawnPmOfLocalCluster } from "./support"
 
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
 // counter example deployed through the PM's REST API, invoked through ODGM, the CRM SIGKILLed
@@ -65,16 +65,7 @@ const invoke = (fn: string, body = "{}") =>
   })
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([
-    process.execPath,
-    "scripts/build.ts",
-    "--outdir",
-    buildDir,
-    "oprc-pm",
-    "oprc-crm",
-    "oprc-odgm",
-  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  buildBinaries(buildDir)
   ports = await freePorts(3)
   otlp = startOtlpReceiver()
   PM = `http://127.0.0.1:${ports[0]}`

@@ -13,7 +13,14 @@ import {
 } from "@oprc/test-harness"
 import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
-import { counterUnit, eventually as until, repoRoot, runtimeClient, spawnPmOfLocalCluster } from "./support"
+import {
+  buildBinaries,
+  counterUnit,
+  eventually as until,
+  repoRoot,
+  runtimeClient,
+  spawnPmOfLocalCluster,
+} from "./support"
 import { startK8s } from "./k8s-support"
 const eventually = until
 
@@ -42,16 +49,7 @@ const get = async (path: string) => {
 }
 
 beforeAll(async () => {
-  const build = Bun.spawnSync([
-    process.execPath,
-    "scripts/build.ts",
-    "--outdir",
-    buildDir,
-    "oprc-pm",
-    "oprc-crm",
-    "oprc-odgm",
-  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+  buildBinaries(buildDir)
   k = await startK8s({ tls: true, workloads: { readyDelayMs: 300 } })
   const ports = await freePorts(3)
   PM = `http://127.0.0.1:${ports[0]}`

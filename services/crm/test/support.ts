@@ -136,6 +136,20 @@ export const eventually = async <T>(
 /** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
 export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"
 
+/** Compiles `oprc-pm`, `oprc-crm` and `oprc-odgm` into `outdir` (`scripts/build.ts`), as the binary tests run them. */
+export const buildBinaries = (outdir: string) => {
+  const build = Bun.spawnSync([
+    process.execPath,
+    "scripts/build.ts",
+    "--outdir",
+    outdir,
+    "oprc-pm",
+    "oprc-crm",
+    "oprc-odgm",
+  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
+  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+}
+
 /**
  * The compiled `oprc-pm` (memory storage) with one cluster, `local`, served by the CRM on `crmPort`,
  * a 1 s resync and 300 ms health polls: what the binary tests put in front of a CRM.
