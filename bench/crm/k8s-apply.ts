@@ -12,60 +12,19 @@ import * as k8s from "@kubernetes/client-node"
 import { readFileSync } from "node:fs"
 import { startEmulator } from "../../test/k8s-emulator/index.ts"
 import { crdManifests } from "../../services/crm/src/driver/kubernetes/crds.ts"
-import { freePorts, makeTempDir, removeTempDir, spawnServer, waitForHttp } from "@oprc/test-harness"
+import { makeTempDir, removeTempDir } from "@oprc/test-harness"
+import { percentile } from "../lib/report"
+import { startOdgmAndCrm } from "../lib/services"
 
 const n = Number(process.argv[2] ?? 100)
 const m = Number(process.argv[3] ?? 1000)
-const root = new URL("../..", import.meta.url).pathname
 const dir = makeTempDir("bench-crm-k8s")
 const emu = await startEmulator({ workloads: { readyDelayMs: 20 }, historyLimit: 50_000 })
 for (const crd of crdManifests()) await emu.hooks.registerCrd(crd as never)
-const [odgmPort, crmPort] = await freePorts(2)
-const ODGM = `http://127.0.0.1:${odgmPort}`
-const odgm = spawnServer({
-  name: "odgm",
-  cmd: [
-    process.execPath,
-    "services/odgm/src/main.ts",
-    "--port",
-    String(odgmPort),
-    "--host",
-    "127.0.0.1",
-    "--storage",
-    "memory",
-  ],
-  cwd: root,
-  ports: [odgmPort!],
-  env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" },
+const { odgm, crm } = await startOdgmAndCrm({
+  args: ["--driver", "kubernetes", "--kubeconfig", emu.kubeconfigPath],
+  env: { OPRC_RECONCILE_RESYNC_MS: "60000", OPRC_RECONCILE_WORKERS: process.env.WORKERS ?? "8" },
 })
-const crm = spawnServer({
-  name: "crm",
-  cmd: [
-    process.execPath,
-    "services/crm/src/main.ts",
-    "--driver",
-    "kubernetes",
-    "--kubeconfig",
-    emu.kubeconfigPath,
-    "--port",
-    String(crmPort),
-    "--host",
-    "127.0.0.1",
-    "--odgm-url",
-    ODGM,
-    "--storage",
-    "memory",
-  ],
-  cwd: root,
-  ports: [crmPort!],
-  env: {
-    OPRC_TELEMETRY_LOG_LEVEL: "warn",
-    OPRC_RECONCILE_RESYNC_MS: "60000",
-    OPRC_RECONCILE_WORKERS: process.env.WORKERS ?? "8",
-  },
-})
-await waitForHttp(`${ODGM}/readyz`, (s) => s === 200, 60_000)
-await waitForHttp(`http://127.0.0.1:${crmPort}/readyz`, (s) => s === 200, 60_000)
 const rss = () => Number(readFileSync(`/proc/${crm.pid}/status`, "utf8").match(/VmRSS:\s+(\d+)/)![1]) / 1024
 
 const kc = new k8s.KubeConfig()
@@ -108,8 +67,6 @@ await watch.watch("/apis/oprc.dev/v1alpha1/namespaces/default/deploymentrecords"
   }
 }, () => {})
 
-const pct = (xs: Array<number>, p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))]!
 const rssIdle = rss()
 const toChildren: Array<number> = []
 const toFirstPass: Array<number> = []
@@ -142,10 +99,10 @@ await Bun.sleep(2000)
 const rssM = rss()
 const ms = (x: number) => `${x.toFixed(1)} ms`
 console.log(`records: ${n} (one at a time), memory run: ${m}`)
-console.log(`apply -> children applied: p50 ${ms(pct(toChildren, 50))}, p99 ${ms(pct(toChildren, 99))}`)
+console.log(`apply -> children applied: p50 ${ms(percentile(toChildren, 50))}, p99 ${ms(percentile(toChildren, 99))}`)
 console.log(
-  `record written -> first controller write (finalizer): p50 ${ms(pct(toFirstPass, 50))}, p99 ${
-    ms(pct(toFirstPass, 99))
+  `record written -> first controller write (finalizer): p50 ${ms(percentile(toFirstPass, 50))}, p99 ${
+    ms(percentile(toFirstPass, 99))
   }`,
 )
 console.log(

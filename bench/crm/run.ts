@@ -8,58 +8,22 @@
 // separate processes on free ports, with memory storage; everything is cleaned up at the end.
 import { readFileSync } from "node:fs"
 import { join } from "node:path"
-import { freePorts, makeTempDir, removeTempDir, spawnServer, waitForHttp } from "@oprc/test-harness"
+import { makeTempDir, removeTempDir } from "@oprc/test-harness"
+import { percentile } from "../lib/report"
+import { startOdgmAndCrm } from "../lib/services"
+import { cpuMs } from "../lib/wrk"
 
 const units = Number(process.argv[2] ?? 100)
 const idleSeconds = Number(process.argv[3] ?? 5)
 const inflight = Number(process.argv[4] ?? 10)
 const root = new URL("../..", import.meta.url).pathname
 const dir = makeTempDir("bench-crm")
-const [odgmPort, crmPort] = await freePorts(2)
-const ODGM = `http://127.0.0.1:${odgmPort}`
-const CRM = `http://127.0.0.1:${crmPort}`
 const logDir = join(dir, "logs")
-
-const odgm = spawnServer({
-  name: "odgm",
-  cmd: [
-    process.execPath,
-    "services/odgm/src/main.ts",
-    "--port",
-    String(odgmPort),
-    "--host",
-    "127.0.0.1",
-    "--storage",
-    "memory",
-  ],
-  cwd: root,
-  ports: [odgmPort!],
-  env: { OPRC_TELEMETRY_LOG_LEVEL: "warn" },
+const { odgm, crm } = await startOdgmAndCrm({
+  args: [],
+  env: { OPRC_DRIVER_PROCESS_LOG_DIR: logDir, OPRC_DRIVER_PROCESS_STOP_ON_EXIT: "true" },
 })
-const crm = spawnServer({
-  name: "crm",
-  cmd: [
-    process.execPath,
-    "services/crm/src/main.ts",
-    "--port",
-    String(crmPort),
-    "--host",
-    "127.0.0.1",
-    "--odgm-url",
-    ODGM,
-    "--storage",
-    "memory",
-  ],
-  cwd: root,
-  ports: [crmPort!],
-  env: {
-    OPRC_TELEMETRY_LOG_LEVEL: "warn",
-    OPRC_DRIVER_PROCESS_LOG_DIR: logDir,
-    OPRC_DRIVER_PROCESS_STOP_ON_EXIT: "true",
-  },
-})
-await waitForHttp(`${ODGM}/readyz`, (s) => s === 200, 60_000)
-await waitForHttp(`${CRM}/readyz`, (s) => s === 200, 60_000)
+const CRM = crm.url
 
 const call = async (method: string, body: unknown) => {
   const r = await fetch(`${CRM}/oprc.crm.v1.RuntimeService/${method}`, {
@@ -80,21 +44,10 @@ const unit = (i: number, generation: number) => ({
   functions: [{ key: "Noop.fn", provision: { command: [process.execPath, join(root, "bench/crm/fn.ts")] } }],
   generation: String(generation),
 })
-const pct = (xs: Array<number>, p: number) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
-}
 const availableAt = (u: any): number | undefined => {
   const c = u.status?.conditions?.find((x: any) => x.type === "Available" && x.status === "CONDITION_STATUS_TRUE")
   return c === undefined ? undefined : Date.parse(c.lastTransitionTime)
 }
-const cpuTicks = (pid: number) => {
-  const f = readFileSync(`/proc/${pid}/stat`, "utf8").slice(
-    readFileSync(`/proc/${pid}/stat`, "utf8").lastIndexOf(")") + 2,
-  ).split(" ")
-  return Number(f[11]) + Number(f[12])
-}
-
 try {
   // 1. apply -> Available, `inflight` applies at a time (each waits for its unit's first pass).
   const applied = new Map<string, number>()
@@ -132,15 +85,15 @@ try {
     overhead.push(a - s)
   }
   console.log(`units: ${units} (${inflight} applies in flight), all Available after ${(total / 1000).toFixed(1)} s`)
-  console.log(`apply -> Available: p50 ${pct(raw, 50)} ms, p95 ${pct(raw, 95)} ms`)
+  console.log(`apply -> Available: p50 ${percentile(raw, 50)} ms, p95 ${percentile(raw, 95)} ms`)
   console.log(
-    `function start (process start -> listening): p50 ${pct(startup, 50).toFixed(0)} ms, p95 ${
-      pct(startup, 95).toFixed(0)
+    `function start (process start -> listening): p50 ${percentile(startup, 50).toFixed(0)} ms, p95 ${
+      percentile(startup, 95).toFixed(0)
     } ms`,
   )
   console.log(
-    `apply -> Available excluding function start: p50 ${pct(overhead, 50).toFixed(0)} ms, p95 ${
-      pct(overhead, 95).toFixed(0)
+    `apply -> Available excluding function start: p50 ${percentile(overhead, 50).toFixed(0)} ms, p95 ${
+      percentile(overhead, 95).toFixed(0)
     } ms`,
   )
 
@@ -166,10 +119,9 @@ try {
 
   // 3. idle CPU of the CRM.
   await Bun.sleep(1000)
-  const hz = 100
-  const c0 = cpuTicks(crm.pid)
+  const c0 = cpuMs(crm.pid)
   await Bun.sleep(idleSeconds * 1000)
-  const used = (cpuTicks(crm.pid) - c0) / hz
+  const used = (cpuMs(crm.pid) - c0) / 1000
   console.log(
     `idle CPU of the CRM holding ${units} units: ${
       ((used / idleSeconds) * 100).toFixed(1)

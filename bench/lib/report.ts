@@ -18,3 +18,9 @@ export const secondsArg = (argv: ReadonlyArray<string>) => {
   const n = argv.slice(2).find((a) => /^\d+(\.\d+)?$/.test(a))
   return n !== undefined ? Number(n) : argv.includes("--full") ? 10 : 2
 }
+
+/** The `p`th percentile (0..100) of `xs`, nearest rank. */
+export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}

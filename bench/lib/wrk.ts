@@ -120,3 +120,12 @@ export const cpuMs = (pid: number): number => {
 
 export const fmt = (r: WrkResult) =>
   `${Math.round(r.requestsPerSec)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms`
+
+/** The mean of two runs of one measure (errors and non-2xx summed): benchmarks alternate sides and average. */
+export const meanWrk = (a: WrkResult, b: WrkResult): WrkResult => ({
+  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
+  p50Ms: (a.p50Ms + b.p50Ms) / 2,
+  p99Ms: (a.p99Ms + b.p99Ms) / 2,
+  non2xx: a.non2xx + b.non2xx,
+  errors: a.errors + b.errors,
+})

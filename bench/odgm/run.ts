@@ -9,13 +9,13 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startNats } from "@oprc/test-harness"
 import { loadAvg, ratioLine, secondsArg } from "../lib/report"
-import { cpuMs, freePort, runWrk, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
+import { seedObjects, startFromSource } from "../lib/services"
+import { cpuMs, freePort, meanWrk, runWrk, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const loadBefore = loadAvg()
 const here = new URL(".", import.meta.url).pathname
-const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-odgm-"))
 const C = 50
 const OBJECTS = 1000
@@ -36,39 +36,8 @@ writeFileSync(
   }),
 )
 
-const spawnOdgm = async (args: ReadonlyArray<string>) => {
-  const port = await freePort()
-  const proc = Bun.spawn([
-    process.execPath,
-    `${root}services/odgm/src/main.ts`,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--collections",
-    join(tmp, "collections.json"),
-    "--set",
-    "telemetry.log.level=warn",
-    ...args,
-  ], {
-    cwd: tmp,
-    stdout: "ignore",
-    stderr: "inherit",
-  })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
-    if (i > 400 || proc.exitCode !== null) throw new Error("ODGM did not become ready")
-    await Bun.sleep(50)
-  }
-  return {
-    url,
-    pid: proc.pid,
-    stop: async () => {
-      proc.kill("SIGTERM")
-      await proc.exited
-    },
-  }
-}
+const spawnOdgm = (args: ReadonlyArray<string>) =>
+  startFromSource("odgm", ["--collections", join(tmp, "collections.json"), ...args], { cwd: tmp })
 
 const randomPath = (prefix: string) =>
   `math.randomseed(os.time())
@@ -102,22 +71,8 @@ const rows: Array<string> = []
 const detail: Array<string> = []
 try {
   const entries = JSON.stringify({ entries: { n: 1, name: "a benchmark object", tags: ["x", "y"] } })
-  for (const base of [sqlite.url, natsOdgm.url, bareUrl]) {
-    for (let i = 0; i < OBJECTS; i += 50) {
-      await Promise.all(
-        Array.from({ length: 50 }, (_, j) =>
-          fetch(`${base}/api/class/bench.Obj/-/objects/o${i + j}`, {
-            method: "PUT",
-            headers: { "content-type": "application/json" },
-            body: entries,
-          }).then((r) => {
-            if (r.status >= 300) {
-              throw new Error(`seed ${base}: ${r.status}`)
-            }
-          })),
-      )
-    }
-  }
+  const ids = Array.from({ length: OBJECTS }, (_, i) => `o${i}`)
+  for (const base of [sqlite.url, natsOdgm.url, bareUrl]) await seedObjects(base, "bench.Obj", ids, entries)
 
   const objPath = "/api/class/bench.Obj/-/objects/"
   type Opts = WrkOptions
@@ -176,11 +131,7 @@ try {
     // Alternate so slow drift of the shared machine hits both sides alike.
     const o1 = odgm(), b1 = base(), b2 = base(), o2 = odgm()
     const avg = (a: Measured, b: Measured): Measured => ({
-      requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
-      p50Ms: (a.p50Ms + b.p50Ms) / 2,
-      p99Ms: (a.p99Ms + b.p99Ms) / 2,
-      non2xx: a.non2xx + b.non2xx,
-      errors: a.errors + b.errors,
+      ...meanWrk(a, b),
       cpuUsPerReq: (a.cpuUsPerReq + b.cpuUsPerReq) / 2,
     })
     const o = avg(o1, o2), b = avg(b1, b2), n = nats()

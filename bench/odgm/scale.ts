@@ -18,21 +18,13 @@ import { partitionOf } from "../../services/odgm/src/domain/partition.ts"
 import { toJson } from "../../services/odgm/src/storage/common.ts"
 import { makeSqliteStore } from "../../services/odgm/src/storage/sqlite/SqliteStore.ts"
 import { ratioLine } from "../lib/report"
-import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
-
-const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
-  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
-  p50Ms: (a.p50Ms + b.p50Ms) / 2,
-  p99Ms: (a.p99Ms + b.p99Ms) / 2,
-  non2xx: a.non2xx + b.non2xx,
-  errors: a.errors + b.errors,
-})
+import { seedObjects, startFromSource } from "../lib/services"
+import { cpuMs, fmt, freePort, meanWrk, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 
 const seconds = Number(process.argv[2] ?? 5)
 const BIG = Number(process.argv[3] ?? 1_000_000)
 const SMALL = 10_000
 const here = new URL(".", import.meta.url).pathname
-const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-odgm-scale-"))
 const CLS = "bench.Obj"
 const PARTITIONS = 4
@@ -77,39 +69,8 @@ const seed = async (path: string, n: number) => {
   console.log(`seeded ${n} objects in ${Math.round(performance.now() - t0)} ms`)
 }
 
-const spawnOdgm = async (args: ReadonlyArray<string>) => {
-  const port = await freePort()
-  const proc = Bun.spawn([
-    process.execPath,
-    `${root}services/odgm/src/main.ts`,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--collections",
-    join(tmp, "collections.json"),
-    "--set",
-    "telemetry.log.level=warn",
-    ...args,
-  ], {
-    cwd: tmp,
-    stdout: "ignore",
-    stderr: "inherit",
-  })
-  const url = `http://127.0.0.1:${port}`
-  for (let i = 0; (await fetch(`${url}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
-    if (i > 600 || proc.exitCode !== null) throw new Error("ODGM did not become ready")
-    await Bun.sleep(50)
-  }
-  return {
-    url,
-    pid: proc.pid,
-    stop: async () => {
-      proc.kill("SIGTERM")
-      await proc.exited
-    },
-  }
-}
+const spawnOdgm = (args: ReadonlyArray<string>) =>
+  startFromSource("odgm", ["--collections", join(tmp, "collections.json"), ...args], { cwd: tmp })
 
 const objects = `/api/class/${CLS}/-/objects`
 const listPrefix = `${objects}?prefix=k00012&limit=100` // k0001200..k0001299 at every size
@@ -152,20 +113,7 @@ try {
   // NATS: seed through the gateway, then time the first listing (it builds the key index).
   const entries = JSON.stringify({ entries: { n: 1, name: "a benchmark object" } })
   const t0 = performance.now()
-  for (let i = 0; i < SMALL; i += 64) {
-    await Promise.all(
-      Array.from({ length: Math.min(64, SMALL - i) }, (_, j) =>
-        fetch(`${natsOdgm.url}${objects}/${idOf(i + j)}`, {
-          method: "PUT",
-          headers: { "content-type": "application/json" },
-          body: entries,
-        }).then((r) => {
-          if (r.status >= 300) {
-            throw new Error(`seed nats: ${r.status}`)
-          }
-        })),
-    )
-  }
+  await seedObjects(natsOdgm.url, CLS, Array.from({ length: SMALL }, (_, i) => idOf(i)), entries, 64)
   const seeded = performance.now() - t0
   const t1 = performance.now()
   const first = await (await fetch(`${natsOdgm.url}${listPrefix}`)).json() as { objects: unknown[] }
@@ -188,7 +136,7 @@ try {
       b1 = check(`${what}, ${BIG}`, run(true)),
       b2 = check(`${what}, ${BIG}`, run(true)),
       a2 = check(`${what}, 10k`, run(false))
-    return [mean(a1, a2), mean(b1, b2)] as const
+    return [meanWrk(a1, a2), meanWrk(b1, b2)] as const
   }
   const [listSmall, listBig] = pair(
     "LIST prefix, sqlite",
