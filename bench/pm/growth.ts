@@ -8,14 +8,14 @@
 // measured alternately (10, big, big, 10), after every package has been read once (readAll).
 // Usage: bun bench/pm/growth.ts [seconds] [big=10000]
 import { Database } from "bun:sqlite"
-import { mkdtempSync } from "node:fs"
+import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Etcd3 } from "etcd3"
 import { startEtcd } from "@oprc/test-harness"
 import { ratioLine, secondsArg } from "../lib/report"
 import { shopPackage } from "../lib/shop"
-import { fmt, freePort, runWrk, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, runWrk, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
@@ -45,6 +45,7 @@ const startPm = async (args: ReadonlyArray<string>) => {
   }
   return {
     base,
+    pid: proc.pid,
     readyMs: performance.now() - t0,
     stop: async () => {
       proc.kill("SIGTERM")
@@ -90,41 +91,55 @@ const readAll = async (base: string, n: number) => {
   return n / ((performance.now() - t0) / 1000)
 }
 
-const measure = (base: string, n: number) => {
+/** Resident memory of a process, MiB (what the per-revision memo and answers cost as the catalog grows). */
+const rssMiB = (pid: number) =>
+  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) / 1024
+
+type Measured = WrkResult & { readonly cpuUsPerRequest: number }
+const withCpu = (pid: number, d: number, run: () => WrkResult): Measured => {
+  const before = cpuMs(pid)
+  const r = run()
+  return { ...r, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / (r.requestsPerSec * d) }
+}
+
+const measure = (base: string, pid: number, n: number) => {
   const rpc = (m: string) => `${base}/oprc.pm.v1.PackageService/${m}`
   const get = (d: number) =>
-    runWrk({
-      url: rpc("GetPackage"),
-      connections: 16,
-      durationSec: d,
-      method: "POST",
-      headers: json,
-      script:
-        `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${
-          n - 1
-        })) .. '"}')\nend`,
-    })
+    withCpu(pid, d, () =>
+      runWrk({
+        url: rpc("GetPackage"),
+        connections: 16,
+        durationSec: d,
+        method: "POST",
+        headers: json,
+        script:
+          `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${
+            n - 1
+          })) .. '"}')\nend`,
+      }))
   const list = (d: number) =>
-    runWrk({
-      url: rpc("ListPackages"),
-      connections: 16,
-      durationSec: d,
-      method: "POST",
-      headers: json,
-      body: JSON.stringify({ limit: 10 }),
-    })
+    withCpu(pid, d, () =>
+      runWrk({
+        url: rpc("ListPackages"),
+        connections: 16,
+        durationSec: d,
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ limit: 10 }),
+      }))
   get(1), list(1) // warm-up
-  const check = (what: string, r: WrkResult) => {
+  const check = (what: string, r: Measured) => {
     if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`)
     return r
   }
   return { get: check("GetPackage", get(seconds)), list: check("ListPackages", list(seconds)) }
 }
 
-type Figures = ReturnType<typeof measure> & { readyMs: number; firstReadsPerSec: number }
+type Figures = ReturnType<typeof measure> & { readyMs: number; firstReadsPerSec: number; rssMiB: number }
 const results: Record<string, Record<number, Figures>> = { sqlite: {}, etcd: {} }
 
-const mean = (a: WrkResult, b: WrkResult): WrkResult => ({
+const mean = (a: Measured, b: Measured): Measured => ({
+  cpuUsPerRequest: (a.cpuUsPerRequest + b.cpuUsPerRequest) / 2,
   requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
   p50Ms: (a.p50Ms + b.p50Ms) / 2,
   p99Ms: (a.p99Ms + b.p99Ms) / 2,
@@ -137,21 +152,23 @@ const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => Read
   const big = await startPm(argsOf(BIG))
   try {
     const firstSmall = await readAll(small.base, 10), firstBig = await readAll(big.base, BIG)
-    const s1 = measure(small.base, 10),
-      b1 = measure(big.base, BIG),
-      b2 = measure(big.base, BIG),
-      s2 = measure(small.base, 10)
+    const s1 = measure(small.base, small.pid, 10),
+      b1 = measure(big.base, big.pid, BIG),
+      b2 = measure(big.base, big.pid, BIG),
+      s2 = measure(small.base, small.pid, 10)
     results[storage]![10] = {
       get: mean(s1.get, s2.get),
       list: mean(s1.list, s2.list),
       readyMs: small.readyMs,
       firstReadsPerSec: firstSmall,
+      rssMiB: rssMiB(small.pid),
     }
     results[storage]![BIG] = {
       get: mean(b1.get, b2.get),
       list: mean(b1.list, b2.list),
       readyMs: big.readyMs,
       firstReadsPerSec: firstBig,
+      rssMiB: rssMiB(big.pid),
     }
   } finally {
     await Promise.all([small.stop(), big.stop()])
@@ -226,11 +243,11 @@ for (const storage of ["sqlite", "etcd"] as const) {
       `pm growth ${
         what === "get" ? "GetPackage (random name)" : "ListPackages first page"
       }, ${BIG} vs 10 packages, ${storage}`,
-      `${BIG}: ${fmt(big[what])}`,
-      `10: ${fmt(small[what])}`,
+      `${BIG}: ${fmt(big[what])}, ${big[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
+      `10: ${fmt(small[what])}, ${small[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
       `p50 ${(big[what].p50Ms / small[what].p50Ms).toFixed(2)}x, throughput 10 / big ${
         (small[what].requestsPerSec / big[what].requestsPerSec).toFixed(2)
-      }`,
+      }, CPU/req big / 10 ${(big[what].cpuUsPerRequest / small[what].cpuUsPerRequest).toFixed(2)}`,
       "within 1.2x",
     )
   }
@@ -239,6 +256,13 @@ for (const storage of ["sqlite", "etcd"] as const) {
     `${BIG}: ${Math.round(big.firstReadsPerSec)} reads/s`,
     `10: ${Math.round(small.firstReadsPerSec)} reads/s`,
     small.firstReadsPerSec / big.firstReadsPerSec,
+    "-",
+  )
+  ratioLine(
+    `pm growth resident memory after every package was read, ${BIG} vs 10, ${storage}`,
+    `${BIG}: ${big.rssMiB.toFixed(0)} MiB`,
+    `10: ${small.rssMiB.toFixed(0)} MiB`,
+    big.rssMiB / small.rssMiB,
     "-",
   )
   ratioLine(

@@ -146,6 +146,7 @@ try {
   // Creates: every request a new package; then raw puts of the same stored size.
   const template = join(tmp, "template.json")
   writeFileSync(template, packageJson("__NAME__"))
+  const createCpu0 = cpuMs(pm.pid)
   const wrk = Bun.spawnSync([
     "wrk",
     "-t1",
@@ -161,6 +162,7 @@ try {
     stderr: "pipe",
   })
   const creates = parseWrk(wrk.stdout.toString())
+  const createCpuUs = ((cpuMs(pm.pid) - createCpu0) * 1000) / (creates.requestsPerSec * seconds)
   if (creates.non2xx > 0 || creates.errors > 0) {
     throw new Error(`creates: ${creates.non2xx} non-2xx, ${creates.errors} errors\n${wrk.stdout}`)
   }
@@ -173,8 +175,12 @@ try {
     String(seconds),
     String(stored),
   ], { stdout: "pipe", stderr: "inherit" })
-  const puts = JSON.parse(raw.stdout.toString()) as WrkResult
-  console.log(`CreatePackage ${fmt(creates)} | raw etcd3 puts (${stored} B) ${fmt({ ...puts, non2xx: 0, errors: 0 })}`)
+  const puts = JSON.parse(raw.stdout.toString()) as WrkResult & { cpuUsPerRequest: number }
+  console.log(
+    `CreatePackage ${fmt(creates)}, ${createCpuUs.toFixed(0)} µs CPU | raw etcd3 puts (${stored} B) ${
+      fmt({ ...puts, non2xx: 0, errors: 0 })
+    }, client ${puts.cpuUsPerRequest.toFixed(0)} µs CPU`,
+  )
 
   const sum = (f: (r: (typeof reads)[number]) => number) => reads.reduce((a, r) => a + f(r), 0)
   const avg = (f: (r: (typeof reads)[number]) => number) => sum(f) / reads.length
@@ -240,10 +246,10 @@ try {
       creates.requestsPerSec,
       creates.p50Ms,
       creates.p99Ms,
-      "-",
+      createCpuUs.toFixed(0),
       `raw etcd3 puts of ${stored} B at ${CONNECTIONS} in flight: ${Math.round(puts.requestsPerSec)}/s, p99 ${
         puts.p99Ms.toFixed(2)
-      } ms`,
+      } ms, client ${puts.cpuUsPerRequest.toFixed(0)} µs CPU/put`,
       createRatio.toFixed(2),
       ">= 0.5",
     ),
@@ -314,8 +320,8 @@ try {
   )
   ratioLine(
     "pm CreatePackage (REST, shop) vs raw etcd3 puts same size",
-    `PM: ${fmt(creates)}`,
-    `etcd3 puts: ${fmt({ ...puts, non2xx: 0, errors: 0 })}`,
+    `PM: ${fmt(creates)}, ${createCpuUs.toFixed(0)} µs CPU/create`,
+    `etcd3 puts: ${fmt({ ...puts, non2xx: 0, errors: 0 })}, client ${puts.cpuUsPerRequest.toFixed(0)} µs CPU/put`,
     createRatio,
     ">= 0.5",
   )
