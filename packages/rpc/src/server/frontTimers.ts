@@ -31,6 +31,41 @@ export interface Http1Watch {
 const BODY_GRACE_MS = 2000
 
 const UNTIL_CLOSE: BodyKind = { kind: "until-close" }
+const REFUSE: BodyKind = { kind: "refuse" }
+const dotSegment = frontAnswer(
+  "400 Bad Request",
+  "invalid_argument",
+  "the request path has a \".\" or \"..\" segment, which would be resolved away: send the path meant (ids cannot be \".\" or \"..\")",
+)
+const SLASH_DOT = Buffer.from("/.")
+const SLASH_PERCENT = Buffer.from("/%")
+const BACKSLASH = 0x5c
+const DOT_SEGMENTS = new Set([".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"])
+/**
+ * Bun.serve resolves "." and ".." segments (also "%2e" and "\\" separators, as URLs do) before
+ * the handler sees the path, so "objects/a/../b" would silently become "objects/b": such
+ * request targets are refused here, where the raw bytes still are.
+ */
+const hasDotSegment = (head: Buffer) => {
+  const start = head.indexOf(0x20) + 1
+  let end = head.indexOf(0x20, start)
+  if (start === 0 || end === -1) return false
+  const q = head.indexOf(0x3f, start)
+  if (q !== -1 && q < end) end = q
+  const target = head.subarray(start, end)
+  // Every dot segment starts after a separator with "." or "%" (dotted names like "oprc.pm" do not).
+  if (target.indexOf(SLASH_DOT) === -1 && target.indexOf(SLASH_PERCENT) === -1 && target.indexOf(BACKSLASH) === -1) {
+    return false
+  }
+  return target.toString("latin1").toLowerCase().split(/[\\/]/).some((segment) => DOT_SEGMENTS.has(segment))
+}
+const HEAD_METHOD = Buffer.from("HEAD ")
+/** A HEAD request (after any stray CRLFs the previous body left). */
+const isHead = (head: Buffer) => {
+  let at = 0
+  while (head[at] === 0x0d || head[at] === 0x0a) at++
+  return head.indexOf(HEAD_METHOD, at) === at
+}
 
 const tooLarge = (limit: number) =>
   frontAnswer("413 Payload Too Large", "resource_exhausted", `request body is larger than the limit of ${limit} bytes`)
@@ -62,6 +97,15 @@ export const watchHttp1 = (options: {
     onDeadline = options.cut
   }
 
+  /** Answered by the front once the answers before it are out (pipelining keeps the order). */
+  let refusal: Uint8Array | undefined
+  const refuse = (answer: Uint8Array): BodyKind => {
+    following = false
+    if (pending.length === 0) options.answer(answer)
+    else refusal = answer
+    return REFUSE
+  }
+
   /** After a message ended: idle once everything is answered, else wait for the answers. */
   const settle = () => {
     if (!following) return
@@ -78,12 +122,10 @@ export const watchHttp1 = (options: {
     onHead: (head): BodyKind => {
       const { body, expectContinue } = headFacts(head)
       if (expectContinue && body.kind === "length" && body.bytes > options.bodyLimitBytes) {
-        following = false
-        options.answer(tooLarge(options.bodyLimitBytes))
-        return { kind: "refuse" }
+        return refuse(tooLarge(options.bodyLimitBytes))
       }
-      // (A head may follow stray CRLFs of the previous body.)
-      pending.push(head.charCodeAt(0) === 0x48 ? head.startsWith("HEAD ") : /^\s*HEAD /.test(head))
+      if (hasDotSegment(head)) return refuse(dotSegment)
+      pending.push(isHead(head))
       if (body.kind === "chunked" || (body.kind === "length" && body.bytes > 0)) {
         // The body reader answers 408 at the body timeout; this is the backstop.
         deadline = performance.now() + t.bodyTimeoutMs + BODY_GRACE_MS
@@ -99,7 +141,8 @@ export const watchHttp1 = (options: {
 
   const responses = makeFramer({
     onHead: (head): BodyKind => {
-      const status = Number(head.slice(9, 12))
+      // "HTTP/1.1 200 ..."
+      const status = (head[9]! - 0x30) * 100 + (head[10]! - 0x30) * 10 + (head[11]! - 0x30)
       // 1xx (100 Continue) are interim: the final answer follows.
       if (status >= 100 && status < 200) {
         interim = true
@@ -117,6 +160,7 @@ export const watchHttp1 = (options: {
     onEnd: () => {
       if (interim) return void (interim = false)
       pending.shift()
+      if (refusal !== undefined && pending.length === 0) return options.answer(refusal)
       settle()
     },
     onLost: () => lost(),
@@ -124,7 +168,8 @@ export const watchHttp1 = (options: {
 
   return {
     fromClient: (chunk) => (following ? requests.feed(chunk) : chunk.length),
-    fromServer: (chunk) => void (following && responses.feed(chunk)),
+    // Answers keep being followed after a refusal: the refusal waits for the ones before it.
+    fromServer: (chunk) => void ((following || refusal !== undefined) && responses.feed(chunk)),
     tick: (now) => {
       if (deadline !== 0 && now >= deadline) {
         deadline = 0

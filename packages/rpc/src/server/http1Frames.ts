@@ -45,41 +45,68 @@ export interface Framer {
   readonly atBoundary: () => boolean
 }
 
-/** The framing headers of a head, found in one pass (names are case-insensitive). */
-const FRAMING = /\r\n(content-length|transfer-encoding|expect)[ \t]*:[ \t]*([^\r\n]*)/gi
-
 export interface HeadFacts {
   readonly body: BodyKind
   readonly expectContinue: boolean
 }
 
-/** The body that follows a head by its Content-Length / Transfer-Encoding (RFC 9112 §6.3). */
-export const headFacts = (head: string): HeadFacts => {
-  let length: string | undefined
-  let chunked = false
-  let expectContinue = false
-  FRAMING.lastIndex = 0
-  for (let m = FRAMING.exec(head); m !== null; m = FRAMING.exec(head)) {
-    const name = m[1]!.length
-    const value = m[2]!.trimEnd()
-    // Told apart by length: "content-length" 14, "transfer-encoding" 17, "expect" 6.
-    if (name === 14) length = value
-    else if (name === 17) chunked = value.toLowerCase().endsWith("chunked")
-    else expectContinue = value.toLowerCase() === "100-continue"
-  }
-  if (chunked) return { body: { kind: "chunked" }, expectContinue }
-  if (length === undefined) return { body: NONE, expectContinue }
-  const bytes = Number(length)
-  return {
-    body: Number.isSafeInteger(bytes) && bytes >= 0 ? { kind: "length", bytes } : NONE,
-    expectContinue,
-  }
-}
 const NONE: BodyKind = { kind: "none" }
+const CHUNKED: BodyKind = { kind: "chunked" }
+const needle = (s: string) => Buffer.from(s, "latin1")
+const CONTENT_LENGTH = needle("\r\ncontent-length:")
+const TRANSFER_ENCODING = needle("\r\ntransfer-encoding:")
+const EXPECT = needle("\r\nexpect:")
+const CHUNKED_WORD = needle("chunked")
+const CONTINUE_100 = needle("100-continue")
+/** A head copied lower-case, reused for every head (heads are at most MAX_HEAD bytes). */
+const scratch = Buffer.alloc(64 * 1024)
+
+/** Where a header's value starts and ends in the lower-case copy (spaces trimmed), or undefined. */
+const valueAt = (lower: Buffer, name: Buffer): readonly [number, number] | undefined => {
+  const at = lower.indexOf(name)
+  if (at === -1) return undefined
+  let start = at + name.length
+  let end = lower.indexOf(0x0d, start)
+  if (end === -1) end = lower.length
+  while (start < end && (scratch[start] === 0x20 || scratch[start] === 0x09)) start++
+  while (end > start && (scratch[end - 1] === 0x20 || scratch[end - 1] === 0x09)) end--
+  return [start, end]
+}
+
+/**
+ * The framing facts of a head (Content-Length, Transfer-Encoding, Expect; RFC 9112 §6.3),
+ * without making strings: the head is copied lower-case into a scratch buffer and searched
+ * natively (this runs twice per request on the front's hot path).
+ */
+export const headFacts = (head: Uint8Array): HeadFacts => {
+  const length = head.length
+  for (let i = 0; i < length; i++) {
+    const c = head[i]!
+    scratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c
+  }
+  // Searches stay inside this head (the scratch holds older, longer heads past it).
+  const lower = scratch.subarray(0, length)
+  const expect = valueAt(lower, EXPECT)
+  const expectContinue = expect !== undefined && expect[1] - expect[0] === CONTINUE_100.length &&
+    lower.indexOf(CONTINUE_100, expect[0]) === expect[0]
+  const te = valueAt(lower, TRANSFER_ENCODING)
+  if (te !== undefined && te[1] - te[0] >= 7 && lower.indexOf(CHUNKED_WORD, te[1] - 7) === te[1] - 7) {
+    return { body: CHUNKED, expectContinue }
+  }
+  const cl = valueAt(lower, CONTENT_LENGTH)
+  if (cl === undefined || cl[0] === cl[1] || cl[1] - cl[0] > 15) return { body: NONE, expectContinue }
+  let bytes = 0
+  for (let i = cl[0]; i < cl[1]; i++) {
+    const d = lower[i]! - 0x30
+    if (d < 0 || d > 9) return { body: NONE, expectContinue }
+    bytes = bytes * 10 + d
+  }
+  return { body: { kind: "length", bytes }, expectContinue }
+}
 
 export const makeFramer = (handlers: {
-  /** A complete head (latin1, without the final CRLFCRLF); says what body follows. */
-  readonly onHead: (head: string) => BodyKind
+  /** A complete head (a view of its bytes, without the final CRLFCRLF); says what body follows. */
+  readonly onHead: (head: Buffer) => BodyKind
   /** A message (head and body) has ended. */
   readonly onEnd: () => void
   /** The bytes stopped making sense as HTTP/1.1 (or a head grew past 64 KiB). */
@@ -157,7 +184,7 @@ export const makeFramer = (handlers: {
             else partial = Uint8Array.from(buf.subarray(at))
             return input.length
           }
-          const head = bytes.toString("latin1", at, end)
+          const head = bytes.subarray(at, end)
           const next = end + 4
           if (!startBody(handlers.onHead(head))) return Math.max(0, at - base)
           at = next

@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test"
+import * as net from "node:net"
+import { create, toBinary } from "@bufbuild/protobuf"
+import { Effect } from "effect"
+import { functionv1 } from "@oprc/proto"
+import { json, route, rpcService, serve, startServer } from "../src"
+import { headFacts, makeFramer } from "../src/server/http1Frames"
+import { testServer } from "./fixture"
+
+// The HTTP/1.1 side of the one-port server (the front -> Bun.serve): the front's own view of
+// the messages (timers, pipelining), the direct Connect path, and the answer cache.
+
+const rawExchange = (port: number, bytes: string, until: (text: string) => boolean) =>
+  new Promise<string>((resolve, reject) => {
+    let text = ""
+    const socket = net.connect(port, "127.0.0.1", () => socket.write(bytes))
+    socket.on("data", (d) => {
+      text += d.toString("latin1")
+      if (until(text)) {
+        socket.destroy()
+        resolve(text)
+      }
+    })
+    socket.on("error", reject)
+    socket.on("close", () => resolve(text))
+  })
+
+describe("framing (the front's view of HTTP/1.1)", () => {
+  const follow = () => {
+    const seen: Array<string> = []
+    const framer = makeFramer({
+      onHead: (bytes) => {
+        const head = bytes.toString("latin1")
+        seen.push(head.split("\r\n")[0]!)
+        const length = /content-length: *(\d+)/i.exec(head)?.[1]
+        if (/transfer-encoding: *chunked/i.test(head)) return { kind: "chunked" }
+        return length === undefined ? { kind: "none" } : { kind: "length", bytes: Number(length) }
+      },
+      onEnd: () => void seen.push("end"),
+      onLost: () => void seen.push("lost"),
+    })
+    return { seen, feed: (s: string) => framer.feed(Buffer.from(s, "latin1")), framer }
+  }
+
+  test("pipelined requests, heads and bodies split anywhere, are followed message by message", () => {
+    const f = follow()
+    const wire = "POST /a HTTP/1.1\r\nContent-Length: 5\r\n\r\nhelloGET /b HTTP/1.1\r\nhost: x\r\n\r\n" +
+      "POST /c HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\nt: v\r\n\r\n"
+    // Byte by byte: every split point at once.
+    for (const c of wire) f.feed(c)
+    expect(f.seen).toEqual(["POST /a HTTP/1.1", "end", "GET /b HTTP/1.1", "end", "POST /c HTTP/1.1", "end"])
+    expect(f.framer.atBoundary()).toBe(true)
+  })
+
+  test("framing headers are found in any case, with odd spacing; others do not count", () => {
+    const facts = (head: string) => headFacts(Buffer.from(head, "latin1"))
+    expect(facts("POST / HTTP/1.1\r\nCONTENT-LENGTH:  12 \r\nExpect: 100-Continue")).toEqual({
+      body: { kind: "length", bytes: 12 },
+      expectContinue: true,
+    })
+    expect(facts("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\ncontent-length: 5").body).toEqual({
+      kind: "chunked",
+    })
+    expect(facts("GET / HTTP/1.1\r\nx-content-length: 5\r\nexpect: 100-continued").body).toEqual({ kind: "none" })
+    expect(facts("GET / HTTP/1.1\r\nx-content-length: 5\r\nexpect: 100-continued").expectContinue).toBe(false)
+    expect(facts("POST / HTTP/1.1\r\ncontent-length: 1e3").body).toEqual({ kind: "none" })
+  })
+
+  test("a head that never ends is lost past 64 KiB; a bad chunk size is lost", () => {
+    const big = follow()
+    big.feed(`GET / HTTP/1.1\r\nx: ${"a".repeat(70 * 1024)}`)
+    expect(big.seen).toEqual(["lost"])
+    const bad = follow()
+    bad.feed("POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n")
+    expect(bad.seen).toEqual(["POST / HTTP/1.1", "lost"])
+  })
+})
+
+describe("the HTTP/1.1 server", () => {
+  let server: Awaited<ReturnType<typeof startServer>>
+  beforeAll(async () => {
+    server = await startServer(testServer({ calls: 0 }, { idleTimeoutMs: 300, headersTimeoutMs: 2000 }))
+  })
+  afterAll(() => server.stop())
+
+  const invokeBody = (o: unknown) =>
+    JSON.stringify({ cls: "c", payload: Buffer.from(JSON.stringify(o)).toString("base64") })
+
+  test("a request answered after the idle timeout is not cut (idle counts only between requests)", async () => {
+    const body = invokeBody({ do: "sleep", ms: 900 })
+    const text = await rawExchange(
+      server.port,
+      `POST /oprc.function.v1.FunctionService/Invoke HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      (t) => t.includes("INVOCATION_STATUS_OK"),
+    )
+    expect(text).toStartWith("HTTP/1.1 200")
+  })
+
+  test("pipelined requests on one connection are all answered, in order", async () => {
+    const one = "GET /api/echo/a HTTP/1.1\r\nhost: x\r\n\r\n"
+    const two = "POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+    const text = await rawExchange(server.port, one + two + one, (t) => t.split("HTTP/1.1 ").length === 4)
+    expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 200"])
+  })
+
+  test("connect-timeout-ms bounds a direct Connect call: deadline_exceeded", async () => {
+    const r = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "100" },
+      body: invokeBody({ do: "sleep", ms: 2000 }),
+    })
+    expect(r.status).toBe(504)
+    expect(((await r.json()) as { code: string }).code).toBe("deadline_exceeded")
+  })
+})
+
+describe("answer cache", () => {
+  test("the same returned object is encoded once (JSON and binary); handlers treat it as immutable", async () => {
+    const shared = create(functionv1.InvokeResponseSchema, { status: functionv1.InvocationStatus.OK })
+    const restBody = { n: 1 }
+    const layer = serve(
+      { name: "t", version: "0", host: "127.0.0.1", port: 0, bodyLimitBytes: 1 << 20, shutdownGraceMs: 100 },
+      {
+        rpc: [rpcService(functionv1.FunctionService, Effect.succeed({ invoke: () => Effect.succeed(shared) }))],
+        rest: [route("GET", "/api/shared", () => Effect.succeed(json(200, restBody)))],
+      },
+    )
+    const server = await startServer(layer)
+    try {
+      const call = (type: string, body: string | Uint8Array) =>
+        fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
+          method: "POST",
+          headers: { "content-type": type },
+          body,
+        }).then(async (r) => new Uint8Array(await r.arrayBuffer()))
+      const proto = toBinary(functionv1.InvokeRequestSchema, create(functionv1.InvokeRequestSchema, { cls: "c" }))
+      const firstJson = await call("application/json", "{}")
+      const firstProto = await call("application/proto", proto)
+      const firstRest = await (await fetch(`${server.url}/api/shared`)).text()
+      // Changing a returned object breaks the contract: the bytes encoded first are what is served.
+      shared.error = "changed"
+      restBody.n = 2
+      expect(await call("application/json", "{}")).toEqual(firstJson)
+      expect(await call("application/proto", proto)).toEqual(firstProto)
+      expect(await (await fetch(`${server.url}/api/shared`)).text()).toBe(firstRest)
+      expect(new TextDecoder().decode(firstJson)).toBe("{\"status\":\"INVOCATION_STATUS_OK\"}")
+    } finally {
+      await server.stop()
+    }
+  })
+})
+
+describe("paths Bun.serve would resolve", () => {
+  test("'.' and '..' segments (also %2e, backslashes) are 400, not silently resolved; dotted names pass", async () => {
+    const server = await startServer(testServer({ calls: 0 }))
+    try {
+      for (const path of ["/api/echo/..", "/api/echo/a/../b", "/api/echo/.%2E", "/api/echo/%2e", "/api\\echo\\..\\x"]) {
+        const text = await rawExchange(server.port, `GET ${path} HTTP/1.1\r\nhost: x\r\n\r\n`, (t) => t.includes("}"))
+        expect([path, text.slice(0, 12)]).toEqual([path, "HTTP/1.1 400"])
+        expect(text).toContain("invalid_argument")
+      }
+      const ok = await rawExchange(
+        server.port,
+        "GET /api/echo/a.b?q=/../ HTTP/1.1\r\nhost: x\r\n\r\n",
+        (t) => t.includes("}"),
+      )
+      expect(ok).toStartWith("HTTP/1.1 200")
+      expect(ok).toContain("\"name\":\"a.b\"")
+    } finally {
+      await server.stop()
+    }
+  })
+})
