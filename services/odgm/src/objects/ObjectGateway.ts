@@ -97,7 +97,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
     addr: ObjectAddress,
     expectedVersion: bigint | undefined,
   ) => Effect.Effect<void, ObjectError | VersionConflict>
-  readonly list: (req: ListRequest) => Effect.Effect<ObjectPage, NotFound | ValidationError | Unavailable>
+  readonly list: (req: ListRequest) => Effect.Effect<ObjectPage, ObjectError>
 }>()("oprc/odgm/ObjectGateway") {
   static readonly layer = (options: { readonly timeoutMs: number; readonly maxConflictRetries: number }) =>
     Layer.effect(ObjectGateway)(
@@ -221,7 +221,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             if (!Number.isInteger(req.limit) || req.limit < 1 || req.limit > 1000) {
               return yield* ValidationError.single("limit", "must be an integer from 1 to 1000")
             }
-            const page = yield* store.list({
+            const listing = store.list({
               cls: req.cls,
               limit: req.limit,
               ...(req.partition === undefined ? {} : { partition: req.partition }),
@@ -236,8 +236,8 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
                     ? Effect.fail(ValidationError.single("cursor", "is not a cursor this server returned"))
                     : Effect.fail(e),
               ),
-              orUnavailable,
             )
+            const page = yield* readBefore(yield* deadline, listing)
             return { items: page.items, nextCursor: page.nextCursor }
           }),
         }
