@@ -1,12 +1,16 @@
 // bench/perf/startup.ts: start-up of every compiled binary (dist/, from `npm run build`) to its
 // first healthy answer, median of N starts: the server binaries to /healthz 200 (and /readyz 200),
-// polled every 2 ms; the CLI to the end of `oprc --version`. Memory storage, free ports.
+// polled every 2 ms; the CLI to the end of `oprc --version`. Memory storage, free ports, the
+// default log level. Each server's "started in" log line (packages/runtime) splits its start-up:
+// modules evaluated (counted from the process's start as Bun sees it), config loaded, services
+// built and the port listening; the rest up to the first 200 is exec, the first request and the
+// poll interval.
 // Usage: bun bench/perf/startup.ts [starts=10] [--dist DIR]   (prints RATIO lines: median vs the 200 ms aim;
 // --dist compares another build, e.g. `bun scripts/build.ts --outdir DIR`)
 import { existsSync, mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { ratioLine } from "../lib/report"
+import { loadAvg, ratioLine } from "../lib/report"
 import { freePort } from "../lib/wrk"
 
 const argv = process.argv.slice(2)
@@ -27,22 +31,21 @@ const until = async (url: string, deadline: number) => {
   }
 }
 
+const STARTED = /started in (\d+) ms: modules (\d+) ms, config (\d+) ms, services and port (\d+) ms/
+const PHASES = ["modules", "config", "services and port"] as const
+
 const server = async (binary: string, args: ReadonlyArray<string>, waitReady: boolean) => {
   const healthy: Array<number> = []
   const ready: Array<number> = []
+  const phases: Array<ReadonlyArray<number>> = []
   for (let i = 0; i < starts; i++) {
     const port = await freePort()
     const t0 = performance.now()
-    const proc = Bun.spawn([
-      `${dist}${binary}`,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-      "--set",
-      "telemetry.log.level=warn",
-      ...args,
-    ], { cwd, stdout: "ignore", stderr: "ignore" })
+    const proc = Bun.spawn([`${dist}${binary}`, "--host", "127.0.0.1", "--port", String(port), ...args], {
+      cwd,
+      stdout: "pipe",
+      stderr: "ignore",
+    })
     try {
       healthy.push((await until(`http://127.0.0.1:${port}/healthz`, t0 + 20_000)) - t0)
       if (waitReady) ready.push((await until(`http://127.0.0.1:${port}/readyz`, t0 + 20_000)) - t0)
@@ -50,9 +53,18 @@ const server = async (binary: string, args: ReadonlyArray<string>, waitReady: bo
       proc.kill("SIGTERM")
       await proc.exited
     }
+    const started = STARTED.exec(await new Response(proc.stdout).text())
+    if (started !== null) phases.push(started.slice(2).map(Number))
   }
+  const h = median(healthy)
+  // Medians per phase; "rest" is what is left of the median time to the first 200.
+  const split = phases.length === 0 ? "no \"started in\" line" : [
+    ...PHASES.map((name, p) => `${name} ${median(phases.map((x) => x[p]!))}`),
+    `rest ${Math.max(0, Math.round(h - PHASES.reduce((n, _, p) => n + median(phases.map((x) => x[p]!)), 0)))}`,
+  ].join(", ")
   return {
-    healthy: median(healthy),
+    healthy: h,
+    split,
     ready: waitReady ? `${median(ready).toFixed(0)} ms` : "not waited for: no ODGM behind it",
   }
 }
@@ -61,6 +73,7 @@ if (!existsSync(`${dist}oprc-pm`)) {
   console.log("dist/ has no binaries: run `npm run build` first (startup skipped)")
   process.exit(0)
 }
+console.log(`startup: ${dist}, load average ${loadAvg()} at start`)
 const odgmPort = await freePort()
 for (
   const [binary, args, ready] of [
@@ -73,7 +86,7 @@ for (
   const r = await server(binary, args, ready)
   ratioLine(
     `startup ${binary} to /healthz (median of ${starts})`,
-    `${r.healthy.toFixed(0)} ms (/readyz ${r.ready})`,
+    `${r.healthy.toFixed(0)} ms (${r.split} ms; /readyz ${r.ready})`,
     "aim 200 ms",
     r.healthy / 200,
     "< 1 (under 200 ms)",
@@ -93,3 +106,4 @@ ratioLine(
   median(cli) / 200,
   "< 1 (under 200 ms)",
 )
+console.log(`startup: load average ${loadAvg()} at end`)
