@@ -2,6 +2,7 @@ import { Context, Effect, Layer } from "effect"
 import { Health, prometheusText } from "@oprc/observability"
 import { DEFAULT_MAX_DEPTH } from "@oprc/models"
 import { makeBodyBudget } from "./body"
+import { HEAVY_BODY_BYTES, makeHeavyLane } from "./heavyLane"
 import { makeConnectEdge, makeRouter } from "./connectEdge"
 import { makeConnectFetch } from "./connectFetch"
 import { type Authorizer, makeCallRunner } from "./CallRunner"
@@ -97,6 +98,8 @@ export const serve = <R = never>(
         maxBytes: options.bodyLimitBytes,
         timeoutMs: limits.bodyTimeoutMs,
         budget: makeBodyBudget(limits.bodyBudgetBytes),
+        // Bodies waiting for the lane may hold as much as the bodies being read.
+        lane: makeHeavyLane({ thresholdBytes: HEAVY_BODY_BYTES, maxWaitingBytes: limits.bodyBudgetBytes }),
       }
       const runBase = <A>(effect: Effect.Effect<A, never, Health>) =>
         Effect.runPromise(Effect.provideContext(effect, base))
@@ -127,6 +130,7 @@ export const serve = <R = never>(
           runBase,
           maxJsonDepth: limits.maxJsonDepth,
           maxJsonValues: limits.maxJsonValues,
+          lane: body.lane,
         }),
         matchRest: compileRoutes(routes.rest ?? []),
         draining: () => draining,

@@ -1,4 +1,5 @@
 import { Code } from "@connectrpc/connect"
+import type { HeavyLane } from "./heavyLane"
 import type { NodeReq } from "./transport"
 
 /**
@@ -11,6 +12,8 @@ export interface BodyLimits {
   readonly maxBytes: number
   readonly timeoutMs: number
   readonly budget: BodyBudget
+  /** Where the work on a large body waits its turn (heavyLane.ts). */
+  readonly lane: HeavyLane
 }
 
 /** Why a body was refused; the caller answers with `status` and closes the connection. */
@@ -29,6 +32,13 @@ const refusal = (status: number, code: Code, message: string): BodyRefusal => ({
 })
 
 export const isRefusal = (r: Uint8Array | BodyRefusal): r is BodyRefusal => !(r instanceof Uint8Array)
+
+/** The answer when the heavy lane has too many bytes waiting. */
+export const laneBusy: BodyRefusal = refusal(
+  503,
+  Code.Unavailable,
+  "the server is working on too many large requests; retry shortly",
+)
 
 const tooLarge = (maxBytes: number) =>
   refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`)

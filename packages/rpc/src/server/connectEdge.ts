@@ -8,7 +8,7 @@ import {
 import { create, type DescMessage, type JsonValue } from "@bufbuild/protobuf"
 import type { UniversalHandler, UniversalServerResponse } from "@connectrpc/connect/protocol"
 import { errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
-import { type BodyLimits, discardRest, isRefusal, readBounded } from "./body"
+import { type BodyLimits, discardRest, isRefusal, laneBusy, readBounded } from "./body"
 import { issueMessage, scanJsonText } from "./jsonDepth"
 import { normalizeConnectJson, type Violation } from "./strictJson"
 import type { NodeReq, NodeRes } from "./transport"
@@ -258,10 +258,16 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
         writeError(res, body.status, new ConnectError(body.message, body.code), req.httpVersionMajor === 1)
         return discardRest(req)
       }
-      if (!isJsonType(type)) return run(handler, req, res, body)
-      const parsed = parseJsonBody(handler.method.input, body, options.maxJsonDepth, options.maxJsonValues)
-      if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
-      return run(handler, req, res, parsed)
+      return options.body.lane.run(body.length, async () => {
+        if (!isJsonType(type)) return run(handler, req, res, body)
+        const parsed = parseJsonBody(handler.method.input, body, options.maxJsonDepth, options.maxJsonValues)
+        if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
+        return run(handler, req, res, parsed)
+      }).then((laned) => {
+        if (laned === undefined) {
+          writeError(res, laneBusy.status, new ConnectError(laneBusy.message, laneBusy.code), false)
+        }
+      })
     })
   }
 }

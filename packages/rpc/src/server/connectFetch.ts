@@ -3,7 +3,7 @@ import { type DescMessage, fromBinary, fromJson, type JsonValue } from "@bufbuil
 import { type UniversalHandler, universalServerResponseToFetch } from "@connectrpc/connect/protocol"
 import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol-connect"
 import { answerBinary, answerJson } from "./answerCache"
-import { type BodyLimits, type BodyRefusal, isRefusal } from "./body"
+import { type BodyLimits, type BodyRefusal, isRefusal, laneBusy } from "./body"
 import { invalid, parseJsonBody, remapDecodeFailure } from "./connectEdge"
 import { readFetchBody } from "./fetchBody"
 import type { DirectUnary } from "./rpcService"
@@ -72,6 +72,18 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
   const direct = async (d: DirectUnary, format: "json" | "proto", req: Request, pathname: string, close: boolean) => {
     const bytes = await readFetchBody(req, options.body)
     if (isRefusal(bytes)) return refused(bytes)
+    const laned = await options.body.lane.run(bytes.length, () => answer(d, format, bytes, req, pathname, close))
+    return laned === undefined ? refused(laneBusy) : laned.value
+  }
+
+  const answer = async (
+    d: DirectUnary,
+    format: "json" | "proto",
+    bytes: Uint8Array,
+    req: Request,
+    pathname: string,
+    close: boolean,
+  ) => {
     const input = decode(d.method.input, format, bytes, options)
     if (input instanceof ConnectError) return errorResponse(input, close)
     const timeoutHeader = req.headers.get("connect-timeout-ms")
@@ -98,14 +110,20 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
   }
 
   const universal = async (handler: UniversalHandler, req: Request, close: boolean) => {
-    let body: AsyncIterable<Uint8Array> = (async function*() {})()
+    let bytes: Uint8Array = new Uint8Array(0)
     if (req.body !== null) {
-      const bytes = await readFetchBody(req, options.body)
-      if (isRefusal(bytes)) return refused(bytes)
-      body = (async function*() {
-        yield bytes
-      })()
+      const read = await readFetchBody(req, options.body)
+      if (isRefusal(read)) return refused(read)
+      bytes = read
     }
+    const laned = await options.body.lane.run(bytes.length, () => universalAnswer(handler, req, bytes, close))
+    return laned === undefined ? refused(laneBusy) : laned.value
+  }
+
+  const universalAnswer = async (handler: UniversalHandler, req: Request, bytes: Uint8Array, close: boolean) => {
+    const body: AsyncIterable<Uint8Array> = (async function*() {
+      if (bytes.length > 0) yield bytes
+    })()
     try {
       const uRes = await remapDecodeFailure(
         await handler({

@@ -2,7 +2,8 @@ import { type Cause, type Context, Effect, Exit } from "effect"
 import { recordHttp, withServerSpan } from "@oprc/observability"
 import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
 import { restJson } from "./answerCache"
-import type { BodyRefusal } from "./body"
+import { type BodyRefusal, laneBusy } from "./body"
+import type { HeavyLane } from "./heavyLane"
 import type { Authorizer } from "./CallRunner"
 import type { compileRoutes, RestRequest, RestResponse } from "./rest"
 
@@ -65,11 +66,19 @@ export const makeRestEdge = <R>(options: {
   readonly runBase: (effect: Effect.Effect<void>) => Promise<void>
   readonly maxJsonDepth: number
   readonly maxJsonValues: number
+  readonly lane: HeavyLane
 }) => {
   const record = (route: string, method: string, status: number, started: number) =>
     options.runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
 
   const run = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
+    const laned = await options.lane.run(call.body.length, () => handle(match, call))
+    if (laned !== undefined) return laned.value
+    await record(match.route.path, call.method, laneBusy.status, call.started)
+    return refusalAnswer(laneBusy)
+  }
+
+  const handle = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
     const route = match.route.path
     const checked = checkTextBody(call.headers, call.body)
     if (checked.refused !== undefined) {
