@@ -4,7 +4,9 @@ import { Effect, Schema } from "effect"
 import {
   type DataObject,
   decodeWith,
+  entryKeyMessage,
   type FieldViolation,
+  isEntryKey,
   objectToProto as dataObjectToProto,
   protoEnum,
   Trigger,
@@ -41,8 +43,6 @@ export const entriesToProto = (entries: Entries): Record<string, commonv1.Value>
 export const entryFromProto = (v: commonv1.Value): Effect.Effect<Value, ValidationError> =>
   Effect.map(valueFromProto(v), fromPlain)
 
-const entryKey = /^\S{1,256}$/
-
 /** Entries from the wire: NaN/Infinity and unset values rejected with their paths. */
 export const entriesFromProto = (
   entries: Record<string, commonv1.Value>,
@@ -52,8 +52,9 @@ export const entriesFromProto = (
     const out: Record<string, Value> = {}
     const violations: Array<FieldViolation> = []
     for (const [k, v] of Object.entries(entries)) {
-      if (!entryKey.test(k)) {
-        violations.push({ path: `${path}.${k}`, message: "entry keys are 1 to 256 characters without whitespace" })
+      // The rule REST bodies and function replies are held to (@oprc/models).
+      if (!isEntryKey(k)) {
+        violations.push({ path: `${path}.${k.slice(0, 64)}`, message: `an entry key ${entryKeyMessage}` })
         continue
       }
       const decoded = yield* Effect.result(entryFromProto(v))
