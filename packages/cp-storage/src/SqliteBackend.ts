@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Effect, Option } from "effect"
 import { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
-import type { RawBackend, RawDoc } from "./internal/backend.ts"
+import type { RawBackend, RawDoc, RawHead } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
 import { failed, type JobResult, makeWriter, ok, openDatabase } from "@oprc/sqlite"
 import type { Change } from "./DocumentStore.ts"
@@ -57,13 +57,19 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       get: db.query<Row, [string, string]>(
         "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key = ?",
       ),
+      revision: db.query<{ revision: bigint }, [string, string]>(
+        "SELECT revision FROM documents WHERE kind = ? AND key = ?",
+      ),
+      heads: db.query<RawHead, [string, string, string]>(
+        "SELECT key, revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key",
+      ),
       range: db.query<Row, [string, string, string]>(
         "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key",
       ),
       nextRevision: db.query<{ value: bigint }, []>(
         "UPDATE meta SET value = value + 1 WHERE name = 'revision' RETURNING value",
       ),
-      revision: db.query<{ value: bigint }, []>("SELECT value FROM meta WHERE name = 'revision'"),
+      storeRevision: db.query<{ value: bigint }, []>("SELECT value FROM meta WHERE name = 'revision'"),
       insert: db.query<null, [string, string, string, bigint, bigint]>(
         "INSERT INTO documents (kind, key, value, revision, create_revision) VALUES (?, ?, ?, ?, ?)",
       ),
@@ -74,19 +80,20 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
     }
     const read = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: sqliteError(what) })
     const nextRevision = (): bigint => q.nextRevision.get()!.value
-    const range = (
-      stmt: Statement<Row, [string, string, string]>,
+    const range = <R extends { readonly key: string }, A>(
+      stmt: Statement<R, [string, string, string]>,
+      as: (row: R) => A,
       kind: string,
       prefix: string,
       after: string | undefined,
       limit: number | undefined,
     ) => {
-      const items: RawDoc[] = []
+      const items: A[] = []
       // A range scan from the prefix; stop at the first key outside it (rows come in key order).
       for (const row of stmt.iterate(kind, prefix, after ?? "")) {
         if (!row.key.startsWith(prefix)) break
         if (limit !== undefined && items.length >= limit) return { items, more: true }
-        items.push(toDoc(row))
+        items.push(as(row))
       }
       return { items, more: false }
     }
@@ -115,9 +122,13 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
 
     const backend: RawBackend = {
       backend: "sqlite",
-      ready: read("ready", () => q.revision.get()).pipe(Effect.asVoid),
+      ready: read("ready", () => q.storeRevision.get()).pipe(Effect.asVoid),
       get: (kind, key) => read("get", () => Option.map(Option.fromNullishOr(q.get.get(kind, key)), toDoc)),
-      list: (kind, prefix, after, limit) => read("list", () => range(q.range, kind, prefix, after, limit)),
+      revisionOf: (kind, key) =>
+        read("get", () => Option.map(Option.fromNullishOr(q.revision.get(kind, key)), (r) => r.revision)),
+      list: (kind, prefix, after, limit) => read("list", () => range(q.range, toDoc, kind, prefix, after, limit)),
+      listRevisions: (kind, prefix, after, limit) =>
+        read("list", () => range(q.heads, (r: RawHead) => r, kind, prefix, after, limit)),
       create: (kind, key, json) =>
         writer.write("create", (): JobResult<RawDoc, AlreadyExists> =>
           q.get.get(kind, key) !== null
@@ -154,8 +165,8 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
             ? read(
               "watch snapshot",
               () => ({
-                items: range(q.range, kind, "", undefined, undefined).items,
-                revision: q.revision.get()!.value,
+                items: range(q.range, toDoc, kind, "", undefined, undefined).items,
+                revision: q.storeRevision.get()!.value,
               }),
             )
             : undefined,

@@ -70,6 +70,26 @@ export function conformance(f: StoreFactory): void {
         expect(recreated.createRevision > upserted2.revision).toBe(true)
       })))
 
+  t(
+    "an unchanged revision is read as the object decoded before; a write or delete shows at once",
+    () =>
+      withStore(f, (c) =>
+        Effect.gen(function*() {
+          yield* c.create("m1", thing("m1", 1))
+          yield* c.create("m2", thing("m2", 1))
+          const first = Option.getOrThrow(yield* c.get("m1"))
+          expect(Option.getOrThrow(yield* c.get("m1"))).toBe(first)
+          const page = yield* c.list({ prefix: "m" })
+          expect(page.items[0]).toBe(first)
+          yield* c.update("m1", thing("m1", 2))
+          expect(Option.getOrThrow(yield* c.get("m1")).value.count).toBe(2)
+          expect((yield* c.list({ prefix: "m" })).items.map((d) => d.value.count)).toEqual([2, 1])
+          yield* c.delete("m2")
+          expect((yield* c.list({ prefix: "m" })).items.map((d) => d.key)).toEqual(["m1"])
+          expect(Option.isNone(yield* c.get("m2"))).toBe(true)
+        })),
+  )
+
   t("stores the schema's encoded form and decodes it back", () =>
     withStore(f, (c, store) =>
       Effect.gen(function*() {

@@ -5,6 +5,12 @@ import type { Backend, Change, Versioned } from "../DocumentStore.ts"
 /** A stored document whose value is the JSON text of the schema's encoded form. */
 export type RawDoc = Versioned<string>
 
+/** A stored document's key and revision, without its value. */
+export interface RawHead {
+  readonly key: string
+  readonly revision: bigint
+}
+
 interface RawPage {
   readonly items: ReadonlyArray<RawDoc>
   /** True when more keys match after the last item. */
@@ -19,6 +25,19 @@ export interface RawBackend {
   readonly backend: Backend
   readonly ready: Effect.Effect<void, StorageError>
   get(kind: string, key: string): Effect.Effect<Option.Option<RawDoc>, StorageError>
+  /**
+   * The key's current revision without its value, for backends where reading the value costs
+   * (SQLite: a few KB copied out of the file per read); the typed layer then serves a revision it
+   * has decoded already without reading the document again. Absent: `get` is as cheap.
+   */
+  revisionOf?(kind: string, key: string): Effect.Effect<Option.Option<bigint>, StorageError>
+  /** `list` without the values (see revisionOf): each document's key and revision. */
+  listRevisions?(
+    kind: string,
+    prefix: string,
+    after: string | undefined,
+    limit: number | undefined,
+  ): Effect.Effect<{ readonly items: ReadonlyArray<RawHead>; readonly more: boolean }, StorageError>
   /** Keys in (after, ...) starting with prefix, sorted; at most limit items. */
   list(
     kind: string,

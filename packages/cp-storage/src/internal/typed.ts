@@ -62,6 +62,29 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       Effect.mapError((e) => corrupt(kind, doc.key, e)),
     )
   }
+  // A page read as keys and revisions first: documents still at a revision decoded before are
+  // served from the memo; only the others are read (see RawBackend.revisionOf). A document
+  // deleted in between is left out of the page.
+  const knownPage = (
+    heads: NonNullable<RawBackend["listRevisions"]>,
+    prefix: string,
+    after: string | undefined,
+    limit: number | undefined,
+  ) =>
+    Effect.gen(function*() {
+      const page = yield* heads(kind, prefix, after, limit)
+      const items: Array<Versioned<A>> = []
+      for (const head of page.items) {
+        const hit = memo.get(head.key)
+        if (hit !== undefined && hit.revision === head.revision) {
+          items.push(hit)
+          continue
+        }
+        const doc = yield* raw.get(kind, head.key)
+        if (Option.isSome(doc)) items.push(yield* decode(doc.value))
+      }
+      return { items, more: page.more }
+    })
   const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> => {
     if (c._tag === "Delete") {
       memo.delete(c.key)
@@ -74,6 +97,12 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
     kind,
     get: Effect.fn("ControlPlaneStore.get")(function*(key: string) {
       yield* Effect.annotateCurrentSpan({ kind, key })
+      const known = memo.get(key)
+      if (known !== undefined && raw.revisionOf !== undefined) {
+        // Still the revision decoded before: serve it without reading the document again.
+        const revision = yield* raw.revisionOf(kind, key)
+        if (Option.isSome(revision) && revision.value === known.revision) return Option.some(known)
+      }
       const doc = yield* raw.get(kind, key)
       return Option.isSome(doc) ? Option.some(yield* decode(doc.value)) : Option.none()
     }),
@@ -87,10 +116,15 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       if (options?.cursor !== undefined && after === undefined) {
         return yield* ValidationError.single("cursor", "is not a cursor returned by a previous list")
       }
-      const page = yield* raw.list(kind, options?.prefix ?? "", after, limit)
-      const items = yield* Effect.forEach(page.items, decode)
+      const prefix = options?.prefix ?? ""
+      const { items, more } = raw.listRevisions === undefined
+        ? yield* Effect.flatMap(
+          raw.list(kind, prefix, after, limit),
+          (page) => Effect.map(Effect.forEach(page.items, decode), (items) => ({ items, more: page.more })),
+        )
+        : yield* knownPage(raw.listRevisions, prefix, after, limit)
       const last = items[items.length - 1]
-      return { items, nextCursor: page.more && last !== undefined ? encodeCursor(last.key) : undefined }
+      return { items, nextCursor: more && last !== undefined ? encodeCursor(last.key) : undefined }
     }),
     create: Effect.fn("ControlPlaneStore.create")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
