@@ -11,7 +11,15 @@ import {
   startOtlpReceiver,
   waitForHttp,
 } from "@oprc/test-harness"
-import { buildBinaries, eventually, pidsOfUnit, repoRoot, spawnPmOfLocalCluster } from "./support"
+import {
+  allReady,
+  buildBinaries,
+  eventually,
+  pidsOfUnit,
+  repoRoot,
+  spawnCompiledOdgm,
+  spawnPmOfLocalCluster,
+} from "./support"
 
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
 // counter example deployed through the PM's REST API, invoked through ODGM, the CRM SIGKILLed
@@ -70,13 +78,7 @@ beforeAll(async () => {
   otlp = startOtlpReceiver()
   PM = `http://127.0.0.1:${ports[0]}`
   ODGM = `http://127.0.0.1:${ports[2]}`
-  odgm = spawnServer({
-    name: "oprc-odgm",
-    cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"],
-    cwd: dataDir,
-    ports: [ports[2]!],
-    env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
-  })
+  odgm = spawnCompiledOdgm({ buildDir, dataDir, port: ports[2]!, env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url } })
   crm = startCrm()
   pm = spawnPmOfLocalCluster({
     buildDir,
@@ -85,9 +87,7 @@ beforeAll(async () => {
     crmPort: ports[1]!,
     env: { OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url },
   })
-  for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
-    await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
-  }
+  await allReady([[ports[2]!, odgm], [ports[1]!, crm], [ports[0]!, pm]])
 }, 240_000)
 
 afterAll(async () => {

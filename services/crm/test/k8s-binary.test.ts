@@ -14,11 +14,13 @@ import {
 import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
 import {
+  allReady,
   buildBinaries,
   counterUnit,
   eventually as until,
   repoRoot,
   runtimeClient,
+  spawnCompiledOdgm,
   spawnPmOfLocalCluster,
 } from "./support"
 import { startK8s } from "./k8s-support"
@@ -54,12 +56,7 @@ beforeAll(async () => {
   const ports = await freePorts(3)
   PM = `http://127.0.0.1:${ports[0]}`
   const ODGM = `http://127.0.0.1:${ports[2]}`
-  odgm = spawnServer({
-    name: "oprc-odgm",
-    cmd: [join(buildDir, "oprc-odgm"), "--port", String(ports[2]), "--host", "127.0.0.1", "--storage", "memory"],
-    cwd: dataDir,
-    ports: [ports[2]!],
-  })
+  odgm = spawnCompiledOdgm({ buildDir, dataDir, port: ports[2]! })
   crm = spawnServer({
     name: "oprc-crm",
     cmd: [
@@ -83,9 +80,7 @@ beforeAll(async () => {
     logFile: join(dataDir, "crm.log"),
   })
   pm = spawnPmOfLocalCluster({ buildDir, dataDir, port: ports[0]!, crmPort: ports[1]! })
-  for (const [p, s] of [[ports[2], odgm], [ports[1], crm], [ports[0], pm]] as const) {
-    await waitForHttp(`http://127.0.0.1:${p}/readyz`, (status) => status === 200, 30_000, { abortIf: diedWith(s) })
-  }
+  await allReady([[ports[2]!, odgm], [ports[1]!, crm], [ports[0]!, pm]])
 }, 240_000)
 
 afterAll(async () => {

@@ -38,6 +38,8 @@ afterAll(async () => {
 })
 
 const until = <T>(what: string, f: () => Promise<T | undefined>) => eventually(what, f, 15_000)
+/** Waits until `check` holds. */
+const untilTrue = (what: string, check: () => Promise<boolean>) => until(what, async () => (await check()) || undefined)
 const obj = (group: string, plural: string, name: string) =>
   k.custom.getNamespacedCustomObject({
     group,
@@ -46,58 +48,44 @@ const obj = (group: string, plural: string, name: string) =>
     plural,
     name,
   }).catch(() => undefined) as Promise<any>
+// Reads of the function's workload objects (all named "<unit>-counter-fn"); undefined while absent.
+const deployment = (name: string) =>
+  k.apps.readNamespacedDeployment({ name, namespace: "default" }).catch(() => undefined)
+const hpa = async (name: string) =>
+  k.kc.makeApiClient((await import("@kubernetes/client-node")).AutoscalingV2Api)
+    .readNamespacedHorizontalPodAutoscaler({ name, namespace: "default" }).catch(() => undefined)
+const scaled = (name: string) => obj("keda.sh", "scaledobjects", name)
+/** The counter unit on a Kubernetes template with its function's scale bounds. */
+const scaleUnit = (
+  id: string,
+  template: "k8s-deployment" | "knative",
+  minScale: number,
+  maxScale: number,
+) =>
+  counterUnit({ id: `${id}-local`, deploymentKey: id, template }, [], {
+    image: "ghcr.io/x/c:1",
+    minScale,
+    maxScale,
+  })
 
 describe("Driver.scale in Kubernetes", () => {
   test(
     "k8s-deployment: fixed range -> Deployment replicas; a range -> HPA floor; KEDA installed -> ScaledObject minReplicaCount (HPA removed); clamped",
     async () => {
-      const fixed = counterUnit({ id: "fixed-local", deploymentKey: "fixed", template: "k8s-deployment" }, [], {
-        image: "ghcr.io/x/c:1",
-        minScale: 2,
-        maxScale: 2,
-      })
+      const fixed = scaleUnit("fixed", "k8s-deployment", 2, 2)
       await drive((d) => d.reconcile(fixed))
-      await until(
-        "Deployment",
-        async () =>
-          (await k.apps.readNamespacedDeployment({ name: "fixed-local-counter-fn", namespace: "default" }).catch(() =>
-              undefined
-            ))?.spec?.replicas === 2 || undefined,
-      )
+      await untilTrue("Deployment", async () => (await deployment("fixed-local-counter-fn"))?.spec?.replicas === 2)
       expect(await drive((d) => d.scale("fixed-local", "Counter.fn", 9))).toBe(2)
 
-      const ranged = counterUnit({ id: "ranged-local", deploymentKey: "ranged", template: "k8s-deployment" }, [], {
-        image: "ghcr.io/x/c:1",
-        minScale: 1,
-        maxScale: 5,
-      })
+      const ranged = scaleUnit("ranged", "k8s-deployment", 1, 5)
+      const fn = "ranged-local-counter-fn"
       await drive((d) => d.reconcile(ranged))
-      await until(
-        "HPA",
-        async () =>
-          (await k.kc.makeApiClient((await import("@kubernetes/client-node")).AutoscalingV2Api)
-              .readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" }).catch(
-                () => undefined,
-              ))?.spec?.minReplicas === 1 || undefined,
-      )
+      await untilTrue("HPA", async () => (await hpa(fn))?.spec?.minReplicas === 1)
       expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 3))).toBe(3)
-      const hpaApi = k.kc.makeApiClient((await import("@kubernetes/client-node")).AutoscalingV2Api)
-      await until(
-        "HPA floor 3",
-        async () =>
-          (await hpaApi.readNamespacedHorizontalPodAutoscaler({
-              name: "ranged-local-counter-fn",
-              namespace: "default",
-            })).spec?.minReplicas === 3 || undefined,
-      )
+      await untilTrue("HPA floor 3", async () => (await hpa(fn))?.spec?.minReplicas === 3)
       expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 50))).toBe(5)
       expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 3))).toBe(3)
-      await until(
-        "HPA floor 3 again",
-        async () =>
-          (await hpaApi.readNamespacedHorizontalPodAutoscaler({ name: "ranged-local-counter-fn", namespace: "default" })
-              .catch(() => undefined))?.spec?.minReplicas === 3 || undefined,
-      )
+      await untilTrue("HPA floor 3 again", async () => (await hpa(fn))?.spec?.minReplicas === 3)
 
       // The environment says KEDA is installed: the next pass renders a ScaledObject and removes the HPA.
       await k.custom.createNamespacedCustomObject({
@@ -118,77 +106,48 @@ describe("Driver.scale in Kubernetes", () => {
         },
       })
       // An environment change alone (no new record generation): the periodic resync re-renders it.
-      await until(
+      await untilTrue(
         "ScaledObject from the environment change",
-        async () =>
-          (await obj("keda.sh", "scaledobjects", "ranged-local-counter-fn"))?.spec?.minReplicaCount === 3 || undefined,
+        async () => (await scaled(fn))?.spec?.minReplicaCount === 3,
       )
-      await until(
-        "HPA removed",
-        async () => ((await hpaApi.readNamespacedHorizontalPodAutoscaler({
-            name: "ranged-local-counter-fn",
-            namespace: "default",
-          }).catch(() => undefined)) === undefined
-          ? true
-          : undefined),
-      )
+      await untilTrue("HPA removed", async () => (await hpa(fn)) === undefined)
       expect(await drive((d) => d.scale("ranged-local", "Counter.fn", 4))).toBe(4)
       const so = await until("ScaledObject", async () => {
-        const o = await obj("keda.sh", "scaledobjects", "ranged-local-counter-fn")
+        const o = await scaled(fn)
         return o?.spec?.minReplicaCount === 4 ? o : undefined
       })
       expect(so.spec.maxReplicaCount).toBe(5)
-      await until(
-        "HPA removed",
-        async () => ((await hpaApi.readNamespacedHorizontalPodAutoscaler({
-            name: "ranged-local-counter-fn",
-            namespace: "default",
-          }).catch(() => undefined)) === undefined
-          ? true
-          : undefined),
-      )
+      await untilTrue("HPA removed", async () => (await hpa(fn)) === undefined)
 
       // The same EnvironmentConfig asks for ODGM itself: a StatefulSet on NATS, owned by the EnvironmentConfig.
       const sts = await until(
         "ODGM StatefulSet",
         async () =>
-          (await k.apps.readNamespacedStatefulSet({ name: "oprc-odgm", namespace: "default" }).catch(() =>
-            undefined
-          )) ?? undefined,
+          await k.apps.readNamespacedStatefulSet({ name: "oprc-odgm", namespace: "default" }).catch(() => undefined),
       )
       expect(sts.metadata!.ownerReferences![0]!.kind).toBe("EnvironmentConfig")
       expect(sts.spec!.template.spec!.containers[0]!.args).toContain("nats://nats:4222")
 
       // A new generation of the unit starts from its own bounds again.
       await drive((d) => d.reconcile({ ...ranged, generation: 2 }))
-      await until(
-        "floor back to minScale",
-        async () => ((await obj("keda.sh", "scaledobjects", "ranged-local-counter-fn"))?.spec?.minReplicaCount === 1
-          ? true
-          : undefined),
-      )
+      await untilTrue("floor back to minScale", async () => (await scaled(fn))?.spec?.minReplicaCount === 1)
     },
     60_000,
   )
 
   test("knative: min-scale annotation; an unknown unit or function is an error", async () => {
-    const kn = counterUnit({ id: "kn-local", deploymentKey: "kn", template: "knative" }, [], {
-      image: "ghcr.io/x/c:1",
-      minScale: 0,
-      maxScale: 4,
-    })
+    const kn = scaleUnit("kn", "knative", 0, 4)
     await drive((d) => d.reconcile(kn))
     await until(
       "Knative Service",
       async () => (await obj("serving.knative.dev", "services", "kn-local-counter-fn")) ?? undefined,
     )
     expect(await drive((d) => d.scale("kn-local", "Counter.fn", 2))).toBe(2)
-    await until(
+    await untilTrue(
       "min-scale 2",
-      async () => ((await obj("serving.knative.dev", "services", "kn-local-counter-fn"))?.spec?.template?.metadata
-          ?.annotations?.["autoscaling.knative.dev/min-scale"] === "2"
-        ? true
-        : undefined),
+      async () =>
+        (await obj("serving.knative.dev", "services", "kn-local-counter-fn"))?.spec?.template?.metadata
+          ?.annotations?.["autoscaling.knative.dev/min-scale"] === "2",
     )
     const missing = await rt.runPromise(Effect.flip(Driver.use((d) => d.scale("nope", "Counter.fn", 2))))
     expect(missing._tag).toBe("NotFound")

@@ -6,7 +6,7 @@ import { decodeDeploymentUnit, type DeploymentUnit, type DeploymentUnitInput } f
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { crmv1 } from "@oprc/proto"
 import { makeClient, startServer } from "@oprc/rpc"
-import { makeTempDir, removeTempDir, type ServerProcess, spawnServer } from "@oprc/test-harness"
+import { diedWith, makeTempDir, removeTempDir, type ServerProcess, spawnServer, waitForHttp } from "@oprc/test-harness"
 import { CrmApp } from "../src/CrmApp"
 import { CrmConfig } from "../src/config"
 
@@ -148,6 +148,38 @@ export const buildBinaries = (outdir: string) => {
     "oprc-odgm",
   ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
+}
+
+/** The compiled `oprc-odgm` (memory storage) on `port`, as the binary tests put it behind a CRM. */
+export const spawnCompiledOdgm = (options: {
+  readonly buildDir: string
+  readonly dataDir: string
+  readonly port: number
+  readonly env?: Record<string, string>
+}): ServerProcess =>
+  spawnServer({
+    name: "oprc-odgm",
+    cmd: [
+      join(options.buildDir, "oprc-odgm"),
+      "--port",
+      String(options.port),
+      "--host",
+      "127.0.0.1",
+      "--storage",
+      "memory",
+    ],
+    cwd: options.dataDir,
+    ports: [options.port],
+    ...(options.env ? { env: options.env } : {}),
+  })
+
+/** Waits until each server answers its /readyz with 200 (30 s each); fails at once, with its log, if one dies. */
+export const allReady = async (servers: ReadonlyArray<readonly [port: number, server: ServerProcess]>) => {
+  for (const [port, server] of servers) {
+    await waitForHttp(`http://127.0.0.1:${port}/readyz`, (status) => status === 200, 30_000, {
+      abortIf: diedWith(server),
+    })
+  }
 }
 
 /**
