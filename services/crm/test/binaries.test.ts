@@ -19,6 +19,7 @@ import {
   repoRoot,
   spawnCompiledOdgm,
   spawnPmOfLocalCluster,
+  stopInOrder,
 } from "./support"
 
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
@@ -91,9 +92,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  await pm?.stop()
-  await crm?.stop()
-  await odgm?.stop()
+  await stopInOrder([pm, crm, odgm])
   await otlp?.stop()
   // Replicas outlive a CRM on purpose (adoption); never leave any behind on a shared machine.
   for (const pid of pidsOfUnit(unitId)) process.kill(-pid, "SIGKILL")

@@ -22,6 +22,7 @@ import {
   runtimeClient,
   spawnCompiledOdgm,
   spawnPmOfLocalCluster,
+  stopInOrder,
 } from "./support"
 import { startK8s } from "./k8s-support"
 const eventually = until
@@ -84,9 +85,7 @@ beforeAll(async () => {
 }, 240_000)
 
 afterAll(async () => {
-  await pm?.stop()
-  await crm?.stop()
-  await odgm?.stop()
+  await stopInOrder([pm, crm, odgm])
   await k?.emulator.stop()
   removeTempDir(buildDir)
   removeTempDir(dataDir)

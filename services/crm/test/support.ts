@@ -150,28 +150,25 @@ export const buildBinaries = (outdir: string) => {
   if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
 }
 
-/** The compiled `oprc-odgm` (memory storage) on `port`, as the binary tests put it behind a CRM. */
-export const spawnCompiledOdgm = (options: {
+interface CompiledOptions {
   readonly buildDir: string
   readonly dataDir: string
   readonly port: number
   readonly env?: Record<string, string>
-}): ServerProcess =>
+}
+
+/** One binary of `buildDir` (see buildBinaries) on loopback `port` with memory storage, run in `dataDir`. */
+const spawnCompiled = (binary: "oprc-pm" | "oprc-odgm", o: CompiledOptions, args: ReadonlyArray<string> = []) =>
   spawnServer({
-    name: "oprc-odgm",
-    cmd: [
-      join(options.buildDir, "oprc-odgm"),
-      "--port",
-      String(options.port),
-      "--host",
-      "127.0.0.1",
-      "--storage",
-      "memory",
-    ],
-    cwd: options.dataDir,
-    ports: [options.port],
-    ...(options.env ? { env: options.env } : {}),
+    name: binary,
+    cmd: [join(o.buildDir, binary), ...args, "--port", String(o.port), "--host", "127.0.0.1", "--storage", "memory"],
+    cwd: o.dataDir,
+    ports: [o.port],
+    ...(o.env ? { env: o.env } : {}),
   })
+
+/** The compiled `oprc-odgm` (memory storage) on `port`, as the binary tests put it behind a CRM. */
+export const spawnCompiledOdgm = (options: CompiledOptions): ServerProcess => spawnCompiled("oprc-odgm", options)
 
 /** Waits until each server answers its /readyz with 200 (30 s each); fails at once, with its log, if one dies. */
 export const allReady = async (servers: ReadonlyArray<readonly [port: number, server: ServerProcess]>) => {
@@ -186,33 +183,16 @@ export const allReady = async (servers: ReadonlyArray<readonly [port: number, se
  * The compiled `oprc-pm` (memory storage) with one cluster, `local`, served by the CRM on `crmPort`,
  * a 1 s resync and 300 ms health polls: what the binary tests put in front of a CRM.
  */
-export const spawnPmOfLocalCluster = (options: {
-  readonly buildDir: string
-  readonly dataDir: string
-  readonly port: number
-  readonly crmPort: number
-  readonly env?: Record<string, string>
-}): ServerProcess => {
+export const spawnPmOfLocalCluster = (options: CompiledOptions & { readonly crmPort: number }): ServerProcess => {
   const config = join(options.dataDir, "pm.yaml")
   writeFileSync(
     config,
     `clusters:\n  - {name: local, url: "http://127.0.0.1:${options.crmPort}"}\norchestration: {resyncMs: 1000, healthIntervalMs: 300}\n`,
   )
-  return spawnServer({
-    name: "oprc-pm",
-    cmd: [
-      join(options.buildDir, "oprc-pm"),
-      "--config",
-      config,
-      "--port",
-      String(options.port),
-      "--host",
-      "127.0.0.1",
-      "--storage",
-      "memory",
-    ],
-    cwd: options.dataDir,
-    ports: [options.port],
-    ...(options.env ? { env: options.env } : {}),
-  })
+  return spawnCompiled("oprc-pm", options, ["--config", config])
+}
+
+/** Stops the servers one after the other (those started), the order a test tears its platform down in. */
+export const stopInOrder = async (servers: ReadonlyArray<ServerProcess | undefined>) => {
+  for (const s of servers) await s?.stop()
 }
