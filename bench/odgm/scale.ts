@@ -232,24 +232,16 @@ try {
       ((1 - keyed / plain) * 100).toFixed(1)
     } % lower, CPU/req ${((keyedCpu / plainCpu - 1) * 100).toFixed(1)} % higher | <= 10 % | |`,
   )
-  ratioLine(
-    `odgm growth LIST prefix (100 matches), 1 M vs 10 k, SQLite`,
-    `${BIG}: ${fmt(listBig)}`,
-    `10 k: ${fmt(listSmall)}`,
-    `p50 ${ratio(listBig.p50Ms, listSmall.p50Ms)}x, throughput 10 k / big ${
-      ratio(listSmall.requestsPerSec, listBig.requestsPerSec)
-    }`,
-    "within 1.3x",
-  )
-  ratioLine(
-    `odgm growth GET random id, 1 M vs 10 k, SQLite`,
-    `${BIG}: ${fmt(getBig)}`,
-    `10 k: ${fmt(getSmall)}`,
-    `p50 ${ratio(getBig.p50Ms, getSmall.p50Ms)}x, throughput 10 k / big ${
-      ratio(getSmall.requestsPerSec, getBig.requestsPerSec)
-    }`,
-    "within 1.3x",
-  )
+  const growthLine = (what: string, small: WrkResult, big: WrkResult) =>
+    ratioLine(
+      `odgm growth ${what}, 1 M vs 10 k, SQLite`,
+      `${BIG}: ${fmt(big)}`,
+      `10 k: ${fmt(small)}`,
+      `p50 ${ratio(big.p50Ms, small.p50Ms)}x, throughput 10 k / big ${ratio(small.requestsPerSec, big.requestsPerSec)}`,
+      "within 1.3x",
+    )
+  growthLine("LIST prefix (100 matches)", listSmall, listBig)
+  growthLine("GET random id", getSmall, getBig)
   ratioLine(
     `odgm LIST prefix on NATS (10 k) vs SQLite (10 k)`,
     `NATS: ${fmt(listNats)}`,
