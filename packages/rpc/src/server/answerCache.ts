@@ -1,11 +1,13 @@
 import { create, type DescMessage, isMessage, type Message, toBinary, toJsonString } from "@bufbuild/protobuf"
 
 /**
- * Encoded answers reused per returned object. A handler that returns the *same* object again
- * (e.g. the PM's one message per stored revision) gets the bytes encoded the first time, not a
- * second encode. Handlers must therefore treat every object they return as immutable: mutating
- * it after returning it would keep serving the old bytes. Keys are held weakly, so a revision
- * that is no longer referenced frees its bytes with it.
+ * Encoded answers reused per returned object. A handler that returns the *same* message object
+ * again (one made with protobuf-es `create`, e.g. the PM's one message per stored revision) gets
+ * the bytes encoded the first time, not a second encode; a REST body object likewise reuses its
+ * JSON text. Handlers must therefore treat every object they return as immutable: mutating it
+ * after returning it would keep serving the old bytes. Keys are held weakly, so a revision that
+ * is no longer referenced frees its bytes with it. Plain init objects (`{ status: ... }`, a new
+ * literal per call) are encoded without the cache: remembering them would only cost.
  */
 
 interface Encoded {
@@ -26,19 +28,18 @@ const entry = (desc: DescMessage, answer: object): Encoded => {
   return e
 }
 
-const asMessage = (desc: DescMessage, answer: object): Message =>
-  isMessage(answer, desc) ? answer : create(desc, answer as never)
-
 /** The Connect JSON of a handler's answer (a message or its init shape). */
 export const answerJson = (desc: DescMessage, answer: object): string => {
+  if (!isMessage(answer, desc)) return toJsonString(desc, create(desc, answer as never))
   const e = entry(desc, answer)
-  return (e.json ??= toJsonString(desc, asMessage(desc, answer)))
+  return (e.json ??= toJsonString(desc, answer as Message))
 }
 
 /** The protobuf binary of a handler's answer. */
 export const answerBinary = (desc: DescMessage, answer: object): Uint8Array => {
+  if (!isMessage(answer, desc)) return toBinary(desc, create(desc, answer as never))
   const e = entry(desc, answer)
-  return (e.binary ??= toBinary(desc, asMessage(desc, answer)))
+  return (e.binary ??= toBinary(desc, answer as Message))
 }
 
 const restBodies = new WeakMap<object, string>()

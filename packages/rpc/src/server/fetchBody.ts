@@ -53,26 +53,32 @@ const watch = (timeoutMs: number, expire: () => void) => {
 const empty = new Uint8Array(0)
 
 export const readFetchBody = async (req: Request, limits: BodyLimits): Promise<Uint8Array | BodyRefusal> => {
-  if (req.body === null) return empty
+  // (Touching `req.body` makes Bun build a stream, which costs more than the whole read below.)
   const declared = req.headers.get("content-length")
   if (declared !== null) {
     const size = Number(declared)
     if (size > limits.maxBytes) return tooLarge(limits.maxBytes)
     if (!limits.budget.take(size)) return busy()
-    // The native read cannot be cancelled while it runs: the deadline wins a race against it
-    // (the connection is closed with the 408, which ends the read).
-    const timedOut = Promise.withResolvers<undefined>()
-    const unwatch = watch(limits.timeoutMs, () => timedOut.resolve(undefined))
+    // The native read cannot be cancelled while it runs: the deadline and the client's leaving
+    // win a race against it (the 408 closes the connection, which ends the read), so the budget
+    // is given back at once, not when the read finally gives up.
+    const stop = Promise.withResolvers<"late" | "gone">()
+    const unwatch = watch(limits.timeoutMs, () => stop.resolve("late"))
+    const leave = () => stop.resolve("gone")
+    req.signal.addEventListener("abort", leave, { once: true })
     try {
-      const bytes = await Promise.race([req.arrayBuffer(), timedOut.promise])
-      return bytes === undefined ? late(limits.timeoutMs) : new Uint8Array(bytes)
+      const bytes = await Promise.race([req.arrayBuffer(), stop.promise])
+      if (bytes === "late") return late(limits.timeoutMs)
+      return bytes === "gone" ? gone() : new Uint8Array(bytes)
     } catch {
       return gone()
     } finally {
       unwatch()
+      req.signal.removeEventListener("abort", leave)
       limits.budget.give(size)
     }
   }
+  if (req.body === null) return empty
   const reader = req.body.getReader()
   const chunks: Array<Uint8Array> = []
   let size = 0

@@ -37,35 +37,25 @@ const dotSegment = frontAnswer(
   "invalid_argument",
   "the request path has a \".\" or \"..\" segment, which would be resolved away: send the path meant (ids cannot be \".\" or \"..\")",
 )
-const SLASH_DOT = Buffer.from("/.")
-const SLASH_PERCENT = Buffer.from("/%")
-const BACKSLASH = 0x5c
 const DOT_SEGMENTS = new Set([".", "..", "%2e", ".%2e", "%2e.", "%2e%2e"])
 /**
  * Bun.serve resolves "." and ".." segments (also "%2e" and "\\" separators, as URLs do) before
  * the handler sees the path, so "objects/a/../b" would silently become "objects/b": such
  * request targets are refused here, where the raw bytes still are.
  */
-const hasDotSegment = (head: Buffer) => {
-  const start = head.indexOf(0x20) + 1
-  let end = head.indexOf(0x20, start)
+const hasDotSegment = (lower: string) => {
+  const start = lower.indexOf(" ") + 1
+  let end = lower.indexOf(" ", start)
   if (start === 0 || end === -1) return false
-  const q = head.indexOf(0x3f, start)
+  const q = lower.indexOf("?", start)
   if (q !== -1 && q < end) end = q
-  const target = head.subarray(start, end)
+  const target = lower.slice(start, end)
   // Every dot segment starts after a separator with "." or "%" (dotted names like "oprc.pm" do not).
-  if (target.indexOf(SLASH_DOT) === -1 && target.indexOf(SLASH_PERCENT) === -1 && target.indexOf(BACKSLASH) === -1) {
-    return false
-  }
-  return target.toString("latin1").toLowerCase().split(/[\\/]/).some((segment) => DOT_SEGMENTS.has(segment))
+  if (!target.includes("/.") && !target.includes("/%") && !target.includes("\\")) return false
+  return target.split(/[\\/]/).some((segment) => DOT_SEGMENTS.has(segment))
 }
-const HEAD_METHOD = Buffer.from("HEAD ")
 /** A HEAD request (after any stray CRLFs the previous body left). */
-const isHead = (head: Buffer) => {
-  let at = 0
-  while (head[at] === 0x0d || head[at] === 0x0a) at++
-  return head.indexOf(HEAD_METHOD, at) === at
-}
+const isHead = (lower: string) => lower.startsWith("head ") || /^\s+head /.test(lower)
 
 const tooLarge = (limit: number) =>
   frontAnswer("413 Payload Too Large", "resource_exhausted", `request body is larger than the limit of ${limit} bytes`)
@@ -141,8 +131,9 @@ export const watchHttp1 = (options: {
 
   const responses = makeFramer({
     onHead: (head): BodyKind => {
-      // "HTTP/1.1 200 ..."
-      const status = (head[9]! - 0x30) * 100 + (head[10]! - 0x30) * 10 + (head[11]! - 0x30)
+      // "http/1.1 200 ..."
+      const status = (head.charCodeAt(9) - 0x30) * 100 + (head.charCodeAt(10) - 0x30) * 10 +
+        (head.charCodeAt(11) - 0x30)
       // 1xx (100 Continue) are interim: the final answer follows.
       if (status >= 100 && status < 200) {
         interim = true

@@ -52,61 +52,31 @@ export interface HeadFacts {
 
 const NONE: BodyKind = { kind: "none" }
 const CHUNKED: BodyKind = { kind: "chunked" }
-const needle = (s: string) => Buffer.from(s, "latin1")
-const CONTENT_LENGTH = needle("\r\ncontent-length:")
-const TRANSFER_ENCODING = needle("\r\ntransfer-encoding:")
-const EXPECT = needle("\r\nexpect:")
-const CHUNKED_WORD = needle("chunked")
-const CONTINUE_100 = needle("100-continue")
-/** A head copied lower-case, reused for every head (heads are at most MAX_HEAD bytes). */
-const scratch = Buffer.alloc(64 * 1024)
-
-/** Where a header's value starts and ends in the lower-case copy (spaces trimmed), or undefined. */
-const valueAt = (lower: Buffer, name: Buffer): readonly [number, number] | undefined => {
+/** Where a header's value is in the lower-case head (spaces trimmed), or undefined. */
+const valueOf = (lower: string, name: string): string | undefined => {
   const at = lower.indexOf(name)
   if (at === -1) return undefined
-  let start = at + name.length
-  let end = lower.indexOf(0x0d, start)
-  if (end === -1) end = lower.length
-  while (start < end && (scratch[start] === 0x20 || scratch[start] === 0x09)) start++
-  while (end > start && (scratch[end - 1] === 0x20 || scratch[end - 1] === 0x09)) end--
-  return [start, end]
+  const end = lower.indexOf("\r", at + name.length)
+  return lower.slice(at + name.length, end === -1 ? undefined : end).trim()
 }
 
 /**
- * The framing facts of a head (Content-Length, Transfer-Encoding, Expect; RFC 9112 §6.3),
- * without making strings: the head is copied lower-case into a scratch buffer and searched
- * natively (this runs twice per request on the front's hot path).
+ * The framing facts of a head (Content-Length, Transfer-Encoding, Expect; RFC 9112 §6.3). This
+ * runs twice per request on the front's hot path: one conversion of the head to a string, then
+ * only string intrinsics (Buffer methods each cross into native code, which cost more here).
  */
-export const headFacts = (head: Uint8Array): HeadFacts => {
-  const length = head.length
-  for (let i = 0; i < length; i++) {
-    const c = head[i]!
-    scratch[i] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c
-  }
-  // Searches stay inside this head (the scratch holds older, longer heads past it).
-  const lower = scratch.subarray(0, length)
-  const expect = valueAt(lower, EXPECT)
-  const expectContinue = expect !== undefined && expect[1] - expect[0] === CONTINUE_100.length &&
-    lower.indexOf(CONTINUE_100, expect[0]) === expect[0]
-  const te = valueAt(lower, TRANSFER_ENCODING)
-  if (te !== undefined && te[1] - te[0] >= 7 && lower.indexOf(CHUNKED_WORD, te[1] - 7) === te[1] - 7) {
-    return { body: CHUNKED, expectContinue }
-  }
-  const cl = valueAt(lower, CONTENT_LENGTH)
-  if (cl === undefined || cl[0] === cl[1] || cl[1] - cl[0] > 15) return { body: NONE, expectContinue }
-  let bytes = 0
-  for (let i = cl[0]; i < cl[1]; i++) {
-    const d = lower[i]! - 0x30
-    if (d < 0 || d > 9) return { body: NONE, expectContinue }
-    bytes = bytes * 10 + d
-  }
-  return { body: { kind: "length", bytes }, expectContinue }
+export const headFacts = (lower: string): HeadFacts => {
+  const expectContinue = valueOf(lower, "\r\nexpect:") === "100-continue"
+  const te = valueOf(lower, "\r\ntransfer-encoding:")
+  if (te !== undefined && te.endsWith("chunked")) return { body: CHUNKED, expectContinue }
+  const cl = valueOf(lower, "\r\ncontent-length:")
+  if (cl === undefined || !/^[0-9]{1,15}$/.test(cl)) return { body: NONE, expectContinue }
+  return { body: { kind: "length", bytes: Number(cl) }, expectContinue }
 }
 
 export const makeFramer = (handlers: {
-  /** A complete head (a view of its bytes, without the final CRLFCRLF); says what body follows. */
-  readonly onHead: (head: Buffer) => BodyKind
+  /** A complete head (latin1, lower-cased, without the final CRLFCRLF); says what body follows. */
+  readonly onHead: (lowerHead: string) => BodyKind
   /** A message (head and body) has ended. */
   readonly onEnd: () => void
   /** The bytes stopped making sense as HTTP/1.1 (or a head grew past 64 KiB). */
@@ -184,7 +154,7 @@ export const makeFramer = (handlers: {
             else partial = Uint8Array.from(buf.subarray(at))
             return input.length
           }
-          const head = bytes.subarray(at, end)
+          const head = bytes.toString("latin1", at, end).toLowerCase()
           const next = end + 4
           if (!startBody(handlers.onHead(head))) return Math.max(0, at - base)
           at = next
