@@ -56,6 +56,33 @@ const topFrames = (file: string, n = 12) => {
   return section.split("\n").filter((l) => l.startsWith("|")).slice(0, n + 2).join("\n")
 }
 
+/**
+ * Samples per source file (from the profile's per-function "Samples: N"), the steadier reading:
+ * the time columns weigh a frame by the gap since the previous sample, which puts start-up frames
+ * (one sample each) at the top of a short run.
+ */
+const samplesByFile = (file: string, n = 12) => {
+  const text = readFileSync(file, "utf8")
+  const counts = new Map<string, number>()
+  let total = 0
+  for (const m of text.matchAll(/^### `[^`]*`\n`([^`]*)` \| Self: [^|]*\| Total: [^|]*\| Samples: (\d+)/gm)) {
+    const location = m[1]!.replace(/:\d+$/, "")
+    const nm = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(location)
+    const where = nm !== null ? nm[1]! : location.replace(root, "")
+    const samples = Number(m[2])
+    counts.set(where, (counts.get(where) ?? 0) + samples)
+    total += samples
+  }
+  const rows = [...counts].sort((a, b) => b[1] - a[1]).slice(0, n)
+  return [
+    `${total} samples by file:`,
+    "",
+    "| samples | share | file |",
+    "| ---: | ---: | --- |",
+    ...rows.map(([where, c]) => `| ${c} | ${((100 * c) / total).toFixed(1)} % | \`${where}\` |`),
+  ].join("\n")
+}
+
 const json = { "content-type": "application/json" }
 const summaries: Array<string> = []
 const profile = async (name: string, server: Awaited<ReturnType<typeof startProfiled>>, load: WrkOptions) => {
@@ -64,7 +91,9 @@ const profile = async (name: string, server: Awaited<ReturnType<typeof startProf
   summaries.push(
     `### ${name}\n\n\`${
       load.method ?? (load.script !== undefined ? "POST (wrk script)" : "GET")
-    } ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n`,
+    } ${load.url}\`, wrk -c${load.connections} ${load.durationSec} s; profile: ${file}\n\n${topFrames(file)}\n\n${
+      samplesByFile(file)
+    }\n`,
   )
   console.log(summaries[summaries.length - 1])
 }
