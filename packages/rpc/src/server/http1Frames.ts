@@ -151,7 +151,7 @@ export const makeFramer = (handlers: {
           const end = bytes.indexOf(CRLFCRLF, at)
           if (end === -1) {
             if (buf.length - at > MAX_HEAD) lose()
-            else partial = Uint8Array.from(buf.subarray(at))
+            else partial = new Uint8Array(buf.subarray(at))
             return input.length
           }
           const head = bytes.toString("latin1", at, end).toLowerCase()
