@@ -30,3 +30,6 @@ const telemetry = Telemetry.layer({ name: "bench", version: "0" }, {
   otlp: { samplingRatio: 1 },
 })
 Effect.runFork(Layer.launch(server.pipe(Layer.provide(Health.layer), Layer.provide(telemetry))))
+// bench/rpc/profile.ts: a normal exit is what makes `bun --cpu-prof` write its profile.
+const exitAfterMs = Number(process.env.BENCH_EXIT_AFTER_MS ?? 0)
+if (exitAfterMs > 0) setTimeout(() => process.exit(0), exitAfterMs)
