@@ -103,6 +103,8 @@ export const readFetchBody = async (req: Request, limits: BodyLimits): Promise<U
     unwatch()
     limits.budget.give(size)
   }
+  // A body cut short by a client that left is never handed on as if it were whole.
+  if (req.signal.aborted) return gone()
   if (chunks.length === 1) return chunks[0]!
   const out = new Uint8Array(size)
   let at = 0
