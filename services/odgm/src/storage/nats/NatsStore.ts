@@ -1,4 +1,4 @@
-import { Clock, Duration, Effect, Option, Schedule, type Scope } from "effect"
+import { Clock, Duration, Effect, Option, Pull, Schedule, type Scope } from "effect"
 import { connect } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { type KvEntry, Kvm } from "@nats-io/kv"
@@ -249,13 +249,15 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       const deadline = (yield* Clock.currentTimeMillis) + Duration.toMillis(budget)
       // Write ids of publishes whose outcome is unknown, and what each would have stored.
       const ambiguous = new Map<string, StoredObject | null>()
-      // Backoff only while NATS is in trouble; a lost race re-reads at once (the answer is
-      // usually a VersionConflict the caller is waiting for).
-      let troubled = 0
+      // The failover backoff (client.ts) after a round NATS was in trouble; a lost race re-reads at
+      // once (the answer is usually a VersionConflict the caller is waiting for).
+      const pause = yield* Schedule.toStepWithSleep(backoff)
+      let troubled = false
       for (;;) {
         const now = yield* Clock.currentTimeMillis
         if (now > deadline) return yield* unavailable("commit")
-        if (troubled > 0) yield* Effect.sleep(Duration.millis(Math.min(25 * 2 ** Math.min(troubled, 5), 500)))
+        // The backoff never ends, so its "done" cannot happen; the budget above bounds the loop.
+        if (troubled) yield* Pull.catchDone(pause(undefined), () => Effect.void)
         // Resolved on every round: the bucket may have been destroyed and recreated meanwhile.
         const b = (yield* buckets.bucket(req.ref.cls, true))!
         const entry = yield* read(b, key)
@@ -318,7 +320,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         const failure = sent.failure.failure
         if (failure._tag === "Fatal") return yield* toStorageError(sent.failure)
         if (failure._tag === "Ambiguous") ambiguous.set(writeId, d.stored)
-        if (failure._tag !== "Conflict") troubled++
+        troubled = failure._tag !== "Conflict"
       }
     })
 
