@@ -7,7 +7,6 @@ import {
   type OtlpReceiver,
   removeTempDir,
   type ServerProcess,
-  spawnServer,
   startOtlpReceiver,
   waitForHttp,
 } from "@oprc/test-harness"
@@ -17,6 +16,7 @@ import {
   eventually,
   pidsOfUnit,
   repoRoot,
+  spawnCompiledCrm,
   spawnCompiledOdgm,
   spawnPmOfLocalCluster,
   stopInOrder,
@@ -38,27 +38,18 @@ let otlp: OtlpReceiver
 const traceId = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 const startCrm = () =>
-  spawnServer({
-    name: "oprc-crm",
-    cmd: [
-      join(buildDir, "oprc-crm"),
-      "--port",
-      String(ports[1]),
-      "--host",
-      "127.0.0.1",
-      "--odgm-url",
-      ODGM,
-      "--sqlite-path",
-      join(dataDir, "crm.sqlite"),
-    ],
+  spawnCompiledCrm({
+    buildDir,
+    dataDir,
+    port: ports[1]!,
     cwd: repoRoot,
-    ports: [ports[1]!],
+    odgmUrl: ODGM,
+    storage: ["--sqlite-path", join(dataDir, "crm.sqlite")],
     env: {
       OPRC_DRIVER_PROCESS_LOG_DIR: join(dataDir, "logs"),
       OPRC_RECONCILE_RESYNC_MS: "1000",
       OPRC_TELEMETRY_OTLP_ENDPOINT: otlp.url,
     },
-    logFile: join(dataDir, "crm.log"),
   })
 
 const json = async (res: Response) => {

@@ -20,6 +20,7 @@ import {
   eventually as until,
   repoRoot,
   runtimeClient,
+  spawnCompiledCrm,
   spawnCompiledOdgm,
   spawnPmOfLocalCluster,
   stopInOrder,
@@ -58,27 +59,13 @@ beforeAll(async () => {
   PM = `http://127.0.0.1:${ports[0]}`
   const ODGM = `http://127.0.0.1:${ports[2]}`
   odgm = spawnCompiledOdgm({ buildDir, dataDir, port: ports[2]! })
-  crm = spawnServer({
-    name: "oprc-crm",
-    cmd: [
-      join(buildDir, "oprc-crm"),
-      "--driver",
-      "kubernetes",
-      "--kubeconfig",
-      k.emulator.kubeconfigPath,
-      "--port",
-      String(ports[1]),
-      "--host",
-      "127.0.0.1",
-      "--odgm-url",
-      ODGM,
-      "--storage",
-      "memory",
-    ],
-    cwd: dataDir,
-    ports: [ports[1]!],
+  crm = spawnCompiledCrm({
+    buildDir,
+    dataDir,
+    port: ports[1]!,
+    odgmUrl: ODGM,
+    args: ["--driver", "kubernetes", "--kubeconfig", k.emulator.kubeconfigPath],
     env: { OPRC_DRIVER_KUBERNETES_LEASE_DURATION_MS: "1500", OPRC_RECONCILE_RESYNC_MS: "2000" },
-    logFile: join(dataDir, "crm.log"),
   })
   pm = spawnPmOfLocalCluster({ buildDir, dataDir, port: ports[0]!, crmPort: ports[1]! })
   await allReady([[ports[2]!, odgm], [ports[1]!, crm], [ports[0]!, pm]])

@@ -155,17 +155,46 @@ interface CompiledOptions {
   readonly dataDir: string
   readonly port: number
   readonly env?: Record<string, string>
+  /** Where it runs; default `dataDir`. */
+  readonly cwd?: string
 }
 
-/** One binary of `buildDir` (see buildBinaries) on loopback `port` with memory storage, run in `dataDir`. */
-const spawnCompiled = (binary: "oprc-pm" | "oprc-odgm", o: CompiledOptions, args: ReadonlyArray<string> = []) =>
+/**
+ * One binary of `buildDir` (see buildBinaries) on loopback `port`, run in `dataDir`; `storage` are
+ * its storage flags (memory by default).
+ */
+const spawnCompiled = (
+  binary: "oprc-pm" | "oprc-odgm" | "oprc-crm",
+  o: CompiledOptions & { readonly logFile?: string },
+  args: ReadonlyArray<string> = [],
+  storage: ReadonlyArray<string> = ["--storage", "memory"],
+) =>
   spawnServer({
     name: binary,
-    cmd: [join(o.buildDir, binary), ...args, "--port", String(o.port), "--host", "127.0.0.1", "--storage", "memory"],
-    cwd: o.dataDir,
+    cmd: [join(o.buildDir, binary), ...args, "--port", String(o.port), "--host", "127.0.0.1", ...storage],
+    cwd: o.cwd ?? o.dataDir,
     ports: [o.port],
     ...(o.env ? { env: o.env } : {}),
+    ...(o.logFile ? { logFile: o.logFile } : {}),
   })
+
+/**
+ * The compiled `oprc-crm` on `port`, registering its functions with the ODGM at `odgmUrl`, its log
+ * in `dataDir/crm.log`; `args` choose the driver (process by default).
+ */
+export const spawnCompiledCrm = (
+  o: CompiledOptions & {
+    readonly odgmUrl: string
+    readonly args?: ReadonlyArray<string>
+    readonly storage?: ReadonlyArray<string>
+  },
+): ServerProcess =>
+  spawnCompiled(
+    "oprc-crm",
+    { ...o, logFile: join(o.dataDir, "crm.log") },
+    [...(o.args ?? []), "--odgm-url", o.odgmUrl],
+    o.storage,
+  )
 
 /** The compiled `oprc-odgm` (memory storage) on `port`, as the binary tests put it behind a CRM. */
 export const spawnCompiledOdgm = (options: CompiledOptions): ServerProcess => spawnCompiled("oprc-odgm", options)
