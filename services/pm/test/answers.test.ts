@@ -1,29 +1,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
-import { Effect, Layer, ManagedRuntime, References, Schema } from "effect"
-import { decodePackage, PackageLimits } from "@oprc/models"
-import { Health } from "@oprc/observability"
+import { Effect } from "effect"
+import { decodePackage } from "@oprc/models"
 import { pmv1 } from "@oprc/proto"
 import { inMemoryTransport } from "@oprc/rpc"
-import { PmConfig } from "../src/config"
 import { Packages } from "../src/packages/Packages"
-import { PmServices } from "../src/PmApp"
 import { packageRpc } from "../src/rpc/PackageRpc"
 import { perPage, perRevision } from "../src/storage/answers"
-import { fastOrchestration } from "./support"
+import { inMemoryPmRuntime } from "./support"
 
 // Reads answer with one object per stored revision (storage/answers.ts), which the server turns
 // into one encoding per revision. What a user must never see is a stale answer: after an update
 // the new version, after a delete NOT_FOUND, in single reads and in pages alike.
 
-const config = Schema.decodeUnknownSync(PmConfig)({ storage: { kind: "memory" }, orchestration: fastOrchestration })
-const runtime = ManagedRuntime.make(
-  PmServices(config).pipe(
-    Layer.provideMerge(Layer.succeed(PackageLimits, config.limits)),
-    Layer.provideMerge(Health.layer),
-    Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error")),
-  ),
-)
+const runtime = inMemoryPmRuntime()
 let client: ReturnType<typeof createClient<typeof pmv1.PackageService>>
 beforeAll(async () => {
   client = createClient(pmv1.PackageService, await runtime.runPromise(inMemoryTransport([packageRpc])))

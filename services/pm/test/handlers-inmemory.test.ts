@@ -1,27 +1,15 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
-import { Layer, ManagedRuntime, References, Schema } from "effect"
-import { PackageLimits } from "@oprc/models"
-import { Health } from "@oprc/observability"
 import { commonv1, pmv1 } from "@oprc/proto"
 import { inMemoryTransport } from "@oprc/rpc"
-import { PmConfig } from "../src/config"
-import { PmServices } from "../src/PmApp"
 import { catalogRpc } from "../src/rpc/CatalogRpc"
 import { packageRpc } from "../src/rpc/PackageRpc"
-import { fastOrchestration } from "./support"
+import { inMemoryPmRuntime } from "./support"
 
 // The PM's Connect handlers over an in-memory transport: the same services and CallRunner as the
 // one-port server (error mapping included), without a socket. The HTTP edge has its own tests.
 
-const config = Schema.decodeUnknownSync(PmConfig)({ storage: { kind: "memory" }, orchestration: fastOrchestration })
-const runtime = ManagedRuntime.make(
-  PmServices(config).pipe(
-    Layer.provideMerge(Layer.succeed(PackageLimits, config.limits)),
-    Layer.provideMerge(Health.layer),
-    Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error")),
-  ),
-)
+const runtime = inMemoryPmRuntime()
 let packages: ReturnType<typeof createClient<typeof pmv1.PackageService>>
 let catalog: ReturnType<typeof createClient<typeof pmv1.CatalogService>>
 

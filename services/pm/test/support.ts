@@ -1,6 +1,8 @@
-import { Layer, References, Schema } from "effect"
+import { Layer, ManagedRuntime, References, Schema } from "effect"
+import { PackageLimits } from "@oprc/models"
+import { Health } from "@oprc/observability"
 import { startServer } from "@oprc/rpc"
-import { PmApp } from "../src/PmApp"
+import { PmApp, PmServices } from "../src/PmApp"
 import { PmConfig } from "../src/config"
 import { CrmTestServer, type CrmTestServerOptions } from "../../../test/crm-test-server"
 
@@ -146,4 +148,16 @@ export const spawnPm = async (
     throw e
   }
   return proc
+}
+
+/** The PM's services on the memory store, without a server: for handler tests over `inMemoryTransport`. */
+export const inMemoryPmRuntime = () => {
+  const config = Schema.decodeUnknownSync(PmConfig)({ storage: { kind: "memory" }, orchestration: fastOrchestration })
+  return ManagedRuntime.make(
+    PmServices(config).pipe(
+      Layer.provideMerge(Layer.succeed(PackageLimits, config.limits)),
+      Layer.provideMerge(Health.layer),
+      Layer.provideMerge(Layer.succeed(References.MinimumLogLevel, "Error")),
+    ),
+  )
 }
