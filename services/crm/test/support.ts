@@ -6,7 +6,15 @@ import { decodeDeploymentUnit, type DeploymentUnit, type DeploymentUnitInput } f
 import { OdgmApp, OdgmConfig } from "@oprc/odgm"
 import { crmv1 } from "@oprc/proto"
 import { makeClient, startServer } from "@oprc/rpc"
-import { diedWith, makeTempDir, removeTempDir, type ServerProcess, spawnServer, waitForHttp } from "@oprc/test-harness"
+import {
+  diedWith,
+  eventually as pollUntil,
+  makeTempDir,
+  removeTempDir,
+  type ServerProcess,
+  spawnServer,
+  waitForHttp,
+} from "@oprc/test-harness"
 import { CrmApp } from "../src/CrmApp"
 import { CrmConfig } from "../src/config"
 
@@ -113,25 +121,9 @@ export const counterUnit = (
     ...overrides,
   }))
 
-/** Polls until `check` returns a value, or fails with the last thing seen. */
-export const eventually = async <T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 20_000,
-): Promise<T> => {
-  const until = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < until) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch (e) {
-      last = e
-    }
-    await Bun.sleep(50)
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? "" : ` (last: ${String(last)})`}`)
-}
+/** The harness's poller with the CRM tests' longer default (units start real processes). */
+export const eventually = <T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> =>
+  pollUntil(what, check, timeoutMs)
 
 /** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
 export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"

@@ -59,10 +59,10 @@ describe("objects over REST", () => {
     expect(replaced.json).toMatchObject({ version: "3", entries: { name: "pear" } })
     expect(replaced.json.entries.price).toBeUndefined()
 
-    expect((await api.del(`${base}/-/objects/a1?expectedVersion=2`)).status).toBe(409)
-    expect((await api.del(`${base}/-/objects/a1`)).status).toBe(200)
+    expect((await api.delete(`${base}/-/objects/a1?expectedVersion=2`)).status).toBe(409)
+    expect((await api.delete(`${base}/-/objects/a1`)).status).toBe(200)
     expect((await api.get(`${base}/-/objects/a1`)).status).toBe(404)
-    expect((await api.del(`${base}/-/objects/a1`)).status).toBe(404)
+    expect((await api.delete(`${base}/-/objects/a1`)).status).toBe(404)
   })
 
   test("bytes entries round-trip as {$bytes}", async () => {

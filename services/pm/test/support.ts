@@ -40,53 +40,8 @@ export const clustersOf = (crms: ReadonlyArray<CrmTestServer>) => crms.map((c) =
 
 export const shopYaml = () => Bun.file(new URL("../../../examples/shop/package.yaml", import.meta.url)).text()
 
-/** A tiny REST client for tests: returns status and parsed JSON. */
-export const http = (base: string, headers: Record<string, string> = {}) => {
-  const call = async (method: string, path: string, body?: string | object, contentType = "application/json") => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...headers, ...(body === undefined ? {} : { "content-type": contentType }) },
-      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-    })
-    const text = await res.text()
-    let json: any
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = text
-    }
-    return { status: res.status, body: json, headers: res.headers }
-  }
-  return {
-    get: (path: string) => call("GET", path),
-    post: (path: string, body: string | object, contentType?: string) => call("POST", path, body, contentType),
-    put: (path: string, body: string | object, contentType?: string) => call("PUT", path, body, contentType),
-    delete: (path: string) => call("DELETE", path),
-  }
-}
-
-/** Polls until `check` returns a value (not undefined), or fails with the last observation. */
-export const eventually = async <T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-  intervalMs = 50,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) {
-      throw new Error(`${what}: not reached within ${timeoutMs} ms${last ? ` (${String(last)})` : ""}`)
-    }
-    await Bun.sleep(intervalMs)
-  }
-}
+/** The harness's REST client and poller, under the names the PM tests use. */
+export { eventually, restClient as http } from "@oprc/test-harness"
 
 /** A Connect unary call with JSON (what curl would send). */
 export const connectJson = async (

@@ -130,66 +130,8 @@ export const probeCollection = (name: string, url: string, extra: Record<string,
   ...Object.fromEntries(Object.entries(extra).filter(([k]) => k !== "functions")),
 })
 
-export interface Reply {
-  readonly status: number
-  readonly headers: Headers
-  readonly text: string
-  readonly json: any
-}
-
-/** A tiny REST client: JSON bodies in, parsed JSON out (when the body is JSON). */
-export const rest = (base: string, defaults: Record<string, string> = {}) => {
-  const call = async (
-    method: string,
-    path: string,
-    body?: unknown,
-    headers: Record<string, string> = {},
-  ): Promise<Reply> => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: { ...(body === undefined ? {} : { "content-type": "application/json" }), ...defaults, ...headers },
-      ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
-    })
-    const text = await res.text()
-    let json: unknown
-    try {
-      json = text === "" ? undefined : JSON.parse(text)
-    } catch {
-      json = undefined
-    }
-    return { status: res.status, headers: res.headers, text, json }
-  }
-  return {
-    call,
-    get: (path: string, headers?: Record<string, string>) => call("GET", path, undefined, headers),
-    put: (path: string, body: unknown, headers?: Record<string, string>) => call("PUT", path, body, headers),
-    patch: (path: string, body: unknown, headers?: Record<string, string>) => call("PATCH", path, body, headers),
-    post: (path: string, body?: unknown, headers?: Record<string, string>) => call("POST", path, body, headers),
-    del: (path: string, headers?: Record<string, string>) => call("DELETE", path, undefined, headers),
-  }
-}
-
-/** Polls until `check` returns a value (not undefined), or fails after `timeoutMs`. */
-export const eventually = async <T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 10_000,
-): Promise<T> => {
-  const until = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > until) {
-      throw new Error(`${what}: not within ${timeoutMs} ms${last instanceof Error ? ` (${last.message})` : ""}`)
-    }
-    await Bun.sleep(50)
-  }
-}
+/** The harness's REST client and poller. */
+export { eventually, restClient as rest } from "@oprc/test-harness"
 
 /** Compiles `dist`-style oprc-odgm (scripts/build.ts) into `dir`; returns the binary's path. */
 export const buildOdgm = (dir: string): string => {
