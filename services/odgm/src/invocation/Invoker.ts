@@ -144,7 +144,7 @@ export class Invoker extends Context.Service<Invoker, {
           fn: string,
           invocationId: string,
           reply: FunctionReply,
-          base: string,
+          base: string | undefined,
         ) =>
           Effect.gen(function*() {
             const all = [...collection.triggers, ...objectTriggers(triggers)]
@@ -152,7 +152,9 @@ export class Invoker extends Context.Service<Invoker, {
             if (firings.length === 0) {
               return []
             }
-            return toDeliveries(firings, source, `${base}.f`, yield* Clock.currentTimeMillis)
+            // `undefined`: no other event shares the base, so it is made only when something fires.
+            const b = base ?? (yield* outbox.newId("evt"))
+            return toDeliveries(firings, source, `${b}.f`, yield* Clock.currentTimeMillis)
           })
 
         /**
@@ -176,11 +178,11 @@ export class Invoker extends Context.Service<Invoker, {
           Effect.gen(function*() {
             if (rec === undefined) {
               return {
-                current: Option.getOrUndefined(yield* readBefore(deadline, store.get(ref))),
+                current: Option.getOrUndefined(yield* readBefore(deadline, store.get(ref), store.inlineGets)),
                 replay: undefined,
               }
             }
-            const found = yield* readBefore(deadline, store.getInvoked(ref, rec.id))
+            const found = yield* readBefore(deadline, store.getInvoked(ref, rec.id), store.inlineGets)
             const record = Option.flatMap(found.recorded, decodeRecord)
             if (Option.isSome(record) && record.value.state === "DONE") {
               if (record.value.fp !== undefined && record.value.fp !== rec.fp) {
@@ -225,20 +227,15 @@ export class Invoker extends Context.Service<Invoker, {
         const stateless = (run: Run) =>
           Effect.gen(function*() {
             const { collection, req, invocationId, rec, deadline } = run
-            const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
-            if (replay) return replay
+            // Only a recorded invocation (a given id) has an earlier outcome to find; a generated id is new.
+            if (rec !== undefined) {
+              const { replay } = yield* load(invocationSlot(req.cls, invocationId), rec, deadline)
+              if (replay) return replay
+            }
             const reply = yield* callFunction(run, undefined)
             const source = { cls: req.cls, partition: 0, objectId: "" }
             const r = result(invocationId, reply, undefined)
-            const events = yield* functionEvents(
-              collection,
-              source,
-              undefined,
-              req.fn,
-              invocationId,
-              reply,
-              yield* outbox.newId("evt"),
-            )
+            const events = yield* functionEvents(collection, source, undefined, req.fn, invocationId, reply, undefined)
             yield* outbox.enqueue(req.cls, events, yield* recordOf(rec, r))
             return r
           })

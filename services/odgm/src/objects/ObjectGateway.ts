@@ -64,6 +64,8 @@ export const writeEvents = (
   return toDeliveries(dataFirings(source, triggers, before?.entries, after?.entries), source, base, now)
 }
 
+const pastDeadline = () => new DeadlineExceeded({ reason: "storage did not answer before the deadline" })
+
 /**
  * A storage read on a request's path, cut at the caller's `deadline` (epoch ms): 504 rather than
  * a wait past what the caller asked for. Nothing here retries: the engine rides out its own
@@ -74,14 +76,16 @@ export const writeEvents = (
 export const readBefore = <A, E, R>(
   deadline: number,
   read: Effect.Effect<A, E | StorageError, R>,
+  inline = false,
 ): Effect.Effect<A, Exclude<E, StorageError> | Unavailable | DeadlineExceeded, R> =>
-  Effect.flatMap(Clock.currentTimeMillis, (now) =>
-    orUnavailable(read).pipe(
-      Effect.timeoutOrElse({
-        duration: Math.max(1, deadline - now),
-        orElse: () => Effect.fail(new DeadlineExceeded({ reason: "storage did not answer before the deadline" })),
-      }),
-    ))
+  Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    // A read that answers within this step (ObjectStore.inlineGets) cannot be cut by a timer, and
+    // racing one costs two fibers and a timer per GET: check the deadline once instead.
+    if (inline) return now < deadline ? orUnavailable(read) : Effect.fail(pastDeadline())
+    return orUnavailable(read).pipe(
+      Effect.timeoutOrElse({ duration: Math.max(1, deadline - now), orElse: () => Effect.fail(pastDeadline()) }),
+    )
+  })
 
 /**
  * ObjectService: get / put / merge / delete / list on the objects of a collection. Writes are
@@ -129,7 +133,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             const { collection, ref } = yield* resolve(addr)
             const until = yield* deadline
             const attempt = Effect.gen(function*() {
-              const current = Option.getOrUndefined(yield* readBefore(until, store.get(ref)))
+              const current = Option.getOrUndefined(yield* readBefore(until, store.get(ref), store.inlineGets))
               const actual = current?.version ?? 0n
               if (expectedVersion !== undefined && expectedVersion !== actual) {
                 return yield* new VersionConflict({
@@ -166,9 +170,10 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
 
         return {
           resolve,
-          get: Effect.fn("ObjectGateway.get")(function*(addr: ObjectAddress) {
+          // Untraced (no span, no call-site capture per GET): the request's server span covers it.
+          get: Effect.fnUntraced(function*(addr: ObjectAddress) {
             const { ref } = yield* resolve(addr)
-            const found = yield* readBefore(yield* deadline, store.get(ref))
+            const found = yield* readBefore(yield* deadline, store.get(ref), store.inlineGets)
             if (Option.isNone(found)) {
               return yield* new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` })
             }

@@ -134,6 +134,12 @@ export interface DeadLetterPage {
 }
 
 export interface ObjectStore {
+  /**
+   * `get` and `getInvoked` answer within the calling step (bun:sqlite, memory: no I/O wait), so no
+   * timer could cut them: a caller checks its deadline once instead of racing a timer per read
+   * (readBefore). Engines that wait on the network (NATS) leave it unset.
+   */
+  readonly inlineGets?: boolean
   readonly get: (ref: ObjectRef) => Effect.Effect<Option.Option<StoredObject>, StorageError>
   /**
    * The object and the final record of `invocationId` committed with a write of `ref` (or of the

@@ -61,6 +61,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
   }
 
   const store: ObjectStore = {
+    inlineGets: true,
     get: (ref) => Effect.sync(() => Option.map(Option.fromNullishOr(current(ref)), cloneObject)),
 
     getInvoked: Effect.fn("MemoryStore.getInvoked")(function*(ref, invocationId) {

@@ -204,11 +204,10 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
     })
 
     const store: ObjectStore = {
-      get: Effect.fn("SqliteStore.get")(function*(ref) {
-        return Option.fromNullishOr(
-          yield* read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))),
-        )
-      }),
+      inlineGets: true,
+      // Untraced: the hottest read of the platform; the request's server span covers it.
+      get: (ref) =>
+        Effect.map(read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))), Option.fromNullishOr),
 
       commit: Effect.fn("SqliteStore.commit")(function*(req) {
         const now = yield* Clock.currentTimeMillis
