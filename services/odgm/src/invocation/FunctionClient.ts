@@ -44,8 +44,24 @@ const systemError = (error: string): FunctionReply => ({
   deleteObject: false,
 })
 
-const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<FunctionReply> =>
-  Effect.gen(function*() {
+const statusOf = (response: functionv1.InvokeResponse): InvocationStatus =>
+  // UNSPECIFIED or a status this build does not know: the function's runtime misbehaved.
+  protoEnum.invocationStatus.literalOr(response.status, "SYSTEM_ERROR")
+
+const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<FunctionReply> => {
+  // Most replies change no state (stateless or read-only functions): no per-entry checks to run.
+  if (response.state === undefined) {
+    return Effect.succeed({
+      status: statusOf(response),
+      output: response.output,
+      error: response.error,
+      headers: response.headers,
+      set: {},
+      remove: [],
+      deleteObject: false,
+    })
+  }
+  return Effect.gen(function*() {
     // A function is trusted code, but a key it makes up must still be one a client could write and
     // read back (no control characters or whitespace, 1-256 characters), or it would poison the object.
     const remove = response.state?.delete ?? []
@@ -66,8 +82,7 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
       set[k] = decoded.success
     }
     return {
-      // UNSPECIFIED or a status this build does not know: the function's runtime misbehaved.
-      status: protoEnum.invocationStatus.literalOr(response.status, "SYSTEM_ERROR"),
+      status: statusOf(response),
       output: response.output,
       error: response.error,
       headers: response.headers,
@@ -76,6 +91,7 @@ const fromResponse = (response: functionv1.InvokeResponse): Effect.Effect<Functi
       deleteObject: response.state?.deleteObject ?? false,
     }
   })
+}
 
 const previewKey = (k: string): string => JSON.stringify(k.length > 40 ? `${k.slice(0, 40)}...` : k)
 
@@ -163,6 +179,14 @@ export class FunctionClient extends Context.Service<FunctionClient, {
         if (g === undefined) guards.set(url, g = new Guard(url, options.breakerResetMinMs, options.breakerResetMs))
         return g.breaker
       }
+      const invokeUrls = new Map<string, string>()
+      const invokeUrl = (url: string) => {
+        let u = invokeUrls.get(url)
+        if (u === undefined) {
+          invokeUrls.set(url, u = `${url.replace(/\/$/, "")}/oprc.function.v1.FunctionService/Invoke`)
+        }
+        return u
+      }
       // Only open circuits are probed, so a healthy platform sends no health checks at all.
       const probe = Effect.gen(function*() {
         const open = [...guards.values()].filter((g) => g.breaker.state === "open")
@@ -193,7 +217,7 @@ export class FunctionClient extends Context.Service<FunctionClient, {
             const timer = setTimeout(() => abort.abort(new DOMException("deadline", "TimeoutError")), timeoutMs)
             const onAbort = () => abort.abort(signal.reason)
             signal.addEventListener("abort", onAbort)
-            const res = await fetch(`${url.replace(/\/$/, "")}/oprc.function.v1.FunctionService/Invoke`, {
+            const res = await fetch(invokeUrl(url), {
               method: "POST",
               headers: {
                 ...headers,

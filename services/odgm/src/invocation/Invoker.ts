@@ -312,7 +312,9 @@ export class Invoker extends Context.Service<Invoker, {
           })
 
         return {
-          invoke: Effect.fn("Invoker.invoke")(function*(req: InvocationRequest, caller: Caller) {
+          // Untraced: the server span (REST or RPC) already covers the invocation, and the function's
+          // span is its child through traceparent; a span and call-site capture per call cost more.
+          invoke: Effect.fnUntraced(function*(req: InvocationRequest, caller: Caller) {
             const started = performance.now()
             const invocation = Effect.gen(function*() {
               const collection = yield* registry.get(req.cls)
