@@ -212,11 +212,13 @@ Per round:
 
 ${detail.join("\n")}
 
-Where the time goes (profiles of ODGM under this load, bun --cpu-prof): an object GET spends most of its CPU in the
-shared one-port server (request parsing, server span, response writing); ODGM's own part (collection lookup, store
-read, JSON) is about 40-70 µs in-process. A no-op invocation adds the outgoing call: Bun's fetch is about 150 µs of
-CPU per call and the Connect framing, breaker and Effect plumbing about 100 µs more (connect-node's HTTP/1.1 client
-cost about three times as much on Bun, so ODGM speaks the Connect protocol over fetch). PUT is at or above the
+Where the time goes (profiles of ODGM under this load, bun --cpu-prof-md; docs/benchmarks.md "Issue 13: ODGM's own
+per-request work"): an object GET spends most of its CPU in the shared one-port server (REST edge, server span, metric,
+response writing); ODGM's own part (collection lookup, SQLite read and parse, JSON) is about 15 µs. A no-op invocation
+adds the outgoing call: Bun's fetch is 32-48 µs of CPU per call, ODGM's FunctionClient (Connect framing, breaker,
+Effect) 62-150 µs in all (connect-node's HTTP/1.1 client cost about three times as much on Bun, so ODGM speaks the
+Connect protocol over fetch). The machine is CPU bound, so each ratio is close to the baseline's CPU per request over
+ours. PUT is at or above the
 baseline because ODGM's SQLite engine batches concurrent commits into one fsync (group commit), while the bare
 server commits each upsert alone with the same synchronous=FULL durability.
 `,
