@@ -37,7 +37,10 @@ export const adminRoutes = [
 
   route("PUT", "/api/collections/:name", (req) =>
     Effect.gen(function*() {
+      // An administrative write of up to hundreds of functions and triggers: a turn of the event
+      // loop between its steps (decode, apply, encode) keeps it from holding other requests.
       const body = yield* readJson(req)
+      yield* Effect.yieldNow
       if (body === null || typeof body !== "object" || Array.isArray(body)) {
         return yield* ValidationError.single("", "expected a collection object")
       }
@@ -46,7 +49,10 @@ export const adminRoutes = [
       if (c.name !== req.params.name) {
         return yield* ValidationError.single("name", `must match the path (${req.params.name})`)
       }
-      return json(200, encodeCollection(yield* (yield* CollectionRegistry).apply(c)))
+      yield* Effect.yieldNow
+      const applied = yield* (yield* CollectionRegistry).apply(c)
+      yield* Effect.yieldNow
+      return json(200, encodeCollection(applied))
     })),
 
   route("DELETE", "/api/collections/:name", (req) =>

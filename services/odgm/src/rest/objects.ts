@@ -14,6 +14,7 @@ import {
   objectResponse,
   parsePartition,
   readJson,
+  step,
   summaryJson,
 } from "./common.ts"
 
@@ -61,7 +62,10 @@ export const objectRoutes = [
 
   route("PUT", `${base}/:id`, (req) =>
     Effect.gen(function*() {
-      const body = yield* decodePut(yield* readJson(req))
+      const raw = yield* readJson(req)
+      yield* step(req)
+      const body = yield* decodePut(raw)
+      yield* step(req)
       const expected = yield* expectedVersion(req)
       const o = yield* (yield* ObjectGateway).put(yield* address(req), {
         entries: toEntries(body.entries),
@@ -69,12 +73,16 @@ export const objectRoutes = [
         expectedVersion: expected,
         createOnly: createOnly(req),
       })
+      yield* step(req)
       return objectResponse(o.version === 1n ? 201 : 200, objectJson(o), etag(o.version))
     })),
 
   route("PATCH", `${base}/:id`, (req) =>
     Effect.gen(function*() {
-      const body = yield* decodeMerge(yield* readJson(req))
+      const raw = yield* readJson(req)
+      yield* step(req)
+      const body = yield* decodeMerge(raw)
+      yield* step(req)
       const o = yield* (yield* ObjectGateway).merge(yield* address(req), {
         set: toEntries(body.entries ?? {}),
         remove: body.delete ?? [],
