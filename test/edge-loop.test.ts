@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { loadavg } from "node:os"
+import { healthUnderLoad, type LoadRequest } from "@oprc/test-harness"
 import { spawnService } from "./edge-support"
 
 // Issue 7: the event loop stays responsive. Four worst-case requests just under the body limits
@@ -38,46 +38,11 @@ const deepAndWide = (wrap: (inner: string) => string) => {
 /** A body one level too deep at the very end of a 4 MB document: the depth scan reads it all. */
 const deepAtTheEnd = () => `{"pad":"${"x".repeat(LIMIT - 200)}","d":${"[".repeat(40)}${"]".repeat(40)}}`
 
-const load = () => loadavg()[0]!.toFixed(1)
-
-const percentile = (xs: ReadonlyArray<number>, p: number) =>
-  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!
-
-const underLoad = async (
-  server: { url: string; rssMb: () => number },
-  requests: ReadonlyArray<() => Promise<number>>,
-  ms: number,
-) => {
-  const latencies: Array<number> = []
-  const statuses = new Map<number, number>()
-  let peakRss = server.rssMb()
-  const until = Date.now() + ms
-  const poll = (async () => {
-    while (Date.now() < until) {
-      const t = performance.now()
-      const r = await fetch(`${server.url}/healthz`)
-      await r.arrayBuffer()
-      latencies.push(performance.now() - t)
-      peakRss = Math.max(peakRss, server.rssMb())
-      await Bun.sleep(10)
-    }
-  })()
-  const load = requests.map(async (send) => {
-    while (Date.now() < until) {
-      const status = await send()
-      statuses.set(status, (statuses.get(status) ?? 0) + 1)
-    }
-  })
-  await Promise.all([poll, ...load])
-  return {
-    p50: percentile(latencies, 0.5),
-    p99: percentile(latencies, 0.99),
-    max: Math.max(...latencies),
-    polls: latencies.length,
-    peakRss,
-    statuses: Object.fromEntries(statuses),
-  }
-}
+// The issue's aim, on a quiet machine; on a loaded one every stretch of CPU work takes about
+// load/cores times longer, and the bound grows by that factor (the 3-12 s stalls of the issue
+// still fail).
+const HEALTH_P99_AIM_MS = 100
+const RSS_GROWTH_BUDGET_MB = 400
 
 const post = (url: string, method: string, body: string, type = "application/json") => async () => {
   const r = await fetch(url, { method, headers: { "content-type": type }, body })
@@ -85,49 +50,50 @@ const post = (url: string, method: string, body: string, type = "application/jso
   return r.status
 }
 
-test("PM: /healthz p99 stays low while 4 worst-case bodies are processed concurrently", async () => {
+const measure = async (server: { url: string; proc: { pid: number } }, requests: ReadonlyArray<LoadRequest>) => {
+  const report = await healthUnderLoad({ url: server.url, pid: server.proc.pid, runMs: 4000, requests })
+  console.log(`${server.url} under 4 worst-case bodies: ${JSON.stringify(report)}`)
+  for (const [name, seen] of Object.entries(report.requests)) {
+    expect([name, Object.keys(seen).every((s) => Number(s) < 500)]).toEqual([name, true])
+  }
+  expect(report.p99Ms).toBeLessThan(HEALTH_P99_AIM_MS * report.slowdown + report.idleP99Ms)
+  expect(report.rssPeakMb - report.rssBaselineMb).toBeLessThan(RSS_GROWTH_BUDGET_MB)
+}
+
+test("PM: /healthz p99 under 100 ms while 4 worst-case bodies are processed concurrently", async () => {
   const rest = deepAndWide((inner) => `{"name":"loop","version":"1.0.0","metadata":{"labels":{"x":"y"}},"x":${inner}}`)
   const connect = deepAndWide((inner) =>
     `{"package":{"name":"loop","version":"1.0.0","metadata":{"tags":[]},"classes":[],"x":${inner}}}`
   )
-  const before = pm.rssMb()
-  const r = await underLoad(pm, [
-    post(`${pm.url}/api/v1/packages`, "POST", rest),
-    post(`${pm.url}/oprc.pm.v1.PackageService/CreatePackage`, "POST", connect),
-    post(`${pm.url}/api/v1/deployments`, "POST", deepAtTheEnd()),
-    post(`${pm.url}/oprc.pm.v1.PackageService/CreatePackage`, "POST", deepAtTheEnd()),
-  ], 6000)
-  console.log(
-    `PM under 4 worst-case bodies: /healthz p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${
-      r.max.toFixed(1)
-    } ms over ${r.polls} polls; RSS ${before.toFixed(0)} -> peak ${r.peakRss.toFixed(0)} MiB; answers ${
-      JSON.stringify(r.statuses)
-    }; load average ${load()}`,
-  )
-  expect(Object.keys(r.statuses).every((s) => Number(s) < 500)).toBe(true)
-  // Target 100 ms on a quiet machine. The shared 2-core dev machine (load average 7-9 while
-  // this was written) gets headroom; the stalls of the issue (3-12 s) still fail.
-  expect(r.p99).toBeLessThan(1000)
-  expect(r.peakRss - before).toBeLessThan(400)
-}, 30_000)
+  await measure(pm, [
+    { name: "REST package, deep and wide", send: post(`${pm.url}/api/v1/packages`, "POST", rest) },
+    {
+      name: "Connect package, deep and wide",
+      send: post(`${pm.url}/oprc.pm.v1.PackageService/CreatePackage`, "POST", connect),
+    },
+    {
+      name: "REST deployment, too deep at the end",
+      send: post(`${pm.url}/api/v1/deployments`, "POST", deepAtTheEnd()),
+    },
+    {
+      name: "Connect package, too deep at the end",
+      send: post(`${pm.url}/oprc.pm.v1.PackageService/CreatePackage`, "POST", deepAtTheEnd()),
+    },
+  ])
+}, 40_000)
 
-test("ODGM: /healthz p99 stays low while 4 worst-case object writes are processed concurrently", async () => {
+test("ODGM: /healthz p99 under 100 ms while 4 worst-case object writes are processed concurrently", async () => {
   const entries = deepAndWide((inner) => `{"entries":{"a":${inner}}}`)
-  const before = odgm.rssMb()
-  const r = await underLoad(odgm, [
-    post(`${odgm.url}/api/class/loop.T/0/objects/w1`, "PUT", entries),
-    post(`${odgm.url}/api/class/loop.T/0/objects/w2`, "PUT", entries),
-    post(`${odgm.url}/api/class/loop.T/0/objects/w3`, "PUT", deepAtTheEnd()),
-    post(`${odgm.url}/oprc.odgm.v1.ObjectService/PutObject`, "POST", deepAtTheEnd()),
-  ], 6000)
-  console.log(
-    `ODGM under 4 worst-case bodies: /healthz p50 ${r.p50.toFixed(1)} ms, p99 ${r.p99.toFixed(1)} ms, max ${
-      r.max.toFixed(1)
-    } ms over ${r.polls} polls; RSS ${before.toFixed(0)} -> peak ${r.peakRss.toFixed(0)} MiB; answers ${
-      JSON.stringify(r.statuses)
-    }; load average ${load()}`,
-  )
-  expect(Object.keys(r.statuses).every((s) => Number(s) < 500)).toBe(true)
-  expect(r.p99).toBeLessThan(1000)
-  expect(r.peakRss - before).toBeLessThan(400)
-}, 30_000)
+  await measure(odgm, [
+    { name: "object w1, deep and wide", send: post(`${odgm.url}/api/class/loop.T/0/objects/w1`, "PUT", entries) },
+    { name: "object w2, deep and wide", send: post(`${odgm.url}/api/class/loop.T/0/objects/w2`, "PUT", entries) },
+    {
+      name: "object w3, too deep at the end",
+      send: post(`${odgm.url}/api/class/loop.T/0/objects/w3`, "PUT", deepAtTheEnd()),
+    },
+    {
+      name: "Connect PutObject, too deep at the end",
+      send: post(`${odgm.url}/oprc.odgm.v1.ObjectService/PutObject`, "POST", deepAtTheEnd()),
+    },
+  ])
+}, 40_000)

@@ -9,12 +9,9 @@ import { spawnPm } from "./support"
 // quickly and its memory stays bounded. The PM is a real process; RSS is read from /proc.
 
 const RUN_MS = 4000
-// The issue's aim is a /healthz p99 under 100 ms; measured on a quiet machine it is 150-250 ms
-// (one JSON.parse or text scan of a body near 4 MiB holds the loop that long), so the test asserts
-// the bound the code meets and prints the p99 against the aim. Before the fix a single request
-// blocked the loop for 3-14 s; the bound catches that regression.
+// The issue's aim: /healthz p99 under 100 ms on a quiet machine (measured 45-66 ms there, after
+// the heavy lane and the stepped decoding; before them 150-250 ms, and 3-14 s before the limits).
 const HEALTH_P99_AIM_MS = 100
-const HEALTH_P99_BOUND_MS = 500
 // Four requests in flight hold at most four 4 MiB bodies, their parsed forms and Schema's work.
 const RSS_GROWTH_BUDGET_MB = 300
 
@@ -116,10 +113,8 @@ test("/healthz p99 stays bounded (aim 100 ms) and RSS within budget while 4 wors
     expect([name, Object.keys(seen).every((s) => s === "400" || s === "409")]).toEqual([name, true])
     expect(Object.keys(seen).length).toBeGreaterThan(0)
   }
-  // On a loaded machine every stretch of CPU work takes longer by about load/cores: the bound grows by that factor.
-  console.log(
-    `/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms, bound ${HEALTH_P99_BOUND_MS} ms x slowdown ${report.slowdown})`,
-  )
-  expect(report.p99Ms).toBeLessThan(HEALTH_P99_BOUND_MS * report.slowdown + report.idleP99Ms)
+  // On a loaded machine every stretch of CPU work takes longer by about load/cores: the aim grows by that factor.
+  console.log(`/healthz p99 ${report.p99Ms} ms (aim ${HEALTH_P99_AIM_MS} ms x slowdown ${report.slowdown})`)
+  expect(report.p99Ms).toBeLessThan(HEALTH_P99_AIM_MS * report.slowdown + report.idleP99Ms)
   expect(report.rssPeakMb - report.rssBaselineMb).toBeLessThan(RSS_GROWTH_BUDGET_MB)
 }, 60_000)
