@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs"
 import * as net from "node:net"
 import { join } from "node:path"
-import { freePort, spawnServer, waitForHttp } from "@oprc/test-harness"
+import { freePort, rssMb, spawnServer, waitForHttp } from "@oprc/test-harness"
 
 /** Real PM and ODGM processes for the edge tests (limits, fuzzing, responsiveness), by env config. */
 
@@ -27,12 +26,6 @@ export const spawnService = async (kind: "pm" | "odgm", env: Record<string, stri
     abortIf: () => (proc.alive() ? undefined : `${kind} exited: ${proc.logTail()}`),
   })
   return { url, port, proc, rssMb: () => rssMb(proc.pid) }
-}
-
-/** Resident memory of a process, from /proc (MiB). */
-const rssMb = (pid: number): number => {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))
-  return Number(line?.replace(/\D+/g, "") ?? "0") / 1024
 }
 
 /** A raw TCP connection: what it received, and when the server closed it. */
