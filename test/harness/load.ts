@@ -58,7 +58,7 @@ export const healthUnderLoad = async (options: {
   readonly runMs: number
   readonly warmUpMs?: number
 }): Promise<HealthUnderLoad> => {
-  const warmUntil = performance.now() + (options.warmUpMs ?? 2000)
+  const warmUntil = performance.now() + (options.warmUpMs ?? 1500)
   do {
     for (const r of options.requests) await r.send()
   } while (performance.now() < warmUntil)

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
 import { join } from "node:path"
 import {
+  binaryDir,
   diedWith,
   freePorts,
   makeTempDir,
@@ -12,7 +13,6 @@ import {
 } from "@oprc/test-harness"
 import {
   allReady,
-  buildBinaries,
   eventually,
   pidsOfUnit,
   repoRoot,
@@ -25,7 +25,8 @@ import {
 // The acceptance path with separate compiled binaries: PM -> CRM (process driver) -> ODGM, the
 // counter example deployed through the PM's REST API, invoked through ODGM, the CRM SIGKILLed
 // under load and restarted (same replicas, no duplicates), and a delete that leaves nothing.
-const buildDir = makeTempDir("crm-bin-build")
+// The compiled binaries, built once per test process (test/harness binaries.ts).
+let buildDir: string
 const dataDir = makeTempDir("crm-bin-data")
 const unitId = "counter-dev-local"
 let pm: ServerProcess
@@ -65,7 +66,7 @@ const invoke = (fn: string, body = "{}") =>
   })
 
 beforeAll(async () => {
-  buildBinaries(buildDir)
+  buildDir = await binaryDir()
   ports = await freePorts(3)
   otlp = startOtlpReceiver()
   PM = `http://127.0.0.1:${ports[0]}`
@@ -87,7 +88,6 @@ afterAll(async () => {
   await otlp?.stop()
   // Replicas outlive a CRM on purpose (adoption); never leave any behind on a shared machine.
   for (const pid of pidsOfUnit(unitId)) process.kill(-pid, "SIGKILL")
-  removeTempDir(buildDir)
   removeTempDir(dataDir)
 })
 

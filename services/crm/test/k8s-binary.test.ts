@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { parse, stringify } from "yaml"
 import {
+  binaryDir,
   diedWith,
   freePorts,
   makeTempDir,
@@ -15,7 +16,6 @@ import { Effect } from "effect"
 import { deploymentUnitToProto } from "@oprc/models"
 import {
   allReady,
-  buildBinaries,
   counterUnit,
   eventually as until,
   repoRoot,
@@ -31,7 +31,8 @@ const eventually = until
 // The acceptance path: PM -> dist/oprc-crm --driver kubernetes --kubeconfig FILE -> the emulator
 // over TLS (the kubeconfig's CA verified by the compiled binary's bundled undici), with ODGM as a
 // compiled binary too. A deployment reaches Running when the simulated Knative Service reports ready.
-const buildDir = makeTempDir("crm-k8s-bin-build")
+// The compiled binaries, built once per test process (test/harness binaries.ts).
+let buildDir: string
 const dataDir = makeTempDir("crm-k8s-bin-data")
 let k: Awaited<ReturnType<typeof startK8s>>
 let pm: ServerProcess
@@ -53,7 +54,7 @@ const get = async (path: string) => {
 }
 
 beforeAll(async () => {
-  buildBinaries(buildDir)
+  buildDir = await binaryDir()
   k = await startK8s({ tls: true, workloads: { readyDelayMs: 300 } })
   const ports = await freePorts(3)
   PM = `http://127.0.0.1:${ports[0]}`
@@ -74,7 +75,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stopInOrder([pm, crm, odgm])
   await k?.emulator.stop()
-  removeTempDir(buildDir)
   removeTempDir(dataDir)
 })
 

@@ -128,20 +128,6 @@ export const eventually = <T>(what: string, check: () => Promise<T | undefined>,
 /** Replicas of a unit found by their environment: moved to test/harness (the e2e suite uses them too). */
 export { pidOfReplica as pidOf, pidsOfUnit } from "@oprc/test-harness"
 
-/** Compiles `oprc-pm`, `oprc-crm` and `oprc-odgm` into `outdir` (`scripts/build.ts`), as the binary tests run them. */
-export const buildBinaries = (outdir: string) => {
-  const build = Bun.spawnSync([
-    process.execPath,
-    "scripts/build.ts",
-    "--outdir",
-    outdir,
-    "oprc-pm",
-    "oprc-crm",
-    "oprc-odgm",
-  ], { cwd: repoRoot, stderr: "pipe", stdout: "pipe" })
-  if (build.exitCode !== 0) throw new Error(`build failed: ${build.stderr.toString()}`)
-}
-
 interface CompiledOptions {
   readonly buildDir: string
   readonly dataDir: string
@@ -152,7 +138,7 @@ interface CompiledOptions {
 }
 
 /**
- * One binary of `buildDir` (see buildBinaries) on loopback `port`, run in `dataDir`; `storage` are
+ * One binary of `buildDir` (the harness's binaryDir) on loopback `port`, run in `dataDir`; `storage` are
  * its storage flags (memory by default).
  */
 const spawnCompiled = (

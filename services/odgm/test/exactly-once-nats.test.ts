@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
-import { freePorts, makeTempDir, type NatsCluster, startNatsCluster } from "@oprc/test-harness"
+import { join } from "node:path"
+import { binaryDir, freePorts, makeTempDir, type NatsCluster, startNatsCluster } from "@oprc/test-harness"
 import {
   checkExactlyOnce,
   CLS,
@@ -9,7 +10,6 @@ import {
   writeCollections,
 } from "./support/exactly-once.ts"
 import {
-  buildOdgm,
   eventually,
   type FunctionProcess,
   natsR3Args,
@@ -31,7 +31,7 @@ let dir: string
 
 beforeAll(async () => {
   dir = makeTempDir("odgm-exactly-once-nats")
-  bin = buildOdgm(dir)
+  bin = join(await binaryDir(), "oprc-odgm")
   ;[cluster, fn] = await Promise.all([startNatsCluster(3), startFunction(probeEntry)])
 }, 60_000)
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, expect, test } from "bun:test"
 import { join } from "node:path"
-import { freePort, makeTempDir } from "@oprc/test-harness"
+import { binaryDir, freePort, makeTempDir } from "@oprc/test-harness"
 import { checkExactlyOnce, fastRecovery, prepareObjects, runLoad, writeCollections } from "./support/exactly-once.ts"
-import { buildOdgm, type FunctionProcess, probeEntry, spawnBinary, sqliteArgs, startFunction } from "./support/odgm.ts"
+import { type FunctionProcess, probeEntry, spawnBinary, sqliteArgs, startFunction } from "./support/odgm.ts"
 
 // Acceptance (issue 9): the compiled oprc-odgm on SQLite, SIGKILLed three times under a load of
 // sync increments with idempotency keys, async increments and the trigger deliveries they fire,
@@ -14,7 +14,7 @@ let dir: string
 
 beforeAll(async () => {
   dir = makeTempDir("odgm-exactly-once-sqlite")
-  bin = buildOdgm(dir)
+  bin = join(await binaryDir(), "oprc-odgm")
   fn = await startFunction(probeEntry)
 }, 60_000)
 afterAll(() => fn?.stop())

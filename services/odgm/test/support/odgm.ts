@@ -133,16 +133,6 @@ export const probeCollection = (name: string, url: string, extra: Record<string,
 /** The harness's REST client and poller. */
 export { eventually, restClient as rest } from "@oprc/test-harness"
 
-/** Compiles `dist`-style oprc-odgm (scripts/build.ts) into `dir`; returns the binary's path. */
-export const buildOdgm = (dir: string): string => {
-  const built = Bun.spawnSync([bun, join(repoRoot, "scripts/build.ts"), "--outdir", dir, "oprc-odgm"], {
-    cwd: repoRoot,
-    stderr: "pipe",
-  })
-  if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`)
-  return join(dir, "oprc-odgm")
-}
-
 /** The compiled binary (or a `[bun, entry]` command) as a process, on `port` (fixed across restarts of one node). */
 export const spawnBinary = async (
   bin: string | ReadonlyArray<string>,
