@@ -1,3 +1,4 @@
+import { Effect } from "effect"
 import type { FieldViolation } from "./errors"
 import { formatPath, MAX_VIOLATIONS } from "./issues"
 
@@ -9,6 +10,21 @@ import { formatPath, MAX_VIOLATIONS } from "./issues"
  */
 
 export { MAX_VIOLATIONS }
+
+/**
+ * Inputs of this many bytes or more are large: a server works on them one request at a time
+ * (the heavy lane in @oprc/rpc) and in steps (`stepIfLarge`). 64 KiB is a package or object of a
+ * few thousand values, a few ms of work.
+ */
+export const LARGE_INPUT_BYTES = 64 * 1024
+
+/**
+ * A turn of the event loop between two steps of work on an input of `bytes`, when it is large, so
+ * a request waiting behind it (a health probe crosses the server's front in three turns) is held
+ * for one step, not the sum. Nothing for a small input.
+ */
+export const stepIfLarge = (bytes: number): Effect.Effect<void> =>
+  bytes >= LARGE_INPUT_BYTES ? Effect.yieldNow : Effect.void
 
 export interface ShapeLimits {
   /** Containers nested deeper than this are refused (the root object is depth 1). */

@@ -3,7 +3,7 @@ import YAML from "yaml"
 import { decodeDeployment, type Deployment, encodeDeployment } from "./deployment"
 import { type FieldViolation, ValidationError } from "./errors"
 import { joinPath } from "./issues"
-import { MAX_VIOLATIONS } from "./bounds"
+import { MAX_VIOLATIONS, stepIfLarge } from "./bounds"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodePackageChecked, encodePackage, type Package } from "./package"
 import { scanJson, yamlFlowTooDeep } from "./text-scan"
@@ -33,14 +33,6 @@ type FirstLook =
   | { readonly _tag: "Unknown" }
 
 const LOCATE_YAML_ERRORS_BELOW = 64 * 1024
-
-/**
- * Text above this size is worked on in steps with a turn of the event loop between them (each a
- * few ms for a package at the limits), so a request waiting behind it (a health probe crossing
- * the server's front, three turns) is not held for the sum of the steps.
- */
-const STEP_ABOVE = 64 * 1024
-const step = (large: boolean) => (large ? Effect.yieldNow : Effect.void)
 
 const firstLook = (text: string, limits: PackageLimits): FirstLook => {
   const native = (globalThis as { Bun?: { YAML?: { parse: (s: string) => unknown } } }).Bun?.YAML
@@ -88,7 +80,7 @@ const parseYaml = (text: string, limits: PackageLimits): Effect.Effect<unknown, 
     // Let other requests run between the cheap checks and the expensive parse.
     yield* Effect.yieldNow
     const doc = YAML.parseDocument(text)
-    yield* step(text.length > STEP_ABOVE)
+    yield* stepIfLarge(text.length)
     if (doc.errors.length > 0) {
       return yield* new ValidationError({
         violations: doc.errors.slice(0, MAX_VIOLATIONS).map((e) => {
@@ -119,7 +111,7 @@ const SCAN_JSON_ABOVE = 64 * 1024
 const parseJson = (text: string, limits: PackageLimits): Effect.Effect<unknown, ValidationError> => {
   const found = text.length > SCAN_JSON_ABOVE ? scanJson(text, packageShape(limits)) : undefined
   if (found !== undefined) return Effect.fail(new ValidationError({ violations: [found] }))
-  return Effect.andThen(step(text.length > STEP_ABOVE), parseJsonText(text))
+  return Effect.andThen(stepIfLarge(text.length), parseJsonText(text))
 }
 
 const parseJsonText = (text: string): Effect.Effect<unknown, ValidationError> =>
@@ -177,12 +169,12 @@ const violationsOf = <A>(r: Result.Result<A, ValidationError>): ReadonlyArray<Fi
   Result.isFailure(r) ? r.failure.violations : []
 
 /** Decodes a parsed file: the package and its deployments, with every problem of both reported together. */
-export const decodePackageFile = Effect.fn("Models.decodePackageFile")(function*(raw: unknown, large = false) {
+export const decodePackageFile = Effect.fn("Models.decodePackageFile")(function*(raw: unknown, inputBytes = 0) {
   // Bounded before anything walks the document (dropNulls recurses; Schema decodes every item).
   yield* PackageLimits.use((l) => checkInputShape(raw, packageShape(l)))
-  yield* step(large)
+  yield* stepIfLarge(inputBytes)
   const input = dropNulls(raw)
-  yield* step(large)
+  yield* stepIfLarge(inputBytes)
   const { deployments: rawDeployments = [], ...rest } = isRecord(input) ? input : {}
   const pkg = yield* Effect.result(decodePackageChecked(isRecord(input) ? rest : input))
   if (!Array.isArray(rawDeployments)) {
@@ -239,7 +231,7 @@ export const loadPackageFile = Effect.fn("Models.loadPackageFile")(function*(tex
   const limits = yield* PackageLimits
   const raw = yield* (format === "json" ? parseJson(text, limits) : parseYaml(text, limits))
   yield* Effect.yieldNow
-  return yield* decodePackageFile(raw, text.length > STEP_ABOVE)
+  return yield* decodePackageFile(raw, text.length)
 })
 
 const yamlTypes = new Set(["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml"])

@@ -1,5 +1,5 @@
 /** @oprc/models: the platform's domain types (Effect Schema), validation with field paths, proto <-> domain conversion, package files. */
-export { checkShape, MAX_VIOLATIONS, type ShapeLimits, Violations } from "./bounds"
+export { checkShape, LARGE_INPUT_BYTES, MAX_VIOLATIONS, type ShapeLimits, stepIfLarge, Violations } from "./bounds"
 export * from "./condition"
 export * from "./deployment"
 export * from "./enums"

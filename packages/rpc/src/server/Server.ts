@@ -1,8 +1,8 @@
 import { Context, Effect, Layer } from "effect"
 import { Health, prometheusText } from "@oprc/observability"
-import { DEFAULT_MAX_DEPTH } from "@oprc/models"
+import { DEFAULT_MAX_DEPTH, LARGE_INPUT_BYTES } from "@oprc/models"
 import { makeBodyBudget } from "./body"
-import { HEAVY_BODY_BYTES, makeHeavyLane } from "./heavyLane"
+import { makeHeavyLane } from "./heavyLane"
 import { makeConnectEdge, makeRouter } from "./connectEdge"
 import { makeConnectFetch } from "./connectFetch"
 import { type Authorizer, makeCallRunner } from "./CallRunner"
@@ -99,7 +99,7 @@ export const serve = <R = never>(
         timeoutMs: limits.bodyTimeoutMs,
         budget: makeBodyBudget(limits.bodyBudgetBytes),
         // Bodies waiting for the lane may hold as much as the bodies being read.
-        lane: makeHeavyLane({ thresholdBytes: HEAVY_BODY_BYTES, maxWaitingBytes: limits.bodyBudgetBytes }),
+        lane: makeHeavyLane({ thresholdBytes: LARGE_INPUT_BYTES, maxWaitingBytes: limits.bodyBudgetBytes }),
       }
       const runBase = <A>(effect: Effect.Effect<A, never, Health>) =>
         Effect.runPromise(Effect.provideContext(effect, base))

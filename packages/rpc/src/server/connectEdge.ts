@@ -263,11 +263,7 @@ export const makeConnectEdge = (options: ConnectEdgeOptions) => {
         const parsed = parseJsonBody(handler.method.input, body, options.maxJsonDepth, options.maxJsonValues)
         if (parsed instanceof ConnectError) return writeError(res, 400, parsed, false)
         return run(handler, req, res, parsed)
-      }).then((laned) => {
-        if (laned === undefined) {
-          writeError(res, laneBusy.status, new ConnectError(laneBusy.message, laneBusy.code), false)
-        }
-      })
+      }, () => writeError(res, laneBusy.status, new ConnectError(laneBusy.message, laneBusy.code), false))
     })
   }
 }

@@ -40,6 +40,7 @@ const errorResponse = (error: ConnectError, close: boolean): Response => {
 }
 
 const refused = (r: BodyRefusal) => errorResponse(new ConnectError(r.message, r.code), true)
+const busy = () => refused(laneBusy)
 
 /** "application/json" -> "json", "application/proto" -> "proto" (charset allowed), else undefined. */
 const unaryFormat = (type: string | null): "json" | "proto" | undefined => {
@@ -72,8 +73,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
   const direct = async (d: DirectUnary, format: "json" | "proto", req: Request, pathname: string, close: boolean) => {
     const bytes = await readFetchBody(req, options.body)
     if (isRefusal(bytes)) return refused(bytes)
-    const laned = await options.body.lane.run(bytes.length, () => answer(d, format, bytes, req, pathname, close))
-    return laned === undefined ? refused(laneBusy) : laned.value
+    return options.body.lane.run(bytes.length, () => answer(d, format, bytes, req, pathname, close), busy)
   }
 
   const answer = async (
@@ -116,8 +116,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
       if (isRefusal(read)) return refused(read)
       bytes = read
     }
-    const laned = await options.body.lane.run(bytes.length, () => universalAnswer(handler, req, bytes, close))
-    return laned === undefined ? refused(laneBusy) : laned.value
+    return options.body.lane.run(bytes.length, () => universalAnswer(handler, req, bytes, close), busy)
   }
 
   const universalAnswer = async (handler: UniversalHandler, req: Request, bytes: Uint8Array, close: boolean) => {

@@ -9,10 +9,11 @@
  */
 export interface HeavyLane {
   /**
-   * Runs `work` at once when `bytes` is under the threshold, else when the lane is free (first
-   * come, first served). `undefined` without running it when too many bytes already wait.
+   * `work()` at once when `bytes` is under the threshold (nothing added on the hot path), else
+   * when the lane is free (first come, first served); `busy()` instead when too many bytes
+   * already wait.
    */
-  readonly run: <A>(bytes: number, work: () => Promise<A>) => Promise<{ readonly value: A } | undefined>
+  readonly run: <A>(bytes: number, work: () => Promise<A>, busy: () => A) => Promise<A>
   readonly waiting: () => { readonly requests: number; readonly bytes: number }
 }
 
@@ -23,35 +24,35 @@ export interface HeavyLaneOptions {
   readonly maxWaitingBytes: number
 }
 
-/** 64 KiB: a package or object of a few thousand values, a few ms of work. */
-export const HEAVY_BODY_BYTES = 64 * 1024
-
 export const makeHeavyLane = (options: HeavyLaneOptions): HeavyLane => {
-  let busy = false
+  let held = false
   let waitingBytes = 0
   const queue: Array<() => void> = []
   const release = () => {
     const next = queue.shift()
-    if (next === undefined) busy = false
+    if (next === undefined) held = false
     // A later turn of the event loop: pending I/O (a probe, a small call) runs first.
     else setImmediate(next)
   }
+  const hold = async <A>(bytes: number, work: () => Promise<A>): Promise<A> => {
+    if (held) {
+      waitingBytes += bytes
+      await new Promise<void>((resolve) => queue.push(resolve))
+      waitingBytes -= bytes
+    } else {
+      held = true
+    }
+    try {
+      return await work()
+    } finally {
+      release()
+    }
+  }
   return {
-    run: async (bytes, work) => {
-      if (bytes < options.thresholdBytes) return { value: await work() }
-      if (busy) {
-        if (waitingBytes + bytes > options.maxWaitingBytes) return undefined
-        waitingBytes += bytes
-        await new Promise<void>((resolve) => queue.push(resolve))
-        waitingBytes -= bytes
-      } else {
-        busy = true
-      }
-      try {
-        return { value: await work() }
-      } finally {
-        release()
-      }
+    run: (bytes, work, busy) => {
+      if (bytes < options.thresholdBytes) return work()
+      if (held && waitingBytes + bytes > options.maxWaitingBytes) return Promise.resolve(busy())
+      return hold(bytes, work)
     },
     waiting: () => ({ requests: queue.length, bytes: waitingBytes }),
   }

@@ -71,12 +71,11 @@ export const makeRestEdge = <R>(options: {
   const record = (route: string, method: string, status: number, started: number) =>
     options.runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
 
-  const run = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
-    const laned = await options.lane.run(call.body.length, () => handle(match, call))
-    if (laned !== undefined) return laned.value
-    await record(match.route.path, call.method, laneBusy.status, call.started)
-    return refusalAnswer(laneBusy)
-  }
+  const run = (match: RestMatch<R>, call: RestCall): Promise<RestResponse> =>
+    options.lane.run(call.body.length, () => handle(match, call), () => {
+      void record(match.route.path, call.method, laneBusy.status, call.started)
+      return refusalAnswer(laneBusy)
+    })
 
   const handle = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
     const route = match.route.path

@@ -90,13 +90,6 @@ export const objectResponse = (
 })
 
 /**
- * A turn of the event loop between the steps of a request with a large body (64 KiB or more), so
- * a request waiting behind it (a health probe crossing the server's front takes three turns) is
- * not held for the sum of its steps. Small requests go straight through.
- */
-export const step = (req: RestRequest) => (req.body.length >= 64 * 1024 ? Effect.yieldNow : Effect.void)
-
-/**
  * The body as JSON (or YAML). `curl -d` sends `application/x-www-form-urlencoded` unless told
  * otherwise; ODGM has no form endpoints, so that type is read as JSON too.
  */

@@ -1,5 +1,5 @@
 import { Effect, Schema } from "effect"
-import { checkObjectWrite, decodeWith, EntryKey, Trigger } from "@oprc/models"
+import { checkObjectWrite, decodeWith, EntryKey, stepIfLarge, Trigger } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import { valueFromJson } from "../domain/values.ts"
 import type { Entries } from "../domain/types.ts"
@@ -14,7 +14,6 @@ import {
   objectResponse,
   parsePartition,
   readJson,
-  step,
   summaryJson,
 } from "./common.ts"
 
@@ -63,9 +62,9 @@ export const objectRoutes = [
   route("PUT", `${base}/:id`, (req) =>
     Effect.gen(function*() {
       const raw = yield* readJson(req)
-      yield* step(req)
+      yield* stepIfLarge(req.body.length)
       const body = yield* decodePut(raw)
-      yield* step(req)
+      yield* stepIfLarge(req.body.length)
       const expected = yield* expectedVersion(req)
       const o = yield* (yield* ObjectGateway).put(yield* address(req), {
         entries: toEntries(body.entries),
@@ -73,16 +72,16 @@ export const objectRoutes = [
         expectedVersion: expected,
         createOnly: createOnly(req),
       })
-      yield* step(req)
+      yield* stepIfLarge(req.body.length)
       return objectResponse(o.version === 1n ? 201 : 200, objectJson(o), etag(o.version))
     })),
 
   route("PATCH", `${base}/:id`, (req) =>
     Effect.gen(function*() {
       const raw = yield* readJson(req)
-      yield* step(req)
+      yield* stepIfLarge(req.body.length)
       const body = yield* decodeMerge(raw)
-      yield* step(req)
+      yield* stepIfLarge(req.body.length)
       const o = yield* (yield* ObjectGateway).merge(yield* address(req), {
         set: toEntries(body.entries ?? {}),
         remove: body.delete ?? [],
