@@ -11,15 +11,22 @@ export interface SourceServer {
 }
 
 export const startFromSource = async (
-  service: "odgm" | "crm",
+  service: "pm" | "odgm" | "crm",
   args: ReadonlyArray<string>,
-  options: { readonly cwd?: string; readonly env?: Record<string, string>; readonly readyMs?: number } = {},
+  options: {
+    readonly cwd?: string
+    readonly env?: Record<string, string>
+    readonly readyMs?: number
+    /** Flags for bun itself, before the entry (e.g. `--cpu-prof-md`). */
+    readonly bunArgs?: ReadonlyArray<string>
+  } = {},
 ): Promise<SourceServer> => {
   const [port] = await freePorts(1)
   const proc = spawnServer({
     name: service,
     cmd: [
       process.execPath,
+      ...(options.bunArgs ?? []),
       `${root}services/${service}/src/main.ts`,
       "--host",
       "127.0.0.1",

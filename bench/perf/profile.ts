@@ -9,6 +9,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { loadAvg, secondsArg } from "../lib/report"
+import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
 import { freePort, runWrk, startBenchServer, type WrkOptions } from "../lib/wrk"
 
@@ -16,31 +17,14 @@ const seconds = secondsArg(process.argv)
 const root = new URL("../../", import.meta.url).pathname
 const out = mkdtempSync(join(tmpdir(), "oprc-profiles-"))
 
-const startProfiled = async (name: string, args: ReadonlyArray<string>, cwd: string) => {
-  const port = await freePort()
+const startProfiled = async (name: string, service: "pm" | "odgm", args: ReadonlyArray<string>, cwd: string) => {
   const dir = join(out, name)
-  const proc = Bun.spawn([
-    process.execPath,
-    "--cpu-prof-md",
-    `--cpu-prof-dir=${dir}`,
-    ...args,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--set",
-    "telemetry.log.level=warn",
-  ], { cwd, stdout: "ignore", stderr: "inherit" })
-  const base = `http://127.0.0.1:${port}`
-  for (let i = 0; (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
-    if (i > 400 || proc.exitCode !== null) throw new Error(`${name} did not become ready`)
-    await Bun.sleep(50)
-  }
+  const server = await startFromSource(service, args, { cwd, bunArgs: ["--cpu-prof-md", `--cpu-prof-dir=${dir}`] })
   return {
-    base,
+    base: server.url,
+    /** SIGTERM: the profile is written on a normal exit. */
     stop: async () => {
-      proc.kill("SIGTERM")
-      await proc.exited
+      await server.stop()
       const file = readdirSync(dir).find((f) => f.endsWith(".md"))
       if (file === undefined) throw new Error(`${name}: no profile written in ${dir}`)
       return join(dir, file)
@@ -102,7 +86,7 @@ const tmp = mkdtempSync(join(tmpdir(), "oprc-profile-run-"))
 const loadBefore = loadAvg()
 // PM GetPackage
 {
-  const pm = await startProfiled("pm-get", [`${root}services/pm/src/main.ts`, "--storage", "memory"], tmp)
+  const pm = await startProfiled("pm-get", "pm", ["--storage", "memory"], tmp)
   const r = await fetch(`${pm.base}/api/v1/packages`, {
     method: "POST",
     headers: json,
@@ -120,7 +104,7 @@ const loadBefore = loadAvg()
 }
 // PM CreatePackage (every request a new name)
 {
-  const pm = await startProfiled("pm-create", [`${root}services/pm/src/main.ts`, "--storage", "memory"], tmp)
+  const pm = await startProfiled("pm-create", "pm", ["--storage", "memory"], tmp)
   const template = join(tmp, "template.json")
   writeFileSync(template, JSON.stringify(shopPackage("__NAME__")))
   const script = readFileSync(`${root}bench/pm/create.lua`, "utf8").replace(
@@ -150,13 +134,12 @@ const loadBefore = loadAvg()
   )
   try {
     const args = [
-      `${root}services/odgm/src/main.ts`,
       "--storage",
       "memory",
       "--collections",
       join(tmp, "collections.json"),
     ]
-    const get = await startProfiled("odgm-get", args, tmp)
+    const get = await startProfiled("odgm-get", "odgm", args, tmp)
     const put = await fetch(`${get.base}/api/class/bench.Obj/-/objects/o1`, {
       method: "PUT",
       headers: json,
@@ -168,7 +151,7 @@ const loadBefore = loadAvg()
       connections: 50,
       durationSec: seconds,
     })
-    const inv = await startProfiled("odgm-invoke", args, tmp)
+    const inv = await startProfiled("odgm-invoke", "odgm", args, tmp)
     await profile("ODGM no-op invoke (REST, stateless)", inv, {
       url: `${inv.base}/api/class/bench.Obj/-/invokes/noop`,
       connections: 50,

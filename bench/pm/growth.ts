@@ -14,44 +14,21 @@ import { join } from "node:path"
 import { Etcd3 } from "etcd3"
 import { startEtcd } from "@oprc/test-harness"
 import { ratioLine, secondsArg } from "../lib/report"
+import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
-import { cpuMs, fmt, freePort, runWrk, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, runWrk, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
-const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-growth-"))
 const nameOf = (i: number) => `g-${String(i).padStart(5, "0")}`
 const json = { "content-type": "application/json" }
 
+/** The PM from source on `args`, with the time from spawn to its first ready answer. */
 const startPm = async (args: ReadonlyArray<string>) => {
-  const port = await freePort()
   const t0 = performance.now()
-  const proc = Bun.spawn([
-    process.execPath,
-    `${root}services/pm/src/main.ts`,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    String(port),
-    "--set",
-    "telemetry.log.level=warn",
-    ...args,
-  ], { cwd: tmp, stdout: "ignore", stderr: "inherit" })
-  const base = `http://127.0.0.1:${port}`
-  for (let i = 0; (await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) !== 200; i++) {
-    if (i > 1200 || proc.exitCode !== null) throw new Error("the PM did not become ready")
-    await Bun.sleep(25)
-  }
-  return {
-    base,
-    pid: proc.pid,
-    readyMs: performance.now() - t0,
-    stop: async () => {
-      proc.kill("SIGTERM")
-      await proc.exited
-    },
-  }
+  const pm = await startFromSource("pm", args, { cwd: tmp })
+  return { base: pm.url, pid: pm.pid, readyMs: performance.now() - t0, stop: pm.stop }
 }
 
 const createTen = async (base: string) => {

@@ -3,52 +3,34 @@
 //  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
 //  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
 // Usage: bun bench/pm/run.ts [seconds] [--full]   (writes bench/pm/RESULTS.md)
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
 import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
-import { ratioLine, secondsArg } from "../lib/report"
+import { loadAvg, ratioLine, secondsArg } from "../lib/report"
+import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
 
 const seconds = secondsArg(process.argv)
 const ROUNDS = process.argv.includes("--full") ? 2 : 1
 const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const here = new URL(".", import.meta.url).pathname
-const root = new URL("../../", import.meta.url).pathname
 const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-"))
 const CONNECTIONS = 50
 const SEED = 200
 
-const loadAvg = () => readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")
 const loadBefore = loadAvg()
 const etcd = await startEtcd()
-const port = await freePort()
-const base = `http://127.0.0.1:${port}`
-const pm = Bun.spawn(
-  [
-    process.execPath,
-    `${root}services/pm/src/main.ts`,
-    "--storage",
-    "etcd",
-    "--etcd-endpoints",
-    etcd.endpoints.join(","),
-    "--port",
-    String(port),
-    "--host",
-    "127.0.0.1",
-    "--set",
-    "telemetry.log.level=warn",
-  ],
-  { cwd: tmp, stdout: "ignore", stderr: "inherit" },
-)
+const pm = await startFromSource("pm", ["--storage", "etcd", "--etcd-endpoints", etcd.endpoints.join(",")], {
+  cwd: tmp,
+}).catch(async (e) => {
+  await etcd.kill()
+  throw e
+})
+const base = pm.url
 try {
-  for (let i = 0;; i++) {
-    if ((await fetch(`${base}/readyz`).then((r) => r.status, () => 0)) === 200) break
-    if (i > 300) throw new Error("the PM did not become ready")
-    await Bun.sleep(50)
-  }
   const packageJson = (name: string) => JSON.stringify(shopPackage(name))
   for (let i = 0; i < SEED; i += 20) {
     await Promise.all(
@@ -322,8 +304,7 @@ try {
     ">= 0.5",
   )
 } finally {
-  pm.kill("SIGTERM")
-  await pm.exited
+  await pm.stop()
   await etcd.kill()
 }
 
