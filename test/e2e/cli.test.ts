@@ -14,7 +14,6 @@ import {
   runInPty,
   startOprcDev,
   waitFor,
-  waitForHttp,
 } from "../harness/index.ts"
 import { binaryDir, repoRoot, tallyPackage } from "./support"
 
@@ -46,12 +45,7 @@ beforeAll(async () => {
       "key: tally-cli\npackageName: tally\nclassKey: Tally\ntargetClusters: [local]\nodgm: {partitionCount: 2}",
     ].join("\n---\n") + "\n",
   )
-  await dev.waitForOutput(/oprc dev: PM http/, 60_000)
-  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) {
-    await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
-      abortIf: () => (dev.exitCode() === null ? undefined : dev.output()),
-    })
-  }
+  await dev.waitForReady()
 }, 120_000)
 
 afterAll(async () => {
@@ -121,22 +115,13 @@ describe("the platform flow through dist/oprc only", () => {
   }, 90_000)
 
   test("obj put/get, invoke, invoke --async and result --wait", async () => {
+    const asyncIncrement = (key: string) =>
+      okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--async", "--idempotency-key", key)
     expect((await cli.run(["obj", "put", "counter.Counter", "c1", "--set", "count=10"])).code).toBe(0)
     expect((await okJson("obj", "get", "counter.Counter", "c1")).entries).toEqual({ count: 10 })
     expect(await okJson("invoke", "counter.Counter", "increment", "--object", "c1", "--payload", "{\"by\": 5}"))
       .toEqual({ count: 15 })
-    expect(
-      await okJson(
-        "invoke",
-        "counter.Counter",
-        "increment",
-        "--object",
-        "c1",
-        "--async",
-        "--idempotency-key",
-        "cli-job-1",
-      ),
-    ).toEqual({ invocationId: "cli-job-1" })
+    expect(await asyncIncrement("cli-job-1")).toEqual({ invocationId: "cli-job-1" })
     expect(await okJson("result", "cli-job-1", "--wait", "--timeout", "20")).toMatchObject({
       invocationId: "cli-job-1",
       state: "DONE",
@@ -144,18 +129,7 @@ describe("the platform flow through dist/oprc only", () => {
       output: { count: 16 },
     })
     // The same key again is the same invocation: answered, not applied twice.
-    expect(
-      await okJson(
-        "invoke",
-        "counter.Counter",
-        "increment",
-        "--object",
-        "c1",
-        "--async",
-        "--idempotency-key",
-        "cli-job-1",
-      ),
-    ).toEqual({ invocationId: "cli-job-1" })
+    expect(await asyncIncrement("cli-job-1")).toEqual({ invocationId: "cli-job-1" })
     expect((await okJson("obj", "get", "counter.Counter", "c1")).entries).toEqual({ count: 16 })
     const wrong = await cli.run([
       "invoke",

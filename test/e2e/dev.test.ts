@@ -11,7 +11,6 @@ import {
   removeTempDir,
   startOprcDev,
   startPrometheus,
-  waitForHttp,
 } from "../harness/index.ts"
 import {
   applyAndDeploy,
@@ -57,12 +56,7 @@ beforeAll(async () => {
     ],
   })
   platform = { pm: dev.pmUrl, odgm: { local: dev.odgmUrl }, crm: { local: dev.crmUrl } }
-  await dev.waitForOutput(/oprc dev: PM http/, 60_000)
-  for (const url of [dev.pmUrl, dev.odgmUrl, dev.crmUrl]) {
-    await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
-      abortIf: () => (dev.exitCode() === null ? undefined : dev.output()),
-    })
-  }
+  await dev.waitForReady()
 }, 120_000)
 
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { chmodSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { makeTempDir } from "./process.ts"
+import { makeTempDir, waitForHttp } from "./process.ts"
 
 // The compiled `oprc` CLI as a test drives it: a clean environment of its own, or a pseudo-terminal.
 
@@ -107,6 +107,8 @@ export interface DevPlatform {
   output(): string
   /** Resolves once the output matches; fails with the output's tail on timeout or exit. */
   waitForOutput(pattern: RegExp, timeoutMs: number): Promise<void>
+  /** Resolves once the PM has printed its address and the PM, ODGM and CRM answer /readyz 200. */
+  waitForReady(timeoutMs?: number): Promise<void>
   readonly exited: Promise<number>
   exitCode(): number | null
   kill(signal: NodeJS.Signals): void
@@ -158,12 +160,20 @@ export const startOprcDev = (
       for await (const chunk of stream) output += decoder.decode(chunk, { stream: true })
     })()
   }
-  return {
+  const platform: DevPlatform = {
     pid: proc.pid,
     pmUrl: `http://127.0.0.1:${pmPort}`,
     odgmUrl: `http://127.0.0.1:${odgmPort}`,
     crmUrl: `http://127.0.0.1:${crmPort}`,
     output: () => output,
+    async waitForReady(timeoutMs = 60_000) {
+      await platform.waitForOutput(/oprc dev: PM http/, timeoutMs)
+      for (const url of [platform.pmUrl, platform.odgmUrl, platform.crmUrl]) {
+        await waitForHttp(`${url}/readyz`, (s) => s === 200, 30_000, {
+          abortIf: () => (proc.exitCode === null ? undefined : output),
+        })
+      }
+    },
     async waitForOutput(pattern, timeoutMs) {
       const deadline = Date.now() + timeoutMs
       while (!pattern.test(output)) {
@@ -180,4 +190,5 @@ export const startOprcDev = (
     exitCode: () => proc.exitCode,
     kill: (signal) => proc.kill(signal),
   }
+  return platform
 }
