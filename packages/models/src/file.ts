@@ -129,6 +129,10 @@ const parseJsonText = (text: string): Effect.Effect<unknown, ValidationError> =>
 
 const isRecord = (u: unknown): u is Record<string, unknown> => u !== null && typeof u === "object" && !Array.isArray(u)
 
+// defineProperty: a key named "__proto__" stays a key, as JSON.parse made it.
+const define = (o: Record<string, unknown>, k: string, v: unknown) =>
+  Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true })
+
 /**
  * Object keys whose value is null are dropped: in YAML that is how an empty `key:` reads. Copy on
  * write: a document without a null (every JSON one a program wrote) comes back as it is, neither
@@ -144,25 +148,20 @@ const dropNulls = (u: unknown): unknown => {
     }
     return out ?? u
   }
-  let changed = false
+  // Copy on write: `out` exists only once a key is dropped or a value changed.
   const entries = Object.entries(u)
-  const kept: Array<readonly [string, unknown]> = []
-  for (const [k, v] of entries) {
-    if (v === null) {
-      changed = true
-      continue
+  let out: Record<string, unknown> | undefined
+  for (let i = 0; i < entries.length; i++) {
+    const [k, v] = entries[i]!
+    const d = v === null ? undefined : dropNulls(v)
+    if (out === undefined) {
+      if (d === v) continue
+      out = {}
+      for (let j = 0; j < i; j++) define(out, entries[j]![0], entries[j]![1])
     }
-    const d = dropNulls(v)
-    if (d !== v) changed = true
-    kept.push([k, d])
+    if (d !== undefined) define(out, k, d)
   }
-  if (!changed) return u
-  const out: Record<string, unknown> = {}
-  // defineProperty: a key named "__proto__" stays a key, as JSON.parse made it.
-  for (const [k, v] of kept) {
-    Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true })
-  }
-  return out
+  return out ?? u
 }
 
 const violationsOf = <A>(r: Result.Result<A, ValidationError>): ReadonlyArray<FieldViolation> =>

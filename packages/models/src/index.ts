@@ -32,4 +32,4 @@ export { classToProto, functionToProto, packageFromProto, packageToProto } from 
 /** Domain literal <-> proto enum number tables (phase, trigger event, access, invocation status, ...): the one home. */
 export * as protoEnum from "./proto/enums"
 export * from "./limits"
-export { scanJson, yamlFlowTooDeep } from "./text-scan"
+export { closingQuote, scanJson, yamlFlowTooDeep } from "./text-scan"

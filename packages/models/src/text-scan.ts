@@ -25,6 +25,22 @@ const childPattern = (parent: Open, list: boolean, key: string | undefined): str
   list ? `${parent.pattern}[]` : parent.pattern === "" ? (key ?? "") : `${parent.pattern}.${key ?? ""}`
 
 /**
+ * Where the JSON string opened by the quote at `open` closes (the index of its closing quote), or
+ * -1 when the text ends first. Native `indexOf` jumps, not a loop over every character (a 4 MB
+ * string took ~20 ms that way); a quote after an odd run of backslashes is escaped.
+ */
+export const closingQuote = (text: string, open: number): number => {
+  let q = open
+  for (;;) {
+    q = text.indexOf("\"", q + 1)
+    if (q < 0) return -1
+    let backslashes = 0
+    while (text.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++
+    if (backslashes % 2 === 0) return q
+  }
+}
+
+/**
  * The first list or object in JSON `text` with more items than `limits` allow at its path (the
  * same patterns as checkShape), or nested deeper than `limits.maxDepth`. Malformed JSON is left
  * to JSON.parse to describe: the scan then answers undefined.
@@ -35,15 +51,9 @@ export const scanJson = (text: string, limits: ShapeLimits): FieldViolation | un
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (c === 0x22 /* " */) {
-      let j = i + 1
-      for (;;) {
-        const q = text.indexOf("\"", j)
-        if (q < 0) return undefined
-        let backslashes = 0
-        for (let k = q - 1; k > i && text.charCodeAt(k) === 0x5c; k--) backslashes++
-        j = q + 1
-        if (backslashes % 2 === 0) break
-      }
+      const q = closingQuote(text, i)
+      if (q < 0) return undefined
+      const j = q + 1
       const top = stack[stack.length - 1]
       // Only object keys are needed (short); values are skipped without copying.
       lastString = top !== undefined && !top.list && top.key === undefined && j - i < 512
@@ -98,15 +108,8 @@ const countItems = (text: string, from: number, seen: number): number | undefine
     if (c === 0x2c) {
       if (depth === 0) items++
     } else if (c === 0x22) {
-      let q = i
-      for (;;) {
-        q = text.indexOf("\"", q + 1)
-        if (q < 0) return undefined
-        let backslashes = 0
-        while (text.charCodeAt(q - 1 - backslashes) === 0x5c) backslashes++
-        if (backslashes % 2 === 0) break
-      }
-      i = q
+      i = closingQuote(text, i)
+      if (i < 0) return undefined
     } else if (c === 0x5b || c === 0x7b) depth++
     else if (c === 0x5d || c === 0x7d) {
       if (depth === 0) return items
