@@ -40,8 +40,16 @@ export const laneBusy: BodyRefusal = refusal(
   "the server is working on too many large requests; retry shortly",
 )
 
-const tooLarge = (maxBytes: number) =>
-  refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`)
+/** The refusals both body readers (this one for node:http2, fetchBody.ts for Bun.serve) give. */
+export const refusals = {
+  tooLarge: (maxBytes: number) =>
+    refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`),
+  budgetFull: () =>
+    refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly"),
+  late: (ms: number) => refusal(408, Code.DeadlineExceeded, `request body not received within ${ms} ms`),
+  gone: () => refusal(400, Code.Canceled, "client closed the connection before sending the body"),
+}
+const { tooLarge } = refusals
 
 /** Bytes held by bodies being read, across all connections of one server. */
 export interface BodyBudget {
@@ -83,7 +91,7 @@ export const readBounded = (req: NodeReq, limits: BodyLimits): Promise<Uint8Arra
       resolve(r)
     }
     const timer = setTimeout(
-      () => finish(refusal(408, Code.DeadlineExceeded, `request body not received within ${limits.timeoutMs} ms`)),
+      () => finish(refusals.late(limits.timeoutMs)),
       limits.timeoutMs,
     )
     const onData = (c: Buffer) => {
@@ -91,7 +99,7 @@ export const readBounded = (req: NodeReq, limits: BodyLimits): Promise<Uint8Arra
       if (size + c.length > limits.maxBytes) return finish(tooLarge(limits.maxBytes))
       if (!limits.budget.take(c.length)) {
         return finish(
-          refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly"),
+          refusals.budgetFull(),
         )
       }
       size += c.length
@@ -100,7 +108,7 @@ export const readBounded = (req: NodeReq, limits: BodyLimits): Promise<Uint8Arra
     req.on("data", onData)
     req.once("end", () => finish(new Uint8Array(Buffer.concat(chunks, size))))
     req.once("error", () => finish(refusal(400, Code.InvalidArgument, "request body ended abruptly")))
-    req.once("close", () => finish(refusal(400, Code.Canceled, "client closed the connection before sending the body")))
+    req.once("close", () => finish(refusals.gone()))
   })
 
 /**

@@ -1,5 +1,4 @@
-import { Code } from "@connectrpc/connect"
-import type { BodyLimits, BodyRefusal } from "./body"
+import { type BodyLimits, type BodyRefusal, refusals } from "./body"
 
 /**
  * The bounded body reader (body.ts) for a fetch `Request` on Bun.serve: the same size limit,
@@ -8,18 +7,7 @@ import type { BodyLimits, BodyRefusal } from "./body"
  * against the budget up front); a chunked one is read chunk by chunk.
  */
 
-const refusal = (status: number, code: Code, message: string): BodyRefusal => ({
-  _tag: "BodyRefusal",
-  status,
-  code,
-  message,
-})
-const tooLarge = (maxBytes: number) =>
-  refusal(413, Code.ResourceExhausted, `request body is larger than the limit of ${maxBytes} bytes`)
-const busy = () =>
-  refusal(503, Code.Unavailable, "the server is reading too many request bodies at once; retry shortly")
-const late = (ms: number) => refusal(408, Code.DeadlineExceeded, `request body not received within ${ms} ms`)
-const gone = () => refusal(400, Code.Canceled, "client closed the connection before sending the body")
+const { tooLarge, budgetFull: busy, late, gone } = refusals
 
 /**
  * Reads still waiting for their bytes, checked by one coarse sweep instead of a timer per
