@@ -224,20 +224,20 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
     // and is exported, after the ODGM call inside it).
     const unitsIn = (t: ReadonlyArray<ReceivedSpan>) =>
       [...new Set(t.filter((s) => s.name === "ProcessDriver.reconcile").map((s) => s.attributes["oprc.unit"]))].sort()
+    // The PM's request span ends (and is exported) after the passes it waited for: wait for it too.
+    const continued = (t: ReadonlyArray<ReceivedSpan>) =>
+      t.some((s) => s.resource["service.name"] === "oprc-pm" && s.parentSpanId === "00f067aa0ba902b7")
     const trace = await waitForTrace(
       otlp.spans,
       traceId,
       ["oprc-pm", "oprc-crm", "oprc-odgm"],
-      (t) => appliedIn(t).length >= 2 && unitsIn(t).length >= 2,
+      (t) => appliedIn(t).length >= 2 && unitsIn(t).length >= 2 && continued(t),
     )
     for (const applied of appliedIn(trace)) {
       expect(ancestry(trace, applied)).toEqual(["oprc-odgm", "oprc-crm", "oprc-pm"])
     }
     expect(unitsIn(trace)).toEqual(["pycounter-e2e-east", "pycounter-e2e-west"])
-    expect(
-      trace.some((s) => s.resource["service.name"] === "oprc-pm" && s.parentSpanId === "00f067aa0ba902b7"),
-      "the PM continues the caller's traceparent",
-    ).toBe(true)
+    expect(continued(trace), "the PM continues the caller's traceparent").toBe(true)
   }, 60_000)
 
   test("one invocation is one trace: gateway -> ODGM -> the TypeScript and the Python function", async () => {
@@ -256,17 +256,17 @@ describe("PM on etcd, two CRMs, two ODGMs on NATS, as compiled binaries", () => 
       // The function's server span hangs under ODGM's, which hangs under the caller's span (not exported here).
       const fnSpanIn = (t: ReadonlyArray<ReceivedSpan>) =>
         t.find((s) => s.resource["service.name"] === fnService && s.kind === 2)
+      const rootIn = (t: ReadonlyArray<ReceivedSpan>) =>
+        t.find((s) => s.resource["service.name"] === "oprc-odgm" && s.parentSpanId === "00f067aa0ba902b7")
       const trace = await waitForTrace(
         otlp.spans,
         traceId,
         ["oprc-odgm", fnService],
-        (t) => fnSpanIn(t) !== undefined && ancestry(t, fnSpanIn(t)!).length === 2,
+        // ODGM's server span ends, and is exported, after the function's answer: wait for it too.
+        (t) => fnSpanIn(t) !== undefined && ancestry(t, fnSpanIn(t)!).length === 2 && rootIn(t) !== undefined,
       )
       expect(ancestry(trace, fnSpanIn(trace)!)).toEqual([fnService, "oprc-odgm"])
-      const root = trace.find((s) =>
-        s.resource["service.name"] === "oprc-odgm" && s.parentSpanId === "00f067aa0ba902b7"
-      )
-      expect(root, "ODGM's server span continues the caller's traceparent").toBeDefined()
+      expect(rootIn(trace), "ODGM's server span continues the caller's traceparent").toBeDefined()
     }
   }, 60_000)
 

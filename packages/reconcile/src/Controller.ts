@@ -37,6 +37,13 @@ export interface Controller {
   readonly enqueueAfter: (key: string, ms: number) => Effect.Effect<void>
   /** Enqueue and wait until a pass that started after this call has finished (the pass joins the caller's trace). */
   readonly awaitPass: (key: string, waitMs: number) => Effect.Effect<void>
+  /**
+   * Runs `effect` (a caller's change to `key`'s desired state, then usually awaitPass) so that
+   * every pass over `key` starting meanwhile joins the caller's trace. Whatever queues the pass
+   * that applies the change (a storage watch that saw the write first, the resync, awaitPass),
+   * the calls it makes are in the request's trace.
+   */
+  readonly inTrace: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
   /** Current retry count of a key (0 after a success). */
   readonly failures: (key: string) => number
 }
@@ -87,8 +94,12 @@ export const makeController = <E, R, R2>(
         return Math.max(0, Math.round(Duration.toMillis(delay)))
       })
 
-    const process = (key: string, parent: Tracer.AnySpan | undefined) =>
+    // Spans of callers inside inTrace, per key: a pass with no waiter's span takes the oldest.
+    const changing = new Map<string, Array<Tracer.AnySpan>>()
+
+    const process = (key: string, waiterSpan: Tracer.AnySpan | undefined) =>
       Effect.gen(function*() {
+        const parent = waiterSpan ?? changing.get(key)?.[0]
         const started = yield* Effect.clockWith((c) => c.currentTimeMillis)
         const exit = yield* reconcile(key).pipe(
           Effect.withSpan(options.span?.name ?? `${options.name}.reconcile`, {
@@ -143,6 +154,20 @@ export const makeController = <E, R, R2>(
         Effect.gen(function*() {
           const span = yield* Effect.option(Effect.currentSpan)
           yield* queue.awaitPass(key, Option.getOrUndefined(span)).pipe(Effect.timeoutOption(Duration.millis(waitMs)))
+        }),
+      inTrace: (key, effect) =>
+        Effect.flatMap(Effect.option(Effect.currentSpan), (span) => {
+          if (Option.isNone(span)) return effect
+          const spans = changing.get(key) ?? []
+          spans.push(span.value)
+          changing.set(key, spans)
+          return Effect.ensuring(
+            effect,
+            Effect.sync(() => {
+              spans.splice(spans.indexOf(span.value), 1)
+              if (spans.length === 0 && changing.get(key) === spans) changing.delete(key)
+            }),
+          )
         }),
       failures: (key) => backoff.get(key)?.n ?? 0,
     }

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test"
-import { Deferred, Effect, Schema } from "effect"
+import { Deferred, Effect, Option, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { prometheusText } from "@oprc/observability"
 import { makeController, Outcome } from "../src/index.ts"
@@ -155,6 +155,49 @@ describe("makeController", () => {
       yield* settle
       expect(waiter.pollUnsafe()?._tag).toBe("Success")
       expect(passes).toBe(1)
+    })))
+
+  test("inTrace: the pass that applies a caller's change joins its trace even when a watch queued it first", () =>
+    run(Effect.gen(function*() {
+      const parents: Array<string | undefined> = []
+      const c = yield* makeController(
+        { name: "t", workers: 1, resyncMs: 0 },
+        () =>
+          Effect.gen(function*() {
+            const span = yield* Effect.currentSpan
+            const parent = Option.getOrUndefined(span.parent)
+            parents.push(parent?._tag === "Span" ? parent.name : undefined)
+            yield* Effect.sleep("10 millis")
+            return Outcome.done
+          }),
+        Effect.succeed([]),
+      )
+      // What a storage watch does on the write: enqueue the key, with no span, before awaitPass.
+      const change = Effect.gen(function*() {
+        yield* c.enqueue("k")
+        yield* settle
+        yield* c.awaitPass("k", 10_000)
+      }).pipe(Effect.withSpan("request"))
+      for (const traced of [true, false]) {
+        const caller = yield* Effect.forkChild(
+          (traced ? c.inTrace("k", change) : change).pipe(Effect.withSpan("caller")),
+        )
+        for (let i = 0; i < 3; i++) {
+          yield* settle
+          yield* TestClock.adjust("10 millis")
+        }
+        yield* settle
+        expect(caller.pollUnsafe()?._tag).toBe("Success")
+      }
+      // inTrace: the watch's pass and the awaited one both hang under the caller's span. Without
+      // it, the watch's pass is a root of its own (undefined) and only the re-run joins.
+      expect(parents).toEqual(["caller", "request", undefined, "request"])
+      // Once the change is done, passes are roots again.
+      yield* c.enqueue("k")
+      yield* settle
+      yield* TestClock.adjust("10 millis")
+      yield* settle
+      expect(parents.at(-1)).toBeUndefined()
     })))
 
   test("metrics: passes by outcome, failures by error tag, durations, per controller", () =>

@@ -155,6 +155,25 @@ export class Runtime extends Context.Service<Runtime, {
           if (!statuses.has(unit.id)) statuses.set(unit.id, pending(unit, startedAt))
         }
 
+        /** Deletes a unit: the tombstone first, so a CRM that crashes right after still knows what to clean up. */
+        const removed = (unitId: string, unit: DeploymentUnit) =>
+          Effect.gen(function*() {
+            yield* deleted.upsert(unitId, unit).pipe(Effect.mapError(unavailable))
+            yield* store.units.delete(unitId).pipe(Effect.mapError(unavailable))
+            const current = statuses.get(unitId)
+            if (current !== undefined) {
+              yield* publish({
+                ...current,
+                phase: "Deleting",
+                message: "deleting: routes removed, replicas draining",
+                updatedAt: yield* Clock.currentTimeMillis,
+              })
+            }
+            // Bounded below the PM's call deadline (3 s): a slow SIGTERM finishes in the background.
+            yield* controller.awaitPass(unitId, 2000)
+            return true
+          })
+
         const runtime = Runtime.of({
           apply: Effect.fn("Runtime.apply")(function*(unit: DeploymentUnit) {
             // The id names files and records (log paths, storage keys): DNS-style only, never a path.
@@ -177,35 +196,27 @@ export class Runtime extends Context.Service<Runtime, {
             if (Option.isSome(existing) && existing.value.value.generation >= unit.generation) {
               return statuses.get(unit.id) ?? pending(existing.value.value, yield* Clock.currentTimeMillis)
             }
-            yield* store.units.upsert(unit.id, unit).pipe(Effect.mapError(unavailable))
-            yield* deleted.delete(unit.id).pipe(Effect.ignore)
-            units.set(unit.id, unit)
-            const now = yield* Clock.currentTimeMillis
-            const status = pending(unit, now)
-            if (statuses.get(unit.id)?.observedGeneration !== unit.generation) yield* publish(status)
-            // The first pass runs in the caller's trace (PM -> CRM -> ODGM) and usually finishes
-            // in milliseconds (it starts processes, it does not wait for them); never wait long.
-            yield* controller.awaitPass(unit.id, 1000)
-            return statuses.get(unit.id) ?? status
+            // The first pass runs in the caller's trace (PM -> CRM -> ODGM), whichever source
+            // (resync, a driver change, this call) queues it, and usually finishes in milliseconds
+            // (it starts processes, it does not wait for them); never wait long.
+            return yield* controller.inTrace(
+              unit.id,
+              Effect.gen(function*() {
+                yield* store.units.upsert(unit.id, unit).pipe(Effect.mapError(unavailable))
+                yield* deleted.delete(unit.id).pipe(Effect.ignore)
+                units.set(unit.id, unit)
+                const now = yield* Clock.currentTimeMillis
+                const status = pending(unit, now)
+                if (statuses.get(unit.id)?.observedGeneration !== unit.generation) yield* publish(status)
+                yield* controller.awaitPass(unit.id, 1000)
+                return statuses.get(unit.id) ?? status
+              }),
+            )
           }),
           remove: Effect.fn("Runtime.remove")(function*(unitId: string) {
             const existing = yield* store.units.get(unitId).pipe(Effect.mapError(unavailable))
             if (Option.isNone(existing)) return false
-            // The tombstone first: a CRM that crashes right after still knows what to clean up.
-            yield* deleted.upsert(unitId, existing.value.value).pipe(Effect.mapError(unavailable))
-            yield* store.units.delete(unitId).pipe(Effect.mapError(unavailable))
-            const current = statuses.get(unitId)
-            if (current !== undefined) {
-              yield* publish({
-                ...current,
-                phase: "Deleting",
-                message: "deleting: routes removed, replicas draining",
-                updatedAt: yield* Clock.currentTimeMillis,
-              })
-            }
-            // Bounded below the PM's call deadline (3 s): a slow SIGTERM finishes in the background.
-            yield* controller.awaitPass(unitId, 2000)
-            return true
+            return yield* controller.inTrace(unitId, removed(unitId, existing.value.value))
           }),
           get: (unitId) =>
             Effect.suspend(() => {

@@ -163,33 +163,44 @@ export class Deployments extends Context.Service<Deployments, {
         const dispatched = (key: string) =>
           Effect.andThen(reconciler.dispatch(key, options.dispatchWaitMs), Effect.flatMap(read(key), view))
 
+        // Each change runs inTrace: the pass that applies it is in the request's trace even when
+        // the storage watch queued that pass before dispatch asked for one.
         const create = Effect.fn("Deployments.create")(function*(input: Deployment) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
-          const record = yield* prepare(input, undefined)
-          yield* store.deployments.create(input.key, record).pipe(
-            Effect.catchTag(
-              "AlreadyExists",
-              () => Effect.fail(new AlreadyExists({ resource: "deployment", name: input.key })),
-            ),
-          )
-          // A package deleted between the check above and the create: undo, rather than leave an orphan.
-          if (Option.isNone(yield* store.packages.get(input.packageName))) {
-            yield* store.deployments.delete(input.key).pipe(Effect.catchTag("VersionConflict", () => Effect.void))
-            return yield* ValidationError.single("packageName", `package "${input.packageName}" was deleted meanwhile`)
-          }
-          yield* Effect.logInfo(
-            `deployment ${input.key} accepted: ${input.packageName}.${input.classKey} on ${
-              record.deployment.placedClusters.join(", ")
-            }`,
-          )
-          return yield* dispatched(input.key).pipe(
-            // Deleted again already (by another client): say what was accepted.
-            Effect.catchTag(
-              "NotFound",
-              () => Effect.succeed(deploymentView(record, 0n, initialStatus(record, record.deployment.createdAt ?? 0))),
-            ),
-          )
+          return yield* reconciler.inTrace(input.key, created(input))
         })
+
+        const created = (input: Deployment) =>
+          Effect.gen(function*() {
+            const record = yield* prepare(input, undefined)
+            yield* store.deployments.create(input.key, record).pipe(
+              Effect.catchTag(
+                "AlreadyExists",
+                () => Effect.fail(new AlreadyExists({ resource: "deployment", name: input.key })),
+              ),
+            )
+            // A package deleted between the check above and the create: undo, rather than leave an orphan.
+            if (Option.isNone(yield* store.packages.get(input.packageName))) {
+              yield* store.deployments.delete(input.key).pipe(Effect.catchTag("VersionConflict", () => Effect.void))
+              return yield* ValidationError.single(
+                "packageName",
+                `package "${input.packageName}" was deleted meanwhile`,
+              )
+            }
+            yield* Effect.logInfo(
+              `deployment ${input.key} accepted: ${input.packageName}.${input.classKey} on ${
+                record.deployment.placedClusters.join(", ")
+              }`,
+            )
+            return yield* dispatched(input.key).pipe(
+              // Deleted again already (by another client): say what was accepted.
+              Effect.catchTag(
+                "NotFound",
+                () =>
+                  Effect.succeed(deploymentView(record, 0n, initialStatus(record, record.deployment.createdAt ?? 0))),
+              ),
+            )
+          })
 
         const update = Effect.fn("Deployments.update")(function*(input: Deployment, expectedRevision?: number) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
@@ -209,10 +220,13 @@ export class Deployments extends Context.Service<Deployments, {
             })
           }
           const next = yield* prepare(input, current.value)
-          yield* store.deployments.update(input.key, next, expected).pipe(
-            Effect.catchTag("VersionConflict", (e) => Effect.fail(renamed(e, "deployment"))),
+          return yield* reconciler.inTrace(
+            input.key,
+            store.deployments.update(input.key, next, expected).pipe(
+              Effect.catchTag("VersionConflict", (e) => Effect.fail(renamed(e, "deployment"))),
+              Effect.andThen(dispatched(input.key)),
+            ),
           )
-          return yield* dispatched(input.key)
         })
 
         const markDeleting = (key: string): Effect.Effect<Versioned<DeploymentRecord>, NotFound | Unavailable> =>
@@ -228,9 +242,14 @@ export class Deployments extends Context.Service<Deployments, {
 
         const remove = Effect.fn("Deployments.delete")(function*(key: string) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": key })
-          const marked = yield* markDeleting(key)
-          yield* Effect.logInfo(`deployment ${key}: deletion requested`)
-          return yield* dispatched(key).pipe(Effect.catchTag("NotFound", () => view(marked)))
+          return yield* reconciler.inTrace(
+            key,
+            Effect.gen(function*() {
+              const marked = yield* markDeleting(key)
+              yield* Effect.logInfo(`deployment ${key}: deletion requested`)
+              return yield* dispatched(key).pipe(Effect.catchTag("NotFound", () => view(marked)))
+            }),
+          )
         })
 
         const list = Effect.fn("Deployments.list")(function*(q: DeploymentQuery) {

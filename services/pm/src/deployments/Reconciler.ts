@@ -17,6 +17,8 @@ export class Reconciler extends Context.Service<Reconciler, {
   readonly enqueue: (key: string) => Effect.Effect<void>
   /** Runs a pass over `key` in the caller's trace and waits for it, at most `waitMs`. */
   readonly dispatch: (key: string, waitMs: number) => Effect.Effect<void>
+  /** Runs a caller's change to `key` so that any pass over it meanwhile is in the caller's trace. */
+  readonly inTrace: <A, E, R>(key: string, change: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
 }>()("pm/Reconciler") {
   static readonly layer = (options: OrchestrationConfig) =>
     Layer.effect(Reconciler)(
@@ -105,6 +107,7 @@ export class Reconciler extends Context.Service<Reconciler, {
         return {
           enqueue: queue.enqueue,
           dispatch: queue.awaitPass,
+          inTrace: queue.inTrace,
         }
       }),
     )
