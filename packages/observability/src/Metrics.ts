@@ -1,4 +1,4 @@
-import { Effect, Metric } from "effect"
+import { Context, Effect, Metric } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 
 /** Latency buckets in seconds: sub-millisecond calls up to 30 s function timeouts. */
@@ -44,7 +44,8 @@ const httpLatency = Metric.histogram("oprc_http_request_duration_seconds", {
 export const labelled = <I, S, const K extends string>(metric: Metric.Metric<I, S>, keys: ReadonlyArray<K>) => {
   const cache = new Map<string, Metric.Metric<I, S>>()
   return (labels: Readonly<Record<K, string>>): Metric.Metric<I, S> => {
-    const key = keys.map((k) => labels[k]).join("\u0000")
+    let key = labels[keys[0]!]
+    for (let i = 1; i < keys.length; i++) key += "\u0000" + labels[keys[i]!]
     let m = cache.get(key)
     if (m === undefined) cache.set(key, m = Metric.withAttributes(metric, labels))
     return m
@@ -55,19 +56,32 @@ const rpcTime = labelled(rpcLatency, ["service", "method"])
 const httpCount = labelled(httpRequests, ["route", "method", "status"])
 const httpTime = labelled(httpLatency, ["route", "method"])
 
-/** Records one served RPC call. `code` is the Connect code name ("ok", "not_found", ...). */
-export const recordRpc = (call: { service: string; method: string; code: string; seconds: number }) =>
-  Effect.andThen(
-    Metric.update(rpcCount({ service: call.service, method: call.method, code: call.code }), 1),
-    Metric.update(rpcTime({ service: call.service, method: call.method }), call.seconds),
-  )
+/**
+ * Metric updates outside a fiber, on the process's registry (the one `prometheusText` reads):
+ * about 0.1 µs, against 2.5 µs for the same two updates as an Effect on every request's path.
+ */
+const noContext = Context.empty()
+export const updateNow = <I, S>(metric: Metric.Metric<I, S>, input: I): void => metric.updateUnsafe(input, noContext)
 
-/** Records one served REST request; `route` is the pattern (e.g. /api/v1/packages/:name), never the raw path. */
+/** Counts one served RPC call now. `code` is the Connect code name ("ok", "not_found", ...). */
+export const countRpc = (call: { service: string; method: string; code: string; seconds: number }): void => {
+  updateNow(rpcCount({ service: call.service, method: call.method, code: call.code }), 1)
+  updateNow(rpcTime({ service: call.service, method: call.method }), call.seconds)
+}
+
+/** Counts one served REST request now; `route` is the pattern (e.g. /api/v1/packages/:name), never the raw path. */
+export const countHttp = (call: { route: string; method: string; status: number; seconds: number }): void => {
+  updateNow(httpCount({ route: call.route, method: call.method, status: String(call.status) }), 1)
+  updateNow(httpTime({ route: call.route, method: call.method }), call.seconds)
+}
+
+/** countRpc as an Effect. */
+export const recordRpc = (call: { service: string; method: string; code: string; seconds: number }) =>
+  Effect.sync(() => countRpc(call))
+
+/** countHttp as an Effect. */
 export const recordHttp = (call: { route: string; method: string; status: number; seconds: number }) =>
-  Effect.andThen(
-    Metric.update(httpCount({ route: call.route, method: call.method, status: String(call.status) }), 1),
-    Metric.update(httpTime({ route: call.route, method: call.method }), call.seconds),
-  )
+  Effect.sync(() => countHttp(call))
 
 /**
  * The process's own CPU time and resident memory in the names Prometheus's client libraries use,

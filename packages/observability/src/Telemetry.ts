@@ -29,8 +29,8 @@ export const SamplingRatio = Context.Reference<number>("oprc/observability/Sampl
 
 /**
  * Structured logs at the configured level, and OTLP/HTTP JSON trace export when an endpoint is
- * configured. Without an endpoint spans still exist (log correlation, traceparent propagation)
- * but are exported nowhere.
+ * configured. Without an endpoint no spans are recorded; the caller's traceparent is still
+ * passed on to downstream calls.
  */
 export const layer = (identity: ServiceIdentity, options: TelemetryOptions): Layer.Layer<never> => {
   const logger = options.log.format === "pretty" ? Logger.consolePretty({ colors: "auto" }) : Logger.consoleJson
@@ -48,7 +48,9 @@ export const layer = (identity: ServiceIdentity, options: TelemetryOptions): Lay
  */
 export const tracing = (identity: ServiceIdentity, otlp: TelemetryOptions["otlp"]): Layer.Layer<never> => {
   const endpoint = otlp.endpoint
-  if (endpoint === undefined || endpoint === "") return Layer.empty
+  // Nothing exports: every span is Effect's no-op span (no clock reads, no attributes), and
+  // calls still carry the caller's traceparent on (currentTraceHeaders skips the no-op spans).
+  if (endpoint === undefined || endpoint === "") return Layer.succeed(References.TracerEnabled, false)
   // The exporter and its HTTP client are loaded only when an endpoint is set (start-up time).
   return Layer.unwrap(
     Effect.promise(() => import("./Otlp.ts")).pipe(

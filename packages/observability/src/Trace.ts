@@ -1,4 +1,4 @@
-import { Effect, Option, Tracer } from "effect"
+import { Context, Effect, Option, Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { SamplingRatio } from "./Telemetry"
 
@@ -34,7 +34,9 @@ export const parentFromHeaders = (
 
 /**
  * Runs `effect` in a server span that continues the caller's trace. A root span is sampled by
- * the configured ratio; a span with a remote parent follows the parent's decision.
+ * the configured ratio; a span with a remote parent follows the parent's decision. (No
+ * Effect.gen here: this wraps every request, and the generator and its extra steps cost more
+ * than the span itself.)
  */
 export const withServerSpan = <A, E, R>(
   name: string,
@@ -42,20 +44,50 @@ export const withServerSpan = <A, E, R>(
   attributes: Record<string, unknown>,
   effect: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E, R> =>
-  Effect.gen(function*() {
+  Effect.withFiber((fiber) => {
     const parent = parentFromHeaders(headers)
-    const ratio = yield* SamplingRatio
-    const sampled = Option.isSome(parent) ? parent.value.sampled : ratio >= 1 || Math.random() < ratio
-    return yield* Effect.withSpan(effect, name, {
+    const sampled = Option.isSome(parent)
+      ? parent.value.sampled
+      : sampledRoot(fiber.getRef(SamplingRatio))
+    return Effect.withSpan(effect, name, {
       kind: "server",
       attributes,
       sampled,
+      // The stack of a server span is always the edge's: capturing it (an Error per request)
+      // would cost more than the rest of the span.
+      captureStackTrace: false,
       ...(Option.isSome(parent) ? { parent: parent.value } : { root: true }),
     })
   })
 
-/** Headers that carry the current span to a downstream call (empty outside a span). */
-export const currentTraceHeaders: Effect.Effect<Record<string, string>> = Effect.currentSpan.pipe(
-  Effect.map((span) => ({ ...HttpTraceContext.toHeaders(span) }) as Record<string, string>),
+const sampledRoot = (ratio: number) => ratio >= 1 || Math.random() < ratio
+
+/**
+ * The span a downstream call continues: the current one, or with tracing off (no exporter) the
+ * nearest real ancestor past Effect's no-op spans, usually the caller's remote parent.
+ */
+export const propagatedSpan = (span: Tracer.AnySpan | undefined): Tracer.AnySpan | undefined => {
+  let at = span
+  while (at !== undefined && at._tag === "Span" && Context.get(at.annotations, Tracer.DisablePropagation)) {
+    at = Option.getOrUndefined(at.parent)
+  }
+  return at
+}
+
+/** W3C `traceparent` and compact B3 for `span` (HttpTraceContext.toHeaders takes local spans only). */
+const traceHeaders = (span: Tracer.AnySpan): Record<string, string> => {
+  if (span._tag === "Span") return { ...HttpTraceContext.toHeaders(span) } as Record<string, string>
+  return {
+    b3: `${span.traceId}-${span.spanId}-${span.sampled ? "1" : "0"}`,
+    traceparent: `00-${span.traceId.padStart(32, "0")}-${span.spanId}-${span.sampled ? "01" : "00"}`,
+  }
+}
+
+/** Headers that carry the current span to a downstream call (empty outside any trace). */
+export const currentTraceHeaders: Effect.Effect<Record<string, string>> = Effect.currentParentSpan.pipe(
+  Effect.map((span) => {
+    const at = propagatedSpan(span)
+    return at === undefined ? {} : traceHeaders(at)
+  }),
   Effect.orElseSucceed(() => ({})),
 )

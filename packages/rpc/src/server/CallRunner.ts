@@ -1,6 +1,6 @@
 import type { DescMethod, DescService } from "@bufbuild/protobuf"
 import { type Cause, type Context, Effect, Exit, Stream } from "effect"
-import { recordRpc, withServerSpan } from "@oprc/observability"
+import { countRpc, withServerSpan } from "@oprc/observability"
 import { codeName, type EdgeError, logIfInternal, mapCause, toConnectError } from "../errors"
 import type { CallContext } from "./rpcService"
 
@@ -51,26 +51,16 @@ export const makeCallRunner = (options: {
         `rpc ${service.typeName}/${method.name}`,
         call.headers,
         { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
-        Effect.andThen(guard(call), effect),
-      ).pipe(
-        // The success path records its metrics inside the same run: one runtime entry per call.
-        Effect.tap(() => recordRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds() })),
-        Effect.provideContext(context),
-      )
+        options.authorize === undefined ? effect : Effect.andThen(guard(call), effect),
+      ).pipe(Effect.provideContext(context))
       const exit = await Effect.runPromiseExit(program, { signal: call.signal })
-      if (Exit.isSuccess(exit)) return exit.value
+      if (Exit.isSuccess(exit)) {
+        countRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds() })
+        return exit.value
+      }
       const mapped = mapCause(exit.cause)
-      Effect.runFork(
-        Effect.andThen(
-          logIfInternal(mapped, exit.cause, call.procedure),
-          recordRpc({
-            service: service.typeName,
-            method: method.name,
-            code: codeName(mapped.code),
-            seconds: seconds(),
-          }),
-        ).pipe(Effect.provideContext(context)),
-      )
+      countRpc({ service: service.typeName, method: method.name, code: codeName(mapped.code), seconds: seconds() })
+      Effect.runFork(logIfInternal(mapped, exit.cause, call.procedure).pipe(Effect.provideContext(context)))
       throw toConnectError(mapped)
     } finally {
       options.onEnd()
@@ -93,8 +83,8 @@ export const makeCallRunner = (options: {
         )
       }),
       Stream.ensuring(
-        Effect.suspend(() =>
-          recordRpc({
+        Effect.sync(() =>
+          countRpc({
             service: service.typeName,
             method: method.name,
             code,

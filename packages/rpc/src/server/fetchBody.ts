@@ -40,6 +40,26 @@ const watch = (timeoutMs: number, expire: () => void) => {
 
 const empty = new Uint8Array(0)
 
+/**
+ * One native read of a body with a declared length. It cannot be cancelled while it runs, so the
+ * deadline wins a race against it (the 408 closes the connection, which ends the read) and the
+ * budget is given back at once, not when the read finally gives up. A client that leaves makes
+ * the read fail. (One promise and no abort listener: this runs for every request with a body.)
+ */
+const readDeclared = (req: Request, size: number, limits: BodyLimits): Promise<Uint8Array | BodyRefusal> =>
+  new Promise((resolve) => {
+    let settled = false
+    const settle = (r: Uint8Array | BodyRefusal) => {
+      if (settled) return
+      settled = true
+      unwatch()
+      limits.budget.give(size)
+      resolve(r)
+    }
+    const unwatch = watch(limits.timeoutMs, () => settle(late(limits.timeoutMs)))
+    req.arrayBuffer().then((bytes) => settle(new Uint8Array(bytes)), () => settle(gone()))
+  })
+
 export const readFetchBody = async (req: Request, limits: BodyLimits): Promise<Uint8Array | BodyRefusal> => {
   // (Touching `req.body` makes Bun build a stream, which costs more than the whole read below.)
   const declared = req.headers.get("content-length")
@@ -47,24 +67,7 @@ export const readFetchBody = async (req: Request, limits: BodyLimits): Promise<U
     const size = Number(declared)
     if (size > limits.maxBytes) return tooLarge(limits.maxBytes)
     if (!limits.budget.take(size)) return busy()
-    // The native read cannot be cancelled while it runs: the deadline and the client's leaving
-    // win a race against it (the 408 closes the connection, which ends the read), so the budget
-    // is given back at once, not when the read finally gives up.
-    const stop = Promise.withResolvers<"late" | "gone">()
-    const unwatch = watch(limits.timeoutMs, () => stop.resolve("late"))
-    const leave = () => stop.resolve("gone")
-    req.signal.addEventListener("abort", leave, { once: true })
-    try {
-      const bytes = await Promise.race([req.arrayBuffer(), stop.promise])
-      if (bytes === "late") return late(limits.timeoutMs)
-      return bytes === "gone" ? gone() : new Uint8Array(bytes)
-    } catch {
-      return gone()
-    } finally {
-      unwatch()
-      req.signal.removeEventListener("abort", leave)
-      limits.budget.give(size)
-    }
+    return readDeclared(req, size, limits)
   }
   if (req.body === null) return empty
   const reader = req.body.getReader()

@@ -48,7 +48,7 @@ export const makeFetchHandler = <R>(parts: EdgeParts<R>) => {
     inFlight.start()
     try {
       if (match === "method-not-allowed") {
-        await rest.record("method_not_allowed", method, 405, started)
+        rest.record("method_not_allowed", method, 405, started)
         return toFetchResponse(
           errorAnswer(405, "unimplemented", `method ${method} not allowed on ${pathname}`),
           parts.draining(),
@@ -56,7 +56,7 @@ export const makeFetchHandler = <R>(parts: EdgeParts<R>) => {
       }
       const read = await readFetchBody(req, parts.body)
       if (isRefusal(read)) {
-        await rest.record(match.route.path, method, read.status, started)
+        rest.record(match.route.path, method, read.status, started)
         return toFetchResponse(refusalAnswer(read), true)
       }
       const answer = await rest.run(match, {

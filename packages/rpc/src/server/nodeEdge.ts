@@ -34,7 +34,7 @@ export const makeNodeHandler = <R>(parts: EdgeParts<R>) => {
     try {
       if (match === "method-not-allowed") {
         sendResponse(res, errorAnswer(405, "unimplemented", `method ${method} not allowed on ${pathname}`))
-        await rest.record("method_not_allowed", method, 405, started)
+        rest.record("method_not_allowed", method, 405, started)
         return
       }
       // GET/DELETE without a body skip the stream reading entirely.
@@ -43,7 +43,7 @@ export const makeNodeHandler = <R>(parts: EdgeParts<R>) => {
         const answer = refusalAnswer(read)
         sendJson(res, answer.status, answer.body, req.httpVersionMajor === 1)
         discardRest(req)
-        await rest.record(match.route.path, method, read.status, started)
+        rest.record(match.route.path, method, read.status, started)
         return
       }
       // Cancel the handler when the client goes away before the answer (not after it).

@@ -1,5 +1,5 @@
 import { type Cause, type Context, Effect, Exit } from "effect"
-import { recordHttp, withServerSpan } from "@oprc/observability"
+import { countHttp, withServerSpan } from "@oprc/observability"
 import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
 import { restJson } from "./answerCache"
 import { type BodyRefusal, laneBusy } from "./body"
@@ -68,12 +68,12 @@ export const makeRestEdge = <R>(options: {
   readonly maxJsonValues: number
   readonly lane: HeavyLane
 }) => {
-  const record = (route: string, method: string, status: number, started: number) =>
-    options.runBase(recordHttp({ route, method, status, seconds: (performance.now() - started) / 1000 }))
+  const record = (route: string, method: string, status: number, started: number): void =>
+    countHttp({ route, method, status, seconds: (performance.now() - started) / 1000 })
 
   const run = (match: RestMatch<R>, call: RestCall): Promise<RestResponse> =>
     options.lane.run(call.body.length, () => handle(match, call), () => {
-      void record(match.route.path, call.method, laneBusy.status, call.started)
+      record(match.route.path, call.method, laneBusy.status, call.started)
       return refusalAnswer(laneBusy)
     })
 
@@ -81,7 +81,7 @@ export const makeRestEdge = <R>(options: {
     const route = match.route.path
     const checked = checkTextBody(call.headers, call.body)
     if (checked.refused !== undefined) {
-      await record(route, call.method, 400, call.started)
+      record(route, call.method, 400, call.started)
       return errorAnswer(400, "invalid_argument", checked.refused)
     }
     const headers = checked.headers
@@ -105,18 +105,15 @@ export const makeRestEdge = <R>(options: {
       headers,
       { "http.method": call.method, "http.route": route },
       Effect.andThen(guard, match.route.handler(request)),
-    ).pipe(
-      // The success path records its metric inside the same run: one runtime entry per call.
-      Effect.tap((r) =>
-        recordHttp({ route, method: call.method, status: r.status, seconds: (performance.now() - call.started) / 1000 })
-      ),
-      Effect.provideContext(options.context),
-    )
+    ).pipe(Effect.provideContext(options.context))
     const exit = await Effect.runPromiseExit(program, { signal: call.signal })
-    if (Exit.isSuccess(exit)) return exit.value
+    if (Exit.isSuccess(exit)) {
+      record(route, call.method, exit.value.status, call.started)
+      return exit.value
+    }
     const mapped = mapCause(exit.cause)
+    record(route, call.method, mapped.status, call.started)
     await options.runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure))
-    await record(route, call.method, mapped.status, call.started)
     return { status: mapped.status, body: toJsonBody(mapped) }
   }
 
