@@ -1,5 +1,5 @@
 import { Effect, Metric } from "effect"
-import { labelled, latencyBuckets } from "@oprc/observability"
+import { labelled, latencyBuckets, updateNow } from "@oprc/observability"
 
 /**
  * ODGM's Prometheus metrics, labelled per class and function so the CRM's NFR analyzer can query
@@ -53,8 +53,12 @@ const retriesBy = labelled(retries, ["cls", "fn"])
 const deadLettersBy = labelled(deadLetters, ["cls", "fn"])
 const objectOpsBy = labelled(objectOps, ["cls", "op", "result"])
 
+// On every request's path: updated in place (updateNow), not as Effects (observability's Metrics.ts).
 export const recordInvocation = (cls: string, fn: string, status: string, seconds: number) =>
-  Effect.andThen(Metric.update(invocationsBy({ cls, fn, status }), 1), Metric.update(durationBy({ cls, fn }), seconds))
+  Effect.sync(() => {
+    updateNow(invocationsBy({ cls, fn, status }), 1)
+    updateNow(durationBy({ cls, fn }), seconds)
+  })
 
 export const setQueueDepth = (cls: string, depth: number) => Metric.update(queueDepthBy({ cls }), depth)
 
@@ -70,4 +74,4 @@ export const recordDelivery = (cls: string, fn: string, result: "delivered" | "r
 export const setInFlight = (n: number) => Metric.update(inFlight, n)
 
 export const recordObjectOp = (cls: string, op: string, result: string) =>
-  Metric.update(objectOpsBy({ cls, op, result }), 1)
+  Effect.sync(() => updateNow(objectOpsBy({ cls, op, result }), 1))
