@@ -3,6 +3,7 @@ import { ConditionStatus } from "./enums"
 import type { ValidationError } from "./errors"
 import { Millis, optLiteral, optString, optUInt, stringCheck } from "./fields"
 import { decodeWith } from "./issues"
+import { tracedFn } from "@oprc/observability"
 
 /** A Kubernetes-style status condition (Available, Progressing, Degraded, NfrObserved, ...). */
 export const Condition = Schema.Struct({
@@ -18,7 +19,7 @@ export const Condition = Schema.Struct({
 export type Condition = typeof Condition.Type
 
 const decodeConditionSchema = decodeWith(Condition)
-export const decodeCondition: (input: unknown) => Effect.Effect<Condition, ValidationError> = Effect.fn(
+export const decodeCondition: (input: unknown) => Effect.Effect<Condition, ValidationError> = tracedFn(
   "Models.decodeCondition",
 )(function*(input: unknown) {
   return yield* decodeConditionSchema(input)

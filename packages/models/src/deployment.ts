@@ -23,6 +23,7 @@ import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodeWith } from "./issues"
 import { Class, Function, Version } from "./package"
 import { classIssues, type PathIssue } from "./package-checks"
+import { tracedFn } from "@oprc/observability"
 
 /** Deployment, its status, and the DeploymentUnit sent to one cluster: oprc.common.v1's deployment.proto. */
 
@@ -170,7 +171,7 @@ export type DeploymentInput = typeof Deployment.Encoded
 
 const decodeDeploymentSchema = decodeWith(Deployment)
 /** Validates a deployment (REST body, file entry), reporting every problem with its path. */
-export const decodeDeployment: (input: unknown) => Effect.Effect<Deployment, ValidationError> = Effect.fn(
+export const decodeDeployment: (input: unknown) => Effect.Effect<Deployment, ValidationError> = tracedFn(
   "Models.decodeDeployment",
 )(function*(input: unknown) {
   yield* PackageLimits.use((l) => checkInputShape(input, packageShape(l)))
@@ -219,7 +220,7 @@ export type DeploymentUnit = typeof DeploymentUnit.Type
 export type DeploymentUnitInput = typeof DeploymentUnit.Encoded
 
 const decodeDeploymentUnitSchema = decodeWith(DeploymentUnit)
-export const decodeDeploymentUnit: (input: unknown) => Effect.Effect<DeploymentUnit, ValidationError> = Effect.fn(
+export const decodeDeploymentUnit: (input: unknown) => Effect.Effect<DeploymentUnit, ValidationError> = tracedFn(
   "Models.decodeDeploymentUnit",
 )(function*(input: unknown) {
   return yield* decodeDeploymentUnitSchema(input)

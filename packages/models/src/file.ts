@@ -7,6 +7,7 @@ import { MAX_VIOLATIONS, stepIfLarge } from "./bounds"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodePackageChecked, encodePackage, type Package } from "./package"
 import { scanJson, yamlFlowTooDeep } from "./text-scan"
+import { tracedFn } from "@oprc/observability"
 
 /**
  * Package files (YAML or JSON). Like the Rust Oparaca's, a file may carry `deployments:` beside
@@ -168,7 +169,7 @@ const violationsOf = <A>(r: Result.Result<A, ValidationError>): ReadonlyArray<Fi
   Result.isFailure(r) ? r.failure.violations : []
 
 /** Decodes a parsed file: the package and its deployments, with every problem of both reported together. */
-export const decodePackageFile = Effect.fn("Models.decodePackageFile")(function*(raw: unknown, inputBytes = 0) {
+export const decodePackageFile = tracedFn("Models.decodePackageFile")(function*(raw: unknown, inputBytes = 0) {
   // Bounded before anything walks the document (dropNulls recurses; Schema decodes every item).
   yield* PackageLimits.use((l) => checkInputShape(raw, packageShape(l)))
   yield* stepIfLarge(inputBytes)
@@ -226,7 +227,7 @@ const checkAgainstPackage = (
 }
 
 /** Parses and validates a package file. YAML syntax errors come back with path "" and their line and column. */
-export const loadPackageFile = Effect.fn("Models.loadPackageFile")(function*(text: string, format: PackageFormat) {
+export const loadPackageFile = tracedFn("Models.loadPackageFile")(function*(text: string, format: PackageFormat) {
   const limits = yield* PackageLimits
   const raw = yield* (format === "json" ? parseJson(text, limits) : parseYaml(text, limits))
   yield* Effect.yieldNow
@@ -239,7 +240,7 @@ const yamlTypes = new Set(["application/yaml", "application/x-yaml", "text/yaml"
  * Parses a package from an HTTP body: the format comes from the Content-Type when given
  * (parameters such as charset are ignored), otherwise from the text itself.
  */
-export const parsePackageText = Effect.fn("Models.parsePackageText")(function*(text: string, contentType?: string) {
+export const parsePackageText = tracedFn("Models.parsePackageText")(function*(text: string, contentType?: string) {
   const mime = contentType?.split(";")[0]?.trim().toLowerCase() ?? ""
   const format: PackageFormat | undefined = mime === ""
     ? (/^\s*[{[]/.test(text) ? "json" : "yaml")

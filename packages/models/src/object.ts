@@ -23,6 +23,7 @@ import { decodeWith } from "./issues"
 import { Trigger } from "./package"
 import { MAX_PARTITIONS } from "./deployment"
 import type { PathIssue } from "./package-checks"
+import { tracedFn } from "@oprc/observability"
 
 /** Objects of the data grid and the collections (one per class) that hold them: oprc.odgm.v1. */
 
@@ -57,7 +58,7 @@ export const DataObject = Schema.Struct({
 export type DataObject = typeof DataObject.Type
 
 const decodeObjectSchema = decodeWith(DataObject)
-export const decodeObject: (input: unknown) => Effect.Effect<DataObject, ValidationError> = Effect.fn(
+export const decodeObject: (input: unknown) => Effect.Effect<DataObject, ValidationError> = tracedFn(
   "Models.decodeObject",
 )(function*(input: unknown) {
   const limits = yield* ObjectLimits
@@ -130,7 +131,7 @@ export const Collection = CollectionFields.check(Schema.makeFilter(collectionIss
 export type Collection = typeof Collection.Type
 
 const decodeCollectionSchema = decodeWith(Collection)
-export const decodeCollection: (input: unknown) => Effect.Effect<Collection, ValidationError> = Effect.fn(
+export const decodeCollection: (input: unknown) => Effect.Effect<Collection, ValidationError> = tracedFn(
   "Models.decodeCollection",
 )(function*(input: unknown) {
   yield* ObjectLimits.use((l) => checkInputShape(input, collectionShape(l)))

@@ -30,6 +30,7 @@ import { packageIssues, toViolations } from "./package-checks"
 import { fastEncodePackage } from "./package-encode"
 import { fastDecodePackage } from "./package-fast"
 import { isClassRef, isEnvName, isHeaderName, isQuantity, isSemVer, isSemVerRange, reservedEnv } from "./package-rules"
+import { tracedFn } from "@oprc/observability"
 
 export { isSemVer, isSemVerRange, reservedEnv }
 
@@ -263,7 +264,7 @@ export const decodePackageChecked = (input: unknown): Effect.Effect<Package, Val
   }
   return decodePackageSchema(input)
 }
-export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = Effect.fn(
+export const decodePackage: (input: unknown) => Effect.Effect<Package, ValidationError> = tracedFn(
   "Models.decodePackage",
 )(
   function*(input: unknown) {

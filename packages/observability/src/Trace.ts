@@ -1,4 +1,4 @@
-import { Context, Effect, Option, Tracer } from "effect"
+import { Context, Effect, Option, References, Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
 import { SamplingRatio } from "./Telemetry"
 
@@ -91,3 +91,26 @@ export const currentTraceHeaders: Effect.Effect<Record<string, string>> = Effect
   }),
   Effect.orElseSucceed(() => ({})),
 )
+
+/**
+ * `Effect.fn(name)` for code on a request's path: with tracing on, exactly Effect.fn (a span and
+ * the call site's stack frame); with tracing off (no exporter) the body runs as `fnUntraced`.
+ * Effect.fn costs ~1.7 µs per call even when its span is a no-op, against ~0.3 µs this way, and a
+ * PM or ODGM request makes several such calls.
+ */
+export const tracedFn = (name: string): typeof Effect.fnUntraced =>
+  ((body: never, ...pipeables: Array<never>) => {
+    const untraced = (Effect.fnUntraced as (...a: Array<unknown>) => (...args: Array<unknown>) => unknown)(
+      body,
+      ...pipeables,
+    )
+    const traced = (Effect.fn(name) as (...a: Array<unknown>) => (...args: Array<unknown>) => unknown)(
+      body,
+      ...pipeables,
+    )
+    return function(this: unknown, ...args: Array<unknown>) {
+      return Effect.withFiber((fiber) =>
+        (fiber.getRef(References.TracerEnabled) ? traced : untraced).apply(this, args) as Effect.Effect<unknown>
+      )
+    }
+  }) as never

@@ -9,6 +9,7 @@ import type {
   WatchOptions,
 } from "../DocumentStore.ts"
 import type { RawBackend, RawDoc } from "./backend.ts"
+import { tracedFn } from "@oprc/observability"
 
 // Kinds become path segments of etcd keys and SQLite rows; a "/" would make kinds overlap.
 const KIND = /^[a-z0-9][a-z0-9_-]*$/
@@ -95,7 +96,7 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
 
   return {
     kind,
-    get: Effect.fn("ControlPlaneStore.get")(function*(key: string) {
+    get: tracedFn("ControlPlaneStore.get")(function*(key: string) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       const known = memo.get(key)
       if (known !== undefined && raw.revisionOf !== undefined) {
@@ -106,7 +107,7 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       const doc = yield* raw.get(kind, key)
       return Option.isSome(doc) ? Option.some(yield* decode(doc.value)) : Option.none()
     }),
-    list: Effect.fn("ControlPlaneStore.list")(function*(options?: ListOptions) {
+    list: tracedFn("ControlPlaneStore.list")(function*(options?: ListOptions) {
       yield* Effect.annotateCurrentSpan({ kind })
       const limit = options?.limit
       if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
@@ -126,25 +127,25 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       const last = items[items.length - 1]
       return { items, nextCursor: more && last !== undefined ? encodeCursor(last.key) : undefined }
     }),
-    create: Effect.fn("ControlPlaneStore.create")(function*(key: string, value: A) {
+    create: tracedFn("ControlPlaneStore.create")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.create(kind, key, yield* encode(key, value))
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    update: Effect.fn("ControlPlaneStore.update")(function*(key: string, value: A, expectedRevision?: bigint) {
+    update: tracedFn("ControlPlaneStore.update")(function*(key: string, value: A, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.update(kind, key, yield* encode(key, value), expectedRevision)
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    upsert: Effect.fn("ControlPlaneStore.upsert")(function*(key: string, value: A) {
+    upsert: tracedFn("ControlPlaneStore.upsert")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const doc = yield* raw.upsert(kind, key, yield* encode(key, value))
       return remember({ key, value, revision: doc.revision, createRevision: doc.createRevision })
     }),
-    delete: Effect.fn("ControlPlaneStore.delete")(function*(key: string, expectedRevision?: bigint) {
+    delete: tracedFn("ControlPlaneStore.delete")(function*(key: string, expectedRevision?: bigint) {
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const existed = yield* raw.delete(kind, key, expectedRevision)

@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Schema } from "effect"
+import { tracedFn } from "@oprc/observability"
 
 /** Prometheus did not answer (refused, timed out, 5xx): the numbers are unknown right now. */
 class PrometheusUnavailable extends Schema.TaggedError<PrometheusUnavailable>()("PrometheusUnavailable", {
@@ -65,7 +66,7 @@ export class Prometheus extends Context.Service<Prometheus, {
 }>()("crm/nfr/Prometheus") {
   static readonly make = (url: string, timeoutMs: number) => {
     const base = url.replace(/\/+$/, "")
-    const query = Effect.fn("Prometheus.query")(function*(promql: string) {
+    const query = tracedFn("Prometheus.query")(function*(promql: string) {
       const res = yield* Effect.tryPromise({
         try: (signal) =>
           fetch(`${base}/api/v1/query`, {

@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Layer, Option, PubSub, Stream } from "effect"
 import { type DeploymentUnit, DeploymentUnit as UnitSchema, NotFound, Unavailable, ValidationError } from "@oprc/models"
 import { ControlPlaneStore, type StorageError } from "@oprc/cp-storage"
-import { Health } from "@oprc/observability"
+import { Health, tracedFn } from "@oprc/observability"
 import { makeController, Outcome } from "@oprc/reconcile"
 import type { CrmConfig } from "../config"
 import { Driver, type NfrReport, NfrReports } from "../driver/Driver"
@@ -175,7 +175,7 @@ export class Runtime extends Context.Service<Runtime, {
           })
 
         const runtime = Runtime.of({
-          apply: Effect.fn("Runtime.apply")(function*(unit: DeploymentUnit) {
+          apply: tracedFn("Runtime.apply")(function*(unit: DeploymentUnit) {
             // The id names files and records (log paths, storage keys): DNS-style only, never a path.
             if (!unitIdPattern.test(unit.id)) {
               return yield* ValidationError.single(
@@ -213,7 +213,7 @@ export class Runtime extends Context.Service<Runtime, {
               }),
             )
           }),
-          remove: Effect.fn("Runtime.remove")(function*(unitId: string) {
+          remove: tracedFn("Runtime.remove")(function*(unitId: string) {
             const existing = yield* store.units.get(unitId).pipe(Effect.mapError(unavailable))
             if (Option.isNone(existing)) return false
             return yield* controller.inTrace(unitId, removed(unitId, existing.value.value))

@@ -11,6 +11,7 @@ import {
 } from "@oprc/models"
 import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
 import { ObjectStoreService } from "../storage/ObjectStore.ts"
+import { tracedFn } from "@oprc/observability"
 
 /** Collections live in the object store under this class, so every node sharing the store sees them. */
 const COLLECTIONS_CLASS = "_odgm.collections"
@@ -87,7 +88,7 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
         )
 
         return {
-          apply: Effect.fn("CollectionRegistry.apply")(function*(c: Collection) {
+          apply: tracedFn("CollectionRegistry.apply")(function*(c: Collection) {
             const existing = yield* orUnavailable(store.get(ref(c.name)))
             const old = Option.isSome(existing) ? yield* orUnavailable(read(c.name)) : undefined
             if (old !== undefined && old.partitionCount !== c.partitionCount) {
@@ -111,7 +112,7 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
           }),
           get,
           list: orUnavailable(listAll),
-          remove: Effect.fn("CollectionRegistry.remove")(function*(name: string, purgeObjects: boolean) {
+          remove: tracedFn("CollectionRegistry.remove")(function*(name: string, purgeObjects: boolean) {
             const existing = yield* orUnavailable(store.get(ref(name)))
             if (purgeObjects) yield* orUnavailable(store.deleteClass(name))
             if (Option.isSome(existing)) {

@@ -14,6 +14,7 @@ import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } fr
 import { type InvokeError, Invoker, routeFor } from "./Invoker.ts"
 import { Outbox } from "../events/Outbox.ts"
 import { ObjectStoreService } from "../storage/ObjectStore.ts"
+import { tracedFn } from "@oprc/observability"
 
 /** What GetResult answers. `result` is set once the state is DONE. */
 export interface AsyncResult {
@@ -84,7 +85,7 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
         })
 
         return {
-          submit: Effect.fn("AsyncInvocations.submit")(function*(req: InvocationRequest, caller: Caller) {
+          submit: tracedFn("AsyncInvocations.submit")(function*(req: InvocationRequest, caller: Caller) {
             // Refuse what would certainly fail now (unknown class/function, access), before accepting.
             const collection = yield* registry.get(req.cls)
             const route = yield* routeFor(collection, req.fn, caller)
@@ -136,7 +137,7 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             return id
           }),
 
-          get: Effect.fn("AsyncInvocations.get")(function*(invocationId: string, waitMs: number) {
+          get: tracedFn("AsyncInvocations.get")(function*(invocationId: string, waitMs: number) {
             const until = (yield* Clock.currentTimeMillis) + Math.min(waitMs, 60_000)
             let delay = 10
             for (;;) {
@@ -153,7 +154,7 @@ export class AsyncInvocations extends Context.Service<AsyncInvocations, {
             }
           }),
 
-          run: Effect.fn("AsyncInvocations.run")(function*(job: AsyncInvocation, lastAttempt: boolean) {
+          run: tracedFn("AsyncInvocations.run")(function*(job: AsyncInvocation, lastAttempt: boolean) {
             const existing = yield* read(job.invocationId)
             // Delivered before (a lease expired after the result was stored): do not run it twice.
             if (Option.isSome(existing) && existing.value.state === "DONE") {

@@ -17,6 +17,7 @@ import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordObjectOp } from "../OdgmMetrics.ts"
 import { Outbox } from "../events/Outbox.ts"
 import { ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
+import { tracedFn } from "@oprc/observability"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
 
@@ -180,7 +181,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             return found.value
           }),
 
-          put: Effect.fn("ObjectGateway.put")(function*(addr: ObjectAddress, req: PutRequest) {
+          put: tracedFn("ObjectGateway.put")(function*(addr: ObjectAddress, req: PutRequest) {
             const expected = req.createOnly ? 0n : req.expectedVersion
             const { after } = yield* write(
               "put",
@@ -195,7 +196,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             return after!
           }),
 
-          merge: Effect.fn("ObjectGateway.merge")(function*(addr: ObjectAddress, req: MergeRequest) {
+          merge: tracedFn("ObjectGateway.merge")(function*(addr: ObjectAddress, req: MergeRequest) {
             const { after } = yield* write("merge", addr, req.expectedVersion, (current) => {
               const entries: Record<string, Entries[string]> = { ...current?.entries, ...req.set }
               for (const k of req.remove) delete entries[k]
@@ -204,7 +205,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             return after!
           }),
 
-          remove: Effect.fn("ObjectGateway.remove")(
+          remove: tracedFn("ObjectGateway.remove")(
             function*(addr: ObjectAddress, expectedVersion: bigint | undefined) {
               yield* write("delete", addr, expectedVersion, (current) =>
                 current === undefined
@@ -215,7 +216,7 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
             },
           ),
 
-          list: Effect.fn("ObjectGateway.list")(function*(req: ListRequest) {
+          list: tracedFn("ObjectGateway.list")(function*(req: ListRequest) {
             const collection = yield* registry.get(req.cls)
             if (req.partition !== undefined && (req.partition < 0 || req.partition >= collection.partitionCount)) {
               return yield* ValidationError.single(

@@ -21,6 +21,7 @@ import { place } from "./placement"
 import { Reconciler } from "./Reconciler"
 import { type DeploymentRecord, deploymentView, resolveClass, sameDesiredState } from "./records"
 import { initialStatus, statusFingerprint } from "./status"
+import { tracedFn } from "@oprc/observability"
 
 export interface DeploymentQuery {
   readonly packageName?: string | undefined
@@ -165,7 +166,7 @@ export class Deployments extends Context.Service<Deployments, {
 
         // Each change runs inTrace: the pass that applies it is in the request's trace even when
         // the storage watch queued that pass before dispatch asked for one.
-        const create = Effect.fn("Deployments.create")(function*(input: Deployment) {
+        const create = tracedFn("Deployments.create")(function*(input: Deployment) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
           return yield* reconciler.inTrace(input.key, created(input))
         })
@@ -202,7 +203,7 @@ export class Deployments extends Context.Service<Deployments, {
             )
           })
 
-        const update = Effect.fn("Deployments.update")(function*(input: Deployment, expectedRevision?: number) {
+        const update = tracedFn("Deployments.update")(function*(input: Deployment, expectedRevision?: number) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": input.key })
           const current = yield* read(input.key)
           if (current.value.deleting) {
@@ -240,7 +241,7 @@ export class Deployments extends Context.Service<Deployments, {
             Effect.catchTag("VersionConflict", () => markDeleting(key)),
           )
 
-        const remove = Effect.fn("Deployments.delete")(function*(key: string) {
+        const remove = tracedFn("Deployments.delete")(function*(key: string) {
           yield* Effect.annotateCurrentSpan({ "oprc.deployment": key })
           return yield* reconciler.inTrace(
             key,
@@ -252,7 +253,7 @@ export class Deployments extends Context.Service<Deployments, {
           )
         })
 
-        const list = Effect.fn("Deployments.list")(function*(q: DeploymentQuery) {
+        const list = tracedFn("Deployments.list")(function*(q: DeploymentQuery) {
           const limit = yield* pageLimit(q.limit)
           const page = yield* filteredPage(store.deployments.list, { limit, cursor: q.cursor }, ({ value: r }) =>
             (q.packageName === undefined || q.packageName === "" || r.deployment.packageName === q.packageName) &&

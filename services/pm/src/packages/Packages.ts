@@ -16,6 +16,7 @@ import {
 import { Deployments } from "../deployments/Deployments"
 import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
 import { PmStore, renamed } from "../storage/PmStore"
+import { tracedFn } from "@oprc/observability"
 
 export interface PackageQuery {
   /** Glob over names ('*', '?'); empty matches all. */
@@ -106,7 +107,7 @@ export class Packages extends Context.Service<Packages, {
       const dependentsOf = (name: string) =>
         Effect.map(all, (ps) => ps.filter((p) => p.dependencies.some((d) => d.name === name)))
 
-      const create = Effect.fn("Packages.create")(function*(pkg: Package) {
+      const create = tracedFn("Packages.create")(function*(pkg: Package) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
         yield* checkDeps(pkg)
         const now = yield* Clock.currentTimeMillis
@@ -123,7 +124,7 @@ export class Packages extends Context.Service<Packages, {
         return withRevision(written)
       })
 
-      const update = Effect.fn("Packages.update")(function*(pkg: Package, expectedRevision?: number, force = false) {
+      const update = tracedFn("Packages.update")(function*(pkg: Package, expectedRevision?: number, force = false) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": pkg.name })
         const current = yield* read(pkg.name)
         const expected = expectedRevision === undefined || expectedRevision === 0
@@ -174,7 +175,7 @@ export class Packages extends Context.Service<Packages, {
         Effect.catchTag("ValidationError", (e) => Effect.die(e)),
       )
 
-      const remove = Effect.fn("Packages.delete")(function*(name: string, cascade: boolean) {
+      const remove = tracedFn("Packages.delete")(function*(name: string, cascade: boolean) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": name })
         const current = yield* read(name)
         const dependents = (yield* all).filter((p) => p.dependencies.some((d) => d.name === name)).map((p) => p.name)
@@ -207,7 +208,7 @@ export class Packages extends Context.Service<Packages, {
         return deployed.map((d) => d.key)
       })
 
-      const list = Effect.fn("Packages.list")(function*(q: PackageQuery) {
+      const list = tracedFn("Packages.list")(function*(q: PackageQuery) {
         const limit = yield* pageLimit(q.limit)
         const pattern = glob(q.namePattern ?? "")
         const tags = (q.tags ?? []).filter((t) => t !== "")

@@ -17,6 +17,7 @@ import { renderOdgm } from "./odgm"
 import { observeChildren } from "./observe"
 import { makeReflector } from "./Reflector"
 import { type KObject, RECORD_LABEL, recordLabel, renderChildren, selectTemplate } from "./templates"
+import { tracedFn } from "@oprc/observability"
 
 export interface RecordControllerOptions {
   readonly workers: number
@@ -107,7 +108,7 @@ export const makeRecordController = (
       relisted: () => {},
     }, RECORD_LABEL)
 
-    const environment = Effect.fn("k8s.environment")(function*(name: string) {
+    const environment = tracedFn("k8s.environment")(function*(name: string) {
       const env = yield* Effect.tryPromise(() =>
         kube.read(API_VERSION, "EnvironmentConfig", name)
       )

@@ -14,6 +14,7 @@ import {
   newToken,
   validateLimit,
 } from "../common.ts"
+import { tracedFn } from "@oprc/observability"
 
 /**
  * The in-process engine: a full, honest implementation (tests and `oprc dev --memory`), not a stub.
@@ -64,7 +65,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
     inlineGets: true,
     get: (ref) => Effect.sync(() => Option.map(Option.fromNullishOr(current(ref)), cloneObject)),
 
-    getInvoked: Effect.fn("MemoryStore.getInvoked")(function*(ref, invocationId) {
+    getInvoked: tracedFn("MemoryStore.getInvoked")(function*(ref, invocationId) {
       const r = liveResult(invocationId, yield* Clock.currentTimeMillis)
       return {
         object: Option.map(Option.fromNullishOr(current(ref)), cloneObject),
@@ -72,7 +73,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       }
     }),
 
-    commit: Effect.fn("MemoryStore.commit")(function*(req) {
+    commit: tracedFn("MemoryStore.commit")(function*(req) {
       const now = yield* Clock.currentTimeMillis
       const d = decide(current(req.ref), req, now)
       if (d._tag === "Conflict") return yield* d.error
@@ -89,7 +90,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return d.stored
     }),
 
-    list: Effect.fn("MemoryStore.list")(function*(q) {
+    list: tracedFn("MemoryStore.list")(function*(q) {
       const limit = yield* validateLimit("list", q.limit)
       const after = yield* decodeCursor("list", q.cursor)
       const prefix = q.prefix ?? ""
@@ -109,7 +110,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
         return n
       }),
 
-    claimEvents: Effect.fn("MemoryStore.claimEvents")(function*(max, leaseMs) {
+    claimEvents: tracedFn("MemoryStore.claimEvents")(function*(max, leaseMs) {
       const now = yield* Clock.currentTimeMillis
       const due = [...outbox.values()].filter((p) => p.dueAt <= now).sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
         .slice(0, max)
@@ -123,7 +124,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return claims
     }),
 
-    renewEvent: Effect.fn("MemoryStore.renewEvent")(function*(claim, leaseMs) {
+    renewEvent: tracedFn("MemoryStore.renewEvent")(function*(claim, leaseMs) {
       const now = yield* Clock.currentTimeMillis
       const p = leased(claim, now)
       if (p) p.dueAt = now + leaseMs
@@ -131,14 +132,14 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
 
     ackEvent: (claim) => Effect.sync(() => void outbox.delete(claim.event.id)),
 
-    retryEvent: Effect.fn("MemoryStore.retryEvent")(function*(claim, availableAt) {
+    retryEvent: tracedFn("MemoryStore.retryEvent")(function*(claim, availableAt) {
       const p = leased(claim, yield* Clock.currentTimeMillis)
       if (!p) return
       p.dueAt = availableAt
       p.token = undefined
     }),
 
-    deadLetter: Effect.fn("MemoryStore.deadLetter")(function*(claim, error) {
+    deadLetter: tracedFn("MemoryStore.deadLetter")(function*(claim, error) {
       const now = yield* Clock.currentTimeMillis
       const p = leased(claim, now)
       if (!p) return
@@ -146,7 +147,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       dead.set(p.event.id, { event: p.event, attempts: p.attempts, error, deadAt: now })
     }),
 
-    listDeadLetters: Effect.fn("MemoryStore.listDeadLetters")(function*(q) {
+    listDeadLetters: tracedFn("MemoryStore.listDeadLetters")(function*(q) {
       const limit = yield* validateLimit("listDeadLetters", q.limit)
       const all = [...dead.values()]
         .filter((d) => q.cursor === undefined || compareIds(d.event.id, q.cursor) > 0)
@@ -156,7 +157,7 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       return all.length > limit && last ? { items, nextCursor: last.event.id } : { items }
     }),
 
-    redrive: Effect.fn("MemoryStore.redrive")(function*(eventId) {
+    redrive: tracedFn("MemoryStore.redrive")(function*(eventId) {
       const d = dead.get(eventId)
       if (!d) return yield* new NotFound({ resource: "dead letter", name: eventId })
       const now = yield* Clock.currentTimeMillis
@@ -164,16 +165,16 @@ export const makeMemoryStore: Effect.Effect<ObjectStore, never, Scope.Scope> = E
       outbox.set(eventId, { event: d.event, seq: seq++, attempts: 0, dueAt: now, token: undefined })
     }),
 
-    discard: Effect.fn("MemoryStore.discard")(function*(eventId) {
+    discard: tracedFn("MemoryStore.discard")(function*(eventId) {
       if (!dead.delete(eventId)) return yield* new NotFound({ resource: "dead letter", name: eventId })
     }),
 
-    putResult: Effect.fn("MemoryStore.putResult")(function*(id, result, ttlMs, final) {
+    putResult: tracedFn("MemoryStore.putResult")(function*(id, result, ttlMs, final) {
       const now = yield* Clock.currentTimeMillis
       setResult(id, result, now + ttlMs, final, now)
     }),
 
-    getResult: Effect.fn("MemoryStore.getResult")(function*(id) {
+    getResult: tracedFn("MemoryStore.getResult")(function*(id) {
       const r = liveResult(id, yield* Clock.currentTimeMillis)
       return r ? Option.some(structuredClone(r.value)) : Option.none()
     }),

@@ -6,6 +6,7 @@ import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../Obje
 import { compareIds, leaseOf, validateLimit } from "../common.ts"
 import { call, decodeJson, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
 import { isNotFound, type NatsContext } from "./Buckets.ts"
+import { tracedFn } from "@oprc/observability"
 
 /**
  * Outbox consumption on NATS: the OUTBOX stream (work-queue retention, msgID dedupe) and one
@@ -108,7 +109,7 @@ export const makeOutbox = (ctx: NatsContext) =>
       | "redrive"
       | "discard"
     > = {
-      claimEvents: Effect.fn("NatsStore.claimEvents")(function*(max, leaseMs) {
+      claimEvents: tracedFn("NatsStore.claimEvents")(function*(max, leaseMs) {
         const msgs = yield* call("claimEvents", () => pull(ctx.nc, stream, DISPATCH, max)).pipe(
           Effect.mapError(toStorageError),
         )
@@ -138,7 +139,7 @@ export const makeOutbox = (ctx: NatsContext) =>
 
       // A second NAK with a delay moves the redelivery (verified on 2.9.10: NAK 1 s, then 3 s half
       // a second later, redelivered after 3.5 s).
-      renewEvent: Effect.fn("NatsStore.renewEvent")(function*(claim, leaseMs) {
+      renewEvent: tracedFn("NatsStore.renewEvent")(function*(claim, leaseMs) {
         const now = yield* Clock.currentTimeMillis
         const until = leases.get(claim.claimToken)
         if (until === undefined || until <= now) return
@@ -146,18 +147,18 @@ export const makeOutbox = (ctx: NatsContext) =>
         yield* nak(claim.claimToken, leaseMs).pipe(Effect.mapError(toStorageError))
       }),
 
-      ackEvent: Effect.fn("NatsStore.ackEvent")(function*(claim) {
+      ackEvent: tracedFn("NatsStore.ackEvent")(function*(claim) {
         leases.delete(claim.claimToken)
         yield* ackish("ackEvent", claim.claimToken, "+ACK")
       }),
 
-      retryEvent: Effect.fn("NatsStore.retryEvent")(function*(claim, availableAt) {
+      retryEvent: tracedFn("NatsStore.retryEvent")(function*(claim, availableAt) {
         if (!(yield* live(claim))) return
         const now = yield* Clock.currentTimeMillis
         yield* nak(claim.claimToken, availableAt - now).pipe(Effect.mapError(toStorageError))
       }),
 
-      deadLetter: Effect.fn("NatsStore.deadLetter")(function*(claim, error) {
+      deadLetter: tracedFn("NatsStore.deadLetter")(function*(claim, error) {
         if (!(yield* live(claim))) return
         const now = yield* Clock.currentTimeMillis
         const record: Dead = { event: claim.event, attempts: claim.attempts, error, deadAt: now }
@@ -167,7 +168,7 @@ export const makeOutbox = (ctx: NatsContext) =>
       }),
 
       // keys() is an unsorted scan of the whole bucket; dead letters are few, so that is fine.
-      listDeadLetters: Effect.fn("NatsStore.listDeadLetters")(function*(q) {
+      listDeadLetters: tracedFn("NatsStore.listDeadLetters")(function*(q) {
         const limit = yield* validateLimit("listDeadLetters", q.limit)
         const keys = yield* retrying("listDeadLetters", async () => {
           const out: string[] = []
@@ -184,7 +185,7 @@ export const makeOutbox = (ctx: NatsContext) =>
         return all.length > limit && last ? { items, nextCursor: last.event.id } : { items }
       }),
 
-      redrive: Effect.fn("NatsStore.redrive")(function*(eventId) {
+      redrive: tracedFn("NatsStore.redrive")(function*(eventId) {
         const d = yield* readDead(plainKey(eventId))
         if (Option.isNone(d)) return yield* new NotFound({ resource: "dead letter", name: eventId })
         const now = yield* Clock.currentTimeMillis
@@ -198,7 +199,7 @@ export const makeOutbox = (ctx: NatsContext) =>
           dead.purge(plainKey(eventId)), budget)
       }),
 
-      discard: Effect.fn("NatsStore.discard")(function*(eventId) {
+      discard: tracedFn("NatsStore.discard")(function*(eventId) {
         const d = yield* readDead(plainKey(eventId))
         if (Option.isNone(d)) {
           return yield* new NotFound({ resource: "dead letter", name: eventId })

@@ -27,6 +27,7 @@ import {
 import { makeKeyIndex } from "./KeyIndex.ts"
 import { makeOutbox } from "./NatsOutbox.ts"
 import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageError } from "./client.ts"
+import { tracedFn } from "@oprc/observability"
 
 /**
  * The distributed engine: NATS JetStream KV, one bucket per class (R1 or R3), key
@@ -217,7 +218,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         return { entry, body: yield* parseBody(entry) }
       })
 
-    const getInvoked: ObjectStore["getInvoked"] = Effect.fn("NatsStore.getInvoked")(function*(ref, invocationId) {
+    const getInvoked: ObjectStore["getInvoked"] = tracedFn("NatsStore.getInvoked")(function*(ref, invocationId) {
       const slot = invocationSlot(ref.cls, invocationId)
       const [own, viaSlot, bucketed] = yield* Effect.all([
         readBody(ref),
@@ -241,7 +242,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
         retryable: true,
       })
 
-    const commit: ObjectStore["commit"] = Effect.fn("NatsStore.commit")(function*(req) {
+    const commit: ObjectStore["commit"] = tracedFn("NatsStore.commit")(function*(req) {
       if (req.ref.id.length === 0) {
         return yield* new StorageError({ operation: "commit", reason: "empty object id", retryable: false })
       }
@@ -324,7 +325,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }
     })
 
-    const list: ObjectStore["list"] = Effect.fn("NatsStore.list")(function*(q) {
+    const list: ObjectStore["list"] = tracedFn("NatsStore.list")(function*(q) {
       const limit = yield* validateLimit("list", q.limit)
       const after = yield* decodeCursor("list", q.cursor)
       const b = yield* buckets.bucket(q.cls, false)
@@ -347,7 +348,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
     })
 
     const store: ObjectStore = {
-      get: Effect.fn("NatsStore.get")(function*(ref) {
+      get: tracedFn("NatsStore.get")(function*(ref) {
         const b = yield* buckets.bucket(ref.cls, false)
         if (!b || ref.id.length === 0) return Option.none()
         const entry = yield* read(b, objectKey(ref.partition, ref.id))
@@ -355,7 +356,7 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }),
       commit,
       list,
-      deleteClass: Effect.fn("NatsStore.deleteClass")(function*(cls) {
+      deleteClass: tracedFn("NatsStore.deleteClass")(function*(cls) {
         const b = yield* buckets.bucket(cls, false)
         if (!b) return 0
         const count = yield* retrying("deleteClass", async () => {
@@ -378,11 +379,11 @@ export const makeNatsStore = (options: NatsOptions): Effect.Effect<ObjectStore, 
       }),
       ...outbox,
       getInvoked,
-      putResult: Effect.fn("NatsStore.putResult")(function*(id, result, ttlMs, final) {
+      putResult: tracedFn("NatsStore.putResult")(function*(id, result, ttlMs, final) {
         const expiresAt = (yield* Clock.currentTimeMillis) + Math.min(ttlMs, maxTtl)
         yield* final ? putFinal(id, result, expiresAt) : putNonFinal(id, result, expiresAt)
       }),
-      getResult: Effect.fn("NatsStore.getResult")(function*(id) {
+      getResult: tracedFn("NatsStore.getResult")(function*(id) {
         const found = yield* readResult(id)
         return found ? Option.some(found.value.v) : Option.none()
       }),

@@ -21,6 +21,7 @@ import {
   validateLimit,
 } from "../common.ts"
 import { failed, makeWriter, ok } from "@oprc/sqlite"
+import { tracedFn } from "@oprc/observability"
 
 /**
  * The embedded engine: one SQLite file, WAL, synchronous=FULL (a COMMIT returns after fsync, so
@@ -209,7 +210,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       get: (ref) =>
         Effect.map(read("get", () => readObject(ref, q.get.get(ref.cls, ref.partition, ref.id))), Option.fromNullishOr),
 
-      commit: Effect.fn("SqliteStore.commit")(function*(req) {
+      commit: tracedFn("SqliteStore.commit")(function*(req) {
         const now = yield* Clock.currentTimeMillis
         const { cls, partition, id } = req.ref
         // A CAS that is already stale fails at once instead of waiting for a batch's fsync: a
@@ -239,7 +240,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         })
       }),
 
-      list: Effect.fn("SqliteStore.list")(function*(query) {
+      list: tracedFn("SqliteStore.list")(function*(query) {
         const limit = yield* validateLimit("list", query.limit)
         const after = yield* decodeCursor("list", query.cursor)
         // bun:sqlite is synchronous: a large page is read and decoded in chunks, yielding between
@@ -274,7 +275,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
       deleteClass: (cls) =>
         writer.write("deleteClass", (db) => ok(db.query("DELETE FROM objects WHERE cls = ?").run(cls).changes)),
 
-      claimEvents: Effect.fn("SqliteStore.claimEvents")(function*(max, leaseMs) {
+      claimEvents: tracedFn("SqliteStore.claimEvents")(function*(max, leaseMs) {
         const now = yield* Clock.currentTimeMillis
         const token = yield* newToken
         return yield* writer.write("claimEvents", () =>
@@ -289,7 +290,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
 
       ackEvent: (claim) => writer.write("ackEvent", () => ok(void q.ack.run(claim.event.id))),
 
-      renewEvent: Effect.fn("SqliteStore.renewEvent")(function*(claim, leaseMs) {
+      renewEvent: tracedFn("SqliteStore.renewEvent")(function*(claim, leaseMs) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write(
           "renewEvent",
@@ -297,7 +298,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         )
       }),
 
-      retryEvent: Effect.fn("SqliteStore.retryEvent")(function*(claim, availableAt, error) {
+      retryEvent: tracedFn("SqliteStore.retryEvent")(function*(claim, availableAt, error) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write(
           "retryEvent",
@@ -305,7 +306,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         )
       }),
 
-      deadLetter: Effect.fn("SqliteStore.deadLetter")(function*(claim, error) {
+      deadLetter: tracedFn("SqliteStore.deadLetter")(function*(claim, error) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write("deadLetter", () => {
           const row = q.leased.get(claim.event.id, claim.claimToken, now)
@@ -316,7 +317,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         })
       }),
 
-      listDeadLetters: Effect.fn("SqliteStore.listDeadLetters")(function*(query) {
+      listDeadLetters: tracedFn("SqliteStore.listDeadLetters")(function*(query) {
         const limit = yield* validateLimit("listDeadLetters", query.limit)
         const rows = yield* read("listDeadLetters", () => q.dead.all(query.cursor ?? "", limit + 1))
         const items = yield* read("listDeadLetters", () => rows.slice(0, limit).map(toDead))
@@ -324,7 +325,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         return rows.length > limit && last ? { items, nextCursor: last.event.id } : { items }
       }),
 
-      redrive: Effect.fn("SqliteStore.redrive")(function*(eventId) {
+      redrive: tracedFn("SqliteStore.redrive")(function*(eventId) {
         const now = yield* Clock.currentTimeMillis
         yield* writer.write("redrive", () => {
           const row = q.deadOne.get(eventId)
@@ -345,7 +346,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
               : failed(new NotFound({ resource: "dead letter", name: eventId })),
         ),
 
-      putResult: Effect.fn("SqliteStore.putResult")(function*(id, result, ttlMs, final) {
+      putResult: tracedFn("SqliteStore.putResult")(function*(id, result, ttlMs, final) {
         const now = yield* Clock.currentTimeMillis
         const json = yield* Effect.try({ try: () => JSON.stringify(result), catch: storageError("putResult") })
         yield* writer.write(
@@ -354,7 +355,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         )
       }),
 
-      getInvoked: Effect.fn("SqliteStore.getInvoked")(function*(ref, invocationId) {
+      getInvoked: tracedFn("SqliteStore.getInvoked")(function*(ref, invocationId) {
         const now = yield* Clock.currentTimeMillis
         return yield* read("getInvoked", () => {
           const row = q.getFinal.get(invocationId, now)
@@ -365,7 +366,7 @@ export const makeSqliteStore = (options: SqliteOptions): Effect.Effect<ObjectSto
         })
       }),
 
-      getResult: Effect.fn("SqliteStore.getResult")(function*(id) {
+      getResult: tracedFn("SqliteStore.getResult")(function*(id) {
         const now = yield* Clock.currentTimeMillis
         return yield* read("getResult", () => {
           const row = q.getResult.get(id, now)
