@@ -1,4 +1,4 @@
-import { Effect, Schema } from "effect"
+import { type Effect, Schema } from "effect"
 import { Condition } from "./condition"
 import { Consistency, DeploymentPhase, EnforcementMode, StorageEngine } from "./enums"
 import type { ValidationError } from "./errors"
