@@ -75,14 +75,6 @@ export const countHttp = (call: { route: string; method: string; status: number;
   updateNow(httpTime({ route: call.route, method: call.method }), call.seconds)
 }
 
-/** countRpc as an Effect. */
-export const recordRpc = (call: { service: string; method: string; code: string; seconds: number }) =>
-  Effect.sync(() => countRpc(call))
-
-/** countHttp as an Effect. */
-export const recordHttp = (call: { route: string; method: string; status: number; seconds: number }) =>
-  Effect.sync(() => countHttp(call))
-
 /**
  * The process's own CPU time and resident memory in the names Prometheus's client libraries use,
  * so the CRM's NFR analyzer can query any oprc process (and any other language's function) the

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test"
-import { Effect, Layer, Option } from "effect"
-import { currentTraceHeaders, prometheusText, recordRpc, Telemetry, withServerSpan } from "../src/index.ts"
+import { Cause, Effect, type Exit, Layer, Option } from "effect"
+import { countRpc, currentTraceHeaders, prometheusText, Telemetry, tracedFn, withServerSpan } from "../src/index.ts"
 
 const caller = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 const identity = { name: "trace-test", version: "0" }
@@ -44,12 +44,35 @@ describe("tracing without an exporter", () => {
 })
 
 describe("request metrics", () => {
-  test("recordRpc counts on the registry the /metrics text reads", async () => {
-    for (let i = 0; i < 3; i++) {
-      await Effect.runPromise(recordRpc({ service: "t.Svc", method: "M", code: "ok", seconds: 0.002 }))
-    }
+  test("countRpc counts on the registry the /metrics text reads", async () => {
+    for (let i = 0; i < 3; i++) countRpc({ service: "t.Svc", method: "M", code: "ok", seconds: 0.002 })
     const text = await Effect.runPromise(prometheusText)
     expect(text).toContain("oprc_rpc_requests_total{service=\"t.Svc\",method=\"M\",code=\"ok\"} 3")
     expect(text).toContain("oprc_rpc_request_duration_seconds_count{service=\"t.Svc\",method=\"M\"} 3")
+  })
+})
+
+describe("tracedFn", () => {
+  const step = tracedFn("Test.step")(function*(fail: boolean) {
+    const span = Option.getOrUndefined(yield* Effect.option(Effect.currentSpan))
+    if (fail) return yield* Effect.fail(new Error("boom"))
+    return span?.name
+  })
+  const callStep = (fail: boolean) => step(fail) // the call site a failure's trace names
+
+  test("with the tracer on: a span of its own, and a failure's trace names the caller's line", async () => {
+    expect(await Effect.runPromise(callStep(false))).toBe("Test.step")
+    const exit = await Effect.runPromiseExit(callStep(true))
+    expect(exit._tag).toBe("Failure")
+    const frame = Cause.pretty((exit as Exit.Failure<never, Error>).cause).split("\n").find((l) =>
+      l.includes("at Test.step")
+    )
+    expect(frame).toContain("trace.test.ts:")
+    expect(frame).not.toContain("Trace.ts")
+  })
+
+  test("with the tracer off (no exporter): no span of its own, the body runs as is", async () => {
+    const inCaller = Effect.withSpan(callStep(false), "caller")
+    expect(await Effect.runPromise(inCaller.pipe(Effect.provide(noExporter)))).toBe("caller")
   })
 })
