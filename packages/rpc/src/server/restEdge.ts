@@ -4,7 +4,7 @@ import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
 import { restJson } from "./answerCache"
 import { type BodyRefusal, laneBusy } from "./body"
 import type { HeavyLane } from "./heavyLane"
-import type { Authorizer } from "./CallRunner"
+import { authorized, type Authorizer } from "./CallRunner"
 import type { compileRoutes, RestRequest, RestResponse } from "./rest"
 
 /**
@@ -99,12 +99,11 @@ export const makeRestEdge = <R>(options: {
       maxJsonValues: options.maxJsonValues,
     }
     const procedure = `${call.method} ${route}`
-    const guard = options.authorize ? options.authorize({ procedure, headers }) : Effect.void
     const program = withServerSpan(
       `http ${procedure}`,
       headers,
       { "http.method": call.method, "http.route": route },
-      Effect.andThen(guard, match.route.handler(request)),
+      authorized(options.authorize, { procedure, headers }, match.route.handler(request)),
     ).pipe(Effect.provideContext(options.context))
     const exit = await Effect.runPromiseExit(program, { signal: call.signal })
     if (Exit.isSuccess(exit)) {
