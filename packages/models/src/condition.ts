@@ -1,9 +1,9 @@
 import { type Effect, Schema } from "effect"
+import { tracedFn } from "@oprc/observability"
 import { ConditionStatus } from "./enums"
 import type { ValidationError } from "./errors"
 import { Millis, optLiteral, optString, optUInt, stringCheck } from "./fields"
 import { decodeWith } from "./issues"
-import { tracedFn } from "@oprc/observability"
 
 /** A Kubernetes-style status condition (Available, Progressing, Degraded, NfrObserved, ...). */
 export const Condition = Schema.Struct({

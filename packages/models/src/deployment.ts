@@ -1,4 +1,5 @@
 import { type Effect, Schema } from "effect"
+import { tracedFn } from "@oprc/observability"
 import { Condition } from "./condition"
 import { Consistency, DeploymentPhase, EnforcementMode, StorageEngine } from "./enums"
 import type { ValidationError } from "./errors"
@@ -23,7 +24,6 @@ import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodeWith } from "./issues"
 import { Class, Function, Version } from "./package"
 import { classIssues, type PathIssue } from "./package-checks"
-import { tracedFn } from "@oprc/observability"
 
 /** Deployment, its status, and the DeploymentUnit sent to one cluster: oprc.common.v1's deployment.proto. */
 

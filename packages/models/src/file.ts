@@ -1,5 +1,6 @@
 import { Effect, Result } from "effect"
 import YAML from "yaml"
+import { tracedFn } from "@oprc/observability"
 import { decodeDeployment, type Deployment, encodeDeployment } from "./deployment"
 import { type FieldViolation, ValidationError } from "./errors"
 import { joinPath } from "./issues"
@@ -7,7 +8,6 @@ import { MAX_VIOLATIONS, stepIfLarge } from "./bounds"
 import { checkInputShape, PackageLimits, packageShape } from "./input-limits"
 import { decodePackageChecked, encodePackage, type Package } from "./package"
 import { scanJson, yamlFlowTooDeep } from "./text-scan"
-import { tracedFn } from "@oprc/observability"
 
 /**
  * Package files (YAML or JSON). Like the Rust Oparaca's, a file may carry `deployments:` beside

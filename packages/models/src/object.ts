@@ -1,4 +1,5 @@
 import { type Effect, Schema } from "effect"
+import { tracedFn } from "@oprc/observability"
 import { AccessModifier, Consistency } from "./enums"
 import type { ValidationError } from "./errors"
 import {
@@ -23,7 +24,6 @@ import { decodeWith } from "./issues"
 import { Trigger } from "./package"
 import { MAX_PARTITIONS } from "./deployment"
 import type { PathIssue } from "./package-checks"
-import { tracedFn } from "@oprc/observability"
 
 /** Objects of the data grid and the collections (one per class) that hold them: oprc.odgm.v1. */
 

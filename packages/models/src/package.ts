@@ -1,4 +1,5 @@
 import { Effect, Result, Schema } from "effect"
+import { tracedFn } from "@oprc/observability"
 import { AccessModifier, Consistency, FunctionType, KeyType, TriggerEvent } from "./enums"
 import { type FieldViolation, ValidationError } from "./errors"
 import {
@@ -30,7 +31,6 @@ import { packageIssues, toViolations } from "./package-checks"
 import { fastEncodePackage } from "./package-encode"
 import { fastDecodePackage } from "./package-fast"
 import { isClassRef, isEnvName, isHeaderName, isQuantity, isSemVer, isSemVerRange, reservedEnv } from "./package-rules"
-import { tracedFn } from "@oprc/observability"
 
 export { isSemVer, isSemVerRange, reservedEnv }
 

@@ -1,5 +1,6 @@
 import { Effect, Option, Schema, Stream } from "effect"
 import { StorageError, ValidationError } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import type {
   Change,
   ControlPlaneStore,
@@ -9,7 +10,6 @@ import type {
   WatchOptions,
 } from "../DocumentStore.ts"
 import type { RawBackend, RawDoc } from "./backend.ts"
-import { tracedFn } from "@oprc/observability"
 
 // Kinds become path segments of etcd keys and SQLite rows; a "/" would make kinds overlap.
 const KIND = /^[a-z0-9][a-z0-9_-]*$/

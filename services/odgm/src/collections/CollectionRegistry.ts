@@ -10,8 +10,8 @@ import {
   ValidationError,
 } from "@oprc/models"
 import { type ConfigIssue, formatIssue, loadConfigFile } from "@oprc/config"
-import { ObjectStoreService } from "../storage/ObjectStore.ts"
 import { tracedFn } from "@oprc/observability"
+import { ObjectStoreService } from "../storage/ObjectStore.ts"
 
 /** Collections live in the object store under this class, so every node sharing the store sees them. */
 const COLLECTIONS_CLASS = "_odgm.collections"

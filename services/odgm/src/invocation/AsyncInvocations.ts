@@ -7,6 +7,7 @@ import {
   type Unavailable,
   ValidationError,
 } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import type { AsyncInvocation } from "../domain/events.ts"
 import { decodeRecord, doneRecord, fingerprint, type InvocationRecord, recordedResult } from "../domain/records.ts"
@@ -14,7 +15,6 @@ import type { Caller, InvocationRequest, InvocationResult, InvocationStatus } fr
 import { type InvokeError, Invoker, routeFor } from "./Invoker.ts"
 import { Outbox } from "../events/Outbox.ts"
 import { ObjectStoreService } from "../storage/ObjectStore.ts"
-import { tracedFn } from "@oprc/observability"
 
 /** What GetResult answers. `result` is set once the state is DONE. */
 export interface AsyncResult {

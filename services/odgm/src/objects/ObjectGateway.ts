@@ -9,6 +9,7 @@ import {
   ValidationError,
   VersionConflict,
 } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import { CollectionRegistry } from "../collections/CollectionRegistry.ts"
 import { dataFirings, objectTriggers, type Source, toDeliveries } from "../domain/events.ts"
 import { checkObjectId, resolvePartition } from "../domain/partition.ts"
@@ -17,7 +18,6 @@ import { ObjectLocks } from "./ObjectLocks.ts"
 import { recordObjectOp } from "../OdgmMetrics.ts"
 import { Outbox } from "../events/Outbox.ts"
 import { ObjectStoreService, type OutboxEvent, type StorageError } from "../storage/ObjectStore.ts"
-import { tracedFn } from "@oprc/observability"
 
 export type ObjectError = NotFound | ValidationError | Unavailable | DeadlineExceeded
 

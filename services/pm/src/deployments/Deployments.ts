@@ -13,6 +13,7 @@ import {
   ValidationError,
   VersionConflict,
 } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import { ClusterRegistry } from "../clusters/ClusterRegistry"
 import type { OrchestrationConfig } from "../config"
 import { filteredPage, listAll, pageLimit } from "../storage/paging"
@@ -21,7 +22,6 @@ import { place } from "./placement"
 import { Reconciler } from "./Reconciler"
 import { type DeploymentRecord, deploymentView, resolveClass, sameDesiredState } from "./records"
 import { initialStatus, statusFingerprint } from "./status"
-import { tracedFn } from "@oprc/observability"
 
 export interface DeploymentQuery {
   readonly packageName?: string | undefined

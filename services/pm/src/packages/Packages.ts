@@ -13,10 +13,10 @@ import {
   ValidationError,
   VersionConflict,
 } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import { Deployments } from "../deployments/Deployments"
 import { filteredPage, glob, listAll, pageLimit } from "../storage/paging"
 import { PmStore, renamed } from "../storage/PmStore"
-import { tracedFn } from "@oprc/observability"
 
 export interface PackageQuery {
   /** Glob over names ('*', '?'); empty matches all. */

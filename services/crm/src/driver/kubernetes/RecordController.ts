@@ -1,6 +1,7 @@
 import { Effect, Schema } from "effect"
 import type { Collection } from "@oprc/models"
 import { makeController, Outcome } from "@oprc/reconcile"
+import { tracedFn } from "@oprc/observability"
 import type { OdgmCollections } from "../process/OdgmCollections"
 import {
   API_VERSION,
@@ -17,7 +18,6 @@ import { renderOdgm } from "./odgm"
 import { observeChildren } from "./observe"
 import { makeReflector } from "./Reflector"
 import { type KObject, RECORD_LABEL, recordLabel, renderChildren, selectTemplate } from "./templates"
-import { tracedFn } from "@oprc/observability"
 
 export interface RecordControllerOptions {
   readonly workers: number

@@ -1,5 +1,6 @@
 import { Clock, Effect, Option, type Scope } from "effect"
 import { NotFound } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import {
@@ -14,7 +15,6 @@ import {
   newToken,
   validateLimit,
 } from "../common.ts"
-import { tracedFn } from "@oprc/observability"
 
 /**
  * The in-process engine: a full, honest implementation (tests and `oprc dev --memory`), not a stub.

@@ -2,11 +2,11 @@ import { Clock, Effect, Option } from "effect"
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType } from "@nats-io/jetstream"
 import { Kvm } from "@nats-io/kv"
 import { NotFound } from "@oprc/models"
+import { tracedFn } from "@oprc/observability"
 import type { ClaimedEvent, DeadLetter, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { compareIds, leaseOf, validateLimit } from "../common.ts"
 import { call, decodeJson, deliveryCount, plainKey, pull, retrying, toStorageError } from "./client.ts"
 import { isNotFound, type NatsContext } from "./Buckets.ts"
-import { tracedFn } from "@oprc/observability"
 
 /**
  * Outbox consumption on NATS: the OUTBOX stream (work-queue retention, msgID dedupe) and one

@@ -2,6 +2,7 @@ import { Clock, Duration, Effect, Option, Pull, Schedule, type Scope } from "eff
 import { connect } from "@nats-io/transport-node"
 import { jetstream, jetstreamManager } from "@nats-io/jetstream"
 import { type KvEntry, Kvm } from "@nats-io/kv"
+import { tracedFn } from "@oprc/observability"
 import type { ObjectRef, StoredObject } from "../../domain/types.ts"
 import type { CommitRequest, ObjectStore, OutboxEvent } from "../ObjectStore.ts"
 import { StorageError } from "../errors.ts"
@@ -27,7 +28,6 @@ import {
 import { makeKeyIndex } from "./KeyIndex.ts"
 import { makeOutbox } from "./NatsOutbox.ts"
 import { backoff, call, decodeJson, objectKey, plainKey, retrying, toStorageError } from "./client.ts"
-import { tracedFn } from "@oprc/observability"
 
 /**
  * The distributed engine: NATS JetStream KV, one bucket per class (R1 or R3), key
