@@ -1,3 +1,5 @@
+import { waitFor } from "./process.ts"
+
 /** What a test REST call got back: the status, headers, the text, and the JSON when it parses. */
 export interface RestReply {
   readonly status: number
@@ -49,26 +51,10 @@ export const restClient = (base: string, defaults: Record<string, string> = {}) 
   }
 }
 
-/** Polls until `check` returns a value (not undefined), or fails with the last observation. */
-export const eventually = async <T>(
+/** `waitFor` with positional bounds, as the service suites call it. */
+export const eventually = <T>(
   what: string,
   check: () => Promise<T | undefined>,
   timeoutMs = 10_000,
   intervalMs = 50,
-): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  for (;;) {
-    try {
-      const v = await check()
-      if (v !== undefined) return v
-    } catch (e) {
-      last = e
-    }
-    if (Date.now() > deadline) {
-      const why = last instanceof Error ? last.message : last === undefined ? "" : String(last)
-      throw new Error(`${what}: not reached within ${timeoutMs} ms${why ? ` (${why})` : ""}`)
-    }
-    await Bun.sleep(intervalMs)
-  }
-}
+): Promise<T> => waitFor(what, check, { timeoutMs, intervalMs })
