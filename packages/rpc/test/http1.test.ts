@@ -102,6 +102,89 @@ describe("the HTTP/1.1 server", () => {
     expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 200"])
   })
 
+  // The front answers the plain common case itself (frontLocal.ts) and passes the connection on
+  // to Bun.serve at the first request it does not serve; these cross that line on purpose.
+  const invoke = (o: unknown, extra = "") => {
+    const body = invokeBody(o)
+    return `POST /oprc.function.v1.FunctionService/Invoke HTTP/1.1\r\nhost: x\r\n${extra}` +
+      `content-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`
+  }
+  const answers = (t: string) => t.split("HTTP/1.1 ").length - 1
+
+  test("answers from the front and from Bun.serve on one connection stay in request order", async () => {
+    const slow = invoke({ do: "sleep", ms: 150, n: 1 })
+    const metrics = "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n"
+    const after = invoke({ n: 3 })
+    const text = await rawExchange(server.port, slow + metrics + after, (t) => answers(t) === 3 && t.endsWith("}"))
+    const first = text.indexOf(Buffer.from(JSON.stringify({ do: "sleep", ms: 150, n: 1 })).toString("base64"))
+    const second = text.indexOf("# HELP")
+    const third = text.indexOf(Buffer.from(JSON.stringify({ n: 3 })).toString("base64"))
+    expect(first).toBeGreaterThan(0)
+    expect(second).toBeGreaterThan(first)
+    expect(third).toBeGreaterThan(second)
+  })
+
+  test("a request sent a byte at a time is answered; the answer has its length and a Date", async () => {
+    const wire = invoke({ n: "bytes" })
+    const text = await new Promise<string>((resolve, reject) => {
+      let got = ""
+      const socket = net.connect(server.port, "127.0.0.1", async () => {
+        for (const c of wire) {
+          socket.write(c)
+          await Bun.sleep(0)
+        }
+      })
+      socket.on("data", (d) => {
+        got += d.toString("latin1")
+        if (got.includes("INVOCATION_STATUS_OK")) {
+          socket.destroy()
+          resolve(got)
+        }
+      })
+      socket.on("error", reject)
+    })
+    expect(text).toStartWith("HTTP/1.1 200 OK\r\n")
+    const [head, body] = text.split("\r\n\r\n")
+    expect(head).toMatch(/\r\ndate: \w{3}, \d{2} \w{3} \d{4} /)
+    expect(head).toContain(`content-length: ${Buffer.byteLength(body!)}`)
+  })
+
+  test("connection: close is answered with connection: close, then the connection ends", async () => {
+    const text = await rawExchange(
+      server.port,
+      invoke({ n: 1 }, "connection: close\r\n") + invoke({ n: 2 }),
+      () => false,
+    )
+    expect(answers(text)).toBe(1)
+    expect(text.toLowerCase()).toContain("\r\nconnection: close\r\n")
+  })
+
+  test("chunked and large bodies are passed on to Bun.serve and answered there", async () => {
+    const chunked = "POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
+      "transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"
+    // 64 KiB: the local path's limit, and this server's body limit.
+    const big = JSON.stringify({ pad: "x".repeat(65_536 - 10) })
+    expect(big.length).toBe(65_536)
+    const large = "POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
+      `content-length: ${big.length}\r\n\r\n${big}`
+    const text = await rawExchange(server.port, invoke({ n: 0 }) + chunked + large, (t) => answers(t) === 3)
+    expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 201", "HTTP/1.1 201"])
+    expect(text).toContain(`{"size":${big.length}}`)
+  })
+
+  test("a client that leaves during a call served on the front interrupts the call", async () => {
+    const socket = net.connect(server.port, "127.0.0.1", () => socket.write(invoke({ do: "sleep", ms: 5000 })))
+    await Bun.sleep(200)
+    socket.destroy()
+    const canceled = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      return /oprc_rpc_requests_total\{[^}]*method="Invoke",code="canceled"\} [1-9]/.test(text)
+    }
+    const started = performance.now()
+    while (!(await canceled()) && performance.now() - started < 3000) await Bun.sleep(50)
+    expect(await canceled()).toBe(true)
+  })
+
   test("connect-timeout-ms bounds a direct Connect call: deadline_exceeded", async () => {
     const r = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
       method: "POST",

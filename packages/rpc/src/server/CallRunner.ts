@@ -29,6 +29,19 @@ export interface CallRunner {
     context: Context.Context<R>,
     effect: Effect.Effect<A, EdgeError, R>,
   ) => Promise<A>
+  /**
+   * `unary` without a promise when the handler's effect completes without waiting (a cached
+   * read, an echo): the answer, or a thrown ConnectError, at once; otherwise a promise of them.
+   * The one-port server's own Connect path uses it; `abortOn` is read only if the call waits.
+   */
+  readonly unaryNow: <A, R>(
+    service: DescService,
+    method: DescMethod,
+    call: CallContext,
+    context: Context.Context<R>,
+    effect: Effect.Effect<A, EdgeError, R>,
+    abortOn: () => AbortSignal,
+  ) => A | Promise<A>
   readonly stream: <A, R>(
     service: DescService,
     method: DescMethod,
@@ -38,6 +51,32 @@ export interface CallRunner {
   ) => AsyncIterable<A>
 }
 
+/**
+ * Runs `program` to its exit: at once when it never waits (no promise, no abort listener), else a
+ * promise of it, with the signal from `abortOn` (read only then) interrupting it.
+ */
+export const exitNow = <A, E>(
+  program: Effect.Effect<A, E>,
+  abortOn: () => AbortSignal,
+): Exit.Exit<A, E> | Promise<Exit.Exit<A, E>> => {
+  const fiber = Effect.runFork(program)
+  const now = fiber.pollUnsafe()
+  if (now !== undefined) return now
+  // The effect waits (I/O, a timer): from here on a client that leaves interrupts it.
+  const signal = abortOn()
+  const interrupt = () => fiber.interruptUnsafe()
+  if (signal.aborted) interrupt()
+  else signal.addEventListener("abort", interrupt, { once: true })
+  return new Promise((resolve) =>
+    fiber.addObserver((exit) => {
+      signal.removeEventListener("abort", interrupt)
+      resolve(exit)
+    })
+  )
+}
+
+const seconds = (started: number) => (performance.now() - started) / 1000
+
 export const makeCallRunner = (options: {
   readonly authorize: Authorizer | undefined
   /** Services every call needs (logger, tracer, health); captured once from the server layer. */
@@ -45,30 +84,45 @@ export const makeCallRunner = (options: {
   readonly onStart: () => void
   readonly onEnd: () => void
 }): CallRunner => {
-  const unary: CallRunner["unary"] = async (service, method, call, context, effect) => {
+  const unaryNow: CallRunner["unaryNow"] = (service, method, call, context, effect, abortOn) => {
     const started = performance.now()
-    const seconds = () => (performance.now() - started) / 1000
-    options.onStart()
-    try {
-      const program = withServerSpan(
-        `rpc ${service.typeName}/${method.name}`,
-        call.headers,
-        { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
-        authorized(options.authorize, call, effect),
-      ).pipe(Effect.provideContext(context))
-      const exit = await Effect.runPromiseExit(program, { signal: call.signal })
+    const settle = <A>(exit: Exit.Exit<A, EdgeError>): A => {
+      options.onEnd()
       if (Exit.isSuccess(exit)) {
-        countRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds() })
+        countRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds(started) })
         return exit.value
       }
       const mapped = mapCause(exit.cause)
-      countRpc({ service: service.typeName, method: method.name, code: codeName(mapped.code), seconds: seconds() })
+      countRpc({
+        service: service.typeName,
+        method: method.name,
+        code: codeName(mapped.code),
+        seconds: seconds(started),
+      })
       Effect.runFork(logIfInternal(mapped, exit.cause, call.procedure).pipe(Effect.provideContext(context)))
       throw toConnectError(mapped)
-    } finally {
-      options.onEnd()
     }
+    options.onStart()
+    let exit: Exit.Exit<unknown, EdgeError> | Promise<Exit.Exit<unknown, EdgeError>>
+    try {
+      exit = exitNow(
+        withServerSpan(
+          `rpc ${service.typeName}/${method.name}`,
+          call.headers,
+          { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
+          authorized(options.authorize, call, effect),
+        ).pipe(Effect.provideContext(context)),
+        abortOn,
+      )
+    } catch (e) {
+      options.onEnd()
+      throw e
+    }
+    return (exit instanceof Promise ? exit.then(settle) : settle(exit)) as never
   }
+
+  const unary: CallRunner["unary"] = async (service, method, call, context, effect) =>
+    unaryNow(service, method, call, context, effect, () => call.signal)
 
   const stream: CallRunner["stream"] = (service, method, call, context, source) => {
     const ctx = context
@@ -99,5 +153,5 @@ export const makeCallRunner = (options: {
     return Stream.toAsyncIterableWith(mapped, ctx)
   }
 
-  return { unary, stream }
+  return { unary, unaryNow, stream }
 }

@@ -6,7 +6,7 @@ import { makeHeavyLane } from "./heavyLane"
 import { makeConnectEdge, makeRouter } from "./connectEdge"
 import { makeConnectFetch } from "./connectFetch"
 import { type Authorizer, makeCallRunner } from "./CallRunner"
-import { type EdgeParts, makeFetchHandler } from "./fetchEdge"
+import { type EdgeParts, makeFetchHandler, makeLocalServe } from "./fetchEdge"
 import { healthService } from "./health"
 import { makeNodeHandler } from "./nodeEdge"
 import { compileRoutes, DEFAULT_MAX_JSON_VALUES, type RestRoute } from "./rest"
@@ -145,7 +145,12 @@ export const serve = <R = never>(
         connectFetch: makeConnectFetch({ ...connect, direct }),
       }
 
-      const servers = yield* makeServers(options, limits, makeNodeHandler(parts), makeFetchHandler(parts))
+      const servers = yield* makeServers(options, limits, makeNodeHandler(parts), makeFetchHandler(parts), {
+        serve: makeLocalServe(parts),
+        // Large bodies take Bun.serve's path: the heavy lane, the memory budget, stepped decoding.
+        maxBodyBytes: LARGE_INPUT_BYTES,
+        onFailure: (reason) => void runBase(Effect.logError("request failed", reason)),
+      })
       const port = yield* Effect.acquireRelease(
         Effect.tryPromise({
           try: () => servers.listen(),

@@ -6,7 +6,8 @@ import { answerBinary, answerJson } from "./answerCache"
 import { type BodyLimits, type BodyRefusal, isRefusal, laneBusy } from "./body"
 import { invalid, parseJsonBody, remapDecodeFailure } from "./connectEdge"
 import { readFetchBody } from "./fetchBody"
-import type { DirectUnary } from "./rpcService"
+import type { LocalRequest, PlainAnswer } from "./frontLocal"
+import type { CallContext, DirectUnary } from "./rpcService"
 
 /**
  * Connect over HTTP/1.1 on Bun.serve. Unary calls with a plain JSON or binary body take the
@@ -32,15 +33,22 @@ const jsonType = { "content-type": "application/json" }
 const protoType = { "content-type": "application/proto" }
 const notFound = JSON.stringify({ error: { code: "not_found", message: "no such route" } })
 
-const errorResponse = (error: ConnectError, close: boolean): Response => {
-  const headers = new Headers(error.metadata)
-  headers.set("content-type", "application/json")
-  if (close) headers.set("connection", "close")
-  return new Response(errorToJsonBytes(error, {}), { status: codeToHttpStatus(error.code), headers })
+/** A Connect error as an answer: its metadata as headers, the JSON error body. */
+const errorAnswer = (error: ConnectError): PlainAnswer => {
+  const headers: Record<string, string> = {}
+  error.metadata.forEach((value, name) => void (headers[name] = value))
+  headers["content-type"] = "application/json"
+  return { status: codeToHttpStatus(error.code), headers, body: errorToJsonBytes(error, {}) }
 }
+
+const toResponse = (a: PlainAnswer, close: boolean): Response =>
+  new Response(a.body, { status: a.status, headers: close ? { ...a.headers, connection: "close" } : a.headers })
+
+const errorResponse = (error: ConnectError, close: boolean): Response => toResponse(errorAnswer(error), close)
 
 const refused = (r: BodyRefusal) => errorResponse(new ConnectError(r.message, r.code), true)
 const busy = () => refused(laneBusy)
+const busyAnswer = errorAnswer(new ConnectError(laneBusy.message, laneBusy.code))
 
 /** "application/json" -> "json", "application/proto" -> "proto" (charset allowed), else undefined. */
 const unaryFormat = (type: string | null): "json" | "proto" | undefined => {
@@ -66,47 +74,94 @@ const decode = (input: DescMessage, format: "json" | "proto", bytes: Uint8Array,
   }
 }
 
+/**
+ * The call as its handler sees it. The abort signal is built on first use: Bun makes a request's
+ * signal lazily, and a call that answers without waiting never needs one.
+ */
+class DirectCall implements CallContext {
+  readonly timeoutMs: number | undefined
+  readonly deadline: AbortSignal | undefined
+  #signal: AbortSignal | undefined
+  constructor(
+    readonly procedure: string,
+    readonly headers: Headers,
+    private readonly clientSignal: () => AbortSignal,
+    timeoutHeader: string | null,
+  ) {
+    this.timeoutMs = timeoutHeader === null ? undefined : Number(timeoutHeader)
+    this.deadline = this.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(this.timeoutMs, 1))
+  }
+  get signal(): AbortSignal {
+    return this.#signal ??= this.deadline === undefined
+      ? this.clientSignal()
+      : AbortSignal.any([this.clientSignal(), this.deadline])
+  }
+}
+
 export const makeConnectFetch = (options: ConnectFetchOptions) => {
   const paths = new Map<string, UniversalHandler>()
   for (const h of options.handlers) paths.set(h.requestPath, h)
 
-  const direct = async (d: DirectUnary, format: "json" | "proto", req: Request, pathname: string, close: boolean) => {
-    const bytes = await readFetchBody(req, options.body)
-    if (isRefusal(bytes)) return refused(bytes)
-    return options.body.lane.run(bytes.length, () => answer(d, format, bytes, req, pathname, close), busy)
-  }
+  const direct = (d: DirectUnary, format: "json" | "proto", req: Request, pathname: string, close: boolean) =>
+    readFetchBody(req, options.body).then((bytes) => {
+      if (isRefusal(bytes)) return refused(bytes)
+      const answer = options.body.lane.run(
+        bytes.length,
+        () => answerDirect(d, format, bytes, req.headers, () => req.signal, pathname),
+        () => busyAnswer,
+      )
+      // (A refusal for load ends the connection, as the body reader's refusals do.)
+      return answer instanceof Promise
+        ? answer.then((a) => toResponse(a, close || a === busyAnswer))
+        : toResponse(answer, close || answer === busyAnswer)
+    })
 
-  const answer = async (
+  /** Decode, call, encode: without a promise when the handler answers without waiting. */
+  const answerDirect = (
     d: DirectUnary,
     format: "json" | "proto",
     bytes: Uint8Array,
-    req: Request,
+    headers: Headers,
+    signal: () => AbortSignal,
     pathname: string,
-    close: boolean,
-  ) => {
+  ): PlainAnswer | Promise<PlainAnswer> => {
     const input = decode(d.method.input, format, bytes, options)
-    if (input instanceof ConnectError) return errorResponse(input, close)
-    const timeoutHeader = req.headers.get("connect-timeout-ms")
-    const timeoutMs = timeoutHeader === null ? undefined : Number(timeoutHeader)
-    const deadline = timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(timeoutMs, 1))
-    const signal = deadline === undefined ? req.signal : AbortSignal.any([req.signal, deadline])
-    try {
-      const answer = await d.call(input, { procedure: pathname, headers: req.headers, signal, timeoutMs })
+    if (input instanceof ConnectError) return errorAnswer(input)
+    const call = new DirectCall(pathname, headers, signal, headers.get("connect-timeout-ms"))
+    const encode = (answer: unknown): PlainAnswer => {
       const output = d.method.output
-      const headers = close ?
-        { ...(format === "json" ? jsonType : protoType), connection: "close" }
-        : format === "json"
-        ? jsonType
-        : protoType
-      const body = format === "json" ? answerJson(output, answer as object) : answerBinary(output, answer as object)
-      return new Response(body, { headers })
-    } catch (e) {
-      if (deadline?.aborted === true) {
-        return errorResponse(new ConnectError("the operation timed out", Code.DeadlineExceeded), close)
-      }
-      if (req.signal.aborted) options.onFailure(pathname, e, true)
-      return errorResponse(ConnectError.from(e), close)
+      return format === "json"
+        ? { status: 200, headers: jsonType, body: answerJson(output, answer as object) }
+        : { status: 200, headers: protoType, body: answerBinary(output, answer as object) }
     }
+    const failed = (e: unknown) => {
+      if (call.deadline?.aborted === true) {
+        return errorAnswer(new ConnectError("the operation timed out", Code.DeadlineExceeded))
+      }
+      if (signal().aborted) options.onFailure(pathname, e, true)
+      return errorAnswer(ConnectError.from(e))
+    }
+    let result: unknown
+    try {
+      result = d.call(input, call)
+    } catch (e) {
+      return failed(e)
+    }
+    return result instanceof Promise ? result.then(encode, failed) : encode(result)
+  }
+
+  /** Which direct method serves a unary Connect call with these headers, if one does. */
+  const directFor = (pathname: string, method: string, headers: Headers) => {
+    const d = options.direct.get(pathname)
+    if (d === undefined || method !== "POST") return undefined
+    const format = unaryFormat(headers.get("content-type"))
+    const encoding = headers.get("content-encoding")
+    const version = headers.get("connect-protocol-version")
+    const timeout = headers.get("connect-timeout-ms")
+    return format !== undefined && (encoding === null || encoding === "identity") &&
+        (version === null || version === "1") && (timeout === null || /^[0-9]{1,10}$/.test(timeout))
+      ? { d, format }
+      : undefined
   }
 
   const universal = async (handler: UniversalHandler, req: Request, close: boolean) => {
@@ -143,21 +198,19 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     }
   }
 
-  return (req: Request, pathname: string, close: boolean): Promise<Response> | Response => {
+  const fetch = (req: Request, pathname: string, close: boolean): Promise<Response> | Response => {
     const handler = paths.get(pathname)
     if (handler === undefined) return new Response(notFound, { status: 404, headers: jsonType })
-    const d = options.direct.get(pathname)
-    const format = unaryFormat(req.headers.get("content-type"))
-    const encoding = req.headers.get("content-encoding")
-    const version = req.headers.get("connect-protocol-version")
-    const timeout = req.headers.get("connect-timeout-ms")
-    if (
-      d !== undefined && format !== undefined && req.method === "POST" &&
-      (encoding === null || encoding === "identity") && (version === null || version === "1") &&
-      (timeout === null || /^[0-9]{1,10}$/.test(timeout))
-    ) {
-      return direct(d, format, req, pathname, close)
-    }
-    return universal(handler, req, close)
+    const plan = directFor(pathname, req.method, req.headers)
+    return plan === undefined ? universal(handler, req, close) : direct(plan.d, plan.format, req, pathname, close)
   }
+
+  /** The direct path for a request the front read itself (frontLocal.ts); undefined for the rest. */
+  const local = (req: LocalRequest): PlainAnswer | Promise<PlainAnswer> | undefined => {
+    const plan = directFor(req.pathname, req.method, req.headers)
+    if (plan === undefined) return undefined
+    return answerDirect(plan.d, plan.format, req.body, req.headers, req.signal, req.pathname)
+  }
+
+  return { fetch, local }
 }

@@ -2,9 +2,11 @@ import { Effect } from "effect"
 import { type BodyLimits, isRefusal } from "./body"
 import { readFetchBody } from "./fetchBody"
 import type { compileRoutes } from "./rest"
-import { errorAnswer, type makeRestEdge, refusalAnswer, toFetchResponse } from "./restEdge"
+import { errorAnswer, type makeRestEdge, plainRest, refusalAnswer, toFetchResponse } from "./restEdge"
 import type { InFlight, NodeReq, NodeRes } from "./transport"
 import type { serverLimits } from "./Server"
+import type { makeConnectFetch } from "./connectFetch"
+import type { LocalRequest, LocalServe, PlainAnswer } from "./frontLocal"
 
 /**
  * The Bun.serve side of the one-port server: every plaintext HTTP/1.1 request (the front hands
@@ -26,7 +28,30 @@ export interface EdgeParts<R> {
   readonly metrics: () => Promise<string>
   readonly runBase: (effect: Effect.Effect<void>) => Promise<void>
   readonly connectNode: (req: NodeReq, res: NodeRes, pathname: string) => void
-  readonly connectFetch: (req: Request, pathname: string, close: boolean) => Promise<Response> | Response
+  readonly connectFetch: ReturnType<typeof makeConnectFetch>
+}
+
+/** `work()`, counted in flight until its answer (at once, or when its promise settles). */
+const inFlightWhile = <T>(inFlight: InFlight, work: () => T): T => {
+  inFlight.start()
+  let answer: T
+  try {
+    answer = work()
+  } catch (e) {
+    inFlight.end()
+    throw e
+  }
+  if (!(answer instanceof Promise)) {
+    inFlight.end()
+    return answer
+  }
+  return answer.then((a: unknown) => {
+    inFlight.end()
+    return a
+  }, (e: unknown) => {
+    inFlight.end()
+    throw e
+  }) as T
 }
 
 const jsonHeaders = { "content-type": "application/json" }
@@ -59,16 +84,16 @@ export const makeFetchHandler = <R>(parts: EdgeParts<R>) => {
         rest.record(match.route.path, method, read.status, started)
         return toFetchResponse(refusalAnswer(read), true)
       }
-      const answer = await rest.run(match, {
+      const answer = rest.run(match, {
         method,
         pathname,
         search,
         headers: req.headers,
         body: read,
-        signal: req.signal,
+        signal: () => req.signal,
         started,
       })
-      return toFetchResponse(answer, parts.draining())
+      return toFetchResponse(answer instanceof Promise ? await answer : answer, parts.draining())
     } catch (e) {
       void parts.runBase(Effect.logError("request failed", e))
       return toFetchResponse(errorAnswer(500, "internal", "internal error"), parts.draining())
@@ -77,14 +102,8 @@ export const makeFetchHandler = <R>(parts: EdgeParts<R>) => {
     }
   }
 
-  const connect = async (req: Request, pathname: string) => {
-    inFlight.start()
-    try {
-      return await parts.connectFetch(req, pathname, parts.draining())
-    } finally {
-      inFlight.end()
-    }
-  }
+  const connect = (req: Request, pathname: string) =>
+    inFlightWhile(inFlight, () => parts.connectFetch.fetch(req, pathname, parts.draining()))
 
   return (req: Request): Response | Promise<Response> => {
     // "http://host/path?query": the path starts at the first "/" after the scheme's "//".
@@ -106,5 +125,36 @@ export const makeFetchHandler = <R>(parts: EdgeParts<R>) => {
     const match = parts.matchRest(req.method, pathname)
     if (match === undefined) return connect(req, pathname)
     return handleRest(req, pathname, q === -1 ? "" : url.slice(q), match)
+  }
+}
+
+/**
+ * What the front answers itself on an HTTP/1.1 connection (frontLocal.ts): /healthz, REST routes
+ * and unary Connect calls on the direct path, each through the same edge as on Bun.serve.
+ * Everything else (readiness, metrics, connect-es's protocols, methods not allowed) is left to
+ * Bun.serve.
+ */
+export const makeLocalServe = <R>(parts: EdgeParts<R>): LocalServe => {
+  const { inFlight, rest } = parts
+  const healthAnswer: PlainAnswer = { status: 200, headers: jsonHeaders, body: JSON.stringify(parts.healthz) }
+
+  return (req: LocalRequest) => {
+    const { pathname, method } = req
+    if (pathname === "/healthz" && method === "GET") return healthAnswer
+    const match = parts.matchRest(method, pathname)
+    if (match === "method-not-allowed") return undefined
+    if (match === undefined) return inFlightWhile(inFlight, () => parts.connectFetch.local(req))
+    return inFlightWhile(inFlight, () => {
+      const answer = rest.run(match, {
+        method,
+        pathname,
+        search: req.search,
+        headers: req.headers,
+        body: req.body,
+        signal: req.signal,
+        started: performance.now(),
+      })
+      return answer instanceof Promise ? answer.then(plainRest) : plainRest(answer)
+    })
   }
 }

@@ -4,6 +4,7 @@ import { join } from "node:path"
 import type { ConnectionTimeouts } from "./connections"
 import { type Http1Watch, watchHttp1 } from "./frontTimers"
 import { frontAnswer } from "./http1Frames"
+import { type LocalConnection, type LocalServe, makeLocalConnection } from "./frontLocal"
 
 /**
  * The plaintext front of the one-port server. Bun's `node:http` is fast only when it owns its
@@ -27,6 +28,10 @@ interface Side {
   pausedPeer: boolean
   /** A client speaking HTTP/1.1 (on the client side only). */
   h1: Http1Watch | undefined
+  /** Requests answered on the front itself, until the first one that is not (frontLocal.ts). */
+  local: LocalConnection | undefined
+  /** The first bytes have told the protocol (until then they are kept in `early`). */
+  sniffed: boolean
 }
 
 /** A peer that stops reading must not make us buffer without bound. */
@@ -53,6 +58,8 @@ const newSide = (): Side => ({
   closed: false,
   pausedPeer: false,
   h1: undefined,
+  local: undefined,
+  sniffed: false,
 })
 
 const send = (to: Bun.Socket<Side>, data: Uint8Array) => {
@@ -95,6 +102,7 @@ const flush = (s: Bun.Socket<Side>) => {
     state.pausedPeer = false
     state.peer?.resume()
   }
+  state.local?.drained()
   // The peer closed while this side still had bytes to write: now they are written.
   if (state.closed) s.end()
 }
@@ -171,6 +179,13 @@ export const startProxyFront = (options: {
   readonly maxConnections: number
   readonly timeouts: ConnectionTimeouts
   readonly bodyLimitBytes: number
+  /** HTTP/1.1 requests answered on the front (none when absent). */
+  readonly local?: {
+    readonly serve: LocalServe
+    /** Bodies of at least this many bytes go to Bun.serve. */
+    readonly maxBodyBytes: number
+    readonly onFailure: (reason: unknown) => void
+  }
 }): ProxyFront => {
   const clients = new Set<Bun.Socket<Side>>()
   let draining = false
@@ -227,6 +242,32 @@ export const startProxyFront = (options: {
       cut: () => client.terminate(),
     })
 
+  const serveLocally = (client: Bun.Socket<Side>, local: NonNullable<typeof options.local>) =>
+    makeLocalConnection({
+      serve: local.serve,
+      maxBodyBytes: local.maxBodyBytes,
+      draining: () => draining,
+      write: (bytes) => {
+        send(client, bytes)
+        // After the bytes are on their way, as for Bun.serve's answers.
+        client.data.h1?.fromServer(bytes)
+        return client.data.queued
+      },
+      end: () => {
+        client.data.local = undefined
+        if (client.data.queue.length === 0) client.end()
+        client.data.closed = true
+      },
+      pause: () => client.pause(),
+      resume: () => client.resume(),
+      passOn: (rest) => {
+        client.data.local = undefined
+        if (rest.length > 0) client.data.early.push(rest)
+        void connectUpstream(client, options.h1Path)
+      },
+      onFailure: local.onFailure,
+    })
+
   const forward = (client: Bun.Socket<Side>, chunk: Uint8Array) => {
     const state = client.data
     if (state.h1 !== undefined) {
@@ -234,6 +275,7 @@ export const startProxyFront = (options: {
       if (n < chunk.length) chunk = chunk.subarray(0, n)
       if (chunk.length === 0) return
     }
+    if (state.local !== undefined) return state.local.feed(chunk)
     if (state.peer) return send(state.peer, chunk)
     if (state.closed) return
     state.early.push(copyOf(chunk))
@@ -255,7 +297,7 @@ export const startProxyFront = (options: {
       data: (client, chunk) => {
         const state = client.data
         if (state.closed) return
-        if (state.peer !== undefined || state.h1 !== undefined || state.early.length > 0) {
+        if (state.sniffed) {
           forward(client, chunk)
           const before = state.early.reduce((n, c) => n + c.length, 0)
           // Until the upstream connection is open, take no more than a first window.
@@ -268,8 +310,14 @@ export const startProxyFront = (options: {
         const first = Buffer.concat(state.early)
         if (first.length < 3) return
         state.early = []
+        state.sniffed = true
         const h2 = first.toString("latin1", 0, 3) === "PRI"
         if (!h2) state.h1 = watch(client)
+        if (!h2 && options.local !== undefined) {
+          // The upstream connection is opened only when a request is passed on.
+          state.local = serveLocally(client, options.local)
+          return forward(client, first)
+        }
         forward(client, first)
         void connectUpstream(client, h2 ? options.h2Path : options.h1Path)
       },
@@ -277,6 +325,7 @@ export const startProxyFront = (options: {
       close: (client) => {
         clients.delete(client)
         client.data.h1?.stop()
+        client.data.local?.gone()
         close(client)
       },
       end: close,

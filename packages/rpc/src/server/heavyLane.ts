@@ -13,7 +13,7 @@ export interface HeavyLane {
    * when the lane is free (first come, first served); `busy()` instead when too many bytes
    * already wait.
    */
-  readonly run: <A>(bytes: number, work: () => Promise<A>, busy: () => A) => Promise<A>
+  readonly run: <A>(bytes: number, work: () => A | Promise<A>, busy: () => A) => A | Promise<A>
   readonly waiting: () => { readonly requests: number; readonly bytes: number }
 }
 
@@ -34,7 +34,7 @@ export const makeHeavyLane = (options: HeavyLaneOptions): HeavyLane => {
     // A later turn of the event loop: pending I/O (a probe, a small call) runs first.
     else setImmediate(next)
   }
-  const hold = async <A>(bytes: number, work: () => Promise<A>): Promise<A> => {
+  const hold = async <A>(bytes: number, work: () => A | Promise<A>): Promise<A> => {
     if (held) {
       waitingBytes += bytes
       await new Promise<void>((resolve) => queue.push(resolve))

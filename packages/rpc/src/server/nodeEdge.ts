@@ -56,7 +56,7 @@ export const makeNodeHandler = <R>(parts: EdgeParts<R>) => {
         search: q === -1 ? "" : raw.slice(q),
         headers: toWebHeaders(req.headers),
         body: read,
-        signal: abort.signal,
+        signal: () => abort.signal,
         started,
       })
       answered = true

@@ -4,7 +4,8 @@ import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
 import { restJson } from "./answerCache"
 import { type BodyRefusal, laneBusy } from "./body"
 import type { HeavyLane } from "./heavyLane"
-import { authorized, type Authorizer } from "./CallRunner"
+import { authorized, type Authorizer, exitNow } from "./CallRunner"
+import type { PlainAnswer } from "./frontLocal"
 import type { compileRoutes, RestRequest, RestResponse } from "./rest"
 
 /**
@@ -55,7 +56,8 @@ export interface RestCall {
   readonly search: string
   readonly headers: Headers
   readonly body: Uint8Array
-  readonly signal: AbortSignal
+  /** Read only when a handler waits or asks for it (Bun makes a request's signal lazily). */
+  readonly signal: () => AbortSignal
   /** performance.now() when the request arrived (for the duration metric). */
   readonly started: number
 }
@@ -71,13 +73,14 @@ export const makeRestEdge = <R>(options: {
   const record = (route: string, method: string, status: number, started: number): void =>
     countHttp({ route, method, status, seconds: (performance.now() - started) / 1000 })
 
-  const run = (match: RestMatch<R>, call: RestCall): Promise<RestResponse> =>
+  const run = (match: RestMatch<R>, call: RestCall): RestResponse | Promise<RestResponse> =>
     options.lane.run(call.body.length, () => handle(match, call), () => {
       record(match.route.path, call.method, laneBusy.status, call.started)
       return refusalAnswer(laneBusy)
     })
 
-  const handle = async (match: RestMatch<R>, call: RestCall): Promise<RestResponse> => {
+  /** Without a promise when the handler answers without waiting. */
+  const handle = (match: RestMatch<R>, call: RestCall): RestResponse | Promise<RestResponse> => {
     const route = match.route.path
     const checked = checkTextBody(call.headers, call.body)
     if (checked.refused !== undefined) {
@@ -94,7 +97,9 @@ export const makeRestEdge = <R>(options: {
       headers,
       body: call.body,
       ...(checked.text === undefined ? {} : { text: checked.text }),
-      signal: call.signal,
+      get signal() {
+        return call.signal()
+      },
       maxJsonDepth: options.maxJsonDepth,
       maxJsonValues: options.maxJsonValues,
     }
@@ -105,15 +110,18 @@ export const makeRestEdge = <R>(options: {
       { "http.method": call.method, "http.route": route },
       authorized(options.authorize, { procedure, headers }, match.route.handler(request)),
     ).pipe(Effect.provideContext(options.context))
-    const exit = await Effect.runPromiseExit(program, { signal: call.signal })
-    if (Exit.isSuccess(exit)) {
-      record(route, call.method, exit.value.status, call.started)
-      return exit.value
+    const settle = (exit: Exit.Exit<RestResponse, unknown>): RestResponse | Promise<RestResponse> => {
+      if (Exit.isSuccess(exit)) {
+        record(route, call.method, exit.value.status, call.started)
+        return exit.value
+      }
+      const mapped = mapCause(exit.cause)
+      record(route, call.method, mapped.status, call.started)
+      const answer = { status: mapped.status, body: toJsonBody(mapped) }
+      return options.runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure)).then(() => answer)
     }
-    const mapped = mapCause(exit.cause)
-    record(route, call.method, mapped.status, call.started)
-    await options.runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure))
-    return { status: mapped.status, body: toJsonBody(mapped) }
+    const exit = exitNow(program, call.signal)
+    return exit instanceof Promise ? exit.then(settle) : settle(exit)
   }
 
   return { run, record }
@@ -138,4 +146,17 @@ export const toFetchResponse = (r: RestResponse, close: boolean): Response => {
     ? close ? jsonClose : jsonHeaders
     : { ...(close ? jsonClose : jsonHeaders), ...r.headers }
   return new Response(restJson(r.body), { status: r.status, headers })
+}
+
+/** A REST answer in transport-neutral form (the front writes "connection: close" itself). */
+export const plainRest = (r: RestResponse): PlainAnswer => {
+  if (r.raw !== undefined) {
+    return { status: r.status, headers: { "content-type": r.raw.contentType, ...r.headers }, body: r.raw.data }
+  }
+  if (r.body === undefined) return { status: r.status, headers: r.headers ?? {}, body: null }
+  return {
+    status: r.status,
+    headers: r.headers === undefined ? jsonHeaders : { ...jsonHeaders, ...r.headers },
+    body: restJson(r.body),
+  }
 }

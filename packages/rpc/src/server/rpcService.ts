@@ -53,7 +53,8 @@ export type EffectServiceImpl<S extends DescService, R> = {
 export interface DirectUnary {
   readonly service: DescService
   readonly method: DescMethodUnary
-  readonly call: (request: unknown, call: CallContext) => Promise<unknown>
+  /** The answer, or a thrown ConnectError: at once when the handler did not wait, else a promise. */
+  readonly call: (request: unknown, call: CallContext) => unknown
 }
 
 /** Where a service is mounted: connect-es's router, and optionally the direct unary table. */
@@ -108,16 +109,17 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
           timeoutMs: ctx.timeoutMs(),
         })
         if (method.methodKind === "unary") {
-          const run = (req: unknown, c: CallContext) =>
-            runner.unary(
-              service,
-              method,
-              c,
-              context,
-              (fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>)(req as never, c),
-            )
-          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => run(req, call(ctx))
-          direct?.set(`/${service.typeName}/${method.name}`, { service, method: method as DescMethodUnary, call: run })
+          const effect = fn as UnaryEffect<DescMessage, DescMessage, Requirements<I>>
+          handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
+            const c = call(ctx)
+            return runner.unary(service, method, c, context, effect(req as never, c))
+          }
+          direct?.set(`/${service.typeName}/${method.name}`, {
+            service,
+            method: method as DescMethodUnary,
+            call: (req: unknown, c: CallContext) =>
+              runner.unaryNow(service, method, c, context, effect(req as never, c), () => c.signal),
+          })
         } else if (method.methodKind === "server_streaming") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {
             const c = call(ctx)

@@ -46,6 +46,8 @@ export const makeServers = (
   timeouts: ConnectionTimeouts & { readonly maxConnections: number },
   handleAny: (req: NodeReq, res: NodeRes) => void,
   handleFetch: (req: Request) => Response | Promise<Response>,
+  /** HTTP/1.1 requests the plaintext front answers itself (frontLocal.ts). */
+  local?: NonNullable<Parameters<typeof startProxyFront>[0]["local"]>,
 ) =>
   Effect.try({
     try: (): Servers => {
@@ -130,6 +132,7 @@ export const makeServers = (
             maxConnections: timeouts.maxConnections,
             timeouts,
             bodyLimitBytes: options.bodyLimitBytes,
+            ...(local === undefined ? {} : { local }),
           })
           return front.port
         },
