@@ -12,7 +12,8 @@ import { create, type DescMessage, isMessage, type Message, toBinary, toJsonStri
 
 interface Encoded {
   readonly desc: DescMessage
-  json?: string
+  /** The JSON text as UTF-8: a cached answer is written as bytes, not encoded again per call. */
+  json?: Uint8Array
   binary?: Uint8Array
 }
 
@@ -28,11 +29,14 @@ const entry = (desc: DescMessage, answer: object): Encoded => {
   return e
 }
 
-/** The Connect JSON of a handler's answer (a message or its init shape). */
-export const answerJson = (desc: DescMessage, answer: object): string => {
+/**
+ * The Connect JSON of a handler's answer (a message or its init shape): text for an answer made
+ * for this call, UTF-8 bytes for one that is reused.
+ */
+export const answerJson = (desc: DescMessage, answer: object): string | Uint8Array => {
   if (!isMessage(answer, desc)) return toJsonString(desc, create(desc, answer as never))
   const e = entry(desc, answer)
-  return (e.json ??= toJsonString(desc, answer as Message))
+  return (e.json ??= Buffer.from(toJsonString(desc, answer as Message)))
 }
 
 /** The protobuf binary of a handler's answer. */

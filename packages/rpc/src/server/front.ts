@@ -279,7 +279,7 @@ export const startProxyFront = (options: {
     }
     send(client, bytes)
     // After the bytes are on their way, as for Bun.serve's answers.
-    client.data.h1?.fromServer(bytes)
+    client.data.h1?.answered()
   })
 
   const serveLocally = (client: Bun.Socket<Side>, local: NonNullable<typeof options.local>) =>

@@ -18,6 +18,8 @@ export interface Http1Watch {
   /** Client bytes; returns how many go upstream (fewer when the front answered itself). */
   readonly fromClient: (chunk: Uint8Array) => number
   readonly fromServer: (chunk: Uint8Array) => void
+  /** The front wrote a whole answer itself (frontLocal.ts): the same as Bun.serve's ending, unparsed. */
+  readonly answered: () => void
   /** Checks the deadline (called every 100 ms by the front's sweep). */
   readonly tick: (now: number) => void
   /** The server is draining: close now if idle, else after the last answer. */
@@ -150,17 +152,22 @@ export const watchHttp1 = (options: {
     },
     onEnd: () => {
       if (interim) return void (interim = false)
-      pending.shift()
-      if (refusal !== undefined && pending.length === 0) return options.answer(refusal)
-      settle()
+      answerEnded()
     },
     onLost: () => lost(),
   })
+
+  const answerEnded = () => {
+    pending.shift()
+    if (refusal !== undefined && pending.length === 0) return options.answer(refusal)
+    settle()
+  }
 
   return {
     fromClient: (chunk) => (following ? requests.feed(chunk) : chunk.length),
     // Answers keep being followed after a refusal: the refusal waits for the ones before it.
     fromServer: (chunk) => void ((following || refusal !== undefined) && responses.feed(chunk)),
+    answered: () => void ((following || refusal !== undefined) && answerEnded()),
     tick: (now) => {
       if (deadline !== 0 && now >= deadline) {
         deadline = 0
