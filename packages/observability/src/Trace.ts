@@ -46,6 +46,9 @@ export const withServerSpan = <A, E, R>(
 ): Effect.Effect<A, E, R> =>
   Effect.withFiber((fiber) => {
     const parent = parentFromHeaders(headers)
+    // Nothing exports spans and there is no caller's trace to continue: no span at all (Effect's
+    // no-op span would still cost a context change per call, and nothing could ever read it).
+    if (Option.isNone(parent) && !fiber.getRef(References.TracerEnabled)) return effect
     const sampled = Option.isSome(parent)
       ? parent.value.sampled
       : sampledRoot(fiber.getRef(SamplingRatio))
