@@ -108,7 +108,7 @@ export const makeCallRunner = (options: {
       exit = exitNow(
         withServerSpan(
           `rpc ${service.typeName}/${method.name}`,
-          call.headers,
+          call.fields ?? call.headers,
           { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
           authorized(options.authorize, call, effect),
         ).pipe(Effect.provideContext(context)),

@@ -81,15 +81,20 @@ const decode = (input: DescMessage, format: "json" | "proto", bytes: Uint8Array,
 class DirectCall implements CallContext {
   readonly timeoutMs: number | undefined
   readonly deadline: AbortSignal | undefined
+  readonly fields: Readonly<Record<string, string>> | undefined
   #signal: AbortSignal | undefined
   constructor(
     readonly procedure: string,
-    readonly headers: Headers,
+    private readonly from: RequestHeaders,
     private readonly clientSignal: () => AbortSignal,
-    timeoutHeader: string | null,
   ) {
+    this.fields = from.fields
+    const timeoutHeader = from.get("connect-timeout-ms")
     this.timeoutMs = timeoutHeader === null ? undefined : Number(timeoutHeader)
     this.deadline = this.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(this.timeoutMs, 1))
+  }
+  get headers(): Headers {
+    return this.from.all()
   }
   get signal(): AbortSignal {
     return this.#signal ??= this.deadline === undefined
@@ -97,6 +102,25 @@ class DirectCall implements CallContext {
       : AbortSignal.any([this.clientSignal(), this.deadline])
   }
 }
+
+/** A request's headers as each transport has them: one by name, or all as a fetch `Headers`. */
+interface RequestHeaders {
+  readonly get: (lowerName: string) => string | null
+  readonly all: () => Headers
+  readonly fields: Readonly<Record<string, string>> | undefined
+}
+
+const fetchHeaders = (req: Request): RequestHeaders => ({
+  get: (name) => req.headers.get(name),
+  all: () => req.headers,
+  fields: undefined,
+})
+
+const localHeaders = (req: LocalRequest): RequestHeaders => ({
+  get: (name) => req.fields[name] ?? null,
+  all: () => req.headers,
+  fields: req.fields,
+})
 
 export const makeConnectFetch = (options: ConnectFetchOptions) => {
   const paths = new Map<string, UniversalHandler>()
@@ -107,7 +131,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
       if (isRefusal(bytes)) return refused(bytes)
       const answer = options.body.lane.run(
         bytes.length,
-        () => answerDirect(d, format, bytes, req.headers, () => req.signal, pathname),
+        () => answerDirect(d, format, bytes, fetchHeaders(req), () => req.signal, pathname),
         () => busyAnswer,
       )
       // (A refusal for load ends the connection, as the body reader's refusals do.)
@@ -121,13 +145,13 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     d: DirectUnary,
     format: "json" | "proto",
     bytes: Uint8Array,
-    headers: Headers,
+    headers: RequestHeaders,
     signal: () => AbortSignal,
     pathname: string,
   ): PlainAnswer | Promise<PlainAnswer> => {
     const input = decode(d.method.input, format, bytes, options)
     if (input instanceof ConnectError) return errorAnswer(input)
-    const call = new DirectCall(pathname, headers, signal, headers.get("connect-timeout-ms"))
+    const call = new DirectCall(pathname, headers, signal)
     const encode = (answer: unknown): PlainAnswer => {
       const output = d.method.output
       return format === "json"
@@ -151,7 +175,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
   }
 
   /** Which direct method serves a unary Connect call with these headers, if one does. */
-  const directFor = (pathname: string, method: string, headers: Headers) => {
+  const directFor = (pathname: string, method: string, headers: RequestHeaders) => {
     const d = options.direct.get(pathname)
     if (d === undefined || method !== "POST") return undefined
     const format = unaryFormat(headers.get("content-type"))
@@ -201,15 +225,16 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
   const fetch = (req: Request, pathname: string, close: boolean): Promise<Response> | Response => {
     const handler = paths.get(pathname)
     if (handler === undefined) return new Response(notFound, { status: 404, headers: jsonType })
-    const plan = directFor(pathname, req.method, req.headers)
+    const plan = directFor(pathname, req.method, fetchHeaders(req))
     return plan === undefined ? universal(handler, req, close) : direct(plan.d, plan.format, req, pathname, close)
   }
 
   /** The direct path for a request the front read itself (frontLocal.ts); undefined for the rest. */
   const local = (req: LocalRequest): PlainAnswer | Promise<PlainAnswer> | undefined => {
-    const plan = directFor(req.pathname, req.method, req.headers)
+    const headers = localHeaders(req)
+    const plan = directFor(req.pathname, req.method, headers)
     if (plan === undefined) return undefined
-    return answerDirect(plan.d, plan.format, req.body, req.headers, req.signal, req.pathname)
+    return answerDirect(plan.d, plan.format, req.body, headers, req.signal, req.pathname)
   }
 
   return { fetch, local }

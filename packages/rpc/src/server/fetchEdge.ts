@@ -149,7 +149,10 @@ export const makeLocalServe = <R>(parts: EdgeParts<R>): LocalServe => {
         method,
         pathname,
         search: req.search,
-        headers: req.headers,
+        get headers() {
+          return req.headers
+        },
+        fields: req.fields,
         body: req.body,
         signal: req.signal,
         started: performance.now(),

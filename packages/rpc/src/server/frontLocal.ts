@@ -20,6 +20,9 @@ export interface LocalRequest {
   readonly pathname: string
   /** "" or "?..." */
   readonly search: string
+  /** The headers by lower-case name (repeated ones joined with ", ", as `Headers` does). */
+  readonly fields: Readonly<Record<string, string>>
+  /** The same as a fetch `Headers`, built on first use (most calls only read a few fields). */
   readonly headers: Headers
   readonly body: Uint8Array
   /** Aborted when the client goes away; made on first use. */
@@ -64,7 +67,7 @@ interface Head {
   readonly method: string
   readonly pathname: string
   readonly search: string
-  readonly headers: Headers
+  readonly fields: Record<string, string>
   readonly bodyBytes: number
   readonly close: boolean
 }
@@ -77,7 +80,8 @@ const parseHead = (text: string): Head | undefined => {
   if (start.length !== 3 || start[2] !== "HTTP/1.1" || !token.test(start[0]!)) return undefined
   const target = start[1]!
   if (!plainTarget.test(target)) return undefined
-  const headers = new Headers()
+  // (No prototype: a header named "__proto__" is a header like any other.)
+  const fields: Record<string, string> = Object.create(null)
   let length: number | undefined
   let close = false
   let host = false
@@ -88,7 +92,8 @@ const parseHead = (text: string): Head | undefined => {
     const name = line.slice(0, colon)
     if (!token.test(name)) return undefined
     const value = line.slice(colon + 1).trim()
-    switch (name.toLowerCase()) {
+    const lower = name.toLowerCase()
+    switch (lower) {
       case "content-length":
         if (length !== undefined || !digits.test(value)) return undefined
         length = Number(value)
@@ -107,7 +112,8 @@ const parseHead = (text: string): Head | undefined => {
         host = true
         break
     }
-    headers.append(name, value)
+    const before = fields[lower]
+    fields[lower] = before === undefined ? value : `${before}, ${value}`
   }
   if (!host) return undefined
   const q = target.indexOf("?")
@@ -115,7 +121,7 @@ const parseHead = (text: string): Head | undefined => {
     method: start[0]!,
     pathname: q === -1 ? target : target.slice(0, q),
     search: q === -1 ? "" : target.slice(q),
-    headers,
+    fields,
     bodyBytes: length ?? 0,
     close,
   }
@@ -243,11 +249,16 @@ export const makeLocalConnection = (options: {
       if (buffered.length < size) return
       const body = buffered.subarray(end + 4, size)
       const close = head.close || options.draining()
+      let headers: Headers | undefined
+      const fields = head.fields
       const request: LocalRequest = {
         method: head.method,
         pathname: head.pathname,
         search: head.search,
-        headers: head.headers,
+        fields,
+        get headers() {
+          return headers ??= new Headers(fields)
+        },
         // A copy: the buffer it is in is reused for what follows.
         body: new Uint8Array(body),
         signal: () => (abort ??= new AbortController()).signal,

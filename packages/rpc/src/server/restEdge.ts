@@ -26,21 +26,24 @@ const textType =
  * read as JSON, since no oprc route takes form data (the header is rewritten once, here).
  */
 const checkTextBody = (
-  headers: Headers,
+  contentType: string | null | undefined,
   body: Uint8Array,
-): { readonly text?: string; readonly refused?: string; readonly headers: Headers } => {
-  const type = headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
-  if (type === undefined || !textType.test(type)) return { headers }
-  let out = headers
-  if (type === "application/x-www-form-urlencoded") {
-    out = new Headers(headers)
-    out.set("content-type", "application/json")
-  }
+): { readonly text?: string; readonly refused?: string; readonly asJson?: true } => {
+  const type = contentType?.split(";")[0]?.trim().toLowerCase()
+  if (type === undefined || !textType.test(type)) return {}
+  const asJson = type === "application/x-www-form-urlencoded" ? { asJson: true as const } : {}
   try {
-    return { text: body.length === 0 ? "" : strictUtf8.decode(body), headers: out }
+    return { text: body.length === 0 ? "" : strictUtf8.decode(body), ...asJson }
   } catch {
-    return { refused: `request body is not valid UTF-8 (content-type ${type})`, headers: out }
+    return { refused: `request body is not valid UTF-8 (content-type ${type})`, ...asJson }
   }
+}
+
+/** The headers a handler sees: curl's default form type is read as JSON. */
+const asJsonHeaders = (headers: Headers) => {
+  const out = new Headers(headers)
+  out.set("content-type", "application/json")
+  return out
 }
 
 export const errorAnswer = (status: number, code: string, message: string): RestResponse => ({
@@ -55,6 +58,8 @@ export interface RestCall {
   readonly pathname: string
   readonly search: string
   readonly headers: Headers
+  /** The same headers by lower-case name, when the transport has them so (`headers` is then built on use). */
+  readonly fields?: Readonly<Record<string, string>> | undefined
   readonly body: Uint8Array
   /** Read only when a handler waits or asks for it (Bun makes a request's signal lazily). */
   readonly signal: () => AbortSignal
@@ -82,19 +87,26 @@ export const makeRestEdge = <R>(options: {
   /** Without a promise when the handler answers without waiting. */
   const handle = (match: RestMatch<R>, call: RestCall): RestResponse | Promise<RestResponse> => {
     const route = match.route.path
-    const checked = checkTextBody(call.headers, call.body)
+    const fields = call.fields
+    const checked = checkTextBody(
+      fields === undefined ? call.headers.get("content-type") : fields["content-type"],
+      call.body,
+    )
     if (checked.refused !== undefined) {
       record(route, call.method, 400, call.started)
       return errorAnswer(400, "invalid_argument", checked.refused)
     }
-    const headers = checked.headers
+    let headers: Headers | undefined
+    const headersOf = () => headers ??= checked.asJson ? asJsonHeaders(call.headers) : call.headers
     const request: RestRequest = {
       method: call.method,
       route,
       path: call.pathname,
       params: match.params,
       query: new URLSearchParams(call.search),
-      headers,
+      get headers() {
+        return headersOf()
+      },
       body: call.body,
       ...(checked.text === undefined ? {} : { text: checked.text }),
       get signal() {
@@ -106,9 +118,14 @@ export const makeRestEdge = <R>(options: {
     const procedure = `${call.method} ${route}`
     const program = withServerSpan(
       `http ${procedure}`,
-      headers,
+      fields ?? headersOf(),
       { "http.method": call.method, "http.route": route },
-      authorized(options.authorize, { procedure, headers }, match.route.handler(request)),
+      authorized(options.authorize, {
+        procedure,
+        get headers() {
+          return headersOf()
+        },
+      }, match.route.handler(request)),
     ).pipe(Effect.provideContext(options.context))
     const settle = (exit: Exit.Exit<RestResponse, unknown>): RestResponse | Promise<RestResponse> => {
       if (Exit.isSuccess(exit)) {

@@ -17,6 +17,11 @@ export interface CallContext {
   /** "/oprc.pm.v1.PackageService/CreatePackage" */
   readonly procedure: string
   readonly headers: Headers
+  /**
+   * The same headers as a plain record by lower-case name, when the transport has them so (the
+   * server span reads its parent from these without building `headers`).
+   */
+  readonly fields?: Readonly<Record<string, string>> | undefined
   readonly signal: AbortSignal
   /** Remaining deadline the client set, if any. */
   readonly timeoutMs: number | undefined
