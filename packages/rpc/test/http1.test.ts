@@ -159,6 +159,20 @@ describe("the HTTP/1.1 server", () => {
     expect(text.toLowerCase()).toContain("\r\nconnection: close\r\n")
   })
 
+  test("heads that are not the plain case (bare LF, two Hosts, HTTP/1.0) are Bun.serve's to answer", async () => {
+    const bareLf = "POST /api/echo HTTP/1.1\r\nhost: x\nx-a: 1\r\ncontent-type: application/json\r\n" +
+      "content-length: 2\r\n\r\n{}"
+    const twoHosts = "GET /healthz HTTP/1.1\r\nhost: a\r\nhost: b\r\n\r\n"
+    const http10 = "GET /healthz HTTP/1.0\r\nhost: a\r\n\r\n"
+    for (const wire of [bareLf, twoHosts, http10]) {
+      const text = await rawExchange(server.port, wire, (t) => t.includes("\r\n\r\n"))
+      // The front always writes a lower-case "date:"; Bun.serve capitalises its header names.
+      expect(text).toMatch(/^HTTP\/1\.[01] \d{3} /)
+      expect(text).not.toStartWith("HTTP/1.1 500")
+      expect(text).not.toContain("\r\ndate: ")
+    }
+  })
+
   test("chunked and large bodies are passed on to Bun.serve and answered there", async () => {
     const chunked = "POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
       "transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"

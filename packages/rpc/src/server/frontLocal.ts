@@ -55,8 +55,8 @@ export interface LocalConnection {
 const HIGH_WATER = 256 * 1024
 const CRLFCRLF = Buffer.from("\r\n\r\n")
 const MAX_HEAD = 64 * 1024
-/** Printable ASCII, tabs and line ends only: anything else is Bun.serve's to judge. */
-const plainHead = /^[\t\r\n\x20-\x7e]*$/
+/** A head line of printable ASCII and tabs (no bare CR or LF): anything else is Bun.serve's to judge. */
+const plainLine = /^[\t\x20-\x7e]*$/
 /** Origin-form targets URL parsing keeps byte for byte (no "\\", no bytes it would escape). */
 const plainTarget = /^\/[A-Za-z0-9\-._~!$&'()*+,;=:@%/?]*$/
 const token = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
@@ -74,8 +74,8 @@ interface Head {
 
 /** The head as a plain request, or undefined when it is not the plain common case. */
 const parseHead = (text: string): Head | undefined => {
-  if (!plainHead.test(text)) return undefined
   const lines = text.split("\r\n")
+  if (!plainLine.test(lines[0]!)) return undefined
   const start = lines[0]!.split(" ")
   if (start.length !== 3 || start[2] !== "HTTP/1.1" || !token.test(start[0]!)) return undefined
   const target = start[1]!
@@ -87,6 +87,7 @@ const parseHead = (text: string): Head | undefined => {
   let host = false
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!
+    if (!plainLine.test(line)) return undefined
     const colon = line.indexOf(":")
     if (colon <= 0) return undefined
     const name = line.slice(0, colon)
@@ -109,6 +110,8 @@ const parseHead = (text: string): Head | undefined => {
         break
       }
       case "host":
+        // Two Hosts is a bad request (RFC 9112 §3.2): Bun.serve's to answer.
+        if (host) return undefined
         host = true
         break
     }
