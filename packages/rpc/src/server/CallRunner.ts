@@ -19,29 +19,25 @@ export const authorized = <A, E, R>(
   effect: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E | EdgeError, R> => authorize === undefined ? effect : Effect.andThen(authorize(call), effect)
 
+/** What a unary call is run with. */
+type UnaryCall<A, R> = [
+  service: DescService,
+  method: DescMethod,
+  call: CallContext,
+  /** The handler's services merged with `base` once, at mount time (not per call). */
+  context: Context.Context<R>,
+  effect: Effect.Effect<A, EdgeError, R>,
+]
+
 /** Runs handler effects for Connect: auth, server span, metrics, error mapping at the edge. */
 export interface CallRunner {
-  readonly unary: <A, R>(
-    service: DescService,
-    method: DescMethod,
-    call: CallContext,
-    /** The handler's services merged with `base` once, at mount time (not per call). */
-    context: Context.Context<R>,
-    effect: Effect.Effect<A, EdgeError, R>,
-  ) => Promise<A>
+  readonly unary: <A, R>(...call: UnaryCall<A, R>) => Promise<A>
   /**
    * `unary` without a promise when the handler's effect completes without waiting (a cached
    * read, an echo): the answer, or a thrown ConnectError, at once; otherwise a promise of them.
    * The one-port server's own Connect path uses it; `abortOn` is read only if the call waits.
    */
-  readonly unaryNow: <A, R>(
-    service: DescService,
-    method: DescMethod,
-    call: CallContext,
-    context: Context.Context<R>,
-    effect: Effect.Effect<A, EdgeError, R>,
-    abortOn: () => AbortSignal,
-  ) => A | Promise<A>
+  readonly unaryNow: <A, R>(...call: [...UnaryCall<A, R>, abortOn: () => AbortSignal]) => A | Promise<A>
   readonly stream: <A, R>(
     service: DescService,
     method: DescMethod,
