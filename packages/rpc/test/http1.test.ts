@@ -173,6 +173,117 @@ describe("the HTTP/1.1 server", () => {
     }
   })
 
+  test("the front and Bun.serve hand a handler the same request (random heads, paths, queries, bodies)", async () => {
+    // Each request goes once on a new connection (the front serves it) and once after a
+    // /metrics request on the same connection (from then on Bun.serve serves it); the two
+    // answers must be the same. A seeded generator keeps a failure reproducible.
+    let seed = 20261201
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const pick = <T>(xs: ReadonlyArray<T>): T => xs[rand(xs.length)]!
+    const chars = "abcXYZ019-._~!$&'()*+,;=:@"
+    const hex = "0123456789abcdefABCDEF"
+    const piece = (n: number, extra = "") => {
+      let out = ""
+      for (let i = 0; i < n; i++) {
+        out += rand(6) === 0 ? `%${pick([..."0123456789abcdef"])}${pick([...hex])}` : pick([...chars + extra])
+      }
+      return out
+    }
+    const answer = (text: string) => {
+      const end = text.indexOf("\r\n\r\n")
+      const head = text.slice(0, end)
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? "0")
+      return { head, body: text.slice(end + 4, end + 4 + length), rest: text.slice(end + 4 + length) }
+    }
+    const whole = (text: string, count: number) => {
+      let at = text
+      for (let i = 0; i < count; i++) {
+        const end = at.indexOf("\r\n\r\n")
+        if (end === -1) return false
+        const a = answer(at)
+        if (a.body.length < Number(/\r\ncontent-length: *(\d+)/i.exec(a.head)?.[1] ?? "0")) return false
+        at = a.rest
+      }
+      return true
+    }
+    const metrics = "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n"
+    let local = 0
+    for (let i = 0; i < 120; i++) {
+      const body = pick(["", "{}", `{"a":${rand(100)}}`, piece(rand(30), " \"{}")])
+      const headers = [
+        `${pick(["host", "Host", "HOST"])}:${pick(["", " ", "\t"])}x${pick(["", " ", "\t "])}`,
+        `${pick(["content-type", "Content-Type"])}: ${
+          pick(["application/json", "text/plain", "APPLICATION/JSON; charset=utf-8", "application/x-yaml"])
+        }`,
+        ...(rand(2) === 0 ? [`X-Test: ${pick(["", " a ", "b\tc", piece(8)])}`] : []),
+        ...(rand(3) === 0 ? ["x-dup: 1", `X-Dup: ${piece(3)}`] : []),
+        `content-length: ${Buffer.byteLength(body)}`,
+      ]
+      const query = rand(2) === 0 ? "" : `?q=${piece(rand(10), "+?/")}${rand(3) === 0 ? `&q=${piece(3)}` : ""}`
+      const wire = `POST /api/mirror/${piece(1 + rand(10))}${query} HTTP/1.1\r\n${
+        headers.sort(() => rand(3) - 1).join("\r\n")
+      }\r\n\r\n${body}`
+      const front = answer(await rawExchange(server.port, wire, (t) => whole(t, 1)))
+      const spliced = answer(answer(await rawExchange(server.port, metrics + wire, (t) => whole(t, 2))).rest)
+      const served = (h: string) => h.includes("\r\ndate: ") ? "front" : "bun"
+      if (served(front.head) === "front") local++
+      expect(served(spliced.head)).toBe("bun")
+      const status = (h: string) => h.slice(0, 12)
+      expect({ wire, status: status(front.head), body: front.body }).toEqual({
+        wire,
+        status: status(spliced.head),
+        body: spliced.body,
+      })
+    }
+    // Most of them must have been served by the front, or nothing was compared.
+    expect(local).toBeGreaterThan(80)
+
+    // Unary Connect: header spellings the direct path must read as Bun.serve's Headers do.
+    let localConnect = 0
+    for (let i = 0; i < 60; i++) {
+      const body = pick([
+        invokeBody({ n: i }),
+        `{"cls":"c","payload":"${Buffer.from(piece(5)).toString("base64")}"}`,
+        `{"clz":"c"}`,
+        "{",
+      ])
+      const headers = [
+        "host: x",
+        `${pick(["content-type", "Content-Type"])}: ${
+          pick(["application/json", "Application/JSON; charset=utf-8", "application/proto", "text/plain"])
+        }`,
+        ...(rand(2) === 0
+          ? [`${pick(["connect-protocol-version", "Connect-Protocol-Version"])}: ${pick(["1", "2"])}`]
+          : []),
+        ...(rand(3) === 0 ? [`connect-timeout-ms: ${pick(["5000", "x", "99999999999"])}`] : []),
+        ...(rand(4) === 0 ? [`content-encoding: ${pick(["identity", "gzip"])}`] : []),
+        `content-length: ${Buffer.byteLength(body)}`,
+      ]
+      const wire = `POST /oprc.function.v1.FunctionService/Invoke HTTP/1.1\r\n${
+        headers.sort(() => rand(3) - 1).join("\r\n")
+      }\r\n\r\n${body}`
+      const front = answer(await rawExchange(server.port, wire, (t) => whole(t, 1)))
+      const spliced = answer(answer(await rawExchange(server.port, metrics + wire, (t) => whole(t, 2))).rest)
+      if (front.head.includes("\r\ndate: ")) localConnect++
+      expect({ wire, status: front.head.slice(0, 12), body: front.body }).toEqual({
+        wire,
+        status: spliced.head.slice(0, 12),
+        body: spliced.body,
+      })
+    }
+    expect(localConnect).toBeGreaterThan(20)
+  })
+
+  test("a refusal pipelined behind a request Bun.serve answers is still written, after that answer", async () => {
+    const metrics = "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n"
+    const dotted = "GET /api/echo/a/../b HTTP/1.1\r\nhost: x\r\n\r\n"
+    const text = await rawExchange(server.port, metrics + dotted, (t) => answers(t) === 2 && t.endsWith("}}"))
+    expect(text.match(/HTTP\/1\.1 \d+/g)).toEqual(["HTTP/1.1 200", "HTTP/1.1 400"])
+  })
+
   test("chunked and large bodies are passed on to Bun.serve and answered there", async () => {
     const chunked = "POST /api/echo HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n" +
       "transfer-encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n"

@@ -255,10 +255,17 @@ export const startProxyFront = (options: {
       draining: () => draining,
       answer: (bytes) => {
         // The front answers in the upstream's place: nothing more goes upstream, and the client
-        // is read (and dropped) for a moment before the close, as after any refused body.
-        client.data.peer?.end()
+        // is read (and dropped) for a moment before the close, as after any refused body. The
+        // upstream is let go first: its close would otherwise shut the client down before this
+        // answer is written (a refusal pipelined behind an answered request was lost so).
+        const up = client.data.peer
+        client.data.peer = undefined
+        if (up !== undefined) {
+          up.data.peer = undefined
+          up.end()
+        }
         client.data.early = []
-        client.write(bytes)
+        send(client, bytes)
         linger(client)
       },
       close: () => {
