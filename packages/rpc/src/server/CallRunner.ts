@@ -73,17 +73,10 @@ export const exitNow = <A, E>(
 
 const seconds = (started: number) => (performance.now() - started) / 1000
 
-export const makeCallRunner = (options: {
-  readonly authorize: Authorizer | undefined
-  /** Services every call needs (logger, tracer, health); captured once from the server layer. */
-  readonly base: Context.Context<never>
-  readonly onStart: () => void
-  readonly onEnd: () => void
-}): CallRunner => {
+export const makeCallRunner = (options: { readonly authorize: Authorizer | undefined }): CallRunner => {
   const unaryNow: CallRunner["unaryNow"] = (service, method, call, context, effect, abortOn) => {
     const started = performance.now()
     const settle = <A>(exit: Exit.Exit<A, EdgeError>): A => {
-      options.onEnd()
       if (Exit.isSuccess(exit)) {
         countRpc({ service: service.typeName, method: method.name, code: "ok", seconds: seconds(started) })
         return exit.value
@@ -98,22 +91,15 @@ export const makeCallRunner = (options: {
       Effect.runFork(logIfInternal(mapped, exit.cause, call.procedure).pipe(Effect.provideContext(context)))
       throw toConnectError(mapped)
     }
-    options.onStart()
-    let exit: Exit.Exit<unknown, EdgeError> | Promise<Exit.Exit<unknown, EdgeError>>
-    try {
-      exit = exitNow(
-        withServerSpan(
-          `rpc ${service.typeName}/${method.name}`,
-          call.fields ?? call.headers,
-          { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
-          authorized(options.authorize, call, effect),
-        ).pipe(Effect.provideContext(context)),
-        abortOn,
-      )
-    } catch (e) {
-      options.onEnd()
-      throw e
-    }
+    const exit = exitNow(
+      withServerSpan(
+        `rpc ${service.typeName}/${method.name}`,
+        call.fields ?? call.headers,
+        { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
+        authorized(options.authorize, call, effect),
+      ).pipe(Effect.provideContext(context)),
+      abortOn,
+    )
     return (exit instanceof Promise ? exit.then(settle) : settle(exit)) as never
   }
 

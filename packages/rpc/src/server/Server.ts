@@ -86,13 +86,8 @@ export const serve = <R = never>(
       )
       const inFlight = makeInFlight()
       let draining = false
-      const runner = makeCallRunner({
-        authorize: routes.authorize,
-        base: base as Context.Context<never>,
-        // Calls are counted from their arrival (in the edges), so one still sending its body counts too.
-        onStart: () => undefined,
-        onEnd: () => undefined,
-      })
+      // (Calls are counted in flight from their arrival, in the edges: one still sending its body counts too.)
+      const runner = makeCallRunner({ authorize: routes.authorize })
       const limits = serverLimits(options)
       const body = {
         maxBytes: options.bodyLimitBytes,

@@ -16,11 +16,6 @@ export const inMemoryTransport = <R>(
   Effect.gen(function*() {
     const base = (yield* Effect.context<R>()) as Context.Context<never>
     const mounts = yield* Effect.forEach(services, (s) => s.mount)
-    const runner = makeCallRunner({
-      authorize: options.authorize,
-      base,
-      onStart: () => undefined,
-      onEnd: () => undefined,
-    })
+    const runner = makeCallRunner({ authorize: options.authorize })
     return createRouterTransport((router) => mounts.forEach((mount) => mount(router, runner, base)))
   })
