@@ -6,7 +6,8 @@ import { answerBinary, answerJson } from "./answerCache"
 import { type BodyLimits, type BodyRefusal, isRefusal, laneBusy } from "./body"
 import { invalid, parseJsonBody, remapDecodeFailure } from "./connectEdge"
 import { readFetchBody } from "./fetchBody"
-import type { LocalRequest, PlainAnswer } from "./frontLocal"
+import type { LocalRequest } from "./frontLocal"
+import { type PlainAnswer, toResponse } from "./plainAnswer"
 import type { CallContext, DirectUnary } from "./rpcService"
 
 /**
@@ -41,14 +42,11 @@ const errorAnswer = (error: ConnectError): PlainAnswer => {
   return { status: codeToHttpStatus(error.code), headers, body: errorToJsonBytes(error, {}) }
 }
 
-const toResponse = (a: PlainAnswer, close: boolean): Response =>
-  new Response(a.body, { status: a.status, headers: close ? { ...a.headers, connection: "close" } : a.headers })
-
 const errorResponse = (error: ConnectError, close: boolean): Response => toResponse(errorAnswer(error), close)
 
 const refused = (r: BodyRefusal) => errorResponse(new ConnectError(r.message, r.code), true)
-const busy = () => refused(laneBusy)
 const busyAnswer = errorAnswer(new ConnectError(laneBusy.message, laneBusy.code))
+const busy = () => toResponse(busyAnswer, true)
 
 /** "application/json" -> "json", "application/proto" -> "proto" (charset allowed), else undefined. */
 const unaryFormat = (type: string | null): "json" | "proto" | undefined => {

@@ -6,7 +6,8 @@ import { errorAnswer, type makeRestEdge, plainRest, refusalAnswer, toFetchRespon
 import type { InFlight, NodeReq, NodeRes } from "./transport"
 import type { serverLimits } from "./Server"
 import type { makeConnectFetch } from "./connectFetch"
-import type { LocalRequest, LocalServe, PlainAnswer } from "./frontLocal"
+import type { LocalRequest, LocalServe } from "./frontLocal"
+import type { PlainAnswer } from "./plainAnswer"
 
 /**
  * The Bun.serve side of the one-port server: every plaintext HTTP/1.1 request (the front hands

@@ -1,4 +1,5 @@
 import { STATUS_CODES } from "node:http"
+import type { PlainAnswer } from "./plainAnswer"
 
 /**
  * Requests the front answers itself, on the client's own connection, instead of splicing the
@@ -27,13 +28,6 @@ export interface LocalRequest {
   readonly body: Uint8Array
   /** Aborted when the client goes away; made on first use. */
   readonly signal: () => AbortSignal
-}
-
-/** An answer in transport-neutral form (a fetch Response for Bun.serve, bytes for the front). */
-export interface PlainAnswer {
-  readonly status: number
-  readonly headers: Readonly<Record<string, string>>
-  readonly body: string | Uint8Array | null
 }
 
 /**

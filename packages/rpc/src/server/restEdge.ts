@@ -5,7 +5,7 @@ import { restJson } from "./answerCache"
 import { type BodyRefusal, laneBusy } from "./body"
 import type { HeavyLane } from "./heavyLane"
 import { authorized, type Authorizer, exitNow } from "./CallRunner"
-import type { PlainAnswer } from "./frontLocal"
+import { type PlainAnswer, toResponse } from "./plainAnswer"
 import type { compileRoutes, RestRequest, RestResponse } from "./rest"
 
 /**
@@ -145,27 +145,8 @@ export const makeRestEdge = <R>(options: {
 }
 
 const jsonHeaders = { "content-type": "application/json" }
-const jsonClose = { "content-type": "application/json", connection: "close" }
 
-/** A REST answer as a fetch Response (Bun.serve); `close` ends the keep-alive connection. */
-export const toFetchResponse = (r: RestResponse, close: boolean): Response => {
-  if (r.raw !== undefined) {
-    const headers: Record<string, string> = { "content-type": r.raw.contentType, ...r.headers }
-    if (close) headers.connection = "close"
-    return new Response(r.raw.data, { status: r.status, headers })
-  }
-  if (r.body === undefined) {
-    const headers: Record<string, string> = { ...r.headers }
-    if (close) headers.connection = "close"
-    return new Response(null, { status: r.status, headers })
-  }
-  const headers = r.headers === undefined
-    ? close ? jsonClose : jsonHeaders
-    : { ...(close ? jsonClose : jsonHeaders), ...r.headers }
-  return new Response(restJson(r.body), { status: r.status, headers })
-}
-
-/** A REST answer in transport-neutral form (the front writes "connection: close" itself). */
+/** A REST answer in transport-neutral form ("connection: close" is the transport's to add). */
 export const plainRest = (r: RestResponse): PlainAnswer => {
   if (r.raw !== undefined) {
     return { status: r.status, headers: { "content-type": r.raw.contentType, ...r.headers }, body: r.raw.data }
@@ -177,3 +158,6 @@ export const plainRest = (r: RestResponse): PlainAnswer => {
     body: restJson(r.body),
   }
 }
+
+/** A REST answer as a fetch Response (Bun.serve); `close` ends the keep-alive connection. */
+export const toFetchResponse = (r: RestResponse, close: boolean): Response => toResponse(plainRest(r), close)
