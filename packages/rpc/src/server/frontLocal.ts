@@ -124,12 +124,7 @@ const parseHead = (text: string): Head | undefined => {
   }
 }
 
-const reasons = new Map<number, string>()
-const reason = (status: number) => {
-  let r = reasons.get(status)
-  if (r === undefined) reasons.set(status, r = STATUS_CODES[status] ?? "Unknown")
-  return r
-}
+const reason = (status: number) => STATUS_CODES[status] ?? "Unknown"
 
 /** The Date header, made once a second (as Bun.serve and node:http do). */
 let dateText = ""
