@@ -58,7 +58,17 @@ export class Violations {
 interface Frame {
   readonly value: object
   readonly depth: number
-  readonly pattern: string
+  /**
+   * The frame's path pattern (`classes[].bindings`) where it can be named without building it:
+   * "" at the root, the key itself one level below a "" pattern, a key of `limits.items` matched
+   * in full. Anywhere else the pattern holds a "." or "[]" and is no key of `items` (own, nor
+   * inherited from Object.prototype), so `items[pattern]` would be undefined: the default applies.
+   */
+  readonly pattern: string | undefined
+  /** The pattern's length, whether or not it is named. */
+  readonly length: number
+  /** The keys of `limits.items` the pattern is a prefix of, if any. */
+  readonly candidates: ReadonlyArray<string> | undefined
   readonly key: PropertyKey | undefined
   readonly parent: Frame | undefined
 }
@@ -71,8 +81,30 @@ const keysOf = (frame: Frame | undefined, last?: PropertyKey): Array<PropertyKey
 
 const isContainer = (u: unknown): u is object => u !== null && typeof u === "object" && !(u instanceof Uint8Array)
 
-const childPattern = (parent: string, key: string | number): string =>
-  typeof key === "number" ? `${parent}[]` : parent === "" ? key : `${parent}.${key}`
+/**
+ * The candidates a child at `key` keeps: those its pattern (the parent's, `length` characters
+ * long, then `[]` for an index, or `.key`, or just `key` after a "" pattern) is still a prefix of.
+ * Compared in place: building the pattern of every container (~all of which no limit names) was
+ * the larger part of the walk's cost.
+ */
+const narrow = (candidates: ReadonlyArray<string>, length: number, key: string | number): Array<string> | undefined => {
+  let out: Array<string> | undefined
+  for (const c of candidates) {
+    const kept = typeof key === "number"
+      ? c.startsWith("[]", length)
+      : length === 0
+      ? c.startsWith(key)
+      : c.charCodeAt(length) === 0x2e /* . */ && c.startsWith(key, length + 1)
+    if (kept) (out ??= []).push(c)
+  }
+  return out
+}
+
+/** The candidate that is the whole pattern, `length` characters long. */
+const complete = (candidates: ReadonlyArray<string> | undefined, length: number): string | undefined => {
+  if (candidates !== undefined) { for (const c of candidates) if (c.length === length) return c }
+  return undefined
+}
 
 const preview = (key: string): string => JSON.stringify(key.length > 40 ? `${key.slice(0, 40)}...` : key)
 
@@ -94,7 +126,16 @@ export const checkShape = (
   }
   if (!isContainer(input)) return scalar(input, undefined, undefined)
   let nodes = 1
-  const stack: Array<Frame> = [{ value: input, depth: 1, pattern: "", key: undefined, parent: undefined }]
+  const itemKeys = Object.keys(limits.items)
+  const stack: Array<Frame> = [{
+    value: input,
+    depth: 1,
+    pattern: "",
+    length: 0,
+    candidates: itemKeys.length === 0 ? undefined : itemKeys,
+    key: undefined,
+    parent: undefined,
+  }]
   while (stack.length > 0) {
     const frame = stack.pop()!
     if (frame.depth > limits.maxDepth) {
@@ -105,7 +146,7 @@ export const checkShape = (
     const isList = Array.isArray(v)
     const keys = isList ? undefined : Object.keys(v)
     const count = isList ? v.length : keys!.length
-    const limit = limits.items[frame.pattern] ?? limits.maxItems
+    const limit = frame.pattern === undefined ? limits.maxItems : (limits.items[frame.pattern] ?? limits.maxItems)
     if (count > limit) {
       out.add(at(frame), `has ${count} ${isList ? "items" : "entries"}; at most ${limit} are allowed`)
       continue
@@ -115,7 +156,7 @@ export const checkShape = (
       out.add(formatPath(prefix), `has more than ${limits.maxNodes} values in all; split it up`)
       return
     }
-    const containers: Array<Frame> = []
+    const first = stack.length
     for (let i = 0; i < count; i++) {
       const key: string | number = isList ? i : keys![i]!
       if (typeof key === "string" && key.length > limits.maxKeyLength) {
@@ -127,10 +168,19 @@ export const checkShape = (
       }
       const child: unknown = (v as Record<string | number, unknown>)[key]
       if (isContainer(child)) {
-        containers.push({
+        const length = typeof key === "number"
+          ? frame.length + 2
+          : frame.length === 0
+          ? key.length
+          : frame.length + 1 + key.length
+        const candidates = frame.candidates === undefined ? undefined : narrow(frame.candidates, frame.length, key)
+        stack.push({
           value: child,
           depth: frame.depth + 1,
-          pattern: childPattern(frame.pattern, key),
+          // Below a "" pattern the child's is its key, free to name; deeper, only a full match is.
+          pattern: frame.length === 0 ? (typeof key === "number" ? "[]" : key) : complete(candidates, length),
+          length,
+          candidates,
           key,
           parent: frame,
         })
@@ -138,7 +188,12 @@ export const checkShape = (
         scalar(child, frame, key)
       }
     }
-    // Reversed onto the stack, so nested violations come out in document order too.
-    for (let i = containers.length - 1; i >= 0; i--) stack.push(containers[i]!)
+    // This frame's containers went onto the stack in document order: reversed there (no array
+    // per frame), they are popped in document order, so nested violations come out in it too.
+    for (let i = first, j = stack.length - 1; i < j; i++, j--) {
+      const t = stack[i]!
+      stack[i] = stack[j]!
+      stack[j] = t
+    }
   }
 }

@@ -125,6 +125,34 @@ describe("bounded validation of packages", () => {
   })
 })
 
+describe("shape limits by path pattern", () => {
+  const shape = (input: unknown, items: Record<string, number>) => {
+    const out = new Violations()
+    checkShape(input, { ...packageShape(defaultPackageLimits), maxItems: 5, items }, out)
+    return out.list
+  }
+  const over = (path: string) => [{ path, message: "has 2 items; at most 1 are allowed" }]
+
+  test("a pattern names keys, list items as [], and the root's keys without a dot", () => {
+    expect(shape({ a: { tags: [1, 2] } }, { "a.tags": 1 })).toEqual(over("a.tags"))
+    expect(shape({ a: [[1, 2]] }, { "a[]": 1 })).toEqual(over("a[0]"))
+    expect(shape([[[1, 2]]], { "[][]": 1 })).toEqual(over("[0][0]"))
+    expect(shape({ a: [1, 2] }, { a: 1 })).toEqual(over("a"))
+  })
+
+  test("the pattern is the keys joined, so a key holding a dot or [] matches as its parts would", () => {
+    expect(shape({ "a.tags": [1, 2] }, { "a.tags": 1 })).toEqual(over(`["a.tags"]`))
+    expect(shape({ a: { "[]": [1, 2] } }, { "a.[]": 1 })).toEqual(over(`a["[]"]`))
+    // Below an empty key the pattern is empty too: its keys take no dot.
+    expect(shape({ "": { b: [1, 2] } }, { b: 1 })).toEqual(over(`[""].b`))
+  })
+
+  test("a prefix, a longer key or a deeper container is not the pattern", () => {
+    expect(shape({ ab: { tags: [1, 2] }, a: { tagsx: [1, 2], tags: { x: [1, 2] } } }, { "a.tags": 1 })).toEqual([])
+    expect(shape({ a: { tags: [[1, 2]] } }, { "a.tags": 1, "a.tags[][]": 1 })).toEqual([])
+  })
+})
+
 describe("object entries", () => {
   const nest = (n: number): unknown => {
     let v: unknown = 1

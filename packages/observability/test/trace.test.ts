@@ -75,4 +75,24 @@ describe("tracedFn", () => {
     const inCaller = Effect.withSpan(callStep(false), "caller")
     expect(await Effect.runPromise(inCaller.pipe(Effect.provide(noExporter)))).toBe("caller")
   })
+
+  const failureFrame = (exit: Exit.Exit<unknown, unknown>) =>
+    Cause.pretty((exit as Exit.Failure<never, Error>).cause).split("\n").find((l) => l.includes("at Test.step"))
+
+  test("called inside a fiber that traces (yield* in a generator), the trace still names the caller's line", async () => {
+    const exit = await Effect.runPromiseExit(Effect.gen(function*() {
+      return yield* callStep(true)
+    }))
+    expect(failureFrame(exit)).toContain("trace.test.ts:")
+    expect(failureFrame(exit)).not.toContain("Trace.ts")
+  })
+
+  test("called in a fiber that does not trace but run where the tracer is on: the span, without a frame", async () => {
+    const made = await Effect.runPromise(Effect.sync(() => callStep(false)).pipe(Effect.provide(noExporter)))
+    expect(await Effect.runPromise(made)).toBe("Test.step")
+    const failing = await Effect.runPromise(Effect.sync(() => callStep(true)).pipe(Effect.provide(noExporter)))
+    const exit = await Effect.runPromiseExit(failing)
+    expect(exit._tag).toBe("Failure")
+    expect(failureFrame(exit) ?? "").not.toContain("Trace.ts")
+  })
 })

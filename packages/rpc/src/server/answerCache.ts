@@ -51,12 +51,28 @@ const restBodies = new WeakMap<object, string>()
 /** bigint (uint64 versions) is written as a JSON string, as protobuf's JSON mapping does. */
 const jsonReplacer = (_key: string, value: unknown) => (typeof value === "bigint" ? value.toString() : value)
 
+/**
+ * JSON.stringify with `jsonReplacer`, but without calling it per value (a replacer makes
+ * stringify ~5x slower): the plain stringify gives the same text for a body without a bigint and
+ * throws a TypeError on one, and only then is the body written again with the replacer (its
+ * toJSON methods run twice then: REST bodies are plain data). Other TypeErrors (a cycle) are
+ * thrown again by that second pass, as before.
+ */
+const stringify = (body: unknown): string => {
+  try {
+    return JSON.stringify(body)
+  } catch (cause) {
+    if (!(cause instanceof TypeError)) throw cause
+    return JSON.stringify(body, jsonReplacer)
+  }
+}
+
 /** A REST body as JSON text; the same body object returned again reuses its text. */
 export const restJson = (body: unknown): string => {
-  if (typeof body !== "object" || body === null) return JSON.stringify(body, jsonReplacer)
+  if (typeof body !== "object" || body === null) return stringify(body)
   let text = restBodies.get(body)
   if (text === undefined) {
-    text = JSON.stringify(body, jsonReplacer)
+    text = stringify(body)
     restBodies.set(body, text)
   }
   return text
