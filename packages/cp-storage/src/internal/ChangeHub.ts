@@ -3,11 +3,6 @@ import type { Change } from "../DocumentStore.ts"
 import type { StorageError } from "@oprc/models"
 import type { RawDoc } from "./backend.ts"
 
-interface KindChange {
-  readonly kind: string
-  readonly change: Change<string>
-}
-
 export interface Snapshot {
   readonly items: ReadonlyArray<RawDoc>
   /** The store revision the snapshot reflects: every change at or below it is in `items`. */
@@ -31,26 +26,47 @@ export interface ChangeHub {
   readonly shutdown: Effect.Effect<void>
 }
 
+/**
+ * One PubSub per kind, made by the first subscriber: a write wakes only the watchers of its own
+ * kind (the PM's deployment watches used to wake, filter and drop every package write), and a
+ * kind nobody watches publishes nothing at all (a PubSub drops what no subscriber takes anyway).
+ */
 export const makeChangeHub: Effect.Effect<ChangeHub> = Effect.gen(function*() {
-  const pubsub = yield* PubSub.unbounded<KindChange>()
+  const kinds = new Map<string, PubSub.PubSub<Change<string>>>()
+  let shut = false
+  const pubsubOf = (kind: string) =>
+    Effect.suspend(() => {
+      const existing = kinds.get(kind)
+      if (existing !== undefined) return Effect.succeed(existing)
+      return Effect.map(PubSub.unbounded<Change<string>>(), (made) => {
+        // Made concurrently by another subscriber in between: use the first one.
+        const first = kinds.get(kind)
+        if (first !== undefined) return first
+        kinds.set(kind, made)
+        return made
+      })
+    })
   return {
     publish: (kind, change) => {
-      PubSub.publishUnsafe(pubsub, { kind, change })
+      const pubsub = kinds.get(kind)
+      if (pubsub !== undefined) PubSub.publishUnsafe(pubsub, change)
     },
     subscribe: (kind, snapshot) =>
       Effect.gen(function*() {
+        const pubsub = yield* pubsubOf(kind)
+        if (shut) yield* PubSub.shutdown(pubsub)
         // Subscribe before taking the snapshot: a change committed in between is either in the
         // snapshot (revision <= snapshot.revision, dropped from the live part) or only live.
         const subscription = yield* PubSub.subscribe(pubsub)
-        const live = Stream.fromSubscription(subscription).pipe(Stream.filter((e) => e.kind === kind))
-        if (snapshot === undefined) return Stream.map(live, (e) => e.change)
+        const live = Stream.fromSubscription(subscription)
+        if (snapshot === undefined) return live
         const snap = yield* snapshot
         const existing = Stream.fromIterable(snap.items.map((item): Change<string> => ({ _tag: "Put", item })))
-        return Stream.concat(
-          existing,
-          live.pipe(Stream.filter((e) => changeRevision(e.change) > snap.revision), Stream.map((e) => e.change)),
-        )
+        return Stream.concat(existing, live.pipe(Stream.filter((c) => changeRevision(c) > snap.revision)))
       }),
-    shutdown: PubSub.shutdown(pubsub),
+    shutdown: Effect.suspend(() => {
+      shut = true
+      return Effect.forEach(kinds.values(), (p) => PubSub.shutdown(p), { discard: true })
+    }),
   }
 })
