@@ -12,6 +12,7 @@ export {
 } from "./server/Server"
 export * from "./client/CircuitBreaker"
 export * from "./client/client"
+export { Http1Error, Http1Pool, type Http1PoolOptions, type Http1Reply } from "./client/http1Pool"
 /** A server layer in its own runtime, for embedding (`oprc dev`, the SDK's function server) and tests. */
 export { startServer } from "./server/embedded"
 export { inMemoryTransport } from "./server/inMemory"
