@@ -5,6 +5,7 @@ import { Effect, Option } from "effect"
 import { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
 import type { RawBackend, RawDoc, RawHead } from "./internal/backend.ts"
 import { makeChangeHub } from "./internal/ChangeHub.ts"
+import { SortedIndex } from "./internal/SortedIndex.ts"
 import { failed, type JobResult, makeWriter, ok, openDatabase } from "@oprc/sqlite"
 import type { Change } from "./DocumentStore.ts"
 
@@ -57,12 +58,6 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       get: db.query<Row, [string, string]>(
         "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key = ?",
       ),
-      revision: db.query<{ revision: bigint }, [string, string]>(
-        "SELECT revision FROM documents WHERE kind = ? AND key = ?",
-      ),
-      heads: db.query<RawHead, [string, string, string]>(
-        "SELECT key, revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key",
-      ),
       range: db.query<Row, [string, string, string]>(
         "SELECT key, value, revision, create_revision FROM documents WHERE kind = ? AND key >= ? AND key > ? ORDER BY key",
       ),
@@ -79,6 +74,25 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       delete: db.query<null, [string, string]>("DELETE FROM documents WHERE kind = ? AND key = ?"),
     }
     const read = <A>(what: string, f: () => A) => Effect.try({ try: f, catch: sqliteError(what) })
+
+    // Every document's key and revision, in memory. A read that checks whether the revision it
+    // decoded before is still current, and a page of a list, then touch no row: a row's revision
+    // sits after its value in the record, so reading it from the file followed the value's
+    // overflow pages, and at 10,000 packages that was most of a GetPackage's cost (bench/pm/growth.ts).
+    // The process is the file's only writer, so its own commits are all the changes there are;
+    // they update these after COMMIT, with their watch events.
+    const heads = new Map<string, SortedIndex<RawHead>>()
+    const headsOf = (kind: string) => {
+      let idx = heads.get(kind)
+      if (idx === undefined) heads.set(kind, idx = new SortedIndex<RawHead>())
+      return idx
+    }
+    yield* read("load", () => {
+      const all = db.query<{ kind: string; key: string; revision: bigint }, []>(
+        "SELECT kind, key, revision FROM documents",
+      )
+      for (const row of all.iterate()) headsOf(row.kind).set(row.key, { key: row.key, revision: row.revision })
+    })
     const nextRevision = (): bigint => q.nextRevision.get()!.value
     const range = <R extends { readonly key: string }, A>(
       stmt: Statement<R, [string, string, string]>,
@@ -102,7 +116,12 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
     // fsync; each write's watch events are announced after COMMIT, in batch (= revision) order.
     const writer = yield* makeWriter(db, { groupCommit: true, maxBatch: 1024 })
     const announce = (changes: ReadonlyArray<readonly [kind: string, Change<string>]>) => () => {
-      for (const [kind, change] of changes) hub.publish(kind, change)
+      for (const [kind, change] of changes) {
+        if (change._tag === "Put") {
+          headsOf(kind).set(change.item.key, { key: change.item.key, revision: change.item.revision })
+        } else headsOf(kind).delete(change.key)
+        hub.publish(kind, change)
+      }
     }
 
     const conflict = (kind: string, key: string, expected: bigint, actual: Row | null) =>
@@ -114,8 +133,9 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       })
     const put = (kind: string, key: string, json: string, current: Row | null): JobResult<RawDoc, never> => {
       const revision = nextRevision()
-      if (current === null) q.insert.run(kind, key, json, revision, revision)
-      else q.update.run(json, revision, kind, key)
+      if (current === null) {
+        q.insert.run(kind, key, json, revision, revision)
+      } else q.update.run(json, revision, kind, key)
       const item: RawDoc = { key, value: json, revision, createRevision: current?.create_revision ?? revision }
       return ok(item, announce([[kind, { _tag: "Put", item }]]))
     }
@@ -125,10 +145,9 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       ready: read("ready", () => q.storeRevision.get()).pipe(Effect.asVoid),
       get: (kind, key) => read("get", () => Option.map(Option.fromNullishOr(q.get.get(kind, key)), toDoc)),
       revisionOf: (kind, key) =>
-        read("get", () => Option.map(Option.fromNullishOr(q.revision.get(kind, key)), (r) => r.revision)),
+        Effect.sync(() => Option.map(Option.fromUndefinedOr(headsOf(kind).get(key)), (h) => h.revision)),
       list: (kind, prefix, after, limit) => read("list", () => range(q.range, toDoc, kind, prefix, after, limit)),
-      listRevisions: (kind, prefix, after, limit) =>
-        read("list", () => range(q.heads, (r: RawHead) => r, kind, prefix, after, limit)),
+      listRevisions: (kind, prefix, after, limit) => Effect.sync(() => headsOf(kind).range(prefix, after, limit)),
       create: (kind, key, json) =>
         writer.write("create", (): JobResult<RawDoc, AlreadyExists> =>
           q.get.get(kind, key) !== null

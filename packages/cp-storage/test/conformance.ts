@@ -240,6 +240,11 @@ export function conformance(f: StoreFactory): void {
           expect(Option.isNone(yield* c.get("y"))).toBe(true)
           const next = yield* c.create("z", thing("z"))
           expect(next.revision > before.revision).toBe(true)
+          // Listing after a reopen sees what was stored before and written since, with revisions.
+          const page = yield* c.list()
+          expect(page.items.map((i) => [i.key, i.revision])).toEqual([["x", before.revision], ["z", next.revision]])
+          yield* c.delete("x")
+          expect((yield* c.list()).items.map((i) => i.key)).toEqual(["z"])
         }), name)
     })
   }
