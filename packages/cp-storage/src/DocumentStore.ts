@@ -11,7 +11,10 @@ export { StorageError }
 export interface Versioned<A> {
   readonly key: string
   readonly value: A
-  /** etcd mod_revision; memory and SQLite: a store-wide counter. Grows with every write. */
+  /**
+   * etcd mod_revision; memory and SQLite: a store-wide counter. Grows with every write of the key;
+   * on etcd, writes committed in one txn (concurrent writes are batched) share a revision.
+   */
   readonly revision: bigint
   readonly createRevision: bigint
 }

@@ -2,6 +2,7 @@ import { Effect, Metric, Option, Random, Schedule } from "effect"
 import type { IKeyValue } from "etcd3"
 import { AlreadyExists, NotFound, StorageError, VersionConflict } from "@oprc/models"
 import type { EtcdOptions } from "./DocumentStore.ts"
+import { makeCasBatcher } from "./etcd/batch.ts"
 import { makeEtcdCache } from "./etcd/cache.ts"
 import { type CachedDoc, call, KeySpace, makeClient, toDoc, toStorageError, unwrap, wrap } from "./etcd/client.ts"
 import type { RawBackend } from "./internal/backend.ts"
@@ -79,34 +80,35 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
         }).pipe(Effect.retry({ schedule: retrySchedule, while: (e) => e instanceof StorageError && e.retryable }))
       })
 
+    // Conditional puts share txns while one is in flight (etcd/batch.ts); run in this layer's context.
+    const runInLayer = Effect.runForkWith(yield* Effect.context<never>())
+    const batcher = makeCasBatcher(client, timeoutMs, (e) => {
+      runInLayer(e)
+    })
+
     const putIf = (kind: string, key: string, json: string, expected: bigint) => {
-      const full = keys.full(kind, key)
       const writeId = nextWriteId()
-      return call("txn", timeoutMs, (o) =>
-        client.kv.txn({
-          compare: [{ key: full, target: "Mod", result: "Equal", mod_revision: expected.toString() }],
-          // prev_kv tells an update its create_revision; a create (expected 0) has none.
-          success: [{ request_put: { key: full, value: wrap(writeId, json), prev_kv: expected !== 0n } }],
-          failure: [{ request_range: { key: full } }],
-        }, o)).pipe(
-          Effect.map((res): Outcome => {
-            if (res.succeeded) {
-              const revision = BigInt(res.header.revision)
-              const prev = res.responses[0]?.response_put?.prev_kv
-              const createRevision = prev ? BigInt(prev.create_revision) : revision
-              return { _tag: "Applied", doc: { key, value: json, revision, createRevision, writeId }, recovered: false }
+      return batcher.submit({ key: keys.full(kind, key), value: wrap(writeId, json), expected }).pipe(
+        Effect.map((res): Outcome => {
+          if (res.applied) {
+            const createRevision = res.prev ? BigInt(res.prev.create_revision) : res.revision
+            return {
+              _tag: "Applied",
+              doc: { key, value: json, revision: res.revision, createRevision, writeId },
+              recovered: false,
             }
-            const current = res.responses[0]?.response_range?.kvs[0]
-            // Our own earlier attempt, applied before its response was lost.
-            if (current && unwrap(current.value).writeId === writeId) {
-              return { _tag: "Applied", doc: toDoc(key, current), recovered: true }
-            }
-            return { _tag: "Conflict", current }
-          }),
-          Effect.tap((
-            r,
-          ) => (r._tag === "Applied" && r.recovered ? Metric.update(etcdMetrics.recoveredWrites, 1) : Effect.void)),
-        )
+          }
+          const current = res.current
+          // Our own earlier attempt, applied before its response was lost.
+          if (current && unwrap(current.value).writeId === writeId) {
+            return { _tag: "Applied", doc: toDoc(key, current), recovered: true }
+          }
+          return { _tag: "Conflict", current }
+        }),
+        Effect.tap((
+          r,
+        ) => (r._tag === "Applied" && r.recovered ? Metric.update(etcdMetrics.recoveredWrites, 1) : Effect.void)),
+      )
     }
     // The same write id across retries, so it is created once per put, not per attempt.
     const putOnce = (kind: string, key: string, json: string, expected: bigint) =>
