@@ -86,13 +86,18 @@ const traceHeaders = (span: Tracer.AnySpan): Record<string, string> => {
   }
 }
 
-/** Headers that carry the current span to a downstream call (empty outside any trace). */
-export const currentTraceHeaders: Effect.Effect<Record<string, string>> = Effect.currentParentSpan.pipe(
-  Effect.map((span) => {
-    const at = propagatedSpan(span)
+/**
+ * Headers that carry the current span to a downstream call (empty outside any trace). Read as an
+ * Option: `Effect.currentParentSpan` fails with a NoSuchElementError when there is no span, and
+ * making that error (its stack) on every untraced call was ~2 % of an ODGM invoke's CPU.
+ */
+export const currentTraceHeaders: Effect.Effect<Record<string, string>> = Effect.map(
+  Effect.serviceOption(Tracer.ParentSpan),
+  (span) => {
+    if (Option.isNone(span)) return {}
+    const at = propagatedSpan(span.value)
     return at === undefined ? {} : traceHeaders(at)
-  }),
-  Effect.orElseSucceed(() => ({})),
+  },
 )
 
 /**
