@@ -229,16 +229,46 @@ describe("Http1Pool", () => {
     s.server.stop(true)
   })
 
-  test("idle connections are closed after idleTimeoutMs", async () => {
+  test("idle connections are closed after idleTimeoutMs, every one of them", async () => {
     const e = raw((socket) => {
       if (wholeRequest(socket)) socket.write("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
     })
     const p = pool({ idleTimeoutMs: 150 })
-    expect((await p.post(target(e.port), "/x", {}, bytes("x"), opts)).status).toBe(200)
+    const replies = await Promise.all(
+      Array.from({ length: 5 }, () => p.post(target(e.port), "/x", {}, bytes("x"), opts)),
+    )
+    expect(replies.every((r) => r.status === 200)).toBe(true)
+    expect(e.opened()).toBe(5)
     expect(e.closed.length).toBe(0)
-    for (let i = 0; i < 100 && e.closed.length === 0; i++) await Bun.sleep(10)
-    expect(e.closed.length).toBe(1)
+    for (let i = 0; i < 100 && e.closed.length < 5; i++) await Bun.sleep(10)
+    expect(e.closed.length).toBe(5)
     e.server.stop(true)
+  })
+
+  test("requests that gave up while queued are skipped: no connection is opened for them", async () => {
+    let release: (() => void) | undefined
+    const s = raw((socket) => {
+      if (!wholeRequest(socket)) return
+      const answer = () => socket.write("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+      if (release === undefined) release = answer
+      else answer()
+    })
+    const p = pool({ maxConnectionsPerOrigin: 1 })
+    const slow = p.post(target(s.port), "/slow", {}, bytes("x"), opts)
+    await Bun.sleep(50)
+    const gaveUp = await Promise.all(
+      Array.from(
+        { length: 5000 },
+        () => p.post(target(s.port), "/q", {}, bytes("x"), { timeoutMs: 30 }).catch((e) => e),
+      ),
+    )
+    expect(gaveUp.every((e) => (e as DOMException).name === "TimeoutError")).toBe(true)
+    const next = p.post(target(s.port), "/next", {}, bytes("x"), opts)
+    release!()
+    expect(text((await slow).body)).toBe("ok")
+    expect(text((await next).body)).toBe("ok")
+    expect(s.opened()).toBe(1)
+    s.server.stop(true)
   })
 
   test("failures: refused, closed mid-reply, malformed, oversized, and unsafe headers", async () => {

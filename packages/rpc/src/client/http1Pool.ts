@@ -92,6 +92,8 @@ interface Conn {
 interface Waiter {
   readonly take: (conn: Conn) => void
   readonly refuse: (error: Error) => void
+  /** False once the request gave up (deadline, abort): it is skipped, not given a connection. */
+  readonly live: () => boolean
 }
 
 interface Origin {
@@ -180,10 +182,12 @@ export class Http1Pool {
     this.shut = true
     if (this.sweeper !== undefined) clearInterval(this.sweeper)
     for (const o of this.origins.values()) {
-      for (const c of o.idle) this.destroy(c)
+      const idle = o.idle
+      const waiters = o.waiters
       o.idle = []
-      for (const w of o.waiters) w.refuse(new Http1Error("closed", "the HTTP client is closed"))
       o.waiters = []
+      for (const c of idle) this.destroy(c)
+      for (const w of waiters) w.refuse(new Http1Error("closed", "the HTTP client is closed"))
     }
   }
 
@@ -245,6 +249,7 @@ export class Http1Pool {
           this.write(c, request)
         },
         refuse: fail,
+        live: () => !settled,
       })
     })
   }
@@ -315,7 +320,7 @@ export class Http1Pool {
     c.exchange = undefined
     if (c.closed) return
     const o = c.origin
-    const next = o.waiters.shift()
+    const next = this.nextWaiter(o)
     if (next !== undefined) return next.take(c)
     if (this.shut || o.idle.length >= this.maxIdle) return this.destroy(c)
     c.idleSince = performance.now()
@@ -329,14 +334,11 @@ export class Http1Pool {
     let any = false
     for (const o of this.origins.values()) {
       if (o.idle.length === 0) continue
-      const keep: Array<Conn> = []
-      for (const c of o.idle) {
-        if (c.closed) continue
-        if (c.idleSince < before) this.destroy(c)
-        else keep.push(c)
-      }
-      o.idle = keep
-      any ||= keep.length > 0
+      // The list is replaced before any is closed (closing one takes it out of `o.idle`).
+      const expired = o.idle.filter((c) => !c.closed && c.idleSince < before)
+      o.idle = o.idle.filter((c) => !c.closed && c.idleSince >= before)
+      for (const c of expired) this.destroy(c)
+      any ||= o.idle.length > 0
     }
     if (!any && this.sweeper !== undefined) {
       clearInterval(this.sweeper)
@@ -359,8 +361,16 @@ export class Http1Pool {
     o.open--
     const i = o.idle.indexOf(c)
     if (i >= 0) o.idle.splice(i, 1)
-    const next = o.waiters.shift()
+    const next = this.nextWaiter(o)
     if (next !== undefined) this.acquire(o, next)
+  }
+
+  /** The first waiting request that has not given up (those that did are dropped). */
+  private nextWaiter(o: Origin): Waiter | undefined {
+    for (;;) {
+      const w = o.waiters.shift()
+      if (w === undefined || w.live()) return w
+    }
   }
 
   /** Bytes of the reply arrived. */
