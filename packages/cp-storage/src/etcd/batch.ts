@@ -1,6 +1,6 @@
-import { Effect } from "effect"
-import type { Etcd3, IKeyValue, ITxnRequest } from "etcd3"
-import type { StorageError } from "@oprc/models"
+import { Cause, Effect } from "effect"
+import type { Etcd3, IKeyValue, ITxnRequest, ITxnResponse } from "etcd3"
+import { StorageError } from "@oprc/models"
 import { call } from "./client.ts"
 
 /** One conditional put: applied only while the key's mod_revision is `expected` (0: absent). */
@@ -76,31 +76,38 @@ export const makeCasBatcher = (client: Etcd3, timeoutMs: number, run: (e: Effect
     failure: batch.map((j) => ({ request_range: { key: j.put.key } })),
   })
 
+  /** Answers each put of a txn's response, or puts back those to send again. */
+  const settle = (batch: ReadonlyArray<Job>, res: ITxnResponse): void => {
+    if (res.succeeded) {
+      const revision = BigInt(res.header.revision)
+      batch.forEach((j, i) =>
+        j.done({ ok: { applied: true, revision, prev: res.responses[i]?.response_put?.prev_kv } })
+      )
+      return
+    }
+    const again: Array<Job> = []
+    batch.forEach((j, i) => {
+      const current = res.responses[i]?.response_range?.kvs[0]
+      const holds = BigInt(current?.mod_revision ?? "0") === j.put.expected
+      // Alone in its txn, a compare that holds cannot have failed it: answered, not sent again.
+      if (holds && batch.length > 1) again.push(j)
+      else j.done({ ok: { applied: false, current } })
+    })
+    queue = [...again, ...queue]
+  }
+
   const send = (batch: ReadonlyArray<Job>): Effect.Effect<void> =>
     call("txn", timeoutMs, (o) => client.kv.txn(request(batch), o)).pipe(
-      Effect.match({
-        onFailure: (error) => {
+      Effect.flatMap((res) => Effect.sync(() => settle(batch, res))),
+      Effect.catchCause((cause) =>
+        Effect.sync(() => {
+          // A failed call (or a defect reading its answer): every put of it hears so and may retry.
+          const error = Cause.hasFails(cause)
+            ? Cause.squash(cause) as StorageError
+            : new StorageError({ reason: `etcd txn: ${Cause.pretty(cause)}`, retryable: true })
           for (const j of batch) j.done({ error })
-        },
-        onSuccess: (res) => {
-          if (res.succeeded) {
-            const revision = BigInt(res.header.revision)
-            batch.forEach((j, i) =>
-              j.done({ ok: { applied: true, revision, prev: res.responses[i]?.response_put?.prev_kv } })
-            )
-            return
-          }
-          const again: Array<Job> = []
-          batch.forEach((j, i) => {
-            const current = res.responses[i]?.response_range?.kvs[0]
-            const holds = BigInt(current?.mod_revision ?? "0") === j.put.expected
-            // Alone in its txn, a compare that holds cannot have failed it: answered, not sent again.
-            if (holds && batch.length > 1) again.push(j)
-            else j.done({ ok: { applied: false, current } })
-          })
-          queue = [...again, ...queue]
-        },
-      }),
+        })
+      ),
     )
 
   const pump = () => {
@@ -119,10 +126,15 @@ export const makeCasBatcher = (client: Etcd3, timeoutMs: number, run: (e: Effect
   /** Sends `put` with the next txn; its result, or the txn's failure. */
   const submit = (put: CasPut): Effect.Effect<CasResult, StorageError> =>
     Effect.callback<CasResult, StorageError>((resume) => {
+      let answered = false
       queue.push({
         put,
         id: put.key.toString("latin1"),
-        done: (r) => resume("ok" in r ? Effect.succeed(r.ok) : Effect.fail(r.error)),
+        done: (r) => {
+          if (answered) return
+          answered = true
+          resume("ok" in r ? Effect.succeed(r.ok) : Effect.fail(r.error))
+        },
       })
       pump()
     })
