@@ -359,6 +359,58 @@ describe("answer cache", () => {
   })
 })
 
+describe("whole answers kept for large reused bytes", () => {
+  test("the same large answer is sent again whole, with a fresh Date and its own connection: close", async () => {
+    // 20 KB of output: above the size from which the front keeps the whole HTTP answer.
+    const big = create(functionv1.InvokeResponseSchema, {
+      status: functionv1.InvocationStatus.OK,
+      output: new Uint8Array(20 * 1024).fill(65),
+    })
+    const layer = serve(
+      { name: "t", version: "0", host: "127.0.0.1", port: 0, bodyLimitBytes: 1 << 20, shutdownGraceMs: 100 },
+      { rpc: [rpcService(functionv1.FunctionService, Effect.succeed({ invoke: () => Effect.succeed(big) }))] },
+    )
+    const server = await startServer(layer)
+    try {
+      const port = server.port
+      /** True once `n` whole answers (heads with their content-length bodies) are in `t`. */
+      const complete = (n: number) => (t: string) => {
+        let at = 0
+        for (let i = 0; i < n; i++) {
+          const end = t.indexOf("\r\n\r\n", at)
+          const length = end < 0 ? undefined : /content-length: (\d+)/i.exec(t.slice(at, end))?.[1]
+          if (length === undefined) return false
+          at = end + 4 + Number(length)
+          if (t.length < at) return false
+        }
+        return true
+      }
+      const ask = (close: boolean) =>
+        `POST /oprc.function.v1.FunctionService/Invoke HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n${
+          close ? "connection: close\r\n" : ""
+        }\r\n{}`
+      const answers = async (requests: ReadonlyArray<string>) => {
+        const text = await rawExchange(port, requests.join(""), complete(requests.length))
+        return text.split(/(?=HTTP\/1\.1 )/)
+      }
+      const [a, b] = await answers([ask(false), ask(false)])
+      expect(a).toBe(b) // the second is the first again, byte for byte
+      const date = (t: string) => /\r\ndate: ([^\r]+)/.exec(t)?.[1]
+      const body = (t: string) => t.slice(t.indexOf("\r\n\r\n") + 4)
+      await Bun.sleep(1100)
+      const [c, d] = await answers([ask(false), ask(true)])
+      expect(date(c!)).not.toBe(date(a!))
+      expect(body(c!)).toBe(body(a!))
+      expect(d).toContain("\r\nconnection: close\r\n")
+      expect(c).not.toContain("connection: close")
+      expect(body(d!)).toBe(body(a!))
+      expect(JSON.parse(body(a!)).output).toBe(Buffer.from(big.output).toString("base64"))
+    } finally {
+      await server.stop()
+    }
+  })
+})
+
 describe("paths Bun.serve would resolve", () => {
   test("'.' and '..' segments (also %2e, backslashes) are 400, not silently resolved; dotted names pass", async () => {
     const server = await startServer(testServer({ calls: 0 }))

@@ -19,6 +19,27 @@ interface Encoded {
 
 const messages = new WeakMap<object, Encoded>()
 
+/**
+ * A whole HTTP/1.1 answer (head and body) the front wrote around reused bytes, kept with them.
+ * While the head it would write is the same (status, headers, length, the Date of this second),
+ * the front sends these bytes again instead of copying the body into a new answer per call (a
+ * fresh large buffer per call, filled once, costs more than its memcpy: new memory is touched).
+ */
+export interface WholeAnswer {
+  readonly head: string
+  readonly bytes: Uint8Array
+}
+
+/** Bytes handed out for more than one call, each with the last whole answer made with them. */
+const reused = new WeakMap<Uint8Array, { whole: WholeAnswer | undefined }>()
+const markReused = (bytes: Uint8Array): Uint8Array => {
+  reused.set(bytes, { whole: undefined })
+  return bytes
+}
+
+/** The slot of bytes this cache reuses (undefined for bytes made for one call). */
+export const reusedSlot = (bytes: Uint8Array): { whole: WholeAnswer | undefined } | undefined => reused.get(bytes)
+
 const entry = (desc: DescMessage, answer: object): Encoded => {
   let e = messages.get(answer)
   // The same object returned for another output type is encoded for that type, uncached.
@@ -36,14 +57,14 @@ const entry = (desc: DescMessage, answer: object): Encoded => {
 export const answerJson = (desc: DescMessage, answer: object): string | Uint8Array => {
   if (!isMessage(answer, desc)) return toJsonString(desc, create(desc, answer as never))
   const e = entry(desc, answer)
-  return (e.json ??= Buffer.from(toJsonString(desc, answer as Message)))
+  return (e.json ??= markReused(Buffer.from(toJsonString(desc, answer as Message))))
 }
 
 /** The protobuf binary of a handler's answer. */
 export const answerBinary = (desc: DescMessage, answer: object): Uint8Array => {
   if (!isMessage(answer, desc)) return toBinary(desc, create(desc, answer as never))
   const e = entry(desc, answer)
-  return (e.binary ??= toBinary(desc, answer as Message))
+  return (e.binary ??= markReused(toBinary(desc, answer as Message)))
 }
 
 const restBodies = new WeakMap<object, string>()
