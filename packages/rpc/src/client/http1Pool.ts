@@ -133,6 +133,14 @@ export class Http1Pool {
   private readonly maxReply: number
   private sweeper: ReturnType<typeof setInterval> | undefined
   private shut = false
+  /** One set of socket callbacks for all connections (Bun.connect's recommended shape). */
+  private readonly handlers: Bun.SocketHandler<Conn> = {
+    data: (s, chunk) => this.received(s.data, chunk),
+    drain: (s) => this.writeUnsent(s.data),
+    end: (s) => this.ended(s.data, undefined),
+    close: (s, error) => this.ended(s.data, error),
+    error: (s, error) => this.ended(s.data, error),
+  }
 
   constructor(options: Http1PoolOptions = {}) {
     this.maxIdle = options.maxIdlePerOrigin ?? 64
@@ -165,16 +173,7 @@ export class Http1Pool {
       head += `${name}: ${value}\r\n`
     }
     head += "\r\n"
-    const headBytes = encoder.encode(head)
-    let request: Uint8Array
-    if (body.length <= 16 * 1024) {
-      request = new Uint8Array(headBytes.length + body.length)
-      request.set(headBytes, 0)
-      request.set(body, headBytes.length)
-    } else {
-      request = Buffer.concat([headBytes, body])
-    }
-    return this.send(origin, request, options)
+    return this.send(origin, Buffer.concat([encoder.encode(head), body]), options)
   }
 
   /** Closes every idle connection and refuses new requests; requests in flight finish. */
@@ -274,7 +273,7 @@ export class Http1Pool {
       closed: false,
       idleSince: 0,
     }
-    Bun.connect<Conn>({ hostname: origin.hostname, port: origin.port, data: conn, socket: handlers(this) }).then(
+    Bun.connect<Conn>({ hostname: origin.hostname, port: origin.port, data: conn, socket: this.handlers }).then(
       (socket) => {
         conn.socket = socket
         if (conn.closed) return socket.terminate()
@@ -295,28 +294,27 @@ export class Http1Pool {
    * server's too, as its reads come in fewer wake-ups.
    */
   private batch: Array<Conn> = []
-  private batchBytes: Array<Uint8Array> = []
   private write(c: Conn, request: Uint8Array): void {
     if (this.batch.length === 0) setImmediate(this.flushBatch)
+    c.unsent = request
     this.batch.push(c)
-    this.batchBytes.push(request)
   }
   private readonly flushBatch = () => {
     const conns = this.batch
-    const reqs = this.batchBytes
     this.batch = []
-    this.batchBytes = []
-    for (let i = 0; i < conns.length; i++) {
-      const c = conns[i]!
-      if (c.closed || c.socket === undefined) continue
-      const request = reqs[i]!
-      const n = c.socket.write(request)
-      if (n < request.length) c.unsent = request.subarray(Math.max(n, 0))
-    }
+    for (const c of conns) this.writeUnsent(c)
+  }
+
+  /** Writes what the socket has not taken yet; the rest waits for `drain`. */
+  private writeUnsent(c: Conn): void {
+    const rest = c.unsent
+    if (rest === undefined || c.closed || c.socket === undefined) return
+    const n = c.socket.write(rest)
+    c.unsent = n < rest.length ? rest.subarray(Math.max(n, 0)) : undefined
   }
 
   /** The exchange finished cleanly: keep the connection, or hand it to the next waiter. */
-  release(c: Conn): void {
+  private release(c: Conn): void {
     c.exchange = undefined
     if (c.closed) return
     const o = c.origin
@@ -347,14 +345,14 @@ export class Http1Pool {
   }
 
   /** Closes a connection and frees its place (a waiter, if any, gets a new connection). */
-  destroy(c: Conn): void {
+  private destroy(c: Conn): void {
     if (c.closed) return
     this.forget(c)
     c.socket?.terminate()
   }
 
   /** The connection is gone: its place goes to the next waiter. */
-  forget(c: Conn): void {
+  private forget(c: Conn): void {
     if (c.closed) return
     c.closed = true
     const o = c.origin
@@ -374,7 +372,7 @@ export class Http1Pool {
   }
 
   /** Bytes of the reply arrived. */
-  received(c: Conn, chunk: Uint8Array): void {
+  private received(c: Conn, chunk: Uint8Array): void {
     const x = c.exchange
     if (x === undefined) {
       // Nothing was asked: a server that talks out of turn cannot be trusted with the next request.
@@ -388,7 +386,7 @@ export class Http1Pool {
   }
 
   /** The server closed the connection. */
-  ended(c: Conn, error: Error | undefined): void {
+  private ended(c: Conn, error: Error | undefined): void {
     const x = c.exchange
     this.forget(c)
     if (x === undefined) return
@@ -398,14 +396,6 @@ export class Http1Pool {
     }
     const why = error === undefined ? "closed" : error.message
     x.reject(new Http1Error("closed", `the connection to ${c.origin.key} ${why} before the reply was complete`))
-  }
-
-  drained(c: Conn): void {
-    const rest = c.unsent
-    if (rest === undefined || c.socket === undefined) return
-    c.unsent = undefined
-    const n = c.socket.write(rest)
-    if (n < rest.length) c.unsent = rest.subarray(Math.max(n, 0))
   }
 
   private parse(c: Conn, x: Exchange, chunk: Uint8Array): void {
@@ -564,20 +554,4 @@ const joined = (x: Exchange): Uint8Array => {
   if (x.body !== undefined) return x.body
   if (x.parts.length === 1) return x.parts[0]!
   return Buffer.concat(x.parts)
-}
-
-const handlerCache = new WeakMap<Http1Pool, Bun.SocketHandler<Conn>>()
-const handlers = (pool: Http1Pool): Bun.SocketHandler<Conn> => {
-  let h = handlerCache.get(pool)
-  if (h === undefined) {
-    h = {
-      data: (s, chunk) => pool.received(s.data, chunk),
-      drain: (s) => pool.drained(s.data),
-      end: (s) => pool.ended(s.data, undefined),
-      close: (s, error) => pool.ended(s.data, error),
-      error: (s, error) => pool.ended(s.data, error),
-    }
-    handlerCache.set(pool, h)
-  }
-  return h
 }
