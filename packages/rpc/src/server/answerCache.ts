@@ -30,14 +30,21 @@ export interface WholeAnswer {
   readonly bytes: Uint8Array
 }
 
-/** Bytes handed out for more than one call, each with the last whole answer made with them. */
+/**
+ * Reused bytes from this size up keep their whole answer. Measured (alternating, PM on etcd, c50):
+ * a 42 KB ListPackages page 66-77 to 50-62 µs CPU per call; a 4 KB GetPackage within the spread,
+ * so smaller answers are not kept twice.
+ */
+const WHOLE_ANSWER_MIN = 8 * 1024
+
+/** Large bytes handed out for more than one call, each with the last whole answer made with them. */
 const reused = new WeakMap<Uint8Array, { whole: WholeAnswer | undefined }>()
 const markReused = (bytes: Uint8Array): Uint8Array => {
-  reused.set(bytes, { whole: undefined })
+  if (bytes.length >= WHOLE_ANSWER_MIN) reused.set(bytes, { whole: undefined })
   return bytes
 }
 
-/** The slot of bytes this cache reuses (undefined for bytes made for one call). */
+/** The slot of large bytes this cache reuses (undefined for others: small, or made for one call). */
 export const reusedSlot = (bytes: Uint8Array): { whole: WholeAnswer | undefined } | undefined => reused.get(bytes)
 
 const entry = (desc: DescMessage, answer: object): Encoded => {
