@@ -1,4 +1,3 @@
-import type { Statement } from "bun:sqlite"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { Effect, Option } from "effect"
@@ -94,20 +93,13 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       for (const row of all.iterate()) headsOf(row.kind).set(row.key, { key: row.key, revision: row.revision })
     })
     const nextRevision = (): bigint => q.nextRevision.get()!.value
-    const range = <R extends { readonly key: string }, A>(
-      stmt: Statement<R, [string, string, string]>,
-      as: (row: R) => A,
-      kind: string,
-      prefix: string,
-      after: string | undefined,
-      limit: number | undefined,
-    ) => {
-      const items: A[] = []
+    const range = (kind: string, prefix: string, after: string | undefined, limit: number | undefined) => {
+      const items: RawDoc[] = []
       // A range scan from the prefix; stop at the first key outside it (rows come in key order).
-      for (const row of stmt.iterate(kind, prefix, after ?? "")) {
+      for (const row of q.range.iterate(kind, prefix, after ?? "")) {
         if (!row.key.startsWith(prefix)) break
         if (limit !== undefined && items.length >= limit) return { items, more: true }
-        items.push(as(row))
+        items.push(toDoc(row))
       }
       return { items, more: false }
     }
@@ -146,7 +138,7 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       get: (kind, key) => read("get", () => Option.map(Option.fromNullishOr(q.get.get(kind, key)), toDoc)),
       revisionOf: (kind, key) =>
         Effect.sync(() => Option.map(Option.fromUndefinedOr(headsOf(kind).get(key)), (h) => h.revision)),
-      list: (kind, prefix, after, limit) => read("list", () => range(q.range, toDoc, kind, prefix, after, limit)),
+      list: (kind, prefix, after, limit) => read("list", () => range(kind, prefix, after, limit)),
       listRevisions: (kind, prefix, after, limit) => Effect.sync(() => headsOf(kind).range(prefix, after, limit)),
       create: (kind, key, json) =>
         writer.write("create", (): JobResult<RawDoc, AlreadyExists> =>
@@ -184,7 +176,7 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
             ? read(
               "watch snapshot",
               () => ({
-                items: range(q.range, toDoc, kind, "", undefined, undefined).items,
+                items: range(kind, "", undefined, undefined).items,
                 revision: q.storeRevision.get()!.value,
               }),
             )
