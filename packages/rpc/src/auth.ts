@@ -72,9 +72,10 @@ export const makeAuthorizer = (
   const secret = options.internalSecret === undefined ? undefined : Redacted.value(options.internalSecret)
   const enabled = options.tokens.length > 0
 
-  const identify = (headers: Headers): Caller => {
+  /** `header` reads one request header by lower-case name (null when absent). */
+  const identifyBy = (header: (lowerName: string) => string | null): Caller => {
     if (secret === undefined) return { internal: false, callerClass: undefined }
-    const classToken = headers.get(CALLER_TOKEN_HEADER)
+    const classToken = header(CALLER_TOKEN_HEADER)
     if (classToken !== null) {
       const cut = classToken.lastIndexOf(":")
       const cls = cut > 0 ? classToken.slice(0, cut) : ""
@@ -82,23 +83,31 @@ export const makeAuthorizer = (
         return { internal: true, callerClass: cls }
       }
     }
-    const internal = headers.get(INTERNAL_TOKEN_HEADER)
+    const internal = header(INTERNAL_TOKEN_HEADER)
     return { internal: internal !== null && sameSecret(internal, secret), callerClass: undefined }
   }
+  const identify = (headers: Headers): Caller => identifyBy((name) => headers.get(name))
 
-  const authorize: Authorizer = ({ procedure, headers }) =>
+  const authorize: Authorizer = (call) =>
     Effect.suspend((): Effect.Effect<void, Unauthenticated | PermissionDenied> => {
+      const procedure = call.procedure
       if (health(procedure)) return Effect.void
       const need = options.rules(procedure)
       if (need === "public") return Effect.void
-      const caller = identify(headers)
+      // From the transport's plain record when it has one: building a fetch `Headers` for the
+      // two or three names read here cost more than the whole check (~1 µs per call).
+      const fields = call.fields
+      const header = fields === undefined
+        ? (name: string) => call.headers.get(name)
+        : (name: string) => fields[name] ?? null
+      const caller = identifyBy(header)
       if (caller.internal && typeof need === "object") {
         return Effect.annotateCurrentSpan({ "oprc.principal": caller.callerClass ?? "internal" })
       }
       // Without bearer tokens (the embedded default) the server is open.
       if (!enabled) return Effect.void
-      const header = headers.get("authorization")
-      if (header === null || header.trim() === "") {
+      const authorization = header("authorization")
+      if (authorization === null || authorization.trim() === "") {
         if (caller.internal) {
           return Effect.fail(
             new PermissionDenied({
@@ -112,7 +121,7 @@ export const makeAuthorizer = (
           }),
         )
       }
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header.trim())
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization.trim())
       if (match === null) {
         return Effect.fail(new Unauthenticated({ reason: `the Authorization header must be "Bearer <token>"` }))
       }

@@ -8,14 +8,19 @@ import type { CallContext } from "./rpcService"
  * Decides whether a call may proceed (bearer tokens, roles). Fails with Unauthenticated or
  * PermissionDenied; the same hook guards RPC procedures and REST routes.
  */
-export type Authorizer = (
-  call: { readonly procedure: string; readonly headers: Headers },
-) => Effect.Effect<void, EdgeError>
+export type Authorizer = (call: AuthorizedCall) => Effect.Effect<void, EdgeError>
+
+export interface AuthorizedCall {
+  readonly procedure: string
+  readonly headers: Headers
+  /** The same headers as a plain record by lower-case name, when the transport has them so. */
+  readonly fields?: Readonly<Record<string, string>> | undefined
+}
 
 /** `effect` after the authorizer's check; without an authorizer, `effect` itself (no extra step per call). */
 export const authorized = <A, E, R>(
   authorize: Authorizer | undefined,
-  call: { readonly procedure: string; readonly headers: Headers },
+  call: AuthorizedCall,
   effect: Effect.Effect<A, E, R>,
 ): Effect.Effect<A, E | EdgeError, R> => authorize === undefined ? effect : Effect.andThen(authorize(call), effect)
 

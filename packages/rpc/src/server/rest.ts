@@ -80,6 +80,28 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
     const end = path.indexOf("/", 1)
     return end === -1 ? path.slice(1) : path.slice(1, end)
   }
+  // Only routes whose first two segments can be the path's are tried: those with exactly these
+  // two literal segments, and those with a parameter or a single segment there (tried for every
+  // path). Each list keeps the routes' order, so the first route that matches is the same.
+  const literalPair = (pattern: string) => {
+    const segs = pattern.split("/")
+    const [a, b] = [segs[1], segs[2]]
+    const literal = (seg: string | undefined) => seg !== undefined && !seg.startsWith(":") && !seg.startsWith("*")
+    return literal(a) && literal(b) ? `${a}/${b}` : undefined
+  }
+  const pairs = new Set(compiled.map((c) => literalPair(c.route.path)).filter((p) => p !== undefined))
+  const anyPair = compiled.filter((c) => literalPair(c.route.path) === undefined)
+  const byPair = new Map(
+    [...pairs].map((
+      p,
+    ) => [p, compiled.filter((c) => literalPair(c.route.path) === p || literalPair(c.route.path) === undefined)]),
+  )
+  const pairOf = (path: string) => {
+    const second = path.indexOf("/", 1)
+    if (second === -1) return ""
+    const third = path.indexOf("/", second + 1)
+    return third === -1 ? path.slice(1) : path.slice(1, third)
+  }
   /** `undefined`: no route has this path; `"method-not-allowed"`: the path exists with other methods (405). */
   return (method: string, path: string):
     | { readonly route: RestRoute<R>; readonly params: Record<string, string> }
@@ -88,15 +110,13 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
   {
     if (!anyFirst && !firstSegments.has(firstSegment(path))) return undefined
     let pathMatched = false
-    for (const c of compiled) {
+    for (const c of byPair.get(pairOf(path)) ?? anyPair) {
       const m = c.regex.exec(path)
       if (!m) continue
       pathMatched = true
       if (c.route.method !== method && !(method === "HEAD" && c.route.method === "GET")) continue
       const params: Record<string, string> = {}
-      c.names.forEach((name, i) => {
-        params[name] = safeDecode(m[i + 1] ?? "")
-      })
+      for (let i = 0; i < c.names.length; i++) params[c.names[i]!] = safeDecode(m[i + 1] ?? "")
       return { route: c.route, params }
     }
     return pathMatched ? "method-not-allowed" : undefined
@@ -104,6 +124,7 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
 }
 
 const safeDecode = (s: string): string => {
+  if (!s.includes("%")) return s
   try {
     return decodeURIComponent(s)
   } catch {

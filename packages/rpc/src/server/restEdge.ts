@@ -98,12 +98,16 @@ export const makeRestEdge = <R>(options: {
     }
     let headers: Headers | undefined
     const headersOf = () => headers ??= checked.asJson ? asJsonHeaders(call.headers) : call.headers
+    let query: URLSearchParams | undefined
     const request: RestRequest = {
       method: call.method,
       route,
       path: call.pathname,
       params: match.params,
-      query: new URLSearchParams(call.search),
+      // Built on first use: most GETs of one resource never read a parameter.
+      get query() {
+        return query ??= new URLSearchParams(call.search)
+      },
       get headers() {
         return headersOf()
       },
@@ -125,6 +129,8 @@ export const makeRestEdge = <R>(options: {
         get headers() {
           return headersOf()
         },
+        // (The authorizer never reads content-type, the one field `headersOf` may rewrite.)
+        fields,
       }, match.route.handler(request)),
     ).pipe(Effect.provideContext(options.context))
     const settle = (exit: Exit.Exit<RestResponse, unknown>): RestResponse | Promise<RestResponse> => {
