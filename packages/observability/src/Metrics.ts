@@ -39,15 +39,23 @@ const httpLatency = Metric.histogram("oprc_http_request_duration_seconds", {
 
 /**
  * A metric's labelled instances, each built once per label set and reused: building one per
- * update (attribute hashing, registry lookups) costs more than the update itself.
+ * update (attribute hashing, registry lookups) costs more than the update itself. They are found
+ * through one map per label, by value: no key string is made per update.
  */
 export const labelled = <I, S, const K extends string>(metric: Metric.Metric<I, S>, keys: ReadonlyArray<K>) => {
-  const cache = new Map<string, Metric.Metric<I, S>>()
+  const root = new Map<string, unknown>()
+  const last = keys.length - 1
   return (labels: Readonly<Record<K, string>>): Metric.Metric<I, S> => {
-    let key = labels[keys[0]!]
-    for (let i = 1; i < keys.length; i++) key += "\u0000" + labels[keys[i]!]
-    let m = cache.get(key)
-    if (m === undefined) cache.set(key, m = Metric.withAttributes(metric, labels))
+    let level = root
+    for (let i = 0; i < last; i++) {
+      const value = labels[keys[i]!]
+      let next = level.get(value) as Map<string, unknown> | undefined
+      if (next === undefined) level.set(value, next = new Map())
+      level = next
+    }
+    const value = labels[keys[last]!]
+    let m = level.get(value) as Metric.Metric<I, S> | undefined
+    if (m === undefined) level.set(value, m = Metric.withAttributes(metric, labels))
     return m
   }
 }
