@@ -6,11 +6,24 @@ import { isObjectId, ValidationError } from "@oprc/models"
  */
 export const partitionOf = (id: string, partitionCount: number): number => {
   let h = 0x811c9dc5
-  for (const byte of new TextEncoder().encode(id)) {
-    h ^= byte
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    // An ASCII id's UTF-8 bytes are its char codes; any other is hashed from its encoding.
+    if (c > 0x7f) return fnvOfBytes(utf8.encode(id)) % partitionCount
+    h ^= c
     h = Math.imul(h, 0x01000193) >>> 0
   }
   return h % partitionCount
+}
+
+const utf8 = new TextEncoder()
+const fnvOfBytes = (bytes: Uint8Array): number => {
+  let h = 0x811c9dc5
+  for (const byte of bytes) {
+    h ^= byte
+    h = Math.imul(h, 0x01000193) >>> 0
+  }
+  return h
 }
 
 /** The partition to use: the given one (checked against the count) or the id's hash. */

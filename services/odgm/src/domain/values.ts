@@ -45,7 +45,7 @@ const valueToJson = (v: Value): unknown =>
 
 export const entriesToJson = (e: Entries): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
-  for (const [k, v] of Object.entries(e)) out[k] = valueToJson(v)
+  for (const k of Object.keys(e)) out[k] = valueToJson(e[k]!)
   return out
 }
 

@@ -130,7 +130,8 @@ export const toJson = (o: StoredObject): ObjectJson => {
 
 export const fromJson = (ref: ObjectRef, j: ObjectJson): StoredObject => {
   const entries: Record<string, Value> = {}
-  for (const [k, v] of Object.entries(j.e)) {
+  for (const k of Object.keys(j.e)) {
+    const v = j.e[k]!
     entries[k] = "b" in v
       ? { _tag: "Bytes", value: new Uint8Array(Buffer.from(v.b, "base64")) }
       : { _tag: "Json", value: v.j }
