@@ -45,16 +45,21 @@ export class CollectionRegistry extends Context.Service<CollectionRegistry, {
             return yield* decodeCollection(spec.value).pipe(Effect.orDie)
           })
 
-        const get = Effect.fnUntraced(function*(name: string) {
-          const now = yield* Clock.currentTimeMillis
-          const hit = cache.get(name)
-          // Negative answers are cached briefly only: a collection created on another node shows up fast.
-          const fresh = hit !== undefined && now - hit.at < (hit.value === undefined ? 250 : options.refreshMs)
-          const value = fresh ? hit.value : yield* orUnavailable(read(name))
-          if (!fresh) cache.set(name, { value, at: now })
-          if (value === undefined) return yield* new NotFound({ resource: "class", name })
-          return value
-        })
+        const found = (name: string, value: Collection | undefined) =>
+          value === undefined ? Effect.fail(new NotFound({ resource: "class", name })) : Effect.succeed(value)
+        // Read on every object call: a cache hit is one step (no generator), a miss reads the store.
+        const get = (name: string): Effect.Effect<Collection, NotFound | Unavailable> =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) => {
+            const hit = cache.get(name)
+            // Negative answers are cached briefly only: a collection created on another node shows up fast.
+            if (hit !== undefined && now - hit.at < (hit.value === undefined ? 250 : options.refreshMs)) {
+              return found(name, hit.value)
+            }
+            return Effect.flatMap(orUnavailable(read(name)), (value) => {
+              cache.set(name, { value, at: now })
+              return found(name, value)
+            })
+          })
 
         const listAll = Effect.gen(function*() {
           const out: Array<Collection> = []

@@ -112,14 +112,15 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
         const locks = yield* ObjectLocks
         const outbox = yield* Outbox
 
-        const resolve = Effect.fnUntraced(function*(addr: ObjectAddress) {
-          const collection = yield* registry.get(addr.cls)
-          const bad = checkObjectId(addr.id)
-          if (bad) return yield* bad
-          const partition = resolvePartition(addr.id, addr.partition, collection.partitionCount)
-          if (partition instanceof ValidationError) return yield* partition
-          return { collection, ref: { cls: addr.cls, partition, id: addr.id } }
-        })
+        // On every object call: plain steps, no generator (~0.6 µs each on a GET of ~25 µs).
+        const resolve = (addr: ObjectAddress): Effect.Effect<Resolved, NotFound | ValidationError | Unavailable> =>
+          Effect.flatMap(registry.get(addr.cls), (collection) => {
+            const bad = checkObjectId(addr.id)
+            if (bad) return Effect.fail(bad)
+            const partition = resolvePartition(addr.id, addr.partition, collection.partitionCount)
+            if (partition instanceof ValidationError) return Effect.fail(partition)
+            return Effect.succeed({ collection, ref: { cls: addr.cls, partition, id: addr.id } })
+          })
 
         const deadline = Effect.map(Clock.currentTimeMillis, (now) => now + options.timeoutMs)
 
@@ -172,14 +173,18 @@ export class ObjectGateway extends Context.Service<ObjectGateway, {
         return {
           resolve,
           // Untraced (no span, no call-site capture per GET): the request's server span covers it.
-          get: Effect.fnUntraced(function*(addr: ObjectAddress) {
-            const { ref } = yield* resolve(addr)
-            const found = yield* readBefore(yield* deadline, store.get(ref), store.inlineGets)
-            if (Option.isNone(found)) {
-              return yield* new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` })
-            }
-            return found.value
-          }),
+          // An inline read (ObjectStore.inlineGets) answers within the step that starts it, so the
+          // deadline, taken in that same step, cannot pass before it: only other reads race it.
+          get: (addr: ObjectAddress) =>
+            Effect.flatMap(resolve(addr), ({ ref }) => {
+              const found = (o: Option.Option<StoredObject>) =>
+                Option.isSome(o)
+                  ? Effect.succeed(o.value)
+                  : Effect.fail(new NotFound({ resource: "object", name: `${ref.cls}/${ref.partition}/${ref.id}` }))
+              return store.inlineGets
+                ? Effect.flatMap(orUnavailable(store.get(ref)), found)
+                : Effect.flatMap(deadline, (until) => Effect.flatMap(readBefore(until, store.get(ref)), found))
+            }),
 
           put: tracedFn("ObjectGateway.put")(function*(addr: ObjectAddress, req: PutRequest) {
             const expected = req.createOnly ? 0n : req.expectedVersion
