@@ -237,7 +237,9 @@ const checkAgainstPackage = (
 export const loadPackageFile = tracedFn("Models.loadPackageFile")(function*(text: string, format: PackageFormat) {
   const limits = yield* PackageLimits
   const raw = yield* (format === "json" ? parseJson(text, limits) : parseYaml(text, limits))
-  yield* Effect.yieldNow
+  // (A small package is parsed and decoded in one step: a turn of the event loop between them
+  // cost a scheduler hop and, on a store that answers at once, the call's promise.)
+  yield* stepIfLarge(text.length)
   return yield* decodePackageFile(raw, text.length)
 })
 
