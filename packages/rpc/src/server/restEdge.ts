@@ -120,6 +120,7 @@ export const makeRestEdge = <R>(options: {
       maxJsonValues: options.maxJsonValues,
     }
     const procedure = `${call.method} ${route}`
+    // (The handler runs inside the fiber, as RPC handlers do: see rpcService.ts.)
     const program = withServerSpan(
       `http ${procedure}`,
       fields ?? headersOf(),
@@ -131,7 +132,7 @@ export const makeRestEdge = <R>(options: {
         },
         // (The authorizer never reads content-type, the one field `headersOf` may rewrite.)
         fields,
-      }, match.route.handler(request)),
+      }, Effect.suspend(() => match.route.handler(request))),
     ).pipe(Effect.provideContext(options.context))
     const settle = (exit: Exit.Exit<RestResponse, unknown>): RestResponse | Promise<RestResponse> => {
       if (Exit.isSuccess(exit)) {
