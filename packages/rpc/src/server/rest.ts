@@ -89,13 +89,14 @@ export const compileRoutes = <R>(routes: ReadonlyArray<RestRoute<R>>) => {
     const literal = (seg: string | undefined) => seg !== undefined && !seg.startsWith(":") && !seg.startsWith("*")
     return literal(a) && literal(b) ? `${a}/${b}` : undefined
   }
-  const pairs = new Set(compiled.map((c) => literalPair(c.route.path)).filter((p) => p !== undefined))
-  const anyPair = compiled.filter((c) => literalPair(c.route.path) === undefined)
-  const byPair = new Map(
-    [...pairs].map((
-      p,
-    ) => [p, compiled.filter((c) => literalPair(c.route.path) === p || literalPair(c.route.path) === undefined)]),
-  )
+  const pairByRoute = compiled.map((c) => literalPair(c.route.path))
+  const anyPair = compiled.filter((_, i) => pairByRoute[i] === undefined)
+  const byPair = new Map<string, ReadonlyArray<CompiledRoute<R>>>()
+  for (const pair of pairByRoute) {
+    if (pair === undefined || byPair.has(pair)) continue
+    byPair.set(pair, compiled.filter((_, i) => pairByRoute[i] === pair || pairByRoute[i] === undefined))
+  }
+  /** "a/b" for "/a/b/...": the path's first two segments ("" when it has only one). */
   const pairOf = (path: string) => {
     const second = path.indexOf("/", 1)
     if (second === -1) return ""
