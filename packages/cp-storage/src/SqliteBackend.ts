@@ -125,9 +125,8 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       })
     const put = (kind: string, key: string, json: string, current: Row | null): JobResult<RawDoc, never> => {
       const revision = nextRevision()
-      if (current === null) {
-        q.insert.run(kind, key, json, revision, revision)
-      } else q.update.run(json, revision, kind, key)
+      if (current === null) q.insert.run(kind, key, json, revision, revision)
+      else q.update.run(json, revision, kind, key)
       const item: RawDoc = { key, value: json, revision, createRevision: current?.create_revision ?? revision }
       return ok(item, announce([[kind, { _tag: "Put", item }]]))
     }
