@@ -97,18 +97,22 @@ describe("authorizer", () => {
   })
 
   test("the class comes from a verified class credential only", () => {
-    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("s3cret", "a.B") }))).toEqual({
+    expect(auth.identify({ headers: new Headers({ "oprc-caller-token": classCredential("s3cret", "a.B") }) })).toEqual({
       internal: true,
       callerClass: "a.B",
     })
-    expect(auth.identify(new Headers({ "oprc-caller-token": classCredential("other", "a.B") }))).toEqual({
+    expect(auth.identify({ headers: new Headers({ "oprc-caller-token": classCredential("other", "a.B") }) })).toEqual({
       internal: false,
       callerClass: undefined,
     })
-    expect(auth.identify(new Headers({ "x-oprc-internal-token": "s3cret", "x-oprc-caller-class": "a.B" }))).toEqual({
-      internal: true,
-      callerClass: undefined,
-    })
+    expect(auth.identify({ headers: new Headers({ "x-oprc-internal-token": "s3cret", "x-oprc-caller-class": "a.B" }) }))
+      .toEqual({
+        internal: true,
+        callerClass: undefined,
+      })
+    // The transport's plain record, when it has one, is read instead of the fetch Headers.
+    const fields = { "oprc-caller-token": classCredential("s3cret", "a.B") }
+    expect(auth.identify({ headers: new Headers(), fields })).toEqual({ internal: true, callerClass: "a.B" })
   })
 })
 

@@ -13,6 +13,8 @@ export interface RestRequest {
   readonly params: Readonly<Record<string, string>>
   readonly query: URLSearchParams
   readonly headers: Headers
+  /** The same headers as a plain record by lower-case name, when the transport has them so. */
+  readonly fields?: Readonly<Record<string, string>> | undefined
   readonly body: Uint8Array
   /** The body decoded as UTF-8, when its content type is a text type (decoded once, at the edge). */
   readonly text?: string | undefined

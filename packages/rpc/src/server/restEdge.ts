@@ -111,6 +111,8 @@ export const makeRestEdge = <R>(options: {
       get headers() {
         return headersOf()
       },
+      // (Not when curl's form type is read as JSON: `headers` has the rewritten content-type.)
+      fields: checked.asJson ? undefined : fields,
       body: call.body,
       ...(checked.text === undefined ? {} : { text: checked.text }),
       get signal() {

@@ -1,6 +1,6 @@
 import { Context, Layer, type Redacted } from "effect"
 import type { AuthConfig } from "@oprc/config"
-import { type Authorizer, isRead, makeAuthorizer, type Need } from "@oprc/rpc"
+import { type Authorizer, type CallHeaders, isRead, makeAuthorizer, type Need } from "@oprc/rpc"
 import type { Caller } from "../domain/types.ts"
 
 /**
@@ -22,7 +22,7 @@ const odgmRules = (procedure: string): Need => {
  * call may proceed; see @oprc/rpc auth.ts for the credential model.
  */
 export class Access extends Context.Service<Access, {
-  readonly callerOf: (headers: Headers) => Caller
+  readonly callerOf: (call: CallHeaders) => Caller
   readonly authorize: Authorizer
 }>()("oprc/odgm/Access") {
   static readonly layer = (auth: AuthConfig, internalToken: Redacted.Redacted<string> | undefined) =>

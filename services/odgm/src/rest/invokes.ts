@@ -21,15 +21,23 @@ const errorCode: Record<InvocationStatus, string> = {
   SYSTEM_ERROR: "system_error",
 }
 
-const forwarded = (headers: Headers, body: Uint8Array): Record<string, string> => {
+/** The request headers a function sees: content-type, accept and `x-*`, never a credential. */
+const forwarded = (req: RestRequest): Record<string, string> => {
   const out: Record<string, string> = {}
-  headers.forEach((value, name) => {
+  const keep = (value: string, name: string) => {
     if (name === "x-oprc-internal-token" || name === "authorization") return
     if (name === "content-type" || name === "accept" || name.startsWith("x-")) out[name] = value
-  })
+  }
+  // From the transport's plain record when it has one (no fetch `Headers` built per call).
+  if (req.fields === undefined) req.headers.forEach(keep)
+  else for (const name in req.fields) keep(req.fields[name]!, name)
+  const body = req.body
   if (out["content-type"] === undefined && body.length > 0) out["content-type"] = "application/json"
   return out
 }
+
+const header = (req: RestRequest, lowerName: string): string | undefined =>
+  req.fields === undefined ? req.headers.get(lowerName) ?? undefined : req.fields[lowerName]
 
 const parseOutput = (output: Uint8Array): unknown => {
   if (output.length === 0) return undefined
@@ -79,7 +87,7 @@ const asyncResultJson = (r: AsyncResult) => ({
 
 const invoke = (req: RestRequest, objectId: string | undefined) =>
   Effect.gen(function*() {
-    const caller = (yield* Access).callerOf(req.headers)
+    const caller = (yield* Access).callerOf(req)
     const timeoutMs = yield* intParam(req, "timeoutMs", 0, 3_600_000)
     const request = {
       cls: req.params.cls!,
@@ -87,14 +95,14 @@ const invoke = (req: RestRequest, objectId: string | undefined) =>
       objectId,
       fn: req.params.fn!,
       payload: req.body,
-      headers: forwarded(req.headers, req.body),
+      headers: forwarded(req),
       timeoutMs: timeoutMs === 0 ? undefined : timeoutMs,
-      invocationId: req.headers.get("x-oprc-invocation-id") ?? req.headers.get("idempotency-key") ?? undefined,
+      invocationId: header(req, "x-oprc-invocation-id") ?? header(req, "idempotency-key") ?? undefined,
     }
     if (request.invocationId !== undefined && !isObjectId(request.invocationId)) {
-      const header = req.headers.has("x-oprc-invocation-id") ? "x-oprc-invocation-id" : "idempotency-key"
+      const named = header(req, "x-oprc-invocation-id") !== undefined ? "x-oprc-invocation-id" : "idempotency-key"
       return yield* ValidationError.single(
-        header,
+        named,
         "use 1 to 160 characters of lowercase letters, digits, '.', '_', ':' and '-'",
       )
     }

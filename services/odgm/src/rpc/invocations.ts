@@ -70,14 +70,14 @@ export const invocationService = rpcService(
           return responseOf(
             yield* invoker.invoke(
               toRequest(req, deadline(req.timeoutMs, call), req.invocationId || undefined),
-              access.callerOf(call.headers),
+              access.callerOf(call),
             ),
           )
         }),
 
       invokeAsync: (req: odgmv1.InvokeAsyncRequest, call: CallContext) =>
         Effect.map(
-          jobs.submit(toRequest(req, undefined, req.invocationId || undefined), access.callerOf(call.headers)),
+          jobs.submit(toRequest(req, undefined, req.invocationId || undefined), access.callerOf(call)),
           (invocationId) => ({ invocationId }),
         ),
 
