@@ -3,6 +3,10 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { ensureBinaries } from "@oprc/test-harness"
+
+/** wrk from Debian, installed on first use as the test script installs etcd (apt-get, as root). */
+export const wrkBin = (await ensureBinaries(["wrk"])).wrk!
 
 export interface WrkResult {
   readonly requestsPerSec: number
@@ -62,7 +66,7 @@ export const runWrk = (o: WrkOptions): WrkResult => {
     ].join("\n"),
   )
   const r = Bun.spawnSync(
-    ["wrk", "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url],
+    [wrkBin, "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url],
     { stdout: "pipe", stderr: "pipe" },
   )
   const out = r.stdout.toString()

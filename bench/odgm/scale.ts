@@ -19,7 +19,7 @@ import { toJson } from "../../services/odgm/src/storage/common.ts"
 import { makeSqliteStore } from "../../services/odgm/src/storage/sqlite/SqliteStore.ts"
 import { ratioLine } from "../lib/report"
 import { seedObjects, startFromSource } from "../lib/services"
-import { cpuMs, fmt, freePort, meanWrk, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, meanWrk, parseWrk, runWrk, startBenchServer, wrkBin, type WrkResult } from "../lib/wrk"
 
 const seconds = Number(process.argv[2] ?? 5)
 const BIG = Number(process.argv[3] ?? 1_000_000)
@@ -158,7 +158,7 @@ try {
   )
 
   // GET while one client (another wrk process: this one blocks while wrk runs) loops the heaviest listing.
-  const lister = Bun.spawn(["wrk", "-t1", "-c1", `-d${seconds}s`, "--latency", `${big.url}${heaviest}`], {
+  const lister = Bun.spawn([wrkBin, "-t1", "-c1", `-d${seconds}s`, "--latency", `${big.url}${heaviest}`], {
     stdout: "pipe",
     stderr: "ignore",
   })

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
-import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, wrkBin, type WrkResult } from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
 import { loadAvg, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
@@ -130,7 +130,7 @@ try {
   writeFileSync(template, packageJson("__NAME__"))
   const createWrk = (durationSec: number, prefix: string) =>
     Bun.spawnSync(
-      ["wrk", "-t1", `-c${CONNECTIONS}`, `-d${durationSec}s`, "--latency", "-s", `${here}create.lua`, base],
+      [wrkBin, "-t1", `-c${CONNECTIONS}`, `-d${durationSec}s`, "--latency", "-s", `${here}create.lua`, base],
       {
         env: { ...process.env, TEMPLATE_FILE: template, NAME_PREFIX: prefix },
         stdout: "pipe",
