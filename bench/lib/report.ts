@@ -1,5 +1,7 @@
 // The one-line ratio every benchmark prints; bench/run.ts collects these lines into its summary.
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 export const RATIO_PREFIX = "RATIO "
 
@@ -23,4 +25,14 @@ export const secondsArg = (argv: ReadonlyArray<string>) => {
 export const percentile = (xs: ReadonlyArray<number>, p: number): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+
+/**
+ * A fresh folder under the system temp dir, removed when the benchmark exits: the stores, files
+ * and scripts of one run (SQLite files of a million objects among them) are not left behind.
+ */
+export const benchDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  process.on("exit", () => rmSync(dir, { recursive: true, force: true }))
+  return dir
 }

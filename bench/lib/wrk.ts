@@ -1,6 +1,6 @@
 // Runs wrk against a URL and parses its report. wrk and the server share the machine's cores,
 // so only ratios between runs of the same benchmark are meaningful (see docs/benchmarks.md).
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ensureBinaries } from "@oprc/test-harness"
@@ -69,6 +69,7 @@ export const runWrk = (o: WrkOptions): WrkResult => {
     [wrkBin, "-t1", `-c${o.connections}`, `-d${o.durationSec}s`, "--latency", "-s", script, o.url],
     { stdout: "pipe", stderr: "pipe" },
   )
+  rmSync(dir, { recursive: true, force: true })
   const out = r.stdout.toString()
   if (r.exitCode !== 0) throw new Error(`wrk failed: ${r.stderr.toString()}${out}`)
   return parseWrk(out)

@@ -5,9 +5,8 @@
 // rounds of `N` invocations, 16 in flight; CPU is this process's user+system time per invocation
 // (the Invoker, the store, the outgoing Connect call), so the function process is not counted.
 // Usage: bun bench/odgm/idempotency.ts [rounds] [invocationsPerRound]
-import { mkdtempSync } from "node:fs"
-import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { benchDir } from "../lib/report"
 import { Effect, Layer, ManagedRuntime, Option, Schema } from "effect"
 import { decodeCollection } from "@oprc/models"
 import { Health } from "@oprc/observability"
@@ -23,7 +22,7 @@ import { freePort, startBenchServer } from "../lib/wrk"
 const rounds = Number(process.argv[2] ?? 6)
 const N = Number(process.argv[3] ?? 2000)
 const here = new URL(".", import.meta.url).pathname
-const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-idem-"))
+const tmp = benchDir("oprc-bench-idem-")
 const fnPort = await freePort()
 const fn = await startBenchServer(`${here}noop-function.ts`, fnPort)
 const config = Schema.decodeUnknownSync(OdgmConfig)({

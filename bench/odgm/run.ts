@@ -4,11 +4,10 @@
 //  - a no-op stateless function invoked through ODGM vs called directly (Connect JSON);
 //  - the same through ODGM on NATS JetStream (single server, R1), reported beside.
 // Usage: bun bench/odgm/run.ts [seconds] [--full]   (writes bench/odgm/RESULTS.md)
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startNats } from "@oprc/test-harness"
-import { loadAvg, ratioLine, secondsArg } from "../lib/report"
+import { benchDir, loadAvg, ratioLine, secondsArg } from "../lib/report"
 import { seedObjects, startFromSource } from "../lib/services"
 import { cpuMs, freePort, meanWrk, runWrk, startBenchServer, type WrkOptions, type WrkResult } from "../lib/wrk"
 
@@ -16,7 +15,7 @@ const seconds = secondsArg(process.argv)
 const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const loadBefore = loadAvg()
 const here = new URL(".", import.meta.url).pathname
-const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-odgm-"))
+const tmp = benchDir("oprc-bench-odgm-")
 const C = 50
 const OBJECTS = 1000
 

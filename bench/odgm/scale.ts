@@ -9,15 +9,14 @@
 // through the gateway would take minutes); NATS is seeded through the REST gateway.
 // Usage: bun bench/odgm/scale.ts [seconds] [bigObjects]   (writes bench/odgm/SCALE.md)
 import { Database } from "bun:sqlite"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Effect } from "effect"
 import { startNats } from "@oprc/test-harness"
 import { partitionOf } from "../../services/odgm/src/domain/partition.ts"
 import { toJson } from "../../services/odgm/src/storage/common.ts"
 import { makeSqliteStore } from "../../services/odgm/src/storage/sqlite/SqliteStore.ts"
-import { ratioLine } from "../lib/report"
+import { benchDir, ratioLine } from "../lib/report"
 import { seedObjects, startFromSource } from "../lib/services"
 import { cpuMs, fmt, freePort, meanWrk, parseWrk, runWrk, startBenchServer, wrkBin, type WrkResult } from "../lib/wrk"
 
@@ -25,7 +24,7 @@ const seconds = Number(process.argv[2] ?? 5)
 const BIG = Number(process.argv[3] ?? 1_000_000)
 const SMALL = 10_000
 const here = new URL(".", import.meta.url).pathname
-const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-odgm-scale-"))
+const tmp = benchDir("oprc-bench-odgm-scale-")
 const CLS = "bench.Obj"
 const PARTITIONS = 4
 const idOf = (i: number) => `k${String(i).padStart(7, "0")}`

@@ -8,7 +8,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { loadAvg, secondsArg } from "../lib/report"
+import { benchDir, loadAvg, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
 import { freePort, runWrk, startBenchServer, type WrkOptions } from "../lib/wrk"
@@ -82,7 +82,7 @@ const profile = async (name: string, server: Awaited<ReturnType<typeof startProf
   console.log(summaries[summaries.length - 1])
 }
 
-const tmp = mkdtempSync(join(tmpdir(), "oprc-profile-run-"))
+const tmp = benchDir("oprc-profile-run-")
 const loadBefore = loadAvg()
 // PM GetPackage
 {

@@ -7,10 +7,8 @@
 // poll interval. CPU is the process's CPU time (all threads) when the first 200 arrived.
 // Usage: bun bench/perf/startup.ts [starts=10] [--dist DIR]   (prints RATIO lines: median vs the 200 ms aim;
 // --dist compares another build, e.g. `bun scripts/build.ts --outdir DIR`)
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { loadAvg, ratioLine } from "../lib/report"
+import { existsSync, readdirSync, readFileSync } from "node:fs"
+import { benchDir, loadAvg, ratioLine } from "../lib/report"
 import { freePort } from "../lib/wrk"
 
 const argv = process.argv.slice(2)
@@ -19,7 +17,7 @@ const dist = distIndex >= 0
   ? `${argv.splice(distIndex, 2)[1]!.replace(/\/$/, "")}/`
   : new URL("../../dist/", import.meta.url).pathname
 const starts = Number(argv.find((a) => /^\d+$/.test(a)) ?? 10)
-const cwd = mkdtempSync(join(tmpdir(), "oprc-startup-"))
+const cwd = benchDir("oprc-startup-")
 const median = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const until = async (url: string, deadline: number) => {

@@ -8,19 +8,18 @@
 // measured alternately (10, big, big, 10), after every package has been read once (readAll).
 // Usage: bun bench/pm/growth.ts [seconds] [big=10000]
 import { Database } from "bun:sqlite"
-import { mkdtempSync, readFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { readFileSync } from "node:fs"
 import { join } from "node:path"
 import { Etcd3 } from "etcd3"
 import { startEtcd } from "@oprc/test-harness"
-import { ratioLine, secondsArg } from "../lib/report"
+import { benchDir, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
 import { cpuMs, fmt, runWrk, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
-const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-growth-"))
+const tmp = benchDir("oprc-bench-pm-growth-")
 const nameOf = (i: number) => `g-${String(i).padStart(5, "0")}`
 const json = { "content-type": "application/json" }
 

@@ -3,13 +3,12 @@
 //  - GetPackage and ListPackages over Connect JSON vs a bare Bun.serve answering the same bytes;
 //  - CreatePackage over REST vs raw etcd3 puts of the same size at the same concurrency.
 // Usage: bun bench/pm/run.ts [seconds] [--full]   (writes bench/pm/RESULTS.md)
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { tmpdir } from "node:os"
+import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
 import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, wrkBin, type WrkResult } from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
-import { loadAvg, ratioLine, secondsArg } from "../lib/report"
+import { benchDir, loadAvg, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
 
@@ -17,7 +16,7 @@ const seconds = secondsArg(process.argv)
 const ROUNDS = process.argv.includes("--full") ? 2 : 1
 const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const here = new URL(".", import.meta.url).pathname
-const tmp = mkdtempSync(join(tmpdir(), "oprc-bench-pm-"))
+const tmp = benchDir("oprc-bench-pm-")
 const CONNECTIONS = 50
 const SEED = 200
 
