@@ -6,20 +6,24 @@
 // this shared machine, and reads do not depend on how a document got there. The PM then starts
 // on the filled store (its start-up to ready is reported too); both sizes run at once and are
 // measured alternately (10, big, big, 10), after every package has been read once (readAll).
+// Baseline in the same run: a bare Bun.serve holding the PM's own GetPackage answers for 10 and
+// for BIG names (server-bare-many.ts), read the same way: the growth the memory hierarchy alone
+// costs, when 10,000 answers of 4 KB no longer fit the CPU caches.
 // Usage: bun bench/pm/growth.ts [seconds] [big=10000]
 import { Database } from "bun:sqlite"
-import { readFileSync } from "node:fs"
+import { readFileSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { Etcd3 } from "etcd3"
 import { startEtcd } from "@oprc/test-harness"
 import { benchDir, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
-import { cpuMs, fmt, runWrk, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
 const tmp = benchDir("oprc-bench-pm-growth-")
+const here = new URL(".", import.meta.url).pathname
 const nameOf = (i: number) => `g-${String(i).padStart(5, "0")}`
 const json = { "content-type": "application/json" }
 
@@ -48,7 +52,7 @@ const renamed = (value: string, i: number) => value.replaceAll(nameOf(i % 10), n
  * decodes it (JSON + Schema, ~0.3-1 ms), later reads are served from the store's per-revision
  * memo. Without this pass a 2 s random-GET run over 10,000 names measures mostly first reads.
  */
-const readAll = async (base: string, n: number) => {
+const readAll = async (base: string, n: number, answers: Record<string, string>) => {
   const t0 = performance.now()
   for (let i = 0; i < n; i += 16) {
     await Promise.all(
@@ -58,9 +62,9 @@ const readAll = async (base: string, n: number) => {
           headers: json,
           body: JSON.stringify({ name: nameOf(i + j) }),
         }).then(async (r) => {
-          if (r.status !== 200) {
-            throw new Error(`first read ${nameOf(i + j)}: ${r.status} ${await r.text()}`)
-          }
+          const text = await r.text()
+          if (r.status !== 200) throw new Error(`first read ${nameOf(i + j)}: ${r.status} ${text}`)
+          answers[nameOf(i + j)] = text
         })),
     )
   }
@@ -78,21 +82,29 @@ const withCpu = (pid: number, d: number, run: () => WrkResult): Measured => {
   return { ...r, cpuUsPerRequest: ((cpuMs(pid) - before) * 1000) / (r.requestsPerSec * d) }
 }
 
+/** GetPackage of a random one of the first `n` names, Connect JSON, wrk -c16. */
+const randomGet = (url: string, pid: number, n: number, d: number) =>
+  withCpu(pid, d, () =>
+    runWrk({
+      url,
+      connections: 16,
+      durationSec: d,
+      method: "POST",
+      headers: json,
+      script:
+        `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${
+          n - 1
+        })) .. '"}')\nend`,
+    }))
+
+const check = (what: string, r: Measured) => {
+  if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`)
+  return r
+}
+
 const measure = (base: string, pid: number, n: number) => {
   const rpc = (m: string) => `${base}/oprc.pm.v1.PackageService/${m}`
-  const get = (d: number) =>
-    withCpu(pid, d, () =>
-      runWrk({
-        url: rpc("GetPackage"),
-        connections: 16,
-        durationSec: d,
-        method: "POST",
-        headers: json,
-        script:
-          `math.randomseed(os.time())\nrequest = function()\n  return wrk.format("POST", nil, nil, '{"name":"g-' .. string.format("%05d", math.random(0, ${
-            n - 1
-          })) .. '"}')\nend`,
-      }))
+  const get = (d: number) => randomGet(rpc("GetPackage"), pid, n, d)
   const list = (d: number) =>
     withCpu(pid, d, () =>
       runWrk({
@@ -104,15 +116,13 @@ const measure = (base: string, pid: number, n: number) => {
         body: JSON.stringify({ limit: 10 }),
       }))
   get(1), list(1) // warm-up
-  const check = (what: string, r: Measured) => {
-    if (r.non2xx > 0 || r.errors > 0) throw new Error(`${what}: ${r.non2xx} non-2xx, ${r.errors} errors`)
-    return r
-  }
   return { get: check("GetPackage", get(seconds)), list: check("ListPackages", list(seconds)) }
 }
 
 type Figures = ReturnType<typeof measure> & { readyMs: number; firstReadsPerSec: number; rssMiB: number }
 const results: Record<string, Record<number, Figures>> = { sqlite: {}, etcd: {} }
+/** Every GetPackage answer (of the big PM), by name, as read once: the bare baseline serves these. */
+const answers: Record<"sqlite" | "etcd", Record<string, string>> = { sqlite: {}, etcd: {} }
 
 const mean = (a: Measured, b: Measured): Measured => ({
   cpuUsPerRequest: (a.cpuUsPerRequest + b.cpuUsPerRequest) / 2,
@@ -127,7 +137,8 @@ const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => Read
   const small = await startPm(argsOf(10))
   const big = await startPm(argsOf(BIG))
   try {
-    const firstSmall = await readAll(small.base, 10), firstBig = await readAll(big.base, BIG)
+    const firstSmall = await readAll(small.base, 10, answers[storage]),
+      firstBig = await readAll(big.base, BIG, answers[storage])
     const s1 = measure(small.base, small.pid, 10),
       b1 = measure(big.base, big.pid, BIG),
       b2 = measure(big.base, big.pid, BIG),
@@ -179,6 +190,39 @@ for (const n of [10, BIG]) {
 }
 await alternate("sqlite", sqliteArgs)
 
+/**
+ * The same random GETs against a bare Bun.serve holding the PM's own answers (10, and BIG), also
+ * alternated: what the growth costs a server that does nothing else (its answers, 4 KB each, no
+ * longer fit the CPU caches at 10,000), to read the PM's growth against.
+ */
+const bareGrowth = async (all: Record<string, string>) => {
+  const start = async (n: number) => {
+    const file = join(tmp, `answers-${n}.json`)
+    writeFileSync(
+      file,
+      JSON.stringify(Object.fromEntries(Array.from({ length: n }, (_, i) => [nameOf(i), all[nameOf(i)]!]))),
+    )
+    const port = await freePort()
+    return {
+      url: `http://127.0.0.1:${port}/`,
+      ...(await startBenchServer(`${here}server-bare-many.ts`, port, { ANSWERS_FILE: file })),
+    }
+  }
+  const small = await start(10), big = await start(BIG)
+  try {
+    const get = (s: typeof small, n: number, d: number) => check("bare GetPackage", randomGet(s.url, s.pid, n, d))
+    get(small, 10, 1), get(big, BIG, 1) // warm-up
+    const s1 = get(small, 10, seconds),
+      b1 = get(big, BIG, seconds),
+      b2 = get(big, BIG, seconds),
+      s2 = get(small, 10, seconds)
+    return { small: mean(s1, s2), big: mean(b1, b2) }
+  } finally {
+    await Promise.all([small.stop(), big.stop()])
+  }
+}
+const bare = await bareGrowth(answers.sqlite)
+
 // etcd: one prefix per size on one etcd.
 const etcd = await startEtcd()
 try {
@@ -212,6 +256,18 @@ try {
   await etcd.kill()
 }
 
+/** "p50 ..x, throughput 10 / big .., CPU/req big / 10 .." */
+const growth = (big: Measured, small: Measured) =>
+  `p50 ${(big.p50Ms / small.p50Ms).toFixed(2)}x, throughput 10 / big ${
+    (small.requestsPerSec / big.requestsPerSec).toFixed(2)
+  }, CPU/req big / 10 ${(big.cpuUsPerRequest / small.cpuUsPerRequest).toFixed(2)}`
+ratioLine(
+  `pm growth baseline: bare Bun.serve with the PM's GetPackage answers (random name), ${BIG} vs 10`,
+  `${BIG}: ${fmt(bare.big)}, ${bare.big.cpuUsPerRequest.toFixed(0)} µs CPU/req`,
+  `10: ${fmt(bare.small)}, ${bare.small.cpuUsPerRequest.toFixed(0)} µs CPU/req`,
+  growth(bare.big, bare.small),
+  "- (what the growth costs a server doing nothing else)",
+)
 for (const storage of ["sqlite", "etcd"] as const) {
   const small = results[storage]![10]!, big = results[storage]![BIG]!
   for (const what of ["get", "list"] as const) {
@@ -221,9 +277,7 @@ for (const storage of ["sqlite", "etcd"] as const) {
       }, ${BIG} vs 10 packages, ${storage}`,
       `${BIG}: ${fmt(big[what])}, ${big[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
       `10: ${fmt(small[what])}, ${small[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
-      `p50 ${(big[what].p50Ms / small[what].p50Ms).toFixed(2)}x, throughput 10 / big ${
-        (small[what].requestsPerSec / big[what].requestsPerSec).toFixed(2)
-      }, CPU/req big / 10 ${(big[what].cpuUsPerRequest / small[what].cpuUsPerRequest).toFixed(2)}`,
+      growth(big[what], small[what]),
       "within 1.2x",
     )
   }
