@@ -14,6 +14,8 @@ import { shopPackage } from "../lib/shop"
 
 const seconds = secondsArg(process.argv)
 const ROUNDS = process.argv.includes("--full") ? 2 : 1
+/** Rounds of creates alternating with raw etcd puts. */
+const CREATE_ROUNDS = process.argv.includes("--full") ? 3 : 2
 const WARM = Math.min(3, Math.max(1, Math.round(seconds / 2)))
 const here = new URL(".", import.meta.url).pathname
 const tmp = benchDir("oprc-bench-pm-")
@@ -137,28 +139,54 @@ try {
       },
     )
   createWrk(WARM, `w${Date.now().toString(36)}`) // warm-up, as for the reads (the JIT compiles the create path)
-  const createCpu0 = cpuMs(pm.pid)
-  const wrk = createWrk(seconds, `c${Date.now().toString(36)}`)
-  const creates = parseWrk(wrk.stdout.toString())
-  const createCpuUs = ((cpuMs(pm.pid) - createCpu0) * 1000) / (creates.requestsPerSec * seconds)
-  if (creates.non2xx > 0 || creates.errors > 0) {
-    throw new Error(`creates: ${creates.non2xx} non-2xx, ${creates.errors} errors\n${wrk.stdout}`)
-  }
   const stored = (await (await fetch(`${base}/api/v1/packages/seed-1`)).text()).length
-  const raw = Bun.spawnSync([
-    process.execPath,
-    `${here}etcd-puts.ts`,
-    etcd.endpoints.join(","),
-    String(CONNECTIONS),
-    String(seconds),
-    String(stored),
-  ], { stdout: "pipe", stderr: "inherit" })
-  const puts = JSON.parse(raw.stdout.toString()) as WrkResult & { cpuUsPerRequest: number }
-  console.log(
-    `CreatePackage ${fmt(creates)}, ${createCpuUs.toFixed(0)} µs CPU | raw etcd3 puts (${stored} B) ${
-      fmt({ ...puts, non2xx: 0, errors: 0 })
-    }, client ${puts.cpuUsPerRequest.toFixed(0)} µs CPU`,
-  )
+  type Puts = WrkResult & { cpuUsPerRequest: number }
+  const rawPuts = (): Puts => {
+    const raw = Bun.spawnSync([
+      process.execPath,
+      `${here}etcd-puts.ts`,
+      etcd.endpoints.join(","),
+      String(CONNECTIONS),
+      String(seconds),
+      String(stored),
+    ], { stdout: "pipe", stderr: "inherit" })
+    return JSON.parse(raw.stdout.toString()) as Puts
+  }
+  // Creates and raw puts alternate, as the reads do with their baselines: the machine's drift
+  // (PM creates cost 333-575 µs of CPU in back-to-back runs of the same code) hits both alike.
+  const createRounds: Array<{ creates: Measured; puts: Puts }> = []
+  for (let round = 0; round < CREATE_ROUNDS; round++) {
+    const createCpu0 = cpuMs(pm.pid)
+    const wrk = createWrk(seconds, `c${round}-${Date.now().toString(36)}`)
+    const created = parseWrk(wrk.stdout.toString())
+    if (created.non2xx > 0 || created.errors > 0) {
+      throw new Error(`creates: ${created.non2xx} non-2xx, ${created.errors} errors\n${wrk.stdout}`)
+    }
+    const cpuUsPerRequest = ((cpuMs(pm.pid) - createCpu0) * 1000) / (created.requestsPerSec * seconds)
+    const puts = rawPuts()
+    createRounds.push({ creates: { ...created, cpuUsPerRequest }, puts })
+    console.log(
+      `creates round ${round + 1}: CreatePackage ${fmt(created)}, ${
+        cpuUsPerRequest.toFixed(0)
+      } µs CPU | raw etcd3 puts (${stored} B) ${fmt({ ...puts, non2xx: 0, errors: 0 })}, client ${
+        puts.cpuUsPerRequest.toFixed(0)
+      } µs CPU`,
+    )
+  }
+  const meanOf = <T extends WrkResult & { cpuUsPerRequest: number }>(xs: ReadonlyArray<T>): Measured => {
+    const m = (f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length
+    return {
+      requestsPerSec: m((x) => x.requestsPerSec),
+      p50Ms: m((x) => x.p50Ms),
+      p99Ms: m((x) => x.p99Ms),
+      cpuUsPerRequest: m((x) => x.cpuUsPerRequest),
+      non2xx: 0,
+      errors: 0,
+    }
+  }
+  const creates = meanOf(createRounds.map((r) => r.creates))
+  const createCpuUs = creates.cpuUsPerRequest
+  const puts = meanOf(createRounds.map((r) => r.puts))
 
   const sum = (f: (r: (typeof reads)[number]) => number) => reads.reduce((a, r) => a + f(r), 0)
   const avg = (f: (r: (typeof reads)[number]) => number) => sum(f) / reads.length
@@ -189,7 +217,7 @@ try {
       ROUNDS > 1 ? " --full" : ""
     }\`. PM from source (\`bun services/pm/src/main.ts --storage etcd\`) on a`,
     `single-node etcd 3.4 (harness timings), ${SEED} shop packages seeded; wrk -t1 -c${CONNECTIONS}, ${seconds} s per figure after a ${WARM} s warm-up;`,
-    `reads alternate with their baseline over ${ROUNDS} round(s) (figures are the means). wrk, the PM, etcd and the baseline share this`,
+    `reads alternate with their baseline over ${ROUNDS} round(s), creates with raw puts over ${CREATE_ROUNDS} (figures are the means). wrk, the PM, etcd and the baseline share this`,
     "machine's 2 cores with other work, so compare ratios, not absolute numbers.",
     `Load average (1/5/15 min) before: ${loadBefore}; after: ${loadAvg()}.`,
     "",
@@ -261,6 +289,11 @@ try {
       `- round ${i + 1}: bare(get) ${fmt(r.bareGet)}; bare connect ${fmt(r.connect)}; GetPackage ${
         fmt(r.get)
       }; bare(list) ${fmt(r.bareList)}; ListPackages ${fmt(r.list)}`
+    ),
+    ...createRounds.map((r, i) =>
+      `- creates round ${i + 1}: CreatePackage ${fmt(r.creates)}, ${
+        r.creates.cpuUsPerRequest.toFixed(0)
+      } µs CPU/create; raw etcd3 puts ${fmt(r.puts)}, client ${r.puts.cpuUsPerRequest.toFixed(0)} µs CPU/put`
     ),
     "",
   ].join("\n")
