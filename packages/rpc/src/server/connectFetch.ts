@@ -74,13 +74,19 @@ const decode = (input: DescMessage, format: "json" | "proto", bytes: Uint8Array,
 
 /**
  * The call as its handler sees it. The abort signal is built on first use: Bun makes a request's
- * signal lazily, and a call that answers without waiting never needs one.
+ * signal lazily, and a call that answers without waiting never needs one. So is the deadline's
+ * timer, and it is cleared when the call is answered: an `AbortSignal.timeout` per call that
+ * carries connect-timeout-ms (ODGM sends it on every invocation) stayed pending for the whole
+ * timeout (30 s by default: ~600 k timers at 20 k calls/s) and cost a function up to ~12 µs of
+ * CPU per call under wrk -c50.
  */
 class DirectCall implements CallContext {
   readonly timeoutMs: number | undefined
-  readonly deadline: AbortSignal | undefined
   readonly fields: Readonly<Record<string, string>> | undefined
+  /** `performance.now()` by which the client wants its answer (its connect-timeout-ms). */
+  readonly #deadlineAt: number | undefined
   #signal: AbortSignal | undefined
+  #release: (() => void) | undefined
   constructor(
     readonly procedure: string,
     private readonly from: RequestHeaders,
@@ -89,15 +95,38 @@ class DirectCall implements CallContext {
     this.fields = from.fields
     const timeoutHeader = from.get("connect-timeout-ms")
     this.timeoutMs = timeoutHeader === null ? undefined : Number(timeoutHeader)
-    this.deadline = this.timeoutMs === undefined ? undefined : AbortSignal.timeout(Math.max(this.timeoutMs, 1))
+    this.#deadlineAt = this.timeoutMs === undefined ? undefined : performance.now() + Math.max(this.timeoutMs, 1)
   }
   get headers(): Headers {
     return this.from.all()
   }
+  /** The client's deadline has passed. */
+  deadlinePassed(): boolean {
+    return this.#deadlineAt !== undefined && performance.now() >= this.#deadlineAt
+  }
+  /** Aborted when the client leaves or its deadline passes. */
   get signal(): AbortSignal {
-    return this.#signal ??= this.deadline === undefined
-      ? this.clientSignal()
-      : AbortSignal.any([this.clientSignal(), this.deadline])
+    if (this.#signal !== undefined) return this.#signal
+    const client = this.clientSignal()
+    if (this.#deadlineAt === undefined) return this.#signal = client
+    const controller = new AbortController()
+    const onClient = () => controller.abort(client.reason)
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("The operation timed out.", "TimeoutError")),
+      Math.max(0, Math.ceil(this.#deadlineAt - performance.now())),
+    )
+    if (client.aborted) onClient()
+    else client.addEventListener("abort", onClient, { once: true })
+    this.#release = () => {
+      clearTimeout(timer)
+      client.removeEventListener("abort", onClient)
+    }
+    return this.#signal = controller.signal
+  }
+  /** The call is answered: its deadline timer and client listener go. */
+  settled(): void {
+    this.#release?.()
+    this.#release = undefined
   }
 }
 
@@ -157,7 +186,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
         : { status: 200, headers: protoType, body: answerBinary(output, answer as object) }
     }
     const failed = (e: unknown) => {
-      if (call.deadline?.aborted === true) {
+      if (call.deadlinePassed()) {
         return errorAnswer(new ConnectError("the operation timed out", Code.DeadlineExceeded))
       }
       if (signal().aborted) options.onFailure(pathname, e, true)
@@ -167,9 +196,23 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     try {
       result = d.call(input, call)
     } catch (e) {
+      call.settled()
       return failed(e)
     }
-    return result instanceof Promise ? result.then(encode, failed) : encode(result)
+    if (!(result instanceof Promise)) {
+      call.settled()
+      return encode(result)
+    }
+    return result.then(
+      (answer) => {
+        call.settled()
+        return encode(answer)
+      },
+      (e) => {
+        call.settled()
+        return failed(e)
+      },
+    )
   }
 
   /** Which direct method serves a unary Connect call with these headers, if one does. */
