@@ -44,18 +44,46 @@ const decodePayload = (
   return decoded.ok ? decoded : { ok: false, message: `payload: ${decoded.message}` }
 }
 
-/** Runs a handler's result (value, Promise or Effect); a throw or failure becomes `{ error }`. */
-const settle = async (run: () => unknown): Promise<{ ok: true; value: unknown } | { ok: false; error: unknown }> => {
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown }
+
+const fromExit = (exit: Exit.Exit<unknown, unknown>): Settled =>
+  Exit.isSuccess(exit) ? { ok: true, value: exit.value } : { ok: false, error: Cause.squash(exit.cause) }
+
+/** A handler's value, or the outcome of the Effect it returned (at once when the Effect does not wait). */
+const settleValue = (result: unknown): Settled | Promise<Settled> => {
+  if (!Effect.isEffect(result)) return { ok: true, value: result }
+  const fiber = Effect.runFork(result as Effect.Effect<unknown, unknown>)
+  const now = fiber.pollUnsafe()
+  if (now !== undefined) return fromExit(now)
+  return new Promise((resolve) => fiber.addObserver((exit) => resolve(fromExit(exit))))
+}
+
+/**
+ * Runs a handler (its result a value, a Promise or an Effect); a throw or failure becomes
+ * `{ error }`. A handler that does not wait is settled at once, without a promise: the server
+ * then answers in the same turn, and a call that waits for nothing needs no abort signal or
+ * deadline timer (bench/odgm's no-op function).
+ */
+const settle = (run: () => unknown): Settled | Promise<Settled> => {
+  let result: unknown
   try {
-    const result = await run()
-    if (!Effect.isEffect(result)) return { ok: true, value: result }
-    const exit = await Effect.runPromiseExit(result as Effect.Effect<unknown, unknown>)
-    if (Exit.isSuccess(exit)) return { ok: true, value: exit.value }
-    return { ok: false, error: Cause.squash(exit.cause) }
+    result = run()
+  } catch (error) {
+    return { ok: false, error }
+  }
+  // (As `await` would: any thenable is waited for, then what it gives may be an Effect.)
+  if (typeof (result as { then?: unknown } | null)?.then === "function") {
+    return Promise.resolve(result).then(settleValue, (error: unknown): Settled => ({ ok: false, error }))
+  }
+  try {
+    return settleValue(result)
   } catch (error) {
     return { ok: false, error }
   }
 }
+
+/** `f` of `a`, after `a` settles when it is a promise. */
+const andThen = <A, B>(a: A | Promise<A>, f: (a: A) => B): B | Promise<B> => a instanceof Promise ? a.then(f) : f(a)
 
 const failureResponse = (error: unknown): Response => {
   if (error instanceof InvalidInput) return invalid(error.message)
@@ -75,10 +103,13 @@ const encodeOutput = (f: AnyFn<never>, value: unknown): Response => {
   return answer(InvocationStatus.OK, "", encoded.value)
 }
 
-/** Answers one FunctionService.Invoke for a class definition. Never throws. */
+/**
+ * Answers one FunctionService.Invoke for a class definition: at once when the function does not
+ * wait, else a promise. Never throws (nor rejects).
+ */
 export const makeInvoke =
   <S extends StateSchema>(def: ClassDef<S>, odgm: OdgmClient | undefined) =>
-  async (req: functionv1.InvokeRequest): Promise<Response> => {
+  (req: functionv1.InvokeRequest): Response | Promise<Response> => {
     const f = def.functions[req.function]
     if (f === undefined) {
       return invalid(`unknown function "${req.function}" (this server has: ${Object.keys(def.functions).join(", ")})`)
@@ -95,8 +126,10 @@ export const makeInvoke =
     }
 
     if (f._tag === "Stateless") {
-      const result = await settle(() => f.handler(base))
-      return result.ok ? encodeOutput(f, result.value) : failureResponse(result.error)
+      return andThen(
+        settle(() => f.handler(base)),
+        (result) => result.ok ? encodeOutput(f, result.value) : failureResponse(result.error),
+      )
     }
 
     const obj = req.object
@@ -107,7 +140,7 @@ export const makeInvoke =
     if (!loaded.ok) return invalid(loaded.message)
     let deleteObject = false
     const state = loaded.value.state as S["Type"]
-    const result = await settle(() =>
+    const settled = settle(() =>
       f.handler({
         ...base,
         state,
@@ -117,14 +150,16 @@ export const makeInvoke =
         },
       })
     )
-    if (!result.ok) return failureResponse(result.error)
-    const response = encodeOutput(f, result.value)
-    if (response.status !== InvocationStatus.OK) return response
-    if (deleteObject) return { ...response, state: { deleteObject: true } }
-    const changes = diffState(def.state, loaded.value, state)
-    if (!changes.ok) return answer(InvocationStatus.APP_ERROR, changes.message)
-    const set: Record<string, ReturnType<typeof entryToProto>> = {}
-    for (const [k, v] of Object.entries(changes.value.set)) set[k] = entryToProto(v)
-    if (Object.keys(set).length === 0 && changes.value.delete.length === 0) return response
-    return { ...response, state: { set, delete: [...changes.value.delete] } }
+    return andThen(settled, (result): Response => {
+      if (!result.ok) return failureResponse(result.error)
+      const response = encodeOutput(f, result.value)
+      if (response.status !== InvocationStatus.OK) return response
+      if (deleteObject) return { ...response, state: { deleteObject: true } }
+      const changes = diffState(def.state, loaded.value, state)
+      if (!changes.ok) return answer(InvocationStatus.APP_ERROR, changes.message)
+      const set: Record<string, ReturnType<typeof entryToProto>> = {}
+      for (const [k, v] of Object.entries(changes.value.set)) set[k] = entryToProto(v)
+      if (Object.keys(set).length === 0 && changes.value.delete.length === 0) return response
+      return { ...response, state: { set, delete: [...changes.value.delete] } }
+    })
   }

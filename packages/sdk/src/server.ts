@@ -56,7 +56,14 @@ export const serve = async <S extends StateSchema>(
 
   const functionService = rpcService(
     functionv1.FunctionService,
-    Effect.succeed({ invoke: (req: functionv1.InvokeRequest) => Effect.promise(() => invoke(req)) }),
+    Effect.succeed({
+      // A function that does not wait is answered in the same turn (no promise, signal or timer).
+      invoke: (req: functionv1.InvokeRequest) =>
+        Effect.suspend(() => {
+          const response = invoke(req)
+          return response instanceof Promise ? Effect.promise(() => response) : Effect.succeed(response)
+        }),
+    }),
   )
   const server = serveRpc(
     {

@@ -61,6 +61,17 @@ const Doc = defineClass({
         return "done"
       })),
     failingEffect: fn({}, () => Effect.fail(new AppError("effect failed"))),
+    waitingEffect: fn({}, ({ state }) =>
+      Effect.sleep("1 millis").pipe(
+        Effect.andThen(Effect.sync(() => {
+          state.title = "after a wait"
+          return "waited"
+        })),
+      )),
+    rejectLater: fn({}, async () => {
+      await Bun.sleep(1)
+      throw new AppError("refused later")
+    }),
     echo: stateless(
       {},
       ({ payload, headers, invocationId }) => ({ payload, contentType: headers["content-type"], invocationId }),
@@ -128,6 +139,24 @@ describe("the wire mapping of a class", () => {
     expect([output(ok), setOf(ok)]).toEqual(["done", { title: "from an effect" }])
     const failed = await invoke(req("failingEffect"))
     expect([failed.status, failed.error]).toEqual([functionv1.InvocationStatus.APP_ERROR, "effect failed"])
+    const waited = await invoke(req("waitingEffect"))
+    expect([output(waited), setOf(waited)]).toEqual(["waited", { title: "after a wait" }])
+    const later = await invoke(req("rejectLater"))
+    expect([later.status, later.error]).toEqual([functionv1.InvocationStatus.APP_ERROR, "refused later"])
+  })
+
+  test("a handler that does not wait is answered at once, one that waits with a promise", () => {
+    // (The server then answers a call in the same turn: no promise, abort signal or deadline timer.)
+    for (const name of ["rename", "viaEffect", "failingEffect", "refuse", "crash", "reject", "read"]) {
+      expect({ name, promise: handle(req(name, { payload: { title: "t" } })) instanceof Promise }).toEqual({
+        name,
+        promise: false,
+      })
+    }
+    for (const name of ["tag", "waitingEffect", "rejectLater"]) {
+      const answer = handle(req(name, { payload: { tag: "t" } }))
+      expect({ name, promise: answer instanceof Promise }).toEqual({ name, promise: true })
+    }
   })
 
   test("errors: AppError and any throw -> APP_ERROR, InvalidInput and bad input -> INVALID", async () => {
