@@ -57,6 +57,7 @@ export const testServer = (counter: { calls: number }, overrides: Partial<Server
     rest: [
       route("GET", "/api/echo/:name", (r) => Effect.succeed(json(200, { name: r.params.name, q: r.query.get("q") }))),
       route("POST", "/api/echo", (r) => Effect.succeed(json(201, { size: r.body.length }))),
+      route("GET", "/api/sleep/:ms", (r) => Effect.as(Effect.sleep(Number(r.params.ms)), json(200, { slept: true }))),
       // What a handler sees of a request, for comparing the transports (test/http1.test.ts).
       route("POST", "/api/mirror/:name", (r) =>
         Effect.succeed(json(200, {

@@ -312,6 +312,41 @@ describe("the HTTP/1.1 server", () => {
     expect(await canceled()).toBe(before + 1)
   })
 
+  test("a client that leaves during a REST call served on the front interrupts the call", async () => {
+    const canceled = async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text()
+      return Number(
+        /oprc_http_requests_total\{[^}]*route="\/api\/sleep\/:ms"[^}]*status="499"\} (\d+)/.exec(text)?.[1] ?? 0,
+      )
+    }
+    const before = await canceled()
+    const socket = net.connect(
+      server.port,
+      "127.0.0.1",
+      () => socket.write("GET /api/sleep/5000 HTTP/1.1\r\nhost: x\r\n\r\n"),
+    )
+    await Bun.sleep(200)
+    socket.destroy()
+    const started = performance.now()
+    while ((await canceled()) === before && performance.now() - started < 3000) await Bun.sleep(50)
+    expect(await canceled()).toBe(before + 1)
+  })
+
+  test("a Connect call's deadline ends a call that waits, and a call answered in time is not cut", async () => {
+    const inTime = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "2000" },
+      body: invokeBody({ do: "sleep", ms: 50 }),
+    })
+    expect(inTime.status).toBe(200)
+    const late = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "1" },
+      body: invokeBody({ do: "sleep", ms: 500 }),
+    })
+    expect(late.status).toBe(504)
+  })
+
   test("connect-timeout-ms bounds a direct Connect call: deadline_exceeded", async () => {
     const r = await fetch(`${server.url}/oprc.function.v1.FunctionService/Invoke`, {
       method: "POST",

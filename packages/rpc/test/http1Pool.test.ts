@@ -214,6 +214,25 @@ describe("Http1Pool", () => {
     s.server.stop(true)
   })
 
+  test("the cancel given to onCancel fails the request at once and loses its connection", async () => {
+    const s = raw(() => {})
+    let cancel: ((reason?: unknown) => void) | undefined
+    const pending = pool().post(target(s.port), "/x", {}, bytes("x"), {
+      timeoutMs: 5000,
+      onCancel: (c) => {
+        cancel = c
+      },
+    })
+    expect(cancel).toBeDefined()
+    setTimeout(() => cancel!(new Error("interrupted")), 50)
+    const started = Date.now()
+    expect((await pending.catch((e) => e)).message).toBe("interrupted")
+    expect(Date.now() - started).toBeLessThan(2000)
+    for (let i = 0; i < 50 && s.closed.length === 0; i++) await Bun.sleep(10)
+    expect(s.closed.length).toBe(1)
+    s.server.stop(true)
+  })
+
   test("a connection the server closed while idle is not reused", async () => {
     const s = raw((socket) => {
       if (!wholeRequest(socket)) return

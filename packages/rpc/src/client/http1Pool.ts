@@ -88,6 +88,18 @@ interface Conn {
   idleSince: number
 }
 
+/** How long a request may take, and how it is given up before that. */
+interface Http1RequestOptions {
+  readonly timeoutMs: number
+  /** Aborting it fails the request. */
+  readonly signal?: AbortSignal | undefined
+  /**
+   * Given, at once, the way to fail the request (the same as aborting `signal`, without an
+   * AbortController and a listener per request: an Effect's interruption calls it).
+   */
+  readonly onCancel?: ((cancel: (reason?: unknown) => void) => void) | undefined
+}
+
 /** A request waiting for a connection: given one, or refused (connect failed, the pool closed). */
 interface Waiter {
   readonly take: (conn: Conn) => void
@@ -158,7 +170,7 @@ export class Http1Pool {
     path: string,
     headers: Readonly<Record<string, string>>,
     body: Uint8Array,
-    options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined },
+    options: Http1RequestOptions,
   ): Promise<Http1Reply> {
     if (this.shut) return Promise.reject(new Http1Error("closed", "the HTTP client is closed"))
     const origin = this.origin(target)
@@ -201,11 +213,7 @@ export class Http1Pool {
     return o
   }
 
-  private send(
-    origin: Origin,
-    request: Uint8Array,
-    options: { readonly timeoutMs: number; readonly signal?: AbortSignal | undefined },
-  ): Promise<Http1Reply> {
+  private send(origin: Origin, request: Uint8Array, options: Http1RequestOptions): Promise<Http1Reply> {
     return new Promise<Http1Reply>((resolve, reject) => {
       let conn: Conn | undefined
       let settled = false
@@ -239,6 +247,7 @@ export class Http1Pool {
         if (signal.aborted) return onAbort()
         signal.addEventListener("abort", onAbort)
       }
+      options.onCancel?.((reason) => fail(reason ?? new DOMException("aborted", "AbortError")))
       this.acquire(origin, {
         take: (c) => {
           // Given up while waiting (deadline, abort): the connection goes to the next request.

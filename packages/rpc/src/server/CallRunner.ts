@@ -40,9 +40,9 @@ export interface CallRunner {
   /**
    * `unary` without a promise when the handler's effect completes without waiting (a cached
    * read, an echo): the answer, or a thrown ConnectError, at once; otherwise a promise of them.
-   * The one-port server's own Connect path uses it; `abortOn` is read only if the call waits.
+   * The one-port server's own Connect path uses it; `onAbort` is registered only if the call waits.
    */
-  readonly unaryNow: <A, R>(...call: [...UnaryCall<A, R>, abortOn: () => AbortSignal]) => A | Promise<A>
+  readonly unaryNow: <A, R>(...call: [...UnaryCall<A, R>, onAbort: AbortHook]) => A | Promise<A>
   readonly stream: <A, R>(
     service: DescService,
     method: DescMethod,
@@ -53,24 +53,42 @@ export interface CallRunner {
 }
 
 /**
- * Runs `program` to its exit: at once when it never waits (no promise, no abort listener), else a
- * promise of it, with the signal from `abortOn` (read only then) interrupting it.
+ * How a running call learns that it should stop (the client left, its deadline passed): it
+ * registers `interrupt` and gets back the way to unregister it. The front's own connections call
+ * it directly (no AbortController and listener per call); a fetch Request's signal is adapted by
+ * `signalHook`.
+ */
+export type AbortHook = (interrupt: () => void) => () => void
+
+const noop = () => {}
+
+/** The hook of an abort signal, read only when a call first registers. */
+export const signalHook = (signal: () => AbortSignal): AbortHook => (interrupt) => {
+  const s = signal()
+  if (s.aborted) {
+    interrupt()
+    return noop
+  }
+  s.addEventListener("abort", interrupt, { once: true })
+  return () => s.removeEventListener("abort", interrupt)
+}
+
+/**
+ * Runs `program` to its exit: at once when it never waits (nothing registered), else a promise of
+ * it, interrupted when `onAbort` says so (registered only then).
  */
 export const exitNow = <A, E>(
   program: Effect.Effect<A, E>,
-  abortOn: () => AbortSignal,
+  onAbort: AbortHook,
 ): Exit.Exit<A, E> | Promise<Exit.Exit<A, E>> => {
   const fiber = Effect.runFork(program)
   const now = fiber.pollUnsafe()
   if (now !== undefined) return now
   // The effect waits (I/O, a timer): from here on a client that leaves interrupts it.
-  const signal = abortOn()
-  const interrupt = () => fiber.interruptUnsafe()
-  if (signal.aborted) interrupt()
-  else signal.addEventListener("abort", interrupt, { once: true })
+  const off = onAbort(() => fiber.interruptUnsafe())
   return new Promise((resolve) =>
     fiber.addObserver((exit) => {
-      signal.removeEventListener("abort", interrupt)
+      off()
       resolve(exit)
     })
   )
@@ -79,7 +97,7 @@ export const exitNow = <A, E>(
 const seconds = (started: number) => (performance.now() - started) / 1000
 
 export const makeCallRunner = (options: { readonly authorize: Authorizer | undefined }): CallRunner => {
-  const unaryNow: CallRunner["unaryNow"] = (service, method, call, context, effect, abortOn) => {
+  const unaryNow: CallRunner["unaryNow"] = (service, method, call, context, effect, onAbort) => {
     const started = performance.now()
     const settle = <A>(exit: Exit.Exit<A, EdgeError>): A => {
       if (Exit.isSuccess(exit)) {
@@ -103,13 +121,13 @@ export const makeCallRunner = (options: { readonly authorize: Authorizer | undef
         { "rpc.system": "connect_rpc", "rpc.service": service.typeName, "rpc.method": method.name },
         authorized(options.authorize, call, effect),
       ).pipe(Effect.provideContext(context)),
-      abortOn,
+      onAbort,
     )
     return (exit instanceof Promise ? exit.then(settle) : settle(exit)) as never
   }
 
   const unary: CallRunner["unary"] = async (service, method, call, context, effect) =>
-    unaryNow(service, method, call, context, effect, () => call.signal)
+    unaryNow(service, method, call, context, effect, signalHook(() => call.signal))
 
   const stream: CallRunner["stream"] = (service, method, call, context, source) => {
     const ctx = context

@@ -5,6 +5,7 @@ import { codeToHttpStatus, errorToJsonBytes } from "@connectrpc/connect/protocol
 import { answerBinary, answerJson } from "./answerCache"
 import { type BodyLimits, type BodyRefusal, isRefusal, laneBusy } from "./body"
 import { invalid, parseJsonBody, remapDecodeFailure } from "./connectEdge"
+import { type AbortHook, signalHook } from "./CallRunner"
 import { readFetchBody } from "./fetchBody"
 import type { LocalRequest } from "./frontLocal"
 import { type PlainAnswer, toResponse } from "./plainAnswer"
@@ -91,6 +92,7 @@ class DirectCall implements CallContext {
     readonly procedure: string,
     private readonly from: RequestHeaders,
     private readonly clientSignal: () => AbortSignal,
+    private readonly clientGone: AbortHook,
   ) {
     this.fields = from.fields
     const timeoutHeader = from.get("connect-timeout-ms")
@@ -122,6 +124,16 @@ class DirectCall implements CallContext {
       client.removeEventListener("abort", onClient)
     }
     return this.#signal = controller.signal
+  }
+  /** The runner's hook (registered when the call waits): the client leaves, or the deadline passes. */
+  readonly onAbort: AbortHook = (interrupt) => {
+    const off = this.clientGone(interrupt)
+    if (this.#deadlineAt === undefined) return off
+    const timer = setTimeout(interrupt, Math.max(0, Math.ceil(this.#deadlineAt - performance.now())))
+    return () => {
+      off()
+      clearTimeout(timer)
+    }
   }
   /** The call is answered: its deadline timer and client listener go. */
   settled(): void {
@@ -158,7 +170,8 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
       if (isRefusal(bytes)) return refused(bytes)
       const answer = options.body.lane.run(
         bytes.length,
-        () => answerDirect(d, format, bytes, fetchHeaders(req), () => req.signal, pathname),
+        () =>
+          answerDirect(d, format, bytes, fetchHeaders(req), () => req.signal, signalHook(() => req.signal), pathname),
         () => busyAnswer,
       )
       // (A refusal for load ends the connection, as the body reader's refusals do.)
@@ -174,11 +187,12 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     bytes: Uint8Array,
     headers: RequestHeaders,
     signal: () => AbortSignal,
+    gone: AbortHook,
     pathname: string,
   ): PlainAnswer | Promise<PlainAnswer> => {
     const input = decode(d.method.input, format, bytes, options)
     if (input instanceof ConnectError) return errorAnswer(input)
-    const call = new DirectCall(pathname, headers, signal)
+    const call = new DirectCall(pathname, headers, signal, gone)
     const encode = (answer: unknown): PlainAnswer => {
       const output = d.method.output
       return format === "json"
@@ -194,7 +208,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     }
     let result: unknown
     try {
-      result = d.call(input, call)
+      result = d.call(input, call, call.onAbort)
     } catch (e) {
       call.settled()
       return failed(e)
@@ -275,7 +289,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     const headers = localHeaders(req)
     const plan = directFor(req.pathname, req.method, headers)
     if (plan === undefined) return undefined
-    return answerDirect(plan.d, plan.format, req.body, headers, req.signal, req.pathname)
+    return answerDirect(plan.d, plan.format, req.body, headers, req.signal, req.onGone, req.pathname)
   }
 
   return { fetch, local }

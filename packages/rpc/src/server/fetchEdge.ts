@@ -156,6 +156,7 @@ export const makeLocalServe = <R>(parts: EdgeParts<R>): LocalServe => {
         fields: req.fields,
         body: req.body,
         signal: req.signal,
+        onGone: req.onGone,
         started: performance.now(),
       })
       return answer instanceof Promise ? answer.then(plainRest) : plainRest(answer)

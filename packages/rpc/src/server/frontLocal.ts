@@ -1,6 +1,9 @@
 import { STATUS_CODES } from "node:http"
 import { reusedSlot } from "./answerCache"
+import type { AbortHook } from "./CallRunner"
 import type { PlainAnswer } from "./plainAnswer"
+
+const noop = () => {}
 
 /**
  * Requests the front answers itself, on the client's own connection, instead of splicing the
@@ -29,6 +32,8 @@ export interface LocalRequest {
   readonly body: Uint8Array
   /** Aborted when the client goes away; made on first use. */
   readonly signal: () => AbortSignal
+  /** The same as a callback: `left` is called when the client goes away (no AbortController). */
+  readonly onGone: AbortHook
 }
 
 /**
@@ -188,7 +193,29 @@ export const makeLocalConnection = (options: {
   let done = false
   let waitingForDrain = false
   let paused = false
+  /** The client left (the request being served, if any, is to stop). */
+  let left = false
   let abort: AbortController | undefined
+  /** Who waits to hear that the client left, for the request being served. */
+  let goneListeners: Array<() => void> = []
+  const onGone: AbortHook = (listener) => {
+    if (left) {
+      listener()
+      return noop
+    }
+    goneListeners.push(listener)
+    return () => {
+      const i = goneListeners.indexOf(listener)
+      if (i !== -1) goneListeners.splice(i, 1)
+    }
+  }
+  const signal = () => {
+    if (abort === undefined) {
+      abort = new AbortController()
+      if (left) abort.abort()
+    }
+    return abort.signal
+  }
 
   const pause = () => {
     if (!paused) options.pause()
@@ -205,6 +232,7 @@ export const makeLocalConnection = (options: {
   const finish = (answer: PlainAnswer, close: boolean) => {
     busy = false
     abort = undefined
+    if (goneListeners.length > 0) goneListeners = []
     if (done) return
     let bytes: Uint8Array
     try {
@@ -258,7 +286,8 @@ export const makeLocalConnection = (options: {
         },
         // A copy: the buffer it is in is reused for what follows.
         body: new Uint8Array(body),
-        signal: () => (abort ??= new AbortController()).signal,
+        signal,
+        onGone,
       }
       let answer: PlainAnswer | Promise<PlainAnswer> | undefined
       try {
@@ -294,7 +323,11 @@ export const makeLocalConnection = (options: {
     },
     gone: () => {
       done = true
+      left = true
       abort?.abort()
+      const listeners = goneListeners
+      goneListeners = []
+      for (const l of listeners) l()
     },
   }
 }

@@ -4,7 +4,7 @@ import { codeName, logIfInternal, mapCause, toJsonBody } from "../errors"
 import { restJson } from "./answerCache"
 import { type BodyRefusal, laneBusy } from "./body"
 import type { HeavyLane } from "./heavyLane"
-import { authorized, type Authorizer, exitNow } from "./CallRunner"
+import { type AbortHook, authorized, type Authorizer, exitNow, signalHook } from "./CallRunner"
 import { type PlainAnswer, toResponse } from "./plainAnswer"
 import type { compileRoutes, RestRequest, RestResponse } from "./rest"
 
@@ -61,8 +61,10 @@ export interface RestCall {
   /** The same headers by lower-case name, when the transport has them so (`headers` is then built on use). */
   readonly fields?: Readonly<Record<string, string>> | undefined
   readonly body: Uint8Array
-  /** Read only when a handler waits or asks for it (Bun makes a request's signal lazily). */
+  /** Read only when a handler asks for it (Bun makes a request's signal lazily). */
   readonly signal: () => AbortSignal
+  /** Registered when the handler waits (the front's own connections); else `signal` is listened to. */
+  readonly onGone?: AbortHook | undefined
   /** performance.now() when the request arrived (for the duration metric). */
   readonly started: number
 }
@@ -146,7 +148,7 @@ export const makeRestEdge = <R>(options: {
       const answer = { status: mapped.status, body: toJsonBody(mapped) }
       return options.runBase(logIfInternal(mapped, exit.cause as Cause.Cause<unknown>, procedure)).then(() => answer)
     }
-    const exit = exitNow(program, call.signal)
+    const exit = exitNow(program, call.onGone ?? signalHook(call.signal))
     return exit instanceof Promise ? exit.then(settle) : settle(exit)
   }
 

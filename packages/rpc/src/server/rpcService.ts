@@ -10,7 +10,7 @@ import type {
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect"
 import { Context, Effect, type Stream } from "effect"
 import type { EdgeError } from "../errors"
-import type { CallRunner } from "./CallRunner"
+import type { AbortHook, CallRunner } from "./CallRunner"
 
 /** What a handler knows about the call besides the request message. */
 export interface CallContext {
@@ -58,8 +58,11 @@ export type EffectServiceImpl<S extends DescService, R> = {
 export interface DirectUnary {
   readonly service: DescService
   readonly method: DescMethodUnary
-  /** The answer, or a thrown ConnectError: at once when the handler did not wait, else a promise. */
-  readonly call: (request: unknown, call: CallContext) => unknown
+  /**
+   * The answer, or a thrown ConnectError: at once when the handler did not wait, else a promise.
+   * `onAbort` is registered only if the call waits.
+   */
+  readonly call: (request: unknown, call: CallContext, onAbort: AbortHook) => unknown
 }
 
 /** Where a service is mounted: connect-es's router, and optionally the direct unary table. */
@@ -126,8 +129,8 @@ export const rpcService = <S extends DescService, I extends EffectServiceImpl<S,
           direct?.set(`/${service.typeName}/${method.name}`, {
             service,
             method: method as DescMethodUnary,
-            call: (req: unknown, c: CallContext) =>
-              runner.unaryNow(service, method, c, context, effect(req, c), () => c.signal),
+            call: (req: unknown, c: CallContext, onAbort: AbortHook) =>
+              runner.unaryNow(service, method, c, context, effect(req, c), onAbort),
           })
         } else if (method.methodKind === "server_streaming") {
           handlers[method.localName] = (req: unknown, ctx: HandlerContext) => {

@@ -210,27 +210,25 @@ export class FunctionClient extends Context.Service<FunctionClient, {
         Effect.sync(() => new Http1Pool({ maxReplyBytes: REPLY_LIMIT })),
         (p) => Effect.sync(() => p.close()),
       )
-      /** One POST of the request: the status and the body, through the pool or fetch. */
-      const send = async (
+      /**
+       * One POST of the request: the status and the body, through the pool or fetch. `onCancel`
+       * is given the way to give the request up (the call's interruption).
+       */
+      const send = (
         target: InvokeTarget,
         headers: Record<string, string>,
         body: Uint8Array,
         timeoutMs: number,
-        signal: AbortSignal,
+        onCancel: (cancel: () => void) => void,
       ): Promise<{ status: number; body: Uint8Array }> => {
-        if (target._tag === "pool") return pool.post(target, target.path, headers, body, { timeoutMs, signal })
+        if (target._tag === "pool") return pool.post(target, target.path, headers, body, { timeoutMs, onCancel })
         // One controller for interruption and the deadline (cheaper than AbortSignal.any + timeout).
         const abort = new AbortController()
         const timer = setTimeout(() => abort.abort(new DOMException("deadline", "TimeoutError")), timeoutMs)
-        const onAbort = () => abort.abort(signal.reason)
-        signal.addEventListener("abort", onAbort)
-        try {
-          const res = await fetch(target.url, { method: "POST", headers, body, signal: abort.signal })
-          return { status: res.status, body: new Uint8Array(await res.arrayBuffer()) }
-        } finally {
-          clearTimeout(timer)
-          signal.removeEventListener("abort", onAbort)
-        }
+        onCancel(() => abort.abort(new DOMException("aborted", "AbortError")))
+        return fetch(target.url, { method: "POST", headers, body, signal: abort.signal })
+          .then(async (res) => ({ status: res.status, body: new Uint8Array(await res.arrayBuffer()) }))
+          .finally(() => clearTimeout(timer))
       }
       // Only open circuits are probed, so a healthy platform sends no health checks at all.
       const probe = Effect.gen(function*() {
@@ -254,10 +252,37 @@ export class FunctionClient extends Context.Service<FunctionClient, {
         }
         return all[turn % all.length]!
       }
+      /** The InvokeResponse of a 200, or why there is none. */
+      const replyOf = (reply: { status: number; body: Uint8Array }): functionv1.InvokeResponse => {
+        if (reply.status === 200) return fromBinary(functionv1.InvokeResponseSchema, reply.body)
+        const e = connectError(reply.status, new TextDecoder().decode(reply.body))
+        // A function server answering unavailable / deadline_exceeded itself means the same as not reaching it.
+        const failure: CallFailure = e.code === "unavailable" ?
+          { _tag: "Unreachable", reason: e.message }
+          : e.code === "deadline_exceeded" ?
+          { _tag: "Deadline", reason: e.message }
+          : { _tag: "Failed", code: e.code, reason: e.message }
+        throw failure
+      }
+      const failureOf = (e: unknown, timeoutMs: number): CallFailure => {
+        if (typeof e === "object" && e !== null && "_tag" in e) return e as CallFailure
+        if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
+          return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
+        }
+        // It answered, but not with a reply we can read (malformed, or over the size limit).
+        if (e instanceof Http1Error && e.kind === "protocol") {
+          return { _tag: "Failed", code: "internal", reason: e.message }
+        }
+        return { _tag: "Unreachable", reason: e instanceof Error ? e.message : String(e) }
+      }
+      // A callback, not Effect.tryPromise: that makes an AbortController per call for its signal,
+      // and the pool a listener on it; an interruption here calls the pool's cancel directly.
       const post = (url: string, body: Uint8Array, headers: Record<string, string>, timeoutMs: number) =>
-        Effect.tryPromise({
-          try: async (signal): Promise<functionv1.InvokeResponse> => {
-            const reply = await send(
+        Effect.callback<functionv1.InvokeResponse, CallFailure>((resume) => {
+          let cancel: (() => void) | undefined
+          let sent: Promise<{ status: number; body: Uint8Array }>
+          try {
+            sent = send(
               targetOf(url),
               {
                 ...headers,
@@ -267,29 +292,27 @@ export class FunctionClient extends Context.Service<FunctionClient, {
               },
               body,
               timeoutMs,
-              signal,
+              (c) => {
+                cancel = c
+              },
             )
-            if (reply.status === 200) return fromBinary(functionv1.InvokeResponseSchema, reply.body)
-            const e = connectError(reply.status, new TextDecoder().decode(reply.body))
-            // A function server answering unavailable / deadline_exceeded itself means the same as not reaching it.
-            const failure: CallFailure = e.code === "unavailable" ?
-              { _tag: "Unreachable", reason: e.message }
-              : e.code === "deadline_exceeded" ?
-              { _tag: "Deadline", reason: e.message }
-              : { _tag: "Failed", code: e.code, reason: e.message }
-            throw failure
-          },
-          catch: (e): CallFailure => {
-            if (typeof e === "object" && e !== null && "_tag" in e) return e as CallFailure
-            if (e instanceof DOMException && (e.name === "TimeoutError" || e.name === "AbortError")) {
-              return { _tag: "Deadline", reason: `no answer within ${timeoutMs} ms` }
-            }
-            // It answered, but not with a reply we can read (malformed, or over the size limit).
-            if (e instanceof Http1Error && e.kind === "protocol") {
-              return { _tag: "Failed", code: "internal", reason: e.message }
-            }
-            return { _tag: "Unreachable", reason: e instanceof Error ? e.message : String(e) }
-          },
+          } catch (e) {
+            // (A function URL that does not parse, say: not reached, as a failed connect would be.)
+            return resume(Effect.fail(failureOf(e, timeoutMs)))
+          }
+          sent.then(
+            (reply) => {
+              let response: functionv1.InvokeResponse
+              try {
+                response = replyOf(reply)
+              } catch (e) {
+                return resume(Effect.fail(failureOf(e, timeoutMs)))
+              }
+              resume(Effect.succeed(response))
+            },
+            (e) => resume(Effect.fail(failureOf(e, timeoutMs))),
+          )
+          return Effect.sync(() => cancel?.())
         })
 
       return {
