@@ -31,7 +31,7 @@ import { Outbox } from "../events/Outbox.ts"
 import { type FunctionCall, FunctionClient, type FunctionReply } from "./FunctionClient.ts"
 import { decodeRecord, doneRecord, fingerprint, recordedResult } from "../domain/records.ts"
 import { invocationSlot } from "../storage/common.ts"
-import { type InvocationRecord, ObjectStoreService } from "../storage/ObjectStore.ts"
+import { type InvocationRecord, ObjectStoreService, type OutboxEvent } from "../storage/ObjectStore.ts"
 
 export type InvokeError =
   | NotFound
@@ -58,6 +58,9 @@ interface Run {
   /** Epoch ms. */
   readonly deadline: number
 }
+
+const noDeliveries: ReadonlyArray<OutboxEvent> = []
+const noRecord = Effect.succeed(undefined)
 
 /** PUBLIC: anyone; INTERNAL: functions with the internal credential; PRIVATE: those of the same class. */
 const mayCall = (access: AccessModifier, caller: Caller, cls: string): boolean =>
@@ -145,33 +148,35 @@ export class Invoker extends Context.Service<Invoker, {
           invocationId: string,
           reply: FunctionReply,
           base: string | undefined,
-        ) =>
-          Effect.gen(function*() {
-            const all = [...collection.triggers, ...objectTriggers(triggers)]
-            const firings = functionFirings(source, all, fn, { invocationId, ...reply })
-            if (firings.length === 0) {
-              return []
-            }
+        ) => {
+          const all = [...collection.triggers, ...objectTriggers(triggers)]
+          const firings = all.length === 0 ? [] : functionFirings(source, all, fn, { invocationId, ...reply })
+          // (Most invocations fire nothing: no generator for them.)
+          if (firings.length === 0) return Effect.succeed(noDeliveries)
+          return Effect.gen(function*() {
             // `undefined`: no other event shares the base, so it is made only when something fires.
             const b = base ?? (yield* outbox.newId("evt"))
             return toDeliveries(firings, source, `${b}.f`, yield* Clock.currentTimeMillis)
           })
+        }
 
         /**
          * The record to commit with the outcome, for a recorded invocation that succeeded. Other
          * outcomes applied nothing and are not recorded: a retry (or a trigger's next delivery
          * attempt) runs the function again instead of replaying a failure that may have passed.
          */
-        const recordOf = (rec: Recorded | undefined, r: InvocationResult) =>
-          Effect.map(Clock.currentTimeMillis, (now): InvocationRecord | undefined =>
-            rec && r.status === "OK"
-              ? {
-                id: rec.id,
-                final: true,
-                ttlMs: options.resultTtlMs,
-                result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs),
-              }
-              : undefined)
+        const recordOf = (
+          rec: Recorded | undefined,
+          r: InvocationResult,
+        ): Effect.Effect<InvocationRecord | undefined> =>
+          rec === undefined || r.status !== "OK"
+            ? noRecord
+            : Effect.map(Clock.currentTimeMillis, (now): InvocationRecord => ({
+              id: rec.id,
+              final: true,
+              ttlMs: options.resultTtlMs,
+              result: doneRecord(rec.fp, r.status, "ok", r, now + options.resultTtlMs),
+            }))
 
         /** Loads the object (if any) and, for a recorded invocation, its earlier outcome. */
         const load = (ref: ObjectRef, rec: Recorded | undefined, deadline: number) =>
