@@ -45,7 +45,9 @@ const markReused = (bytes: Uint8Array): Uint8Array => {
 }
 
 /** The slot of large bytes this cache reuses (undefined for others: small, or made for one call). */
-export const reusedSlot = (bytes: Uint8Array): { whole: WholeAnswer | undefined } | undefined => reused.get(bytes)
+export const reusedSlot = (bytes: Uint8Array): { whole: WholeAnswer | undefined } | undefined =>
+  // (Smaller bytes are never marked: no lookup in a table that, at 10,000 cached answers, is cold.)
+  bytes.length < WHOLE_ANSWER_MIN ? undefined : reused.get(bytes)
 
 const entry = (desc: DescMessage, answer: object): Encoded => {
   let e = messages.get(answer)
