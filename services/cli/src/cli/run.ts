@@ -1,4 +1,5 @@
-import { NodeServices } from "@effect/platform-node"
+// (The module, not the package index: see packages/runtime/src/binary.ts.)
+import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import { VERSION } from "@oprc/rpc"
