@@ -15,6 +15,11 @@ export interface RestRequest {
   readonly headers: Headers
   /** The same headers as a plain record by lower-case name, when the transport has them so. */
   readonly fields?: Readonly<Record<string, string>> | undefined
+  /**
+   * One header by its lower-case name, as `headers.get` gives it, read from `fields` when the
+   * transport has them (no fetch `Headers` is built for it).
+   */
+  readonly header: (lowerName: string) => string | null
   readonly body: Uint8Array
   /** The body decoded as UTF-8, when its content type is a text type (decoded once, at the edge). */
   readonly text?: string | undefined
@@ -169,7 +174,7 @@ export const bodyText = (request: RestRequest): Effect.Effect<string, Validation
  */
 export const readBody = (request: RestRequest): Effect.Effect<unknown, ValidationError | UnsupportedMediaType> =>
   Effect.gen(function*() {
-    const type = (request.headers.get("content-type") ?? "application/json").split(";")[0]!.trim().toLowerCase()
+    const type = (request.header("content-type") ?? "application/json").split(";")[0]!.trim().toLowerCase()
     const isYaml = yamlTypes.includes(type)
     if (!isYaml && !jsonTypes.includes(type) && !type.endsWith("+json")) {
       return yield* new UnsupportedMediaType({ contentType: type, accepted: acceptedBodyTypes })

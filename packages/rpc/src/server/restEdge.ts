@@ -115,6 +115,9 @@ export const makeRestEdge = <R>(options: {
       },
       // (Not when curl's form type is read as JSON: `headers` has the rewritten content-type.)
       fields: checked.asJson ? undefined : fields,
+      header: fields === undefined || checked.asJson
+        ? (name) => headersOf().get(name)
+        : (name) => fields[name] ?? null,
       body: call.body,
       ...(checked.text === undefined ? {} : { text: checked.text }),
       get signal() {

@@ -24,13 +24,13 @@ const uint = (path: string, raw: string): Effect.Effect<bigint, ValidationError>
 export const expectedVersion = (req: RestRequest): Effect.Effect<bigint | undefined, ValidationError> => {
   const q = req.query.get("expectedVersion")
   if (q !== null) return uint("expectedVersion", q)
-  const h = req.headers.get("if-match")
+  const h = req.header("if-match")
   if (h !== null) return uint("If-Match", h.trim().replace(/^W\//, "").replace(/^"(.*)"$/, "$1"))
   return Effect.succeed(undefined)
 }
 
 export const createOnly = (req: RestRequest): boolean =>
-  req.headers.get("if-none-match")?.trim() === "*" || req.query.get("createOnly") === "true"
+  req.header("if-none-match")?.trim() === "*" || req.query.get("createOnly") === "true"
 
 export const intParam = (
   req: RestRequest,
@@ -98,7 +98,7 @@ export const objectResponse = (
  * otherwise; ODGM has no form endpoints, so that type is read as JSON too.
  */
 export const readJson = (req: RestRequest) => {
-  const type = req.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase()
+  const type = req.header("content-type")?.split(";")[0]?.trim().toLowerCase()
   if (type !== "application/x-www-form-urlencoded") return readBody(req)
   const headers = new Headers(req.headers)
   headers.set("content-type", "application/json")

@@ -36,8 +36,7 @@ const forwarded = (req: RestRequest): Record<string, string> => {
   return out
 }
 
-const header = (req: RestRequest, lowerName: string): string | undefined =>
-  req.fields === undefined ? req.headers.get(lowerName) ?? undefined : req.fields[lowerName]
+const header = (req: RestRequest, lowerName: string): string | undefined => req.header(lowerName) ?? undefined
 
 const parseOutput = (output: Uint8Array): unknown => {
   if (output.length === 0) return undefined

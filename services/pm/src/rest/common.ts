@@ -45,7 +45,7 @@ export const expectedRevision = (request: RestRequest, bodyRevision: number): Ef
   Effect.gen(function*() {
     const fromQuery = yield* intParam(request, "expectedRevision", "expected_revision")
     if (fromQuery !== undefined) return fromQuery
-    const ifMatch = request.headers.get("if-match")
+    const ifMatch = request.header("if-match")
     if (ifMatch !== null) {
       const m = /^\s*(?:W\/)?"?([0-9]{1,15})"?\s*$/.exec(ifMatch)
       if (m === null) {

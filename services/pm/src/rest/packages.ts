@@ -17,7 +17,7 @@ const decodeBody = (request: RestRequest) =>
     if (text.trim() === "") {
       return yield* ValidationError.single("", "request body is empty: send a package as JSON or YAML")
     }
-    const file = yield* parsePackageText(text, request.headers.get("content-type") ?? undefined)
+    const file = yield* parsePackageText(text, request.header("content-type") ?? undefined)
     return file.package
   })
 
