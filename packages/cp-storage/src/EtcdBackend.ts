@@ -207,6 +207,7 @@ export const makeEtcdBackend = (options: EtcdOptions) =>
           )
       ),
       get: (kind, key) => Effect.sync(() => Option.fromUndefinedOr(cache.index(kind).get(key))),
+      revisionNow: (kind, key) => cache.index(kind).get(key)?.revision,
       list: (kind, prefix, after, limit) => Effect.sync(() => cache.index(kind).range(prefix, after, limit)),
       create: (kind, key, json) =>
         putOnce(kind, key, json, 0n).pipe(

@@ -135,8 +135,7 @@ export const makeSqliteBackend = (options: { readonly path: string }) =>
       backend: "sqlite",
       ready: read("ready", () => q.storeRevision.get()).pipe(Effect.asVoid),
       get: (kind, key) => read("get", () => Option.map(Option.fromNullishOr(q.get.get(kind, key)), toDoc)),
-      revisionOf: (kind, key) =>
-        Effect.sync(() => Option.map(Option.fromUndefinedOr(headsOf(kind).get(key)), (h) => h.revision)),
+      revisionNow: (kind, key) => headsOf(kind).get(key)?.revision,
       list: (kind, prefix, after, limit) => read("list", () => range(kind, prefix, after, limit)),
       listRevisions: (kind, prefix, after, limit) => Effect.sync(() => headsOf(kind).range(prefix, after, limit)),
       create: (kind, key, json) =>

@@ -26,12 +26,13 @@ export interface RawBackend {
   readonly ready: Effect.Effect<void, StorageError>
   get(kind: string, key: string): Effect.Effect<Option.Option<RawDoc>, StorageError>
   /**
-   * The key's current revision without its value, for backends where reading the value costs
-   * (SQLite: a few KB copied out of the file per read); the typed layer then serves a revision it
-   * has decoded already without reading the document again. Absent: `get` is as cheap.
+   * The key's current revision (undefined: no such document), for backends that keep every
+   * revision in memory (SQLite's heads, etcd's watched cache): the typed layer then serves a
+   * revision it has decoded already at once, without reading the document or taking an Effect
+   * step. Absent: every read goes through `get`.
    */
-  revisionOf?(kind: string, key: string): Effect.Effect<Option.Option<bigint>, StorageError>
-  /** `list` without the values (see revisionOf): each document's key and revision. */
+  revisionNow?(kind: string, key: string): bigint | undefined
+  /** `list` without the values (see revisionNow): each document's key and revision. */
   listRevisions?(
     kind: string,
     prefix: string,
