@@ -32,7 +32,7 @@ export interface LocalRequest {
   readonly body: Uint8Array
   /** Aborted when the client goes away; made on first use. */
   readonly signal: () => AbortSignal
-  /** The same as a callback: `left` is called when the client goes away (no AbortController). */
+  /** The same as a hook: what it registers is called when the client goes away (no AbortController). */
   readonly onGone: AbortHook
 }
 
