@@ -6,6 +6,7 @@ import { functionv1 } from "@oprc/proto"
 import { json, route, rpcService, serve, startServer } from "../src"
 import { headFacts, makeFramer } from "../src/server/http1Frames"
 import { testServer } from "./fixture"
+import { leaveMidCall } from "@oprc/test-harness"
 
 // The HTTP/1.1 side of the one-port server (the front -> Bun.serve): the front's own view of
 // the messages (timers, pipelining), the direct Connect path, and the answer cache.
@@ -298,38 +299,29 @@ describe("the HTTP/1.1 server", () => {
   })
 
   test("a client that leaves during a call served on the front interrupts the call", async () => {
-    const canceled = async () => {
-      const text = await (await fetch(`${server.url}/metrics`)).text()
-      return Number(/oprc_rpc_requests_total\{[^}]*method="Invoke",code="canceled"\} (\d+)/.exec(text)?.[1] ?? 0)
-    }
-    // Counted from here: a call canceled by an earlier test cannot make this one pass.
-    const before = await canceled()
-    const socket = net.connect(server.port, "127.0.0.1", () => socket.write(invoke({ do: "sleep", ms: 5000 })))
-    await Bun.sleep(200)
-    socket.destroy()
-    const started = performance.now()
-    while ((await canceled()) === before && performance.now() - started < 3000) await Bun.sleep(50)
-    expect(await canceled()).toBe(before + 1)
+    const { before, after } = await leaveMidCall({
+      host: "127.0.0.1",
+      port: server.port,
+      request: invoke({ do: "sleep", ms: 5000 }),
+      metricsUrl: `${server.url}/metrics`,
+      pattern: /oprc_rpc_requests_total\{[^}]*method="Invoke",code="canceled"\} (\d+)/,
+      leaveAfterMs: 200,
+      withinMs: 3000,
+    })
+    expect(after).toBe(before + 1)
   })
 
   test("a client that leaves during a REST call served on the front interrupts the call", async () => {
-    const canceled = async () => {
-      const text = await (await fetch(`${server.url}/metrics`)).text()
-      return Number(
-        /oprc_http_requests_total\{[^}]*route="\/api\/sleep\/:ms"[^}]*status="499"\} (\d+)/.exec(text)?.[1] ?? 0,
-      )
-    }
-    const before = await canceled()
-    const socket = net.connect(
-      server.port,
-      "127.0.0.1",
-      () => socket.write("GET /api/sleep/5000 HTTP/1.1\r\nhost: x\r\n\r\n"),
-    )
-    await Bun.sleep(200)
-    socket.destroy()
-    const started = performance.now()
-    while ((await canceled()) === before && performance.now() - started < 3000) await Bun.sleep(50)
-    expect(await canceled()).toBe(before + 1)
+    const { before, after } = await leaveMidCall({
+      host: "127.0.0.1",
+      port: server.port,
+      request: "GET /api/sleep/5000 HTTP/1.1\r\nhost: x\r\n\r\n",
+      metricsUrl: `${server.url}/metrics`,
+      pattern: /oprc_http_requests_total\{[^}]*route="\/api\/sleep\/:ms"[^}]*status="499"\} (\d+)/,
+      leaveAfterMs: 200,
+      withinMs: 3000,
+    })
+    expect(after).toBe(before + 1)
   })
 
   test("a Connect call's deadline ends a call that waits, and a call answered in time is not cut", async () => {

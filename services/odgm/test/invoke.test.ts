@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test"
-import * as net from "node:net"
 import { createClient } from "@connectrpc/connect"
 import { createGrpcTransport } from "@connectrpc/connect-node"
 import { functionv1, odgmv1 } from "@oprc/proto"
 import { classCredential } from "@oprc/rpc"
+import { leaveMidCall } from "@oprc/test-harness"
 import {
   type FunctionProcess,
   probeCollection,
@@ -114,25 +114,21 @@ describe("invocation", () => {
 
   test("a client that leaves during an invocation cancels the call to the function", async () => {
     // The function server counts a call whose caller hung up as canceled; one it answered, as ok.
-    const canceled = async () => {
-      const text = await (await fetch(`${probe.url}/metrics`)).text()
-      return Number(/oprc_rpc_requests_total\{[^}]*method="Invoke",code="canceled"\} (\d+)/.exec(text)?.[1] ?? 0)
-    }
-    const before = await canceled()
     const body = JSON.stringify({ ms: 2500 })
     const { hostname, port } = new URL(odgm.url)
-    const socket = net.connect(Number(port), hostname, () =>
-      socket.write(
-        `POST ${
-          obj("left1", "sleep")
-        } HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
-      ))
-    await Bun.sleep(300)
-    socket.destroy()
-    // Well before the 2.5 s sleep could end.
-    const left = performance.now()
-    while ((await canceled()) === before && performance.now() - left < 1500) await Bun.sleep(50)
-    expect(await canceled()).toBe(before + 1)
+    const { before, after } = await leaveMidCall({
+      host: hostname,
+      port: Number(port),
+      request: `POST ${
+        obj("left1", "sleep")
+      } HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`,
+      metricsUrl: `${probe.url}/metrics`,
+      pattern: /oprc_rpc_requests_total\{[^}]*method="Invoke",code="canceled"\} (\d+)/,
+      leaveAfterMs: 300,
+      // Well before the 2.5 s sleep could end.
+      withinMs: 1500,
+    })
+    expect(after).toBe(before + 1)
   })
 
   test("INTERNAL needs the internal token; PRIVATE also the same class", async () => {
