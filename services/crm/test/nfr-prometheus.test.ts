@@ -228,10 +228,12 @@ describe("NFR loop in the CRM against a real Prometheus", () => {
         // Within interval + stability window (+ slack for a loaded machine and the 100 ms polling).
         expect(out.at - violationAt!).toBeLessThan(nfr.intervalMs + nfr.stabilityMs + 4000)
 
-        // With both serving, ODGM spreads calls over both processes.
-        const spread = await load(odgm.url, 4, 4000)
+        // With both serving, ODGM spreads calls over both processes. Measured alone: ODGM takes
+        // turns over all its calls, so a load measured beside another one could see one replica
+        // more than its half (95 of 402 calls went to one side in a CI run).
         stopLoad.abort()
         const result = await firstLoad
+        const spread = await load(odgm.url, 4, 4000)
         expect(result.failed + spread.failed).toBe(0)
         const shares = [...spread.pids.values()].sort((a, b) => a - b)
         expect(shares.length).toBe(2)
