@@ -92,7 +92,8 @@ class DirectCall implements CallContext {
     readonly procedure: string,
     private readonly from: RequestHeaders,
     private readonly clientSignal: () => AbortSignal,
-    private readonly clientGone: AbortHook,
+    /** The client's leaving as a hook (the front's connections have one; else from its signal). */
+    private readonly clientGone: AbortHook = signalHook(clientSignal),
   ) {
     this.fields = from.fields
     const timeoutHeader = from.get("connect-timeout-ms")
@@ -106,36 +107,30 @@ class DirectCall implements CallContext {
   deadlinePassed(): boolean {
     return this.#deadlineAt !== undefined && performance.now() >= this.#deadlineAt
   }
-  /** Aborted when the client leaves or its deadline passes. */
-  get signal(): AbortSignal {
-    if (this.#signal !== undefined) return this.#signal
-    const client = this.clientSignal()
-    if (this.#deadlineAt === undefined) return this.#signal = client
-    const controller = new AbortController()
-    const onClient = () => controller.abort(client.reason)
-    const timer = setTimeout(
-      () => controller.abort(new DOMException("The operation timed out.", "TimeoutError")),
-      Math.max(0, Math.ceil(this.#deadlineAt - performance.now())),
-    )
-    if (client.aborted) onClient()
-    else client.addEventListener("abort", onClient, { once: true })
-    this.#release = () => {
-      clearTimeout(timer)
-      client.removeEventListener("abort", onClient)
-    }
-    return this.#signal = controller.signal
-  }
-  /** The runner's hook (registered when the call waits): the client leaves, or the deadline passes. */
-  readonly onAbort: AbortHook = (interrupt) => {
-    const off = this.clientGone(interrupt)
+  /** Calls `left` when the client leaves and `late` when the deadline passes; returns the way to stop. */
+  #watch(left: () => void, late: () => void): () => void {
+    const off = this.clientGone(left)
     if (this.#deadlineAt === undefined) return off
-    const timer = setTimeout(interrupt, Math.max(0, Math.ceil(this.#deadlineAt - performance.now())))
+    const timer = setTimeout(late, Math.max(0, Math.ceil(this.#deadlineAt - performance.now())))
     return () => {
       off()
       clearTimeout(timer)
     }
   }
-  /** The call is answered: its deadline timer and client listener go. */
+  /** The runner's hook (registered when the call waits): the client leaves, or the deadline passes. */
+  readonly onAbort: AbortHook = (interrupt) => this.#watch(interrupt, interrupt)
+  /** Aborted when the client leaves or its deadline passes (made for a handler that reads it). */
+  get signal(): AbortSignal {
+    if (this.#signal !== undefined) return this.#signal
+    if (this.#deadlineAt === undefined) return this.#signal = this.clientSignal()
+    const controller = new AbortController()
+    this.#release = this.#watch(
+      () => controller.abort(this.clientSignal().reason),
+      () => controller.abort(new DOMException("The operation timed out.", "TimeoutError")),
+    )
+    return this.#signal = controller.signal
+  }
+  /** The call is answered: the signal's deadline timer and client listener go. */
   settled(): void {
     this.#release?.()
     this.#release = undefined
@@ -170,8 +165,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
       if (isRefusal(bytes)) return refused(bytes)
       const answer = options.body.lane.run(
         bytes.length,
-        () =>
-          answerDirect(d, format, bytes, fetchHeaders(req), () => req.signal, signalHook(() => req.signal), pathname),
+        () => answerDirect(d, format, bytes, fetchHeaders(req), () => req.signal, undefined, pathname),
         () => busyAnswer,
       )
       // (A refusal for load ends the connection, as the body reader's refusals do.)
@@ -187,7 +181,7 @@ export const makeConnectFetch = (options: ConnectFetchOptions) => {
     bytes: Uint8Array,
     headers: RequestHeaders,
     signal: () => AbortSignal,
-    gone: AbortHook,
+    gone: AbortHook | undefined,
     pathname: string,
   ): PlainAnswer | Promise<PlainAnswer> => {
     const input = decode(d.method.input, format, bytes, options)

@@ -209,10 +209,11 @@ export const makeLocalConnection = (options: {
       if (i !== -1) goneListeners.splice(i, 1)
     }
   }
+  // The signal is one more listener of the same hook (aborted at once when the client has left).
   const signal = () => {
     if (abort === undefined) {
-      abort = new AbortController()
-      if (left) abort.abort()
+      const controller = abort = new AbortController()
+      onGone(() => controller.abort())
     }
     return abort.signal
   }
@@ -324,7 +325,6 @@ export const makeLocalConnection = (options: {
     gone: () => {
       done = true
       left = true
-      abort?.abort()
       const listeners = goneListeners
       goneListeners = []
       for (const l of listeners) l()
