@@ -93,13 +93,20 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       ? known
       : undefined
   }
-  const read = tracedFn("ControlPlaneStore.get")(function*(key: string) {
-    yield* Effect.annotateCurrentSpan({ kind, key })
-    // Still the revision decoded before: serve it without reading the document again.
+  /** Read the document and decode it (or find its revision in the memo). */
+  const load = (key: string): Effect.Effect<Option.Option<Versioned<A>>, StorageError> =>
+    Effect.flatMap(
+      raw.get(kind, key),
+      (doc) => Option.isSome(doc) ? Effect.map(decode(doc.value), Option.some) : Effect.succeed(Option.none()),
+    )
+  /** Still the revision decoded before: served without reading the document again. */
+  const read = (key: string) => {
     const known = current(key)
-    if (known !== undefined) return Option.some(known)
-    const doc = yield* raw.get(kind, key)
-    return Option.isSome(doc) ? Option.some(yield* decode(doc.value)) : Option.none()
+    return known !== undefined ? Effect.succeed(Option.some(known)) : load(key)
+  }
+  const tracedRead = tracedFn("ControlPlaneStore.get")(function*(key: string) {
+    yield* Effect.annotateCurrentSpan({ kind, key })
+    return yield* read(key)
   })
   const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> => {
     if (c._tag === "Delete") {
@@ -112,14 +119,8 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
   return {
     kind,
     get: (key: string) =>
-      Effect.withFiber((fiber) => {
-        // The common read, untraced: a revision decoded before and still current, in one step.
-        if (!fiber.getRef(References.TracerEnabled)) {
-          const known = current(key)
-          if (known !== undefined) return Effect.succeed(Option.some(known))
-        }
-        return read(key)
-      }),
+      // Untraced, a revision decoded before and still current is one step.
+      Effect.withFiber((fiber) => fiber.getRef(References.TracerEnabled) ? tracedRead(key) : read(key)),
     list: tracedFn("ControlPlaneStore.list")(function*(options?: ListOptions) {
       yield* Effect.annotateCurrentSpan({ kind })
       const limit = options?.limit
