@@ -252,7 +252,7 @@ export class FunctionClient extends Context.Service<FunctionClient, {
         }
         return all[turn % all.length]!
       }
-      /** The InvokeResponse of a 200, or why there is none. */
+      /** The InvokeResponse of a 200; else throws why there is none (a CallFailure). */
       const replyOf = (reply: { status: number; body: Uint8Array }): functionv1.InvokeResponse => {
         if (reply.status === 200) return fromBinary(functionv1.InvokeResponseSchema, reply.body)
         const e = connectError(reply.status, new TextDecoder().decode(reply.body))
@@ -279,10 +279,12 @@ export class FunctionClient extends Context.Service<FunctionClient, {
       // and the pool a listener on it; an interruption here calls the pool's cancel directly.
       const post = (url: string, body: Uint8Array, headers: Record<string, string>, timeoutMs: number) =>
         Effect.callback<functionv1.InvokeResponse, CallFailure>((resume) => {
+          const failed = (e: unknown) => resume(Effect.fail(failureOf(e, timeoutMs)))
           let cancel: (() => void) | undefined
-          let sent: Promise<{ status: number; body: Uint8Array }>
+          // (A throw before the request is out, e.g. a function URL that does not parse, is "not
+          // reached", as a failed connect would be.)
           try {
-            sent = send(
+            send(
               targetOf(url),
               {
                 ...headers,
@@ -295,23 +297,16 @@ export class FunctionClient extends Context.Service<FunctionClient, {
               (c) => {
                 cancel = c
               },
-            )
-          } catch (e) {
-            // (A function URL that does not parse, say: not reached, as a failed connect would be.)
-            return resume(Effect.fail(failureOf(e, timeoutMs)))
-          }
-          sent.then(
-            (reply) => {
-              let response: functionv1.InvokeResponse
+            ).then((reply) => {
               try {
-                response = replyOf(reply)
+                resume(Effect.succeed(replyOf(reply)))
               } catch (e) {
-                return resume(Effect.fail(failureOf(e, timeoutMs)))
+                failed(e)
               }
-              resume(Effect.succeed(response))
-            },
-            (e) => resume(Effect.fail(failureOf(e, timeoutMs))),
-          )
+            }, failed)
+          } catch (e) {
+            failed(e)
+          }
           return Effect.sync(() => cancel?.())
         })
 
