@@ -134,3 +134,18 @@ export const meanWrk = (a: WrkResult, b: WrkResult): WrkResult => ({
   non2xx: a.non2xx + b.non2xx,
   errors: a.errors + b.errors,
 })
+
+/** The mean of runs that also carry the server's CPU per request (failures summed). */
+export const meanWithCpu = <T extends WrkResult & { readonly cpuUsPerRequest: number }>(
+  xs: ReadonlyArray<T>,
+): WrkResult & { readonly cpuUsPerRequest: number } => {
+  const m = (f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length
+  return {
+    requestsPerSec: m((x) => x.requestsPerSec),
+    p50Ms: m((x) => x.p50Ms),
+    p99Ms: m((x) => x.p99Ms),
+    cpuUsPerRequest: m((x) => x.cpuUsPerRequest),
+    non2xx: xs.reduce((a, x) => a + x.non2xx, 0),
+    errors: xs.reduce((a, x) => a + x.errors, 0),
+  }
+}

@@ -18,7 +18,7 @@ import { startEtcd } from "@oprc/test-harness"
 import { benchDir, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
 import { shopPackage } from "../lib/shop"
-import { cpuMs, fmt, freePort, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
+import { cpuMs, fmt, freePort, meanWithCpu, runWrk, startBenchServer, type WrkResult } from "../lib/wrk"
 
 const seconds = secondsArg(process.argv)
 const BIG = Number(process.argv.slice(2).filter((a) => /^\d+$/.test(a))[1] ?? 10_000)
@@ -124,14 +124,7 @@ const results: Record<string, Record<number, Figures>> = { sqlite: {}, etcd: {} 
 /** Every GetPackage answer (of the big PM), by name, as read once: the bare baseline serves these. */
 const answers: Record<"sqlite" | "etcd", Record<string, string>> = { sqlite: {}, etcd: {} }
 
-const mean = (a: Measured, b: Measured): Measured => ({
-  cpuUsPerRequest: (a.cpuUsPerRequest + b.cpuUsPerRequest) / 2,
-  requestsPerSec: (a.requestsPerSec + b.requestsPerSec) / 2,
-  p50Ms: (a.p50Ms + b.p50Ms) / 2,
-  p99Ms: (a.p99Ms + b.p99Ms) / 2,
-  non2xx: a.non2xx + b.non2xx,
-  errors: a.errors + b.errors,
-})
+const mean = (a: Measured, b: Measured): Measured => meanWithCpu([a, b])
 /** Both sizes served at once, measured small, big, big, small so drift of the shared machine hits both alike. */
 const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => ReadonlyArray<string>) => {
   const small = await startPm(argsOf(10))

@@ -6,7 +6,17 @@
 import { writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { startEtcd } from "@oprc/test-harness"
-import { cpuMs, fmt, freePort, parseWrk, runWrk, startBenchServer, wrkBin, type WrkResult } from "../lib/wrk"
+import {
+  cpuMs,
+  fmt,
+  freePort,
+  meanWithCpu,
+  parseWrk,
+  runWrk,
+  startBenchServer,
+  wrkBin,
+  type WrkResult,
+} from "../lib/wrk"
 import { requestBody as echoBody } from "../rpc/handler"
 import { benchDir, loadAvg, ratioLine, secondsArg } from "../lib/report"
 import { startFromSource } from "../lib/services"
@@ -173,20 +183,9 @@ try {
       } µs CPU`,
     )
   }
-  const meanOf = <T extends WrkResult & { cpuUsPerRequest: number }>(xs: ReadonlyArray<T>): Measured => {
-    const m = (f: (x: T) => number) => xs.reduce((a, x) => a + f(x), 0) / xs.length
-    return {
-      requestsPerSec: m((x) => x.requestsPerSec),
-      p50Ms: m((x) => x.p50Ms),
-      p99Ms: m((x) => x.p99Ms),
-      cpuUsPerRequest: m((x) => x.cpuUsPerRequest),
-      non2xx: 0,
-      errors: 0,
-    }
-  }
-  const creates = meanOf(createRounds.map((r) => r.creates))
+  const creates = meanWithCpu(createRounds.map((r) => r.creates))
   const createCpuUs = creates.cpuUsPerRequest
-  const puts = meanOf(createRounds.map((r) => r.puts))
+  const puts = meanWithCpu(createRounds.map((r) => r.puts))
 
   const sum = (f: (r: (typeof reads)[number]) => number) => reads.reduce((a, r) => a + f(r), 0)
   const avg = (f: (r: (typeof reads)[number]) => number) => sum(f) / reads.length
