@@ -11,7 +11,7 @@ import { join } from "node:path"
 import { makeTempDir, removeTempDir } from "@oprc/test-harness"
 import { percentile } from "../lib/report"
 import { startOdgmAndCrm } from "../lib/services"
-import { cpuMs } from "../lib/wrk"
+import { cpuMs } from "../lib/servers"
 
 const units = Number(process.argv[2] ?? 100)
 const idleSeconds = Number(process.argv[3] ?? 5)

@@ -17,7 +17,7 @@ import { external } from "../../services/odgm/src/domain/types.ts"
 import { Invoker } from "../../services/odgm/src/invocation/Invoker.ts"
 import { OdgmServices } from "../../services/odgm/src/OdgmApp.ts"
 import { ObjectStoreService } from "../../services/odgm/src/storage/ObjectStore.ts"
-import { freePort, startBenchServer } from "../lib/wrk"
+import { freePort, startBenchServer } from "../lib/servers"
 
 const rounds = Number(process.argv[2] ?? 6)
 const N = Number(process.argv[3] ?? 2000)

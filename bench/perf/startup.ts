@@ -9,7 +9,7 @@
 // --dist compares another build, e.g. `bun scripts/build.ts --outdir DIR`)
 import { existsSync, readdirSync, readFileSync } from "node:fs"
 import { benchDir, loadAvg, ratioLine } from "../lib/report"
-import { freePort } from "../lib/wrk"
+import { freePort } from "../lib/servers"
 
 const argv = process.argv.slice(2)
 const distIndex = argv.indexOf("--dist")
