@@ -13,13 +13,12 @@ const MAX_WAIT_MS = 60_000
 /**
  * The file form of the spec, with the status in full (a phase of Pending or a generation of 0 is
  * information here); once per deployment object, which reads of an unchanged deployment share
- * (storage/answers.ts). A write's answer is made for its one call (see rest/packages.ts).
+ * (storage/answers.ts).
  */
-const deploymentJson = (d: Deployment): object => ({
+const toJson = perRevision((d: Deployment): object => ({
   ...encodeDeployment(d),
   ...(d.status === undefined ? {} : { status: d.status }),
-})
-const toJson = perRevision(deploymentJson)
+}))
 const listBody = perPage((items: ReadonlyArray<Deployment>, next: string | undefined) => ({
   items: items.map(toJson),
   ...(next === undefined ? {} : { nextCursor: next }),
@@ -67,11 +66,7 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
     route("POST", "/api/v1/deployments", (request) =>
       Effect.gen(function*() {
         const created = yield* deployments.create(yield* decodeBody(request))
-        return {
-          status: 201,
-          body: deploymentJson(created),
-          headers: { location: `/api/v1/deployments/${created.key}` },
-        }
+        return { status: 201, body: toJson(created), headers: { location: `/api/v1/deployments/${created.key}` } }
       })),
     route("GET", "/api/v1/deployments/:key", (request) =>
       Effect.gen(function*() {
@@ -85,14 +80,14 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
           const input = yield* decodeBody(request)
           if (input.key !== key) return yield* ValidationError.single("key", `must be "${key}", the key in the path`)
           const updated = yield* deployments.update(input, yield* expectedRevision(request, input.revision))
-          return json(200, deploymentJson(updated))
+          return json(200, toJson(updated))
         }))
     ),
     route("DELETE", "/api/v1/deployments/:key", (request) =>
       Effect.gen(function*() {
         const deleted = yield* deployments.delete(yield* checkName("key", pathParam(request, "key")))
         // Accepted: units are being removed; GET shows Deleting until the deployment is gone (404).
-        return json(202, deploymentJson(deleted))
+        return json(202, toJson(deleted))
       })),
     ...["cluster-mappings", "env-mappings"].map((alias) =>
       route("GET", `/api/v1/deployments/:key/${alias}`, (request) =>

@@ -22,10 +22,7 @@ const decodeBody = (request: RestRequest) =>
   })
 
 // Stored packages are one immutable object per revision (storage/answers.ts): encode each once, and
-// answer a repeated page with the same body, so the server reuses its JSON text. A write's answer
-// is encoded for its one call: kept per revision, every package created and never read again
-// would keep its answer in memory (~7 KB for the shop package), and a heap that grows with every
-// write makes each garbage collection longer.
+// answer a repeated page with the same body, so the server reuses its JSON text.
 const toJson = perRevision((pkg: Package): object => encodePackage(pkg))
 const listBody = perPage((items: ReadonlyArray<Package>, next: string | undefined) => ({
   items: items.map(toJson),
@@ -48,7 +45,7 @@ export const packageRoutes = (packages: Packages["Service"]) => [
   route("POST", "/api/v1/packages", (request) =>
     Effect.gen(function*() {
       const created = yield* packages.create(yield* decodeBody(request))
-      return { status: 201, body: encodePackage(created), headers: { location: `/api/v1/packages/${created.name}` } }
+      return { status: 201, body: toJson(created), headers: { location: `/api/v1/packages/${created.name}` } }
     })),
   route("GET", "/api/v1/packages/:name", (request) =>
     Effect.gen(function*() {
@@ -66,7 +63,7 @@ export const packageRoutes = (packages: Packages["Service"]) => [
           yield* expectedRevision(request, pkg.revision),
           yield* boolParam(request, "force"),
         )
-        return json(200, encodePackage(updated))
+        return json(200, toJson(updated))
       }))
   ),
   route("DELETE", "/api/v1/packages/:name", (request) =>
