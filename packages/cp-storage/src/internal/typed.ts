@@ -21,8 +21,18 @@ const decodeCursor = (cursor: string): string | undefined => {
   return cursor.length > 0 && encodeCursor(key) === cursor ? key : undefined
 }
 
-/** Decoded documents kept per collection (see `decode`). */
-const MEMO_LIMIT = 20_000
+/**
+ * How many decoded documents a collection keeps (see `memo`), by count and by the length of their
+ * stored JSON. A count alone did not bound memory: documents reach the 4 MiB body limit, and a
+ * decoded one takes about twice its stored text (6.6 KB for the 3.2 KB shop package). The default
+ * keeps 10,000 shop-sized packages, the catalog bench/pm/growth.ts reads, well inside the bytes.
+ */
+export interface MemoLimits {
+  readonly count: number
+  /** Stored text (UTF-16 code units, bytes for ASCII JSON) of the documents kept. */
+  readonly bytes: number
+}
+const defaultMemoLimits: MemoLimits = { count: 20_000, bytes: 64 * 1024 * 1024 }
 
 const corrupt = (kind: string, key: string, cause: unknown) =>
   new StorageError({ reason: `stored ${kind} "${key}" does not decode: ${String(cause)}`, retryable: false })
@@ -32,7 +42,12 @@ const checkKey = (key: string): Effect.Effect<void, StorageError> =>
     ? Effect.fail(new StorageError({ reason: `invalid document key ${JSON.stringify(key)}`, retryable: false }))
     : Effect.void
 
-function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Codec<A, I>): DocumentCollection<A> {
+function makeCollection<A, I>(
+  raw: RawBackend,
+  kind: string,
+  schema: Schema.Codec<A, I>,
+  limits: MemoLimits,
+): DocumentCollection<A> {
   const encode = (key: string, value: A): Effect.Effect<string, StorageError> =>
     // `value` is already of type A (it was decoded, with every check, on its way in); re-running
     // the checks on encode doubled the CPU cost of a write for nothing.
@@ -44,21 +59,36 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
     )
   // A stored revision never changes, and decoding (JSON.parse plus the whole Schema with its
   // cross-checks) costs far more than serving a document: decode each revision once and reuse it
-  // until the key's revision moves. Bounded; Map order makes the first key the least recent.
+  // until the key's revision moves. Bounded by `limits` (count and stored bytes): Map order makes
+  // the first key the one decoded longest ago, the first to go; a document larger than the whole
+  // budget is decoded on every read, not kept.
   // Only what is read is kept: a write forgets the key's old revision and does not remember its
   // own. Remembering writes kept a decoded copy (6.6 KB for the shop package) of every document
   // written and never read, and the growing heap made creates ~14 % dearer (measured on etcd, c50);
   // the first read of a written revision decodes it once instead.
+  // (`sizes` has the same keys in the same order; the hot read looks only at `memo`.)
   const memo = new Map<string, Versioned<A>>()
-  const remember = (v: Versioned<A>): Versioned<A> => {
-    memo.delete(v.key)
+  const sizes = new Map<string, number>()
+  let heldBytes = 0
+  const forget = (key: string) => {
+    const size = sizes.get(key)
+    if (size === undefined) return
+    sizes.delete(key)
+    memo.delete(key)
+    heldBytes -= size
+  }
+  const remember = (v: Versioned<A>, bytes: number): Versioned<A> => {
+    forget(v.key)
+    if (bytes > limits.bytes) return v
     memo.set(v.key, v)
-    if (memo.size > MEMO_LIMIT) memo.delete(memo.keys().next().value!)
+    sizes.set(v.key, bytes)
+    heldBytes += bytes
+    while (memo.size > limits.count || heldBytes > limits.bytes) forget(memo.keys().next().value!)
     return v
   }
   /** A write's result, not remembered (see `memo`); the key's older revision is dropped. */
   const written = (key: string, value: A, doc: RawDoc): Versioned<A> => {
-    memo.delete(key)
+    forget(key)
     return { key, value, revision: doc.revision, createRevision: doc.createRevision }
   }
   const decode = (doc: RawDoc): Effect.Effect<Versioned<A>, StorageError> => {
@@ -67,7 +97,7 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
     return Effect.try({ try: (): unknown => JSON.parse(doc.value), catch: (e) => e }).pipe(
       Effect.flatMap((json) => Schema.decodeUnknownEffect(schema)(json)),
       Effect.map((value) =>
-        remember({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision })
+        remember({ key: doc.key, value, revision: doc.revision, createRevision: doc.createRevision }, doc.value.length)
       ),
       Effect.mapError((e) => corrupt(kind, doc.key, e)),
     )
@@ -119,7 +149,7 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
   })
   const decodeChange = (c: Change<string>): Effect.Effect<Change<A>, StorageError> => {
     if (c._tag === "Delete") {
-      memo.delete(c.key)
+      forget(c.key)
       return Effect.succeed(c)
     }
     return Effect.map(decode(c.item), (item) => ({ _tag: "Put", item }))
@@ -172,7 +202,7 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
       yield* Effect.annotateCurrentSpan({ kind, key })
       yield* checkKey(key)
       const existed = yield* raw.delete(kind, key, expectedRevision)
-      memo.delete(key)
+      forget(key)
       return existed
     }),
     subscribe: (options?: WatchOptions) =>
@@ -186,14 +216,17 @@ function makeCollection<A, I>(raw: RawBackend, kind: string, schema: Schema.Code
 }
 
 /** The typed ControlPlaneStore service over one backend. */
-export function makeControlPlaneStore(raw: RawBackend): ControlPlaneStore["Service"] {
+export function makeControlPlaneStore(
+  raw: RawBackend,
+  memoLimits: MemoLimits = defaultMemoLimits,
+): ControlPlaneStore["Service"] {
   return {
     backend: raw.backend,
     ready: raw.ready.pipe(Effect.withSpan("ControlPlaneStore.ready")),
     collection: <A, I>(kind: string, schema: Schema.Codec<A, I>) => {
       // A programming error (kinds are constants in the PM), so it throws at wiring time.
       if (!KIND.test(kind)) throw new Error(`cp-storage: invalid collection kind ${JSON.stringify(kind)}`)
-      return makeCollection(raw, kind, schema)
+      return makeCollection(raw, kind, schema, memoLimits)
     },
   }
 }
