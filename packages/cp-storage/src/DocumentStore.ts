@@ -23,6 +23,8 @@ export interface Page<A> {
   readonly items: ReadonlyArray<Versioned<A>>
   /** Opaque; pass back as `cursor` for the next page. Undefined on the last page. */
   readonly nextCursor: string | undefined
+  /** The stored text of the page's documents (UTF-16 code units, bytes for ASCII JSON): what `maxBytes` counts. */
+  readonly bytes: number
 }
 
 export type Change<A> =
@@ -36,6 +38,13 @@ export interface ListOptions {
   readonly limit?: number | undefined
   /** From a previous page's nextCursor. Keyset-based: stable while others write. */
   readonly cursor?: string | undefined
+  /**
+   * Ends the page early, with a cursor, before its documents' stored text would pass this many
+   * bytes; a page always holds at least one document (so it passes the bound by at most one).
+   * For pages answered to clients: a count alone lets one page of large documents grow without
+   * bound. Undefined: only `limit` ends the page.
+   */
+  readonly maxBytes?: number | undefined
 }
 
 export interface WatchOptions {

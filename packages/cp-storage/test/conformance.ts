@@ -154,6 +154,42 @@ export function conformance(f: StoreFactory): void {
         expect(yield* errorOf(c.list({ limit: 0 }))).toMatchObject({ _tag: "ValidationError" })
       })))
 
+  t(
+    "list: a page ends before its documents pass maxBytes, with at least one document",
+    () =>
+      withStore(f, (c) =>
+        Effect.gen(function*() {
+          const keys = ["p1", "p2", "p3", "p4", "p5"]
+          yield* Effect.forEach(keys, (k) => c.create(k, thing(k, 1)))
+          // Each stores the same text length; read some first so pages mix remembered and new documents.
+          const size = JSON.stringify({ ...thing("p1", 1), tag: "10" }).length
+          yield* c.get("p2")
+          yield* c.get("p3")
+          const first = yield* c.list({ limit: 10, maxBytes: 2.5 * size })
+          expect(first.items.map((i) => i.key)).toEqual(["p1", "p2"])
+          expect(first.bytes).toBe(2 * size)
+          const seen = [...first.items.map((i) => i.key)]
+          let cursor = first.nextCursor
+          while (cursor !== undefined) {
+            const page = yield* c.list({ limit: 10, maxBytes: 2.5 * size, cursor })
+            expect(page.bytes).toBeLessThanOrEqual(2.5 * size)
+            seen.push(...page.items.map((i) => i.key))
+            cursor = page.nextCursor
+          }
+          expect(seen).toEqual(keys)
+          // Smaller than one document: one per page, never none.
+          const one = yield* c.list({ maxBytes: 1 })
+          expect(one.items.map((i) => i.key)).toEqual(["p1"])
+          expect(one.nextCursor).toBeDefined()
+          // Exactly the rest fits: the last page says no more.
+          const rest = yield* c.list({ maxBytes: 2 * size, cursor: first.nextCursor, limit: 10 })
+          expect(rest.items.map((i) => i.key)).toEqual(["p3", "p4"])
+          expect((yield* c.list({ maxBytes: 5 * size })).nextCursor).toBeUndefined()
+          expect((yield* c.list()).bytes).toBe(5 * size)
+          expect(yield* errorOf(c.list({ maxBytes: 0 }))).toMatchObject({ _tag: "ValidationError" })
+        })),
+  )
+
   t("pagination stays stable while others write", () =>
     withStore(f, (c) =>
       Effect.gen(function*() {

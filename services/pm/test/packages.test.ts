@@ -79,6 +79,33 @@ describe("package CRUD over REST", () => {
     expect(violations((await api.get("/api/v1/packages?cursor=%25%25")).body)[0]?.path).toBe("cursor")
   })
 
+  test("a page of large packages ends before 8 MiB of them, with a cursor (limit alone does not bound its size)", async () => {
+    const big = await startPm({
+      server: { host: "127.0.0.1", port: 8080, bodyLimitBytes: 4 * 1024 * 1024, shutdownGraceMs: 200 },
+    })
+    try {
+      const bigApi = http(big.url)
+      // 3.6 MB each: two fit in a page, the third goes to the next.
+      const labels = Object.fromEntries(Array.from({ length: 60 }, (_, i) => [`l${i}`, "x".repeat(60_000)]))
+      for (const n of ["big-a", "big-b", "big-c"]) {
+        expect((await bigApi.post("/api/v1/packages", pkg(n, { metadata: { labels } }))).status).toBe(201)
+      }
+      const names = (page: { body: { items: Array<{ name: string }> } }) => page.body.items.map((p) => p.name)
+      const first = await bigApi.get("/api/v1/packages?limit=10")
+      expect(names(first)).toEqual(["big-a", "big-b"])
+      expect(first.body.nextCursor).toBeString()
+      const second = await bigApi.get(`/api/v1/packages?limit=10&cursor=${first.body.nextCursor}`)
+      expect(names(second)).toEqual(["big-c"])
+      expect(second.body.nextCursor).toBeUndefined()
+      // The same bound on the Connect listing (the same store page).
+      const rpc = await bigApi.post("/oprc.pm.v1.PackageService/ListPackages", { limit: 10 })
+      expect(rpc.body.packages.map((p: { name: string }) => p.name)).toEqual(["big-a", "big-b"])
+      expect(rpc.body.nextCursor).toBe(first.body.nextCursor)
+    } finally {
+      await big.stop()
+    }
+  })
+
   test("update needs the current revision: a stale one is 409, the body's revision counts", async () => {
     const first = (await api.post("/api/v1/packages", pkg("upd"))).body
     const ok = await api.put("/api/v1/packages/upd", { ...first, version: "1.1.0" })

@@ -105,26 +105,51 @@ function makeCollection<A, I>(
   // A page read as keys and revisions first: documents still at a revision decoded before are
   // served from the memo; only the others are read (see RawBackend.revisionNow). A document
   // deleted in between is left out of the page.
+  // A page past `maxBytes` stops before the document that would pass it (see ListOptions.maxBytes).
   const knownPage = (
     heads: NonNullable<RawBackend["listRevisions"]>,
     prefix: string,
     after: string | undefined,
     limit: number | undefined,
+    maxBytes: number,
   ) =>
     Effect.gen(function*() {
       const page = yield* heads(kind, prefix, after, limit)
       const items: Array<Versioned<A>> = []
+      let bytes = 0
       for (const head of page.items) {
         const hit = memo.get(head.key)
         if (hit !== undefined && hit.revision === head.revision) {
+          const size = sizes.get(head.key)!
+          if (items.length > 0 && bytes + size > maxBytes) return { items, more: true, bytes }
           items.push(hit)
+          bytes += size
           continue
         }
         const doc = yield* raw.get(kind, head.key)
-        if (Option.isSome(doc)) items.push(yield* decode(doc.value))
+        if (Option.isNone(doc)) continue
+        const size = doc.value.value.length
+        if (items.length > 0 && bytes + size > maxBytes) return { items, more: true, bytes }
+        items.push(yield* decode(doc.value))
+        bytes += size
       }
-      return { items, more: page.more }
+      return { items, more: page.more, bytes }
     })
+  /** A backend's page of documents, cut at `maxBytes`, decoded. */
+  const fullPage = (page: { readonly items: ReadonlyArray<RawDoc>; readonly more: boolean }, maxBytes: number) => {
+    let n = 0
+    let bytes = 0
+    for (const doc of page.items) {
+      if (n > 0 && bytes + doc.value.length > maxBytes) break
+      bytes += doc.value.length
+      n++
+    }
+    const kept = n === page.items.length ? page.items : page.items.slice(0, n)
+    return Effect.map(
+      Effect.forEach(kept, decode),
+      (items) => ({ items, more: page.more || n < page.items.length, bytes }),
+    )
+  }
   /** The memo's document when the backend says it is still the key's current revision. */
   const current = (key: string): Versioned<A> | undefined => {
     const known = memo.get(key)
@@ -170,15 +195,14 @@ function makeCollection<A, I>(
       if (options?.cursor !== undefined && after === undefined) {
         return yield* ValidationError.single("cursor", "is not a cursor returned by a previous list")
       }
+      const maxBytes = options?.maxBytes ?? Infinity
+      if (!(maxBytes > 0)) return yield* ValidationError.single("maxBytes", "must be a positive number")
       const prefix = options?.prefix ?? ""
-      const { items, more } = raw.listRevisions === undefined
-        ? yield* Effect.flatMap(
-          raw.list(kind, prefix, after, limit),
-          (page) => Effect.map(Effect.forEach(page.items, decode), (items) => ({ items, more: page.more })),
-        )
-        : yield* knownPage(raw.listRevisions, prefix, after, limit)
+      const { items, more, bytes } = raw.listRevisions === undefined
+        ? yield* Effect.flatMap(raw.list(kind, prefix, after, limit), (page) => fullPage(page, maxBytes))
+        : yield* knownPage(raw.listRevisions, prefix, after, limit, maxBytes)
       const last = items[items.length - 1]
-      return { items, nextCursor: more && last !== undefined ? encodeCursor(last.key) : undefined }
+      return { items, nextCursor: more && last !== undefined ? encodeCursor(last.key) : undefined, bytes }
     }),
     create: tracedFn("ControlPlaneStore.create")(function*(key: string, value: A) {
       yield* Effect.annotateCurrentSpan({ kind, key })

@@ -102,11 +102,17 @@ export type ListDeploymentsRequest = Message<"oprc.pm.v1.ListDeploymentsRequest"
   cluster: string;
 
   /**
+   * Page size; 0 means the server default (100), at most 1000. A page also ends, with a
+   * next_cursor, once the deployments it read reach 8 MiB of stored JSON: it may then hold fewer
+   * than limit deployments, or none.
+   *
    * @generated from field: uint32 limit = 4;
    */
   limit: number;
 
   /**
+   * Opaque cursor from a previous response's next_cursor.
+   *
    * @generated from field: string cursor = 5;
    */
   cursor: string;

@@ -101,7 +101,9 @@ export type ListPackagesRequest = Message<"oprc.pm.v1.ListPackagesRequest"> & {
   tags: string[];
 
   /**
-   * Page size; 0 means the server default (100), at most 1000.
+   * Page size; 0 means the server default (100), at most 1000. A page also ends, with a
+   * next_cursor, once the packages it read reach 8 MiB of stored JSON: it may then hold fewer
+   * than limit packages, or none.
    *
    * @generated from field: uint32 limit = 3;
    */
