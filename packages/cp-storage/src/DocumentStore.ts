@@ -39,6 +39,11 @@ export interface ListOptions {
   /** From a previous page's nextCursor. Keyset-based: stable while others write. */
   readonly cursor?: string | undefined
   /**
+   * Only keys after this one (exclusive): for callers whose own cursors name a document (the
+   * PM's catalog pages by package name). Not together with `cursor`.
+   */
+  readonly after?: string | undefined
+  /**
    * Ends the page early, with a cursor, before its documents' stored text would pass this many
    * bytes; a page always holds at least one document (so it passes the bound by at most one).
    * For pages answered to clients: a count alone lets one page of large documents grow without

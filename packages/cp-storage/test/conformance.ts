@@ -152,6 +152,13 @@ export function conformance(f: StoreFactory): void {
         expect(exact.nextCursor).toBeUndefined()
         expect(yield* errorOf(c.list({ cursor: "!!not a cursor" }))).toMatchObject({ _tag: "ValidationError" })
         expect(yield* errorOf(c.list({ limit: 0 }))).toMatchObject({ _tag: "ValidationError" })
+        // After a key of the caller's own (which need not exist), exclusive.
+        expect((yield* c.list({ prefix: "a", after: "a/10", limit: 2 })).items.map((i) => i.key)).toEqual([
+          "a/2",
+          "a/3",
+        ])
+        expect((yield* c.list({ after: "a/2x" })).items.map((i) => i.key)).toEqual(["a/3", "ab", "b/1", "b/2", "c"])
+        expect(yield* errorOf(c.list({ after: "a", cursor: p1.nextCursor }))).toMatchObject({ _tag: "ValidationError" })
       })))
 
   t(

@@ -101,6 +101,12 @@ describe("package CRUD over REST", () => {
       const rpc = await bigApi.post("/oprc.pm.v1.PackageService/ListPackages", { limit: 10 })
       expect(rpc.body.packages.map((p: { name: string }) => p.name)).toEqual(["big-a", "big-b"])
       expect(rpc.body.nextCursor).toBe(first.body.nextCursor)
+      // The class catalog reads the same packages: bounded the same way.
+      const classes = await bigApi.get("/api/v1/classes?limit=10")
+      const keys = (page: { body: { items: Array<{ globalKey: string }> } }) => page.body.items.map((c) => c.globalKey)
+      expect(keys(classes)).toEqual(["big-a.Thing", "big-b.Thing"])
+      const moreClasses = await bigApi.get(`/api/v1/classes?limit=10&cursor=${classes.body.nextCursor}`)
+      expect([keys(moreClasses), moreClasses.body.nextCursor]).toEqual([["big-c.Thing"], undefined])
     } finally {
       await big.stop()
     }

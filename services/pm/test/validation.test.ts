@@ -237,6 +237,38 @@ describe("paginated catalog", () => {
     expect((await api.get("/api/v1/classes?cursor=bogus")).status).toBe(400)
     expect((await api.get("/api/v1/classes?limit=5000")).status).toBe(400)
   })
+
+  test("pages cross packages, skip those without classes, and go on when the cursor's package is deleted", async () => {
+    const post = async (name: string, classes: Array<string>) =>
+      expect(
+        (await api.post("/api/v1/packages", {
+          name,
+          version: "1.0.0",
+          classes: classes.map((key) => ({ key })),
+          functions: [{ key: "f" }],
+        })).status,
+      ).toBe(201)
+    await post("pz-1", ["A", "B", "C"])
+    await post("pz-2", [])
+    await post("pz-3", ["X", "Y"])
+    await post("pz-4", ["Q"])
+    const page = async (cursor: string | undefined) => {
+      const r = await api.get(`/api/v1/classes?limit=2${cursor === undefined ? "" : `&cursor=${cursor}`}`)
+      expect(r.status).toBe(200)
+      return r.body as { items: Array<{ globalKey: string }>; nextCursor?: string }
+    }
+    // Other tests' packages come before ours (and "shop" after): page on to the first of ours.
+    const keys = (p: { items: Array<{ globalKey: string }> }) => p.items.map((i) => i.globalKey)
+    let p = await page(undefined)
+    while (p.nextCursor !== undefined && !keys(p).some((k) => k.startsWith("pz-"))) p = await page(p.nextCursor)
+    expect(keys(p)).toEqual(["pz-1.A", "pz-1.B"])
+    p = await page(p.nextCursor)
+    expect(keys(p)).toEqual(["pz-1.C", "pz-3.X"])
+    // The cursor names pz-3: with pz-3 gone, the next page starts at the package after it.
+    expect((await api.delete("/api/v1/packages/pz-3")).status).toBe(200)
+    p = await page(p.nextCursor)
+    expect(keys(p)[0]).toBe("pz-4.Q")
+  })
 })
 
 describe("a deployment whose references break later", () => {

@@ -191,7 +191,10 @@ function makeCollection<A, I>(
       if (limit !== undefined && (!Number.isSafeInteger(limit) || limit < 1)) {
         return yield* ValidationError.single("limit", "must be a positive integer")
       }
-      const after = options?.cursor === undefined ? undefined : decodeCursor(options.cursor)
+      if (options?.cursor !== undefined && options.after !== undefined) {
+        return yield* ValidationError.single("after", "cannot be given with a cursor")
+      }
+      const after = options?.cursor === undefined ? options?.after : decodeCursor(options.cursor)
       if (options?.cursor !== undefined && after === undefined) {
         return yield* ValidationError.single("cursor", "is not a cursor returned by a previous list")
       }

@@ -50,6 +50,18 @@ export class Packages extends Context.Service<Packages, {
     cascade: boolean,
   ) => Effect.Effect<ReadonlyArray<string>, NotFound | FailedPrecondition | VersionConflict | Unavailable>
   readonly all: Effect.Effect<ReadonlyArray<Package>, Unavailable>
+  /**
+   * Packages in name order after `after` (exclusive), one store page: at most `limit`, ending
+   * early past `maxBytes` of stored JSON (cp-storage ListOptions). `more`: packages follow.
+   */
+  readonly scan: (
+    after: string | undefined,
+    limit: number,
+    maxBytes: number,
+  ) => Effect.Effect<
+    { readonly items: ReadonlyArray<Package>; readonly more: boolean; readonly bytes: number },
+    Unavailable
+  >
 }>()("pm/Packages") {
   static readonly layer = Layer.effect(Packages)(
     Effect.gen(function*() {
@@ -175,6 +187,17 @@ export class Packages extends Context.Service<Packages, {
         Effect.catchTag("ValidationError", (e) => Effect.die(e)),
       )
 
+      const scan = (after: string | undefined, limit: number, maxBytes: number) =>
+        orUnavailable(collection.list({ after, limit, maxBytes })).pipe(
+          Effect.map((page) => ({
+            items: page.items.map(withRevision),
+            more: page.nextCursor !== undefined,
+            bytes: page.bytes,
+          })),
+          // Arguments are the caller's own (a name, a positive limit and budget): a refusal is a bug.
+          Effect.catchTag("ValidationError", (e) => Effect.die(e)),
+        )
+
       const remove = tracedFn("Packages.delete")(function*(name: string, cascade: boolean) {
         yield* Effect.annotateCurrentSpan({ "oprc.package": name })
         const current = yield* read(name)
@@ -227,6 +250,7 @@ export class Packages extends Context.Service<Packages, {
         update: (pkg, expected, force) => orUnavailable(update(pkg, expected, force)),
         delete: (name, cascade) => orUnavailable(remove(name, cascade)),
         all,
+        scan,
       }
     }),
   )

@@ -2,7 +2,7 @@ import { Effect, Schema } from "effect"
 import { Class, Function as FunctionSchema } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import type { ClusterRegistry, ClusterState } from "../clusters/ClusterRegistry"
-import { catalogClasses, catalogFunctions, catalogPage } from "../packages/catalog"
+import { catalogPage, catalogSource, classesOf, functionsOf } from "../packages/catalog"
 import type { Packages } from "../packages/Packages"
 import { intParam, param, pathParam } from "./common"
 
@@ -50,6 +50,7 @@ const encodeFunction = Schema.encodeSync(FunctionSchema)
  * it), in file form, in pages (`?limit=` default 100, at most 1000; `?cursor=` from `nextCursor`).
  */
 export const catalogRoutes = (packages: Packages["Service"]) => {
+  const source = catalogSource(packages)
   const query = (request: RestRequest) =>
     Effect.map(intParam(request, "limit"), (limit) => ({
       packageName: param(request, "package", "packageName", "package_name"),
@@ -62,8 +63,7 @@ export const catalogRoutes = (packages: Packages["Service"]) => {
     route("GET", "/api/v1/classes", (request) =>
       Effect.gen(function*() {
         const q = yield* query(request)
-        const all = yield* packages.all
-        const p = yield* catalogPage(catalogClasses(all, q.packageName), q)
+        const p = yield* catalogPage(source, classesOf, q)
         return page(
           p.items.map((c) => ({
             globalKey: c.globalKey,
@@ -77,8 +77,7 @@ export const catalogRoutes = (packages: Packages["Service"]) => {
     route("GET", "/api/v1/functions", (request) =>
       Effect.gen(function*() {
         const q = yield* query(request)
-        const all = yield* packages.all
-        const p = yield* catalogPage(catalogFunctions(all, q.packageName), q)
+        const p = yield* catalogPage(source, functionsOf, q)
         return page(
           p.items.map((f) => ({
             globalKey: f.globalKey,

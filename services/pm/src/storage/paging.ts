@@ -9,7 +9,7 @@ const MAX_LIMIT = 1000
  * read reach it. Documents reach the 4 MiB body limit, so `limit` alone let one answer of 1,000
  * packages grow to gigabytes; a page of 1,000 shop-sized packages (3.2 MB) still fits.
  */
-const PAGE_BYTES = 8 * 1024 * 1024
+export const PAGE_BYTES = 8 * 1024 * 1024
 
 /** A page size from a request: 0/absent = the default; more than the maximum is an error, not a silent cap. */
 export const pageLimit = (limit: number | undefined): Effect.Effect<number, ValidationError> =>
