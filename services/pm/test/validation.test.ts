@@ -268,6 +268,19 @@ describe("paginated catalog", () => {
     expect((await api.delete("/api/v1/packages/pz-3")).status).toBe(200)
     p = await page(p.nextCursor)
     expect(keys(p)[0]).toBe("pz-4.Q")
+    // Entries are encoded once per stored revision: an update shows at once.
+    const updated = await api.put("/api/v1/packages/pz-4", {
+      name: "pz-4",
+      version: "1.0.1",
+      classes: [{ key: "Q", description: "now described" }],
+      functions: [{ key: "f" }],
+    })
+    expect(updated.status).toBe(200)
+    const again = await api.get("/api/v1/classes?package=pz-4")
+    expect(again.body.items.map((i: { class: { description?: string } }) => i.class.description)).toEqual([
+      "now described",
+    ])
+    expect(again.body.items[0].packageVersion).toBe("1.0.1")
   })
 })
 

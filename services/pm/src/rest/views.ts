@@ -4,6 +4,7 @@ import { json, type RestRequest, route } from "@oprc/rpc"
 import type { ClusterRegistry, ClusterState } from "../clusters/ClusterRegistry"
 import { catalogPage, catalogSource, classesOf, functionsOf } from "../packages/catalog"
 import type { Packages } from "../packages/Packages"
+import { perRevision } from "../storage/answers"
 import { intParam, param, pathParam } from "./common"
 
 const clusterJson = (c: ClusterState) => ({
@@ -42,8 +43,10 @@ export const clusterRoutes = (registry: ClusterRegistry["Service"]) => [
   ),
 ]
 
-const encodeClass = Schema.encodeSync(Class)
-const encodeFunction = Schema.encodeSync(FunctionSchema)
+// Classes and functions are parts of a stored revision (one object each, storage/answers.ts):
+// their file form is encoded once per revision, not per page (the Schema encode was most of a page's cost).
+const encodeClass = perRevision(Schema.encodeSync(Class))
+const encodeFunction = perRevision(Schema.encodeSync(FunctionSchema))
 
 /**
  * /api/v1/classes and /api/v1/functions: the catalog over every stored package (`?package=` narrows
