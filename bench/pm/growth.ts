@@ -1,6 +1,6 @@
 // bench/pm/growth.ts: PM reads as the catalog grows, 10 vs BIG packages (default 10,000), on SQLite
-// and on etcd (single node), in one run: GetPackage of a random name and ListPackages' first page
-// (limit 10), Connect JSON, wrk -c16. The first 10 packages are created through the REST API; the
+// and on etcd (single node), in one run: GetPackage of a random name, ListPackages' first page
+// and the class catalog's first page (ListClasses; limit 10 each), Connect JSON, wrk -c16. The first 10 packages are created through the REST API; the
 // rest are copies of their stored documents (renamed, classes' self-references too) written
 // straight into the store while the PM is stopped: 10,000 validated creates would take minutes on
 // this shared machine, and reads do not depend on how a document got there. The PM then starts
@@ -115,8 +115,22 @@ const measure = (base: string, pid: number, n: number) => {
         headers: json,
         body: JSON.stringify({ limit: 10 }),
       }))
-  get(1), list(1) // warm-up
-  return { get: check("GetPackage", get(seconds)), list: check("ListPackages", list(seconds)) }
+  const classes = (d: number) =>
+    withCpu(pid, d, () =>
+      runWrk({
+        url: `${base}/oprc.pm.v1.CatalogService/ListClasses`,
+        connections: 16,
+        durationSec: d,
+        method: "POST",
+        headers: json,
+        body: JSON.stringify({ limit: 10 }),
+      }))
+  get(1), list(1), classes(1) // warm-up
+  return {
+    get: check("GetPackage", get(seconds)),
+    list: check("ListPackages", list(seconds)),
+    classes: check("ListClasses", classes(seconds)),
+  }
 }
 
 type Figures = ReturnType<typeof measure> & { readyMs: number; firstReadsPerSec: number; rssMiB: number }
@@ -139,6 +153,7 @@ const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => Read
     results[storage]![10] = {
       get: mean(s1.get, s2.get),
       list: mean(s1.list, s2.list),
+      classes: mean(s1.classes, s2.classes),
       readyMs: small.readyMs,
       firstReadsPerSec: firstSmall,
       rssMiB: rssMiB(small.pid),
@@ -146,6 +161,7 @@ const alternate = async (storage: "sqlite" | "etcd", argsOf: (n: number) => Read
     results[storage]![BIG] = {
       get: mean(b1.get, b2.get),
       list: mean(b1.list, b2.list),
+      classes: mean(b1.classes, b2.classes),
       readyMs: big.readyMs,
       firstReadsPerSec: firstBig,
       rssMiB: rssMiB(big.pid),
@@ -263,11 +279,14 @@ ratioLine(
 )
 for (const storage of ["sqlite", "etcd"] as const) {
   const small = results[storage]![10]!, big = results[storage]![BIG]!
-  for (const what of ["get", "list"] as const) {
+  const names = {
+    get: "GetPackage (random name)",
+    list: "ListPackages first page",
+    classes: "ListClasses (the class catalog) first page",
+  }
+  for (const what of ["get", "list", "classes"] as const) {
     ratioLine(
-      `pm growth ${
-        what === "get" ? "GetPackage (random name)" : "ListPackages first page"
-      }, ${BIG} vs 10 packages, ${storage}`,
+      `pm growth ${names[what]}, ${BIG} vs 10 packages, ${storage}`,
       `${BIG}: ${fmt(big[what])}, ${big[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
       `10: ${fmt(small[what])}, ${small[what].cpuUsPerRequest.toFixed(0)} µs CPU/req`,
       growth(big[what], small[what]),
