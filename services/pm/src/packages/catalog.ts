@@ -7,6 +7,7 @@ import {
   type Unavailable,
   ValidationError,
 } from "@oprc/models"
+import { perRevision } from "../storage/answers"
 import { PAGE_BYTES, pageLimit } from "../storage/paging"
 import type { Packages } from "./Packages"
 
@@ -26,23 +27,28 @@ export interface CatalogFunction {
   readonly function: FunctionSpec
 }
 
+// Entries are made once per stored revision (a Package object is one revision, storage/answers.ts),
+// so the same entry objects come back while a package is unchanged and pages of them can be reused.
+
 /** A package's classes under their global keys, in the package's own order. */
-export const classesOf = (p: Package): ReadonlyArray<CatalogClass> =>
+export const classesOf = perRevision((p: Package): ReadonlyArray<CatalogClass> =>
   p.classes.map((cls) => ({
     globalKey: globalClassKey(p.name, cls.key),
     packageName: p.name,
     packageVersion: p.version,
     cls,
   }))
+)
 
 /** A package's functions under their global keys, in the package's own order. */
-export const functionsOf = (p: Package): ReadonlyArray<CatalogFunction> =>
+export const functionsOf = perRevision((p: Package): ReadonlyArray<CatalogFunction> =>
   p.functions.map((f) => ({
     globalKey: `${p.name}.${f.key}`,
     packageName: p.name,
     packageVersion: p.version,
     function: f,
   }))
+)
 
 export interface CatalogQuery {
   readonly packageName?: string | undefined

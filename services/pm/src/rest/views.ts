@@ -2,9 +2,16 @@ import { Effect, Schema } from "effect"
 import { Class, Function as FunctionSchema } from "@oprc/models"
 import { json, type RestRequest, route } from "@oprc/rpc"
 import type { ClusterRegistry, ClusterState } from "../clusters/ClusterRegistry"
-import { catalogPage, catalogSource, classesOf, functionsOf } from "../packages/catalog"
+import {
+  type CatalogClass,
+  type CatalogFunction,
+  catalogPage,
+  catalogSource,
+  classesOf,
+  functionsOf,
+} from "../packages/catalog"
 import type { Packages } from "../packages/Packages"
-import { perRevision } from "../storage/answers"
+import { perPage, perRevision } from "../storage/answers"
 import { intParam, param, pathParam } from "./common"
 
 const clusterJson = (c: ClusterState) => ({
@@ -43,10 +50,30 @@ export const clusterRoutes = (registry: ClusterRegistry["Service"]) => [
   ),
 ]
 
-// Classes and functions are parts of a stored revision (one object each, storage/answers.ts):
-// their file form is encoded once per revision, not per page (the Schema encode was most of a page's cost).
-const encodeClass = perRevision(Schema.encodeSync(Class))
-const encodeFunction = perRevision(Schema.encodeSync(FunctionSchema))
+// Catalog entries are one object per stored revision (packages/catalog.ts): each entry's file form
+// is encoded once (the Schema encode was most of a page's cost), and a page of the same entries is
+// the same body, whose JSON text the server reuses.
+const encodeClass = Schema.encodeSync(Class)
+const encodeFunction = Schema.encodeSync(FunctionSchema)
+const classJson = perRevision((c: CatalogClass) => ({
+  globalKey: c.globalKey,
+  packageName: c.packageName,
+  packageVersion: c.packageVersion,
+  class: encodeClass(c.cls),
+}))
+const functionJson = perRevision((f: CatalogFunction) => ({
+  globalKey: f.globalKey,
+  packageName: f.packageName,
+  packageVersion: f.packageVersion,
+  function: encodeFunction(f.function),
+}))
+const catalogBody = <A extends object>(json: (a: A) => object) =>
+  perPage((items: ReadonlyArray<A>, next: string | undefined) => ({
+    items: items.map(json),
+    ...(next === undefined ? {} : { nextCursor: next }),
+  }))
+const classesBody = catalogBody(classJson)
+const functionsBody = catalogBody(functionJson)
 
 /**
  * /api/v1/classes and /api/v1/functions: the catalog over every stored package (`?package=` narrows
@@ -60,36 +87,18 @@ export const catalogRoutes = (packages: Packages["Service"]) => {
       limit,
       cursor: param(request, "cursor", "pageToken"),
     }))
-  const page = <A>(items: ReadonlyArray<A>, next: string | undefined) =>
-    json(200, { items, ...(next === undefined ? {} : { nextCursor: next }) })
   return [
     route("GET", "/api/v1/classes", (request) =>
       Effect.gen(function*() {
         const q = yield* query(request)
         const p = yield* catalogPage(source, classesOf, q)
-        return page(
-          p.items.map((c) => ({
-            globalKey: c.globalKey,
-            packageName: c.packageName,
-            packageVersion: c.packageVersion,
-            class: encodeClass(c.cls),
-          })),
-          p.nextCursor,
-        )
+        return json(200, classesBody(JSON.stringify(q), p.items, p.nextCursor))
       })),
     route("GET", "/api/v1/functions", (request) =>
       Effect.gen(function*() {
         const q = yield* query(request)
         const p = yield* catalogPage(source, functionsOf, q)
-        return page(
-          p.items.map((f) => ({
-            globalKey: f.globalKey,
-            packageName: f.packageName,
-            packageVersion: f.packageVersion,
-            function: encodeFunction(f.function),
-          })),
-          p.nextCursor,
-        )
+        return json(200, functionsBody(JSON.stringify(q), p.items, p.nextCursor))
       })),
   ]
 }
