@@ -92,7 +92,8 @@ export type ListClassesRequest = Message<"oprc.pm.v1.ListClassesRequest"> & {
   packageName: string;
 
   /**
-   * Page size: 0 = the default (100), at most 1000.
+   * Page size: 0 = the default (100), at most 1000. A page also ends, with a next_cursor, once
+   * the packages it read reach 8 MiB of stored JSON: it may then hold fewer than limit items.
    *
    * @generated from field: uint32 limit = 2;
    */
@@ -147,7 +148,8 @@ export type ListFunctionsRequest = Message<"oprc.pm.v1.ListFunctionsRequest"> & 
   packageName: string;
 
   /**
-   * Page size: 0 = the default (100), at most 1000.
+   * Page size: 0 = the default (100), at most 1000. A page also ends, with a next_cursor, once
+   * the packages it read reach 8 MiB of stored JSON: it may then hold fewer than limit items.
    *
    * @generated from field: uint32 limit = 2;
    */
