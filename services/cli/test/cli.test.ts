@@ -260,6 +260,18 @@ describe("packages", () => {
       ])
       const fns = (await cli.run(["fn", "list", "-p", "shop", "-o", "json"])).json()
       expect(fns.items).toHaveLength(10)
+      // The catalog comes in pages, as other lists do: --limit, and --cursor from the last page.
+      const firstFns = (await cli.run(["fn", "list", "-p", "shop", "--limit", "6", "-o", "json"])).json()
+      expect(firstFns.items).toHaveLength(6)
+      const restFns = (await cli.run(["fn", "list", "-p", "shop", "--cursor", firstFns.nextCursor, "-o", "json"]))
+        .json()
+      expect([...firstFns.items, ...restFns.items].map((f: any) => f.globalKey)).toEqual(
+        fns.items.map((f: any) => f.globalKey),
+      )
+      expect(restFns.nextCursor).toBeUndefined()
+      const clsTable = await cli.run(["cls", "list", "-p", "shop", "--limit", "2"])
+      expect(clsTable.stdout.trimEnd().split("\n")).toHaveLength(3) // the header and two classes
+      expect(clsTable.stderr).toContain("more: add --cursor ")
 
       const deleted = await cli.run(["pkg", "delete", "shop"])
       expect(deleted.code).toBe(0)

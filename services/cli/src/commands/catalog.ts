@@ -2,7 +2,7 @@ import { Effect, Option } from "effect"
 import { Command, Flag } from "effect/cli"
 import { pm } from "../cli/Api"
 import { cell, emit, table } from "../cli/Output"
-import { listed } from "./pkg"
+import { listed, moreHint, noRows, pageFlags } from "./pkg"
 
 type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : "")
@@ -17,16 +17,31 @@ const packageFlag = Flag.String("package").pipe(
   Flag.withDescription("only this package's"),
 )
 
-const catalog = (path: string, pkg: Option.Option<string>) =>
+/** One page of the catalog (the server's default 100 unless --limit; --cursor continues). */
+const catalog = (
+  path: string,
+  flags: { package: Option.Option<string>; limit: Option.Option<number>; cursor: Option.Option<string> },
+) =>
   Effect.map(
-    pm({ method: "GET", path, query: { package: Option.getOrUndefined(pkg) } }),
-    (r) => ((r.json as Json)["items"] as Array<Json> | undefined) ?? [],
+    pm({
+      method: "GET",
+      path,
+      query: {
+        package: Option.getOrUndefined(flags.package),
+        limit: Option.getOrUndefined(flags.limit),
+        cursor: Option.getOrUndefined(flags.cursor),
+      },
+    }),
+    (r) => {
+      const page = r.json as Json
+      return { items: (page["items"] as Array<Json> | undefined) ?? [], nextCursor: page["nextCursor"] }
+    },
   )
 
-const clsList = Command.make("list", { package: packageFlag }, ({ package: pkg }) =>
+const clsList = Command.make("list", { package: packageFlag, ...pageFlags }, (flags) =>
   Effect.gen(function*() {
-    const items = yield* catalog("/api/v1/classes", pkg)
-    yield* emit(listed(items, undefined), () =>
+    const { items, nextCursor } = yield* catalog("/api/v1/classes", flags)
+    yield* emit(listed(items, nextCursor), () =>
       table(
         ["class", "package", "version", "bindings", "state keys"],
         items.map((c) => {
@@ -39,20 +54,23 @@ const clsList = Command.make("list", { package: packageFlag }, ({ package: pkg }
             names((cls["state"] as Json | undefined)?.["keys"], "name"),
           ]
         }),
-        "no classes",
+        noRows(nextCursor, "no classes"),
       ))
+    yield* moreHint(nextCursor)
   })).pipe(
-    Command.withDescription("List classes of every stored package, under global keys (<package>.<Class>)"),
-    Command.withExamples([{ command: "oprc cls list", description: "every class" }, {
+    Command.withDescription(
+      "List classes of every stored package, under global keys (<package>.<Class>), a page at a time",
+    ),
+    Command.withExamples([{ command: "oprc cls list", description: "the first page of classes" }, {
       command: "oprc cls list -p shop -o json",
       description: "one package's, as JSON",
     }]),
   )
 
-const fnList = Command.make("list", { package: packageFlag }, ({ package: pkg }) =>
+const fnList = Command.make("list", { package: packageFlag, ...pageFlags }, (flags) =>
   Effect.gen(function*() {
-    const items = yield* catalog("/api/v1/functions", pkg)
-    yield* emit(listed(items, undefined), () =>
+    const { items, nextCursor } = yield* catalog("/api/v1/functions", flags)
+    yield* emit(listed(items, nextCursor), () =>
       table(
         ["function", "package", "version", "type", "provision"],
         items.map((f) => {
@@ -69,11 +87,17 @@ const fnList = Command.make("list", { package: packageFlag }, ({ package: pkg })
             ),
           ]
         }),
-        "no functions",
+        noRows(nextCursor, "no functions"),
       ))
+    yield* moreHint(nextCursor)
   })).pipe(
-    Command.withDescription("List functions of every stored package, under global keys (<package>.<function>)"),
-    Command.withExamples([{ command: "oprc fn list", description: "every function with how it is provisioned" }, {
+    Command.withDescription(
+      "List functions of every stored package, under global keys (<package>.<function>), a page at a time",
+    ),
+    Command.withExamples([{
+      command: "oprc fn list",
+      description: "the first page of functions, with how each is provisioned",
+    }, {
       command: "oprc fn list -p counter",
       description: "one package's",
     }]),

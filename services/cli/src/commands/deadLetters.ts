@@ -2,7 +2,7 @@ import { Effect, Option } from "effect"
 import { Argument, Command } from "effect/cli"
 import { odgm, seg } from "../cli/Api"
 import { cell, emit, table } from "../cli/Output"
-import { listed, moreHint, pageFlags } from "./pkg"
+import { listed, moreHint, noRows, pageFlags } from "./pkg"
 
 type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : v === undefined ? "" : String(v))
@@ -21,7 +21,7 @@ const list = Command.make("list", pageFlags, ({ limit, cursor }) =>
       table(
         ["id", "attempts", "failed at", "error"],
         items.map((d) => [str(d["id"]), str(d["attempts"]), str(d["failedAt"]), cell(d["error"], 100)]),
-        "no dead letters",
+        noRows(page["nextCursor"], "no dead letters"),
       ))
     yield* moreHint(page["nextCursor"])
   })).pipe(

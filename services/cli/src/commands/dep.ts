@@ -14,7 +14,7 @@ import { CommandFailed, InvalidInput } from "../cli/errors"
 import { parseDocuments, readFileArg } from "../cli/input"
 import { age, emit, note, table } from "../cli/Output"
 import { showStatus, watchStatus } from "./depStatus"
-import { dryRunFlag, fileFlag, listed, moreHint, pageFlags, type PmCall } from "./pkg"
+import { dryRunFlag, fileFlag, listed, moreHint, noRows, pageFlags, type PmCall } from "./pkg"
 
 type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : "")
@@ -177,7 +177,8 @@ const list = Command.make("list", {
       },
     })).json as Json
     const items = (page["items"] as Array<Json> | undefined) ?? []
-    yield* emit(listed(items, page["nextCursor"]), () => table(depHeaders, items.map(depRow), "no deployments"))
+    yield* emit(listed(items, page["nextCursor"]), () =>
+      table(depHeaders, items.map(depRow), noRows(page["nextCursor"], "no deployments")))
     yield* moreHint(page["nextCursor"])
   })).pipe(
     Command.withDescription("List deployments with their overall phase"),

@@ -4,7 +4,7 @@ import { odgm, seg } from "../cli/Api"
 import { UsageError } from "../cli/errors"
 import { entriesFromPairs, parseJsonArg, readPayloadArg } from "../cli/input"
 import { age, cell, emit, table } from "../cli/Output"
-import { listed, moreHint, pageFlags } from "./pkg"
+import { listed, moreHint, noRows, pageFlags } from "./pkg"
 
 type Json = Record<string, unknown>
 const str = (v: unknown) => (typeof v === "string" ? v : v === undefined || v === null ? "" : String(v))
@@ -181,7 +181,7 @@ const list = Command.make("list", {
             ? [str(o["id"]), str(o["partition"]), str(o["version"]), cell(o["entries"], 80)]
             : [str(o["id"]), str(o["partition"]), str(o["version"]), str(o["entryCount"]), age(o["updatedAt"])]
         ),
-        "no objects",
+        noRows(page["nextCursor"], "no objects"),
       ))
     yield* moreHint(page["nextCursor"])
   })).pipe(

@@ -187,6 +187,13 @@ export const listed = (items: ReadonlyArray<unknown>, nextCursor: unknown) =>
 export const moreHint = (nextCursor: unknown) =>
   typeof nextCursor === "string" && nextCursor !== "" ? note(`more: add --cursor ${nextCursor}`) : Effect.void
 
+/**
+ * A table's text for no rows. A page can be empty and still have more after it (servers end a page
+ * early once it has read its byte budget), so then it says so instead of "no packages".
+ */
+export const noRows = (nextCursor: unknown, none: string) =>
+  typeof nextCursor === "string" && nextCursor !== "" ? "(none on this page)" : none
+
 const list = Command.make("list", {
   pattern: Flag.String("pattern").pipe(Flag.optional, Flag.withDescription("glob over names, e.g. 'shop*'")),
   tags: Flag.String("tag").pipe(
@@ -207,7 +214,8 @@ const list = Command.make("list", {
       },
     })).json as Json
     const items = (page["items"] as Array<Json> | undefined) ?? []
-    yield* emit(listed(items, page["nextCursor"]), () => table(packageHeaders, items.map(packageRow), "no packages"))
+    yield* emit(listed(items, page["nextCursor"]), () =>
+      table(packageHeaders, items.map(packageRow), noRows(page["nextCursor"], "no packages")))
     yield* moreHint(page["nextCursor"])
   })).pipe(
     Command.withDescription("List packages"),
