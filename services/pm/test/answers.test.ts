@@ -76,26 +76,39 @@ describe("perRevision and perPage", () => {
       next,
     }))
     const a = { id: "a" }, b = { id: "b" }
-    const first = answer("q", [a, b], "c1")
-    expect(answer("q", [a, b], "c1")).toBe(first)
-    expect(answer("q", [a, { id: "b" }], "c1")).not.toBe(first) // an item written since
-    expect(answer("q", [a], "c1")).not.toBe(answer("q", [a, b], "c1")) // one gone
-    expect(answer("q", [a, b], undefined).next).toBeUndefined()
-    expect(answer("other", [a, b], "c1")).not.toBe(answer("q", [a, b], "c1"))
+    const first = answer("q", [a, b], "c1", 100)
+    expect(answer("q", [a, b], "c1", 100)).toBe(first)
+    expect(answer("q", [a, { id: "b" }], "c1", 100)).not.toBe(first) // an item written since
+    expect(answer("q", [a], "c1", 50)).not.toBe(answer("q", [a, b], "c1", 100)) // one gone
+    expect(answer("q", [a, b], undefined, 100).next).toBeUndefined()
+    expect(answer("other", [a, b], "c1", 100)).not.toBe(answer("q", [a, b], "c1", 100))
   })
 
   test("perPage holds at most its budget of items, least recent pages first out", () => {
-    const answer = perPage((items: ReadonlyArray<object>) => ({ size: items.length }), 10)
+    const answer = perPage((items: ReadonlyArray<object>) => ({ size: items.length }), { items: 10, bytes: 1e9 })
     const items = Array.from({ length: 4 }, () => ({}))
-    const q1 = answer("q1", items, undefined)
-    answer("q2", items, undefined)
-    expect(answer("q1", items, undefined)).toBe(q1) // 8 items held
-    answer("q3", items, undefined) // 12 > 10: q2, the least recent, goes
-    expect(answer("q1", items, undefined)).toBe(q1)
-    const q2 = answer("q2", items, undefined)
-    expect(answer("q2", items, undefined)).toBe(q2)
+    const q1 = answer("q1", items, undefined, 1)
+    answer("q2", items, undefined, 1)
+    expect(answer("q1", items, undefined, 1)).toBe(q1) // 8 items held
+    answer("q3", items, undefined, 1) // 12 > 10: q2, the least recent, goes
+    expect(answer("q1", items, undefined, 1)).toBe(q1)
+    const q2 = answer("q2", items, undefined, 1)
+    expect(answer("q2", items, undefined, 1)).toBe(q2)
     // A page larger than the budget is answered but not kept.
     const big = Array.from({ length: 11 }, () => ({}))
-    expect(answer("big", big, undefined)).not.toBe(answer("big", big, undefined))
+    expect(answer("big", big, undefined, 1)).not.toBe(answer("big", big, undefined, 1))
+  })
+
+  test("perPage holds at most its budget of the stored bytes its pages were read from", () => {
+    const answer = perPage((items: ReadonlyArray<object>) => ({ size: items.length }), { items: 1000, bytes: 100 })
+    const one = [{}]
+    const q1 = answer("q1", one, undefined, 40)
+    const q2 = answer("q2", one, undefined, 40)
+    expect(answer("q1", one, undefined, 40)).toBe(q1) // 80 bytes held
+    answer("q3", one, undefined, 40) // 120 > 100: q2, the least recent, goes
+    expect(answer("q1", one, undefined, 40)).toBe(q1)
+    expect(answer("q2", one, undefined, 40)).not.toBe(q2)
+    // A page read from more than the whole budget is answered but not kept.
+    expect(answer("huge", one, undefined, 101)).not.toBe(answer("huge", one, undefined, 101))
   })
 })

@@ -39,7 +39,8 @@ export class Deployments extends Context.Service<Deployments, {
   readonly get: (key: string) => Effect.Effect<Deployment, NotFound | Unavailable>
   readonly list: (
     query: DeploymentQuery,
-  ) => Effect.Effect<{ items: ReadonlyArray<Deployment>; nextCursor: string | undefined }, Errors>
+    /** `bytes`: the stored JSON the page read (see filteredPage), what it may weigh at most. */
+  ) => Effect.Effect<{ items: ReadonlyArray<Deployment>; nextCursor: string | undefined; bytes: number }, Errors>
   /** expectedRevision 0/undefined = unconditional. */
   readonly update: (
     input: Deployment,
@@ -260,7 +261,7 @@ export class Deployments extends Context.Service<Deployments, {
             (q.classKey === undefined || q.classKey === "" || r.deployment.classKey === q.classKey) &&
             (q.cluster === undefined || q.cluster === "" || r.deployment.placedClusters.includes(q.cluster)))
           const items = yield* Effect.forEach(page.items, view, { concurrency: 16 })
-          return { items, nextCursor: page.nextCursor }
+          return { items, nextCursor: page.nextCursor, bytes: page.bytes }
         })
 
         const watch = (key: string): Stream.Stream<Deployment, NotFound | Unavailable> => {

@@ -33,7 +33,11 @@ export class Packages extends Context.Service<Packages, {
   readonly get: (name: string) => Effect.Effect<Package, NotFound | Unavailable>
   readonly list: (
     query: PackageQuery,
-  ) => Effect.Effect<{ items: ReadonlyArray<Package>; nextCursor: string | undefined }, ValidationError | Unavailable>
+    /** `bytes`: the stored JSON the page read (see filteredPage), what it may weigh at most. */
+  ) => Effect.Effect<
+    { items: ReadonlyArray<Package>; nextCursor: string | undefined; bytes: number },
+    ValidationError | Unavailable
+  >
   /**
    * expectedRevision 0/undefined = unconditional. Deployments of the package roll to the new
    * version. Refused (FailedPrecondition naming them) when the new version breaks dependents'
@@ -51,14 +55,16 @@ export class Packages extends Context.Service<Packages, {
   ) => Effect.Effect<ReadonlyArray<string>, NotFound | FailedPrecondition | VersionConflict | Unavailable>
   readonly all: Effect.Effect<ReadonlyArray<Package>, Unavailable>
   /**
-   * Packages in name order after `after` (exclusive), one store page: at most `limit`, ending
-   * early past `maxBytes` of stored JSON (cp-storage ListOptions). `more`: packages follow.
+   * Packages in name order after `after` (exclusive) and starting with `prefix`, one store page:
+   * at most `limit`, ending early past `maxBytes` of stored JSON (cp-storage ListOptions).
+   * `more`: packages follow; `bytes`: the stored JSON read.
    */
-  readonly scan: (
-    after: string | undefined,
-    limit: number,
-    maxBytes: number,
-  ) => Effect.Effect<
+  readonly scan: (options: {
+    readonly after?: string | undefined
+    readonly prefix?: string | undefined
+    readonly limit: number
+    readonly maxBytes: number
+  }) => Effect.Effect<
     { readonly items: ReadonlyArray<Package>; readonly more: boolean; readonly bytes: number },
     Unavailable
   >
@@ -187,8 +193,10 @@ export class Packages extends Context.Service<Packages, {
         Effect.catchTag("ValidationError", (e) => Effect.die(e)),
       )
 
-      const scan = (after: string | undefined, limit: number, maxBytes: number) =>
-        orUnavailable(collection.list({ after, limit, maxBytes })).pipe(
+      const scan = (
+        options: { after?: string | undefined; prefix?: string | undefined; limit: number; maxBytes: number },
+      ) =>
+        orUnavailable(collection.list(options)).pipe(
           Effect.map((page) => ({
             items: page.items.map(withRevision),
             more: page.nextCursor !== undefined,
@@ -240,7 +248,7 @@ export class Packages extends Context.Service<Packages, {
           { prefix: pattern.prefix, limit, cursor: q.cursor },
           (v) => pattern.test(v.key) && tags.every((t) => v.value.metadata.tags.includes(t)),
         )
-        return { items: page.items.map(withRevision), nextCursor: page.nextCursor }
+        return { items: page.items.map(withRevision), nextCursor: page.nextCursor, bytes: page.bytes }
       })
 
       return {

@@ -61,6 +61,8 @@ export interface CatalogQuery {
 export interface CatalogPage<A> {
   readonly items: ReadonlyArray<A>
   readonly nextCursor: string | undefined
+  /** The stored JSON of the packages read (what the page's items can weigh at most). */
+  readonly bytes: number
 }
 
 // Order: package name, then the package's own order (as written). The cursor is the last item's
@@ -83,20 +85,33 @@ const decodeCursor = (cursor: string): Effect.Effect<readonly [string, string], 
   }
 }
 
-/** Where a catalog page reads packages from (Packages' get and scan). */
+/** Where a catalog page reads packages from (Packages' scan). */
 export interface CatalogSource {
-  readonly find: (name: string) => Effect.Effect<Option.Option<Package>, Unavailable>
-  readonly scan: Packages["Service"]["scan"]
+  /** One package by name, with the stored JSON read for it. */
+  readonly find: (name: string) => Effect.Effect<Option.Option<{ pkg: Package; bytes: number }>, Unavailable>
+  readonly scan: (
+    after: string | undefined,
+    limit: number,
+    maxBytes: number,
+  ) => Effect.Effect<
+    { readonly items: ReadonlyArray<Package>; readonly more: boolean; readonly bytes: number },
+    Unavailable
+  >
 }
 
 /** The catalog's source over the Packages service. */
 export const catalogSource = (packages: Packages["Service"]): CatalogSource => ({
+  // The first key with the name as its prefix is the name itself when that package exists (a
+  // prefix sorts before every longer key): one store page of one, which says what it read.
   find: (name) =>
-    packages.get(name).pipe(
-      Effect.map(Option.some),
-      Effect.catchTag("NotFound", () => Effect.succeed(Option.none())),
+    Effect.map(
+      packages.scan({ prefix: name, limit: 1, maxBytes: PAGE_BYTES }),
+      (page) => {
+        const pkg = page.items[0]
+        return pkg !== undefined && pkg.name === name ? Option.some({ pkg, bytes: page.bytes }) : Option.none()
+      },
     ),
-  scan: packages.scan,
+  scan: (after, limit, maxBytes) => packages.scan({ after, limit, maxBytes }),
 })
 
 /** Packages read per store page while a catalog page fills. */
@@ -135,19 +150,21 @@ export const catalogPage = <A extends { readonly packageName: string; readonly g
     }
     /** The last package read when the byte budget ended the page (its items are all taken). */
     let stoppedAt: string | undefined
+    let budget = PAGE_BYTES
+    const found = (name: string) =>
+      Effect.map(source.find(name), (p) => {
+        if (Option.isNone(p)) return
+        budget -= p.value.bytes
+        take(p.value.pkg)
+      })
     if (only !== undefined) {
-      if (after === undefined || after[0] <= only) {
-        const p = yield* source.find(only)
-        if (Option.isSome(p)) take(p.value)
-      }
+      if (after === undefined || after[0] <= only) yield* found(only)
     } else {
       let from = after?.[0]
-      if (after !== undefined) {
-        const p = yield* source.find(after[0])
-        if (Option.isSome(p)) take(p.value)
-      }
-      let budget = PAGE_BYTES
-      for (let first = true; items.length <= limit; first = false) {
+      // A cursor with an empty key comes after the whole package: it is not read again.
+      if (after !== undefined && after[1] !== "") yield* found(after[0])
+      if (budget <= 0 && items.length <= limit) stoppedAt = from
+      for (let first = true; items.length <= limit && budget > 0; first = false) {
         // Most packages have an item or more: read no more of them than the page could still take.
         const page = yield* source.scan(from, Math.min(SCAN_LIMIT, limit + 1 - items.length), budget)
         // The store gives one package even past the budget; after the first read it waits for the next page.
@@ -177,5 +194,5 @@ export const catalogPage = <A extends { readonly packageName: string; readonly g
       // Every item of the packages read is on this page: go on after the last of them (no item
       // has an empty key, so the next page takes none of that package).
       : encodeCursor([stoppedAt, ""])
-    return { items: page, nextCursor }
+    return { items: page, nextCursor, bytes: PAGE_BYTES - budget }
   })

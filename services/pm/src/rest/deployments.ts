@@ -61,7 +61,7 @@ export const deploymentRoutes = (deployments: Deployments["Service"], packages: 
         }
         const page = yield* deployments.list(query)
         const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
-        return json(200, listBody(JSON.stringify(query), items, page.nextCursor))
+        return json(200, listBody(JSON.stringify(query), items, page.nextCursor, page.bytes))
       })),
     route("POST", "/api/v1/deployments", (request) =>
       Effect.gen(function*() {

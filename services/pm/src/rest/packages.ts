@@ -40,7 +40,7 @@ export const packageRoutes = (packages: Packages["Service"]) => [
         cursor: param(request, "cursor"),
       }
       const page = yield* packages.list(query)
-      return json(200, listBody(JSON.stringify(query), page.items, page.nextCursor))
+      return json(200, listBody(JSON.stringify(query), page.items, page.nextCursor, page.bytes))
     })),
   route("POST", "/api/v1/packages", (request) =>
     Effect.gen(function*() {

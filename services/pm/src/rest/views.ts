@@ -92,13 +92,13 @@ export const catalogRoutes = (packages: Packages["Service"]) => {
       Effect.gen(function*() {
         const q = yield* query(request)
         const p = yield* catalogPage(source, classesOf, q)
-        return json(200, classesBody(JSON.stringify(q), p.items, p.nextCursor))
+        return json(200, classesBody(JSON.stringify(q), p.items, p.nextCursor, p.bytes))
       })),
     route("GET", "/api/v1/functions", (request) =>
       Effect.gen(function*() {
         const q = yield* query(request)
         const p = yield* catalogPage(source, functionsOf, q)
-        return json(200, functionsBody(JSON.stringify(q), p.items, p.nextCursor))
+        return json(200, functionsBody(JSON.stringify(q), p.items, p.nextCursor, p.bytes))
       })),
   ]
 }

@@ -38,12 +38,12 @@ export const catalogRpc = rpcService(
       listClasses: (req: pmv1.ListClassesRequest) =>
         Effect.map(
           catalogPage(source, classesOf, req),
-          (page) => classesAnswer(queryKey(req), page.items, page.nextCursor),
+          (page) => classesAnswer(queryKey(req), page.items, page.nextCursor, page.bytes),
         ),
       listFunctions: (req: pmv1.ListFunctionsRequest) =>
         Effect.map(
           catalogPage(source, functionsOf, req),
-          (page) => functionsAnswer(queryKey(req), page.items, page.nextCursor),
+          (page) => functionsAnswer(queryKey(req), page.items, page.nextCursor, page.bytes),
         ),
     }
   }),

@@ -60,7 +60,7 @@ export const deploymentRpc = rpcService(
           }
           const page = yield* deployments.list(query)
           const items = yield* Effect.forEach(page.items, resolved, { concurrency: 8 })
-          return listAnswer(JSON.stringify(query), items, page.nextCursor)
+          return listAnswer(JSON.stringify(query), items, page.nextCursor, page.bytes)
         }),
       updateDeployment: (req: pmv1.UpdateDeploymentRequest) =>
         Effect.gen(function*() {

@@ -42,7 +42,7 @@ export const packageRpc = rpcService(
         const query = { namePattern: req.namePattern, tags: req.tags, limit: req.limit, cursor: req.cursor }
         return Effect.map(
           packages.list(query),
-          (page) => listAnswer(JSON.stringify(query), page.items, page.nextCursor),
+          (page) => listAnswer(JSON.stringify(query), page.items, page.nextCursor, page.bytes),
         )
       },
       updatePackage: (req: pmv1.UpdatePackageRequest) =>

@@ -20,35 +20,51 @@ interface PageEntry<I, V> {
   readonly items: ReadonlyArray<I>
   readonly next: string | undefined
   readonly answer: V
+  /** The stored bytes the page was read from (what its items can weigh at most). */
+  readonly bytes: number
 }
+
+/** How much all kept pages of one cache may hold. */
+export interface PageBudget {
+  readonly items: number
+  /** Stored bytes the pages were read from (Page.bytes): a count alone let 2,000 large documents stay. */
+  readonly bytes: number
+}
+const defaultPageBudget: PageBudget = { items: 2000, bytes: 64 * 1024 * 1024 }
 
 /**
  * One answer per page: the same object while the query and every item on the page are the same
  * objects (any write to an item, or a new or removed one, makes it a new page). Pages hold their
- * items strongly, so they are bounded: at most `budget` items over all pages, least recent first out.
+ * items strongly, so they are bounded by `budget` over all pages (items, and the stored bytes
+ * they were read from), least recent first out; a page over the whole budget is answered, not kept.
  */
 export const perPage = <I extends object, V>(
   build: (items: ReadonlyArray<I>, next: string | undefined) => V,
-  budget = 2000,
+  budget: PageBudget = defaultPageBudget,
 ) => {
   const pages = new Map<string, PageEntry<I, V>>()
-  let held = 0
+  let heldItems = 0
+  let heldBytes = 0
   const same = (e: PageEntry<I, V>, items: ReadonlyArray<I>, next: string | undefined) =>
     e.next === next && e.items.length === items.length && e.items.every((item, i) => item === items[i])
-  return (query: string, items: ReadonlyArray<I>, next: string | undefined): V => {
+  const drop = (key: string, e: PageEntry<I, V>) => {
+    pages.delete(key)
+    heldItems -= e.items.length
+    heldBytes -= e.bytes
+  }
+  return (query: string, items: ReadonlyArray<I>, next: string | undefined, bytes: number): V => {
     const hit = pages.get(query)
-    if (hit !== undefined) {
-      pages.delete(query)
-      held -= hit.items.length
-    }
-    const entry = hit !== undefined && same(hit, items, next) ? hit : { items, next, answer: build(items, next) }
-    if (entry.items.length <= budget) {
+    if (hit !== undefined) drop(query, hit)
+    const entry = hit !== undefined && same(hit, items, next)
+      ? hit
+      : { items, next, answer: build(items, next), bytes }
+    if (entry.items.length <= budget.items && entry.bytes <= budget.bytes) {
       pages.set(query, entry)
-      held += entry.items.length
+      heldItems += entry.items.length
+      heldBytes += entry.bytes
       for (const [key, old] of pages) {
-        if (held <= budget) break
-        pages.delete(key)
-        held -= old.items.length
+        if (heldItems <= budget.items && heldBytes <= budget.bytes) break
+        drop(key, old)
       }
     }
     return entry.answer

@@ -35,24 +35,28 @@ export const filteredPage = <A, E>(
     readonly maxBytes?: number | undefined
   },
   keep: (doc: Versioned<A>) => boolean,
-): Effect.Effect<{ readonly items: ReadonlyArray<Versioned<A>>; readonly nextCursor: string | undefined }, E> =>
+): Effect.Effect<
+  { readonly items: ReadonlyArray<Versioned<A>>; readonly nextCursor: string | undefined; readonly bytes: number },
+  E
+> =>
   Effect.gen(function*() {
     const items: Array<Versioned<A>> = []
     let cursor = options.cursor === "" ? undefined : options.cursor
-    let budget = options.maxBytes ?? PAGE_BYTES
+    const maxBytes = options.maxBytes ?? PAGE_BYTES
+    let budget = maxBytes
     for (let first = true;; first = false) {
       const wanted = options.limit - items.length
       const page = yield* list({ prefix: options.prefix, limit: wanted, cursor, maxBytes: budget })
       // The store gives at least one document even past the bound; after this answer's first
       // read that one waits for the next page (it is read again there), so the bound holds.
-      if (!first && page.bytes > budget) return { items, nextCursor: cursor }
+      if (!first && page.bytes > budget) return { items, nextCursor: cursor, bytes: maxBytes - budget }
       items.push(...page.items.filter(keep))
       cursor = page.nextCursor
       budget -= page.bytes
       // Fewer than asked for, with more to come: the store cut the page at the bound.
       const cut = page.items.length < wanted
       if (cursor === undefined || items.length >= options.limit || budget <= 0 || cut) {
-        return { items, nextCursor: cursor }
+        return { items, nextCursor: cursor, bytes: maxBytes - budget }
       }
     }
   })
