@@ -1,6 +1,7 @@
 // The pooled HTTP/1.1 client against real servers on loopback: Bun.serve for the common replies,
 // raw Bun.listen servers for the framings and failures a server can produce.
 import { afterAll, describe, expect, test } from "bun:test"
+import { dlopen, FFIType, ptr } from "bun:ffi"
 import { Http1Error, Http1Pool } from "../src"
 
 const target = (port: number) => ({ hostname: "127.0.0.1", port })
@@ -58,6 +59,42 @@ const wholeRequest = (s: Bun.Socket<{ seen: string }>): boolean => {
   if (s.data.seen.length < end + 4 + length) return false
   s.data.seen = s.data.seen.slice(end + 4 + length)
   return true
+}
+
+/**
+ * A port whose SYNs go unanswered, as a host that is gone or cut off: a socket that listens with
+ * a backlog of 0 and never accepts (through libc, since Bun's and Node's servers always accept).
+ * Once one connection fills the queue, the kernel drops further SYNs and the connects hang.
+ */
+const unanswered = async () => {
+  const libc = dlopen("libc.so.6", {
+    socket: { args: [FFIType.i32, FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    bind: { args: [FFIType.i32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    listen: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+    getsockname: { args: [FFIType.i32, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
+    close: { args: [FFIType.i32], returns: FFIType.i32 },
+  })
+  const AF_INET = 2, SOCK_STREAM = 1
+  const fd = libc.symbols.socket(AF_INET, SOCK_STREAM, 0)
+  const address = new Uint8Array(16) // sockaddr_in: family, port (big-endian), 127.0.0.1
+  const view = new DataView(address.buffer)
+  view.setUint16(0, AF_INET, true)
+  address.set([127, 0, 0, 1], 4)
+  if (fd < 0 || libc.symbols.bind(fd, ptr(address), 16) !== 0 || libc.symbols.listen(fd, 0) !== 0) {
+    throw new Error("cannot make a listening socket through libc")
+  }
+  libc.symbols.getsockname(fd, ptr(address), ptr(new Uint32Array([16])))
+  const port = view.getUint16(2, false)
+  // The one connection the queue takes: after it, SYNs are dropped.
+  const filler = await Bun.connect({ hostname: "127.0.0.1", port, socket: { data() {} } })
+  return {
+    port,
+    close: () => {
+      filler.terminate()
+      libc.symbols.close(fd)
+      libc.close()
+    },
+  }
 }
 
 const pools: Array<Http1Pool> = []
@@ -288,6 +325,32 @@ describe("Http1Pool", () => {
     expect(text((await next).body)).toBe("ok")
     expect(s.opened()).toBe(1)
     s.server.stop(true)
+  })
+
+  test("a connection that does not open within connectTimeoutMs fails as connect and frees its place", async () => {
+    const host = await unanswered()
+    try {
+      // One place per origin: had the first attempt kept it, the second request would wait for it
+      // and fail only at its own deadline (5 s), as a TimeoutError.
+      const p = pool({ maxConnectionsPerOrigin: 1, connectTimeoutMs: 300 })
+      const started = performance.now()
+      const [first, second] = await Promise.all([
+        p.post(target(host.port), "/x", {}, bytes("a"), opts).catch((e) => e),
+        p.post(target(host.port), "/x", {}, bytes("b"), opts).catch((e) => e),
+      ])
+      const took = performance.now() - started
+      for (const e of [first, second]) {
+        expect(e).toBeInstanceOf(Http1Error)
+        expect([(e as Http1Error).kind, (e as Http1Error).message]).toEqual([
+          "connect",
+          `cannot connect to 127.0.0.1:${host.port}: no connection within 300 ms`,
+        ])
+      }
+      expect(took).toBeGreaterThanOrEqual(550) // one after the other, in the one place
+      expect(took).toBeLessThan(3000)
+    } finally {
+      host.close()
+    }
   })
 
   test("failures: refused, closed mid-reply, malformed, oversized, and unsafe headers", async () => {

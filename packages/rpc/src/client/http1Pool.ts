@@ -13,8 +13,9 @@
  * - Replies: `Content-Length`, `Transfer-Encoding: chunked`, or read-until-close; interim 1xx
  *   answers are skipped; `Connection: close` or HTTP/1.0 without keep-alive ends the connection.
  * - Everything is bounded: the reply head (64 KiB), the reply body (`maxReplyBytes`), the time
- *   (`timeoutMs` per request, including the wait for a connection), and the connections per
- *   origin (`maxConnectionsPerOrigin`; more requests wait in order for a free one).
+ *   (`timeoutMs` per request, including the wait for a connection; `connectTimeoutMs` per
+ *   connection being opened), and the connections per origin (`maxConnectionsPerOrigin`; more
+ *   requests wait in order for a free one).
  * - Failures reject with `Http1Error` (kind "connect", "closed" or "protocol"), or a DOMException
  *   named "TimeoutError" (the deadline) or "AbortError" (the caller's signal), as fetch does.
  */
@@ -35,6 +36,12 @@ export interface Http1PoolOptions {
   readonly idleTimeoutMs?: number
   /** A reply body larger than this fails the request (kind "protocol"). */
   readonly maxReplyBytes?: number
+  /**
+   * A connection not open within this long is given up (kind "connect") and its place freed. A
+   * host that drops SYNs (gone, or cut off) otherwise held each place until the kernel gave up
+   * (about two minutes), and the requests queued behind those places only timed out.
+   */
+  readonly connectTimeoutMs?: number
 }
 
 export class Http1Error extends Error {
@@ -143,6 +150,7 @@ export class Http1Pool {
   private readonly maxOpen: number
   private readonly idleMs: number
   private readonly maxReply: number
+  private readonly connectMs: number
   private sweeper: ReturnType<typeof setInterval> | undefined
   private shut = false
   /** One set of socket callbacks for all connections (Bun.connect's recommended shape). */
@@ -159,6 +167,7 @@ export class Http1Pool {
     this.maxOpen = options.maxConnectionsPerOrigin ?? 256
     this.idleMs = options.idleTimeoutMs ?? 2000
     this.maxReply = options.maxReplyBytes ?? 64 * 1024 * 1024
+    this.connectMs = options.connectTimeoutMs ?? 5000
   }
 
   /**
@@ -282,17 +291,26 @@ export class Http1Pool {
       closed: false,
       idleSince: 0,
     }
+    const refuse = (reason: string) => {
+      this.forget(conn)
+      waiter.refuse(new Http1Error("connect", `cannot connect to ${origin.key}: ${reason}`))
+    }
+    // One timer per connection being opened, not per request. Given up, the attempt's socket is
+    // closed if it opens later (conn.closed below).
+    const connecting = setTimeout(() => refuse(`no connection within ${this.connectMs} ms`), this.connectMs)
+    connecting.unref?.()
     Bun.connect<Conn>({ hostname: origin.hostname, port: origin.port, data: conn, socket: this.handlers }).then(
       (socket) => {
+        clearTimeout(connecting)
         conn.socket = socket
         if (conn.closed) return socket.terminate()
         socket.setNoDelay(true)
         waiter.take(conn)
       },
       (e: unknown) => {
-        this.forget(conn)
-        const reason = e instanceof Error ? e.message : String(e)
-        waiter.refuse(new Http1Error("connect", `cannot connect to ${origin.key}: ${reason}`))
+        clearTimeout(connecting)
+        // (After the timer, both steps are no-ops: the place is freed, the request answered.)
+        refuse(e instanceof Error ? e.message : String(e))
       },
     )
   }
