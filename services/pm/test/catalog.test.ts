@@ -1,77 +1,90 @@
-import { describe, expect, test } from "bun:test"
-import { Effect, Option } from "effect"
-import { decodePackage, type Package } from "@oprc/models"
-import { catalogPage, type CatalogSource, classesOf } from "../src/packages/catalog"
+import { afterAll, describe, expect, test } from "bun:test"
+import { Effect } from "effect"
+import { decodePackage } from "@oprc/models"
+import { catalogPage, catalogSource, classesOf } from "../src/packages/catalog"
+import { Packages } from "../src/packages/Packages"
+import { inMemoryPmRuntime } from "./support"
 
-// catalogPage over a source whose packages say how many stored bytes they take, so the 8 MiB
-// budget of one page can be reached without storing 8 MiB: the store's own paging (after, prefix,
-// maxBytes, at least one document) is tested in cp-storage's conformance suite.
+// catalogPage against its byte budget, over the PM's own Packages service and memory store: the
+// budget is scaled down to a few packages (the server's is 8 MiB) so no megabytes need storing.
 
-const MiB = 1024 * 1024
+const runtime = inMemoryPmRuntime()
+afterAll(() => runtime.dispose())
 
-const pkg = (name: string, classes: ReadonlyArray<string>): Package =>
-  Effect.runSync(decodePackage({
-    name,
-    version: "1.0.0",
-    classes: classes.map((key) => ({ key })),
-    functions: [{ key: "f" }],
-  }))
-
-/** Packages in name order with their stored sizes; scan and find behave as the store's pages do. */
-const sourceOf = (packages: ReadonlyArray<{ pkg: Package; bytes: number }>): CatalogSource => ({
-  find: (name) => {
-    const hit = packages.find((p) => p.pkg.name === name)
-    return Effect.succeed(hit === undefined ? Option.none() : Option.some(hit))
-  },
-  scan: (after, limit, maxBytes) => {
-    const rest = packages.filter((p) => after === undefined || p.pkg.name > after)
-    const items: Array<Package> = []
-    let bytes = 0
-    for (const p of rest) {
-      if (items.length >= limit || (items.length > 0 && bytes + p.bytes > maxBytes)) break
-      items.push(p.pkg)
-      bytes += p.bytes
+/** Packages with these classes; `pad` makes a package's stored JSON that much larger. */
+const create = (specs: ReadonlyArray<{ name: string; classes: ReadonlyArray<string>; pad?: number }>) =>
+  Effect.gen(function*() {
+    const packages = yield* Packages
+    for (const s of specs) {
+      yield* packages.create(
+        yield* decodePackage({
+          name: s.name,
+          version: "1.0.0",
+          metadata: { description: "x".repeat(s.pad ?? 0) },
+          classes: s.classes.map((key) => ({ key })),
+          functions: [{ key: "f" }],
+        }),
+      )
     }
-    return Effect.succeed({ items, more: items.length < rest.length, bytes })
-  },
-})
+  })
 
-const pages = (source: CatalogSource, limit: number) =>
-  Effect.runPromise(Effect.gen(function*() {
+/** The stored JSON of one package, as the store counts it. */
+const storedBytes = (name: string) =>
+  Effect.gen(function*() {
+    return (yield* (yield* Packages).scan({ prefix: name, limit: 1, maxBytes: Infinity })).bytes
+  })
+
+/** Every page of classes from the first, with this budget; at most 20. */
+const pages = (limit: number, maxBytes: number) =>
+  Effect.gen(function*() {
+    const source = catalogSource(yield* Packages)
     const out: Array<Array<string>> = []
     let cursor: string | undefined
     do {
-      const page = yield* catalogPage(source, classesOf, { limit, cursor })
+      const page = yield* catalogPage(source, classesOf, { limit, cursor }, maxBytes)
       out.push(page.items.map((c) => c.globalKey))
-      expect(page.bytes).toBeLessThanOrEqual(8 * MiB + 9 * MiB) // the budget, past by one package at most
       cursor = page.nextCursor
     } while (cursor !== undefined && out.length < 20)
     return out
-  }))
+  })
+
+const run = <A>(e: Effect.Effect<A, unknown, Packages>) => runtime.runPromise(e)
 
 describe("catalog pages and the byte budget", () => {
   test("a package larger than the whole budget is read once per page that needs it, and paging goes on past it", async () => {
-    const source = sourceOf([
-      { pkg: pkg("a", ["A1", "A2", "A3"]), bytes: 9 * MiB },
-      { pkg: pkg("b", ["B1"]), bytes: 1000 },
-      { pkg: pkg("c", ["C1"]), bytes: 1000 },
-    ])
-    // Page 1: a alone (the store gives one package past the budget) fills it. Page 2: the rest of
-    // a, which spends the budget again, so the page ends after it. Page 3: after the whole of a.
-    expect(await pages(source, 2)).toEqual([["a.A1", "a.A2"], ["a.A3"], ["b.B1", "c.C1"]])
+    await run(create([
+      { name: "bud-a", classes: ["A1", "A2", "A3"], pad: 20_000 },
+      { name: "bud-b", classes: ["B1"] },
+      { name: "bud-c", classes: ["C1"] },
+    ]))
+    const big = await run(storedBytes("bud-a"))
+    // Page 1: bud-a alone (the store gives one package past the budget) fills it. Page 2: the
+    // rest of bud-a, which spends the budget again, so the page ends after it. Page 3: after
+    // the whole of bud-a.
+    const seen = (await run(pages(2, big - 1))).filter((p) => p.some((k) => k.startsWith("bud-")))
+    expect(seen).toEqual([["bud-a.A1", "bud-a.A2"], ["bud-a.A3"], ["bud-b.B1", "bud-c.C1"]])
   })
 
   test("packages read but not shown count: a page of small packages after large ones ends early", async () => {
-    const source = sourceOf([
-      { pkg: pkg("a", ["A1"]), bytes: 5 * MiB },
-      { pkg: pkg("b", ["B1"]), bytes: 5 * MiB },
-      { pkg: pkg("c", ["C1"]), bytes: 100 },
-    ])
-    expect(await pages(source, 10)).toEqual([["a.A1"], ["b.B1", "c.C1"]])
+    await run(create([
+      { name: "cnt-a", classes: ["A1"], pad: 10_000 },
+      { name: "cnt-b", classes: ["B1"], pad: 10_000 },
+      { name: "cnt-c", classes: ["C1"] },
+    ]))
+    const large = await run(storedBytes("cnt-a"))
+    // Within 1.5 large packages: cnt-a, then cnt-b would pass it, so it opens the next page.
+    const seen = (await run(pages(10, large * 1.5))).map((p) => p.filter((k) => k.startsWith("cnt-")))
+      .filter((p) => p.length > 0)
+    expect(seen).toEqual([["cnt-a.A1"], ["cnt-b.B1", "cnt-c.C1"]])
   })
 
   test("within the budget, a page is limit items across packages", async () => {
-    const source = sourceOf(["p1", "p2", "p3"].map((n) => ({ pkg: pkg(n, ["X", "Y"]), bytes: 100 })))
-    expect(await pages(source, 4)).toEqual([["p1.X", "p1.Y", "p2.X", "p2.Y"], ["p3.X", "p3.Y"]])
+    await run(create(["lim-1", "lim-2", "lim-3"].map((name) => ({ name, classes: ["X", "Y"] }))))
+    const seen = (await run(pages(1000, 8 * 1024 * 1024))).flat().filter((k) => k.startsWith("lim-"))
+    expect(seen).toEqual(["lim-1.X", "lim-1.Y", "lim-2.X", "lim-2.Y", "lim-3.X", "lim-3.Y"])
+    const fours = await run(Effect.gen(function*() {
+      return yield* catalogPage(catalogSource(yield* Packages), classesOf, { limit: 4 }, 8 * 1024 * 1024)
+    }))
+    expect(fours.items).toHaveLength(4)
   })
 })

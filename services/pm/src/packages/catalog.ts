@@ -105,7 +105,7 @@ export const catalogSource = (packages: Packages["Service"]): CatalogSource => (
   // prefix sorts before every longer key): one store page of one, which says what it read.
   find: (name) =>
     Effect.map(
-      packages.scan({ prefix: name, limit: 1, maxBytes: PAGE_BYTES }),
+      packages.scan({ prefix: name, limit: 1, maxBytes: Infinity }),
       (page) => {
         const pkg = page.items[0]
         return pkg !== undefined && pkg.name === name ? Option.some({ pkg, bytes: page.bytes }) : Option.none()
@@ -122,13 +122,14 @@ const SCAN_LIMIT = 100
  * order, each package's items in its own order. Packages are read from the store a page at a
  * time, from the cursor's package on, until the page is full, so a page costs what it holds, not
  * what the catalog holds (sorting the whole catalog per request took 28 ms at 10,000 packages).
- * The packages read share PAGE_BYTES of stored JSON, as other lists do: past it the page ends
- * early with a cursor (fewer than `limit` items, or none).
+ * The packages read share `maxBytes` of stored JSON (PAGE_BYTES, as other lists): past it the
+ * page ends early with a cursor (fewer than `limit` items, or none).
  */
 export const catalogPage = <A extends { readonly packageName: string; readonly globalKey: string }>(
   source: CatalogSource,
   itemsOf: (p: Package) => ReadonlyArray<A>,
   query: CatalogQuery,
+  maxBytes = PAGE_BYTES,
 ): Effect.Effect<CatalogPage<A>, ValidationError | Unavailable> =>
   Effect.gen(function*() {
     const limit = yield* pageLimit(query.limit)
@@ -150,7 +151,7 @@ export const catalogPage = <A extends { readonly packageName: string; readonly g
     }
     /** The last package read when the byte budget ended the page (its items are all taken). */
     let stoppedAt: string | undefined
-    let budget = PAGE_BYTES
+    let budget = maxBytes
     const found = (name: string) =>
       Effect.map(source.find(name), (p) => {
         if (Option.isNone(p)) return
@@ -194,5 +195,5 @@ export const catalogPage = <A extends { readonly packageName: string; readonly g
       // Every item of the packages read is on this page: go on after the last of them (no item
       // has an empty key, so the next page takes none of that package).
       : encodeCursor([stoppedAt, ""])
-    return { items: page, nextCursor, bytes: PAGE_BYTES - budget }
+    return { items: page, nextCursor, bytes: maxBytes - budget }
   })
