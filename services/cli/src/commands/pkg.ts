@@ -180,19 +180,27 @@ export const pageFlags = {
   ),
 }
 
-/** The `{items, nextCursor?}` a list prints in json/yaml; in a table the cursor goes to stderr. */
-export const listed = (items: ReadonlyArray<unknown>, nextCursor: unknown) =>
-  typeof nextCursor === "string" && nextCursor !== "" ? { items, nextCursor } : { items }
+/** A page's nextCursor when there is one (servers send none, or "", on the last page). */
+const cursorOf = (nextCursor: unknown): string | undefined =>
+  typeof nextCursor === "string" && nextCursor !== "" ? nextCursor : undefined
 
-export const moreHint = (nextCursor: unknown) =>
-  typeof nextCursor === "string" && nextCursor !== "" ? note(`more: add --cursor ${nextCursor}`) : Effect.void
+/** The `{items, nextCursor?}` a list prints in json/yaml; in a table the cursor goes to stderr. */
+export const listed = (items: ReadonlyArray<unknown>, nextCursor: unknown) => {
+  const cursor = cursorOf(nextCursor)
+  return cursor === undefined ? { items } : { items, nextCursor: cursor }
+}
+
+export const moreHint = (nextCursor: unknown) => {
+  const cursor = cursorOf(nextCursor)
+  return cursor === undefined ? Effect.void : note(`more: add --cursor ${cursor}`)
+}
 
 /**
  * A table's text for no rows. A page can be empty and still have more after it (servers end a page
  * early once it has read its byte budget), so then it says so instead of "no packages".
  */
 export const noRows = (nextCursor: unknown, none: string) =>
-  typeof nextCursor === "string" && nextCursor !== "" ? "(none on this page)" : none
+  cursorOf(nextCursor) === undefined ? none : "(none on this page)"
 
 const list = Command.make("list", {
   pattern: Flag.String("pattern").pipe(Flag.optional, Flag.withDescription("glob over names, e.g. 'shop*'")),
